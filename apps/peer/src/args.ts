@@ -1,0 +1,53 @@
+/** A small strict argument parser: unknown flags and malformed values are usage errors (exit 2). */
+import { parseArgs } from 'node:util'
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError'
+}
+
+type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string }
+
+export function parse<T extends Record<string, OptionSpec>>(
+  args: string[],
+  options: T,
+  allowPositionals = false,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true })
+    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals }
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+}
+
+/** An unsigned integer option within [min, max]. */
+export function intOption(
+  values: Record<string, unknown>,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new UsageError(`--${name} takes an unsigned integer, not '${raw}'`)
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be between ${min} and ${max}, not ${raw}`)
+  }
+  return value
+}
+
+export function choiceOption<C extends string>(
+  values: Record<string, unknown>,
+  name: string,
+  choices: readonly C[],
+  fallback: C,
+): C {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  if (typeof raw !== 'string' || !choices.includes(raw as C)) {
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, not '${String(raw)}'`)
+  }
+  return raw as C
+}

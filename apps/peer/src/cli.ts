@@ -1,0 +1,53 @@
+/**
+ * parsec-peer: the command-line peer. Each command lives in `commands/`; this file only
+ * dispatches. Exit codes: 0 success, 1 the run failed its check, 2 bad arguments or input.
+ */
+import { UsageError } from './args.js'
+
+interface Command {
+  readonly summary: string
+  run(args: string[]): Promise<number>
+}
+
+const commands: Record<string, () => Promise<Command>> = {
+  replay: async () => (await import('./commands/replay.js')).replayCommand,
+  simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
+  soak: async () => (await import('./commands/soak.js')).soakCommand,
+  bench: async () => (await import('./commands/bench.js')).benchCommand,
+}
+
+function usage(): string {
+  return [
+    'usage: parsec-peer <command> [options]',
+    '',
+    'commands:',
+    '  simulate   run a deterministic in-process section (seeded)',
+    '  replay     replay a recorded gossip graph (.dot) and print its blocks',
+    '  soak       run many simulation seeds across the scenario suite',
+    '  bench      replay the benchmark graphs and compare with the reference',
+    '',
+    "run 'parsec-peer <command> --help' for a command's options",
+  ].join('\n')
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage())
+    return name === undefined ? 2 : 0
+  }
+  const load = commands[name]
+  if (load === undefined) {
+    console.error(`parsec-peer: unknown command '${name}'\n\n${usage()}`)
+    return 2
+  }
+  try {
+    return await (await load()).run(rest)
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`parsec-peer ${name}: ${error.message}`)
+      return 2
+    }
+    throw error
+  }
+}

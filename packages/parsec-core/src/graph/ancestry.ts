@@ -1,0 +1,126 @@
+/**
+ * Fork-aware ancestry (spec §4). Each event keeps, per creator, the highest `index_by_creator` it
+ * descends from (`last`, a typed array indexed by peer, -1 = none) and, only where forks exist,
+ * which fork indices it has seen at which creator indices. Without forks every relation below is
+ * one array read.
+ */
+
+/** creator -> index_by_creator -> sorted set of fork indices. Absent when no fork is in the past. */
+export type ForkMap = ReadonlyMap<number, ReadonlyMap<number, readonly number[]>>
+
+export interface Ancestry {
+  readonly last: Int32Array
+  readonly forks: ForkMap | null
+}
+
+export interface AncestryNode extends Ancestry {
+  readonly creator: number
+  readonly indexByCreator: number
+}
+
+function union(a: readonly number[], b: readonly number[]): readonly number[] {
+  if (a === b) return a
+  const out = [...a]
+  for (const x of b) if (!out.includes(x)) out.push(x)
+  return out.sort((x, y) => x - y)
+}
+
+function withZero(set: readonly number[]): readonly number[] {
+  return set.includes(0) ? set : [0, ...set]
+}
+
+type ForkSets = ReadonlyMap<number, readonly number[]>
+
+function mergeForkSets(fa: ForkSets | undefined, la: number, fb: ForkSets | undefined, lb: number): ForkSets {
+  const out = new Map<number, readonly number[]>()
+  if (fa) {
+    for (const [k, set] of fa) {
+      const other = fb?.get(k)
+      if (other !== undefined) out.set(k, union(set, other))
+      else out.set(k, lb >= k ? withZero(set) : set)
+    }
+  }
+  if (fb) {
+    for (const [k, set] of fb) {
+      if (fa?.has(k)) continue
+      out.set(k, la >= k ? withZero(set) : set)
+    }
+  }
+  return out
+}
+
+/** Spec §4.1, steps 1-3. */
+export function computeAncestry(
+  peerCount: number,
+  creator: number,
+  indexByCreator: number,
+  forkIndex: number,
+  selfParent: Ancestry | undefined,
+  otherParent: Ancestry | undefined,
+): Ancestry {
+  const last = new Int32Array(Math.max(peerCount, creator + 1)).fill(-1)
+  if (selfParent) last.set(selfParent.last)
+  if (otherParent) {
+    const ol = otherParent.last
+    for (let p = 0; p < ol.length; p++) if (ol[p] > last[p]) last[p] = ol[p]
+  }
+  let forks: Map<number, ForkSets> | null = null
+  const sf = selfParent?.forks ?? null
+  const of = otherParent?.forks ?? null
+  if (sf !== null || of !== null) {
+    forks = new Map()
+    const sl = selfParent?.last
+    const ol = otherParent?.last
+    const lastIn = (arr: Int32Array | undefined, c: number) => (arr !== undefined && c < arr.length ? arr[c] : -1)
+    const creators = new Set<number>([...(sf?.keys() ?? []), ...(of?.keys() ?? [])])
+    for (const c of creators) {
+      const la = lastIn(sl, c)
+      const lb = lastIn(ol, c)
+      const fa = sf?.get(c)
+      const fb = of?.get(c)
+      let merged: ForkSets
+      if (la < 0) merged = fb ?? new Map()
+      else if (lb < 0) merged = fa ?? new Map()
+      else merged = mergeForkSets(fa, la, fb, lb)
+      if (merged.size > 0) forks.set(c, merged)
+    }
+  }
+  last[creator] = indexByCreator
+  if (forkIndex > 0) {
+    forks ??= new Map()
+    const own = new Map(forks.get(creator) ?? [])
+    own.set(indexByCreator, [forkIndex])
+    forks.set(creator, own)
+  }
+  return { last, forks: forks !== null && forks.size > 0 ? forks : null }
+}
+
+function forkSetOf(y: AncestryNode): readonly number[] | undefined {
+  return y.forks?.get(y.creator)?.get(y.indexByCreator)
+}
+
+/** `isDescendantOf(x, y)`, reflexive (spec §4.2). */
+export function isDescendant(x: Ancestry, y: AncestryNode): boolean {
+  const c = y.creator
+  const l = c < x.last.length ? x.last[c] : -1
+  if (l < y.indexByCreator) return false
+  if (x.forks === null && y.forks === null) return true
+  const fy = forkSetOf(y)
+  const fx = x.forks?.get(c)?.get(y.indexByCreator)
+  if (fx !== undefined) return fy !== undefined ? fx.some((i) => fy.includes(i)) : fx.includes(0)
+  return fy !== undefined ? fy.includes(0) : true
+}
+
+/** `x` has both sides of some fork by `creator` among its ancestors (spec §4.3). */
+export function descendsFromFork(x: Ancestry, creator: number): boolean {
+  const sets = x.forks?.get(creator)
+  if (sets === undefined) return false
+  for (const set of sets.values()) if (set.length >= 2) return true
+  return false
+}
+
+/** `sees(x, y)`: descends from y and is not aware of a fork by y's creator (spec §4.3). */
+export function sees(x: Ancestry, y: AncestryNode): boolean {
+  if (x.forks !== null && descendsFromFork(x, y.creator)) return false
+  return isDescendant(x, y)
+}

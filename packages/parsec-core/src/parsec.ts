@@ -1,0 +1,498 @@
+/**
+ * The Parsec engine: the calls of spec §11, thin, delegating to the graph, the peer list, the
+ * observation store and the current meta-election. Pure and deterministic: no I/O, no clock, no
+ * global randomness; signing and verifying go through the identity interface.
+ */
+import type { Block, Proof } from './blocks.js'
+import { ParsecError } from './errors.js'
+import { isDescendant } from './graph/ancestry.js'
+import { type Cause, type PackedEvent, type Vote, encodeContent, eventHash, packEvent, signVote, verifyVote } from './graph/event.js'
+import { Graph, type GraphEvent, type NewEvent, hashKey } from './graph/graph.js'
+import type { Request, Response } from './gossip/messages.js'
+import type { PublicId, SecretId } from './identity/identity.js'
+import { compareIds, sortIds } from './identity/order.js'
+import { type Coin, parityCoin } from './meta-voting/coin.js'
+import { MetaElection, type MembershipChange } from './meta-voting/election.js'
+import type { ConsensusMode } from './observations/consensus-mode.js'
+import type { Malice } from './observations/malice.js'
+import { type Observation, genesis as genesisObservation } from './observations/observation.js'
+import { ObservationStore } from './observations/store.js'
+import { PeerList } from './peers/peer-list.js'
+import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
+
+export interface ParsecOptions {
+  /** How opaque payloads reach consensus (spec §3.3); default `supermajority`. */
+  readonly consensusMode?: ConsensusMode
+  /** The genuine-flip coin; default the reference's parity coin. */
+  readonly coin?: Coin
+}
+
+export interface GenesisParams extends ParsecOptions {
+  readonly us: SecretId
+  /** The genesis group; must contain `us`. */
+  readonly genesis: Iterable<PublicId>
+  readonly relatedInfo?: Uint8Array
+}
+
+export interface ExistingParams extends ParsecOptions {
+  readonly us: SecretId
+  /** The genesis group (voters of the first election); must not contain `us`. */
+  readonly genesis: Iterable<PublicId>
+  /** The current section members; must not contain `us`. */
+  readonly section: Iterable<PublicId>
+}
+
+/** Misbehaviour found while handling a peer's message: data the caller can act on. */
+export interface Fault {
+  readonly offender: PublicId
+  readonly malice: Malice
+}
+
+export interface RequestOutcome {
+  readonly response: Response
+  readonly faults: readonly Fault[]
+}
+
+export interface ResponseOutcome {
+  readonly faults: readonly Fault[]
+}
+
+/** A block as delivered, with where it sits in the agreed order. */
+interface QueuedBlock {
+  readonly block: Block
+  readonly key: number
+}
+
+interface PendingSync {
+  readonly isRequest: boolean
+  readonly otherParent: number
+}
+
+/** Bound on sync events queued by a peer that has no event yet (spec §15: unbounded in the reference). */
+const MAX_PENDING_SYNC_EVENTS = 4096
+const US = 0
+
+export class Parsec {
+  private readonly graph = new Graph()
+  private readonly peers = new PeerList()
+  private readonly store: ObservationStore
+  private readonly election: MetaElection
+  private readonly blocks: QueuedBlock[] = []
+  private polled = 0
+  private readonly history: number[] = []
+  private readonly decisionSizes: number[] = []
+  private pending: PendingSync[] = []
+  readonly consensusMode: ConsensusMode
+
+  private constructor(
+    private readonly secret: SecretId,
+    options: ParsecOptions,
+    voters: (peers: PeerList) => number[],
+  ) {
+    this.consensusMode = options.consensusMode ?? 'supermajority'
+    this.store = new ObservationStore(this.consensusMode)
+    this.election = new MetaElection(voters(this.peers), this.graph, this.store, options.coin ?? parityCoin)
+  }
+
+  /** A founding member (spec §8.2): creates our Initial event and votes for the genesis group. */
+  static fromGenesis(params: GenesisParams): Parsec {
+    const us = params.us.publicId
+    const group = sortIds(new Map([...params.genesis].map((id) => [id.name, id])).values())
+    if (!group.some((id) => id.name === us.name)) {
+      throw new ParsecError('InvalidArgument', `the genesis group must contain us (${us.name})`)
+    }
+    const parsec = new Parsec(params.us, params, (peers) => {
+      peers.add(us, ACTIVE)
+      for (const id of group) peers.add(id, ACTIVE)
+      return group.map((id) => peers.require(id))
+    })
+    parsec.createInitialEvent()
+    parsec.voteFor(genesisObservation(group, params.relatedInfo))
+    return parsec
+  }
+
+  /** A joining peer (spec §8.3): replays history from genesis and waits to be added. */
+  static fromExisting(params: ExistingParams): Parsec {
+    const us = params.us.publicId
+    const group = sortIds(new Map([...params.genesis].map((id) => [id.name, id])).values())
+    const section = sortIds(new Map([...params.section].map((id) => [id.name, id])).values())
+    if (group.length === 0 || section.length === 0) {
+      throw new ParsecError('InvalidArgument', 'the genesis group and the section must not be empty')
+    }
+    if (group.some((id) => id.name === us.name) || section.some((id) => id.name === us.name)) {
+      throw new ParsecError('InvalidArgument', 'a joining peer must not be in the genesis group or the section')
+    }
+    return new Parsec(params.us, params, (peers) => {
+      peers.add(us, RECV)
+      for (const id of group) peers.add(id, VOTE | SEND)
+      for (const id of section) peers.add(id, SEND)
+      return group.map((id) => peers.require(id))
+    })
+  }
+
+  get ourId(): PublicId {
+    return this.secret.publicId
+  }
+
+  // ------------------------------------------------------------------ votes and blocks
+
+  /** Votes for `observation` (spec §11 `vote_for`). */
+  voteFor(observation: Observation): void {
+    this.flushPending()
+    if (!this.peers.has(US, VOTE)) throw new ParsecError('InvalidSelfState', 'we cannot vote (not a voter)')
+    if (this.haveVotedFor(observation)) throw new ParsecError('DuplicateVote', 'we already voted for this observation')
+    const entry = this.store.intern(observation, this.ourId)
+    const vote = signVote(this.secret, observation)
+    this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
+    const voters = this.election.voters
+    if (voters.length === 1 && voters[0] === US) {
+      // A sole voter needs a sync event to carry its decision (spec §5.7).
+      this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastEvent().hash, recipient: this.ourId })
+    }
+  }
+
+  haveVotedFor(observation: Observation): boolean {
+    return this.store.find(observation, this.ourId)?.createdByUs ?? false
+  }
+
+  canVote(): boolean {
+    return this.peers.has(US, VOTE)
+  }
+
+  /** The next agreed block, or undefined (spec §7.2). */
+  poll(): Block | undefined {
+    if (this.polled >= this.blocks.length) return undefined
+    return this.blocks[this.polled++].block
+  }
+
+  hasUnpolledObservations(): boolean {
+    return this.polled < this.blocks.length || this.store.entries.some((entry) => !entry.consensused)
+  }
+
+  /**
+   * Our observations not yet polled: first those agreed but still queued, then those not yet
+   * agreed; each part in key order (spec §11).
+   */
+  ourUnpolledObservations(): Observation[] {
+    const queued = this.blocks
+      .slice(this.polled)
+      .filter(({ block, key }) =>
+        this.store.get(key).creator === undefined
+          ? this.store.get(key).createdByUs
+          : block.proofs.some((p) => p.publicId.name === this.ourId.name),
+      )
+      .map(({ key }) => key)
+      .sort((a, b) => this.store.compare(a, b))
+    const open = this.store.entries
+      .filter((entry) => entry.createdByUs && !entry.consensused)
+      .map((entry) => entry.key)
+      .sort((a, b) => this.store.compare(a, b))
+    return [...queued, ...open].map((key) => this.store.get(key).observation)
+  }
+
+  // ------------------------------------------------------------------ gossip
+
+  /** Peers we may gossip to, in local index order (spec §11). */
+  gossipRecipients(): PublicId[] {
+    if (!this.peers.has(US, SEND)) return []
+    const out: PublicId[] = []
+    for (let p = 1; p < this.peers.count; p++) if (this.peers.has(p, DKG | RECV)) out.push(this.peers.ids[p])
+    return out
+  }
+
+  /** Starts a sync with `peer` (spec §5.1). */
+  createGossip(peerId: PublicId): Request {
+    const peer = this.peers.require(peerId)
+    if (!this.peers.has(US, SEND) || !this.graph.hasEventsOf(US)) {
+      throw new ParsecError('InvalidSelfState', 'we may not send gossip yet')
+    }
+    if (!this.peers.has(peer, DKG | RECV)) throw new ParsecError('InvalidPeerState', `we may not gossip to ${peerId.name}`)
+    this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastEvent().hash, recipient: this.peers.ids[peer] })
+    return { packedEvents: this.eventsToSend(peer) }
+  }
+
+  handleRequest(src: PublicId, request: Request): RequestOutcome {
+    const sender = this.unpackMessage(src, request.packedEvents, true)
+    return { response: { packedEvents: this.eventsToSend(sender) }, faults: [] }
+  }
+
+  handleResponse(src: PublicId, response: Response): ResponseOutcome {
+    this.unpackMessage(src, response.packedEvents, false)
+    return { faults: [] }
+  }
+
+  private unpackMessage(src: PublicId, packedEvents: readonly PackedEvent[], isRequest: boolean): number {
+    const sender = this.peers.require(src)
+    if (!this.peers.has(US, RECV)) throw new ParsecError('InvalidSelfState', 'we may not receive gossip')
+    if (!this.peers.has(sender, SEND)) throw new ParsecError('InvalidPeerState', `we do not accept gossip from ${src.name}`)
+    if (packedEvents.length === 0) throw new ParsecError('InvalidMessage', 'empty message')
+    let last = -1
+    for (const packed of packedEvents) last = this.unpack(packed)
+    this.createSyncEvent(isRequest, last)
+    this.flushPending()
+    return sender
+  }
+
+  /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
+  private unpack(packed: PackedEvent): number {
+    const content = encodeContent(packed.creator, packed.cause)
+    const hash = eventHash(content)
+    const key = hashKey(hash)
+    const known = this.graph.indexOfKey(key)
+    if (known !== undefined) return known
+    const creator = this.peers.indexOf(packed.creator)
+    if (creator === undefined) throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
+    if (!this.peers.ids[creator].verify(packed.signature, content)) {
+      throw new ParsecError('SignatureFailure', `bad event signature by ${packed.creator.name}`)
+    }
+    const cause = packed.cause
+    let selfParent = -1
+    let otherParent = -1
+    let recipient = -1
+    let observationKey = -1
+    if (cause.kind !== 'initial') {
+      const index = this.graph.indexOf(cause.selfParent)
+      if (index === undefined) throw new ParsecError('UnknownSelfParent', `event by ${packed.creator.name}`)
+      if (this.graph.get(index).creator !== creator) {
+        throw new ParsecError('InvalidEvent', `self-parent by a different creator in event by ${packed.creator.name}`)
+      }
+      selfParent = index
+    }
+    if (cause.kind === 'request' || cause.kind === 'response') {
+      const index = this.graph.indexOf(cause.otherParent)
+      if (index === undefined) throw new ParsecError('UnknownOtherParent', `event by ${packed.creator.name}`)
+      if (this.graph.get(index).creator === creator) {
+        throw new ParsecError('InvalidEvent', `other-parent by the same creator in event by ${packed.creator.name}`)
+      }
+      otherParent = index
+    } else if (cause.kind === 'requesting') {
+      const index = this.peers.indexOf(cause.recipient)
+      if (index === undefined) throw new ParsecError('UnknownPeer', `request addressed to unknown ${cause.recipient.name}`)
+      recipient = index
+    } else if (cause.kind === 'observation') {
+      // The reference never checks vote signatures on receipt (spec §15); a bad one would make
+      // block creation fail for everyone, so it is rejected here.
+      if (!verifyVote(this.peers.ids[creator], cause.vote)) {
+        throw new ParsecError('SignatureFailure', `bad vote signature by ${packed.creator.name}`)
+      }
+      observationKey = this.store.intern(cause.vote.payload, this.peers.ids[creator]).key
+    }
+    const event = this.addEvent(
+      { creator, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },
+      key,
+    )
+    this.peers.orState(creator, RECV)
+    return event.index
+  }
+
+  /** What `peer` is assumed to lack (spec §5.2); everything if we hold none of its events. */
+  private eventsToSend(peer: number): PackedEvent[] {
+    const events = this.graph.events
+    const lastOfPeer = this.graph.lastEventOf(peer)
+    if (lastOfPeer === undefined) return events.map((e) => e.packed)
+    const known = lastOfPeer.last
+    const indices: number[] = []
+    for (let q = 0; q < this.peers.count; q++) {
+      const slots = this.graph.slotsOf(q)
+      const lastKnown = q < known.length ? known[q] : -1
+      for (let i = lastKnown + 1; i < slots.length; i++) for (const e of slots[i]) indices.push(e)
+      if (lastKnown >= 0 && this.graph.hasForks(q)) {
+        for (let i = 0; i <= lastKnown && i < slots.length; i++) if (slots[i].length > 1) indices.push(...slots[i])
+      }
+    }
+    indices.sort((a, b) => a - b)
+    return indices.map((i) => events[i].packed)
+  }
+
+  // ------------------------------------------------------------------ our events
+
+  private ourLastEvent(): GraphEvent {
+    const last = this.graph.lastEventOf(US)
+    if (last === undefined) throw new ParsecError('InvalidSelfState', 'we have no event yet')
+    return last
+  }
+
+  private createInitialEvent(): void {
+    const { packed, content } = packEvent(this.secret, { kind: 'initial' })
+    const hash = eventHash(content)
+    const event = this.graph.prepare(
+      { creator: US, kind: 'initial', selfParent: -1, otherParent: -1, recipient: -1, observationKey: -1, hash, packed },
+      this.peers.count,
+      hashKey(hash),
+    )
+    this.graph.commit(event)
+  }
+
+  private createOwnEvent(cause: Cause, observationKey = -1): GraphEvent {
+    const { packed, content } = packEvent(this.secret, cause)
+    const hash = eventHash(content)
+    const selfParent = cause.kind === 'initial' ? -1 : this.graph.indexOf(cause.selfParent)!
+    const otherParent = cause.kind === 'request' || cause.kind === 'response' ? this.graph.indexOf(cause.otherParent)! : -1
+    const recipient = cause.kind === 'requesting' ? this.peers.require(cause.recipient) : -1
+    return this.addEvent(
+      { creator: US, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },
+      hashKey(hash),
+    )
+  }
+
+  /** Our Request/Response for a handled message, or queued until we have an event (spec §5.6). */
+  private createSyncEvent(isRequest: boolean, otherParent: number): void {
+    if (!this.graph.hasEventsOf(US)) {
+      if (this.pending.length >= MAX_PENDING_SYNC_EVENTS) this.pending.shift()
+      this.pending.push({ isRequest, otherParent })
+      return
+    }
+    const selfParent = this.ourLastEvent().hash
+    const other = this.graph.get(otherParent).hash
+    this.createOwnEvent(
+      isRequest
+        ? { kind: 'request', selfParent, otherParent: other }
+        : { kind: 'response', selfParent, otherParent: other },
+    )
+  }
+
+  private flushPending(): void {
+    if (this.pending.length === 0 || !this.graph.hasEventsOf(US)) return
+    const queued = this.pending
+    this.pending = []
+    for (const { isRequest, otherParent } of queued) this.createSyncEvent(isRequest, otherParent)
+  }
+
+  // ------------------------------------------------------------------ consensus (spec §6.1)
+
+  private addEvent(input: NewEvent, key: string): GraphEvent {
+    const event = this.graph.prepare(input, this.peers.count, key)
+    const creator = input.creator
+    if (creator !== US && !this.peers.has(creator, SEND)) {
+      const removedAt = this.peers.removedAt[creator]
+      if (removedAt < 0 || isDescendant(event, this.graph.get(removedAt))) {
+        throw new ParsecError('InvalidPeerState', `events of ${this.peers.ids[creator].name} are not accepted`)
+      }
+    }
+    let unconsensusedKey = -1
+    if (input.observationKey >= 0) {
+      const entry = this.store.get(input.observationKey)
+      if (creator === US) entry.createdByUs = true
+      if (!entry.consensused) unconsensusedKey = entry.key
+    }
+    this.graph.commit(event)
+    if (unconsensusedKey >= 0) this.election.addUnconsensused(event.index, unconsensusedKey)
+    this.processEvents(event.index)
+    return event
+  }
+
+  private processEvents(start: number): void {
+    let end = this.graph.size
+    let i = start
+    while (i < end) {
+      const restart = this.processEvent(i)
+      if (restart !== undefined && restart <= i) {
+        i = restart
+        end = this.graph.size
+      } else {
+        i++
+      }
+    }
+  }
+
+  private processEvent(index: number): number | undefined {
+    if (this.peers.isRemoved(US)) return undefined
+    const event = this.graph.get(index)
+    if (event.isSync && this.election.isVoter(event.creator)) this.election.buildMetaEvent(event)
+    const keys = this.election.decide(event)
+    if (keys === null) return undefined
+    return this.onDecision(event, keys)
+  }
+
+  /** Blocks (§7.1), membership effects (§8.4), then the next election (§6.9). */
+  private onDecision(event: GraphEvent, keys: number[]): number {
+    const group: QueuedBlock[] = []
+    for (const key of keys) {
+      const votes = new Map<number, Vote>()
+      for (const carrier of this.election.eventsCarrying(key)) {
+        const e = this.graph.get(carrier)
+        if (this.election.isVoter(e.creator) && e.packed.cause.kind === 'observation') {
+          votes.set(e.creator, e.packed.cause.vote)
+        }
+      }
+      if (votes.size === 0) continue
+      const proofs: Proof[] = [...votes].map(([peer, vote]) => ({
+        publicId: this.peers.ids[peer],
+        signature: vote.signature,
+      }))
+      proofs.sort((a, b) => compareIds(a.publicId, b.publicId))
+      group.push({ block: { payload: this.store.get(key).observation, proofs }, key })
+    }
+    for (const key of keys) this.store.get(key).consensused = true
+    const changes: MembershipChange[] = []
+    for (const key of keys) {
+      const observation = this.store.get(key).observation
+      if (observation.kind === 'add') {
+        changes.push({ kind: 'add', peer: this.admit(observation.peer) })
+      } else if (observation.kind === 'remove' || observation.kind === 'accusation') {
+        const peer = this.peers.indexOf(observation.kind === 'remove' ? observation.peer : observation.offender)
+        if (peer !== undefined) {
+          this.peers.markRemoved(peer, event.index)
+          changes.push({ kind: 'remove', peer })
+        }
+      }
+    }
+    this.blocks.push(...group)
+    this.history.push(...keys)
+    this.decisionSizes.push(keys.length)
+    return this.election.startNext(keys, changes, this.graph.size)
+  }
+
+  /** Spec §8.4 `Add(p)`. */
+  private admit(id: PublicId): number {
+    const existing = this.peers.indexOf(id)
+    let receivedFromAll = true
+    for (let q = 1; q < this.peers.count; q++) {
+      if (q === existing || !this.peers.has(q, VOTE)) continue
+      if (!this.peers.has(q, RECV)) receivedFromAll = false
+    }
+    const peer = this.peers.add(id, VOTE | SEND | (receivedFromAll ? RECV : 0))
+    if (peer === US && !this.graph.hasEventsOf(US)) this.createInitialEvent()
+    return peer
+  }
+
+  // ------------------------------------------------------------------ inspection
+
+  /** Read-only views for tools (DOT dump, replay checks, status); not part of the protocol. */
+  inspect(): ParsecInspection {
+    return {
+      graph: this.graph,
+      peers: this.peers,
+      store: this.store,
+      election: this.election,
+      consensusHistory: this.history,
+      decisionSizes: this.decisionSizes,
+    }
+  }
+
+  /** Number of events in our gossip graph. */
+  get graphSize(): number {
+    return this.graph.size
+  }
+
+  /** The current voters, in local index order. */
+  voters(): PublicId[] {
+    return this.election.voters.map((p) => this.peers.ids[p])
+  }
+
+  /** Number of blocks agreed so far (polled or not). */
+  get decidedBlockCount(): number {
+    return this.blocks.length
+  }
+}
+
+export interface ParsecInspection {
+  readonly graph: Graph
+  readonly peers: PeerList
+  readonly store: ObservationStore
+  readonly election: MetaElection
+  /** Decided observation keys, in order (spec §12.5). */
+  readonly consensusHistory: readonly number[]
+  /** Keys decided together by each decision. */
+  readonly decisionSizes: readonly number[]
+}

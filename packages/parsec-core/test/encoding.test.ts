@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { toHex, utf8 } from '../src/encoding/bytes.js'
+import { sipHash13 } from '../src/encoding/siphash.js'
+import { Ed25519SecretId } from '../src/identity/ed25519.js'
+import { MockSecretId, mockId } from '../src/identity/mock.js'
+import { genesis, observationHash, opaque } from '../src/observations/observation.js'
+
+describe('encoding (spec §1 vectors)', () => {
+  it('SipHash-1-3 matches rustc DefaultHasher', () => {
+    const out = sipHash13([utf8('hello world'), new Uint8Array(32).fill(7)])
+    assert.equal(toHex(out.slice().reverse()), '6f9d217985c0aaab')
+  })
+
+  it('SipHash streams across part boundaries', () => {
+    const data = utf8('the quick brown fox jumps over the lazy dog')
+    const whole = sipHash13([data])
+    for (let cut = 0; cut <= data.length; cut++) {
+      assert.deepEqual(sipHash13([data.subarray(0, cut), data.subarray(cut)]), whole)
+    }
+  })
+
+  it('observation hashes match the reference', () => {
+    const group = ['Alice', 'Bob', 'Carol', 'Dave'].map(mockId)
+    assert.equal(
+      toHex(observationHash(genesis(group))),
+      '181acff73711013c5df11e21c5edd964e180a3e02896ba627983aebc0651e1dd',
+    )
+    assert.equal(
+      toHex(observationHash(opaque(utf8('0')))),
+      'c93ff2cda7e9dd6a49b12c4fccdbaa0fe1b25b1e92421f288b06bfe53122be0f',
+    )
+    assert.equal(
+      toHex(observationHash(opaque(utf8('A')))),
+      'b6d1c725f300e054b0942ee3726dbf8a83f40062a3d32704acbbc7b128679b22',
+    )
+  })
+
+  it('mock signatures verify only with the right key and data', () => {
+    const alice = new MockSecretId('Alice')
+    const data = utf8('payload')
+    const signature = alice.sign(data)
+    assert.ok(alice.publicId.verify(signature, data))
+    assert.ok(!mockId('Bob').verify(signature, data))
+    assert.ok(!alice.publicId.verify(signature, utf8('payload!')))
+  })
+
+  it('Ed25519 ids sign, verify and serialise as the 32-byte key', () => {
+    const secret = Ed25519SecretId.generate()
+    const data = utf8('hello')
+    const signature = secret.sign(data)
+    assert.equal(signature.length, 64)
+    assert.equal(secret.publicId.encoded.length, 32)
+    assert.ok(secret.publicId.verify(signature, data))
+    signature[0] ^= 1
+    assert.ok(!secret.publicId.verify(signature, data))
+  })
+})
