@@ -1,0 +1,47 @@
+/**
+ * The plain JSON form of a block used by replay, simulation and the CLI:
+ * `{"kind":"genesis","peers":[...]}`, `{"kind":"add","peer":N}`, `{"kind":"remove","peer":N}`,
+ * `{"kind":"accusation","offender":N,"malice":TYPE}` or `{"kind":"opaque","payload":TEXT}`, plus
+ * `voters`: the sorted names of the peers whose votes the block carries.
+ */
+import type { Block } from './blocks.js'
+import { fromUtf8, toHex } from './encoding/bytes.js'
+import type { Observation } from './observations/observation.js'
+
+export type BlockDescription =
+  | { kind: 'genesis'; peers: string[]; voters: string[] }
+  | { kind: 'add'; peer: string; voters: string[] }
+  | { kind: 'remove'; peer: string; voters: string[] }
+  | { kind: 'accusation'; offender: string; malice: string; voters: string[] }
+  | { kind: 'opaque'; payload: string; voters: string[] }
+
+/** Opaque payloads print as UTF-8 text when they are, else as `0x` + hex. */
+export function payloadText(payload: Uint8Array): string {
+  try {
+    return fromUtf8(payload)
+  } catch {
+    return `0x${toHex(payload)}`
+  }
+}
+
+export function describeObservation(observation: Observation, voters: string[] = []): BlockDescription {
+  switch (observation.kind) {
+    case 'genesis':
+      return { kind: 'genesis', peers: observation.group.map((id) => id.name).sort(), voters }
+    case 'add':
+      return { kind: 'add', peer: observation.peer.name, voters }
+    case 'remove':
+      return { kind: 'remove', peer: observation.peer.name, voters }
+    case 'accusation':
+      return { kind: 'accusation', offender: observation.offender.name, malice: observation.malice.type, voters }
+    case 'opaque':
+      return { kind: 'opaque', payload: payloadText(observation.payload), voters }
+  }
+}
+
+export function describeBlock(block: Block): BlockDescription {
+  return describeObservation(
+    block.payload,
+    block.proofs.map((proof) => proof.publicId.name).sort(),
+  )
+}

@@ -1,0 +1,7 @@
+/** DOT gossip-graph files (spec §12): parse, record, replay and dump. */
+export { DotParseError, parseDot, parseObservation } from './parse.js'
+export type { DotCause, DotEvent, DotGraph, DotObservation } from './parse.js'
+export { record, toObservation } from './record.js'
+export type { Record, ReplayAction } from './record.js'
+export { parseRecording, play, replay } from './replay.js'
+export type { ParsedRecording, ReplayResult } from './replay.js'
