@@ -157,25 +157,27 @@ export class Graph {
 
   /**
    * `stronglySees(x, y)` (spec §4.4): the number of creators p for which some event of p at
-   * x's last index for p is seen by x and sees y.
+   * x's last index for p is seen by x and sees y (counting stops once `enough` is reached).
    */
-  stronglySeeingCount(x: GraphEvent, y: GraphEvent): number {
+  stronglySeeingCount(x: GraphEvent, y: GraphEvent, enough = Number.POSITIVE_INFINITY): number {
     let count = 0
     const last = x.last
     const events = this.events
     for (let p = 0; p < last.length; p++) {
+      // Not even all remaining creators could reach `enough`: the answer is already no.
+      if (count + (last.length - p) < enough && enough !== Number.POSITIVE_INFINITY) return count
       const j = last[p]
       if (j < 0) continue
       const slot = this.slots[p][j]
       if (x.forks === null) {
         // Unaware of any fork: x descends from the first-stored event of the slot only.
-        if (sees(events[slot[0]], y)) count++
+        if (sees(events[slot[0]], y) && ++count >= enough) return count
         continue
       }
       for (let k = 0; k < slot.length; k++) {
         const e = events[slot[k]]
         if (sees(x, e) && sees(e, y)) {
-          count++
+          if (++count >= enough) return count
           break
         }
       }

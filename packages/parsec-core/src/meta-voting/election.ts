@@ -8,16 +8,9 @@ import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { ObservationStore } from '../observations/store.js'
 import type { Coin } from './coin.js'
 import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
-import { type MetaVote, NO_COIN, TRUE, initialVotes, nextVotes, supermajority } from './meta-vote.js'
+import { type MetaVote, NO_COIN, type StageView, TRUE, coinPass, initialVotes, nextVotes, supermajority } from './meta-vote.js'
 
 export type MembershipChange = { readonly kind: 'add' | 'remove'; readonly peer: number }
-
-interface Candidate {
-  voters: number
-  seen: Set<number> | null
-  firstVoter: number
-  ownIndex: number
-}
 
 export class MetaElection {
   /** Voters of this election, ascending local index. */
@@ -31,6 +24,9 @@ export class MetaElection {
   private readonly unconsensusedByKey = new Map<number, number[]>()
   /** Graph indices of events holding a meta-event of this election. */
   private metaIndices: number[] = []
+  /** Per-peer visit stamps for counting distinct creators without allocating. */
+  private seen: number[] = []
+  private stamp = 0
 
   constructor(
     voters: Iterable<number>,
@@ -109,62 +105,57 @@ export class MetaElection {
     }
   }
 
-  /** Spec §6.3. */
+  /** Spec §6.3, grouped by key so keys this creator already found interesting are skipped whole. */
   private interestingContent(event: GraphEvent): number[] {
-    if (this.unconsensused.length === 0) return []
+    if (this.unconsensusedByKey.size === 0) return []
     const have = this.interestingKeys[event.creator]
     const events = this.graph.events
-    const candidates = new Map<number, Candidate>()
-    for (const u of this.unconsensused) {
-      const carrier = events[u]
-      const key = carrier.observationKey
-      if (have?.has(key)) continue
-      if (!isDescendant(event, carrier)) continue
-      let candidate = candidates.get(key)
-      if (candidate === undefined) {
-        candidate = { voters: 0, seen: null, firstVoter: -1, ownIndex: Number.POSITIVE_INFINITY }
-        candidates.set(key, candidate)
-      }
-      const creator = carrier.creator
-      if (this.isVoter(creator)) {
-        if (candidate.voters === 0) {
-          candidate.voters = 1
-          candidate.firstVoter = creator
-        } else if (creator !== candidate.firstVoter && !candidate.seen?.has(creator)) {
-          candidate.seen ??= new Set()
-          candidate.seen.add(creator)
-          candidate.voters++
-        }
-      }
-      if (creator === event.creator && candidate.ownIndex === Number.POSITIVE_INFINITY) {
-        candidate.ownIndex = carrier.indexByCreator
-      }
-    }
-    if (candidates.size === 0) return []
     const n = this.voters.length
+    const candidates: number[] = []
+    const ownIndex = new Map<number, number>()
     let votersInPast = -1
-    const interesting: number[] = []
-    for (const [key, candidate] of candidates) {
-      let ok: boolean
+    for (const [key, carriers] of this.unconsensusedByKey) {
+      if (have?.has(key)) continue
+      const stamp = ++this.stamp
+      let voters = 0
+      let any = false
+      let own = Number.POSITIVE_INFINITY
+      for (let i = 0; i < carriers.length; i++) {
+        const carrier = events[carriers[i]]
+        if (!isDescendant(event, carrier)) continue
+        any = true
+        const creator = carrier.creator
+        if (this.voterPosition[creator] !== undefined && this.seen[creator] !== stamp) {
+          this.seen[creator] = stamp
+          voters++
+        }
+        if (creator === event.creator && own === Number.POSITIVE_INFINITY) own = carrier.indexByCreator
+      }
+      if (!any) continue
+      let interesting: boolean
       if (this.store.get(key).creator === undefined) {
-        ok = supermajority(candidate.voters, n)
+        interesting = supermajority(voters, n)
       } else {
         if (votersInPast < 0) {
           votersInPast = 0
           for (const voter of this.voters) if (voter < event.last.length && event.last[voter] >= 0) votersInPast++
         }
-        ok = supermajority(votersInPast, n)
+        interesting = supermajority(votersInPast, n)
       }
-      if (ok) interesting.push(key)
+      if (interesting) {
+        candidates.push(key)
+        ownIndex.set(key, own)
+      }
     }
-    if (interesting.length > 1) {
-      interesting.sort((a, b) => {
-        const byOwn = candidates.get(a)!.ownIndex - candidates.get(b)!.ownIndex
-        if (byOwn !== 0 && !Number.isNaN(byOwn)) return byOwn
+    if (candidates.length > 1) {
+      candidates.sort((a, b) => {
+        const oa = ownIndex.get(a)!
+        const ob = ownIndex.get(b)!
+        if (oa !== ob) return oa < ob ? -1 : 1
         return this.store.compare(a, b)
       })
     }
-    return interesting
+    return candidates
   }
 
   /** Spec §6.5: the observer status is always recomputed. */
@@ -177,10 +168,18 @@ export class MetaElection {
     }
     const n = this.voters.length
     const observees: number[] = []
-    for (const voter of this.voters) {
-      const first = this.firstInteresting(voter)
-      if (first !== undefined && supermajority(this.graph.stronglySeeingCount(event, first), n)) {
-        observees.push(voter)
+    let withInteresting = 0
+    for (const voter of this.voters) if (this.interesting[voter]?.length) withInteresting++
+    if (supermajority(withInteresting, n)) {
+      const threshold = Math.floor((2 * n) / 3) + 1
+      let remaining = withInteresting
+      for (const voter of this.voters) {
+        const first = this.firstInteresting(voter)
+        if (first === undefined) continue
+        if (this.graph.stronglySeeingCount(event, first, threshold) >= threshold) observees.push(voter)
+        remaining--
+        // Too few left to make an observer: the status is None whatever the rest give.
+        if (observees.length + remaining < threshold) break
       }
     }
     if (supermajority(observees.length, n)) {
@@ -197,34 +196,61 @@ export class MetaElection {
     const n = this.voters.length
     const parentVotes = this.graph.selfSyncParent(event)?.meta?.votes ?? null
     if (parentVotes === null && meta.observer !== OBSERVER) {
-      meta.votes = null
+      meta.setVotes(null)
       return
     }
-    const others: MetaVote[][][] = []
+    // The other voters' latest meta-events this event sees, in ascending local index.
+    const others: MetaEvent[] = []
+    let stages = 0
     const events = this.graph.events
     for (const w of this.voters) {
       if (w === event.creator) continue
       const j = w < event.last.length ? event.last[w] : -1
       if (j < 0 || (event.forks !== null && descendsFromFork(event, w))) continue
-      const votes = events[this.graph.slots[w][j][0]].meta?.votes
-      if (votes != null) others.push(votes)
-    }
-    const votes: MetaVote[][] = new Array(n)
-    const lists: MetaVote[][] = new Array(others.length)
-    for (let position = 0; position < n; position++) {
-      for (let i = 0; i < others.length; i++) lists[i] = others[i][position]
-      if (parentVotes !== null) {
-        const temp = nextVotes(parentVotes[position], lists, NO_COIN, n)
-        const voter = this.voters[position]
-        const rounds = new Set(temp.map((v) => v.round))
-        const coins = (round: number) =>
-          rounds.has(round) ? this.coin.toss({ round, voter, eventIndex: event.index }) : undefined
-        votes[position] = nextVotes(temp, [], coins, n)
-      } else {
-        votes[position] = initialVotes(meta.observees.includes(this.voters[position]), lists, n)
+      const other = events[this.graph.slots[w][j][0]].meta
+      if (other?.votes != null) {
+        others.push(other)
+        if (other.stages > stages) stages = other.stages
       }
     }
-    meta.votes = votes
+    // Sum their contributions per (voter-under-vote, stage) once; counting is then a lookup.
+    const sums = new Float64Array(n * stages)
+    const decisions = new Uint8Array(n * stages)
+    for (const other of others) {
+      const width = other.stages
+      const contributions = other.contributions
+      const decided = other.decisions
+      for (let position = 0; position < n; position++) {
+        const from = position * width
+        const to = position * stages
+        for (let stage = 0; stage < width; stage++) {
+          const c = contributions[from + stage]
+          if (c < 0) break
+          sums[to + stage] += c
+          if (decisions[to + stage] === 0) decisions[to + stage] = decided[from + stage]
+        }
+      }
+    }
+    const votes: (readonly MetaVote[])[] = new Array(n)
+    const eventIndex = event.index
+    for (let position = 0; position < n; position++) {
+      const view: StageView = { sums, decisions, offset: position * stages, stages }
+      if (parentVotes !== null) {
+        const temp = nextVotes(parentVotes[position], view, NO_COIN, n)
+        // The final pass has coins for the rounds present in temp (0..last round: lists are contiguous).
+        const lastRound = temp[temp.length - 1].round
+        const voter = this.voters[position]
+        const coin = this.coin
+        votes[position] = coinPass(
+          temp,
+          (round) => (round <= lastRound ? coin.toss({ round, voter, eventIndex }) : undefined),
+          n,
+        )
+      } else {
+        votes[position] = initialVotes(meta.observees.includes(this.voters[position]), view, n)
+      }
+    }
+    meta.setVotes(votes)
   }
 
   /**

@@ -10,8 +10,27 @@ export const STEP_FORCED_TRUE = 0
 export const STEP_FORCED_FALSE = 1
 export const STEP_GENUINE_FLIP = 2
 
+// A vote's contribution to the counters that the rules read (est and aux; bin counts are never
+// read), packed as 13-bit fields of one number (exact below 2^53, up to 8191 voters), so counting
+// a stage across many voters' lists is one sum.
+const EST_T = 1
+const EST_F = 2 ** 13
+const AUX_T = 2 ** 26
+const AUX_F = 2 ** 39
+const FIELD = 2 ** 13
+/** Most voters the packed counters can count. */
+export const MAX_VOTERS = FIELD - 1
+
+function contributionOf(est: number, aux: number, decided: number): number {
+  if (decided === TRUE) return EST_T + AUX_T
+  if (decided === FALSE) return EST_F + AUX_F
+  return (est & TRUE ? EST_T : 0) + (est & FALSE ? EST_F : 0) + (aux === TRUE ? AUX_T : aux === FALSE ? AUX_F : 0)
+}
+
 /** A meta-vote; `decided` is TRUE/FALSE once decided (then est/bin/aux are irrelevant), else 0. */
 export class MetaVote {
+  readonly contribution: number
+
   constructor(
     readonly round: number,
     readonly step: number,
@@ -20,7 +39,9 @@ export class MetaVote {
     /** 0 = none, else TRUE or FALSE. */
     readonly aux: number,
     readonly decided: number,
-  ) {}
+  ) {
+    this.contribution = contributionOf(est, aux, decided)
+  }
 
   toString(): string {
     if (this.decided) return `${this.round}/${this.step} D${this.decided === TRUE ? 't' : 'f'}`
@@ -46,57 +67,48 @@ function third(x: number, n: number): boolean {
   return 3 * x >= n
 }
 
+/**
+ * What the other voters' meta-votes contribute at each stage (stage = round * 3 + step) for one
+ * voter-under-vote: `sums[offset + stage]` is the packed sum of their entries at that stage,
+ * `decisions[offset + stage]` the first decided value among them in list order (0 if none).
+ */
+export interface StageView {
+  readonly sums: Float64Array
+  readonly decisions: Uint8Array
+  readonly offset: number
+  readonly stages: number
+}
+
+export const EMPTY_VIEW: StageView = { sums: new Float64Array(0), decisions: new Uint8Array(0), offset: 0, stages: 0 }
+
 // One scratch counter set: counts() fills it, update()/advance() consume it before the next counts().
 let estT = 0
 let estF = 0
-let binT = 0
-let binF = 0
 let auxT = 0
 let auxF = 0
 let decision = 0
 
-function add(v: MetaVote): void {
-  if (v.decided) {
-    if (v.decided === TRUE) {
-      estT++
-      binT++
-      auxT++
-    } else {
-      estF++
-      binF++
-      auxF++
-    }
-    if (decision === 0) decision = v.decided
-    return
+/** `counts(v, view)`: the other lists' entries at v's (round, step), then v itself (spec §6.7). */
+function counts(v: MetaVote, view: StageView): void {
+  const stage = v.round * 3 + v.step
+  let total = v.contribution
+  decision = 0
+  if (stage < view.stages) {
+    total += view.sums[view.offset + stage]
+    decision = view.decisions[view.offset + stage]
   }
-  if (v.est & TRUE) estT++
-  if (v.est & FALSE) estF++
-  if (v.bin & TRUE) binT++
-  if (v.bin & FALSE) binF++
-  if (v.aux === TRUE) auxT++
-  else if (v.aux === FALSE) auxF++
+  if (decision === 0) decision = v.decided
+  estT = total % FIELD
+  estF = Math.floor(total / EST_F) % FIELD
+  auxT = Math.floor(total / AUX_T) % FIELD
+  auxF = Math.floor(total / AUX_F)
 }
 
-/** `counts(v, lists)`: each list's last entry at v's (round, step), then v itself. */
-function counts(v: MetaVote, lists: readonly (readonly MetaVote[])[]): void {
-  estT = estF = binT = binF = auxT = auxF = decision = 0
-  for (let i = 0; i < lists.length; i++) {
-    const list = lists[i]
-    for (let k = list.length - 1; k >= 0; k--) {
-      const x = list[k]
-      if (x.round === v.round && x.step === v.step) {
-        add(x)
-        break
-      }
-    }
-  }
-  add(v)
-}
-
-function update(v: MetaVote, coin: boolean | undefined, n: number): MetaVote {
+function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
   if (v.decided) return v
   let est = v.est
   if (est === 0) {
+    const coin = coins(v.round)
     if (coin !== undefined) {
       est = coin ? TRUE : FALSE
       if (coin) estT++
@@ -114,14 +126,8 @@ function update(v: MetaVote, coin: boolean | undefined, n: number): MetaVote {
   }
   const binBefore = v.bin
   let bin = binBefore
-  if (supermajority(estT, n) && !(bin & TRUE)) {
-    bin |= TRUE
-    binT++
-  }
-  if (supermajority(estF, n) && !(bin & FALSE)) {
-    bin |= FALSE
-    binF++
-  }
+  if (supermajority(estT, n)) bin |= TRUE
+  if (supermajority(estF, n)) bin |= FALSE
   let aux = v.aux
   if (aux === 0 && binBefore === 0) {
     if (bin === TRUE || bin === BOTH) {
@@ -136,47 +142,72 @@ function update(v: MetaVote, coin: boolean | undefined, n: number): MetaVote {
   if (v.step === STEP_FORCED_TRUE) decided = bin & TRUE && supermajority(auxT, n) ? TRUE : decision
   else if (v.step === STEP_FORCED_FALSE) decided = bin & FALSE && supermajority(auxF, n) ? FALSE : decision
   else decided = decision
+  if (est === v.est && bin === v.bin && aux === v.aux && decided === 0) return v
   return new MetaVote(v.round, v.step, est, bin, aux, decided)
 }
 
-function advance(p: MetaVote, coin: boolean | undefined, n: number): MetaVote {
+function advance(p: MetaVote, coins: RoundCoin, n: number): MetaVote {
   let est: number
   if (p.step === STEP_FORCED_TRUE) est = supermajority(auxF, n) ? FALSE : TRUE
   else if (p.step === STEP_FORCED_FALSE) est = supermajority(auxT, n) ? TRUE : FALSE
   else if (supermajority(auxT, n)) est = TRUE
   else if (supermajority(auxF, n)) est = FALSE
-  else est = coin === undefined ? 0 : coin ? TRUE : FALSE
+  else {
+    const coin = coins(p.round)
+    est = coin === undefined ? 0 : coin ? TRUE : FALSE
+  }
   if (p.step === STEP_GENUINE_FLIP) return new MetaVote(p.round + 1, STEP_FORCED_TRUE, est, 0, 0, 0)
   return new MetaVote(p.round, p.step + 1, est, 0, 0, 0)
 }
 
-/** `nextVotes(prev, lists, coins, N)` of spec §6.7. */
+/**
+ * `nextVotes(prev, lists, coins, N)` of spec §6.7. Returns `prev` itself when nothing changed, so
+ * unchanged lists are shared rather than copied.
+ */
 export function nextVotes(
   prev: readonly MetaVote[],
-  lists: readonly (readonly MetaVote[])[],
+  view: StageView,
   coins: RoundCoin,
   n: number,
-): MetaVote[] {
-  const out: MetaVote[] = []
-  for (const v of prev) {
-    counts(v, lists)
-    out.push(update(v, coins(v.round), n))
+): readonly MetaVote[] {
+  let out: MetaVote[] | null = null
+  let length = 0
+  for (let i = 0; i < prev.length; i++) {
+    const v = prev[i]
+    counts(v, view)
+    const next = update(v, coins, n)
+    if (out === null && next !== v) out = prev.slice(0, i)
+    if (out !== null) out.push(next)
+    length = i + 1
     if (v.decided) break
   }
+  let last = out === null ? prev[length - 1] : out[length - 1]
   for (;;) {
-    const last = out[out.length - 1]
     if (last.decided) break
-    counts(last, lists)
+    counts(last, view)
     if (!supermajority(auxT + auxF, n)) break
-    const next = advance(last, coins(last.round), n)
-    counts(next, lists)
-    out.push(update(next, coins(next.round), n))
+    const next = advance(last, coins, n)
+    counts(next, view)
+    last = update(next, coins, n)
+    if (out === null) out = prev.slice(0, length)
+    out.push(last)
   }
+  if (out === null) return length === prev.length ? prev : prev.slice(0, length)
   return out
 }
 
-export function initialVotes(observee: boolean, lists: readonly (readonly MetaVote[])[], n: number): MetaVote[] {
-  return nextVotes([new MetaVote(0, STEP_FORCED_TRUE, observee ? TRUE : FALSE, 0, 0, 0)], lists, NO_COIN, n)
+/**
+ * The coin pass after the temp pass (spec §6.6: `nextVotes(temp, [], coins, N)`). With no other
+ * lists and N >= 2 it can only give a coin estimate to entries whose estimate is empty, so it is
+ * skipped when there are none.
+ */
+export function coinPass(temp: readonly MetaVote[], coins: RoundCoin, n: number): readonly MetaVote[] {
+  if (n >= 2 && !temp.some((v) => v.est === 0 && !v.decided)) return temp
+  return nextVotes(temp, EMPTY_VIEW, coins, n)
+}
+
+export function initialVotes(observee: boolean, view: StageView, n: number): readonly MetaVote[] {
+  return nextVotes([new MetaVote(0, STEP_FORCED_TRUE, observee ? TRUE : FALSE, 0, 0, 0)], view, NO_COIN, n)
 }
 
 export { NO_COIN }
