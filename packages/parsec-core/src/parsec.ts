@@ -25,6 +25,11 @@ export interface ParsecOptions {
   readonly consensusMode?: ConsensusMode
   /** The genuine-flip coin; default the reference's parity coin. */
   readonly coin?: Coin
+  /**
+   * Follow the reference v0.7.3's rules exactly where ours are stricter, for replays of recorded
+   * graphs (see README "Deviations from the reference"). Default false.
+   */
+  readonly referenceRules?: boolean
 }
 
 export interface GenesisParams extends ParsecOptions {
@@ -83,6 +88,7 @@ export class Parsec {
   private readonly decisionSizes: number[] = []
   private pending: PendingSync[] = []
   readonly consensusMode: ConsensusMode
+  private readonly referenceRules: boolean
 
   private constructor(
     private readonly secret: SecretId,
@@ -90,6 +96,7 @@ export class Parsec {
     voters: (peers: PeerList) => number[],
   ) {
     this.consensusMode = options.consensusMode ?? 'supermajority'
+    this.referenceRules = options.referenceRules ?? false
     this.store = new ObservationStore(this.consensusMode)
     this.election = new MetaElection(voters(this.peers), this.graph, this.store, options.coin ?? parityCoin)
   }
@@ -228,6 +235,10 @@ export class Parsec {
     if (packedEvents.length === 0) throw new ParsecError('InvalidMessage', 'empty message')
     let last = -1
     for (const packed of packedEvents) last = this.unpack(packed)
+    if (!this.referenceRules && this.graph.get(last).creator === US) {
+      // Our sync event would have an other-parent of our own: no honest peer would accept it.
+      throw new ParsecError('InvalidMessage', 'the message ends with one of our own events')
+    }
     this.createSyncEvent(isRequest, last)
     this.flushPending()
     return sender

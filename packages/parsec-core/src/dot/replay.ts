@@ -40,6 +40,7 @@ export function play(recording: Record): Parsec {
     genesis: recording.genesis,
     consensusMode: recording.consensusMode,
     coin: parityCoin,
+    referenceRules: true,
   })
   for (const action of recording.actions) {
     switch (action.kind) {

@@ -1,0 +1,171 @@
+/**
+ * Writes a peer's gossip graph in the reference's DOT layout (spec §12.1-12.2), so graphs from
+ * our simulations and live peers can be inspected with graphviz and replayed by `parsec-peer
+ * replay` like the reference's recordings.
+ */
+import { payloadText } from '../block-description.js'
+import type { GraphEvent } from '../graph/graph.js'
+import type { MetaVote } from '../meta-voting/meta-vote.js'
+import { BOTH, FALSE, TRUE } from '../meta-voting/meta-vote.js'
+import { OBSERVER } from '../meta-voting/meta-event.js'
+import type { Observation } from '../observations/observation.js'
+import type { Parsec } from '../parsec.js'
+import { describeState } from '../peers/peer-state.js'
+import { toHex } from '../encoding/bytes.js'
+
+/** Ids as the reference writes them: non-alphanumerics removed (spec §12.2). */
+export function sanitizeId(name: string): string {
+  return name.replace(/[^A-Za-z0-9]/g, '')
+}
+
+/** Short names: sanitized ids cut to 1 + the longest common prefix of adjacent sorted ids. */
+export function shortNames(ids: readonly string[]): Map<string, string> {
+  const sorted = [...new Set(ids.map(sanitizeId))].sort()
+  let common = 0
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]
+    const b = sorted[i]
+    let k = 0
+    while (k < a.length && k < b.length && a[k] === b[k]) k++
+    common = Math.max(common, k)
+  }
+  const length = sorted.length <= 1 ? 1 : common + 1
+  return new Map(ids.map((id) => [id, sanitizeId(id).slice(0, length)]))
+}
+
+function observationText(observation: Observation): string {
+  switch (observation.kind) {
+    case 'genesis':
+      return `Genesis({${observation.group.map((id) => sanitizeId(id.name)).join(', ')}})`
+    case 'add':
+      return `Add(${sanitizeId(observation.peer.name)})`
+    case 'remove':
+      return `Remove(${sanitizeId(observation.peer.name)})`
+    case 'accusation':
+      return `Accusation { ${sanitizeId(observation.offender.name)}, ${observation.malice.type} }`
+    case 'opaque': {
+      const text = payloadText(observation.payload)
+      return `OpaquePayload(${/^[A-Za-z0-9]*$/.test(text) ? text : toHex(observation.payload)})`
+    }
+  }
+}
+
+function boolSet(mask: number): string {
+  return mask === BOTH ? 'b' : mask === TRUE ? 't' : mask === FALSE ? 'f' : '-'
+}
+
+function metaVoteLine(vote: MetaVote): string {
+  if (vote.decided) {
+    const d = vote.decided === TRUE ? 't' : 'f'
+    return `${vote.round}/${vote.step}   ${d}   ${d}   ${d}   ${d}`
+  }
+  return `${vote.round}/${vote.step}   ${boolSet(vote.est)}   ${boolSet(vote.bin)}   ${boolSet(vote.aux)}   -`
+}
+
+export function dumpDot(parsec: Parsec): string {
+  const { graph, peers, store, election, consensusHistory } = parsec.inspect()
+  const names = peers.ids.map((id) => id.name)
+  const short = shortNames(names)
+  const eventName = (event: GraphEvent): string => {
+    const base = `${short.get(names[event.creator])}_${event.indexByCreator}`
+    const slot = graph.slotsOf(event.creator)[event.indexByCreator]
+    return slot.length > 1 ? `${base},${event.forkIndex}` : base
+  }
+  const out: string[] = []
+  out.push(`/// our_id: ${sanitizeId(names[0])}`)
+  out.push('/// peer_list: {')
+  for (let p = 0; p < peers.count; p++) {
+    out.push(`///   ${sanitizeId(names[p])}: PeerState(${describeState(peers.state(p))})`)
+  }
+  out.push('/// }')
+  out.push(`/// consensus_mode: ${parsec.consensusMode === 'single' ? 'Single' : 'Supermajority'}`)
+  out.push('digraph GossipGraph {', '  splines=false', '  rankdir=BT', '')
+  for (let p = 0; p < peers.count; p++) {
+    const slots = graph.slotsOf(p)
+    if (slots.length === 0) continue
+    const id = sanitizeId(names[p])
+    out.push('  style=invis', `  subgraph cluster_${id} {`, `    label="${id}"`, `    "${id}" [style=invis]`)
+    const own = slots.flat().sort((a, b) => a - b)
+    const first = graph.get(slots[0][0])
+    out.push(`    "${id}" -> "${eventName(first)}" [style=invis]`)
+    for (const index of own) {
+      const event = graph.get(index)
+      if (event.selfParent >= 0) out.push(`    "${eventName(graph.get(event.selfParent))}" -> "${eventName(event)}" [minlen=1]`)
+    }
+    out.push('  }')
+    for (const index of own) {
+      const event = graph.get(index)
+      if (event.otherParent >= 0) {
+        out.push(`  "${eventName(graph.get(event.otherParent))}" -> "${eventName(event)}" [constraint=false]`)
+      }
+    }
+    out.push('')
+  }
+  out.push('/// ===== details of events =====')
+  for (const event of graph.events) {
+    const name = eventName(event)
+    const cause = event.packed.cause
+    let causeText: string
+    switch (cause.kind) {
+      case 'initial':
+        causeText = 'Initial'
+        break
+      case 'requesting':
+        causeText = `Requesting(${sanitizeId(cause.recipient.name)})`
+        break
+      case 'request':
+        causeText = 'Request'
+        break
+      case 'response':
+        causeText = 'Response'
+        break
+      case 'observation':
+        causeText = `Observation(${observationText(cause.vote.payload)})`
+        break
+    }
+    const label = cause.kind === 'observation' ? `<tr><td colspan="6">${observationText(cause.vote.payload)}</td></tr>\n` : ''
+    out.push(
+      `  "${name}" [fillcolor=white, label=<<table border="0" cellborder="0" cellpadding="0" cellspacing="0">`,
+      `<tr><td colspan="6">${name}</td></tr>`,
+      `${label}</table>>]`,
+    )
+    out.push(`/// cause: ${causeText}`)
+    const ancestors: string[] = []
+    for (let p = 0; p < event.last.length; p++) {
+      if (event.last[p] >= 0) ancestors.push(`${sanitizeId(names[p])}: ${event.last[p]}`)
+    }
+    out.push(`/// last_ancestors: {${ancestors.join(', ')}}`, '')
+  }
+  out.push('}', '')
+  out.push('/// ===== meta-elections =====', '/// consensus_history:')
+  for (const key of consensusHistory) out.push(`/// ${toHex(store.get(key).hash)}`)
+  out.push('')
+  out.push('/// interesting_events: {')
+  for (const voter of election.voters) {
+    const list = election.interestingEventsOf(voter).map((i) => `"${eventName(graph.get(i))}"`)
+    if (list.length > 0) out.push(`///   ${sanitizeId(names[voter])} -> [${list.join(', ')}]`)
+  }
+  out.push('/// }')
+  out.push(`/// all_voters: {${election.voters.map((v) => sanitizeId(names[v])).join(', ')}}`)
+  out.push('/// meta_events: {')
+  for (const event of graph.events) {
+    const meta = event.meta
+    if (meta === null) continue
+    out.push(`///   ${eventName(event)} -> {`)
+    out.push(`///     observees: {${meta.observer === OBSERVER ? meta.observees.map((p) => sanitizeId(names[p])).join(', ') : ''}}`)
+    out.push(`///     interesting_content: [${meta.content.map((k) => observationText(store.get(k).observation)).join(', ')}]`)
+    if (meta.votes !== null) {
+      out.push('///     meta_votes: {', '///         stage est bin aux dec')
+      meta.votes.forEach((list, position) => {
+        const who = short.get(names[election.voters[position]]) ?? '?'
+        list.forEach((vote, i) => {
+          out.push(`///       ${i === 0 ? `${who}: ` : ' '.repeat(who.length + 2)}${metaVoteLine(vote)}`)
+        })
+      })
+      out.push('///     }')
+    }
+    out.push('///   }')
+  }
+  out.push('/// }', '')
+  return out.join('\n')
+}
