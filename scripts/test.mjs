@@ -22,5 +22,7 @@ if (selected.length === 0) {
   console.error('no test files found (did the build run?)')
   process.exit(1)
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], { stdio: 'inherit' })
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], {
+  stdio: 'inherit',
+})
 process.exit(result.status ?? 1)

@@ -30,7 +30,8 @@ export function intOption(
 ): number {
   const raw = values[name]
   if (raw === undefined) return fallback
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new UsageError(`--${name} takes an unsigned integer, not '${raw}'`)
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw))
+    throw new UsageError(`--${name} takes an unsigned integer, not '${raw}'`)
   const value = Number(raw)
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new UsageError(`--${name} must be between ${min} and ${max}, not ${raw}`)

@@ -33,15 +33,17 @@ export function describeObservation(observation: Observation, voters: string[] =
     case 'remove':
       return { kind: 'remove', peer: observation.peer.name, voters }
     case 'accusation':
-      return { kind: 'accusation', offender: observation.offender.name, malice: observation.malice.type, voters }
+      return {
+        kind: 'accusation',
+        offender: observation.offender.name,
+        malice: observation.malice.type,
+        voters,
+      }
     case 'opaque':
       return { kind: 'opaque', payload: payloadText(observation.payload), voters }
   }
 }
 
 export function describeBlock(block: Block): BlockDescription {
-  return describeObservation(
-    block.payload,
-    block.proofs.map((proof) => proof.publicId.name).sort(),
-  )
+  return describeObservation(block.payload, block.proofs.map((proof) => proof.publicId.name).sort())
 }

@@ -3,7 +3,35 @@
  * of spec §15 where noted). A pure, deterministic state machine: feed it votes and gossip, drain
  * blocks with `poll()`.
  */
-export { Parsec } from './parsec.js'
+
+export type { BlockDescription } from './block-description.js'
+export { describeBlock, describeObservation, payloadText } from './block-description.js'
+export type { Block, Proof } from './blocks.js'
+export { isSignedBy } from './blocks.js'
+export { fromHex, fromUtf8, toHex, utf8 } from './encoding/bytes.js'
+export type { ParsecErrorCode } from './errors.js'
+export { isParsecError, ParsecError } from './errors.js'
+export type { Request, Response } from './gossip/messages.js'
+export { decodeMessage, encodeMessage } from './gossip/messages.js'
+export type { Cause, CauseKind, EventHash, PackedEvent, Vote } from './graph/event.js'
+export { decodePackedEvent, encodePackedEvent } from './graph/event.js'
+export { Ed25519PublicId, Ed25519SecretId, ed25519Id, ed25519Scheme } from './identity/ed25519.js'
+export type { IdentityScheme, PublicId, SecretId } from './identity/identity.js'
+export { MockPublicId, MockSecretId, mockId, mockScheme } from './identity/mock.js'
+export { compareIds, sortIds } from './identity/order.js'
+export type { Coin, CoinContext } from './meta-voting/coin.js'
+export { parityCoin } from './meta-voting/coin.js'
+export type { ConsensusMode } from './observations/consensus-mode.js'
+export type { Malice, MaliceType } from './observations/malice.js'
+export type { Observation, ObservationKind } from './observations/observation.js'
+export {
+  add,
+  encodeObservation,
+  genesis,
+  observationHash,
+  opaque,
+  remove,
+} from './observations/observation.js'
 export type {
   ExistingParams,
   Fault,
@@ -13,24 +41,4 @@ export type {
   RequestOutcome,
   ResponseOutcome,
 } from './parsec.js'
-export { ParsecError, isParsecError } from './errors.js'
-export type { ParsecErrorCode } from './errors.js'
-export type { Block, Proof } from './blocks.js'
-export { isSignedBy } from './blocks.js'
-export type { IdentityScheme, PublicId, SecretId } from './identity/identity.js'
-export { compareIds, sortIds } from './identity/order.js'
-export { MockPublicId, MockSecretId, mockId, mockScheme } from './identity/mock.js'
-export { Ed25519PublicId, Ed25519SecretId, ed25519Id, ed25519Scheme } from './identity/ed25519.js'
-export type { Observation, ObservationKind } from './observations/observation.js'
-export { add, encodeObservation, genesis, observationHash, opaque, remove } from './observations/observation.js'
-export type { Malice, MaliceType } from './observations/malice.js'
-export type { ConsensusMode } from './observations/consensus-mode.js'
-export type { Cause, CauseKind, EventHash, PackedEvent, Vote } from './graph/event.js'
-export { decodePackedEvent, encodePackedEvent } from './graph/event.js'
-export type { Request, Response } from './gossip/messages.js'
-export { decodeMessage, encodeMessage } from './gossip/messages.js'
-export type { Coin, CoinContext } from './meta-voting/coin.js'
-export { parityCoin } from './meta-voting/coin.js'
-export { toHex, fromHex, utf8, fromUtf8 } from './encoding/bytes.js'
-export type { BlockDescription } from './block-description.js'
-export { describeBlock, describeObservation, payloadText } from './block-description.js'
+export { Parsec } from './parsec.js'

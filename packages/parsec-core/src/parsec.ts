@@ -5,17 +5,26 @@
  */
 import type { Block, Proof } from './blocks.js'
 import { ParsecError } from './errors.js'
-import { isDescendant } from './graph/ancestry.js'
-import { type Cause, type PackedEvent, type Vote, encodeContent, eventHash, packEvent, signVote, verifyVote } from './graph/event.js'
-import { Graph, type GraphEvent, type NewEvent, hashKey } from './graph/graph.js'
 import type { Request, Response } from './gossip/messages.js'
+import { isDescendant } from './graph/ancestry.js'
+import {
+  type Cause,
+  encodeContent,
+  eventHash,
+  type PackedEvent,
+  packEvent,
+  signVote,
+  type Vote,
+  verifyVote,
+} from './graph/event.js'
+import { Graph, type GraphEvent, hashKey, type NewEvent } from './graph/graph.js'
 import type { PublicId, SecretId } from './identity/identity.js'
 import { compareIds, sortIds } from './identity/order.js'
 import { type Coin, parityCoin } from './meta-voting/coin.js'
-import { MetaElection, type MembershipChange } from './meta-voting/election.js'
+import { type MembershipChange, MetaElection } from './meta-voting/election.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
 import type { Malice } from './observations/malice.js'
-import { type Observation, genesis as genesisObservation } from './observations/observation.js'
+import { genesis as genesisObservation, type Observation } from './observations/observation.js'
 import { ObservationStore } from './observations/store.js'
 import { PeerList } from './peers/peer-list.js'
 import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
@@ -127,7 +136,10 @@ export class Parsec {
       throw new ParsecError('InvalidArgument', 'the genesis group and the section must not be empty')
     }
     if (group.some((id) => id.name === us.name) || section.some((id) => id.name === us.name)) {
-      throw new ParsecError('InvalidArgument', 'a joining peer must not be in the genesis group or the section')
+      throw new ParsecError(
+        'InvalidArgument',
+        'a joining peer must not be in the genesis group or the section',
+      )
     }
     return new Parsec(params.us, params, (peers) => {
       peers.add(us, RECV)
@@ -147,7 +159,8 @@ export class Parsec {
   voteFor(observation: Observation): void {
     this.flushPending()
     if (!this.peers.has(US, VOTE)) throw new ParsecError('InvalidSelfState', 'we cannot vote (not a voter)')
-    if (this.haveVotedFor(observation)) throw new ParsecError('DuplicateVote', 'we already voted for this observation')
+    if (this.haveVotedFor(observation))
+      throw new ParsecError('DuplicateVote', 'we already voted for this observation')
     const entry = this.store.intern(observation, this.ourId)
     const vote = signVote(this.secret, observation)
     this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
@@ -213,8 +226,13 @@ export class Parsec {
     if (!this.peers.has(US, SEND) || !this.graph.hasEventsOf(US)) {
       throw new ParsecError('InvalidSelfState', 'we may not send gossip yet')
     }
-    if (!this.peers.has(peer, DKG | RECV)) throw new ParsecError('InvalidPeerState', `we may not gossip to ${peerId.name}`)
-    this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastEvent().hash, recipient: this.peers.ids[peer] })
+    if (!this.peers.has(peer, DKG | RECV))
+      throw new ParsecError('InvalidPeerState', `we may not gossip to ${peerId.name}`)
+    this.createOwnEvent({
+      kind: 'requesting',
+      selfParent: this.ourLastEvent().hash,
+      recipient: this.peers.ids[peer],
+    })
     return { packedEvents: this.eventsToSend(peer) }
   }
 
@@ -231,7 +249,8 @@ export class Parsec {
   private unpackMessage(src: PublicId, packedEvents: readonly PackedEvent[], isRequest: boolean): number {
     const sender = this.peers.require(src)
     if (!this.peers.has(US, RECV)) throw new ParsecError('InvalidSelfState', 'we may not receive gossip')
-    if (!this.peers.has(sender, SEND)) throw new ParsecError('InvalidPeerState', `we do not accept gossip from ${src.name}`)
+    if (!this.peers.has(sender, SEND))
+      throw new ParsecError('InvalidPeerState', `we do not accept gossip from ${src.name}`)
     if (packedEvents.length === 0) throw new ParsecError('InvalidMessage', 'empty message')
     let last = -1
     for (const packed of packedEvents) last = this.unpack(packed)
@@ -252,7 +271,8 @@ export class Parsec {
     const known = this.graph.indexOfKey(key)
     if (known !== undefined) return known
     const creator = this.peers.indexOf(packed.creator)
-    if (creator === undefined) throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
+    if (creator === undefined)
+      throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
     if (!this.peers.ids[creator].verify(packed.signature, content)) {
       throw new ParsecError('SignatureFailure', `bad event signature by ${packed.creator.name}`)
     }
@@ -265,7 +285,10 @@ export class Parsec {
       const index = this.graph.indexOf(cause.selfParent)
       if (index === undefined) throw new ParsecError('UnknownSelfParent', `event by ${packed.creator.name}`)
       if (this.graph.get(index).creator !== creator) {
-        throw new ParsecError('InvalidEvent', `self-parent by a different creator in event by ${packed.creator.name}`)
+        throw new ParsecError(
+          'InvalidEvent',
+          `self-parent by a different creator in event by ${packed.creator.name}`,
+        )
       }
       selfParent = index
     }
@@ -273,12 +296,16 @@ export class Parsec {
       const index = this.graph.indexOf(cause.otherParent)
       if (index === undefined) throw new ParsecError('UnknownOtherParent', `event by ${packed.creator.name}`)
       if (this.graph.get(index).creator === creator) {
-        throw new ParsecError('InvalidEvent', `other-parent by the same creator in event by ${packed.creator.name}`)
+        throw new ParsecError(
+          'InvalidEvent',
+          `other-parent by the same creator in event by ${packed.creator.name}`,
+        )
       }
       otherParent = index
     } else if (cause.kind === 'requesting') {
       const index = this.peers.indexOf(cause.recipient)
-      if (index === undefined) throw new ParsecError('UnknownPeer', `request addressed to unknown ${cause.recipient.name}`)
+      if (index === undefined)
+        throw new ParsecError('UnknownPeer', `request addressed to unknown ${cause.recipient.name}`)
       recipient = index
     } else if (cause.kind === 'observation') {
       // The reference never checks vote signatures on receipt (spec §15); a bad one would make
@@ -308,7 +335,8 @@ export class Parsec {
       const lastKnown = q < known.length ? known[q] : -1
       for (let i = lastKnown + 1; i < slots.length; i++) for (const e of slots[i]) indices.push(e)
       if (lastKnown >= 0 && this.graph.hasForks(q)) {
-        for (let i = 0; i <= lastKnown && i < slots.length; i++) if (slots[i].length > 1) indices.push(...slots[i])
+        for (let i = 0; i <= lastKnown && i < slots.length; i++)
+          if (slots[i].length > 1) indices.push(...slots[i])
       }
     }
     indices.sort((a, b) => a - b)
@@ -327,7 +355,16 @@ export class Parsec {
     const { packed, content } = packEvent(this.secret, { kind: 'initial' })
     const hash = eventHash(content)
     const event = this.graph.prepare(
-      { creator: US, kind: 'initial', selfParent: -1, otherParent: -1, recipient: -1, observationKey: -1, hash, packed },
+      {
+        creator: US,
+        kind: 'initial',
+        selfParent: -1,
+        otherParent: -1,
+        recipient: -1,
+        observationKey: -1,
+        hash,
+        packed,
+      },
       this.peers.count,
       hashKey(hash),
     )
@@ -338,7 +375,8 @@ export class Parsec {
     const { packed, content } = packEvent(this.secret, cause)
     const hash = eventHash(content)
     const selfParent = cause.kind === 'initial' ? -1 : this.graph.indexOf(cause.selfParent)!
-    const otherParent = cause.kind === 'request' || cause.kind === 'response' ? this.graph.indexOf(cause.otherParent)! : -1
+    const otherParent =
+      cause.kind === 'request' || cause.kind === 'response' ? this.graph.indexOf(cause.otherParent)! : -1
     const recipient = cause.kind === 'requesting' ? this.peers.require(cause.recipient) : -1
     return this.addEvent(
       { creator: US, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },
@@ -377,7 +415,10 @@ export class Parsec {
     if (creator !== US && !this.peers.has(creator, SEND)) {
       const removedAt = this.peers.removedAt[creator]
       if (removedAt < 0 || isDescendant(event, this.graph.get(removedAt))) {
-        throw new ParsecError('InvalidPeerState', `events of ${this.peers.ids[creator].name} are not accepted`)
+        throw new ParsecError(
+          'InvalidPeerState',
+          `events of ${this.peers.ids[creator].name} are not accepted`,
+        )
       }
     }
     let unconsensusedKey = -1
@@ -441,7 +482,9 @@ export class Parsec {
       if (observation.kind === 'add') {
         changes.push({ kind: 'add', peer: this.admit(observation.peer) })
       } else if (observation.kind === 'remove' || observation.kind === 'accusation') {
-        const peer = this.peers.indexOf(observation.kind === 'remove' ? observation.peer : observation.offender)
+        const peer = this.peers.indexOf(
+          observation.kind === 'remove' ? observation.peer : observation.offender,
+        )
         if (peer !== undefined) {
           this.peers.markRemoved(peer, event.index)
           changes.push({ kind: 'remove', peer })

@@ -29,7 +29,9 @@ describe('replay of the reference graphs', () => {
 
   for (const graph of graphs) {
     it(graph, () => {
-      const expected = JSON.parse(readFileSync(join(root, graph.replace(/\.dot$/, '.expected.json')), 'utf8')) as Expected
+      const expected = JSON.parse(
+        readFileSync(join(root, graph.replace(/\.dot$/, '.expected.json')), 'utf8'),
+      ) as Expected
       const { record } = parseRecording(readFileSync(join(root, graph), 'utf8'))
       const result = replay(record)
       assert.equal(result.ourId, expected.our_id)

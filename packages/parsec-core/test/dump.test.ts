@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { dumpDot, parseRecording, replay } from '../src/dot/index.js'
 import { opaque, utf8 } from '../src/index.js'
-import { TestSection, seededRandom } from './support.js'
+import { seededRandom, TestSection } from './support.js'
 
 describe('DOT dump', () => {
   for (const seed of [1, 2, 3, 4, 5]) {
@@ -27,7 +27,10 @@ describe('DOT dump', () => {
     const section = new TestSection(4, seededRandom(9))
     section.runUntilBlocks(1)
     const text = dumpDot(section.nodes[1])
-    assert.match(text, /^\/\/\/ our_id: Bob\n\/\/\/ peer_list: \{\n\/\/\/   Bob: PeerState\(VOTE\|SEND\|RECV\)/)
+    assert.match(
+      text,
+      /^\/\/\/ our_id: Bob\n\/\/\/ peer_list: \{\n\/\/\/ {3}Bob: PeerState\(VOTE\|SEND\|RECV\)/,
+    )
     assert.match(text, /subgraph cluster_Alice \{/)
     assert.match(text, /\/\/\/ cause: Observation\(Genesis\(\{Alice, Bob, Carol, Dave\}\)\)/)
     assert.match(text, /\/\/\/ consensus_history:\n\/\/\/ [0-9a-f]{64}/)

@@ -6,16 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { PackedEvent, Request } from '../src/index.js'
-import {
-  ParsecError,
-  decodeMessage,
-  encodeMessage,
-  mockId,
-  mockScheme,
-  opaque,
-  utf8,
-} from '../src/index.js'
-import { TestSection, seededRandom } from './support.js'
+import { decodeMessage, encodeMessage, mockId, mockScheme, opaque, ParsecError, utf8 } from '../src/index.js'
+import { seededRandom, TestSection } from './support.js'
 
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 const MUTATIONS = 150
@@ -28,7 +20,8 @@ function mutateBytes(random: () => number, bytes: Uint8Array): Uint8Array {
   const out = Uint8Array.from(bytes)
   switch (Math.floor(random() * 4)) {
     case 0:
-      for (let i = 0, n = 1 + Math.floor(random() * 4); i < n; i++) out[Math.floor(random() * out.length)] ^= 1 << Math.floor(random() * 8)
+      for (let i = 0, n = 1 + Math.floor(random() * 4); i < n; i++)
+        out[Math.floor(random() * out.length)] ^= 1 << Math.floor(random() * 8)
       return out
     case 1:
       return out.slice(0, Math.floor(random() * out.length))
@@ -101,7 +94,8 @@ describe('hostile input', () => {
         const claimed = pick(random, [from.ourId, to.ourId, mockId('Mallory')])
         try {
           let hostile: Request
-          if (random() < 0.5) hostile = decodeMessage(mutateBytes(random, encodeMessage(pick(random, captured))), mockScheme)
+          if (random() < 0.5)
+            hostile = decodeMessage(mutateBytes(random, encodeMessage(pick(random, captured))), mockScheme)
           else hostile = { packedEvents: mutateEvents(random, pick(random, captured).packedEvents) }
           if (random() < 0.5) victim.handleRequest(claimed, hostile)
           else victim.handleResponse(claimed, hostile)
@@ -114,7 +108,10 @@ describe('hostile input', () => {
       section.runUntilBlocks(3)
       const views = section.descriptions().map((d) => d.slice(0, 3))
       for (const view of views) assert.deepEqual(view, views[0], `seed ${seed}: peers disagree`)
-      assert.ok(codes.size >= 3, `seed ${seed}: mutations exercised too few error kinds: ${[...codes.keys()]}`)
+      assert.ok(
+        codes.size >= 3,
+        `seed ${seed}: mutations exercised too few error kinds: ${[...codes.keys()]}`,
+      )
     })
   }
 })

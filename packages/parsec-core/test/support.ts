@@ -1,6 +1,6 @@
 /** A tiny in-process section for unit tests: seeded, synchronous gossip between mock peers. */
 import type { Block, ConsensusMode, Parsec as ParsecType } from '../src/index.js'
-import { MockSecretId, Parsec, describeBlock, mockId } from '../src/index.js'
+import { describeBlock, MockSecretId, mockId, Parsec } from '../src/index.js'
 
 /** mulberry32: a small seeded PRNG for tests. */
 export function seededRandom(seed: number): () => number {
@@ -59,7 +59,9 @@ export class TestSection {
       if (this.blocks.every((b) => b.length >= count)) return
       this.gossipOnce()
     }
-    throw new Error(`no agreement on ${count} blocks after ${maxSyncs} syncs: ${this.blocks.map((b) => b.length)}`)
+    throw new Error(
+      `no agreement on ${count} blocks after ${maxSyncs} syncs: ${this.blocks.map((b) => b.length)}`,
+    )
   }
 
   /** Block descriptions (without voters) per peer. */

@@ -19,7 +19,8 @@ export function vectorGraphs(root = vectorsRoot()): string[] {
   const out: string[] = []
   for (const dir of readdirSync(root, { withFileTypes: true })) {
     if (!dir.isDirectory()) continue
-    for (const file of readdirSync(join(root, dir.name))) if (file.endsWith('.dot')) out.push(`${dir.name}/${file}`)
+    for (const file of readdirSync(join(root, dir.name)))
+      if (file.endsWith('.dot')) out.push(`${dir.name}/${file}`)
   }
   return out.sort()
 }

@@ -3,10 +3,10 @@
  * in-process and compares the median replay time (same scope as `replayMs`) with the reference's
  * figures in shared/BASELINES.md as a speed ratio (reference / ours; above 1 is faster).
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseRecording, play } from '@parsec-section/parsec-core/dot'
-import { UsageError, intOption, parse } from '../args.js'
+import { intOption, parse, UsageError } from '../args.js'
 import { sharedPath } from '../shared-files.js'
 
 const HELP = `usage: parsec-peer bench [--runs N] [--filter TEXT] [--vectors DIR] [--json | --markdown]
@@ -55,17 +55,25 @@ function median(values: number[]): number {
 export function benchGraphs(vectors: string, filter?: string): string[] {
   const out: string[] = []
   for (const dir of readdirSync(vectors, { withFileTypes: true })) {
-    if (!dir.isDirectory() || !(dir.name === 'benches' || dir.name.startsWith('bench_section_size_'))) continue
+    if (!dir.isDirectory() || !(dir.name === 'benches' || dir.name.startsWith('bench_section_size_')))
+      continue
     for (const file of readdirSync(join(vectors, dir.name))) {
       const graph = `${dir.name}/${file}`
       if (file.endsWith('.dot') && (filter === undefined || graph.includes(filter))) out.push(graph)
     }
   }
   const peers = (g: string) => Number(/a_node(\d+)/.exec(g)?.[1] ?? 0)
-  return out.sort((a, b) => a.split('/')[0].localeCompare(b.split('/')[0]) || peers(a) - peers(b) || a.localeCompare(b))
+  return out.sort(
+    (a, b) => a.split('/')[0].localeCompare(b.split('/')[0]) || peers(a) - peers(b) || a.localeCompare(b),
+  )
 }
 
-export function benchGraph(vectors: string, graph: string, runs: number, baselines: Map<string, number>): BenchRow {
+export function benchGraph(
+  vectors: string,
+  graph: string,
+  runs: number,
+  baselines: Map<string, number>,
+): BenchRow {
   const { graph: dot, record } = parseRecording(readFileSync(join(vectors, graph), 'utf8'))
   const times: number[] = []
   let events = 0

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { DotParseError, parseRecording, replay } from '@parsec-section/parsec-core/dot'
-import { UsageError, parse } from '../args.js'
+import { parse, UsageError } from '../args.js'
 import { formatBlock } from '../format.js'
 
 const HELP = `usage: parsec-peer replay FILE.dot [--json]
@@ -16,7 +16,11 @@ rules, polls every block and prints them. --json prints one JSON object:
 export const replayCommand = {
   summary: 'replay a recorded gossip graph and print its blocks',
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parse(args, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, true)
+    const { values, positionals } = parse(
+      args,
+      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      true,
+    )
     if (values.help) {
       console.log(HELP)
       return 0
@@ -27,7 +31,9 @@ export const replayCommand = {
     try {
       text = readFileSync(file, 'utf8')
     } catch (error) {
-      console.error(`parsec-peer replay: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+      console.error(
+        `parsec-peer replay: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      )
       return 2
     }
     const parseStart = performance.now()
@@ -47,7 +53,9 @@ export const replayCommand = {
     try {
       result = replay(recording.record)
     } catch (error) {
-      console.error(`parsec-peer replay: ${file}: the recorded history does not replay: ${(error as Error).message}`)
+      console.error(
+        `parsec-peer replay: ${file}: the recorded history does not replay: ${(error as Error).message}`,
+      )
       return 2
     }
     const replayMs = performance.now() - replayStart

@@ -4,14 +4,14 @@
  * replay` like the reference's recordings.
  */
 import { payloadText } from '../block-description.js'
+import { toHex } from '../encoding/bytes.js'
 import type { GraphEvent } from '../graph/graph.js'
+import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { MetaVote } from '../meta-voting/meta-vote.js'
 import { BOTH, FALSE, TRUE } from '../meta-voting/meta-vote.js'
-import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { Observation } from '../observations/observation.js'
 import type { Parsec } from '../parsec.js'
 import { describeState } from '../peers/peer-state.js'
-import { toHex } from '../encoding/bytes.js'
 
 /** Ids as the reference writes them: non-alphanumerics removed (spec §12.2). */
 export function sanitizeId(name: string): string {
@@ -90,7 +90,8 @@ export function dumpDot(parsec: Parsec): string {
     out.push(`    "${id}" -> "${eventName(first)}" [style=invis]`)
     for (const index of own) {
       const event = graph.get(index)
-      if (event.selfParent >= 0) out.push(`    "${eventName(graph.get(event.selfParent))}" -> "${eventName(event)}" [minlen=1]`)
+      if (event.selfParent >= 0)
+        out.push(`    "${eventName(graph.get(event.selfParent))}" -> "${eventName(event)}" [minlen=1]`)
     }
     out.push('  }')
     for (const index of own) {
@@ -123,7 +124,10 @@ export function dumpDot(parsec: Parsec): string {
         causeText = `Observation(${observationText(cause.vote.payload)})`
         break
     }
-    const label = cause.kind === 'observation' ? `<tr><td colspan="6">${observationText(cause.vote.payload)}</td></tr>\n` : ''
+    const label =
+      cause.kind === 'observation'
+        ? `<tr><td colspan="6">${observationText(cause.vote.payload)}</td></tr>\n`
+        : ''
     out.push(
       `  "${name}" [fillcolor=white, label=<<table border="0" cellborder="0" cellpadding="0" cellspacing="0">`,
       `<tr><td colspan="6">${name}</td></tr>`,
@@ -152,8 +156,12 @@ export function dumpDot(parsec: Parsec): string {
     const meta = event.meta
     if (meta === null) continue
     out.push(`///   ${eventName(event)} -> {`)
-    out.push(`///     observees: {${meta.observer === OBSERVER ? meta.observees.map((p) => sanitizeId(names[p])).join(', ') : ''}}`)
-    out.push(`///     interesting_content: [${meta.content.map((k) => observationText(store.get(k).observation)).join(', ')}]`)
+    out.push(
+      `///     observees: {${meta.observer === OBSERVER ? meta.observees.map((p) => sanitizeId(names[p])).join(', ') : ''}}`,
+    )
+    out.push(
+      `///     interesting_content: [${meta.content.map((k) => observationText(store.get(k).observation)).join(', ')}]`,
+    )
     if (meta.votes !== null) {
       out.push('///     meta_votes: {', '///         stage est bin aux dec')
       meta.votes.forEach((list, position) => {

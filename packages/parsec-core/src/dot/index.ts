@@ -1,8 +1,9 @@
 /** DOT gossip-graph files (spec §12): parse, record, replay and dump. */
-export { DotParseError, parseDot, parseObservation } from './parse.js'
-export type { DotCause, DotEvent, DotGraph, DotObservation } from './parse.js'
-export { record, toObservation } from './record.js'
-export type { Record, ReplayAction } from './record.js'
-export { parseRecording, play, replay } from './replay.js'
-export type { ParsedRecording, ReplayResult } from './replay.js'
+
 export { dumpDot, sanitizeId, shortNames } from './dump.js'
+export type { DotCause, DotEvent, DotGraph, DotObservation } from './parse.js'
+export { DotParseError, parseDot, parseObservation } from './parse.js'
+export type { Record, ReplayAction } from './record.js'
+export { record, toObservation } from './record.js'
+export type { ParsedRecording, ReplayResult } from './replay.js'
+export { parseRecording, play, replay } from './replay.js'

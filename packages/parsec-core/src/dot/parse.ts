@@ -51,7 +51,7 @@ export interface DotGraph {
   readonly consensusHistory: readonly string[]
 }
 
-const ID = String.raw`[A-Za-z0-9]+`
+const ID = '[A-Za-z0-9]+'
 const PEER_LINE = new RegExp(String.raw`^///\s+(${ID}): PeerState\(([A-Z|]*)\)$`)
 const CLUSTER = new RegExp(String.raw`^subgraph cluster_(${ID}) \{$`)
 const EDGE = /^"([^"]+)" -> "([^"]+)" \[([^\]]*)\]$/

@@ -4,19 +4,31 @@
  * reproduce them (votes, gossip requests, handled requests and responses), exactly as the
  * reference's `Record` does.
  */
+
+import { toHex, utf8 } from '../encoding/bytes.js'
 import type { Cause, PackedEvent } from '../graph/event.js'
 import { encodeContent, eventHash } from '../graph/event.js'
-import { MockSecretId, mockId } from '../identity/mock.js'
 import type { PublicId } from '../identity/identity.js'
+import { MockSecretId, mockId } from '../identity/mock.js'
 import type { ConsensusMode } from '../observations/consensus-mode.js'
-import { type Observation, add, encodeObservation, genesis, opaque, remove } from '../observations/observation.js'
-import { toHex, utf8 } from '../encoding/bytes.js'
+import {
+  add,
+  encodeObservation,
+  genesis,
+  type Observation,
+  opaque,
+  remove,
+} from '../observations/observation.js'
 import { type DotCause, type DotEvent, type DotGraph, type DotObservation, DotParseError } from './parse.js'
 
 export type ReplayAction =
   | { readonly kind: 'vote'; readonly observation: Observation }
   | { readonly kind: 'requesting'; readonly recipient: PublicId }
-  | { readonly kind: 'request' | 'response'; readonly src: PublicId; readonly packedEvents: readonly PackedEvent[] }
+  | {
+      readonly kind: 'request' | 'response'
+      readonly src: PublicId
+      readonly packedEvents: readonly PackedEvent[]
+    }
 
 export interface Record {
   readonly ourId: PublicId
@@ -118,7 +130,13 @@ function buildParsedEvents(graph: DotGraph): ParsedEvent[] {
   return parsed
 }
 
-function toCause(event: DotEvent, sp: number, op: number, parsed: ParsedEvent[], secret: MockSecretId): Cause {
+function toCause(
+  event: DotEvent,
+  sp: number,
+  op: number,
+  parsed: ParsedEvent[],
+  secret: MockSecretId,
+): Cause {
   const cause: DotCause = event.cause
   if (cause.kind === 'initial') {
     if (sp !== -1) throw new DotParseError(`Initial event '${event.name}' has a self-parent`)
@@ -135,7 +153,11 @@ function toCause(event: DotEvent, sp: number, op: number, parsed: ParsedEvent[],
       return { kind: cause.kind, selfParent, otherParent: parsed[op].hash }
     case 'observation': {
       const observation = toObservation(cause.observation)
-      return { kind: 'observation', selfParent, vote: { payload: observation, signature: secret.sign(encodeObservation(observation)) } }
+      return {
+        kind: 'observation',
+        selfParent,
+        vote: { payload: observation, signature: secret.sign(encodeObservation(observation)) },
+      }
     }
   }
 }
@@ -148,7 +170,11 @@ export function record(graph: DotGraph): Record {
     throw new DotParseError(`the first event in parse order is not ${graph.ourId}'s Initial event`)
   }
   const second = parsed[1].dot.cause
-  if (parsed[1].dot.creator !== graph.ourId || second.kind !== 'observation' || second.observation.kind !== 'genesis') {
+  if (
+    parsed[1].dot.creator !== graph.ourId ||
+    second.kind !== 'observation' ||
+    second.observation.kind !== 'genesis'
+  ) {
     throw new DotParseError(`the second event in parse order is not ${graph.ourId}'s Genesis vote`)
   }
   const genesisGroup = second.observation.group.map(mockId)
@@ -189,7 +215,11 @@ export function record(graph: DotGraph): Record {
       }
       list.sort((a, b) => a - b)
       for (const a of list) known[a] = 1
-      actions.push({ kind: cause.kind, src: parsed[op].creator, packedEvents: list.map((a) => parsed[a].packed) })
+      actions.push({
+        kind: cause.kind,
+        src: parsed[op].creator,
+        packedEvents: list.map((a) => parsed[a].packed),
+      })
     } else {
       throw new DotParseError(`unexpected ${cause.kind} event '${event.dot.name}' of ours after our Genesis`)
     }

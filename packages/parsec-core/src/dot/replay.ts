@@ -4,8 +4,8 @@
  */
 import { type BlockDescription, describeBlock } from '../block-description.js'
 import { toHex } from '../encoding/bytes.js'
-import { parityCoin } from '../meta-voting/coin.js'
 import { MockSecretId } from '../identity/mock.js'
+import { parityCoin } from '../meta-voting/coin.js'
 import { Parsec } from '../parsec.js'
 import { type DotGraph, parseDot } from './parse.js'
 import { type Record, record } from './record.js'
@@ -64,7 +64,8 @@ export function play(recording: Record): Parsec {
 export function replay(recording: Record): ReplayResult {
   const parsec = play(recording)
   const blocks: BlockDescription[] = []
-  for (let block = parsec.poll(); block !== undefined; block = parsec.poll()) blocks.push(describeBlock(block))
+  for (let block = parsec.poll(); block !== undefined; block = parsec.poll())
+    blocks.push(describeBlock(block))
   const inspection = parsec.inspect()
   return {
     ourId: recording.ourId.name,

@@ -81,7 +81,10 @@ export class BincodeReader {
 
   private need(count: number): void {
     if (count > this.remaining) {
-      throw new ParsecError('InvalidMessage', `truncated input: needed ${count} bytes, ${this.remaining} left`)
+      throw new ParsecError(
+        'InvalidMessage',
+        `truncated input: needed ${count} bytes, ${this.remaining} left`,
+      )
     }
   }
 

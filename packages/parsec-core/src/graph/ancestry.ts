@@ -71,7 +71,8 @@ export function computeAncestry(
     forks = new Map()
     const sl = selfParent?.last
     const ol = otherParent?.last
-    const lastIn = (arr: Int32Array | undefined, c: number) => (arr !== undefined && c < arr.length ? arr[c] : -1)
+    const lastIn = (arr: Int32Array | undefined, c: number) =>
+      arr !== undefined && c < arr.length ? arr[c] : -1
     const creators = new Set<number>([...(sf?.keys() ?? []), ...(of?.keys() ?? [])])
     for (const c of creators) {
       const la = lastIn(sl, c)

@@ -7,7 +7,7 @@ import { BincodeReader, BincodeWriter } from '../encoding/bincode.js'
 import { HASH_LENGTH, sha3 } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
 import type { IdentityScheme, PublicId, SecretId } from '../identity/identity.js'
-import { type Observation, encodeObservation, writeObservation } from '../observations/observation.js'
+import { encodeObservation, type Observation, writeObservation } from '../observations/observation.js'
 import { readObservation } from '../observations/read.js'
 
 export type EventHash = Uint8Array

@@ -5,7 +5,7 @@
  */
 import { toHex } from '../encoding/bytes.js'
 import type { MetaEvent } from '../meta-voting/meta-event.js'
-import { type Ancestry, type ForkMap, computeAncestry, sees } from './ancestry.js'
+import { type Ancestry, computeAncestry, type ForkMap, sees } from './ancestry.js'
 import type { CauseKind, EventHash, PackedEvent } from './event.js'
 
 export class GraphEvent implements Ancestry {

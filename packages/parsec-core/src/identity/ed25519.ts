@@ -3,7 +3,14 @@
  * serialises as the 32-byte public key and orders by those bytes; parsed keys are cached on the id
  * so each peer's key is parsed once.
  */
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto'
 import type { BincodeReader } from '../encoding/bincode.js'
 import { toHex } from '../encoding/bytes.js'
 import { ParsecError } from '../errors.js'
@@ -37,7 +44,11 @@ export class Ed25519PublicId implements PublicId {
   }
 
   private key(): KeyObject {
-    this.keyObject ??= createPublicKey({ key: concat(SPKI_PREFIX, this.publicKey), format: 'der', type: 'spki' })
+    this.keyObject ??= createPublicKey({
+      key: concat(SPKI_PREFIX, this.publicKey),
+      format: 'der',
+      type: 'spki',
+    })
     return this.keyObject
   }
 

@@ -27,7 +27,11 @@ export class MockPublicId implements PublicId {
   constructor(readonly name: string) {
     this.orderKey = utf8(name)
     this.key = sha3(this.orderKey)
-    this.encoded = new BincodeWriter(this.orderKey.length + 72).bytes(this.orderKey).raw(this.key).raw(this.key).finish()
+    this.encoded = new BincodeWriter(this.orderKey.length + 72)
+      .bytes(this.orderKey)
+      .raw(this.key)
+      .raw(this.key)
+      .finish()
   }
 
   verify(signature: Uint8Array, data: Uint8Array): boolean {

@@ -8,7 +8,16 @@ import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { ObservationStore } from '../observations/store.js'
 import type { Coin } from './coin.js'
 import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
-import { type MetaVote, NO_COIN, type StageView, TRUE, coinPass, initialVotes, nextVotes, supermajority } from './meta-vote.js'
+import {
+  coinPass,
+  initialVotes,
+  type MetaVote,
+  NO_COIN,
+  nextVotes,
+  type StageView,
+  supermajority,
+  TRUE,
+} from './meta-vote.js'
 
 export type MembershipChange = { readonly kind: 'add' | 'remove'; readonly peer: number }
 
@@ -138,7 +147,8 @@ export class MetaElection {
       } else {
         if (votersInPast < 0) {
           votersInPast = 0
-          for (const voter of this.voters) if (voter < event.last.length && event.last[voter] >= 0) votersInPast++
+          for (const voter of this.voters)
+            if (voter < event.last.length && event.last[voter] >= 0) votersInPast++
         }
         interesting = supermajority(votersInPast, n)
       }
@@ -285,7 +295,10 @@ export class MetaElection {
     }
     if (count.size === 0) return null
     return [...count.keys()].sort(
-      (a, b) => minPosition.get(a)! - minPosition.get(b)! || count.get(b)! - count.get(a)! || this.store.compare(a, b),
+      (a, b) =>
+        minPosition.get(a)! - minPosition.get(b)! ||
+        count.get(b)! - count.get(a)! ||
+        this.store.compare(a, b),
     )
   }
 

@@ -24,7 +24,9 @@ export const MAX_VOTERS = FIELD - 1
 function contributionOf(est: number, aux: number, decided: number): number {
   if (decided === TRUE) return EST_T + AUX_T
   if (decided === FALSE) return EST_F + AUX_F
-  return (est & TRUE ? EST_T : 0) + (est & FALSE ? EST_F : 0) + (aux === TRUE ? AUX_T : aux === FALSE ? AUX_F : 0)
+  return (
+    (est & TRUE ? EST_T : 0) + (est & FALSE ? EST_F : 0) + (aux === TRUE ? AUX_T : aux === FALSE ? AUX_F : 0)
+  )
 }
 
 /** A meta-vote; `decided` is TRUE/FALSE once decided (then est/bin/aux are irrelevant), else 0. */
@@ -79,7 +81,12 @@ export interface StageView {
   readonly stages: number
 }
 
-export const EMPTY_VIEW: StageView = { sums: new Float64Array(0), decisions: new Uint8Array(0), offset: 0, stages: 0 }
+export const EMPTY_VIEW: StageView = {
+  sums: new Float64Array(0),
+  decisions: new Uint8Array(0),
+  offset: 0,
+  stages: 0,
+}
 
 // One scratch counter set: counts() fills it, update()/advance() consume it before the next counts().
 let estT = 0

@@ -24,7 +24,11 @@ export const genesis = (group: Iterable<PublicId>, relatedInfo: Uint8Array = EMP
   group: sortIds(group),
   relatedInfo,
 })
-export const add = (peer: PublicId, relatedInfo: Uint8Array = EMPTY): Observation => ({ kind: 'add', peer, relatedInfo })
+export const add = (peer: PublicId, relatedInfo: Uint8Array = EMPTY): Observation => ({
+  kind: 'add',
+  peer,
+  relatedInfo,
+})
 export const remove = (peer: PublicId, relatedInfo: Uint8Array = EMPTY): Observation => ({
   kind: 'remove',
   peer,

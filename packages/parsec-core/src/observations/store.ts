@@ -35,7 +35,11 @@ export class ObservationStore {
   }
 
   /** The key `observation` has when voted by `creator`, creating the entry if needed. */
-  intern(observation: Observation, creator: PublicId, hash: Uint8Array = observationHash(observation)): ObservationEntry {
+  intern(
+    observation: Observation,
+    creator: PublicId,
+    hash: Uint8Array = observationHash(observation),
+  ): ObservationEntry {
     const keyCreator = modeOf(observation, this.mode) === 'single' ? creator : undefined
     const id = this.id(toHex(hash), keyCreator)
     const existing = this.byId.get(id)

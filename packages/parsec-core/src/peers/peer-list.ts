@@ -5,7 +5,7 @@
  */
 import { ParsecError } from '../errors.js'
 import type { PublicId } from '../identity/identity.js'
-import { INACTIVE, hasState } from './peer-state.js'
+import { hasState, INACTIVE } from './peer-state.js'
 
 export class PeerList {
   readonly ids: PublicId[] = []
