@@ -4,6 +4,7 @@
  * global randomness; signing and verifying go through the identity interface.
  */
 import type { Block, Proof } from './blocks.js'
+import { sha3 } from './encoding/hash.js'
 import { ParsecError } from './errors.js'
 import type { Request, Response } from './gossip/messages.js'
 import { isDescendant } from './graph/ancestry.js'
@@ -13,9 +14,7 @@ import {
   eventHash,
   type PackedEvent,
   packEvent,
-  signVote,
   type Vote,
-  verifyVote,
 } from './graph/event.js'
 import { Graph, type GraphEvent, hashKey, type NewEvent } from './graph/graph.js'
 import type { PublicId, SecretId } from './identity/identity.js'
@@ -24,7 +23,7 @@ import { type Coin, parityCoin } from './meta-voting/coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
 import type { Malice } from './observations/malice.js'
-import { genesis as genesisObservation, type Observation } from './observations/observation.js'
+import { encodeObservation, genesis as genesisObservation, type Observation } from './observations/observation.js'
 import { ObservationStore } from './observations/store.js'
 import { PeerList } from './peers/peer-list.js'
 import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
@@ -159,10 +158,13 @@ export class Parsec {
   voteFor(observation: Observation): void {
     this.flushPending()
     if (!this.peers.has(US, VOTE)) throw new ParsecError('InvalidSelfState', 'we cannot vote (not a voter)')
-    if (this.haveVotedFor(observation))
+    const encoded = encodeObservation(observation)
+    const hash = sha3(encoded)
+    if (this.store.find(observation, this.ourId, hash)?.createdByUs) {
       throw new ParsecError('DuplicateVote', 'we already voted for this observation')
-    const entry = this.store.intern(observation, this.ourId)
-    const vote = signVote(this.secret, observation)
+    }
+    const entry = this.store.intern(observation, this.ourId, hash)
+    const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
     this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
     const voters = this.election.voters
     if (voters.length === 1 && voters[0] === US) {
@@ -310,10 +312,11 @@ export class Parsec {
     } else if (cause.kind === 'observation') {
       // The reference never checks vote signatures on receipt (spec §15); a bad one would make
       // block creation fail for everyone, so it is rejected here.
-      if (!verifyVote(this.peers.ids[creator], cause.vote)) {
+      const encoded = encodeObservation(cause.vote.payload)
+      if (!this.peers.ids[creator].verify(cause.vote.signature, encoded)) {
         throw new ParsecError('SignatureFailure', `bad vote signature by ${packed.creator.name}`)
       }
-      observationKey = this.store.intern(cause.vote.payload, this.peers.ids[creator]).key
+      observationKey = this.store.intern(cause.vote.payload, this.peers.ids[creator], sha3(encoded)).key
     }
     const event = this.addEvent(
       { creator, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },

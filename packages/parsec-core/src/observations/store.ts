@@ -58,9 +58,13 @@ export class ObservationStore {
   }
 
   /** The key for `observation` voted by `creator`, if any event carried it. */
-  find(observation: Observation, creator: PublicId): ObservationEntry | undefined {
+  find(
+    observation: Observation,
+    creator: PublicId,
+    hash: Uint8Array = observationHash(observation),
+  ): ObservationEntry | undefined {
     const keyCreator = modeOf(observation, this.mode) === 'single' ? creator : undefined
-    const key = this.byId.get(this.id(toHex(observationHash(observation)), keyCreator))
+    const key = this.byId.get(this.id(toHex(hash), keyCreator))
     return key === undefined ? undefined : this.entries[key]
   }
 
