@@ -64,6 +64,34 @@ export class BincodeWriter {
   finish(): Uint8Array {
     return this.buffer.slice(0, this.length)
   }
+
+  /** Empties the writer so one instance can serve many encodings (the buffer is kept). */
+  reset(): this {
+    this.length = 0
+    return this
+  }
+}
+
+const scratch = new BincodeWriter(4096)
+let scratchInUse = false
+
+/**
+ * Encodes with a shared scratch writer (no buffer allocation per call); nested calls fall back to
+ * a fresh writer.
+ */
+export function encodeWith(write: (writer: BincodeWriter) => void): Uint8Array {
+  if (scratchInUse) {
+    const writer = new BincodeWriter(256)
+    write(writer)
+    return writer.finish()
+  }
+  scratchInUse = true
+  try {
+    write(scratch.reset())
+    return scratch.finish()
+  } finally {
+    scratchInUse = false
+  }
 }
 
 /** Reads the same layout back; every malformed input ends in a typed `ParsecError`. */

@@ -3,7 +3,7 @@
  * signature over bincode(content). The event hash is SHA3-256 of the content bytes; the event
  * signature is not hashed, the vote signature is (it sits inside the content).
  */
-import { BincodeReader, BincodeWriter } from '../encoding/bincode.js'
+import { BincodeReader, type BincodeWriter, encodeWith } from '../encoding/bincode.js'
 import { HASH_LENGTH, sha3 } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
 import type { IdentityScheme, PublicId, SecretId } from '../identity/identity.js'
@@ -62,17 +62,15 @@ export function writeContent(writer: BincodeWriter, creator: PublicId, cause: Ca
 }
 
 export function encodeContent(creator: PublicId, cause: Cause): Uint8Array {
-  const writer = new BincodeWriter(256)
-  writeContent(writer, creator, cause)
-  return writer.finish()
+  return encodeWith((writer) => writeContent(writer, creator, cause))
 }
 
 /** Wire bytes of a packed event: content ‖ signature (fixed length per identity scheme). */
 export function encodePackedEvent(event: PackedEvent): Uint8Array {
-  const writer = new BincodeWriter(320)
-  writeContent(writer, event.creator, event.cause)
-  writer.raw(event.signature)
-  return writer.finish()
+  return encodeWith((writer) => {
+    writeContent(writer, event.creator, event.cause)
+    writer.raw(event.signature)
+  })
 }
 
 export function readPackedEvent(reader: BincodeReader, scheme: IdentityScheme): PackedEvent {

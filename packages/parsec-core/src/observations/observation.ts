@@ -2,7 +2,7 @@
  * Observations (spec §3.1) and their bincode serialization. The observation hash `OH` of §1.5
  * orders payloads inside a decision, so its bytes must match the reference exactly.
  */
-import { BincodeWriter } from '../encoding/bincode.js'
+import { type BincodeWriter, encodeWith } from '../encoding/bincode.js'
 import { HASH_LENGTH, sha3 } from '../encoding/hash.js'
 import type { PublicId } from '../identity/identity.js'
 import { sortIds } from '../identity/order.js'
@@ -64,9 +64,7 @@ export function writeObservation(writer: BincodeWriter, observation: Observation
 }
 
 export function encodeObservation(observation: Observation): Uint8Array {
-  const writer = new BincodeWriter()
-  writeObservation(writer, observation)
-  return writer.finish()
+  return encodeWith((writer) => writeObservation(writer, observation))
 }
 
 /** `OH(o) = SHA3-256(bincode(o))`, spec §1.5. */
