@@ -23,7 +23,11 @@ import { type Coin, parityCoin } from './meta-voting/coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
 import type { Malice } from './observations/malice.js'
-import { encodeObservation, genesis as genesisObservation, type Observation } from './observations/observation.js'
+import {
+  encodeObservation,
+  genesis as genesisObservation,
+  type Observation,
+} from './observations/observation.js'
 import { ObservationStore } from './observations/store.js'
 import { PeerList } from './peers/peer-list.js'
 import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
