@@ -7,6 +7,7 @@ import { descendsFromFork, isDescendant } from '../graph/ancestry.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { ObservationStore } from '../observations/store.js'
 import type { Coin } from './coin.js'
+import { KeyMarks } from './key-marks.js'
 import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
 import {
   coinPass,
@@ -27,7 +28,7 @@ export class MetaElection {
   private voterPosition: number[] = []
   /** Interesting events per creator (peer index), in insertion order (spec §6.4). */
   private interesting: number[][] = []
-  private interestingKeys: Set<number>[] = []
+  private readonly interestingKeys = new KeyMarks()
   /** Events carrying a not-yet-consensused observation, ascending (spec §6.1 step 4). */
   private unconsensused: number[] = []
   private readonly unconsensusedByKey = new Map<number, number[]>()
@@ -100,31 +101,28 @@ export class MetaElection {
     }
     this.setObserver(event, meta)
     this.setMetaVotes(event, meta)
-    if (meta.content.length > 0) {
-      const creator = event.creator
-      const list = this.interesting[creator]
-      if (list === undefined) {
-        this.interesting[creator] = [event.index]
-        this.interestingKeys[creator] = new Set(meta.content)
-      } else {
-        list.push(event.index)
-        const keys = this.interestingKeys[creator]
-        for (const key of meta.content) keys.add(key)
-      }
-    }
+    if (meta.content.length > 0) this.recordInteresting(event.creator, event.index, meta.content)
+  }
+
+  private recordInteresting(creator: number, index: number, content: readonly number[]): void {
+    const list = this.interesting[creator]
+    if (list === undefined) this.interesting[creator] = [index]
+    else list.push(index)
+    for (const key of content) this.interestingKeys.add(creator, key)
   }
 
   /** Spec §6.3, grouped by key so keys this creator already found interesting are skipped whole. */
   private interestingContent(event: GraphEvent): number[] {
     if (this.unconsensusedByKey.size === 0) return []
-    const have = this.interestingKeys[event.creator]
+    const have = this.interestingKeys
+    const creatorOfEvent = event.creator
     const events = this.graph.events
     const n = this.voters.length
     const candidates: number[] = []
     const ownIndex = new Map<number, number>()
     let votersInPast = -1
     for (const [key, carriers] of this.unconsensusedByKey) {
-      if (have?.has(key)) continue
+      if (have.has(creatorOfEvent, key)) continue
       const stamp = ++this.stamp
       let voters = 0
       let any = false
@@ -223,6 +221,20 @@ export class MetaElection {
         if (other.stages > stages) stages = other.stages
       }
     }
+    // Stages each voter's list will read: nextVotes stops at the first decided entry it is given,
+    // so nothing from there on is counted.
+    const limits = new Int32Array(n).fill(stages)
+    if (parentVotes !== null) {
+      for (let position = 0; position < n; position++) {
+        const list = parentVotes[position]
+        for (let stage = 0; stage < list.length && stage < stages; stage++) {
+          if (list[stage].decided) {
+            limits[position] = stage
+            break
+          }
+        }
+      }
+    }
     // Sum their contributions per (voter-under-vote, stage) once; counting is then a lookup.
     const sums = new Float64Array(n * stages)
     const decisions = new Uint8Array(n * stages)
@@ -233,7 +245,8 @@ export class MetaElection {
       for (let position = 0; position < n; position++) {
         const from = position * width
         const to = position * stages
-        for (let stage = 0; stage < width; stage++) {
+        const end = width < limits[position] ? width : limits[position]
+        for (let stage = 0; stage < end; stage++) {
           const c = contributions[from + stage]
           if (c < 0) break
           sums[to + stage] += c
@@ -354,21 +367,11 @@ export class MetaElection {
     this.metaIndices = kept
 
     this.interesting = []
-    this.interestingKeys = []
+    this.interestingKeys.clear()
     for (const index of kept) {
       if (index >= continueStart) break
       const event = this.graph.get(index)
-      const content = event.meta!.content
-      if (content.length === 0) continue
-      const creator = event.creator
-      const list = this.interesting[creator]
-      if (list === undefined) {
-        this.interesting[creator] = [index]
-        this.interestingKeys[creator] = new Set(content)
-      } else {
-        list.push(index)
-        for (const key of content) this.interestingKeys[creator].add(key)
-      }
+      if (event.meta!.content.length > 0) this.recordInteresting(event.creator, index, event.meta!.content)
     }
     return continueStart
   }

@@ -181,7 +181,7 @@ export function nextVotes(
   let length = 0
   for (let i = 0; i < prev.length; i++) {
     const v = prev[i]
-    counts(v, view)
+    if (!v.decided) counts(v, view)
     const next = update(v, coins, n)
     if (out === null && next !== v) out = prev.slice(0, i)
     if (out !== null) out.push(next)
