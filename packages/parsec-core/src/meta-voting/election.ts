@@ -14,8 +14,8 @@ import {
   initialVotes,
   type MetaVote,
   NO_COIN,
+  needsCoin,
   nextVotes,
-  type StageView,
   supermajority,
   TRUE,
 } from './meta-vote.js'
@@ -34,6 +34,9 @@ export class MetaElection {
   private readonly unconsensusedByKey = new Map<number, number[]>()
   /** Graph indices of events holding a meta-event of this election. */
   private metaIndices: number[] = []
+  private limitsBuffer = new Int32Array(64)
+  private sumsBuffer = new Float64Array(256)
+  private decisionsBuffer = new Uint8Array(256)
   /** Per-peer visit stamps for counting distinct creators without allocating. */
   private seen: number[] = []
   private stamp = 0
@@ -199,6 +202,22 @@ export class MetaElection {
     }
   }
 
+  private scratchLimits(n: number): Int32Array {
+    if (this.limitsBuffer.length < n) this.limitsBuffer = new Int32Array(n * 2)
+    return this.limitsBuffer
+  }
+
+  private scratchSums(size: number): { sums: Float64Array; decisions: Uint8Array } {
+    if (this.sumsBuffer.length < size) {
+      this.sumsBuffer = new Float64Array(size * 2)
+      this.decisionsBuffer = new Uint8Array(size * 2)
+    } else {
+      this.sumsBuffer.fill(0, 0, size)
+      this.decisionsBuffer.fill(0, 0, size)
+    }
+    return { sums: this.sumsBuffer, decisions: this.decisionsBuffer }
+  }
+
   /** Spec §6.6. */
   private setMetaVotes(event: GraphEvent, meta: MetaEvent): void {
     const n = this.voters.length
@@ -223,7 +242,8 @@ export class MetaElection {
     }
     // Stages each voter's list will read: nextVotes stops at the first decided entry it is given,
     // so nothing from there on is counted.
-    const limits = new Int32Array(n).fill(stages)
+    const limits = this.scratchLimits(n)
+    limits.fill(stages, 0, n)
     if (parentVotes !== null) {
       for (let position = 0; position < n; position++) {
         const list = parentVotes[position]
@@ -236,8 +256,8 @@ export class MetaElection {
       }
     }
     // Sum their contributions per (voter-under-vote, stage) once; counting is then a lookup.
-    const sums = new Float64Array(n * stages)
-    const decisions = new Uint8Array(n * stages)
+    // The sums live in scratch buffers: they are only read while this event's votes are computed.
+    const { sums, decisions } = this.scratchSums(n * stages)
     for (const other of others) {
       const width = other.stages
       const contributions = other.contributions
@@ -256,10 +276,15 @@ export class MetaElection {
     }
     const votes: (readonly MetaVote[])[] = new Array(n)
     const eventIndex = event.index
+    const view = { sums, decisions, offset: 0, stages }
     for (let position = 0; position < n; position++) {
-      const view: StageView = { sums, decisions, offset: position * stages, stages }
+      view.offset = position * stages
       if (parentVotes !== null) {
         const temp = nextVotes(parentVotes[position], view, NO_COIN, n)
+        if (!needsCoin(temp, n)) {
+          votes[position] = temp
+          continue
+        }
         // The final pass has coins for the rounds present in temp (0..last round: lists are contiguous).
         const lastRound = temp[temp.length - 1].round
         const voter = this.voters[position]

@@ -77,7 +77,7 @@ function third(x: number, n: number): boolean {
 export interface StageView {
   readonly sums: Float64Array
   readonly decisions: Uint8Array
-  readonly offset: number
+  offset: number
   readonly stages: number
 }
 
@@ -209,8 +209,15 @@ export function nextVotes(
  * skipped when there are none.
  */
 export function coinPass(temp: readonly MetaVote[], coins: RoundCoin, n: number): readonly MetaVote[] {
-  if (n >= 2 && !temp.some((v) => v.est === 0 && !v.decided)) return temp
+  if (!needsCoin(temp, n)) return temp
   return nextVotes(temp, EMPTY_VIEW, coins, n)
+}
+
+/** Whether the coin pass can change `temp` (see coinPass). */
+export function needsCoin(temp: readonly MetaVote[], n: number): boolean {
+  if (n < 2) return true
+  for (let i = 0; i < temp.length; i++) if (temp[i].est === 0 && !temp[i].decided) return true
+  return false
 }
 
 export function initialVotes(observee: boolean, view: StageView, n: number): readonly MetaVote[] {
