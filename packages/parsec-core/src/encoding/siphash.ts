@@ -4,17 +4,20 @@
  * locals of one loop (no closures, no BigInt), which keeps them in registers.
  */
 
+let scratch = new Uint8Array(1024)
+
+/** The parts joined in a reused buffer (the result is only read before the next call). */
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]
   let length = 0
   for (const part of parts) length += part.length
-  const out = new Uint8Array(length)
+  if (scratch.length < length) scratch = new Uint8Array(length * 2)
   let offset = 0
   for (const part of parts) {
-    out.set(part, offset)
+    scratch.set(part, offset)
     offset += part.length
   }
-  return out
+  return scratch.subarray(0, length)
 }
 
 /** SipHash-1-3(k0=0, k1=0) of the concatenation of `parts`; returns the 64-bit result as 8 LE bytes. */
