@@ -420,8 +420,14 @@ export class Parsec {
     const event = this.graph.prepare(input, this.peers.count, key)
     const creator = input.creator
     if (creator !== US && !this.peers.has(creator, SEND)) {
+      // A removed peer's events relayed by others: the reference rejects those made after its
+      // removal was decided here, but a peer that had not decided yet may have accepted them and
+      // built on them, and then everything it sends is refused: the section splits. Whether a
+      // relayed event is accepted must not depend on when each peer decided, so outside reference
+      // rules they are accepted (only direct gossip from a removed peer is refused).
       const removedAt = this.peers.removedAt[creator]
-      if (removedAt < 0 || isDescendant(event, this.graph.get(removedAt))) {
+      const refused = removedAt < 0 || (this.referenceRules && isDescendant(event, this.graph.get(removedAt)))
+      if (refused) {
         throw new ParsecError(
           'InvalidPeerState',
           `events of ${this.peers.ids[creator].name} are not accepted`,

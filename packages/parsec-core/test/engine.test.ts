@@ -19,7 +19,9 @@ describe('engine', () => {
     const secrets = Array.from({ length: 4 }, () => Ed25519SecretId.generate())
     const ids = secrets.map((s) => s.publicId)
     const nodes = secrets.map((us) => Parsec.fromGenesis({ us, genesis: ids, consensusMode: 'single' }))
-    nodes.forEach((node, i) => node.voteFor(opaque(utf8(`payload-${i}`))))
+    nodes.forEach((node, i) => {
+      node.voteFor(opaque(utf8(`payload-${i}`)))
+    })
     const random = seededRandom(42)
     const blocks: string[][] = nodes.map(() => [])
     for (let step = 0; step < 2000 && blocks.some((b) => b.length < 5); step++) {

@@ -133,7 +133,9 @@ export const benchCommand = {
     const rows: BenchRow[] = []
     const human = !values.json && !values.markdown
     if (human) {
-      console.log(`replaying ${graphs.length} graphs, median of ${runs} runs each (after >= 2 warm-up runs and 300 ms)\n`)
+      console.log(
+        `replaying ${graphs.length} graphs, median of ${runs} runs each (after >= 2 warm-up runs and 300 ms)\n`,
+      )
       console.log(header())
     }
     for (const graph of graphs) {

@@ -265,7 +265,7 @@ export class MetaElection {
       for (let position = 0; position < n; position++) {
         const from = position * width
         const to = position * stages
-        const end = width < limits[position] ? width : limits[position]
+        const end = Math.min(width, limits[position])
         for (let stage = 0; stage < end; stage++) {
           const c = contributions[from + stage]
           if (c < 0) break

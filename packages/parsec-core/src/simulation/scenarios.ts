@@ -1,0 +1,360 @@
+/**
+ * The scenario suite (spec §13.2 without DKG and malicious peers), in one place for the tests
+ * and the `soak` command. A scenario maps a seed to simulation options and checks what it is
+ * about on top of the simulator's invariants (expected blocks, final membership, crashes, Single-
+ * mode block counts).
+ */
+import { type SimulationOptions, type SimulationResult, simulate } from './network.js'
+import { Rng } from './rng.js'
+
+export interface Scenario {
+  /** Kebab-case name, used on the command line (`--scenario NAME`). */
+  readonly name: string
+  readonly summary: string
+  /** The simulation options for `seed` (the options' own `seed` is `seed`). */
+  options(seed: number): SimulationOptions
+  /** Scenario-specific expectations: the problems found (empty when the run is as expected). */
+  check(result: SimulationResult, options: SimulationOptions): string[]
+}
+
+export interface ScenarioOutcome {
+  readonly scenario: string
+  readonly seed: number
+  readonly options: SimulationOptions
+  readonly result: SimulationResult
+  /** Invariant violations, then the scenario's own problems; empty when the run passed. */
+  readonly problems: string[]
+}
+
+// ------------------------------------------------------------------------------------------ checks
+
+/**
+ * Every honest peer holds exactly: genesis first, each opaque payload once (Single mode: once per
+ * voter that voted it and stayed honest; a voter that crashed or left after voting may or may not
+ * get its block), each added and each removed peer once, and nothing else.
+ */
+export function checkExpectedBlocks(result: SimulationResult, options: SimulationOptions): string[] {
+  const problems: string[] = []
+  const { opaque, added, removed, votes } = result.expected
+  const single = (options.consensusMode ?? 'supermajority') === 'single'
+  if (opaque.length !== (options.opaque ?? 5)) {
+    problems.push(`${opaque.length} opaque payloads voted, expected ${options.opaque ?? 5}`)
+  }
+  if (added.length !== (options.peersToAdd ?? 0)) {
+    problems.push(`${added.length} peers added, expected ${options.peersToAdd ?? 0}`)
+  }
+  if (removed.length !== (options.peersToRemove ?? 0)) {
+    problems.push(`${removed.length} peers removed, expected ${options.peersToRemove ?? 0}`)
+  }
+  for (const name of result.honest) {
+    const blocks = result.peers[name]
+    if (blocks[0]?.kind !== 'genesis') problems.push(`${name}'s first block is not genesis`)
+    let expectedCount = 1 + added.length + removed.length
+    for (const payload of opaque) {
+      const held = blocks.filter((b) => b.kind === 'opaque' && b.payload === payload)
+      expectedCount += held.length
+      if (!single) {
+        if (held.length !== 1) {
+          problems.push(`${name} holds opaque "${payload}" ${held.length} times, expected once`)
+        }
+        continue
+      }
+      const cast = votes[payload] ?? []
+      if (cast.length === 0) problems.push(`nobody voted opaque "${payload}"`)
+      const voters = held.flatMap((b) => b.voters)
+      for (const voter of cast) {
+        if (result.honest.includes(voter) && !voters.includes(voter)) {
+          problems.push(`${name} lacks opaque "${payload}" voted by ${voter}`)
+        }
+      }
+      for (const voter of voters) {
+        if (!cast.includes(voter)) {
+          problems.push(`${name} holds opaque "${payload}" by ${voter}, who did not vote it`)
+        }
+      }
+    }
+    for (const peer of added) {
+      if (blocks.filter((b) => b.kind === 'add' && b.peer === peer).length !== 1) {
+        problems.push(`${name} lacks Add(${peer})`)
+      }
+    }
+    for (const peer of removed) {
+      if (blocks.filter((b) => b.kind === 'remove' && b.peer === peer).length !== 1) {
+        problems.push(`${name} lacks Remove(${peer})`)
+      }
+    }
+    if (blocks.length !== expectedCount) {
+      problems.push(`${name} holds ${blocks.length} blocks, expected ${expectedCount}`)
+    }
+  }
+  return problems
+}
+
+/** The final section has `size` members and every honest peer is one of them. */
+function finalMembership(result: SimulationResult, size: number): string[] {
+  const problems: string[] = []
+  const { members, removed } = result.expected
+  if (members.length !== size) {
+    problems.push(`${members.length} members at the end (${members.join(',')}), expected ${size}`)
+  }
+  for (const name of result.honest) {
+    if (!members.includes(name)) problems.push(`honest ${name} is not a member`)
+  }
+  for (const name of removed) if (members.includes(name)) problems.push(`removed ${name} is still a member`)
+  return problems
+}
+
+function crashes(result: SimulationResult, count: number, genesisSize: number): string[] {
+  const problems: string[] = []
+  if (result.expected.crashed.length !== count) {
+    problems.push(
+      `${result.expected.crashed.length} peers crashed (${result.expected.crashed.join(',')}), expected ${count}`,
+    )
+  }
+  const honest = genesisSize - count
+  if (result.honest.length !== honest) {
+    problems.push(`${result.honest.length} honest peers at the end, expected ${honest}`)
+  }
+  return problems
+}
+
+/** Single mode: every opaque block carries exactly one vote (the simulator checks it is a voter's). */
+function singleVotes(result: SimulationResult): string[] {
+  const problems: string[] = []
+  for (const name of result.honest) {
+    for (const block of result.peers[name]) {
+      if (block.kind === 'opaque' && block.voters.length !== 1) {
+        problems.push(`${name}: Single-mode block "${block.payload}" has ${block.voters.length} votes`)
+      }
+    }
+  }
+  return problems
+}
+
+// ------------------------------------------------------------------------------------------ suite
+
+const GROWTH = { probAdd: 0.3 } as const
+
+export const scenarios: readonly Scenario[] = [
+  {
+    name: 'minimal-network',
+    summary: '4 peers, 1 opaque payload',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 1 }),
+    check: (r, o) => checkExpectedBlocks(r, o),
+  },
+  {
+    name: 'multiple-votes-before-gossip',
+    summary: '4 peers vote 10 opaque payloads before any gossip',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 10, votesBeforeGossip: true }),
+    check: (r, o) => checkExpectedBlocks(r, o),
+  },
+  {
+    name: 'multiple-votes-during-gossip',
+    summary: '4 peers vote 10 opaque payloads spread over the gossip',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 10, probOpaque: 0.3 }),
+    check: (r, o) => checkExpectedBlocks(r, o),
+  },
+  {
+    name: 'duplicate-vote-is-reduced-to-single',
+    summary: 'peers try to vote payloads twice: refused, and each payload is one block',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 5,
+      votesBeforeGossip: true,
+      probVoteDuplication: 0.5,
+    }),
+    check: (r, o) => [
+      ...checkExpectedBlocks(r, o),
+      ...(r.stats.duplicateVotesRefused > 0 ? [] : ['no duplicate vote was attempted']),
+    ],
+  },
+  {
+    name: 'faulty-third-never-gossips',
+    summary: '10 peers, 3 of them crash at step 0',
+    options: (seed) => ({ seed, genesisSize: 10, opaque: 5, failures: [{ at: 0 }, { at: 0 }, { at: 0 }] }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...crashes(r, 3, 10)],
+  },
+  {
+    name: 'faulty-third-terminate-concurrently',
+    summary: '10 peers, 3 of them crash at random steps 10..50',
+    options: (seed) => {
+      const at = { min: 10, max: 50 }
+      return { seed, genesisSize: 10, opaque: 5, failures: [{ at }, { at }, { at }] }
+    },
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...crashes(r, 3, 10)],
+  },
+  {
+    name: 'faulty-nodes-terminate-at-random-points',
+    summary: '7 peers, 2 of them crash at random points of the run',
+    options: (seed) => {
+      const at = { min: 0, max: 80 }
+      return { seed, genesisSize: 7, opaque: 5, probOpaque: 0.1, failures: [{ at }, { at }] }
+    },
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...crashes(r, 2, 7)],
+  },
+  {
+    name: 'random-schedule-no-delays',
+    summary: '4 peers, messages handled in the step they are sent',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 5, delay: { min: 0, max: 0 } }),
+    check: (r, o) => checkExpectedBlocks(r, o),
+  },
+  {
+    name: 'add-many-peers',
+    summary: '3 peers add 8 more',
+    options: (seed) => ({ seed, genesisSize: 3, opaque: 1, peersToAdd: 8, ...GROWTH }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 11)],
+  },
+  {
+    name: 'add-few-peers-and-vote',
+    summary: '4 peers add 2 while voting 5 payloads',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 5, peersToAdd: 2 }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 6)],
+  },
+  {
+    name: 'add-many-peers-and-vote',
+    summary: '4 peers add 5 while voting 5 payloads',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 5, peersToAdd: 5, ...GROWTH }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 9)],
+  },
+  {
+    name: 'remove-one-peer',
+    summary: '5 peers remove 1 while voting 3 payloads',
+    options: (seed) => ({ seed, genesisSize: 5, opaque: 3, peersToRemove: 1 }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 4)],
+  },
+  {
+    name: 'remove-many-peers-at-once',
+    summary: '10 peers remove 3 in the same step',
+    options: (seed) => ({ seed, genesisSize: 10, opaque: 3, peersToRemove: 3, probRemove: 1 }),
+    check: (r, o) => {
+      const problems = [...checkExpectedBlocks(r, o), ...finalMembership(r, 7)]
+      return problems
+    },
+  },
+  {
+    name: 'fail-add-remove',
+    summary: '7 peers, 1 crashes early; 2 added, then 2 removed (the crashed one first)',
+    options: (seed) => ({
+      seed,
+      genesisSize: 7,
+      opaque: 3,
+      peersToAdd: 2,
+      peersToRemove: 2,
+      membershipOrder: 'adds-first',
+      removeCrashedFirst: true,
+      failures: [{ at: { min: 0, max: 20 } }],
+    }),
+    check: (r, o) => {
+      const problems = [...checkExpectedBlocks(r, o), ...finalMembership(r, 7)]
+      const crashed = r.expected.crashed[0]
+      if (crashed === undefined || !r.expected.removed.includes(crashed)) {
+        problems.push(`the crashed peer (${crashed ?? 'none'}) was not removed`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'consensus-mode-single',
+    summary: 'Single mode: 4 peers, each of 5 payloads voted by one random peer',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 5, consensusMode: 'single' }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...singleVotes(r)],
+  },
+  {
+    name: 'consensus-mode-single-all-vote-same',
+    summary: 'Single mode: 8 peers all vote each of 2 payloads, one block per voter',
+    options: (seed) => ({ seed, genesisSize: 8, opaque: 2, consensusMode: 'single', voteForSame: true }),
+    check: (r, o) => {
+      const problems = [...checkExpectedBlocks(r, o), ...singleVotes(r)]
+      for (const name of r.honest) {
+        for (const payload of r.expected.opaque) {
+          const voters = r.peers[name]
+            .filter((b) => b.kind === 'opaque' && b.payload === payload)
+            .flatMap((b) => b.voters)
+            .sort()
+          if (voters.join(',') !== [...r.honest].sort().join(',')) {
+            problems.push(`${name}: "${payload}" decided for voters ${voters.join(',')}, expected every peer`)
+          }
+        }
+      }
+      return problems
+    },
+  },
+  {
+    name: 'extensive-dynamic-membership',
+    summary: '4 peers grow to 9, then churn down to 6, while voting 4 payloads',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 4,
+      peersToAdd: 5,
+      peersToRemove: 3,
+      membershipOrder: 'adds-first',
+      ...GROWTH,
+    }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 6)],
+  },
+  {
+    name: 'grow-network-from-two-nodes',
+    summary: '2 peers add 4 more while voting 2 payloads',
+    options: (seed) => ({ seed, genesisSize: 2, opaque: 2, peersToAdd: 4, ...GROWTH }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 6)],
+  },
+  {
+    name: 'grow-network-from-one-node',
+    summary: '1 peer adds 4 more while voting 2 payloads',
+    options: (seed) => ({ seed, genesisSize: 1, opaque: 2, peersToAdd: 4, ...GROWTH }),
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...finalMembership(r, 5)],
+  },
+  {
+    name: 'agreement-under-various-conditions',
+    summary: 'property: 4-10 peers, 1-10 payloads, up to a third crashing, varied delays, gossip and mode',
+    options: variedConditions,
+    check: (r, o) => {
+      const failures = o.failures?.length ?? 0
+      const problems = [...checkExpectedBlocks(r, o), ...crashes(r, failures, o.genesisSize ?? 4)]
+      if (o.consensusMode === 'single') problems.push(...singleVotes(r))
+      return problems
+    },
+  },
+]
+
+/** The property scenario's options: drawn from the seed with a stream of their own. */
+function variedConditions(seed: number): SimulationOptions {
+  const rng = new Rng((seed ^ 0x5eed_c0de) >>> 0)
+  const genesisSize = rng.range(4, 10)
+  const failures = Array.from({ length: rng.range(0, Math.floor((genesisSize - 1) / 3)) }, () => {
+    const from = rng.range(0, 60)
+    return { at: { min: from, max: from + rng.range(0, 40) } }
+  })
+  return {
+    seed,
+    genesisSize,
+    opaque: rng.range(1, 10),
+    consensusMode: rng.chance(0.5) ? 'single' : 'supermajority',
+    votesBeforeGossip: rng.chance(0.25),
+    probOpaque: 0.1 + rng.float() * 0.4,
+    probGossip: 0.15 + rng.float() * 0.35,
+    delay: { min: 0, max: rng.range(0, 3) },
+    voteDelay: { min: 0, max: rng.range(0, 10) },
+    failures,
+  }
+}
+
+export function findScenario(name: string): Scenario | undefined {
+  return scenarios.find((s) => s.name === name)
+}
+
+/** The command line that reruns one scenario seed. */
+export function reproduceCommand(scenario: string, seed: number): string {
+  return `pnpm exec parsec-peer simulate --scenario ${scenario} --seed ${seed}`
+}
+
+/** Runs `scenario` with `seed`: the invariants' violations and the scenario's problems. */
+export function runScenario(scenario: Scenario, seed: number, log?: (line: string) => void): ScenarioOutcome {
+  const options = scenario.options(seed)
+  const result = simulate(log === undefined ? options : { ...options, log })
+  const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
+  if (result.violations.length === 0) problems.push(...scenario.check(result, options))
+  return { scenario: scenario.name, seed, options, result, problems }
+}

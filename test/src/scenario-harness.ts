@@ -1,0 +1,43 @@
+/**
+ * Runs named scenarios of the shared suite (packages/parsec-core/src/simulation/scenarios.ts) over
+ * many seeds: one test per scenario, failing with every failing seed and the command that reruns it.
+ * SCENARIO_SEEDS sets the number of seeds (default 50, seeds 1..N); SCENARIO_FROM the first seed.
+ */
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import { findScenario, reproduceCommand, runScenario } from '@parsec-section/parsec-core/simulation'
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${name} must be an unsigned integer, not '${raw}'`)
+  }
+  return value
+}
+
+export const SEEDS = envInt('SCENARIO_SEEDS', 50)
+export const FROM = envInt('SCENARIO_FROM', 1)
+
+/** One test: scenario `name` over seeds FROM..FROM+SEEDS-1. */
+export function scenarioTest(name: string): void {
+  const scenario = findScenario(name)
+  it(`${name} (${SEEDS} seeds)`, () => {
+    assert.ok(scenario, `no scenario named ${name}`)
+    const failures: string[] = []
+    for (let seed = FROM; seed < FROM + SEEDS; seed++) {
+      const outcome = runScenario(scenario, seed)
+      if (outcome.problems.length > 0) {
+        failures.push(
+          `  seed ${seed}: ${outcome.problems.slice(0, 3).join('; ')}\n    reproduce: ${reproduceCommand(name, seed)}`,
+        )
+      }
+    }
+    assert.equal(
+      failures.length,
+      0,
+      `${name}: ${failures.length} of ${SEEDS} seeds failed\n${failures.join('\n')}`,
+    )
+  })
+}
