@@ -10,7 +10,7 @@ import type { Request, Response } from './gossip/messages.js'
 import { isDescendant } from './graph/ancestry.js'
 import {
   type Cause,
-  encodeContent,
+  encodeContentTransient,
   eventHash,
   type PackedEvent,
   packEvent,
@@ -271,7 +271,8 @@ export class Parsec {
 
   /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
   private unpack(packed: PackedEvent): number {
-    const content = encodeContent(packed.creator, packed.cause)
+    // Hashed and verified before anything else is encoded, so the shared buffer can be used as is.
+    const content = encodeContentTransient(packed.creator, packed.cause)
     const hash = eventHash(content)
     const key = hashKey(hash)
     const known = this.graph.indexOfKey(key)

@@ -65,6 +65,11 @@ export class BincodeWriter {
     return this.buffer.slice(0, this.length)
   }
 
+  /** The written bytes without copying: valid only until the writer is written again. */
+  written(): Uint8Array {
+    return this.buffer.subarray(0, this.length)
+  }
+
   /** Empties the writer so one instance can serve many encodings (the buffer is kept). */
   reset(): this {
     this.length = 0
@@ -80,6 +85,18 @@ let scratchInUse = false
  * a fresh writer.
  */
 export function encodeWith(write: (writer: BincodeWriter) => void): Uint8Array {
+  return encode(write, false)
+}
+
+/**
+ * Like `encodeWith` without the copy: the bytes stay valid only until the next encoding, for
+ * callers that hash or verify them at once.
+ */
+export function encodeTransient(write: (writer: BincodeWriter) => void): Uint8Array {
+  return encode(write, true)
+}
+
+function encode(write: (writer: BincodeWriter) => void, transient: boolean): Uint8Array {
   if (scratchInUse) {
     const writer = new BincodeWriter(256)
     write(writer)
@@ -88,7 +105,7 @@ export function encodeWith(write: (writer: BincodeWriter) => void): Uint8Array {
   scratchInUse = true
   try {
     write(scratch.reset())
-    return scratch.finish()
+    return transient ? scratch.written() : scratch.finish()
   } finally {
     scratchInUse = false
   }

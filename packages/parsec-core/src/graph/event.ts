@@ -3,7 +3,7 @@
  * signature over bincode(content). The event hash is SHA3-256 of the content bytes; the event
  * signature is not hashed, the vote signature is (it sits inside the content).
  */
-import { BincodeReader, type BincodeWriter, encodeWith } from '../encoding/bincode.js'
+import { BincodeReader, type BincodeWriter, encodeTransient, encodeWith } from '../encoding/bincode.js'
 import { HASH_LENGTH, sha3 } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
 import type { IdentityScheme, PublicId, SecretId } from '../identity/identity.js'
@@ -63,6 +63,11 @@ export function writeContent(writer: BincodeWriter, creator: PublicId, cause: Ca
 
 export function encodeContent(creator: PublicId, cause: Cause): Uint8Array {
   return encodeWith((writer) => writeContent(writer, creator, cause))
+}
+
+/** `encodeContent` into a shared buffer: valid only until the next encoding (hash or verify at once). */
+export function encodeContentTransient(creator: PublicId, cause: Cause): Uint8Array {
+  return encodeTransient((writer) => writeContent(writer, creator, cause))
 }
 
 /** Wire bytes of a packed event: content ‖ signature (fixed length per identity scheme). */
