@@ -21,6 +21,7 @@ import type { PublicId, SecretId } from './identity/identity.js'
 import { compareIds, sortIds } from './identity/order.js'
 import { type Coin, parityCoin } from './meta-voting/coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
+import { MAX_VOTERS } from './meta-voting/meta-vote.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
 import type { Malice } from './observations/malice.js'
 import {
@@ -117,6 +118,9 @@ export class Parsec {
   static fromGenesis(params: GenesisParams): Parsec {
     const us = params.us.publicId
     const group = sortIds(new Map([...params.genesis].map((id) => [id.name, id])).values())
+    if (group.length > MAX_VOTERS) {
+      throw new ParsecError('InvalidArgument', `at most ${MAX_VOTERS} voters are supported`)
+    }
     if (!group.some((id) => id.name === us.name)) {
       throw new ParsecError('InvalidArgument', `the genesis group must contain us (${us.name})`)
     }

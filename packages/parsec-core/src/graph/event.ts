@@ -7,7 +7,7 @@ import { BincodeReader, type BincodeWriter, encodeTransient, encodeWith } from '
 import { HASH_LENGTH, sha3 } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
 import type { IdentityScheme, PublicId, SecretId } from '../identity/identity.js'
-import { encodeObservation, type Observation, writeObservation } from '../observations/observation.js'
+import { type Observation, writeObservation } from '../observations/observation.js'
 import { readObservation } from '../observations/read.js'
 
 export type EventHash = Uint8Array
@@ -36,10 +36,6 @@ export interface PackedEvent {
 /** bincode variant indices of spec §2.1. */
 const CAUSE_VARIANT = { requesting: 0, request: 1, response: 2, observation: 3, initial: 4 } as const
 const CAUSE_BY_VARIANT: readonly CauseKind[] = ['requesting', 'request', 'response', 'observation', 'initial']
-
-export function isSyncCause(kind: CauseKind): boolean {
-  return kind === 'requesting' || kind === 'request' || kind === 'response'
-}
 
 export function writeContent(writer: BincodeWriter, creator: PublicId, cause: Cause): void {
   writer.raw(creator.encoded).u32(CAUSE_VARIANT[cause.kind])
@@ -121,20 +117,4 @@ export function eventHash(content: Uint8Array): EventHash {
 export function packEvent(secret: SecretId, cause: Cause): { packed: PackedEvent; content: Uint8Array } {
   const content = encodeContent(secret.publicId, cause)
   return { packed: { creator: secret.publicId, cause, signature: secret.sign(content) }, content }
-}
-
-export function signVote(secret: SecretId, payload: Observation): Vote {
-  return { payload, signature: secret.sign(encodeObservation(payload)) }
-}
-
-export function verifyVote(voter: PublicId, vote: Vote): boolean {
-  return voter.verify(vote.signature, encodeObservation(vote.payload))
-}
-
-export function selfParentOf(cause: Cause): EventHash | undefined {
-  return cause.kind === 'initial' ? undefined : cause.selfParent
-}
-
-export function otherParentOf(cause: Cause): EventHash | undefined {
-  return cause.kind === 'request' || cause.kind === 'response' ? cause.otherParent : undefined
 }

@@ -81,10 +81,6 @@ export class MetaElection {
     return this.unconsensusedByKey.get(key) ?? []
   }
 
-  hasUnconsensused(): boolean {
-    return this.unconsensused.length > 0
-  }
-
   firstInteresting(peer: number): GraphEvent | undefined {
     const list = this.interesting[peer]
     return list === undefined || list.length === 0 ? undefined : this.graph.get(list[0])
