@@ -1,17 +1,12 @@
 /** A tiny in-process section for unit tests: seeded, synchronous gossip between mock peers. */
 import type { Block, ConsensusMode, Parsec as ParsecType } from '../src/index.js'
 import { describeBlock, MockSecretId, mockId, Parsec } from '../src/index.js'
+import { Rng } from '../src/simulation/rng.js'
 
-/** mulberry32: a small seeded PRNG for tests. */
+/** The simulation's seeded PRNG as a `() => [0, 1)` function for tests. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed)
+  return () => rng.float()
 }
 
 export const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina', 'Hank', 'Iris', 'Judy']
