@@ -40,5 +40,6 @@ export type {
   ParsecOptions,
   RequestOutcome,
   ResponseOutcome,
+  RestoreParams,
 } from './parsec.js'
 export { Parsec } from './parsec.js'

@@ -23,6 +23,7 @@ export interface ObservationEntry {
 export class ObservationStore {
   readonly entries: ObservationEntry[] = []
   private readonly byId = new Map<string, number>()
+  private consensusedCount = 0
 
   constructor(private readonly mode: ConsensusMode) {}
 
@@ -55,6 +56,18 @@ export class ObservationStore {
     this.entries.push(entry)
     this.byId.set(id, entry.key)
     return entry
+  }
+
+  markConsensused(key: number): void {
+    const entry = this.entries[key]
+    if (entry.consensused) return
+    entry.consensused = true
+    this.consensusedCount++
+  }
+
+  /** Observations some event carries that have not reached consensus yet. */
+  get pendingCount(): number {
+    return this.entries.length - this.consensusedCount
   }
 
   /** The key for `observation` voted by `creator`, if any event carried it. */

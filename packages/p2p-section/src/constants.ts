@@ -1,0 +1,37 @@
+/** Protocol names, limits and timeouts of the section service; every one can be overridden in init. */
+
+/** `/parsec/<section id>/sync/1.0.0` (spec/MEMBERSHIP.md §3.1). */
+export const PROTOCOL_PREFIX = 'parsec'
+export const SYNC_PROTOCOL_NAME = 'sync'
+export const SYNC_PROTOCOL_VERSION = '1.0.0'
+export const ANNOUNCE_TOPIC_VERSION = '1'
+
+/** A sync message larger than this is refused from its length prefix, before it is read. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+/** At most this many events in one message (a cheap bound checked while decoding). */
+export const MAX_EVENTS_PER_MESSAGE = 100_000
+/** Inbound sync streams at once, per connection (one long-lived stream per partner is the norm). */
+export const MAX_INBOUND_STREAMS = 4
+export const MAX_OUTBOUND_STREAMS = 4
+
+/** Waiting for a partner's response to our request. */
+export const RESPONSE_TIMEOUT_MS = 10_000
+/** A long-lived inbound stream with no request for this long is closed (the partner reopens). */
+export const IDLE_STREAM_TIMEOUT_MS = 60_000
+/** Opening a stream (dial included). */
+export const OPEN_STREAM_TIMEOUT_MS = 5_000
+
+/** Gossip period while observations are pending, and while idle; jitter is a fraction of it. */
+export const GOSSIP_INTERVAL_MS = 50
+export const IDLE_GOSSIP_INTERVAL_MS = 1_000
+export const GOSSIP_JITTER = 0.3
+/** Rate cap: at most this many exchanges started per second, however much arrives. */
+export const MAX_GOSSIP_PER_SECOND = 200
+/** Exchanges in flight at once (each with a different partner). */
+export const MAX_CONCURRENT_EXCHANGES = 2
+
+/** Announcements on the section's gossipsub topic. */
+export const ANNOUNCE_INTERVAL_MS = 60_000
+/** Looking up a member's addresses through the DHT (members we cannot reach). */
+export const DISCOVERY_INTERVAL_MS = 5_000
+export const FIND_PEER_TIMEOUT_MS = 5_000

@@ -1,0 +1,175 @@
+/**
+ * Finding the other members: their genesis addresses and the bootstrap list come first (the
+ * node's peer store and `@libp2p/bootstrap`); members we still cannot reach are looked up through
+ * the DHT (kad-dht on the section's private protocol); every member announces its addresses on
+ * the section's gossipsub topic, where a validator drops anything not published by a member.
+ * Gossipsub loses messages sent before its mesh forms, so announcements are hints only: the sync
+ * protocol never depends on them.
+ */
+import type { ComponentLogger, Logger, PeerId, PeerRouting, PeerStore } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as C from './constants.js'
+import type { SectionGenesis } from './genesis.js'
+import { Announcement } from './pb/announce.js'
+
+/** The part of `@libp2p/gossipsub` discovery needs (structural, so any pubsub with it works). */
+export interface AnnouncePubSub {
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  publish(topic: string, data: Uint8Array): Promise<unknown>
+  topicValidators: Map<string, (peer: PeerId, message: AnnounceMessage) => unknown>
+  addEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+  removeEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+}
+
+export interface AnnounceMessage {
+  readonly type: 'signed' | 'unsigned'
+  readonly topic: string
+  readonly data: Uint8Array
+  readonly from?: PeerId
+}
+
+export interface DiscoveryComponents {
+  peerId: PeerId
+  peerStore: PeerStore
+  peerRouting: PeerRouting
+  addressManager: AddressManager
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+export function announceTopic(sectionId: string): string {
+  return `${C.PROTOCOL_PREFIX}/${sectionId}/announce/${C.ANNOUNCE_TOPIC_VERSION}`
+}
+
+export class SectionDiscovery {
+  private readonly log: Logger
+  private readonly topic: string
+  private readonly members: Set<string>
+  private announceTimer: ReturnType<typeof setTimeout> | undefined
+  private lookupTimer: ReturnType<typeof setTimeout> | undefined
+  private seq = 0n
+  private running = false
+  private readonly lookups = new Set<string>()
+
+  constructor(
+    private readonly components: DiscoveryComponents,
+    private readonly genesis: SectionGenesis,
+    private readonly pubsub: AnnouncePubSub | undefined,
+    private readonly isConnected: (peer: PeerId) => boolean,
+    private readonly options: { announceIntervalMs: number; lookupIntervalMs: number },
+  ) {
+    this.log = components.logger.forComponent('parsec-section:discovery')
+    this.topic = announceTopic(genesis.sectionId)
+    this.members = new Set(genesis.members.map((m) => m.peerId.toString()))
+    this.onMessage = this.onMessage.bind(this)
+  }
+
+  start(): void {
+    this.running = true
+    if (this.pubsub !== undefined) {
+      this.pubsub.topicValidators.set(this.topic, (_peer, message) =>
+        message.type === 'signed' && message.from !== undefined && this.members.has(message.from.toString())
+          ? 'accept'
+          : 'reject',
+      )
+      this.pubsub.addEventListener('message', this.onMessage)
+      this.pubsub.subscribe(this.topic)
+      this.scheduleAnnounce(1_000)
+    }
+    this.scheduleLookup(0)
+  }
+
+  stop(): void {
+    this.running = false
+    clearTimeout(this.announceTimer)
+    clearTimeout(this.lookupTimer)
+    if (this.pubsub !== undefined) {
+      this.pubsub.removeEventListener('message', this.onMessage)
+      this.pubsub.unsubscribe(this.topic)
+      this.pubsub.topicValidators.delete(this.topic)
+    }
+  }
+
+  /** Publish our addresses now (also called after each membership change). */
+  async announce(graphSize = 0): Promise<void> {
+    if (this.pubsub === undefined || !this.running) return
+    const addrs = this.components.addressManager.getAddresses().map((a) => a.decapsulateCode(421).bytes)
+    this.seq++
+    try {
+      await this.pubsub.publish(
+        this.topic,
+        Announcement.encode({ addrs, seq: this.seq, graphSize: BigInt(graphSize) }),
+      )
+    } catch (error) {
+      this.log('announcement not published: %e', error)
+    }
+  }
+
+  private scheduleAnnounce(delay: number): void {
+    if (!this.running) return
+    this.announceTimer = setTimeout(() => {
+      void this.announce().finally(() => {
+        const interval = this.options.announceIntervalMs
+        this.scheduleAnnounce(interval * (0.8 + 0.4 * Math.random()))
+      })
+    }, delay)
+    this.announceTimer.unref?.()
+  }
+
+  private onMessage(event: CustomEvent<AnnounceMessage>): void {
+    const message = event.detail
+    if (message.topic !== this.topic || message.from === undefined) return
+    const from = message.from
+    if (!this.members.has(from.toString()) || from.equals(this.components.peerId)) return
+    try {
+      const { addrs } = Announcement.decode(message.data, { limits: { addrs: 32 } })
+      const multiaddrs = addrs.map((bytes) => multiaddr(bytes))
+      void this.components.peerStore.merge(from, { multiaddrs }).catch(() => {})
+    } catch (error) {
+      this.log('bad announcement from %p: %e', from, error)
+    }
+  }
+
+  private scheduleLookup(delay: number): void {
+    if (!this.running) return
+    this.lookupTimer = setTimeout(() => {
+      void this.lookupMissing().finally(() => this.scheduleLookup(this.options.lookupIntervalMs))
+    }, delay)
+    this.lookupTimer.unref?.()
+  }
+
+  /** Dial members we are not connected to; ask the DHT for those whose addresses fail. */
+  private async lookupMissing(): Promise<void> {
+    const missing = this.genesis.members.filter(
+      (m) => !m.peerId.equals(this.components.peerId) && !this.isConnected(m.peerId),
+    )
+    await Promise.all(
+      missing.map(async ({ peerId }) => {
+        const key = peerId.toString()
+        if (this.lookups.has(key)) return
+        this.lookups.add(key)
+        try {
+          await this.components.connectionManager.openConnection(peerId, {
+            signal: AbortSignal.timeout(C.OPEN_STREAM_TIMEOUT_MS),
+          })
+        } catch {
+          try {
+            const info = await this.components.peerRouting.findPeer(peerId, {
+              useCache: false,
+              signal: AbortSignal.timeout(C.FIND_PEER_TIMEOUT_MS),
+            })
+            if (info.multiaddrs.length > 0) {
+              await this.components.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
+            }
+          } catch (error) {
+            this.log('member %p not found yet: %e', peerId, error)
+          }
+        } finally {
+          this.lookups.delete(key)
+        }
+      }),
+    )
+  }
+}

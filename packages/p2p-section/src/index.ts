@@ -1,0 +1,56 @@
+/**
+ * @packageDocumentation
+ *
+ * A PARSEC section as a libp2p 3 service. The peers of a section (fixed by its genesis) gossip
+ * directly with each other on `/parsec/<section id>/sync/1.0.0` and agree on one order of
+ * blocks, tolerating fewer than a third faulty peers.
+ *
+ * @example
+ * ```ts
+ * import { createLibp2p } from 'libp2p'
+ * import { parsecSection, parseGenesis } from '@parsec-section/p2p-section'
+ *
+ * const node = await createLibp2p({
+ *   privateKey, // an Ed25519 key of a genesis member
+ *   // transports, encrypters, muxers...
+ *   services: { section: parsecSection({ genesis: parseGenesis(text) }) },
+ * })
+ * node.services.section.addEventListener('block', (e) => console.log(e.detail.position))
+ * await node.services.section.vote(new TextEncoder().encode('hello'))
+ * ```
+ */
+import './polyfill.js'
+import {
+  type ParsecSection,
+  type ParsecSectionComponents,
+  type ParsecSectionInit,
+  ParsecSectionService,
+} from './section.js'
+
+export { decodeSync, encodeSync } from './codec.js'
+export * as constants from './constants.js'
+export { announceTopic } from './discovery.js'
+export type { SectionErrorCode } from './errors.js'
+export { isSectionError, SectionError } from './errors.js'
+export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
+export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
+export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from './identity.js'
+export type { SectionNodeOptions } from './node.js'
+export { createSectionNode } from './node.js'
+export type {
+  DeliveredBlock,
+  ParsecSection,
+  ParsecSectionComponents,
+  ParsecSectionEvents,
+  ParsecSectionInit,
+  SectionFault,
+  SectionStatus,
+} from './section.js'
+export { ParsecSectionService } from './section.js'
+
+/** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
+export function parsecSection(
+  init: ParsecSectionInit,
+): (components: ParsecSectionComponents) => ParsecSection {
+  return (components) => new ParsecSectionService(components, init)
+}

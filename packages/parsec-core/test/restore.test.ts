@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { describeBlock, MockSecretId, mockId, opaque, Parsec, utf8 } from '../src/index.js'
+import { NAMES, seededRandom, TestSection } from './support.js'
+
+describe('restore', () => {
+  it('resumes from stored events: same blocks, no second Initial event, keeps agreeing', () => {
+    const seed = 7
+    const section = new TestSection(4, seededRandom(seed), 'single')
+    section.node('Alice').voteFor(opaque(utf8('one')))
+    section.node('Bob').voteFor(opaque(utf8('two')))
+    section.runUntilBlocks(3)
+    const alice = section.node('Alice')
+    const stored = alice.packedEvents()
+    assert.equal(stored.length, alice.graphSize)
+
+    const ids = NAMES.slice(0, 4).map(mockId)
+    const restored = Parsec.restore({
+      us: new MockSecretId('Alice'),
+      genesis: ids,
+      events: stored,
+      consensusMode: 'single',
+    })
+    assert.equal(restored.graphSize, alice.graphSize)
+    const blocks = []
+    for (let b = restored.poll(); b !== undefined; b = restored.poll()) blocks.push(describeBlock(b))
+    assert.deepEqual(
+      blocks,
+      section.blocks[0].map((b) => describeBlock(b)),
+      `seed ${seed}`,
+    )
+    const initials = restored
+      .packedEvents()
+      .filter((e) => e.cause.kind === 'initial' && e.creator.name === 'Alice')
+    assert.equal(initials.length, 1)
+    // Our genesis vote is not cast again, and a repeated vote is still refused.
+    assert.throws(() => restored.voteFor(opaque(utf8('one'))), { code: 'DuplicateVote' })
+
+    // The restored peer replaces the old one and the section keeps agreeing.
+    section.nodes[0] = restored
+    section.blocks[0] = [...section.blocks[0]]
+    restored.voteFor(opaque(utf8('three')))
+    section.runUntilBlocks(4)
+    const descriptions = section.descriptions()
+    for (const list of descriptions) assert.deepEqual(list, descriptions[0], `seed ${seed}`)
+  })
+
+  it('with no stored events it starts like fromGenesis, and refuses foreign first events', () => {
+    const ids = NAMES.slice(0, 4).map(mockId)
+    const fresh = Parsec.restore({ us: new MockSecretId('Alice'), genesis: ids, events: [] })
+    assert.equal(fresh.graphSize, 2)
+    const bob = Parsec.fromGenesis({ us: new MockSecretId('Bob'), genesis: ids })
+    assert.throws(
+      () => Parsec.restore({ us: new MockSecretId('Alice'), genesis: ids, events: bob.packedEvents() }),
+      { code: 'InvalidArgument' },
+    )
+  })
+})

@@ -1,0 +1,102 @@
+/** Real libp2p sections on 127.0.0.1 for tests: keys, genesis, nodes, and waiting on events. */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import {
+  createGenesis,
+  createSectionNode,
+  type DeliveredBlock,
+  type ParsecSectionInit,
+  type SectionGenesis,
+} from '@parsec-section/p2p-section'
+
+export type TestNode = Awaited<ReturnType<typeof createSectionNode>>
+
+export interface TestSection {
+  readonly genesis: SectionGenesis
+  readonly keys: PrivateKey[]
+  readonly nodes: TestNode[]
+  /** Blocks delivered at each node, in delivery order. */
+  readonly blocks: DeliveredBlock[][]
+  stop(): Promise<void>
+}
+
+export async function startSection(
+  size: number,
+  options: Partial<ParsecSectionInit> & { discovery?: boolean } = {},
+): Promise<TestSection> {
+  const keys = await Promise.all(Array.from({ length: size }, () => generateKeyPair('Ed25519')))
+  const genesis = createGenesis(
+    keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })),
+    options.genesis?.mode ?? 'single',
+  )
+  const nodes: TestNode[] = []
+  const blocks: DeliveredBlock[][] = []
+  for (const key of keys) {
+    const node = await createSectionNode({
+      discovery: false,
+      ...options,
+      genesis,
+      privateKey: key,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+    })
+    const delivered: DeliveredBlock[] = []
+    node.services.section.addEventListener('block', (event) => delivered.push(event.detail))
+    nodes.push(node)
+    blocks.push(delivered)
+  }
+  await connectAll(nodes)
+  return {
+    genesis,
+    keys,
+    nodes,
+    blocks,
+    async stop() {
+      await Promise.all(nodes.map((node) => node.stop()))
+    },
+  }
+}
+
+/** Tells every node where the others listen (what genesis addresses or discovery would do). */
+export async function connectAll(nodes: readonly TestNode[]): Promise<void> {
+  for (const node of nodes) {
+    for (const other of nodes) {
+      if (other === node) continue
+      await node.peerStore.merge(other.peerId, { multiaddrs: other.getMultiaddrs() })
+    }
+  }
+}
+
+/** Resolves when `predicate` holds, checked after each block event; rejects after `timeoutMs`. */
+export function waitFor(
+  nodes: readonly TestNode[],
+  predicate: () => boolean,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (predicate()) {
+        cleanup()
+        resolve()
+      }
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`timed out after ${timeoutMs} ms: ${describe()}`))
+    }, timeoutMs)
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      for (const node of nodes) node.services.section.removeEventListener('block', check)
+    }
+    for (const node of nodes) node.services.section.addEventListener('block', check)
+    check()
+  })
+}
+
+export function payloadTexts(blocks: readonly DeliveredBlock[]): string[] {
+  return blocks.map(({ description }) => {
+    const { voters: _voters, ...rest } = description
+    return JSON.stringify(rest)
+  })
+}
