@@ -140,15 +140,20 @@ interface Channel {
   readonly lp: LengthPrefixedStream<Stream>
 }
 
-/** End of a stream the partner closed: not a fault. */
+/** The partner closed or reset the stream between messages: not a fault. */
 function isEndOfStream(error: unknown): boolean {
-  const name = error instanceof Error ? error.name : ''
-  return name === 'UnexpectedEOFError' || name === 'StreamClosedError' || name === 'StreamResetError'
+  if (!(error instanceof Error)) return false
+  if (error.name === 'StreamClosedError' || error.name === 'StreamResetError') return true
+  // lpStream reads the length prefix a byte at a time: EOF before its first byte is a clean close.
+  return error.name === 'UnexpectedEOFError' && / 0\/1 bytes/.test(error.message)
 }
 
 function describe(error: unknown): { code: string; message: string } {
   if (isSectionError(error) || isParsecError(error)) return { code: error.code, message: error.message }
   if (error instanceof Error) {
+    if (error.name === 'UnexpectedEOFError') {
+      return { code: 'MalformedMessage', message: `truncated message: ${error.message}` }
+    }
     if (error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError') {
       return { code: 'MessageTooLarge', message: error.message }
     }

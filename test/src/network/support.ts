@@ -21,9 +21,11 @@ export interface TestSection {
   stop(): Promise<void>
 }
 
+/** Starts a section of `size` members; the last `absent` of them are left for the test to play. */
 export async function startSection(
   size: number,
   options: Partial<ParsecSectionInit> & { discovery?: boolean } = {},
+  absent = 0,
 ): Promise<TestSection> {
   const keys = await Promise.all(Array.from({ length: size }, () => generateKeyPair('Ed25519')))
   const genesis = createGenesis(
@@ -32,7 +34,7 @@ export async function startSection(
   )
   const nodes: TestNode[] = []
   const blocks: DeliveredBlock[][] = []
-  for (const key of keys) {
+  for (const key of keys.slice(0, size - absent)) {
     const node = await createSectionNode({
       discovery: false,
       ...options,
@@ -67,12 +69,13 @@ export async function connectAll(nodes: readonly TestNode[]): Promise<void> {
   }
 }
 
-/** Resolves when `predicate` holds, checked after each block event; rejects after `timeoutMs`. */
+/** Resolves when `predicate` holds, checked after each `event` at any node; rejects after `timeoutMs`. */
 export function waitFor(
   nodes: readonly TestNode[],
   predicate: () => boolean,
   timeoutMs: number,
   describe: () => string,
+  event: 'block' | 'fault' = 'block',
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = (): void => {
@@ -87,9 +90,9 @@ export function waitFor(
     }, timeoutMs)
     const cleanup = (): void => {
       clearTimeout(timer)
-      for (const node of nodes) node.services.section.removeEventListener('block', check)
+      for (const node of nodes) node.services.section.removeEventListener(event, check)
     }
-    for (const node of nodes) node.services.section.addEventListener('block', check)
+    for (const node of nodes) node.services.section.addEventListener(event, check)
     check()
   })
 }
