@@ -46,9 +46,14 @@ export class GossipScheduler {
     this.nudgeTimer = undefined
   }
 
-  /** Something new to spread: gossip as soon as the rate cap allows. */
-  nudge(): void {
+  /**
+   * Something new to spread: gossip as soon as the rate cap allows. Ignored while idle unless
+   * `force`d (a vote, a new partner): every exchange creates sync events, so nudging on those
+   * alone would keep an idle section gossiping at the cap.
+   */
+  nudge(force = false): void {
     if (!this.running || this.nudgeTimer !== undefined) return
+    if (!force && !this.driver.isActive()) return
     const wait = this.waitForRate()
     this.nudgeTimer = setTimeout(() => {
       this.nudgeTimer = undefined
@@ -81,7 +86,7 @@ export class GossipScheduler {
   private tryStart(): void {
     if (!this.running || this.inFlight >= this.schedule.maxConcurrent) return
     if (this.waitForRate() > 0) {
-      this.nudge()
+      this.nudge(true)
       return
     }
     if (!this.driver.startExchange()) return

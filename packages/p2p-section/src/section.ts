@@ -49,6 +49,7 @@ import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
 import { GossipScheduler } from './scheduler.js'
 import { SectionStorage } from './storage.js'
+import { VerifyStats } from './verify-stats.js'
 
 export interface ParsecSectionInit {
   /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
@@ -116,6 +117,10 @@ export interface SectionStatus {
   /** Exchanges we started per second, over the last 10 s. */
   readonly gossipRate: number
   readonly faults: number
+  /** Signature verifications by the engine, and the time they took. */
+  readonly verifications: { readonly count: number; readonly totalMs: number }
+  /** This process's CPU time (user + system) since the service started. */
+  readonly cpuMs: number
 }
 
 export interface ParsecSectionEvents {
@@ -201,6 +206,8 @@ export class ParsecSectionService
   private started = false
   private faultCount = 0
   private readonly exchangeTimes: number[] = []
+  private readonly verifyStats = new VerifyStats()
+  private cpuAtStart = process.cpuUsage()
 
   private readonly maxMessageBytes: number
   private readonly maxEventsPerMessage: number
@@ -253,13 +260,14 @@ export class ParsecSectionService
       throw new SectionError('NotInGenesis', `peer ${us} is not a member of section ${this.sectionId}`)
     }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
+    this.cpuAtStart = process.cpuUsage()
     const stored =
       this.storage === undefined
         ? { events: [], blocks: [] }
         : await this.storage.load(this.components.peerId)
     this.engine = Parsec.restore({
       us: secret,
-      genesis: this.genesis.members.map((m) => m.publicId),
+      genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
       events: stored.events.map((bytes) => decodePackedEvent(bytes, ed25519Scheme)),
@@ -349,7 +357,7 @@ export class ParsecSectionService
     engine.voteFor(opaque(Uint8Array.from(payload)))
     this.pollEngine()
     await this.flush()
-    this.scheduler.nudge()
+    this.scheduler.nudge(true)
   }
 
   blocks(from = 0, limit = Number.POSITIVE_INFINITY): DeliveredBlock[] {
@@ -373,6 +381,11 @@ export class ParsecSectionService
       pendingObservations: engine?.inspect().store.pendingCount ?? 0,
       gossipRate: recent / 10,
       faults: this.faultCount,
+      verifications: { count: this.verifyStats.count, totalMs: this.verifyStats.totalMs },
+      cpuMs: (() => {
+        const cpu = process.cpuUsage(this.cpuAtStart)
+        return (cpu.user + cpu.system) / 1000
+      })(),
     }
   }
 
@@ -615,7 +628,7 @@ export class ParsecSectionService
     if (!this.membersByPeer.has(key) || this.connected.has(key)) return
     this.connected.add(key)
     this.safeDispatch('peer:connected', event.detail)
-    this.scheduler.nudge()
+    this.scheduler.nudge(true)
   }
 
   private onPeerDisconnect(event: CustomEvent<PeerId>): void {
