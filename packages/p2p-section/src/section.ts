@@ -119,6 +119,8 @@ export interface SectionStatus {
   readonly faults: number
   /** Signature verifications by the engine, and the time they took. */
   readonly verifications: { readonly count: number; readonly totalMs: number }
+  /** Members of whom our graph holds a fork (two events with one self-parent). */
+  readonly forkedMembers: readonly string[]
   /** This process's CPU time (user + system) since the service started. */
   readonly cpuMs: number
 }
@@ -382,11 +384,23 @@ export class ParsecSectionService
       gossipRate: recent / 10,
       faults: this.faultCount,
       verifications: { count: this.verifyStats.count, totalMs: this.verifyStats.totalMs },
+      forkedMembers: this.forkedMembers(),
       cpuMs: (() => {
         const cpu = process.cpuUsage(this.cpuAtStart)
         return (cpu.user + cpu.system) / 1000
       })(),
     }
+  }
+
+  private forkedMembers(): string[] {
+    if (this.engine === undefined) return []
+    const { graph, peers } = this.engine.inspect()
+    return this.genesis.members
+      .filter((m) => {
+        const index = peers.indexOf(m.publicId)
+        return index !== undefined && graph.hasForks(index)
+      })
+      .map((m) => m.peerId.toString())
   }
 
   /** The engine, for tools (graph dumps, inspection); undefined before start. */
