@@ -1,7 +1,8 @@
 /**
  * Runs named scenarios of the shared suite (packages/parsec-core/src/simulation/scenarios.ts) over
  * many seeds: one test per scenario, failing with every failing seed and the command that reruns it.
- * SCENARIO_SEEDS sets the number of seeds (default 50, seeds 1..N); SCENARIO_FROM the first seed.
+ * SCENARIO_SEEDS sets the number of seeds (default 50, seeds 1..N); SCENARIO_FROM the first seed;
+ * SCENARIO_COIN the peers' coin (`concrete`, the default, or `parity`).
  */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
@@ -20,17 +21,26 @@ function envInt(name: string, fallback: number): number {
 export const SEEDS = envInt('SCENARIO_SEEDS', 50)
 export const FROM = envInt('SCENARIO_FROM', 1)
 
+function envCoin(): 'concrete' | 'parity' {
+  const raw = process.env.SCENARIO_COIN
+  if (raw === undefined || raw === '' || raw === 'concrete') return 'concrete'
+  if (raw === 'parity') return 'parity'
+  throw new Error(`SCENARIO_COIN must be concrete or parity, not '${raw}'`)
+}
+
+export const COIN = envCoin()
+
 /** One test: scenario `name` over seeds FROM..FROM+SEEDS-1. */
 export function scenarioTest(name: string): void {
   const scenario = findScenario(name)
-  it(`${name} (${SEEDS} seeds)`, () => {
+  it(`${name} (${SEEDS} seeds, ${COIN} coin)`, () => {
     assert.ok(scenario, `no scenario named ${name}`)
     const failures: string[] = []
     for (let seed = FROM; seed < FROM + SEEDS; seed++) {
-      const outcome = runScenario(scenario, seed)
+      const outcome = runScenario(scenario, seed, { coin: COIN })
       if (outcome.problems.length > 0) {
         failures.push(
-          `  seed ${seed}: ${outcome.problems.slice(0, 3).join('; ')}\n    reproduce: ${reproduceCommand(name, seed)}`,
+          `  seed ${seed}: ${outcome.problems.slice(0, 3).join('; ')}\n    reproduce: ${reproduceCommand(name, seed, COIN)}`,
         )
       }
     }

@@ -19,8 +19,16 @@ export { Ed25519PublicId, Ed25519SecretId, ed25519Id, ed25519Scheme } from './id
 export type { IdentityScheme, PublicId, SecretId } from './identity/identity.js'
 export { MockPublicId, MockSecretId, mockId, mockScheme } from './identity/mock.js'
 export { compareIds, sortIds } from './identity/order.js'
-export type { Coin, CoinContext } from './meta-voting/coin.js'
+export type { Coin, CoinContext, CoinView } from './meta-voting/coin.js'
 export { parityCoin } from './meta-voting/coin.js'
+export type { ConcreteCoinChoice, ConcreteCoinReason } from './meta-voting/concrete-coin.js'
+export {
+  concreteCoin,
+  explainConcreteCoin,
+  leaderOrder,
+  responsivenessThreshold,
+  roundHash,
+} from './meta-voting/concrete-coin.js'
 export type { ConsensusMode } from './observations/consensus-mode.js'
 export type { Malice, MaliceType } from './observations/malice.js'
 export type { Observation, ObservationKind } from './observations/observation.js'

@@ -19,7 +19,8 @@ import {
 import { Graph, type GraphEvent, hashKey, type NewEvent } from './graph/graph.js'
 import type { PublicId, SecretId } from './identity/identity.js'
 import { compareIds, sortIds } from './identity/order.js'
-import { type Coin, parityCoin } from './meta-voting/coin.js'
+import type { Coin } from './meta-voting/coin.js'
+import { concreteCoin } from './meta-voting/concrete-coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
 import { MAX_VOTERS } from './meta-voting/meta-vote.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
@@ -36,7 +37,10 @@ import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
 export interface ParsecOptions {
   /** How opaque payloads reach consensus (spec §3.3); default `supermajority`. */
   readonly consensusMode?: ConsensusMode
-  /** The genuine-flip coin; default the reference's parity coin. */
+  /**
+   * The genuine-flip coin (spec §6.7); default the RFC's concrete coin (spec §16, `concreteCoin`).
+   * Replays of recorded graphs pass the reference's `parityCoin` to reach the recorded blocks.
+   */
   readonly coin?: Coin
   /**
    * Follow the reference v0.7.3's rules exactly where ours are stricter, for replays of recorded
@@ -123,7 +127,13 @@ export class Parsec {
     this.consensusMode = options.consensusMode ?? 'supermajority'
     this.referenceRules = options.referenceRules ?? false
     this.store = new ObservationStore(this.consensusMode)
-    this.election = new MetaElection(voters(this.peers), this.graph, this.store, options.coin ?? parityCoin)
+    this.election = new MetaElection(
+      voters(this.peers),
+      this.graph,
+      this.store,
+      options.coin ?? concreteCoin,
+      (peer) => this.peers.ids[peer],
+    )
   }
 
   /** A founding member (spec §8.2): creates our Initial event and votes for the genesis group. */

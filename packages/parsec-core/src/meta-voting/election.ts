@@ -5,8 +5,10 @@
  */
 import { descendsFromFork, isDescendant } from '../graph/ancestry.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
-import type { ObservationStore } from '../observations/store.js'
-import type { Coin } from './coin.js'
+import type { PublicId } from '../identity/identity.js'
+import { sortIds } from '../identity/order.js'
+import type { ObservationEntry, ObservationStore } from '../observations/store.js'
+import type { Coin, CoinView } from './coin.js'
 import { KeyMarks } from './key-marks.js'
 import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
 import {
@@ -22,9 +24,21 @@ import {
 
 export type MembershipChange = { readonly kind: 'add' | 'remove'; readonly peer: number }
 
-export class MetaElection {
+const ZERO_HASH = new Uint8Array(32)
+
+export class MetaElection implements CoinView {
   /** Voters of this election, ascending local index. */
   voters: number[]
+  /** The voters of the first election (the genesis group), ascending local index. */
+  private readonly initialVoters: readonly number[]
+  /** Public ids of peers as far as resolved for the coin (see `peerId`), by local index. */
+  private readonly ids: (PublicId | undefined)[] = []
+  /** Store key of the genesis observation once known (decided, or our own genesis vote), else -1. */
+  private genesisKey = -1
+  private genesisDecided = false
+  /** The last key of the last decision, or -1 before the first. */
+  private lastDecidedKey = -1
+  readonly memo = new Map<string, unknown>()
   private voterPosition: number[] = []
   /** Interesting events per creator (peer index), in insertion order (spec §6.4). */
   private interesting: number[][] = []
@@ -43,11 +57,14 @@ export class MetaElection {
 
   constructor(
     voters: Iterable<number>,
-    private readonly graph: Graph,
+    readonly graph: Graph,
     private readonly store: ObservationStore,
     private readonly coin: Coin,
+    /** The engine's peer list, when there is one: the authoritative ids by local index. */
+    private readonly knownIds?: (peer: number) => PublicId | undefined,
   ) {
     this.voters = [...voters].sort((a, b) => a - b)
+    this.initialVoters = [...this.voters]
     this.indexVoters()
   }
 
@@ -64,6 +81,86 @@ export class MetaElection {
 
   isVoter(peer: number): boolean {
     return this.voterPosition[peer] !== undefined
+  }
+
+  // ------------------------------------------------------------------ the coin's view (CoinView)
+
+  positionOf(peer: number): number | undefined {
+    return this.voterPosition[peer]
+  }
+
+  /**
+   * The public id of `peer`. A peer's own events name it; added peers are named by their decided
+   * Add blocks (recorded in `startNext`); the genesis group is named by the genesis observation,
+   * matched to local indices the way the peer list assigns them (the group in id order, after us),
+   * for the members that have no event in our graph yet.
+   */
+  peerId(peer: number): PublicId | undefined {
+    const known = this.knownIds?.(peer) ?? this.ids[peer] ?? this.idFromGraph(peer)
+    if (known !== undefined) return known
+    if (this.initialVoters.includes(peer)) this.resolveGenesisIds()
+    return this.ids[peer]
+  }
+
+  get lastConsensused(): Uint8Array {
+    if (this.lastDecidedKey >= 0) return this.store.get(this.lastDecidedKey).hash
+    return this.genesisEntry()?.hash ?? ZERO_HASH
+  }
+
+  private idFromGraph(peer: number): PublicId | undefined {
+    const slots = this.graph.slots[peer]
+    if (slots === undefined || slots.length === 0) return undefined
+    const id = this.graph.events[slots[0][0]].packed.creator
+    this.ids[peer] = id
+    return id
+  }
+
+  /**
+   * The genesis observation: the decided one, else our own genesis vote, else the only genesis
+   * vote received whose group has as many members as the first election's voters and names every
+   * one of them we know from their events (a joiner before it has decided the genesis block).
+   */
+  private genesisEntry(): ObservationEntry | undefined {
+    if (this.genesisKey >= 0) return this.store.get(this.genesisKey)
+    let candidate: ObservationEntry | undefined
+    let candidates = 0
+    for (const entry of this.store.entries) {
+      const observation = entry.observation
+      if (observation.kind !== 'genesis') continue
+      if (entry.createdByUs) {
+        this.genesisKey = entry.key
+        return entry
+      }
+      if (observation.group.length !== this.initialVoters.length) continue
+      const names = new Set(observation.group.map((id) => id.name))
+      let consistent = true
+      for (const peer of this.initialVoters) {
+        const id = this.ids[peer] ?? this.idFromGraph(peer)
+        if (id !== undefined && !names.has(id.name)) consistent = false
+      }
+      if (consistent) {
+        candidate = entry
+        candidates++
+      }
+    }
+    return candidates === 1 ? candidate : undefined
+  }
+
+  private resolveGenesisIds(): void {
+    const entry = this.genesisEntry()
+    if (entry === undefined || entry.observation.kind !== 'genesis') return
+    const unknown: number[] = []
+    const knownNames = new Set<string>()
+    for (const peer of this.initialVoters) {
+      const id = this.ids[peer] ?? this.idFromGraph(peer)
+      if (id === undefined) unknown.push(peer)
+      else knownNames.add(id.name)
+    }
+    const rest = sortIds(entry.observation.group).filter((id) => !knownNames.has(id.name))
+    if (rest.length !== unknown.length) return
+    unknown.forEach((peer, i) => {
+      this.ids[peer] = rest[i]
+    })
   }
 
   addUnconsensused(eventIndex: number, key: number): void {
@@ -287,7 +384,10 @@ export class MetaElection {
         const coin = this.coin
         votes[position] = coinPass(
           temp,
-          (round) => (round <= lastRound ? coin.toss({ round, voter, eventIndex }) : undefined),
+          (round, flipRound) =>
+            round <= lastRound
+              ? coin.toss({ round, flipRound, voter, eventIndex, votes: temp, election: this })
+              : undefined,
           n,
         )
       } else {
@@ -337,10 +437,30 @@ export class MetaElection {
   }
 
   /**
+   * What the coin's view needs from a decision: the last decided observation, the genesis
+   * observation, and the ids of added peers (the k-th Add change is the k-th Add key decided).
+   */
+  private recordDecision(decided: readonly number[], changes: readonly MembershipChange[]): void {
+    this.memo.clear()
+    if (decided.length > 0) this.lastDecidedKey = decided[decided.length - 1]
+    const adds = changes.filter((change) => change.kind === 'add')
+    let next = 0
+    for (const key of decided) {
+      const observation = this.store.get(key).observation
+      if (observation.kind === 'genesis' && !this.genesisDecided) {
+        this.genesisKey = key
+        this.genesisDecided = true
+      }
+      if (observation.kind === 'add' && next < adds.length) this.ids[adds[next++].peer] = observation.peer
+    }
+  }
+
+  /**
    * Spec §6.9: hand over to the next election after `decided` keys with membership `changes`.
    * Returns the index processing restarts from.
    */
   startNext(decided: readonly number[], changes: readonly MembershipChange[], graphSize: number): number {
+    this.recordDecision(decided, changes)
     for (const change of changes) {
       if (change.kind === 'add') {
         if (!this.isVoter(change.peer)) this.voters.push(change.peer)

@@ -55,8 +55,12 @@ function bits(mask: number): string {
   return mask === BOTH ? 'b' : mask === TRUE ? 't' : mask === FALSE ? 'f' : '-'
 }
 
-/** The coin for a round, or undefined when none is available at this point (spec §6.7, §16). */
-export type RoundCoin = (round: number) => boolean | undefined
+/**
+ * The coin for a round, or undefined when none is available at this point (spec §6.7, §16).
+ * `round` is the round of the meta-vote the value goes to, `flipRound` the round whose step 2 is
+ * being left (`round - 1` for a new round's empty estimate, `round` for an advance out of step 2).
+ */
+export type RoundCoin = (round: number, flipRound: number) => boolean | undefined
 
 const NO_COIN: RoundCoin = () => undefined
 
@@ -115,7 +119,7 @@ function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
   if (v.decided) return v
   let est = v.est
   if (est === 0) {
-    const coin = coins(v.round)
+    const coin = coins(v.round, v.round - 1)
     if (coin !== undefined) {
       est = coin ? TRUE : FALSE
       if (coin) estT++
@@ -160,7 +164,7 @@ function advance(p: MetaVote, coins: RoundCoin, n: number): MetaVote {
   else if (supermajority(auxT, n)) est = TRUE
   else if (supermajority(auxF, n)) est = FALSE
   else {
-    const coin = coins(p.round)
+    const coin = coins(p.round, p.round)
     est = coin === undefined ? 0 : coin ? TRUE : FALSE
   }
   if (p.step === STEP_GENUINE_FLIP) return new MetaVote(p.round + 1, STEP_FORCED_TRUE, est, 0, 0, 0)

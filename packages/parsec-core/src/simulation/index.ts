@@ -7,6 +7,7 @@ export { PEER_NAMES, peerName } from './names.js'
 export type {
   FailureSpec,
   PeerStatus,
+  SimulationCoin,
   SimulationOptions,
   SimulationResult,
   SimulationStats,
@@ -15,5 +16,5 @@ export type {
 } from './network.js'
 export { blockKey, simulate } from './network.js'
 export { Rng } from './rng.js'
-export type { Scenario, ScenarioOutcome } from './scenarios.js'
+export type { Scenario, ScenarioOutcome, ScenarioRun } from './scenarios.js'
 export { checkExpectedBlocks, findScenario, reproduceCommand, runScenario, scenarios } from './scenarios.js'

@@ -35,6 +35,8 @@ import { utf8 } from '../encoding/bytes.js'
 import { isParsecError } from '../errors.js'
 import type { Request, Response } from '../gossip/messages.js'
 import { MockSecretId, mockId } from '../identity/mock.js'
+import { type Coin, parityCoin } from '../meta-voting/coin.js'
+import { concreteCoin } from '../meta-voting/concrete-coin.js'
 import type { ConsensusMode } from '../observations/consensus-mode.js'
 import { add, type Observation, opaque, remove } from '../observations/observation.js'
 import { Parsec } from '../parsec.js'
@@ -58,9 +60,17 @@ export interface FailureSpec {
   readonly peer?: string
 }
 
+/**
+ * The genuine-flip coin of every peer: the RFC's concrete coin (spec §16), the reference's parity
+ * coin (spec §6.7), or a function giving each peer (by name) its own coin (tests wrap one).
+ */
+export type SimulationCoin = 'parity' | 'concrete' | ((peer: string) => Coin)
+
 export interface SimulationOptions {
   /** Seed of the run (an unsigned 32-bit integer). */
   readonly seed: number
+  /** The peers' coin (default `concrete`). */
+  readonly coin?: SimulationCoin
   /** Number of founding members (default 4). */
   readonly genesisSize?: number
   /** Consensus mode of opaque payloads (default `supermajority`). */
@@ -310,7 +320,12 @@ class Simulation {
     for (let i = 0; i < this.genesisSize; i++) this.genesisIds.push(mockId(peerName(i)))
     for (const id of this.genesisIds) {
       const secret = new MockSecretId(id)
-      const parsec = Parsec.fromGenesis({ us: secret, genesis: this.genesisIds, consensusMode: this.mode })
+      const parsec = Parsec.fromGenesis({
+        us: secret,
+        genesis: this.genesisIds,
+        consensusMode: this.mode,
+        coin: this.coinFor(id.name),
+      })
       const peer = this.newPeer(id.name, parsec, 'active')
       this.members.add(peer)
     }
@@ -320,6 +335,12 @@ class Simulation {
         typeof failure.at === 'number' ? failure.at : this.rng.range(failure.at.min, failure.at.max)
       this.failures.push({ step, peer: failure.peer })
     }
+  }
+
+  private coinFor(peer: string): Coin {
+    const coin = this.options.coin ?? 'concrete'
+    if (typeof coin === 'function') return coin(peer)
+    return coin === 'parity' ? parityCoin : concreteCoin
   }
 
   private newPeer(name: string, parsec: Parsec, status: PeerStatus): SimPeer {
@@ -542,6 +563,7 @@ class Simulation {
       genesis: this.genesisIds,
       section,
       consensusMode: this.mode,
+      coin: this.coinFor(name),
     })
     const peer = this.newPeer(name, parsec, 'joining')
     this.added.push(name)

@@ -4,7 +4,7 @@
  * about on top of the simulator's invariants (expected blocks, final membership, crashes, Single-
  * mode block counts).
  */
-import { type SimulationOptions, type SimulationResult, simulate } from './network.js'
+import { type SimulationCoin, type SimulationOptions, type SimulationResult, simulate } from './network.js'
 import { Rng } from './rng.js'
 
 export interface Scenario {
@@ -345,15 +345,29 @@ export function findScenario(name: string): Scenario | undefined {
   return scenarios.find((s) => s.name === name)
 }
 
-/** The command line that reruns one scenario seed. */
-export function reproduceCommand(scenario: string, seed: number): string {
-  return `pnpm exec parsec-peer simulate --scenario ${scenario} --seed ${seed}`
+/** The command line that reruns one scenario seed (with `coin` when it is not the default). */
+export function reproduceCommand(scenario: string, seed: number, coin?: 'parity' | 'concrete'): string {
+  const coinArgument = coin === undefined || coin === 'concrete' ? '' : ` --coin ${coin}`
+  return `pnpm exec parsec-peer simulate --scenario ${scenario} --seed ${seed}${coinArgument}`
+}
+
+/** How a scenario is run, on top of its own options. */
+export interface ScenarioRun {
+  /** Progress lines of the simulation. */
+  readonly log?: (line: string) => void
+  /** The peers' coin (default the simulation's: `concrete`). */
+  readonly coin?: SimulationCoin
 }
 
 /** Runs `scenario` with `seed`: the invariants' violations and the scenario's problems. */
-export function runScenario(scenario: Scenario, seed: number, log?: (line: string) => void): ScenarioOutcome {
-  const options = scenario.options(seed)
-  const result = simulate(log === undefined ? options : { ...options, log })
+export function runScenario(scenario: Scenario, seed: number, run: ScenarioRun = {}): ScenarioOutcome {
+  const base = scenario.options(seed)
+  const options: SimulationOptions = {
+    ...base,
+    ...(run.coin === undefined ? {} : { coin: run.coin }),
+    ...(run.log === undefined ? {} : { log: run.log }),
+  }
+  const result = simulate(options)
   const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
   if (result.violations.length === 0) problems.push(...scenario.check(result, options))
   return { scenario: scenario.name, seed, options, result, problems }
