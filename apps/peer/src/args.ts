@@ -16,7 +16,8 @@ export function parse<T extends Record<string, OptionSpec>>(
     const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true })
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals }
   } catch (error) {
-    throw new UsageError((error as Error).message)
+    // node's messages can span lines; keep the one-line rule.
+    throw new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' ').trim())
   }
 }
 

@@ -10,6 +10,10 @@ interface Command {
 }
 
 const commands: Record<string, () => Promise<Command>> = {
+  keygen: async () => (await import('./commands/keygen.js')).keygenCommand,
+  genesis: async () => (await import('./commands/genesis.js')).genesisCommand,
+  start: async () => (await import('./commands/start.js')).startCommand,
+  demo: async () => (await import('./commands/demo.js')).demoCommand,
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
   soak: async () => (await import('./commands/soak.js')).soakCommand,
@@ -21,6 +25,10 @@ function usage(): string {
     'usage: parsec-peer <command> [options]',
     '',
     'commands:',
+    '  keygen     write a new Ed25519 identity to a key file',
+    '  genesis    build the genesis file of a new section from key or member files',
+    '  start      run one section peer over libp2p, with a local control API',
+    '  demo       run a local section of peer processes, vote payloads, check agreement',
     '  simulate   run a deterministic in-process section (seeded)',
     '  replay     replay a recorded gossip graph (.dot) and print its blocks',
     '  soak       run many simulation seeds across the scenario suite',

@@ -87,8 +87,13 @@ export class SectionDiscovery {
     clearTimeout(this.lookupTimer)
     if (this.pubsub !== undefined) {
       this.pubsub.removeEventListener('message', this.onMessage)
-      this.pubsub.unsubscribe(this.topic)
       this.pubsub.topicValidators.delete(this.topic)
+      try {
+        this.pubsub.unsubscribe(this.topic)
+      } catch (error) {
+        // Gossipsub may already be stopped (it throws "Pubsub is not started"): nothing to undo.
+        this.log('unsubscribe: %e', error)
+      }
     }
   }
 

@@ -26,12 +26,17 @@ export interface SectionNodeOptions extends ParsecSectionInit {
   readonly datastore?: Datastore
   /** DHT and gossipsub discovery (default true). */
   readonly discovery?: boolean
+  /**
+   * Start the node at once (default true). Pass false to add `block` listeners first: the
+   * genesis block, and on a restart the blocks re-derived from storage, are delivered in `start()`.
+   */
+  readonly start?: boolean
 }
 
 export type SectionNode = Libp2p<{ section: ParsecSection } & Record<string, unknown>>
 
 export async function createSectionNode(options: SectionNodeOptions): Promise<SectionNode> {
-  const { privateKey, listen, datastore, discovery = true, ...section } = options
+  const { privateKey, listen, datastore, discovery = true, start = true, ...section } = options
   const peerDiscovery =
     options.bootstrap !== undefined && options.bootstrap.length > 0
       ? [bootstrap({ list: [...options.bootstrap] })]
@@ -48,6 +53,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       }
     : {}
   const node = await createLibp2p({
+    start,
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
     addresses: { listen: [...listen] },

@@ -205,6 +205,7 @@ export class ParsecSectionService
   private persistedBlocks = 0
   private decided: Block[] = []
   private flushing: Promise<void> = Promise.resolve()
+  private queuedFlush: Promise<void> | undefined
   private started = false
   private faultCount = 0
   private readonly exchangeTimes: number[] = []
@@ -336,11 +337,17 @@ export class ParsecSectionService
     this.discovery.start()
   }
 
+  /** Before libp2p stops its services (gossipsub among them): stop gossiping and announcing. */
+  beforeStop(): void {
+    this.scheduler.stop()
+    this.discovery?.stop()
+    this.discovery = undefined
+  }
+
   async stop(): Promise<void> {
     if (!this.started) return
     this.started = false
-    this.scheduler.stop()
-    this.discovery?.stop()
+    this.beforeStop()
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     await this.components.registrar.unhandle(this.protocol)
@@ -427,8 +434,15 @@ export class ParsecSectionService
    * the store is always a prefix), then delivers the new blocks. Await it before sending.
    */
   private flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushNow())
-    return this.flushing
+    // Calls made while a flush waits its turn share it: it covers everything made before it runs.
+    if (this.queuedFlush !== undefined) return this.queuedFlush
+    const flush = this.flushing.then(() => {
+      this.queuedFlush = undefined
+      return this.flushNow()
+    })
+    this.queuedFlush = flush
+    this.flushing = flush.catch((error) => this.log.error('persisting failed: %e', error))
+    return flush
   }
 
   private async flushNow(): Promise<void> {

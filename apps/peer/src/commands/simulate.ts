@@ -20,15 +20,21 @@ const DEFAULTS = { peers: 4, opaque: 3, add: 1, remove: 1, faulty: 0, seed: 1, m
 /** Faulty peers crash at a random step in this range. */
 const FAILURE_STEPS = { min: 1, max: 50 } as const
 
+const COINS = ['concrete', 'parity'] as const
+
 const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--remove R] [--faulty F]
-                            [--mode single|supermajority] [--seed S] [--max-steps M] [--json]
-       parsec-peer simulate --scenario NAME [--seed S] [--json]
+                            [--mode single|supermajority] [--seed S] [--max-steps M]
+                            [--coin concrete|parity] [--json]
+       parsec-peer simulate --scenario NAME [--seed S] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
 payloads voted, A peers added (joiners replay the history), then R peers removed, F peers crashing
 at random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}. Adds and removes wait until more than two thirds of every
 possible voter set stays live. The same seed gives the same run.
-Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --mode supermajority --seed ${DEFAULTS.seed}.
+Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --mode supermajority --seed ${DEFAULTS.seed} --coin concrete.
+
+--coin picks the genuine-flip coin of every peer: concrete (the RFC's gradient-leadership coin,
+spec §16) or parity (the reference v0.7.3's predictable stand-in, what replays use).
 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
   ${scenarios.map((s) => s.name).join('\n  ')}
@@ -109,6 +115,7 @@ export const simulateCommand = {
       mode: { type: 'string' },
       seed: { type: 'string' },
       'max-steps': { type: 'string' },
+      coin: { type: 'string' },
       scenario: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -119,6 +126,7 @@ export const simulateCommand = {
     }
     const json = values.json === true
     const seed = intOption(values, 'seed', DEFAULTS.seed, 0, 0xffff_ffff)
+    const coin = choiceOption(values, 'coin', COINS, 'concrete')
     const log = json ? undefined : (line: string) => console.log(line)
 
     if (values.scenario !== undefined) {
@@ -135,15 +143,17 @@ export const simulateCommand = {
       }
       if (!json) {
         console.log(`Scenario ${scenario.name}: ${scenario.summary}`)
-        console.log(`Using seed ${seed}`)
+        console.log(`Using seed ${seed}, ${coin} coin`)
       }
-      const outcome = runScenario(scenario, seed, log)
+      const outcome = runScenario(scenario, seed, { log, coin })
       if (json) console.log(jsonSummary(outcome.result, outcome.problems))
       else printHuman(outcome.result, outcome.problems)
       if (outcome.problems.length > 0 && json) {
         for (const problem of outcome.problems) console.error(`${scenario.name} seed ${seed}: ${problem}`)
       }
-      if (outcome.problems.length > 0) console.error(`reproduce: ${reproduceCommand(scenario.name, seed)}`)
+      if (outcome.problems.length > 0) {
+        console.error(`reproduce: ${reproduceCommand(scenario.name, seed, coin)}`)
+      }
       return outcome.problems.length === 0 ? 0 : 1
     }
 
@@ -177,11 +187,12 @@ export const simulateCommand = {
       consensusMode: mode,
       failures: Array.from({ length: faulty }, () => ({ at: FAILURE_STEPS })),
       maxSteps,
+      coin,
       log,
     }
     if (!json) {
       console.log(
-        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}, mode ${mode}, max steps ${maxSteps}`,
+        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}, mode ${mode}, max steps ${maxSteps}, coin ${coin}`,
       )
       console.log(`Using seed ${seed}`)
     }

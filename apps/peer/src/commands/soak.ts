@@ -8,17 +8,18 @@ import {
   runScenario,
   scenarios,
 } from '@parsec-section/parsec-core/simulation'
-import { intOption, parse, UsageError } from '../args.js'
+import { choiceOption, intOption, parse, UsageError } from '../args.js'
 
-const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--scenario NAME] [--json]
+const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--scenario NAME] [--coin concrete|parity] [--json]
 
 Runs N simulations (default ${scenarios.length * 5}). Run i (from S, default 0, to S+N-1) plays scenario
 number i modulo ${scenarios.length} with seed i, so the seeds spread evenly over the suite and an
 interrupted soak resumes with --from (the progress lines print where to resume). --scenario NAME
-runs only that scenario, with seeds S..S+N-1.
+runs only that scenario, with seeds S..S+N-1. --coin picks the peers' coin: concrete (default,
+the RFC's gradient-leadership coin, spec §16) or parity (the reference v0.7.3's stand-in).
 
 Failures print their scenario, seed and the command that reruns them. --json prints one JSON
-object at the end: {"from","seeds","next","passed","failed","failures":[{"scenario","seed",
+object at the end: {"from","seeds","coin","next","passed","failed","failures":[{"scenario","seed",
 "problems","command"}],"scenarios":{NAME:{"runs","failed","ms"}}}; progress then goes to stderr.
 Exit status: 0 when every run passed, 1 when any failed, 2 on bad arguments.
 
@@ -39,6 +40,7 @@ export const soakCommand = {
       seeds: { type: 'string' },
       from: { type: 'string' },
       scenario: { type: 'string' },
+      coin: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -57,6 +59,7 @@ export const soakCommand = {
         `unknown scenario '${values.scenario}' (known: ${scenarios.map((s) => s.name).join(', ')})`,
       )
     }
+    const coin = choiceOption(values, 'coin', ['concrete', 'parity'] as const, 'concrete')
     const json = values.json === true
     const progress = json ? (line: string) => console.error(line) : (line: string) => console.log(line)
 
@@ -65,13 +68,13 @@ export const soakCommand = {
     const every = Math.max(1, Math.floor(count / 20))
     const started = performance.now()
     progress(
-      `soak: ${count} runs from ${from} over ${only === undefined ? `${scenarios.length} scenarios` : `scenario ${only.name}`}`,
+      `soak: ${count} runs from ${from} over ${only === undefined ? `${scenarios.length} scenarios` : `scenario ${only.name}`}, ${coin} coin`,
     )
     for (let n = 0; n < count; n++) {
       const i = from + n
       const scenario = only ?? scenarios[i % scenarios.length]
       const t0 = performance.now()
-      const outcome = runScenario(scenario, i)
+      const outcome = runScenario(scenario, i, { coin })
       const ms = performance.now() - t0
       const stats = perScenario.get(scenario.name) ?? { runs: 0, failed: 0, ms: 0 }
       stats.runs++
@@ -83,7 +86,7 @@ export const soakCommand = {
           scenario: scenario.name,
           seed: i,
           problems: outcome.problems,
-          command: reproduceCommand(scenario.name, i),
+          command: reproduceCommand(scenario.name, i, coin),
         }
         failures.push(failure)
         progress(`FAIL ${scenario.name} seed ${i}: ${outcome.problems[0]}`)
@@ -105,6 +108,7 @@ export const soakCommand = {
         JSON.stringify({
           from,
           seeds: count,
+          coin,
           next: from + count,
           passed: count - failures.length,
           failed: failures.length,

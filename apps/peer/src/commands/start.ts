@@ -1,0 +1,475 @@
+/**
+ * `parsec-peer start`: runs one section peer over libp2p (TCP, noise, yamux) with an optional data
+ * directory (LevelDB; the graph, the delivered blocks and the identity survive restarts) and an
+ * optional local control API (see control-api.ts). Logs one line per event on stdout.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, isIP } from 'node:net'
+import { join } from 'node:path'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import {
+  createSectionNode,
+  type DeliveredBlock,
+  isSectionError,
+  parseGenesis,
+  type SectionGenesis,
+} from '@parsec-section/p2p-section'
+import { LevelDatastore } from 'datastore-level'
+import { parse, UsageError } from '../args.js'
+import { blockToJson, PeerNames } from '../block-json.js'
+import { type ControlApi, startControlApi } from '../control-api.js'
+import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
+import { parseMultiaddr } from './genesis.js'
+
+const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
+                         [--bootstrap MULTIADDR ...] [--data-dir DIR] [--api HOST:PORT [--api-public]]
+                         [--exit-with-stdin] [--json]
+
+Runs one peer of the section of the genesis file, with the identity of the key file, listening on
+the --listen multiaddrs (e.g. /ip4/127.0.0.1/tcp/4001). It dials the other members at their genesis
+addresses, at --bootstrap multiaddrs (which must end in /p2p/PEERID) and at what the section's DHT
+finds.
+  --data-dir DIR   keep the gossip graph, the delivered blocks and the identity in DIR (LevelDB in
+                   DIR/datastore, the key in DIR/identity.json) and resume from them; --key may then
+                   be left out. Without it the peer runs in memory.
+  --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status) on HOST:PORT; port
+                   0 picks a free port (printed). HOST must be a loopback address unless --api-public.
+  --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
+  --json           print JSON lines, each with an "event" field (ready, block, blocks, fault,
+                   peer:connected, peer:disconnected, stopping, stopped).
+Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files: exit 2.`
+
+/** Block lines printed one by one per second before the rest is summarised. */
+const BLOCK_LINES_PER_SECOND = 10
+const STOP_TIMEOUT_MS = 10_000
+
+type Node = Awaited<ReturnType<typeof createSectionNode>>
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/** Parses `HOST:PORT` or `[IPV6]:PORT`. */
+export function parseHostPort(text: string, option: string): HostPort {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text)
+  const port = match === null ? Number.NaN : Number(match[3])
+  if (match === null || port > 65535) {
+    throw new UsageError(`${option} takes HOST:PORT (e.g. 127.0.0.1:8080, [::1]:0), not '${text}'`)
+  }
+  const host = match[1] ?? match[2]
+  if (match[1] !== undefined && isIP(host) !== 6)
+    throw new UsageError(`${option}: '${host}' is not an IPv6 address`)
+  return { host, port }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true
+  return isIP(host) === 4 && host.startsWith('127.')
+}
+
+function readGenesisFile(path: string): SectionGenesis {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(
+      `cannot read genesis file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
+  }
+  try {
+    return parseGenesis(text)
+  } catch (error) {
+    if (isSectionError(error)) throw new UsageError(`genesis file ${path}: ${error.message}`)
+    throw error
+  }
+}
+
+/** The identity to run with: --key, the data directory's identity.json, or both when equal. */
+function resolveIdentity(
+  keyPath: string | undefined,
+  dataDir: string | undefined,
+): Identity & { save?: string } {
+  const key = keyPath === undefined ? undefined : readKeyFile(keyPath)
+  if (dataDir === undefined) {
+    if (key === undefined) throw new UsageError('--key FILE is required')
+    return key
+  }
+  const stored = join(dataDir, 'identity.json')
+  const existing = existsSync(stored) ? readKeyFile(stored) : undefined
+  if (key === undefined && existing === undefined) {
+    throw new UsageError(`--key FILE is required (no identity in ${stored} yet)`)
+  }
+  if (key !== undefined && existing !== undefined && !sameIdentity(key, existing)) {
+    throw new UsageError(
+      `--key ${keyPath} (${key.peerId}) differs from the identity kept in ${stored} (${existing.peerId})`,
+    )
+  }
+  if (existing !== undefined) return existing
+  return { ...(key as Identity), save: stored }
+}
+
+/**
+ * Only TCP listen addresses work (the node has the TCP transport only), and each must be bindable:
+ * checked here because libp2p's failed start currently ends in an unrelated error.
+ */
+async function checkListenAddresses(listen: readonly string[]): Promise<void> {
+  for (const text of listen) {
+    const components = multiaddr(text).getComponents()
+    const [ip, tcp] = components
+    if (
+      components.length !== 2 ||
+      (ip.name !== 'ip4' && ip.name !== 'ip6') ||
+      tcp.name !== 'tcp' ||
+      ip.value === undefined ||
+      tcp.value === undefined
+    ) {
+      throw new UsageError(`--listen ${text}: only /ip4/HOST/tcp/PORT and /ip6/HOST/tcp/PORT are supported`)
+    }
+    const host = ip.value
+    const port = Number(tcp.value)
+    await new Promise<void>((resolve, reject) => {
+      const server = createServer()
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new UsageError(`--listen ${text}: cannot listen there (${error.code ?? error.message})`))
+      })
+      server.listen({ host, port }, () => server.close(() => resolve()))
+    })
+  }
+}
+
+function isListenError(error: unknown): boolean {
+  const e = error as { code?: string; name?: string } | null
+  return (
+    e?.code === 'EADDRINUSE' ||
+    e?.code === 'EADDRNOTAVAIL' ||
+    e?.code === 'EACCES' ||
+    e?.name === 'NoValidAddressesError' ||
+    e?.name === 'UnsupportedListenAddressesError' ||
+    e?.name === 'UnsupportedListenAddressError'
+  )
+}
+
+/**
+ * Stops the section service first, while gossipsub still runs: when libp2p stops all services at
+ * once, the section's discovery unsubscribes from an already stopped gossipsub ("Pubsub is not
+ * started") and the node's stop fails half-way. libp2p's own call to the section's stop is then a
+ * no-op.
+ */
+async function stopNode(node: Node): Promise<void> {
+  await (node.services.section as unknown as { stop?: () => Promise<void> }).stop?.()
+  await node.stop()
+}
+
+/** Log lines on stdout: human text, or JSON lines with an "event" field. */
+class EventLog {
+  private windowStart = 0
+  private windowLines = 0
+  private summary: { from: number; to: number; count: number; since: number } | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(private readonly json: boolean) {}
+
+  line(event: string, fields: Record<string, unknown>, human: string): void {
+    console.log(this.json ? JSON.stringify({ event, ...fields }) : human)
+  }
+
+  block(block: DeliveredBlock, names: PeerNames): void {
+    const now = Date.now()
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now
+      this.windowLines = 0
+    }
+    if (this.windowLines < BLOCK_LINES_PER_SECOND && this.summary === undefined) {
+      this.windowLines++
+      this.printBlock(block, names)
+      return
+    }
+    if (this.summary === undefined) {
+      this.summary = { from: block.position, to: block.position, count: 0, since: now }
+      this.timer = setTimeout(() => this.flush(), 1000)
+    }
+    this.summary.to = block.position
+    this.summary.count++
+  }
+
+  private printBlock(delivered: DeliveredBlock, names: PeerNames): void {
+    const json = blockToJson(delivered, names, null)
+    const { position, kind } = json
+    const votes = `(${json.voters.length} vote${json.voters.length === 1 ? '' : 's'})`
+    let detail: string
+    const fields: Record<string, unknown> = { position, kind }
+    switch (kind) {
+      case 'genesis':
+        detail = `${json.peers?.length} members`
+        fields.peers = json.peers
+        break
+      case 'add':
+      case 'remove':
+        detail = json.peer ?? ''
+        fields.peer = json.peer
+        break
+      case 'accusation':
+        detail = `${json.offender} ${json.malice}`
+        fields.offender = json.offender
+        fields.malice = json.malice
+        break
+      case 'opaque': {
+        const bytes = (json.payload?.length ?? 0) / 2
+        fields.bytes = bytes
+        if (json.text !== undefined) {
+          const text = json.text.length > 200 ? `${json.text.slice(0, 200)}…` : json.text
+          fields.text = text
+          detail = JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text)
+        } else {
+          detail = `0x${json.payload?.slice(0, 16)}${bytes > 8 ? '…' : ''} (${bytes} bytes)`
+        }
+        break
+      }
+    }
+    fields.voters = json.voters.length
+    this.line('block', fields, `block ${position} ${kind} ${detail} ${votes}`)
+  }
+
+  /** Prints the pending summary of blocks not printed one by one. */
+  flush(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    const summary = this.summary
+    if (summary === undefined) return
+    this.summary = undefined
+    const seconds = Math.max(0.001, (Date.now() - summary.since) / 1000)
+    this.line(
+      'blocks',
+      { from: summary.from, to: summary.to, count: summary.count },
+      `blocks ${summary.from}..${summary.to} (${summary.count} blocks, ${(summary.count / seconds).toFixed(0)}/s)`,
+    )
+    this.windowStart = Date.now()
+    this.windowLines = 0
+  }
+}
+
+export const startCommand = {
+  summary: 'run one section peer over libp2p with a local control API',
+  async run(args: string[]): Promise<number> {
+    try {
+      return await runStart(args)
+    } finally {
+      // libp2p leaves timers behind after a stop (about 1 s), and a node that failed half-way
+      // through starting can leave more: never hang on exit (the exit code is already set).
+      setTimeout(() => process.exit(), 2000).unref()
+    }
+  },
+}
+
+async function runStart(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    key: { type: 'string' },
+    genesis: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'data-dir': { type: 'string' },
+    api: { type: 'string' },
+    'api-public': { type: 'boolean' },
+    'exit-with-stdin': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  })
+  if (values.help) {
+    console.log(HELP)
+    return 0
+  }
+  const json = values.json === true
+  const genesisPath = values.genesis as string | undefined
+  if (genesisPath === undefined) throw new UsageError('--genesis FILE is required')
+  const listen = (values.listen as string[] | undefined) ?? []
+  if (listen.length === 0)
+    throw new UsageError('--listen MULTIADDR is required (e.g. /ip4/127.0.0.1/tcp/4001)')
+  listen.forEach((a) => {
+    parseMultiaddr(a, '--listen')
+  })
+  const bootstrap = (values.bootstrap as string[] | undefined) ?? []
+  for (const text of bootstrap) {
+    const addr: Multiaddr = parseMultiaddr(text, '--bootstrap')
+    if (!addr.getComponents().some((c) => c.name === 'p2p')) {
+      throw new UsageError(`--bootstrap: '${text}' must end in /p2p/PEERID`)
+    }
+  }
+  let api: HostPort | undefined
+  if (values.api !== undefined) {
+    api = parseHostPort(values.api as string, '--api')
+    if (!isLoopbackHost(api.host) && values['api-public'] !== true) {
+      throw new UsageError(
+        `--api ${values.api}: ${api.host} is not a loopback address; the API has no authentication (add --api-public to serve it anyway)`,
+      )
+    }
+  } else if (values['api-public'] === true) {
+    throw new UsageError('--api-public needs --api HOST:PORT')
+  }
+  const genesis = readGenesisFile(genesisPath)
+  const dataDir = values['data-dir'] as string | undefined
+  if (dataDir !== undefined) {
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    } catch (error) {
+      throw new UsageError(`cannot create --data-dir ${dataDir}: ${(error as NodeJS.ErrnoException).code}`)
+    }
+  }
+  const identity = resolveIdentity(values.key as string | undefined, dataDir)
+  const peerId = identity.peerId.toString()
+  if (!genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
+    throw new UsageError(
+      `peer ${peerId} is not a member of section ${genesis.sectionId} (genesis file ${genesisPath})`,
+    )
+  }
+  if (identity.save !== undefined) {
+    writeFileSync(identity.save, `${JSON.stringify(keyFileOf(identity), null, 2)}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    })
+  }
+
+  let datastore: LevelDatastore | undefined
+  if (dataDir !== undefined) {
+    datastore = new LevelDatastore(join(dataDir, 'datastore'))
+    try {
+      // Open the LevelDB directly first: datastore-level's open() drops the cause (e.g. locked).
+      await datastore.db.open()
+      await datastore.open()
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause
+      const locked = (error as { code?: string }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED'
+      throw new UsageError(
+        locked
+          ? `the data directory ${dataDir} is in use by another process`
+          : `cannot open the datastore in ${dataDir}: ${(error as Error).message}`,
+      )
+    }
+  }
+
+  try {
+    await checkListenAddresses(listen)
+  } catch (error) {
+    await datastore?.close().catch(() => {})
+    throw error
+  }
+
+  const startedAt = Date.now()
+  let node: Node
+  try {
+    node = await createSectionNode({
+      privateKey: identity.privateKey,
+      listen,
+      bootstrap,
+      genesis,
+      ...(datastore === undefined ? { persist: false } : { datastore }),
+    })
+  } catch (error) {
+    await datastore?.close().catch(() => {})
+    if (isSectionError(error)) throw new UsageError(`${error.code}: ${error.message}`)
+    if (isListenError(error)) {
+      throw new UsageError(`cannot listen on ${listen.join(', ')}: ${(error as Error).message}`)
+    }
+    console.error(`parsec-peer start: the libp2p node did not start: ${(error as Error).message}`)
+    return 1
+  }
+  const section = node.services.section
+  const names = new PeerNames(genesis)
+  const log = new EventLog(json)
+
+  // Blocks delivered before we could listen (restored from the data directory) have no time.
+  const restored = section.blocks().length
+  const deliveredAt: number[] = []
+  section.addEventListener('block', (event) => {
+    deliveredAt[event.detail.position] = Date.now()
+    log.block(event.detail, names)
+  })
+  section.addEventListener('fault', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'fault',
+      { peer, code: detail.code, message: detail.message },
+      `fault ${peer} ${detail.code}: ${detail.message}`,
+    )
+  })
+  section.addEventListener('peer:connected', ({ detail }) => {
+    log.line('peer:connected', { peer: detail.toString() }, `peer connected ${detail}`)
+  })
+  section.addEventListener('peer:disconnected', ({ detail }) => {
+    log.line('peer:disconnected', { peer: detail.toString() }, `peer disconnected ${detail}`)
+  })
+
+  const listenAddrs = (): string[] => node.getMultiaddrs().map((a) => a.toString())
+  let control: ControlApi | undefined
+  if (api !== undefined) {
+    try {
+      control = await startControlApi({
+        host: api.host,
+        port: api.port,
+        section,
+        names,
+        deliveredAt: (position) => (position < restored ? null : (deliveredAt[position] ?? null)),
+        listen: listenAddrs,
+        startedAt,
+      })
+    } catch (error) {
+      await stopNode(node).catch(() => {})
+      await datastore?.close().catch(() => {})
+      throw new UsageError(
+        `cannot serve the API on ${values.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      )
+    }
+  }
+
+  const ready = {
+    peerId,
+    sectionId: genesis.sectionId,
+    listen: listenAddrs(),
+    api: control?.address ?? null,
+  }
+  log.line(
+    'ready',
+    ready,
+    `ready: peer ${peerId} of section ${genesis.sectionId} (${genesis.mode}, ${genesis.members.length} members, ` +
+      `${restored} blocks at start); listening on ${ready.listen.join(' ')}` +
+      (control === undefined ? '; no API' : `; API http://${control.address}`),
+  )
+
+  const reason = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    if (values['exit-with-stdin'] === true) {
+      process.stdin.on('end', () => resolve('stdin closed'))
+      process.stdin.on('error', () => resolve('stdin closed'))
+      process.stdin.resume()
+    }
+  })
+  const force = (): void => {
+    console.error('parsec-peer start: stopping forcibly')
+    process.exit(1)
+  }
+  process.once('SIGINT', force)
+  process.once('SIGTERM', force)
+  const forceTimer = setTimeout(() => {
+    console.error(`parsec-peer start: did not stop within ${STOP_TIMEOUT_MS} ms`)
+    process.exit(1)
+  }, STOP_TIMEOUT_MS)
+  forceTimer.unref()
+
+  log.flush()
+  log.line('stopping', { reason }, `stopping (${reason})`)
+  await control?.close()
+  let code = 0
+  try {
+    await stopNode(node)
+  } catch (error) {
+    console.error(`parsec-peer start: stopping the node failed: ${(error as Error).message}`)
+    code = 1
+  }
+  await datastore?.close()
+  log.flush()
+  log.line('stopped', { blocks: section.blocks().length }, `stopped after ${section.blocks().length} blocks`)
+  process.stdin.destroy()
+  clearTimeout(forceTimer)
+  return code
+}

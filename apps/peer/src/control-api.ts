@@ -1,0 +1,307 @@
+/**
+ * The local control API of `parsec-peer start` (node:http, JSON in and out):
+ *
+ * - `POST /votes` `{"payload": HEX}` or `{"payloads": [HEX, ...]}` → 202 `{"accepted": n}`
+ * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "blocks": [...]}` (long-polls with wait)
+ * - `GET /status` → the section status plus `{"listen", "api", "uptimeMs"}`
+ *
+ * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. POST bodies must be declared
+ * `application/json`, so a web page cannot forge votes with a cross-origin "simple" request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { type DeliveredBlock, isSectionError, type ParsecSection } from '@parsec-section/p2p-section'
+import { isParsecError } from '@parsec-section/parsec-core'
+import { API_LIMITS } from './api-limits.js'
+import { blockToJson, type PeerNames } from './block-json.js'
+
+export { API_LIMITS }
+
+export interface ControlApiOptions {
+  readonly host: string
+  readonly port: number
+  readonly section: ParsecSection
+  readonly names: PeerNames
+  /** When this process delivered the block at a position (null: restored at startup). */
+  readonly deliveredAt: (position: number) => number | null
+  /** The node's current listen multiaddrs. */
+  readonly listen: () => string[]
+  readonly startedAt: number
+}
+
+export interface ControlApi {
+  /** `host:port` actually bound (`[::1]:port` for IPv6). */
+  readonly address: string
+  close(): Promise<void>
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+}
+
+const ROUTES: Record<string, string> = { '/votes': 'POST', '/blocks': 'GET', '/status': 'GET' }
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) {
+    res.end()
+    return
+  }
+  const text = `${JSON.stringify(body)}\n`
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  })
+  res.end(text)
+}
+
+function sendError(res: ServerResponse, error: ApiError): void {
+  const headers: Record<string, string> = {}
+  if (error.status === 413) headers.connection = 'close'
+  if (error.status === 405) headers.allow = error.extra.allow as string
+  const { allow: _allow, ...extra } = error.extra
+  send(res, error.status, { error: { code: error.code, message: error.message, ...extra } }, headers)
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'])
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new ApiError(413, 'BodyTooLarge', `the request body exceeds ${limit} bytes`))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let done = false
+    req.on('data', (chunk: Buffer) => {
+      if (done) return
+      size += chunk.length
+      if (size > limit) {
+        done = true
+        reject(new ApiError(413, 'BodyTooLarge', `the request body exceeds ${limit} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (done) return
+      done = true
+      resolve(Buffer.concat(chunks))
+    })
+    req.on('error', (error) => {
+      if (done) return
+      done = true
+      reject(error)
+    })
+  })
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})*$/
+
+/** Validates a POST /votes body completely before anything is voted. */
+export function parseVotes(body: Buffer): Uint8Array[] {
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch (error) {
+    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
+  }
+  const { payload, payloads, ...rest } = json as Record<string, unknown>
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0)
+    throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  let list: unknown[]
+  if (payload !== undefined && payloads !== undefined) {
+    throw new ApiError(400, 'InvalidBody', 'give either "payload" or "payloads", not both')
+  } else if (payload !== undefined) {
+    list = [payload]
+  } else if (Array.isArray(payloads)) {
+    list = payloads
+    if (list.length === 0) throw new ApiError(400, 'InvalidBody', '"payloads" is empty')
+    if (list.length > API_LIMITS.maxPayloadsPerRequest) {
+      throw new ApiError(
+        400,
+        'InvalidBody',
+        `at most ${API_LIMITS.maxPayloadsPerRequest} payloads per request`,
+      )
+    }
+  } else {
+    throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
+  }
+  return list.map((item, i) => {
+    const where = payload !== undefined ? '"payload"' : `"payloads"[${i}]`
+    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${where} must be a hex string`)
+    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${where} is not an even-length hex string`)
+    if (item.length / 2 > API_LIMITS.maxPayloadBytes) {
+      throw new ApiError(
+        413,
+        'PayloadTooLarge',
+        `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxPayloadBytes}`,
+      )
+    }
+    return Uint8Array.from(Buffer.from(item, 'hex'))
+  })
+}
+
+function queryInt(params: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = params.get(name)
+  if (raw === null) return fallback
+  if (!/^\d+$/.test(raw)) throw new ApiError(400, 'InvalidQuery', `${name} must be an unsigned integer`)
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value))
+    throw new ApiError(400, 'InvalidQuery', `${name} must be an unsigned integer`)
+  return Math.min(value, max)
+}
+
+export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
+  const { section, names } = options
+  /** Long-polls waiting for a block at or after a position. */
+  const waiters = new Set<{ from: number; wake: () => void }>()
+  let closing = false
+  const onBlock = (event: CustomEvent<DeliveredBlock>): void => {
+    for (const waiter of waiters) if (event.detail.position >= waiter.from) waiter.wake()
+  }
+  section.addEventListener('block', onBlock)
+
+  /** Resolves at the first block at or after `from`, after `ms`, or when the client goes away. */
+  function waitForBlock(from: number, ms: number, res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      const waiter = {
+        from,
+        wake: () => {
+          clearTimeout(timer)
+          waiters.delete(waiter)
+          res.off('close', waiter.wake)
+          resolve()
+        },
+      }
+      const timer = setTimeout(waiter.wake, ms)
+      waiters.add(waiter)
+      res.on('close', waiter.wake)
+    })
+  }
+
+  async function handleVotes(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+    if (type !== 'application/json') {
+      throw new ApiError(415, 'UnsupportedMediaType', 'POST /votes needs content-type application/json')
+    }
+    const payloads = parseVotes(await readBody(req, API_LIMITS.maxBodyBytes))
+    // All votes are cast at once, in order (each vote's engine call runs before `vote` first
+    // awaits), so one datastore write persists them all instead of one write per payload.
+    const results = await Promise.allSettled(payloads.map((payload) => section.vote(payload)))
+    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
+    const accepted = results.length - refused.length
+    if (refused.length === 0) {
+      send(res, 202, { accepted })
+      return
+    }
+    const error = (results[refused[0]] as PromiseRejectedResult).reason
+    const extra = { accepted, refused }
+    const message = `payload ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+    if (isParsecError(error) && (error.code === 'DuplicateVote' || error.code === 'InvalidSelfState')) {
+      throw new ApiError(409, error.code, message, extra)
+    }
+    if (isSectionError(error) && error.code === 'NotStarted')
+      throw new ApiError(503, 'NotStarted', message, extra)
+    throw new ApiError(500, 'Internal', message, extra)
+  }
+
+  async function handleBlocks(res: ServerResponse, params: URLSearchParams): Promise<void> {
+    const from = queryInt(params, 'from', 0, Number.MAX_SAFE_INTEGER)
+    const limit = queryInt(params, 'limit', API_LIMITS.defaultBlockLimit, API_LIMITS.maxBlockLimit)
+    const wait = queryInt(params, 'wait', 0, API_LIMITS.maxWaitMs)
+    if (wait > 0 && limit > 0 && !closing && section.blocks(from, 1).length === 0) {
+      await waitForBlock(from, wait, res)
+    }
+    const blocks = section
+      .blocks(from, limit)
+      .map((b) => blockToJson(b, names, options.deliveredAt(b.position)))
+    send(res, 200, { from, next: from + blocks.length, blocks })
+  }
+
+  function handleStatus(res: ServerResponse): void {
+    send(res, 200, {
+      ...section.status(),
+      listen: options.listen(),
+      api: address,
+      uptimeMs: Date.now() - options.startedAt,
+    })
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      throw new ApiError(400, 'InvalidUrl', 'the request URL is malformed')
+    }
+    const method = ROUTES[url.pathname]
+    if (method === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)
+    if (req.method !== method) {
+      throw new ApiError(405, 'MethodNotAllowed', `${url.pathname} takes ${method}, not ${req.method}`, {
+        allow: method,
+      })
+    }
+    if (closing) throw new ApiError(503, 'ShuttingDown', 'the peer is stopping')
+    if (url.pathname === '/votes') await handleVotes(req, res)
+    else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
+    else handleStatus(res)
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const apiError =
+        error instanceof ApiError
+          ? error
+          : new ApiError(500, 'Internal', (error as Error)?.message ?? 'error')
+      sendError(res, apiError)
+      // Do not read the rest of an oversized body.
+      if (apiError.status === 413) res.on('finish', () => req.destroy())
+    })
+  })
+  server.keepAliveTimeout = 5_000
+  server.headersTimeout = 10_000
+  server.requestTimeout = API_LIMITS.maxWaitMs + 30_000
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const bound = server.address() as AddressInfo
+  const address =
+    bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`
+
+  return {
+    address,
+    async close() {
+      closing = true
+      section.removeEventListener('block', onBlock)
+      for (const waiter of [...waiters]) waiter.wake()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        setTimeout(() => server.closeAllConnections(), 1000).unref()
+      })
+    },
+  }
+}

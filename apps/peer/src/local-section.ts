@@ -1,0 +1,419 @@
+/**
+ * A local section of `parsec-peer start` processes on 127.0.0.1, for the demo, tests and
+ * benchmarks: identities, free ports and the genesis in a directory, one child process per peer
+ * (each with its own data directory, so a peer can be killed and restarted where it left off), and
+ * a client of the control API.
+ *
+ * ```ts
+ * const section = await LocalSection.create({ peers: 4 })
+ * try {
+ *   await section.startAll()
+ *   await section.waitConnected(30_000)
+ *   await section.api(0).vote([payload])
+ *   await section.kill(2) // SIGKILL
+ *   await section.start(2) // same data directory, same libp2p port
+ * } finally {
+ *   await section.close() // stops every child, removes the directory
+ * }
+ * ```
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createGenesis, genesisToFile } from '@parsec-section/p2p-section'
+import type { ConsensusMode } from '@parsec-section/parsec-core'
+import type { BlockJson } from './block-json.js'
+import { generateIdentity, writeKeyFile } from './identity-file.js'
+
+/** The `parsec-peer` executable of this package. */
+export const PEER_BIN = fileURLToPath(new URL('../../bin/parsec-peer.js', import.meta.url))
+
+/** Ports free on `host` right now: all bound at once (so distinct), read, then released. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: Server[] = []
+  try {
+    const ports: number[] = []
+    for (let i = 0; i < count; i++) {
+      const server = createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ host, port: 0, exclusive: true }, () => resolve())
+      })
+      const address = server.address()
+      if (address === null || typeof address === 'string') throw new Error('no port bound')
+      ports.push(address.port)
+    }
+    return ports
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
+  }
+}
+
+// ------------------------------------------------------------------------------------ API client
+
+export interface StatusJson {
+  readonly sectionId: string
+  readonly peerId: string
+  readonly mode: ConsensusMode
+  readonly members: string[]
+  readonly connected: string[]
+  readonly graphSize: number
+  readonly decidedBlocks: number
+  readonly deliveredBlocks: number
+  readonly pendingObservations: number
+  readonly gossipRate: number
+  readonly faults: number
+  readonly listen: string[]
+  readonly api: string
+  readonly uptimeMs: number
+}
+
+export interface BlocksJson {
+  readonly from: number
+  readonly next: number
+  readonly blocks: BlockJson[]
+}
+
+/** An error answer of the control API. */
+export class ApiRequestError extends Error {
+  override readonly name = 'ApiRequestError'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${status} ${code}: ${message}`)
+  }
+}
+
+export interface RawResponse {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+  /** The body parsed as JSON (undefined when it is not JSON). */
+  readonly json: unknown
+}
+
+/** A client of one peer's control API (`host:port`). */
+export class ApiClient {
+  readonly base: string
+
+  constructor(readonly address: string) {
+    this.base = `http://${address}`
+  }
+
+  /** Any request; never throws for an HTTP error status. */
+  async request(
+    method: string,
+    path: string,
+    body?: string | Uint8Array,
+    headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' },
+    timeoutMs = 30_000,
+  ): Promise<RawResponse> {
+    const response = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    const text = await response.text()
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    return { status: response.status, headers: response.headers, text, json }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
+    const response = await this.request(
+      method,
+      path,
+      body === undefined ? undefined : JSON.stringify(body),
+      undefined,
+      timeoutMs,
+    )
+    if (response.status >= 400) {
+      const error = (response.json as { error?: { code?: string; message?: string } } | undefined)?.error
+      throw new ApiRequestError(response.status, error?.code ?? 'Unknown', error?.message ?? response.text)
+    }
+    return response.json as T
+  }
+
+  status(): Promise<StatusJson> {
+    return this.call('GET', '/status')
+  }
+
+  /** Votes for the payloads in order; resolves with the number accepted. */
+  async vote(payloads: readonly Uint8Array[]): Promise<number> {
+    const body = { payloads: payloads.map((p) => Buffer.from(p).toString('hex')) }
+    return (await this.call<{ accepted: number }>('POST', '/votes', body)).accepted
+  }
+
+  /** Blocks from `from` on; with `wait`, long-polls up to that many ms for the first one. */
+  blocks(options: { from?: number; limit?: number; wait?: number } = {}): Promise<BlocksJson> {
+    const query = new URLSearchParams()
+    if (options.from !== undefined) query.set('from', String(options.from))
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    if (options.wait !== undefined) query.set('wait', String(options.wait))
+    const q = query.toString()
+    return this.call('GET', `/blocks${q === '' ? '' : `?${q}`}`, undefined, (options.wait ?? 0) + 30_000)
+  }
+}
+
+// ------------------------------------------------------------------------------------ the section
+
+export interface ReadyEvent {
+  readonly event: 'ready'
+  readonly peerId: string
+  readonly sectionId: string
+  readonly listen: string[]
+  readonly api: string
+}
+
+export interface LocalPeer {
+  readonly index: number
+  readonly peerId: string
+  readonly keyFile: string
+  readonly dataDir: string
+  /** The libp2p TCP port (kept across restarts) and the listen multiaddr. */
+  readonly port: number
+  readonly listen: string
+  /** The running child, its ready line and API client; undefined while stopped. */
+  child?: ChildProcess
+  ready?: ReadyEvent
+  api?: ApiClient
+  /** Resolves when the running child exits. */
+  exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** The last lines the child wrote on stderr (for error messages). */
+  readonly stderr: string[]
+}
+
+export interface LocalSectionOptions {
+  readonly peers: number
+  readonly mode?: ConsensusMode
+  /** Where to put keys, genesis and data directories; default a new temp directory. */
+  readonly dir?: string
+  /** Leave the directory in place on close (default: remove it). */
+  readonly keepDir?: boolean
+  /** The executable (default this package's bin), run with `process.execPath`. */
+  readonly bin?: string
+  readonly readyTimeoutMs?: number
+  /** Extra arguments for every `start`. */
+  readonly startArgs?: readonly string[]
+  /** Every line a child prints (stdout lines are JSON events). */
+  readonly onLine?: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
+}
+
+const STDERR_LINES = 20
+const KILL_AFTER_MS = 3000
+
+export class LocalSection {
+  readonly dir: string
+  readonly genesisFile: string
+  readonly sectionId: string
+  readonly peers: readonly LocalPeer[]
+  private closed = false
+
+  private constructor(
+    private readonly options: LocalSectionOptions,
+    dir: string,
+    genesisFile: string,
+    sectionId: string,
+    peers: LocalPeer[],
+  ) {
+    this.dir = dir
+    this.genesisFile = genesisFile
+    this.sectionId = sectionId
+    this.peers = peers
+  }
+
+  /** Writes N key files, picks N free ports and writes the genesis with those addresses. */
+  static async create(options: LocalSectionOptions): Promise<LocalSection> {
+    if (!Number.isInteger(options.peers) || options.peers < 1)
+      throw new RangeError('peers must be at least 1')
+    const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'parsec-section-'))
+    try {
+      mkdirSync(dir, { recursive: true })
+      const ports = await freePorts(options.peers)
+      const identities = await Promise.all(Array.from({ length: options.peers }, () => generateIdentity()))
+      const peers: LocalPeer[] = identities.map((identity, index) => {
+        const keyFile = join(dir, `peer-${index}.key.json`)
+        writeKeyFile(keyFile, identity)
+        return {
+          index,
+          peerId: identity.peerId.toString(),
+          keyFile,
+          dataDir: join(dir, `peer-${index}`),
+          port: ports[index],
+          listen: `/ip4/127.0.0.1/tcp/${ports[index]}`,
+          stderr: [],
+        }
+      })
+      const genesis = createGenesis(
+        identities.map((identity, i) => ({ peerId: identity.peerId, addrs: [multiaddr(peers[i].listen)] })),
+        options.mode ?? 'single',
+      )
+      const genesisFile = join(dir, 'genesis.json')
+      writeFileSync(genesisFile, `${JSON.stringify(genesisToFile(genesis), null, 2)}\n`)
+      return new LocalSection(options, dir, genesisFile, genesis.sectionId, peers)
+    } catch (error) {
+      if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
+      throw error
+    }
+  }
+
+  api(index: number): ApiClient {
+    const api = this.peers[index].api
+    if (api === undefined) throw new Error(`peer ${index} is not running`)
+    return api
+  }
+
+  /** Spawns peer `index` (with its data directory and port) and resolves on its ready line. */
+  async start(index: number): Promise<LocalPeer> {
+    if (this.closed) throw new Error('the local section is closed')
+    const peer = this.peers[index]
+    if (peer.child !== undefined) throw new Error(`peer ${index} is already running`)
+    const args = [
+      this.options.bin ?? PEER_BIN,
+      'start',
+      '--key',
+      peer.keyFile,
+      '--genesis',
+      this.genesisFile,
+      '--listen',
+      peer.listen,
+      '--data-dir',
+      peer.dataDir,
+      '--api',
+      '127.0.0.1:0',
+      '--json',
+      '--exit-with-stdin',
+      ...(this.options.startArgs ?? []),
+    ]
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    peer.child = child
+    peer.stderr.length = 0
+    peer.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }))
+    })
+    peer.exited.then(() => {
+      if (peer.child === child) {
+        peer.child = undefined
+        peer.ready = undefined
+        peer.api = undefined
+      }
+    })
+    child.stdin?.on('error', () => {})
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      peer.stderr.push(line)
+      if (peer.stderr.length > STDERR_LINES) peer.stderr.shift()
+      this.options.onLine?.(index, 'stderr', line)
+    })
+    const ready = await new Promise<ReadyEvent>((resolve, reject) => {
+      const timeoutMs = this.options.readyTimeoutMs ?? 30_000
+      const timer = setTimeout(() => {
+        reject(new Error(`peer ${index} was not ready within ${timeoutMs} ms: ${peer.stderr.join(' | ')}`))
+      }, timeoutMs)
+      // Keep reading stdout for the child's whole life, or its writes would block.
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        this.options.onLine?.(index, 'stdout', line)
+        if (!line.startsWith('{"event":"ready"')) return
+        clearTimeout(timer)
+        try {
+          resolve(JSON.parse(line) as ReadyEvent)
+        } catch (error) {
+          reject(error)
+        }
+      })
+      peer.exited?.then(({ code, signal }) => {
+        clearTimeout(timer)
+        reject(
+          new Error(
+            `peer ${index} exited (${signal ?? `code ${code}`}) before it was ready: ${peer.stderr.join(' | ')}`,
+          ),
+        )
+      })
+    }).catch(async (error) => {
+      await this.kill(index)
+      throw error
+    })
+    peer.ready = ready
+    peer.api = new ApiClient(ready.api)
+    return peer
+  }
+
+  async startAll(): Promise<void> {
+    const results = await Promise.allSettled(this.peers.map((peer) => this.start(peer.index)))
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason
+  }
+
+  /** Resolves once every running peer reports all other members connected. */
+  async waitConnected(timeoutMs: number, pollMs = 100): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    const others = this.peers.length - 1
+    for (;;) {
+      const running = this.peers.filter((p) => p.api !== undefined)
+      const statuses = await Promise.all(running.map((p) => p.api!.status().catch(() => undefined)))
+      const counts = statuses.map((s) => s?.connected.length ?? -1)
+      if (counts.every((c) => c >= others)) return
+      if (Date.now() >= deadline) {
+        throw new Error(`peers not all connected after ${timeoutMs} ms: connected members per peer ${counts}`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    }
+  }
+
+  /** Sends `signal` to peer `index` and waits for it to exit (SIGKILL: no cleanup at all). */
+  async kill(index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const peer = this.peers[index]
+    const child = peer.child
+    if (child === undefined || peer.exited === undefined) return
+    const exited = peer.exited
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
+
+  /** Stops peer `index` cleanly: SIGTERM, then SIGKILL if it has not exited after 3 s. */
+  async stop(
+    index: number,
+    killAfterMs = KILL_AFTER_MS,
+  ): Promise<{ code: number | null; signal: string | null }> {
+    const peer = this.peers[index]
+    const child = peer.child
+    if (child === undefined || peer.exited === undefined) return { code: null, signal: null }
+    const exited = peer.exited
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.peers.map((peer) => this.stop(peer.index)))
+  }
+
+  /** Stops every peer and removes the directory (unless `keepDir`). Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.stopAll()
+    if (this.options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** Synchronous last resort (process exit handlers): SIGKILL every child. */
+  killAllNow(): void {
+    for (const peer of this.peers) peer.child?.kill('SIGKILL')
+  }
+}
