@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
   soak: async () => (await import('./commands/soak.js')).soakCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
+  'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
 }
 
 function usage(): string {
@@ -33,6 +34,7 @@ function usage(): string {
     '  replay     replay a recorded gossip graph (.dot) and print its blocks',
     '  soak       run many simulation seeds across the scenario suite',
     '  bench      replay the benchmark graphs and compare with the reference',
+    '  bench-live benchmark live sections of peer processes (pnpm bench:live)',
     '',
     "run 'parsec-peer <command> --help' for a command's options",
   ].join('\n')

@@ -10,7 +10,7 @@ import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
-                        [--json] [--keep-dir]
+                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -22,12 +22,21 @@ Prints: agreed or not, blocks, elapsed (first vote to last block at the last pee
 latency p50/p99 (a payload's latency: its block delivered at the last peer minus its first vote).
 --json prints exactly {"peers","payloads","agreed","blocks","elapsedMs","payloadsPerSecond",
 "latencyMs":{"p50","p99"}}. --keep-dir keeps the directory (keys, genesis, data directories).
+--batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
+batch waits for the previous one). --stats adds each peer's CPU time and signature verifications
+(count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
 Exit status: 0 when every peer holds every payload and all agree, 1 otherwise, 2 on bad arguments.`
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
 const MAX_BATCH = 25
 const CONNECT_TIMEOUT_MS = 30_000
 const POLL_WAIT_MS = 5000
+
+/** What `--stats` reads from each peer's status. */
+export interface PeerStats {
+  readonly cpuMs: number
+  readonly verifications: { readonly count: number; readonly totalMs: number }
+}
 
 export interface DemoSummary {
   peers: number
@@ -77,6 +86,9 @@ export const demoCommand = {
       mode: { type: 'string' },
       size: { type: 'string' },
       json: { type: 'boolean' },
+      batch: { type: 'string' },
+      'in-flight': { type: 'string' },
+      stats: { type: 'boolean' },
       'keep-dir': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -89,6 +101,9 @@ export const demoCommand = {
     const size = intOption(values, 'size', DEFAULTS.size, 1, API_LIMITS.maxPayloadBytes)
     const mode: ConsensusMode = choiceOption(values, 'mode', ['single', 'supermajority'] as const, 'single')
     const json = values.json === true
+    const batchOption = intOption(values, 'batch', MAX_BATCH, 1, 10_000)
+    const inFlight = intOption(values, 'in-flight', 1, 1, 64)
+    const withStats = values.stats === true
     const keepDir = values['keep-dir'] === true
     const info = (line: string): void => {
       if (!json) console.error(line)
@@ -164,7 +179,11 @@ export const demoCommand = {
       }, 1000)
       const collecting = Promise.all(section.peers.map((peer) => collect(peer.index)))
 
-      const batch = Math.max(1, Math.min(MAX_BATCH, Math.floor(API_LIMITS.maxBodyBytes / 2 / (2 * size + 4))))
+      const batch = Math.max(
+        1,
+        Math.min(batchOption, Math.floor(API_LIMITS.maxBodyBytes / 2 / (2 * size + 4))),
+      )
+      const pending = new Set<Promise<unknown>>()
       info(`voting ${count} payloads of ${size} bytes in batches of ${batch}`)
       for (let from = 0; from < count && !interrupted; from += batch) {
         const slice = Array.from({ length: Math.min(batch, count - from) }, (_, i) => from + i)
@@ -186,11 +205,23 @@ export const demoCommand = {
           const list = slice.map((i) => payloads[i])
           for (const peer of section.peers) posts.push(section.api(peer.index).vote(list))
         }
-        await Promise.all(posts)
+        const all = Promise.all(posts)
+        pending.add(all)
+        void all.finally(() => pending.delete(all)).catch(() => {})
+        if (pending.size >= inFlight) await Promise.race(pending)
       }
+      await Promise.all(pending)
       const votedMs = Date.now() - Math.min(...firstVote)
       info(`all ${count} payloads voted in ${(votedMs / 1000).toFixed(2)} s`)
       await collecting
+      const stats = withStats
+        ? await Promise.all(
+            section.peers.map(async (peer) => {
+              const status = (await section.api(peer.index).status()) as unknown as PeerStats
+              return { cpuMs: status.cpuMs, verifications: status.verifications }
+            }),
+          )
+        : undefined
       clearInterval(progress)
       progress = undefined
       if (interrupted) return 1
@@ -234,7 +265,7 @@ export const demoCommand = {
         latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
       }
       if (json) {
-        console.log(JSON.stringify(summary))
+        console.log(JSON.stringify(stats === undefined ? summary : { ...summary, stats }))
       } else {
         console.log(
           `peers ${peers} (${mode}), payloads ${count} of ${size} bytes: ${agreed ? 'AGREED' : 'NOT AGREED'}`,
@@ -256,6 +287,12 @@ export const demoCommand = {
           `  latency p50 ${summary.latencyMs.p50 ?? '-'} ms, p99 ${summary.latencyMs.p99 ?? '-'} ms`,
         )
         if (keepDir) console.log(`  kept ${section.dir}`)
+        stats?.forEach((peer, i) => {
+          const { count: n, totalMs } = peer.verifications
+          console.log(
+            `  peer ${i}: CPU ${peer.cpuMs.toFixed(0)} ms, ${n} signature verifications in ${totalMs.toFixed(0)} ms`,
+          )
+        })
       }
       return agreed ? 0 : 1
     } catch (error) {
