@@ -69,6 +69,10 @@ export interface StatusJson {
   readonly pendingObservations: number
   readonly gossipRate: number
   readonly faults: number
+  /** Members of whom this peer's graph holds a fork. */
+  readonly forkedMembers: string[]
+  readonly verifications: { readonly count: number; readonly totalMs: number }
+  readonly cpuMs: number
   readonly listen: string[]
   readonly api: string
   readonly uptimeMs: number
