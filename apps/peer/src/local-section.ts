@@ -25,7 +25,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGenesis, genesisToFile } from '@parsec-section/p2p-section'
+import { createGenesis, genesisToFile, type SectionStatus } from '@parsec-section/p2p-section'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import type { BlockJson } from './block-json.js'
 import { generateIdentity, writeKeyFile } from './identity-file.js'
@@ -57,22 +57,8 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
 
 // ------------------------------------------------------------------------------------ API client
 
-export interface StatusJson {
-  readonly sectionId: string
-  readonly peerId: string
-  readonly mode: ConsensusMode
-  readonly members: string[]
-  readonly connected: string[]
-  readonly graphSize: number
-  readonly decidedBlocks: number
-  readonly deliveredBlocks: number
-  readonly pendingObservations: number
-  readonly gossipRate: number
-  readonly faults: number
-  /** Members of whom this peer's graph holds a fork. */
-  readonly forkedMembers: string[]
-  readonly verifications: { readonly count: number; readonly totalMs: number }
-  readonly cpuMs: number
+/** `GET /status`: the service's status plus where this peer listens and serves. */
+export interface StatusJson extends SectionStatus {
   readonly listen: string[]
   readonly api: string
   readonly uptimeMs: number

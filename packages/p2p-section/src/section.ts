@@ -41,7 +41,7 @@ import {
 } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import { equals } from 'uint8arrays'
-import { decodeSync, encodeSync, packedEventBytes } from './codec.js'
+import { type DecodedSync, decodeSync, encodeSync, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
 import { isSectionError, SectionError } from './errors.js'
@@ -192,6 +192,8 @@ export class ParsecSectionService
   private readonly log: Logger
   private readonly genesis: SectionGenesis
   private readonly membersByPeer = new Map<string, GenesisMember>()
+  /** The same members by engine name (hex public key). */
+  private readonly membersByName = new Map<string, GenesisMember>()
   private readonly storage: SectionStorage | undefined
   private readonly scheduler: GossipScheduler
   private discovery: SectionDiscovery | undefined
@@ -226,7 +228,10 @@ export class ParsecSectionService
     this.sectionId = init.genesis.sectionId
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
-    for (const member of init.genesis.members) this.membersByPeer.set(member.peerId.toString(), member)
+    for (const member of init.genesis.members) {
+      this.membersByPeer.set(member.peerId.toString(), member)
+      this.membersByName.set(member.publicId.name, member)
+    }
     this.storage =
       init.persist === false ? undefined : new SectionStorage(components.datastore, this.sectionId)
     this.maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
@@ -453,10 +458,7 @@ export class ParsecSectionService
     const endEvents = engine.graphSize
     const endBlocks = this.decided.length
     if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
-      const events = engine
-        .packedEvents(firstEvent)
-        .slice(0, endEvents - firstEvent)
-        .map(packedEventBytes)
+      const events = engine.packedEvents(firstEvent).map(packedEventBytes)
       const blocks = this.decided.slice(firstBlock, endBlocks).map((b) => encodeObservation(b.payload))
       await this.storage.append(events, firstEvent, blocks, firstBlock)
     }
@@ -505,7 +507,7 @@ export class ParsecSectionService
     }
     const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
     for (;;) {
-      let received: { kind: string; packedEvents: Parameters<Parsec['handleRequest']>[1]['packedEvents'] }
+      let received: DecodedSync
       try {
         const bytes = await lp.read({ signal: AbortSignal.timeout(this.idleStreamTimeoutMs) })
         received = decodeSync(bytes, this.maxEventsPerMessage)
@@ -573,7 +575,7 @@ export class ParsecSectionService
   }
 
   private peerIdOf(id: PublicId): PeerId {
-    const member = this.genesis.members.find((m) => m.publicId.name === id.name)
+    const member = this.membersByName.get(id.name)
     if (member === undefined) throw new SectionError('InvalidArgument', `${id.name} is not a genesis member`)
     return member.peerId
   }

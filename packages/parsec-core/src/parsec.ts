@@ -138,13 +138,7 @@ export class Parsec {
 
   /** A founding member (spec §8.2): creates our Initial event and votes for the genesis group. */
   static fromGenesis(params: GenesisParams): Parsec {
-    const us = params.us.publicId
-    const group = Parsec.genesisGroup(params.genesis, us)
-    const parsec = new Parsec(params.us, params, (peers) => {
-      peers.add(us, ACTIVE)
-      for (const id of group) peers.add(id, ACTIVE)
-      return group.map((id) => peers.require(id))
-    })
+    const { parsec, group } = Parsec.founding(params)
     parsec.createInitialEvent()
     parsec.voteFor(genesisObservation(group, params.relatedInfo))
     return parsec
@@ -161,26 +155,27 @@ export class Parsec {
     if (first.cause.kind !== 'initial' || first.creator.name !== params.us.publicId.name) {
       throw new ParsecError('InvalidArgument', 'stored events must start with our Initial event')
     }
-    const us = params.us.publicId
-    const group = Parsec.genesisGroup(params.genesis, us)
-    const parsec = new Parsec(params.us, params, (peers) => {
-      peers.add(us, ACTIVE)
-      for (const id of group) peers.add(id, ACTIVE)
-      return group.map((id) => peers.require(id))
-    })
+    const { parsec } = Parsec.founding(params)
     for (const packed of params.events) parsec.unpack(packed, true)
     return parsec
   }
 
-  private static genesisGroup(genesis: Iterable<PublicId>, us: PublicId): PublicId[] {
-    const group = sortIds(new Map([...genesis].map((id) => [id.name, id])).values())
+  /** A founding member's engine, all genesis members active, before any event of ours. */
+  private static founding(params: GenesisParams): { parsec: Parsec; group: PublicId[] } {
+    const us = params.us.publicId
+    const group = sortIds(new Map([...params.genesis].map((id) => [id.name, id])).values())
     if (group.length > MAX_VOTERS) {
       throw new ParsecError('InvalidArgument', `at most ${MAX_VOTERS} voters are supported`)
     }
     if (!group.some((id) => id.name === us.name)) {
       throw new ParsecError('InvalidArgument', `the genesis group must contain us (${us.name})`)
     }
-    return group
+    const parsec = new Parsec(params.us, params, (peers) => {
+      peers.add(us, ACTIVE)
+      for (const id of group) peers.add(id, ACTIVE)
+      return group.map((id) => peers.require(id))
+    })
+    return { parsec, group }
   }
 
   /** A joining peer (spec §8.3): replays history from genesis and waits to be added. */

@@ -56,6 +56,15 @@ describe('bad input over libp2p', () => {
   })
 
   const target = () => section.nodes[0]
+  /** Waits until node 0 has reported more than `seen` faults. */
+  const nextFault = (seen: number, what: string) =>
+    waitFor(
+      section.nodes,
+      () => faults[0].length > seen,
+      10_000,
+      () => what,
+      'fault',
+    )
   const protocol = () => target().services.section.protocol
 
   /** Opens a sync stream from the attacker to node 0 and waits for the next fault there. */
@@ -63,13 +72,7 @@ describe('bad input over libp2p', () => {
     const seen = faults[0].length
     const stream = await attacker.dialProtocol(target().peerId, protocol())
     await send(stream).catch(() => {})
-    await waitFor(
-      section.nodes,
-      () => faults[0].length > seen,
-      10_000,
-      () => `no fault for ${code}`,
-      'fault',
-    )
+    await nextFault(seen, `no fault for ${code}`)
     const fault = faults[0][seen]
     assert.equal(fault.code, code, fault.message)
     assert.ok(fault.peer.equals(attacker.peerId), 'the fault names the sender')
@@ -84,13 +87,7 @@ describe('bad input over libp2p', () => {
       const stream = await stranger.dialProtocol(target().getMultiaddrs()[0], protocol())
       const lp = lpStream(stream)
       await lp.write(new Uint8Array([1, 2, 3])).catch(() => {})
-      await waitFor(
-        section.nodes,
-        () => faults[0].length > seen,
-        10_000,
-        () => 'no fault',
-        'fault',
-      )
+      await nextFault(seen, 'no fault')
       assert.equal(faults[0][seen].code, 'NotAMember')
       assert.ok(faults[0][seen].peer.equals(stranger.peerId))
       await assert.rejects(lp.read({ signal: AbortSignal.timeout(5_000) }))
@@ -156,13 +153,7 @@ describe('bad input over libp2p', () => {
     events[events.length - 1] = { ...last, signature: new Uint8Array(64).fill(7) }
     const seen = faults[0].length
     await lp.write(encodeSync('request', events, 1 << 20))
-    await waitFor(
-      section.nodes,
-      () => faults[0].length > seen,
-      10_000,
-      () => 'no fault',
-      'fault',
-    )
+    await nextFault(seen, 'no fault')
     assert.equal(faults[0][seen].code, 'SignatureFailure', faults[0][seen].message)
     assert.ok(faults[0][seen].peer.equals(attacker.peerId))
     await assert.rejects(lp.read({ signal: AbortSignal.timeout(5_000) }), 'the stream is reset')

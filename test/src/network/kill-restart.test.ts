@@ -29,7 +29,7 @@ const POLL_WAIT_MS = 2000
 
 type Block = BlocksJson['blocks'][number]
 /** GET /status also names the members of whom this peer's graph holds a fork. */
-type Status = StatusJson & { readonly forkedMembers: string[] }
+type Status = StatusJson
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const payloadOf = (text: string) => new TextEncoder().encode(text)

@@ -217,7 +217,7 @@ export const demoCommand = {
       const stats = withStats
         ? await Promise.all(
             section.peers.map(async (peer) => {
-              const status = (await section.api(peer.index).status()) as unknown as PeerStats
+              const status: PeerStats = await section.api(peer.index).status()
               return { cpuMs: status.cpuMs, verifications: status.verifications }
             }),
           )
