@@ -535,7 +535,8 @@ export class ParsecSectionService
           // Events accepted before an error stay: persist and deliver them either way.
           this.pollEngine()
         }
-        for (const fault of outcome.faults) this.reportFault(remote, new Error(`${fault.malice.type}`))
+        for (const fault of outcome.faults)
+          this.reportFault(remote, new Error(fault.kind === 'malice' ? fault.malice.type : fault.code))
         const reply = encodeSync('response', outcome.response.packedEvents, this.maxMessageBytes)
         await this.flush()
         await lp.write(reply, { signal: AbortSignal.timeout(this.responseTimeoutMs) })
@@ -604,7 +605,8 @@ export class ParsecSectionService
       const sizeBefore = engine.graphSize
       try {
         const outcome = engine.handleResponse(partner, { packedEvents: received.packedEvents })
-        for (const fault of outcome.faults) this.reportFault(peerId, new Error(`${fault.malice.type}`))
+        for (const fault of outcome.faults)
+          this.reportFault(peerId, new Error(fault.kind === 'malice' ? fault.malice.type : fault.code))
       } finally {
         this.pollEngine()
         await this.flush()

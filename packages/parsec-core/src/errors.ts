@@ -2,6 +2,8 @@
  * The engine's closed error union (spec §11). Every error a call can throw is a `ParsecError`
  * with one of these codes; callers switch on `code`, never on message text.
  */
+import type { Fault } from './faults.js'
+
 export type ParsecErrorCode =
   /** A peer id we do not know (sender, creator or recipient). */
   | 'UnknownPeer'
@@ -38,6 +40,11 @@ export class ParsecError extends Error {
   constructor(
     readonly code: ParsecErrorCode,
     message: string,
+    /**
+     * For a failed handle call: the faults found in the message, the sender's (why it failed)
+     * included, so the caller can act on them.
+     */
+    readonly faults: readonly Fault[] = [],
   ) {
     super(`${code}: ${message}`)
   }

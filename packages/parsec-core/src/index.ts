@@ -11,6 +11,7 @@ export { isSignedBy } from './blocks.js'
 export { fromHex, fromUtf8, toHex, utf8 } from './encoding/bytes.js'
 export type { ParsecErrorCode } from './errors.js'
 export { isParsecError, ParsecError } from './errors.js'
+export type { Fault } from './faults.js'
 export type { Request, Response } from './gossip/messages.js'
 export { decodeMessage, encodeMessage } from './gossip/messages.js'
 export type { Cause, CauseKind, EventHash, PackedEvent, Vote } from './graph/event.js'
@@ -42,7 +43,6 @@ export {
 } from './observations/observation.js'
 export type {
   ExistingParams,
-  Fault,
   GenesisParams,
   ParsecInspection,
   ParsecOptions,

@@ -6,6 +6,7 @@
 import type { Block, Proof } from './blocks.js'
 import { sha3 } from './encoding/hash.js'
 import { ParsecError } from './errors.js'
+import type { Fault } from './faults.js'
 import type { Request, Response } from './gossip/messages.js'
 import { isDescendant } from './graph/ancestry.js'
 import {
@@ -47,6 +48,11 @@ export interface ParsecOptions {
    * graphs (see README "Deviations from the reference"). Default false.
    */
   readonly referenceRules?: boolean
+  /**
+   * Malice detection (spec §9.2 with the fixes of §15): misbehaving peers are accused, and an
+   * agreed accusation removes them. Default on, off under `referenceRules`.
+   */
+  readonly maliceDetection?: boolean
 }
 
 export interface GenesisParams extends ParsecOptions {
@@ -74,12 +80,6 @@ export interface ExistingParams extends ParsecOptions {
   readonly genesis: Iterable<PublicId>
   /** The current section members; must not contain `us`. */
   readonly section: Iterable<PublicId>
-}
-
-/** Misbehaviour found while handling a peer's message: data the caller can act on. */
-export interface Fault {
-  readonly offender: PublicId
-  readonly malice: Malice
 }
 
 export interface RequestOutcome {
@@ -288,6 +288,26 @@ export class Parsec {
       recipient: this.peers.ids[peer],
     })
     return { packedEvents: this.eventsToSend(peer) }
+  }
+
+  /**
+   * @internal Adversarial simulation only (a Byzantine peer): signs `cause` as ours, bypassing
+   * every rule of the protocol, and with `insert` also adds it to our own graph (an observation is
+   * then counted as our vote). Never call this in a real peer.
+   */
+  forgeEvent(cause: Cause, insert: boolean): PackedEvent {
+    if (!insert) return packEvent(this.secret, cause).packed
+    let observationKey = -1
+    if (cause.kind === 'observation') {
+      const encoded = encodeObservation(cause.vote.payload)
+      observationKey = this.store.intern(cause.vote.payload, this.ourId, sha3(encoded)).key
+    }
+    return this.createOwnEvent(cause, observationKey).packed
+  }
+
+  /** @internal The hash of our latest event (adversarial simulation and tests). */
+  ourLastEventHash(): Uint8Array {
+    return this.ourLastEvent().hash
   }
 
   handleRequest(src: PublicId, request: Request): RequestOutcome {
