@@ -39,14 +39,15 @@ export class ParsecError extends Error {
 
   constructor(
     readonly code: ParsecErrorCode,
-    message: string,
+    /** The message without its code. */
+    readonly detail: string,
     /**
      * For a failed handle call: the faults found in the message, the sender's (why it failed)
      * included, so the caller can act on them.
      */
     readonly faults: readonly Fault[] = [],
   ) {
-    super(`${code}: ${message}`)
+    super(`${code}: ${detail}`)
   }
 }
 

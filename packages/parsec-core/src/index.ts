@@ -44,6 +44,7 @@ export {
 export type {
   ExistingParams,
   GenesisParams,
+  MaliceDetection,
   ParsecInspection,
   ParsecOptions,
   RequestOutcome,

@@ -5,7 +5,7 @@
  */
 import type { Block, Proof } from './blocks.js'
 import { sha3 } from './encoding/hash.js'
-import { ParsecError } from './errors.js'
+import { ParsecError, type ParsecErrorCode } from './errors.js'
 import type { Fault } from './faults.js'
 import type { Request, Response } from './gossip/messages.js'
 import { isDescendant } from './graph/ancestry.js'
@@ -20,6 +20,7 @@ import {
 import { Graph, type GraphEvent, hashKey, type NewEvent } from './graph/graph.js'
 import type { PublicId, SecretId } from './identity/identity.js'
 import { compareIds, sortIds } from './identity/order.js'
+import { type Accusation, MaliceDetector } from './malice/detector.js'
 import type { Coin } from './meta-voting/coin.js'
 import { concreteCoin } from './meta-voting/concrete-coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
@@ -49,11 +50,15 @@ export interface ParsecOptions {
    */
   readonly referenceRules?: boolean
   /**
-   * Malice detection (spec §9.2 with the fixes of §15): misbehaving peers are accused, and an
-   * agreed accusation removes them. Default on, off under `referenceRules`.
+   * Malice detection (spec §9.2 with the fixes of §15): `accuse` (the default) rejects what must
+   * not enter the graph, reports every misbehaviour in the call's faults and votes accusations (an
+   * agreed one removes the offender); `report` only reports, changing nothing (replays); `off`
+   * detects nothing (the default under `referenceRules`).
    */
-  readonly maliceDetection?: boolean
+  readonly maliceDetection?: MaliceDetection
 }
+
+export type MaliceDetection = 'accuse' | 'report' | 'off'
 
 export interface GenesisParams extends ParsecOptions {
   readonly us: SecretId
@@ -118,14 +123,20 @@ export class Parsec {
   private pending: PendingSync[] = []
   readonly consensusMode: ConsensusMode
   private readonly referenceRules: boolean
+  readonly maliceDetection: MaliceDetection
+  private readonly detector: MaliceDetector | null
+  /** Faults found by the handle call in progress. */
+  private callFaults: Fault[] = []
 
   private constructor(
     private readonly secret: SecretId,
     options: ParsecOptions,
+    genesisGroup: readonly PublicId[],
     voters: (peers: PeerList) => number[],
   ) {
     this.consensusMode = options.consensusMode ?? 'supermajority'
     this.referenceRules = options.referenceRules ?? false
+    this.maliceDetection = options.maliceDetection ?? (this.referenceRules ? 'off' : 'accuse')
     this.store = new ObservationStore(this.consensusMode)
     this.election = new MetaElection(
       voters(this.peers),
@@ -134,6 +145,16 @@ export class Parsec {
       options.coin ?? concreteCoin,
       (peer) => this.peers.ids[peer],
     )
+    this.detector =
+      this.maliceDetection === 'off'
+        ? null
+        : new MaliceDetector({
+            graph: this.graph,
+            peers: this.peers,
+            store: this.store,
+            genesisGroup: new Set(genesisGroup.map((id) => id.name)),
+            voterCount: () => this.election.voters.length,
+          })
   }
 
   /** A founding member (spec §8.2): creates our Initial event and votes for the genesis group. */
@@ -170,7 +191,7 @@ export class Parsec {
     if (!group.some((id) => id.name === us.name)) {
       throw new ParsecError('InvalidArgument', `the genesis group must contain us (${us.name})`)
     }
-    const parsec = new Parsec(params.us, params, (peers) => {
+    const parsec = new Parsec(params.us, params, group, (peers) => {
       peers.add(us, ACTIVE)
       for (const id of group) peers.add(id, ACTIVE)
       return group.map((id) => peers.require(id))
@@ -192,7 +213,7 @@ export class Parsec {
         'a joining peer must not be in the genesis group or the section',
       )
     }
-    return new Parsec(params.us, params, (peers) => {
+    return new Parsec(params.us, params, group, (peers) => {
       peers.add(us, RECV)
       for (const id of group) peers.add(id, VOTE | SEND)
       for (const id of section) peers.add(id, SEND)
@@ -310,31 +331,87 @@ export class Parsec {
     return this.ourLastEvent().hash
   }
 
+  /**
+   * Handles a peer's request (spec §5.4) and returns our response. Misbehaviour found in it is
+   * in `faults`; a failing call throws a `ParsecError` whose `faults` name the sender (events
+   * accepted before the failure stay).
+   */
   handleRequest(src: PublicId, request: Request): RequestOutcome {
-    const sender = this.unpackMessage(src, request.packedEvents, true)
-    return { response: { packedEvents: this.eventsToSend(sender) }, faults: [] }
+    const { sender, faults } = this.unpackMessage(src, request.packedEvents, true)
+    return { response: { packedEvents: this.eventsToSend(sender) }, faults }
   }
 
   handleResponse(src: PublicId, response: Response): ResponseOutcome {
-    this.unpackMessage(src, response.packedEvents, false)
-    return { faults: [] }
+    const { faults } = this.unpackMessage(src, response.packedEvents, false)
+    return { faults }
   }
 
-  private unpackMessage(src: PublicId, packedEvents: readonly PackedEvent[], isRequest: boolean): number {
+  private unpackMessage(
+    src: PublicId,
+    packedEvents: readonly PackedEvent[],
+    isRequest: boolean,
+  ): { sender: number; faults: Fault[] } {
     const sender = this.peers.require(src)
     if (!this.peers.has(US, RECV)) throw new ParsecError('InvalidSelfState', 'we may not receive gossip')
     if (!this.peers.has(sender, SEND))
       throw new ParsecError('InvalidPeerState', `we do not accept gossip from ${src.name}`)
-    if (packedEvents.length === 0) throw new ParsecError('InvalidMessage', 'empty message')
+    const faults: Fault[] = []
+    this.callFaults = faults
+    const fail = (code: ParsecErrorCode, message: string): never => {
+      if (!faults.some((f) => f.offender.name === src.name)) {
+        faults.push({ kind: 'rejected', offender: src, code, detail: message })
+      }
+      throw new ParsecError(code, message, faults)
+    }
+    if (packedEvents.length === 0) fail('InvalidMessage', 'empty message')
     let last = -1
-    for (const packed of packedEvents) last = this.unpack(packed)
-    if (!this.referenceRules && this.graph.get(last).creator === US) {
+    try {
+      for (const packed of packedEvents) last = this.unpack(packed)
+    } catch (error) {
+      if (error instanceof ParsecError) fail(error.code, error.detail)
+      throw error
+    }
+    const accusing = this.maliceDetection === 'accuse'
+    if (accusing && !this.peers.has(US, DKG) && !this.peers.isRemoved(US)) {
+      // Gossip before we are a member (spec §9.2): the events stay, we make no sync event.
+      throw new ParsecError('PrematureGossip', `gossip from ${src.name} before we joined`, faults)
+    }
+    const lastEvent = this.graph.get(last)
+    if (!this.referenceRules && lastEvent.creator === US) {
       // Our sync event would have an other-parent of our own: no honest peer would accept it.
-      throw new ParsecError('InvalidMessage', 'the message ends with one of our own events')
+      fail('InvalidMessage', 'the message ends with one of our own events')
+    }
+    if (accusing && this.detector !== null && this.graph.hasEventsOf(US)) {
+      // Our Request/Response must keep the Requesting→Request→Response pattern (spec §5.5), or
+      // honest peers would accuse us.
+      if (!this.detector.validOwnSync(isRequest, lastEvent, US)) {
+        fail('InvalidMessage', `the ${isRequest ? 'request' : 'response'} does not end where it must`)
+      }
+      this.createAccusations(this.detector.takeReady(this.ourLastEvent(), lastEvent))
     }
     this.createSyncEvent(isRequest, last)
     this.flushPending()
-    return sender
+    return { sender, faults }
+  }
+
+  /** Our accusation votes (spec §9.1), made just before the sync event they rest on. */
+  private createAccusations(ready: readonly Accusation[]): void {
+    for (const { offender, malice } of ready) {
+      const observation: Observation = { kind: 'accusation', offender: this.peers.ids[offender], malice }
+      const encoded = encodeObservation(observation)
+      const hash = sha3(encoded)
+      if (this.store.find(observation, this.ourId, hash)?.createdByUs) continue
+      const entry = this.store.intern(observation, this.ourId, hash)
+      const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
+      this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
+    }
+  }
+
+  /** Records malice found in a received event: queued for accusation, reported in the call's faults. */
+  private reportMalice(accusations: readonly Accusation[]): void {
+    for (const { offender, malice } of accusations) {
+      this.callFaults.push({ kind: 'malice', offender: this.peers.ids[offender], malice })
+    }
   }
 
   /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
@@ -359,25 +436,37 @@ export class Parsec {
     if (cause.kind !== 'initial') {
       const index = this.graph.indexOf(cause.selfParent)
       if (index === undefined) throw new ParsecError('UnknownSelfParent', `event by ${packed.creator.name}`)
-      if (this.graph.get(index).creator !== creator) {
-        throw new ParsecError(
-          'InvalidEvent',
-          `self-parent by a different creator in event by ${packed.creator.name}`,
-        )
-      }
       selfParent = index
     }
     if (cause.kind === 'request' || cause.kind === 'response') {
       const index = this.graph.indexOf(cause.otherParent)
       if (index === undefined) throw new ParsecError('UnknownOtherParent', `event by ${packed.creator.name}`)
-      if (this.graph.get(index).creator === creator) {
-        throw new ParsecError(
-          'InvalidEvent',
-          `other-parent by the same creator in event by ${packed.creator.name}`,
-        )
-      }
       otherParent = index
-    } else if (cause.kind === 'requesting') {
+    }
+    if (this.detector !== null && !trusted) {
+      const malice = this.detector.rejecting(creator, packed, selfParent, otherParent)
+      if (malice !== undefined) {
+        const accusation = { offender: creator, malice, evidence: [] }
+        const fresh = this.maliceDetection === 'accuse' && this.detector.enqueue(accusation)
+        if (fresh || this.maliceDetection === 'report') this.reportMalice([accusation])
+        if (this.maliceDetection === 'accuse') {
+          throw new ParsecError('InvalidEvent', `${malice.type} in event by ${packed.creator.name}`)
+        }
+      }
+    }
+    if (selfParent >= 0 && this.graph.get(selfParent).creator !== creator) {
+      throw new ParsecError(
+        'InvalidEvent',
+        `self-parent by a different creator in event by ${packed.creator.name}`,
+      )
+    }
+    if (otherParent >= 0 && this.graph.get(otherParent).creator === creator) {
+      throw new ParsecError(
+        'InvalidEvent',
+        `other-parent by the same creator in event by ${packed.creator.name}`,
+      )
+    }
+    if (cause.kind === 'requesting') {
       const index = this.peers.indexOf(cause.recipient)
       if (index === undefined)
         throw new ParsecError('UnknownPeer', `request addressed to unknown ${cause.recipient.name}`)
@@ -396,6 +485,10 @@ export class Parsec {
       key,
     )
     this.peers.orState(creator, RECV)
+    if (this.detector !== null) {
+      const found = this.detector.inspect(event)
+      if (!trusted) this.reportMalice(found)
+    }
     return event.index
   }
 
@@ -510,6 +603,7 @@ export class Parsec {
       if (!entry.consensused) unconsensusedKey = entry.key
     }
     this.graph.commit(event)
+    this.detector?.record(event)
     if (unconsensusedKey >= 0) this.election.addUnconsensused(event.index, unconsensusedKey)
     this.processEvents(event.index)
     return event
@@ -567,7 +661,7 @@ export class Parsec {
         const peer = this.peers.indexOf(
           observation.kind === 'remove' ? observation.peer : observation.offender,
         )
-        if (peer !== undefined) {
+        if (peer !== undefined && !this.peers.isRemoved(peer)) {
           this.peers.markRemoved(peer, event.index)
           changes.push({ kind: 'remove', peer })
         }

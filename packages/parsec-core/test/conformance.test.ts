@@ -46,4 +46,20 @@ describe('replay of the reference graphs', () => {
       for (const hash of record.parsedHashes) assert.ok(replayed.has(hash), `parsed event ${hash} missing`)
     })
   }
+
+  it('with malice detection (report mode) every graph yields the same blocks; only the recorded fork is found', () => {
+    // functional_tests_sees records Carol forking (the reference's docs/sees.md example).
+    const knownMalice: Record<string, string[]> = { 'functional_tests_sees/alice.dot': ['Carol Fork'] }
+    for (const graph of graphs) {
+      const { record } = parseRecording(readFileSync(join(root, graph), 'utf8'))
+      const plain = replay(record)
+      const checked = replay(record, { maliceDetection: 'report' })
+      assert.deepEqual(checked.blocks, plain.blocks, graph)
+      assert.deepEqual(
+        checked.faults.map((f) => `${f.offender.name} ${f.kind === 'malice' ? f.malice.type : f.code}`),
+        knownMalice[graph] ?? [],
+        graph,
+      )
+    }
+  })
 })

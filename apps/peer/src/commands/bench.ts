@@ -9,11 +9,14 @@ import { parseRecording, play } from '@parsec-section/parsec-core/dot'
 import { intOption, parse, UsageError } from '../args.js'
 import { sharedPath } from '../shared-files.js'
 
-const HELP = `usage: parsec-peer bench [--runs N] [--filter TEXT] [--vectors DIR] [--json | --markdown]
+const HELP = `usage: parsec-peer bench [--runs N] [--filter TEXT] [--vectors DIR] [--malice | --detection-cost]
+                         [--json | --markdown]
 
 Replays each benchmark graph --runs times (default 11, after at least 2 warm-up runs
 and 300 ms of warm-up) and prints per graph:
-events, peers, median replay time, events/s and the speed ratio to the reference.`
+events, peers, median replay time, events/s and the speed ratio to the reference.
+--malice replays with malice detection on (report mode: every detector runs, nothing changes).
+--detection-cost replays each graph both ways and prints detection off, on and the overhead.`
 
 const WARMUP_RUNS = 2
 const WARMUP_MS = 300
@@ -77,11 +80,12 @@ export function benchGraph(
   graph: string,
   runs: number,
   baselines: Map<string, number>,
+  malice = false,
 ): BenchRow {
   const { graph: dot, record } = parseRecording(readFileSync(join(vectors, graph), 'utf8'))
   const once = (): [number, number] => {
     const start = performance.now()
-    const parsec = play(record)
+    const parsec = play(record, { maliceDetection: malice ? 'report' : 'off' })
     while (parsec.poll() !== undefined) {}
     return [performance.now() - start, parsec.graphSize]
   }
@@ -118,6 +122,8 @@ export const benchCommand = {
       vectors: { type: 'string' },
       json: { type: 'boolean' },
       markdown: { type: 'boolean' },
+      malice: { type: 'boolean' },
+      'detection-cost': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -130,6 +136,7 @@ export const benchCommand = {
     const baselines = loadBaselines(sharedPath('BASELINES.md'))
     const graphs = benchGraphs(vectors, values.filter as string | undefined)
     if (graphs.length === 0) throw new UsageError('no benchmark graph matches')
+    if (values['detection-cost']) return detectionCost(vectors, graphs, runs, baselines, values.json === true)
     const rows: BenchRow[] = []
     const human = !values.json && !values.markdown
     if (human) {
@@ -139,7 +146,7 @@ export const benchCommand = {
       console.log(header())
     }
     for (const graph of graphs) {
-      const row = benchGraph(vectors, graph, runs, baselines)
+      const row = benchGraph(vectors, graph, runs, baselines, values.malice === true)
       rows.push(row)
       if (human) console.log(formatRow(row))
       else if (!values.json) process.stderr.write(`  ${graph}: ${row.medianMs.toFixed(2)} ms\n`)
@@ -148,6 +155,48 @@ export const benchCommand = {
     else if (values.markdown) console.log(markdown(rows))
     return 0
   },
+}
+
+/** Each graph replayed with detection off and on (interleaved per graph, so drift hits both). */
+function detectionCost(
+  vectors: string,
+  graphs: string[],
+  runs: number,
+  baselines: Map<string, number>,
+  json: boolean,
+): number {
+  const rows: {
+    graph: string
+    events: number
+    referenceMs: number | null
+    offMs: number
+    onMs: number
+    overhead: number
+  }[] = []
+  if (!json) {
+    console.log('| graph | events | reference (ms) | detection off (ms) | detection on (ms) | overhead |')
+    console.log('|---|---:|---:|---:|---:|---:|')
+  }
+  for (const graph of graphs) {
+    const off = benchGraph(vectors, graph, runs, baselines, false)
+    const on = benchGraph(vectors, graph, runs, baselines, true)
+    const row = {
+      graph: graph.replace(/\.dot$/, ''),
+      events: off.events,
+      referenceMs: off.referenceMs,
+      offMs: off.medianMs,
+      onMs: on.medianMs,
+      overhead: on.medianMs / off.medianMs - 1,
+    }
+    rows.push(row)
+    if (!json) {
+      console.log(
+        `| ${row.graph} | ${row.events.toLocaleString('en-US')} | ${row.referenceMs ?? '-'} | ${row.offMs.toFixed(2)} | ${row.onMs.toFixed(2)} | ${(100 * row.overhead).toFixed(1)}% |`,
+      )
+    }
+  }
+  if (json) console.log(JSON.stringify({ runs, node: process.version, rows }))
+  return 0
 }
 
 function header(): string {

@@ -3,22 +3,27 @@
  * gossip graph (spec §12) and prints the blocks it agrees on.
  */
 import { readFileSync } from 'node:fs'
+import type { Fault } from '@parsec-section/parsec-core'
 import { DotParseError, parseRecording, replay } from '@parsec-section/parsec-core/dot'
 import { parse, UsageError } from '../args.js'
 import { formatBlock } from '../format.js'
 
-const HELP = `usage: parsec-peer replay FILE.dot [--json]
+const HELP = `usage: parsec-peer replay FILE.dot [--malice] [--json]
 
 Replays a gossip graph recorded by the reference implementation (its DOT dump) with the reference's
-rules, polls every block and prints them. --json prints one JSON object:
-{"graph","ourId","consensusMode","events","parseMs","replayMs","blocks","consensusHistory"}.`
+rules (malice detection off, fork-blind "sees", parity coin), polls every block and prints them.
+--malice also runs our malice detection (spec §9.2 with the §15 fixes) in report mode: it lists
+the misbehaviour it finds and changes nothing, so the blocks stay the recorded ones.
+--json prints one JSON object:
+{"graph","ourId","consensusMode","events","parseMs","replayMs","blocks","consensusHistory"}
+(+ "faults": [{"offender","malice"}] with --malice).`
 
 export const replayCommand = {
   summary: 'replay a recorded gossip graph and print its blocks',
   async run(args: string[]): Promise<number> {
     const { values, positionals } = parse(
       args,
-      { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      { json: { type: 'boolean' }, malice: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       true,
     )
     if (values.help) {
@@ -51,7 +56,7 @@ export const replayCommand = {
     const replayStart = performance.now()
     let result: ReturnType<typeof replay>
     try {
-      result = replay(recording.record)
+      result = replay(recording.record, { maliceDetection: values.malice ? 'report' : 'off' })
     } catch (error) {
       console.error(
         `parsec-peer replay: ${file}: the recorded history does not replay: ${(error as Error).message}`,
@@ -70,6 +75,7 @@ export const replayCommand = {
           replayMs: round(replayMs),
           blocks: result.blocks,
           consensusHistory: result.consensusHistory,
+          ...(values.malice ? { faults: result.faults.map(faultJson) } : {}),
         }),
       )
       return 0
@@ -84,8 +90,19 @@ export const replayCommand = {
     result.blocks.forEach((block, i) => {
       console.log(`  ${String(i).padStart(4)}  ${formatBlock(block)}`)
     })
+    if (values.malice) {
+      console.log(`malice       ${result.faults.length === 0 ? 'none found' : result.faults.length}`)
+      for (const fault of result.faults) {
+        const { offender, malice } = faultJson(fault)
+        console.log(`  ${offender}: ${malice}`)
+      }
+    }
     return 0
   },
+}
+
+function faultJson(fault: Fault): { offender: string; malice: string } {
+  return { offender: fault.offender.name, malice: fault.kind === 'malice' ? fault.malice.type : fault.code }
 }
 
 function round(ms: number): number {

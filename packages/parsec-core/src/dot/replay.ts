@@ -4,9 +4,10 @@
  */
 import { type BlockDescription, describeBlock } from '../block-description.js'
 import { toHex } from '../encoding/bytes.js'
+import type { Fault } from '../faults.js'
 import { MockSecretId } from '../identity/mock.js'
 import { parityCoin } from '../meta-voting/coin.js'
-import { Parsec } from '../parsec.js'
+import { type MaliceDetection, Parsec } from '../parsec.js'
 import { type DotGraph, parseDot } from './parse.js'
 import { type Record, record } from './record.js'
 
@@ -20,7 +21,18 @@ export interface ReplayResult {
   readonly consensusHistory: string[]
   /** Keys decided together by each decision. */
   readonly decisionSizes: number[]
+  /** Malice found while replaying (only with detection on, see `ReplayOptions`). */
+  readonly faults: Fault[]
   readonly parsec: Parsec
+}
+
+export interface ReplayOptions {
+  /**
+   * `off` (default): the reference's rules, as the vectors were recorded. `report`: malice
+   * detection with our fixes (spec §15) runs and reports what it finds, changing nothing, so the
+   * replay still yields the recorded blocks. (Accusing would add votes the recording never had.)
+   */
+  readonly maliceDetection?: Exclude<MaliceDetection, 'accuse'>
 }
 
 export interface ParsedRecording {
@@ -33,14 +45,18 @@ export function parseRecording(text: string): ParsedRecording {
   return { graph, record: record(graph) }
 }
 
-/** Runs the recorded actions on a fresh peer with the reference's rules (parity coin). */
-export function play(recording: Record): Parsec {
+/**
+ * Runs the recorded actions on a fresh peer with the reference's rules (parity coin); faults the
+ * handle calls report are appended to `faults`.
+ */
+export function play(recording: Record, options: ReplayOptions = {}, faults: Fault[] = []): Parsec {
   const parsec = Parsec.fromGenesis({
     us: new MockSecretId(recording.ourId.name),
     genesis: recording.genesis,
     consensusMode: recording.consensusMode,
     coin: parityCoin,
     referenceRules: true,
+    maliceDetection: options.maliceDetection ?? 'off',
   })
   for (const action of recording.actions) {
     switch (action.kind) {
@@ -51,18 +67,19 @@ export function play(recording: Record): Parsec {
         parsec.createGossip(action.recipient)
         break
       case 'request':
-        parsec.handleRequest(action.src, { packedEvents: action.packedEvents })
+        faults.push(...parsec.handleRequest(action.src, { packedEvents: action.packedEvents }).faults)
         break
       case 'response':
-        parsec.handleResponse(action.src, { packedEvents: action.packedEvents })
+        faults.push(...parsec.handleResponse(action.src, { packedEvents: action.packedEvents }).faults)
         break
     }
   }
   return parsec
 }
 
-export function replay(recording: Record): ReplayResult {
-  const parsec = play(recording)
+export function replay(recording: Record, options: ReplayOptions = {}): ReplayResult {
+  const faults: Fault[] = []
+  const parsec = play(recording, options, faults)
   const blocks: BlockDescription[] = []
   for (let block = parsec.poll(); block !== undefined; block = parsec.poll())
     blocks.push(describeBlock(block))
@@ -74,6 +91,7 @@ export function replay(recording: Record): ReplayResult {
     blocks,
     consensusHistory: inspection.consensusHistory.map((key) => toHex(inspection.store.get(key).hash)),
     decisionSizes: [...inspection.decisionSizes],
+    faults,
     parsec,
   }
 }

@@ -2,9 +2,10 @@
 import type { BincodeReader } from '../encoding/bincode.js'
 import { HASH_LENGTH } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
-import { encodePackedEvent, readPackedEvent } from '../graph/event.js'
+import { readPackedEvent } from '../graph/event.js'
 import type { IdentityScheme, PublicId } from '../identity/identity.js'
 import { compareIds } from '../identity/order.js'
+import { packedEvidence } from '../malice/packed-evidence.js'
 import type { Malice } from './malice.js'
 import type { Observation } from './observation.js'
 
@@ -72,7 +73,7 @@ function readMalice(reader: BincodeReader, scheme: IdentityScheme, depth: number
   }
 }
 
-/** A packed event inside a malice is kept as its bytes; it is decoded only to find where it ends. */
+/** A packed event inside a malice is kept as its bytes, the decoded event remembered beside them. */
 function readNestedPackedEvent(reader: BincodeReader, scheme: IdentityScheme): Uint8Array {
-  return encodePackedEvent(readPackedEvent(reader, scheme))
+  return packedEvidence(readPackedEvent(reader, scheme))
 }
