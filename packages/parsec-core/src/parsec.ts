@@ -137,6 +137,7 @@ export class Parsec {
     this.consensusMode = options.consensusMode ?? 'supermajority'
     this.referenceRules = options.referenceRules ?? false
     this.maliceDetection = options.maliceDetection ?? (this.referenceRules ? 'off' : 'accuse')
+    this.graph.forkBlind = this.referenceRules
     this.store = new ObservationStore(this.consensusMode)
     this.election = new MetaElection(
       voters(this.peers),

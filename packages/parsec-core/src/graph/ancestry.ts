@@ -120,8 +120,36 @@ export function descendsFromFork(x: Ancestry, creator: number): boolean {
   return false
 }
 
-/** `sees(x, y)`: descends from y and is not aware of a fork by y's creator (spec §4.3). */
-export function sees(x: Ancestry, y: AncestryNode): boolean {
-  if (x.forks !== null && descendsFromFork(x, y.creator)) return false
+/** The lowest `index_by_creator` at which `x` knows `creator` forked (Infinity if none). */
+export function lowestKnownFork(x: Ancestry, creator: number): number {
+  const sets = x.forks?.get(creator)
+  let lowest = Number.POSITIVE_INFINITY
+  if (sets === undefined) return lowest
+  for (const [index, set] of sets) if (set.length >= 2 && index < lowest) lowest = index
+  return lowest
+}
+
+/**
+ * `sees(x, y)`: x descends from y and y is not made ambiguous by a fork x knows of (spec §4.3).
+ * `forkBlind` (the reference's rule): any known fork of y's creator hides all its events, so a
+ * forker's whole history becomes invisible (spec §15). Otherwise only events at or after the
+ * fork are hidden; its common history below the fork stays seen (nothing equivocal there).
+ */
+export function sees(x: Ancestry, y: AncestryNode, forkBlind = true): boolean {
+  if (x.forks !== null) {
+    if (forkBlind ? descendsFromFork(x, y.creator) : lowestKnownFork(x, y.creator) <= y.indexByCreator)
+      return false
+  }
   return isDescendant(x, y)
+}
+
+/**
+ * The highest `index_by_creator` of `creator`'s chain that `x` sees (-1: none): its last ancestor
+ * of that creator, or (outside the fork-blind rule) the last one below a fork `x` knows of.
+ */
+export function seenLast(x: Ancestry, creator: number, forkBlind: boolean): number {
+  const j = creator < x.last.length ? x.last[creator] : -1
+  if (j < 0 || x.forks === null) return j
+  if (forkBlind) return descendsFromFork(x, creator) ? -1 : j
+  return Math.min(j, lowestKnownFork(x, creator) - 1)
 }

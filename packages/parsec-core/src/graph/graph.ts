@@ -4,7 +4,7 @@
  * (a slot holds more than one event only when the creator forked).
  */
 import type { MetaEvent } from '../meta-voting/meta-event.js'
-import { type Ancestry, computeAncestry, type ForkMap, sees } from './ancestry.js'
+import { type Ancestry, computeAncestry, type ForkMap, sees, seenLast } from './ancestry.js'
 import type { CauseKind, EventHash, PackedEvent } from './event.js'
 
 export class GraphEvent implements Ancestry {
@@ -52,6 +52,8 @@ export function hashKey(hash: EventHash): string {
 }
 
 export class Graph {
+  /** The reference's fork-blind `sees` (spec §4.3, §15); see `sees` in ancestry.ts. */
+  forkBlind = true
   readonly events: GraphEvent[] = []
   private readonly byHash = new Map<string, number>()
   /** slots[peer][indexByCreator] = event indices (several only for forks). */
@@ -163,20 +165,22 @@ export class Graph {
     let count = 0
     const last = x.last
     const events = this.events
+    const forkBlind = this.forkBlind
     for (let p = 0; p < last.length; p++) {
       // Not even all remaining creators could reach `enough`: the answer is already no.
       if (count + (last.length - p) < enough && enough !== Number.POSITIVE_INFINITY) return count
-      const j = last[p]
-      if (j < 0) continue
-      const slot = this.slots[p][j]
+      if (last[p] < 0) continue
       if (x.forks === null) {
         // Unaware of any fork: x descends from the first-stored event of the slot only.
-        if (sees(events[slot[0]], y) && ++count >= enough) return count
+        if (sees(events[this.slots[p][last[p]][0]], y, forkBlind) && ++count >= enough) return count
         continue
       }
+      const j = seenLast(x, p, forkBlind)
+      if (j < 0) continue
+      const slot = this.slots[p][j]
       for (let k = 0; k < slot.length; k++) {
         const e = events[slot[k]]
-        if (sees(x, e) && sees(e, y)) {
+        if (sees(x, e, forkBlind) && sees(e, y, forkBlind)) {
           if (++count >= enough) return count
           break
         }

@@ -42,7 +42,7 @@
  * genesis block is decided, without a unique genesis vote in the store) the parity value is used.
  */
 import { sha3 } from '../encoding/hash.js'
-import { descendsFromFork, isDescendant } from '../graph/ancestry.js'
+import { isDescendant, seenLast } from '../graph/ancestry.js'
 import type { GraphEvent } from '../graph/graph.js'
 import type { PublicId } from '../identity/identity.js'
 import { compareIds } from '../identity/order.js'
@@ -162,8 +162,8 @@ function auxEvent(
   if (peer === event.creator) {
     x = event
   } else {
-    const j = peer < event.last.length ? event.last[peer] : -1
-    if (j < 0 || (event.forks !== null && descendsFromFork(event, peer))) return undefined
+    const j = seenLast(event, peer, graph.forkBlind)
+    if (j < 0) return undefined
     // The event of that slot `event` descends from (the slot holds more only if the peer forked).
     const slot = graph.slots[peer][j]
     x = events[slot[0]]

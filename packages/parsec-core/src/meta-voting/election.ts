@@ -3,7 +3,7 @@
  * computed once per voter sync event as it is inserted, plus the hand-over to the next election
  * after a decision (§6.9).
  */
-import { descendsFromFork, isDescendant } from '../graph/ancestry.js'
+import { isDescendant, seenLast } from '../graph/ancestry.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { PublicId } from '../identity/identity.js'
 import { sortIds } from '../identity/order.js'
@@ -325,8 +325,8 @@ export class MetaElection implements CoinView {
     const events = this.graph.events
     for (const w of this.voters) {
       if (w === event.creator) continue
-      const j = w < event.last.length ? event.last[w] : -1
-      if (j < 0 || (event.forks !== null && descendsFromFork(event, w))) continue
+      const j = seenLast(event, w, this.graph.forkBlind)
+      if (j < 0) continue
       const other = events[this.graph.slots[w][j][0]].meta
       if (other?.votes != null) {
         others.push(other)
