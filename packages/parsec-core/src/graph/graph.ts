@@ -4,7 +4,7 @@
  * (a slot holds more than one event only when the creator forked).
  */
 import type { MetaEvent } from '../meta-voting/meta-event.js'
-import { type Ancestry, computeAncestry, type ForkMap, sees, seenLast } from './ancestry.js'
+import { type Ancestry, computeAncestry, type ForkMap, seenLast, sees } from './ancestry.js'
 import type { CauseKind, EventHash, PackedEvent } from './event.js'
 
 export class GraphEvent implements Ancestry {
