@@ -26,7 +26,6 @@ import { concreteCoin } from './meta-voting/concrete-coin.js'
 import { type MembershipChange, MetaElection } from './meta-voting/election.js'
 import { MAX_VOTERS } from './meta-voting/meta-vote.js'
 import type { ConsensusMode } from './observations/consensus-mode.js'
-import type { Malice } from './observations/malice.js'
 import {
   encodeObservation,
   genesis as genesisObservation,
