@@ -69,8 +69,8 @@ export class MaliceDetector implements JudgeContext {
   private readonly requestOf = new Map<number, number>()
   private readonly responseOf = new Map<number, number>()
   private readonly against = new Map<number, number[]>()
-  /** creator:observationKey -> that creator's events voting it. */
-  private readonly votes = new Map<string, number[]>()
+  /** creator -> observationKey -> that creator's events voting it. */
+  private readonly votes = new Map<number, Map<number, number[]>>()
   private queue: Accusation[] = []
   /** Ids of accusations we queued or voted: offender name + accusation hash. */
   private readonly accused = new Set<string>()
@@ -178,9 +178,13 @@ export class MaliceDetector implements JudgeContext {
     }
     const observation = carried(this, event)
     if (observation === undefined) return
-    const id = `${event.creator}:${event.observationKey}`
-    const list = this.votes.get(id)
-    if (list === undefined) this.votes.set(id, [event.index])
+    let byKey = this.votes.get(event.creator)
+    if (byKey === undefined) {
+      byKey = new Map()
+      this.votes.set(event.creator, byKey)
+    }
+    const list = byKey.get(event.observationKey)
+    if (list === undefined) byKey.set(event.observationKey, [event.index])
     else list.push(event.index)
     const target =
       observation.kind === 'accusation'
@@ -223,13 +227,14 @@ export class MaliceDetector implements JudgeContext {
       accuse(creator, { type: 'MissingGenesis', event: event.hash }, [event.index])
     }
     if (observation !== undefined) {
-      const same = this.votes.get(`${creator}:${event.observationKey}`) ?? []
+      const same = this.votes.get(creator)?.get(event.observationKey) ?? []
       if (same.length === 2) {
         const [a, b] = same.map((i) => graph.get(i)).sort((x, y) => x.indexByCreator - y.indexByCreator)
         accuse(creator, { type: 'DuplicateVote', first: a.hash, second: b.hash }, [a.index, b.index])
       }
     }
-    if (event.selfParent >= 0) {
+    // A fork needs a second event in this event's slot: one array read in the common case.
+    if (event.selfParent >= 0 && graph.slots[creator][event.indexByCreator].length > 1) {
       const parent = graph.get(event.selfParent)
       const children = forkChildren(graph, parent)
       if (children.length === 2) accuse(creator, { type: 'Fork', event: parent.hash }, children)
