@@ -29,9 +29,26 @@ export const GOSSIP_JITTER = 0.3
 export const MAX_GOSSIP_PER_SECOND = 200
 /** Exchanges in flight at once (each with a different partner). */
 export const MAX_CONCURRENT_EXCHANGES = 2
+/**
+ * Gossip runs at the fast pace (and new events trigger more exchanges) only while new events by
+ * a supermajority of the voters (us included) reached us within this window: with fewer, no
+ * decision is possible and faster gossip would only grow the graph.
+ */
+export const LIVENESS_WINDOW_MS = 10_000
+
+/**
+ * A partner we could not reach, or whose exchange failed, is not tried again for 1 s, then 2 s,
+ * 4 s... up to 30 s (each ±20%); a success or a new connection resets it.
+ */
+export const PARTNER_BACKOFF_MS = 1_000
+export const PARTNER_BACKOFF_MAX_MS = 30_000
 
 /** Announcements on the section's gossipsub topic. */
 export const ANNOUNCE_INTERVAL_MS = 60_000
-/** Looking up a member's addresses through the DHT (members we cannot reach). */
+/**
+ * Looking up a member's addresses through the DHT (members we cannot reach): every 5 s, and for
+ * a member still missing after that, 10 s, 20 s... up to 60 s between its lookups.
+ */
 export const DISCOVERY_INTERVAL_MS = 5_000
+export const DISCOVERY_MAX_INTERVAL_MS = 60_000
 export const FIND_PEER_TIMEOUT_MS = 5_000

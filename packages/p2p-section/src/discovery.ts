@@ -5,13 +5,19 @@
  * the section's gossipsub topic, where a validator drops anything not published by a member.
  * Gossipsub loses messages sent before its mesh forms, so announcements are hints only: the sync
  * protocol never depends on them.
+ *
+ * A member we know no address for is looked up in the DHT directly (dialling a bare peer id would
+ * make libp2p's dialler run the same lookup, holding the dial for its whole timeout), and dialled
+ * as soon as an address turns up (a lookup or an announcement). A member still missing after a
+ * round is looked up less and less often (capped exponential backoff), until it connects.
  */
 import type { ComponentLogger, Logger, PeerId, PeerRouting, PeerStore } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as C from './constants.js'
-import type { SectionGenesis } from './genesis.js'
+import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { Announcement } from './pb/announce.js'
+import { Backoff } from './scheduler.js'
 
 /** The part of `@libp2p/gossipsub` discovery needs (structural, so any pubsub with it works). */
 export interface AnnouncePubSub {
@@ -52,15 +58,25 @@ export class SectionDiscovery {
   private seq = 0n
   private running = false
   private readonly lookups = new Set<string>()
+  /** Members missing after a lookup: when to look them up again. */
+  private readonly backoff: Backoff
 
   constructor(
     private readonly components: DiscoveryComponents,
     private readonly genesis: SectionGenesis,
     private readonly pubsub: AnnouncePubSub | undefined,
     private readonly isConnected: (peer: PeerId) => boolean,
-    private readonly options: { announceIntervalMs: number; lookupIntervalMs: number },
+    private readonly options: {
+      announceIntervalMs: number
+      lookupIntervalMs: number
+      maxLookupIntervalMs?: number
+    },
   ) {
     this.log = components.logger.forComponent('parsec-section:discovery')
+    this.backoff = new Backoff(
+      options.lookupIntervalMs,
+      Math.max(options.lookupIntervalMs, options.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS),
+    )
     this.topic = announceTopic(genesis.sectionId)
     this.members = new Set(genesis.members.map((m) => m.peerId.toString()))
     this.onMessage = this.onMessage.bind(this)
@@ -131,7 +147,16 @@ export class SectionDiscovery {
     try {
       const { addrs } = Announcement.decode(message.data, { limits: { addrs: 32 } })
       const multiaddrs = addrs.map((bytes) => multiaddr(bytes))
-      void this.components.peerStore.merge(from, { multiaddrs }).catch(() => {})
+      if (multiaddrs.length === 0) return
+      void this.components.peerStore
+        .merge(from, { multiaddrs })
+        .then(async () => {
+          // A member we miss just told us where it is: dial it now rather than at the next round.
+          if (!this.running || this.isConnected(from)) return
+          this.backoff.succeed(from.toString())
+          await this.connect(from)
+        })
+        .catch(() => {})
     } catch (error) {
       this.log('bad announcement from %p: %e', from, error)
     }
@@ -145,36 +170,69 @@ export class SectionDiscovery {
     this.lookupTimer.unref?.()
   }
 
-  /** Dial members we are not connected to; ask the DHT for those whose addresses fail. */
+  /**
+   * Dial members we are not connected to (those we know an address for), and look up in the DHT
+   * those we know none for or whose addresses fail; dial what the lookup finds. A member still
+   * missing waits longer before its next lookup (`lookupIntervalMs`, doubling up to the cap).
+   */
   private async lookupMissing(): Promise<void> {
-    const missing = this.genesis.members.filter(
-      (m) => !m.peerId.equals(this.components.peerId) && !this.isConnected(m.peerId),
-    )
+    const now = Date.now()
+    const missing: GenesisMember[] = []
+    for (const member of this.genesis.members) {
+      if (member.peerId.equals(this.components.peerId)) continue
+      const key = member.peerId.toString()
+      if (this.isConnected(member.peerId)) {
+        this.backoff.succeed(key)
+        continue
+      }
+      if (this.backoff.ready(key, now)) missing.push(member)
+    }
     await Promise.all(
       missing.map(async ({ peerId }) => {
         const key = peerId.toString()
         if (this.lookups.has(key)) return
         this.lookups.add(key)
         try {
-          await this.components.connectionManager.openConnection(peerId, {
-            signal: AbortSignal.timeout(C.OPEN_STREAM_TIMEOUT_MS),
+          if ((await this.hasAddress(peerId)) && (await this.connect(peerId))) return
+          const info = await this.components.peerRouting.findPeer(peerId, {
+            useCache: false,
+            signal: AbortSignal.timeout(C.FIND_PEER_TIMEOUT_MS),
           })
-        } catch {
-          try {
-            const info = await this.components.peerRouting.findPeer(peerId, {
-              useCache: false,
-              signal: AbortSignal.timeout(C.FIND_PEER_TIMEOUT_MS),
-            })
-            if (info.multiaddrs.length > 0) {
-              await this.components.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
-            }
-          } catch (error) {
-            this.log('member %p not found yet: %e', peerId, error)
+          if (info.multiaddrs.length > 0) {
+            await this.components.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
+            if (await this.connect(peerId)) return
           }
+          this.backoff.fail(key)
+        } catch (error) {
+          this.log('member %p not found yet: %e', peerId, error)
+          this.backoff.fail(key)
         } finally {
           this.lookups.delete(key)
         }
       }),
     )
+  }
+
+  /** Dials `peerId` at its known addresses; true when connected. */
+  private async connect(peerId: PeerId): Promise<boolean> {
+    if (!this.running) return false
+    try {
+      await this.components.connectionManager.openConnection(peerId, {
+        signal: AbortSignal.timeout(C.OPEN_STREAM_TIMEOUT_MS),
+      })
+      this.backoff.succeed(peerId.toString())
+      return true
+    } catch (error) {
+      this.log('dialling member %p failed: %e', peerId, error)
+      return false
+    }
+  }
+
+  private async hasAddress(peerId: PeerId): Promise<boolean> {
+    try {
+      return (await this.components.peerStore.get(peerId)).addresses.length > 0
+    } catch {
+      return false
+    }
   }
 }

@@ -30,7 +30,7 @@ import {
 export { decodeSync, encodeSync } from './codec.js'
 export * as constants from './constants.js'
 export { announceTopic } from './discovery.js'
-export type { SectionErrorCode } from './errors.js'
+export type { LinkErrorCode, SectionErrorCode } from './errors.js'
 export { isSectionError, SectionError } from './errors.js'
 export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
 export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
@@ -44,6 +44,7 @@ export type {
   ParsecSectionEvents,
   ParsecSectionInit,
   SectionFault,
+  SectionLinkError,
   SectionStatus,
 } from './section.js'
 export { ParsecSectionService } from './section.js'

@@ -19,6 +19,9 @@ import { PROTOCOL_PREFIX } from './constants.js'
 import { parsecSection } from './index.js'
 import type { ParsecSection, ParsecSectionInit } from './section.js'
 
+/** libp2p's default inbound connections per host and second. */
+const INBOUND_CONNECTION_THRESHOLD = 5
+
 export interface SectionNodeOptions extends ParsecSectionInit {
   readonly privateKey: PrivateKey
   readonly listen: readonly string[]
@@ -57,6 +60,13 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
     addresses: { listen: [...listen] },
+    connectionManager: {
+      // libp2p refuses a host's 6th inbound connection within a second (a per-IP rate limit).
+      // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
+      // possibly twice (simultaneous dials): a refused member stayed unconnected until the next
+      // discovery round. Allow each member two connections a second.
+      inboundConnectionThreshold: Math.max(INBOUND_CONNECTION_THRESHOLD, 2 * section.genesis.members.length),
+    },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -95,3 +95,51 @@ export class GossipScheduler {
     if (this.starts.length > this.schedule.maxPerSecond) this.starts.shift()
   }
 }
+
+/**
+ * Capped exponential backoff per key (a partner we failed to reach or to sync with): after the
+ * n-th failure in a row, no new attempt for `min(maxMs, baseMs * 2^(n-1))`, ±`jitter` of it.
+ * A success (or a fresh connection) forgets the key.
+ */
+export class Backoff {
+  private readonly entries = new Map<string, { failures: number; until: number }>()
+
+  constructor(
+    private readonly baseMs: number,
+    private readonly maxMs: number,
+    private readonly jitter = 0.2,
+  ) {}
+
+  /** No attempt is due to wait for `key` at `now`. */
+  ready(key: string, now = Date.now()): boolean {
+    const entry = this.entries.get(key)
+    return entry === undefined || entry.until <= now
+  }
+
+  /** Records a failure; returns the wait before `key` is tried again. */
+  fail(key: string, now = Date.now()): number {
+    const failures = (this.entries.get(key)?.failures ?? 0) + 1
+    const base = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(failures - 1, 30))
+    const wait = Math.round(base * (1 + this.jitter * (2 * Math.random() - 1)))
+    this.entries.set(key, { failures, until: now + wait })
+    return wait
+  }
+
+  succeed(key: string): void {
+    this.entries.delete(key)
+  }
+
+  /** Failures in a row for `key` (0 when it is not backed off). */
+  failures(key: string): number {
+    return this.entries.get(key)?.failures ?? 0
+  }
+
+  /** Keys whose last attempt failed (waiting for their next try, or due for it). */
+  failing(): string[] {
+    return [...this.entries.keys()]
+  }
+
+  clear(): void {
+    this.entries.clear()
+  }
+}

@@ -6,8 +6,12 @@
  *   exchange on this stack).
  * - Everything the engine produces is persisted (one atomic batch per call) before anything that
  *   depends on it is sent, so a restarted peer never forks itself.
- * - Input from the network never throws out of a handler: it becomes a typed `fault` event, the
- *   stream is reset, and gossip with everyone else goes on.
+ * - Input from the network never throws out of a handler: provably bad input becomes a typed
+ *   `fault` event, a broken link (reset, closed connection, timeout) a `link:error` event; either
+ *   way the stream is reset and gossip with everyone else goes on.
+ * - A partner is dialled only when we hold an address for it, our gossip (a new signed event) is
+ *   created only once a stream to it is open, and a partner we failed to reach or to sync with is
+ *   left alone for a capped exponential backoff.
  */
 import type {
   ComponentLogger,
@@ -40,14 +44,15 @@ import {
   type PublicId,
 } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { equals } from 'uint8arrays'
 import { type DecodedSync, decodeSync, encodeSync, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
-import { isSectionError, SectionError } from './errors.js'
+import { isSectionError, LinkError, type LinkErrorCode, SectionError } from './errors.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
-import { GossipScheduler } from './scheduler.js'
+import { Backoff, GossipScheduler } from './scheduler.js'
 import { SectionStorage } from './storage.js'
 import { VerifyStats } from './verify-stats.js'
 
@@ -70,6 +75,12 @@ export interface ParsecSectionInit {
   readonly pubsubService?: string
   readonly announceIntervalMs?: number
   readonly lookupIntervalMs?: number
+  readonly maxLookupIntervalMs?: number
+  /** See `constants.LIVENESS_WINDOW_MS`. */
+  readonly livenessWindowMs?: number
+  /** First and longest wait before a partner that failed is tried again. */
+  readonly partnerBackoffMs?: number
+  readonly partnerBackoffMaxMs?: number
 }
 
 export interface ParsecSectionComponents {
@@ -95,12 +106,33 @@ export interface DeliveredBlock {
   readonly description: BlockDescription
 }
 
-/** Misbehaviour (or a broken link) attributed to a peer. */
+/**
+ * Provably bad input from a peer over a working link: an undecodable complete frame, a frame
+ * cut short by the peer closing its stream, an oversized length prefix, a non-member, a bad
+ * signature, an event the engine rejects. Never raised for a broken link (see `SectionLinkError`).
+ */
 export interface SectionFault {
   readonly peer: PeerId
-  /** A `SectionErrorCode` or the engine's `ParsecErrorCode`. */
+  readonly kind: 'protocol'
+  /** A `SectionErrorCode` or the engine's `ParsecErrorCode` (or malice type). */
   readonly code: string
   readonly message: string
+}
+
+/**
+ * A transport-level failure with a peer: stream reset, connection closed or lost (a message cut
+ * short by it included), no answer in time, not reachable. Says nothing about the peer's honesty:
+ * an honest peer that is killed, restarted or cut off gives these.
+ */
+export interface SectionLinkError {
+  readonly peer: PeerId
+  readonly kind: 'transport'
+  readonly code: LinkErrorCode
+  readonly message: string
+  /** During our exchange with the peer (`outbound`) or its exchange with us (`inbound`). */
+  readonly direction: 'inbound' | 'outbound'
+  /** Outbound: how long we leave this peer alone before trying it again. */
+  readonly retryInMs?: number
 }
 
 export interface SectionStatus {
@@ -116,7 +148,15 @@ export interface SectionStatus {
   readonly pendingObservations: number
   /** Exchanges we started per second, over the last 10 s. */
   readonly gossipRate: number
+  /** `fault` events so far (provably bad input). */
   readonly faults: number
+  /** `link:error` events so far (broken links: not faults). */
+  readonly linkErrors: number
+  /**
+   * Members whose last dial or exchange failed: each is tried again only after its backoff
+   * (capped exponential); a success or a new connection removes it.
+   */
+  readonly backingOff: readonly string[]
   /** Signature verifications by the engine, and the time they took. */
   readonly verifications: { readonly count: number; readonly totalMs: number }
   /** Members of whom our graph holds a fork (two events with one self-parent). */
@@ -128,6 +168,7 @@ export interface SectionStatus {
 export interface ParsecSectionEvents {
   block: CustomEvent<DeliveredBlock>
   fault: CustomEvent<SectionFault>
+  'link:error': CustomEvent<SectionLinkError>
   'peer:connected': CustomEvent<PeerId>
   'peer:disconnected': CustomEvent<PeerId>
 }
@@ -147,28 +188,78 @@ interface Channel {
   readonly lp: LengthPrefixedStream<Stream>
 }
 
-/** The partner closed or reset the stream between messages: not a fault. */
-function isEndOfStream(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  if (error.name === 'StreamClosedError' || error.name === 'StreamResetError') return true
-  // lpStream reads the length prefix a byte at a time: EOF before its first byte is a clean close.
-  return error.name === 'UnexpectedEOFError' && / 0\/1 bytes/.test(error.message)
+/** How a failed read, write or engine call is reported. */
+type Failure =
+  /** The partner closed (or we timed out) a stream between messages: nothing to report. */
+  | { readonly kind: 'end'; readonly message: string }
+  /** Provably bad input from a live peer: a `fault`. */
+  | { readonly kind: 'protocol'; readonly code: string; readonly message: string }
+  /** A broken link: a `link:error`. */
+  | { readonly kind: 'transport'; readonly code: LinkErrorCode; readonly message: string }
+
+/** libp2p error names that are transport-level, by the link error code they map to. */
+const TRANSPORT_ERRORS: Readonly<Record<string, LinkErrorCode>> = {
+  TimeoutError: 'Timeout',
+  AbortError: 'Timeout',
+  StreamResetError: 'StreamReset',
+  StreamAbortedError: 'StreamReset',
+  StreamClosedError: 'ConnectionClosed',
+  StreamStateError: 'ConnectionClosed',
+  ConnectionClosedError: 'ConnectionClosed',
+  ConnectionClosingError: 'ConnectionClosed',
+  MuxerClosedError: 'ConnectionClosed',
+  UnsupportedProtocolError: 'UnsupportedProtocol',
 }
 
-function describe(error: unknown): { code: string; message: string } {
-  if (isSectionError(error) || isParsecError(error)) return { code: error.code, message: error.message }
-  if (error instanceof Error) {
-    if (error.name === 'UnexpectedEOFError') {
-      return { code: 'MalformedMessage', message: `truncated message: ${error.message}` }
-    }
-    if (error.name === 'InvalidDataLengthError' || error.name === 'InvalidDataLengthLengthError') {
-      return { code: 'MessageTooLarge', message: error.message }
-    }
-    if (error.name === 'TimeoutError' || error.name === 'AbortError')
-      return { code: 'Timeout', message: error.message }
-    return { code: error.name, message: error.message }
+/** Whether the stream (and its connection, when known) were still up when a read failed. */
+function linkAlive(stream: Stream | undefined, connection: Connection | undefined): boolean {
+  return (stream === undefined || stream.status === 'open') && (connection?.status ?? 'open') === 'open'
+}
+
+/**
+ * Sorts a failure into protocol (the peer sent something provably bad over a working link) and
+ * transport (the link broke: nobody's fault). Only typed errors of this package and of the
+ * engine, an oversized length prefix, and a frame cut short by the peer closing its stream while
+ * the connection stays up are protocol faults; anything else is transport, since it cannot be
+ * told from a crash, a restart or a network cut.
+ *
+ * @param between - no message was under way (a read for the next request or response)
+ */
+function classify(
+  error: unknown,
+  stream: Stream | undefined,
+  connection: Connection | undefined,
+  between: boolean,
+): Failure {
+  if (error instanceof LinkError) return { kind: 'transport', code: error.code, message: error.message }
+  if (isSectionError(error)) {
+    if (error.code === 'Timeout') return { kind: 'transport', code: 'Timeout', message: error.message }
+    return { kind: 'protocol', code: error.code, message: error.message }
   }
-  return { code: 'Error', message: String(error) }
+  if (isParsecError(error)) return { kind: 'protocol', code: error.code, message: error.message }
+  if (!(error instanceof Error)) return { kind: 'transport', code: 'LinkFailure', message: String(error) }
+  const { name, message } = error
+  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') {
+    return { kind: 'protocol', code: 'MessageTooLarge', message }
+  }
+  if (name === 'UnexpectedEOFError') {
+    // lpStream reads the length prefix a byte at a time: EOF before its first byte is a close
+    // between messages.
+    if (/ 0\/1 bytes/.test(message)) {
+      return between && linkAlive(stream, connection)
+        ? { kind: 'end', message }
+        : { kind: 'transport', code: 'ConnectionClosed', message: `link closed: ${message}` }
+    }
+    // Cut short mid-frame: by the peer closing its stream over a live connection (a malformed
+    // message), or by the connection dying under it (a crash or a cut: not a fault).
+    return linkAlive(stream, connection)
+      ? { kind: 'protocol', code: 'MalformedMessage', message: `truncated message: ${message}` }
+      : { kind: 'transport', code: 'ConnectionClosed', message: `connection lost mid-message: ${message}` }
+  }
+  if (between && (name === 'StreamClosedError' || name === 'StreamResetError'))
+    return { kind: 'end', message }
+  if (between && name === 'TimeoutError') return { kind: 'end', message: `idle: ${message}` }
+  return { kind: 'transport', code: TRANSPORT_ERRORS[name] ?? 'LinkFailure', message: `${name}: ${message}` }
 }
 
 function isAnnouncePubSub(value: unknown): value is AnnouncePubSub {
@@ -201,7 +292,11 @@ export class ParsecSectionService
   private readonly inFlight = new Set<string>()
   private readonly connected = new Set<string>()
   private readonly delivered: DeliveredBlock[] = []
-  private readonly counters: Partial<Record<'faults' | 'exchanges' | 'blocks', Counter>> = {}
+  private readonly counters: Partial<Record<'faults' | 'linkErrors' | 'exchanges' | 'blocks', Counter>> = {}
+  /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
+  private readonly backoff: Backoff
+  /** When a new event by each member (by engine name) last reached us. */
+  private readonly lastHeard = new Map<string, number>()
   private engine: Parsec | undefined
   private persistedEvents = 0
   private persistedBlocks = 0
@@ -210,6 +305,7 @@ export class ParsecSectionService
   private queuedFlush: Promise<void> | undefined
   private started = false
   private faultCount = 0
+  private linkErrorCount = 0
   private readonly exchangeTimes: number[] = []
   private readonly verifyStats = new VerifyStats()
   private cpuAtStart = process.cpuUsage()
@@ -218,6 +314,7 @@ export class ParsecSectionService
   private readonly maxEventsPerMessage: number
   private readonly responseTimeoutMs: number
   private readonly idleStreamTimeoutMs: number
+  private readonly livenessWindowMs: number
 
   constructor(
     private readonly components: ParsecSectionComponents,
@@ -238,6 +335,11 @@ export class ParsecSectionService
     this.maxEventsPerMessage = init.maxEventsPerMessage ?? C.MAX_EVENTS_PER_MESSAGE
     this.responseTimeoutMs = init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS
     this.idleStreamTimeoutMs = init.idleStreamTimeoutMs ?? C.IDLE_STREAM_TIMEOUT_MS
+    this.livenessWindowMs = init.livenessWindowMs ?? C.LIVENESS_WINDOW_MS
+    this.backoff = new Backoff(
+      init.partnerBackoffMs ?? C.PARTNER_BACKOFF_MS,
+      init.partnerBackoffMaxMs ?? C.PARTNER_BACKOFF_MAX_MS,
+    )
     this.scheduler = new GossipScheduler(
       {
         intervalMs: init.gossipIntervalMs ?? C.GOSSIP_INTERVAL_MS,
@@ -247,8 +349,10 @@ export class ParsecSectionService
         maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
       },
       {
+        // Pending observations speed gossip up only while a decision is possible at all.
         isActive: () =>
-          (this.engine?.hasUnpolledObservations() ?? false) || this.decided.length > this.delivered.length,
+          ((this.engine?.hasUnpolledObservations() ?? false) && this.supermajorityLive()) ||
+          this.decided.length > this.delivered.length,
         startExchange: () => this.startExchange(),
       },
     )
@@ -303,6 +407,7 @@ export class ParsecSectionService
     const metrics = this.components.metrics
     if (metrics !== undefined) {
       this.counters.faults = metrics.registerCounter('parsec_section_faults_total')
+      this.counters.linkErrors = metrics.registerCounter('parsec_section_link_errors_total')
       this.counters.exchanges = metrics.registerCounter('parsec_section_exchanges_total')
       this.counters.blocks = metrics.registerCounter('parsec_section_blocks_total')
     }
@@ -337,6 +442,7 @@ export class ParsecSectionService
       {
         announceIntervalMs: this.init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS,
         lookupIntervalMs: this.init.lookupIntervalMs ?? C.DISCOVERY_INTERVAL_MS,
+        maxLookupIntervalMs: this.init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
       },
     )
     this.discovery.start()
@@ -395,6 +501,8 @@ export class ParsecSectionService
       pendingObservations: engine?.inspect().store.pendingCount ?? 0,
       gossipRate: recent / 10,
       faults: this.faultCount,
+      linkErrors: this.linkErrorCount,
+      backingOff: this.backoff.failing(),
       verifications: { count: this.verifyStats.count, totalMs: this.verifyStats.totalMs },
       forkedMembers: this.forkedMembers(),
       cpuMs: (() => {
@@ -484,12 +592,85 @@ export class ParsecSectionService
     }
   }
 
-  private reportFault(peer: PeerId, error: unknown): void {
-    const { code, message } = describe(error)
+  /** Provably bad input from `peer`. */
+  private reportFault(peer: PeerId, code: string, message: string): void {
     this.faultCount++
     this.counters.faults?.increment()
     this.log('fault by %p: %s %s', peer, code, message)
-    this.safeDispatch('fault', { peer, code, message })
+    this.safeDispatch('fault', { peer, kind: 'protocol', code, message })
+  }
+
+  /** A broken link with `peer`: not a fault. */
+  private reportLinkError(
+    peer: PeerId,
+    direction: 'inbound' | 'outbound',
+    code: LinkErrorCode,
+    message: string,
+    retryInMs?: number,
+  ): void {
+    this.linkErrorCount++
+    this.counters.linkErrors?.increment()
+    this.log('link error with %p (%s): %s %s', peer, direction, code, message)
+    this.safeDispatch('link:error', {
+      peer,
+      kind: 'transport',
+      code,
+      message,
+      direction,
+      ...(retryInMs === undefined ? {} : { retryInMs }),
+    })
+  }
+
+  /** Reports a failure on an inbound stream and ends the stream. */
+  private endInbound(remote: PeerId, stream: Stream, failure: Failure): void {
+    if (failure.kind === 'end') {
+      stream.close().catch(() => stream.abort(new Error(failure.message)))
+      return
+    }
+    if (failure.kind === 'protocol') this.reportFault(remote, failure.code, failure.message)
+    else this.reportLinkError(remote, 'inbound', failure.code, failure.message)
+    stream.abort(new Error(failure.message))
+  }
+
+  // ---------------------------------------------------------------- liveness
+
+  /**
+   * Records who created the events added since `sizeBefore`; true when any came from a peer (not
+   * just our own sync event): new events to spread.
+   */
+  private absorb(sizeBefore: number): boolean {
+    const engine = this.engine
+    if (engine === undefined) return false
+    const now = Date.now()
+    const us = engine.ourId.name
+    let news = false
+    for (const event of engine.packedEvents(sizeBefore)) {
+      const creator = event.creator.name
+      if (creator === us) continue
+      this.lastHeard.set(creator, now)
+      news = true
+    }
+    return news
+  }
+
+  /**
+   * New events by more than two thirds of the voters (us included) reached us within the
+   * liveness window: only then can anything be decided, so only then is fast gossip worth it.
+   * Below that (most members down or not found yet), every exchange would only add sync events:
+   * gossip stays at the idle pace until the others are back.
+   */
+  private supermajorityLive(): boolean {
+    const engine = this.engine
+    if (engine === undefined) return false
+    const voters = engine.voters()
+    const now = Date.now()
+    const us = engine.ourId.name
+    let live = 0
+    for (const voter of voters) {
+      const heard = voter.name === us ? now : this.lastHeard.get(voter.name)
+      if (heard !== undefined && now - heard <= this.livenessWindowMs) live++
+    }
+    return 3 * live > 2 * voters.length
   }
 
   // ---------------------------------------------------------------- inbound
@@ -498,10 +679,7 @@ export class ParsecSectionService
     const remote = connection.remotePeer
     const member = this.membersByPeer.get(remote.toString())
     if (member === undefined || this.engine === undefined) {
-      this.reportFault(
-        remote,
-        new SectionError('NotAMember', `peer ${remote.toString()} is not a member of this section`),
-      )
+      this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
       stream.abort(new SectionError('NotAMember', 'not a member of this section'))
       return
     }
@@ -512,18 +690,15 @@ export class ParsecSectionService
         const bytes = await lp.read({ signal: AbortSignal.timeout(this.idleStreamTimeoutMs) })
         received = decodeSync(bytes, this.maxEventsPerMessage)
       } catch (error) {
-        if (isEndOfStream(error) || !this.started) {
+        if (!this.started) {
           await stream.close().catch(() => {})
           return
         }
-        if (error instanceof Error && error.name === 'TimeoutError') {
-          stream.abort(error)
-          return
-        }
-        this.reportFault(remote, error)
-        stream.abort(error instanceof Error ? error : new Error(String(error)))
+        this.endInbound(remote, stream, classify(error, stream, connection, true))
         return
       }
+      let reply: Uint8Array
+      let news = false
       try {
         if (received.kind !== 'request')
           throw new SectionError('UnexpectedMessage', 'a response where a request was due')
@@ -534,40 +709,67 @@ export class ParsecSectionService
         } finally {
           // Events accepted before an error stay: persist and deliver them either way.
           this.pollEngine()
+          news = this.absorb(sizeBefore)
         }
-        for (const fault of outcome.faults)
-          this.reportFault(remote, new Error(fault.kind === 'malice' ? fault.malice.type : fault.code))
-        const reply = encodeSync('response', outcome.response.packedEvents, this.maxMessageBytes)
-        await this.flush()
-        await lp.write(reply, { signal: AbortSignal.timeout(this.responseTimeoutMs) })
-        if (this.engine.graphSize > sizeBefore + 1) this.scheduler.nudge()
+        for (const fault of outcome.faults) {
+          const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+          this.reportFault(remote, code, code)
+        }
+        reply = encodeSync('response', outcome.response.packedEvents, this.maxMessageBytes)
       } catch (error) {
         await this.flush().catch(() => {})
         if (!this.started) return
-        this.reportFault(remote, error)
+        if (isParsecError(error) && error.code === 'InvalidSelfState') {
+          // Our own state (e.g. we may not receive gossip): not the sender's fault.
+          this.log('cannot take a request from %p: %e', remote, error)
+          stream.abort(error)
+          return
+        }
+        this.endInbound(remote, stream, classify(error, stream, connection, false))
+        return
+      }
+      try {
+        await this.flush()
+      } catch (error) {
+        // Not persisted: nothing that depends on it may be sent.
         stream.abort(error instanceof Error ? error : new Error(String(error)))
         return
       }
+      try {
+        await lp.write(reply, { signal: AbortSignal.timeout(this.responseTimeoutMs) })
+      } catch (error) {
+        if (!this.started) return
+        this.endInbound(remote, stream, classify(error, stream, connection, false))
+        return
+      }
+      if (news) this.scheduler.nudge()
     }
   }
 
   // ---------------------------------------------------------------- outbound
 
-  /** Starts one exchange with a partner not already busy; false when there is none. */
+  /** Starts one exchange with a partner not already busy nor backed off; false when there is none. */
   private startExchange(): boolean {
     const engine = this.engine
     if (engine === undefined || !this.started) return false
-    const candidates = engine.gossipRecipients().filter((id) => !this.inFlight.has(id.name))
+    const now = Date.now()
+    const candidates: { id: PublicId; peerId: PeerId }[] = []
+    for (const id of engine.gossipRecipients()) {
+      const member = this.membersByName.get(id.name)
+      if (member === undefined || this.inFlight.has(id.name)) continue
+      if (!this.backoff.ready(member.peerId.toString(), now)) continue
+      candidates.push({ id, peerId: member.peerId })
+    }
     if (candidates.length === 0) return false
-    // Prefer partners we are connected to; the others are dialled now and then.
-    const connected = candidates.filter((id) => this.connected.has(this.peerIdOf(id).toString()))
-    const pool = connected.length > 0 && Math.random() < 0.9 ? connected : candidates
-    const partner = pool[Math.floor(Math.random() * pool.length)]
+    // Any partner not backing off: one we are not connected to is dialled if we hold an address
+    // for it (finding the others is discovery's business); if that fails it is left alone for
+    // 1 s, 2 s, 4 s... so a dead member costs a dial now and then, never a gossip.
+    const { id: partner, peerId } = candidates[Math.floor(Math.random() * candidates.length)]
     this.inFlight.add(partner.name)
-    this.exchangeTimes.push(Date.now())
+    this.exchangeTimes.push(now)
     if (this.exchangeTimes.length > 4096) this.exchangeTimes.splice(0, 2048)
-    this.exchange(partner)
-      .catch(() => {})
+    this.exchange(partner, peerId)
+      .catch((error) => this.log.error('exchange with %p failed: %e', peerId, error))
       .finally(() => {
         this.inFlight.delete(partner.name)
         this.scheduler.exchangeDone()
@@ -575,76 +777,150 @@ export class ParsecSectionService
     return true
   }
 
-  private peerIdOf(id: PublicId): PeerId {
-    const member = this.membersByName.get(id.name)
-    if (member === undefined) throw new SectionError('InvalidArgument', `${id.name} is not a genesis member`)
-    return member.peerId
-  }
-
-  private async exchange(partner: PublicId): Promise<void> {
+  /**
+   * One exchange: a stream first (dialling only a known address), then our gossip (a new signed
+   * event, persisted before it is sent), then the partner's response. A failure leaves the
+   * partner alone for a while (capped exponential backoff) and does not nudge the scheduler.
+   */
+  private async exchange(partner: PublicId, peerId: PeerId): Promise<void> {
     const engine = this.requireEngine()
-    const peerId = this.peerIdOf(partner)
+    const key = peerId.toString()
     let channel: Channel
     try {
       channel = await this.channel(peerId)
     } catch (error) {
-      this.log('cannot open a sync stream to %p: %e', peerId, error)
+      if (!this.started) return
+      const failure = classify(error, undefined, undefined, false)
+      const retryInMs = this.backoff.fail(key)
+      if (failure.kind === 'transport' && failure.code === 'Unreachable' && error instanceof LinkError) {
+        // No connection and no address: nothing was tried, so there is nothing to report.
+        this.log('no way to reach %p yet, next try in %d ms', peerId, retryInMs)
+        return
+      }
+      const code =
+        failure.kind === 'transport' && (failure.code === 'Timeout' || failure.code === 'UnsupportedProtocol')
+          ? failure.code
+          : 'Unreachable'
+      this.reportLinkError(
+        peerId,
+        'outbound',
+        code,
+        `cannot open a sync stream: ${failure.message}`,
+        retryInMs,
+      )
       return
     }
-    const key = peerId.toString()
+    const abandon = (error: unknown): void => {
+      this.channels.delete(key)
+      channel.stream.abort(error instanceof Error ? error : new Error(String(error)))
+    }
+    let bytes: Uint8Array
     try {
+      // The stream is open: only now is our Requesting event created.
       const request = engine.createGossip(partner)
-      const bytes = encodeSync('request', request.packedEvents, this.maxMessageBytes)
+      bytes = encodeSync('request', request.packedEvents, this.maxMessageBytes)
       await this.flush()
+    } catch (error) {
+      if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
+        this.log('exchange with %p not possible: %e', peerId, error)
+      } else {
+        this.log.error('cannot prepare gossip for %p: %e', peerId, error)
+      }
+      return
+    }
+    let reply: Uint8ArrayList | Uint8Array
+    try {
       const signal = AbortSignal.timeout(this.responseTimeoutMs)
       await channel.lp.write(bytes, { signal })
-      const reply = await channel.lp.read({ signal })
+      reply = await channel.lp.read({ signal })
+    } catch (error) {
+      // Classified before the stream is aborted: its state tells a crash from a truncation.
+      const failure = classify(error, channel.stream, undefined, false)
+      abandon(error)
+      if (!this.started) return
+      this.outboundFailed(peerId, failure)
+      return
+    }
+    const sizeBefore = engine.graphSize
+    let news = false
+    try {
       const received = decodeSync(reply, this.maxEventsPerMessage)
       if (received.kind !== 'response')
         throw new SectionError('UnexpectedMessage', 'a request where a response was due')
-      const sizeBefore = engine.graphSize
       try {
         const outcome = engine.handleResponse(partner, { packedEvents: received.packedEvents })
-        for (const fault of outcome.faults)
-          this.reportFault(peerId, new Error(fault.kind === 'malice' ? fault.malice.type : fault.code))
+        for (const fault of outcome.faults) {
+          const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+          this.reportFault(peerId, code, code)
+        }
       } finally {
         this.pollEngine()
+        news = this.absorb(sizeBefore)
         await this.flush()
       }
-      this.counters.exchanges?.increment()
-      if (engine.graphSize > sizeBefore + 1) this.scheduler.nudge()
     } catch (error) {
-      this.channels.delete(key)
-      channel.stream.abort(error instanceof Error ? error : new Error(String(error)))
+      const failure = classify(error, channel.stream, undefined, false)
+      abandon(error)
       if (!this.started) return
-      if (isEndOfStream(error)) {
-        this.log('sync stream to %p closed: %e', peerId, error)
-        return
-      }
-      const { code } = describe(error)
-      if (code === 'InvalidSelfState' || code === 'InvalidPeerState') {
+      if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
         this.log('exchange with %p not possible: %e', peerId, error)
         return
       }
-      this.reportFault(peerId, error)
+      this.outboundFailed(peerId, failure)
+      return
     }
+    this.backoff.succeed(key)
+    this.counters.exchanges?.increment()
+    if (news) this.scheduler.nudge()
   }
 
-  private channel(peerId: PeerId): Promise<Channel> {
+  /** An outbound exchange failed: back off from the partner and report what happened. */
+  private outboundFailed(peerId: PeerId, failure: Failure): void {
+    const retryInMs = this.backoff.fail(peerId.toString())
+    if (failure.kind === 'protocol') this.reportFault(peerId, failure.code, failure.message)
+    else if (failure.kind === 'transport')
+      this.reportLinkError(peerId, 'outbound', failure.code, failure.message, retryInMs)
+    else this.log('sync stream to %p closed: %s', peerId, failure.message)
+  }
+
+  /** Our long-lived stream to `peerId`: the open one, or a new one if it was closed on either side. */
+  private async channel(peerId: PeerId): Promise<Channel> {
     const key = peerId.toString()
-    let pending = this.channels.get(key)
-    if (pending === undefined) {
-      pending = this.openChannel(peerId)
-      this.channels.set(key, pending)
-      pending.catch(() => this.channels.delete(key))
+    const cached = this.channels.get(key)
+    if (cached !== undefined) {
+      const channel = await cached.catch(() => undefined)
+      const stream = channel?.stream
+      if (
+        stream?.status === 'open' &&
+        stream.writeStatus === 'writable' &&
+        stream.remoteWriteStatus === 'writable' &&
+        stream.readStatus !== 'closed'
+      ) {
+        return channel as Channel
+      }
+      // E.g. the partner closed it after its idle timeout: a request on it would go unanswered.
+      if (this.channels.get(key) === cached) this.channels.delete(key)
+      stream?.abort(new Error('stale sync stream'))
     }
+    const pending = this.openChannel(peerId)
+    this.channels.set(key, pending)
+    pending.catch(() => {
+      if (this.channels.get(key) === pending) this.channels.delete(key)
+    })
     return pending
   }
 
   private async openChannel(peerId: PeerId): Promise<Channel> {
-    const stream = await this.components.connectionManager.openStream(peerId, this.protocol, {
+    const connectionManager = this.components.connectionManager
+    if (connectionManager.getConnections(peerId).length === 0 && !(await this.hasAddress(peerId))) {
+      // Dialling a bare peer id would start a DHT lookup inside the dialler; discovery does that.
+      throw new LinkError('Unreachable', 'no connection and no known address')
+    }
+    // Negotiated fully (once per long-lived stream) so that a peer not serving the protocol fails
+    // here, before any gossip is created for it.
+    const stream = await connectionManager.openStream(peerId, this.protocol, {
       signal: AbortSignal.timeout(C.OPEN_STREAM_TIMEOUT_MS),
-      negotiateFully: false,
+      negotiateFully: true,
     })
     stream.addEventListener('close', () => {
       const current = this.channels.get(peerId.toString())
@@ -653,12 +929,22 @@ export class ParsecSectionService
     return { stream, lp: lpStream(stream, { maxDataLength: this.maxMessageBytes }) }
   }
 
+  private async hasAddress(peerId: PeerId): Promise<boolean> {
+    try {
+      const peer = await this.components.peerStore.get(peerId)
+      return peer.addresses.length > 0
+    } catch {
+      return false
+    }
+  }
+
   // ---------------------------------------------------------------- peers
 
   private onPeerConnect(event: CustomEvent<PeerId>): void {
     const key = event.detail.toString()
     if (!this.membersByPeer.has(key) || this.connected.has(key)) return
     this.connected.add(key)
+    this.backoff.succeed(key)
     this.safeDispatch('peer:connected', event.detail)
     this.scheduler.nudge(true)
   }

@@ -2,6 +2,8 @@
  * Bad input over real libp2p: a non-member dialing the sync protocol, and a member's key in the
  * hands of an attacker sending garbage, truncated, oversized and forged-signature messages. Each is
  * rejected with its typed error and a fault event naming the peer; the honest peers keep agreeing.
+ * A link that breaks mid-message (the peer's process killed) is not bad input: a `link:error`,
+ * never a fault.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
@@ -14,6 +16,7 @@ import { yamux } from '@libp2p/yamux'
 import {
   decodeSync,
   encodeSync,
+  type ParsecSectionEvents,
   publicIdFromPeerId,
   type SectionFault,
   secretIdFromPrivateKey,
@@ -23,6 +26,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { payloadTexts, startSection, type TestSection, waitFor } from './support.js'
 
 const MAX_MESSAGE_BYTES = 1 << 20
+type SectionLinkError = ParsecSectionEvents['link:error']['detail']
 
 async function rawNode(privateKey: PrivateKey): Promise<Libp2p> {
   return createLibp2p({
@@ -38,13 +42,16 @@ describe('bad input over libp2p', () => {
   let section: TestSection
   let attacker: Libp2p
   const faults: SectionFault[][] = []
+  const linkErrors: SectionLinkError[][] = []
 
   before(async () => {
     // Four members; the fourth member's key is the attacker's.
     section = await startSection(4, { maxMessageBytes: MAX_MESSAGE_BYTES }, 1)
     section.nodes.forEach((node, i) => {
       faults[i] = []
+      linkErrors[i] = []
       node.services.section.addEventListener('fault', (event) => faults[i].push(event.detail))
+      node.services.section.addEventListener('link:error', (event) => linkErrors[i].push(event.detail))
     })
     attacker = await rawNode(section.keys[3])
     await attacker.peerStore.merge(section.nodes[0].peerId, { multiaddrs: section.nodes[0].getMultiaddrs() })
@@ -75,6 +82,7 @@ describe('bad input over libp2p', () => {
     await nextFault(seen, `no fault for ${code}`)
     const fault = faults[0][seen]
     assert.equal(fault.code, code, fault.message)
+    assert.equal(fault.kind, 'protocol')
     assert.ok(fault.peer.equals(attacker.peerId), 'the fault names the sender')
     stream.abort(new Error('done'))
     return fault
@@ -157,6 +165,28 @@ describe('bad input over libp2p', () => {
     assert.equal(faults[0][seen].code, 'SignatureFailure', faults[0][seen].message)
     assert.ok(faults[0][seen].peer.equals(attacker.peerId))
     await assert.rejects(lp.read({ signal: AbortSignal.timeout(5_000) }), 'the stream is reset')
+  })
+
+  it('a connection dying mid-message is a link error, not a fault', async () => {
+    const seenFaults = faults[0].length
+    const inbound = () =>
+      linkErrors[0].filter((e) => e.direction === 'inbound' && e.peer.equals(attacker.peerId))
+    const seenLinks = inbound().length
+    const stream = await attacker.dialProtocol(target().peerId, protocol())
+    stream.send(new Uint8Array([0x80, 0x08, 1, 2, 3])) // announces 1024 bytes, sends 3
+    // What SIGKILL does to the attacker's sockets: gone, mid-frame.
+    for (const connection of attacker.getConnections(target().peerId)) connection.abort(new Error('killed'))
+    await waitFor(
+      section.nodes,
+      () => inbound().length > seenLinks,
+      10_000,
+      () => 'no link error',
+      'link:error',
+    )
+    const error = inbound()[seenLinks]
+    assert.equal(error.kind, 'transport')
+    assert.equal(error.code, 'ConnectionClosed', error.message)
+    assert.equal(faults[0].length, seenFaults, 'a broken link is not a fault')
   })
 
   it('the honest peers keep agreeing', async () => {

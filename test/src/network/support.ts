@@ -6,6 +6,7 @@ import {
   createGenesis,
   createSectionNode,
   type DeliveredBlock,
+  type ParsecSectionEvents,
   type ParsecSectionInit,
   type SectionGenesis,
 } from '@parsec-section/p2p-section'
@@ -21,12 +22,23 @@ export interface TestSection {
   stop(): Promise<void>
 }
 
+export interface SectionOptions extends Partial<ParsecSectionInit> {
+  readonly discovery?: boolean
+  /**
+   * What the members know of each other's addresses: `all` (default) tells every node where every
+   * other listens; `first` tells members 1.. only where member 0 listens (before they start), so
+   * they must find each other through discovery.
+   */
+  readonly connect?: 'all' | 'first'
+}
+
 /** Starts a section of `size` members; the last `absent` of them are left for the test to play. */
 export async function startSection(
   size: number,
-  options: Partial<ParsecSectionInit> & { discovery?: boolean } = {},
+  sectionOptions: SectionOptions = {},
   absent = 0,
 ): Promise<TestSection> {
+  const { connect = 'all', ...options } = sectionOptions
   const keys = await Promise.all(Array.from({ length: size }, () => generateKeyPair('Ed25519')))
   const genesis = createGenesis(
     keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })),
@@ -41,13 +53,25 @@ export async function startSection(
       genesis,
       privateKey: key,
       listen: ['/ip4/127.0.0.1/tcp/0'],
+      start: false,
     })
     const delivered: DeliveredBlock[] = []
     node.services.section.addEventListener('block', (event) => delivered.push(event.detail))
     nodes.push(node)
     blocks.push(delivered)
   }
-  await connectAll(nodes)
+  try {
+    for (const node of nodes) {
+      if (connect === 'first' && node !== nodes[0]) {
+        await node.peerStore.merge(nodes[0].peerId, { multiaddrs: nodes[0].getMultiaddrs() })
+      }
+      await node.start()
+    }
+    if (connect === 'all') await connectAll(nodes)
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop()))
+    throw error
+  }
   return {
     genesis,
     keys,
@@ -75,7 +99,7 @@ export function waitFor(
   predicate: () => boolean,
   timeoutMs: number,
   describe: () => string,
-  event: 'block' | 'fault' = 'block',
+  event: keyof ParsecSectionEvents = 'block',
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = (): void => {

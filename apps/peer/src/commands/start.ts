@@ -392,6 +392,14 @@ async function runStart(args: string[]): Promise<number> {
       `fault ${peer} ${detail.code}: ${detail.message}`,
     )
   })
+  section.addEventListener('link:error', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'link:error',
+      { peer, code: detail.code, message: detail.message, retryInMs: detail.retryInMs },
+      `link error ${peer} ${detail.code}: ${detail.message}`,
+    )
+  })
   section.addEventListener('peer:connected', ({ detail }) => {
     log.line('peer:connected', { peer: detail.toString() }, `peer connected ${detail}`)
   })
