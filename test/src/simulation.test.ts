@@ -170,7 +170,7 @@ describe('parsec-peer simulate / soak', () => {
     const lines = out.stdout.trim().split('\n')
     assert.equal(lines.length, 1)
     const json = JSON.parse(lines[0])
-    assert.deepEqual(Object.keys(json), ['seed', 'agreed', 'honest', 'peers', 'steps', 'events'])
+    assert.deepEqual(Object.keys(json), ['seed', 'agreed', 'honest', 'peers', 'steps', 'events', 'accused'])
     assert.equal(json.seed, 5)
     assert.equal(json.agreed, true)
     // Defaults: 4 peers, 1 added, 1 removed: 4 honest peers at the end.

@@ -4,44 +4,78 @@
  */
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import {
+  allScenarios,
+  BEHAVIOURS,
+  type Behaviour,
   checkExpectedBlocks,
+  DEFAULT_BEHAVIOURS,
   findScenario,
+  isBehaviour,
+  PROVABLE_MALICE,
   reproduceCommand,
   runScenario,
   type SimulationOptions,
   type SimulationResult,
-  scenarios,
   simulate,
 } from '@parsec-section/parsec-core/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 import { formatBlock } from '../format.js'
 
-const DEFAULTS = { peers: 4, opaque: 3, add: 1, remove: 1, faulty: 0, seed: 1, maxSteps: 3000 } as const
+const DEFAULTS = {
+  peers: 4,
+  opaque: 3,
+  add: 1,
+  remove: 1,
+  faulty: 0,
+  malicious: 0,
+  seed: 1,
+  maxSteps: 3000,
+} as const
 /** Faulty peers crash at a random step in this range. */
 const FAILURE_STEPS = { min: 1, max: 50 } as const
 
 const COINS = ['concrete', 'parity'] as const
 
 const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--remove R] [--faulty F]
+                            [--malicious M] [--behaviour LIST] [--adversarial-scheduler]
                             [--mode single|supermajority] [--seed S] [--max-steps M]
                             [--coin concrete|parity] [--json]
        parsec-peer simulate --scenario NAME [--seed S] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
 payloads voted, A peers added (joiners replay the history), then R peers removed, F peers crashing
-at random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}. Adds and removes wait until more than two thirds of every
-possible voter set stays live. The same seed gives the same run.
-Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --mode supermajority --seed ${DEFAULTS.seed} --coin concrete.
+at random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}, M founding members Byzantine. Adds and removes wait until more
+than two thirds of every possible voter set stays live and honest. The same seed gives the same run.
+Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --malicious ${DEFAULTS.malicious} --mode supermajority --seed ${DEFAULTS.seed} --coin concrete.
+
+--malicious M makes M random founding members Byzantine: they run the engine but misbehave, each
+doing every behaviour of --behaviour LIST (comma-separated; default: ${DEFAULT_BEHAVIOURS.join(',')}):
+  fork                two events with one self-parent, shown to two different honest peers
+  duplicate-vote      votes an observation it already voted
+  invalid-signature   corrupts the signature of events in some of its messages
+  invalid-accusation  accuses an honest peer of a fork that never happened
+  skip-events         leaves events out of some of its messages
+  silent              from a random step on, neither gossips nor answers
+  spam                requests at more than ten times the honest rate
+Crash-faulty and Byzantine peers together must be fewer than a third of the peers. Byzantine peers
+are never honest. Honest peers accuse what they can prove (${Object.keys(PROVABLE_MALICE).join(', ')}); an agreed
+accusation removes its offender and is a block {"kind":"accusation","offender":NAME,"malice":TYPE}.
+
+--adversarial-scheduler delivers every message itself, within 40 steps of its sending, choosing the
+order so as to keep the peers' estimates split at the coin step (it believes in the parity coin);
+peers then gossip every step, and the --malicious peers (without --behaviour) are its accomplices,
+sending and handling messages only when it says. With --coin parity it keeps an election undecided;
+with the concrete coin the election still decides.
 
 --coin picks the genuine-flip coin of every peer: concrete (the RFC's gradient-leadership coin,
 spec §16) or parity (the reference v0.7.3's predictable stand-in, what replays use).
 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
-  ${scenarios.map((s) => s.name).join('\n  ')}
+  ${allScenarios.map((s) => s.name).join('\n  ')}
 
---json prints one JSON object: {"seed","agreed","honest","peers","steps","events"}, where "peers"
-maps every peer (crashed and removed ones included) to its blocks and "events" is the size of the
-largest honest gossip graph.
+--json prints one JSON object: {"seed","agreed","honest","peers","steps","events","accused"}, where
+"peers" maps every peer (crashed, removed and Byzantine ones included) to its blocks, "events" is
+the size of the largest honest gossip graph and "accused" lists the offenders of agreed accusations.
 Exit status: 0 when every honest peer holds every expected block in the same order, 1 when not
 (or the step bound was reached), 2 on bad arguments or impossible settings.`
 
@@ -70,11 +104,56 @@ function infeasible(peers: number, add: number, remove: number, faulty: number):
   return undefined
 }
 
+/** `--behaviour LIST`: known behaviours, each once. */
+function parseBehaviours(raw: unknown): Behaviour[] {
+  if (raw === undefined) return [...DEFAULT_BEHAVIOURS]
+  const names = String(raw)
+    .split(',')
+    .map((name) => name.trim())
+  const unknown = names.filter((name) => !isBehaviour(name))
+  if (unknown.length > 0 || names.length === 0) {
+    throw new UsageError(
+      `--behaviour: unknown behaviour '${unknown[0] ?? ''}' (known: ${BEHAVIOURS.join(', ')})`,
+    )
+  }
+  return [...new Set(names as Behaviour[])]
+}
+
+function counts(record: Record<string, number>): string {
+  const entries = Object.entries(record)
+  return entries.length === 0 ? 'none' : entries.map(([key, n]) => `${key} ${n}`).join(', ')
+}
+
 function printHuman(result: SimulationResult, problems: readonly string[]): void {
   console.log(
     `Finished after ${result.steps} steps; largest honest graph ${result.events} events; ` +
       `${result.stats.requests} requests, ${result.stats.responses} responses`,
   )
+  const byzantine = Object.entries(result.byzantine)
+  if (byzantine.length > 0) {
+    for (const [name, behaviours] of byzantine) console.log(`Byzantine ${name}: ${behaviours.join(', ')}`)
+    console.log(`Accused (agreed): ${result.accused.length === 0 ? 'nobody' : result.accused.join(', ')}`)
+    console.log(`Refused Byzantine messages: ${counts(result.stats.rejected)}`)
+    console.log(`Faults reported by honest peers: ${counts(result.stats.faults)}`)
+    const { sent, arrived, refused } = result.stats.spam
+    if (sent > 0) console.log(`Spam: ${sent} requests sent, ${arrived} arrived, ${refused} refused`)
+  }
+  if (result.adversary !== undefined) {
+    console.log(`Adversarial scheduler: messages held up to ${result.adversary.longestHold} steps`)
+    for (const attack of result.adversary.attacks) {
+      const rounds = Math.floor(attack.stage / 3)
+      const end =
+        attack.outcome === 'running'
+          ? 'still undecided at the end'
+          : `until step ${attack.endStep} (${attack.outcome})`
+      console.log(
+        `  kept the votes on ${attack.voter} split in election #${attack.election} from step ${attack.startStep} for ${rounds} rounds, ${end}`,
+      )
+    }
+  }
+  if (result.stats.decisionRounds.length > 0) {
+    console.log(`Rounds to decision, per election: ${result.stats.decisionRounds.join(' ')}`)
+  }
   for (const [name, blocks] of Object.entries(result.peers)) {
     const status = result.honest.includes(name) ? 'honest' : result.status[name]
     console.log(`\n${name} (${status}): ${blocks.length} blocks`)
@@ -100,6 +179,7 @@ function jsonSummary(result: SimulationResult, problems: readonly string[]): str
     peers: result.peers,
     steps: result.steps,
     events: result.events,
+    accused: result.accused,
   })
 }
 
@@ -112,6 +192,9 @@ export const simulateCommand = {
       add: { type: 'string' },
       remove: { type: 'string' },
       faulty: { type: 'string' },
+      malicious: { type: 'string' },
+      behaviour: { type: 'string' },
+      'adversarial-scheduler': { type: 'boolean' },
       mode: { type: 'string' },
       seed: { type: 'string' },
       'max-steps': { type: 'string' },
@@ -133,11 +216,22 @@ export const simulateCommand = {
       const name = String(values.scenario)
       const scenario = findScenario(name)
       if (scenario === undefined) {
-        throw new UsageError(`unknown scenario '${name}' (known: ${scenarios.map((s) => s.name).join(', ')})`)
+        throw new UsageError(
+          `unknown scenario '${name}' (known: ${allScenarios.map((s) => s.name).join(', ')})`,
+        )
       }
-      const clash = ['peers', 'opaque', 'add', 'remove', 'faulty', 'mode', 'max-steps'].filter(
-        (k) => values[k] !== undefined,
-      )
+      const clash = [
+        'peers',
+        'opaque',
+        'add',
+        'remove',
+        'faulty',
+        'malicious',
+        'behaviour',
+        'adversarial-scheduler',
+        'mode',
+        'max-steps',
+      ].filter((k) => values[k] !== undefined)
       if (clash.length > 0) {
         throw new UsageError(`--scenario fixes the settings; drop --${clash.join(', --')}`)
       }
@@ -162,6 +256,14 @@ export const simulateCommand = {
     const add = intOption(values, 'add', DEFAULTS.add, 0, 200)
     const remove = intOption(values, 'remove', DEFAULTS.remove, 0, 200)
     const faulty = intOption(values, 'faulty', DEFAULTS.faulty, 0, 200)
+    const malicious = intOption(values, 'malicious', DEFAULTS.malicious, 0, 200)
+    const adversarialScheduler = values['adversarial-scheduler'] === true
+    // The scheduler's accomplices misbehave only by when they send and handle messages.
+    const behaviours =
+      adversarialScheduler && values.behaviour === undefined ? [] : parseBehaviours(values.behaviour)
+    if (values.behaviour !== undefined && malicious === 0) {
+      throw new UsageError('--behaviour needs --malicious M (M ≥ 1)')
+    }
     const maxSteps = intOption(values, 'max-steps', DEFAULTS.maxSteps, 1, 1_000_000)
     const mode: ConsensusMode = choiceOption(
       values,
@@ -169,12 +271,21 @@ export const simulateCommand = {
       ['single', 'supermajority'] as const,
       'supermajority',
     )
-    if (3 * faulty >= peers) {
+    if (3 * (faulty + malicious) >= peers) {
+      const given = [
+        ...(faulty > 0 ? [`--faulty ${faulty}`] : []),
+        ...(malicious > 0 ? [`--malicious ${malicious}`] : []),
+      ].join(' ')
       throw new UsageError(
-        `--faulty ${faulty}: a section of ${peers} peers tolerates fewer than a third faulty (at most ${Math.floor((peers - 1) / 3)})`,
+        `${given}: a section of ${peers} peers tolerates fewer than a third faulty or malicious (at most ${Math.floor((peers - 1) / 3)})`,
       )
     }
-    const reason = infeasible(peers, add, remove, faulty)
+    // Byzantine peers doing something provable are accused and removed, which makes room for the
+    // adds and removes (the simulation waits for it); the others stay, counted as faulty.
+    const accusable = behaviours.some((b) => PROVABLE_MALICE[b] !== undefined)
+    const reason = accusable
+      ? infeasible(peers - malicious, add, remove, faulty)
+      : infeasible(peers, add, remove, faulty + malicious)
     if (reason !== undefined) throw new UsageError(reason)
 
     const options: SimulationOptions = {
@@ -186,13 +297,21 @@ export const simulateCommand = {
       membershipOrder: 'adds-first',
       consensusMode: mode,
       failures: Array.from({ length: faulty }, () => ({ at: FAILURE_STEPS })),
+      byzantine: Array.from({ length: malicious }, () => ({ behaviours })),
+      adversarialScheduler,
+      ...(adversarialScheduler ? { probGossip: 1 } : {}),
       maxSteps,
       coin,
       log,
     }
     if (!json) {
+      const byzantine =
+        malicious > 0
+          ? `, malicious ${malicious} (${behaviours.join(',') || 'accomplices of the scheduler'})`
+          : ''
+      const scheduler = adversarialScheduler ? ', adversarial scheduler' : ''
       console.log(
-        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}, mode ${mode}, max steps ${maxSteps}, coin ${coin}`,
+        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}${byzantine}, mode ${mode}, max steps ${maxSteps}, coin ${coin}${scheduler}`,
       )
       console.log(`Using seed ${seed}`)
     }

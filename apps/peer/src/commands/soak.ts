@@ -3,20 +3,33 @@
  * scenarios the tests run) and reports every failing scenario and seed.
  */
 import {
+  allScenarios,
+  byzantineScenarios,
   findScenario,
   reproduceCommand,
   runScenario,
+  type Scenario,
   scenarios,
 } from '@parsec-section/parsec-core/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 
-const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--scenario NAME] [--coin concrete|parity] [--json]
+const SUITES: Record<'standard' | 'byzantine' | 'all', readonly Scenario[]> = {
+  standard: scenarios,
+  byzantine: byzantineScenarios,
+  all: allScenarios,
+}
 
-Runs N simulations (default ${scenarios.length * 5}). Run i (from S, default 0, to S+N-1) plays scenario
-number i modulo ${scenarios.length} with seed i, so the seeds spread evenly over the suite and an
-interrupted soak resumes with --from (the progress lines print where to resume). --scenario NAME
-runs only that scenario, with seeds S..S+N-1. --coin picks the peers' coin: concrete (default,
-the RFC's gradient-leadership coin, spec §16) or parity (the reference v0.7.3's stand-in).
+const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--suite standard|byzantine|all] [--scenario NAME]
+                        [--coin concrete|parity] [--json]
+
+Runs N simulations (default 5 per scenario of the suite). Run i (from S, default 0, to S+N-1) plays
+scenario number i modulo the suite's size with seed i, so the seeds spread evenly over the suite
+and an interrupted soak resumes with --from (the progress lines print where to resume). --suite
+picks the scenarios: standard (default, the reference's ${scenarios.length}: voting, crashes, churn), byzantine
+(the ${byzantineScenarios.length} with Byzantine peers: one per behaviour, the reference's fork, and mixes with churn and
+crashes) or all. --scenario NAME runs only that scenario, with seeds S..S+N-1. --coin picks the
+peers' coin: concrete (default, the RFC's gradient-leadership coin, spec §16) or parity (the
+reference v0.7.3's stand-in).
 
 Failures print their scenario, seed and the command that reruns them. --json prints one JSON
 object at the end: {"from","seeds","coin","next","passed","failed","failures":[{"scenario","seed",
@@ -24,7 +37,7 @@ object at the end: {"from","seeds","coin","next","passed","failed","failures":[{
 Exit status: 0 when every run passed, 1 when any failed, 2 on bad arguments.
 
 Scenarios:
-  ${scenarios.map((s) => `${s.name.padEnd(40)} ${s.summary}`).join('\n  ')}`
+  ${allScenarios.map((s) => `${s.name.padEnd(40)} ${s.summary}`).join('\n  ')}`
 
 interface Failure {
   scenario: string
@@ -40,6 +53,7 @@ export const soakCommand = {
       seeds: { type: 'string' },
       from: { type: 'string' },
       scenario: { type: 'string' },
+      suite: { type: 'string' },
       coin: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -48,7 +62,9 @@ export const soakCommand = {
       console.log(HELP)
       return 0
     }
-    const count = intOption(values, 'seeds', scenarios.length * 5, 1, 10_000_000)
+    const suiteName = choiceOption(values, 'suite', ['standard', 'byzantine', 'all'] as const, 'standard')
+    const suite = SUITES[suiteName]
+    const count = intOption(values, 'seeds', suite.length * 5, 1, 10_000_000)
     const from = intOption(values, 'from', 0, 0, 0xffff_ffff)
     if (from + count - 1 > 0xffff_ffff) {
       throw new UsageError('--from + --seeds goes past the largest seed (2^32 - 1)')
@@ -56,7 +72,7 @@ export const soakCommand = {
     const only = values.scenario === undefined ? undefined : findScenario(String(values.scenario))
     if (values.scenario !== undefined && only === undefined) {
       throw new UsageError(
-        `unknown scenario '${values.scenario}' (known: ${scenarios.map((s) => s.name).join(', ')})`,
+        `unknown scenario '${values.scenario}' (known: ${allScenarios.map((s) => s.name).join(', ')})`,
       )
     }
     const coin = choiceOption(values, 'coin', ['concrete', 'parity'] as const, 'concrete')
@@ -68,11 +84,11 @@ export const soakCommand = {
     const every = Math.max(1, Math.floor(count / 20))
     const started = performance.now()
     progress(
-      `soak: ${count} runs from ${from} over ${only === undefined ? `${scenarios.length} scenarios` : `scenario ${only.name}`}, ${coin} coin`,
+      `soak: ${count} runs from ${from} over ${only === undefined ? `${suite.length} scenarios (${suiteName})` : `scenario ${only.name}`}, ${coin} coin`,
     )
     for (let n = 0; n < count; n++) {
       const i = from + n
-      const scenario = only ?? scenarios[i % scenarios.length]
+      const scenario = only ?? suite[i % suite.length]
       const t0 = performance.now()
       const outcome = runScenario(scenario, i, { coin })
       const ms = performance.now() - t0

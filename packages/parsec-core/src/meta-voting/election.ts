@@ -39,6 +39,8 @@ export class MetaElection implements CoinView {
   /** The last key of the last decision, or -1 before the first. */
   private lastDecidedKey = -1
   readonly memo = new Map<string, unknown>()
+  /** Per decision so far, the highest meta-vote round of the deciding event (see `decisionRounds`). */
+  private readonly roundsToDecision: number[] = []
   private voterPosition: number[] = []
   /** Interesting events per creator (peer index), in insertion order (spec §6.4). */
   private interesting: number[][] = []
@@ -73,6 +75,14 @@ export class MetaElection implements CoinView {
     this.voters.forEach((peer, position) => {
       this.voterPosition[peer] = position
     })
+  }
+
+  /**
+   * Read-only, for tools measuring rounds-to-decision: per decision so far, in order, the highest
+   * meta-vote round of the event that made it (0 for a sole voter's).
+   */
+  get decisionRounds(): readonly number[] {
+    return this.roundsToDecision
   }
 
   get voterCount(): number {
@@ -428,6 +438,9 @@ export class MetaElection implements CoinView {
       })
     }
     if (count.size === 0) return null
+    let round = 0
+    for (const list of event.meta?.votes ?? []) round = Math.max(round, list[list.length - 1].round)
+    this.roundsToDecision.push(round)
     return [...count.keys()].sort(
       (a, b) =>
         minPosition.get(a)! - minPosition.get(b)! ||

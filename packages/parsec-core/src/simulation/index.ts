@@ -1,10 +1,31 @@
 /**
  * @parsec-section/parsec-core/simulation: a deterministic seeded simulation of a PARSEC section
- * (spec §13.1) and the named scenario suite shared by the tests and the `soak` command.
+ * (spec §13.1), with crash-faulty and Byzantine peers, and the named scenario suite shared by the
+ * tests and the `soak` command.
  */
 
+export type {
+  AdversarialSchedulerOptions,
+  AdversaryStats,
+  Attack,
+  ScheduledMessage,
+  SchedulerHost,
+} from './adversarial-scheduler.js'
+export { AdversarialScheduler } from './adversarial-scheduler.js'
+export type { ByzantineHost, ByzantinePlan } from './byzantine.js'
+export { ByzantinePeer } from './byzantine.js'
+export { InboundLimit } from './inbound-limit.js'
+export type { Behaviour, Misbehaviour } from './misbehaviour.js'
+export {
+  BEHAVIOURS,
+  DEFAULT_BEHAVIOURS,
+  isBehaviour,
+  MisbehaviourLog,
+  PROVABLE_MALICE,
+} from './misbehaviour.js'
 export { PEER_NAMES, peerName } from './names.js'
 export type {
+  ByzantineSpec,
   FailureSpec,
   PeerStatus,
   SimulationCoin,
@@ -17,4 +38,17 @@ export type {
 export { blockKey, simulate } from './network.js'
 export { Rng } from './rng.js'
 export type { Scenario, ScenarioOutcome, ScenarioRun } from './scenarios.js'
-export { checkExpectedBlocks, findScenario, reproduceCommand, runScenario, scenarios } from './scenarios.js'
+export {
+  allScenarios,
+  byzantineScenarios,
+  checkExpectedBlocks,
+  findScenario,
+  reproduceCommand,
+  runScenario,
+  scenarios,
+} from './scenarios.js'
+export type { Delivery, PlanOptions, StagePlan, StageRoles } from './split-planner.js'
+export { commonStage, harmlessValue, planStage } from './split-planner.js'
+export { mirrorVotes } from './vote-mirror.js'
+export type { ModelCoin, ModelEvent, VoteList } from './vote-model.js'
+export { parityModelCoin, VoteModel } from './vote-model.js'

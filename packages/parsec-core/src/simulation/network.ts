@@ -22,6 +22,15 @@
  * protocol does not allow; `schedule` when the run's settings cannot be met (e.g. an add that would
  * leave too few live voters, with nothing left that could change it).
  *
+ * Byzantine peers (`byzantine`, see `byzantine.ts`) are members that run a real engine under a
+ * behaviour layer. They are never honest: the invariants above hold among the honest peers only,
+ * and the checks add `accusation` (an agreed accusation, or a malice fault reported by an honest
+ * peer, names a peer that did not provably misbehave: honest peers are never accused, so never
+ * removed) and `containment` (the transport refused an honest request, see `inbound-limit.ts`).
+ * Engine errors at honest peers caused by a Byzantine sender's message are expected: counted in
+ * `stats.rejected` by code. An agreed accusation removes its offender from the section; the run
+ * waits for an agreed accusation of every peer an honest peer reported malice of.
+ *
  * Engine errors the protocol allows are counted in `stats.toleratedErrors` instead: gossip from a
  * peer the receiver removed or relaying that peer's later events (`InvalidPeerState`), a removed
  * receiver (`InvalidSelfState`), and a sender the receiver does not know yet (`UnknownPeer`: a
@@ -31,15 +40,27 @@
 
 import { type BlockDescription, describeBlock, payloadText } from '../block-description.js'
 import type { Block } from '../blocks.js'
-import { utf8 } from '../encoding/bytes.js'
+import { fromHex, utf8 } from '../encoding/bytes.js'
 import { isParsecError } from '../errors.js'
+import type { Fault } from '../faults.js'
 import type { Request, Response } from '../gossip/messages.js'
+import { encodeContent, type PackedEvent } from '../graph/event.js'
 import { MockSecretId, mockId } from '../identity/mock.js'
 import { type Coin, parityCoin } from '../meta-voting/coin.js'
 import { concreteCoin } from '../meta-voting/concrete-coin.js'
 import type { ConsensusMode } from '../observations/consensus-mode.js'
 import { add, type Observation, opaque, remove } from '../observations/observation.js'
 import { Parsec } from '../parsec.js'
+import {
+  AdversarialScheduler,
+  type AdversarialSchedulerOptions,
+  type AdversaryStats,
+  type ScheduledMessage,
+  type SchedulerHost,
+} from './adversarial-scheduler.js'
+import { type ByzantineHost, ByzantinePeer } from './byzantine.js'
+import { InboundLimit } from './inbound-limit.js'
+import { type Behaviour, type Misbehaviour, MisbehaviourLog } from './misbehaviour.js'
 import { peerName } from './names.js'
 import { Rng } from './rng.js'
 
@@ -65,6 +86,14 @@ export interface FailureSpec {
  * coin (spec §6.7), or a function giving each peer (by name) its own coin (tests wrap one).
  */
 export type SimulationCoin = 'parity' | 'concrete' | ((peer: string) => Coin)
+
+/** One Byzantine member of the genesis group. */
+export interface ByzantineSpec {
+  /** Its name; absent: a random genesis member not otherwise taken. */
+  readonly peer?: string
+  /** What it does (any combination; see `Behaviour`). */
+  readonly behaviours: readonly Behaviour[]
+}
 
 export interface SimulationOptions {
   /** Seed of the run (an unsigned 32-bit integer). */
@@ -100,6 +129,18 @@ export interface SimulationOptions {
   readonly maxPeers?: number
   /** Crash failures (crash-stop: the peer stops handling anything). */
   readonly failures?: readonly FailureSpec[]
+  /**
+   * Byzantine members of the genesis group (default none). With the crash failures they must stay
+   * fewer than a third of the section for it to make progress; the simulation does not enforce it.
+   */
+  readonly byzantine?: readonly ByzantineSpec[]
+  /**
+   * Deliver the messages through the adversarial scheduler (`adversarial-scheduler.ts`) instead of
+   * with independent random delays: every message delayed and reordered within `bound` steps
+   * (default 40), to keep the peers' views apart at the coin step. Byzantine peers without any
+   * behaviour become its accomplices: they send and handle messages only when it says.
+   */
+  readonly adversarialScheduler?: boolean | AdversarialSchedulerOptions
   /** Per-step probability that a running peer gossips (default 0.25). */
   readonly probGossip?: number
   /** Delay of each request and response, in steps (default 0..2); 0 = handled within the step. */
@@ -117,7 +158,8 @@ export interface SimulationOptions {
   readonly log?: (line: string) => void
 }
 
-export type PeerStatus = 'active' | 'joining' | 'crashed' | 'removed'
+/** `byzantine`: a running Byzantine member (never honest); `removed` also ends an accused one. */
+export type PeerStatus = 'active' | 'joining' | 'crashed' | 'removed' | 'byzantine'
 
 export interface Violation {
   readonly invariant: string
@@ -134,14 +176,41 @@ export interface SimulationStats {
   readonly toleratedErrors: Record<string, number>
   /** Duplicate votes attempted and refused with `DuplicateVote`. */
   readonly duplicateVotesRefused: number
+  /** Requests sent, by sender (spam included). */
+  readonly requestsSent: Record<string, number>
+  /** Engine errors at honest peers handling a Byzantine peer's message, by code (expected). */
+  readonly rejected: Record<string, number>
+  /** Faults honest peers' handle calls reported: `malice:TYPE` or `rejected:CODE`, with counts. */
+  readonly faults: Record<string, number>
+  /** Messages to a silent Byzantine peer, never handled. */
+  readonly silenced: number
+  /** Spam requests: sent, reaching an honest receiver, and refused there by the inbound limit. */
+  readonly spam: { readonly sent: number; readonly arrived: number; readonly refused: number }
+  /** Requests the inbound limit refused (Byzantine senders only, or `containment` is violated). */
+  readonly refused: number
+  /** Events in honest graphs whose signature does not verify (forged ones that got in: must be 0). */
+  readonly forgedEventsAccepted: number
+  /** Failed engine calls of Byzantine peers (their own tricks can break their engines), by code. */
+  readonly byzantineErrors: Record<string, number>
+  /**
+   * Per decision (election) so far, in order: the highest meta-vote round of the deciding event,
+   * the largest among the honest peers (rounds-to-decision).
+   */
+  readonly decisionRounds: number[]
 }
 
 export interface SimulationResult {
   readonly seed: number
   /** True iff no invariant was violated (so every honest peer holds every expected block, in order). */
   readonly agreed: boolean
-  /** Peers that neither crashed nor were removed and were members at the end, by name. */
+  /** Peers that neither crashed nor were removed and were members at the end, by name (never Byzantine). */
   readonly honest: string[]
+  /** Offenders of the accusations the honest peers agreed on, in order. */
+  readonly accused: string[]
+  /** The Byzantine peers and their behaviours. */
+  readonly byzantine: Record<string, Behaviour[]>
+  /** Every Byzantine action, in order. */
+  readonly misbehaviour: Misbehaviour[]
   /** The blocks every peer polled (crashed and removed peers included), in order. */
   readonly peers: Record<string, BlockDescription[]>
   readonly status: Record<string, PeerStatus>
@@ -161,7 +230,15 @@ export interface SimulationResult {
     readonly votes: Record<string, string[]>
   }
   readonly stats: SimulationStats
+  /** The adversarial scheduler's attacks, when there is one. */
+  readonly adversary?: AdversaryStats
 }
+
+/** How long a spamming Byzantine peer floods (long enough to show, short enough to keep runs fast). */
+const SPAM_STEPS = 40
+
+/** Default bound on a message's delay under the adversarial scheduler, in steps. */
+const SCHEDULER_BOUND = 40
 
 // ------------------------------------------------------------------------------------------ internals
 
@@ -185,6 +262,10 @@ interface SimPeer {
   readonly keys: string[]
   readonly keySet: Set<string>
   votes: PendingVote[]
+  /** The behaviour layer of a Byzantine peer. */
+  byzantine?: ByzantinePeer
+  /** Offenders of the accusations this peer agreed on. */
+  readonly accused: Set<string>
 }
 
 interface Message {
@@ -193,7 +274,11 @@ interface Message {
   readonly to: SimPeer
   readonly kind: 'request' | 'response'
   readonly body: Request | Response
+  /** The step it was sent at. */
+  readonly sent: number
   readonly due: number
+  /** A Byzantine peer's extra request (`spam`). */
+  readonly spam: boolean
 }
 
 interface Transition {
@@ -302,6 +387,24 @@ class Simulation {
   private duplicateVotesRefused = 0
   private readonly tolerated: Record<string, number> = {}
 
+  private readonly misbehaviour = new MisbehaviourLog()
+  private readonly inbound: InboundLimit
+  private readonly scheduler: AdversarialScheduler | undefined
+  /** Byzantine peers the adversarial scheduler drives. */
+  private readonly accomplices = new Set<string>()
+  /** Peers an honest peer reported malice of: the run waits until their accusation is agreed. */
+  private readonly reported = new Set<string>()
+  /** Offenders whose agreed accusation every honest peer holds (removed from the section). */
+  private readonly accusationsDone = new Set<string>()
+  private readonly requestsSent: Record<string, number> = {}
+  private readonly rejected: Record<string, number> = {}
+  private readonly faults: Record<string, number> = {}
+  private readonly byzantineErrors: Record<string, number> = {}
+  private silenced = 0
+  private refused = 0
+  private forgedEventsAccepted = 0
+  private readonly spam = { sent: 0, arrived: 0, refused: 0 }
+
   constructor(private readonly options: SimulationOptions) {
     this.rng = new Rng(options.seed)
     this.mode = options.consensusMode ?? 'supermajority'
@@ -330,10 +433,60 @@ class Simulation {
       this.members.add(peer)
     }
     this.castVotes.set('genesis', new Set(this.all.map((p) => p.name)))
+    const scheduler = options.adversarialScheduler
+    if (scheduler !== undefined && scheduler !== false) {
+      this.scheduler = new AdversarialScheduler(scheduler === true ? { bound: SCHEDULER_BOUND } : scheduler)
+    }
+    // The bucket's burst covers how far apart in delay two honest requests can be (inbound-limit.ts).
+    const spread = this.scheduler === undefined ? this.delay.max - this.delay.min : this.scheduler.bound
+    this.inbound = new InboundLimit(spread + 1)
+    this.makeByzantine(options.byzantine ?? [])
     for (const failure of options.failures ?? []) {
       const step =
         typeof failure.at === 'number' ? failure.at : this.rng.range(failure.at.min, failure.at.max)
       this.failures.push({ step, peer: failure.peer })
+    }
+  }
+
+  /** Turns genesis members into Byzantine peers (named, or drawn among the rest). */
+  private makeByzantine(specs: readonly ByzantineSpec[]): void {
+    if (specs.length === 0) return
+    const named = new Set(specs.flatMap((spec) => (spec.peer === undefined ? [] : [spec.peer])))
+    const free = this.all.filter((p) => !named.has(p.name))
+    for (const spec of specs) {
+      let peer: SimPeer | undefined
+      if (spec.peer !== undefined) {
+        peer = this.byName.get(spec.peer)
+        if (peer === undefined || !this.members.has(peer) || peer.byzantine !== undefined) {
+          throw new RangeError(`Byzantine peer ${spec.peer} is not a genesis member (or named twice)`)
+        }
+      } else {
+        if (free.length === 0) throw new RangeError('more Byzantine peers than genesis members')
+        peer = free.splice(this.rng.below(free.length), 1)[0]
+      }
+      const rng = this.rng.fork()
+      const spamFrom = rng.range(0, 10)
+      const plan = {
+        forkAt: rng.range(3, 25),
+        duplicateVoteAt: rng.range(3, 25),
+        invalidAccusationAt: rng.range(3, 25),
+        silentFrom: rng.range(0, 20),
+        // More than ten times an honest peer's rate (`probGossip` requests per step).
+        spamPerStep: Math.ceil(10 * this.probGossip) + 1,
+        spamFrom,
+        spamUntil: spamFrom + SPAM_STEPS,
+      }
+      peer.byzantine = new ByzantinePeer(
+        peer.name,
+        peer.parsec,
+        new MockSecretId(peer.name),
+        new Set(spec.behaviours),
+        this.genesisIds,
+        plan,
+        rng,
+      )
+      peer.status = 'byzantine'
+      if (this.scheduler !== undefined && spec.behaviours.length === 0) this.accomplices.add(peer.name)
     }
   }
 
@@ -353,6 +506,7 @@ class Simulation {
       keys: [],
       keySet: new Set(),
       votes: [],
+      accused: new Set(),
     }
     this.all.push(peer)
     this.byName.set(name, peer)
@@ -373,12 +527,26 @@ class Simulation {
   }
 
   private running(peer: SimPeer): boolean {
-    return peer.status === 'active' || peer.status === 'joining'
+    return peer.status === 'active' || peer.status === 'joining' || peer.status === 'byzantine'
   }
 
-  /** Members that are running, not leaving. */
+  private isHonest(peer: SimPeer): boolean {
+    return peer.byzantine === undefined
+  }
+
+  /** Members that are running, not leaving, and honest. */
   private liveMembers(): SimPeer[] {
     return [...this.members].filter((p) => p.status === 'active' && !p.leaving)
+  }
+
+  /** Byzantine members still running. */
+  private byzantineMembers(): SimPeer[] {
+    return [...this.members].filter((p) => p.status === 'byzantine')
+  }
+
+  /** Honest running peers with votes still to cast (the run is not done while there are any). */
+  private votesPending(): boolean {
+    return this.all.some((p) => this.running(p) && this.isHonest(p) && p.votes.some((v) => !v.duplicate))
   }
 
   // ---------------------------------------------------------------------------------- the run
@@ -390,11 +558,13 @@ class Simulation {
       this.applyFailures()
       this.schedule()
       this.castDueVotes()
+      this.actByzantine()
       this.gossip()
       this.deliver()
       this.pollAll()
       if (this.aborted || this.violations.length > 0) break
       this.updateTransitions()
+      this.applyAgreedAccusations()
       if (this.isDone()) {
         finished = true
         this.step++
@@ -414,6 +584,7 @@ class Simulation {
       this.violate('termination', `no termination after ${this.step} steps: ${this.missingSummary()}`)
     }
     if (finished) this.checkMembership()
+    this.checkForgedEvents()
     return this.result()
   }
 
@@ -515,6 +686,8 @@ class Simulation {
     let voters: SimPeer[]
     if (this.mode === 'single' && !this.options.voteForSame) voters = [this.rng.pick(live)]
     else voters = live
+    // Byzantine members vote too (material for duplicate votes), but never a Single-mode block.
+    if (this.mode === 'supermajority') voters = [...voters, ...this.byzantineMembers()]
     for (const voter of voters) this.queueVote(voter, observation, this.voteStep())
     this.log(`opaque "${payload}" voted by ${voters.map((p) => p.name).join(', ')}`)
   }
@@ -634,9 +807,14 @@ class Simulation {
         this.tolerate(error.code)
         return
       }
+      if (isParsecError(error) && peer.byzantine !== undefined) {
+        this.countByzantineError(error.code)
+        return
+      }
       this.engineError('vote', `${peer.name} voting ${key}`, error)
       return
     }
+    peer.byzantine?.noteVote(observation)
     let voters = this.castVotes.get(key)
     if (voters === undefined) {
       voters = new Set()
@@ -670,14 +848,31 @@ class Simulation {
 
   // ---------------------------------------------------------------------------------- gossip
 
-  private send(from: SimPeer, to: SimPeer, kind: 'request' | 'response', body: Request | Response): void {
-    const due = this.step + this.rng.range(this.delay.min, this.delay.max)
-    this.messages.push({ seq: this.seq++, from, to, kind, body, due })
+  private send(
+    from: SimPeer,
+    to: SimPeer,
+    kind: 'request' | 'response',
+    body: Request | Response,
+    spam = false,
+  ): void {
+    const due =
+      this.scheduler === undefined
+        ? this.step + this.rng.range(this.delay.min, this.delay.max)
+        : this.step + this.scheduler.bound
+    this.messages.push({ seq: this.seq++, from, to, kind, body, sent: this.step, due, spam })
+    if (kind === 'response') {
+      this.responses++
+      return
+    }
+    this.requests++
+    this.requestsSent[from.name] = (this.requestsSent[from.name] ?? 0) + 1
+    if (spam) this.spam.sent++
   }
 
   private gossip(): void {
     for (const peer of this.all) {
       if (!this.running(peer) || !this.rng.chance(this.probGossip)) continue
+      if (peer.byzantine?.isSilent(this.step) || this.accomplices.has(peer.name)) continue
       const recipients = peer.parsec.gossipRecipients().filter((id) => {
         const other = this.byName.get(id.name)
         return other !== undefined && this.running(other)
@@ -688,21 +883,175 @@ class Simulation {
       try {
         request = peer.parsec.createGossip(mockId(target.name))
       } catch (error) {
+        if (isParsecError(error) && peer.byzantine !== undefined) {
+          this.countByzantineError(error.code)
+          continue
+        }
         this.engineError('gossip', `${peer.name} gossiping to recipient ${target.name}`, error)
         return
       }
-      this.requests++
-      this.send(peer, target, 'request', request)
+      this.send(peer, target, 'request', this.outgoing(peer, target, request))
     }
   }
 
+  /** What a message really carries: a Byzantine sender's behaviour layer may rewrite it. */
+  private outgoing(from: SimPeer, to: SimPeer, message: Request | Response): Request | Response {
+    if (from.byzantine === undefined) return message
+    return { packedEvents: from.byzantine.tamper(message.packedEvents, to.name, this.host(from)) }
+  }
+
+  // ---------------------------------------------------------------------------------- Byzantine peers
+
+  /** What the simulation offers Byzantine `peer` this step. */
+  private host(peer: SimPeer): ByzantineHost {
+    return {
+      step: this.step,
+      honestTargets: () =>
+        this.all.filter((p) => p !== peer && this.running(p) && this.isHonest(p)).map((p) => p.name),
+      sendRequest: (to, request, spam) => {
+        const target = this.byName.get(to)
+        if (target !== undefined) this.send(peer, target, 'request', request, spam)
+      },
+      record: (entry) => this.misbehaviour.add({ ...entry, step: this.step, peer: peer.name }),
+      engineError: (code) => this.countByzantineError(code),
+    }
+  }
+
+  private actByzantine(): void {
+    for (const peer of this.all) {
+      if (peer.status === 'byzantine') peer.byzantine?.act(this.host(peer))
+    }
+  }
+
+  private countByzantineError(code: string): void {
+    this.byzantineErrors[code] = (this.byzantineErrors[code] ?? 0) + 1
+  }
+
+  /** Offenders of the accusations every honest peer agreed on leave the section (like a Remove). */
+  private applyAgreedAccusations(): void {
+    const honest = this.honestPeers()
+    if (honest.length === 0) return
+    for (const offender of honest[0].accused) {
+      if (this.accusationsDone.has(offender) || !honest.every((p) => p.accused.has(offender))) continue
+      this.accusationsDone.add(offender)
+      const peer = this.byName.get(offender)
+      if (peer === undefined) continue
+      this.members.delete(peer)
+      if (this.running(peer)) {
+        peer.status = 'removed'
+        peer.votes = []
+      }
+      this.log(`${offender} is accused everywhere and leaves the section`)
+    }
+  }
+
+  /** Forged signatures must never get into an honest graph (checked once, at the end). */
+  private checkForgedEvents(): void {
+    if (!this.all.some((p) => p.byzantine?.has('invalid-signature'))) return
+    for (const peer of this.honestPeers()) {
+      for (const event of peer.parsec.packedEvents(0)) {
+        if (!event.creator.verify(event.signature, encodeContent(event.creator, event.cause))) {
+          this.forgedEventsAccepted++
+          this.violate(
+            'validity',
+            `${peer.name} holds an event by ${event.creator.name} with a bad signature`,
+          )
+        }
+      }
+    }
+  }
+
+  /** `entry` with the honest peers its evidence reached, if it is provable. */
+  private withReach(entry: Misbehaviour, honest: readonly SimPeer[]): Misbehaviour {
+    if (entry.malice === undefined || entry.events.length === 0) return entry
+    const hashes = entry.events.map((hex) => fromHex(hex))
+    const reached = honest
+      .filter((peer) => {
+        const graph = peer.parsec.inspect().graph
+        return hashes.every((hash) => graph.indexOf(hash) !== undefined)
+      })
+      .map((peer) => peer.name)
+    return { ...entry, reached }
+  }
+
+  // ---------------------------------------------------------------------------------- adversarial scheduler
+
+  private schedulerHost(): SchedulerHost {
+    const voters = this.genesisIds.map((id) => id.name)
+    const scheduled = (m: Message): ScheduledMessage => ({
+      seq: m.seq,
+      from: m.from.name,
+      to: m.to.name,
+      kind: m.kind,
+      body: m.body,
+      sent: m.sent,
+      due: m.due,
+    })
+    const bySeq = (seq: number) => this.messages.find((m) => m.seq === seq)
+    return {
+      step: this.step,
+      voters,
+      accomplices: this.accomplices,
+      engine: (name) => this.byName.get(name)!.parsec,
+      clone: (name) =>
+        Parsec.restore({
+          us: new MockSecretId(name),
+          genesis: this.genesisIds,
+          consensusMode: this.mode,
+          coin: this.coinFor(name),
+          events: this.byName.get(name)!.parsec.packedEvents(0),
+        }),
+      inFlight: () => this.messages.map(scheduled),
+      deliver: (message) => {
+        const real = bySeq(message.seq)
+        if (real === undefined) return
+        this.messages = this.messages.filter((m) => m !== real)
+        this.handle(real)
+      },
+      accompliceRequest: (from, to) => {
+        const sender = this.byName.get(from)!
+        const receiver = this.byName.get(to)!
+        if (!this.running(sender) || !this.running(receiver)) return
+        let request: Request
+        try {
+          request = sender.parsec.createGossip(mockId(to))
+        } catch (error) {
+          if (isParsecError(error)) this.countByzantineError(error.code)
+          return
+        }
+        this.send(sender, receiver, 'request', request)
+        const message = this.messages.pop()!
+        this.handle(message)
+      },
+    }
+  }
+
+  /** Rounds-to-decision per election: the largest among the honest peers' deciding events. */
+  private decisionRounds(honest: readonly SimPeer[]): number[] {
+    const rounds: number[] = []
+    for (const peer of honest) {
+      peer.parsec.inspect().election.decisionRounds.forEach((round, i) => {
+        rounds[i] = Math.max(rounds[i] ?? 0, round)
+      })
+    }
+    return rounds
+  }
+
+  // ---------------------------------------------------------------------------------- delivery
+
   private deliver(): void {
+    if (this.scheduler !== undefined) {
+      this.scheduler.run(this.schedulerHost())
+      if (this.aborted) return
+    }
     for (;;) {
       const due = this.messages.filter((m) => m.due <= this.step)
       if (due.length === 0) return
       this.messages = this.messages.filter((m) => m.due > this.step)
       due.sort((a, b) => a.due - b.due || a.seq - b.seq)
       for (const message of due) {
+        // An accomplice ignores what the scheduler did not have it handle.
+        if (this.accomplices.has(message.to.name)) continue
         this.handle(message)
         if (this.aborted) return
       }
@@ -715,31 +1064,100 @@ class Simulation {
       this.dropped++
       return
     }
+    if (to.byzantine !== undefined) {
+      this.handleAtByzantine(message, to.byzantine)
+      return
+    }
+    if (message.kind === 'request' && !this.admit(message)) return
     const src = mockId(from.name)
+    let faults: readonly Fault[] = []
     try {
       if (message.kind === 'request') {
-        const { response } = to.parsec.handleRequest(src, message.body)
-        if (this.running(from)) {
-          this.responses++
-          this.send(to, from, 'response', response)
-        } else {
-          this.dropped++
-        }
+        const outcome = to.parsec.handleRequest(src, message.body)
+        faults = outcome.faults
+        if (this.running(from)) this.send(to, from, 'response', outcome.response)
+        else this.dropped++
       } else {
-        to.parsec.handleResponse(src, message.body)
+        faults = to.parsec.handleResponse(src, message.body).faults
       }
     } catch (error) {
+      if (isParsecError(error)) this.noteFaults(message, error.faults)
+      if (isParsecError(error) && from.byzantine !== undefined) {
+        // A Byzantine sender's message: refusing it is the engine doing its job.
+        this.rejected[error.code] = (this.rejected[error.code] ?? 0) + 1
+        return
+      }
       if (isParsecError(error) && this.isTolerated(error.code, message)) {
         this.tolerate(error.code)
         return
       }
       this.engineError('engine-error', `${to.name} handling a ${message.kind} from ${from.name}`, error)
+      return
+    }
+    this.noteFaults(message, faults)
+  }
+
+  /** The receiver's inbound limit lets a request through, or refuses it (never an honest one). */
+  private admit(message: Message): boolean {
+    if (message.spam) this.spam.arrived++
+    if (this.inbound.admit(message.to.name, message.from.name, this.step)) return true
+    this.refused++
+    if (message.spam) this.spam.refused++
+    if (this.isHonest(message.from)) {
+      this.violate('containment', `${message.to.name} refused a request from honest ${message.from.name}`)
+    }
+    return false
+  }
+
+  /** Faults an honest peer's handle call reported: counted; malice must name a Byzantine peer. */
+  private noteFaults(message: Message, faults: readonly Fault[]): void {
+    for (const fault of faults) {
+      const key = fault.kind === 'malice' ? `malice:${fault.malice.type}` : `rejected:${fault.code}`
+      this.faults[key] = (this.faults[key] ?? 0) + 1
+      if (fault.kind !== 'malice') continue
+      const offender = this.byName.get(fault.offender.name)
+      if (offender !== undefined && offender.byzantine !== undefined) {
+        this.reported.add(offender.name)
+      } else {
+        this.violate(
+          'accusation',
+          `${message.to.name} found ${fault.malice.type} by honest ${fault.offender.name} in a ${message.kind} from ${message.from.name}`,
+        )
+      }
+    }
+  }
+
+  /** A Byzantine receiver: its engine fails as it may (counted); a silent one handles nothing. */
+  private handleAtByzantine(message: Message, byzantine: ByzantinePeer): void {
+    const { from, to } = message
+    if (byzantine.isSilent(this.step)) {
+      this.silenced++
+      return
+    }
+    const src = mockId(from.name)
+    const packedEvents: readonly PackedEvent[] = byzantine.incoming(message.body.packedEvents)
+    try {
+      if (message.kind === 'request') {
+        const { response } = to.parsec.handleRequest(src, { packedEvents })
+        if (this.accomplices.has(to.name)) return
+        if (this.running(from)) this.send(to, from, 'response', this.outgoing(to, from, response))
+        else this.dropped++
+      } else {
+        to.parsec.handleResponse(src, { packedEvents })
+      }
+    } catch (error) {
+      if (!isParsecError(error)) {
+        this.engineError('engine-error', `Byzantine ${to.name} handling a ${message.kind}`, error)
+        return
+      }
+      this.countByzantineError(error.code)
     }
   }
 
   /**
    * Errors the protocol allows: gossip from (or relaying events of) a peer the receiver removed;
-   * a removed receiver; a joiner hearing from a peer it does not know yet (added after it).
+   * a removed receiver; a joiner hearing from a peer it does not know yet (added after it), or
+   * from members before it has decided its own Add (`PrematureGossip`, spec §9.2).
    */
   private isTolerated(code: string, message: Message): boolean {
     switch (code) {
@@ -752,6 +1170,8 @@ class Simulation {
         // A joiner hears from a peer added after it, or a new member gossips to a peer that has
         // not decided its Add yet: the receiver does not know the sender.
         return message.to.parsec.inspect().peers.indexOf(mockId(message.from.name)) === undefined
+      case 'PrematureGossip':
+        return message.to.status === 'joining'
       default:
         return false
     }
@@ -776,6 +1196,19 @@ class Simulation {
     const position = peer.keys.length
     peer.blocks.push(description)
     peer.keys.push(key)
+    if (peer.byzantine !== undefined) {
+      // The invariants are about honest peers; a Byzantine one only stops once it is out.
+      const out =
+        (description.kind === 'accusation' && description.offender === peer.name) ||
+        (description.kind === 'remove' && description.peer === peer.name)
+      if (out && peer.status === 'byzantine') {
+        peer.status = 'removed'
+        peer.votes = []
+        this.log(`Byzantine ${peer.name} decided its own removal and stops`)
+      }
+      return
+    }
+    if (description.kind === 'accusation') peer.accused.add(description.offender)
     // no-duplicates
     if (peer.keySet.has(key)) this.violate('no-duplicates', `${peer.name} decided ${key} twice`)
     peer.keySet.add(key)
@@ -805,6 +1238,10 @@ class Simulation {
   }
 
   private checkValidity(peer: SimPeer, description: BlockDescription, key: string): void {
+    if (description.kind === 'accusation') {
+      this.checkAccusation(peer, description.offender, description.voters)
+      return
+    }
     const payload = payloadKey(description)
     const voters = this.castVotes.get(payload)
     if (voters === undefined) {
@@ -834,6 +1271,24 @@ class Simulation {
         `${peer.name} decided Single-mode ${key} with ${description.voters.length} votes`,
       )
     }
+  }
+
+  /**
+   * An agreed accusation (voted by the engines themselves, so not in `castVotes`) must name a
+   * Byzantine peer that did something provable: an honest peer is never accused, so never removed.
+   */
+  private checkAccusation(peer: SimPeer, offender: string, voters: readonly string[]): void {
+    const accused = this.byName.get(offender)
+    if (accused === undefined || accused.byzantine === undefined) {
+      this.violate('accusation', `${peer.name} agreed on an accusation of honest ${offender}`)
+    } else if (!this.misbehaviour.provablyMisbehaved(offender)) {
+      this.violate(
+        'accusation',
+        `${peer.name} agreed on an accusation of ${offender}, who did nothing provable`,
+      )
+    }
+    if (voters.length === 0)
+      this.violate('validity', `${peer.name} decided an accusation of ${offender} without votes`)
   }
 
   /** A joiner that can vote now votes what is still open (spec §13.1: opaques only in Supermajority mode). */
@@ -883,7 +1338,10 @@ class Simulation {
    */
   private unschedulable(): string | undefined {
     if (this.transitions.length > 0) return undefined
-    if (this.all.some((p) => this.running(p) && p.votes.some((v) => !v.duplicate))) return undefined
+    if (this.votesPending()) return undefined
+    // A Byzantine member that misbehaves provably will be accused and removed, which may make room.
+    if (this.awaitedAccusations().length > 0) return undefined
+    if (this.byzantineMembers().some((p) => p.byzantine?.provable)) return undefined
     if (this.added.length < this.toAdd && !this.addIsAllowed()) {
       return `cannot add ${this.toAdd - this.added.length} more peers to ${this.members.size} members (${this.counts().crashedMembers} crashed)`
     }
@@ -919,15 +1377,22 @@ class Simulation {
     if (this.removed.length < this.toRemove || this.transitions.length > 0 || this.failures.length > 0) {
       return false
     }
-    if (this.all.some((p) => this.running(p) && p.votes.some((v) => !v.duplicate))) return false
+    if (this.votesPending()) return false
+    if (this.awaitedAccusations().length > 0) return false
     const honest = this.honestPeers()
     const required = this.requiredKeys()
     const length = honest[0]?.keys.length
     return honest.every((p) => p.keys.length === length && required.every((k) => p.keySet.has(k)))
   }
 
+  /** Peers an honest peer reported malice of whose accusation is not yet agreed by every honest peer. */
+  private awaitedAccusations(): string[] {
+    return [...this.reported].filter((name) => !this.accusationsDone.has(name))
+  }
+
   private missingSummary(): string {
     const parts: string[] = []
+    for (const name of this.awaitedAccusations()) parts.push(`accusation of ${name} not agreed`)
     if (this.scheduledOpaque < this.opaqueCount) {
       parts.push(`${this.opaqueCount - this.scheduledOpaque} opaque not scheduled`)
     }
@@ -970,10 +1435,21 @@ class Simulation {
       peers[peer.name] = peer.blocks
       status[peer.name] = peer.status
     }
+    const accused: string[] = []
+    for (const key of this.canonical) {
+      if (!key.startsWith('accusation:')) continue
+      const offender = key.split(':')[1]
+      if (!accused.includes(offender)) accused.push(offender)
+    }
+    const byzantine: Record<string, Behaviour[]> = {}
+    for (const peer of this.all) if (peer.byzantine) byzantine[peer.name] = [...peer.byzantine.behaviours]
     return {
       seed: this.options.seed,
       agreed: this.violations.length === 0,
       honest: honest.map((p) => p.name),
+      accused,
+      byzantine,
+      misbehaviour: this.misbehaviour.entries.map((entry) => this.withReach(entry, honest)),
       peers,
       status,
       steps: this.step,
@@ -998,7 +1474,17 @@ class Simulation {
         dropped: this.dropped,
         toleratedErrors: { ...this.tolerated },
         duplicateVotesRefused: this.duplicateVotesRefused,
+        requestsSent: { ...this.requestsSent },
+        rejected: { ...this.rejected },
+        faults: { ...this.faults },
+        silenced: this.silenced,
+        spam: { ...this.spam },
+        refused: this.refused,
+        forgedEventsAccepted: this.forgedEventsAccepted,
+        byzantineErrors: { ...this.byzantineErrors },
+        decisionRounds: this.decisionRounds(honest),
       },
+      ...(this.scheduler === undefined ? {} : { adversary: this.scheduler.stats }),
     }
   }
 }

@@ -1,11 +1,16 @@
 /**
- * The scenario suite (spec §13.2 without DKG and malicious peers), in one place for the tests
- * and the `soak` command. A scenario maps a seed to simulation options and checks what it is
- * about on top of the simulator's invariants (expected blocks, final membership, crashes, Single-
- * mode block counts).
+ * The scenario suite (spec §13.2 without DKG), in one place for the tests and the `soak` command.
+ * A scenario maps a seed to simulation options and checks what it is about on top of the
+ * simulator's invariants (expected blocks, final membership, crashes, Single-mode block counts).
+ * `scenarios` are the reference's scenarios without malicious peers; `byzantineScenarios`
+ * (byzantine-scenarios.ts) add the malicious ones, one per Byzantine behaviour and mixes.
  */
+import { byzantineScenarios } from './byzantine-scenarios.js'
 import { type SimulationCoin, type SimulationOptions, type SimulationResult, simulate } from './network.js'
 import { Rng } from './rng.js'
+import { checkExpectedBlocks, crashes, finalMembership, singleVotes } from './scenario-checks.js'
+
+export { checkExpectedBlocks }
 
 export interface Scenario {
   /** Kebab-case name, used on the command line (`--scenario NAME`). */
@@ -24,111 +29,6 @@ export interface ScenarioOutcome {
   readonly result: SimulationResult
   /** Invariant violations, then the scenario's own problems; empty when the run passed. */
   readonly problems: string[]
-}
-
-// ------------------------------------------------------------------------------------------ checks
-
-/**
- * Every honest peer holds exactly: genesis first, each opaque payload once (Single mode: once per
- * voter that voted it and stayed honest; a voter that crashed or left after voting may or may not
- * get its block), each added and each removed peer once, and nothing else.
- */
-export function checkExpectedBlocks(result: SimulationResult, options: SimulationOptions): string[] {
-  const problems: string[] = []
-  const { opaque, added, removed, votes } = result.expected
-  const single = (options.consensusMode ?? 'supermajority') === 'single'
-  if (opaque.length !== (options.opaque ?? 5)) {
-    problems.push(`${opaque.length} opaque payloads voted, expected ${options.opaque ?? 5}`)
-  }
-  if (added.length !== (options.peersToAdd ?? 0)) {
-    problems.push(`${added.length} peers added, expected ${options.peersToAdd ?? 0}`)
-  }
-  if (removed.length !== (options.peersToRemove ?? 0)) {
-    problems.push(`${removed.length} peers removed, expected ${options.peersToRemove ?? 0}`)
-  }
-  for (const name of result.honest) {
-    const blocks = result.peers[name]
-    if (blocks[0]?.kind !== 'genesis') problems.push(`${name}'s first block is not genesis`)
-    let expectedCount = 1 + added.length + removed.length
-    for (const payload of opaque) {
-      const held = blocks.filter((b) => b.kind === 'opaque' && b.payload === payload)
-      expectedCount += held.length
-      if (!single) {
-        if (held.length !== 1) {
-          problems.push(`${name} holds opaque "${payload}" ${held.length} times, expected once`)
-        }
-        continue
-      }
-      const cast = votes[payload] ?? []
-      if (cast.length === 0) problems.push(`nobody voted opaque "${payload}"`)
-      const voters = held.flatMap((b) => b.voters)
-      for (const voter of cast) {
-        if (result.honest.includes(voter) && !voters.includes(voter)) {
-          problems.push(`${name} lacks opaque "${payload}" voted by ${voter}`)
-        }
-      }
-      for (const voter of voters) {
-        if (!cast.includes(voter)) {
-          problems.push(`${name} holds opaque "${payload}" by ${voter}, who did not vote it`)
-        }
-      }
-    }
-    for (const peer of added) {
-      if (blocks.filter((b) => b.kind === 'add' && b.peer === peer).length !== 1) {
-        problems.push(`${name} lacks Add(${peer})`)
-      }
-    }
-    for (const peer of removed) {
-      if (blocks.filter((b) => b.kind === 'remove' && b.peer === peer).length !== 1) {
-        problems.push(`${name} lacks Remove(${peer})`)
-      }
-    }
-    if (blocks.length !== expectedCount) {
-      problems.push(`${name} holds ${blocks.length} blocks, expected ${expectedCount}`)
-    }
-  }
-  return problems
-}
-
-/** The final section has `size` members and every honest peer is one of them. */
-function finalMembership(result: SimulationResult, size: number): string[] {
-  const problems: string[] = []
-  const { members, removed } = result.expected
-  if (members.length !== size) {
-    problems.push(`${members.length} members at the end (${members.join(',')}), expected ${size}`)
-  }
-  for (const name of result.honest) {
-    if (!members.includes(name)) problems.push(`honest ${name} is not a member`)
-  }
-  for (const name of removed) if (members.includes(name)) problems.push(`removed ${name} is still a member`)
-  return problems
-}
-
-function crashes(result: SimulationResult, count: number, genesisSize: number): string[] {
-  const problems: string[] = []
-  if (result.expected.crashed.length !== count) {
-    problems.push(
-      `${result.expected.crashed.length} peers crashed (${result.expected.crashed.join(',')}), expected ${count}`,
-    )
-  }
-  const honest = genesisSize - count
-  if (result.honest.length !== honest) {
-    problems.push(`${result.honest.length} honest peers at the end, expected ${honest}`)
-  }
-  return problems
-}
-
-/** Single mode: every opaque block carries exactly one vote (the simulator checks it is a voter's). */
-function singleVotes(result: SimulationResult): string[] {
-  const problems: string[] = []
-  for (const name of result.honest) {
-    for (const block of result.peers[name]) {
-      if (block.kind === 'opaque' && block.voters.length !== 1) {
-        problems.push(`${name}: Single-mode block "${block.payload}" has ${block.voters.length} votes`)
-      }
-    }
-  }
-  return problems
 }
 
 // ------------------------------------------------------------------------------------------ suite
@@ -341,8 +241,13 @@ function variedConditions(seed: number): SimulationOptions {
   }
 }
 
+export { byzantineScenarios }
+
+/** Every scenario: the reference's, then the Byzantine ones. */
+export const allScenarios: readonly Scenario[] = [...scenarios, ...byzantineScenarios]
+
 export function findScenario(name: string): Scenario | undefined {
-  return scenarios.find((s) => s.name === name)
+  return allScenarios.find((s) => s.name === name)
 }
 
 /** The command line that reruns one scenario seed (with `coin` when it is not the default). */
