@@ -241,9 +241,10 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * InvalidAccusation(h): `h` is the offender's accusation vote; it is judged from the past of the
- * offender's sync event that closes the run of votes `h` belongs to (where the offender itself
- * had to hold the evidence).
+ * InvalidAccusation(h): `h` is the offender's accusation vote; it is judged from the past of each
+ * of the offender's sync events in `at`'s past that closes the run of votes `h` belongs to (where
+ * the offender itself had to hold the evidence; several only if the offender forked). Proven when
+ * the accusation is false at one of them.
  */
 function judgeInvalidAccusation(
   ctx: JudgeContext,
@@ -257,31 +258,41 @@ function judgeInvalidAccusation(
   if (vote === undefined || vote.creator !== offender) return 'invalid'
   const accusation = carried(ctx, vote)
   if (accusation?.kind !== 'accusation') return 'invalid'
-  const closing = closingSync(graph, vote, at)
-  if (closing === undefined) return 'invalid'
+  const closings = closingSyncs(graph, vote, at)
+  if (closings.length === 0) return 'invalid'
   const accused = ctx.peers.indexOf(accusation.offender)
   if (accused === undefined) return 'valid'
-  const inner = judge(ctx, accused, accusation.malice, closing, depth + 1)
-  return inner === 'unknown' ? 'unknown' : inner === 'invalid' ? 'valid' : 'invalid'
+  let unknown = false
+  for (const closing of closings) {
+    const inner = judge(ctx, accused, accusation.malice, closing, depth + 1)
+    if (inner === 'invalid') return 'valid'
+    if (inner === 'unknown') unknown = true
+  }
+  return unknown ? 'unknown' : 'invalid'
 }
 
-/** The first sync event after `vote` in its creator's chain, past a run of votes only, within `at`'s past. */
-export function closingSync(graph: Graph, vote: GraphEvent, at: Ancestry): GraphEvent | undefined {
-  let current = vote
-  for (;;) {
-    const next = (graph.slotsOf(vote.creator)[current.indexByCreator + 1] ?? [])
-      .map((i) => graph.get(i))
-      .find((e) => e.selfParent === current.index && isDescendant(at, e))
-    if (next === undefined) return undefined
-    if (next.isSync) return next
-    if (next.kind !== 'observation') return undefined
-    current = next
+/** The sync events after `vote` in its creator's chain, past a run of votes only, within `at`'s past. */
+export function closingSyncs(graph: Graph, vote: GraphEvent, at: Ancestry): GraphEvent[] {
+  const out: GraphEvent[] = []
+  let frontier = [vote]
+  while (frontier.length > 0) {
+    const next: GraphEvent[] = []
+    for (const current of frontier) {
+      for (const i of graph.slotsOf(vote.creator)[current.indexByCreator + 1] ?? []) {
+        const e = graph.get(i)
+        if (e.selfParent !== current.index || !isDescendant(at, e)) continue
+        if (e.isSync) out.push(e)
+        else if (e.kind === 'observation') next.push(e)
+      }
+    }
+    frontier = next
   }
+  return out
 }
 
 /**
  * Accomplice(e, m): the offender's Request/Response `e` was made after a full exchange in which
- * it held all the evidence of `m` (its previous sync event descends from it), yet none of its
+ * `m` was proven (in the past of its previous sync event), yet none of its
  * events up to `e` accuses (or votes to remove) `m`'s offender. Evidence-free malice (a packed
  * event only the receiver saw) never makes an accomplice (spec §15). When a supermajority of
  * the voters has already voted against `m`'s offender in `e`'s past, the offender may have
@@ -314,11 +325,11 @@ export function isAccomplice(
   if (previous === undefined) return undefined
   const accused = offenderOf(ctx, malice)
   if (accused === undefined || accused === event.creator) return undefined
+  // Evidence-free malice never makes an accomplice (spec §15).
   const evidence = evidenceOf(ctx, malice)
   if (evidence === undefined || evidence.length === 0) return undefined
-  if (!evidence.every((e) => isDescendant(previous, graph.get(e)))) return undefined
-  const inner = judge(ctx, accused, malice, previous, depth + 1)
-  if (inner !== 'valid') return inner === 'unknown' ? 'unknown' : undefined
+  // Proven in the past of its previous sync event: an honest creator had voted it by then.
+  if (judge(ctx, accused, malice, previous, depth + 1) !== 'valid') return undefined
   const against = ctx.votesAgainst(accused).map((i) => graph.get(i))
   if (against.some((v) => v.creator === event.creator && isDescendant(event, v))) return undefined
   const voters = new Set(against.filter((v) => isDescendant(event, v)).map((v) => v.creator))

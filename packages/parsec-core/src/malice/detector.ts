@@ -23,7 +23,7 @@
 import { encodeWith } from '../encoding/bincode.js'
 import { toHex } from '../encoding/bytes.js'
 import { sha3 } from '../encoding/hash.js'
-import { isDescendant } from '../graph/ancestry.js'
+import { computeAncestry } from '../graph/ancestry.js'
 import type { PackedEvent } from '../graph/event.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { Malice } from '../observations/malice.js'
@@ -296,20 +296,29 @@ export class MaliceDetector implements JudgeContext {
   }
 
   /**
-   * The queued accusations whose evidence is in the past of our next sync event (whose parents
-   * are `ourLast` and `otherParent`); the others stay queued. Accusations against peers removed
+   * The queued accusations proven in the past of our next sync event (whose parents are
+   * `ourLast` and `otherParent`), the one honest peers will judge them by; the others stay queued. Accusations against peers removed
    * meanwhile are dropped.
    */
   takeReady(ourLast: GraphEvent, otherParent: GraphEvent): Accusation[] {
+    if (this.queue.length === 0) return []
+    // The past of the sync event we are about to make: where judges will check our accusations.
+    const next = computeAncestry(
+      this.peers.count,
+      ourLast.creator,
+      ourLast.indexByCreator + 1,
+      0,
+      ourLast,
+      otherParent,
+    )
     const ready: Accusation[] = []
     const waiting: Accusation[] = []
     for (const accusation of this.queue) {
       if (this.peers.isRemoved(accusation.offender)) continue
-      const inPast = accusation.evidence.every((i) => {
-        const e = this.graph.get(i)
-        return isDescendant(ourLast, e) || isDescendant(otherParent, e)
-      })
-      ;(inPast ? ready : waiting).push(accusation)
+      // Voted only once proven there (or, for a signed event we alone hold, not disprovable).
+      const verdict = judge(this, accusation.offender, accusation.malice, next)
+      const isReady = verdict === 'valid' || (verdict === 'unknown' && accusation.evidence.length === 0)
+      ;(isReady ? ready : waiting).push(accusation)
     }
     this.queue = waiting
     return ready
