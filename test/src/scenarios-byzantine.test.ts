@@ -31,6 +31,7 @@ describe('scenarios: Byzantine peers', () => {
   scenarioTest('consensus-with-fork')
   for (const behaviour of BEHAVIOURS) scenarioTest(`byzantine-${behaviour}`)
   scenarioTest('byzantine-mix')
+  scenarioTest('byzantine-mix-unthrottled')
   scenarioTest('byzantine-mix-with-churn')
   scenarioTest('byzantine-third-with-crash')
   // Under the parity coin this one is meant to fail: the scheduler keeps an election undecided

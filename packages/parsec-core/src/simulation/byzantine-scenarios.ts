@@ -227,6 +227,16 @@ export const byzantineScenarios: readonly Scenario[] = [
     check: (r, o) => [...checkExpectedBlocks(r, o), ...honestAreTheRest(r, o), ...accused(r, 'fork')],
   },
   {
+    name: 'byzantine-mix-unthrottled',
+    summary:
+      '7 peers, 2 Byzantine forking, double-voting, forging signatures, lying in accusations and skipping events (no spam, so nothing is throttled): both accused, no honest peer blamed',
+    options: (seed) => {
+      const behaviours = DEFAULT_BEHAVIOURS.filter((b) => b !== 'spam')
+      return withByzantine(seed, 7, [behaviours, behaviours], { opaque: 4 })
+    },
+    check: (r, o) => [...checkExpectedBlocks(r, o), ...honestAreTheRest(r, o), ...accused(r, 'fork')],
+  },
+  {
     name: 'byzantine-mix-with-churn',
     summary: '7 peers, 1 Byzantine doing everything but silence; 2 added, then 2 removed',
     options: (seed) =>
