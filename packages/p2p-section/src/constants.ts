@@ -37,6 +37,14 @@ export const MAX_CONCURRENT_EXCHANGES = 2
 export const LIVENESS_WINDOW_MS = 10_000
 
 /**
+ * Pending observations keep gossip fast only while consensus makes progress: a block decided or a
+ * new observation seen within this window. An observation that can never be decided (in
+ * Supermajority mode, a payload voted at too few members) would otherwise keep every member
+ * gossiping at full rate forever; after the window gossip falls back to the idle pace.
+ */
+export const PROGRESS_WINDOW_MS = 10_000
+
+/**
  * A partner we could not reach, or whose exchange failed, is not tried again for 1 s, then 2 s,
  * 4 s... up to 30 s (each ±20%); a success or a new connection resets it.
  */

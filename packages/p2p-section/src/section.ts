@@ -78,6 +78,8 @@ export interface ParsecSectionInit {
   readonly maxLookupIntervalMs?: number
   /** See `constants.LIVENESS_WINDOW_MS`. */
   readonly livenessWindowMs?: number
+  /** See `constants.PROGRESS_WINDOW_MS`. */
+  readonly progressWindowMs?: number
   /** First and longest wait before a partner that failed is tried again. */
   readonly partnerBackoffMs?: number
   readonly partnerBackoffMaxMs?: number
@@ -315,6 +317,10 @@ export class ParsecSectionService
   private readonly responseTimeoutMs: number
   private readonly idleStreamTimeoutMs: number
   private readonly livenessWindowMs: number
+  private readonly progressWindowMs: number
+  /** Decided blocks and observations seen, as of `lastProgressAt`. */
+  private progressMark = ''
+  private lastProgressAt = 0
 
   constructor(
     private readonly components: ParsecSectionComponents,
@@ -336,6 +342,7 @@ export class ParsecSectionService
     this.responseTimeoutMs = init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS
     this.idleStreamTimeoutMs = init.idleStreamTimeoutMs ?? C.IDLE_STREAM_TIMEOUT_MS
     this.livenessWindowMs = init.livenessWindowMs ?? C.LIVENESS_WINDOW_MS
+    this.progressWindowMs = init.progressWindowMs ?? C.PROGRESS_WINDOW_MS
     this.backoff = new Backoff(
       init.partnerBackoffMs ?? C.PARTNER_BACKOFF_MS,
       init.partnerBackoffMaxMs ?? C.PARTNER_BACKOFF_MAX_MS,
@@ -349,9 +356,12 @@ export class ParsecSectionService
         maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
       },
       {
-        // Pending observations speed gossip up only while a decision is possible at all.
+        // Pending observations speed gossip up only while a decision is possible at all, and
+        // consensus is making progress.
         isActive: () =>
-          ((this.engine?.hasUnpolledObservations() ?? false) && this.supermajorityLive()) ||
+          ((this.engine?.hasUnpolledObservations() ?? false) &&
+            this.supermajorityLive() &&
+            this.progressing()) ||
           this.decided.length > this.delivered.length,
         startExchange: () => this.startExchange(),
       },
@@ -651,6 +661,19 @@ export class ParsecSectionService
       news = true
     }
     return news
+  }
+
+  /** A block was decided or a new observation seen within the progress window. */
+  private progressing(): boolean {
+    const engine = this.engine
+    if (engine === undefined) return false
+    const now = Date.now()
+    const mark = `${engine.decidedBlockCount}:${engine.inspect().store.entries.length}`
+    if (mark !== this.progressMark) {
+      this.progressMark = mark
+      this.lastProgressAt = now
+    }
+    return now - this.lastProgressAt <= this.progressWindowMs
   }
 
   /**

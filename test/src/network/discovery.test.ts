@@ -205,6 +205,45 @@ describe('discovery over libp2p', () => {
       await section.stop()
     }
   })
+
+  it('a payload that can never be decided does not keep gossip fast', { timeout: 120_000 }, async () => {
+    // Supermajority mode, 4 members all alive; one payload voted at one member only can never
+    // get the 3 votes it needs. The progress window is cut to 1 ms so that it has passed by the
+    // time we measure: gossip must then be at the idle pace, with the payload still pending.
+    const section = await startSection(4, { mode: 'supermajority', progressWindowMs: 1 })
+    const { faults } = recordProblems(section)
+    try {
+      await waitFor(
+        section.nodes,
+        () => section.blocks.every((b) => b.length >= 1),
+        30_000,
+        () => 'the genesis block was not agreed',
+        'block',
+      )
+      await section.nodes[0].services.section.vote(encode('voted at one member only'))
+      const before = section.nodes.map((n) => n.services.section.status().graphSize)
+      const started = Date.now()
+      const grown = () =>
+        section.nodes.every((n, i) => n.services.section.status().graphSize >= before[i] + 60)
+      await poll(
+        grown,
+        60_000,
+        () => `graphs ${section.nodes.map((n) => n.services.section.status().graphSize)}`,
+      )
+      const seconds = (Date.now() - started) / 1000
+      for (const [i, node] of section.nodes.entries()) {
+        const status = node.services.section.status()
+        assert.equal(status.deliveredBlocks, 1, 'only the genesis block')
+        assert.equal(status.pendingObservations, 1, 'the payload is still pending')
+        // Fast gossip among 4 members makes hundreds of events a second; idle about 12.
+        const rate = (status.graphSize - before[i]) / seconds
+        assert.ok(rate <= 60, `node ${i}: ${rate.toFixed(0)} events/s for an undecidable payload`)
+      }
+      assert.deepEqual(faults.flat(), [])
+    } finally {
+      await section.stop()
+    }
+  })
 })
 
 /** Resolves once `predicate` holds (checked every 20 ms); rejects after `timeoutMs`. */

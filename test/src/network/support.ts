@@ -30,6 +30,8 @@ export interface SectionOptions extends Partial<ParsecSectionInit> {
    * they must find each other through discovery.
    */
   readonly connect?: 'all' | 'first'
+  /** The section's consensus mode (default single). */
+  readonly mode?: 'single' | 'supermajority'
 }
 
 /** Starts a section of `size` members; the last `absent` of them are left for the test to play. */
@@ -38,11 +40,11 @@ export async function startSection(
   sectionOptions: SectionOptions = {},
   absent = 0,
 ): Promise<TestSection> {
-  const { connect = 'all', ...options } = sectionOptions
+  const { connect = 'all', mode, ...options } = sectionOptions
   const keys = await Promise.all(Array.from({ length: size }, () => generateKeyPair('Ed25519')))
   const genesis = createGenesis(
     keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })),
-    options.genesis?.mode ?? 'single',
+    mode ?? options.genesis?.mode ?? 'single',
   )
   const nodes: TestNode[] = []
   const blocks: DeliveredBlock[][] = []
