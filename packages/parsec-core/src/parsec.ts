@@ -231,19 +231,25 @@ export class Parsec {
   voteFor(observation: Observation): void {
     this.flushPending()
     if (!this.peers.has(US, VOTE)) throw new ParsecError('InvalidSelfState', 'we cannot vote (not a voter)')
-    const encoded = encodeObservation(observation)
-    const hash = sha3(encoded)
-    if (this.store.find(observation, this.ourId, hash)?.createdByUs) {
+    if (!this.castVote(observation)) {
       throw new ParsecError('DuplicateVote', 'we already voted for this observation')
     }
-    const entry = this.store.intern(observation, this.ourId, hash)
-    const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
-    this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
     const voters = this.election.voters
     if (voters.length === 1 && voters[0] === US) {
       // A sole voter needs a sync event to carry its decision (spec §5.7).
       this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastEvent().hash, recipient: this.ourId })
     }
+  }
+
+  /** Our signed vote event for `observation`; false (and nothing made) if we already voted it. */
+  private castVote(observation: Observation): boolean {
+    const encoded = encodeObservation(observation)
+    const hash = sha3(encoded)
+    if (this.store.find(observation, this.ourId, hash)?.createdByUs) return false
+    const entry = this.store.intern(observation, this.ourId, hash)
+    const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
+    this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
+    return true
   }
 
   haveVotedFor(observation: Observation): boolean {
@@ -397,13 +403,7 @@ export class Parsec {
   /** Our accusation votes (spec §9.1), made just before the sync event they rest on. */
   private createAccusations(ready: readonly Accusation[]): void {
     for (const { offender, malice } of ready) {
-      const observation: Observation = { kind: 'accusation', offender: this.peers.ids[offender], malice }
-      const encoded = encodeObservation(observation)
-      const hash = sha3(encoded)
-      if (this.store.find(observation, this.ourId, hash)?.createdByUs) continue
-      const entry = this.store.intern(observation, this.ourId, hash)
-      const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
-      this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
+      this.castVote({ kind: 'accusation', offender: this.peers.ids[offender], malice })
     }
   }
 
@@ -446,7 +446,7 @@ export class Parsec {
     if (this.detector !== null && !trusted) {
       const malice = this.detector.rejecting(creator, packed, selfParent, otherParent)
       if (malice !== undefined) {
-        const accusation = { offender: creator, malice, evidence: [] }
+        const accusation = { offender: creator, malice }
         const fresh = this.maliceDetection === 'accuse' && this.detector.enqueue(accusation)
         if (fresh || this.maliceDetection === 'report') this.reportMalice([accusation])
         if (this.maliceDetection === 'accuse') {

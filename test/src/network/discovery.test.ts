@@ -178,26 +178,15 @@ describe('discovery over libp2p', () => {
         () => 'the two live members did not connect',
         'peer:connected',
       )
-      const started = Date.now()
-      const before = section.nodes.map((n) => n.services.section.status().graphSize)
       await section.nodes[0].services.section.vote(encode('stuck'))
-      // Let both graphs grow by 30 events (10 exchanges or so), however long that takes.
-      const grown = () =>
-        section.nodes.every((n, i) => n.services.section.status().graphSize >= before[i] + 30)
-      await poll(
-        grown,
-        60_000,
-        () => `graphs ${section.nodes.map((n) => n.services.section.status().graphSize)}`,
-      )
-      const seconds = (Date.now() - started) / 1000
+      // 30 events: 10 exchanges or so.
+      const rates = await growthRates(section, 30)
       for (const [i, node] of section.nodes.entries()) {
-        const status = node.services.section.status()
-        assert.equal(status.deliveredBlocks, 0, 'nothing can be decided')
+        assert.equal(node.services.section.status().deliveredBlocks, 0, 'nothing can be decided')
         // Idle pace is about one exchange a second per member (3 new events each, 2 members):
         // about 6 events a second. Fast gossip (50 ms) would make about 120, the storm this
         // guards against about 1000.
-        const rate = (status.graphSize - before[i]) / seconds
-        assert.ok(rate <= 20, `node ${i}: ${rate.toFixed(0)} events/s without a supermajority`)
+        assert.ok(rates[i] <= 20, `node ${i}: ${rates[i].toFixed(0)} events/s without a supermajority`)
       }
       assert.deepEqual(faults.flat(), [])
       assert.deepEqual(linkErrors.flat(), [], 'members without an address are never dialled')
@@ -221,23 +210,13 @@ describe('discovery over libp2p', () => {
         'block',
       )
       await section.nodes[0].services.section.vote(encode('voted at one member only'))
-      const before = section.nodes.map((n) => n.services.section.status().graphSize)
-      const started = Date.now()
-      const grown = () =>
-        section.nodes.every((n, i) => n.services.section.status().graphSize >= before[i] + 60)
-      await poll(
-        grown,
-        60_000,
-        () => `graphs ${section.nodes.map((n) => n.services.section.status().graphSize)}`,
-      )
-      const seconds = (Date.now() - started) / 1000
+      const rates = await growthRates(section, 60)
       for (const [i, node] of section.nodes.entries()) {
         const status = node.services.section.status()
         assert.equal(status.deliveredBlocks, 1, 'only the genesis block')
         assert.equal(status.pendingObservations, 1, 'the payload is still pending')
         // Fast gossip among 4 members makes hundreds of events a second; idle about 12.
-        const rate = (status.graphSize - before[i]) / seconds
-        assert.ok(rate <= 60, `node ${i}: ${rate.toFixed(0)} events/s for an undecidable payload`)
+        assert.ok(rates[i] <= 60, `node ${i}: ${rates[i].toFixed(0)} events/s for an undecidable payload`)
       }
       assert.deepEqual(faults.flat(), [])
     } finally {
@@ -245,6 +224,20 @@ describe('discovery over libp2p', () => {
     }
   })
 })
+
+/** Each node's graph growth, in events a second, while every graph grows by `events` (however long that takes). */
+async function growthRates(section: TestSection, events: number): Promise<number[]> {
+  const sizes = () => section.nodes.map((n) => n.services.section.status().graphSize)
+  const before = sizes()
+  const started = Date.now()
+  await poll(
+    () => sizes().every((size, i) => size >= before[i] + events),
+    60_000,
+    () => `graphs ${sizes()}`,
+  )
+  const seconds = (Date.now() - started) / 1000
+  return sizes().map((size, i) => (size - before[i]) / seconds)
+}
 
 /** Resolves once `predicate` holds (checked every 20 ms); rejects after `timeoutMs`. */
 function poll(predicate: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {

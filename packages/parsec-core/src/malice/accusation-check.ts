@@ -8,6 +8,7 @@
  * evidence it carries; `unknown` when that past cannot settle it (an accuser is never punished
  * then); `valid` when it is proven.
  */
+import { compareBytes } from '../encoding/bytes.js'
 import { type Ancestry, isDescendant } from '../graph/ancestry.js'
 import { encodeContent, type PackedEvent } from '../graph/event.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
@@ -81,29 +82,20 @@ export function offenderOf(ctx: JudgeContext, malice: Malice): number | undefine
   }
 }
 
-/** Events of our graph a malice rests on (none for packed evidence, which proves itself). */
-export function evidenceOf(ctx: JudgeContext, malice: Malice): number[] | undefined {
-  const find = (hash: Uint8Array) => ctx.graph.indexOf(hash)
+/**
+ * Malice proven by the signed event it carries (an event we rejected, which other peers may never
+ * hold), rather than by events of the graph.
+ */
+export function carriesItsEvidence(malice: Malice): boolean {
   switch (malice.type) {
-    case 'UnexpectedGenesis':
-    case 'MissingGenesis':
-    case 'InvalidAccusation':
-    case 'Accomplice': {
-      const e = find(malice.event)
-      return e === undefined ? undefined : [e]
-    }
-    case 'DuplicateVote': {
-      const a = find(malice.first)
-      const b = find(malice.second)
-      return a === undefined || b === undefined ? undefined : [a, b]
-    }
-    case 'Fork': {
-      const parent = find(malice.event)
-      if (parent === undefined) return undefined
-      return forkChildren(ctx.graph, ctx.graph.get(parent))
-    }
+    case 'IncorrectGenesis':
+    case 'OtherParentBySameCreator':
+    case 'SelfParentByDifferentCreator':
+    case 'InvalidRequest':
+    case 'InvalidResponse':
+      return true
     default:
-      return []
+      return false
   }
 }
 
@@ -228,16 +220,9 @@ export function judge(ctx: JudgeContext, offender: number, malice: Malice, at: A
   }
 }
 
+/** The first Request/Response that used the same parent is another event than `event`. */
 function usedByAnother(graph: Graph, first: number | undefined, event: PackedEvent): boolean {
-  if (first === undefined) return false
-  const used = graph.get(first).packed
-  return used !== event && used.signature !== event.signature && !sameBytes(used.signature, event.signature)
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+  return first !== undefined && compareBytes(graph.get(first).packed.signature, event.signature) !== 0
 }
 
 /**
@@ -325,9 +310,8 @@ export function isAccomplice(
   if (previous === undefined) return undefined
   const accused = offenderOf(ctx, malice)
   if (accused === undefined || accused === event.creator) return undefined
-  // Evidence-free malice never makes an accomplice (spec §15).
-  const evidence = evidenceOf(ctx, malice)
-  if (evidence === undefined || evidence.length === 0) return undefined
+  // Malice without evidence in the graph never makes an accomplice (spec §15).
+  if (carriesItsEvidence(malice) || malice.type === 'Unprovable') return undefined
   // Proven in the past of its previous sync event: an honest creator had voted it by then.
   if (judge(ctx, accused, malice, previous, depth + 1) !== 'valid') return undefined
   const against = ctx.votesAgainst(accused).map((i) => graph.get(i))

@@ -32,7 +32,7 @@ import type { ObservationStore } from '../observations/store.js'
 import type { PeerList } from '../peers/peer-list.js'
 import {
   carried,
-  evidenceOf,
+  carriesItsEvidence,
   forkChildren,
   isAccomplice,
   isGenesisGroup,
@@ -45,8 +45,6 @@ import { packedEvidence } from './packed-evidence.js'
 export interface Accusation {
   readonly offender: number
   readonly malice: Malice
-  /** Events of our graph it rests on: they must be in the past of the sync event that follows our vote. */
-  readonly evidence: readonly number[]
 }
 
 /** Bound on accusations waiting for their evidence (spec §15: unbounded in the reference). */
@@ -203,8 +201,8 @@ export class MaliceDetector implements JudgeContext {
   /** Rules 4 (reuse), 5-9 and the accomplice rule for another peer's event, after insertion. */
   inspect(event: GraphEvent): Accusation[] {
     const found: Accusation[] = []
-    const accuse = (offender: number, malice: Malice, evidence: readonly number[]) => {
-      const accusation = { offender, malice, evidence }
+    const accuse = (offender: number, malice: Malice) => {
+      const accusation = { offender, malice }
       if (this.enqueue(accusation)) found.push(accusation)
     }
     const { graph } = this
@@ -213,31 +211,31 @@ export class MaliceDetector implements JudgeContext {
     const observation = carried(this, event)
     // A Requesting used twice, or a Request answered twice: kept (see header), accused.
     if (event.kind === 'request' && this.requestOf.get(event.otherParent) !== event.index) {
-      accuse(creator, { type: 'InvalidRequest', packedEvent: packedEvidence(event.packed) }, [])
+      accuse(creator, { type: 'InvalidRequest', packedEvent: packedEvidence(event.packed) })
     } else if (event.kind === 'response') {
       const request = syncSelfOrAncestor(graph, graph.get(event.otherParent))
       if (request !== undefined && this.responseOf.get(request.index) !== event.index)
-        accuse(creator, { type: 'InvalidResponse', packedEvent: packedEvidence(event.packed) }, [])
+        accuse(creator, { type: 'InvalidResponse', packedEvent: packedEvidence(event.packed) })
     }
     if (observation?.kind === 'genesis') {
       if (!this.genesisGroup.has(name) || graph.get(event.selfParent).kind !== 'initial') {
-        accuse(creator, { type: 'UnexpectedGenesis', event: event.hash }, [event.index])
+        accuse(creator, { type: 'UnexpectedGenesis', event: event.hash })
       }
     } else if (event.indexByCreator === 1 && this.genesisGroup.has(name)) {
-      accuse(creator, { type: 'MissingGenesis', event: event.hash }, [event.index])
+      accuse(creator, { type: 'MissingGenesis', event: event.hash })
     }
     if (observation !== undefined) {
       const same = this.votes.get(creator)?.get(event.observationKey) ?? []
       if (same.length === 2) {
         const [a, b] = same.map((i) => graph.get(i)).sort((x, y) => x.indexByCreator - y.indexByCreator)
-        accuse(creator, { type: 'DuplicateVote', first: a.hash, second: b.hash }, [a.index, b.index])
+        accuse(creator, { type: 'DuplicateVote', first: a.hash, second: b.hash })
       }
     }
     // A fork needs a second event in this event's slot: one array read in the common case.
     if (event.selfParent >= 0 && graph.slots[creator][event.indexByCreator].length > 1) {
       const parent = graph.get(event.selfParent)
       const children = forkChildren(graph, parent)
-      if (children.length === 2) accuse(creator, { type: 'Fork', event: parent.hash }, children)
+      if (children.length === 2) accuse(creator, { type: 'Fork', event: parent.hash })
     }
     if (event.isSync) this.checkAccusationsBefore(event, accuse)
     if (event.kind === 'request' || event.kind === 'response') {
@@ -246,17 +244,14 @@ export class MaliceDetector implements JudgeContext {
         const id = `${creator}:${this.accusationId(ours.offender, ours.malice)}`
         if (this.accomplices.has(id) || isAccomplice(this, event, ours.malice) !== 'valid') continue
         this.accomplices.add(id)
-        accuse(creator, { type: 'Accomplice', event: event.hash, malice: ours.malice }, [event.index])
+        accuse(creator, { type: 'Accomplice', event: event.hash, malice: ours.malice })
       }
     }
     return found
   }
 
   /** Rule 9: the accusations voted in the run of votes just before the sync event `sync`. */
-  private checkAccusationsBefore(
-    sync: GraphEvent,
-    accuse: (offender: number, malice: Malice, evidence: readonly number[]) => void,
-  ): void {
+  private checkAccusationsBefore(sync: GraphEvent, accuse: (offender: number, malice: Malice) => void): void {
     let index = sync.selfParent
     while (index >= 0) {
       const vote = this.graph.get(index)
@@ -269,14 +264,10 @@ export class MaliceDetector implements JudgeContext {
         continue
       const verdict = offender === undefined ? 'invalid' : judge(this, offender, observation.malice, sync)
       if (verdict === 'invalid') {
-        accuse(sync.creator, { type: 'InvalidAccusation', event: vote.hash }, [sync.index])
-      } else if (
-        verdict === 'valid' &&
-        offender !== undefined &&
-        evidenceOf(this, observation.malice)?.length === 0
-      ) {
+        accuse(sync.creator, { type: 'InvalidAccusation', event: vote.hash })
+      } else if (verdict === 'valid' && offender !== undefined && carriesItsEvidence(observation.malice)) {
         // Proven by the signed event it carries, which only the accuser may hold: echo it.
-        accuse(offender, observation.malice, [])
+        accuse(offender, observation.malice)
       }
     }
   }
@@ -291,7 +282,8 @@ export class MaliceDetector implements JudgeContext {
     this.accused.add(id)
     if (this.queue.length >= MAX_QUEUED) this.queue.shift()
     this.queue.push(accusation)
-    if (accusation.evidence.length > 0 && accusation.malice.type !== 'Accomplice') this.ours.push(accusation)
+    if (!carriesItsEvidence(accusation.malice) && accusation.malice.type !== 'Accomplice')
+      this.ours.push(accusation)
     return true
   }
 
@@ -317,7 +309,7 @@ export class MaliceDetector implements JudgeContext {
       if (this.peers.isRemoved(accusation.offender)) continue
       // Voted only once proven there (or, for a signed event we alone hold, not disprovable).
       const verdict = judge(this, accusation.offender, accusation.malice, next)
-      const isReady = verdict === 'valid' || (verdict === 'unknown' && accusation.evidence.length === 0)
+      const isReady = verdict === 'valid' || (verdict === 'unknown' && carriesItsEvidence(accusation.malice))
       ;(isReady ? ready : waiting).push(accusation)
     }
     this.queue = waiting
