@@ -1,16 +1,22 @@
 /**
  * Sync messages on the wire: a protobuf envelope (`pb/sync.proto`) around the engine's packed
  * events. Decoding checks the cheap things first (size, event count, envelope) and turns every
- * malformation into a typed error; signatures are the engine's business, once per new event.
+ * malformation into a typed error. A message never carries more than a page of events: a partner
+ * that lacks more is told to fetch it in pages (`catch-up`); signatures are the engine's business, once per new event.
  */
 import {
   decodePackedEvent,
   ed25519Scheme,
   encodePackedEvent,
+  type Frontier,
+  type FrontierEntry,
   isParsecError,
   type PackedEvent,
+  type PublicId,
 } from '@parsec-section/parsec-core'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { toString as bytesToText } from 'uint8arrays'
+import { MAX_FRONTIER_ENTRIES } from './constants.js'
 import { SectionError } from './errors.js'
 import { SyncMessage } from './pb/sync.js'
 
@@ -18,7 +24,10 @@ export type SyncKind = 'request' | 'response'
 
 export interface DecodedSync {
   readonly kind: SyncKind
+  readonly status: SyncStatus
   readonly packedEvents: PackedEvent[]
+  /** What the requester says it holds (requests). */
+  readonly known: Frontier
 }
 
 // Events are immutable and sent many times (to each partner, and stored once): encode each once.
@@ -36,30 +45,87 @@ export function packedEventBytes(event: PackedEvent): Uint8Array<ArrayBuffer> {
 /** Protobuf overhead per repeated entry: tag + length varint. */
 const ENTRY_OVERHEAD = 6
 
-/**
- * Encodes up to `maxBytes`: when the events a partner lacks do not fit, the longest prefix that
- * does is sent (a prefix of a parents-first list is parents-first); the partner gets the rest on
- * later exchanges, since what we assume it knows comes from its own events.
- */
-export function encodeSync(kind: SyncKind, events: readonly PackedEvent[], maxBytes: number): Uint8Array {
-  const encoded: Uint8Array<ArrayBuffer>[] = []
-  let size = 8
+/** What a sync message says besides its events (see pb/sync.proto). */
+export type SyncStatus = 'ok' | 'catch-up' | 'not-ready'
+
+const STATUS_TO_WIRE: Record<SyncStatus, SyncMessage.Status> = {
+  ok: SyncMessage.Status.OK,
+  'catch-up': SyncMessage.Status.CATCH_UP,
+  'not-ready': SyncMessage.Status.NOT_READY,
+}
+
+/** Encoded size of `events` as the entries of one message. */
+export function eventsBytes(events: readonly PackedEvent[], stopAbove = Number.POSITIVE_INFINITY): number {
+  let size = 0
   for (const event of events) {
-    const bytes = packedEventBytes(event)
-    size += bytes.length + ENTRY_OVERHEAD
-    if (size > maxBytes && encoded.length > 0) break
-    encoded.push(bytes)
+    size += packedEventBytes(event).length + ENTRY_OVERHEAD
+    if (size > stopAbove) break
   }
+  return size
+}
+
+/**
+ * A sync message, or undefined when its events take more than `pageBytes`: what a partner lacks
+ * is then never cut to a prefix (its sync event could not follow) but fetched in pages over the
+ * catch-up protocol.
+ */
+export function encodeSync(
+  kind: SyncKind,
+  events: readonly PackedEvent[],
+  pageBytes: number,
+  known: Frontier = [],
+): Uint8Array | undefined {
+  if (eventsBytes(events, pageBytes) > pageBytes) return undefined
   return SyncMessage.encode({
     kind: kind === 'request' ? SyncMessage.Kind.REQUEST : SyncMessage.Kind.RESPONSE,
-    events: encoded,
+    status: SyncMessage.Status.OK,
+    events: events.map(packedEventBytes),
+    known: known.map(frontierEntryToWire),
   })
 }
 
-export function decodeSync(bytes: Uint8Array | Uint8ArrayList, maxEvents: number): DecodedSync {
+/** A sync message with no events: `catch-up`, `not-ready`, or (a response) an acknowledgement. */
+export function encodeSyncSignal(kind: SyncKind, status: SyncStatus): Uint8Array {
+  return SyncMessage.encode({
+    kind: kind === 'request' ? SyncMessage.Kind.REQUEST : SyncMessage.Kind.RESPONSE,
+    status: STATUS_TO_WIRE[status],
+    events: [],
+    known: [],
+  })
+}
+
+export function frontierEntryToWire(entry: FrontierEntry): {
+  creator: Uint8Array<ArrayBuffer>
+  last: bigint
+} {
+  return { creator: Uint8Array.from(entry.creator.orderKey), last: BigInt(entry.last) }
+}
+
+/**
+ * A frontier from the wire; creators are resolved by `resolve` (hex public key to id) and unknown
+ * ones dropped (they can only make the response larger).
+ */
+export function frontierFromWire(
+  entries: readonly { creator: Uint8Array; last: bigint }[],
+  resolve: (name: string) => PublicId | undefined,
+): FrontierEntry[] {
+  const out: FrontierEntry[] = []
+  for (const { creator, last } of entries) {
+    const id = resolve(bytesToText(creator, 'base16'))
+    if (id === undefined || last > BigInt(Number.MAX_SAFE_INTEGER)) continue
+    out.push({ creator: id, last: Number(last) })
+  }
+  return out
+}
+
+export function decodeSync(
+  bytes: Uint8Array | Uint8ArrayList,
+  maxEvents: number,
+  resolve: (name: string) => PublicId | undefined,
+): DecodedSync {
   let message: SyncMessage
   try {
-    message = SyncMessage.decode(bytes, { limits: { events: maxEvents } })
+    message = SyncMessage.decode(bytes, { limits: { events: maxEvents, known: MAX_FRONTIER_ENTRIES } })
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error)
     if (error instanceof Error && error.name === 'MaxLengthError') {
@@ -67,9 +133,31 @@ export function decodeSync(bytes: Uint8Array | Uint8ArrayList, maxEvents: number
     }
     throw new SectionError('MalformedMessage', `not a sync message: ${text}`)
   }
-  if (message.events.length === 0) throw new SectionError('MalformedMessage', 'a sync message with no event')
+  const kind: SyncKind = message.kind === SyncMessage.Kind.RESPONSE ? 'response' : 'request'
+  const status: SyncStatus =
+    message.status === SyncMessage.Status.CATCH_UP
+      ? 'catch-up'
+      : message.status === SyncMessage.Status.NOT_READY
+        ? 'not-ready'
+        : 'ok'
+  if (status !== 'ok' && message.events.length > 0)
+    throw new SectionError('MalformedMessage', `a ${status} message with events`)
+  if (status === 'not-ready' && kind === 'request')
+    throw new SectionError('MalformedMessage', 'a not-ready request')
+  if (status === 'ok' && kind === 'request' && message.events.length === 0)
+    throw new SectionError('MalformedMessage', 'a sync request with no event')
+  return {
+    kind,
+    status,
+    packedEvents: decodeEvents(message.events),
+    known: frontierFromWire(message.known, resolve),
+  }
+}
+
+/** Packed events from their wire bytes; a malformed one is a `MalformedMessage`. */
+export function decodeEvents(encoded: readonly Uint8Array[]): PackedEvent[] {
   const packedEvents: PackedEvent[] = []
-  for (const event of message.events) {
+  for (const event of encoded) {
     try {
       packedEvents.push(decodePackedEvent(event, ed25519Scheme))
     } catch (error) {
@@ -78,8 +166,5 @@ export function decodeSync(bytes: Uint8Array | Uint8ArrayList, maxEvents: number
       throw error
     }
   }
-  return {
-    kind: message.kind === SyncMessage.Kind.RESPONSE ? 'response' : 'request',
-    packedEvents,
-  }
+  return packedEvents
 }

@@ -4,15 +4,40 @@
 export const PROTOCOL_PREFIX = 'parsec'
 export const SYNC_PROTOCOL_NAME = 'sync'
 export const SYNC_PROTOCOL_VERSION = '1.0.0'
+/** `/parsec/<section id>/catchup/1.0.0`: paged catch-up and the start-up self-check. */
+export const CATCHUP_PROTOCOL_NAME = 'catchup'
+export const CATCHUP_PROTOCOL_VERSION = '1.0.0'
 export const ANNOUNCE_TOPIC_VERSION = '1'
 
-/** A sync message larger than this is refused from its length prefix, before it is read. */
-export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+/**
+ * The one message size limit, of every protocol of the service: a larger message is refused from
+ * its length prefix, before it is read, and the stream's read buffer is sized to it.
+ */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+/**
+ * The most event bytes one message carries: a sync whose events would take more is not sent;
+ * the partner fetches what it lacks in pages of this size over the catch-up protocol instead.
+ */
+export const PAGE_BYTES = 1024 * 1024
+/** The largest payload `vote()` takes: its event must fit in a page with room to spare. */
+export const MAX_PAYLOAD_BYTES = 512 * 1024
+/** At most this many frontier entries in one message (one per creator). */
+export const MAX_FRONTIER_ENTRIES = 4096
 /** At most this many events in one message (a cheap bound checked while decoding). */
 export const MAX_EVENTS_PER_MESSAGE = 100_000
 /** Inbound sync streams at once, per connection (one long-lived stream per partner is the norm). */
 export const MAX_INBOUND_STREAMS = 4
 export const MAX_OUTBOUND_STREAMS = 4
+
+/**
+ * Before a peer makes its first event after a start it asks the other members for the latest
+ * event of ours they hold, and waits for more than a third of them to answer or for this long.
+ */
+export const SELF_CHECK_TIMEOUT_MS = 30_000
+/** Between two attempts to reach a member that has not answered the self-check yet. */
+export const SELF_CHECK_RETRY_MS = 500
+/** Catch-up streams a peer serves at once, per connection. */
+export const MAX_CATCHUP_STREAMS = 2
 
 /** Waiting for a partner's response to our request. */
 export const RESPONSE_TIMEOUT_MS = 10_000

@@ -23,6 +23,12 @@ export type SectionErrorCode =
   | 'StorageMismatch'
   /** The service is not running. */
   | 'NotStarted'
+  /**
+   * The start-up self-check (or later gossip) showed that the section holds an event of ours our
+   * store does not: our data directory is behind this key's last run, or another process runs with
+   * our key. We make no event (it would fork us).
+   */
+  | 'SelfCheckFailed'
   /** An argument outside its domain. */
   | 'InvalidArgument'
 

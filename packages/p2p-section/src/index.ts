@@ -27,7 +27,9 @@ import {
   ParsecSectionService,
 } from './section.js'
 
-export { decodeSync, encodeSync } from './codec.js'
+export type { PeerStatus, PullProgress } from './catchup.js'
+export type { DecodedSync, SyncStatus } from './codec.js'
+export { decodeSync, encodeSync, encodeSyncSignal } from './codec.js'
 export * as constants from './constants.js'
 export { announceTopic } from './discovery.js'
 export type { LinkErrorCode, SectionErrorCode } from './errors.js'
@@ -38,6 +40,7 @@ export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivat
 export type { SectionNodeOptions } from './node.js'
 export { createSectionNode } from './node.js'
 export type {
+  CatchUpStatus,
   DeliveredBlock,
   ParsecSection,
   ParsecSectionComponents,
@@ -45,6 +48,7 @@ export type {
   ParsecSectionInit,
   SectionFault,
   SectionLinkError,
+  SectionState,
   SectionStatus,
 } from './section.js'
 export { ParsecSectionService } from './section.js'

@@ -30,7 +30,6 @@ import type {
 } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import {
   type Block,
   type BlockDescription,
@@ -46,13 +45,16 @@ import {
 import type { Datastore } from 'interface-datastore'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { equals } from 'uint8arrays'
-import { type DecodedSync, decodeSync, encodeSync, packedEventBytes } from './codec.js'
+import { CatchUp, type PullProgress } from './catchup.js'
+import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
 import { isSectionError, LinkError, type LinkErrorCode, SectionError } from './errors.js'
+import { type FramedStream, framed } from './framing.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
 import { Backoff, GossipScheduler } from './scheduler.js'
+import { runSelfCheck } from './self-check.js'
 import { SectionStorage } from './storage.js'
 import { VerifyStats } from './verify-stats.js'
 
@@ -61,7 +63,13 @@ export interface ParsecSectionInit {
   readonly genesis: SectionGenesis
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
+  /** The one message size limit of every protocol (frames and read buffers). */
   readonly maxMessageBytes?: number
+  /** The most event bytes in one message; a partner lacking more catches up in pages of this size. */
+  readonly pageBytes?: number
+  /** See `constants.SELF_CHECK_TIMEOUT_MS`. */
+  readonly selfCheckTimeoutMs?: number
+  readonly selfCheckRetryMs?: number
   readonly maxEventsPerMessage?: number
   readonly maxInboundStreams?: number
   readonly maxOutboundStreams?: number
@@ -137,9 +145,21 @@ export interface SectionLinkError {
   readonly retryInMs?: number
 }
 
+/**
+ * Where the service is: `checking` (the start-up self-check), `catching-up` (fetching what it
+ * lacks before its first event), `running`, `failed` (it makes no more events: see `ready()`),
+ * `stopped`.
+ */
+export type SectionState = 'checking' | 'catching-up' | 'running' | 'failed' | 'stopped'
+
 export interface SectionStatus {
   readonly sectionId: string
   readonly peerId: string
+  readonly state: SectionState
+  /** Why the service failed (`state` is `failed`). */
+  readonly failure?: { readonly code: string; readonly message: string }
+  /** The paged catch-up under way or last finished. */
+  readonly catchUp?: CatchUpStatus
   readonly mode: SectionGenesis['mode']
   readonly members: readonly string[]
   readonly connected: readonly string[]
@@ -167,8 +187,22 @@ export interface SectionStatus {
   readonly cpuMs: number
 }
 
+export interface CatchUpStatus {
+  readonly peer: string
+  readonly pages: number
+  readonly events: number
+  readonly serverGraphSize: number
+  readonly done: boolean
+}
+
 export interface ParsecSectionEvents {
   block: CustomEvent<DeliveredBlock>
+  /** After each page of a paged catch-up. */
+  'catchup:progress': CustomEvent<PullProgress>
+  /** The start-up self-check got no answer in time and went on (a whole section restarting). */
+  'selfcheck:unanswered': CustomEvent<{ readonly asked: number; readonly answered: number }>
+  /** The service stopped making events for good (see `ready()`). */
+  failed: CustomEvent<SectionError>
   fault: CustomEvent<SectionFault>
   'link:error': CustomEvent<SectionLinkError>
   'peer:connected': CustomEvent<PeerId>
@@ -178,7 +212,16 @@ export interface ParsecSectionEvents {
 export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   readonly sectionId: string
   readonly protocol: string
-  /** Votes for an application payload; resolves once our vote is stored (and may be gossiped). */
+  /**
+   * Resolves once the service runs (its self-check and start-up catch-up done); rejects with the
+   * `SectionError` that stopped it, e.g. `SelfCheckFailed` when the section holds an event of ours
+   * our store does not (a wrong data directory, or our key running elsewhere).
+   */
+  ready(): Promise<void>
+  /**
+   * Votes for an application payload (at most `MAX_PAYLOAD_BYTES`); waits for `ready()`, resolves
+   * once our vote is stored (and may be gossiped).
+   */
   vote(payload: Uint8Array): Promise<void>
   /** Delivered blocks from position `from` on (at most `limit`). */
   blocks(from?: number, limit?: number): DeliveredBlock[]
@@ -187,7 +230,7 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
 
 interface Channel {
   readonly stream: Stream
-  readonly lp: LengthPrefixedStream<Stream>
+  readonly lp: FramedStream
 }
 
 /** How a failed read, write or engine call is reported. */
@@ -264,6 +307,17 @@ function classify(
   return { kind: 'transport', code: TRANSPORT_ERRORS[name] ?? 'LinkFailure', message: `${name}: ${message}` }
 }
 
+/** A promise with its settle functions (Node 20 has no `Promise.withResolvers`). */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
+  let resolve: () => void = () => {}
+  let reject: (error: Error) => void = () => {}
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  return { promise, resolve, reject }
+}
+
 function isAnnouncePubSub(value: unknown): value is AnnouncePubSub {
   const candidate = value as Partial<AnnouncePubSub> | undefined
   return (
@@ -282,6 +336,7 @@ export class ParsecSectionService
 
   readonly sectionId: string
   readonly protocol: string
+  readonly catchUpProtocol: string
   private readonly log: Logger
   private readonly genesis: SectionGenesis
   private readonly membersByPeer = new Map<string, GenesisMember>()
@@ -306,6 +361,14 @@ export class ParsecSectionService
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlush: Promise<void> | undefined
   private started = false
+  private state: SectionState = 'stopped'
+  private failure: SectionError | undefined
+  private readonly readiness = deferred()
+  private readonly catchUp: CatchUp
+  /** A paged catch-up under way (outbound gossip waits for it). */
+  private pulling = false
+  private lastPull: PullProgress | undefined
+  private startUp: AbortController | undefined
   private faultCount = 0
   private linkErrorCount = 0
   private readonly exchangeTimes: number[] = []
@@ -313,6 +376,7 @@ export class ParsecSectionService
   private cpuAtStart = process.cpuUsage()
 
   private readonly maxMessageBytes: number
+  private readonly pageBytes: number
   private readonly maxEventsPerMessage: number
   private readonly responseTimeoutMs: number
   private readonly idleStreamTimeoutMs: number
@@ -330,6 +394,7 @@ export class ParsecSectionService
     this.genesis = init.genesis
     this.sectionId = init.genesis.sectionId
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
+    this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
     for (const member of init.genesis.members) {
       this.membersByPeer.set(member.peerId.toString(), member)
@@ -338,6 +403,8 @@ export class ParsecSectionService
     this.storage =
       init.persist === false ? undefined : new SectionStorage(components.datastore, this.sectionId)
     this.maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
+    this.pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, this.maxMessageBytes - 64 * 1024)
+    if (this.pageBytes <= 0) throw new SectionError('InvalidArgument', 'maxMessageBytes must exceed 64 KiB')
     this.maxEventsPerMessage = init.maxEventsPerMessage ?? C.MAX_EVENTS_PER_MESSAGE
     this.responseTimeoutMs = init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS
     this.idleStreamTimeoutMs = init.idleStreamTimeoutMs ?? C.IDLE_STREAM_TIMEOUT_MS
@@ -366,7 +433,32 @@ export class ParsecSectionService
         startExchange: () => this.startExchange(),
       },
     )
+    this.catchUp = new CatchUp(
+      {
+        engine: () => this.engine,
+        memberOf: (peer) => this.membersByPeer.get(peer.toString())?.publicId,
+        resolve: (name) => this.membersByName.get(name)?.publicId,
+        afterIngest: (sizeBefore) => {
+          this.pollEngine()
+          this.absorb(sizeBefore)
+        },
+        flush: () => this.flush(),
+      },
+      components.connectionManager,
+      this.catchUpProtocol,
+      {
+        maxMessageBytes: this.maxMessageBytes,
+        pageBytes: this.pageBytes,
+        maxEventsPerMessage: this.maxEventsPerMessage,
+        responseTimeoutMs: this.responseTimeoutMs,
+        idleStreamTimeoutMs: this.idleStreamTimeoutMs,
+      },
+      this.log,
+    )
+    // Nobody may be left with an unhandled rejection when no caller awaits ready().
+    this.readiness.promise.catch(() => {})
     this.handleSync = this.handleSync.bind(this)
+    this.handleCatchUp = this.handleCatchUp.bind(this)
     this.onPeerConnect = this.onPeerConnect.bind(this)
     this.onPeerDisconnect = this.onPeerDisconnect.bind(this)
   }
@@ -426,6 +518,10 @@ export class ParsecSectionService
       maxInboundStreams: this.init.maxInboundStreams ?? C.MAX_INBOUND_STREAMS,
       maxOutboundStreams: this.init.maxOutboundStreams ?? C.MAX_OUTBOUND_STREAMS,
     })
+    await this.components.registrar.handle(this.catchUpProtocol, this.handleCatchUp, {
+      maxInboundStreams: C.MAX_CATCHUP_STREAMS,
+      maxOutboundStreams: C.MAX_CATCHUP_STREAMS,
+    })
     for (const member of this.genesis.members) {
       if (member.peerId.equals(this.components.peerId) || member.addrs.length === 0) continue
       await this.components.peerStore.merge(member.peerId, { multiaddrs: [...member.addrs] })
@@ -436,7 +532,7 @@ export class ParsecSectionService
       this.onPeerConnect(new CustomEvent('peer:connect', { detail: connection.remotePeer }))
     }
     this.started = true
-    this.scheduler.start()
+    this.state = 'checking'
     let pubsub: unknown
     try {
       // libp2p's components proxy throws for a service that is not configured.
@@ -458,8 +554,130 @@ export class ParsecSectionService
     this.discovery.start()
   }
 
+  /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
+  afterStart(): void {
+    if (!this.started || this.startUp !== undefined) return
+    const controller = new AbortController()
+    this.startUp = controller
+    this.runStartUp(controller.signal).catch((error) => {
+      if (!this.started) return
+      this.fail(
+        isSectionError(error)
+          ? error
+          : new SectionError('StorageMismatch', `start-up failed: ${(error as Error).message}`),
+      )
+    })
+  }
+
+  private async runStartUp(signal: AbortSignal): Promise<void> {
+    const engine = this.requireEngine()
+    const us = engine.ourId
+    const others = this.genesis.members.filter((m) => !m.peerId.equals(this.components.peerId))
+    const check = await runSelfCheck({
+      others,
+      ask: (peer) => this.catchUp.status(peer),
+      ourLatest: engine.latestEventOf(us),
+      ourEventAt: (index) => engine.ourEventAt(index),
+      timeoutMs: this.init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
+      retryMs: this.init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,
+      signal,
+      onUnreachable: (peer, error) => this.log('self-check: %p not reached yet: %e', peer, error),
+    })
+    if (signal.aborted) return
+    if (check.answers.length === 0 && check.needed > 0) {
+      this.log.error('self-check: no member answered; going on (the whole section may be restarting)')
+      this.safeDispatch('selfcheck:unanswered', { asked: others.length, answered: 0 })
+    }
+    this.state = 'catching-up'
+    // From the member that holds the most, what we lack (nothing much after a short absence).
+    const sources = [...check.answers].sort((a, b) => b.status.graphSize - a.status.graphSize)
+    for (const source of sources) {
+      if (source.status.graphSize <= engine.graphSize || signal.aborted) break
+      if (await this.pull(source.peerId, source.publicId)) break
+    }
+    if (signal.aborted || this.failure !== undefined) return
+    engine.begin()
+    this.pollEngine()
+    await this.flush()
+    if (signal.aborted || this.failure !== undefined) return
+    this.state = 'running'
+    this.scheduler.start()
+    this.readiness.resolve()
+  }
+
+  /**
+   * Fetches what we lack from `peerId` in pages; false when it failed (reported). Outbound gossip
+   * waits meanwhile: every exchange would otherwise ask for what the pages bring.
+   */
+  private async pull(peerId: PeerId, member: PublicId): Promise<boolean> {
+    if (this.pulling) return false
+    this.pulling = true
+    try {
+      this.lastPull = await this.catchUp.pull(peerId, member, (progress) => {
+        this.lastPull = progress
+        this.safeDispatch('catchup:progress', progress)
+      })
+      return true
+    } catch (error) {
+      if (!this.started) return false
+      if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
+        this.failOnOwnEvent(peerId, error)
+        return false
+      }
+      for (const fault of isParsecError(error) ? error.faults : []) {
+        const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+        this.reportFault(this.membersByName.get(fault.offender.name)?.peerId ?? peerId, code, code)
+      }
+      const failure = classify(error, undefined, undefined, false)
+      if (failure.kind === 'protocol' && !isParsecError(error))
+        this.reportFault(peerId, failure.code, failure.message)
+      else if (failure.kind === 'transport')
+        this.reportLinkError(peerId, 'outbound', failure.code, `catch-up: ${failure.message}`)
+      return false
+    } finally {
+      this.pulling = false
+      this.scheduler.nudge(true)
+    }
+  }
+
+  /** Starts a paged catch-up from `peerId` in the background (a sync said we lack too much). */
+  private pullInBackground(peerId: PeerId, member: PublicId): void {
+    if (this.pulling || this.state !== 'running') return
+    this.pull(peerId, member).catch((error) => this.log.error('catch-up from %p failed: %e', peerId, error))
+  }
+
+  /** Someone holds an event of ours we do not: making more would fork us. */
+  private failOnOwnEvent(peerId: PeerId, error: unknown): void {
+    this.fail(
+      new SectionError(
+        'SelfCheckFailed',
+        `member ${peerId.toString()} sent an event of ours that our store does not hold ` +
+          `(${(error as Error).message}): this data directory is behind this key's last run, or ` +
+          'another process runs with this key. No more events are made (they would fork us). Start ' +
+          'with the right data directory (or stop the other process); a member whose store is lost ' +
+          'can only leave and join again under a new key (once membership lands).',
+      ),
+    )
+  }
+
+  /** Stops making events for good: gossip stops, votes are refused, `ready()` rejects. */
+  private fail(error: SectionError): void {
+    if (this.failure !== undefined) return
+    this.failure = error
+    this.state = 'failed'
+    this.scheduler.stop()
+    this.log.error('section failed: %s', error.message)
+    this.readiness.reject(error)
+    this.safeDispatch('failed', error)
+  }
+
+  ready(): Promise<void> {
+    return this.readiness.promise
+  }
+
   /** Before libp2p stops its services (gossipsub among them): stop gossiping and announcing. */
   beforeStop(): void {
+    this.startUp?.abort()
     this.scheduler.stop()
     this.discovery?.stop()
     this.discovery = undefined
@@ -469,9 +687,12 @@ export class ParsecSectionService
     if (!this.started) return
     this.started = false
     this.beforeStop()
+    if (this.state !== 'failed') this.state = 'stopped'
+    this.readiness.reject(new SectionError('NotStarted', 'the section service stopped'))
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     await this.components.registrar.unhandle(this.protocol)
+    await this.components.registrar.unhandle(this.catchUpProtocol)
     const channels = [...this.channels.values()]
     this.channels.clear()
     for (const pending of channels) {
@@ -483,6 +704,11 @@ export class ParsecSectionService
   // ---------------------------------------------------------------- application API
 
   async vote(payload: Uint8Array): Promise<void> {
+    if (payload.length > C.MAX_PAYLOAD_BYTES) {
+      throw new SectionError('InvalidArgument', `a payload takes at most ${C.MAX_PAYLOAD_BYTES} bytes`)
+    }
+    this.requireEngine()
+    await this.ready()
     const engine = this.requireEngine()
     engine.voteFor(opaque(Uint8Array.from(payload)))
     this.pollEngine()
@@ -502,6 +728,21 @@ export class ParsecSectionService
     return {
       sectionId: this.sectionId,
       peerId: this.components.peerId.toString(),
+      state: this.state,
+      ...(this.failure === undefined
+        ? {}
+        : { failure: { code: this.failure.code, message: this.failure.message } }),
+      ...(this.lastPull === undefined
+        ? {}
+        : {
+            catchUp: {
+              peer: this.lastPull.peer.toString(),
+              pages: this.lastPull.pages,
+              events: this.lastPull.events,
+              serverGraphSize: this.lastPull.serverGraphSize,
+              done: this.lastPull.done,
+            },
+          }),
       mode: this.genesis.mode,
       members: this.genesis.members.map((m) => m.peerId.toString()),
       connected: [...this.connected],
@@ -698,6 +939,29 @@ export class ParsecSectionService
 
   // ---------------------------------------------------------------- inbound
 
+  private readonly resolveMember = (name: string): PublicId | undefined =>
+    this.membersByName.get(name)?.publicId
+
+  private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
+    const remote = connection.remotePeer
+    const member = this.membersByPeer.get(remote.toString())
+    if (member === undefined || this.engine === undefined) {
+      this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
+      stream.abort(new SectionError('NotAMember', 'not a member of this section'))
+      return
+    }
+    try {
+      await this.catchUp.serve(stream, connection, member.publicId)
+      await stream.close().catch(() => stream.abort(new Error('closing')))
+    } catch (error) {
+      if (!this.started) {
+        stream.abort(new Error('section stopped'))
+        return
+      }
+      this.endInbound(remote, stream, classify(error, stream, connection, true))
+    }
+  }
+
   private async handleSync(stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer
     const member = this.membersByPeer.get(remote.toString())
@@ -706,12 +970,12 @@ export class ParsecSectionService
       stream.abort(new SectionError('NotAMember', 'not a member of this section'))
       return
     }
-    const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
+    const lp = framed(stream, this.maxMessageBytes)
     for (;;) {
       let received: DecodedSync
       try {
         const bytes = await lp.read({ signal: AbortSignal.timeout(this.idleStreamTimeoutMs) })
-        received = decodeSync(bytes, this.maxEventsPerMessage)
+        received = decodeSync(bytes, this.maxEventsPerMessage, this.resolveMember)
       } catch (error) {
         if (!this.started) {
           await stream.close().catch(() => {})
@@ -725,26 +989,29 @@ export class ParsecSectionService
       try {
         if (received.kind !== 'request')
           throw new SectionError('UnexpectedMessage', 'a response where a request was due')
-        const sizeBefore = this.engine.graphSize
-        let outcome: ReturnType<Parsec['handleRequest']>
-        try {
-          outcome = this.engine.handleRequest(member.publicId, { packedEvents: received.packedEvents })
-        } finally {
-          // Events accepted before an error stay: persist and deliver them either way.
-          this.pollEngine()
-          news = this.absorb(sizeBefore)
+        if (this.state !== 'running') {
+          // Still checking or catching up: no event of ours may be made yet.
+          reply = encodeSyncSignal('response', 'not-ready')
+        } else if (received.status === 'catch-up') {
+          // We lack more than a page of what the partner holds: fetch it in pages.
+          reply = encodeSyncSignal('response', 'ok')
+          this.pullInBackground(remote, member.publicId)
+        } else {
+          const outcome = this.handleRequest(member.publicId, received)
+          news = outcome.news
+          reply = outcome.reply
         }
-        for (const fault of outcome.faults) {
-          const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-          this.reportFault(remote, code, code)
-        }
-        reply = encodeSync('response', outcome.response.packedEvents, this.maxMessageBytes)
       } catch (error) {
         await this.flush().catch(() => {})
         if (!this.started) return
         if (isParsecError(error) && error.code === 'InvalidSelfState') {
           // Our own state (e.g. we may not receive gossip): not the sender's fault.
           this.log('cannot take a request from %p: %e', remote, error)
+          stream.abort(error)
+          return
+        }
+        if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
+          this.failOnOwnEvent(remote, error)
           stream.abort(error)
           return
         }
@@ -769,12 +1036,40 @@ export class ParsecSectionService
     }
   }
 
+  /**
+   * The engine's part of an inbound exchange: our Request event and the response, or `catch-up`
+   * when what the requester lacks does not fit in a page.
+   */
+  private handleRequest(member: PublicId, received: DecodedSync): { reply: Uint8Array; news: boolean } {
+    const engine = this.requireEngine()
+    const sizeBefore = engine.graphSize
+    let news = false
+    let outcome: ReturnType<Parsec['handleRequest']>
+    try {
+      outcome = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
+    } finally {
+      // Events accepted before an error stay: persist and deliver them either way.
+      this.pollEngine()
+      news = this.absorb(sizeBefore)
+    }
+    const remote = this.membersByName.get(member.name)?.peerId
+    for (const fault of outcome.faults) {
+      const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+      const offender = this.membersByName.get(fault.offender.name)?.peerId ?? remote
+      if (offender !== undefined) this.reportFault(offender, code, code)
+    }
+    const reply =
+      encodeSync('response', outcome.response.packedEvents, this.pageBytes) ??
+      encodeSyncSignal('response', 'catch-up')
+    return { reply, news }
+  }
+
   // ---------------------------------------------------------------- outbound
 
   /** Starts one exchange with a partner not already busy nor backed off; false when there is none. */
   private startExchange(): boolean {
     const engine = this.engine
-    if (engine === undefined || !this.started) return false
+    if (engine === undefined || !this.started || this.state !== 'running' || this.pulling) return false
     const now = Date.now()
     const candidates: { id: PublicId; peerId: PeerId }[] = []
     for (const id of engine.gossipRecipients()) {
@@ -841,7 +1136,11 @@ export class ParsecSectionService
     try {
       // The stream is open: only now is our Requesting event created.
       const request = engine.createGossip(partner)
-      bytes = encodeSync('request', request.packedEvents, this.maxMessageBytes)
+      // More than a page for the partner: it fetches it in pages (our Requesting event reaches it
+      // among them).
+      bytes =
+        encodeSync('request', request.packedEvents, this.pageBytes, engine.frontier()) ??
+        encodeSyncSignal('request', 'catch-up')
       await this.flush()
     } catch (error) {
       if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
@@ -867,9 +1166,16 @@ export class ParsecSectionService
     const sizeBefore = engine.graphSize
     let news = false
     try {
-      const received = decodeSync(reply, this.maxEventsPerMessage)
+      const received = decodeSync(reply, this.maxEventsPerMessage, this.resolveMember)
       if (received.kind !== 'response')
         throw new SectionError('UnexpectedMessage', 'a request where a response was due')
+      if (received.status !== 'ok' || received.packedEvents.length === 0) {
+        // No events: an acknowledgement of our catch-up signal, a partner still starting, or one
+        // telling us to catch up.
+        if (received.status === 'catch-up') this.pullInBackground(peerId, partner)
+        else if (received.status === 'not-ready') this.backoff.fail(key)
+        return
+      }
       try {
         const outcome = engine.handleResponse(partner, { packedEvents: received.packedEvents })
         for (const fault of outcome.faults) {
@@ -887,6 +1193,10 @@ export class ParsecSectionService
       if (!this.started) return
       if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
         this.log('exchange with %p not possible: %e', peerId, error)
+        return
+      }
+      if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
+        this.failOnOwnEvent(peerId, error)
         return
       }
       this.outboundFailed(peerId, failure)
@@ -949,7 +1259,7 @@ export class ParsecSectionService
       const current = this.channels.get(peerId.toString())
       current?.then((c) => c.stream === stream && this.channels.delete(peerId.toString())).catch(() => {})
     })
-    return { stream, lp: lpStream(stream, { maxDataLength: this.maxMessageBytes }) }
+    return { stream, lp: framed(stream, this.maxMessageBytes) }
   }
 
   private async hasAddress(peerId: PeerId): Promise<boolean> {

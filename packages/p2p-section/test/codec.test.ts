@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Ed25519SecretId, ed25519Id, MockSecretId, opaque, Parsec, utf8 } from '@parsec-section/parsec-core'
-import { decodeSync, encodeSync } from '../src/index.js'
+import {
+  Ed25519SecretId,
+  ed25519Id,
+  MockSecretId,
+  opaque,
+  Parsec,
+  type PublicId,
+  utf8,
+} from '@parsec-section/parsec-core'
+import { decodeSync, encodeSync, encodeSyncSignal } from '../src/index.js'
 
 function engineWithEvents(count: number): Parsec {
   const secret = Ed25519SecretId.generate()
@@ -10,40 +18,64 @@ function engineWithEvents(count: number): Parsec {
   return engine
 }
 
+function must(bytes: Uint8Array | undefined): Uint8Array {
+  assert.ok(bytes !== undefined, 'the events fit in the page')
+  return bytes
+}
+
+const nobody = (): PublicId | undefined => undefined
+
 describe('sync codec', () => {
-  it('round-trips a message', () => {
-    const events = engineWithEvents(3).packedEvents()
-    const decoded = decodeSync(encodeSync('response', events, 1 << 20), 1000)
-    assert.equal(decoded.kind, 'response')
+  it('round-trips a message with the frontier of the requester', () => {
+    const engine = engineWithEvents(3)
+    const events = engine.packedEvents()
+    const decoded = decodeSync(
+      must(encodeSync('request', events, 1 << 20, engine.frontier())),
+      1000,
+      (name) => (name === engine.ourId.name ? engine.ourId : undefined),
+    )
+    assert.equal(decoded.kind, 'request')
+    assert.equal(decoded.status, 'ok')
     assert.equal(decoded.packedEvents.length, events.length)
     assert.deepEqual(
       decoded.packedEvents.map((e) => e.signature),
       events.map((e) => e.signature),
     )
+    assert.deepEqual(
+      decoded.known.map((k) => [k.creator.name, k.last]),
+      [[engine.ourId.name, events.length - 1]],
+    )
   })
 
-  it('sends the longest prefix that fits the size limit, never nothing', () => {
+  it('never cuts what a partner lacks to a prefix: more than a page is a catch-up', () => {
     const events = engineWithEvents(20).packedEvents()
-    const bytes = encodeSync('request', events, 4096)
-    assert.ok(bytes.length <= 4096)
-    const decoded = decodeSync(bytes, 1000)
-    assert.ok(decoded.packedEvents.length > 1 && decoded.packedEvents.length < events.length)
-    assert.equal(decodeSync(encodeSync('request', events, 10), 1000).packedEvents.length, 1)
+    assert.equal(encodeSync('request', events, 4096), undefined)
+    const signal = decodeSync(encodeSyncSignal('response', 'catch-up'), 1000, nobody)
+    assert.deepEqual([signal.kind, signal.status, signal.packedEvents.length], ['response', 'catch-up', 0])
+    const ack = decodeSync(encodeSyncSignal('response', 'ok'), 1000, nobody)
+    assert.deepEqual([ack.status, ack.packedEvents.length], ['ok', 0])
   })
 
   it('rejects malformed envelopes and too many events with typed errors', () => {
     const events = engineWithEvents(5).packedEvents()
-    const bytes = encodeSync('request', events, 1 << 20)
-    assert.throws(() => decodeSync(bytes, 2), { code: 'MessageTooLarge' })
-    assert.throws(() => decodeSync(bytes.subarray(0, bytes.length - 3), 1000), { code: 'MalformedMessage' })
-    assert.throws(() => decodeSync(Uint8Array.of(0xff, 0xff, 0xff), 1000), { code: 'MalformedMessage' })
-    assert.throws(() => decodeSync(new Uint8Array(0), 1000), { code: 'MalformedMessage' })
+    const bytes = must(encodeSync('request', events, 1 << 20))
+    assert.throws(() => decodeSync(bytes, 2, nobody), { code: 'MessageTooLarge' })
+    assert.throws(() => decodeSync(bytes.subarray(0, bytes.length - 3), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
+    assert.throws(() => decodeSync(Uint8Array.of(0xff, 0xff, 0xff), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
+    assert.throws(() => decodeSync(new Uint8Array(0), 1000, nobody), { code: 'MalformedMessage' })
+    assert.throws(() => decodeSync(encodeSyncSignal('request', 'not-ready'), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
     // A mock identity's event is not an Ed25519 event.
     const mock = Parsec.fromGenesis({
       us: new MockSecretId('Alice'),
       genesis: [new MockSecretId('Alice').publicId],
     })
-    assert.throws(() => decodeSync(encodeSync('request', mock.packedEvents(), 1 << 20), 1000), {
+    assert.throws(() => decodeSync(must(encodeSync('request', mock.packedEvents(), 1 << 20)), 1000, nobody), {
       code: 'MalformedMessage',
     })
     assert.ok(ed25519Id(events[0].creator.encoded))

@@ -21,6 +21,11 @@ export type ParsecErrorCode =
   | 'UnknownOtherParent'
   /** An event that breaks the protocol's structural rules. */
   | 'InvalidEvent'
+  /**
+   * An event signed with our key that we do not hold: our store lost events (a crash, an old
+   * backup, a missing data directory) or another process runs with our key. Taking it would fork us.
+   */
+  | 'UnknownOwnEvent'
   /** Gossip received before we could take part (spec §9.2). */
   | 'PrematureGossip'
   /** We already voted for this observation. */

@@ -7,6 +7,7 @@ import type { Block, Proof } from './blocks.js'
 import { sha3 } from './encoding/hash.js'
 import { ParsecError, type ParsecErrorCode } from './errors.js'
 import type { Fault } from './faults.js'
+import type { ExportedPage, Frontier, FrontierEntry, LatestEvent } from './gossip/frontier.js'
 import type { Request, Response } from './gossip/messages.js'
 import { isDescendant } from './graph/ancestry.js'
 import {
@@ -126,6 +127,8 @@ export class Parsec {
   private readonly detector: MaliceDetector | null
   /** Faults found by the handle call in progress. */
   private callFaults: Fault[] = []
+  /** A founder's genesis vote, made by `begin()` when we were restored with no event. */
+  private genesisVote: Observation | undefined
 
   private constructor(
     private readonly secret: SecretId,
@@ -168,16 +171,19 @@ export class Parsec {
   /**
    * A founding member restarting from its stored graph: no new Initial event and no new genesis
    * vote (which would fork us), the same blocks re-derived in the same order. With no stored
-   * events (we never sent anything), the same as `fromGenesis`.
+   * events the engine holds no event at all until `begin()`, so a host can first check that the
+   * section holds no event of ours (a lost store) before making one.
    */
   static restore(params: RestoreParams): Parsec {
-    if (params.events.length === 0) return Parsec.fromGenesis(params)
-    const first = params.events[0]
-    if (first.cause.kind !== 'initial' || first.creator.name !== params.us.publicId.name) {
-      throw new ParsecError('InvalidArgument', 'stored events must start with our Initial event')
+    const us = params.us.publicId.name
+    const ours = params.events.find((e) => e.creator.name === us)
+    if (ours !== undefined && ours.cause.kind !== 'initial') {
+      throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
     }
-    const { parsec } = Parsec.founding(params)
+    const { parsec, group } = Parsec.founding(params)
+    // Others' events may come first: a peer that caught up before making its first event.
     for (const packed of params.events) parsec.unpack(packed, true)
+    if (ours === undefined) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
     return parsec
   }
 
@@ -223,6 +229,23 @@ export class Parsec {
 
   get ourId(): PublicId {
     return this.secret.publicId
+  }
+
+  /**
+   * A founder restored with no stored event: creates our Initial event and genesis vote (what
+   * `fromGenesis` does at once). Does nothing once we hold an event of ours.
+   */
+  begin(): void {
+    const vote = this.genesisVote
+    if (vote === undefined || this.graph.hasEventsOf(US)) return
+    this.genesisVote = undefined
+    this.createInitialEvent()
+    this.voteFor(vote)
+  }
+
+  /** Whether we hold an event of ours (false for a restored founder before `begin()`). */
+  get hasBegun(): boolean {
+    return this.graph.hasEventsOf(US)
   }
 
   // ------------------------------------------------------------------ votes and blocks
@@ -344,7 +367,7 @@ export class Parsec {
    */
   handleRequest(src: PublicId, request: Request): RequestOutcome {
     const { sender, faults } = this.unpackMessage(src, request.packedEvents, true)
-    return { response: { packedEvents: this.eventsToSend(sender) }, faults }
+    return { response: { packedEvents: this.eventsToSend(sender, request.known) }, faults }
   }
 
   handleResponse(src: PublicId, response: Response): ResponseOutcome {
@@ -374,6 +397,8 @@ export class Parsec {
     try {
       for (const packed of packedEvents) last = this.unpack(packed)
     } catch (error) {
+      // Our own lost event is no fault of the sender's.
+      if (error instanceof ParsecError && error.code === 'UnknownOwnEvent') throw error
       if (error instanceof ParsecError) fail(error.code, error.detail)
       throw error
     }
@@ -425,6 +450,12 @@ export class Parsec {
     const creator = this.peers.indexOf(packed.creator)
     if (creator === undefined)
       throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
+    if (creator === US && !trusted && !this.referenceRules) {
+      throw new ParsecError(
+        'UnknownOwnEvent',
+        'an event of ours that we do not hold: taking it would fork us',
+      )
+    }
     if (!trusted && !this.peers.ids[creator].verify(packed.signature, content)) {
       throw new ParsecError('SignatureFailure', `bad event signature by ${packed.creator.name}`)
     }
@@ -492,16 +523,20 @@ export class Parsec {
     return event.index
   }
 
-  /** What `peer` is assumed to lack (spec §5.2); everything if we hold none of its events. */
-  private eventsToSend(peer: number): PackedEvent[] {
+  /**
+   * What `peer` is assumed to lack (spec §5.2); everything if we hold none of its events. With
+   * `claimed` (what the peer says it holds), less: the larger of the two per creator.
+   */
+  private eventsToSend(peer: number, claimed?: Frontier): PackedEvent[] {
     const events = this.graph.events
     const lastOfPeer = this.graph.lastEventOf(peer)
-    if (lastOfPeer === undefined) return events.map((e) => e.packed)
-    const known = lastOfPeer.last
+    const claims = claimed === undefined ? undefined : this.frontierByPeer(claimed)
+    if (lastOfPeer === undefined && claims === undefined) return events.map((e) => e.packed)
+    const known = lastOfPeer?.last ?? new Int32Array(0)
     const indices: number[] = []
     for (let q = 0; q < this.peers.count; q++) {
       const slots = this.graph.slotsOf(q)
-      const lastKnown = q < known.length ? known[q] : -1
+      const lastKnown = Math.max(q < known.length ? known[q] : -1, claims?.[q] ?? -1)
       for (let i = lastKnown + 1; i < slots.length; i++) for (const e of slots[i]) indices.push(e)
       if (lastKnown >= 0 && this.graph.hasForks(q)) {
         for (let i = 0; i <= lastKnown && i < slots.length; i++)
@@ -510,6 +545,99 @@ export class Parsec {
     }
     indices.sort((a, b) => a - b)
     return indices.map((i) => events[i].packed)
+  }
+
+  // ------------------------------------------------------------------ paged catch-up
+
+  /** What we hold: per creator with events, the chain position of its latest event. */
+  frontier(): FrontierEntry[] {
+    const out: FrontierEntry[] = []
+    for (let p = 0; p < this.peers.count; p++) {
+      const slots = this.graph.slotsOf(p)
+      if (slots.length > 0) out.push({ creator: this.peers.ids[p], last: slots.length - 1 })
+    }
+    return out
+  }
+
+  /** The latest event of `id` we hold (the last of its latest slot), or undefined. */
+  latestEventOf(id: PublicId): LatestEvent | undefined {
+    const peer = this.peers.indexOf(id)
+    if (peer === undefined) return undefined
+    const event = this.graph.lastEventOf(peer)
+    return event === undefined ? undefined : { index: event.indexByCreator, hash: event.hash }
+  }
+
+  /** Our event at chain position `index`, or undefined (the first of the slot if we forked). */
+  ourEventAt(index: number): LatestEvent | undefined {
+    const slot = this.graph.slotsOf(US)[index]
+    if (slot === undefined) return undefined
+    return { index, hash: this.graph.get(slot[0]).hash }
+  }
+
+  /** `frontier` as a chain position per local peer index (-1: none); unknown creators ignored. */
+  private frontierByPeer(frontier: Frontier): number[] {
+    const out = new Array<number>(this.peers.count).fill(-1)
+    for (const { creator, last } of frontier) {
+      const peer = this.peers.indexOf(creator)
+      if (peer !== undefined && Number.isSafeInteger(last)) out[peer] = Math.max(out[peer], last)
+    }
+    return out
+  }
+
+  /**
+   * A page of the events a peer holding `frontier` lacks, in our insertion order (parents first),
+   * from insertion position `from` on (0: the first event it lacks). `accept` is asked for each
+   * event in turn and ends the page by returning false (that event is not taken, unless it is the
+   * page's first: a page is never empty before the end). Read-only: the paged catch-up's server side.
+   */
+  exportEvents(
+    frontier: Frontier,
+    from: number,
+    accept: (event: PackedEvent, taken: number) => boolean,
+  ): ExportedPage<PackedEvent> {
+    const held = this.frontierByPeer(frontier)
+    const events = this.graph.events
+    let start = Math.max(0, Math.floor(from))
+    if (start === 0) {
+      // Nothing before the earliest event the peer lacks needs scanning.
+      start = events.length
+      for (let p = 0; p < this.peers.count; p++) {
+        const slot = this.graph.slotsOf(p)[held[p] + 1]
+        if (slot !== undefined) start = Math.min(start, slot[0])
+      }
+    }
+    const out: PackedEvent[] = []
+    let i = start
+    for (; i < events.length; i++) {
+      const event = events[i]
+      if (event.indexByCreator <= held[event.creator]) continue
+      if (!accept(event.packed, out.length) && out.length > 0) break
+      out.push(event.packed)
+    }
+    return { events: out, next: i, done: i >= events.length }
+  }
+
+  /**
+   * Adds events fetched by paged catch-up (spec §5.3 for each, in order): verified and checked for
+   * malice like gossip, but no sync event is made and nothing is queued for one. Returns the
+   * faults found; a failing event throws a `ParsecError` (whose `faults` name `src`), the events
+   * before it stay. An event of ours that we do not hold fails with `UnknownOwnEvent`.
+   */
+  ingest(src: PublicId, packedEvents: readonly PackedEvent[]): { readonly faults: readonly Fault[] } {
+    const faults: Fault[] = []
+    this.callFaults = faults
+    try {
+      for (const packed of packedEvents) this.unpack(packed)
+    } catch (error) {
+      if (error instanceof ParsecError) {
+        if (!faults.some((f) => f.offender.name === src.name) && error.code !== 'UnknownOwnEvent') {
+          faults.push({ kind: 'rejected', offender: src, code: error.code, detail: error.detail })
+        }
+        throw new ParsecError(error.code, error.detail, faults)
+      }
+      throw error
+    }
+    return { faults }
   }
 
   // ------------------------------------------------------------------ our events

@@ -45,13 +45,36 @@ describe('restore', () => {
     for (const list of descriptions) assert.deepEqual(list, descriptions[0], `seed ${seed}`)
   })
 
-  it('with no stored events it starts like fromGenesis, and refuses foreign first events', () => {
+  it('with no stored events it makes no event until begin(), then starts like fromGenesis', () => {
     const ids = NAMES.slice(0, 4).map(mockId)
     const fresh = Parsec.restore({ us: new MockSecretId('Alice'), genesis: ids, events: [] })
+    assert.equal(fresh.graphSize, 0)
+    assert.equal(fresh.hasBegun, false)
+    fresh.begin()
     assert.equal(fresh.graphSize, 2)
+    assert.equal(fresh.hasBegun, true)
+    fresh.begin()
+    assert.equal(fresh.graphSize, 2)
+    // Others' events first (fetched by catch-up before our first event): still none of ours.
     const bob = Parsec.fromGenesis({ us: new MockSecretId('Bob'), genesis: ids })
+    const caughtUp = Parsec.restore({
+      us: new MockSecretId('Alice'),
+      genesis: ids,
+      events: bob.packedEvents(),
+    })
+    assert.equal(caughtUp.graphSize, 2)
+    assert.equal(caughtUp.hasBegun, false)
+    caughtUp.begin()
+    assert.equal(caughtUp.graphSize, 4)
+    // Our first stored event must be our Initial event.
+    const alice = Parsec.fromGenesis({ us: new MockSecretId('Alice'), genesis: ids })
     assert.throws(
-      () => Parsec.restore({ us: new MockSecretId('Alice'), genesis: ids, events: bob.packedEvents() }),
+      () =>
+        Parsec.restore({
+          us: new MockSecretId('Alice'),
+          genesis: ids,
+          events: alice.packedEvents().slice(1),
+        }),
       { code: 'InvalidArgument' },
     )
   })

@@ -116,7 +116,7 @@ describe('bad input over libp2p', () => {
       'request',
       engine.createGossip(publicIdFromPeerId(target().peerId)).packedEvents,
       1 << 20,
-    )
+    ) as Uint8Array
     // A valid frame around half an envelope, then a frame cut short by closing the stream.
     await expectFault(async (stream) => {
       await lpStream(stream).write(bytes.subarray(0, bytes.length >> 1))
@@ -151,8 +151,8 @@ describe('bad input over libp2p', () => {
     const stream = await attacker.dialProtocol(target().peerId, protocol())
     const lp = lpStream(stream, { maxDataLength: 1 << 24 })
     // One honest exchange: the attacker's key is a member's, so it is answered.
-    await lp.write(encodeSync('request', engine.createGossip(partner).packedEvents, 1 << 20))
-    const reply = decodeSync(await lp.read({ signal: AbortSignal.timeout(10_000) }), 100_000)
+    await lp.write(encodeSync('request', engine.createGossip(partner).packedEvents, 1 << 20) as Uint8Array)
+    const reply = decodeSync(await lp.read({ signal: AbortSignal.timeout(10_000) }), 100_000, () => undefined)
     assert.equal(reply.kind, 'response')
     engine.handleResponse(partner, { packedEvents: reply.packedEvents })
     // Then a request whose newest event carries a forged signature.
@@ -160,7 +160,7 @@ describe('bad input over libp2p', () => {
     const last = events[events.length - 1]
     events[events.length - 1] = { ...last, signature: new Uint8Array(64).fill(7) }
     const seen = faults[0].length
-    await lp.write(encodeSync('request', events, 1 << 20))
+    await lp.write(encodeSync('request', events, 1 << 20) as Uint8Array)
     await nextFault(seen, 'no fault')
     assert.equal(faults[0][seen].code, 'SignatureFailure', faults[0][seen].message)
     assert.ok(faults[0][seen].peer.equals(attacker.peerId))

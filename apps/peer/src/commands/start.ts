@@ -406,6 +406,28 @@ async function runStart(args: string[]): Promise<number> {
   section.addEventListener('peer:disconnected', ({ detail }) => {
     log.line('peer:disconnected', { peer: detail.toString() }, `peer disconnected ${detail}`)
   })
+  section.addEventListener('catchup:progress', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'catchup',
+      {
+        peer,
+        pages: detail.pages,
+        events: detail.events,
+        serverGraphSize: detail.serverGraphSize,
+        done: detail.done,
+      },
+      `catching up from ${peer}: ${detail.events} events in ${detail.pages} pages` +
+        (detail.done ? ' (done)' : ` (it holds ${detail.serverGraphSize})`),
+    )
+  })
+  section.addEventListener('selfcheck:unanswered', ({ detail }) => {
+    log.line(
+      'selfcheck:unanswered',
+      detail,
+      `warning: no member answered the start-up self-check (${detail.asked} asked); going on`,
+    )
+  })
 
   const listenAddrs = (): string[] => node.getMultiaddrs().map((a) => a.toString())
   let control: ControlApi | undefined
@@ -443,7 +465,24 @@ async function runStart(args: string[]): Promise<number> {
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
 
+  let failure: Error | undefined
+  section.ready().then(
+    () => {
+      const status = section.status()
+      log.line(
+        'running',
+        { graphSize: status.graphSize, blocks: status.deliveredBlocks },
+        `running: self-check passed; ${status.graphSize} events, ${status.deliveredBlocks} blocks`,
+      )
+    },
+    () => {},
+  )
   const reason = await new Promise<string>((resolve) => {
+    section.ready().catch((error: Error) => {
+      if (!isSectionError(error) || error.code === 'NotStarted') return
+      failure = error
+      resolve(`failed: ${error.code}`)
+    })
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
     if (values['exit-with-stdin'] === true) {
@@ -479,5 +518,12 @@ async function runStart(args: string[]): Promise<number> {
   log.line('stopped', { blocks: section.blocks().length }, `stopped after ${section.blocks().length} blocks`)
   process.stdin.destroy()
   clearTimeout(forceTimer)
+  if (failure !== undefined) {
+    // The section stopped making events (e.g. the self-check found a later event of ours).
+    console.error(
+      `parsec-peer start: ${isSectionError(failure) ? `${failure.code}: ` : ''}${failure.message}`,
+    )
+    return isSectionError(failure) && failure.code === 'SelfCheckFailed' ? 2 : 1
+  }
   return code
 }

@@ -6,9 +6,16 @@ import { BincodeReader, BincodeWriter } from '../encoding/bincode.js'
 import { ParsecError } from '../errors.js'
 import { type PackedEvent, readPackedEvent, writeContent } from '../graph/event.js'
 import type { IdentityScheme } from '../identity/identity.js'
+import type { Frontier } from './frontier.js'
 
 export interface Request {
   readonly packedEvents: readonly PackedEvent[]
+  /**
+   * What the requester says it holds (not part of the reference's message): the response leaves
+   * out events at or below it, e.g. those a peer fetched by paged catch-up, which its own events
+   * do not show yet. Trusting it can only hurt the requester.
+   */
+  readonly known?: Frontier
 }
 
 export interface Response {

@@ -1,0 +1,119 @@
+/**
+ * The start-up self-check: before a peer makes its first event after a start, it asks the other
+ * members for the latest event of ours they hold. If any holds a later one (or another event at a
+ * position we hold), our store is behind what we once sent (a restored backup, writes lost in a
+ * crash, a wrong or missing data directory) or another process runs with our key: making an event
+ * now would fork us, and honest peers would accuse us and expel us for good. Then we make none.
+ *
+ * It waits until more than a third of the other members answered (at least one honest member among
+ * them, which holds every event of ours that reached an honest peer... once gossip spread it) or
+ * the timeout passed: with no answer at all it goes on with a warning, since a whole section
+ * restarting after a power cut must be able to start.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { LatestEvent, PublicId } from '@parsec-section/parsec-core'
+import { equals } from 'uint8arrays'
+import type { PeerStatus } from './catchup.js'
+import { SectionError } from './errors.js'
+
+export interface SelfCheckMember {
+  readonly peerId: PeerId
+  readonly publicId: PublicId
+}
+
+export interface SelfCheckOptions {
+  /** The other members (not us). */
+  readonly others: readonly SelfCheckMember[]
+  /** Asks one member; throws when it cannot be reached. */
+  readonly ask: (peer: PeerId) => Promise<PeerStatus>
+  /** Our latest event, from our store (undefined: none). */
+  readonly ourLatest: LatestEvent | undefined
+  /** Our event at a chain position, from our store. */
+  readonly ourEventAt: (index: number) => LatestEvent | undefined
+  readonly timeoutMs: number
+  readonly retryMs: number
+  readonly signal: AbortSignal
+  readonly onUnreachable?: (peer: PeerId, error: unknown) => void
+}
+
+export interface SelfCheckAnswer extends SelfCheckMember {
+  readonly status: PeerStatus
+}
+
+export interface SelfCheckResult {
+  readonly answers: readonly SelfCheckAnswer[]
+  /** Answers needed: more than a third of the other members. */
+  readonly needed: number
+  readonly timedOut: boolean
+}
+
+/** Throws `SelfCheckFailed` when `status` shows an event of ours our store does not hold. */
+export function judge(
+  member: PeerId,
+  status: PeerStatus,
+  ourLatest: LatestEvent | undefined,
+  ourEventAt: (index: number) => LatestEvent | undefined,
+): void {
+  const theirs = status.ourLatest
+  if (theirs === undefined) return
+  const ours = ourEventAt(theirs.index)
+  const ahead = ourLatest === undefined || theirs.index > ourLatest.index
+  if (!ahead && ours !== undefined && equals(ours.hash, theirs.hash)) return
+  const what = ahead
+    ? `event #${theirs.index} of ours, later than our store's ${ourLatest === undefined ? 'none' : `#${ourLatest.index}`}`
+    : `another event #${theirs.index} of ours than our store's`
+  throw new SectionError(
+    'SelfCheckFailed',
+    `member ${member.toString()} holds ${what}: this data directory is behind this key's last run ` +
+      '(a restored backup, writes lost in a crash, a wrong or missing --data-dir) or another process ' +
+      'runs with this key. Making an event now would fork us and get us expelled, so none was made. ' +
+      'Start with the right data directory (or stop the other process); a member whose store is lost ' +
+      'can only leave and join the section again under a new key (once membership lands).',
+  )
+}
+
+export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheckResult> {
+  const { others, signal } = options
+  const needed = others.length === 0 ? 0 : Math.floor(others.length / 3) + 1
+  const answers = new Map<string, SelfCheckAnswer>()
+  const deadline = Date.now() + options.timeoutMs
+  while (answers.size < needed && Date.now() < deadline && !signal.aborted) {
+    const pending = others.filter((m) => !answers.has(m.peerId.toString()))
+    const failures: SectionError[] = []
+    await Promise.all(
+      pending.map(async (member) => {
+        let status: PeerStatus
+        try {
+          status = await options.ask(member.peerId)
+        } catch (error) {
+          options.onUnreachable?.(member.peerId, error)
+          return
+        }
+        try {
+          judge(member.peerId, status, options.ourLatest, options.ourEventAt)
+        } catch (error) {
+          failures.push(error as SectionError)
+          return
+        }
+        answers.set(member.peerId.toString(), { ...member, status })
+      }),
+    )
+    if (failures.length > 0) throw failures[0]
+    if (answers.size >= needed) break
+    const wait = Math.min(options.retryMs, deadline - Date.now())
+    if (wait > 0) await abortableDelay(wait, signal)
+  }
+  return { answers: [...answers.values()], needed, timedOut: answers.size < needed }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
