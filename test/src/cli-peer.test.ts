@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -474,6 +474,35 @@ describe('a local section of peer processes', () => {
       assert.equal(texts.size, 21)
       // Blocks the restarted peer delivered before it was killed come back without a delivery time.
       assert.ok(lists[3].slice(0, 11).every((b) => b.deliveredAt === null))
+    } finally {
+      await section.close()
+    }
+  })
+
+  it('a member restarted without its data directory makes no event and exits 2 naming the fix', async () => {
+    const section = await LocalSection.create({ peers: 4 })
+    try {
+      await section.startAll()
+      await section.waitConnected(30_000)
+      for (let i = 0; i < 4; i++) await section.api(i).vote([new TextEncoder().encode(`payload ${i}`)])
+      await Promise.all(section.peers.map((p) => blocksUntil(section.api(p.index), 5, 60_000)))
+      await section.stop(3)
+      // A mistyped --data-dir: a new, empty directory.
+      renameSync(section.peers[3].dataDir, `${section.peers[3].dataDir}.moved`)
+      await section.start(3)
+      const exit = await section.peers[3].exited
+      assert.equal(exit?.code, 2, section.peers[3].stderr.join('\n'))
+      const stderr = section.peers[3].stderr.join('\n')
+      assert.match(stderr, /SelfCheckFailed/)
+      assert.match(stderr, /right data directory/)
+      // The others never saw a fork of it, and keep agreeing.
+      await section.api(0).vote([new TextEncoder().encode('after')])
+      await Promise.all([0, 1, 2].map((i) => blocksUntil(section.api(i), 6, 60_000)))
+      for (const i of [0, 1, 2]) {
+        const status = await section.api(i).status()
+        assert.deepEqual(status.forkedMembers, [])
+        assert.equal(status.faults, 0)
+      }
     } finally {
       await section.close()
     }

@@ -127,6 +127,7 @@ export class Parsec {
   private readonly detector: MaliceDetector | null
   /** Faults found by the handle call in progress. */
   private callFaults: Fault[] = []
+  private ownForksAccepted = false
   /** A founder's genesis vote, made by `begin()` when we were restored with no event. */
   private genesisVote: Observation | undefined
 
@@ -355,6 +356,14 @@ export class Parsec {
     return this.createOwnEvent(cause, observationKey).packed
   }
 
+  /**
+   * @internal Adversarial simulation only (a forking Byzantine peer): events of ours that we do
+   * not hold are taken (the other branch of our own fork) instead of refused with `UnknownOwnEvent`.
+   */
+  acceptOwnForks(): void {
+    this.ownForksAccepted = true
+  }
+
   /** @internal The hash of our latest event (adversarial simulation and tests). */
   ourLastEventHash(): Uint8Array {
     return this.ourLastEvent().hash
@@ -450,7 +459,7 @@ export class Parsec {
     const creator = this.peers.indexOf(packed.creator)
     if (creator === undefined)
       throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
-    if (creator === US && !trusted && !this.referenceRules) {
+    if (creator === US && !trusted && !this.referenceRules && !this.ownForksAccepted) {
       throw new ParsecError(
         'UnknownOwnEvent',
         'an event of ours that we do not hold: taking it would fork us',

@@ -77,7 +77,10 @@ export class ByzantinePeer {
     private readonly genesisGroup: readonly PublicId[],
     readonly plan: ByzantinePlan,
     private readonly rng: Rng,
-  ) {}
+  ) {
+    // The other branch of our fork comes back to us in honest peers' events.
+    if (behaviours.has('fork')) parsec.acceptOwnForks()
+  }
 
   /** Whether it does something an honest peer can prove (so it can expect to be accused). */
   get provable(): boolean {
