@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { type IncomingHttpHeaders, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseGenesis } from '@parsec-section/p2p-section'
-import { type ApiClient, type BlocksJson, LocalSection } from 'parsec-peer/local-section'
+import { ApiClient, type BlocksJson, LocalSection } from 'parsec-peer/local-section'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/peer/bin/parsec-peer.js')
 
@@ -189,6 +190,8 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
     const { mkdirSync, copyFileSync } = await import('node:fs')
     mkdirSync(dataDir)
     copyFileSync(key, join(dataDir, 'identity.json'))
+    writeFileSync(join(dir, 'empty-token'), ' \n')
+    writeFileSync(join(dir, 'spaced-token'), 'two words\n')
   })
 
   const cases: [string, () => string[], RegExp][] = [
@@ -242,6 +245,71 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       /not a loopback address.*--api-public/,
     ],
     [
+      'non-loopback --api on every address without --api-host',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--api', '0.0.0.0:0', '--api-public'],
+      /needs --api-host NAME/,
+    ],
+    [
+      'malformed --api-host',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--api', '127.0.0.1:0', '--api-host', 'a b'],
+      /--api-host takes a host name/,
+    ],
+    [
+      'unbracketed IPv6 --api-host',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--api', '127.0.0.1:0', '--api-host', '::1'],
+      /--api-host takes a host name/,
+    ],
+    [
+      '--api-token without --api',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--api-token', join(dir, 'empty-token')],
+      /--api-token needs --api HOST:PORT/,
+    ],
+    [
+      'unreadable --api-token',
+      () => [
+        '--key',
+        key,
+        '--genesis',
+        genesis,
+        ...listen,
+        '--api',
+        '127.0.0.1:0',
+        '--api-token',
+        join(dir, 'none'),
+      ],
+      /--api-token: cannot read the token file .*ENOENT/,
+    ],
+    [
+      'empty --api-token',
+      () => [
+        '--key',
+        key,
+        '--genesis',
+        genesis,
+        ...listen,
+        '--api',
+        '127.0.0.1:0',
+        '--api-token',
+        join(dir, 'empty-token'),
+      ],
+      /--api-token: the token file .* is empty/,
+    ],
+    [
+      '--api-token of two words',
+      () => [
+        '--key',
+        key,
+        '--genesis',
+        genesis,
+        ...listen,
+        '--api',
+        '127.0.0.1:0',
+        '--api-token',
+        join(dir, 'spaced-token'),
+      ],
+      /must be one word of printable ASCII/,
+    ],
+    [
       '--key differs from the data directory',
       () => ['--key', other, '--genesis', genesis, ...listen, '--data-dir', dataDir],
       /differs from the identity kept in/,
@@ -254,6 +322,40 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
     })
   }
 })
+
+interface HttpAnswer {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly code: string | undefined
+}
+
+/** One request with exactly these headers (fetch would not send a foreign Host); answers its error code. */
+function httpRequest(
+  address: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<HttpAnswer> {
+  const colon = address.lastIndexOf(':')
+  return new Promise((resolve, reject) => {
+    const host = address.slice(0, colon).replace(/^\[|\]$/g, '')
+    const req = request({ host, port: Number(address.slice(colon + 1)), method, path, headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (d: string) => (text += d))
+      res.on('end', () => {
+        try {
+          const json = JSON.parse(text) as { error?: { code: string } }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, code: json.error?.code })
+        } catch (error) {
+          reject(new Error(`${method} ${path}: ${res.statusCode} ${JSON.stringify(text)}`, { cause: error }))
+        }
+      })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
 
 /** Polls GET /blocks (long-polling) until `count` blocks are held; returns them all. */
 async function blocksUntil(api: ApiClient, count: number, timeoutMs: number): Promise<BlocksJson['blocks']> {
@@ -306,6 +408,8 @@ describe('parsec-peer start: the control API', () => {
       ['{"payload": "abc"}', 'InvalidHex'],
       ['{"payload": 12}', 'InvalidHex'],
       ['{"payloads": ["00", "zz"]}', 'InvalidHex'],
+      ['{"payload": ""}', 'EmptyPayload'],
+      ['{"payloads": ["00", ""]}', 'EmptyPayload'],
     ]
     for (const [body, code] of bodies) {
       const response = await api.request('POST', '/votes', body)
@@ -320,6 +424,85 @@ describe('parsec-peer start: the control API', () => {
     const big = await api.request('POST', '/votes', JSON.stringify({ payload: '00'.repeat(1024 * 1024 + 1) }))
     assert.equal(big.status, 413)
     assert.equal((big.json as { error: { code: string } }).error.code, 'PayloadTooLarge')
+    // Nothing was voted by any of these.
+    assert.equal((await api.blocks({ from: 1 })).blocks.length, 0)
+  })
+
+  it('refuses foreign Host headers, cross-origin writes and requests without the token', async () => {
+    const token = section.apiToken?.token
+    assert.ok(token !== undefined, 'a local section makes a token for its peers')
+    const port = api.address.slice(api.address.lastIndexOf(':') + 1)
+    const auth = { authorization: `Bearer ${token}` }
+    const json = { 'content-type': 'application/json' }
+    const get = (headers: Record<string, string>) => httpRequest(api.address, 'GET', '/status', headers)
+    const post = (headers: Record<string, string>) =>
+      httpRequest(api.address, 'POST', '/votes', { ...auth, ...json, ...headers }, '{}')
+
+    // The token: missing, wrong or in another scheme is 401.
+    const missing = await get({ host: api.address })
+    assert.deepEqual([missing.status, missing.code], [401, 'Unauthorized'])
+    assert.equal(missing.headers['www-authenticate'], 'Bearer')
+    for (const authorization of [
+      `Bearer ${token}x`,
+      `Bearer ${token.slice(1)}`,
+      `Basic ${token}`,
+      'Bearer',
+    ]) {
+      const wrong = await get({ host: api.address, authorization })
+      assert.deepEqual([wrong.status, wrong.code], [401, 'Unauthorized'], authorization)
+    }
+    assert.equal((await new ApiClient(api.address).request('GET', '/status')).status, 401)
+
+    // Host: the served address, and the loopback names with its port; anything else is 421.
+    for (const host of [
+      api.address,
+      `localhost:${port}`,
+      `LOCALHOST:${port}`,
+      `127.0.0.1:${port}`,
+      `[::1]:${port}`,
+    ]) {
+      assert.equal((await get({ ...auth, host })).status, 200, host)
+    }
+    for (const host of [
+      'evil.example',
+      `evil.example:${port}`,
+      'localhost',
+      `localhost:1${port}`,
+      `127.0.0.2:${port}`,
+    ]) {
+      const answer = await get({ ...auth, host })
+      assert.deepEqual([answer.status, answer.code], [421, 'UnknownHost'], host)
+    }
+    // A foreign host is refused before the token is looked at (a rebound page cannot probe it).
+    assert.equal((await get({ host: `evil.example:${port}` })).status, 421)
+
+    // Writes: a foreign or opaque Origin, or a cross-site fetch, is 403; the API's own origin
+    // passes (and the empty body is then refused as a body: 400).
+    const refused: Record<string, string>[] = [
+      { origin: 'http://evil.example' },
+      { origin: `http://evil.example:${port}` },
+      { origin: 'null' },
+      { origin: `https://localhost:${port}` },
+      { origin: `http://localhost:1${port}` },
+      { 'sec-fetch-site': 'cross-site' },
+      { origin: `http://localhost:${port}`, 'sec-fetch-site': 'cross-site' },
+    ]
+    for (const headers of refused) {
+      const answer = await post({ host: api.address, ...headers })
+      assert.deepEqual([answer.status, answer.code], [403, 'CrossOrigin'], JSON.stringify(headers))
+    }
+    const passing: Record<string, string>[] = [
+      {},
+      { origin: `http://localhost:${port}` },
+      { origin: `http://${api.address}` },
+      { 'sec-fetch-site': 'same-origin' },
+    ]
+    for (const headers of passing) {
+      const answer = await post({ host: api.address, ...headers })
+      assert.deepEqual([answer.status, answer.code], [400, 'InvalidBody'], JSON.stringify(headers))
+    }
+    // Reads carry no Origin rule (a page of another origin cannot read the answer).
+    assert.equal((await get({ ...auth, host: api.address, origin: 'http://evil.example' })).status, 200)
     // Nothing was voted by any of these.
     assert.equal((await api.blocks({ from: 1 })).blocks.length, 0)
   })
@@ -408,7 +591,66 @@ describe('parsec-peer start: the control API', () => {
   })
 })
 
+describe('parsec-peer start: --api-host, and an API without a token', () => {
+  let section: LocalSection
+  let address: string
+  let port: string
+  before(async () => {
+    section = await LocalSection.create({
+      peers: 1,
+      apiTokenFile: null,
+      startArgs: ['--api-host', 'peer.example', '--api-host', 'Other.example:8080'],
+    })
+    await section.start(0)
+    address = section.api(0).address
+    port = address.slice(address.lastIndexOf(':') + 1)
+  })
+  after(async () => {
+    await section?.close()
+  })
+
+  it('answers to the --api-host names besides its own, and needs no token', async () => {
+    assert.equal(section.apiToken, undefined)
+    for (const host of [
+      address,
+      `localhost:${port}`,
+      `peer.example:${port}`,
+      `PEER.EXAMPLE:${port}`,
+      'other.example:8080',
+    ]) {
+      const answer = await httpRequest(address, 'GET', '/status', { host })
+      assert.equal(answer.status, 200, host)
+    }
+    for (const host of [
+      'peer.example',
+      'peer.example:8080',
+      `other.example:${port}`,
+      `evil.example:${port}`,
+    ]) {
+      const answer = await httpRequest(address, 'GET', '/status', { host })
+      assert.deepEqual([answer.status, answer.code], [421, 'UnknownHost'], host)
+    }
+    const write = (origin: string) =>
+      httpRequest(
+        address,
+        'POST',
+        '/votes',
+        { host: address, origin, 'content-type': 'application/json' },
+        '{}',
+      )
+    assert.equal((await write(`http://peer.example:${port}`)).status, 400)
+    assert.equal((await write('http://other.example:8080')).status, 400)
+    assert.equal((await write(`http://evil.example:${port}`)).status, 403)
+  })
+})
+
 describe('parsec-peer demo', { concurrency: 4 }, () => {
+  it('rejects an empty --api-token file with exit 2', async () => {
+    const empty = join(dir, 'demo-empty-token')
+    writeFileSync(empty, '')
+    assertUsage(await cli(['demo', '--api-token', empty]), /--api-token: the token file .* is empty/)
+  })
+
   for (const [args, pattern] of [
     [['--peers', '0'], /--peers must be between 1 and/],
     [['--peers', 'four'], /--peers takes an unsigned integer/],

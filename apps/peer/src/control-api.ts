@@ -5,13 +5,16 @@
  * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "blocks": [...]}` (long-polls with wait)
  * - `GET /status` → the section status plus `{"listen", "api", "uptimeMs"}`
  *
- * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. POST bodies must be declared
- * `application/json`, so a web page cannot forge votes with a cross-origin "simple" request.
+ * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. Before routing, every request
+ * passes the checks of api-access.ts (its Host, cross-origin writes, the optional bearer token).
+ * POST bodies must be declared `application/json`, so a web page cannot forge votes with a
+ * cross-origin "simple" request.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type DeliveredBlock, isSectionError, type ParsecSection } from '@parsec-section/p2p-section'
 import { isParsecError } from '@parsec-section/parsec-core'
+import { type AccessRules, acceptedHosts, checkAccess } from './api-access.js'
 import { API_LIMITS } from './api-limits.js'
 import { blockToJson, type PeerNames } from './block-json.js'
 
@@ -27,6 +30,10 @@ export interface ControlApiOptions {
   /** The node's current listen multiaddrs. */
   readonly listen: () => string[]
   readonly startedAt: number
+  /** More names the API answers to in the `Host` header (`NAME` or `NAME:PORT`; `--api-host`). */
+  readonly hostNames?: readonly string[]
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  readonly token?: string
 }
 
 export interface ControlApi {
@@ -72,6 +79,7 @@ function sendError(res: ServerResponse, error: ApiError): void {
   const headers: Record<string, string> = {}
   if (error.status === 413) headers.connection = 'close'
   if (error.status === 405) headers.allow = error.extra.allow as string
+  if (error.status === 401) headers['www-authenticate'] = 'Bearer'
   const { allow: _allow, ...extra } = error.extra
   send(res, error.status, { error: { code: error.code, message: error.message, ...extra } }, headers)
 }
@@ -155,6 +163,8 @@ export function parseVotes(body: Buffer): Uint8Array[] {
         `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxPayloadBytes}`,
       )
     }
+    // An empty payload carries nothing to agree on.
+    if (item.length === 0) throw new ApiError(400, 'EmptyPayload', `${where} is empty`)
     return Uint8Array.from(Buffer.from(item, 'hex'))
   })
 }
@@ -246,6 +256,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const refusal = checkAccess(req.method ?? '', req.headers, access)
+    if (refusal !== undefined) throw new ApiError(refusal.status, refusal.code, refusal.message)
     let url: URL
     try {
       url = new URL(req.url ?? '/', 'http://localhost')
@@ -265,6 +277,8 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     else handleStatus(res)
   }
 
+  /** Known once the port is bound; until then no Host is accepted. */
+  let access: AccessRules = { hosts: new Set() }
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       const apiError =
@@ -290,6 +304,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   const bound = server.address() as AddressInfo
   const address =
     bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`
+  access = {
+    hosts: acceptedHosts(bound, options.host, options.hostNames),
+    ...(options.token === undefined ? {} : { token: options.token }),
+  }
 
   return {
     address,

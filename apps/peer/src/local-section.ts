@@ -2,7 +2,8 @@
  * A local section of `parsec-peer start` processes on 127.0.0.1, for the demo, tests and
  * benchmarks: identities, free ports and the genesis in a directory, one child process per peer
  * (each with its own data directory, so a peer can be killed and restarted where it left off), and
- * a client of the control API.
+ * a client of the control API (by default the peers' APIs require a bearer token made for the
+ * section, which the clients send).
  *
  * ```ts
  * const section = await LocalSection.create({ peers: 4 })
@@ -27,6 +28,7 @@ import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGenesis, genesisToFile, type SectionStatus } from '@parsec-section/p2p-section'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
+import { readApiTokenFile, writeNewApiTokenFile } from './api-token.js'
 import type { BlockJson } from './block-json.js'
 import { generateIdentity, writeKeyFile } from './identity-file.js'
 
@@ -90,15 +92,18 @@ export interface RawResponse {
   readonly json: unknown
 }
 
-/** A client of one peer's control API (`host:port`). */
+/** A client of one peer's control API (`host:port`), with the API's bearer token if it has one. */
 export class ApiClient {
   readonly base: string
 
-  constructor(readonly address: string) {
+  constructor(
+    readonly address: string,
+    private readonly token?: string,
+  ) {
     this.base = `http://${address}`
   }
 
-  /** Any request; never throws for an HTTP error status. */
+  /** Any request (with the token, unless `headers` sets `authorization`); never throws for an HTTP error status. */
   async request(
     method: string,
     path: string,
@@ -108,7 +113,7 @@ export class ApiClient {
   ): Promise<RawResponse> {
     const response = await fetch(`${this.base}${path}`, {
       method,
-      headers,
+      headers: this.token === undefined ? headers : { authorization: `Bearer ${this.token}`, ...headers },
       ...(body === undefined ? {} : { body }),
       signal: AbortSignal.timeout(timeoutMs),
     })
@@ -198,6 +203,11 @@ export interface LocalSectionOptions {
   readonly readyTimeoutMs?: number
   /** Extra arguments for every `start`. */
   readonly startArgs?: readonly string[]
+  /**
+   * The control API's bearer token file, given to every peer (`--api-token`) and used by the API
+   * clients. Default: a new random token in `DIR/api-token`; null: the peers' APIs take no token.
+   */
+  readonly apiTokenFile?: string | null
   /** Every line a child prints (stdout lines are JSON events). */
   readonly onLine?: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
 }
@@ -210,6 +220,8 @@ export class LocalSection {
   readonly genesisFile: string
   readonly sectionId: string
   readonly peers: readonly LocalPeer[]
+  /** The peers' API token file and token (undefined: no token). */
+  readonly apiToken: { readonly file: string; readonly token: string } | undefined
   private closed = false
 
   private constructor(
@@ -218,17 +230,24 @@ export class LocalSection {
     genesisFile: string,
     sectionId: string,
     peers: LocalPeer[],
+    apiToken: { readonly file: string; readonly token: string } | undefined,
   ) {
     this.dir = dir
     this.genesisFile = genesisFile
     this.sectionId = sectionId
     this.peers = peers
+    this.apiToken = apiToken
   }
 
   /** Writes N key files, picks N free ports and writes the genesis with those addresses. */
   static async create(options: LocalSectionOptions): Promise<LocalSection> {
     if (!Number.isInteger(options.peers) || options.peers < 1)
       throw new RangeError('peers must be at least 1')
+    // Read before anything is created: a bad file is a UsageError (exit 2 in the CLI).
+    const givenToken =
+      typeof options.apiTokenFile === 'string'
+        ? { file: options.apiTokenFile, token: readApiTokenFile(options.apiTokenFile) }
+        : undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'parsec-section-'))
     try {
       mkdirSync(dir, { recursive: true })
@@ -253,7 +272,12 @@ export class LocalSection {
       )
       const genesisFile = join(dir, 'genesis.json')
       writeFileSync(genesisFile, `${JSON.stringify(genesisToFile(genesis), null, 2)}\n`)
-      return new LocalSection(options, dir, genesisFile, genesis.sectionId, peers)
+      let apiToken = givenToken
+      if (options.apiTokenFile === undefined) {
+        const file = join(dir, 'api-token')
+        apiToken = { file, token: writeNewApiTokenFile(file) }
+      }
+      return new LocalSection(options, dir, genesisFile, genesis.sectionId, peers, apiToken)
     } catch (error) {
       if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
       throw error
@@ -284,6 +308,7 @@ export class LocalSection {
       peer.dataDir,
       '--api',
       '127.0.0.1:0',
+      ...(this.apiToken === undefined ? [] : ['--api-token', this.apiToken.file]),
       '--json',
       '--exit-with-stdin',
       ...(this.options.startArgs ?? []),
@@ -336,7 +361,7 @@ export class LocalSection {
       throw error
     })
     peer.ready = ready
-    peer.api = new ApiClient(ready.api)
+    peer.api = new ApiClient(ready.api, this.apiToken?.token)
     return peer
   }
 

@@ -74,3 +74,30 @@ export class LinkError extends Error {
     super(message)
   }
 }
+
+/**
+ * A rejection reason as an error that says what happened. libp2p's byte streams wait for 'drain'
+ * with p-event, which rejects with the stream's 'close' event itself when the stream closes during
+ * a write: a `StreamCloseEvent`, whose `error` (when it did not close cleanly) says why and whose
+ * `local` says which side closed it. `String()` of such an event is "[object Event]".
+ */
+export function toError(reason: unknown): Error {
+  if (reason instanceof Error) return reason
+  if (!(reason instanceof Event)) return new Error(String(reason))
+  const { error, local } = reason as Event & { error?: unknown; local?: unknown }
+  const event = `'${reason.type}' event`
+  const what =
+    local === true
+      ? `stream closed on our side (${event})`
+      : local === false
+        ? `stream closed by the remote peer (${event})`
+        : event
+  if (error instanceof Error) {
+    // Keeps the carried error's name, which is how the failure is classified (e.g. a reset).
+    const described = new Error(`${what}: ${error.message}`, { cause: error })
+    described.name = error.name
+    return described
+  }
+  if (error !== undefined && error !== null) return new LinkError('LinkFailure', `${what}: ${String(error)}`)
+  return new LinkError('ConnectionClosed', `${what} while a message was under way`)
+}

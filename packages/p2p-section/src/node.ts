@@ -22,6 +22,21 @@ import type { ParsecSection, ParsecSectionInit } from './section.js'
 /** libp2p's default inbound connections per host and second. */
 const INBOUND_CONNECTION_THRESHOLD = 5
 
+/**
+ * Ping streams per connection, each way. `@libp2p/ping` allows 1 outbound and 2 inbound (the ping
+ * spec's advice for a single pinger), but two pingers share it here, each opening a new stream per
+ * ping: libp2p's connection monitor (every connection every 10 s, a ping waiting up to its adaptive
+ * timeout of 5-60 s, so up to 6 overlap on a slow link) and kad-dht (a new contact, and the oldest
+ * ones of a full bucket: one of each per peer at a time). Over the limit a ping fails with
+ * TooManyOutboundProtocolStreamsError, and a failed monitor ping aborts the whole connection: that
+ * dropped members' connections at start (kad-dht's and the monitor's pings meeting) and during
+ * restarts (pings outlasting the interval). 8 covers all of them at once; inbound is twice that,
+ * since a stream finished here may still be open at the other end. A ping stream carries 32 bytes
+ * and the answering side gives up after 10 s, so the limits cost next to nothing.
+ */
+const PING_MAX_OUTBOUND_STREAMS = 8
+const PING_MAX_INBOUND_STREAMS = 2 * PING_MAX_OUTBOUND_STREAMS
+
 export interface SectionNodeOptions extends ParsecSectionInit {
   readonly privateKey: PrivateKey
   readonly listen: readonly string[]
@@ -73,7 +88,10 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     peerDiscovery,
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({
+        maxOutboundStreams: PING_MAX_OUTBOUND_STREAMS,
+        maxInboundStreams: PING_MAX_INBOUND_STREAMS,
+      }),
       ...extra,
       section: parsecSection(section),
     },

@@ -49,7 +49,7 @@ import { CatchUp, type PullProgress } from './catchup.js'
 import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
-import { isSectionError, LinkError, type LinkErrorCode, SectionError } from './errors.js'
+import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } from './errors.js'
 import { type FramedStream, framed } from './framing.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
@@ -282,7 +282,11 @@ function classify(
     return { kind: 'protocol', code: error.code, message: error.message }
   }
   if (isParsecError(error)) return { kind: 'protocol', code: error.code, message: error.message }
-  if (!(error instanceof Error)) return { kind: 'transport', code: 'LinkFailure', message: String(error) }
+  if (!(error instanceof Error)) {
+    // e.g. a stream's 'close' event, which a write that waits for 'drain' is rejected with
+    if (error instanceof Event) return classify(toError(error), stream, connection, between)
+    return { kind: 'transport', code: 'LinkFailure', message: String(error) }
+  }
   const { name, message } = error
   if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') {
     return { kind: 'protocol', code: 'MessageTooLarge', message }
@@ -1022,7 +1026,7 @@ export class ParsecSectionService
         await this.flush()
       } catch (error) {
         // Not persisted: nothing that depends on it may be sent.
-        stream.abort(error instanceof Error ? error : new Error(String(error)))
+        stream.abort(toError(error))
         return
       }
       try {
@@ -1130,7 +1134,7 @@ export class ParsecSectionService
     }
     const abandon = (error: unknown): void => {
       this.channels.delete(key)
-      channel.stream.abort(error instanceof Error ? error : new Error(String(error)))
+      channel.stream.abort(toError(error))
     }
     let bytes: Uint8Array
     try {

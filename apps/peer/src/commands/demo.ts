@@ -6,11 +6,12 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { API_LIMITS } from '../api-limits.js'
+import { readApiTokenFile } from '../api-token.js'
 import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
-                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir]
+                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--api-token FILE]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -25,6 +26,8 @@ latency p50/p99 (a payload's latency: its block delivered at the last peer minus
 --batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
 batch waits for the previous one). --stats adds each peer's CPU time and signature verifications
 (count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
+The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
+--api-token FILE.
 Exit status: 0 when every peer holds every payload and all agree, 1 otherwise, 2 on bad arguments.`
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
@@ -90,6 +93,7 @@ export const demoCommand = {
       'in-flight': { type: 'string' },
       stats: { type: 'boolean' },
       'keep-dir': { type: 'boolean' },
+      'api-token': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -105,6 +109,8 @@ export const demoCommand = {
     const inFlight = intOption(values, 'in-flight', 1, 1, 64)
     const withStats = values.stats === true
     const keepDir = values['keep-dir'] === true
+    const apiTokenFile = values['api-token'] as string | undefined
+    if (apiTokenFile !== undefined) readApiTokenFile(apiTokenFile)
     const info = (line: string): void => {
       if (!json) console.error(line)
     }
@@ -112,7 +118,7 @@ export const demoCommand = {
     const began = Date.now()
     // Loaded after the arguments are checked: it pulls in libp2p.
     const { LocalSection } = await import('../local-section.js')
-    const section = await LocalSection.create({ peers, mode, keepDir })
+    const section = await LocalSection.create({ peers, mode, keepDir, apiTokenFile })
     let interrupted = false
     const onSignal = (): void => {
       if (interrupted) return

@@ -15,6 +15,8 @@ import {
   type SectionGenesis,
 } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
+import { isLoopbackHost } from '../api-access.js'
+import { readApiTokenFile } from '../api-token.js'
 import { parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
@@ -22,7 +24,8 @@ import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity
 import { parseMultiaddr } from './genesis.js'
 
 const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
-                         [--bootstrap MULTIADDR ...] [--data-dir DIR] [--api HOST:PORT [--api-public]]
+                         [--bootstrap MULTIADDR ...] [--data-dir DIR]
+                         [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--exit-with-stdin] [--json]
 
 Runs one peer of the section of the genesis file, with the identity of the key file, listening on
@@ -34,6 +37,14 @@ finds.
                    be left out. Without it the peer runs in memory.
   --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status) on HOST:PORT; port
                    0 picks a free port (printed). HOST must be a loopback address unless --api-public.
+                   Requests must name HOST:PORT in their Host header (or localhost, 127.0.0.1 or
+                   [::1] with that port on loopback); writes from web pages of other origins are
+                   refused.
+  --api-host NAME  (repeatable) also accept the Host NAME (with the API's port) or NAME:PORT: the
+                   names clients use for a public API (e.g. --api-public --api 0.0.0.0:8080
+                   --api-host peer1.example.org).
+  --api-token FILE every request needs 'Authorization: Bearer TOKEN', TOKEN being the content of
+                   FILE (one word; surrounding whitespace ignored).
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
   --json           print JSON lines, each with an "event" field (ready, block, blocks, fault,
                    peer:connected, peer:disconnected, stopping, stopped).
@@ -63,9 +74,22 @@ export function parseHostPort(text: string, option: string): HostPort {
   return { host, port }
 }
 
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true
-  return isIP(host) === 4 && host.startsWith('127.')
+const UNSPECIFIED = new Set(['0.0.0.0', '::'])
+
+/** `--api-host`: a DNS name or an IP address (IPv6 in brackets), optionally with `:PORT`. */
+function checkApiHostName(name: string): void {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?))(?::(\d{1,5}))?$/.exec(
+    name,
+  )
+  if (
+    match === null ||
+    (match[1] !== undefined && isIP(match[1]) !== 6) ||
+    (match[3] !== undefined && Number(match[3]) > 65535)
+  ) {
+    throw new UsageError(
+      `--api-host takes a host name or address, optionally with :PORT (e.g. peer1.example.org, [2001:db8::1]:8080), not '${name}'`,
+    )
+  }
 }
 
 function readGenesisFile(path: string): SectionGenesis {
@@ -271,6 +295,8 @@ async function runStart(args: string[]): Promise<number> {
     'data-dir': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
+    'api-host': { type: 'string', multiple: true },
+    'api-token': { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -296,15 +322,26 @@ async function runStart(args: string[]): Promise<number> {
     }
   }
   let api: HostPort | undefined
+  const apiHosts = (values['api-host'] as string[] | undefined) ?? []
+  let apiToken: string | undefined
   if (values.api !== undefined) {
     api = parseHostPort(values.api as string, '--api')
     if (!isLoopbackHost(api.host) && values['api-public'] !== true) {
       throw new UsageError(
-        `--api ${values.api}: ${api.host} is not a loopback address; the API has no authentication (add --api-public to serve it anyway)`,
+        `--api ${values.api}: ${api.host} is not a loopback address; anyone who reaches it could vote (add --api-public, and --api-token, to serve it anyway)`,
       )
     }
-  } else if (values['api-public'] === true) {
-    throw new UsageError('--api-public needs --api HOST:PORT')
+    for (const name of apiHosts) checkApiHostName(name)
+    if (UNSPECIFIED.has(api.host) && apiHosts.length === 0) {
+      throw new UsageError(
+        `--api ${values.api}: on every address the API needs --api-host NAME for each name clients reach it by`,
+      )
+    }
+    if (values['api-token'] !== undefined) apiToken = readApiTokenFile(values['api-token'] as string)
+  } else {
+    for (const option of ['api-public', 'api-host', 'api-token']) {
+      if (values[option] !== undefined) throw new UsageError(`--${option} needs --api HOST:PORT`)
+    }
   }
   const genesis = readGenesisFile(genesisPath)
   const dataDir = values['data-dir'] as string | undefined
@@ -441,6 +478,8 @@ async function runStart(args: string[]): Promise<number> {
         deliveredAt: (position) => (position < restored ? null : (deliveredAt[position] ?? null)),
         listen: listenAddrs,
         startedAt,
+        hostNames: apiHosts,
+        ...(apiToken === undefined ? {} : { token: apiToken }),
       })
     } catch (error) {
       await stopNode(node).catch(() => {})
@@ -449,6 +488,12 @@ async function runStart(args: string[]): Promise<number> {
         `cannot serve the API on ${values.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       )
     }
+  }
+
+  if (control !== undefined && !isLoopbackHost(api?.host ?? '') && apiToken === undefined) {
+    console.error(
+      `parsec-peer start: warning: the API at ${control.address} is public and has no --api-token: anyone who reaches it can vote`,
+    )
   }
 
   const ready = {
