@@ -1,10 +1,19 @@
 /**
- * When to gossip: a periodic timer with jitter (fast while observations are pending, slow when
- * idle), plus a nudge soon after something new arrives (a vote, new events), under a rate cap so
- * a burst of news cannot grow into a gossip storm.
+ * When to gossip: in proportion to the work there is. No exchange at all while nothing is pending
+ * (every exchange creates signed events, so an idle section would otherwise grow its graph for
+ * ever); while decisions are under way, a pace set by the backlog of pending observations (slow
+ * for a few, so each decision carries many of them and few events are made per payload; fast for
+ * many, for throughput); a slow pace while observations are pending but no decision is possible.
+ * A vote or a new partner triggers an exchange soon, under a rate cap, so a burst of news cannot
+ * grow into a gossip storm.
  */
 export interface GossipSchedule {
+  /** The fastest pace: the interval once the backlog reaches `backlogForFastest`. */
   readonly intervalMs: number
+  /** The slowest busy pace: the interval with one observation pending. */
+  readonly lightIntervalMs: number
+  readonly backlogForFastest: number
+  /** The pace while observations are pending but no decision is possible (`stalled`). */
   readonly idleIntervalMs: number
   /** Fraction of the interval added or removed at random. */
   readonly jitter: number
@@ -12,15 +21,32 @@ export interface GossipSchedule {
   readonly maxConcurrent: number
 }
 
+/**
+ * `idle`: nothing pending anywhere we know of: no gossip (a peer with work gossips to us);
+ * `stalled`: observations pending, but no decision possible now (too few members live, or no
+ * progress for a while): the slow pace; `busy`: decisions under way: the pace of the backlog.
+ */
+export type GossipMode = 'idle' | 'stalled' | 'busy'
+
 export interface GossipDriver {
-  /** Observations pending, or blocks not yet delivered: gossip at the fast pace. */
-  isActive(): boolean
+  mode(): GossipMode
+  /** Observations pending (sets the busy pace). */
+  backlog(): number
   /** Starts an exchange; false when no partner is free. Calls `exchangeDone` when it ends. */
   startExchange(): boolean
 }
 
+/** The busy interval for `backlog` pending observations: from `lightIntervalMs` down to `intervalMs`. */
+export function busyInterval(schedule: GossipSchedule, backlog: number): number {
+  const span = Math.max(1, schedule.backlogForFastest - 1)
+  const share = Math.min(1, Math.max(0, backlog - 1) / span)
+  return schedule.lightIntervalMs - (schedule.lightIntervalMs - schedule.intervalMs) * share
+}
+
 export class GossipScheduler {
   private timer: ReturnType<typeof setTimeout> | undefined
+  /** When the armed timer fires (ms since epoch). */
+  private timerAt = Number.POSITIVE_INFINITY
   private nudgeTimer: ReturnType<typeof setTimeout> | undefined
   private running = false
   private inFlight = 0
@@ -43,17 +69,30 @@ export class GossipScheduler {
     clearTimeout(this.timer)
     clearTimeout(this.nudgeTimer)
     this.timer = undefined
+    this.timerAt = Number.POSITIVE_INFINITY
     this.nudgeTimer = undefined
   }
 
+  /** The interval of the current mode (undefined while idle: no gossip). */
+  currentInterval(): number | undefined {
+    const mode = this.driver.mode()
+    if (mode === 'idle') return undefined
+    return mode === 'busy' ? busyInterval(this.schedule, this.driver.backlog()) : this.schedule.idleIntervalMs
+  }
+
   /**
-   * Something new to spread: gossip as soon as the rate cap allows. Ignored while idle unless
-   * `force`d (a vote, a new partner): every exchange creates sync events, so nudging on those
-   * alone would keep an idle section gossiping at the cap.
+   * Something new: with `force` (our vote, a new partner) an exchange as soon as the rate cap
+   * allows; otherwise (new events arrived) the timer is brought forward to the current pace if it
+   * was armed for later (an idle peer that just learnt of pending work).
    */
   nudge(force = false): void {
-    if (!this.running || this.nudgeTimer !== undefined) return
-    if (!force && !this.driver.isActive()) return
+    if (!this.running) return
+    if (!force) {
+      const interval = this.currentInterval()
+      if (interval !== undefined && Date.now() + interval < this.timerAt) this.armTimer()
+      return
+    }
+    if (this.nudgeTimer !== undefined) return
     const wait = this.waitForRate()
     this.nudgeTimer = setTimeout(() => {
       this.nudgeTimer = undefined
@@ -67,11 +106,16 @@ export class GossipScheduler {
   }
 
   private armTimer(): void {
+    clearTimeout(this.timer)
     if (!this.running) return
-    const base = this.driver.isActive() ? this.schedule.intervalMs : this.schedule.idleIntervalMs
+    const interval = this.currentInterval()
+    // Idle: nothing to gossip; look again at the slow pace (a nudge comes sooner with news).
+    const base = interval ?? this.schedule.idleIntervalMs
     const delay = base * (1 + this.schedule.jitter * (2 * Math.random() - 1))
+    this.timerAt = Date.now() + delay
     this.timer = setTimeout(() => {
-      this.tryStart()
+      this.timerAt = Number.POSITIVE_INFINITY
+      if (interval !== undefined && this.driver.mode() !== 'idle') this.tryStart()
       this.armTimer()
     }, delay)
     this.timer.unref?.()

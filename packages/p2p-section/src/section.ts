@@ -53,7 +53,7 @@ import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } 
 import { type FramedStream, framed } from './framing.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
-import { Backoff, GossipScheduler } from './scheduler.js'
+import { Backoff, type GossipMode, GossipScheduler } from './scheduler.js'
 import { runSelfCheck } from './self-check.js'
 import { SectionStorage } from './storage.js'
 import { VerifyStats } from './verify-stats.js'
@@ -75,7 +75,13 @@ export interface ParsecSectionInit {
   readonly maxOutboundStreams?: number
   readonly responseTimeoutMs?: number
   readonly idleStreamTimeoutMs?: number
+  /** The fastest gossip pace (a large backlog); see `constants.GOSSIP_INTERVAL_MS`. */
   readonly gossipIntervalMs?: number
+  /** The slowest busy pace (one observation pending); see `constants.LIGHT_GOSSIP_INTERVAL_MS`. */
+  readonly lightGossipIntervalMs?: number
+  /** The backlog at which gossip reaches its fastest pace. */
+  readonly backlogForFastestGossip?: number
+  /** The pace while observations are pending but no decision is possible. */
   readonly idleGossipIntervalMs?: number
   readonly maxGossipPerSecond?: number
   readonly maxConcurrentExchanges?: number
@@ -84,8 +90,6 @@ export interface ParsecSectionInit {
   readonly announceIntervalMs?: number
   readonly lookupIntervalMs?: number
   readonly maxLookupIntervalMs?: number
-  /** See `constants.LIVENESS_WINDOW_MS`. */
-  readonly livenessWindowMs?: number
   /** See `constants.PROGRESS_WINDOW_MS`. */
   readonly progressWindowMs?: number
   /** First and longest wait before a partner that failed is tried again. */
@@ -357,7 +361,6 @@ export class ParsecSectionService
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   /** When a new event by each member (by engine name) last reached us. */
-  private readonly lastHeard = new Map<string, number>()
   private engine: Parsec | undefined
   private persistedEvents = 0
   private persistedBlocks = 0
@@ -384,7 +387,6 @@ export class ParsecSectionService
   private readonly maxEventsPerMessage: number
   private readonly responseTimeoutMs: number
   private readonly idleStreamTimeoutMs: number
-  private readonly livenessWindowMs: number
   private readonly progressWindowMs: number
   /** Decided blocks and observations seen, as of `lastProgressAt`. */
   private progressMark = ''
@@ -412,7 +414,6 @@ export class ParsecSectionService
     this.maxEventsPerMessage = init.maxEventsPerMessage ?? C.MAX_EVENTS_PER_MESSAGE
     this.responseTimeoutMs = init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS
     this.idleStreamTimeoutMs = init.idleStreamTimeoutMs ?? C.IDLE_STREAM_TIMEOUT_MS
-    this.livenessWindowMs = init.livenessWindowMs ?? C.LIVENESS_WINDOW_MS
     this.progressWindowMs = init.progressWindowMs ?? C.PROGRESS_WINDOW_MS
     this.backoff = new Backoff(
       init.partnerBackoffMs ?? C.PARTNER_BACKOFF_MS,
@@ -421,19 +422,16 @@ export class ParsecSectionService
     this.scheduler = new GossipScheduler(
       {
         intervalMs: init.gossipIntervalMs ?? C.GOSSIP_INTERVAL_MS,
+        lightIntervalMs: init.lightGossipIntervalMs ?? C.LIGHT_GOSSIP_INTERVAL_MS,
+        backlogForFastest: init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP,
         idleIntervalMs: init.idleGossipIntervalMs ?? C.IDLE_GOSSIP_INTERVAL_MS,
         jitter: C.GOSSIP_JITTER,
         maxPerSecond: init.maxGossipPerSecond ?? C.MAX_GOSSIP_PER_SECOND,
         maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
       },
       {
-        // Pending observations speed gossip up only while a decision is possible at all, and
-        // consensus is making progress.
-        isActive: () =>
-          ((this.engine?.hasUnpolledObservations() ?? false) &&
-            this.supermajorityLive() &&
-            this.progressing()) ||
-          this.decided.length > this.delivered.length,
+        mode: () => this.gossipMode(),
+        backlog: () => this.engine?.inspect().store.pendingCount ?? 0,
         startExchange: () => this.startExchange(),
       },
     )
@@ -889,23 +887,25 @@ export class ParsecSectionService
 
   // ---------------------------------------------------------------- liveness
 
-  /**
-   * Records who created the events added since `sizeBefore`; true when any came from a peer (not
-   * just our own sync event): new events to spread.
-   */
+  /** Whether any event added since `sizeBefore` came from a peer (not just our own sync event). */
   private absorb(sizeBefore: number): boolean {
     const engine = this.engine
     if (engine === undefined) return false
-    const now = Date.now()
     const us = engine.ourId.name
-    let news = false
-    for (const event of engine.packedEvents(sizeBefore)) {
-      const creator = event.creator.name
-      if (creator === us) continue
-      this.lastHeard.set(creator, now)
-      news = true
-    }
-    return news
+    for (const event of engine.packedEvents(sizeBefore)) if (event.creator.name !== us) return true
+    return false
+  }
+
+  /**
+   * Gossip in proportion to the work: none while no observation is pending anywhere we know of
+   * (a peer with work gossips to us, and then we have it too); the slow pace while one is pending
+   * but no decision is possible (too few voters connected, or no progress for a while); else the
+   * backlog's pace.
+   */
+  private gossipMode(): GossipMode {
+    const engine = this.engine
+    if (engine === undefined || engine.inspect().store.pendingCount === 0) return 'idle'
+    return this.supermajorityConnected() && this.progressing() ? 'busy' : 'stalled'
   }
 
   /** A block was decided or a new observation seen within the progress window. */
@@ -922,21 +922,21 @@ export class ParsecSectionService
   }
 
   /**
-   * New events by more than two thirds of the voters (us included) reached us within the
-   * liveness window: only then can anything be decided, so only then is fast gossip worth it.
-   * Below that (most members down or not found yet), every exchange would only add sync events:
-   * gossip stays at the idle pace until the others are back.
+   * More than two thirds of the voters (us included) are connected to us: only then can anything
+   * be decided, so only then is the busy pace worth it. Below that (most members down or not found
+   * yet), every exchange would only add sync events: gossip stays at the slow pace until they are
+   * back. Liveness comes from the transport (connections, which libp2p's connection monitor pings
+   * and closes when dead), not from events: an idle section makes none.
    */
-  private supermajorityLive(): boolean {
+  private supermajorityConnected(): boolean {
     const engine = this.engine
     if (engine === undefined) return false
     const voters = engine.voters()
-    const now = Date.now()
     const us = engine.ourId.name
     let live = 0
     for (const voter of voters) {
-      const heard = voter.name === us ? now : this.lastHeard.get(voter.name)
-      if (heard !== undefined && now - heard <= this.livenessWindowMs) live++
+      const member = this.membersByName.get(voter.name)
+      if (voter.name === us || (member !== undefined && this.connected.has(member.peerId.toString()))) live++
     }
     return 3 * live > 2 * voters.length
   }

@@ -1,43 +1,103 @@
 import assert from 'node:assert/strict'
 import { describe, it, mock } from 'node:test'
-import { GossipScheduler } from '../src/scheduler.js'
+import { busyInterval, type GossipMode, type GossipSchedule, GossipScheduler } from '../src/scheduler.js'
+
+const SCHEDULE: GossipSchedule = {
+  intervalMs: 50,
+  lightIntervalMs: 250,
+  backlogForFastest: 100,
+  idleIntervalMs: 1000,
+  jitter: 0.3,
+  maxPerSecond: 20,
+  maxConcurrent: 4,
+}
+
+function harness(initial: GossipMode, backlog = 1) {
+  let started = 0
+  const state = { mode: initial, backlog }
+  const scheduler = new GossipScheduler(SCHEDULE, {
+    mode: () => state.mode,
+    backlog: () => state.backlog,
+    startExchange: () => {
+      started++
+      return true
+    },
+  })
+  return {
+    scheduler,
+    state,
+    started: () => started,
+    reset: () => {
+      started = 0
+    },
+  }
+}
+
+/** Advances the mocked clock by `ms` in steps, ending every exchange at once. */
+function run(scheduler: GossipScheduler, ms: number, step = 10): void {
+  for (let t = 0; t < ms; t += step) {
+    mock.timers.tick(step)
+    scheduler.exchangeDone()
+  }
+}
 
 describe('gossip scheduler', () => {
-  it('caps the rate however often it is nudged, and gossips slowly when idle', () => {
+  it('caps the rate however often it is forced', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'] })
     try {
-      let started = 0
-      let active = true
-      const scheduler = new GossipScheduler(
-        { intervalMs: 50, idleIntervalMs: 1000, jitter: 0.3, maxPerSecond: 20, maxConcurrent: 4 },
-        {
-          isActive: () => active,
-          startExchange: () => {
-            started++
-            return true
-          },
-        },
-      )
+      const { scheduler, started } = harness('busy', 500)
       scheduler.start()
-      // A storm of news: nudged every millisecond for 3 s.
       for (let t = 0; t < 3000; t++) {
-        scheduler.nudge()
+        scheduler.nudge(true)
         mock.timers.tick(1)
         scheduler.exchangeDone()
       }
-      assert.ok(started <= 3 * 20 + 1, `${started} exchanges in 3 s with a cap of 20/s`)
-      assert.ok(started >= 3 * 20 - 5, `${started}: the cap is also reached`)
-      active = false
-      started = 0
-      for (let t = 0; t < 100; t++) {
-        mock.timers.tick(100)
-        scheduler.exchangeDone()
-      }
-      assert.ok(started >= 6 && started <= 15, `${started} idle exchanges in 10 s`)
+      assert.ok(started() <= 3 * 20 + 1, `${started()} exchanges in 3 s with a cap of 20/s`)
+      assert.ok(started() >= 3 * 20 - 5, `${started()}: the cap is also reached`)
       scheduler.stop()
-      started = 0
+    } finally {
+      mock.timers.reset()
+    }
+  })
+
+  it('paces by the backlog, slowly when stalled, and not at all when idle', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+    try {
+      assert.equal(busyInterval(SCHEDULE, 1), 250)
+      assert.equal(busyInterval(SCHEDULE, 100), 50)
+      assert.equal(busyInterval(SCHEDULE, 5000), 50)
+      const h = harness('busy', 1)
+      h.scheduler.start()
+      run(h.scheduler, 10_000)
+      assert.ok(h.started() >= 30 && h.started() <= 50, `${h.started()} exchanges in 10 s at 250 ms`)
+      h.reset()
+      h.state.backlog = 1000
+      run(h.scheduler, 10_000)
+      assert.ok(h.started() >= 150, `${h.started()} exchanges in 10 s with a large backlog`)
+      h.reset()
+      h.state.mode = 'stalled'
+      run(h.scheduler, 10_000)
+      assert.ok(h.started() >= 6 && h.started() <= 15, `${h.started()} stalled exchanges in 10 s`)
+      h.reset()
+      h.state.mode = 'idle'
+      run(h.scheduler, 60_000, 100)
+      assert.equal(h.started(), 0, 'nothing pending: no gossip')
+      // News that makes us busy again brings the timer forward; a vote forces an exchange at once.
+      h.state.mode = 'busy'
+      h.state.backlog = 1
+      h.scheduler.nudge()
+      run(h.scheduler, 400)
+      assert.ok(h.started() >= 1, 'busy again within one interval')
+      h.state.mode = 'idle'
+      run(h.scheduler, 2000)
+      h.reset()
+      h.scheduler.nudge(true)
+      mock.timers.tick(1)
+      assert.equal(h.started(), 1, 'a forced nudge starts an exchange at once')
+      h.scheduler.stop()
+      h.reset()
       mock.timers.tick(10_000)
-      assert.equal(started, 0, 'nothing after stop')
+      assert.equal(h.started(), 0, 'nothing after stop')
     } finally {
       mock.timers.reset()
     }
