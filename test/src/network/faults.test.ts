@@ -53,6 +53,8 @@ describe('bad input over libp2p', () => {
       node.services.section.addEventListener('fault', (event) => faults[i].push(event.detail))
       node.services.section.addEventListener('link:error', (event) => linkErrors[i].push(event.detail))
     })
+    // Every member past its start-up self-check (it answers NOT_READY before).
+    await Promise.all(section.nodes.map((node) => node.services.section.ready()))
     attacker = await rawNode(section.keys[3])
     await attacker.peerStore.merge(section.nodes[0].peerId, { multiaddrs: section.nodes[0].getMultiaddrs() })
   })
