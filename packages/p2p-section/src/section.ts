@@ -61,6 +61,12 @@ export interface ParsecSectionInit {
   readonly genesis: SectionGenesis
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
+  /**
+   * Sync each batch to disk before anything that depends on it is sent (default true; a
+   * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
+   * that peers have seen, and the restarted peer would fork.
+   */
+  readonly syncWrites?: boolean
   readonly maxMessageBytes?: number
   readonly maxEventsPerMessage?: number
   readonly maxInboundStreams?: number
@@ -173,6 +179,12 @@ export interface ParsecSectionEvents {
   'link:error': CustomEvent<SectionLinkError>
   'peer:connected': CustomEvent<PeerId>
   'peer:disconnected': CustomEvent<PeerId>
+  /**
+   * The service stopped for good (`StorageFailed`: writing to the store failed): it creates no
+   * more events, sends nothing that depends on what was not stored, and `vote` rejects with
+   * this error. Restart the peer once the cause (e.g. a full disk) is fixed.
+   */
+  failed: CustomEvent<SectionError>
 }
 
 export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
@@ -305,6 +317,8 @@ export class ParsecSectionService
   private decided: Block[] = []
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlush: Promise<void> | undefined
+  /** Set when persisting failed: the service is stopped for good. */
+  private failure: SectionError | undefined
   private started = false
   private faultCount = 0
   private linkErrorCount = 0
@@ -336,7 +350,9 @@ export class ParsecSectionService
       this.membersByName.set(member.publicId.name, member)
     }
     this.storage =
-      init.persist === false ? undefined : new SectionStorage(components.datastore, this.sectionId)
+      init.persist === false
+        ? undefined
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
     this.maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     this.maxEventsPerMessage = init.maxEventsPerMessage ?? C.MAX_EVENTS_PER_MESSAGE
     this.responseTimeoutMs = init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS
@@ -541,6 +557,7 @@ export class ParsecSectionService
   // ---------------------------------------------------------------- persistence and delivery
 
   private requireEngine(): Parsec {
+    if (this.failure !== undefined) throw this.failure
     if (this.engine === undefined || !this.started)
       throw new SectionError('NotStarted', 'the section service is not started')
     return this.engine
@@ -559,16 +576,22 @@ export class ParsecSectionService
   private flush(): Promise<void> {
     // Calls made while a flush waits its turn share it: it covers everything made before it runs.
     if (this.queuedFlush !== undefined) return this.queuedFlush
-    const flush = this.flushing.then(() => {
-      this.queuedFlush = undefined
-      return this.flushNow()
-    })
+    const flush = this.flushing
+      .then(() => {
+        this.queuedFlush = undefined
+        return this.flushNow()
+      })
+      .catch((error) => {
+        throw this.fail(error)
+      })
     this.queuedFlush = flush
-    this.flushing = flush.catch((error) => this.log.error('persisting failed: %e', error))
+    this.flushing = flush.catch(() => {})
     return flush
   }
 
   private async flushNow(): Promise<void> {
+    // Once a write failed, nothing made after it may be sent: every later flush fails too.
+    if (this.failure !== undefined) throw this.failure
     const engine = this.engine
     if (engine === undefined) return
     const firstEvent = this.persistedEvents
@@ -589,6 +612,29 @@ export class ParsecSectionService
       this.counters.blocks?.increment()
       this.safeDispatch('block', delivered)
     }
+  }
+
+  /**
+   * Persisting failed: stop creating events for good (the unstored ones are never sent, so a
+   * restart with a working store resumes our chain without a fork) and report it once.
+   */
+  private fail(error: unknown): SectionError {
+    if (this.failure !== undefined) return this.failure
+    const cause = error instanceof Error ? error : new Error(String(error))
+    const code = (cause as { code?: unknown }).code
+    this.failure =
+      isSectionError(cause) && cause.code === 'StorageFailed'
+        ? cause
+        : new SectionError(
+            'StorageFailed',
+            `writing to the store failed (${typeof code === 'string' ? `${code}: ` : ''}${cause.message}); ` +
+              'no more events are created: fix the cause (e.g. free disk space) and restart the peer',
+            { cause },
+          )
+    this.log.error('persisting failed, the section service stops creating events: %e', cause)
+    this.scheduler.stop()
+    this.safeDispatch('failed', this.failure)
+    return this.failure
   }
 
   private safeDispatch<K extends keyof ParsecSectionEvents>(
@@ -720,6 +766,11 @@ export class ParsecSectionService
         this.endInbound(remote, stream, classify(error, stream, connection, true))
         return
       }
+      if (this.failure !== undefined) {
+        // Answering would create an event that cannot be stored.
+        stream.abort(this.failure)
+        return
+      }
       let reply: Uint8Array
       let news = false
       try {
@@ -774,7 +825,7 @@ export class ParsecSectionService
   /** Starts one exchange with a partner not already busy nor backed off; false when there is none. */
   private startExchange(): boolean {
     const engine = this.engine
-    if (engine === undefined || !this.started) return false
+    if (engine === undefined || !this.started || this.failure !== undefined) return false
     const now = Date.now()
     const candidates: { id: PublicId; peerId: PeerId }[] = []
     for (const id of engine.gossipRecipients()) {

@@ -11,10 +11,11 @@ import {
   createSectionNode,
   type DeliveredBlock,
   isSectionError,
+  openLevelDatastore,
   parseGenesis,
   type SectionGenesis,
 } from '@parsec-section/p2p-section'
-import { LevelDatastore } from 'datastore-level'
+import type { LevelDatastore } from 'datastore-level'
 import { parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
@@ -36,8 +37,11 @@ finds.
                    0 picks a free port (printed). HOST must be a loopback address unless --api-public.
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
   --json           print JSON lines, each with an "event" field (ready, block, blocks, fault,
-                   peer:connected, peer:disconnected, stopping, stopped).
-Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files: exit 2.`
+                   peer:connected, peer:disconnected, failed, stopping, stopped).
+  --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
+                   costs (a crash may then lose events others have seen, and the peer would fork).
+Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files (a damaged data
+directory included): exit 2. Writing to the data directory failed (e.g. a full disk): exit 1.`
 
 /** Block lines printed one by one per second before the rest is summarised. */
 const BLOCK_LINES_PER_SECOND = 10
@@ -272,6 +276,7 @@ async function runStart(args: string[]): Promise<number> {
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
     'exit-with-stdin': { type: 'boolean' },
+    'no-sync': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -331,12 +336,10 @@ async function runStart(args: string[]): Promise<number> {
 
   let datastore: LevelDatastore | undefined
   if (dataDir !== undefined) {
-    datastore = new LevelDatastore(join(dataDir, 'datastore'))
     try {
-      // Open the LevelDB directly first: datastore-level's open() drops the cause (e.g. locked).
-      await datastore.db.open()
-      await datastore.open()
+      datastore = await openLevelDatastore(join(dataDir, 'datastore'))
     } catch (error) {
+      if (isSectionError(error)) throw new UsageError(`${error.code}: ${error.message}`)
       const cause = (error as { cause?: { code?: string } }).cause
       const locked = (error as { code?: string }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED'
       throw new UsageError(
@@ -363,9 +366,14 @@ async function runStart(args: string[]): Promise<number> {
       bootstrap,
       genesis,
       ...(datastore === undefined ? { persist: false } : { datastore }),
+      ...(values['no-sync'] === true ? { syncWrites: false } : {}),
     })
   } catch (error) {
     await datastore?.close().catch(() => {})
+    if (isSectionError(error) && error.code === 'StorageFailed') {
+      console.error(`parsec-peer start: ${error.code}: ${error.message}`)
+      return 1
+    }
     if (isSectionError(error)) throw new UsageError(`${error.code}: ${error.message}`)
     if (isListenError(error)) {
       throw new UsageError(`cannot listen on ${listen.join(', ')}: ${(error as Error).message}`)
@@ -443,7 +451,14 @@ async function runStart(args: string[]): Promise<number> {
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
 
+  let failure: string | undefined
   const reason = await new Promise<string>((resolve) => {
+    section.addEventListener('failed', ({ detail }) => {
+      failure = `${detail.code}: ${detail.message}`
+      log.flush()
+      log.line('failed', { code: detail.code, message: detail.message }, `failed ${failure}`)
+      resolve(detail.code)
+    })
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
     if (values['exit-with-stdin'] === true) {
@@ -479,5 +494,9 @@ async function runStart(args: string[]): Promise<number> {
   log.line('stopped', { blocks: section.blocks().length }, `stopped after ${section.blocks().length} blocks`)
   process.stdin.destroy()
   clearTimeout(forceTimer)
+  if (failure !== undefined) {
+    console.error(`parsec-peer start: ${failure}`)
+    return 1
+  }
   return code
 }
