@@ -915,6 +915,11 @@ export class ParsecSectionService
       this.outboundFailed(peerId, failure)
       return
     }
+    if (this.failure !== undefined) {
+      // Taking the response would create an event that cannot be stored.
+      abandon(this.failure)
+      return
+    }
     const sizeBefore = engine.graphSize
     let news = false
     try {
