@@ -940,7 +940,8 @@ export class ParsecSectionService
     } catch (error) {
       const failure = classify(error, channel.stream, undefined, false)
       abandon(error)
-      if (!this.started) return
+      // Our store failing (reported by the `failed` event) is not the partner's fault.
+      if (!this.started || error === this.failure) return
       if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
         this.log('exchange with %p not possible: %e', peerId, error)
         return
