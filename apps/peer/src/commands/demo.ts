@@ -10,7 +10,7 @@ import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
-                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir]
+                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--no-sync]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -24,7 +24,8 @@ latency p50/p99 (a payload's latency: its block delivered at the last peer minus
 "latencyMs":{"p50","p99"}}. --keep-dir keeps the directory (keys, genesis, data directories).
 --batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
 batch waits for the previous one). --stats adds each peer's CPU time and signature verifications
-(count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
+(count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'. --no-sync
+starts the peers with 'start --no-sync' (writes not synced to disk: only to measure what syncing costs).
 Exit status: 0 when every peer holds every payload and all agree, 1 otherwise, 2 on bad arguments.`
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
@@ -90,6 +91,7 @@ export const demoCommand = {
       'in-flight': { type: 'string' },
       stats: { type: 'boolean' },
       'keep-dir': { type: 'boolean' },
+      'no-sync': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -112,7 +114,8 @@ export const demoCommand = {
     const began = Date.now()
     // Loaded after the arguments are checked: it pulls in libp2p.
     const { LocalSection } = await import('../local-section.js')
-    const section = await LocalSection.create({ peers, mode, keepDir })
+    const startArgs = values['no-sync'] === true ? ['--no-sync'] : []
+    const section = await LocalSection.create({ peers, mode, keepDir, startArgs })
     let interrupted = false
     const onSignal = (): void => {
       if (interrupted) return
