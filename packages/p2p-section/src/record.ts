@@ -10,6 +10,11 @@ import { SectionError } from './errors.js'
 
 export const CHECKSUM_BYTES = 8
 
+/** A damaged store: `detail` names what is damaged. Whoever throws it has changed nothing. */
+export function storageCorrupt(detail: string): SectionError {
+  return new SectionError('StorageCorrupt', `${detail}; the store was left unchanged`)
+}
+
 function checksum(key: string, bytes: Uint8Array): Uint8Array {
   const digest = createHash('sha256')
     .update(key, 'utf8')
@@ -30,11 +35,11 @@ export function seal(key: string, bytes: Uint8Array): Uint8Array {
 /** The bytes of a stored record; `StorageCorrupt` naming the key when its checksum fails. */
 export function unseal(key: string, sealed: Uint8Array): Uint8Array {
   if (sealed.length < CHECKSUM_BYTES) {
-    throw new SectionError('StorageCorrupt', `stored record ${key} is damaged: ${sealed.length} bytes`)
+    throw storageCorrupt(`stored record ${key} is damaged: ${sealed.length} bytes`)
   }
   const bytes = sealed.slice(CHECKSUM_BYTES)
   if (!equals(sealed.subarray(0, CHECKSUM_BYTES), checksum(key, bytes))) {
-    throw new SectionError('StorageCorrupt', `stored record ${key} is damaged: its checksum does not match`)
+    throw storageCorrupt(`stored record ${key} is damaged: its checksum does not match`)
   }
   return bytes
 }

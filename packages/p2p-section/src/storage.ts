@@ -15,7 +15,7 @@ import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import { toString as bytesToText, equals, fromString } from 'uint8arrays'
 import { SectionError } from './errors.js'
-import { seal, unseal } from './record.js'
+import { seal, storageCorrupt, unseal } from './record.js'
 
 export interface StoredState {
   readonly events: Uint8Array[]
@@ -78,7 +78,7 @@ export class SectionStorage {
     }
     const ownerKey = this.key('owner')
     if (!(await this.datastore.has(ownerKey))) {
-      throw new SectionError('StorageCorrupt', `stored record ${ownerKey.toString()} is missing`)
+      throw storageCorrupt(`stored record ${ownerKey.toString()} is missing`)
     }
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
     const unsealAll = (records: RawRecord[]) => records.map(({ key, value }) => unseal(key.toString(), value))
@@ -112,10 +112,7 @@ export class SectionStorage {
     if (!(await this.datastore.has(key))) return undefined
     const text = bytesToText(await this.datastore.get(key))
     if (!/^[1-9][0-9]{0,8}$/.test(text)) {
-      throw new SectionError(
-        'StorageCorrupt',
-        `stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`,
-      )
+      throw storageCorrupt(`stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`)
     }
     const format = Number(text)
     if (format > STORAGE_FORMAT) {
@@ -144,7 +141,7 @@ export class SectionStorage {
       const text = bytesToText(await this.datastore.get(progressKey))
       done = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN
       if (!Number.isSafeInteger(done)) {
-        throw new SectionError('StorageCorrupt', `stored record ${progressKey.toString()} is damaged`)
+        throw storageCorrupt(`stored record ${progressKey.toString()} is damaged`)
       }
     }
     const ownerKey = this.key('owner')
@@ -158,8 +155,7 @@ export class SectionStorage {
       ...(await this.readList('blocks')),
     ]
     if (done > records.length) {
-      throw new SectionError(
-        'StorageCorrupt',
+      throw storageCorrupt(
         `stored record ${progressKey.toString()} says ${done} records were migrated, but the store holds ${records.length}`,
       )
     }
@@ -193,17 +189,14 @@ export class SectionStorage {
     for await (const { key, value } of this.datastore.query({ prefix })) {
       const index = Number(key.toString().slice(prefix.length))
       if (!Number.isSafeInteger(index)) {
-        throw new SectionError('StorageCorrupt', `stored record ${key.toString()} has a bad key`)
+        throw storageCorrupt(`stored record ${key.toString()} has a bad key`)
       }
       entries.push([index, { key, value: Uint8Array.from(value) }])
     }
     entries.sort((a, b) => a[0] - b[0])
     entries.forEach(([index], i) => {
       if (index !== i) {
-        throw new SectionError(
-          'StorageCorrupt',
-          `stored record ${this.indexKey(name, i).toString()} is missing`,
-        )
+        throw storageCorrupt(`stored record ${this.indexKey(name, i).toString()} is missing`)
       }
     })
     return entries.map(([, record]) => record)
