@@ -414,6 +414,16 @@ async function runStart(args: string[]): Promise<number> {
   section.addEventListener('peer:disconnected', ({ detail }) => {
     log.line('peer:disconnected', { peer: detail.toString() }, `peer disconnected ${detail}`)
   })
+  // Writing to the data directory failed: the service creates no more events; stop (exit 1).
+  let failure: string | undefined
+  const failed = new Promise<string>((resolve) => {
+    section.addEventListener('failed', ({ detail }) => {
+      failure = `${detail.code}: ${detail.message}`
+      log.flush()
+      log.line('failed', { code: detail.code, message: detail.message }, `failed ${failure}`)
+      resolve(detail.code)
+    })
+  })
 
   const listenAddrs = (): string[] => node.getMultiaddrs().map((a) => a.toString())
   let control: ControlApi | undefined
@@ -451,14 +461,8 @@ async function runStart(args: string[]): Promise<number> {
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
 
-  let failure: string | undefined
   const reason = await new Promise<string>((resolve) => {
-    section.addEventListener('failed', ({ detail }) => {
-      failure = `${detail.code}: ${detail.message}`
-      log.flush()
-      log.line('failed', { code: detail.code, message: detail.message }, `failed ${failure}`)
-      resolve(detail.code)
-    })
+    failed.then(resolve)
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
     if (values['exit-with-stdin'] === true) {
