@@ -19,8 +19,21 @@ export type SectionErrorCode =
   | 'InvalidGenesis'
   /** Our key is not that of a genesis member. */
   | 'NotInGenesis'
-  /** Stored data belongs to another identity or section, or is damaged. */
+  /** Stored data belongs to another identity or section, or disagrees with itself. */
   | 'StorageMismatch'
+  /**
+   * The store is damaged: a record fails its checksum, a record is missing, or the LevelDB
+   * directory is incomplete. Nothing was changed; the message names what is damaged.
+   */
+  | 'StorageCorrupt'
+  /** The store was written in a storage format this version does not read (a newer one). */
+  | 'StorageVersion'
+  /**
+   * Writing to the store failed (a full disk, an I/O error): the service creates no more
+   * events and sends nothing that depends on what was not stored. Restart it once the cause
+   * is fixed.
+   */
+  | 'StorageFailed'
   /** The service is not running. */
   | 'NotStarted'
   /**
@@ -55,8 +68,9 @@ export class SectionError extends Error {
   constructor(
     readonly code: SectionErrorCode,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message)
+    super(message, options)
   }
 }
 

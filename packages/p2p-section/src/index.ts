@@ -37,6 +37,7 @@ export { isSectionError, SectionError } from './errors.js'
 export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
 export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
 export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from './identity.js'
+export { openLevelDatastore } from './level-datastore.js'
 export type { SectionNodeOptions } from './node.js'
 export { createSectionNode } from './node.js'
 export type {

@@ -63,6 +63,12 @@ export interface ParsecSectionInit {
   readonly genesis: SectionGenesis
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
+  /**
+   * Sync each batch to disk before anything that depends on it is sent (default true; a
+   * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
+   * that peers have seen, and the restarted peer would fork.
+   */
+  readonly syncWrites?: boolean
   /** The one message size limit of every protocol (frames and read buffers). */
   readonly maxMessageBytes?: number
   /** The most event bytes in one message; a partner lacking more catches up in pages of this size. */
@@ -205,12 +211,17 @@ export interface ParsecSectionEvents {
   'catchup:progress': CustomEvent<PullProgress>
   /** The start-up self-check got no answer in time and went on (a whole section restarting). */
   'selfcheck:unanswered': CustomEvent<{ readonly asked: number; readonly answered: number }>
-  /** The service stopped making events for good (see `ready()`). */
-  failed: CustomEvent<SectionError>
   fault: CustomEvent<SectionFault>
   'link:error': CustomEvent<SectionLinkError>
   'peer:connected': CustomEvent<PeerId>
   'peer:disconnected': CustomEvent<PeerId>
+  /**
+   * The service stopped making events for good: `StorageFailed` (writing to the store failed: it
+   * sends nothing that depends on what was not stored; restart once the cause, e.g. a full disk,
+   * is fixed) or `SelfCheckFailed` (the section holds an event of ours our store does not).
+   * `vote` and `ready()` reject with this error.
+   */
+  failed: CustomEvent<SectionError>
 }
 
 export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
@@ -407,7 +418,9 @@ export class ParsecSectionService
       this.membersByName.set(member.publicId.name, member)
     }
     this.storage =
-      init.persist === false ? undefined : new SectionStorage(components.datastore, this.sectionId)
+      init.persist === false
+        ? undefined
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
     this.maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     this.pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, this.maxMessageBytes - 64 * 1024)
     if (this.pageBytes <= 0) throw new SectionError('InvalidArgument', 'maxMessageBytes must exceed 64 KiB')
@@ -784,6 +797,7 @@ export class ParsecSectionService
   // ---------------------------------------------------------------- persistence and delivery
 
   private requireEngine(): Parsec {
+    if (this.failure !== undefined) throw this.failure
     if (this.engine === undefined || !this.started)
       throw new SectionError('NotStarted', 'the section service is not started')
     return this.engine
@@ -802,16 +816,22 @@ export class ParsecSectionService
   private flush(): Promise<void> {
     // Calls made while a flush waits its turn share it: it covers everything made before it runs.
     if (this.queuedFlush !== undefined) return this.queuedFlush
-    const flush = this.flushing.then(() => {
-      this.queuedFlush = undefined
-      return this.flushNow()
-    })
+    const flush = this.flushing
+      .then(() => {
+        this.queuedFlush = undefined
+        return this.flushNow()
+      })
+      .catch((error) => {
+        throw this.failStore(error)
+      })
     this.queuedFlush = flush
-    this.flushing = flush.catch((error) => this.log.error('persisting failed: %e', error))
+    this.flushing = flush.catch(() => {})
     return flush
   }
 
   private async flushNow(): Promise<void> {
+    // Once a write failed, nothing made after it may be sent: every later flush fails too.
+    if (this.failure !== undefined) throw this.failure
     const engine = this.engine
     if (engine === undefined) return
     const firstEvent = this.persistedEvents
@@ -832,6 +852,27 @@ export class ParsecSectionService
       this.counters.blocks?.increment()
       this.safeDispatch('block', delivered)
     }
+  }
+
+  /**
+   * Persisting failed: stop creating events for good (the unstored ones are never sent, so a
+   * restart with a working store resumes our chain without a fork) and report it once.
+   */
+  private failStore(error: unknown): SectionError {
+    if (this.failure !== undefined) return this.failure
+    const cause = error instanceof Error ? error : new Error(String(error))
+    const code = (cause as { code?: unknown }).code
+    const failure =
+      isSectionError(cause) && cause.code === 'StorageFailed'
+        ? cause
+        : new SectionError(
+            'StorageFailed',
+            `writing to the store failed (${typeof code === 'string' ? `${code}: ` : ''}${cause.message}); ` +
+              'no more events are created: fix the cause (e.g. free disk space) and restart the peer',
+            { cause },
+          )
+    this.fail(failure)
+    return failure
   }
 
   private safeDispatch<K extends keyof ParsecSectionEvents>(
@@ -986,6 +1027,11 @@ export class ParsecSectionService
           return
         }
         this.endInbound(remote, stream, classify(error, stream, connection, true))
+        return
+      }
+      if (this.failure !== undefined) {
+        // Answering would create an event that cannot be stored.
+        stream.abort(this.failure)
         return
       }
       let reply: Uint8Array
@@ -1167,6 +1213,11 @@ export class ParsecSectionService
       this.outboundFailed(peerId, failure)
       return
     }
+    if (this.failure !== undefined) {
+      // Taking the response would create an event that cannot be stored.
+      abandon(this.failure)
+      return
+    }
     const sizeBefore = engine.graphSize
     let news = false
     try {
@@ -1194,7 +1245,8 @@ export class ParsecSectionService
     } catch (error) {
       const failure = classify(error, channel.stream, undefined, false)
       abandon(error)
-      if (!this.started) return
+      // Our store failing (reported by the `failed` event) is not the partner's fault.
+      if (!this.started || error === this.failure) return
       if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
         this.log('exchange with %p not possible: %e', peerId, error)
         return

@@ -2,13 +2,20 @@
  * What a peer keeps across restarts, in the libp2p node's datastore (LevelDB when the CLI is
  * given a data directory, memory otherwise): every event of its gossip graph in insertion order
  * (its own persisted before they are sent), and every block it delivered. Each call's writes are
- * one atomic batch.
+ * one atomic batch, synced to disk on a LevelDB datastore: a crash or a power cut cannot roll back
+ * an event that a peer may have seen.
+ *
+ * Storage format 2 (the record `/parsec/<section>/format` holds "2"): every record is sealed with
+ * a checksum (record.ts), checked when the store is read. Format 1 (no format record, no
+ * checksums) is migrated in place when it is loaded; a newer format is refused.
  */
 import type { PeerId } from '@libp2p/interface'
+import { LevelDatastore } from 'datastore-level'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import { toString as bytesToText, equals, fromString } from 'uint8arrays'
 import { SectionError } from './errors.js'
+import { seal, storageCorrupt, unseal } from './record.js'
 
 export interface StoredState {
   readonly events: Uint8Array[]
@@ -16,53 +23,69 @@ export interface StoredState {
   readonly blocks: Uint8Array[]
 }
 
+export interface SectionStorageOptions {
+  /**
+   * Sync every batch to disk before it counts as written (default true). Applies to a
+   * `LevelDatastore` (other datastores give their own guarantees). False only to measure what
+   * syncing costs: a crash may then lose events that peers have seen, and the restarted peer
+   * would fork its own chain.
+   */
+  readonly sync?: boolean
+}
+
+/** The storage format this version writes. */
+export const STORAGE_FORMAT = 2
+/** Records rewritten per batch when a format-1 store is migrated. */
+const MIGRATION_BATCH = 1000
 const WIDTH = 12
 
-function indexKey(prefix: string, index: number): Key {
-  return new Key(`${prefix}/${index.toString().padStart(WIDTH, '0')}`)
+type Write = { readonly key: Key; readonly value: Uint8Array } | { readonly key: Key; readonly value?: never }
+
+interface RawRecord {
+  readonly key: Key
+  readonly value: Uint8Array
 }
 
 export class SectionStorage {
   private readonly root: string
+  private readonly sync: boolean
 
   constructor(
     private readonly datastore: Datastore,
     sectionId: string,
+    options: SectionStorageOptions = {},
   ) {
     this.root = `/parsec/${sectionId}`
+    this.sync = options.sync ?? true
   }
 
-  /** Reads everything back; refuses a store written by another identity. */
+  /**
+   * Reads everything back, checking every record's checksum; migrates a format-1 store first.
+   * Refuses a store written by another identity (`StorageMismatch`), a damaged one
+   * (`StorageCorrupt`) and a newer format (`StorageVersion`), changing nothing.
+   */
   async load(owner: PeerId): Promise<StoredState> {
-    const ownerKey = new Key(`${this.root}/owner`)
-    const ownerBytes = fromString(owner.toString())
-    if (await this.datastore.has(ownerKey)) {
-      const stored = await this.datastore.get(ownerKey)
-      if (!equals(stored, ownerBytes)) {
-        throw new SectionError(
-          'StorageMismatch',
-          `the data directory belongs to peer ${bytesToText(stored)}, not ${owner.toString()}`,
-        )
+    const format = await this.readFormat()
+    if (format === undefined || format === 1) {
+      if (!(await this.holdsAnything())) {
+        await this.write([
+          { key: this.key('owner'), value: this.seal('owner', fromString(owner.toString())) },
+          { key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) },
+        ])
+        return { events: [], blocks: [] }
       }
-    } else {
-      await this.datastore.put(ownerKey, ownerBytes)
+      await this.migrateFromFormat1(owner)
     }
-    return { events: await this.readList('events'), blocks: await this.readList('blocks') }
-  }
-
-  private async readList(name: string): Promise<Uint8Array[]> {
-    const prefix = `${this.root}/${name}/`
-    const entries: [number, Uint8Array][] = []
-    for await (const { key, value } of this.datastore.query({ prefix })) {
-      const index = Number(key.toString().slice(prefix.length))
-      if (!Number.isSafeInteger(index)) throw new SectionError('StorageMismatch', `bad key ${key.toString()}`)
-      entries.push([index, Uint8Array.from(value)])
+    const ownerKey = this.key('owner')
+    if (!(await this.datastore.has(ownerKey))) {
+      throw storageCorrupt(`stored record ${ownerKey.toString()} is missing`)
     }
-    entries.sort((a, b) => a[0] - b[0])
-    entries.forEach(([index], i) => {
-      if (index !== i) throw new SectionError('StorageMismatch', `${name} ${i} is missing from the store`)
-    })
-    return entries.map(([, value]) => value)
+    this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
+    const unsealAll = (records: RawRecord[]) => records.map(({ key, value }) => unseal(key.toString(), value))
+    return {
+      events: unsealAll(await this.readList('events')),
+      blocks: unsealAll(await this.readList('blocks')),
+    }
   }
 
   /** Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. */
@@ -73,11 +96,146 @@ export class SectionStorage {
     firstBlock: number,
   ): Promise<void> {
     if (events.length === 0 && blocks.length === 0) return
-    const batch = this.datastore.batch()
+    const writes: Write[] = []
     for (let i = 0; i < events.length; i++)
-      batch.put(indexKey(`${this.root}/events`, firstEvent + i), events[i])
+      writes.push(this.sealed(this.indexKey('events', firstEvent + i), events[i]))
     for (let i = 0; i < blocks.length; i++)
-      batch.put(indexKey(`${this.root}/blocks`, firstBlock + i), blocks[i])
+      writes.push(this.sealed(this.indexKey('blocks', firstBlock + i), blocks[i]))
+    await this.write(writes)
+  }
+
+  // ---------------------------------------------------------------- format and migration
+
+  /** The stored format; undefined when there is no format record (format 1, or a new store). */
+  private async readFormat(): Promise<number | undefined> {
+    const key = this.key('format')
+    if (!(await this.datastore.has(key))) return undefined
+    const text = bytesToText(await this.datastore.get(key))
+    if (!/^[1-9][0-9]{0,8}$/.test(text)) {
+      throw storageCorrupt(`stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`)
+    }
+    const format = Number(text)
+    if (format > STORAGE_FORMAT) {
+      throw new SectionError(
+        'StorageVersion',
+        `the store was written in storage format ${format} by a newer version; this version reads formats 1 to ${STORAGE_FORMAT}: upgrade parsec-section (nothing was changed)`,
+      )
+    }
+    return format
+  }
+
+  private async holdsAnything(): Promise<boolean> {
+    for await (const _ of this.datastore.queryKeys({ prefix: `${this.root}/`, limit: 1 })) return true
+    return false
+  }
+
+  /**
+   * Seals every record of a format-1 store in place, a batch at a time, each batch recording how
+   * far it got; the format is set last. A crash part-way resumes where the last batch ended.
+   * Records, in order: the owner, the events, the blocks.
+   */
+  private async migrateFromFormat1(owner: PeerId): Promise<void> {
+    const progressKey = this.key('migrating')
+    let done = 0
+    if (await this.datastore.has(progressKey)) {
+      const text = bytesToText(await this.datastore.get(progressKey))
+      done = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN
+      if (!Number.isSafeInteger(done)) {
+        throw storageCorrupt(`stored record ${progressKey.toString()} is damaged`)
+      }
+    }
+    const ownerKey = this.key('owner')
+    if (await this.datastore.has(ownerKey)) {
+      const stored = await this.datastore.get(ownerKey)
+      this.checkOwner(done >= 1 ? unseal(ownerKey.toString(), stored) : stored, owner)
+    }
+    const records: RawRecord[] = [
+      { key: ownerKey, value: fromString(owner.toString()) },
+      ...(await this.readList('events')),
+      ...(await this.readList('blocks')),
+    ]
+    if (done > records.length) {
+      throw storageCorrupt(
+        `stored record ${progressKey.toString()} says ${done} records were migrated, but the store holds ${records.length}`,
+      )
+    }
+    for (let start = done; start < records.length; start += MIGRATION_BATCH) {
+      const end = Math.min(records.length, start + MIGRATION_BATCH)
+      const writes: Write[] = records.slice(start, end).map(({ key, value }) => this.sealed(key, value))
+      writes.push({ key: progressKey, value: fromString(`${end}`) })
+      await this.write(writes)
+    }
+    await this.write([
+      { key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) },
+      { key: progressKey },
+    ])
+  }
+
+  // ---------------------------------------------------------------- records
+
+  private checkOwner(stored: Uint8Array, owner: PeerId): void {
+    if (!equals(stored, fromString(owner.toString()))) {
+      throw new SectionError(
+        'StorageMismatch',
+        `the data directory belongs to peer ${bytesToText(stored)}, not ${owner.toString()}`,
+      )
+    }
+  }
+
+  /** The records of list `name` in index order, as stored; a gap is `StorageCorrupt`. */
+  private async readList(name: string): Promise<RawRecord[]> {
+    const prefix = `${this.root}/${name}/`
+    const entries: [number, RawRecord][] = []
+    for await (const { key, value } of this.datastore.query({ prefix })) {
+      const index = Number(key.toString().slice(prefix.length))
+      if (!Number.isSafeInteger(index)) {
+        throw storageCorrupt(`stored record ${key.toString()} has a bad key`)
+      }
+      entries.push([index, { key, value: Uint8Array.from(value) }])
+    }
+    entries.sort((a, b) => a[0] - b[0])
+    entries.forEach(([index], i) => {
+      if (index !== i) {
+        throw storageCorrupt(`stored record ${this.indexKey(name, i).toString()} is missing`)
+      }
+    })
+    return entries.map(([, record]) => record)
+  }
+
+  private key(name: string): Key {
+    return new Key(`${this.root}/${name}`)
+  }
+
+  private indexKey(list: string, index: number): Key {
+    return new Key(`${this.root}/${list}/${index.toString().padStart(WIDTH, '0')}`)
+  }
+
+  private seal(name: string, bytes: Uint8Array): Uint8Array {
+    return seal(this.key(name).toString(), bytes)
+  }
+
+  private sealed(key: Key, bytes: Uint8Array): Write {
+    return { key, value: seal(key.toString(), bytes) }
+  }
+
+  /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
+  private async write(writes: readonly Write[]): Promise<void> {
+    const { datastore } = this
+    if (datastore instanceof LevelDatastore) {
+      // datastore-level's batch cannot sync: write through its LevelDB.
+      const operations = writes.map(({ key, value }) =>
+        value === undefined
+          ? { type: 'del' as const, key: key.toString() }
+          : { type: 'put' as const, key: key.toString(), value },
+      )
+      await datastore.db.batch(operations, { sync: this.sync })
+      return
+    }
+    const batch = datastore.batch()
+    for (const { key, value } of writes) {
+      if (value === undefined) batch.delete(key)
+      else batch.put(key, value)
+    }
     await batch.commit()
   }
 }

@@ -13,12 +13,13 @@ import { intOption, parse, UsageError } from '../args.js'
 import { PEER_BIN } from '../local-section.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
-const HELP = `usage: parsec-peer bench-live [--peers LIST] [--payloads LIST] [--json | --markdown]
+const HELP = `usage: parsec-peer bench-live [--peers LIST] [--payloads LIST] [--no-sync] [--json | --markdown]
 
 Runs 'parsec-peer demo' (single mode, 256-byte payloads) for each section size in --peers
 (default 4,7,16) with the matching number of payloads in --payloads (default 3000,2000,600), once
 paced (batches of 25, one at a time) and once saturated (batches of 100, one per peer in flight),
-and prints payloads/s, latency, the CPU share of signature verification and the verification bound.`
+and prints payloads/s, latency, the CPU share of signature verification and the verification bound.
+--no-sync runs the peers without syncing their writes to disk, to measure what syncing costs.`
 
 interface Run {
   peers: number
@@ -53,8 +54,9 @@ export function measureVerifyMicros(iterations = 2000): number {
   return Number(process.hrtime.bigint() - start) / 1000 / iterations
 }
 
-function runDemo(peers: number, payloads: number, load: Run['load']): Run {
+function runDemo(peers: number, payloads: number, load: Run['load'], sync: boolean): Run {
   const args = ['demo', '--peers', `${peers}`, '--payloads', `${payloads}`, '--json', '--stats']
+  if (!sync) args.push('--no-sync')
   if (load === 'saturated') args.push('--batch', '100', '--in-flight', `${peers}`)
   const out = spawnSync(process.execPath, [PEER_BIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = out.stdout.trim().split('\n').pop() ?? ''
@@ -109,6 +111,7 @@ export const benchLiveCommand = {
       payloads: { type: 'string' },
       json: { type: 'boolean' },
       markdown: { type: 'boolean' },
+      'no-sync': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -127,7 +130,11 @@ export const benchLiveCommand = {
     for (let i = 0; i < sizes.length; i++) {
       for (const load of ['paced', 'saturated'] as const) {
         console.error(`running ${sizes[i]} peers, ${counts[i]} payloads, ${load}…`)
-        const result = row(runDemo(sizes[i], counts[i], load), verifyMicros, cores)
+        const result = row(
+          runDemo(sizes[i], counts[i], load, values['no-sync'] !== true),
+          verifyMicros,
+          cores,
+        )
         console.error(
           `  ${result.payloadsPerSecond} payloads/s, p50 ${result.p50} ms, p99 ${result.p99} ms, agreed ${result.agreed}`,
         )

@@ -11,7 +11,11 @@ import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
+<<<<<<< HEAD
                         [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--api-token FILE]
+=======
+                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--no-sync]
+>>>>>>> storage-hardening
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -25,9 +29,14 @@ latency p50/p99 (a payload's latency: its block delivered at the last peer minus
 "latencyMs":{"p50","p99"}}. --keep-dir keeps the directory (keys, genesis, data directories).
 --batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
 batch waits for the previous one). --stats adds each peer's CPU time and signature verifications
+<<<<<<< HEAD
 (count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
 The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
 --api-token FILE.
+=======
+(count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'. --no-sync
+starts the peers with 'start --no-sync' (writes not synced to disk: only to measure what syncing costs).
+>>>>>>> storage-hardening
 Exit status: 0 when every peer holds every payload and all agree, 1 otherwise, 2 on bad arguments.`
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
@@ -94,6 +103,7 @@ export const demoCommand = {
       stats: { type: 'boolean' },
       'keep-dir': { type: 'boolean' },
       'api-token': { type: 'string' },
+      'no-sync': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -118,7 +128,8 @@ export const demoCommand = {
     const began = Date.now()
     // Loaded after the arguments are checked: it pulls in libp2p.
     const { LocalSection } = await import('../local-section.js')
-    const section = await LocalSection.create({ peers, mode, keepDir, apiTokenFile })
+    const startArgs = values['no-sync'] === true ? ['--no-sync'] : []
+    const section = await LocalSection.create({ peers, mode, keepDir, apiTokenFile, startArgs })
     let interrupted = false
     const onSignal = (): void => {
       if (interrupted) return

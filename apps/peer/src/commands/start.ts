@@ -11,10 +11,12 @@ import {
   createSectionNode,
   type DeliveredBlock,
   isSectionError,
+  openLevelDatastore,
   parseGenesis,
+  type SectionError,
   type SectionGenesis,
 } from '@parsec-section/p2p-section'
-import { LevelDatastore } from 'datastore-level'
+import type { LevelDatastore } from 'datastore-level'
 import { isLoopbackHost } from '../api-access.js'
 import { readApiTokenFile } from '../api-token.js'
 import { parse, UsageError } from '../args.js'
@@ -47,8 +49,11 @@ finds.
                    FILE (one word; surrounding whitespace ignored).
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
   --json           print JSON lines, each with an "event" field (ready, block, blocks, fault,
-                   peer:connected, peer:disconnected, stopping, stopped).
-Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files: exit 2.`
+                   peer:connected, peer:disconnected, failed, stopping, stopped).
+  --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
+                   costs (a crash may then lose events others have seen, and the peer would fork).
+Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files (a damaged data
+directory included): exit 2. Writing to the data directory failed (e.g. a full disk): exit 1.`
 
 /** Block lines printed one by one per second before the rest is summarised. */
 const BLOCK_LINES_PER_SECOND = 10
@@ -298,6 +303,7 @@ async function runStart(args: string[]): Promise<number> {
     'api-host': { type: 'string', multiple: true },
     'api-token': { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
+    'no-sync': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -368,12 +374,10 @@ async function runStart(args: string[]): Promise<number> {
 
   let datastore: LevelDatastore | undefined
   if (dataDir !== undefined) {
-    datastore = new LevelDatastore(join(dataDir, 'datastore'))
     try {
-      // Open the LevelDB directly first: datastore-level's open() drops the cause (e.g. locked).
-      await datastore.db.open()
-      await datastore.open()
+      datastore = await openLevelDatastore(join(dataDir, 'datastore'))
     } catch (error) {
+      if (isSectionError(error)) throw new UsageError(`${error.code}: ${error.message}`)
       const cause = (error as { cause?: { code?: string } }).cause
       const locked = (error as { code?: string }).code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED'
       throw new UsageError(
@@ -400,9 +404,14 @@ async function runStart(args: string[]): Promise<number> {
       bootstrap,
       genesis,
       ...(datastore === undefined ? { persist: false } : { datastore }),
+      ...(values['no-sync'] === true ? { syncWrites: false } : {}),
     })
   } catch (error) {
     await datastore?.close().catch(() => {})
+    if (isSectionError(error) && error.code === 'StorageFailed') {
+      console.error(`parsec-peer start: ${error.code}: ${error.message}`)
+      return 1
+    }
     if (isSectionError(error)) throw new UsageError(`${error.code}: ${error.message}`)
     if (isListenError(error)) {
       throw new UsageError(`cannot listen on ${listen.join(', ')}: ${(error as Error).message}`)
@@ -465,6 +474,20 @@ async function runStart(args: string[]): Promise<number> {
       `warning: no member answered the start-up self-check (${detail.asked} asked); going on`,
     )
   })
+  // The service stopped creating events (a failed write, a failed self-check): the service creates no more events; stop (exit 1).
+  let failure: SectionError | undefined
+  const failed = new Promise<string>((resolve) => {
+    section.addEventListener('failed', ({ detail }) => {
+      failure = detail
+      log.flush()
+      log.line(
+        'failed',
+        { code: detail.code, message: detail.message },
+        `failed ${detail.code}: ${detail.message}`,
+      )
+      resolve(`failed: ${detail.code}`)
+    })
+  })
 
   const listenAddrs = (): string[] => node.getMultiaddrs().map((a) => a.toString())
   let control: ControlApi | undefined
@@ -510,7 +533,6 @@ async function runStart(args: string[]): Promise<number> {
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
 
-  let failure: Error | undefined
   section.ready().then(
     () => {
       const status = section.status()
@@ -523,11 +545,7 @@ async function runStart(args: string[]): Promise<number> {
     () => {},
   )
   const reason = await new Promise<string>((resolve) => {
-    section.ready().catch((error: Error) => {
-      if (!isSectionError(error) || error.code === 'NotStarted') return
-      failure = error
-      resolve(`failed: ${error.code}`)
-    })
+    failed.then(resolve)
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
     if (values['exit-with-stdin'] === true) {
@@ -564,11 +582,11 @@ async function runStart(args: string[]): Promise<number> {
   process.stdin.destroy()
   clearTimeout(forceTimer)
   if (failure !== undefined) {
-    // The section stopped making events (e.g. the self-check found a later event of ours).
-    console.error(
-      `parsec-peer start: ${isSectionError(failure) ? `${failure.code}: ` : ''}${failure.message}`,
-    )
-    return isSectionError(failure) && failure.code === 'SelfCheckFailed' ? 2 : 1
+    // A failed self-check is the operator's to fix before starting again (exit 2); a failed
+    // write (a full disk) exit 1.
+    const { code: failureCode, message } = failure
+    console.error(`parsec-peer start: ${failureCode}: ${message}`)
+    return failureCode === 'SelfCheckFailed' ? 2 : 1
   }
   return code
 }

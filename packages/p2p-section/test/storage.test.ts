@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it, mock } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MemoryDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
+import { type Batch, Key } from 'interface-datastore'
+import { toString as bytesToText, fromString } from 'uint8arrays'
+import { isSectionError } from '../src/errors.js'
+import { openLevelDatastore } from '../src/level-datastore.js'
+import { SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
+
+const SECTION = 'test-section'
+const ROOT = `/parsec/${SECTION}`
+
+/** A memory datastore whose batch commits fail once `commitsLeft` is spent (a full disk). */
+class FailingDatastore extends MemoryDatastore {
+  commitsLeft = Number.POSITIVE_INFINITY
+
+  override batch(): Batch {
+    const inner = super.batch()
+    return {
+      put: (key, value) => inner.put(key, value),
+      delete: (key) => inner.delete(key),
+      commit: async () => {
+        if (this.commitsLeft <= 0)
+          throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+        this.commitsLeft--
+        await inner.commit()
+      },
+    }
+  }
+}
+
+async function snapshot(datastore: MemoryDatastore | LevelDatastore): Promise<Map<string, string>> {
+  const entries = new Map<string, string>()
+  for await (const { key, value } of datastore.query({}))
+    entries.set(key.toString(), bytesToText(value, 'base16'))
+  return entries
+}
+
+function bytes(text: string): Uint8Array {
+  return fromString(text)
+}
+
+function indexKey(list: string, index: number): Key {
+  return new Key(`${ROOT}/${list}/${index.toString().padStart(12, '0')}`)
+}
+
+/** What the format-1 code wrote: the owner in plain text, raw events and blocks, no format record. */
+async function writeFormat1(
+  datastore: MemoryDatastore,
+  owner: PeerId,
+  events: Uint8Array[],
+  blocks: Uint8Array[],
+) {
+  await datastore.put(new Key(`${ROOT}/owner`), bytes(owner.toString()))
+  for (let i = 0; i < events.length; i++) await datastore.put(indexKey('events', i), events[i])
+  for (let i = 0; i < blocks.length; i++) await datastore.put(indexKey('blocks', i), blocks[i])
+}
+
+function assertStorageError(code: string, pattern: RegExp) {
+  return (error: unknown) => {
+    assert.ok(isSectionError(error), `a SectionError, not ${String(error)}`)
+    assert.equal(error.code, code, error.message)
+    assert.match(error.message, pattern)
+    return true
+  }
+}
+
+let owner: PeerId
+let other: PeerId
+let dir: string
+before(async () => {
+  owner = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  other = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+  dir = mkdtempSync(join(tmpdir(), 'parsec-storage-test-'))
+})
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('section storage', () => {
+  it('reads back what it appended, in order', async () => {
+    const datastore = new MemoryDatastore()
+    assert.deepEqual(await new SectionStorage(datastore, SECTION).load(owner), { events: [], blocks: [] })
+    const storage = new SectionStorage(datastore, SECTION)
+    await storage.append([bytes('e0'), bytes('e1')], 0, [bytes('b0')], 0)
+    await storage.append([bytes('e2')], 2, [], 1)
+    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    assert.deepEqual(
+      loaded.events.map((e) => bytesToText(e)),
+      ['e0', 'e1', 'e2'],
+    )
+    assert.deepEqual(
+      loaded.blocks.map((b) => bytesToText(b)),
+      ['b0'],
+    )
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), `${STORAGE_FORMAT}`)
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(other),
+      assertStorageError('StorageMismatch', /belongs to peer/),
+    )
+  })
+
+  it('syncs every batch to disk on a LevelDB datastore', async () => {
+    for (const sync of [true, false]) {
+      const datastore = new LevelDatastore(join(dir, `sync-${sync}`))
+      await datastore.open()
+      try {
+        const batch = mock.method(datastore.db, 'batch')
+        const storage = new SectionStorage(datastore, SECTION, sync ? {} : { sync: false })
+        await storage.load(owner)
+        await storage.append([bytes('e0')], 0, [bytes('b0')], 0)
+        await storage.append([bytes('e1')], 1, [], 1)
+        assert.equal(batch.mock.callCount(), 3, 'the new store, then one batch per append')
+        for (const call of batch.mock.calls) assert.deepEqual((call.arguments as unknown[])[1], { sync })
+      } finally {
+        await datastore.close()
+      }
+    }
+  })
+
+  it('refuses a record whose bytes changed, naming it, and changes nothing', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await storage.load(owner)
+    await storage.append(
+      [bytes('event zero'), bytes('event one'), bytes('event two')],
+      0,
+      [bytes('block')],
+      0,
+    )
+    const key = indexKey('events', 1)
+    const stored = await datastore.get(key)
+    const flipped = Uint8Array.from(stored)
+    flipped[flipped.length - 1] ^= 0x01
+    await datastore.put(key, flipped)
+    const before = await snapshot(datastore)
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(owner),
+      assertStorageError('StorageCorrupt', new RegExp(`${key.toString()} is damaged`)),
+    )
+    assert.deepEqual(await snapshot(datastore), before)
+
+    // A record stored under another key is caught too (the checksum covers the key).
+    await datastore.put(key, await datastore.get(indexKey('events', 2)))
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(owner),
+      assertStorageError('StorageCorrupt', /events\/000000000001/),
+    )
+    // And a missing one.
+    await datastore.delete(key)
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(owner),
+      assertStorageError('StorageCorrupt', /events\/000000000001 is missing/),
+    )
+  })
+
+  it('migrates a format-1 store in place', async () => {
+    const datastore = new MemoryDatastore()
+    const events = [bytes('e0'), bytes('e1'), bytes('e2')]
+    await writeFormat1(datastore, owner, events, [bytes('b0')])
+    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    assert.deepEqual(loaded.events, events)
+    assert.deepEqual(loaded.blocks, [bytes('b0')])
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
+    assert.equal(await datastore.has(new Key(`${ROOT}/migrating`)), false)
+    // Every record now carries its checksum: a flipped byte is caught.
+    const stored = await datastore.get(indexKey('events', 0))
+    assert.equal(stored.length, 8 + 2)
+    const again = await new SectionStorage(datastore, SECTION).load(owner)
+    assert.deepEqual(again, loaded)
+  })
+
+  it('refuses to migrate another identity’s format-1 store, changing nothing', async () => {
+    const datastore = new MemoryDatastore()
+    await writeFormat1(datastore, other, [bytes('e0')], [])
+    const before = await snapshot(datastore)
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(owner),
+      assertStorageError('StorageMismatch', /belongs to peer/),
+    )
+    assert.deepEqual(await snapshot(datastore), before)
+  })
+
+  it('resumes a migration cut short by a crash', async () => {
+    const datastore = new FailingDatastore()
+    const events = Array.from({ length: 2500 }, (_, i) => bytes(`event ${i}`))
+    const blocks = Array.from({ length: 30 }, (_, i) => bytes(`block ${i}`))
+    await writeFormat1(datastore, owner, events, blocks)
+    // The first batch of 1000 records is written, the second fails.
+    datastore.commitsLeft = 1
+    await assert.rejects(new SectionStorage(datastore, SECTION).load(owner), /no space left/)
+    assert.equal(await datastore.has(new Key(`${ROOT}/format`)), false, 'the format is set last')
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/migrating`))), '1000')
+    datastore.commitsLeft = Number.POSITIVE_INFINITY
+    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    assert.deepEqual(loaded.events, events)
+    assert.deepEqual(loaded.blocks, blocks)
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
+  })
+
+  it('refuses a newer format, changing nothing', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await storage.load(owner)
+    await storage.append([bytes('e0')], 0, [], 0)
+    await datastore.put(new Key(`${ROOT}/format`), bytes('3'))
+    const before = await snapshot(datastore)
+    await assert.rejects(
+      new SectionStorage(datastore, SECTION).load(owner),
+      assertStorageError('StorageVersion', /storage format 3 by a newer version.*formats 1 to 2/),
+    )
+    assert.deepEqual(await snapshot(datastore), before)
+  })
+})
+
+describe('opening a LevelDB data directory', () => {
+  function listing(path: string): string[] {
+    return readdirSync(path)
+      .sort()
+      .map((name) => `${name} ${statSync(join(path, name)).size}`)
+  }
+
+  it('creates a store where there is none and reopens it', async () => {
+    const path = join(dir, 'fresh')
+    let datastore = await openLevelDatastore(path)
+    await datastore.put(new Key('/a'), bytes('one'))
+    await datastore.close()
+    datastore = await openLevelDatastore(path)
+    assert.equal(bytesToText(await datastore.get(new Key('/a'))), 'one')
+    await datastore.close()
+  })
+
+  it('refuses a store without its CURRENT file and touches no file', async () => {
+    const path = join(dir, 'no-current')
+    const datastore = await openLevelDatastore(path)
+    for (let i = 0; i < 100; i++) await datastore.put(new Key(`/k/${i}`), new Uint8Array(1000).fill(i))
+    await datastore.close()
+    unlinkSync(join(path, 'CURRENT'))
+    const before = listing(path)
+    await assert.rejects(
+      openLevelDatastore(path),
+      assertStorageError(
+        'StorageCorrupt',
+        new RegExp(`${path} holds files but no CURRENT file.*nothing was changed`),
+      ),
+    )
+    assert.deepEqual(listing(path), before)
+  })
+})
