@@ -78,8 +78,9 @@ describe('paged catch-up', () => {
       }
       let votes = 0
       for (let round = 0; gapBytes() <= GAP_BYTES; round++) {
-        assert.ok(round < 200, `the gap stays at ${gapBytes()} bytes`)
-        for (let i = 0; i < 12; i++)
+        assert.ok(round < 2_000, `the gap stays at ${gapBytes()} bytes`)
+        const batch = Math.max(12, Math.floor((256 * 1024) / PAYLOAD_BYTES))
+        for (let i = 0; i < batch; i++)
           await section.nodes[votes % 3].services.section.vote(payload(`during ${votes++}`))
         const target = 2 + votes
         await waitFor(
