@@ -46,7 +46,7 @@ function assertUsage(run: Run, pattern: RegExp): void {
   assert.equal(run.status, 2, `exit status (stderr: ${run.stderr})`)
   const lines = run.stderr.trim().split('\n')
   assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
-  assert.match(lines[0], /^parsec-peer \w+: /)
+  assert.match(lines[0], /^parsec-peer [\w-]+: /)
   assert.match(lines[0], pattern)
 }
 
@@ -392,6 +392,18 @@ describe('parsec-peer start: the control API', () => {
     assert.deepEqual(status.listen, [`${peer.listen}/p2p/${peer.peerId}`])
     assert.equal(typeof status.uptimeMs, 'number')
     assert.deepEqual(peer.ready?.listen, status.listen)
+    const { afterGc, ...figures } = status.memory
+    assert.equal(afterGc, false)
+    assert.deepEqual(Object.keys(figures).sort(), [
+      'arrayBuffersBytes',
+      'externalBytes',
+      'heapTotalBytes',
+      'heapUsedBytes',
+      'rssBytes',
+    ])
+    for (const value of Object.values(figures)) assert.ok(Number.isSafeInteger(value) && value > 0)
+    // Without --expose-gc, ?gc=1 is a plain read.
+    assert.equal((await api.status({ gc: true })).memory.afterGc, false)
   })
 
   it('rejects malformed vote bodies with 400 and a JSON error', async () => {
@@ -517,6 +529,7 @@ describe('parsec-peer start: the control API', () => {
       ['DELETE', '/blocks', 405, 'MethodNotAllowed'],
       ['GET', '/blocks?from=-1', 400, 'InvalidQuery'],
       ['GET', '/blocks?wait=soon', 400, 'InvalidQuery'],
+      ['GET', '/status?gc=yes', 400, 'InvalidQuery'],
     ] as const) {
       const response = await api.request(method, path, method === 'POST' ? '{}' : undefined)
       assert.equal(response.status, status, `${method} ${path}`)
@@ -684,6 +697,73 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
     assert.equal(summary.blocks, 51)
     assert.ok(summary.elapsedMs > 0 && summary.payloadsPerSecond > 0)
     assert.ok(summary.latencyMs.p50 <= summary.latencyMs.p99)
+  })
+})
+
+describe('parsec-peer bench-growth', { concurrency: 4 }, () => {
+  for (const [args, pattern] of [
+    [['--rate', '0'], /--rate must be between 1 and/],
+    [['--duration', '1.5'], /--duration takes an unsigned integer/],
+    [['--sample', '0'], /--sample must be between 1 and/],
+    [['--votes', '3'], /votes/],
+  ] as const) {
+    it(`rejects ${args.join(' ')} with exit 2`, async () => {
+      assertUsage(await cli(['bench-growth', ...args]), pattern)
+    })
+  }
+
+  it('runs 4 peers for 5 s of votes and 2 s idle to agreement, with samples (--json)', async () => {
+    const run = await cli(['bench-growth', '--duration', '5', '--idle', '2', '--sample', '2', '--json'], {
+      timeoutMs: 90_000,
+    })
+    assert.equal(run.status, 0, run.stderr)
+    const report = JSON.parse(run.stdout)
+    assert.deepEqual(Object.keys(report), [
+      'peers',
+      'rate',
+      'durationS',
+      'idleS',
+      'sizeBytes',
+      'votes',
+      'voteErrors',
+      'agreed',
+      'agreedPayloads',
+      'drainMs',
+      'voting',
+      'latencyMs',
+      'idle',
+      'end',
+      'samples',
+    ])
+    assert.equal(report.peers, 4)
+    assert.equal(report.agreed, true)
+    assert.equal(report.voteErrors, 0)
+    // Paced at 5/s for 5 s: never more, and a few slots may be skipped on a busy machine.
+    assert.ok(report.votes > 0 && report.votes <= 25, `votes ${report.votes}`)
+    assert.equal(report.agreedPayloads, report.votes)
+    assert.ok(report.voting.events > 0 && report.voting.eventsPerPayload > 0)
+    assert.ok(report.latencyMs.votingPeer.p50 <= report.latencyMs.votingPeer.p99)
+    assert.ok(report.latencyMs.lastPeer.p50 <= report.latencyMs.lastPeer.p99)
+    assert.ok(report.idle.seconds >= 2 && report.idle.eventsPerSecond >= 0)
+    assert.equal(report.end.length, 4)
+    for (const peer of report.end) {
+      assert.ok(peer.rssBytes > 0 && peer.heapUsedBytes > 0 && peer.heapBytesPerEvent > 0)
+      // The peers run with --expose-gc for this benchmark.
+      assert.ok(peer.afterGc !== null && peer.afterGc.heapBytesPerEvent > 0)
+    }
+    assert.ok(report.samples.length >= 3, `samples ${report.samples.length}`)
+    for (const sample of report.samples) {
+      assert.deepEqual(Object.keys(sample), [
+        't',
+        'phase',
+        'graphSize',
+        'deliveredBlocks',
+        'rssBytes',
+        'heapUsedBytes',
+      ])
+      assert.equal(sample.graphSize.length, 4)
+    }
+    assert.equal(report.samples.at(-1).phase, 'end')
   })
 })
 

@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   soak: async () => (await import('./commands/soak.js')).soakCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
+  'bench-growth': async () => (await import('./commands/bench-growth.js')).benchGrowthCommand,
 }
 
 function usage(): string {
@@ -35,6 +36,7 @@ function usage(): string {
     '  soak       run many simulation seeds across the scenario suite',
     '  bench      replay the benchmark graphs and compare with the reference',
     '  bench-live benchmark live sections of peer processes (pnpm bench:live)',
+    '  bench-growth  events per agreed payload, idle events and memory of a live section',
     '',
     "run 'parsec-peer <command> --help' for a command's options",
   ].join('\n')

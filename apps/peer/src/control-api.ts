@@ -3,7 +3,8 @@
  *
  * - `POST /votes` `{"payload": HEX}` or `{"payloads": [HEX, ...]}` → 202 `{"accepted": n}`
  * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "blocks": [...]}` (long-polls with wait)
- * - `GET /status` → the section status plus `{"listen", "api", "uptimeMs"}`
+ * - `GET /status` → the section status plus `{"listen", "api", "uptimeMs", "memory"}`; `?gc=1` runs a
+ *   full garbage collection before reading the memory when node exposes `gc` (a diagnostic)
  *
  * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. Before routing, every request
  * passes the checks of api-access.ts (its Host, cross-origin writes, the optional bearer token).
@@ -17,6 +18,7 @@ import { isParsecError } from '@parsec-section/parsec-core'
 import { type AccessRules, acceptedHosts, checkAccess } from './api-access.js'
 import { API_LIMITS } from './api-limits.js'
 import { blockToJson, type PeerNames } from './block-json.js'
+import { processMemory } from './process-memory.js'
 
 export { API_LIMITS }
 
@@ -246,12 +248,15 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     send(res, 200, { from, next: from + blocks.length, blocks })
   }
 
-  function handleStatus(res: ServerResponse): void {
+  function handleStatus(res: ServerResponse, params: URLSearchParams): void {
+    const gc = params.get('gc') ?? '0'
+    if (gc !== '0' && gc !== '1') throw new ApiError(400, 'InvalidQuery', 'gc must be 0 or 1')
     send(res, 200, {
       ...section.status(),
       listen: options.listen(),
       api: address,
       uptimeMs: Date.now() - options.startedAt,
+      memory: processMemory(gc === '1'),
     })
   }
 
@@ -274,7 +279,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     if (closing) throw new ApiError(503, 'ShuttingDown', 'the peer is stopping')
     if (url.pathname === '/votes') await handleVotes(req, res)
     else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
-    else handleStatus(res)
+    else handleStatus(res, url.searchParams)
   }
 
   /** Known once the port is bound; until then no Host is accepted. */

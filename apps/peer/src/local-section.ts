@@ -31,6 +31,7 @@ import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { readApiTokenFile, writeNewApiTokenFile } from './api-token.js'
 import type { BlockJson } from './block-json.js'
 import { generateIdentity, writeKeyFile } from './identity-file.js'
+import type { ProcessMemoryJson } from './process-memory.js'
 
 /** The `parsec-peer` executable of this package. */
 export const PEER_BIN = fileURLToPath(new URL('../../bin/parsec-peer.js', import.meta.url))
@@ -59,11 +60,12 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
 
 // ------------------------------------------------------------------------------------ API client
 
-/** `GET /status`: the service's status plus where this peer listens and serves. */
+/** `GET /status`: the service's status plus where this peer listens and serves, and its memory. */
 export interface StatusJson extends SectionStatus {
   readonly listen: string[]
   readonly api: string
   readonly uptimeMs: number
+  readonly memory: ProcessMemoryJson
 }
 
 export interface BlocksJson {
@@ -142,8 +144,9 @@ export class ApiClient {
     return response.json as T
   }
 
-  status(): Promise<StatusJson> {
-    return this.call('GET', '/status')
+  /** With `gc`, the peer runs a full garbage collection before reading its memory (if node exposes `gc`). */
+  status(options: { gc?: boolean } = {}): Promise<StatusJson> {
+    return this.call('GET', options.gc === true ? '/status?gc=1' : '/status')
   }
 
   /** Votes for the payloads in order; resolves with the number accepted. */
@@ -203,6 +206,8 @@ export interface LocalSectionOptions {
   readonly readyTimeoutMs?: number
   /** Extra arguments for every `start`. */
   readonly startArgs?: readonly string[]
+  /** Options for node itself, before the executable (e.g. `--expose-gc`). */
+  readonly nodeArgs?: readonly string[]
   /**
    * The control API's bearer token file, given to every peer (`--api-token`) and used by the API
    * clients. Default: a new random token in `DIR/api-token`; null: the peers' APIs take no token.
@@ -296,6 +301,7 @@ export class LocalSection {
     const peer = this.peers[index]
     if (peer.child !== undefined) throw new Error(`peer ${index} is already running`)
     const args = [
+      ...(this.options.nodeArgs ?? []),
       this.options.bin ?? PEER_BIN,
       'start',
       '--key',
