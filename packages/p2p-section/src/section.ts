@@ -987,14 +987,20 @@ export class ParsecSectionService
   private readonly resolveMember = (name: string): PublicId | undefined =>
     this.membersByName.get(name)?.publicId
 
-  private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
+  /** The member an inbound stream comes from; a non-member is a fault and its stream is reset. */
+  private inboundMember(stream: Stream, connection: Connection): GenesisMember | undefined {
     const remote = connection.remotePeer
     const member = this.membersByPeer.get(remote.toString())
-    if (member === undefined || this.engine === undefined) {
-      this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
-      stream.abort(new SectionError('NotAMember', 'not a member of this section'))
-      return
-    }
+    if (member !== undefined && this.engine !== undefined) return member
+    this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
+    stream.abort(new SectionError('NotAMember', 'not a member of this section'))
+    return undefined
+  }
+
+  private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
+    const remote = connection.remotePeer
+    const member = this.inboundMember(stream, connection)
+    if (member === undefined) return
     try {
       await this.catchUp.serve(stream, connection, member.publicId)
       await stream.close().catch(() => stream.abort(new Error('closing')))
@@ -1009,12 +1015,8 @@ export class ParsecSectionService
 
   private async handleSync(stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer
-    const member = this.membersByPeer.get(remote.toString())
-    if (member === undefined || this.engine === undefined) {
-      this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
-      stream.abort(new SectionError('NotAMember', 'not a member of this section'))
-      return
-    }
+    const member = this.inboundMember(stream, connection)
+    if (member === undefined) return
     const lp = framed(stream, this.maxMessageBytes)
     for (;;) {
       let received: DecodedSync
