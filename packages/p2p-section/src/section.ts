@@ -52,6 +52,7 @@ import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
 import { isSectionError, LinkError, type LinkErrorCode, SectionError } from './errors.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
+import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from './inbound-stream.js'
 import { Backoff, GossipScheduler } from './scheduler.js'
 import { SectionStorage } from './storage.js'
 import { VerifyStats } from './verify-stats.js'
@@ -310,6 +311,8 @@ export class ParsecSectionService
   private linkErrorCount = 0
   private readonly exchangeTimes: number[] = []
   private readonly verifyStats = new VerifyStats()
+  /** Large inbound messages partly received, over all partners' streams (see inbound-stream.ts). */
+  private readonly largeMessages = new LargeMessageBudget()
   private cpuAtStart = process.cpuUsage()
 
   private readonly maxMessageBytes: number
@@ -634,7 +637,8 @@ export class ParsecSectionService
   /** Reports a failure on an inbound stream and ends the stream. */
   private endInbound(remote: PeerId, stream: Stream, failure: Failure): void {
     if (failure.kind === 'end') {
-      stream.close().catch(() => stream.abort(new Error(failure.message)))
+      // Not just close(): a partner keeping its side open would keep the stream and its place.
+      void endStream(stream, CLOSE_GRACE_MS, failure.message)
       return
     }
     if (failure.kind === 'protocol') this.reportFault(remote, failure.code, failure.message)
@@ -706,11 +710,16 @@ export class ParsecSectionService
       stream.abort(new SectionError('NotAMember', 'not a member of this section'))
       return
     }
-    const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
+    const lp = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: this.maxMessageBytes,
+      idleTimeoutMs: this.idleStreamTimeoutMs,
+      messageTimeoutMs: this.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
     for (;;) {
       let received: DecodedSync
       try {
-        const bytes = await lp.read({ signal: AbortSignal.timeout(this.idleStreamTimeoutMs) })
+        const bytes = await lp.read()
         received = decodeSync(bytes, this.maxEventsPerMessage)
       } catch (error) {
         if (!this.started) {
