@@ -49,6 +49,12 @@ export interface PullProgress {
   readonly done: boolean
 }
 
+/** How the server reads requests and writes pages (the section's bounded inbound reader). */
+export interface RequestReader {
+  read(): Promise<Uint8ArrayList>
+  write(data: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+}
+
 /** What the section lends the catch-up: its engine and what to do with what arrives. */
 export interface CatchUpHost {
   engine(): Parsec | undefined
@@ -90,25 +96,20 @@ export class CatchUp {
   // ---------------------------------------------------------------- server
 
   /**
-   * Serves one requester's pages on its stream until it closes it or stays idle. Reads only
-   * (`exportEvents`): serving never changes our graph. Throws typed errors for the caller to
-   * report; the caller ends the stream.
+   * Serves one requester's pages on its stream (read through `messages`, which bounds what a
+   * request may hold and how long it may take) until the requester closes it or stays idle: the
+   * read's error ends the loop, for the caller to classify and end the stream. Reads only
+   * (`exportEvents`): serving never changes our graph.
    */
-  async serve(stream: Stream, connection: Connection, member: PublicId): Promise<void> {
-    const lp = framed(stream, this.limits.maxMessageBytes)
+  async serve(messages: RequestReader, connection: Connection, member: PublicId): Promise<void> {
     for (;;) {
-      let bytes: Uint8ArrayList
-      try {
-        bytes = await lp.read({ signal: AbortSignal.timeout(this.limits.idleStreamTimeoutMs) })
-      } catch (error) {
-        if (stream.readStatus !== 'readable' || stream.status !== 'open') return
-        throw error
-      }
-      const request = decodeRequest(bytes)
+      const request = decodeRequest(await messages.read())
       const engine = this.host.engine()
       if (engine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
       const page = this.page(engine, member, request)
-      await lp.write(CatchUpPage.encode(page), { signal: AbortSignal.timeout(this.limits.responseTimeoutMs) })
+      await messages.write(CatchUpPage.encode(page), {
+        signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
+      })
       this.log.trace('catch-up page for %p: %d events', connection.remotePeer, page.events.length)
     }
   }

@@ -36,6 +36,8 @@ export const MAX_OUTBOUND_STREAMS = 4
 export const SELF_CHECK_TIMEOUT_MS = 30_000
 /** Between two attempts to reach a member that has not answered the self-check yet. */
 export const SELF_CHECK_RETRY_MS = 500
+/** The largest catch-up request (a frontier of `MAX_FRONTIER_ENTRIES` fits). */
+export const MAX_CATCHUP_REQUEST_BYTES = 256 * 1024
 /** Catch-up streams a peer serves at once, per connection. */
 export const MAX_CATCHUP_STREAMS = 2
 

@@ -60,6 +60,8 @@ export type LinkErrorCode =
   | 'Unreachable'
   /** The peer does not serve this section's sync protocol (not started yet, or stopping). */
   | 'UnsupportedProtocol'
+  /** We had no room for another large message partly received (the partner retries later). */
+  | 'Busy'
   /** Any other I/O failure. */
   | 'LinkFailure'
 

@@ -16,6 +16,14 @@ import { yamux } from '@libp2p/yamux'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { PROTOCOL_PREFIX } from './constants.js'
+import {
+  INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
+  INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_PENDING_INBOUND_CONNECTIONS,
+  MAX_PENDING_INBOUND_PER_SOURCE,
+  memberHosts,
+  PendingInboundPerSource,
+} from './inbound-limits.js'
 import { parsecSection } from './index.js'
 import type { ParsecSection, ParsecSectionInit } from './section.js'
 
@@ -70,12 +78,26 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
         pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
       }
     : {}
+  // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
+  // the members, a short handshake, a cap per source address.
+  const members = memberHosts(section.genesis)
   const node = await createLibp2p({
     start,
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
     addresses: { listen: [...listen] },
+    connectionGater: new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE),
     connectionManager: {
+      // A connection from a member's genesis address skips every limit below (and pruning), from
+      // its first byte: members reach each other however many connections others hold open.
+      allow: members.map((host) => `/${host.family}/${host.address}`),
+      // A silent connection holds a handshake slot this long at most (libp2p: 10 s).
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      // More slots than libp2p's 10, at most MAX_PENDING_INBOUND_PER_SOURCE per source (the
+      // gater): filling them takes many source addresses, not one.
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
+      // A stream must name its protocol this soon (libp2p: 10 s).
+      inboundStreamProtocolNegotiationTimeout: INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
       // libp2p refuses a host's 6th inbound connection within a second (a per-IP rate limit).
       // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
       // possibly twice (simultaneous dials): a refused member stayed unconnected until the next

@@ -53,6 +53,7 @@ import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } 
 import { type FramedStream, framed } from './framing.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { secretIdFromPrivateKey } from './identity.js'
+import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from './inbound-stream.js'
 import { Backoff, type GossipMode, GossipScheduler } from './scheduler.js'
 import { runSelfCheck } from './self-check.js'
 import { SectionStorage } from './storage.js'
@@ -391,6 +392,8 @@ export class ParsecSectionService
   private linkErrorCount = 0
   private readonly exchangeTimes: number[] = []
   private readonly verifyStats = new VerifyStats()
+  /** Large inbound messages partly received, over all partners' streams (see inbound-stream.ts). */
+  private readonly largeMessages = new LargeMessageBudget()
   private cpuAtStart = process.cpuUsage()
 
   private readonly maxMessageBytes: number
@@ -918,7 +921,8 @@ export class ParsecSectionService
   /** Reports a failure on an inbound stream and ends the stream. */
   private endInbound(remote: PeerId, stream: Stream, failure: Failure): void {
     if (failure.kind === 'end') {
-      stream.close().catch(() => stream.abort(new Error(failure.message)))
+      // Not just close(): a partner keeping its side open would keep the stream and its place.
+      void endStream(stream, CLOSE_GRACE_MS, failure.message)
       return
     }
     if (failure.kind === 'protocol') this.reportFault(remote, failure.code, failure.message)
@@ -1001,9 +1005,14 @@ export class ParsecSectionService
     const remote = connection.remotePeer
     const member = this.inboundMember(stream, connection)
     if (member === undefined) return
+    const messages = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: C.MAX_CATCHUP_REQUEST_BYTES,
+      idleTimeoutMs: this.idleStreamTimeoutMs,
+      messageTimeoutMs: this.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
     try {
-      await this.catchUp.serve(stream, connection, member.publicId)
-      await stream.close().catch(() => stream.abort(new Error('closing')))
+      await this.catchUp.serve(messages, connection, member.publicId)
     } catch (error) {
       if (!this.started) {
         stream.abort(new Error('section stopped'))
@@ -1017,11 +1026,16 @@ export class ParsecSectionService
     const remote = connection.remotePeer
     const member = this.inboundMember(stream, connection)
     if (member === undefined) return
-    const lp = framed(stream, this.maxMessageBytes)
+    const lp = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: this.maxMessageBytes,
+      idleTimeoutMs: this.idleStreamTimeoutMs,
+      messageTimeoutMs: this.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
     for (;;) {
       let received: DecodedSync
       try {
-        const bytes = await lp.read({ signal: AbortSignal.timeout(this.idleStreamTimeoutMs) })
+        const bytes = await lp.read()
         received = decodeSync(bytes, this.maxEventsPerMessage, this.resolveMember)
       } catch (error) {
         if (!this.started) {

@@ -1,0 +1,131 @@
+/**
+ * What an inbound connection may hold before its handshake has told us who is on the other end.
+ *
+ * libp2p takes at most `maxIncomingPendingConnections` connections into their handshake at once
+ * (noise, then the muxer) and gives each `inboundUpgradeTimeout`. A non-member that opens idle TCP
+ * connections and sends nothing fills those slots for as long as the timeout, refilling them as
+ * they expire: live, about 10 such connections per port kept a restarted member out of its section
+ * for as long as the flood lasted. Three limits keep members in:
+ *
+ * - the members' addresses in the genesis form libp2p's allow list: a connection from one of them
+ *   skips the pending-connection cap, the per-host rate limit and the connection limit (and is
+ *   never pruned), so members reach each other however full the slots are;
+ * - the handshake must finish sooner than libp2p's default, so a slot held by a silent connection
+ *   frees sooner;
+ * - each other source address (an IPv4 address, an IPv6 /64) may hold only a few connections in
+ *   their handshake at once, so one host cannot take every slot.
+ */
+import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import { tryGetNetConfig } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { SectionGenesis } from './genesis.js'
+
+/**
+ * How long an inbound connection has to finish its handshake (libp2p's default: 10 s). A
+ * handshake is 1.5 round trips and two protocol negotiations: well under a second on a LAN and a
+ * few seconds on the slowest links, with room for a busy event loop.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
+/** Inbound connections in their handshake at once, all sources but the allow list together (libp2p: 10). */
+export const MAX_PENDING_INBOUND_CONNECTIONS = 32
+/** Of those, per source address: an honest peer dials us once (twice when both sides dial at once). */
+export const MAX_PENDING_INBOUND_PER_SOURCE = 2
+/**
+ * An accepted stream must name its protocol within this time (libp2p's default: 10 s): streams
+ * come only over authenticated connections, so this bounds what a connected non-member's silent
+ * streams hold.
+ */
+export const INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 5_000
+
+export interface IpHost {
+  readonly family: 'ip4' | 'ip6'
+  readonly address: string
+}
+
+/** The IP addresses the members' genesis addresses start with (names and 0.0.0.0 or :: left out). */
+export function memberHosts(genesis: SectionGenesis): IpHost[] {
+  const hosts = new Map<string, IpHost>()
+  for (const member of genesis.members) {
+    for (const addr of member.addrs) {
+      const host = ipOf(addr)
+      if (host !== undefined && host.address !== '0.0.0.0' && host.address !== '::')
+        hosts.set(host.address, host)
+    }
+  }
+  return [...hosts.values()]
+}
+
+/** The IP address a multiaddr starts with; undefined for names (DNS) and non-IP transports. */
+function ipOf(addr: Multiaddr): IpHost | undefined {
+  const config = tryGetNetConfig(addr)
+  if (config === null || (config.type !== 'ip4' && config.type !== 'ip6')) return undefined
+  return { family: config.type, address: config.host }
+}
+
+/**
+ * Who a limit per source applies to: an IPv4 address, or the /64 an IPv6 address belongs to (one
+ * host commonly holds a whole /64).
+ */
+function sourceOf(host: IpHost): string {
+  if (host.family === 'ip4') return host.address
+  return `${ipv6Groups(host.address).slice(0, 4).join(':')}::/64`
+}
+
+/** The eight 16-bit groups of an IPv6 address, `::` expanded (an embedded IPv4 tail counts as two). */
+function ipv6Groups(address: string): string[] {
+  const groups = (part: string): string[] =>
+    part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]))
+  const [head, tail] = address.toLowerCase().split('::')
+  if (tail === undefined) return groups(head)
+  const before = groups(head)
+  const after = groups(tail)
+  const zeros = Array.from({ length: Math.max(0, 8 - before.length - after.length) }, () => '0')
+  return [...before, ...zeros, ...after].map((group) => group.replace(/^0+(?=.)/, ''))
+}
+
+/**
+ * A connection gater that refuses an inbound connection from a source already holding
+ * `maxPerSource` connections in their handshake. Sources in `allowed` (the members' addresses)
+ * are never refused. A connection stops counting once its handshake completes or it closes.
+ */
+export class PendingInboundPerSource implements ConnectionGater {
+  private readonly pending = new Map<string, number>()
+  private readonly release = new WeakMap<MultiaddrConnection, () => void>()
+  private readonly allowed: ReadonlySet<string>
+
+  constructor(
+    allowed: readonly IpHost[],
+    private readonly maxPerSource: number,
+  ) {
+    this.allowed = new Set(allowed.map((host) => host.address))
+    this.denyInboundConnection = this.denyInboundConnection.bind(this)
+    this.denyInboundUpgradedConnection = this.denyInboundUpgradedConnection.bind(this)
+  }
+
+  denyInboundConnection(maConn: MultiaddrConnection): boolean {
+    const host = ipOf(maConn.remoteAddr)
+    if (host === undefined || this.allowed.has(host.address)) return false
+    const source = sourceOf(host)
+    const held = this.pending.get(source) ?? 0
+    if (held >= this.maxPerSource) return true
+    this.pending.set(source, held + 1)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      const left = (this.pending.get(source) ?? 1) - 1
+      if (left > 0) this.pending.set(source, left)
+      else this.pending.delete(source)
+      maConn.removeEventListener('close', release)
+    }
+    this.release.set(maConn, release)
+    maConn.addEventListener('close', release)
+    return false
+  }
+
+  denyInboundUpgradedConnection(_peer: unknown, maConn: MultiaddrConnection): boolean {
+    this.release.get(maConn)?.()
+    this.release.delete(maConn)
+    return false
+  }
+}
