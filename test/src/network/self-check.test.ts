@@ -54,7 +54,14 @@ describe('start-up self-check', () => {
             .some((b) => b.description.kind === 'opaque' && b.description.payload === text),
         ),
       60_000,
-      () => `agreeing on ${text}`,
+      () =>
+        `agreeing on ${text}: ` +
+        nodes
+          .map((n) => {
+            const status = n.services.section.status()
+            return `${status.state} ${status.deliveredBlocks} blocks, ${status.connected.length} connected, backing off ${status.backingOff.length}, pending ${status.pendingObservations}`
+          })
+          .join(' | '),
     )
   }
 
