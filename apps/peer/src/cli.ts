@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   soak: async () => (await import('./commands/soak.js')).soakCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
+  'bench-memory': async () => (await import('./commands/bench-memory.js')).benchMemoryCommand,
 }
 
 function usage(): string {
@@ -35,6 +36,7 @@ function usage(): string {
     '  soak       run many simulation seeds across the scenario suite',
     '  bench      replay the benchmark graphs and compare with the reference',
     '  bench-live benchmark live sections of peer processes (pnpm bench:live)',
+    '  bench-memory measure the heap bytes per event of a peer, live and restored',
     '',
     "run 'parsec-peer <command> --help' for a command's options",
   ].join('\n')
