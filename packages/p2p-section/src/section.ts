@@ -116,6 +116,18 @@ export interface DeliveredBlock {
   readonly description: BlockDescription
 }
 
+/** Every delivered block is kept: its description (twice the payload's size) is built when read. */
+class Delivered implements DeliveredBlock {
+  constructor(
+    readonly position: number,
+    readonly block: Block,
+  ) {}
+
+  get description(): BlockDescription {
+    return describeBlock(this.block)
+  }
+}
+
 /**
  * Provably bad input from a peer over a working link: an undecodable complete frame, a frame
  * cut short by the peer closing its stream, an oversized length prefix, a non-member, a bad
@@ -488,7 +500,10 @@ export class ParsecSectionService
       genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
-      events: stored.events.map((bytes) => decodePackedEvent(bytes, ed25519Scheme)),
+      // Decoded one at a time as the engine takes them: never all decoded at once.
+      events: (function* () {
+        for (const bytes of stored.events) yield decodePackedEvent(bytes, ed25519Scheme)
+      })(),
     })
     this.persistedEvents = stored.events.length
     this.persistedBlocks = stored.blocks.length
@@ -500,7 +515,7 @@ export class ParsecSectionService
       if (block === undefined || !equals(encodeObservation(block.payload), stored.blocks[i])) {
         throw new SectionError('StorageMismatch', `stored block ${i} does not match the stored graph`)
       }
-      this.delivered.push({ position: i, block, description: describeBlock(block) })
+      this.delivered.push(new Delivered(i, block))
     }
     if (stored.events.length > 0) {
       this.log(
@@ -829,7 +844,7 @@ export class ParsecSectionService
     this.persistedBlocks = endBlocks
     for (let i = this.delivered.length; i < endBlocks; i++) {
       const block = this.decided[i]
-      const delivered = { position: i, block, description: describeBlock(block) }
+      const delivered = new Delivered(i, block)
       this.delivered.push(delivered)
       this.counters.blocks?.increment()
       this.safeDispatch('block', delivered)

@@ -75,9 +75,11 @@ export interface RestoreParams extends ParsecOptions {
   readonly relatedInfo?: Uint8Array
   /**
    * Every event of our gossip graph in insertion order (`packedEvents(0)` of the engine being
-   * restored), read back from storage; trusted, so signatures are not verified again.
+   * restored), read back from storage; trusted, so signatures are not verified again. Read once,
+   * in order: a lazy sequence (decoding each stored event as it is read) keeps a restore from
+   * holding every decoded event at once.
    */
-  readonly events: readonly PackedEvent[]
+  readonly events: Iterable<PackedEvent>
 }
 
 export interface ExistingParams extends ParsecOptions {
@@ -184,14 +186,19 @@ export class Parsec {
    */
   static restore(params: RestoreParams): Parsec {
     const us = params.us.publicId.name
-    const ours = params.events.find((e) => e.creator.name === us)
-    if (ours !== undefined && ours.cause.kind !== 'initial') {
-      throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
-    }
     const { parsec, group } = Parsec.founding(params)
+    let ours = false
     // Others' events may come first: a peer that caught up before making its first event.
-    for (const packed of params.events) parsec.unpack(packed, true)
-    if (ours === undefined) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
+    for (const packed of params.events) {
+      if (!ours && packed.creator.name === us) {
+        if (packed.cause.kind !== 'initial') {
+          throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
+        }
+        ours = true
+      }
+      parsec.unpack(packed, true)
+    }
+    if (!ours) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
     return parsec
   }
 

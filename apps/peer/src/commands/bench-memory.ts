@@ -5,7 +5,7 @@
  * detection on, the concrete coin), exchange gossip through the section's wire codec (so every
  * peer holds its own decoded copy of each event, and the codec's per-event caches fill as in a
  * live peer), persist their new events' bytes as the section's flush does, keep their delivered
- * blocks with their descriptions (as the section does), and vote random 256-byte payloads at a
+ * blocks, and vote random 256-byte payloads at a
  * fixed rate (one per `--events-per-vote` events of the graph). At each checkpoint, after full
  * garbage collections, the heap (`heapUsed` + `arrayBuffers`) above the baseline taken before
  * the engines existed is divided by the events of all graphs: the bytes one peer retains per
@@ -19,9 +19,7 @@ import { setFlagsFromString } from 'node:v8'
 import { decodeSync, encodeSync } from '@parsec-section/p2p-section'
 import {
   type Block,
-  type BlockDescription,
   decodePackedEvent,
-  describeBlock,
   Ed25519SecretId,
   encodePackedEvent,
   ed25519Scheme,
@@ -109,13 +107,13 @@ interface BenchPeer {
   readonly secret: Ed25519SecretId
   readonly engine: Parsec
   persisted: number
-  /** Decided and delivered blocks, as the section keeps them (with their descriptions). */
-  readonly blocks: { position: number; block: Block; description: BlockDescription }[]
+  /** Decided and delivered blocks, as the section keeps them. */
+  readonly blocks: { position: number; block: Block }[]
 }
 
 function deliver(peer: BenchPeer): void {
   for (let block = peer.engine.poll(); block !== undefined; block = peer.engine.poll()) {
-    peer.blocks.push({ position: peer.blocks.length, block, description: describeBlock(block) })
+    peer.blocks.push({ position: peer.blocks.length, block })
   }
 }
 
@@ -211,8 +209,9 @@ async function run(options: RunOptions, gc: Gc): Promise<void> {
 }
 
 /**
- * Restores a peer from its stored bytes as the section's start does (every stored event decoded,
- * then `Parsec.restore`, then the blocks polled) and measures the restored peer on its own.
+ * Restores a peer from its stored bytes as the section's start does (the stored events read back,
+ * `Parsec.restore` decoding each as it takes it, then the blocks polled) and measures the heap the
+ * restored peer adds.
  */
 async function measureRestore(
   live: BenchPeer,
@@ -246,9 +245,14 @@ function restore(
   // What the datastore gives back on load: each stored event's bytes in a buffer of its own.
   const loaded = live.engine.packedEvents(0).map((event) => Uint8Array.from(encodePackedEvent(event)))
   sample()
-  const events = loaded.map((bytes) => decodePackedEvent(bytes, ed25519Scheme))
-  sample()
-  const engine = Parsec.restore({ us: secret, genesis, consensusMode: 'single', events })
+  // Decoded one at a time as the engine takes them, as the section's start does.
+  function* decoded(): Generator<PackedEvent> {
+    for (let i = 0; i < loaded.length; i++) {
+      if (i % 4096 === 0) sample()
+      yield decodePackedEvent(loaded[i], ed25519Scheme)
+    }
+  }
+  const engine = Parsec.restore({ us: secret, genesis, consensusMode: 'single', events: decoded() })
   sample()
   const peer: BenchPeer = { secret, engine, persisted: engine.graphSize, blocks: [] }
   deliver(peer)

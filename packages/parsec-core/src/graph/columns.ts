@@ -33,39 +33,61 @@ export class Int32Column {
   }
 }
 
-/** Bytes appended one record at a time; a record is read back by its offset and length. */
-export class ByteArena {
-  private data = new Uint8Array(1024)
-  private used = 0
+const BYTES_CHUNK = 1 << 16
 
-  /** Appends `bytes` and returns where they start. */
+/**
+ * Bytes appended one record at a time into fixed chunks that are never moved, so a view of a
+ * record stays valid (and can be handed out instead of a copy) for the arena's lifetime. A record
+ * is read back by the offset `append` returned and its length; it never straddles two chunks.
+ */
+export class ByteArena {
+  private readonly chunks: Uint8Array[] = []
+  /** Offset of the next record: chunk index * BYTES_CHUNK + position in the chunk. */
+  private next = 0
+
+  /** Appends `bytes` (at most 64 KiB) and returns where they start. */
   append(bytes: Uint8Array): number {
-    const offset = this.used
-    if (offset + bytes.length > this.data.length) {
-      const next = new Uint8Array(grownCapacity(this.data.length, offset + bytes.length))
-      next.set(this.data.subarray(0, offset))
-      this.data = next
+    const length = bytes.length
+    if (length > BYTES_CHUNK) throw new RangeError(`a record has at most ${BYTES_CHUNK} bytes`)
+    let chunk = this.next >>> 16
+    if ((this.next & (BYTES_CHUNK - 1)) + length > BYTES_CHUNK) {
+      chunk++
+      this.next = chunk * BYTES_CHUNK
     }
-    this.data.set(bytes, offset)
-    this.used += bytes.length
+    if (chunk === this.chunks.length) this.chunks.push(new Uint8Array(BYTES_CHUNK))
+    const offset = this.next
+    this.chunks[chunk].set(bytes, offset & (BYTES_CHUNK - 1))
+    this.next += length
     return offset
   }
 
-  /** A copy of `length` bytes at `offset` (a copy: the arena's buffer is replaced as it grows). */
-  copy(offset: number, length: number): Uint8Array {
-    return this.data.slice(offset, offset + length)
+  /** The `length` bytes at `offset`: a view, valid as long as the arena. */
+  view(offset: number, length: number): Uint8Array {
+    const at = offset & (BYTES_CHUNK - 1)
+    return this.chunks[offset >>> 16].subarray(at, at + length)
   }
 
-  /** The bytes at `offset`, valid only until the next append. */
-  view(offset: number, length: number): Uint8Array {
-    return this.data.subarray(offset, offset + length)
+  /** Whether the bytes at `offset` are `bytes`. */
+  equals(offset: number, bytes: Uint8Array): boolean {
+    const chunk = this.chunks[offset >>> 16]
+    const at = offset & (BYTES_CHUNK - 1)
+    for (let i = 0; i < bytes.length; i++) if (chunk[at + i] !== bytes[i]) return false
+    return true
+  }
+
+  /** The byte at `offset`. */
+  byte(offset: number): number {
+    return this.chunks[offset >>> 16][offset & (BYTES_CHUNK - 1)]
   }
 
   /** Compares the `length` bytes at `a` with those at `b`, unsigned, lexicographically. */
   compare(a: number, b: number, length: number): number {
-    const data = this.data
+    const ca = this.chunks[a >>> 16]
+    const cb = this.chunks[b >>> 16]
+    const ia = a & (BYTES_CHUNK - 1)
+    const ib = b & (BYTES_CHUNK - 1)
     for (let i = 0; i < length; i++) {
-      const d = data[a + i] - data[b + i]
+      const d = ca[ia + i] - cb[ib + i]
       if (d !== 0) return d
     }
     return 0

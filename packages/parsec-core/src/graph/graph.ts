@@ -63,11 +63,13 @@ export class Graph {
   forkBlind = true
   readonly events: GraphEvent[] = []
   private readonly hashes: HashIndex
+  /**
+   * Per event a record: the signature's length and the vote signature's (u16 LE each, 0: no
+   * vote), the signature, the vote signature. `signatureAt` holds where each record starts.
+   */
   private readonly signatures = new ByteArena()
-  /** Per event: where its signature starts in `signatures`; then its length, then the vote's. */
   private readonly signatureAt = new Int32Column()
-  private readonly signatureLength = new Int32Column()
-  private readonly voteSignatureLength = new Int32Column()
+  private record = new Uint8Array(256)
   private readonly rows = new RowArena()
   /** Per creator, the first event of each slot, by `index_by_creator`. */
   private readonly slotFirst: Int32Column[] = []
@@ -91,21 +93,27 @@ export class Graph {
     return this.hashes.indexOf(hash)
   }
 
-  /** The hash of the event at `index` (a copy). */
+  /** The hash of the event at `index` (a view into the graph: not to be modified). */
   hash(index: number): EventHash {
     return this.hashes.hash(index)
   }
 
-  /** The creator's signature of the event at `index` (a copy). */
-  signature(index: number): Uint8Array {
-    return this.signatures.copy(this.signatureAt.get(index), this.signatureLength.get(index))
+  private recordLength(at: number, field: number): number {
+    return this.signatures.byte(at + field) | (this.signatures.byte(at + field + 1) << 8)
   }
 
-  /** The vote signature of the observation event at `index` (a copy), or undefined. */
+  /** The creator's signature of the event at `index` (a view: not to be modified). */
+  signature(index: number): Uint8Array {
+    const at = this.signatureAt.get(index)
+    return this.signatures.view(at + 4, this.recordLength(at, 0))
+  }
+
+  /** The vote signature of the observation event at `index` (a view), or undefined. */
   voteSignature(index: number): Uint8Array | undefined {
-    const length = this.voteSignatureLength.get(index)
+    const at = this.signatureAt.get(index)
+    const length = this.recordLength(at, 2)
     if (length === 0) return undefined
-    return this.signatures.copy(this.signatureAt.get(index) + this.signatureLength.get(index), length)
+    return this.signatures.view(at + 4 + this.recordLength(at, 0), length)
   }
 
   /** Number of slots of `peer` (its highest `index_by_creator` + 1). */
@@ -176,11 +184,7 @@ export class Graph {
     this.rows.commit(event.width)
     this.events.push(event)
     this.hashes.add(input.hash)
-    const voteSignature = input.voteSignature
-    this.signatureAt.push(this.signatures.append(input.signature))
-    this.signatureLength.push(input.signature.length)
-    if (voteSignature !== undefined) this.signatures.append(voteSignature)
-    this.voteSignatureLength.push(voteSignature?.length ?? 0)
+    this.signatureAt.push(this.signatures.append(this.signatureRecord(input)))
     const creator = event.creator
     for (let p = this.slotFirst.length; p <= creator; p++) this.slotFirst.push(new Int32Column())
     const firsts = this.slotFirst[creator]
@@ -197,6 +201,21 @@ export class Graph {
     const slot = slots.get(event.indexByCreator)
     if (slot === undefined) slots.set(event.indexByCreator, [firsts.get(event.indexByCreator), event.index])
     else slot.push(event.index)
+  }
+
+  private signatureRecord({ signature, voteSignature }: NewEvent): Uint8Array {
+    const voteLength = voteSignature?.length ?? 0
+    if (signature.length > 0xffff || voteLength > 0xffff) throw new RangeError('a signature over 64 KiB')
+    const length = 4 + signature.length + voteLength
+    if (this.record.length < length) this.record = new Uint8Array(length)
+    const record = this.record
+    record[0] = signature.length & 0xff
+    record[1] = signature.length >>> 8
+    record[2] = voteLength & 0xff
+    record[3] = voteLength >>> 8
+    record.set(signature, 4)
+    if (voteSignature !== undefined) record.set(voteSignature, 4 + signature.length)
+    return record.subarray(0, length)
   }
 
   /** Some slot of `peer` holds two or more events (spec §2.5 `has_fork`). */

@@ -8,6 +8,7 @@
  * derives it from something only it knows, e.g. its own signature), which nobody else can aim at.
  */
 import { HASH_LENGTH } from '../encoding/hash.js'
+import { ByteArena } from './columns.js'
 
 const EMPTY = 0
 
@@ -16,7 +17,8 @@ function word(bytes: Uint8Array, offset: number): number {
 }
 
 export class HashIndex {
-  private hashes = new Uint8Array(HASH_LENGTH * 64)
+  /** The hash at insertion index i is at offset i * HASH_LENGTH (chunks hold whole hashes). */
+  private readonly hashes = new ByteArena()
   private count = 0
   /** Insertion index + 1 per bucket, 0 when empty; at most half full. */
   private table = new Int32Array(256)
@@ -35,31 +37,25 @@ export class HashIndex {
     return this.count
   }
 
-  private bucket(bytes: Uint8Array, offset: number): number {
+  private bucket(bytes: Uint8Array): number {
     const s = this.salt
-    let h = Math.imul(word(bytes, offset) ^ s[0], s[1]) ^ Math.imul(word(bytes, offset + 4) ^ s[2], s[3])
+    let h = Math.imul(word(bytes, 0) ^ s[0], s[1]) ^ Math.imul(word(bytes, 4) ^ s[2], s[3])
     h ^= h >>> 16
     h = Math.imul(h, 0x7feb352d)
     h ^= h >>> 15
     return h & (this.table.length - 1)
   }
 
-  private equalAt(index: number, hash: Uint8Array): boolean {
-    const base = index * HASH_LENGTH
-    const hashes = this.hashes
-    for (let i = 0; i < HASH_LENGTH; i++) if (hashes[base + i] !== hash[i]) return false
-    return true
-  }
 
   /** The insertion index of `hash`, or undefined. */
   indexOf(hash: Uint8Array): number | undefined {
     if (hash.length !== HASH_LENGTH) return undefined
     const table = this.table
     const mask = table.length - 1
-    for (let b = this.bucket(hash, 0); ; b = (b + 1) & mask) {
+    for (let b = this.bucket(hash); ; b = (b + 1) & mask) {
       const entry = table[b]
       if (entry === EMPTY) return undefined
-      if (this.equalAt(entry - 1, hash)) return entry - 1
+      if (this.hashes.equals((entry - 1) * HASH_LENGTH, hash)) return entry - 1
     }
   }
 
@@ -67,12 +63,7 @@ export class HashIndex {
   add(hash: Uint8Array): number {
     if (hash.length !== HASH_LENGTH) throw new RangeError(`a hash has ${HASH_LENGTH} bytes`)
     const index = this.count
-    if ((index + 1) * HASH_LENGTH > this.hashes.length) {
-      const next = new Uint8Array(Math.ceil((this.hashes.length * 3) / 2 / HASH_LENGTH) * HASH_LENGTH)
-      next.set(this.hashes)
-      this.hashes = next
-    }
-    this.hashes.set(hash, index * HASH_LENGTH)
+    this.hashes.append(hash)
     this.count++
     if (2 * this.count > this.table.length) this.rehash(this.table.length * 2)
     else this.place(index)
@@ -82,7 +73,7 @@ export class HashIndex {
   private place(index: number): void {
     const table = this.table
     const mask = table.length - 1
-    let b = this.bucket(this.hashes, index * HASH_LENGTH)
+    let b = this.bucket(this.hash(index))
     while (table[b] !== EMPTY) b = (b + 1) & mask
     table[b] = index + 1
   }
@@ -92,8 +83,8 @@ export class HashIndex {
     for (let i = 0; i < this.count; i++) this.place(i)
   }
 
-  /** A copy of the hash at `index`. */
+  /** The hash at `index`: a view, not to be modified. */
   hash(index: number): Uint8Array {
-    return this.hashes.slice(index * HASH_LENGTH, (index + 1) * HASH_LENGTH)
+    return this.hashes.view(index * HASH_LENGTH, HASH_LENGTH)
   }
 }

@@ -31,7 +31,7 @@ export class ObservationEntry {
 export class ObservationStore {
   readonly entries: ObservationEntry[] = []
   private readonly byId = new Map<string, number>()
-  /** The entries' hashes, `HASH_LENGTH` bytes per key (one array: cheaper than one per entry). */
+  /** The entries' hashes, at `key * HASH_LENGTH` (one arena: cheaper than an array per entry). */
   private readonly hashes = new ByteArena()
   private consensusedCount = 0
 
@@ -69,7 +69,7 @@ export class ObservationStore {
 
   /** `OH` of the observation at `key` (a copy). */
   hashOf(key: number): Uint8Array {
-    return this.hashes.copy(key * HASH_LENGTH, HASH_LENGTH)
+    return this.hashes.view(key * HASH_LENGTH, HASH_LENGTH).slice()
   }
 
   markConsensused(key: number): void {
