@@ -639,7 +639,9 @@ export class Parsec {
     const peer = this.peers.indexOf(id)
     if (peer === undefined) return undefined
     const event = this.graph.lastEventOf(peer)
-    return event === undefined ? undefined : { index: event.indexByCreator, hash: this.graph.hash(event.index) }
+    return event === undefined
+      ? undefined
+      : { index: event.indexByCreator, hash: this.graph.hash(event.index) }
   }
 
   /** Our event at chain position `index`, or undefined (the first of the slot if we forked). */
@@ -676,7 +678,8 @@ export class Parsec {
       // Nothing before the earliest event the peer lacks needs scanning.
       start = events.length
       for (let p = 0; p < this.peers.count; p++) {
-        if (held[p] + 1 < this.graph.slotCount(p)) start = Math.min(start, this.graph.firstInSlot(p, held[p] + 1))
+        if (held[p] + 1 < this.graph.slotCount(p))
+          start = Math.min(start, this.graph.firstInSlot(p, held[p] + 1))
       }
     }
     const out: PackedEvent[] = []

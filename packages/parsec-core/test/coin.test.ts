@@ -7,7 +7,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { sha3 } from '../src/encoding/hash.js'
 import { isDescendant } from '../src/graph/ancestry.js'
-import type { PackedEvent } from '../src/graph/event.js'
 import { Graph, type GraphEvent, type NewEvent } from '../src/graph/graph.js'
 import {
   type Coin,

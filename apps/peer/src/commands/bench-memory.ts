@@ -14,15 +14,16 @@
  * `ParsecSectionService.start` does, and the restored engine is measured the same way (the heap
  * it adds), together with the peak heap of the restore.
  */
-import { runInNewContext } from 'node:vm'
+
 import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { decodeSync, encodeSync } from '@parsec-section/p2p-section'
 import {
   type Block,
   decodePackedEvent,
   Ed25519SecretId,
-  encodePackedEvent,
   ed25519Scheme,
+  encodePackedEvent,
   opaque,
   type PackedEvent,
   Parsec,
@@ -148,7 +149,9 @@ function exchange(a: BenchPeer, b: BenchPeer): void {
     packedEvents: wire(request.packedEvents, 'request'),
   })
   flush(b)
-  a.engine.handleResponse(b.secret.publicId, { packedEvents: wire(outcome.response.packedEvents, 'response') })
+  a.engine.handleResponse(b.secret.publicId, {
+    packedEvents: wire(outcome.response.packedEvents, 'response'),
+  })
   flush(a)
 }
 
@@ -302,7 +305,8 @@ export const benchMemoryCommand = {
       return 0
     }
     const sizes = listOption(values, 'peers', [4])
-    if (sizes.some((n) => n < 2 || n > 64)) throw new UsageError('--peers: each size must be between 2 and 64')
+    if (sizes.some((n) => n < 2 || n > 64))
+      throw new UsageError('--peers: each size must be between 2 and 64')
     const checkpoints = listOption(values, 'events', [20_000, 100_000]).sort((a, b) => a - b)
     if (checkpoints[0] < 100) throw new UsageError('--events: each checkpoint must be at least 100')
     const eventsPerVote = intOption(values, 'events-per-vote', 10, 1, 1_000_000)
@@ -317,11 +321,16 @@ export const benchMemoryCommand = {
       )
       console.log('peers    events  blocks  live B/evt  restored B/evt  restore peak B/evt  build s')
     } else if (values.markdown) {
-      console.log('| peers | events | events per vote | blocks | live B/event | restored B/event | restore peak B/event |')
+      console.log(
+        '| peers | events | events per vote | blocks | live B/event | restored B/event | restore peak B/event |',
+      )
       console.log('|---:|---:|---:|---:|---:|---:|---:|')
     }
     // A first small section, dropped unmeasured: the code it compiles is then part of the baseline.
-    await run({ peers: sizes[0], checkpoints: [WARM_UP_EVENTS], eventsPerVote, payloadBytes, seed, report() {} }, gc)
+    await run(
+      { peers: sizes[0], checkpoints: [WARM_UP_EVENTS], eventsPerVote, payloadBytes, seed, report() {} },
+      gc,
+    )
     for (const peers of sizes) {
       await run(
         {

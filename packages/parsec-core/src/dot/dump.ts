@@ -126,8 +126,7 @@ export function dumpDot(parsec: Parsec): string {
         causeText = `Observation(${observationText(vote as Observation)})`
         break
     }
-    const label =
-      vote !== undefined ? `<tr><td colspan="6">${observationText(vote)}</td></tr>\n` : ''
+    const label = vote !== undefined ? `<tr><td colspan="6">${observationText(vote)}</td></tr>\n` : ''
     out.push(
       `  "${name}" [fillcolor=white, label=<<table border="0" cellborder="0" cellpadding="0" cellspacing="0">`,
       `<tr><td colspan="6">${name}</td></tr>`,

@@ -13,7 +13,9 @@ import { ByteArena } from './columns.js'
 const EMPTY = 0
 
 function word(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0
+  return (
+    (bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24)) >>> 0
+  )
 }
 
 export class HashIndex {
@@ -45,7 +47,6 @@ export class HashIndex {
     h ^= h >>> 15
     return h & (this.table.length - 1)
   }
-
 
   /** The insertion index of `hash`, or undefined. */
   indexOf(hash: Uint8Array): number | undefined {

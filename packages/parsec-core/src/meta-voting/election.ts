@@ -250,8 +250,7 @@ export class MetaElection implements CoinView {
       } else {
         if (votersInPast < 0) {
           votersInPast = 0
-          for (const voter of this.voters)
-            if (lastOf(event, voter) >= 0) votersInPast++
+          for (const voter of this.voters) if (lastOf(event, voter) >= 0) votersInPast++
         }
         interesting = supermajority(votersInPast, n)
       }
