@@ -39,6 +39,7 @@ import {
   encodeObservation,
   isParsecError,
   opaque,
+  type PackedEvent,
   Parsec,
   type PublicId,
 } from '@parsec-section/parsec-core'
@@ -114,6 +115,15 @@ export interface DeliveredBlock {
   readonly block: Block
   /** JSON-friendly form: kind, payload (hex and text), voters. */
   readonly description: BlockDescription
+}
+
+/**
+ * Stored events decoded one at a time as the engine takes them, never all at once. A module
+ * function, not a closure in `start`: that would keep every stored event's bytes alive for as
+ * long as any closure made in `start` (they share its context).
+ */
+function* decodeEach(stored: readonly Uint8Array[]): Generator<PackedEvent> {
+  for (const bytes of stored) yield decodePackedEvent(bytes, ed25519Scheme)
 }
 
 /** Every delivered block is kept: its description (twice the payload's size) is built when read. */
@@ -500,10 +510,7 @@ export class ParsecSectionService
       genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
-      // Decoded one at a time as the engine takes them: never all decoded at once.
-      events: (function* () {
-        for (const bytes of stored.events) yield decodePackedEvent(bytes, ed25519Scheme)
-      })(),
+      events: decodeEach(stored.events),
     })
     this.persistedEvents = stored.events.length
     this.persistedBlocks = stored.blocks.length
