@@ -36,7 +36,9 @@ function rssMb(pid) {
 async function sampleRss(section) {
   const samples = section.peers.map(() => [])
   for (let i = 0; i < 5; i++) {
-    section.peers.forEach((peer, p) => samples[p].push(rssMb(peer.child.pid)))
+    section.peers.forEach((peer, p) => {
+      samples[p].push(rssMb(peer.child.pid))
+    })
     await sleep(1000)
   }
   return samples.map((list) => list.sort((a, b) => a.anon - b.anon)[2])
