@@ -118,9 +118,9 @@ export interface DeliveredBlock {
 }
 
 /**
- * Stored events decoded one at a time as the engine takes them, never all at once. A module
- * function, not a closure in `start`: that would keep every stored event's bytes alive for as
- * long as any closure made in `start` (they share its context).
+ * Stored events decoded one at a time as the engine takes them. A module function: a closure in
+ * `start` holding stored bytes would keep them alive as long as any closure made in `start` (they
+ * share its context).
  */
 function* decodeEach(stored: readonly Uint8Array[]): Generator<PackedEvent> {
   for (const bytes of stored) yield decodePackedEvent(bytes, ed25519Scheme)
@@ -501,18 +501,18 @@ export class ParsecSectionService
     }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
     this.cpuAtStart = process.cpuUsage()
-    const stored =
-      this.storage === undefined
-        ? { events: [], blocks: [] }
-        : await this.storage.load(this.components.peerId)
-    this.engine = Parsec.restore({
+    const restoring = Parsec.restoring({
       us: secret,
       genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
-      events: decodeEach(stored.events),
     })
-    this.persistedEvents = stored.events.length
+    const stored =
+      this.storage === undefined
+        ? { events: 0, blocks: [] }
+        : await this.storage.load(this.components.peerId, (batch) => restoring.add(decodeEach(batch)))
+    this.engine = restoring.finish()
+    this.persistedEvents = stored.events
     this.persistedBlocks = stored.blocks.length
     // Blocks re-derived from the stored graph: those already delivered must match the record and
     // are not delivered again.
@@ -524,11 +524,11 @@ export class ParsecSectionService
       }
       this.delivered.push(new Delivered(i, block))
     }
-    if (stored.events.length > 0) {
+    if (stored.events > 0) {
       this.log(
         'resumed section %s: %d events, %d blocks delivered',
         this.sectionId,
-        stored.events.length,
+        stored.events,
         stored.blocks.length,
       )
     }

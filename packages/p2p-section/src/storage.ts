@@ -11,12 +11,15 @@ import { toString as bytesToText, equals, fromString } from 'uint8arrays'
 import { SectionError } from './errors.js'
 
 export interface StoredState {
-  readonly events: Uint8Array[]
+  /** How many events were stored (each was handed to `load`'s `onEvents`). */
+  readonly events: number
   /** The delivered blocks' encoded observations, in order. */
   readonly blocks: Uint8Array[]
 }
 
 const WIDTH = 12
+/** Stored events handed over per batch at load: what a restart holds of them at once. */
+const EVENT_BATCH = 1024
 
 function indexKey(prefix: string, index: number): Key {
   return new Key(`${prefix}/${index.toString().padStart(WIDTH, '0')}`)
@@ -32,8 +35,12 @@ export class SectionStorage {
     this.root = `/parsec/${sectionId}`
   }
 
-  /** Reads everything back; refuses a store written by another identity. */
-  async load(owner: PeerId): Promise<StoredState> {
+  /**
+   * Reads everything back; refuses a store written by another identity. The events go to
+   * `onEvents` in insertion order, a batch at a time as they are read (a restart never holds them
+   * all: their bytes alone outweigh the engine they rebuild), the blocks are returned.
+   */
+  async load(owner: PeerId, onEvents: (batch: Uint8Array[]) => void): Promise<StoredState> {
     const ownerKey = new Key(`${this.root}/owner`)
     const ownerBytes = fromString(owner.toString())
     if (await this.datastore.has(ownerKey)) {
@@ -47,22 +54,50 @@ export class SectionStorage {
     } else {
       await this.datastore.put(ownerKey, ownerBytes)
     }
-    return { events: await this.readList('events'), blocks: await this.readList('blocks') }
+    const events = await this.readList('events', EVENT_BATCH, onEvents)
+    const blocks: Uint8Array[] = []
+    await this.readList('blocks', Number.POSITIVE_INFINITY, (batch) => blocks.push(...batch))
+    return { events, blocks }
   }
 
-  private async readList(name: string): Promise<Uint8Array[]> {
+  /**
+   * Hands the records of list `name` to `onBatch` in index order, `batchSize` at a time; returns
+   * how many there are. A datastore's query runs in key order (LevelDB) or insertion order (memory),
+   * both index order here; records met early are held until their turn, and a gap is an error.
+   */
+  private async readList(
+    name: string,
+    batchSize: number,
+    onBatch: (batch: Uint8Array[]) => void,
+  ): Promise<number> {
     const prefix = `${this.root}/${name}/`
-    const entries: [number, Uint8Array][] = []
+    let next = 0
+    let batch: Uint8Array[] = []
+    const early = new Map<number, Uint8Array>()
+    const take = (value: Uint8Array) => {
+      batch.push(value)
+      next++
+      if (batch.length >= batchSize) {
+        onBatch(batch)
+        batch = []
+      }
+    }
     for await (const { key, value } of this.datastore.query({ prefix })) {
       const index = Number(key.toString().slice(prefix.length))
       if (!Number.isSafeInteger(index)) throw new SectionError('StorageMismatch', `bad key ${key.toString()}`)
-      entries.push([index, Uint8Array.from(value)])
+      if (index !== next) {
+        early.set(index, Uint8Array.from(value))
+        continue
+      }
+      take(Uint8Array.from(value))
+      for (let held = early.get(next); held !== undefined; held = early.get(next)) {
+        early.delete(next)
+        take(held)
+      }
     }
-    entries.sort((a, b) => a[0] - b[0])
-    entries.forEach(([index], i) => {
-      if (index !== i) throw new SectionError('StorageMismatch', `${name} ${i} is missing from the store`)
-    })
-    return entries.map(([, value]) => value)
+    if (early.size > 0) throw new SectionError('StorageMismatch', `${name} ${next} is missing from the store`)
+    if (batch.length > 0) onBatch(batch)
+    return next
   }
 
   /** Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. */

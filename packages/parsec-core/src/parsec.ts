@@ -82,6 +82,14 @@ export interface RestoreParams extends ParsecOptions {
   readonly events: Iterable<PackedEvent>
 }
 
+/** An engine being restored a batch of stored events at a time (`Parsec.restoring`). */
+export interface Restoring {
+  /** The next stored events, in insertion order (trusted: signatures are not verified again). */
+  add(events: Iterable<PackedEvent>): void
+  /** The restored engine, once every stored event was added; nothing can be added after. */
+  finish(): Parsec
+}
+
 export interface ExistingParams extends ParsecOptions {
   readonly us: SecretId
   /** The genesis group (voters of the first election); must not contain `us`. */
@@ -185,21 +193,40 @@ export class Parsec {
    * section holds no event of ours (a lost store) before making one.
    */
   static restore(params: RestoreParams): Parsec {
+    const restoring = Parsec.restoring(params)
+    restoring.add(params.events)
+    return restoring.finish()
+  }
+
+  /**
+   * `restore` a batch of stored events at a time, for a host that reads its store in batches (so
+   * it never holds all of it at once): `add` each batch in insertion order, then `finish`.
+   */
+  static restoring(params: Omit<RestoreParams, 'events'>): Restoring {
     const us = params.us.publicId.name
     const { parsec, group } = Parsec.founding(params)
     let ours = false
-    // Others' events may come first: a peer that caught up before making its first event.
-    for (const packed of params.events) {
-      if (!ours && packed.creator.name === us) {
-        if (packed.cause.kind !== 'initial') {
-          throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
+    let finished = false
+    return {
+      add(events) {
+        if (finished) throw new ParsecError('InvalidArgument', 'the restore is finished')
+        // Others' events may come first: a peer that caught up before making its first event.
+        for (const packed of events) {
+          if (!ours && packed.creator.name === us) {
+            if (packed.cause.kind !== 'initial') {
+              throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
+            }
+            ours = true
+          }
+          parsec.unpack(packed, true)
         }
-        ours = true
-      }
-      parsec.unpack(packed, true)
+      },
+      finish() {
+        if (!finished && !ours) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
+        finished = true
+        return parsec
+      },
     }
-    if (!ours) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
-    return parsec
   }
 
   /** A founding member's engine, all genesis members active, before any event of ours. */
@@ -914,12 +941,13 @@ export class Parsec {
   }
 
   /**
-   * Our graph's events from index `from` on, in insertion order (parents first): what a peer
-   * persists after each call, so its own events are stored before they are sent.
+   * Our graph's events from index `from` on (up to `to`, excluded), in insertion order (parents
+   * first): what a peer persists after each call, so its own events are stored before they are
+   * sent. Each call builds them anew from the graph (no event object is kept per event).
    */
-  packedEvents(from = 0): PackedEvent[] {
+  packedEvents(from = 0, to = this.graph.size): PackedEvent[] {
     const out: PackedEvent[] = []
-    for (let i = Math.max(0, from); i < this.graph.size; i++) out.push(this.packedEvent(i))
+    for (let i = Math.max(0, from); i < Math.min(to, this.graph.size); i++) out.push(this.packedEvent(i))
     return out
   }
 

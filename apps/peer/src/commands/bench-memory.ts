@@ -120,6 +120,8 @@ function deliver(peer: BenchPeer): void {
 
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 const WARM_UP_EVENTS = 3000
+/** Stored events read per batch at a restart (the section's storage reads 1024). */
+const RESTORE_BATCH = 1024
 const MAX_EVENTS = 1_000_000
 
 /** The section's flush: new events persisted (their bytes cached by the codec), new blocks kept. */
@@ -245,18 +247,18 @@ function restore(
     const usage = process.memoryUsage()
     probe.peak = Math.max(probe.peak, usage.heapUsed + usage.arrayBuffers - probe.before)
   }
-  // What the datastore gives back on load: each stored event's bytes in a buffer of its own.
-  const loaded = live.engine.packedEvents(0).map((event) => Uint8Array.from(encodePackedEvent(event)))
-  sample()
-  // Decoded one at a time as the engine takes them, as the section's start does.
-  function* decoded(): Generator<PackedEvent> {
-    for (let i = 0; i < loaded.length; i++) {
-      if (i % 4096 === 0) sample()
-      yield decodePackedEvent(loaded[i], ed25519Scheme)
-    }
+  // As the section's start does: the store read a batch at a time, each event's bytes in a buffer
+  // of its own, each batch decoded as the engine takes it.
+  const restoring = Parsec.restoring({ us: secret, genesis, consensusMode: 'single' })
+  const stored = live.engine.graphSize
+  for (let from = 0; from < stored; from += RESTORE_BATCH) {
+    const batch = live.engine
+      .packedEvents(from, from + RESTORE_BATCH)
+      .map((event) => Uint8Array.from(encodePackedEvent(event)))
+    restoring.add(batch.map((bytes) => decodePackedEvent(bytes, ed25519Scheme)))
+    sample()
   }
-  const engine = Parsec.restore({ us: secret, genesis, consensusMode: 'single', events: decoded() })
-  sample()
+  const engine = restoring.finish()
   const peer: BenchPeer = { secret, engine, persisted: engine.graphSize, blocks: [] }
   deliver(peer)
   sample()
