@@ -69,7 +69,8 @@ export function dumpDot(parsec: Parsec): string {
   const short = shortNames(names)
   const eventName = (event: GraphEvent): string => {
     const base = `${short.get(names[event.creator])}_${event.indexByCreator}`
-    return graph.slotSize(event.creator, event.indexByCreator) > 1 ? `${base},${event.forkIndex}` : base
+    const slot = graph.slot(event.creator, event.indexByCreator)
+    return slot.length > 1 ? `${base},${slot.indexOf(event.index)}` : base
   }
   const out: string[] = []
   out.push(`/// our_id: ${sanitizeId(names[0])}`)

@@ -29,7 +29,6 @@ export class GraphEvent implements Ancestry {
     /** Interned observation key of the carried vote, or -1. */
     readonly observationKey: number,
     readonly indexByCreator: number,
-    readonly forkIndex: number,
     readonly rows: Int32Array,
     readonly row: number,
     readonly width: number,
@@ -170,7 +169,6 @@ export class Graph {
       event.recipient,
       event.observationKey,
       indexByCreator,
-      forkIndex,
       ancestry.rows,
       ancestry.row,
       ancestry.width,
