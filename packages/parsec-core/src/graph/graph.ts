@@ -92,7 +92,7 @@ export class Graph {
     return this.hashes.indexOf(hash)
   }
 
-  /** The hash of the event at `index` (a view into the graph: not to be modified). */
+  /** The hash of the event at `index` (a copy). */
   hash(index: number): EventHash {
     return this.hashes.hash(index)
   }

@@ -8,7 +8,7 @@
  * derives it from something only it knows, e.g. its own signature), which nobody else can aim at.
  */
 import { HASH_LENGTH } from '../encoding/hash.js'
-import { ByteArena } from './columns.js'
+import { FixedBytesColumn } from './columns.js'
 
 const EMPTY = 0
 
@@ -19,9 +19,7 @@ function word(bytes: Uint8Array, offset: number): number {
 }
 
 export class HashIndex {
-  /** The hash at insertion index i is at offset i * HASH_LENGTH (chunks hold whole hashes). */
-  private readonly hashes = new ByteArena()
-  private count = 0
+  private readonly hashes = new FixedBytesColumn(HASH_LENGTH)
   /** Insertion index + 1 per bucket, 0 when empty; at most half full. */
   private table = new Int32Array(256)
   private readonly salt: Uint32Array
@@ -36,12 +34,12 @@ export class HashIndex {
   }
 
   get size(): number {
-    return this.count
+    return this.hashes.length
   }
 
-  private bucket(bytes: Uint8Array): number {
+  private bucket(low: number, high: number): number {
     const s = this.salt
-    let h = Math.imul(word(bytes, 0) ^ s[0], s[1]) ^ Math.imul(word(bytes, 4) ^ s[2], s[3])
+    let h = Math.imul(low ^ s[0], s[1]) ^ Math.imul(high ^ s[2], s[3])
     h ^= h >>> 16
     h = Math.imul(h, 0x7feb352d)
     h ^= h >>> 15
@@ -53,20 +51,19 @@ export class HashIndex {
     if (hash.length !== HASH_LENGTH) return undefined
     const table = this.table
     const mask = table.length - 1
-    for (let b = this.bucket(hash); ; b = (b + 1) & mask) {
+    for (let b = this.bucket(word(hash, 0), word(hash, 4)); ; b = (b + 1) & mask) {
       const entry = table[b]
       if (entry === EMPTY) return undefined
-      if (this.hashes.equals((entry - 1) * HASH_LENGTH, hash)) return entry - 1
+      if (this.hashes.equals(entry - 1, hash)) return entry - 1
     }
   }
 
   /** Appends `hash` (not yet present) and returns its insertion index. */
   add(hash: Uint8Array): number {
     if (hash.length !== HASH_LENGTH) throw new RangeError(`a hash has ${HASH_LENGTH} bytes`)
-    const index = this.count
-    this.hashes.append(hash)
-    this.count++
-    if (2 * this.count > this.table.length) this.rehash(this.table.length * 2)
+    const index = this.hashes.length
+    this.hashes.push(hash)
+    if (2 * this.hashes.length > this.table.length) this.rehash(this.table.length * 2)
     else this.place(index)
     return index
   }
@@ -74,18 +71,18 @@ export class HashIndex {
   private place(index: number): void {
     const table = this.table
     const mask = table.length - 1
-    let b = this.bucket(this.hash(index))
+    let b = this.bucket(this.hashes.word(index, 0), this.hashes.word(index, 4))
     while (table[b] !== EMPTY) b = (b + 1) & mask
     table[b] = index + 1
   }
 
   private rehash(capacity: number): void {
     this.table = new Int32Array(capacity)
-    for (let i = 0; i < this.count; i++) this.place(i)
+    for (let i = 0; i < this.hashes.length; i++) this.place(i)
   }
 
-  /** The hash at `index`: a view, not to be modified. */
+  /** A copy of the hash at `index`. */
   hash(index: number): Uint8Array {
-    return this.hashes.view(index * HASH_LENGTH, HASH_LENGTH)
+    return this.hashes.copy(index)
   }
 }

@@ -4,7 +4,7 @@
  * Entries are never removed.
  */
 import { HASH_LENGTH } from '../encoding/hash.js'
-import { ByteArena } from '../graph/columns.js'
+import { FixedBytesColumn } from '../graph/columns.js'
 import type { PublicId } from '../identity/identity.js'
 import { compareIds } from '../identity/order.js'
 import { type ConsensusMode, modeOf } from './consensus-mode.js'
@@ -31,8 +31,8 @@ export class ObservationEntry {
 export class ObservationStore {
   readonly entries: ObservationEntry[] = []
   private readonly byId = new Map<string, number>()
-  /** The entries' hashes, at `key * HASH_LENGTH` (one arena: cheaper than an array per entry). */
-  private readonly hashes = new ByteArena()
+  /** The entries' hashes by key (one column: cheaper than an array per entry). */
+  private readonly hashes = new FixedBytesColumn(HASH_LENGTH)
   private consensusedCount = 0
 
   constructor(private readonly mode: ConsensusMode) {}
@@ -61,7 +61,7 @@ export class ObservationStore {
     const existing = this.byId.get(id)
     if (existing !== undefined) return this.entries[existing]
     const entry = new ObservationEntry(this.entries.length, observation, keyCreator, this)
-    this.hashes.append(hash)
+    this.hashes.push(hash)
     this.entries.push(entry)
     this.byId.set(id, entry.key)
     return entry
@@ -69,7 +69,7 @@ export class ObservationStore {
 
   /** `OH` of the observation at `key` (a copy). */
   hashOf(key: number): Uint8Array {
-    return this.hashes.view(key * HASH_LENGTH, HASH_LENGTH).slice()
+    return this.hashes.copy(key)
   }
 
   markConsensused(key: number): void {
@@ -99,7 +99,7 @@ export class ObservationStore {
   compare(a: number, b: number): number {
     const ea = this.entries[a]
     const eb = this.entries[b]
-    const byHash = this.hashes.compare(a * HASH_LENGTH, b * HASH_LENGTH, HASH_LENGTH)
+    const byHash = this.hashes.compare(a, b)
     if (byHash !== 0) return byHash
     if (ea.creator === undefined) return eb.creator === undefined ? 0 : -1
     if (eb.creator === undefined) return 1
