@@ -59,6 +59,11 @@ export interface DetectorInput {
   voterCount(): number
 }
 
+/** One number per (creator, observation key): peer indices stay far below 2^20. */
+function voteId(creator: number, observationKey: number): number {
+  return observationKey * 2 ** 20 + creator
+}
+
 function answerIn(answers: Int32Column, index: number): number | undefined {
   const answer = index < answers.length ? answers.get(index) : 0
   return answer === 0 ? undefined : answer - 1
@@ -81,8 +86,11 @@ export class MaliceDetector implements JudgeContext {
   /** By graph index, 1 + the first Response to it (0: none). */
   private readonly responseOf = new Int32Column()
   private readonly against = new Map<number, number[]>()
-  /** creator -> observationKey -> that creator's events voting it. */
-  private readonly votes = new Map<number, Map<number, number[]>>()
+  /**
+   * By `voteId(creator, observationKey)`, the creator's event voting it, or all of them once it
+   * voted it again (a number per vote: the common case costs one map entry, no array).
+   */
+  private readonly votes = new Map<number, number | number[]>()
   private queue: Accusation[] = []
   /** Ids of accusations we queued or voted: offender name + accusation hash. */
   private readonly accused = new Set<string>()
@@ -189,14 +197,11 @@ export class MaliceDetector implements JudgeContext {
     }
     const observation = carried(this, event)
     if (observation === undefined) return
-    let byKey = this.votes.get(event.creator)
-    if (byKey === undefined) {
-      byKey = new Map()
-      this.votes.set(event.creator, byKey)
-    }
-    const list = byKey.get(event.observationKey)
-    if (list === undefined) byKey.set(event.observationKey, [event.index])
-    else list.push(event.index)
+    const id = voteId(event.creator, event.observationKey)
+    const earlier = this.votes.get(id)
+    if (earlier === undefined) this.votes.set(id, event.index)
+    else if (typeof earlier === 'number') this.votes.set(id, [earlier, event.index])
+    else earlier.push(event.index)
     const target =
       observation.kind === 'accusation'
         ? observation.offender
@@ -241,8 +246,8 @@ export class MaliceDetector implements JudgeContext {
       accuse(creator, { type: 'MissingGenesis', event: graph.hash(event.index) })
     }
     if (observation !== undefined) {
-      const same = this.votes.get(creator)?.get(event.observationKey) ?? []
-      if (same.length === 2) {
+      const same = this.votes.get(voteId(creator, event.observationKey))
+      if (Array.isArray(same) && same.length === 2) {
         const [a, b] = same.map((i) => graph.get(i)).sort((x, y) => x.indexByCreator - y.indexByCreator)
         accuse(creator, { type: 'DuplicateVote', first: graph.hash(a.index), second: graph.hash(b.index) })
       }
