@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<Command>> = {
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
   'bench-growth': async () => (await import('./commands/bench-growth.js')).benchGrowthCommand,
+  'bench-memory': async () => (await import('./commands/bench-memory.js')).benchMemoryCommand,
 }
 
 function usage(): string {
@@ -37,6 +38,7 @@ function usage(): string {
     '  bench      replay the benchmark graphs and compare with the reference',
     '  bench-live benchmark live sections of peer processes (pnpm bench:live)',
     '  bench-growth  events per agreed payload, idle events and memory of a live section',
+    '  bench-memory measure the heap bytes per event of a peer, live and restored',
     '',
     "run 'parsec-peer <command> --help' for a command's options",
   ].join('\n')

@@ -30,7 +30,8 @@ export interface DecodedSync {
   readonly known: Frontier
 }
 
-// Events are immutable and sent many times (to each partner, and stored once): encode each once.
+// The engine rebuilds packed events on demand, so an event object lives for one message or one
+// flush; within it, its bytes are read twice (the size check and the encoding): encode once.
 const encodedEvents = new WeakMap<PackedEvent, Uint8Array<ArrayBuffer>>()
 
 export function packedEventBytes(event: PackedEvent): Uint8Array<ArrayBuffer> {

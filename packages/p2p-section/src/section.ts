@@ -39,6 +39,7 @@ import {
   encodeObservation,
   isParsecError,
   opaque,
+  type PackedEvent,
   Parsec,
   type PublicId,
 } from '@parsec-section/parsec-core'
@@ -125,6 +126,27 @@ export interface DeliveredBlock {
   readonly block: Block
   /** JSON-friendly form: kind, payload (hex and text), voters. */
   readonly description: BlockDescription
+}
+
+/**
+ * Stored events decoded one at a time as the engine takes them. A module function: a closure in
+ * `start` holding stored bytes would keep them alive as long as any closure made in `start` (they
+ * share its context).
+ */
+function* decodeEach(stored: readonly Uint8Array[]): Generator<PackedEvent> {
+  for (const bytes of stored) yield decodePackedEvent(bytes, ed25519Scheme)
+}
+
+/** Every delivered block is kept: its description (twice the payload's size) is built when read. */
+class Delivered implements DeliveredBlock {
+  constructor(
+    readonly position: number,
+    readonly block: Block,
+  ) {}
+
+  get description(): BlockDescription {
+    return describeBlock(this.block)
+  }
 }
 
 /**
@@ -493,18 +515,18 @@ export class ParsecSectionService
     }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
     this.cpuAtStart = process.cpuUsage()
-    const stored =
-      this.storage === undefined
-        ? { events: [], blocks: [] }
-        : await this.storage.load(this.components.peerId)
-    this.engine = Parsec.restore({
+    const restoring = Parsec.restoring({
       us: secret,
       genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
-      events: stored.events.map((bytes) => decodePackedEvent(bytes, ed25519Scheme)),
     })
-    this.persistedEvents = stored.events.length
+    const stored =
+      this.storage === undefined
+        ? { events: 0, blocks: [] }
+        : await this.storage.load(this.components.peerId, (batch) => restoring.add(decodeEach(batch)))
+    this.engine = restoring.finish()
+    this.persistedEvents = stored.events
     this.persistedBlocks = stored.blocks.length
     // Blocks re-derived from the stored graph: those already delivered must match the record and
     // are not delivered again.
@@ -514,13 +536,13 @@ export class ParsecSectionService
       if (block === undefined || !equals(encodeObservation(block.payload), stored.blocks[i])) {
         throw new SectionError('StorageMismatch', `stored block ${i} does not match the stored graph`)
       }
-      this.delivered.push({ position: i, block, description: describeBlock(block) })
+      this.delivered.push(new Delivered(i, block))
     }
-    if (stored.events.length > 0) {
+    if (stored.events > 0) {
       this.log(
         'resumed section %s: %d events, %d blocks delivered',
         this.sectionId,
-        stored.events.length,
+        stored.events,
         stored.blocks.length,
       )
     }
@@ -850,7 +872,7 @@ export class ParsecSectionService
     this.persistedBlocks = endBlocks
     for (let i = this.delivered.length; i < endBlocks; i++) {
       const block = this.decided[i]
-      const delivered = { position: i, block, description: describeBlock(block) }
+      const delivered = new Delivered(i, block)
       this.delivered.push(delivered)
       this.counters.blocks?.increment()
       this.safeDispatch('block', delivered)

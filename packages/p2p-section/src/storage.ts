@@ -18,7 +18,8 @@ import { SectionError } from './errors.js'
 import { seal, storageCorrupt, unseal } from './record.js'
 
 export interface StoredState {
-  readonly events: Uint8Array[]
+  /** How many events were stored (each was handed to `load`'s `onEvents`). */
+  readonly events: number
   /** The delivered blocks' encoded observations, in order. */
   readonly blocks: Uint8Array[]
 }
@@ -38,6 +39,8 @@ export const STORAGE_FORMAT = 2
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
+/** Stored events handed over per batch at load: what a restart holds of them at once. */
+const EVENT_BATCH = 1024
 
 type Write = { readonly key: Key; readonly value: Uint8Array } | { readonly key: Key; readonly value?: never }
 
@@ -62,9 +65,11 @@ export class SectionStorage {
   /**
    * Reads everything back, checking every record's checksum; migrates a format-1 store first.
    * Refuses a store written by another identity (`StorageMismatch`), a damaged one
-   * (`StorageCorrupt`) and a newer format (`StorageVersion`), changing nothing.
+   * (`StorageCorrupt`) and a newer format (`StorageVersion`), changing nothing. The events go to
+   * `onEvents` in insertion order, a batch at a time as they are read (a restart never holds them
+   * all: their bytes alone outweigh the engine they rebuild); the blocks are returned.
    */
-  async load(owner: PeerId): Promise<StoredState> {
+  async load(owner: PeerId, onEvents: (batch: Uint8Array[]) => void): Promise<StoredState> {
     const format = await this.readFormat()
     if (format === undefined || format === 1) {
       if (!(await this.holdsAnything())) {
@@ -72,7 +77,7 @@ export class SectionStorage {
           { key: this.key('owner'), value: this.seal('owner', fromString(owner.toString())) },
           { key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) },
         ])
-        return { events: [], blocks: [] }
+        return { events: 0, blocks: [] }
       }
       await this.migrateFromFormat1(owner)
     }
@@ -81,11 +86,53 @@ export class SectionStorage {
       throw storageCorrupt(`stored record ${ownerKey.toString()} is missing`)
     }
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
-    const unsealAll = (records: RawRecord[]) => records.map(({ key, value }) => unseal(key.toString(), value))
-    return {
-      events: unsealAll(await this.readList('events')),
-      blocks: unsealAll(await this.readList('blocks')),
+    const events = await this.readSealedList('events', EVENT_BATCH, onEvents)
+    const blocks: Uint8Array[] = []
+    await this.readSealedList('blocks', Number.POSITIVE_INFINITY, (batch) => blocks.push(...batch))
+    return { events, blocks }
+  }
+
+  /**
+   * Hands the checked records of list `name` to `onBatch` in index order, `batchSize` at a time;
+   * returns how many there are. A datastore's query runs in key order (LevelDB) or insertion order
+   * (memory), both index order here; records met early are held until their turn, and a gap is
+   * `StorageCorrupt`.
+   */
+  private async readSealedList(
+    name: string,
+    batchSize: number,
+    onBatch: (batch: Uint8Array[]) => void,
+  ): Promise<number> {
+    const prefix = `${this.root}/${name}/`
+    let next = 0
+    let batch: Uint8Array[] = []
+    const early = new Map<number, RawRecord>()
+    const take = ({ key, value }: RawRecord) => {
+      batch.push(unseal(key.toString(), value))
+      next++
+      if (batch.length >= batchSize) {
+        onBatch(batch)
+        batch = []
+      }
     }
+    for await (const { key, value } of this.datastore.query({ prefix })) {
+      const index = Number(key.toString().slice(prefix.length))
+      if (!Number.isSafeInteger(index)) throw storageCorrupt(`stored record ${key.toString()} has a bad key`)
+      const record = { key, value: Uint8Array.from(value) }
+      if (index !== next) {
+        early.set(index, record)
+        continue
+      }
+      take(record)
+      for (let held = early.get(next); held !== undefined; held = early.get(next)) {
+        early.delete(next)
+        take(held)
+      }
+    }
+    if (early.size > 0)
+      throw storageCorrupt(`stored record ${this.indexKey(name, next).toString()} is missing`)
+    if (batch.length > 0) onBatch(batch)
+    return next
   }
 
   /** Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. */

@@ -17,6 +17,16 @@ import { SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
 const SECTION = 'test-section'
 const ROOT = `/parsec/${SECTION}`
 
+/** Loads a store, collecting the events it hands over in batches. */
+async function loadAll(
+  storage: SectionStorage,
+  owner: PeerId,
+): Promise<{ events: Uint8Array[]; blocks: Uint8Array[] }> {
+  const events: Uint8Array[] = []
+  const { blocks } = await storage.load(owner, (batch) => events.push(...batch))
+  return { events, blocks }
+}
+
 /** A memory datastore whose batch commits fail once `commitsLeft` is spent (a full disk). */
 class FailingDatastore extends MemoryDatastore {
   commitsLeft = Number.POSITIVE_INFINITY
@@ -85,11 +95,11 @@ after(() => rmSync(dir, { recursive: true, force: true }))
 describe('section storage', () => {
   it('reads back what it appended, in order', async () => {
     const datastore = new MemoryDatastore()
-    assert.deepEqual(await new SectionStorage(datastore, SECTION).load(owner), { events: [], blocks: [] })
+    assert.deepEqual(await loadAll(new SectionStorage(datastore, SECTION), owner), { events: [], blocks: [] })
     const storage = new SectionStorage(datastore, SECTION)
     await storage.append([bytes('e0'), bytes('e1')], 0, [bytes('b0')], 0)
     await storage.append([bytes('e2')], 2, [], 1)
-    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    const loaded = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(
       loaded.events.map((e) => bytesToText(e)),
       ['e0', 'e1', 'e2'],
@@ -100,7 +110,7 @@ describe('section storage', () => {
     )
     assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), `${STORAGE_FORMAT}`)
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(other),
+      loadAll(new SectionStorage(datastore, SECTION), other),
       assertStorageError('StorageMismatch', /belongs to peer/),
     )
   })
@@ -112,7 +122,7 @@ describe('section storage', () => {
       try {
         const batch = mock.method(datastore.db, 'batch')
         const storage = new SectionStorage(datastore, SECTION, sync ? {} : { sync: false })
-        await storage.load(owner)
+        await loadAll(storage, owner)
         await storage.append([bytes('e0')], 0, [bytes('b0')], 0)
         await storage.append([bytes('e1')], 1, [], 1)
         assert.equal(batch.mock.callCount(), 3, 'the new store, then one batch per append')
@@ -126,7 +136,7 @@ describe('section storage', () => {
   it('refuses a record whose bytes changed, naming it, and changes nothing', async () => {
     const datastore = new MemoryDatastore()
     const storage = new SectionStorage(datastore, SECTION)
-    await storage.load(owner)
+    await loadAll(storage, owner)
     await storage.append(
       [bytes('event zero'), bytes('event one'), bytes('event two')],
       0,
@@ -140,7 +150,7 @@ describe('section storage', () => {
     await datastore.put(key, flipped)
     const before = await snapshot(datastore)
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(owner),
+      loadAll(new SectionStorage(datastore, SECTION), owner),
       assertStorageError('StorageCorrupt', new RegExp(`${key.toString()} is damaged`)),
     )
     assert.deepEqual(await snapshot(datastore), before)
@@ -148,13 +158,13 @@ describe('section storage', () => {
     // A record stored under another key is caught too (the checksum covers the key).
     await datastore.put(key, await datastore.get(indexKey('events', 2)))
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(owner),
+      loadAll(new SectionStorage(datastore, SECTION), owner),
       assertStorageError('StorageCorrupt', /events\/000000000001/),
     )
     // And a missing one.
     await datastore.delete(key)
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(owner),
+      loadAll(new SectionStorage(datastore, SECTION), owner),
       assertStorageError('StorageCorrupt', /events\/000000000001 is missing/),
     )
   })
@@ -163,7 +173,7 @@ describe('section storage', () => {
     const datastore = new MemoryDatastore()
     const events = [bytes('e0'), bytes('e1'), bytes('e2')]
     await writeFormat1(datastore, owner, events, [bytes('b0')])
-    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    const loaded = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(loaded.events, events)
     assert.deepEqual(loaded.blocks, [bytes('b0')])
     assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
@@ -171,7 +181,7 @@ describe('section storage', () => {
     // Every record now carries its checksum: a flipped byte is caught.
     const stored = await datastore.get(indexKey('events', 0))
     assert.equal(stored.length, 8 + 2)
-    const again = await new SectionStorage(datastore, SECTION).load(owner)
+    const again = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(again, loaded)
   })
 
@@ -180,7 +190,7 @@ describe('section storage', () => {
     await writeFormat1(datastore, other, [bytes('e0')], [])
     const before = await snapshot(datastore)
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(owner),
+      loadAll(new SectionStorage(datastore, SECTION), owner),
       assertStorageError('StorageMismatch', /belongs to peer/),
     )
     assert.deepEqual(await snapshot(datastore), before)
@@ -193,11 +203,11 @@ describe('section storage', () => {
     await writeFormat1(datastore, owner, events, blocks)
     // The first batch of 1000 records is written, the second fails.
     datastore.commitsLeft = 1
-    await assert.rejects(new SectionStorage(datastore, SECTION).load(owner), /no space left/)
+    await assert.rejects(loadAll(new SectionStorage(datastore, SECTION), owner), /no space left/)
     assert.equal(await datastore.has(new Key(`${ROOT}/format`)), false, 'the format is set last')
     assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/migrating`))), '1000')
     datastore.commitsLeft = Number.POSITIVE_INFINITY
-    const loaded = await new SectionStorage(datastore, SECTION).load(owner)
+    const loaded = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(loaded.events, events)
     assert.deepEqual(loaded.blocks, blocks)
     assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
@@ -206,12 +216,12 @@ describe('section storage', () => {
   it('refuses a newer format, changing nothing', async () => {
     const datastore = new MemoryDatastore()
     const storage = new SectionStorage(datastore, SECTION)
-    await storage.load(owner)
+    await loadAll(storage, owner)
     await storage.append([bytes('e0')], 0, [], 0)
     await datastore.put(new Key(`${ROOT}/format`), bytes('3'))
     const before = await snapshot(datastore)
     await assert.rejects(
-      new SectionStorage(datastore, SECTION).load(owner),
+      loadAll(new SectionStorage(datastore, SECTION), owner),
       assertStorageError('StorageVersion', /storage format 3 by a newer version.*formats 1 to 2/),
     )
     assert.deepEqual(await snapshot(datastore), before)

@@ -51,5 +51,6 @@ export type {
   RequestOutcome,
   ResponseOutcome,
   RestoreParams,
+  Restoring,
 } from './parsec.js'
 export { Parsec } from './parsec.js'

@@ -4,12 +4,13 @@
  * global randomness; signing and verifying go through the identity interface.
  */
 import type { Block, Proof } from './blocks.js'
+import { utf8 } from './encoding/bytes.js'
 import { sha3 } from './encoding/hash.js'
 import { ParsecError, type ParsecErrorCode } from './errors.js'
 import type { Fault } from './faults.js'
 import type { ExportedPage, Frontier, FrontierEntry, LatestEvent } from './gossip/frontier.js'
 import type { Request, Response } from './gossip/messages.js'
-import { isDescendant } from './graph/ancestry.js'
+import { isDescendant, lastOf } from './graph/ancestry.js'
 import {
   type Cause,
   encodeContentTransient,
@@ -18,7 +19,7 @@ import {
   packEvent,
   type Vote,
 } from './graph/event.js'
-import { Graph, type GraphEvent, hashKey, type NewEvent } from './graph/graph.js'
+import { Graph, type GraphEvent, type NewEvent } from './graph/graph.js'
 import type { PublicId, SecretId } from './identity/identity.js'
 import { compareIds, sortIds } from './identity/order.js'
 import { type Accusation, MaliceDetector } from './malice/detector.js'
@@ -74,9 +75,19 @@ export interface RestoreParams extends ParsecOptions {
   readonly relatedInfo?: Uint8Array
   /**
    * Every event of our gossip graph in insertion order (`packedEvents(0)` of the engine being
-   * restored), read back from storage; trusted, so signatures are not verified again.
+   * restored), read back from storage; trusted, so signatures are not verified again. Read once,
+   * in order: a lazy sequence (decoding each stored event as it is read) keeps a restore from
+   * holding every decoded event at once.
    */
-  readonly events: readonly PackedEvent[]
+  readonly events: Iterable<PackedEvent>
+}
+
+/** An engine being restored a batch of stored events at a time (`Parsec.restoring`). */
+export interface Restoring {
+  /** The next stored events, in insertion order (trusted: signatures are not verified again). */
+  add(events: Iterable<PackedEvent>): void
+  /** The restored engine, once every stored event was added; nothing can be added after. */
+  finish(): Parsec
 }
 
 export interface ExistingParams extends ParsecOptions {
@@ -111,13 +122,18 @@ interface PendingSync {
 const MAX_PENDING_SYNC_EVENTS = 4096
 const US = 0
 
+/** What we sign to salt our graph's hash index: a value no other peer can compute. */
+const HASH_INDEX_SALT = utf8('parsec-core: salt of the graph hash index (never sent)')
+
 export class Parsec {
-  private readonly graph = new Graph()
+  private readonly graph: Graph
   private readonly peers = new PeerList()
   private readonly store: ObservationStore
   private readonly election: MetaElection
-  private readonly blocks: QueuedBlock[] = []
+  /** Agreed blocks not yet polled from `polled` on (polled ones are the host's and are dropped). */
+  private blocks: QueuedBlock[] = []
   private polled = 0
+  private decidedBlocks = 0
   private readonly history: number[] = []
   private readonly decisionSizes: number[] = []
   private pending: PendingSync[] = []
@@ -140,6 +156,7 @@ export class Parsec {
     this.consensusMode = options.consensusMode ?? 'supermajority'
     this.referenceRules = options.referenceRules ?? false
     this.maliceDetection = options.maliceDetection ?? (this.referenceRules ? 'off' : 'accuse')
+    this.graph = new Graph(sha3(secret.sign(HASH_INDEX_SALT)))
     this.graph.forkBlind = this.referenceRules
     this.store = new ObservationStore(this.consensusMode)
     this.election = new MetaElection(
@@ -176,16 +193,40 @@ export class Parsec {
    * section holds no event of ours (a lost store) before making one.
    */
   static restore(params: RestoreParams): Parsec {
+    const restoring = Parsec.restoring(params)
+    restoring.add(params.events)
+    return restoring.finish()
+  }
+
+  /**
+   * `restore` a batch of stored events at a time, for a host that reads its store in batches (so
+   * it never holds all of it at once): `add` each batch in insertion order, then `finish`.
+   */
+  static restoring(params: Omit<RestoreParams, 'events'>): Restoring {
     const us = params.us.publicId.name
-    const ours = params.events.find((e) => e.creator.name === us)
-    if (ours !== undefined && ours.cause.kind !== 'initial') {
-      throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
-    }
     const { parsec, group } = Parsec.founding(params)
-    // Others' events may come first: a peer that caught up before making its first event.
-    for (const packed of params.events) parsec.unpack(packed, true)
-    if (ours === undefined) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
-    return parsec
+    let ours = false
+    let finished = false
+    return {
+      add(events) {
+        if (finished) throw new ParsecError('InvalidArgument', 'the restore is finished')
+        // Others' events may come first: a peer that caught up before making its first event.
+        for (const packed of events) {
+          if (!ours && packed.creator.name === us) {
+            if (packed.cause.kind !== 'initial') {
+              throw new ParsecError('InvalidArgument', 'our first stored event must be our Initial event')
+            }
+            ours = true
+          }
+          parsec.unpack(packed, true)
+        }
+      },
+      finish() {
+        if (!finished && !ours) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
+        finished = true
+        return parsec
+      },
+    }
   }
 
   /** A founding member's engine, all genesis members active, before any event of ours. */
@@ -261,7 +302,7 @@ export class Parsec {
     const voters = this.election.voters
     if (voters.length === 1 && voters[0] === US) {
       // A sole voter needs a sync event to carry its decision (spec §5.7).
-      this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastEvent().hash, recipient: this.ourId })
+      this.createOwnEvent({ kind: 'requesting', selfParent: this.ourLastHash(), recipient: this.ourId })
     }
   }
 
@@ -272,7 +313,7 @@ export class Parsec {
     if (this.store.find(observation, this.ourId, hash)?.createdByUs) return false
     const entry = this.store.intern(observation, this.ourId, hash)
     const vote: Vote = { payload: observation, signature: this.secret.sign(encoded) }
-    this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastEvent().hash, vote }, entry.key)
+    this.createOwnEvent({ kind: 'observation', selfParent: this.ourLastHash(), vote }, entry.key)
     return true
   }
 
@@ -287,7 +328,15 @@ export class Parsec {
   /** The next agreed block, or undefined (spec §7.2). */
   poll(): Block | undefined {
     if (this.polled >= this.blocks.length) return undefined
-    return this.blocks[this.polled++].block
+    const { block } = this.blocks[this.polled++]
+    if (this.polled === this.blocks.length) {
+      this.blocks = []
+      this.polled = 0
+    } else if (this.polled >= 1024 && 2 * this.polled >= this.blocks.length) {
+      this.blocks = this.blocks.slice(this.polled)
+      this.polled = 0
+    }
+    return block
   }
 
   hasUnpolledObservations(): boolean {
@@ -335,7 +384,7 @@ export class Parsec {
       throw new ParsecError('InvalidPeerState', `we may not gossip to ${peerId.name}`)
     this.createOwnEvent({
       kind: 'requesting',
-      selfParent: this.ourLastEvent().hash,
+      selfParent: this.ourLastHash(),
       recipient: this.peers.ids[peer],
     })
     return { packedEvents: this.eventsToSend(peer) }
@@ -353,7 +402,7 @@ export class Parsec {
       const encoded = encodeObservation(cause.vote.payload)
       observationKey = this.store.intern(cause.vote.payload, this.ourId, sha3(encoded)).key
     }
-    return this.createOwnEvent(cause, observationKey).packed
+    return this.packedEvent(this.createOwnEvent(cause, observationKey).index)
   }
 
   /**
@@ -366,7 +415,7 @@ export class Parsec {
 
   /** @internal The hash of our latest event (adversarial simulation and tests). */
   ourLastEventHash(): Uint8Array {
-    return this.ourLastEvent().hash
+    return this.ourLastHash()
   }
 
   /**
@@ -453,8 +502,7 @@ export class Parsec {
     // Hashed and verified before anything else is encoded, so the shared buffer can be used as is.
     const content = encodeContentTransient(packed.creator, packed.cause)
     const hash = eventHash(content)
-    const key = hashKey(hash)
-    const known = this.graph.indexOfKey(key)
+    const known = this.graph.indexOf(hash)
     if (known !== undefined) return known
     const creator = this.peers.indexOf(packed.creator)
     if (creator === undefined)
@@ -520,13 +568,20 @@ export class Parsec {
       }
       observationKey = this.store.intern(cause.vote.payload, this.peers.ids[creator], sha3(encoded)).key
     }
-    const event = this.addEvent(
-      { creator, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },
-      key,
-    )
+    const event = this.addEvent({
+      creator,
+      kind: cause.kind,
+      selfParent,
+      otherParent,
+      recipient,
+      observationKey,
+      hash,
+      signature: packed.signature,
+      voteSignature: cause.kind === 'observation' ? cause.vote.signature : undefined,
+    })
     this.peers.orState(creator, RECV)
     if (this.detector !== null) {
-      const found = this.detector.inspect(event)
+      const found = this.detector.inspect(event, packed)
       if (!trusted) this.reportMalice(found)
     }
     return event.index
@@ -537,23 +592,61 @@ export class Parsec {
    * `claimed` (what the peer says it holds), less: the larger of the two per creator.
    */
   private eventsToSend(peer: number, claimed?: Frontier): PackedEvent[] {
-    const events = this.graph.events
-    const lastOfPeer = this.graph.lastEventOf(peer)
+    const graph = this.graph
+    const lastOfPeer = graph.lastEventOf(peer)
     const claims = claimed === undefined ? undefined : this.frontierByPeer(claimed)
-    if (lastOfPeer === undefined && claims === undefined) return events.map((e) => e.packed)
-    const known = lastOfPeer?.last ?? new Int32Array(0)
+    if (lastOfPeer === undefined && claims === undefined) return this.packedEvents(0)
     const indices: number[] = []
     for (let q = 0; q < this.peers.count; q++) {
-      const slots = this.graph.slotsOf(q)
-      const lastKnown = Math.max(q < known.length ? known[q] : -1, claims?.[q] ?? -1)
-      for (let i = lastKnown + 1; i < slots.length; i++) for (const e of slots[i]) indices.push(e)
-      if (lastKnown >= 0 && this.graph.hasForks(q)) {
-        for (let i = 0; i <= lastKnown && i < slots.length; i++)
-          if (slots[i].length > 1) indices.push(...slots[i])
+      const slots = graph.slotCount(q)
+      const known = lastOfPeer === undefined ? -1 : lastOf(lastOfPeer, q)
+      const lastKnown = Math.max(known, claims?.[q] ?? -1)
+      const forked = graph.hasForks(q)
+      for (let i = lastKnown + 1; i < slots; i++) {
+        if (forked) indices.push(...graph.slot(q, i))
+        else indices.push(graph.firstInSlot(q, i))
+      }
+      if (lastKnown >= 0 && forked) {
+        for (let i = 0; i <= lastKnown && i < slots; i++) {
+          const slot = graph.slot(q, i)
+          if (slot.length > 1) indices.push(...slot)
+        }
       }
     }
     indices.sort((a, b) => a - b)
-    return indices.map((i) => events[i].packed)
+    return indices.map((i) => this.packedEvent(i))
+  }
+
+  /** The packed event (spec §2.1) at graph `index`, rebuilt from the graph and the stores. */
+  private packedEvent(index: number): PackedEvent {
+    const graph = this.graph
+    const event = graph.get(index)
+    const selfParent = () => graph.hash(event.selfParent)
+    let cause: Cause
+    switch (event.kind) {
+      case 'initial':
+        cause = { kind: 'initial' }
+        break
+      case 'requesting':
+        cause = { kind: 'requesting', selfParent: selfParent(), recipient: this.peers.ids[event.recipient] }
+        break
+      case 'request':
+      case 'response':
+        cause = { kind: event.kind, selfParent: selfParent(), otherParent: graph.hash(event.otherParent) }
+        break
+      case 'observation':
+        cause = {
+          kind: 'observation',
+          selfParent: selfParent(),
+          vote: {
+            // Interned by hash: the stored observation encodes to the same bytes as the vote's.
+            payload: this.store.get(event.observationKey).observation,
+            signature: graph.voteSignature(index) as Uint8Array,
+          },
+        }
+        break
+    }
+    return { creator: this.peers.ids[event.creator], cause, signature: graph.signature(index) }
   }
 
   // ------------------------------------------------------------------ paged catch-up
@@ -562,8 +655,8 @@ export class Parsec {
   frontier(): FrontierEntry[] {
     const out: FrontierEntry[] = []
     for (let p = 0; p < this.peers.count; p++) {
-      const slots = this.graph.slotsOf(p)
-      if (slots.length > 0) out.push({ creator: this.peers.ids[p], last: slots.length - 1 })
+      const slots = this.graph.slotCount(p)
+      if (slots > 0) out.push({ creator: this.peers.ids[p], last: slots - 1 })
     }
     return out
   }
@@ -573,14 +666,15 @@ export class Parsec {
     const peer = this.peers.indexOf(id)
     if (peer === undefined) return undefined
     const event = this.graph.lastEventOf(peer)
-    return event === undefined ? undefined : { index: event.indexByCreator, hash: event.hash }
+    return event === undefined
+      ? undefined
+      : { index: event.indexByCreator, hash: this.graph.hash(event.index) }
   }
 
   /** Our event at chain position `index`, or undefined (the first of the slot if we forked). */
   ourEventAt(index: number): LatestEvent | undefined {
-    const slot = this.graph.slotsOf(US)[index]
-    if (slot === undefined) return undefined
-    return { index, hash: this.graph.get(slot[0]).hash }
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.graph.slotCount(US)) return undefined
+    return { index, hash: this.graph.hash(this.graph.firstInSlot(US, index)) }
   }
 
   /** `frontier` as a chain position per local peer index (-1: none); unknown creators ignored. */
@@ -611,8 +705,8 @@ export class Parsec {
       // Nothing before the earliest event the peer lacks needs scanning.
       start = events.length
       for (let p = 0; p < this.peers.count; p++) {
-        const slot = this.graph.slotsOf(p)[held[p] + 1]
-        if (slot !== undefined) start = Math.min(start, slot[0])
+        if (held[p] + 1 < this.graph.slotCount(p))
+          start = Math.min(start, this.graph.firstInSlot(p, held[p] + 1))
       }
     }
     const out: PackedEvent[] = []
@@ -620,8 +714,9 @@ export class Parsec {
     for (; i < events.length; i++) {
       const event = events[i]
       if (event.indexByCreator <= held[event.creator]) continue
-      if (!accept(event.packed, out.length) && out.length > 0) break
-      out.push(event.packed)
+      const packed = this.packedEvent(i)
+      if (!accept(packed, out.length) && out.length > 0) break
+      out.push(packed)
     }
     return { events: out, next: i, done: i >= events.length }
   }
@@ -657,24 +752,24 @@ export class Parsec {
     return last
   }
 
+  private ourLastHash(): Uint8Array {
+    return this.graph.hash(this.ourLastEvent().index)
+  }
+
   private createInitialEvent(): void {
     const { packed, content } = packEvent(this.secret, { kind: 'initial' })
     const hash = eventHash(content)
-    const event = this.graph.prepare(
-      {
-        creator: US,
-        kind: 'initial',
-        selfParent: -1,
-        otherParent: -1,
-        recipient: -1,
-        observationKey: -1,
-        hash,
-        packed,
-      },
-      this.peers.count,
-      hashKey(hash),
-    )
-    this.graph.commit(event)
+    const input: NewEvent = {
+      creator: US,
+      kind: 'initial',
+      selfParent: -1,
+      otherParent: -1,
+      recipient: -1,
+      observationKey: -1,
+      hash,
+      signature: packed.signature,
+    }
+    this.graph.commit(this.graph.prepare(input, this.peers.count), input)
   }
 
   private createOwnEvent(cause: Cause, observationKey = -1): GraphEvent {
@@ -684,10 +779,17 @@ export class Parsec {
     const otherParent =
       cause.kind === 'request' || cause.kind === 'response' ? this.graph.indexOf(cause.otherParent)! : -1
     const recipient = cause.kind === 'requesting' ? this.peers.require(cause.recipient) : -1
-    return this.addEvent(
-      { creator: US, kind: cause.kind, selfParent, otherParent, recipient, observationKey, hash, packed },
-      hashKey(hash),
-    )
+    return this.addEvent({
+      creator: US,
+      kind: cause.kind,
+      selfParent,
+      otherParent,
+      recipient,
+      observationKey,
+      hash,
+      signature: packed.signature,
+      voteSignature: cause.kind === 'observation' ? cause.vote.signature : undefined,
+    })
   }
 
   /** Our Request/Response for a handled message, or queued until we have an event (spec §5.6). */
@@ -697,8 +799,8 @@ export class Parsec {
       this.pending.push({ isRequest, otherParent })
       return
     }
-    const selfParent = this.ourLastEvent().hash
-    const other = this.graph.get(otherParent).hash
+    const selfParent = this.ourLastHash()
+    const other = this.graph.hash(otherParent)
     this.createOwnEvent(
       isRequest
         ? { kind: 'request', selfParent, otherParent: other }
@@ -715,8 +817,8 @@ export class Parsec {
 
   // ------------------------------------------------------------------ consensus (spec §6.1)
 
-  private addEvent(input: NewEvent, key: string): GraphEvent {
-    const event = this.graph.prepare(input, this.peers.count, key)
+  private addEvent(input: NewEvent): GraphEvent {
+    const event = this.graph.prepare(input, this.peers.count)
     const creator = input.creator
     if (creator !== US && !this.peers.has(creator, SEND)) {
       // A removed peer's events relayed by others: the reference rejects those made after its
@@ -739,7 +841,7 @@ export class Parsec {
       if (creator === US) entry.createdByUs = true
       if (!entry.consensused) unconsensusedKey = entry.key
     }
-    this.graph.commit(event)
+    this.graph.commit(event, input)
     this.detector?.record(event)
     if (unconsensusedKey >= 0) this.election.addUnconsensused(event.index, unconsensusedKey)
     this.processEvents(event.index)
@@ -773,17 +875,17 @@ export class Parsec {
   private onDecision(event: GraphEvent, keys: number[]): number {
     const group: QueuedBlock[] = []
     for (const key of keys) {
-      const votes = new Map<number, Vote>()
+      const votes = new Map<number, number>()
       for (const carrier of this.election.eventsCarrying(key)) {
         const e = this.graph.get(carrier)
-        if (this.election.isVoter(e.creator) && e.packed.cause.kind === 'observation') {
-          votes.set(e.creator, e.packed.cause.vote)
+        if (this.election.isVoter(e.creator) && e.kind === 'observation') {
+          votes.set(e.creator, carrier)
         }
       }
       if (votes.size === 0) continue
-      const proofs: Proof[] = [...votes].map(([peer, vote]) => ({
+      const proofs: Proof[] = [...votes].map(([peer, carrier]) => ({
         publicId: this.peers.ids[peer],
-        signature: vote.signature,
+        signature: this.graph.voteSignature(carrier) as Uint8Array,
       }))
       proofs.sort((a, b) => compareIds(a.publicId, b.publicId))
       group.push({ block: { payload: this.store.get(key).observation, proofs }, key })
@@ -805,6 +907,7 @@ export class Parsec {
       }
     }
     this.blocks.push(...group)
+    this.decidedBlocks += group.length
     this.history.push(...keys)
     this.decisionSizes.push(keys.length)
     return this.election.startNext(keys, changes, this.graph.size)
@@ -838,13 +941,13 @@ export class Parsec {
   }
 
   /**
-   * Our graph's events from index `from` on, in insertion order (parents first): what a peer
-   * persists after each call, so its own events are stored before they are sent.
+   * Our graph's events from index `from` on (up to `to`, excluded), in insertion order (parents
+   * first): what a peer persists after each call, so its own events are stored before they are
+   * sent. Each call builds them anew from the graph (no event object is kept per event).
    */
-  packedEvents(from = 0): PackedEvent[] {
-    const events = this.graph.events
+  packedEvents(from = 0, to = this.graph.size): PackedEvent[] {
     const out: PackedEvent[] = []
-    for (let i = Math.max(0, from); i < events.length; i++) out.push(events[i].packed)
+    for (let i = Math.max(0, from); i < Math.min(to, this.graph.size); i++) out.push(this.packedEvent(i))
     return out
   }
 
@@ -860,7 +963,7 @@ export class Parsec {
 
   /** Number of blocks agreed so far (polled or not). */
   get decidedBlockCount(): number {
-    return this.blocks.length
+    return this.decidedBlocks
   }
 }
 

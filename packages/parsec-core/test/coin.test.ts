@@ -7,8 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { sha3 } from '../src/encoding/hash.js'
 import { isDescendant } from '../src/graph/ancestry.js'
-import type { PackedEvent } from '../src/graph/event.js'
-import { Graph, type GraphEvent, hashKey } from '../src/graph/graph.js'
+import { Graph, type GraphEvent, type NewEvent } from '../src/graph/graph.js'
 import {
   type Coin,
   type CoinContext,
@@ -198,26 +197,18 @@ class GraphBuilder {
   ): GraphEvent {
     const hash = sha3(utf8(`event ${++this.serial}`))
     hash[31] = (hash[31] & 0xfe) | (bit ? 1 : 0)
-    const packed = {
-      creator: this.ids[creator],
-      cause: { kind: 'initial' },
+    const input: NewEvent = {
+      creator,
+      kind,
+      selfParent: selfParent?.index ?? -1,
+      otherParent: otherParent?.index ?? -1,
+      recipient: -1,
+      observationKey: -1,
+      hash,
       signature: new Uint8Array(0),
-    } as PackedEvent
-    const event = this.graph.prepare(
-      {
-        creator,
-        kind,
-        selfParent: selfParent?.index ?? -1,
-        otherParent: otherParent?.index ?? -1,
-        recipient: -1,
-        observationKey: -1,
-        hash,
-        packed,
-      },
-      this.size,
-      hashKey(hash),
-    )
-    this.graph.commit(event)
+    }
+    const event = this.graph.prepare(input, this.size)
+    this.graph.commit(event, input)
     if (list !== undefined) {
       // The same meta-votes about every voter (only voter 0's matter to most tests).
       const meta = new MetaEvent([])
@@ -382,7 +373,9 @@ describe("the election's coin hook", () => {
         return concreteCoin.toss(context)
       },
     }
-    const election = new MetaElection([0, 1, 2, 3, 4], b.graph, store, recording)
+    // Named by its events: the ids of the peers that have events in the graph.
+    const byEvents = (peer: number) => (b.graph.hasEventsOf(peer) ? b.ids[peer] : undefined)
+    const election = new MetaElection([0, 1, 2, 3, 4], b.graph, store, recording, byEvents)
     assert.equal(election.peerId(4)?.name, 'Eric', 'named by the genesis vote')
     assert.equal(election.peerId(2)?.name, 'Carol', 'named by its events')
     assert.deepEqual(election.lastConsensused, genesisEntry.hash, 'the genesis before any decision')
@@ -473,7 +466,7 @@ describe('concrete coin in running sections', () => {
             votes.forEach((list, position) => {
               const voter = election.voters[position]
               for (let round = 0; round * 3 + STEP_GENUINE_FLIP < list.length; round++) {
-                const key = `${epoch} ${toHex(event.hash)} ${election.peerId(voter)!.name} ${round}`
+                const key = `${epoch} ${toHex(election.graph.hash(event.index))} ${election.peerId(voter)!.name} ${round}`
                 if (asked[i].has(key)) continue
                 asked[i].add(key)
                 const choice = explainConcreteCoin({
@@ -487,11 +480,12 @@ describe('concrete coin in running sections', () => {
                 if (choice.reason === 'leader') {
                   leaders++
                   const source = choice.source!
-                  assert.equal(choice.value, (source.hash[31] & 1) === 1)
+                  assert.equal(choice.value, (election.graph.hash(source.index)[31] & 1) === 1)
                   assert.equal(source.creator, choice.order![0])
                   assert.ok(isDescendant(event, source))
                 }
-                const answer = `${choice.value} ${choice.reason} ${choice.source ? toHex(choice.source.hash) : '-'}`
+                const source = choice.source ? toHex(election.graph.hash(choice.source.index)) : '-'
+                const answer = `${choice.value} ${choice.reason} ${source}`
                 const earlier = seen.get(key)
                 if (earlier === undefined) seen.set(key, answer)
                 else {

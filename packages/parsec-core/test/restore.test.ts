@@ -45,6 +45,36 @@ describe('restore', () => {
     for (const list of descriptions) assert.deepEqual(list, descriptions[0], `seed ${seed}`)
   })
 
+  it('restores the same engine a batch at a time, from a lazy sequence, and refuses more after finish', () => {
+    const section = new TestSection(4, seededRandom(11), 'single')
+    section.node('Alice').voteFor(opaque(utf8('one')))
+    section.node('Carol').voteFor(opaque(utf8('two')))
+    section.runUntilBlocks(3)
+    const alice = section.node('Alice')
+    const ids = NAMES.slice(0, 4).map(mockId)
+    const params = { us: new MockSecretId('Alice'), genesis: ids, consensusMode: 'single' as const }
+    const restoring = Parsec.restoring(params)
+    for (let from = 0; from < alice.graphSize; from += 5) {
+      // Each batch a generator: the engine reads each event once, in order, and keeps none.
+      const batch = alice.packedEvents(from, from + 5)
+      restoring.add(
+        (function* () {
+          yield* batch
+        })(),
+      )
+    }
+    const restored = restoring.finish()
+    assert.throws(() => restoring.add([]), { code: 'InvalidArgument' })
+    assert.equal(restored.graphSize, alice.graphSize)
+    assert.deepEqual(restored.packedEvents(), alice.packedEvents())
+    const blocks = []
+    for (let b = restored.poll(); b !== undefined; b = restored.poll()) blocks.push(describeBlock(b))
+    assert.deepEqual(
+      blocks,
+      section.blocks[0].map((b) => describeBlock(b)),
+    )
+  })
+
   it('with no stored events it makes no event until begin(), then starts like fromGenesis', () => {
     const ids = NAMES.slice(0, 4).map(mockId)
     const fresh = Parsec.restore({ us: new MockSecretId('Alice'), genesis: ids, events: [] })

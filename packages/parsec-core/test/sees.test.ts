@@ -18,10 +18,10 @@ describe('sees and forks', () => {
   const { graph, peers } = replay(record).parsec.inspect()
   const carol = peers.indexOf(mockId('Carol'))!
   const alice = peers.indexOf(mockId('Alice'))!
-  const event = (peer: number, index: number, fork = 0) => graph.get(graph.slots[peer][index][fork])
+  const event = (peer: number, index: number, fork = 0) => graph.get(graph.slot(peer, index)[fork])
   const a3 = event(alice, 3)
   const c1 = event(carol, 1)
-  const forks = graph.slots[carol][2].map((i) => graph.get(i))
+  const forks = graph.slot(carol, 2).map((i) => graph.get(i))
 
   it('the recorded graph holds the fork, both sides in the past of A_3', () => {
     assert.equal(forks.length, 2)

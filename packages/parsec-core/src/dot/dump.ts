@@ -5,6 +5,7 @@
  */
 import { payloadText } from '../block-description.js'
 import { toHex } from '../encoding/bytes.js'
+import { lastOf } from '../graph/ancestry.js'
 import type { GraphEvent } from '../graph/graph.js'
 import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { MetaVote } from '../meta-voting/meta-vote.js'
@@ -68,8 +69,8 @@ export function dumpDot(parsec: Parsec): string {
   const short = shortNames(names)
   const eventName = (event: GraphEvent): string => {
     const base = `${short.get(names[event.creator])}_${event.indexByCreator}`
-    const slot = graph.slotsOf(event.creator)[event.indexByCreator]
-    return slot.length > 1 ? `${base},${event.forkIndex}` : base
+    const slot = graph.slot(event.creator, event.indexByCreator)
+    return slot.length > 1 ? `${base},${slot.indexOf(event.index)}` : base
   }
   const out: string[] = []
   out.push(`/// our_id: ${sanitizeId(names[0])}`)
@@ -81,12 +82,14 @@ export function dumpDot(parsec: Parsec): string {
   out.push(`/// consensus_mode: ${parsec.consensusMode === 'single' ? 'Single' : 'Supermajority'}`)
   out.push('digraph GossipGraph {', '  splines=false', '  rankdir=BT', '')
   for (let p = 0; p < peers.count; p++) {
-    const slots = graph.slotsOf(p)
-    if (slots.length === 0) continue
+    const slots = graph.slotCount(p)
+    if (slots === 0) continue
     const id = sanitizeId(names[p])
     out.push('  style=invis', `  subgraph cluster_${id} {`, `    label="${id}"`, `    "${id}" [style=invis]`)
-    const own = slots.flat().sort((a, b) => a - b)
-    const first = graph.get(slots[0][0])
+    const own: number[] = []
+    for (let j = 0; j < slots; j++) own.push(...graph.slot(p, j))
+    own.sort((a, b) => a - b)
+    const first = graph.get(graph.firstInSlot(p, 0))
     out.push(`    "${id}" -> "${eventName(first)}" [style=invis]`)
     for (const index of own) {
       const event = graph.get(index)
@@ -105,14 +108,14 @@ export function dumpDot(parsec: Parsec): string {
   out.push('/// ===== details of events =====')
   for (const event of graph.events) {
     const name = eventName(event)
-    const cause = event.packed.cause
+    const vote = event.observationKey >= 0 ? store.get(event.observationKey).observation : undefined
     let causeText: string
-    switch (cause.kind) {
+    switch (event.kind) {
       case 'initial':
         causeText = 'Initial'
         break
       case 'requesting':
-        causeText = `Requesting(${sanitizeId(cause.recipient.name)})`
+        causeText = `Requesting(${sanitizeId(names[event.recipient])})`
         break
       case 'request':
         causeText = 'Request'
@@ -121,13 +124,10 @@ export function dumpDot(parsec: Parsec): string {
         causeText = 'Response'
         break
       case 'observation':
-        causeText = `Observation(${observationText(cause.vote.payload)})`
+        causeText = `Observation(${observationText(vote as Observation)})`
         break
     }
-    const label =
-      cause.kind === 'observation'
-        ? `<tr><td colspan="6">${observationText(cause.vote.payload)}</td></tr>\n`
-        : ''
+    const label = vote !== undefined ? `<tr><td colspan="6">${observationText(vote)}</td></tr>\n` : ''
     out.push(
       `  "${name}" [fillcolor=white, label=<<table border="0" cellborder="0" cellpadding="0" cellspacing="0">`,
       `<tr><td colspan="6">${name}</td></tr>`,
@@ -135,8 +135,9 @@ export function dumpDot(parsec: Parsec): string {
     )
     out.push(`/// cause: ${causeText}`)
     const ancestors: string[] = []
-    for (let p = 0; p < event.last.length; p++) {
-      if (event.last[p] >= 0) ancestors.push(`${sanitizeId(names[p])}: ${event.last[p]}`)
+    for (let p = 0; p < event.width; p++) {
+      const last = lastOf(event, p)
+      if (last >= 0) ancestors.push(`${sanitizeId(names[p])}: ${last}`)
     }
     out.push(`/// last_ancestors: {${ancestors.join(', ')}}`, '')
   }

@@ -1,16 +1,29 @@
 /**
  * Fork-aware ancestry (spec §4). Each event keeps, per creator, the highest `index_by_creator` it
- * descends from (`last`, a typed array indexed by peer, -1 = none) and, only where forks exist,
- * which fork indices it has seen at which creator indices. Without forks every relation below is
- * one array read.
+ * descends from (its `last` row, indexed by peer, -1 = none) and, only where forks exist, which
+ * fork indices it has seen at which creator indices. Without forks every relation below is one
+ * array read.
  */
+import type { RowArena } from './columns.js'
 
 /** creator -> index_by_creator -> sorted set of fork indices. Absent when no fork is in the past. */
 export type ForkMap = ReadonlyMap<number, ReadonlyMap<number, readonly number[]>>
 
 export interface Ancestry {
-  readonly last: Int32Array
+  /**
+   * The `last` row is `rows[row]` to `rows[row + width - 1]` (rows of many events share one
+   * array: a typed array per event would cost more than its data).
+   */
+  readonly rows: Int32Array
+  readonly row: number
+  /** Peers known when the event was inserted; creators at or above it are not in its past. */
+  readonly width: number
   readonly forks: ForkMap | null
+}
+
+/** The highest `index_by_creator` of `creator` in `x`'s past, -1 if none. */
+export function lastOf(x: Ancestry, creator: number): number {
+  return creator < x.width ? x.rows[x.row + creator] : -1
 }
 
 export interface AncestryNode extends Ancestry {
@@ -57,26 +70,33 @@ export function computeAncestry(
   forkIndex: number,
   selfParent: Ancestry | undefined,
   otherParent: Ancestry | undefined,
+  /** Where the `last` row goes (an array of its own without one). */
+  arena?: RowArena,
 ): Ancestry {
-  const last = new Int32Array(Math.max(peerCount, creator + 1)).fill(-1)
-  if (selfParent) last.set(selfParent.last)
+  const width = Math.max(peerCount, creator + 1)
+  const row = arena === undefined ? 0 : arena.reserve(width)
+  const rows = arena === undefined ? new Int32Array(width) : arena.rows
+  rows.fill(-1, row, row + width)
+  if (selfParent) {
+    const from = selfParent.rows
+    const at = selfParent.row
+    for (let p = 0; p < selfParent.width; p++) rows[row + p] = from[at + p]
+  }
   if (otherParent) {
-    const ol = otherParent.last
-    for (let p = 0; p < ol.length; p++) if (ol[p] > last[p]) last[p] = ol[p]
+    const from = otherParent.rows
+    const at = otherParent.row
+    for (let p = 0; p < otherParent.width; p++) if (from[at + p] > rows[row + p]) rows[row + p] = from[at + p]
   }
   let forks: Map<number, ForkSets> | null = null
   const sf = selfParent?.forks ?? null
   const of = otherParent?.forks ?? null
   if (sf !== null || of !== null) {
     forks = new Map()
-    const sl = selfParent?.last
-    const ol = otherParent?.last
-    const lastIn = (arr: Int32Array | undefined, c: number) =>
-      arr !== undefined && c < arr.length ? arr[c] : -1
+    const lastIn = (x: Ancestry | undefined, c: number) => (x === undefined ? -1 : lastOf(x, c))
     const creators = new Set<number>([...(sf?.keys() ?? []), ...(of?.keys() ?? [])])
     for (const c of creators) {
-      const la = lastIn(sl, c)
-      const lb = lastIn(ol, c)
+      const la = lastIn(selfParent, c)
+      const lb = lastIn(otherParent, c)
       const fa = sf?.get(c)
       const fb = of?.get(c)
       let merged: ForkSets
@@ -86,14 +106,14 @@ export function computeAncestry(
       if (merged.size > 0) forks.set(c, merged)
     }
   }
-  last[creator] = indexByCreator
+  rows[row + creator] = indexByCreator
   if (forkIndex > 0) {
     forks ??= new Map()
     const own = new Map(forks.get(creator) ?? [])
     own.set(indexByCreator, [forkIndex])
     forks.set(creator, own)
   }
-  return { last, forks: forks !== null && forks.size > 0 ? forks : null }
+  return { rows, row, width, forks: forks !== null && forks.size > 0 ? forks : null }
 }
 
 function forkSetOf(y: AncestryNode): readonly number[] | undefined {
@@ -103,8 +123,7 @@ function forkSetOf(y: AncestryNode): readonly number[] | undefined {
 /** `isDescendantOf(x, y)`, reflexive (spec §4.2). */
 export function isDescendant(x: Ancestry, y: AncestryNode): boolean {
   const c = y.creator
-  const l = c < x.last.length ? x.last[c] : -1
-  if (l < y.indexByCreator) return false
+  if (lastOf(x, c) < y.indexByCreator) return false
   if (x.forks === null && y.forks === null) return true
   const fy = forkSetOf(y)
   const fx = x.forks?.get(c)?.get(y.indexByCreator)
@@ -148,7 +167,7 @@ export function sees(x: Ancestry, y: AncestryNode, forkBlind = true): boolean {
  * of that creator, or (outside the fork-blind rule) the last one below a fork `x` knows of.
  */
 export function seenLast(x: Ancestry, creator: number, forkBlind: boolean): number {
-  const j = creator < x.last.length ? x.last[creator] : -1
+  const j = lastOf(x, creator)
   if (j < 0 || x.forks === null) return j
   if (forkBlind) return descendsFromFork(x, creator) ? -1 : j
   return Math.min(j, lowestKnownFork(x, creator) - 1)

@@ -101,7 +101,7 @@ export function carriesItsEvidence(malice: Malice): boolean {
 
 /** Events of `parent`'s creator whose self-parent is `parent`. */
 export function forkChildren(graph: Graph, parent: GraphEvent): number[] {
-  const slot = graph.slotsOf(parent.creator)[parent.indexByCreator + 1] ?? []
+  const slot = graph.slot(parent.creator, parent.indexByCreator + 1)
   return slot.filter((i) => graph.get(i).selfParent === parent.index)
 }
 
@@ -222,7 +222,7 @@ export function judge(ctx: JudgeContext, offender: number, malice: Malice, at: A
 
 /** The first Request/Response that used the same parent is another event than `event`. */
 function usedByAnother(graph: Graph, first: number | undefined, event: PackedEvent): boolean {
-  return first !== undefined && compareBytes(graph.get(first).packed.signature, event.signature) !== 0
+  return first !== undefined && compareBytes(graph.signature(first), event.signature) !== 0
 }
 
 /**
@@ -263,7 +263,7 @@ export function closingSyncs(graph: Graph, vote: GraphEvent, at: Ancestry): Grap
   while (frontier.length > 0) {
     const next: GraphEvent[] = []
     for (const current of frontier) {
-      for (const i of graph.slotsOf(vote.creator)[current.indexByCreator + 1] ?? []) {
+      for (const i of graph.slot(vote.creator, current.indexByCreator + 1)) {
         const e = graph.get(i)
         if (e.selfParent !== current.index || !isDescendant(at, e)) continue
         if (e.isSync) out.push(e)

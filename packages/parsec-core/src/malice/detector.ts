@@ -24,6 +24,7 @@ import { encodeWith } from '../encoding/bincode.js'
 import { toHex } from '../encoding/bytes.js'
 import { sha3 } from '../encoding/hash.js'
 import { computeAncestry } from '../graph/ancestry.js'
+import { Int32Column } from '../graph/columns.js'
 import type { PackedEvent } from '../graph/event.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { Malice } from '../observations/malice.js'
@@ -58,17 +59,38 @@ export interface DetectorInput {
   voterCount(): number
 }
 
+/** One number per (creator, observation key): peer indices stay far below 2^20. */
+function voteId(creator: number, observationKey: number): number {
+  return observationKey * 2 ** 20 + creator
+}
+
+function answerIn(answers: Int32Column, index: number): number | undefined {
+  const answer = index < answers.length ? answers.get(index) : 0
+  return answer === 0 ? undefined : answer - 1
+}
+
+/** Records `event` as answering `index` unless another event already did. */
+function answer(answers: Int32Column, index: number, event: number): void {
+  while (answers.length <= index) answers.push(0)
+  if (answers.get(index) === 0) answers.set(index, event + 1)
+}
+
 export class MaliceDetector implements JudgeContext {
   readonly graph: Graph
   readonly peers: PeerList
   readonly store: ObservationStore
   readonly genesisGroup: ReadonlySet<string>
   private readonly countVoters: () => number
-  private readonly requestOf = new Map<number, number>()
-  private readonly responseOf = new Map<number, number>()
+  /** By graph index, 1 + the first Request using it as other-parent (0: none). */
+  private readonly requestOf = new Int32Column()
+  /** By graph index, 1 + the first Response to it (0: none). */
+  private readonly responseOf = new Int32Column()
   private readonly against = new Map<number, number[]>()
-  /** creator -> observationKey -> that creator's events voting it. */
-  private readonly votes = new Map<number, Map<number, number[]>>()
+  /**
+   * By `voteId(creator, observationKey)`, the creator's event voting it, or all of them once it
+   * voted it again (a number per vote: the common case costs one map entry, no array).
+   */
+  private readonly votes = new Map<number, number | number[]>()
   private queue: Accusation[] = []
   /** Ids of accusations we queued or voted: offender name + accusation hash. */
   private readonly accused = new Set<string>()
@@ -94,11 +116,11 @@ export class MaliceDetector implements JudgeContext {
   }
 
   requestUsing(requesting: number): number | undefined {
-    return this.requestOf.get(requesting)
+    return answerIn(this.requestOf, requesting)
   }
 
   responseTo(request: number): number | undefined {
-    return this.responseOf.get(request)
+    return answerIn(this.responseOf, request)
   }
 
   get pending(): readonly Accusation[] {
@@ -153,7 +175,7 @@ export class MaliceDetector implements JudgeContext {
       return (
         otherParent.kind === 'requesting' &&
         otherParent.recipient === us &&
-        !this.requestOf.has(otherParent.index)
+        this.requestUsing(otherParent.index) === undefined
       )
     }
     const request = syncSelfOrAncestor(this.graph, otherParent)
@@ -161,29 +183,25 @@ export class MaliceDetector implements JudgeContext {
       request !== undefined &&
       request.kind === 'request' &&
       this.graph.get(request.otherParent).creator === us &&
-      !this.responseOf.has(request.index)
+      this.responseTo(request.index) === undefined
     )
   }
 
   /** Bookkeeping for every inserted event, ours included. */
   record(event: GraphEvent): void {
     if (event.kind === 'request') {
-      if (!this.requestOf.has(event.otherParent)) this.requestOf.set(event.otherParent, event.index)
+      answer(this.requestOf, event.otherParent, event.index)
     } else if (event.kind === 'response') {
       const request = syncSelfOrAncestor(this.graph, this.graph.get(event.otherParent))
-      if (request !== undefined && !this.responseOf.has(request.index))
-        this.responseOf.set(request.index, event.index)
+      if (request !== undefined) answer(this.responseOf, request.index, event.index)
     }
     const observation = carried(this, event)
     if (observation === undefined) return
-    let byKey = this.votes.get(event.creator)
-    if (byKey === undefined) {
-      byKey = new Map()
-      this.votes.set(event.creator, byKey)
-    }
-    const list = byKey.get(event.observationKey)
-    if (list === undefined) byKey.set(event.observationKey, [event.index])
-    else list.push(event.index)
+    const id = voteId(event.creator, event.observationKey)
+    const earlier = this.votes.get(id)
+    if (earlier === undefined) this.votes.set(id, event.index)
+    else if (typeof earlier === 'number') this.votes.set(id, [earlier, event.index])
+    else earlier.push(event.index)
     const target =
       observation.kind === 'accusation'
         ? observation.offender
@@ -198,8 +216,11 @@ export class MaliceDetector implements JudgeContext {
     }
   }
 
-  /** Rules 4 (reuse), 5-9 and the accomplice rule for another peer's event, after insertion. */
-  inspect(event: GraphEvent): Accusation[] {
+  /**
+   * Rules 4 (reuse), 5-9 and the accomplice rule for another peer's event (as received: `packed`),
+   * after insertion.
+   */
+  inspect(event: GraphEvent, packed: PackedEvent): Accusation[] {
     const found: Accusation[] = []
     const accuse = (offender: number, malice: Malice) => {
       const accusation = { offender, malice }
@@ -210,32 +231,32 @@ export class MaliceDetector implements JudgeContext {
     const name = this.peers.ids[creator].name
     const observation = carried(this, event)
     // A Requesting used twice, or a Request answered twice: kept (see header), accused.
-    if (event.kind === 'request' && this.requestOf.get(event.otherParent) !== event.index) {
-      accuse(creator, { type: 'InvalidRequest', packedEvent: packedEvidence(event.packed) })
+    if (event.kind === 'request' && this.requestUsing(event.otherParent) !== event.index) {
+      accuse(creator, { type: 'InvalidRequest', packedEvent: packedEvidence(packed) })
     } else if (event.kind === 'response') {
       const request = syncSelfOrAncestor(graph, graph.get(event.otherParent))
-      if (request !== undefined && this.responseOf.get(request.index) !== event.index)
-        accuse(creator, { type: 'InvalidResponse', packedEvent: packedEvidence(event.packed) })
+      if (request !== undefined && this.responseTo(request.index) !== event.index)
+        accuse(creator, { type: 'InvalidResponse', packedEvent: packedEvidence(packed) })
     }
     if (observation?.kind === 'genesis') {
       if (!this.genesisGroup.has(name) || graph.get(event.selfParent).kind !== 'initial') {
-        accuse(creator, { type: 'UnexpectedGenesis', event: event.hash })
+        accuse(creator, { type: 'UnexpectedGenesis', event: graph.hash(event.index) })
       }
     } else if (event.indexByCreator === 1 && this.genesisGroup.has(name)) {
-      accuse(creator, { type: 'MissingGenesis', event: event.hash })
+      accuse(creator, { type: 'MissingGenesis', event: graph.hash(event.index) })
     }
     if (observation !== undefined) {
-      const same = this.votes.get(creator)?.get(event.observationKey) ?? []
-      if (same.length === 2) {
+      const same = this.votes.get(voteId(creator, event.observationKey))
+      if (Array.isArray(same) && same.length === 2) {
         const [a, b] = same.map((i) => graph.get(i)).sort((x, y) => x.indexByCreator - y.indexByCreator)
-        accuse(creator, { type: 'DuplicateVote', first: a.hash, second: b.hash })
+        accuse(creator, { type: 'DuplicateVote', first: graph.hash(a.index), second: graph.hash(b.index) })
       }
     }
     // A fork needs a second event in this event's slot: one array read in the common case.
-    if (event.selfParent >= 0 && graph.slots[creator][event.indexByCreator].length > 1) {
+    if (event.selfParent >= 0 && graph.slotSize(creator, event.indexByCreator) > 1) {
       const parent = graph.get(event.selfParent)
       const children = forkChildren(graph, parent)
-      if (children.length === 2) accuse(creator, { type: 'Fork', event: parent.hash })
+      if (children.length === 2) accuse(creator, { type: 'Fork', event: graph.hash(parent.index) })
     }
     if (event.isSync) this.checkAccusationsBefore(event, accuse)
     if (event.kind === 'request' || event.kind === 'response') {
@@ -244,7 +265,7 @@ export class MaliceDetector implements JudgeContext {
         const id = `${creator}:${this.accusationId(ours.offender, ours.malice)}`
         if (this.accomplices.has(id) || isAccomplice(this, event, ours.malice) !== 'valid') continue
         this.accomplices.add(id)
-        accuse(creator, { type: 'Accomplice', event: event.hash, malice: ours.malice })
+        accuse(creator, { type: 'Accomplice', event: graph.hash(event.index), malice: ours.malice })
       }
     }
     return found
@@ -264,7 +285,7 @@ export class MaliceDetector implements JudgeContext {
         continue
       const verdict = offender === undefined ? 'invalid' : judge(this, offender, observation.malice, sync)
       if (verdict === 'invalid') {
-        accuse(sync.creator, { type: 'InvalidAccusation', event: vote.hash })
+        accuse(sync.creator, { type: 'InvalidAccusation', event: this.graph.hash(vote.index) })
       } else if (verdict === 'valid' && offender !== undefined && carriesItsEvidence(observation.malice)) {
         // Proven by the signed event it carries, which only the accuser may hold: echo it.
         accuse(offender, observation.malice)

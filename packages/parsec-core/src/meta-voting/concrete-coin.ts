@@ -165,7 +165,7 @@ function auxEvent(
     const j = seenLast(event, peer, graph.forkBlind)
     if (j < 0) return undefined
     // The event of that slot `event` descends from (the slot holds more only if the peer forked).
-    const slot = graph.slots[peer][j]
+    const slot = graph.slot(peer, j)
     x = events[slot[0]]
     for (let k = 1; k < slot.length && !isDescendant(event, x); k++) x = events[slot[k]]
   }
@@ -204,7 +204,8 @@ export function explainConcreteCoin(context: CoinContext): ConcreteCoinChoice {
   const n = view.voters.length
   const position = view.positionOf(context.voter)
   const round = context.flipRound
-  if (n <= 1) return { value: hashBit(event.hash), reason: 'sole-voter', source: event }
+  const bit = (source: GraphEvent) => hashBit(graph.hash(source.index))
+  if (n <= 1) return { value: bit(event), reason: 'sole-voter', source: event }
   const order = position === undefined || round < 0 ? undefined : orderOf(view, context.voter, round)
   if (order === undefined || position === undefined) {
     return { value: context.round % 2 === 1, reason: 'unranked' }
@@ -212,15 +213,15 @@ export function explainConcreteCoin(context: CoinContext): ConcreteCoinChoice {
   const stage = round * 3 + STEP_GENUINE_FLIP
   const votes = context.votes
   const leader = auxEvent(view, event, votes, order[0], position, stage)
-  if (leader !== undefined) return { value: hashBit(leader.hash), reason: 'leader', source: leader, order }
+  if (leader !== undefined) return { value: bit(leader), reason: 'leader', source: leader, order }
   if (responsesSince(graph.events, event, votes, position, stage) < responsivenessThreshold(n)) {
     return { value: undefined, reason: 'waiting', order }
   }
   for (let i = 1; i < order.length; i++) {
     const source = auxEvent(view, event, votes, order[i], position, stage)
-    if (source !== undefined) return { value: hashBit(source.hash), reason: 'fallback', source, order }
+    if (source !== undefined) return { value: bit(source), reason: 'fallback', source, order }
   }
-  return { value: hashBit(event.hash), reason: 'unseen', source: event, order }
+  return { value: bit(event), reason: 'unseen', source: event, order }
 }
 
 /**

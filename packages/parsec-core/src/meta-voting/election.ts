@@ -3,7 +3,7 @@
  * computed once per voter sync event as it is inserted, plus the hand-over to the next election
  * after a decision (§6.9).
  */
-import { isDescendant, seenLast } from '../graph/ancestry.js'
+import { isDescendant, lastOf, seenLast } from '../graph/ancestry.js'
 import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { PublicId } from '../identity/identity.js'
 import { sortIds } from '../identity/order.js'
@@ -118,10 +118,9 @@ export class MetaElection implements CoinView {
   }
 
   private idFromGraph(peer: number): PublicId | undefined {
-    const slots = this.graph.slots[peer]
-    if (slots === undefined || slots.length === 0) return undefined
-    const id = this.graph.events[slots[0][0]].packed.creator
-    this.ids[peer] = id
+    if (!this.graph.hasEventsOf(peer)) return undefined
+    const id = this.knownIds?.(peer)
+    if (id !== undefined) this.ids[peer] = id
     return id
   }
 
@@ -251,8 +250,7 @@ export class MetaElection implements CoinView {
       } else {
         if (votersInPast < 0) {
           votersInPast = 0
-          for (const voter of this.voters)
-            if (voter < event.last.length && event.last[voter] >= 0) votersInPast++
+          for (const voter of this.voters) if (lastOf(event, voter) >= 0) votersInPast++
         }
         interesting = supermajority(votersInPast, n)
       }
@@ -337,7 +335,7 @@ export class MetaElection implements CoinView {
       if (w === event.creator) continue
       const j = seenLast(event, w, this.graph.forkBlind)
       if (j < 0) continue
-      const other = events[this.graph.slots[w][j][0]].meta
+      const other = events[this.graph.firstInSlot(w, j)].meta
       if (other?.votes != null) {
         others.push(other)
         if (other.stages > stages) stages = other.stages

@@ -3,26 +3,36 @@
  * integer key. A key is `Supermajority(OH)` or `Single(OH, creator)` by the observation's mode.
  * Entries are never removed.
  */
-import { compareBytes, toHex } from '../encoding/bytes.js'
+import { HASH_LENGTH } from '../encoding/hash.js'
+import { FixedBytesColumn } from '../graph/columns.js'
 import type { PublicId } from '../identity/identity.js'
 import { compareIds } from '../identity/order.js'
 import { type ConsensusMode, modeOf } from './consensus-mode.js'
 import { type Observation, observationHash } from './observation.js'
 
-export interface ObservationEntry {
-  readonly key: number
-  readonly observation: Observation
-  /** `OH(observation)`, spec §1.5. */
-  readonly hash: Uint8Array
-  /** Single-mode keys name the voter (its public id); supermajority keys do not. */
-  readonly creator: PublicId | undefined
-  consensused: boolean
-  createdByUs: boolean
+export class ObservationEntry {
+  consensused = false
+  createdByUs = false
+
+  constructor(
+    readonly key: number,
+    readonly observation: Observation,
+    /** Single-mode keys name the voter (its public id); supermajority keys do not. */
+    readonly creator: PublicId | undefined,
+    private readonly store: ObservationStore,
+  ) {}
+
+  /** `OH(observation)`, spec §1.5 (a copy). */
+  get hash(): Uint8Array {
+    return this.store.hashOf(this.key)
+  }
 }
 
 export class ObservationStore {
   readonly entries: ObservationEntry[] = []
   private readonly byId = new Map<string, number>()
+  /** The entries' hashes by key (one column: cheaper than an array per entry). */
+  private readonly hashes = new FixedBytesColumn(HASH_LENGTH)
   private consensusedCount = 0
 
   constructor(private readonly mode: ConsensusMode) {}
@@ -31,8 +41,13 @@ export class ObservationStore {
     return this.entries[key]
   }
 
-  private id(hashHex: string, creator: PublicId | undefined): string {
-    return creator === undefined ? hashHex : `${hashHex}:${creator.name}`
+  /**
+   * The map key of (hash, creator): the hash's bytes as one flat latin1 string (a string built
+   * piecewise stays a chain of fragments in memory), then the creator's name if any.
+   */
+  private id(hash: Uint8Array, creator: PublicId | undefined): string {
+    const bytes = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1')
+    return creator === undefined ? bytes : `${bytes}\0${creator.name}`
   }
 
   /** The key `observation` has when voted by `creator`, creating the entry if needed. */
@@ -42,20 +57,19 @@ export class ObservationStore {
     hash: Uint8Array = observationHash(observation),
   ): ObservationEntry {
     const keyCreator = modeOf(observation, this.mode) === 'single' ? creator : undefined
-    const id = this.id(toHex(hash), keyCreator)
+    const id = this.id(hash, keyCreator)
     const existing = this.byId.get(id)
     if (existing !== undefined) return this.entries[existing]
-    const entry: ObservationEntry = {
-      key: this.entries.length,
-      observation,
-      hash,
-      creator: keyCreator,
-      consensused: false,
-      createdByUs: false,
-    }
+    const entry = new ObservationEntry(this.entries.length, observation, keyCreator, this)
+    this.hashes.push(hash)
     this.entries.push(entry)
     this.byId.set(id, entry.key)
     return entry
+  }
+
+  /** `OH` of the observation at `key` (a copy). */
+  hashOf(key: number): Uint8Array {
+    return this.hashes.copy(key)
   }
 
   markConsensused(key: number): void {
@@ -77,7 +91,7 @@ export class ObservationStore {
     hash: Uint8Array = observationHash(observation),
   ): ObservationEntry | undefined {
     const keyCreator = modeOf(observation, this.mode) === 'single' ? creator : undefined
-    const key = this.byId.get(this.id(toHex(hash), keyCreator))
+    const key = this.byId.get(this.id(hash, keyCreator))
     return key === undefined ? undefined : this.entries[key]
   }
 
@@ -85,7 +99,7 @@ export class ObservationStore {
   compare(a: number, b: number): number {
     const ea = this.entries[a]
     const eb = this.entries[b]
-    const byHash = compareBytes(ea.hash, eb.hash)
+    const byHash = this.hashes.compare(a, b)
     if (byHash !== 0) return byHash
     if (ea.creator === undefined) return eb.creator === undefined ? 0 : -1
     if (eb.creator === undefined) return 1

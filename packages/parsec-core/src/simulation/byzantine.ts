@@ -213,7 +213,7 @@ export class ByzantinePeer {
     const payload: Observation = {
       kind: 'accusation',
       offender: mockId(victim),
-      malice: { type: 'Fork', event: innocent.hash },
+      malice: { type: 'Fork', event: graph.hash(innocent.index) },
     }
     const vote = { payload, signature: this.secret.sign(encodeObservation(payload)) }
     const cause: Cause = { kind: 'observation', selfParent: this.parsec.ourLastEventHash(), vote }

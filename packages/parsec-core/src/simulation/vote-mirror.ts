@@ -3,6 +3,7 @@
  * own chain from its own graph, with the meta-votes its engine computed and the latest event of
  * every other peer each of its events sees. Read-only: it only inspects the engines.
  */
+import { lastOf } from '../graph/ancestry.js'
 import { encodeContent, eventHash, type PackedEvent } from '../graph/event.js'
 import { mockId } from '../identity/mock.js'
 import type { Parsec } from '../parsec.js'
@@ -28,13 +29,13 @@ function chainOf(engine: Parsec, peers: readonly string[], voter: string): Model
   const voterIndex = list.indexOf(mockId(voter))
   const position = voterIndex === undefined ? undefined : election.positionOf(voterIndex)
   const chain: ModelEvent[] = []
-  for (const slot of graph.slotsOf(0)) {
-    const event = graph.get(slot[0])
+  for (let j = 0; j < graph.slotCount(0); j++) {
+    const event = graph.get(graph.firstInSlot(0, j))
     const votes: VoteList = position === undefined ? null : (event.meta?.votes?.[position] ?? null)
     const view = new Int32Array(peers.length)
     for (let w = 0; w < peers.length; w++) {
       const i = local[w]
-      view[w] = i >= 0 && i < event.last.length ? event.last[i] : -1
+      view[w] = i >= 0 ? lastOf(event, i) : -1
     }
     chain.push({ votes, view })
   }
