@@ -521,29 +521,26 @@ export class ParsecSectionService
       relatedInfo: this.genesis.relatedInfo,
       consensusMode: this.genesis.mode,
     })
-    const stored =
+    const storedEvents =
       this.storage === undefined
-        ? { events: 0, blocks: [] }
+        ? 0
         : await this.storage.load(this.components.peerId, (batch) => restoring.add(decodeEach(batch)))
     this.engine = restoring.finish()
-    this.persistedEvents = stored.events
-    this.persistedBlocks = stored.blocks.length
     // Blocks re-derived from the stored graph: those already delivered must match the record and
     // are not delivered again.
     this.pollEngine()
-    for (let i = 0; i < stored.blocks.length; i++) {
-      const block = this.decided[i]
-      if (block === undefined || !equals(encodeObservation(block.payload), stored.blocks[i])) {
-        throw new SectionError('StorageMismatch', `stored block ${i} does not match the stored graph`)
-      }
-      this.delivered.push(new Delivered(i, block))
-    }
-    if (stored.events > 0) {
+    const storedBlocks =
+      this.storage === undefined
+        ? 0
+        : await this.storage.loadBlocks((batch, first) => this.redeliver(batch, first))
+    this.persistedEvents = storedEvents
+    this.persistedBlocks = storedBlocks
+    if (storedEvents > 0) {
       this.log(
         'resumed section %s: %d events, %d blocks delivered',
         this.sectionId,
-        stored.events,
-        stored.blocks.length,
+        storedEvents,
+        storedBlocks,
       )
     }
     const metrics = this.components.metrics
@@ -592,6 +589,18 @@ export class ParsecSectionService
       },
     )
     this.discovery.start()
+  }
+
+  /** Stored blocks from position `first` on: each must be the block re-derived there; kept as delivered. */
+  private redeliver(stored: readonly Uint8Array[], first: number): void {
+    for (let i = 0; i < stored.length; i++) {
+      const position = first + i
+      const block = this.decided[position]
+      if (block === undefined || !equals(encodeObservation(block.payload), stored[i])) {
+        throw new SectionError('StorageMismatch', `stored block ${position} does not match the stored graph`)
+      }
+      this.delivered.push(new Delivered(position, block))
+    }
   }
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */

@@ -17,13 +17,6 @@ import { toString as bytesToText, equals, fromString } from 'uint8arrays'
 import { SectionError } from './errors.js'
 import { seal, storageCorrupt, unseal } from './record.js'
 
-export interface StoredState {
-  /** How many events were stored (each was handed to `load`'s `onEvents`). */
-  readonly events: number
-  /** The delivered blocks' encoded observations, in order. */
-  readonly blocks: Uint8Array[]
-}
-
 export interface SectionStorageOptions {
   /**
    * Sync every batch to disk before it counts as written (default true). Applies to a
@@ -39,8 +32,8 @@ export const STORAGE_FORMAT = 2
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
-/** Stored events handed over per batch at load: what a restart holds of them at once. */
-const EVENT_BATCH = 1024
+/** Stored records handed over per batch at load: what a restart holds of them at once. */
+const LOAD_BATCH = 1024
 
 type Write = { readonly key: Key; readonly value: Uint8Array } | { readonly key: Key; readonly value?: never }
 
@@ -63,13 +56,14 @@ export class SectionStorage {
   }
 
   /**
-   * Reads everything back, checking every record's checksum; migrates a format-1 store first.
-   * Refuses a store written by another identity (`StorageMismatch`), a damaged one
-   * (`StorageCorrupt`) and a newer format (`StorageVersion`), changing nothing. The events go to
-   * `onEvents` in insertion order, a batch at a time as they are read (a restart never holds them
-   * all: their bytes alone outweigh the engine they rebuild); the blocks are returned.
+   * Reads the events back (then `loadBlocks` the blocks), checking every record's checksum;
+   * migrates a format-1 store first. Refuses a store written by another identity
+   * (`StorageMismatch`), a damaged one (`StorageCorrupt`) and a newer format (`StorageVersion`),
+   * changing nothing. The events go to `onEvents` in insertion order, a batch at a time as they are
+   * read (a restart never holds them all: their bytes alone outweigh the engine they rebuild).
+   * Returns how many there are.
    */
-  async load(owner: PeerId, onEvents: (batch: Uint8Array[]) => void): Promise<StoredState> {
+  async load(owner: PeerId, onEvents: (batch: Uint8Array[]) => void): Promise<number> {
     const format = await this.readFormat()
     if (format === undefined || format === 1) {
       if (!(await this.holdsAnything())) {
@@ -77,7 +71,7 @@ export class SectionStorage {
           { key: this.key('owner'), value: this.seal('owner', fromString(owner.toString())) },
           { key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) },
         ])
-        return { events: 0, blocks: [] }
+        return 0
       }
       await this.migrateFromFormat1(owner)
     }
@@ -86,22 +80,26 @@ export class SectionStorage {
       throw storageCorrupt(`stored record ${ownerKey.toString()} is missing`)
     }
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
-    const events = await this.readSealedList('events', EVENT_BATCH, onEvents)
-    const blocks: Uint8Array[] = []
-    await this.readSealedList('blocks', Number.POSITIVE_INFINITY, (batch) => blocks.push(...batch))
-    return { events, blocks }
+    return this.readSealedList('events', onEvents)
   }
 
   /**
-   * Hands the checked records of list `name` to `onBatch` in index order, `batchSize` at a time;
-   * returns how many there are. A datastore's query runs in key order (LevelDB) or insertion order
+   * The delivered blocks' encoded observations (after `load`), checked, to `onBlocks` in order a
+   * batch at a time (`first`: the position of the batch's first block). Returns how many there are.
+   */
+  loadBlocks(onBlocks: (batch: Uint8Array[], first: number) => void): Promise<number> {
+    return this.readSealedList('blocks', onBlocks)
+  }
+
+  /**
+   * Hands the checked records of list `name` to `onBatch` in index order, `LOAD_BATCH` at a time
+   * (with the index of the batch's first); returns how many there are. A datastore's query runs in key order (LevelDB) or insertion order
    * (memory), both index order here; records met early are held until their turn, and a gap is
    * `StorageCorrupt`.
    */
   private async readSealedList(
     name: string,
-    batchSize: number,
-    onBatch: (batch: Uint8Array[]) => void,
+    onBatch: (batch: Uint8Array[], first: number) => void,
   ): Promise<number> {
     const prefix = `${this.root}/${name}/`
     let next = 0
@@ -110,8 +108,8 @@ export class SectionStorage {
     const take = ({ key, value }: RawRecord) => {
       batch.push(unseal(key.toString(), value))
       next++
-      if (batch.length >= batchSize) {
-        onBatch(batch)
+      if (batch.length >= LOAD_BATCH) {
+        onBatch(batch, next - batch.length)
         batch = []
       }
     }
@@ -131,7 +129,7 @@ export class SectionStorage {
     }
     if (early.size > 0)
       throw storageCorrupt(`stored record ${this.indexKey(name, next).toString()} is missing`)
-    if (batch.length > 0) onBatch(batch)
+    if (batch.length > 0) onBatch(batch, next - batch.length)
     return next
   }
 

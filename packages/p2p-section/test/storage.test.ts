@@ -17,13 +17,20 @@ import { SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
 const SECTION = 'test-section'
 const ROOT = `/parsec/${SECTION}`
 
-/** Loads a store, collecting the events it hands over in batches. */
+/** Loads a store, collecting the events and blocks it hands over in batches. */
 async function loadAll(
   storage: SectionStorage,
   owner: PeerId,
 ): Promise<{ events: Uint8Array[]; blocks: Uint8Array[] }> {
   const events: Uint8Array[] = []
-  const { blocks } = await storage.load(owner, (batch) => events.push(...batch))
+  const eventCount = await storage.load(owner, (batch) => events.push(...batch))
+  const blocks: Uint8Array[] = []
+  const blockCount = await storage.loadBlocks((batch, first) => {
+    assert.equal(first, blocks.length, 'blocks come in order')
+    blocks.push(...batch)
+  })
+  assert.equal(eventCount, events.length)
+  assert.equal(blockCount, blocks.length)
   return { events, blocks }
 }
 
