@@ -69,7 +69,7 @@ describe('gossip scheduler', () => {
       const h = harness('busy', 1)
       h.scheduler.start()
       run(h.scheduler, 10_000)
-      assert.ok(h.started() >= 30 && h.started() <= 50, `${h.started()} exchanges in 10 s at 250 ms`)
+      assert.ok(h.started() >= 28 && h.started() <= 56, `${h.started()} exchanges in 10 s at 250 ms ± 30%`)
       h.reset()
       h.state.backlog = 1000
       run(h.scheduler, 10_000)
