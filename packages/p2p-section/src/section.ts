@@ -980,8 +980,25 @@ export class ParsecSectionService
    */
   private gossipMode(): GossipMode {
     const engine = this.engine
-    if (engine === undefined || engine.inspect().store.pendingCount === 0) return 'idle'
+    if (engine === undefined) return 'idle'
+    if (engine.inspect().store.pendingCount === 0) {
+      // Nothing left to decide here; but a connected member that may not know of a vote (we
+      // decided without its events) would never learn of it if everyone went quiet: gossip to it.
+      return this.laggingPartners().length > 0 ? 'busy' : 'idle'
+    }
     return this.supermajorityConnected() && this.progressing() ? 'busy' : 'stalled'
+  }
+
+  /** Connected members whose latest event we hold does not descend from every vote we hold. */
+  private laggingPartners(): string[] {
+    const engine = this.engine
+    if (engine === undefined) return []
+    const out: string[] = []
+    for (const id of engine.peersLackingVotes()) {
+      const member = this.membersByName.get(id.name)
+      if (member !== undefined && this.connected.has(member.peerId.toString())) out.push(id.name)
+    }
+    return out
   }
 
   /** A block was decided or a new observation seen within the progress window. */
@@ -1169,9 +1186,12 @@ export class ParsecSectionService
     if (engine === undefined || !this.started || this.state !== 'running' || this.pulling) return false
     const now = Date.now()
     const candidates: { id: PublicId; peerId: PeerId }[] = []
+    // With nothing pending, only a partner that lacks a vote is worth an exchange.
+    const only = engine.inspect().store.pendingCount === 0 ? new Set(this.laggingPartners()) : undefined
     for (const id of engine.gossipRecipients()) {
       const member = this.membersByName.get(id.name)
-      if (member === undefined || this.inFlight.has(id.name)) continue
+      if (member === undefined || this.inFlight.has(id.name) || (only !== undefined && !only.has(id.name)))
+        continue
       if (!this.backoff.ready(member.peerId.toString(), now)) continue
       candidates.push({ id, peerId: member.peerId })
     }

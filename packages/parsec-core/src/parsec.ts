@@ -144,6 +144,8 @@ export class Parsec {
   /** Faults found by the handle call in progress. */
   private callFaults: Fault[] = []
   private ownForksAccepted = false
+  /** Per creator (local index), the chain position of its latest vote event we hold (-1: none). */
+  private readonly latestVoteOf: number[] = []
   /** A founder's genesis vote, made by `begin()` when we were restored with no event. */
   private genesisVote: Observation | undefined
 
@@ -671,6 +673,27 @@ export class Parsec {
       : { index: event.indexByCreator, hash: this.graph.hash(event.index) }
   }
 
+  /**
+   * Peers whose latest event we hold does not yet descend from every vote event we hold: they may
+   * not know of an observation (and so not be gossiping to decide it), while we have nothing left
+   * pending. A host that gossips only while work is pending gossips to these until they have it.
+   */
+  peersLackingVotes(): PublicId[] {
+    const out: PublicId[] = []
+    for (let p = 1; p < this.peers.count; p++) {
+      if (!this.peers.has(p, DKG | RECV)) continue
+      const last = this.graph.lastEventOf(p)
+      for (let c = 0; c < this.latestVoteOf.length; c++) {
+        const vote = this.latestVoteOf[c] ?? -1
+        if (vote >= 0 && (last === undefined || lastOf(last, c) < vote)) {
+          out.push(this.peers.ids[p])
+          break
+        }
+      }
+    }
+    return out
+  }
+
   /** Our event at chain position `index`, or undefined (the first of the slot if we forked). */
   ourEventAt(index: number): LatestEvent | undefined {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.graph.slotCount(US)) return undefined
@@ -837,6 +860,7 @@ export class Parsec {
     }
     let unconsensusedKey = -1
     if (input.observationKey >= 0) {
+      this.latestVoteOf[creator] = Math.max(this.latestVoteOf[creator] ?? -1, event.indexByCreator)
       const entry = this.store.get(input.observationKey)
       if (creator === US) entry.createdByUs = true
       if (!entry.consensused) unconsensusedKey = entry.key
