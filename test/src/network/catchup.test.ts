@@ -12,23 +12,16 @@ import { describe, it } from 'node:test'
 import {
   createSectionNode,
   type DeliveredBlock,
-  type ParsecSectionService,
   type PullProgress,
   type SectionFault,
 } from '@parsec-section/p2p-section'
 import { encodePackedEvent } from '@parsec-section/parsec-core'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { connectAll, engineOf, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 // Larger gaps for BENCHMARKS.md: CATCHUP_GAP_MIB=64 CATCHUP_PAYLOAD_BYTES=256 node scripts/test.mjs network/catchup
 const GAP_BYTES = Number(process.env.CATCHUP_GAP_MIB ?? 20) * 1024 * 1024
 const PAYLOAD_BYTES = Number(process.env.CATCHUP_PAYLOAD_BYTES ?? 64 * 1024)
-
-function engineOf(node: TestNode) {
-  const engine = (node.services.section as unknown as ParsecSectionService).parsec
-  assert.ok(engine !== undefined)
-  return engine
-}
 
 function payload(label: string): Uint8Array {
   const bytes = new Uint8Array(PAYLOAD_BYTES).fill(0x2e)

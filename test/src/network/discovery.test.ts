@@ -13,25 +13,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
-import {
-  type ParsecSectionEvents,
-  type ParsecSectionService,
-  publicIdFromPeerId,
-  type SectionFault,
-} from '@parsec-section/p2p-section'
+import { type ParsecSectionEvents, publicIdFromPeerId, type SectionFault } from '@parsec-section/p2p-section'
 import { Rng } from '@parsec-section/parsec-core/simulation'
 import { freePorts } from 'parsec-peer/local-section'
-import { payloadTexts, startSection, type TestNode, type TestSection, waitFor } from './support.js'
+import { engineOf, payloadTexts, startSection, type TestNode, type TestSection, waitFor } from './support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)
 type SectionLinkError = ParsecSectionEvents['link:error']['detail']
 const encode = (text: string) => new TextEncoder().encode(text)
-
-function engineOf(node: TestNode) {
-  const engine = (node.services.section as unknown as ParsecSectionService).parsec
-  assert.ok(engine !== undefined)
-  return engine
-}
 
 /** Requesting events (our gossip to a partner) in `node`'s graph addressed to `name`. */
 function requestsTo(node: TestNode, name: string): number {

@@ -8,19 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import {
-  createSectionNode,
-  type DeliveredBlock,
-  type ParsecSectionService,
-} from '@parsec-section/p2p-section'
+import { createSectionNode, type DeliveredBlock } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
-
-function engineOf(node: TestNode) {
-  const engine = (node.services.section as unknown as ParsecSectionService).parsec
-  assert.ok(engine !== undefined)
-  return engine
-}
+import { connectAll, engineOf, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 describe('restart from a data directory', () => {
   it('resumes without forking and without re-delivering', async () => {

@@ -7,15 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  createSectionNode,
-  isSectionError,
-  type ParsecSectionService,
-  type SectionError,
-} from '@parsec-section/p2p-section'
+import { createSectionNode, isSectionError, type SectionError } from '@parsec-section/p2p-section'
 import { MemoryDatastore } from 'datastore-core'
 import type { Batch } from 'interface-datastore'
-import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { connectAll, engineOf, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 /** A memory datastore whose batch commits fail once `commitsLeft` is spent, as on a full disk. */
 class FullDiskDatastore extends MemoryDatastore {
@@ -35,12 +30,6 @@ class FullDiskDatastore extends MemoryDatastore {
       },
     }
   }
-}
-
-function engineOf(node: TestNode) {
-  const engine = (node.services.section as unknown as ParsecSectionService).parsec
-  assert.ok(engine !== undefined)
-  return engine
 }
 
 /** How many events created by `creator` (an engine name) `node`'s graph holds. */

@@ -8,10 +8,18 @@ import {
   type DeliveredBlock,
   type ParsecSectionEvents,
   type ParsecSectionInit,
+  type ParsecSectionService,
   type SectionGenesis,
 } from '@parsec-section/p2p-section'
 
 export type TestNode = Awaited<ReturnType<typeof createSectionNode>>
+
+/** A node's engine, for tests that read its graph (undefined before start fails the test). */
+export function engineOf(node: TestNode) {
+  const engine = (node.services.section as unknown as ParsecSectionService).parsec
+  if (engine === undefined) throw new Error('the section service has no engine yet')
+  return engine
+}
 
 export interface TestSection {
   readonly genesis: SectionGenesis
