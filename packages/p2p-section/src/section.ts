@@ -1249,6 +1249,8 @@ export class ParsecSectionService
       this.channels.delete(key)
       channel.stream.abort(toError(error))
     }
+    // The service may have failed (or be catching up) while the stream opened: no event then.
+    if (this.state !== 'running' || this.pulling) return
     let bytes: Uint8Array
     try {
       // The stream is open: only now is our Requesting event created.
