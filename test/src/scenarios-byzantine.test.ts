@@ -17,7 +17,7 @@ import {
   DEFAULT_BEHAVIOURS,
   InboundLimit,
   simulate,
-} from '@parsec-section/parsec-core/simulation'
+} from '@parsec-section/simulation'
 import { COIN, scenarioTest } from './scenario-harness.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/peer/bin/parsec-peer.js')

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { findScenario, peerName, Rng, scenarios, simulate } from '@parsec-section/parsec-core/simulation'
+import { findScenario, peerName, Rng, scenarios, simulate } from '@parsec-section/simulation'
 
 /** Rng(1)'s first outputs (xoshiro128** seeded by splitmix32): runs must replay across releases. */
 const PINNED_SEED_1 = [2442144158, 3238099751, 3819917871]

@@ -54,3 +54,4 @@ export type {
   Restoring,
 } from './parsec.js'
 export { Parsec } from './parsec.js'
+export { Rng } from './rng.js'

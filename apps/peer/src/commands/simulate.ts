@@ -17,7 +17,7 @@ import {
   type SimulationOptions,
   type SimulationResult,
   simulate,
-} from '@parsec-section/parsec-core/simulation'
+} from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 import { formatBlock } from '../format.js'
 

@@ -5,16 +5,24 @@
  * sends (`tamper`) and feeds its engine through `incoming`. Every misbehaviour goes to the
  * simulation's record, so the checks know exactly who misbehaved, how, and when.
  */
-import { toHex } from '../encoding/bytes.js'
-import { isParsecError } from '../errors.js'
-import type { Request } from '../gossip/messages.js'
-import { type Cause, encodeContent, eventHash, type PackedEvent } from '../graph/event.js'
-import type { PublicId } from '../identity/identity.js'
-import { type MockSecretId, mockId } from '../identity/mock.js'
-import { encodeObservation, genesis, type Observation } from '../observations/observation.js'
-import type { Parsec } from '../parsec.js'
+
+import type { Rng } from '@parsec-section/parsec-core'
+import {
+  type Cause,
+  encodeObservation,
+  genesis,
+  isParsecError,
+  type MockSecretId,
+  mockId,
+  type Observation,
+  type PackedEvent,
+  type Parsec,
+  type PublicId,
+  type Request,
+  toHex,
+} from '@parsec-section/parsec-core'
+import { encodeContent, eventHash } from '@parsec-section/parsec-core/internal'
 import { type Behaviour, type Misbehaviour, PROVABLE_MALICE } from './misbehaviour.js'
-import type { Rng } from './rng.js'
 
 /** What the simulation offers a Byzantine peer. */
 export interface ByzantineHost {

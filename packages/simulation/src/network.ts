@@ -38,19 +38,32 @@
  * decided its Add).
  */
 
-import { type BlockDescription, describeBlock, payloadText } from '../block-description.js'
-import type { Block } from '../blocks.js'
-import { fromHex, utf8 } from '../encoding/bytes.js'
-import { isParsecError } from '../errors.js'
-import type { Fault } from '../faults.js'
-import type { Request, Response } from '../gossip/messages.js'
-import { encodeContent, type PackedEvent } from '../graph/event.js'
-import { MockSecretId, mockId } from '../identity/mock.js'
-import { type Coin, parityCoin } from '../meta-voting/coin.js'
-import { concreteCoin } from '../meta-voting/concrete-coin.js'
-import type { ConsensusMode } from '../observations/consensus-mode.js'
-import { add, type Observation, opaque, remove } from '../observations/observation.js'
-import { Parsec } from '../parsec.js'
+import {
+  add,
+  type Block,
+  type BlockDescription,
+  type Coin,
+  type ConsensusMode,
+  concreteCoin,
+  describeBlock,
+  type Fault,
+  fromHex,
+  isParsecError,
+  MockSecretId,
+  mockId,
+  type Observation,
+  opaque,
+  type PackedEvent,
+  Parsec,
+  parityCoin,
+  payloadText,
+  type Request,
+  type Response,
+  Rng,
+  remove,
+  utf8,
+} from '@parsec-section/parsec-core'
+import { encodeContent } from '@parsec-section/parsec-core/internal'
 import {
   AdversarialScheduler,
   type AdversarialSchedulerOptions,
@@ -62,7 +75,6 @@ import { type ByzantineHost, ByzantinePeer } from './byzantine.js'
 import { InboundLimit } from './inbound-limit.js'
 import { type Behaviour, type Misbehaviour, MisbehaviourLog } from './misbehaviour.js'
 import { peerName } from './names.js'
-import { Rng } from './rng.js'
 
 /** An inclusive range of steps. */
 export interface StepRange {

@@ -1,9 +1,10 @@
 /**
- * @parsec-section/parsec-core/simulation: a deterministic seeded simulation of a PARSEC section
+ * @parsec-section/simulation: a deterministic seeded simulation of a PARSEC section
  * (spec §13.1), with crash-faulty and Byzantine peers, and the named scenario suite shared by the
  * tests and the `soak` command.
  */
 
+export { Rng } from '@parsec-section/parsec-core'
 export type {
   AdversarialSchedulerOptions,
   AdversaryStats,
@@ -36,7 +37,6 @@ export type {
   Violation,
 } from './network.js'
 export { blockKey, simulate } from './network.js'
-export { Rng } from './rng.js'
 export type { Scenario, ScenarioOutcome, ScenarioRun } from './scenarios.js'
 export {
   allScenarios,

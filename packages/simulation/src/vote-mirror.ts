@@ -3,10 +3,8 @@
  * own chain from its own graph, with the meta-votes its engine computed and the latest event of
  * every other peer each of its events sees. Read-only: it only inspects the engines.
  */
-import { lastOf } from '../graph/ancestry.js'
-import { encodeContent, eventHash, type PackedEvent } from '../graph/event.js'
-import { mockId } from '../identity/mock.js'
-import type { Parsec } from '../parsec.js'
+import { mockId, type PackedEvent, type Parsec } from '@parsec-section/parsec-core'
+import { encodeContent, eventHash, lastOf } from '@parsec-section/parsec-core/internal'
 import { type ModelCoin, type ModelEvent, parityModelCoin, type VoteList, VoteModel } from './vote-model.js'
 
 /** The model of `voter`'s binary agreement among `peers` (model order), from their engines. */

@@ -5,9 +5,10 @@
  * `scenarios` are the reference's scenarios without malicious peers; `byzantineScenarios`
  * (byzantine-scenarios.ts) add the malicious ones, one per Byzantine behaviour and mixes.
  */
+
+import { Rng } from '@parsec-section/parsec-core'
 import { byzantineScenarios } from './byzantine-scenarios.js'
 import { type SimulationCoin, type SimulationOptions, type SimulationResult, simulate } from './network.js'
-import { Rng } from './rng.js'
 import { checkExpectedBlocks, crashes, finalMembership, singleVotes } from './scenario-checks.js'
 
 export { checkExpectedBlocks }

@@ -1,0 +1,19 @@
+/**
+ * @parsec-section/parsec-core/internal: engine internals for the project's own tools (the seeded
+ * simulation's adversarial scheduler models meta-votes; Byzantine peers sign events by hand). Not
+ * part of the stable API: names and shapes here change without notice.
+ */
+
+export { lastOf } from './graph/ancestry.js'
+export { encodeContent, eventHash } from './graph/event.js'
+export type { GraphEvent } from './graph/graph.js'
+export {
+  coinPass,
+  FALSE,
+  MetaVote,
+  NO_COIN,
+  needsCoin,
+  nextVotes,
+  type StageView,
+  TRUE,
+} from './meta-voting/meta-vote.js'
