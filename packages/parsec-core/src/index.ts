@@ -1,7 +1,7 @@
 /**
  * @parsec-section/parsec-core: the PARSEC consensus engine (spec v0.7.3 semantics, with the fixes
- * of spec §15 where noted). A pure, deterministic state machine: feed it votes and gossip, drain
- * blocks with `poll()`.
+ * of spec §15 where noted). A pure, deterministic state machine: feed it votes and gossip; every
+ * call that changes it returns one `Step` (message, blocks, decisions, faults, warnings, events).
  */
 
 export type { BlockDescription } from './block-description.js'
@@ -46,12 +46,18 @@ export type {
   ExistingParams,
   GenesisParams,
   MaliceDetection,
-  ParsecInspection,
   ParsecOptions,
-  RequestOutcome,
-  ResponseOutcome,
   RestoreParams,
   Restoring,
 } from './parsec.js'
-export { Parsec } from './parsec.js'
+export { MAX_ORPHAN_EVENTS, Parsec } from './parsec.js'
+export type { AgreedBlock, Decision, LastAncestor, Step, Warning } from './step.js'
+export { emptyStep, mergeSteps } from './step.js'
+export type {
+  CurrentElectionView,
+  DecidedElectionView,
+  MembershipVote,
+  ParsecView,
+  PeerView,
+} from './view.js'
 export { Rng } from './rng.js'

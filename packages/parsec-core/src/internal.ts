@@ -17,3 +17,4 @@ export {
   type StageView,
   TRUE,
 } from './meta-voting/meta-vote.js'
+export { type EngineInternals, internalsOf } from './engine-internals.js'

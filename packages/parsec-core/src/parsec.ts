@@ -6,6 +6,7 @@
 import type { Block, Proof } from './blocks.js'
 import { utf8 } from './encoding/bytes.js'
 import { sha3 } from './encoding/hash.js'
+import { registerInternals } from './engine-internals.js'
 import { ParsecError, type ParsecErrorCode } from './errors.js'
 import type { Fault } from './faults.js'
 import type { ExportedPage, Frontier, FrontierEntry, LatestEvent } from './gossip/frontier.js'
@@ -35,7 +36,9 @@ import {
 } from './observations/observation.js'
 import { ObservationStore } from './observations/store.js'
 import { PeerList } from './peers/peer-list.js'
-import { ACTIVE, DKG, RECV, SEND, VOTE } from './peers/peer-state.js'
+import { ACTIVE, DKG, describeState, RECV, SEND, VOTE } from './peers/peer-state.js'
+import { type AgreedBlock, type Decision, EngineStep, type Step, type Warning } from './step.js'
+import type { MembershipVote, ParsecView } from './view.js'
 
 export interface ParsecOptions {
   /** How opaque payloads reach consensus (spec §3.3); default `supermajority`. */
@@ -70,8 +73,16 @@ export interface GenesisParams extends ParsecOptions {
 
 export interface RestoreParams extends ParsecOptions {
   readonly us: SecretId
-  /** The genesis group, as given to `fromGenesis`; must contain `us`. */
+  /**
+   * The genesis group, as given to `fromGenesis` (must contain `us`) or, for a peer that joined
+   * after genesis, to `fromExisting` (with `section`).
+   */
   readonly genesis: Iterable<PublicId>
+  /**
+   * Present for a peer that joined after genesis: the `section` its engine was built with by
+   * `fromExisting` (the stored events then replay its catch-up and its admission).
+   */
+  readonly section?: Iterable<PublicId>
   readonly relatedInfo?: Uint8Array
   /**
    * Every event of our gossip graph in insertion order (`packedEvents(0)` of the engine being
@@ -98,18 +109,8 @@ export interface ExistingParams extends ParsecOptions {
   readonly section: Iterable<PublicId>
 }
 
-export interface RequestOutcome {
-  readonly response: Response
-  readonly faults: readonly Fault[]
-}
-
-export interface ResponseOutcome {
-  readonly faults: readonly Fault[]
-}
-
-/** A block as delivered, with where it sits in the agreed order. */
-interface QueuedBlock {
-  readonly block: Block
+/** A block as delivered, with where it sits in the agreed order and its observation key. */
+interface QueuedBlock extends AgreedBlock {
   readonly key: number
 }
 
@@ -120,12 +121,25 @@ interface PendingSync {
 
 /** Bound on sync events queued by a peer that has no event yet (spec §15: unbounded in the reference). */
 const MAX_PENDING_SYNC_EVENTS = 4096
+/** Bound on an observer's orphans: ingested events whose creator it does not know yet. */
+export const MAX_ORPHAN_EVENTS = 4096
 const US = 0
 
 /** What we sign to salt our graph's hash index: a value no other peer can compute. */
 const HASH_INDEX_SALT = utf8('parsec-core: salt of the graph hash index (never sent)')
 
 export class Parsec {
+  static {
+    registerInternals((parsec) => ({
+      graph: parsec.graph,
+      peers: parsec.peers,
+      store: parsec.store,
+      election: parsec.election,
+      consensusHistory: parsec.history,
+      decisionSizes: parsec.decisionSizes,
+    }))
+  }
+
   private readonly graph: Graph
   private readonly peers = new PeerList()
   private readonly store: ObservationStore
@@ -141,8 +155,16 @@ export class Parsec {
   private readonly referenceRules: boolean
   readonly maliceDetection: MaliceDetection
   private readonly detector: MaliceDetector | null
-  /** Faults found by the handle call in progress. */
+  /** Faults found by the call in progress. */
   private callFaults: Fault[] = []
+  /** Within a call that returns a step: what it collects (outside one, e.g. a restore, nothing). */
+  private collecting = false
+  private callStart = 0
+  private callWarnings: Warning[] | undefined
+  private callDecisions: Decision[] | undefined
+  /** Ingested events whose creator we do not know yet (an observer's replay), in arrival order. */
+  private orphans: PackedEvent[] = []
+  private readonly orphanHashes = new Set<string>()
   private ownForksAccepted = false
   /** Per creator (local index), the chain position of its latest vote event we hold (-1: none). */
   private readonly latestVoteOf: number[] = []
@@ -184,7 +206,7 @@ export class Parsec {
   static fromGenesis(params: GenesisParams): Parsec {
     const { parsec, group } = Parsec.founding(params)
     parsec.createInitialEvent()
-    parsec.voteFor(genesisObservation(group, params.relatedInfo))
+    parsec.vote(genesisObservation(group, params.relatedInfo))
     return parsec
   }
 
@@ -206,7 +228,10 @@ export class Parsec {
    */
   static restoring(params: Omit<RestoreParams, 'events'>): Restoring {
     const us = params.us.publicId.name
-    const { parsec, group } = Parsec.founding(params)
+    const joined = params.section !== undefined
+    const { parsec, group } = joined
+      ? { parsec: Parsec.fromExisting({ ...params, section: params.section }), group: [] }
+      : Parsec.founding(params)
     let ours = false
     let finished = false
     return {
@@ -224,7 +249,8 @@ export class Parsec {
         }
       },
       finish() {
-        if (!finished && !ours) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
+        // A joined peer makes its Initial event when its Add is decided, never a genesis vote.
+        if (!finished && !ours && !joined) parsec.genesisVote = genesisObservation(group, params.relatedInfo)
         finished = true
         return parsec
       },
@@ -279,12 +305,15 @@ export class Parsec {
    * A founder restored with no stored event: creates our Initial event and genesis vote (what
    * `fromGenesis` does at once). Does nothing once we hold an event of ours.
    */
-  begin(): void {
+  begin(): Step {
+    this.startCall()
     const vote = this.genesisVote
-    if (vote === undefined || this.graph.hasEventsOf(US)) return
-    this.genesisVote = undefined
-    this.createInitialEvent()
-    this.voteFor(vote)
+    if (vote !== undefined && !this.graph.hasEventsOf(US)) {
+      this.genesisVote = undefined
+      this.createInitialEvent()
+      this.vote(vote)
+    }
+    return this.finishCall<never>(undefined)
   }
 
   /** Whether we hold an event of ours (false for a restored founder before `begin()`). */
@@ -294,12 +323,29 @@ export class Parsec {
 
   // ------------------------------------------------------------------ votes and blocks
 
-  /** Votes for `observation` (spec §11 `vote_for`). */
-  voteFor(observation: Observation): void {
+  /**
+   * Votes for `observation` (spec §11 `vote_for`). Voting when we are not a voter (`canVote()`)
+   * is the caller's misuse and throws `InvalidArgument`; a vote we already cast makes nothing and
+   * is a `duplicate-vote` warning.
+   */
+  voteFor(observation: Observation): Step {
+    if (!this.peers.has(US, VOTE)) {
+      throw new ParsecError(
+        'InvalidArgument',
+        this.peers.isRemoved(US) ? 'we cannot vote: we were removed' : 'we cannot vote (not a voter)',
+      )
+    }
+    this.startCall()
+    this.vote(observation)
+    return this.finishCall<never>(undefined)
+  }
+
+  /** `voteFor` within a call (or a constructor). */
+  private vote(observation: Observation): void {
     this.flushPending()
-    if (!this.peers.has(US, VOTE)) throw new ParsecError('InvalidSelfState', 'we cannot vote (not a voter)')
     if (!this.castVote(observation)) {
-      throw new ParsecError('DuplicateVote', 'we already voted for this observation')
+      this.warn({ kind: 'duplicate-vote', observation })
+      return
     }
     const voters = this.election.voters
     if (voters.length === 1 && voters[0] === US) {
@@ -327,7 +373,11 @@ export class Parsec {
     return this.peers.has(US, VOTE)
   }
 
-  /** The next agreed block, or undefined (spec §7.2). */
+  /**
+   * The next agreed block not yet handed over, or undefined (spec §7.2). Every step hands over
+   * all queued blocks, so this only finds those agreed outside a call: by `restore`, or a sole
+   * founder's genesis block made by `fromGenesis`.
+   */
   poll(): Block | undefined {
     if (this.polled >= this.blocks.length) return undefined
     const { block } = this.blocks[this.polled++]
@@ -368,28 +418,44 @@ export class Parsec {
 
   // ------------------------------------------------------------------ gossip
 
-  /** Peers we may gossip to, in local index order (spec §11). */
+  /**
+   * Peers we may gossip to, in local index order (spec §11). Once we were removed (serve-only),
+   * the remaining members, for the final syncs of the drain.
+   */
   gossipRecipients(): PublicId[] {
-    if (!this.peers.has(US, SEND)) return []
+    if (!this.peers.has(US, SEND) && !(this.peers.isRemoved(US) && this.graph.hasEventsOf(US))) return []
     const out: PublicId[] = []
     for (let p = 1; p < this.peers.count; p++) if (this.peers.has(p, DKG | RECV)) out.push(this.peers.ids[p])
     return out
   }
 
-  /** Starts a sync with `peer` (spec §5.1). */
-  createGossip(peerId: PublicId): Request {
-    const peer = this.peers.require(peerId)
-    if (!this.peers.has(US, SEND) || !this.graph.hasEventsOf(US)) {
-      throw new ParsecError('InvalidSelfState', 'we may not send gossip yet')
+  /**
+   * Starts a sync with `peer` (spec §5.1): `message` is the request, `events` our new Requesting
+   * event. `peer` must be one of `gossipRecipients()` (else `InvalidArgument`: the caller's
+   * misuse). Once we were removed (serve-only), the final sync of the drain: the events `peer`
+   * lacks and no new event (see README "Serve-only").
+   */
+  createGossip(peerId: PublicId): Step<Request> {
+    const peer = this.peers.indexOf(peerId)
+    if (peer === undefined) throw new ParsecError('InvalidArgument', `unknown peer ${peerId.name}`)
+    const serveOnly = this.peers.isRemoved(US)
+    if ((!serveOnly && !this.peers.has(US, SEND)) || !this.graph.hasEventsOf(US)) {
+      throw new ParsecError('InvalidArgument', 'we may not send gossip yet')
     }
     if (!this.peers.has(peer, DKG | RECV))
-      throw new ParsecError('InvalidPeerState', `we may not gossip to ${peerId.name}`)
+      throw new ParsecError('InvalidArgument', `we may not gossip to ${peerId.name}`)
+    this.startCall()
+    if (serveOnly) {
+      this.warn({ kind: 'serve-only', detail: 'a final sync: no new event' })
+      const packedEvents = this.eventsToSend(peer)
+      return this.finishCall(packedEvents.length === 0 ? undefined : { packedEvents })
+    }
     this.createOwnEvent({
       kind: 'requesting',
       selfParent: this.ourLastHash(),
       recipient: this.peers.ids[peer],
     })
-    return { packedEvents: this.eventsToSend(peer) }
+    return this.finishCall({ packedEvents: this.eventsToSend(peer) })
   }
 
   /**
@@ -421,31 +487,50 @@ export class Parsec {
   }
 
   /**
-   * Handles a peer's request (spec §5.4) and returns our response. Misbehaviour found in it is
-   * in `faults`; a failing call throws a `ParsecError` whose `faults` name the sender (events
-   * accepted before the failure stay).
+   * Handles a peer's request (spec §5.4): `message` is our response. Bad input never throws: the
+   * step's `error` says why it was refused (no response then), its `faults` name the offenders,
+   * and the events accepted before the failure stay (in `events`). Once we were removed
+   * (serve-only), the response only: nothing received is added and no event is made.
    */
-  handleRequest(src: PublicId, request: Request): RequestOutcome {
-    const { sender, faults } = this.unpackMessage(src, request.packedEvents, true)
-    return { response: { packedEvents: this.eventsToSend(sender, request.known) }, faults }
+  handleRequest(src: PublicId, request: Request): Step<Response> {
+    this.startCall()
+    if (this.peers.isRemoved(US)) {
+      const sender = this.peers.indexOf(src)
+      if (sender === undefined) return this.finishCall<Response>(undefined, new ParsecError('UnknownPeer', `unknown peer ${src.name}`))
+      this.warn({ kind: 'serve-only', detail: 'the request was answered, not added' })
+      return this.finishCall({ packedEvents: this.eventsToSend(sender, request.known) })
+    }
+    try {
+      const sender = this.unpackMessage(src, request.packedEvents, true)
+      return this.finishCall({ packedEvents: this.eventsToSend(sender, request.known) })
+    } catch (error) {
+      return this.failCall(error)
+    }
   }
 
-  handleResponse(src: PublicId, response: Response): ResponseOutcome {
-    const { faults } = this.unpackMessage(src, response.packedEvents, false)
-    return { faults }
+  /** Handles a peer's response (spec §5.4); bad input as in `handleRequest`. */
+  handleResponse(src: PublicId, response: Response): Step {
+    this.startCall()
+    if (this.peers.isRemoved(US)) {
+      this.warn({ kind: 'serve-only', detail: 'the response was not added' })
+      return this.finishCall<never>(undefined)
+    }
+    try {
+      this.unpackMessage(src, response.packedEvents, false)
+      return this.finishCall<never>(undefined)
+    } catch (error) {
+      return this.failCall(error)
+    }
   }
 
-  private unpackMessage(
-    src: PublicId,
-    packedEvents: readonly PackedEvent[],
-    isRequest: boolean,
-  ): { sender: number; faults: Fault[] } {
-    const sender = this.peers.require(src)
+  /** Returns the sender's local index; throws a `ParsecError` (with its faults) for bad input. */
+  private unpackMessage(src: PublicId, packedEvents: readonly PackedEvent[], isRequest: boolean): number {
+    const sender = this.peers.indexOf(src)
+    if (sender === undefined) throw new ParsecError('UnknownPeer', `unknown peer ${src.name}`)
     if (!this.peers.has(US, RECV)) throw new ParsecError('InvalidSelfState', 'we may not receive gossip')
     if (!this.peers.has(sender, SEND))
       throw new ParsecError('InvalidPeerState', `we do not accept gossip from ${src.name}`)
-    const faults: Fault[] = []
-    this.callFaults = faults
+    const faults = this.callFaults
     const fail = (code: ParsecErrorCode, message: string): never => {
       if (!faults.some((f) => f.offender.name === src.name)) {
         faults.push({ kind: 'rejected', offender: src, code, detail: message })
@@ -482,7 +567,7 @@ export class Parsec {
     }
     this.createSyncEvent(isRequest, last)
     this.flushPending()
-    return { sender, faults }
+    return sender
   }
 
   /** Our accusation votes (spec §9.1), made just before the sync event they rest on. */
@@ -746,25 +831,93 @@ export class Parsec {
 
   /**
    * Adds events fetched by paged catch-up (spec §5.3 for each, in order): verified and checked for
-   * malice like gossip, but no sync event is made and nothing is queued for one. Returns the
-   * faults found; a failing event throws a `ParsecError` (whose `faults` name `src`), the events
-   * before it stay. An event of ours that we do not hold fails with `UnknownOwnEvent`.
+   * malice like gossip, but no sync event is made and nothing is queued for one. A failing event
+   * ends the call with the step's `error` (its faults name `src`, unless the event is one of ours
+   * that we do not hold: `UnknownOwnEvent`, no fault); the events before it stay.
+   *
+   * An observer (a `fromExisting` engine not yet added) replaying history makes no event until
+   * its own Add is decided (then its Initial event). Events whose creator it does not know yet
+   * (added after the `section` it was built with) wait in a bounded orphan buffer, with those
+   * built on them, and are retried when an Add is decided. Once we were removed, nothing is added.
    */
-  ingest(src: PublicId, packedEvents: readonly PackedEvent[]): { readonly faults: readonly Fault[] } {
-    const faults: Fault[] = []
-    this.callFaults = faults
+  ingest(src: PublicId, packedEvents: readonly PackedEvent[]): Step {
+    this.startCall()
+    if (this.peers.isRemoved(US)) {
+      this.warn({ kind: 'serve-only', detail: 'ingested events were not added' })
+      return this.finishCall<never>(undefined)
+    }
+    const faults = this.callFaults
+    const observer = !this.peers.has(US, DKG)
+    let dropped = 0
     try {
-      for (const packed of packedEvents) this.unpack(packed)
+      for (const packed of packedEvents) {
+        if (observer && this.isOrphan(packed)) {
+          if (this.orphans.length >= MAX_ORPHAN_EVENTS) dropped++
+          else this.keepOrphan(packed)
+          continue
+        }
+        const peersBefore = this.peers.count
+        this.unpack(packed)
+        if (this.peers.count > peersBefore && this.orphans.length > 0) this.retryOrphans()
+      }
     } catch (error) {
       if (error instanceof ParsecError) {
         if (!faults.some((f) => f.offender.name === src.name) && error.code !== 'UnknownOwnEvent') {
           faults.push({ kind: 'rejected', offender: src, code: error.code, detail: error.detail })
         }
-        throw new ParsecError(error.code, error.detail, faults)
       }
-      throw error
+      return this.failCall(error)
+    } finally {
+      if (dropped > 0) this.warn({ kind: 'orphans-dropped', count: dropped })
     }
-    return { faults }
+    return this.finishCall<never>(undefined)
+  }
+
+  /** An event whose creator we do not know, or built on an orphan: it waits (observers only). */
+  private isOrphan(packed: PackedEvent): boolean {
+    if (this.peers.indexOf(packed.creator) === undefined) return true
+    if (this.orphans.length === 0) return false
+    const cause = packed.cause
+    if (cause.kind === 'initial') return false
+    if (this.orphanHashes.has(hashKey(cause.selfParent))) return true
+    return (
+      (cause.kind === 'request' || cause.kind === 'response') && this.orphanHashes.has(hashKey(cause.otherParent))
+    )
+  }
+
+  private keepOrphan(packed: PackedEvent): void {
+    this.orphans.push(packed)
+    this.orphanHashes.add(hashKey(eventHash(encodeContentTransient(packed.creator, packed.cause))))
+  }
+
+  /** Orphans whose creators are now known, in arrival order, until none can be added. */
+  private retryOrphans(): void {
+    const waiting = this.orphans
+    this.orphans = []
+    this.orphanHashes.clear()
+    let progress = false
+    let i = 0
+    try {
+      for (; i < waiting.length; i++) {
+        const packed = waiting[i]
+        if (this.isOrphan(packed)) {
+          this.keepOrphan(packed)
+          continue
+        }
+        const peersBefore = this.peers.count
+        this.unpack(packed)
+        progress ||= this.peers.count > peersBefore
+      }
+    } finally {
+      // A failing orphan is dropped (the error reports it); those after it keep waiting.
+      for (const packed of waiting.slice(i + 1)) this.keepOrphan(packed)
+    }
+    if (progress && this.orphans.length > 0) this.retryOrphans()
+  }
+
+  /** Events an observer holds back until their creators are known. */
+  get orphanCount(): number {
+    return this.orphans.length
   }
 
   // ------------------------------------------------------------------ our events
@@ -897,6 +1050,7 @@ export class Parsec {
 
   /** Blocks (§7.1), membership effects (§8.4), then the next election (§6.9). */
   private onDecision(event: GraphEvent, keys: number[]): number {
+    if (this.collecting) this.recordDecision(event, keys)
     const group: QueuedBlock[] = []
     for (const key of keys) {
       const votes = new Map<number, number>()
@@ -912,13 +1066,27 @@ export class Parsec {
         signature: this.graph.voteSignature(carrier) as Uint8Array,
       }))
       proofs.sort((a, b) => compareIds(a.publicId, b.publicId))
-      group.push({ block: { payload: this.store.get(key).observation, proofs }, key })
+      group.push({
+        block: { payload: this.store.get(key).observation, proofs },
+        key,
+        position: this.decidedBlocks + group.length,
+      })
     }
     for (const key of keys) this.store.markConsensused(key)
     const changes: MembershipChange[] = []
     for (const key of keys) {
       const observation = this.store.get(key).observation
       if (observation.kind === 'add') {
+        const known = this.peers.indexOf(observation.peer)
+        if (known !== undefined && this.peers.isRemoved(known)) {
+          // A removed id stays removed (an incarnation is never re-added; MEMBERSHIP.md §4).
+          this.warnDecided({ kind: 'irrelevant-membership', observation, reason: 'already-removed' })
+          continue
+        }
+        if (known !== undefined && this.election.isVoter(known)) {
+          // Still a change (the next election starts afresh, as it always did), but a no-op.
+          this.warnDecided({ kind: 'irrelevant-membership', observation, reason: 'already-a-member' })
+        }
         changes.push({ kind: 'add', peer: this.admit(observation.peer) })
       } else if (observation.kind === 'remove' || observation.kind === 'accusation') {
         const peer = this.peers.indexOf(
@@ -927,6 +1095,9 @@ export class Parsec {
         if (peer !== undefined && !this.peers.isRemoved(peer)) {
           this.peers.markRemoved(peer, event.index)
           changes.push({ kind: 'remove', peer })
+        } else {
+          const reason = peer === undefined ? 'not-a-member' : 'already-removed'
+          this.warnDecided({ kind: 'irrelevant-membership', observation, reason })
         }
       }
     }
@@ -950,18 +1121,168 @@ export class Parsec {
     return peer
   }
 
-  // ------------------------------------------------------------------ inspection
+  // ------------------------------------------------------------------ steps
 
-  /** Read-only views for tools (DOT dump, replay checks, status); not part of the protocol. */
-  inspect(): ParsecInspection {
-    return {
-      graph: this.graph,
-      peers: this.peers,
-      store: this.store,
-      election: this.election,
-      consensusHistory: this.history,
-      decisionSizes: this.decisionSizes,
+  private startCall(): void {
+    this.collecting = true
+    this.callStart = this.graph.size
+    this.callFaults = []
+    this.callWarnings = undefined
+    this.callDecisions = undefined
+  }
+
+  private warn(warning: Warning): void {
+    if (this.callWarnings === undefined) this.callWarnings = []
+    this.callWarnings.push(warning)
+  }
+
+  /** A warning about a decision: reported within a call, dropped during a restore. */
+  private warnDecided(warning: Warning): void {
+    if (this.collecting) this.warn(warning)
+  }
+
+  private recordDecision(event: GraphEvent, keys: readonly number[]): void {
+    const voters = this.election.voters
+      .map((peer) => ({ voter: this.peers.ids[peer], last: lastOf(event, peer) }))
+      .sort((a, b) => compareIds(a.voter, b.voter))
+    const decision: Decision = {
+      election: this.decisionSizes.length,
+      observations: keys.map((key) => this.store.get(key).observation),
+      firstPosition: this.decidedBlocks,
+      lastAncestors: voters,
     }
+    if (this.callDecisions === undefined) this.callDecisions = []
+    this.callDecisions.push(decision)
+  }
+
+  /** The step of the call in progress: everything collected, and every queued block. */
+  private finishCall<M>(message: M | undefined, error?: ParsecError): Step<M> {
+    this.collecting = false
+    let blocks: readonly AgreedBlock[] = NO_BLOCKS
+    if (this.polled < this.blocks.length) {
+      blocks = this.blocks.slice(this.polled).map(({ position, block }) => ({ position, block }))
+      this.blocks = []
+      this.polled = 0
+    }
+    const from = this.callStart
+    const to = this.graph.size
+    const faults = this.callFaults
+    this.callFaults = []
+    return new EngineStep(
+      message,
+      blocks,
+      this.callDecisions ?? NO_DECISIONS,
+      faults.length === 0 ? NO_FAULTS : faults,
+      this.callWarnings ?? NO_WARNINGS,
+      from === to ? undefined : () => this.packedEvents(from, to),
+      error,
+    )
+  }
+
+  /** A call ended by bad input: its `ParsecError` goes in the step (its faults too); others throw. */
+  private failCall<M>(error: unknown): Step<M> {
+    if (!(error instanceof ParsecError)) {
+      this.collecting = false
+      throw error
+    }
+    for (const fault of error.faults) if (!this.callFaults.includes(fault)) this.callFaults.push(fault)
+    const carried =
+      error.faults.length === this.callFaults.length
+        ? error
+        : new ParsecError(error.code, error.detail, [...this.callFaults])
+    return this.finishCall<M>(undefined, carried)
+  }
+
+  // ------------------------------------------------------------------ views
+
+  /** A read-only snapshot (copied: mutating it changes nothing here). */
+  view(): ParsecView {
+    const ids = this.peers.ids
+    const rounds = this.election.decisionRounds
+    const progress = this.election.progress()
+    return {
+      us: this.ourId,
+      graphSize: this.graph.size,
+      decidedBlocks: this.decidedBlocks,
+      removed: this.peers.isRemoved(US),
+      canVote: this.canVote(),
+      voters: sortIds(this.voters()),
+      peers: ids.map((id, p) => ({
+        id,
+        state: describeState(this.peers.state(p)),
+        removed: this.peers.isRemoved(p),
+        forked: this.graph.hasForks(p),
+        events: this.graph.slotCount(p),
+      })),
+      decisions: this.decisionSizes.map((size, index) => ({
+        index,
+        decided: true as const,
+        size,
+        round: rounds[index] ?? 0,
+      })),
+      election: {
+        index: this.decisionSizes.length,
+        decided: false,
+        voters: sortIds(this.voters()),
+        round: progress.round,
+        step: progress.step,
+        metaEvents: progress.metaEvents,
+      },
+      pendingObservations: this.store.pendingCount,
+      observations: this.store.entries.length,
+      ourUnpolledVotes: this.ourUnpolledObservations(),
+      membershipVotes: this.membershipVotes(),
+    }
+  }
+
+  /** Others' votes for Adds and Removes not agreed yet, in key order. */
+  private membershipVotes(): MembershipVote[] {
+    const out: MembershipVote[] = []
+    for (const entry of this.store.entries) {
+      const observation = entry.observation
+      if (entry.consensused || (observation.kind !== 'add' && observation.kind !== 'remove')) continue
+      const voters = new Set<number>()
+      for (const carrier of this.election.eventsCarrying(entry.key)) {
+        const creator = this.graph.get(carrier).creator
+        if (creator === US || voters.has(creator)) continue
+        voters.add(creator)
+        out.push({ voter: this.peers.ids[creator], observation })
+      }
+    }
+    return out
+  }
+
+  /** Observations seen so far and not agreed yet (cheap: for a host's gossip pace). */
+  get pendingObservationCount(): number {
+    return this.store.pendingCount
+  }
+
+  /** Every observation seen so far, agreed or not (cheap: for a host's progress check). */
+  get observationCount(): number {
+    return this.store.entries.length
+  }
+
+  /** We were removed: the engine only serves (see `createGossip`, `handleRequest`). */
+  get isRemoved(): boolean {
+    return this.peers.isRemoved(US)
+  }
+
+  /**
+   * SHA3-256 of the `OH` of the first `k` entries of the consensus history (the agreed
+   * observations in order, spec §12.5), one after another: equal at every honest peer.
+   * Undefined while fewer than `k` are agreed here; `k` must be a non-negative integer.
+   */
+  historyDigest(k: number): Uint8Array | undefined {
+    if (!Number.isSafeInteger(k) || k < 0) throw new ParsecError('InvalidArgument', `bad history length ${k}`)
+    if (k > this.history.length) return undefined
+    const bytes = new Uint8Array(32 * k)
+    for (let i = 0; i < k; i++) bytes.set(this.store.hashOf(this.history[i]), 32 * i)
+    return sha3(bytes)
+  }
+
+  /** How many observations are agreed (the consensus history's length). */
+  get historyLength(): number {
+    return this.history.length
   }
 
   /**
@@ -991,13 +1312,11 @@ export class Parsec {
   }
 }
 
-export interface ParsecInspection {
-  readonly graph: Graph
-  readonly peers: PeerList
-  readonly store: ObservationStore
-  readonly election: MetaElection
-  /** Decided observation keys, in order (spec §12.5). */
-  readonly consensusHistory: readonly number[]
-  /** Keys decided together by each decision. */
-  readonly decisionSizes: readonly number[]
+function hashKey(hash: Uint8Array): string {
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1')
 }
+
+const NO_BLOCKS: readonly AgreedBlock[] = Object.freeze([])
+const NO_DECISIONS: readonly Decision[] = Object.freeze([])
+const NO_FAULTS: readonly Fault[] = Object.freeze([])
+const NO_WARNINGS: readonly Warning[] = Object.freeze([])

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { sha3 } from '../src/encoding/hash.js'
+import { internalsOf } from '../src/engine-internals.js'
 import { isDescendant } from '../src/graph/ancestry.js'
 import { Graph, type GraphEvent, type NewEvent } from '../src/graph/graph.js'
 import {
@@ -44,6 +45,7 @@ import {
 import { genesis } from '../src/observations/observation.js'
 import { ObservationStore } from '../src/observations/store.js'
 import { Rng } from '../src/rng.js'
+import { message, took } from './support.js'
 
 const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina']
 
@@ -429,11 +431,11 @@ describe('concrete coin in running sections', () => {
         const from = rng.range(0, size - 1)
         const recipients = nodes[from].gossipRecipients()
         const to = NAMES.indexOf(rng.pick(recipients).name)
-        const request = nodes[from].createGossip(nodes[to].ourId)
-        const { response } = nodes[to].handleRequest(nodes[from].ourId, request)
-        nodes[from].handleResponse(nodes[to].ourId, response)
+        const request = message(nodes[from], nodes[from].createGossip(nodes[to].ourId))
+        const response = message(nodes[to], nodes[to].handleRequest(nodes[from].ourId, request))
+        took(nodes[from], nodes[from].handleResponse(nodes[to].ourId, response))
         for (const i of [from, to]) {
-          const election = nodes[i].inspect().election as MetaElection
+          const election = internalsOf(nodes[i]).election
           const epoch = toHex(election.lastConsensused)
           for (const event of election.graph.events) {
             const votes = event.meta?.votes

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseRecording, replay } from '../src/dot/index.js'
+import { internalsOf } from '../src/engine-internals.js'
 import { toHex } from '../src/index.js'
 import { vectorGraphs, vectorsRoot } from './vectors.js'
 
@@ -41,7 +42,7 @@ describe('replay of the reference graphs', () => {
       assert.deepEqual(result.consensusHistory, expected.consensus_history)
       assert.deepEqual(result.decisionSizes, expected.block_group_sizes)
       // Smoke (spec §12.5): the replayed graph holds exactly the parsed events (+2 synthetic).
-      const replayedGraph = result.parsec.inspect().graph
+      const replayedGraph = internalsOf(result.parsec).graph
       const replayed = new Set(replayedGraph.events.map((e) => toHex(replayedGraph.hash(e.index))))
       assert.equal(result.events, record.parsedEvents + (record.synthetic ? 2 : 0))
       for (const hash of record.parsedHashes) assert.ok(replayed.has(hash), `parsed event ${hash} missing`)

@@ -12,7 +12,7 @@ import {
   ParsecError,
   utf8,
 } from '../src/index.js'
-import { seededRandom, TestSection } from './support.js'
+import { message, seededRandom, TestSection, takeBlocks, took } from './support.js'
 
 describe('engine', () => {
   it('agrees over Ed25519 identities and the wire encoding', () => {
@@ -29,28 +29,29 @@ describe('engine', () => {
       const recipients = from.gossipRecipients()
       const toId = recipients[Math.floor(random() * recipients.length)]
       const to = nodes[ids.findIndex((id) => id.name === toId.name)]
-      const request = decodeMessage(encodeMessage(from.createGossip(to.ourId)), ed25519Scheme)
-      const { response } = to.handleRequest(from.ourId, request)
-      from.handleResponse(to.ourId, decodeMessage(encodeMessage(response), ed25519Scheme))
+      const request = decodeMessage(encodeMessage(message(from, from.createGossip(to.ourId))), ed25519Scheme)
+      const response = message(to, to.handleRequest(from.ourId, request))
+      took(from, from.handleResponse(to.ourId, decodeMessage(encodeMessage(response), ed25519Scheme)))
       nodes.forEach((node, i) => {
-        for (let b = node.poll(); b; b = node.poll()) blocks[i].push(b.payload.kind)
+        for (const b of takeBlocks(node)) blocks[i].push(b.payload.kind)
       })
     }
     for (const list of blocks) assert.deepEqual(list, ['genesis', 'opaque', 'opaque', 'opaque', 'opaque'])
   })
 
-  it('rejects a duplicate vote and votes by non-members with typed errors', () => {
+  it("a duplicate vote is a warning; a caller's misuse throws InvalidArgument", () => {
     const section = new TestSection(4, seededRandom(1))
     const alice = section.nodes[0]
-    alice.voteFor(opaque(utf8('x')))
+    assert.equal(alice.voteFor(opaque(utf8('x'))).events.length, 1)
     assert.ok(alice.haveVotedFor(opaque(utf8('x'))))
-    assert.throws(
-      () => alice.voteFor(opaque(utf8('x'))),
-      (e) => e instanceof ParsecError && e.code === 'DuplicateVote',
-    )
+    const size = alice.graphSize
+    const again = alice.voteFor(opaque(utf8('x')))
+    assert.deepEqual(again.warnings, [{ kind: 'duplicate-vote', observation: opaque(utf8('x')) }])
+    assert.equal(again.events.length, 0)
+    assert.equal(alice.graphSize, size)
     assert.throws(
       () => alice.createGossip(mockId('Mallory')),
-      (e) => e instanceof ParsecError && e.code === 'UnknownPeer',
+      (e) => e instanceof ParsecError && e.code === 'InvalidArgument',
     )
     const joiner = Parsec.fromExisting({
       us: new MockSecretId('Eric'),
@@ -61,7 +62,11 @@ describe('engine', () => {
     assert.deepEqual(joiner.gossipRecipients(), [])
     assert.throws(
       () => joiner.voteFor(opaque(utf8('y'))),
-      (e) => e instanceof ParsecError && e.code === 'InvalidSelfState',
+      (e) => e instanceof ParsecError && e.code === 'InvalidArgument',
+    )
+    assert.throws(
+      () => joiner.createGossip(mockId('Alice')),
+      (e) => e instanceof ParsecError && e.code === 'InvalidArgument',
     )
     assert.throws(
       () => Parsec.fromGenesis({ us: new MockSecretId('Zed'), genesis: [mockId('Alice')] }),
@@ -71,11 +76,18 @@ describe('engine', () => {
 
   it('a sole voter decides its own votes at once', () => {
     const solo = Parsec.fromGenesis({ us: new MockSecretId('Alice'), genesis: [mockId('Alice')] })
-    solo.voteFor(opaque(utf8('one')))
-    solo.voteFor(opaque(utf8('two')))
-    const kinds: string[] = []
-    for (let b = solo.poll(); b; b = solo.poll()) kinds.push(b.payload.kind)
-    assert.deepEqual(kinds, ['genesis', 'opaque', 'opaque'])
+    // fromGenesis decides the genesis block outside any step: poll() has it.
+    assert.equal(solo.poll()?.payload.kind, 'genesis')
+    const one = solo.voteFor(opaque(utf8('one')))
+    assert.deepEqual(
+      one.blocks.map((b) => [b.position, b.block.payload.kind]),
+      [[1, 'opaque']],
+    )
+    assert.equal(one.decisions.length, 1)
+    assert.deepEqual(one.decisions[0].lastAncestors.map((a) => a.voter.name), ['Alice'])
+    const two = solo.voteFor(opaque(utf8('two')))
+    assert.deepEqual(two.blocks.map((b) => b.position), [2])
+    assert.equal(solo.poll(), undefined, 'steps hand every block over')
     assert.deepEqual(solo.ourUnpolledObservations(), [])
   })
 })

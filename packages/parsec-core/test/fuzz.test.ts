@@ -1,13 +1,14 @@
 /**
  * Hostile input: random and mutated requests and responses, at the byte level and the event
- * level, must only ever produce typed `ParsecError`s, and the section must still reach consensus
- * afterwards on everything honest peers voted.
+ * level, must never throw out of a handle call: a step carrying a typed `ParsecError` (decoding
+ * bytes throws one), and the section must still reach consensus afterwards on everything honest
+ * peers voted.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { PackedEvent, Request } from '../src/index.js'
 import { decodeMessage, encodeMessage, mockId, mockScheme, opaque, ParsecError, utf8 } from '../src/index.js'
-import { seededRandom, TestSection } from './support.js'
+import { keep, message, seededRandom, TestSection } from './support.js'
 
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 const MUTATIONS = 150
@@ -88,20 +89,30 @@ describe('hostile input', () => {
         section.gossipOnce()
         const from = pick(random, section.nodes)
         const to = section.node(pick(random, from.gossipRecipients()).name)
-        const request = from.createGossip(to.ourId)
+        const request = message(from, from.createGossip(to.ourId))
         captured.push(request)
         const victim = pick(random, section.nodes)
         const claimed = pick(random, [from.ourId, to.ourId, mockId('Mallory')])
+        let hostile: Request
         try {
-          let hostile: Request
           if (random() < 0.5)
             hostile = decodeMessage(mutateBytes(random, encodeMessage(pick(random, captured))), mockScheme)
           else hostile = { packedEvents: mutateEvents(random, pick(random, captured).packedEvents) }
-          if (random() < 0.5) victim.handleRequest(claimed, hostile)
-          else victim.handleResponse(claimed, hostile)
         } catch (error) {
+          // Decoding mutated bytes throws a typed error.
           assert.ok(error instanceof ParsecError, `seed ${seed}: untyped error ${String(error)}`)
           codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
+          continue
+        }
+        // A handle call never throws on bad input: the step carries the error.
+        const step =
+          random() < 0.5 ? victim.handleRequest(claimed, hostile) : victim.handleResponse(claimed, hostile)
+        keep(victim, step)
+        if (step.error !== undefined) {
+          assert.ok(step.error instanceof ParsecError, `seed ${seed}: untyped error`)
+          assert.equal(step.message, undefined, `seed ${seed}: a response to bad input`)
+          for (const fault of step.error.faults) assert.ok(step.faults.includes(fault), `seed ${seed}`)
+          codes.set(step.error.code, (codes.get(step.error.code) ?? 0) + 1)
         }
       }
       for (const node of section.nodes) node.voteFor(opaque(utf8(`after${seed}`)))

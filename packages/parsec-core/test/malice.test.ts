@@ -22,7 +22,7 @@ import {
   type ParsecOptions,
   utf8,
 } from '../src/index.js'
-import { NAMES, seededRandom } from './support.js'
+import { message, NAMES, seededRandom, takeBlocks, took } from './support.js'
 
 const SEED = 7
 
@@ -44,9 +44,10 @@ function section(size = 4, options: Record<string, ParsecOptions> = {}): Section
 function sync(s: Section, from: string, to: string): void {
   const a = s.nodes[from]
   const b = s.nodes[to]
-  const { response, faults } = b.handleRequest(a.ourId, a.createGossip(b.ourId))
-  s.faults.push(...faults)
-  s.faults.push(...a.handleResponse(b.ourId, response).faults)
+  const request = message(a, a.createGossip(b.ourId))
+  const step = took(b, b.handleRequest(a.ourId, request))
+  s.faults.push(...step.faults)
+  s.faults.push(...took(a, a.handleResponse(b.ourId, step.message!)).faults)
 }
 
 /** Random honest syncs among `names`, tolerating the errors a removal causes. */
@@ -57,6 +58,8 @@ function gossip(s: Section, names: string[], syncs: number, seed = SEED): void {
     const recipients = s.nodes[from].gossipRecipients().filter((id) => names.includes(id.name))
     if (recipients.length === 0) continue
     const to = recipients[Math.floor(random() * recipients.length)].name
+    // A removed peer only serves (no sync event): the test's honest peers leave it alone.
+    if (s.nodes[from].isRemoved || s.nodes[to].isRemoved) continue
     try {
       sync(s, from, to)
     } catch (error) {
@@ -77,7 +80,7 @@ function daveSends(
   const last = events[events.length - 1]
   const closing = forge({ kind: 'requesting', selfParent: hashOf(last), recipient: mockId(to) })
   try {
-    const outcome = s.nodes[to].handleRequest(dave.publicId, { packedEvents: [...events, closing] })
+    const outcome = took(s.nodes[to], s.nodes[to].handleRequest(dave.publicId, { packedEvents: [...events, closing] }))
     s.faults.push(...outcome.faults)
     return { faults: outcome.faults }
   } catch (error) {
@@ -125,8 +128,7 @@ describe('malice detection', () => {
     gossip(s, ['Alice', 'Bob', 'Carol', 'Dave'], 400)
     for (const name of ['Alice', 'Bob', 'Carol']) {
       const node = s.nodes[name]
-      const blocks = []
-      for (let b = node.poll(); b !== undefined; b = node.poll()) blocks.push(describeBlock(b))
+      const blocks = takeBlocks(node).map((b) => describeBlock(b))
       const accusation = blocks.find((b) => b.kind === 'accusation')
       assert.ok(accusation, `${name} agreed on the accusation`)
       assert.equal(accusation.kind === 'accusation' && accusation.offender, 'Dave')
@@ -171,10 +173,10 @@ describe('malice detection', () => {
     const s = section()
     warmUp(s)
     // Alice asks Dave; Dave answers honestly, then makes a second Request for the same Requesting.
-    const requesting = s.nodes.Alice.createGossip(dave.publicId)
+    const requesting = message(s.nodes.Alice, s.nodes.Alice.createGossip(dave.publicId))
     const alicesRequesting = requesting.packedEvents[requesting.packedEvents.length - 1]
-    const { response } = s.nodes.Dave.handleRequest(mockId('Alice'), requesting)
-    s.nodes.Alice.handleResponse(dave.publicId, response)
+    const response = message(s.nodes.Dave, s.nodes.Dave.handleRequest(mockId('Alice'), requesting))
+    took(s.nodes.Alice, s.nodes.Alice.handleResponse(dave.publicId, response))
     const first = s.nodes.Dave.ourLastEventHash()
     const second = forge({ kind: 'request', selfParent: first, otherParent: hashOf(alicesRequesting) })
     const { faults, error } = daveSends(s, 'Alice', [second])
@@ -196,7 +198,7 @@ describe('malice detection', () => {
     assert.ok(maliceOf(unexpected.faults, 'Dave').includes('UnexpectedGenesis'))
     assert.ok(maliceOf(unexpected.faults, 'Dave').includes('DuplicateVote'), 'genesis voted twice')
 
-    s.nodes.Dave.voteFor(opaque(utf8('once')))
+    took(s.nodes.Dave, s.nodes.Dave.voteFor(opaque(utf8('once'))))
     tip = daveTip(s, 'Bob')
     const again = forge({
       kind: 'observation',
@@ -244,7 +246,7 @@ describe('malice detection', () => {
     // Carol runs without detection: she relays Dave's fork and never accuses him.
     const s = section(4, { Carol: { maliceDetection: 'off' } })
     warmUp(s)
-    const toAlice = s.nodes.Dave.createGossip(mockId('Alice'))
+    const toAlice = message(s.nodes.Dave, s.nodes.Dave.createGossip(mockId('Alice')))
     const real = toAlice.packedEvents[toAlice.packedEvents.length - 1]
     assert.ok(real.cause.kind === 'requesting')
     const sibling = forge({
@@ -253,8 +255,8 @@ describe('malice detection', () => {
       recipient: mockId('Carol'),
     })
     const toCarol = [...toAlice.packedEvents.slice(0, -1), sibling]
-    s.faults.push(...s.nodes.Alice.handleRequest(dave.publicId, toAlice).faults)
-    s.nodes.Carol.handleRequest(dave.publicId, { packedEvents: toCarol })
+    s.faults.push(...took(s.nodes.Alice, s.nodes.Alice.handleRequest(dave.publicId, toAlice)).faults)
+    took(s.nodes.Carol, s.nodes.Carol.handleRequest(dave.publicId, { packedEvents: toCarol }))
     gossip(s, ['Alice', 'Bob', 'Carol'], 120)
     assert.ok(maliceOf(s.faults, 'Dave').includes('Fork'))
     assert.ok(maliceOf(s.faults, 'Carol').includes('Accomplice'), 'Carol is found an accomplice')
@@ -271,32 +273,29 @@ describe('malice detection', () => {
       section: NAMES.slice(0, 4).map(mockId),
     })
     const request = { packedEvents: s.nodes.Alice.packedEvents() }
-    assert.throws(
-      () => joiner.handleRequest(mockId('Alice'), request),
-      (error) => isParsecError(error) && error.code === 'PrematureGossip',
-    )
+    const step = joiner.handleRequest(mockId('Alice'), request)
+    assert.equal(step.error?.code, 'PrematureGossip')
+    assert.equal(step.message, undefined)
+    assert.equal(step.events.length, request.packedEvents.length, 'the accepted events are in the step')
     assert.equal(joiner.graphSize, request.packedEvents.length)
   })
 
   it('bad signatures and unknown parents are rejected before the graph, the sender in the faults', () => {
     const s = section()
     warmUp(s)
-    const request = s.nodes.Bob.createGossip(mockId('Alice'))
+    const request = message(s.nodes.Bob, s.nodes.Bob.createGossip(mockId('Alice')))
     const last = request.packedEvents[request.packedEvents.length - 1]
     const forged = { ...last, signature: new Uint8Array(last.signature.length) }
     const size = s.nodes.Alice.graphSize
     const expectRejected = (events: PackedEvent[], code: string) => {
-      try {
-        s.nodes.Alice.handleRequest(mockId('Bob'), { packedEvents: events })
-        assert.fail('must throw')
-      } catch (error) {
-        assert.ok(isParsecError(error))
-        assert.equal(error.code, code)
-        assert.deepEqual(
-          error.faults.map((f) => [f.kind, f.offender.name]),
-          [['rejected', 'Bob']],
-        )
-      }
+      const step = s.nodes.Alice.handleRequest(mockId('Bob'), { packedEvents: events })
+      assert.equal(step.error?.code, code)
+      assert.equal(step.message, undefined)
+      assert.deepEqual(
+        step.error.faults.map((f) => [f.kind, f.offender.name]),
+        [['rejected', 'Bob']],
+      )
+      assert.deepEqual(step.faults, step.error.faults)
     }
     expectRejected([...request.packedEvents.slice(0, -1), forged], 'SignatureFailure')
     assert.equal(
@@ -323,19 +322,17 @@ describe('malice detection', () => {
   it('our own sync event keeps the pattern: a request not ending in a Requesting to us is refused', () => {
     const s = section()
     warmUp(s)
-    const request = s.nodes.Bob.createGossip(mockId('Alice'))
+    const request = message(s.nodes.Bob, s.nodes.Bob.createGossip(mockId('Alice')))
     const size = s.nodes.Alice.graphSize
-    assert.throws(
-      () => s.nodes.Alice.handleRequest(mockId('Bob'), { packedEvents: request.packedEvents.slice(0, -1) }),
-      (error) => isParsecError(error) && error.code === 'InvalidMessage',
-    )
+    const step = s.nodes.Alice.handleRequest(mockId('Bob'), { packedEvents: request.packedEvents.slice(0, -1) })
+    assert.equal(step.error?.code, 'InvalidMessage')
     assert.equal(s.nodes.Alice.graphSize, size + request.packedEvents.length - 1, 'no sync event of ours')
   })
 
   it('honest gossip triggers no detector', () => {
     const s = section(7)
     for (const name of NAMES.slice(0, 7))
-      for (const payload of ['x', 'y', 'z']) s.nodes[name].voteFor(opaque(utf8(payload)))
+      for (const payload of ['x', 'y', 'z']) took(s.nodes[name], s.nodes[name].voteFor(opaque(utf8(payload))))
     gossip(s, NAMES.slice(0, 7), 600, 11)
     assert.deepEqual(
       s.faults.map((f) => `${f.offender.name} ${f.kind === 'malice' ? f.malice.type : f.code}`),

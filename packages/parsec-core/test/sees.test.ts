@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { parseRecording, replay } from '../src/dot/index.js'
+import { internalsOf } from '../src/engine-internals.js'
 import { isDescendant, sees } from '../src/graph/ancestry.js'
 import { mockId } from '../src/index.js'
 import { vectorsRoot } from './vectors.js'
@@ -15,7 +16,7 @@ describe('sees and forks', () => {
   const { record } = parseRecording(
     readFileSync(join(vectorsRoot(), 'functional_tests_sees/alice.dot'), 'utf8'),
   )
-  const { graph, peers } = replay(record).parsec.inspect()
+  const { graph, peers } = internalsOf(replay(record).parsec)
   const carol = peers.indexOf(mockId('Carol'))!
   const alice = peers.indexOf(mockId('Alice'))!
   const event = (peer: number, index: number, fork = 0) => graph.get(graph.slot(peer, index)[fork])

@@ -1,5 +1,5 @@
 /** A tiny in-process section for unit tests: seeded, synchronous gossip between mock peers. */
-import type { Block, ConsensusMode, Parsec as ParsecType } from '../src/index.js'
+import type { Block, ConsensusMode, Parsec as ParsecType, Step } from '../src/index.js'
 import { describeBlock, MockSecretId, mockId, Parsec } from '../src/index.js'
 import { Rng } from '../src/rng.js'
 
@@ -7,6 +7,41 @@ import { Rng } from '../src/rng.js'
 export function seededRandom(seed: number): () => number {
   const rng = new Rng(seed)
   return () => rng.float()
+}
+
+/** Blocks the steps of each engine handed over, not yet taken by `takeBlocks`. */
+const handedOver = new WeakMap<ParsecType, Block[]>()
+
+/** Keeps `step`'s blocks for `takeBlocks(node)`. */
+export function keep<M>(node: ParsecType, step: Step<M>): Step<M> {
+  if (step.blocks.length > 0) {
+    let list = handedOver.get(node)
+    if (list === undefined) handedOver.set(node, (list = []))
+    for (const { block } of step.blocks) list.push(block)
+  }
+  return step
+}
+
+/** `keep`, then throws the step's error, if any (what the calls did before steps). */
+export function took<M>(node: ParsecType, step: Step<M>): Step<M> {
+  keep(node, step)
+  if (step.error !== undefined) throw step.error
+  return step
+}
+
+/** `took`, returning the step's message (which must be there). */
+export function message<M>(node: ParsecType, step: Step<M>): M {
+  const taken = took(node, step)
+  if (taken.message === undefined) throw new Error('the step has no message')
+  return taken.message
+}
+
+/** Every block `node` agreed and did not hand over yet: those its steps handed over, then `poll()`. */
+export function takeBlocks(node: ParsecType): Block[] {
+  const out = handedOver.get(node) ?? []
+  handedOver.delete(node)
+  for (let block = node.poll(); block !== undefined; block = node.poll()) out.push(block)
+  return out
 }
 
 export const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina', 'Hank', 'Iris', 'Judy']
@@ -36,15 +71,15 @@ export class TestSection {
     const from = this.nodes[Math.floor(this.random() * this.nodes.length)]
     const recipients = from.gossipRecipients()
     const to = this.node(recipients[Math.floor(this.random() * recipients.length)].name)
-    const request = from.createGossip(to.ourId)
-    const { response } = to.handleRequest(from.ourId, request)
-    from.handleResponse(to.ourId, response)
+    const request = message(from, from.createGossip(to.ourId))
+    const response = message(to, to.handleRequest(from.ourId, request))
+    took(from, from.handleResponse(to.ourId, response))
     this.pollAll()
   }
 
   pollAll(): void {
     this.nodes.forEach((node, i) => {
-      for (let block = node.poll(); block !== undefined; block = node.poll()) this.blocks[i].push(block)
+      this.blocks[i].push(...takeBlocks(node))
     })
   }
 

@@ -24,7 +24,7 @@
  * collapses and the election decides a round or two later.
  */
 import { mockId, type Parsec, type Request, type Response } from '@parsec-section/parsec-core'
-import { FALSE, type GraphEvent, type MetaVote, TRUE } from '@parsec-section/parsec-core/internal'
+import { FALSE, type GraphEvent, internalsOf, type MetaVote, TRUE } from '@parsec-section/parsec-core/internal'
 import { commonStage, type Delivery, planStage, type StagePlan } from './split-planner.js'
 import { lastEventIndex, mirrorVotes } from './vote-mirror.js'
 import type { VoteModel } from './vote-model.js'
@@ -170,7 +170,7 @@ export class AdversarialScheduler {
   private isShaping(host: SchedulerHost): boolean {
     const estimates = this.estimates(host)
     if (estimates.every((e) => e === null) || estimates.every((e) => e !== null)) return false
-    const election = Math.min(...host.voters.map((name) => host.engine(name).inspect().decisionSizes.length))
+    const election = Math.min(...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length))
     if (this.shaping.election !== election) this.shaping = { election, since: host.step }
     return host.step - this.shaping.since <= SHAPING_PATIENCE
   }
@@ -217,8 +217,11 @@ export class AdversarialScheduler {
     let result = this.tried.get(key)
     if (result === undefined) {
       result = this.triedKeepsSplitPossible(host, message.to, (copy) => {
-        if (message.kind === 'request') copy.handleRequest(mockId(message.from), message.body)
-        else copy.handleResponse(mockId(message.from), message.body)
+        const step =
+          message.kind === 'request'
+            ? copy.handleRequest(mockId(message.from), message.body)
+            : copy.handleResponse(mockId(message.from), message.body)
+        if (step.error !== undefined) throw step.error
       })
       this.tried.set(key, result)
     }
@@ -228,8 +231,9 @@ export class AdversarialScheduler {
   /** `keepsSplitPossible` for a fresh request of accomplice `from` to `to` (tried on copies of both). */
   private requestKeepsSplitPossible(host: SchedulerHost, from: string, to: string): boolean {
     return this.triedKeepsSplitPossible(host, to, (copy) => {
-      const request = host.clone(from).createGossip(mockId(to))
-      copy.handleRequest(mockId(from), request)
+      const request = host.clone(from).createGossip(mockId(to)).message!
+      const step = copy.handleRequest(mockId(from), request)
+      if (step.error !== undefined) throw step.error
     })
   }
 
@@ -259,7 +263,7 @@ export class AdversarialScheduler {
 
   /** Once every peer votes in the current election, picks a voter whose agreement can be kept split. */
   private startAttack(host: SchedulerHost): boolean {
-    const decided = Math.min(...host.voters.map((name) => host.engine(name).inspect().decisionSizes.length))
+    const decided = Math.min(...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length))
     if (decided === this.examined) return false
     for (const name of host.voters) {
       if (latestSyncEvent(host.engine(name))?.meta?.votes == null) return false
@@ -387,14 +391,14 @@ export class AdversarialScheduler {
 
 /** Our latest sync event (the one carrying our current meta-votes), if any. */
 function latestSyncEvent(engine: Parsec): GraphEvent | undefined {
-  const { graph } = engine.inspect()
+  const { graph } = internalsOf(engine)
   const last = graph.lastEventOf(0)
   return last === undefined || last.isSync ? last : graph.selfSyncParent(last)
 }
 
 /** `engine`'s first estimates about each of `voters` in its current election, or null before it has any. */
 function initialEstimates(engine: Parsec, voters: readonly string[]): number[] | null {
-  const { graph, peers, election } = engine.inspect()
+  const { graph, peers, election } = internalsOf(engine)
   let first: readonly (readonly MetaVote[])[] | null = null
   for (let event = latestSyncEvent(engine); event?.meta?.votes != null; ) {
     first = event.meta.votes

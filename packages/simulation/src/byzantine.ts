@@ -19,9 +19,10 @@ import {
   type Parsec,
   type PublicId,
   type Request,
+  type Step,
   toHex,
 } from '@parsec-section/parsec-core'
-import { encodeContent, eventHash } from '@parsec-section/parsec-core/internal'
+import { encodeContent, eventHash, internalsOf } from '@parsec-section/parsec-core/internal'
 import { type Behaviour, type Misbehaviour, PROVABLE_MALICE } from './misbehaviour.js'
 
 /** What the simulation offers a Byzantine peer. */
@@ -31,6 +32,8 @@ export interface ByzantineHost {
   honestTargets(): string[]
   /** Queues a request from the Byzantine peer (`spam` marks the extra ones). */
   sendRequest(to: string, request: Request, spam: boolean): void
+  /** Keeps a step of the Byzantine peer's engine (its blocks); throws its error. */
+  take<M>(step: Step<M>): Step<M>
   record(entry: Omit<Misbehaviour, 'step' | 'peer'>): void
   /** An engine call of the Byzantine peer failed (its own engine, after its own tricks). */
   engineError(code: string): void
@@ -120,7 +123,7 @@ export class ByzantinePeer {
    */
   incoming(events: readonly PackedEvent[]): readonly PackedEvent[] {
     if (this.forged.length === 0) return events
-    const graph = this.parsec.inspect().graph
+    const graph = internalsOf(this.parsec).graph
     const missing = this.forged.filter(
       (e) => graph.indexOf(eventHash(encodeContent(e.creator, e.cause))) === undefined,
     )
@@ -161,6 +164,7 @@ export class ByzantinePeer {
   }
 
   private targets(host: ByzantineHost): string[] {
+    if (this.parsec.isRemoved) return []
     const allowed = new Set(this.parsec.gossipRecipients().map((id) => id.name))
     return host.honestTargets().filter((name) => allowed.has(name))
   }
@@ -174,7 +178,7 @@ export class ByzantinePeer {
     if (targets.length < 2) return
     const [a, b] = targets
     const parent = this.parsec.ourLastEventHash()
-    const request = this.parsec.createGossip(mockId(a))
+    const request = host.take(this.parsec.createGossip(mockId(a))).message!
     const kept = request.packedEvents[request.packedEvents.length - 1]
     const cause: Cause = { kind: 'requesting', selfParent: parent, recipient: mockId(b) }
     const sibling = this.parsec.forgeEvent(cause, false)
@@ -210,7 +214,7 @@ export class ByzantinePeer {
 
   /** An accusation of an honest peer: a "fork" at one of its events that never forked. */
   private invalidAccusation(host: ByzantineHost): void {
-    const { graph, peers } = this.parsec.inspect()
+    const { graph, peers } = internalsOf(this.parsec)
     const candidates = host.honestTargets().filter((name) => {
       const index = peers.indexOf(mockId(name))
       return index !== undefined && graph.lastEventOf(index) !== undefined
@@ -241,7 +245,7 @@ export class ByzantinePeer {
     if (targets.length === 0) return
     const victim = this.rng.pick(targets)
     for (let i = 0; i < this.plan.spamPerStep; i++) {
-      host.sendRequest(victim, this.parsec.createGossip(mockId(victim)), true)
+      host.sendRequest(victim, host.take(this.parsec.createGossip(mockId(victim))).message!, true)
     }
     host.record({ behaviour: 'spam', detail: `${this.plan.spamPerStep} requests to ${victim}`, events: [] })
   }

@@ -49,6 +49,7 @@ import {
   type Fault,
   fromHex,
   isParsecError,
+  ParsecError,
   MockSecretId,
   mockId,
   type Observation,
@@ -61,9 +62,10 @@ import {
   type Response,
   Rng,
   remove,
+  type Step,
   utf8,
 } from '@parsec-section/parsec-core'
-import { encodeContent } from '@parsec-section/parsec-core/internal'
+import { encodeContent, internalsOf } from '@parsec-section/parsec-core/internal'
 import {
   AdversarialScheduler,
   type AdversarialSchedulerOptions,
@@ -273,6 +275,8 @@ interface SimPeer {
   /** Agreement keys of the polled blocks, in order, and as a set. */
   readonly keys: string[]
   readonly keySet: Set<string>
+  /** Blocks the engine's steps handed over, recorded at the next `pollAll`. */
+  readonly agreed: Block[]
   votes: PendingVote[]
   /** The behaviour layer of a Byzantine peer. */
   byzantine?: ByzantinePeer
@@ -517,6 +521,7 @@ class Simulation {
       blocks: [],
       keys: [],
       keySet: new Set(),
+      agreed: [],
       votes: [],
       accused: new Set(),
     }
@@ -799,11 +804,11 @@ class Simulation {
     const { observation, key } = pending
     if (pending.duplicate) {
       try {
-        peer.parsec.voteFor(observation)
-        this.violate('vote', `${peer.name} voted ${key} twice and the engine accepted it`)
+        const step = this.took(peer, peer.parsec.voteFor(observation))
+        if (step.warnings.some((w) => w.kind === 'duplicate-vote')) this.duplicateVotesRefused++
+        else this.violate('vote', `${peer.name} voted ${key} twice and the engine accepted it`)
       } catch (error) {
-        if (isParsecError(error) && error.code === 'DuplicateVote') this.duplicateVotesRefused++
-        else this.engineError('vote', `${peer.name} re-voting ${key}`, error)
+        this.engineError('vote', `${peer.name} re-voting ${key}`, error)
       }
       return
     }
@@ -813,9 +818,9 @@ class Simulation {
     }
     if (peer.parsec.haveVotedFor(observation)) return
     try {
-      peer.parsec.voteFor(observation)
+      this.took(peer, peer.parsec.voteFor(observation))
     } catch (error) {
-      if (isParsecError(error) && error.code === 'InvalidSelfState' && peer.leaving) {
+      if (isParsecError(error) && error.code === 'InvalidArgument' && peer.leaving) {
         this.tolerate(error.code)
         return
       }
@@ -883,7 +888,7 @@ class Simulation {
 
   private gossip(): void {
     for (const peer of this.all) {
-      if (!this.running(peer) || !this.rng.chance(this.probGossip)) continue
+      if (!this.running(peer) || !this.rng.chance(this.probGossip) || peer.parsec.isRemoved) continue
       if (peer.byzantine?.isSilent(this.step) || this.accomplices.has(peer.name)) continue
       const recipients = peer.parsec.gossipRecipients().filter((id) => {
         const other = this.byName.get(id.name)
@@ -893,7 +898,7 @@ class Simulation {
       const target = this.byName.get(this.rng.pick(recipients).name)!
       let request: Request
       try {
-        request = peer.parsec.createGossip(mockId(target.name))
+        request = this.took(peer, peer.parsec.createGossip(mockId(target.name))).message!
       } catch (error) {
         if (isParsecError(error) && peer.byzantine !== undefined) {
           this.countByzantineError(error.code)
@@ -924,6 +929,7 @@ class Simulation {
         const target = this.byName.get(to)
         if (target !== undefined) this.send(peer, target, 'request', request, spam)
       },
+      take: (step) => this.took(peer, step),
       record: (entry) => this.misbehaviour.add({ ...entry, step: this.step, peer: peer.name }),
       engineError: (code) => this.countByzantineError(code),
     }
@@ -979,7 +985,7 @@ class Simulation {
     const hashes = entry.events.map((hex) => fromHex(hex))
     const reached = honest
       .filter((peer) => {
-        const graph = peer.parsec.inspect().graph
+        const graph = internalsOf(peer.parsec).graph
         return hashes.every((hash) => graph.indexOf(hash) !== undefined)
       })
       .map((peer) => peer.name)
@@ -1026,7 +1032,8 @@ class Simulation {
         if (!this.running(sender) || !this.running(receiver)) return
         let request: Request
         try {
-          request = sender.parsec.createGossip(mockId(to))
+          if (sender.parsec.isRemoved) return
+          request = this.took(sender, sender.parsec.createGossip(mockId(to))).message!
         } catch (error) {
           if (isParsecError(error)) this.countByzantineError(error.code)
           return
@@ -1042,7 +1049,7 @@ class Simulation {
   private decisionRounds(honest: readonly SimPeer[]): number[] {
     const rounds: number[] = []
     for (const peer of honest) {
-      peer.parsec.inspect().election.decisionRounds.forEach((round, i) => {
+      internalsOf(peer.parsec).election.decisionRounds.forEach((round, i) => {
         rounds[i] = Math.max(rounds[i] ?? 0, round)
       })
     }
@@ -1084,13 +1091,17 @@ class Simulation {
     const src = mockId(from.name)
     let faults: readonly Fault[] = []
     try {
+      if (to.parsec.isRemoved) {
+        // Serve-only answers carry no sync event: the simulation's removed peers stay silent.
+        throw new ParsecError('InvalidSelfState', 'removed')
+      }
       if (message.kind === 'request') {
-        const outcome = to.parsec.handleRequest(src, message.body)
-        faults = outcome.faults
-        if (this.running(from)) this.send(to, from, 'response', outcome.response)
+        const step = this.took(to, to.parsec.handleRequest(src, message.body))
+        faults = step.faults
+        if (this.running(from)) this.send(to, from, 'response', step.message!)
         else this.dropped++
       } else {
-        faults = to.parsec.handleResponse(src, message.body).faults
+        faults = this.took(to, to.parsec.handleResponse(src, message.body)).faults
       }
     } catch (error) {
       if (isParsecError(error)) this.noteFaults(message, error.faults)
@@ -1149,13 +1160,14 @@ class Simulation {
     const src = mockId(from.name)
     const packedEvents: readonly PackedEvent[] = byzantine.incoming(message.body.packedEvents)
     try {
+      if (to.parsec.isRemoved) throw new ParsecError('InvalidSelfState', 'removed')
       if (message.kind === 'request') {
-        const { response } = to.parsec.handleRequest(src, { packedEvents })
+        const response = this.took(to, to.parsec.handleRequest(src, { packedEvents })).message!
         if (this.accomplices.has(to.name)) return
         if (this.running(from)) this.send(to, from, 'response', this.outgoing(to, from, response))
         else this.dropped++
       } else {
-        to.parsec.handleResponse(src, { packedEvents })
+        this.took(to, to.parsec.handleResponse(src, { packedEvents }))
       }
     } catch (error) {
       if (!isParsecError(error)) {
@@ -1175,13 +1187,13 @@ class Simulation {
     switch (code) {
       case 'InvalidPeerState':
         // The receiver removed the sender, or a relayed event's creator.
-        return message.to.parsec.inspect().peers.removedAt.some((at) => at >= 0)
+        return internalsOf(message.to.parsec).peers.removedAt.some((at) => at >= 0)
       case 'InvalidSelfState':
         return message.to.leaving || this.removed.includes(message.to.name)
       case 'UnknownPeer':
         // A joiner hears from a peer added after it, or a new member gossips to a peer that has
         // not decided its Add yet: the receiver does not know the sender.
-        return message.to.parsec.inspect().peers.indexOf(mockId(message.from.name)) === undefined
+        return internalsOf(message.to.parsec).peers.indexOf(mockId(message.from.name)) === undefined
       case 'PrematureGossip':
         return message.to.status === 'joining'
       default:
@@ -1195,10 +1207,19 @@ class Simulation {
     for (const peer of this.all) {
       if (!this.running(peer)) continue
       // A peer that decides its own removal still gets the rest of that block group (spec §8.6).
+      const agreed = peer.agreed.splice(0)
+      for (const block of agreed) this.record(peer, block)
       for (let block = peer.parsec.poll(); block !== undefined; block = peer.parsec.poll()) {
         this.record(peer, block)
       }
     }
+  }
+
+  /** Keeps a step's blocks for `pollAll`; its error is thrown, as the engine's calls once did. */
+  private took<M>(peer: SimPeer, step: Step<M>): Step<M> {
+    for (const { block } of step.blocks) peer.agreed.push(block)
+    if (step.error !== undefined) throw step.error
+    return step
   }
 
   private record(peer: SimPeer, block: Block): void {

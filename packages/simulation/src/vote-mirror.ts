@@ -4,7 +4,7 @@
  * every other peer each of its events sees. Read-only: it only inspects the engines.
  */
 import { mockId, type PackedEvent, type Parsec } from '@parsec-section/parsec-core'
-import { encodeContent, eventHash, lastOf } from '@parsec-section/parsec-core/internal'
+import { encodeContent, eventHash, internalsOf, lastOf } from '@parsec-section/parsec-core/internal'
 import { type ModelCoin, type ModelEvent, parityModelCoin, type VoteList, VoteModel } from './vote-model.js'
 
 /** The model of `voter`'s binary agreement among `peers` (model order), from their engines. */
@@ -22,7 +22,7 @@ export function mirrorVotes(
 }
 
 function chainOf(engine: Parsec, peers: readonly string[], voter: string): ModelEvent[] {
-  const { graph, peers: list, election } = engine.inspect()
+  const { graph, peers: list, election } = internalsOf(engine)
   const local = peers.map((name) => list.indexOf(mockId(name)) ?? -1)
   const voterIndex = list.indexOf(mockId(voter))
   const position = voterIndex === undefined ? undefined : election.positionOf(voterIndex)
@@ -44,7 +44,7 @@ function chainOf(engine: Parsec, peers: readonly string[], voter: string): Model
 export function lastEventIndex(sender: Parsec, events: readonly PackedEvent[]): number | undefined {
   const last = events[events.length - 1]
   if (last === undefined) return undefined
-  const { graph } = sender.inspect()
+  const { graph } = internalsOf(sender)
   const index = graph.indexOf(eventHash(encodeContent(last.creator, last.cause)))
   if (index === undefined) return undefined
   const event = graph.get(index)

@@ -11,6 +11,7 @@ import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { MetaVote } from '../meta-voting/meta-vote.js'
 import { BOTH, FALSE, TRUE } from '../meta-voting/meta-vote.js'
 import type { Observation } from '../observations/observation.js'
+import { internalsOf } from '../engine-internals.js'
 import type { Parsec } from '../parsec.js'
 import { describeState } from '../peers/peer-state.js'
 
@@ -64,7 +65,7 @@ function metaVoteLine(vote: MetaVote): string {
 }
 
 export function dumpDot(parsec: Parsec): string {
-  const { graph, peers, store, election, consensusHistory } = parsec.inspect()
+  const { graph, peers, store, election, consensusHistory } = internalsOf(parsec)
   const names = peers.ids.map((id) => id.name)
   const short = shortNames(names)
   const eventName = (event: GraphEvent): string => {

@@ -3,11 +3,14 @@
  * then every block is polled. The result is what `parsec-peer replay --json` prints.
  */
 import { type BlockDescription, describeBlock } from '../block-description.js'
+import type { Block } from '../blocks.js'
+import { internalsOf } from '../engine-internals.js'
 import { toHex } from '../encoding/bytes.js'
 import type { Fault } from '../faults.js'
 import { MockSecretId } from '../identity/mock.js'
 import { parityCoin } from '../meta-voting/coin.js'
 import { type MaliceDetection, Parsec } from '../parsec.js'
+import type { Step } from '../step.js'
 import { type DotGraph, parseDot } from './parse.js'
 import { type Record, record } from './record.js'
 
@@ -47,9 +50,15 @@ export function parseRecording(text: string): ParsedRecording {
 
 /**
  * Runs the recorded actions on a fresh peer with the reference's rules (parity coin); faults the
- * handle calls report are appended to `faults`.
+ * handle calls report are appended to `faults`, and the blocks their steps hand over to `blocks`.
+ * A recorded action the engine refuses ends the replay with its error.
  */
-export function play(recording: Record, options: ReplayOptions = {}, faults: Fault[] = []): Parsec {
+export function play(
+  recording: Record,
+  options: ReplayOptions = {},
+  faults: Fault[] = [],
+  blocks?: Block[],
+): Parsec {
   const parsec = Parsec.fromGenesis({
     us: new MockSecretId(recording.ourId.name),
     genesis: recording.genesis,
@@ -59,31 +68,35 @@ export function play(recording: Record, options: ReplayOptions = {}, faults: Fau
     maliceDetection: options.maliceDetection ?? 'off',
   })
   for (const action of recording.actions) {
+    let step: Step<unknown>
     switch (action.kind) {
       case 'vote':
-        parsec.voteFor(action.observation)
+        step = parsec.voteFor(action.observation)
         break
       case 'requesting':
-        parsec.createGossip(action.recipient)
+        step = parsec.createGossip(action.recipient)
         break
       case 'request':
-        faults.push(...parsec.handleRequest(action.src, { packedEvents: action.packedEvents }).faults)
+        step = parsec.handleRequest(action.src, { packedEvents: action.packedEvents })
         break
       case 'response':
-        faults.push(...parsec.handleResponse(action.src, { packedEvents: action.packedEvents }).faults)
+        step = parsec.handleResponse(action.src, { packedEvents: action.packedEvents })
         break
     }
+    if (step.faults.length > 0) faults.push(...step.faults)
+    if (step.error !== undefined) throw step.error
+    for (const { block } of step.blocks) blocks?.push(block)
   }
   return parsec
 }
 
 export function replay(recording: Record, options: ReplayOptions = {}): ReplayResult {
   const faults: Fault[] = []
-  const parsec = play(recording, options, faults)
-  const blocks: BlockDescription[] = []
-  for (let block = parsec.poll(); block !== undefined; block = parsec.poll())
-    blocks.push(describeBlock(block))
-  const inspection = parsec.inspect()
+  const agreed: Block[] = []
+  const parsec = play(recording, options, faults, agreed)
+  for (let block = parsec.poll(); block !== undefined; block = parsec.poll()) agreed.push(block)
+  const blocks: BlockDescription[] = agreed.map((block) => describeBlock(block))
+  const inspection = internalsOf(parsec)
   return {
     ourId: recording.ourId.name,
     consensusMode: recording.consensusMode,

@@ -85,6 +85,25 @@ export class MetaElection implements CoinView {
     return this.roundsToDecision
   }
 
+  /**
+   * Read-only, for views: the highest meta-vote round and step any event of this election holds
+   * (round -1 before any meta-vote), and how many events hold a meta-event.
+   */
+  progress(): { round: number; step: number; metaEvents: number } {
+    let round = -1
+    let step = 0
+    for (const index of this.metaIndices) {
+      for (const list of this.graph.get(index).meta?.votes ?? []) {
+        const last = list[list.length - 1]
+        if (last.round > round || (last.round === round && last.step > step)) {
+          round = last.round
+          step = last.step
+        }
+      }
+    }
+    return { round, step, metaEvents: this.metaIndices.length }
+  }
+
   get voterCount(): number {
     return this.voters.length
   }
