@@ -12,7 +12,7 @@
  */
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import type { Parsec, PublicId } from '@parsec-section/parsec-core'
+import type { Parsec, PublicId, Step } from '@parsec-section/parsec-core'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { decodeEvents, frontierEntryToWire, frontierFromWire, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
@@ -62,8 +62,8 @@ export interface CatchUpHost {
   memberOf(peer: PeerId): PublicId | undefined
   /** A member's engine id by engine name (hex public key). */
   resolve(name: string): PublicId | undefined
-  /** After events were added: poll blocks and note who spoke. */
-  afterIngest(sizeBefore: number): void
+  /** An engine step's output (events to persist, blocks, faults), for the next flush. */
+  take(step: Step<unknown>, from: PeerId): void
   /** Persist, then deliver (what every call's output goes through). */
   flush(): Promise<void>
 }
@@ -195,18 +195,15 @@ export class CatchUp {
           from,
           maxBytes: this.limits.pageBytes,
         })
-        const events = decodeEvents(page.events)
-        const sizeBefore = engine.graphSize
-        try {
-          engine.ingest(member, events)
-        } finally {
-          this.host.afterIngest(sizeBefore)
-          await this.host.flush()
-        }
+        const step = engine.ingest(member, decodeEvents(page.events))
+        // The events before a bad one stay: persisted either way, then the error is thrown.
+        this.host.take(step, peer)
+        await this.host.flush()
+        if (step.error !== undefined) throw step.error
         progress = {
           peer,
           pages: progress.pages + 1,
-          events: progress.events + (engine.graphSize - sizeBefore),
+          events: progress.events + step.events.length,
           serverGraphSize: Number(page.graphSize),
           done: page.done,
         }

@@ -41,7 +41,9 @@ import {
   opaque,
   type PackedEvent,
   Parsec,
+  ParsecError,
   type PublicId,
+  type Step,
 } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -398,6 +400,8 @@ export class ParsecSectionService
   private engine: Parsec | undefined
   private persistedEvents = 0
   private persistedBlocks = 0
+  /** Events the engine's steps produced, encoded, not yet persisted (in insertion order). */
+  private unpersistedEvents: Uint8Array[] = []
   private decided: Block[] = []
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlush: Promise<void> | undefined
@@ -469,7 +473,7 @@ export class ParsecSectionService
       },
       {
         mode: () => this.gossipMode(),
-        backlog: () => this.engine?.inspect().store.pendingCount ?? 0,
+        backlog: () => this.engine?.pendingObservationCount ?? 0,
         startExchange: () => this.startExchange(),
       },
     )
@@ -478,10 +482,7 @@ export class ParsecSectionService
         engine: () => this.engine,
         memberOf: (peer) => this.membersByPeer.get(peer.toString())?.publicId,
         resolve: (name) => this.membersByName.get(name)?.publicId,
-        afterIngest: (sizeBefore) => {
-          this.pollEngine()
-          this.absorb(sizeBefore)
-        },
+        take: (step, peer) => this.take(step, peer),
         flush: () => this.flush(),
       },
       components.connectionManager,
@@ -645,8 +646,7 @@ export class ParsecSectionService
       if (await this.pull(source.peerId, source.publicId)) break
     }
     if (signal.aborted || this.failure !== undefined) return
-    engine.begin()
-    this.pollEngine()
+    this.take(engine.begin())
     await this.flush()
     if (signal.aborted || this.failure !== undefined) return
     this.state = 'running'
@@ -759,8 +759,12 @@ export class ParsecSectionService
     this.requireEngine()
     await this.ready()
     const engine = this.requireEngine()
-    engine.voteFor(opaque(Uint8Array.from(payload)))
-    this.pollEngine()
+    const step = engine.voteFor(opaque(Uint8Array.from(payload)))
+    this.take(step)
+    if (step.warnings.some((warning) => warning.kind === 'duplicate-vote')) {
+      // Our application's caller learns of it (the engine only warns).
+      throw new ParsecError('DuplicateVote', 'we already voted for this payload')
+    }
     await this.flush()
     this.scheduler.nudge(true)
   }
@@ -798,7 +802,7 @@ export class ParsecSectionService
       graphSize: engine?.graphSize ?? 0,
       decidedBlocks: engine?.decidedBlockCount ?? 0,
       deliveredBlocks: this.delivered.length,
-      pendingObservations: engine?.inspect().store.pendingCount ?? 0,
+      pendingObservations: engine?.pendingObservationCount ?? 0,
       gossipRate: recent / 10,
       faults: this.faultCount,
       linkErrors: this.linkErrorCount,
@@ -814,13 +818,13 @@ export class ParsecSectionService
 
   private forkedMembers(): string[] {
     if (this.engine === undefined) return []
-    const { graph, peers } = this.engine.inspect()
-    return this.genesis.members
-      .filter((m) => {
-        const index = peers.indexOf(m.publicId)
-        return index !== undefined && graph.hasForks(index)
-      })
-      .map((m) => m.peerId.toString())
+    const forked = new Set(
+      this.engine
+        .view()
+        .peers.filter((peer) => peer.forked)
+        .map((peer) => peer.id.name),
+    )
+    return this.genesis.members.filter((m) => forked.has(m.publicId.name)).map((m) => m.peerId.toString())
   }
 
   /** The engine, for tools (graph dumps, inspection); undefined before start. */
@@ -837,10 +841,33 @@ export class ParsecSectionService
     return this.engine
   }
 
+  /** Blocks agreed outside a step (re-derived by the restore). */
   private pollEngine(): void {
     const engine = this.engine
     if (engine === undefined) return
     for (let block = engine.poll(); block !== undefined; block = engine.poll()) this.decided.push(block)
+  }
+
+  /**
+   * Takes an engine step's output for the next flush: its events to persist, its blocks to
+   * deliver, its faults to report (blaming `from`, the peer whose input it was, when the offender
+   * is not a member). A step with an error has its faults reported by whoever handles the error.
+   * Returns whether any new event came from a peer (not just our own).
+   */
+  private take(step: Step<unknown>, from?: PeerId, reportFaults = step.error === undefined): boolean {
+    const us = this.engine?.ourId.name
+    let news = false
+    for (const event of step.events) {
+      this.unpersistedEvents.push(packedEventBytes(event))
+      if (event.creator.name !== us) news = true
+    }
+    for (const { block } of step.blocks) this.decided.push(block)
+    for (const fault of reportFaults ? step.faults : []) {
+      const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+      const offender = this.membersByName.get(fault.offender.name)?.peerId ?? from
+      if (offender !== undefined) this.reportFault(offender, code, code)
+    }
+    return news
   }
 
   /**
@@ -870,10 +897,15 @@ export class ParsecSectionService
     if (engine === undefined) return
     const firstEvent = this.persistedEvents
     const firstBlock = this.persistedBlocks
-    const endEvents = engine.graphSize
+    const events = this.unpersistedEvents
+    this.unpersistedEvents = []
+    const endEvents = firstEvent + events.length
     const endBlocks = this.decided.length
+    if (endEvents !== engine.graphSize) {
+      // Every event comes out of a step we took: anything else would corrupt the store.
+      throw new SectionError('StorageMismatch', `${engine.graphSize - endEvents} events of no step`)
+    }
     if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
-      const events = engine.packedEvents(firstEvent).map(packedEventBytes)
       const blocks = this.decided.slice(firstBlock, endBlocks).map((b) => encodeObservation(b.payload))
       await this.storage.append(events, firstEvent, blocks, firstBlock)
     }
@@ -963,15 +995,6 @@ export class ParsecSectionService
 
   // ---------------------------------------------------------------- liveness
 
-  /** Whether any event added since `sizeBefore` came from a peer (not just our own sync event). */
-  private absorb(sizeBefore: number): boolean {
-    const engine = this.engine
-    if (engine === undefined) return false
-    const us = engine.ourId.name
-    for (const event of engine.packedEvents(sizeBefore)) if (event.creator.name !== us) return true
-    return false
-  }
-
   /**
    * Gossip in proportion to the work: none while no observation is pending anywhere we know of
    * (a peer with work gossips to us, and then we have it too); the slow pace while one is pending
@@ -981,7 +1004,7 @@ export class ParsecSectionService
   private gossipMode(): GossipMode {
     const engine = this.engine
     if (engine === undefined) return 'idle'
-    if (engine.inspect().store.pendingCount === 0) {
+    if (engine.pendingObservationCount === 0) {
       // Nothing left to decide here; but a connected member that may not know of a vote (we
       // decided without its events) would never learn of it if everyone went quiet: gossip to it.
       return this.laggingPartners().length > 0 ? 'busy' : 'idle'
@@ -1006,7 +1029,7 @@ export class ParsecSectionService
     const engine = this.engine
     if (engine === undefined) return false
     const now = Date.now()
-    const mark = `${engine.decidedBlockCount}:${engine.inspect().store.entries.length}`
+    const mark = `${engine.decidedBlockCount}:${engine.observationCount}`
     if (mark !== this.progressMark) {
       this.progressMark = mark
       this.lastProgressAt = now
@@ -1156,24 +1179,13 @@ export class ParsecSectionService
    */
   private handleRequest(member: PublicId, received: DecodedSync): { reply: Uint8Array; news: boolean } {
     const engine = this.requireEngine()
-    const sizeBefore = engine.graphSize
-    let news = false
-    let outcome: ReturnType<Parsec['handleRequest']>
-    try {
-      outcome = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
-    } finally {
-      // Events accepted before an error stay: persist and deliver them either way.
-      this.pollEngine()
-      news = this.absorb(sizeBefore)
-    }
-    const remote = this.membersByName.get(member.name)?.peerId
-    for (const fault of outcome.faults) {
-      const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-      const offender = this.membersByName.get(fault.offender.name)?.peerId ?? remote
-      if (offender !== undefined) this.reportFault(offender, code, code)
-    }
+    const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
+    // Events accepted before an error stay: persisted and delivered either way. The error's
+    // faults are reported with the error itself (the stream is ended for it).
+    const news = this.take(step, this.membersByName.get(member.name)?.peerId, step.error === undefined)
+    if (step.error !== undefined) throw step.error
     const reply =
-      encodeSync('response', outcome.response.packedEvents, this.pageBytes) ??
+      encodeSync('response', step.message?.packedEvents ?? [], this.pageBytes) ??
       encodeSyncSignal('response', 'catch-up')
     return { reply, news }
   }
@@ -1187,7 +1199,7 @@ export class ParsecSectionService
     const now = Date.now()
     const candidates: { id: PublicId; peerId: PeerId }[] = []
     // With nothing pending, only a partner that lacks a vote is worth an exchange.
-    const only = engine.inspect().store.pendingCount === 0 ? new Set(this.laggingPartners()) : undefined
+    const only = engine.pendingObservationCount === 0 ? new Set(this.laggingPartners()) : undefined
     for (const id of engine.gossipRecipients()) {
       const member = this.membersByName.get(id.name)
       if (member === undefined || this.inFlight.has(id.name) || (only !== undefined && !only.has(id.name)))
@@ -1251,22 +1263,24 @@ export class ParsecSectionService
     }
     // The service may have failed (or be catching up) while the stream opened: no event then.
     if (this.state !== 'running' || this.pulling) return
+    // The partner may have left our recipients while the stream opened.
+    if (!engine.gossipRecipients().some((id) => id.name === partner.name)) {
+      this.log('exchange with %p not possible: no longer a gossip recipient', peerId)
+      return
+    }
     let bytes: Uint8Array
     try {
       // The stream is open: only now is our Requesting event created.
-      const request = engine.createGossip(partner)
+      const step = engine.createGossip(partner)
+      this.take(step)
       // More than a page for the partner: it fetches it in pages (our Requesting event reaches it
       // among them).
       bytes =
-        encodeSync('request', request.packedEvents, this.pageBytes, engine.frontier()) ??
+        encodeSync('request', step.message?.packedEvents ?? [], this.pageBytes, engine.frontier()) ??
         encodeSyncSignal('request', 'catch-up')
       await this.flush()
     } catch (error) {
-      if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
-        this.log('exchange with %p not possible: %e', peerId, error)
-      } else {
-        this.log.error('cannot prepare gossip for %p: %e', peerId, error)
-      }
+      this.log.error('cannot prepare gossip for %p: %e', peerId, error)
       return
     }
     let reply: Uint8ArrayList | Uint8Array
@@ -1287,7 +1301,6 @@ export class ParsecSectionService
       abandon(this.failure)
       return
     }
-    const sizeBefore = engine.graphSize
     let news = false
     try {
       const received = decodeSync(reply, this.maxEventsPerMessage, this.resolveMember)
@@ -1300,17 +1313,11 @@ export class ParsecSectionService
         else if (received.status === 'not-ready') this.backoff.fail(key)
         return
       }
-      try {
-        const outcome = engine.handleResponse(partner, { packedEvents: received.packedEvents })
-        for (const fault of outcome.faults) {
-          const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-          this.reportFault(peerId, code, code)
-        }
-      } finally {
-        this.pollEngine()
-        news = this.absorb(sizeBefore)
-        await this.flush()
-      }
+      const step = engine.handleResponse(partner, { packedEvents: received.packedEvents })
+      // Events accepted before an error stay: persisted and delivered either way.
+      news = this.take(step, peerId)
+      await this.flush()
+      if (step.error !== undefined) throw step.error
     } catch (error) {
       const failure = classify(error, channel.stream, undefined, false)
       abandon(error)

@@ -51,6 +51,7 @@ export type {
   Restoring,
 } from './parsec.js'
 export { MAX_ORPHAN_EVENTS, Parsec } from './parsec.js'
+export { Rng } from './rng.js'
 export type { AgreedBlock, Decision, LastAncestor, Step, Warning } from './step.js'
 export { emptyStep, mergeSteps } from './step.js'
 export type {
@@ -60,4 +61,3 @@ export type {
   ParsecView,
   PeerView,
 } from './view.js'
-export { Rng } from './rng.js'

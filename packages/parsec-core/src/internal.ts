@@ -4,6 +4,7 @@
  * part of the stable API: names and shapes here change without notice.
  */
 
+export { type EngineInternals, internalsOf } from './engine-internals.js'
 export { lastOf } from './graph/ancestry.js'
 export { encodeContent, eventHash } from './graph/event.js'
 export type { GraphEvent } from './graph/graph.js'
@@ -17,4 +18,3 @@ export {
   type StageView,
   TRUE,
 } from './meta-voting/meta-vote.js'
-export { type EngineInternals, internalsOf } from './engine-internals.js'

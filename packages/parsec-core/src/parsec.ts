@@ -496,7 +496,11 @@ export class Parsec {
     this.startCall()
     if (this.peers.isRemoved(US)) {
       const sender = this.peers.indexOf(src)
-      if (sender === undefined) return this.finishCall<Response>(undefined, new ParsecError('UnknownPeer', `unknown peer ${src.name}`))
+      if (sender === undefined)
+        return this.finishCall<Response>(
+          undefined,
+          new ParsecError('UnknownPeer', `unknown peer ${src.name}`),
+        )
       this.warn({ kind: 'serve-only', detail: 'the request was answered, not added' })
       return this.finishCall({ packedEvents: this.eventsToSend(sender, request.known) })
     }
@@ -881,7 +885,8 @@ export class Parsec {
     if (cause.kind === 'initial') return false
     if (this.orphanHashes.has(hashKey(cause.selfParent))) return true
     return (
-      (cause.kind === 'request' || cause.kind === 'response') && this.orphanHashes.has(hashKey(cause.otherParent))
+      (cause.kind === 'request' || cause.kind === 'response') &&
+      this.orphanHashes.has(hashKey(cause.otherParent))
     )
   }
 

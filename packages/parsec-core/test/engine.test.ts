@@ -84,9 +84,15 @@ describe('engine', () => {
       [[1, 'opaque']],
     )
     assert.equal(one.decisions.length, 1)
-    assert.deepEqual(one.decisions[0].lastAncestors.map((a) => a.voter.name), ['Alice'])
+    assert.deepEqual(
+      one.decisions[0].lastAncestors.map((a) => a.voter.name),
+      ['Alice'],
+    )
     const two = solo.voteFor(opaque(utf8('two')))
-    assert.deepEqual(two.blocks.map((b) => b.position), [2])
+    assert.deepEqual(
+      two.blocks.map((b) => b.position),
+      [2],
+    )
     assert.equal(solo.poll(), undefined, 'steps hand every block over')
     assert.deepEqual(solo.ourUnpolledObservations(), [])
   })

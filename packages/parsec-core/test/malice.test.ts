@@ -80,7 +80,10 @@ function daveSends(
   const last = events[events.length - 1]
   const closing = forge({ kind: 'requesting', selfParent: hashOf(last), recipient: mockId(to) })
   try {
-    const outcome = took(s.nodes[to], s.nodes[to].handleRequest(dave.publicId, { packedEvents: [...events, closing] }))
+    const outcome = took(
+      s.nodes[to],
+      s.nodes[to].handleRequest(dave.publicId, { packedEvents: [...events, closing] }),
+    )
     s.faults.push(...outcome.faults)
     return { faults: outcome.faults }
   } catch (error) {
@@ -324,7 +327,9 @@ describe('malice detection', () => {
     warmUp(s)
     const request = message(s.nodes.Bob, s.nodes.Bob.createGossip(mockId('Alice')))
     const size = s.nodes.Alice.graphSize
-    const step = s.nodes.Alice.handleRequest(mockId('Bob'), { packedEvents: request.packedEvents.slice(0, -1) })
+    const step = s.nodes.Alice.handleRequest(mockId('Bob'), {
+      packedEvents: request.packedEvents.slice(0, -1),
+    })
     assert.equal(step.error?.code, 'InvalidMessage')
     assert.equal(s.nodes.Alice.graphSize, size + request.packedEvents.length - 1, 'no sync event of ours')
   })

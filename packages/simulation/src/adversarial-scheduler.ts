@@ -24,7 +24,13 @@
  * collapses and the election decides a round or two later.
  */
 import { mockId, type Parsec, type Request, type Response } from '@parsec-section/parsec-core'
-import { FALSE, type GraphEvent, internalsOf, type MetaVote, TRUE } from '@parsec-section/parsec-core/internal'
+import {
+  FALSE,
+  type GraphEvent,
+  internalsOf,
+  type MetaVote,
+  TRUE,
+} from '@parsec-section/parsec-core/internal'
 import { commonStage, type Delivery, planStage, type StagePlan } from './split-planner.js'
 import { lastEventIndex, mirrorVotes } from './vote-mirror.js'
 import type { VoteModel } from './vote-model.js'
@@ -170,7 +176,9 @@ export class AdversarialScheduler {
   private isShaping(host: SchedulerHost): boolean {
     const estimates = this.estimates(host)
     if (estimates.every((e) => e === null) || estimates.every((e) => e !== null)) return false
-    const election = Math.min(...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length))
+    const election = Math.min(
+      ...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length),
+    )
     if (this.shaping.election !== election) this.shaping = { election, since: host.step }
     return host.step - this.shaping.since <= SHAPING_PATIENCE
   }
@@ -263,7 +271,9 @@ export class AdversarialScheduler {
 
   /** Once every peer votes in the current election, picks a voter whose agreement can be kept split. */
   private startAttack(host: SchedulerHost): boolean {
-    const decided = Math.min(...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length))
+    const decided = Math.min(
+      ...host.voters.map((name) => internalsOf(host.engine(name)).decisionSizes.length),
+    )
     if (decided === this.examined) return false
     for (const name of host.voters) {
       if (latestSyncEvent(host.engine(name))?.meta?.votes == null) return false

@@ -116,7 +116,7 @@ describe('bad input over libp2p', () => {
     const engine = attackerEngine()
     const bytes = encodeSync(
       'request',
-      engine.createGossip(publicIdFromPeerId(target().peerId)).packedEvents,
+      engine.createGossip(publicIdFromPeerId(target().peerId)).message!.packedEvents,
       1 << 20,
     ) as Uint8Array
     // A valid frame around half an envelope, then a frame cut short by closing the stream.
@@ -153,12 +153,14 @@ describe('bad input over libp2p', () => {
     const stream = await attacker.dialProtocol(target().peerId, protocol())
     const lp = lpStream(stream, { maxDataLength: 1 << 24 })
     // One honest exchange: the attacker's key is a member's, so it is answered.
-    await lp.write(encodeSync('request', engine.createGossip(partner).packedEvents, 1 << 20) as Uint8Array)
+    await lp.write(
+      encodeSync('request', engine.createGossip(partner).message!.packedEvents, 1 << 20) as Uint8Array,
+    )
     const reply = decodeSync(await lp.read({ signal: AbortSignal.timeout(10_000) }), 100_000, () => undefined)
     assert.equal(reply.kind, 'response')
     engine.handleResponse(partner, { packedEvents: reply.packedEvents })
     // Then a request whose newest event carries a forged signature.
-    const events = [...engine.createGossip(partner).packedEvents]
+    const events = [...engine.createGossip(partner).message!.packedEvents]
     const last = events[events.length - 1]
     events[events.length - 1] = { ...last, signature: new Uint8Array(64).fill(7) }
     const seen = faults[0].length

@@ -115,7 +115,7 @@ describe('inbound sync streams', () => {
         const lp = lpStream(stream, { maxDataLength: constants.MAX_MESSAGE_BYTES })
         const reply = await (async () => {
           await lp.write(
-            encodeSync('request', engine.createGossip(partner).packedEvents, 1 << 20) as Uint8Array,
+            encodeSync('request', engine.createGossip(partner).message!.packedEvents, 1 << 20) as Uint8Array,
           )
           return lp.read({ signal: AbortSignal.timeout(10_000) })
         })().catch((error: Error) =>

@@ -77,12 +77,12 @@ describe('restart from a data directory', () => {
       for (const list of section.blocks) assert.deepEqual(payloadTexts(list).slice(0, 14), reference)
       // No peer sees a fork of the restarted peer.
       for (const other of section.nodes) {
-        const { graph, peers } = engineOf(other).inspect()
-        const index = peers.indexOf(
-          section.genesis.members.find((m) => m.peerId.equals(node.peerId))!.publicId,
-        )
-        assert.ok(index !== undefined)
-        assert.equal(graph.hasForks(index), false)
+        const name = section.genesis.members.find((m) => m.peerId.equals(node.peerId))!.publicId.name
+        const peer = engineOf(other)
+          .view()
+          .peers.find((p) => p.id.name === name)
+        assert.ok(peer !== undefined)
+        assert.equal(peer.forked, false)
       }
       const ours = engineOf(node)
         .packedEvents()

@@ -23,11 +23,13 @@ import {
   decodePackedEvent,
   Ed25519SecretId,
   ed25519Scheme,
+  emptyStep,
   encodePackedEvent,
   opaque,
   type PackedEvent,
   Parsec,
   type PublicId,
+  type Step,
 } from '@parsec-section/parsec-core'
 import { intOption, parse, UsageError } from '../args.js'
 
@@ -124,14 +126,17 @@ const WARM_UP_EVENTS = 3000
 const RESTORE_BATCH = 1024
 const MAX_EVENTS = 1_000_000
 
-/** The section's flush: new events persisted (their bytes cached by the codec), new blocks kept. */
-function flush(peer: BenchPeer): void {
-  const fresh = peer.engine.packedEvents(peer.persisted)
+/** The section's flush of a step: its events persisted (their bytes cached by the codec), its blocks kept. */
+function flush<M>(peer: BenchPeer, step: Step<M>): M | undefined {
+  const fresh = step.events
   // The section persists `packedEventBytes(event)`, which caches the bytes: encodeSync does too.
   // The bytes go to the datastore (on disk): the restore reads them back from the engine.
   if (fresh.length > 0) encodeSync('request', fresh, MAX_MESSAGE_BYTES)
   peer.persisted += fresh.length
+  for (const { block } of step.blocks) peer.blocks.push({ position: peer.blocks.length, block })
   deliver(peer)
+  if (step.error !== undefined) throw step.error
+  return step.message
 }
 
 /** Through the section's wire codec: the receiver decodes its own copy of every event. */
@@ -145,16 +150,15 @@ function wire(events: readonly PackedEvent[], kind: 'request' | 'response'): Pac
 const ed25519Ids = new Map<string, PublicId>()
 
 function exchange(a: BenchPeer, b: BenchPeer): void {
-  const request = a.engine.createGossip(b.secret.publicId)
-  flush(a)
-  const outcome = b.engine.handleRequest(a.secret.publicId, {
-    packedEvents: wire(request.packedEvents, 'request'),
-  })
-  flush(b)
-  a.engine.handleResponse(b.secret.publicId, {
-    packedEvents: wire(outcome.response.packedEvents, 'response'),
-  })
-  flush(a)
+  const request = flush(a, a.engine.createGossip(b.secret.publicId))!
+  const response = flush(
+    b,
+    b.engine.handleRequest(a.secret.publicId, { packedEvents: wire(request.packedEvents, 'request') }),
+  )!
+  flush(
+    a,
+    a.engine.handleResponse(b.secret.publicId, { packedEvents: wire(response.packedEvents, 'response') }),
+  )
 }
 
 interface RunOptions {
@@ -179,7 +183,8 @@ async function run(options: RunOptions, gc: Gc): Promise<void> {
     persisted: 0,
     blocks: [],
   }))
-  for (const peer of peers) flush(peer)
+  // fromGenesis made our first events outside any step: persisted as the section persists begin()'s.
+  for (const peer of peers) flush(peer, { ...emptyStep(), events: peer.engine.packedEvents(0) })
   const started = performance.now()
   let nextVote = options.eventsPerVote
   for (const checkpoint of options.checkpoints) {
@@ -190,8 +195,7 @@ async function run(options: RunOptions, gc: Gc): Promise<void> {
       exchange(peers[a], peers[b])
       while (first.engine.graphSize >= nextVote) {
         const voter = peers[rng.below(peers.length)]
-        voter.engine.voteFor(opaque(rng.bytes(options.payloadBytes)))
-        flush(voter)
+        flush(voter, voter.engine.voteFor(opaque(rng.bytes(options.payloadBytes))))
         nextVote += options.eventsPerVote
       }
     }

@@ -5,13 +5,13 @@
  */
 import { payloadText } from '../block-description.js'
 import { toHex } from '../encoding/bytes.js'
+import { internalsOf } from '../engine-internals.js'
 import { lastOf } from '../graph/ancestry.js'
 import type { GraphEvent } from '../graph/graph.js'
 import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { MetaVote } from '../meta-voting/meta-vote.js'
 import { BOTH, FALSE, TRUE } from '../meta-voting/meta-vote.js'
 import type { Observation } from '../observations/observation.js'
-import { internalsOf } from '../engine-internals.js'
 import type { Parsec } from '../parsec.js'
 import { describeState } from '../peers/peer-state.js'
 

@@ -4,8 +4,8 @@
  */
 import { type BlockDescription, describeBlock } from '../block-description.js'
 import type { Block } from '../blocks.js'
-import { internalsOf } from '../engine-internals.js'
 import { toHex } from '../encoding/bytes.js'
+import { internalsOf } from '../engine-internals.js'
 import type { Fault } from '../faults.js'
 import { MockSecretId } from '../identity/mock.js'
 import { parityCoin } from '../meta-voting/coin.js'
