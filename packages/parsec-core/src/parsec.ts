@@ -865,15 +865,15 @@ export class Parsec {
         if (this.peers.count > peersBefore && this.orphans.length > 0) this.retryOrphans()
       }
     } catch (error) {
+      if (dropped > 0) this.warn({ kind: 'orphans-dropped', count: dropped })
       if (error instanceof ParsecError) {
         if (!faults.some((f) => f.offender.name === src.name) && error.code !== 'UnknownOwnEvent') {
           faults.push({ kind: 'rejected', offender: src, code: error.code, detail: error.detail })
         }
       }
       return this.failCall(error)
-    } finally {
-      if (dropped > 0) this.warn({ kind: 'orphans-dropped', count: dropped })
     }
+    if (dropped > 0) this.warn({ kind: 'orphans-dropped', count: dropped })
     return this.finishCall<never>(undefined)
   }
 

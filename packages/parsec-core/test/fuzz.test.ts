@@ -105,12 +105,21 @@ describe('hostile input', () => {
           continue
         }
         // A handle call never throws on bad input: the step carries the error.
+        const call = random()
         const step =
-          random() < 0.5 ? victim.handleRequest(claimed, hostile) : victim.handleResponse(claimed, hostile)
+          call < 0.4
+            ? victim.handleRequest(claimed, hostile)
+            : call < 0.8
+              ? victim.handleResponse(claimed, hostile)
+              : victim.ingest(claimed, hostile.packedEvents)
         keep(victim, step)
         if (step.error !== undefined) {
           assert.ok(step.error instanceof ParsecError, `seed ${seed}: untyped error`)
-          assert.equal(step.message, undefined, `seed ${seed}: a response to bad input`)
+          assert.equal(
+            (step as { message?: unknown }).message,
+            undefined,
+            `seed ${seed}: a response to bad input`,
+          )
           for (const fault of step.error.faults) assert.ok(step.faults.includes(fault), `seed ${seed}`)
           codes.set(step.error.code, (codes.get(step.error.code) ?? 0) + 1)
         }

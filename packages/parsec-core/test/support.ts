@@ -1,5 +1,5 @@
 /** A tiny in-process section for unit tests: seeded, synchronous gossip between mock peers. */
-import type { Block, ConsensusMode, Parsec as ParsecType, Step } from '../src/index.js'
+import type { Block, ConsensusMode, Decision, Parsec as ParsecType, Step, Warning } from '../src/index.js'
 import { describeBlock, MockSecretId, mockId, Parsec } from '../src/index.js'
 import { Rng } from '../src/rng.js'
 
@@ -49,6 +49,9 @@ export const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina', '
 export class TestSection {
   readonly nodes: ParsecType[]
   readonly blocks: Block[][]
+  /** Per node name, the warnings and decisions its gossip steps carried. */
+  readonly warnings = new Map<string, Warning[]>()
+  readonly decisions = new Map<string, Decision[]>()
 
   constructor(
     size: number,
@@ -66,15 +69,33 @@ export class TestSection {
     return this.nodes[NAMES.indexOf(name)]
   }
 
-  /** One honest sync from a random peer to a random recipient of it. */
+  /** One honest sync from a random peer to a random recipient of it (removed peers stay out). */
   gossipOnce(): void {
     const from = this.nodes[Math.floor(this.random() * this.nodes.length)]
     const recipients = from.gossipRecipients()
+    if (recipients.length === 0 || from.isRemoved) return
     const to = this.node(recipients[Math.floor(this.random() * recipients.length)].name)
-    const request = message(from, from.createGossip(to.ourId))
-    const response = message(to, to.handleRequest(from.ourId, request))
-    took(from, from.handleResponse(to.ourId, response))
+    if (to.isRemoved) return
+    const request = message(from, this.note(from, from.createGossip(to.ourId)))
+    const answer = keep(to, this.note(to, to.handleRequest(from.ourId, request)))
+    // Gossip from a peer the receiver removed is refused, as the protocol says.
+    if (answer.error?.code !== 'InvalidPeerState') {
+      if (answer.error !== undefined || answer.message === undefined)
+        throw answer.error ?? new Error('no response')
+      const last = keep(from, this.note(from, from.handleResponse(to.ourId, answer.message)))
+      if (last.error !== undefined && last.error.code !== 'InvalidPeerState') throw last.error
+    }
     this.pollAll()
+  }
+
+  /** Records a step's warnings and decisions under its node's name. */
+  note<M>(node: ParsecType, step: Step<M>): Step<M> {
+    const name = node.ourId.name
+    if (step.warnings.length > 0)
+      this.warnings.set(name, [...(this.warnings.get(name) ?? []), ...step.warnings])
+    if (step.decisions.length > 0)
+      this.decisions.set(name, [...(this.decisions.get(name) ?? []), ...step.decisions])
+    return step
   }
 
   pollAll(): void {
