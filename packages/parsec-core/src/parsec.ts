@@ -1285,6 +1285,11 @@ export class Parsec {
     return sha3(bytes)
   }
 
+  /** The agreed observations from position `from` on, in order (spec §12.5): a copy. */
+  consensusHistory(from = 0): Observation[] {
+    return this.history.slice(Math.max(0, from)).map((key) => this.store.get(key).observation)
+  }
+
   /** How many observations are agreed (the consensus history's length). */
   get historyLength(): number {
     return this.history.length

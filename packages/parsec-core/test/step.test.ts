@@ -267,6 +267,11 @@ describe('membership decisions in the engine (MEMBERSHIP.md §6)', () => {
         assert.equal(new Set(digests).size, 1, `seed ${seed}: k=${k}`)
       }
       assert.notDeepEqual(section.nodes[0].historyDigest(1), section.nodes[0].historyDigest(2))
+      assert.deepEqual(
+        section.nodes[0].consensusHistory().slice(0, 6),
+        section.blocks[0].slice(0, 6).map((b) => b.payload),
+        `seed ${seed}`,
+      )
       const most = Math.max(...section.nodes.map((n) => n.historyLength))
       assert.equal(section.nodes[0].historyDigest(most + 1), undefined, `seed ${seed}`)
     }
