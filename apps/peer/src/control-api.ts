@@ -227,7 +227,13 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     const error = (results[refused[0]] as PromiseRejectedResult).reason
     const extra = { accepted, refused }
     const message = `payload ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
-    if (isParsecError(error) && (error.code === 'DuplicateVote' || error.code === 'InvalidSelfState')) {
+    // A vote we already cast, or one the engine refuses because we may not vote (not a voter).
+    if (
+      isParsecError(error) &&
+      (error.code === 'DuplicateVote' ||
+        error.code === 'InvalidSelfState' ||
+        error.code === 'InvalidArgument')
+    ) {
       throw new ApiError(409, error.code, message, extra)
     }
     if (isSectionError(error) && error.code === 'NotStarted')

@@ -1179,6 +1179,10 @@ export class ParsecSectionService
    */
   private handleRequest(member: PublicId, received: DecodedSync): { reply: Uint8Array; news: boolean } {
     const engine = this.requireEngine()
+    if (engine.isRemoved) {
+      // Removed (an agreed accusation): the drain of serve-only answers is membership's (part 2).
+      throw new ParsecError('InvalidSelfState', 'we were removed from the section')
+    }
     const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
     // Events accepted before an error stay: persisted and delivered either way. The error's
     // faults are reported with the error itself (the stream is ended for it).
@@ -1196,6 +1200,8 @@ export class ParsecSectionService
   private startExchange(): boolean {
     const engine = this.engine
     if (engine === undefined || !this.started || this.state !== 'running' || this.pulling) return false
+    // Removed: no gossip (the final syncs of a drain are membership's, part 2).
+    if (engine.isRemoved) return false
     const now = Date.now()
     const candidates: { id: PublicId; peerId: PeerId }[] = []
     // With nothing pending, only a partner that lacks a vote is worth an exchange.
