@@ -8,8 +8,10 @@
 
 import { Rng } from '@parsec-section/parsec-core'
 import { byzantineScenarios } from './byzantine-scenarios.js'
-import { type SimulationCoin, type SimulationOptions, type SimulationResult, simulate } from './network.js'
+import type { SimulationCoin, SimulationOptions } from './options.js'
+import type { SimulationResult } from './result.js'
 import { checkExpectedBlocks, crashes, finalMembership, singleVotes } from './scenario-checks.js'
+import { simulate } from './simulation.js'
 
 export { checkExpectedBlocks }
 
