@@ -83,6 +83,7 @@ export class ByzantineHosting {
     const { peers } = ctx
     return {
       step: ctx.step,
+      now: ctx.clock.now,
       honestTargets: () =>
         peers.all.filter((p) => p !== peer && peers.running(p) && peers.isHonest(p)).map((p) => p.name),
       sendRequest: (to, request, spam) => {

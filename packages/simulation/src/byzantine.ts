@@ -27,6 +27,8 @@ import { type Behaviour, type Misbehaviour, PROVABLE_MALICE } from './misbehavio
 /** What the simulation offers a Byzantine peer. */
 export interface ByzantineHost {
   readonly step: number
+  /** The simulated time, in milliseconds (the simulation's clock). */
+  readonly now: number
   /** Running honest peers the Byzantine peer's engine may gossip to, by name. */
   honestTargets(): string[]
   /** Queues a request from the Byzantine peer (`spam` marks the extra ones). */

@@ -1,6 +1,7 @@
 /**
  * What every part of a run shares: its options, its one seeded random source (every random choice
- * of the run is drawn from it, in a fixed order, so a seed reproduces the run), the clock, the
+ * of the run is drawn from it, in a fixed order, so a seed reproduces the run), the clock (steps
+ * and simulated time), the
  * peers, the counters, the violations, and the progress log.
  */
 
@@ -14,7 +15,7 @@ import { Statistics } from './statistics.js'
 export class RunContext {
   readonly rng: Rng
   readonly mode: ConsensusMode
-  readonly clock = new Clock()
+  readonly clock: Clock
   readonly peers: Peers
   readonly stats = new Statistics()
   readonly violations: Violations
@@ -23,6 +24,7 @@ export class RunContext {
 
   constructor(readonly options: SimulationOptions) {
     this.rng = new Rng(options.seed)
+    this.clock = new Clock(options.stepMs)
     this.mode = options.consensusMode ?? 'supermajority'
     this.peers = new Peers(this.mode, options.coin ?? 'concrete')
     this.violations = new Violations(this.clock)

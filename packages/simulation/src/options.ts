@@ -94,6 +94,11 @@ export interface SimulationOptions {
    * by any peer, nothing scheduled, no crash, no membership change completed (default 400).
    */
   readonly stallSteps?: number
+  /**
+   * Simulated milliseconds per step (default 10): the clock (`now`) what runs in the simulation
+   * reads, and the run's simulated duration. It changes no outcome.
+   */
+  readonly stepMs?: number
   /** Progress lines (scheduling, crashes, joins, removals), for human output. */
   readonly log?: (line: string) => void
 }

@@ -67,6 +67,8 @@ export interface SimulationResult {
   readonly status: Record<string, PeerStatus>
   /** Steps run. */
   readonly steps: number
+  /** Simulated time the run took: `steps` × `stepMs` milliseconds. */
+  readonly simulatedMs: number
   /** The largest gossip graph among the honest peers at the end (events). */
   readonly events: number
   readonly violations: Violation[]
@@ -125,6 +127,7 @@ export function buildResult(sources: ResultSources): SimulationResult {
     peers: blocks,
     status,
     steps: ctx.step,
+    simulatedMs: ctx.clock.now,
     events: Math.max(0, ...honest.map((p) => p.parsec.graphSize)),
     violations: ctx.violations.list,
     expected: {

@@ -265,6 +265,8 @@ export interface ScenarioRun {
   readonly log?: (line: string) => void
   /** The peers' coin (default the simulation's: `concrete`). */
   readonly coin?: SimulationCoin
+  /** Simulated milliseconds per step (changes no outcome). */
+  readonly stepMs?: number
 }
 
 /** Runs `scenario` with `seed`: the invariants' violations and the scenario's problems. */
@@ -274,6 +276,7 @@ export function runScenario(scenario: Scenario, seed: number, run: ScenarioRun =
     ...base,
     ...(run.coin === undefined ? {} : { coin: run.coin }),
     ...(run.log === undefined ? {} : { log: run.log }),
+    ...(run.stepMs === undefined ? {} : { stepMs: run.stepMs }),
   }
   const result = simulate(options)
   const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)

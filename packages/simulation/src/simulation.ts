@@ -3,8 +3,9 @@
  * peers, a step scheduler with message delays, gossip probability, votes spread over time,
  * crash-faulty peers, peers added (joiners built with `fromExisting`) and removed.
  *
- * Pure: no clock, no timers, no I/O, no global randomness. Everything random is drawn from one
- * `Rng` seeded by `options.seed`, so a seed reproduces a run exactly.
+ * Pure: no wall clock, no timers, no I/O, no global randomness. Everything random is drawn from
+ * one `Rng` seeded by `options.seed`, so a seed reproduces a run exactly. Time is simulated
+ * (`clock.ts`): one step is `stepMs` milliseconds (default 10), read as `now`.
  *
  * A step:
  *  1. crash the peers whose failure is due;
