@@ -54,4 +54,5 @@ export type {
   Restoring,
 } from './parsec.js'
 export { Parsec } from './parsec.js'
+export { supermajority } from './quorum.js'
 export { Rng } from './rng.js'

@@ -4,6 +4,7 @@
  * waits for a later step.
  */
 
+import { supermajority } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import type { FailureSpec } from './options.js'
 import type { SimPeer } from './peers.js'
@@ -67,7 +68,7 @@ export class Failures {
     const joining = this.workload.transitions.filter((t) => t.kind === 'add').length
     const biggest = peers.members.size + joining
     const live = peers.liveMembers().length
-    return 3 * (live - 1) > 2 * biggest
+    return supermajority(biggest, live - 1)
   }
 
   private crash(peer: SimPeer): void {

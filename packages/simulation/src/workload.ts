@@ -13,6 +13,7 @@ import {
   opaque,
   Parsec,
   remove,
+  supermajority,
   utf8,
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
@@ -104,7 +105,7 @@ export class Workload {
     const { joining, leaving, crashedMembers, live } = this.counts()
     if (members.size + joining >= (this.ctx.options.maxPeers ?? 64)) return false
     if (joining === 0 && leaving === 0 && crashedMembers === 0 && live < 3) return true
-    return 3 * live > 2 * (members.size + joining + 1)
+    return supermajority(members.size + joining + 1, live)
   }
 
   /**
@@ -121,7 +122,7 @@ export class Workload {
     const remaining = [...members].filter((p) => !leaving.has(p))
     if (remaining.length < (this.ctx.options.minPeers ?? 1)) return false
     const live = remaining.filter((p) => p.status === 'active').length
-    return 3 * live > 2 * (members.size + joining) && 3 * live > 2 * remaining.length
+    return supermajority(members.size + joining, live) && supermajority(remaining.length, live)
   }
 
   private scheduleAdd(): void {

@@ -2,7 +2,7 @@
  * `parsec-peer simulate`: runs a deterministic in-process section (spec §13.1, §13.4) and checks
  * that every honest peer holds every expected block, in the same order.
  */
-import type { ConsensusMode } from '@parsec-section/parsec-core'
+import { type ConsensusMode, supermajority } from '@parsec-section/parsec-core'
 import {
   allScenarios,
   BEHAVIOURS,
@@ -94,14 +94,14 @@ function infeasible(peers: number, add: number, remove: number, faulty: number):
   let members = peers
   for (let i = 0; i < add; i++) {
     const live = members - faulty
-    if (!(faulty === 0 && live < 3) && !(3 * live > 2 * (members + 1))) {
+    if (!(faulty === 0 && live < 3) && !supermajority(members + 1, live)) {
       return `cannot add peers to ${members} members with ${faulty} faulty: more than two thirds must stay live`
     }
     members++
   }
   for (let i = 0; i < remove; i++) {
     const live = members - faulty - 1
-    if (members - 1 < 1 || !(3 * live > 2 * members)) {
+    if (members - 1 < 1 || !supermajority(members, live)) {
       const needed = 3 * faulty + 4
       return `cannot remove ${remove} of ${peers + add} peers${faulty > 0 ? ` with ${faulty} faulty` : ''}: each removal needs at least ${needed} members, to keep more than two thirds of the voters live`
     }
@@ -280,7 +280,8 @@ export const simulateCommand = {
       ['single', 'supermajority'] as const,
       'supermajority',
     )
-    if (3 * (faulty + malicious) >= peers) {
+    // The honest peers must be a supermajority: fewer than a third faulty or malicious.
+    if (!supermajority(peers, peers - faulty - malicious)) {
       const given = [
         ...(faulty > 0 ? [`--faulty ${faulty}`] : []),
         ...(malicious > 0 ? [`--malicious ${malicious}`] : []),
