@@ -4,7 +4,14 @@
  * honest peers reported, and the agreed accusations that remove their offenders.
  */
 
-import { fromHex, MockSecretId, type Request, type Response } from '@parsec-section/parsec-core'
+import {
+  fromHex,
+  MockSecretId,
+  type PackedEvent,
+  Parsec,
+  type Request,
+  type Response,
+} from '@parsec-section/parsec-core'
 import { type ByzantineHost, ByzantinePeer } from './byzantine.js'
 import type { RunContext } from './context.js'
 import { type Misbehaviour, MisbehaviourLog } from './misbehaviour.js'
@@ -65,7 +72,6 @@ export class ByzantineHosting {
       }
       peer.byzantine = new ByzantinePeer(
         peer.name,
-        peer.parsec,
         new MockSecretId(peer.name),
         new Set(spec.behaviours),
         peers.genesisIds,
@@ -84,6 +90,10 @@ export class ByzantineHosting {
     return {
       step: ctx.step,
       now: ctx.clock.now,
+      get engine() {
+        return peer.parsec
+      },
+      restore: (events) => this.restore(peer, events),
       honestTargets: () =>
         peers.all.filter((p) => p !== peer && peers.running(p) && peers.isHonest(p)).map((p) => p.name),
       sendRequest: (to, request, spam) => {
@@ -93,6 +103,25 @@ export class ByzantineHosting {
       record: (entry) => this.misbehaviour.add({ ...entry, step: ctx.step, peer: peer.name }),
       engineError: (code) => ctx.stats.byzantineError(code),
     }
+  }
+
+  /**
+   * Replaces `peer`'s engine by one restored from `events` (trusted); the new engine delivers
+   * again every block from the first, so the ones `peer` already polled are skipped.
+   */
+  private restore(peer: SimPeer, events: readonly PackedEvent[]): Parsec {
+    const { ctx } = this
+    const parsec = Parsec.restore({
+      us: new MockSecretId(peer.name),
+      genesis: ctx.peers.genesisIds,
+      consensusMode: ctx.mode,
+      coin: ctx.peers.coinFor(peer.name),
+      events,
+    })
+    let skipped = 0
+    while (skipped < peer.blocks.length && parsec.poll() !== undefined) skipped++
+    peer.parsec = parsec
+    return parsec
   }
 
   /** Every running Byzantine peer's own actions of this step. */

@@ -12,7 +12,6 @@ import {
   isParsecError,
   MockSecretId,
   mockId,
-  type PackedEvent,
   Parsec,
   type Request,
   type Response,
@@ -182,16 +181,15 @@ export class Delivery {
       return
     }
     const src = mockId(from.name)
-    const packedEvents: readonly PackedEvent[] = byzantine.incoming(message.body.packedEvents)
     try {
       if (message.kind === 'request') {
-        const { response } = to.parsec.handleRequest(src, { packedEvents })
+        const { response } = to.parsec.handleRequest(src, message.body)
         if (this.byzantine.accomplices.has(to.name)) return
         if (ctx.peers.running(from)) {
           this.send(to, from, 'response', this.byzantine.outgoing(to, from, response))
         } else ctx.stats.dropped++
       } else {
-        to.parsec.handleResponse(src, { packedEvents })
+        to.parsec.handleResponse(src, message.body)
       }
     } catch (error) {
       if (!isParsecError(error)) {

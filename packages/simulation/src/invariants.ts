@@ -6,8 +6,7 @@
  * `engine-error` at the engine calls, `containment` in delivery.ts.)
  */
 
-import { type BlockDescription, isParsecError } from '@parsec-section/parsec-core'
-import { encodeContent } from '@parsec-section/parsec-core/internal'
+import { type BlockDescription, hasValidSignature, isParsecError } from '@parsec-section/parsec-core'
 import type { Clock } from './clock.js'
 import type { RunContext } from './context.js'
 import { payloadKey } from './keys.js'
@@ -156,7 +155,7 @@ export class BlockInvariants {
     if (!peers.all.some((p) => p.byzantine?.has('invalid-signature'))) return
     for (const peer of peers.honest()) {
       for (const event of peer.parsec.packedEvents(0)) {
-        if (!event.creator.verify(event.signature, encodeContent(event.creator, event.cause))) {
+        if (!hasValidSignature(event)) {
           stats.forgedEventsAccepted++
           this.ctx.violations.violate(
             'validity',
