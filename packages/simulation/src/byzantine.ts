@@ -172,8 +172,8 @@ export class ByzantinePeer {
   /**
    * Two Requesting events with one self-parent: one (made by our engine) goes to `a` the usual
    * way, its sibling (signed here) to `b` at the end of everything we hold. Both branches then
-   * spread. Our engine refuses an event of ours it does not hold (`UnknownOwnEvent`: taking it
-   * would fork an honest peer), so without more it would choke on every later message carrying
+   * spread. Our engine refuses an event of ours it does not hold (`UnknownOwnEvent`: an honest
+   * peer that took one would fork), so without more it would choke on every later message carrying
    * the sibling and fall silent; it is restored at once from its events with the sibling inserted
    * just before its own branch, so it holds both branches, goes on from the one sent to `a`, and
    * keeps gossiping like the forking peer it is.

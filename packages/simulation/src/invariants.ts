@@ -2,8 +2,8 @@
  * The invariants of a run and their violations (their names appear in `Violation.invariant`):
  * `agreement`, `validity`, `no-duplicates` and `accusation` on every block a peer polls;
  * `membership` and the forged-signature part of `validity` at the end. (The others are checked
- * where they arise: `termination` and `schedule` in termination.ts, `vote`, `gossip`,
- * `engine-error` at the engine calls, `containment` in delivery.ts.)
+ * where they arise: `termination` and `schedule` when termination.ts says the run cannot finish,
+ * `vote`, `gossip` and `engine-error` at the engine calls, `containment` in delivery.ts.)
  */
 
 import { type BlockDescription, hasValidSignature, isParsecError } from '@parsec-section/parsec-core'
