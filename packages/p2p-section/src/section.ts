@@ -44,6 +44,7 @@ import {
   ParsecError,
   type PublicId,
   type Step,
+  supermajority,
 } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -1054,7 +1055,7 @@ export class ParsecSectionService
       const member = this.membersByName.get(voter.name)
       if (voter.name === us || (member !== undefined && this.connected.has(member.peerId.toString()))) live++
     }
-    return 3 * live > 2 * voters.length
+    return supermajority(voters.length, live)
   }
 
   // ---------------------------------------------------------------- inbound

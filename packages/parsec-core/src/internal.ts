@@ -1,12 +1,12 @@
 /**
  * @parsec-section/parsec-core/internal: engine internals for the project's own tools (the seeded
- * simulation's adversarial scheduler models meta-votes; Byzantine peers sign events by hand). Not
- * part of the stable API: names and shapes here change without notice.
+ * simulation's adversarial scheduler models meta-votes). Not part of the stable API: names and
+ * shapes here change without notice. (Events are signed and hashed with the public `signEvent`
+ * and `packedEventHash`.)
  */
 
 export { type EngineInternals, internalsOf } from './engine-internals.js'
 export { lastOf } from './graph/ancestry.js'
-export { encodeContent, eventHash } from './graph/event.js'
 export type { GraphEvent } from './graph/graph.js'
 export {
   coinPass,

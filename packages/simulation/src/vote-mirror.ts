@@ -3,8 +3,8 @@
  * own chain from its own graph, with the meta-votes its engine computed and the latest event of
  * every other peer each of its events sees. Read-only: it only inspects the engines.
  */
-import { mockId, type PackedEvent, type Parsec } from '@parsec-section/parsec-core'
-import { encodeContent, eventHash, internalsOf, lastOf } from '@parsec-section/parsec-core/internal'
+import { mockId, type PackedEvent, type Parsec, packedEventHash } from '@parsec-section/parsec-core'
+import { internalsOf, lastOf } from '@parsec-section/parsec-core/internal'
 import { type ModelCoin, type ModelEvent, parityModelCoin, type VoteList, VoteModel } from './vote-model.js'
 
 /** The model of `voter`'s binary agreement among `peers` (model order), from their engines. */
@@ -45,7 +45,7 @@ export function lastEventIndex(sender: Parsec, events: readonly PackedEvent[]): 
   const last = events[events.length - 1]
   if (last === undefined) return undefined
   const { graph } = internalsOf(sender)
-  const index = graph.indexOf(eventHash(encodeContent(last.creator, last.cause)))
+  const index = graph.indexOf(packedEventHash(last))
   if (index === undefined) return undefined
   const event = graph.get(index)
   return event.creator === 0 ? event.indexByCreator : undefined
