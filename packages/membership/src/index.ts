@@ -1,0 +1,42 @@
+/**
+ * @parsec-section/membership: permissionless join and leave for a PARSEC section
+ * (spec/MEMBERSHIP.md). A pure, deterministic state machine: agreed blocks, decisions and peers'
+ * messages in; votes, messages, engine directives, peer and discovery directives, events and faults
+ * out. No I/O, timers or global randomness: `now` and an RNG come in as inputs.
+ */
+export type { CanonicalReader, CanonicalWriter } from './encoding/canonical.js'
+export { decodeCanonical, encodeCanonical } from './encoding/canonical.js'
+export { sha256 } from './encoding/hash.js'
+export type { PeerIdDecoder } from './encoding/peer-ids.js'
+export { ed25519PeerIds, mockPeerIds, peerIdsFor } from './encoding/peer-ids.js'
+export type { MembershipErrorCode } from './errors.js'
+export { isMembershipError, MembershipError } from './errors.js'
+export { maxFaulty, supermajority } from './quorum.js'
+export type { MembershipChange } from './state/change.js'
+export { changeOf, subjectOf } from './state/change.js'
+export type { GenesisRecord } from './state/genesis-record.js'
+export {
+  decodeGenesisRecord,
+  encodeGenesisRecord,
+  genesisRecord,
+  sectionIdOf,
+} from './state/genesis-record.js'
+export type {
+  ChainEntry,
+  FoldResult,
+  FoldWarning,
+  FoldWarningKind,
+  MemberRecord,
+} from './state/section-state.js'
+export { addHashOf, SectionState } from './state/section-state.js'
+export type { VerifyChainOptions } from './state/verify-chain.js'
+export { verifyChain } from './state/verify-chain.js'
+export { LIMITS } from './wire/limits.js'
+export type { AdmissionRecord, RemoveInfo } from './wire/records.js'
+export {
+  decodeAdmissionRecord,
+  decodeRemoveInfo,
+  encodeAdmissionRecord,
+  encodeRemoveInfo,
+  ticketDigest,
+} from './wire/records.js'
