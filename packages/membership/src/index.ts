@@ -11,6 +11,8 @@ export type { PeerIdDecoder } from './encoding/peer-ids.js'
 export { ed25519PeerIds, mockPeerIds, peerIdsFor } from './encoding/peer-ids.js'
 export type { MembershipErrorCode } from './errors.js'
 export { isMembershipError, MembershipError } from './errors.js'
+export type { WorkTicket } from './join/pow.js'
+export { hasWork, leadingZeroBits, POW_PREFIX, powHash, solvePow } from './join/pow.js'
 export { maxFaulty, supermajority } from './quorum.js'
 export type { MembershipChange } from './state/change.js'
 export { changeOf, subjectOf } from './state/change.js'
@@ -32,6 +34,40 @@ export { addHashOf, SectionState } from './state/section-state.js'
 export type { VerifyChainOptions } from './state/verify-chain.js'
 export { verifyChain } from './state/verify-chain.js'
 export { LIMITS } from './wire/limits.js'
+export type {
+  Announce,
+  CandidateOutcome,
+  CandidateReply,
+  Invitation,
+  JoinInfo,
+  JoinInfoRequest,
+  JoinRequest,
+  JoinRequestFields,
+  LeaveRequest,
+  MemberAddress,
+  MembershipMessage,
+  MessageKind,
+  Ready,
+  RejectReason,
+} from './wire/messages.js'
+export {
+  DOMAINS,
+  decodeMessage,
+  decodeMessageOf,
+  encodeMessage,
+  REJECT_REASONS,
+  signAnnounce,
+  signInvitation,
+  signJoinRequest,
+  signLeaveRequest,
+  signReady,
+  verifyAnnounce,
+  verifyInvitation,
+  verifyJoinRequest,
+  verifyLeaveRequest,
+  verifyReady,
+  WIRE_VERSION,
+} from './wire/messages.js'
 export type { AdmissionRecord, RemoveInfo } from './wire/records.js'
 export {
   decodeAdmissionRecord,
