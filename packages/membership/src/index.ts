@@ -4,6 +4,11 @@
  * messages in; votes, messages, engine directives, peer and discovery directives, events and faults
  * out. No I/O, timers or global randomness: `now` and an RNG come in as inputs.
  */
+
+export type { BudgetCase, BudgetView } from './budget.js'
+export { addAllowed, removeAllowed } from './budget.js'
+export type { MembershipConfig, RateLimit } from './defaults.js'
+export { DEFAULTS, NEVER, resolveConfig } from './defaults.js'
 export type { CanonicalReader, CanonicalWriter } from './encoding/canonical.js'
 export { decodeCanonical, encodeCanonical } from './encoding/canonical.js'
 export { sha256 } from './encoding/hash.js'
@@ -11,8 +16,15 @@ export type { PeerIdDecoder } from './encoding/peer-ids.js'
 export { ed25519PeerIds, mockPeerIds, peerIdsFor } from './encoding/peer-ids.js'
 export type { MembershipErrorCode } from './errors.js'
 export { isMembershipError, MembershipError } from './errors.js'
+export type { Admission } from './join/admission.js'
+export type { CapacityView } from './join/capacity.js'
+export { capacityVerdict } from './join/capacity.js'
+export type { AdmissionPolicy, PolicyContext } from './join/policies.js'
+export { allowlist, customPolicy, invitation, openWithWork } from './join/policies.js'
 export type { WorkTicket } from './join/pow.js'
 export { hasWork, leadingZeroBits, POW_PREFIX, powHash, solvePow } from './join/pow.js'
+export type { JoinCheckContext } from './join/validate.js'
+export { admissionRecordOf, checkJoinRequest, checkRecord, checkTicket } from './join/validate.js'
 export { maxFaulty, supermajority } from './quorum.js'
 export type { MembershipChange } from './state/change.js'
 export { changeOf, subjectOf } from './state/change.js'

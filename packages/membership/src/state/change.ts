@@ -3,7 +3,7 @@
  * Accusation), as plain data. A chain entry keeps the exact observation bytes the voters signed
  * beside this summary, so a joiner can verify signatures without parsing the accusation's evidence.
  */
-import { encodeObservation, type Observation, type PublicId } from '../engine-exports.js'
+import { bytesEqual, encodeObservation, type Observation, type PublicId } from '../engine-exports.js'
 
 export type MembershipChange =
   | { readonly kind: 'genesis'; readonly group: readonly PublicId[]; readonly relatedInfo: Uint8Array }
@@ -44,13 +44,13 @@ export function subjectOf(change: MembershipChange): PublicId | undefined {
 export function changeMatchesObservation(change: MembershipChange, observation: Uint8Array): boolean {
   switch (change.kind) {
     case 'genesis':
-      return sameBytes(
+      return bytesEqual(
         encodeObservation({ kind: 'genesis', group: change.group, relatedInfo: change.relatedInfo }),
         observation,
       )
     case 'add':
     case 'remove':
-      return sameBytes(
+      return bytesEqual(
         encodeObservation({ kind: change.kind, peer: change.peer, relatedInfo: change.relatedInfo }),
         observation,
       )
@@ -59,13 +59,7 @@ export function changeMatchesObservation(change: MembershipChange, observation: 
       const prefix = new Uint8Array(4 + change.offender.encoded.length)
       prefix[0] = 3
       prefix.set(change.offender.encoded, 4)
-      return observation.length > prefix.length && sameBytes(prefix, observation.subarray(0, prefix.length))
+      return observation.length > prefix.length && bytesEqual(prefix, observation.subarray(0, prefix.length))
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

@@ -9,6 +9,7 @@ import { sha256 } from '../encoding/hash.js'
 import { mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
 import {
   type Block,
+  bytesEqual,
   compareIds,
   encodeObservation,
   type Proof,
@@ -181,7 +182,7 @@ export class SectionState {
 
   /** Index (0-based seq) at which `head` was the head, or -1. */
   headIndex(head: Uint8Array): number {
-    for (let i = this.heads.length - 1; i >= 0; i--) if (sameBytes(this.heads[i], head)) return i
+    for (let i = this.heads.length - 1; i >= 0; i--) if (bytesEqual(this.heads[i], head)) return i
     return -1
   }
 
@@ -264,7 +265,7 @@ export class SectionState {
         const actual = sortIds(change.group).map((id) => id.name)
         if (
           expected.join('\n') !== actual.join('\n') ||
-          !sameBytes(change.relatedInfo, this.record.relatedInfo)
+          !bytesEqual(change.relatedInfo, this.record.relatedInfo)
         ) {
           warn('GenesisMismatch')
         }
@@ -377,10 +378,4 @@ function lengthPrefix(bytes: Uint8Array): Uint8Array {
   new DataView(out.buffer).setUint32(0, bytes.length)
   out.set(bytes, 4)
   return out
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

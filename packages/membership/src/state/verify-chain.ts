@@ -6,7 +6,7 @@
  */
 
 import { mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
-import { sortIds } from '../engine-exports.js'
+import { bytesEqual, sortIds } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { supermajority } from '../quorum.js'
 import { changeMatchesObservation } from './change.js'
@@ -26,7 +26,7 @@ export function verifyChain(
   chain: readonly ChainEntry[],
   options: VerifyChainOptions = {},
 ): SectionState {
-  if (!sameBytes(sectionIdOf(record), sectionId)) {
+  if (!bytesEqual(sectionIdOf(record), sectionId)) {
     throw new MembershipError('WrongSectionId', 'the genesis record does not hash to the section id')
   }
   const first = chain[0]
@@ -35,7 +35,7 @@ export function verifyChain(
   }
   const group = sortIds(first.change.group).map((id) => id.name)
   const expected = sortIds(record.group).map((id) => id.name)
-  if (group.join('\n') !== expected.join('\n') || !sameBytes(first.change.relatedInfo, record.relatedInfo)) {
+  if (group.join('\n') !== expected.join('\n') || !bytesEqual(first.change.relatedInfo, record.relatedInfo)) {
     throw new MembershipError('GenesisMismatch', 'the genesis block is not the genesis record')
   }
   const state = new SectionState(record, 1, options.ids ?? mockPeerIds)
@@ -84,10 +84,4 @@ export function verifyChain(
     )
   }
   return state
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
