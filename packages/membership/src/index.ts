@@ -25,6 +25,29 @@ export type { WorkTicket } from './join/pow.js'
 export { hasWork, leadingZeroBits, POW_PREFIX, powHash, solvePow } from './join/pow.js'
 export type { JoinCheckContext } from './join/validate.js'
 export { admissionRecordOf, checkJoinRequest, checkRecord, checkTicket } from './join/validate.js'
+export type {
+  Decision,
+  EngineSelfReport,
+  MembershipCommand,
+  MembershipInit,
+  PeerState,
+  Role,
+} from './machine/membership.js'
+export { Membership } from './machine/membership.js'
+export { addressPrefix, KeyedBuckets } from './machine/rate-limit.js'
+export type {
+  DiscoveryDirective,
+  EngineDirective,
+  FaultKind,
+  LeaveReason,
+  MembershipEvent,
+  MembershipFault,
+  OutboundMessage,
+  PeerDirective,
+  Step,
+  Warning,
+} from './machine/step.js'
+export { emptyStep, mergeSteps } from './machine/step.js'
 export { maxFaulty, supermajority } from './quorum.js'
 export type { MembershipChange } from './state/change.js'
 export { changeOf, subjectOf } from './state/change.js'

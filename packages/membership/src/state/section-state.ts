@@ -180,6 +180,11 @@ export class SectionState {
     return count
   }
 
+  /** The head right after membership block number `seq` (1 = genesis). */
+  headAt(seq: number): Uint8Array | undefined {
+    return this.heads[seq - 1]
+  }
+
   /** Index (0-based seq) at which `head` was the head, or -1. */
   headIndex(head: Uint8Array): number {
     for (let i = this.heads.length - 1; i >= 0; i--) if (bytesEqual(this.heads[i], head)) return i
