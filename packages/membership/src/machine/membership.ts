@@ -520,8 +520,11 @@ export class Membership {
     const outcome = reply.outcome
     if (outcome.kind === 'admit') {
       attempt.lastProgressAt = this.nowMs
-      if (!attempt.admitters.some((p) => p.name === from.name)) attempt.admitters.push(from)
+      const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
+      if (newAdmitter) attempt.admitters.push(from)
       attempt.serverAgreed = Math.max(attempt.serverAgreed, outcome.agreedBlocks)
+      // A member that admitted us late (it had deferred us) needs our Ready too.
+      if (newAdmitter && this.roleValue === 'ready') this.sendReady(step, [from])
       if (this.roleValue === 'requesting') {
         this.roleValue = 'candidate'
         const verified = attempt.best!.verified
@@ -594,7 +597,6 @@ export class Membership {
       return this.finish(step)
     }
     if (this.isVoterRole()) {
-      this.forgetStaleCandidates()
       this.reconsider(step)
       if (this.nextAnnounceAt !== undefined && this.nowMs >= this.nextAnnounceAt) this.announce(step)
     } else if (
@@ -655,6 +657,7 @@ export class Membership {
       this.deferred.delete(name)
       this.heldReady.delete(name)
       this.departedAt.delete(name)
+      this.dropVotesAbout(name)
       if (name === ourName) {
         if (!voter) this.becomeMember(position, step)
         continue
@@ -753,7 +756,8 @@ export class Membership {
   /** Everything that may make us vote, in a fixed order: held Readies, candidates, deferred requests, removals. */
   private reconsider(step: Step): void {
     if (!this.isVoterRole()) return
-    this.forgetStaleCandidates()
+    this.forgetStaleCandidates(step)
+    this.pruneLapsedVotes()
     for (const ready of [...this.heldReady.values()]) {
       if (ready.k <= this.requireState().agreedBlocks) {
         this.heldReady.delete(ready.peer.name)
@@ -898,6 +902,7 @@ export class Membership {
         continue
       }
       this.castVote(step, { kind: 'remove', peer: member.id, observation, round })
+      if (name === ourName) this.sendLeaveRequest(step)
     }
   }
 
@@ -1047,7 +1052,7 @@ export class Membership {
     }
   }
 
-  private forgetStaleCandidates(): void {
+  private forgetStaleCandidates(step: Step): void {
     const state = this.requireState()
     for (const [name, candidate] of [...this.candidates]) {
       const stale = !state.isFreshHead(candidate.record.head, this.config.ticketMaxAge)
@@ -1055,6 +1060,17 @@ export class Membership {
       if (stale || timedOut) {
         this.candidates.delete(name)
         this.heldReady.delete(name)
+        step.peers.push({ kind: 'acceptSync', peer: candidate.request.peer, accept: false })
+      }
+    }
+  }
+  /** Forgets votes that no longer count (lapsed rounds, stale tickets): memory stays bounded. */
+  private pruneLapsedVotes(): void {
+    for (const [key, vote] of this.ourVotes) if (!this.isLive(vote)) this.ourVotes.delete(key)
+    for (const [key, entry] of this.observed) {
+      if (!this.isLive(entry.vote)) {
+        this.observedCount -= entry.voters.size
+        this.observed.delete(key)
       }
     }
   }
@@ -1073,10 +1089,18 @@ export class Membership {
       return
     }
     this.roleValue = 'leaving'
-    const leave = signLeaveRequest(this.us, { sectionId: this.sectionIdValue, addHash: us.addHash })
-    for (const member of state.members())
-      if (member.id.name !== this.us.publicId.name) this.send(step, member.id, leave)
     this.considerRemovals(step)
+  }
+
+  /** Sent with each of our Remove votes (one per round), so a lost request is made good. */
+  private sendLeaveRequest(step: Step): void {
+    const state = this.requireState()
+    const us = state.member(this.us.publicId.name)
+    if (us === undefined) return
+    const leave = signLeaveRequest(this.us, { sectionId: this.sectionIdValue, addHash: us.addHash })
+    for (const member of state.members()) {
+      if (member.id.name !== this.us.publicId.name) this.send(step, member.id, leave)
+    }
   }
 
   private beginDrain(reason: LeaveReason, step: Step): void {
@@ -1093,6 +1117,7 @@ export class Membership {
   private endDrain(step: Step): void {
     this.roleValue = 'removed'
     this.lingerUntil = undefined
+    this.engineConstructed = false
     this.departedAt.set(this.us.publicId.name, this.nowMs)
     step.engine.push({ kind: 'stop' })
     step.discovery.push({ kind: 'cancelProvide' })
@@ -1166,19 +1191,27 @@ export class Membership {
     attempt.lastProgressAt = this.nowMs
     if (this.roleValue !== 'candidate' || state.seq === 0) return
     if (state.agreedBlocks + this.config.readyLag < attempt.serverAgreed) return
+    const to = new Map<string, PublicId>()
+    for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
+    if (this.sendReady(step, sortIds(to.values()))) this.roleValue = 'ready'
+  }
+
+  /** Signs Ready for the blocks we replayed so far and sends it; false if we cannot yet. */
+  private sendReady(step: Step, to: readonly PublicId[]): boolean {
+    const state = this.stateValue
+    const digest = this.joinAttempt?.digest
+    if (state === undefined || digest === undefined) return false
     const k = state.agreedBlocks
     const historyDigest = state.historyDigest(k)
-    if (historyDigest === undefined) return
+    if (historyDigest === undefined) return false
     const ready = signReady(this.us, {
       sectionId: this.sectionIdValue,
-      ticketDigest: attempt.digest,
+      ticketDigest: digest,
       k,
       historyDigest,
     })
-    this.roleValue = 'ready'
-    const to = new Map<string, PublicId>()
-    for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
-    for (const id of sortIds(to.values())) this.send(step, id, ready)
+    for (const id of to) this.send(step, id, ready)
+    return true
   }
 
   // --- messages ----------------------------------------------------------------------------------
