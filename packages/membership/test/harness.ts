@@ -238,7 +238,9 @@ export class Harness {
       })
     }
     for (const directive of step.engine) {
-      node.engineLog.push(`${this.now}:${directive.kind}`)
+      node.engineLog.push(
+        `${this.now}:${directive.kind}${directive.kind === 'catchUp' ? `:${directive.from.name}` : ''}`,
+      )
       if (directive.kind === 'construct') {
         node.engine = 'observer'
         node.fed = 0

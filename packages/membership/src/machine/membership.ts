@@ -37,6 +37,7 @@ import {
   type CandidateOutcome,
   decodeMessageOf,
   encodeMessage,
+  type Invitation,
   type JoinInfo,
   type JoinRequest,
   type MembershipMessage,
@@ -86,8 +87,8 @@ export type PeerState =
 export type MembershipCommand =
   | { readonly kind: 'leave' }
   | { readonly kind: 'setPolicy'; readonly policy: AdmissionPolicy }
-  /** Outsider: (re)start joining through these members. */
-  | { readonly kind: 'join'; readonly contacts: readonly PublicId[] }
+  /** Outsider: (re)start joining through these members (with an invitation, if the section asks). */
+  | { readonly kind: 'join'; readonly contacts: readonly PublicId[]; readonly invitation?: Invitation }
 
 /** One decided election: the deciding event's `lastAncestors` per voter name (spec §4). */
 export interface Decision {
@@ -184,6 +185,7 @@ export class Membership {
   private wasFragile = false
   private joinAttempt: JoinAttempt | undefined
   private engineConstructed = false
+  private invitationToken: Invitation | undefined
 
   private constructor(
     init: MembershipInit,
@@ -218,9 +220,15 @@ export class Membership {
 
   /** An outsider that will join `sectionId` through `contacts` (call `start()`). */
   static join(
-    init: MembershipInit & { readonly sectionId: Uint8Array; readonly contacts: readonly PublicId[] },
+    init: MembershipInit & {
+      readonly sectionId: Uint8Array
+      readonly contacts: readonly PublicId[]
+      /** A member's invitation, for sections under the invitation policy. */
+      readonly invitation?: Invitation
+    },
   ): Membership {
     const machine = new Membership(init, init.sectionId, 'outsider', undefined)
+    machine.invitationToken = init.invitation
     machine.joinAttempt = machine.newAttempt(init.contacts)
     return machine
   }
@@ -636,6 +644,7 @@ export class Membership {
           throw new MembershipError('InvalidArgument', 'rejoin cooldown has not elapsed')
         }
         this.joinAttempt = this.newAttempt(command.contacts)
+        if (command.invitation !== undefined) this.invitationToken = command.invitation
         this.roleValue = 'outsider'
         this.askJoinInfo(step)
         break
@@ -1172,6 +1181,7 @@ export class Membership {
       head: verified.head,
       nonce,
       powNonce,
+      ...(this.invitationToken === undefined ? {} : { invitation: this.invitationToken }),
     })
     attempt.request = request
     attempt.record = admissionRecordOf(request)
@@ -1188,9 +1198,15 @@ export class Membership {
     const attempt = this.joinAttempt
     const state = this.stateValue
     if (attempt === undefined || state === undefined || attempt.digest === undefined) return
+    // Our ticket went stale in our own replay before our Add: the candidacy is over (spec §2).
+    if (attempt.record !== undefined && state.isStaleHead(attempt.record.head, this.config.ticketMaxAge)) {
+      this.restartJoin(step)
+      return
+    }
+    // Replaying is progress until Ready; after it only our Add is (timed from the Ready).
+    if (this.roleValue !== 'candidate') return
     attempt.lastProgressAt = this.nowMs
-    if (this.roleValue !== 'candidate' || state.seq === 0) return
-    if (state.agreedBlocks + this.config.readyLag < attempt.serverAgreed) return
+    if (state.seq === 0 || state.agreedBlocks + this.config.readyLag < attempt.serverAgreed) return
     const to = new Map<string, PublicId>()
     for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
     if (this.sendReady(step, sortIds(to.values()))) this.roleValue = 'ready'

@@ -197,6 +197,12 @@ export class SectionState {
     return index >= 0 && index >= this.heads.length - ticketMaxAge
   }
 
+  /** `head` is in the chain but older than the last `ticketMaxAge` heads (unknown heads are not stale). */
+  isStaleHead(head: Uint8Array, ticketMaxAge: number): boolean {
+    const index = this.headIndex(head)
+    return index >= 0 && index < this.heads.length - ticketMaxAge
+  }
+
   /** Whether a membership block after `head` names `name` (an old ticket must not resurrect it). */
   mentionedAfter(head: Uint8Array, name: string): boolean {
     const index = this.headIndex(head)
