@@ -250,3 +250,39 @@ describe('Membership machine scenarios', () => {
     assert.deepEqual(decodeRemoveInfo(vote.relatedInfo).addHash, machine.state!.member('Dave')!.addHash)
   })
 })
+
+describe('operator commands (the simulation’s --add / --remove)', () => {
+  it('proposeAdd: every member votes the same key; the rules still apply', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    for (const name of h.voterNames)
+      h.handle(h.node(name), h.node(name).machine.command({ kind: 'proposeAdd', peer: mockId('Eric') }))
+    h.run(() => h.voterNames.includes('Eric'), 50)
+    const add = h.blocks.find((b) => b.payload.kind === 'add')!
+    assert.equal(add.payload.kind === 'add' && add.payload.relatedInfo.length, 0)
+    // A second one while Eric has not been heard from: P = {Eric} defers it (budget).
+    const alice = h.node('Alice')
+    const step = alice.machine.command({ kind: 'proposeAdd', peer: mockId('Fred') })
+    assert.deepEqual(step.votes, [])
+    assert.deepEqual(
+      step.events.map((e) => e.type === 'change:deferred' && e.reason),
+      ['Budget'],
+    )
+  })
+
+  it('proposeRemove: refused at N = 3 (#313), voted at N = 4', () => {
+    const three = founder(['Alice', 'Bob', 'Carol'])
+    const refused = three.command({ kind: 'proposeRemove', peer: mockId('Carol') })
+    assert.deepEqual(refused.votes, [])
+    assert.ok(
+      refused.events.some(
+        (e) => e.type === 'change:deferred' && e.change === 'remove' && e.reason === 'Budget',
+      ),
+    )
+    const four = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const voted = four.command({ kind: 'proposeRemove', peer: mockId('Dave') })
+    assert.deepEqual(
+      voted.votes.map((v) => v.kind === 'remove' && v.peer.name),
+      ['Dave'],
+    )
+  })
+})

@@ -38,6 +38,7 @@ interface Candidate {
 export class Admissions {
   private readonly candidates = new Map<string, Candidate>()
   private readonly deferred = new Map<string, JoinRequest>()
+  private readonly operatorAdds = new Map<string, PublicId>()
   private readonly heldReady = new Map<string, Ready>()
   private readonly localBans = new Map<string, { until: number; strikes: number }>()
   private readonly joinBuckets: KeyedBuckets
@@ -158,6 +159,7 @@ export class Admissions {
       else this.judgeCapacity(request, digest, step, true)
     }
     for (const key of this.votes.observedKeys()) this.considerSeconding(key, step)
+    this.voteOperatorAdds(step)
   }
 
   /** Seconding (spec §3.4): f+1 members' identical Add votes vouch for a record we did not admit. */
@@ -224,17 +226,48 @@ export class Admissions {
     if (this.votes.hasOurs(observation)) return
     const state = requireState(this.ctx)
     if (checkRecord(record, state, this.ctx.config.ticketMaxAge).kind !== 'admit') return
-    const capacity = this.capacity(record.peer.name)
+    this.voteAddWithinRules(observation, record, step)
+  }
+
+  /** The capacity rules (budget, size, young cap, spacing) and `maxPendingVotes`, then the vote. */
+  private voteAddWithinRules(
+    observation: Observation & { kind: 'add' },
+    record: AdmissionRecord | undefined,
+    step: Step,
+  ): void {
+    const peer = observation.peer
+    const capacity = this.capacity(peer.name)
     if (capacity.kind !== 'admit') {
-      this.deferrals.report(step, 'add', record.peer, capacity.reason)
+      this.deferrals.report(step, 'add', peer, capacity.reason)
       return
     }
     if (this.votes.liveOurs() >= this.ctx.config.maxPendingVotes) {
-      this.deferrals.report(step, 'add', record.peer, 'maxPendingVotes')
+      this.deferrals.report(step, 'add', peer, 'maxPendingVotes')
       return
     }
-    this.deferrals.clear('add', record.peer.name)
-    this.votes.cast(step, { kind: 'add', peer: record.peer, observation, record })
+    this.deferrals.clear('add', peer.name)
+    this.votes.cast(step, { kind: 'add', peer, observation, ...(record === undefined ? {} : { record }) })
+  }
+
+  /**
+   * An operator's Add (no ticket; `relatedInfo` empty so every member votes the same key), judged by
+   * the same capacity rules and retried on every block and tick until voted or moot.
+   */
+  proposeAdd(peer: PublicId, step: Step): void {
+    this.operatorAdds.set(peer.name, peer)
+    this.voteOperatorAdds(step)
+  }
+
+  private voteOperatorAdds(step: Step): void {
+    const state = requireState(this.ctx)
+    for (const [name, peer] of [...this.operatorAdds]) {
+      const observation: Observation = { kind: 'add', peer, relatedInfo: new Uint8Array(0) }
+      if (state.isMember(name) || state.isBanned(name) || this.votes.hasOurs(observation)) {
+        if (state.isMember(name) || state.isBanned(name)) this.operatorAdds.delete(name)
+        continue
+      }
+      this.voteAddWithinRules(observation, undefined, step)
+    }
   }
 
   private capacity(peer: string): Admission {

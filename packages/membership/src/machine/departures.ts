@@ -14,6 +14,8 @@ import type { LeaveReason, Step } from './step.js'
 import type { VoteBook } from './vote-book.js'
 
 export class Departures {
+  /** Members an operator asked to remove (judged as silent: they may stop at once, #313). */
+  private readonly operatorRemoves = new Set<string>()
   private lingerUntil: number | undefined
   private reason: LeaveReason = 'removed'
 
@@ -76,7 +78,8 @@ export class Departures {
       const name = member.id.name
       const graceful =
         this.responsiveness.leavers.has(name) || (name === ourName && this.ctx.role === 'leaving')
-      const suspected = name !== ourName && this.responsiveness.isSuspected(name)
+      const suspected =
+        name !== ourName && (this.operatorRemoves.has(name) || this.responsiveness.isSuspected(name))
       if (!graceful && !suspected) continue
       const observation: Observation = {
         kind: 'remove',
@@ -97,6 +100,18 @@ export class Departures {
       // With each of our own Remove votes, so a lost request is made good.
       if (name === ourName) this.sendLeaveRequest(step)
     }
+  }
+
+  /** An operator's removal of `peer`, voted by round within the budget rule until it is decided. */
+  proposeRemove(peer: string, step: Step): void {
+    if (!requireState(this.ctx).isMember(peer) || peer === this.ctx.us.publicId.name) return
+    this.operatorRemoves.add(peer)
+    this.considerRemovals(step)
+  }
+
+  /** The peer left the section: nothing about it is pending here any more. */
+  forget(peer: string): void {
+    this.operatorRemoves.delete(peer)
   }
 
   /** Our Remove is agreed: serve pulls (the final syncs of the drain) for `lingerMs`. */

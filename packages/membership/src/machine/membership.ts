@@ -45,6 +45,10 @@ export type PeerState =
 export type MembershipCommand =
   | { readonly kind: 'leave' }
   | { readonly kind: 'setPolicy'; readonly policy: AdmissionPolicy }
+  /** Operator (the simulation's `--add`): vote `Add(peer)` with empty related info, within the rules. */
+  | { readonly kind: 'proposeAdd'; readonly peer: PublicId }
+  /** Operator: vote `Remove(peer)` by round, judged as a silent peer's removal. */
+  | { readonly kind: 'proposeRemove'; readonly peer: PublicId }
   /** Outsider: (re)start joining through these members (with an invitation, if the section asks). */
   | { readonly kind: 'join'; readonly contacts: readonly PublicId[]; readonly invitation?: Invitation }
 
@@ -373,6 +377,12 @@ export class Membership {
       case 'leave':
         this.departures.leave(step)
         break
+      case 'proposeAdd':
+        if (isVoter(this.ctx)) this.admissions.proposeAdd(command.peer, step)
+        break
+      case 'proposeRemove':
+        if (isVoter(this.ctx)) this.departures.proposeRemove(command.peer.name, step)
+        break
       case 'join': {
         if (isVoter(this.ctx) || this.ctx.role === 'draining') {
           throw new MembershipError('InvalidArgument', `cannot join while ${this.ctx.role}`)
@@ -435,6 +445,7 @@ export class Membership {
       const reason: LeaveReason = state.isBanned(name) ? 'banned' : leaver ? 'left' : 'removed'
       this.liveness.untrack(name)
       this.responsiveness.leavers.delete(name)
+      this.departures.forget(name)
       this.departedAt.set(name, this.ctx.now)
       this.votes.dropAbout(name)
       this.deferrals.clearPeer(name)
