@@ -243,7 +243,8 @@ export class Membership {
       const at = position + i
       if (at < state.agreedBlocks) return
       const isChange = changeOf(block.payload) !== undefined
-      const batched = isChange && decision !== undefined && decision === this.lastMembershipDecision
+      const batched =
+        decision === undefined ? undefined : isChange && decision === this.lastMembershipDecision
       const result = state.applyBlock(block, at, batched)
       if (!isChange) return
       if (decision !== undefined) this.lastMembershipDecision = decision

@@ -50,8 +50,11 @@ export interface ChainEntry {
   readonly proofs: readonly Proof[]
   /** Agreed block position (0 = genesis). */
   readonly position: number
-  /** Decided in the same election as the previous membership block: same deciding voters. */
-  readonly batchedWithPrevious: boolean
+  /**
+   * Decided in the same election as the previous membership block (same deciding voters); undefined
+   * when the host did not know election boundaries.
+   */
+  readonly batchedWithPrevious?: boolean
 }
 
 export type FoldWarningKind =
@@ -218,7 +221,7 @@ export class SectionState {
   }
 
   /** Folds the next agreed block; `position` must be `agreedBlocks`. */
-  applyBlock(block: Block, position: number, batchedWithPrevious = false): FoldResult {
+  applyBlock(block: Block, position: number, batchedWithPrevious?: boolean): FoldResult {
     if (position !== this.agreed) {
       throw new MembershipError('InvalidArgument', `block at position ${position}, expected ${this.agreed}`)
     }
@@ -226,10 +229,15 @@ export class SectionState {
     this.advanceHistory(observation)
     const change = changeOf(block.payload)
     if (change === undefined) return { added: [], removed: [], banned: [], warnings: [] }
-    return this.applyChange({ change, observation, proofs: block.proofs, position, batchedWithPrevious })
+    const base = { change, observation, proofs: block.proofs, position }
+    return this.applyChange(batchedWithPrevious === undefined ? base : { ...base, batchedWithPrevious })
   }
 
-  /** Folds a verified chain entry without the opaque blocks around it (a joiner's replay of JoinInfo). */
+  /**
+   * Folds a verified chain entry without the opaque blocks around it (a joiner's replay of
+   * JoinInfo). Such a state has the chain's members, heads and positions; its history digests are
+   * not the section's (the opaque blocks are missing) and must not be used.
+   */
   applyChainEntry(entry: ChainEntry): FoldResult {
     while (this.agreed < entry.position) this.skipOpaque()
     if (entry.position !== this.agreed) {

@@ -353,7 +353,7 @@ export function writeChainEntry(w: CanonicalWriter, entry: ChainEntry): void {
   writeChange(w, entry.change)
   w.bytes(entry.observation)
   w.list(entry.proofs, (w2, p) => w2.bytes(p.publicId.encoded).bytes(p.signature))
-  w.u64(entry.position).bool(entry.batchedWithPrevious)
+  w.u64(entry.position).u8(entry.batchedWithPrevious === undefined ? 2 : entry.batchedWithPrevious ? 1 : 0)
 }
 
 export function readChainEntry(r: CanonicalReader, ids: PeerIdDecoder): ChainEntry {
@@ -365,7 +365,11 @@ export function readChainEntry(r: CanonicalReader, ids: PeerIdDecoder): ChainEnt
     (r2) => ({ publicId: readId(r2, ids), signature: r2.bytes(LIMITS.maxSignatureBytes, 'signature') }),
     'proofs',
   )
-  return { change, observation, proofs, position: r.u64(), batchedWithPrevious: r.bool() }
+  const position = r.u64()
+  const batched = r.u8()
+  if (batched > 2) throw new MembershipError('Malformed', `batched flag ${batched}`)
+  const base = { change, observation, proofs, position }
+  return batched === 2 ? base : { ...base, batchedWithPrevious: batched === 1 }
 }
 
 // --- messages ----------------------------------------------------------------------------------
