@@ -286,3 +286,25 @@ describe('operator commands (the simulation’s --add / --remove)', () => {
     )
   })
 })
+
+describe('deferral through the protocol', () => {
+  it('a joiner held back by the young cap is admitted once the first newcomer has aged', () => {
+    const config = { ...FAST, probationBlocks: 20 }
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], config)
+    h.trafficEvery = 2
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'member')
+    const fred = h.addJoiner('Fred')
+    const heldBack = () =>
+      h
+        .node('Alice')
+        .events.some((e) => e.type === 'change:deferred' && e.peer.name === 'Fred' && e.reason === 'YoungCap')
+    h.run(heldBack, 200)
+    assert.equal(fred.machine.role, 'requesting')
+    const ericAt = h.blocks.findIndex((b) => b.payload.kind === 'add' && b.payload.peer.name === 'Eric')
+    h.run(() => fred.machine.role === 'member')
+    const fredAt = h.blocks.findIndex((b) => b.payload.kind === 'add' && b.payload.peer.name === 'Fred')
+    assert.ok(fredAt - ericAt > 20, `Fred added ${fredAt - ericAt} blocks after Eric`)
+    assert.equal(new Set(h.stateHashes().values()).size, 1)
+  })
+})

@@ -125,7 +125,10 @@ export class Joiner {
         // A member that admitted us late (it had deferred us) needs our Ready too.
         this.sendReady(step, [from])
       }
-    } else if (outcome.kind === 'reject') {
+    } else if (outcome.kind === 'defer') {
+      // The member keeps our request and answers again when it fits (or refuses it once stale).
+      attempt.lastProgressAt = this.ctx.now
+    } else {
       attempt.refusedBy.add(from.name)
       step.events.push({
         type: 'join:rejected',
