@@ -254,27 +254,7 @@ export class Harness {
     if (node === undefined || !node.alive || this.dropMessage(envelope)) return
     const m = node.machine
     const { from, bytes } = envelope
-    const step = this.dispatch(m, envelope.kind, from, bytes)
-    if (step !== undefined) this.handle(node, step)
-  }
-
-  private dispatch(m: Membership, kind: string, from: PublicId, bytes: Uint8Array): Step | undefined {
-    switch (kind) {
-      case 'joinInfoRequest':
-        return m.joinInfoRequest(from, bytes)
-      case 'joinInfo':
-        return m.joinInfo(from, bytes)
-      case 'joinRequest':
-        return m.joinRequest(from, bytes)
-      case 'candidateReply':
-        return m.candidateReply(from, bytes)
-      case 'ready':
-        return m.ready(from, bytes)
-      case 'leaveRequest':
-        return m.leaveRequest(from, bytes)
-      default:
-        return undefined
-    }
+    this.handle(node, m.receive(from, bytes))
   }
 
   /** The live voters vote one opaque payload straight into consensus (application traffic). */

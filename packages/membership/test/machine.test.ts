@@ -245,6 +245,8 @@ describe('Membership machine: single-machine rules', () => {
       machine.joinRequest(mockId('Zed'), Uint8Array.from([1, 3, 0, 0])),
       machine.ready(mockId('Bob'), Uint8Array.from([7])),
       machine.leaveRequest(mockId('Bob'), new Uint8Array(0)),
+      machine.receive(mockId('Yan'), Uint8Array.from([1])),
+      machine.receive(mockId('Yan'), Uint8Array.from([1, 99, 0])),
     )
     assert.deepEqual(
       step.faults.map((f) => [f.offender.name, f.kind]),
@@ -252,6 +254,8 @@ describe('Membership machine: single-machine rules', () => {
         ['Zed', 'MalformedMessage'],
         ['Bob', 'MalformedMessage'],
         ['Bob', 'MalformedMessage'],
+        ['Yan', 'MalformedMessage'],
+        ['Yan', 'MalformedMessage'],
       ],
     )
   })

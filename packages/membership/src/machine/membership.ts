@@ -18,7 +18,7 @@ import { type AdmissionPolicy, openWithWork } from '../join/policies.js'
 import { changeOf } from '../state/change.js'
 import type { GenesisRecord } from '../state/genesis-record.js'
 import { type FoldResult, SectionState } from '../state/section-state.js'
-import { encodeMessage, type Invitation, signAnnounce } from '../wire/messages.js'
+import { encodeMessage, type Invitation, KIND_NAMES, signAnnounce } from '../wire/messages.js'
 import { Admissions } from './admissions.js'
 import { isVoter, type MachineContext, type Role, requireState } from './context.js'
 import { Deferrals } from './deferrals.js'
@@ -288,6 +288,36 @@ export class Membership {
     if (full) step.warnings.push({ kind: 'Dropped', detail: 'observed votes at their bound' })
     if (key !== undefined && isVoter(this.ctx)) this.admissions.considerSeconding(key, step)
     return this.finish(step)
+  }
+
+  /**
+   * Any membership message from `from`, routed by its kind byte (a host reading one join stream).
+   * Bytes too short to name a kind are a fault, never a throw.
+   */
+  receive(from: PublicId, bytes: Uint8Array, remoteAddr?: string): Step {
+    switch (bytes.length >= 2 ? KIND_NAMES.get(bytes[1]) : undefined) {
+      case 'joinInfoRequest':
+        return this.joinInfoRequest(from, bytes)
+      case 'joinInfo':
+        return this.joinInfo(from, bytes)
+      case 'joinRequest':
+        return this.joinRequest(from, bytes, remoteAddr)
+      case 'candidateReply':
+        return this.candidateReply(from, bytes)
+      case 'ready':
+        return this.ready(from, bytes)
+      case 'leaveRequest':
+        return this.leaveRequest(from, bytes)
+      default: {
+        const step = emptyStep()
+        step.faults.push({
+          offender: from,
+          kind: 'MalformedMessage',
+          detail: 'no membership message kind to route',
+        })
+        return this.finish(step)
+      }
+    }
   }
 
   /** A JoinInfoRequest from `from` (rate-limited; answered by members only). */

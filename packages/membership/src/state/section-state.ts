@@ -15,6 +15,7 @@ import {
   type Proof,
   type PublicId,
   sortIds,
+  toHex,
   utf8,
 } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
@@ -94,6 +95,8 @@ export class SectionState {
   private readonly invites = new Map<string, number>()
   private readonly entries: ChainEntry[] = []
   private readonly heads: Uint8Array[] = []
+  /** Head (hex) to its index: a request's head is looked up in O(1), whatever its age. */
+  private readonly headIndexes = new Map<string, number>()
   private lastAdd = -1
 
   constructor(
@@ -190,8 +193,7 @@ export class SectionState {
 
   /** Index (0-based seq) at which `head` was the head, or -1. */
   headIndex(head: Uint8Array): number {
-    for (let i = this.heads.length - 1; i >= 0; i--) if (bytesEqual(this.heads[i], head)) return i
-    return -1
+    return this.headIndexes.get(toHex(head)) ?? -1
   }
 
   /** `head` is among the last `ticketMaxAge` membership heads (spec §3.3). */
@@ -272,6 +274,7 @@ export class SectionState {
     }
     this.seqValue++
     this.headValue = sha256(HEAD_DOMAIN, this.headValue, entry.observation)
+    this.headIndexes.set(toHex(this.headValue), this.heads.length)
     this.heads.push(this.headValue)
     this.entries.push(entry)
     switch (change.kind) {

@@ -174,7 +174,10 @@ const KIND_CODES: Record<MessageKind, number> = {
   leaveRequest: 6,
   announce: 7,
 }
-const KIND_BY_CODE = new Map(Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as MessageKind]))
+/** Message kinds by their wire byte (the second byte of every message). */
+export const KIND_NAMES: ReadonlyMap<number, MessageKind> = new Map(
+  Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as MessageKind]),
+)
 
 // --- signed bodies ---------------------------------------------------------------------------
 
@@ -526,7 +529,7 @@ export function decodeMessage(bytes: Uint8Array, ids: PeerIdDecoder): Membership
       const version = r.u8()
       if (version !== WIRE_VERSION) throw new MembershipError('UnsupportedVersion', `wire version ${version}`)
       const code = r.u8()
-      const kind = KIND_BY_CODE.get(code)
+      const kind = KIND_NAMES.get(code)
       if (kind === undefined) throw new MembershipError('UnknownKind', `message kind ${code}`)
       if (kind !== 'joinInfo' && bytes.length > LIMITS.maxMessageBytes) {
         throw new MembershipError('TooLarge', `${kind} of ${bytes.length} bytes`)
