@@ -308,3 +308,52 @@ describe('deferral through the protocol', () => {
     assert.equal(new Set(h.stateHashes().values()).size, 1)
   })
 })
+
+describe('a removal we did not decide ourselves', () => {
+  it('after f+1 refusals the member confirms with JoinInfo and drains on a verified chain without it', () => {
+    const names = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric']
+    const record = genesisRecord(ids(names))
+    const make = (name: string) => {
+      const m = Membership.found({
+        us: new MockSecretId(name),
+        now: 0,
+        rng: seededRandom(5),
+        config: FAST,
+        record,
+      })
+      m.start()
+      m.blocks([signedBlock(genesis(ids(names)), names)], 0)
+      return m
+    }
+    const eric = make('Eric')
+    const alice = make('Alice')
+    const removal = suspect(alice, 'Eric').votes[0]
+    assert.ok(removal?.kind === 'remove')
+    alice.blocks([signedBlock(removal, ['Alice', 'Bob', 'Carol', 'Dave'])], 1)
+    const infoRequest = encodeMessage({ kind: 'joinInfoRequest', sectionId: alice.sectionId })
+    const info = alice.joinInfoRequest(mockId('Eric'), infoRequest).messages[0].bytes
+
+    // One refusal is not enough (f = 1 at N = 5); the second makes Eric ask both.
+    assert.equal(eric.engineSelf({ refusedBy: mockId('Alice') }).messages.length, 0)
+    const asked = eric.engineSelf({ refusedBy: mockId('Bob') })
+    assert.deepEqual(
+      asked.messages.map((m) => [m.to.name, m.kind]),
+      [
+        ['Alice', 'joinInfoRequest'],
+        ['Bob', 'joinInfoRequest'],
+      ],
+    )
+    // A chain no longer than ours proves nothing.
+    const own = eric.joinInfoRequest(mockId('Zed'), infoRequest).messages[0].bytes
+    assert.equal(eric.joinInfo(mockId('Bob'), own).engine.length, 0)
+    assert.equal(eric.role, 'member')
+    const confirmed = eric.joinInfo(mockId('Alice'), info)
+    assert.deepEqual(confirmed.engine, [{ kind: 'serveOnly' }])
+    assert.equal(eric.role, 'draining')
+    const done = eric.tick(FAST.lingerMs ?? 0)
+    assert.deepEqual(
+      done.events.filter((e) => e.type === 'self:removed'),
+      [{ type: 'self:removed', reason: 'removed' }],
+    )
+  })
+})

@@ -13,14 +13,17 @@ import type { MembershipConfig } from '../defaults.js'
 import { NEVER, resolveConfig } from '../defaults.js'
 import { ed25519PeerIds, mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
 import type { Block, Observation, PublicId, SecretId } from '../engine-exports.js'
+import { bytesEqual } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { type AdmissionPolicy, openWithWork } from '../join/policies.js'
+import { maxFaulty } from '../quorum.js'
 import { changeOf } from '../state/change.js'
 import type { GenesisRecord } from '../state/genesis-record.js'
 import { type FoldResult, SectionState } from '../state/section-state.js'
+import { verifyChain } from '../state/verify-chain.js'
 import { encodeMessage, type Invitation, KIND_NAMES, signAnnounce } from '../wire/messages.js'
 import { Admissions } from './admissions.js'
-import { isVoter, type MachineContext, type Role, requireState } from './context.js'
+import { decodeFrom, fault, isVoter, type MachineContext, type Role, requireState, send } from './context.js'
 import { Deferrals } from './deferrals.js'
 import { Departures } from './departures.js'
 import { Joiner } from './joiner.js'
@@ -63,6 +66,12 @@ export interface EngineSelfReport {
   /** Accepted for the interface of spec §6; `Add(us)` takes effect through `blocks`. */
   readonly decidedAddUs?: boolean
   readonly decidedRemoveUs?: boolean
+  /**
+   * A member's engine refused our gossip as from a non-member (`InvalidPeerState`): perhaps we were
+   * removed without deciding it ourselves (a partition). After f+1 such members we ask them for
+   * JoinInfo and trust only a verified chain (spec §4, "the removed peer").
+   */
+  readonly refusedBy?: PublicId
 }
 
 export interface MembershipInit {
@@ -93,6 +102,8 @@ export class Membership {
   private nextAnnounceAt: number | undefined
   private wasFragile = false
   private bannedUs = false
+  /** Members whose engines refused our gossip as from a non-member (reset by any block we fold). */
+  private readonly refusedBy = new Map<string, PublicId>()
 
   private constructor(
     init: MembershipInit,
@@ -247,6 +258,7 @@ export class Membership {
         decision === undefined ? undefined : isChange && decision === this.lastMembershipDecision
       const result = state.applyBlock(block, at, batched)
       if (!isChange) return
+      this.refusedBy.clear()
       if (decision !== undefined) this.lastMembershipDecision = decision
       membershipChanged = true
       this.votes.forgetDecided(block.payload)
@@ -348,10 +360,14 @@ export class Membership {
     return this.finish(step)
   }
 
-  /** Joiner: a member's JoinInfo. The chain is verified; the longest valid one is kept. */
+  /**
+   * Joiner: a member's JoinInfo (the chain is verified; the longest valid one is kept). Member:
+   * the answer to our confirmation of a suspected removal.
+   */
   joinInfo(from: PublicId, bytes: Uint8Array): Step {
     const step = emptyStep()
     if (!isVoter(this.ctx)) this.joiner.joinInfo(from, bytes, step)
+    else if (this.refusedBy.size > 0) this.confirmRemoval(from, bytes, step)
     return this.finish(step)
   }
 
@@ -368,7 +384,54 @@ export class Membership {
     if (report.decidedRemoveUs && isVoter(this.ctx)) {
       this.departures.beginDrain(this.ctx.role === 'leaving' ? 'left' : 'removed', step)
     }
+    const refuser = report.refusedBy
+    const state = this.ctx.state
+    if (
+      refuser !== undefined &&
+      isVoter(this.ctx) &&
+      state?.isMember(refuser.name) &&
+      !this.refusedBy.has(refuser.name)
+    ) {
+      this.refusedBy.set(refuser.name, refuser)
+      if (this.refusedBy.size === maxFaulty(state.size) + 1) {
+        for (const peer of this.refusedBy.values())
+          send(step, peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+      }
+    }
     return this.finish(step)
+  }
+
+  /** A verified chain longer than ours that no longer lists us: we were removed; drain and leave. */
+  private confirmRemoval(from: PublicId, bytes: Uint8Array, step: Step): void {
+    const info = decodeFrom(this.ctx, bytes, 'joinInfo', from, step)
+    const state = requireState(this.ctx)
+    if (info === undefined || !bytesEqual(info.sectionId, this.ctx.sectionId)) return
+    let verified: SectionState
+    try {
+      verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
+        ids: this.ctx.ids,
+        minSeq: state.seq + 1,
+      })
+    } catch (error) {
+      if (!(error instanceof MembershipError)) throw error
+      // A chain no longer than ours proves nothing; a bad one is the sender's fault.
+      if (error.code !== 'StaleChain') fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
+      return
+    }
+    const ourName = this.ctx.us.publicId.name
+    if (
+      !bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head) ||
+      verified.isMember(ourName)
+    )
+      return
+    this.refusedBy.clear()
+    const reason: LeaveReason = verified.isBanned(ourName)
+      ? 'banned'
+      : this.ctx.role === 'leaving'
+        ? 'left'
+        : 'removed'
+    this.departures.beginDrain(reason, step)
+    this.admissions.clear()
   }
 
   /** A transport outcome: failures steer partner choice and the catch-up server, never votes. */
