@@ -24,7 +24,14 @@ export { allowlist, customPolicy, invitation, openWithWork } from './join/polici
 export type { WorkTicket } from './join/pow.js'
 export { hasWork, leadingZeroBits, POW_PREFIX, powHash, solvePow } from './join/pow.js'
 export type { JoinCheckContext } from './join/validate.js'
-export { admissionRecordOf, checkJoinRequest, checkRecord, checkTicket } from './join/validate.js'
+export {
+  admissionRecordOf,
+  checkJoinRequest,
+  checkProofs,
+  checkRecord,
+  checkStanding,
+  checkTicket,
+} from './join/validate.js'
 export type {
   Decision,
   EngineSelfReport,

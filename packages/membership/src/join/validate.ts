@@ -21,13 +21,23 @@ export interface JoinCheckContext extends PolicyContext {
   readonly rejoinAllowedAt?: number
 }
 
-/** Checks that do not depend on the sender's transport identity (used again when seconding). */
-export function checkTicket(request: JoinRequest, context: JoinCheckContext): Admission {
+/** The ticket's proofs: section, work (one hash, so first), then the signature. */
+export function checkProofs(request: JoinRequest, context: JoinCheckContext): Admission {
+  const { state, config, policy } = context
+  if (!bytesEqual(request.sectionId, state.sectionId)) return reject('WrongSection', NEVER)
+  if (!hasWork(request, request.powNonce, policy.requiredWork(config))) return reject('InsufficientWork', 0)
+  if (!verifyJoinRequest(request)) return reject('BadSignature', NEVER)
+  return { kind: 'admit' }
+}
+
+/**
+ * The requester's standing in agreed state and our local view: a fresh ticket, not a member, not
+ * banned, not named by a membership block after its head, past the cooldown; then the policy. These
+ * change as blocks arrive, so a deferred request is judged by them again (its proofs do not change).
+ */
+export function checkStanding(request: JoinRequest, context: JoinCheckContext): Admission {
   const { state, config, policy, now } = context
   const name = request.peer.name
-  if (!bytesEqual(request.sectionId, state.sectionId)) return reject('WrongSection', NEVER)
-  if (!verifyJoinRequest(request)) return reject('BadSignature', NEVER)
-  if (!hasWork(request, request.powNonce, policy.requiredWork(config))) return reject('InsufficientWork', 0)
   if (!state.isFreshHead(request.head, config.ticketMaxAge)) return reject('StaleTicket', 0)
   if (state.isMember(name)) return reject('AlreadyMember', NEVER)
   if (state.isBanned(name)) return reject('Banned', NEVER)
@@ -36,6 +46,12 @@ export function checkTicket(request: JoinRequest, context: JoinCheckContext): Ad
     return reject('RejoinCooldown', context.rejoinAllowedAt - now)
   }
   return policy.evaluate(request, context)
+}
+
+/** Every check but the sender's transport identity. */
+export function checkTicket(request: JoinRequest, context: JoinCheckContext): Admission {
+  const proofs = checkProofs(request, context)
+  return proofs.kind === 'admit' ? checkStanding(request, context) : proofs
 }
 
 /** All checks of a request received from `from` (the transport-authenticated sender). */

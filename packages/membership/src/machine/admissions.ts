@@ -11,7 +11,7 @@ import {
   admissionRecordOf,
   checkJoinRequest,
   checkRecord,
-  checkTicket,
+  checkStanding,
   type JoinCheckContext,
 } from '../join/validate.js'
 import { maxFaulty } from '../quorum.js'
@@ -154,7 +154,7 @@ export class Admissions {
     for (const [name, request] of [...this.deferred]) {
       this.deferred.delete(name)
       const digest = ticketDigest(admissionRecordOf(request))
-      const verdict = checkTicket(request, this.checkContext(name))
+      const verdict = checkStanding(request, this.checkContext(name))
       if (verdict.kind === 'reject') this.refuse(step, request, digest, verdict.reason, verdict.retryAfterMs)
       else this.judgeCapacity(request, digest, step, true)
     }
