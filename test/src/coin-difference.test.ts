@@ -16,11 +16,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import {
-  type SimulationOptions,
-  type SimulationResult,
-  simulate,
-} from '@parsec-section/parsec-core/simulation'
+import { type SimulationOptions, type SimulationResult, simulate } from '@parsec-section/simulation'
 
 const SEEDS = Number(process.env.COIN_SEEDS ?? 6)
 /** The parity run's step bound: the concrete runs usually finish every election in well under it. */

@@ -1,12 +1,12 @@
 /**
- * Runs named scenarios of the shared suite (packages/parsec-core/src/simulation/scenarios.ts) over
+ * Runs named scenarios of the shared suite (packages/simulation/src/scenarios.ts) over
  * many seeds: one test per scenario, failing with every failing seed and the command that reruns it.
  * SCENARIO_SEEDS sets the number of seeds (default 50, seeds 1..N); SCENARIO_FROM the first seed;
  * SCENARIO_COIN the peers' coin (`concrete`, the default, or `parity`).
  */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
-import { findScenario, reproduceCommand, runScenario } from '@parsec-section/parsec-core/simulation'
+import { findScenario, reproduceCommand, runScenario } from '@parsec-section/simulation'
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name]

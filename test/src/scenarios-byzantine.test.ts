@@ -17,7 +17,7 @@ import {
   DEFAULT_BEHAVIOURS,
   InboundLimit,
   simulate,
-} from '@parsec-section/parsec-core/simulation'
+} from '@parsec-section/simulation'
 import { COIN, scenarioTest } from './scenario-harness.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/peer/bin/parsec-peer.js')
@@ -120,7 +120,16 @@ describe('parsec-peer simulate --malicious', () => {
     const out = cli('simulate', '--malicious', '1', '--json', '--seed', '3')
     assert.equal(out.status, 0, out.stderr)
     const json = JSON.parse(out.stdout)
-    assert.deepEqual(Object.keys(json), ['seed', 'agreed', 'honest', 'peers', 'steps', 'events', 'accused'])
+    assert.deepEqual(Object.keys(json), [
+      'seed',
+      'agreed',
+      'honest',
+      'peers',
+      'steps',
+      'simulatedMs',
+      'events',
+      'accused',
+    ])
     assert.equal(json.agreed, true)
     assert.equal(json.accused.length, 1)
     const [offender] = json.accused

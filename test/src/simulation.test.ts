@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { findScenario, peerName, Rng, scenarios, simulate } from '@parsec-section/parsec-core/simulation'
+import { findScenario, peerName, Rng, scenarios, simulate } from '@parsec-section/simulation'
 
 /** Rng(1)'s first outputs (xoshiro128** seeded by splitmix32): runs must replay across releases. */
 const PINNED_SEED_1 = [2442144158, 3238099751, 3819917871]
@@ -85,6 +85,24 @@ describe('simulate', () => {
       assert.deepEqual(blocks, result.peers.Alice)
     }
     assert.ok(result.events > 0 && result.steps > 0)
+  })
+
+  it('keeps simulated time: a step is stepMs (default 10 ms), which changes no outcome', () => {
+    const options = {
+      seed: 11,
+      genesisSize: 5,
+      opaque: 2,
+      peersToAdd: 1,
+      byzantine: [{ behaviours: ['fork' as const] }],
+    }
+    const base = simulate(options)
+    assert.equal(base.simulatedMs, base.steps * 10)
+    for (const stepMs of [1, 37, 1000]) {
+      const other = simulate({ ...options, stepMs })
+      assert.equal(other.simulatedMs, other.steps * stepMs)
+      assert.deepEqual({ ...other, simulatedMs: 0 }, { ...base, simulatedMs: 0 }, `stepMs ${stepMs}`)
+    }
+    assert.throws(() => simulate({ ...options, stepMs: 0 }), RangeError)
   })
 
   it('fails with `termination` when the step bound is reached', () => {
@@ -170,8 +188,18 @@ describe('parsec-peer simulate / soak', () => {
     const lines = out.stdout.trim().split('\n')
     assert.equal(lines.length, 1)
     const json = JSON.parse(lines[0])
-    assert.deepEqual(Object.keys(json), ['seed', 'agreed', 'honest', 'peers', 'steps', 'events', 'accused'])
+    assert.deepEqual(Object.keys(json), [
+      'seed',
+      'agreed',
+      'honest',
+      'peers',
+      'steps',
+      'simulatedMs',
+      'events',
+      'accused',
+    ])
     assert.equal(json.seed, 5)
+    assert.equal(json.simulatedMs, json.steps * 10, 'one step is 10 ms by default')
     assert.equal(json.agreed, true)
     // Defaults: 4 peers, 1 added, 1 removed: 4 honest peers at the end.
     assert.equal(json.honest.length, 4)
@@ -199,12 +227,22 @@ describe('parsec-peer simulate / soak', () => {
       ['--scenario', 'no-such-scenario'],
       ['--scenario', 'minimal-network', '--peers', '5'],
       ['--frobnicate'],
+      ['--step-ms', '0'],
     ]) {
       const out = cli('simulate', ...args)
       assert.equal(out.status, 2, `${args.join(' ')}: ${out.stdout}${out.stderr}`)
       assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr)
       assert.match(out.stderr, /^parsec-peer simulate: /)
     }
+  })
+
+  it('simulate --step-ms sets the simulated time of a step and changes no outcome', () => {
+    const base = JSON.parse(cli('simulate', '--json', '--seed', '7').stdout)
+    const out = cli('simulate', '--json', '--seed', '7', '--step-ms', '250')
+    assert.equal(out.status, 0, out.stderr)
+    const slow = JSON.parse(out.stdout)
+    assert.equal(slow.simulatedMs, slow.steps * 250)
+    assert.deepEqual({ ...slow, simulatedMs: 0 }, { ...base, simulatedMs: 0 })
   })
 
   it('simulate exits 1 when the step bound is reached', () => {

@@ -42,6 +42,7 @@ import {
   type PackedEvent,
   Parsec,
   type PublicId,
+  supermajority,
 } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -1031,7 +1032,7 @@ export class ParsecSectionService
       const member = this.membersByName.get(voter.name)
       if (voter.name === us || (member !== undefined && this.connected.has(member.peerId.toString()))) live++
     }
-    return 3 * live > 2 * voters.length
+    return supermajority(voters.length, live)
   }
 
   // ---------------------------------------------------------------- inbound

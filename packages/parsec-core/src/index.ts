@@ -16,7 +16,13 @@ export type { ExportedPage, Frontier, FrontierEntry, LatestEvent } from './gossi
 export type { Request, Response } from './gossip/messages.js'
 export { decodeMessage, encodeMessage } from './gossip/messages.js'
 export type { Cause, CauseKind, EventHash, PackedEvent, Vote } from './graph/event.js'
-export { decodePackedEvent, encodePackedEvent } from './graph/event.js'
+export {
+  decodePackedEvent,
+  encodePackedEvent,
+  hasValidSignature,
+  packedEventHash,
+  signEvent,
+} from './graph/event.js'
 export { Ed25519PublicId, Ed25519SecretId, ed25519Id, ed25519Scheme } from './identity/ed25519.js'
 export type { IdentityScheme, PublicId, SecretId } from './identity/identity.js'
 export { MockPublicId, MockSecretId, mockId, mockScheme } from './identity/mock.js'
@@ -54,3 +60,5 @@ export type {
   Restoring,
 } from './parsec.js'
 export { Parsec } from './parsec.js'
+export { supermajority } from './quorum.js'
+export { Rng } from './rng.js'

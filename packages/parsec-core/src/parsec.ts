@@ -143,7 +143,6 @@ export class Parsec {
   private readonly detector: MaliceDetector | null
   /** Faults found by the handle call in progress. */
   private callFaults: Fault[] = []
-  private ownForksAccepted = false
   /** Per creator (local index), the chain position of its latest vote event we hold (-1: none). */
   private readonly latestVoteOf: number[] = []
   /** A founder's genesis vote, made by `begin()` when we were restored with no event. */
@@ -393,34 +392,6 @@ export class Parsec {
   }
 
   /**
-   * @internal Adversarial simulation only (a Byzantine peer): signs `cause` as ours, bypassing
-   * every rule of the protocol, and with `insert` also adds it to our own graph (an observation is
-   * then counted as our vote). Never call this in a real peer.
-   */
-  forgeEvent(cause: Cause, insert: boolean): PackedEvent {
-    if (!insert) return packEvent(this.secret, cause).packed
-    let observationKey = -1
-    if (cause.kind === 'observation') {
-      const encoded = encodeObservation(cause.vote.payload)
-      observationKey = this.store.intern(cause.vote.payload, this.ourId, sha3(encoded)).key
-    }
-    return this.packedEvent(this.createOwnEvent(cause, observationKey).index)
-  }
-
-  /**
-   * @internal Adversarial simulation only (a forking Byzantine peer): events of ours that we do
-   * not hold are taken (the other branch of our own fork) instead of refused with `UnknownOwnEvent`.
-   */
-  acceptOwnForks(): void {
-    this.ownForksAccepted = true
-  }
-
-  /** @internal The hash of our latest event (adversarial simulation and tests). */
-  ourLastEventHash(): Uint8Array {
-    return this.ourLastHash()
-  }
-
-  /**
    * Handles a peer's request (spec §5.4) and returns our response. Misbehaviour found in it is
    * in `faults`; a failing call throws a `ParsecError` whose `faults` name the sender (events
    * accepted before the failure stay).
@@ -509,7 +480,7 @@ export class Parsec {
     const creator = this.peers.indexOf(packed.creator)
     if (creator === undefined)
       throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
-    if (creator === US && !trusted && !this.referenceRules && !this.ownForksAccepted) {
+    if (creator === US && !trusted && !this.referenceRules) {
       throw new ParsecError(
         'UnknownOwnEvent',
         'an event of ours that we do not hold: taking it would fork us',

@@ -43,8 +43,7 @@ import {
 } from '../src/meta-voting/meta-vote.js'
 import { genesis } from '../src/observations/observation.js'
 import { ObservationStore } from '../src/observations/store.js'
-import { scenarios, simulate } from '../src/simulation/index.js'
-import { Rng } from '../src/simulation/rng.js'
+import { Rng } from '../src/rng.js'
 
 const NAMES = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina']
 
@@ -408,30 +407,6 @@ describe("the election's coin hook", () => {
 // Running sections.
 
 describe('concrete coin in running sections', () => {
-  it('is the simulation default, and seeded simulations with it terminate and agree', () => {
-    const used = new Set<string>()
-    const recording = (): Coin => ({
-      name: 'recording',
-      toss: (context) => {
-        used.add('tossed')
-        return concreteCoin.toss(context)
-      },
-    })
-    const names = ['minimal-network', 'faulty-third-never-gossips', 'add-few-peers-and-vote']
-    for (const name of names) {
-      const scenario = scenarios.find((s) => s.name === name)!
-      for (const seed of [1, 2]) {
-        const options = scenario.options(seed)
-        const result = simulate(options)
-        assert.deepEqual(result.violations, [], `${name} seed ${seed}`)
-        assert.deepEqual(scenario.check(result, options), [], `${name} seed ${seed}`)
-        const explicit = simulate({ ...options, coin: 'concrete' })
-        assert.deepEqual(explicit.peers, result.peers, 'concrete is the default coin')
-        assert.equal(simulate({ ...options, coin: recording }).agreed, true)
-      }
-    }
-  })
-
   it('gives every peer the same value for the same (election, voter, round) at the same event', () => {
     // Every meta-vote of every peer that reached step 2 of a round is asked what the coin would
     // be if it left that step there; the same event (same ancestry, same election) must give the

@@ -87,6 +87,13 @@ function daveSends(
   }
 }
 
+/** The hash of `node`'s latest event (the public `latestEventOf` of its own id). */
+function ourLastHash(node: Parsec): Uint8Array {
+  const latest = node.latestEventOf(node.ourId)
+  assert.ok(latest)
+  return latest.hash
+}
+
 function hashOf(event: PackedEvent): Uint8Array {
   return eventHash(encodeContent(event.creator, event.cause))
 }
@@ -94,7 +101,7 @@ function hashOf(event: PackedEvent): Uint8Array {
 /** Dave's latest event that `to` holds: `to` pulls from Dave, ending with Dave's Request. */
 function daveTip(s: Section, to: string): PackedEvent {
   sync(s, to, 'Dave')
-  const hash = s.nodes.Dave.ourLastEventHash()
+  const hash = ourLastHash(s.nodes.Dave)
   const event = s.nodes.Dave.packedEvents().find((e) => Buffer.from(hashOf(e)).equals(hash))
   assert.ok(event)
   return event
@@ -146,7 +153,7 @@ describe('malice detection', () => {
     const tip = daveTip(s, 'Alice')
     const own = forge({ kind: 'request', selfParent: hashOf(tip), otherParent: hashOf(tip) })
     assert.deepEqual(maliceOf(daveSends(s, 'Alice', [own]).faults, 'Dave'), ['OtherParentBySameCreator'])
-    const alicesLast = s.nodes.Alice.ourLastEventHash()
+    const alicesLast = ourLastHash(s.nodes.Alice)
     const stolen = forge({ kind: 'requesting', selfParent: alicesLast, recipient: mockId('Bob') })
     const outcome = daveSends(s, 'Alice', [stolen])
     assert.equal(outcome.error, 'InvalidEvent')
@@ -158,7 +165,7 @@ describe('malice detection', () => {
     warmUp(s)
     const tip = daveTip(s, 'Alice')
     // A Request whose other-parent is Alice's Request, not a Requesting addressed to Dave.
-    const aliceRequest = s.nodes.Alice.ourLastEventHash()
+    const aliceRequest = ourLastHash(s.nodes.Alice)
     const request = forge({ kind: 'request', selfParent: hashOf(tip), otherParent: aliceRequest })
     assert.deepEqual(maliceOf(daveSends(s, 'Alice', [request]).faults, 'Dave'), ['InvalidRequest'])
     // A Response to a Request that did not answer a Requesting of Dave's.
@@ -175,7 +182,7 @@ describe('malice detection', () => {
     const alicesRequesting = requesting.packedEvents[requesting.packedEvents.length - 1]
     const { response } = s.nodes.Dave.handleRequest(mockId('Alice'), requesting)
     s.nodes.Alice.handleResponse(dave.publicId, response)
-    const first = s.nodes.Dave.ourLastEventHash()
+    const first = ourLastHash(s.nodes.Dave)
     const second = forge({ kind: 'request', selfParent: first, otherParent: hashOf(alicesRequesting) })
     const { faults, error } = daveSends(s, 'Alice', [second])
     assert.equal(error, undefined)
@@ -224,7 +231,7 @@ describe('malice detection', () => {
     const s = section()
     warmUp(s)
     const tip = daveTip(s, 'Alice')
-    const bobsEvent = s.nodes.Bob.ourLastEventHash()
+    const bobsEvent = ourLastHash(s.nodes.Bob)
     const lie = {
       kind: 'accusation' as const,
       offender: mockId('Bob'),

@@ -1,7 +1,7 @@
 /** A tiny in-process section for unit tests: seeded, synchronous gossip between mock peers. */
 import type { Block, ConsensusMode, Parsec as ParsecType } from '../src/index.js'
 import { describeBlock, MockSecretId, mockId, Parsec } from '../src/index.js'
-import { Rng } from '../src/simulation/rng.js'
+import { Rng } from '../src/rng.js'
 
 /** The simulation's seeded PRNG as a `() => [0, 1)` function for tests. */
 export function seededRandom(seed: number): () => number {

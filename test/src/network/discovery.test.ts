@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { type ParsecSectionEvents, publicIdFromPeerId, type SectionFault } from '@parsec-section/p2p-section'
-import { Rng } from '@parsec-section/parsec-core/simulation'
+import { Rng } from '@parsec-section/simulation'
 import { freePorts } from 'parsec-peer/local-section'
 import { engineOf, payloadTexts, startSection, type TestNode, type TestSection, waitFor } from './support.js'
 

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Rng } from '@parsec-section/parsec-core/simulation'
+import { Rng } from '@parsec-section/simulation'
 import { type ApiClient, type BlocksJson, LocalSection, type StatusJson } from 'parsec-peer/local-section'
 
 const SEED = Number(process.env.KILL_SEED ?? 1)

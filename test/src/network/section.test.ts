@@ -1,7 +1,7 @@
 /** Sections of real libp2p nodes over TCP on 127.0.0.1, in one process. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Rng } from '@parsec-section/parsec-core/simulation'
+import { Rng } from '@parsec-section/simulation'
 import { payloadTexts, startSection, waitFor } from './support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)

@@ -2,7 +2,7 @@
  * `parsec-peer simulate`: runs a deterministic in-process section (spec §13.1, §13.4) and checks
  * that every honest peer holds every expected block, in the same order.
  */
-import type { ConsensusMode } from '@parsec-section/parsec-core'
+import { type ConsensusMode, supermajority } from '@parsec-section/parsec-core'
 import {
   allScenarios,
   BEHAVIOURS,
@@ -17,7 +17,7 @@ import {
   type SimulationOptions,
   type SimulationResult,
   simulate,
-} from '@parsec-section/parsec-core/simulation'
+} from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 import { formatBlock } from '../format.js'
 
@@ -30,6 +30,7 @@ const DEFAULTS = {
   malicious: 0,
   seed: 1,
   maxSteps: 3000,
+  stepMs: 10,
 } as const
 /** Faulty peers crash at a random step in this range. */
 const FAILURE_STEPS = { min: 1, max: 50 } as const
@@ -39,14 +40,18 @@ const COINS = ['concrete', 'parity'] as const
 const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--remove R] [--faulty F]
                             [--malicious M] [--behaviour LIST] [--adversarial-scheduler]
                             [--mode single|supermajority] [--seed S] [--max-steps M]
-                            [--coin concrete|parity] [--json]
-       parsec-peer simulate --scenario NAME [--seed S] [--coin concrete|parity] [--json]
+                            [--step-ms MS] [--coin concrete|parity] [--json]
+       parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
 payloads voted, A peers added (joiners replay the history), then R peers removed, F peers crashing
 at random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}, M founding members Byzantine. Adds and removes wait until more
 than two thirds of every possible voter set stays live and honest. The same seed gives the same run.
-Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --malicious ${DEFAULTS.malicious} --mode supermajority --seed ${DEFAULTS.seed} --coin concrete.
+Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --malicious ${DEFAULTS.malicious} --mode supermajority --seed ${DEFAULTS.seed} --step-ms ${DEFAULTS.stepMs} --coin concrete.
+
+--step-ms MS sets the simulated time one step stands for (default ${DEFAULTS.stepMs} ms): what the simulated
+peers read from their clock, and the run's simulated duration in the output. It changes no outcome:
+the same seed gives the same blocks and steps whatever MS is.
 
 --malicious M makes M random founding members Byzantine: they run the engine but misbehave, each
 doing every behaviour of --behaviour LIST (comma-separated; default: ${DEFAULT_BEHAVIOURS.join(',')}):
@@ -73,9 +78,10 @@ spec §16) or parity (the reference v0.7.3's predictable stand-in, what replays 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
   ${allScenarios.map((s) => s.name).join('\n  ')}
 
---json prints one JSON object: {"seed","agreed","honest","peers","steps","events","accused"}, where
-"peers" maps every peer (crashed, removed and Byzantine ones included) to its blocks, "events" is
-the size of the largest honest gossip graph and "accused" lists the offenders of agreed accusations.
+--json prints one JSON object: {"seed","agreed","honest","peers","steps","simulatedMs","events",
+"accused"}, where "peers" maps every peer (crashed, removed and Byzantine ones included) to its
+blocks, "simulatedMs" is the simulated duration (steps × --step-ms), "events" is the size of the
+largest honest gossip graph and "accused" lists the offenders of agreed accusations.
 Exit status: 0 when every honest peer holds every expected block in the same order, 1 when not
 (or the step bound was reached), 2 on bad arguments or impossible settings.`
 
@@ -88,14 +94,14 @@ function infeasible(peers: number, add: number, remove: number, faulty: number):
   let members = peers
   for (let i = 0; i < add; i++) {
     const live = members - faulty
-    if (!(faulty === 0 && live < 3) && !(3 * live > 2 * (members + 1))) {
+    if (!(faulty === 0 && live < 3) && !supermajority(members + 1, live)) {
       return `cannot add peers to ${members} members with ${faulty} faulty: more than two thirds must stay live`
     }
     members++
   }
   for (let i = 0; i < remove; i++) {
     const live = members - faulty - 1
-    if (members - 1 < 1 || !(3 * live > 2 * members)) {
+    if (members - 1 < 1 || !supermajority(members, live)) {
       const needed = 3 * faulty + 4
       return `cannot remove ${remove} of ${peers + add} peers${faulty > 0 ? ` with ${faulty} faulty` : ''}: each removal needs at least ${needed} members, to keep more than two thirds of the voters live`
     }
@@ -126,7 +132,7 @@ function counts(record: Record<string, number>): string {
 
 function printHuman(result: SimulationResult, problems: readonly string[]): void {
   console.log(
-    `Finished after ${result.steps} steps; largest honest graph ${result.events} events; ` +
+    `Finished after ${result.steps} steps (${result.simulatedMs / 1000} s simulated); largest honest graph ${result.events} events; ` +
       `${result.stats.requests} requests, ${result.stats.responses} responses`,
   )
   const byzantine = Object.entries(result.byzantine)
@@ -178,6 +184,7 @@ function jsonSummary(result: SimulationResult, problems: readonly string[]): str
     honest: result.honest,
     peers: result.peers,
     steps: result.steps,
+    simulatedMs: result.simulatedMs,
     events: result.events,
     accused: result.accused,
   })
@@ -198,6 +205,7 @@ export const simulateCommand = {
       mode: { type: 'string' },
       seed: { type: 'string' },
       'max-steps': { type: 'string' },
+      'step-ms': { type: 'string' },
       coin: { type: 'string' },
       scenario: { type: 'string' },
       json: { type: 'boolean' },
@@ -210,6 +218,7 @@ export const simulateCommand = {
     const json = values.json === true
     const seed = intOption(values, 'seed', DEFAULTS.seed, 0, 0xffff_ffff)
     const coin = choiceOption(values, 'coin', COINS, 'concrete')
+    const stepMs = intOption(values, 'step-ms', DEFAULTS.stepMs, 1, 3_600_000)
     const log = json ? undefined : (line: string) => console.log(line)
 
     if (values.scenario !== undefined) {
@@ -239,7 +248,7 @@ export const simulateCommand = {
         console.log(`Scenario ${scenario.name}: ${scenario.summary}`)
         console.log(`Using seed ${seed}, ${coin} coin`)
       }
-      const outcome = runScenario(scenario, seed, { log, coin })
+      const outcome = runScenario(scenario, seed, { log, coin, stepMs })
       if (json) console.log(jsonSummary(outcome.result, outcome.problems))
       else printHuman(outcome.result, outcome.problems)
       if (outcome.problems.length > 0 && json) {
@@ -271,7 +280,8 @@ export const simulateCommand = {
       ['single', 'supermajority'] as const,
       'supermajority',
     )
-    if (3 * (faulty + malicious) >= peers) {
+    // The honest peers must be a supermajority: fewer than a third faulty or malicious.
+    if (!supermajority(peers, peers - faulty - malicious)) {
       const given = [
         ...(faulty > 0 ? [`--faulty ${faulty}`] : []),
         ...(malicious > 0 ? [`--malicious ${malicious}`] : []),
@@ -301,6 +311,7 @@ export const simulateCommand = {
       adversarialScheduler,
       ...(adversarialScheduler ? { probGossip: 1 } : {}),
       maxSteps,
+      stepMs,
       coin,
       log,
     }
@@ -311,7 +322,7 @@ export const simulateCommand = {
           : ''
       const scheduler = adversarialScheduler ? ', adversarial scheduler' : ''
       console.log(
-        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}${byzantine}, mode ${mode}, max steps ${maxSteps}, coin ${coin}${scheduler}`,
+        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}${byzantine}, mode ${mode}, max steps ${maxSteps}, step ${stepMs} ms, coin ${coin}${scheduler}`,
       )
       console.log(`Using seed ${seed}`)
     }

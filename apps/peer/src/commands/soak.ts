@@ -10,7 +10,7 @@ import {
   runScenario,
   type Scenario,
   scenarios,
-} from '@parsec-section/parsec-core/simulation'
+} from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 
 const SUITES: Record<'standard' | 'byzantine' | 'all', readonly Scenario[]> = {

@@ -118,3 +118,22 @@ export function packEvent(secret: SecretId, cause: Cause): { packed: PackedEvent
   const content = encodeContent(secret.publicId, cause)
   return { packed: { creator: secret.publicId, cause, signature: secret.sign(content) }, content }
 }
+
+/**
+ * Signs `cause` as an event of `secret`'s id, packed as on the wire. An engine makes its own
+ * events; this is for tools that craft events by hand (the seeded simulation's Byzantine peers,
+ * tests of malice detection). An engine takes a crafted event only under the protocol's rules.
+ */
+export function signEvent(secret: SecretId, cause: Cause): PackedEvent {
+  return packEvent(secret, cause).packed
+}
+
+/** The hash of a packed event (SHA3-256 of its content, spec §2.1): how causes and graphs name it. */
+export function packedEventHash(event: PackedEvent): EventHash {
+  return eventHash(encodeContent(event.creator, event.cause))
+}
+
+/** Whether `event`'s signature verifies by its creator's public id. */
+export function hasValidSignature(event: PackedEvent): boolean {
+  return event.creator.verify(event.signature, encodeContent(event.creator, event.cause))
+}

@@ -16,6 +16,7 @@ import type { Malice } from '../observations/malice.js'
 import type { Observation } from '../observations/observation.js'
 import type { ObservationStore } from '../observations/store.js'
 import type { PeerList } from '../peers/peer-list.js'
+import { supermajority } from '../quorum.js'
 import { evidenceEvent } from './packed-evidence.js'
 
 export type Verdict = 'valid' | 'invalid' | 'unknown'
@@ -317,6 +318,6 @@ export function isAccomplice(
   const against = ctx.votesAgainst(accused).map((i) => graph.get(i))
   if (against.some((v) => v.creator === event.creator && isDescendant(event, v))) return undefined
   const voters = new Set(against.filter((v) => isDescendant(event, v)).map((v) => v.creator))
-  if (3 * voters.size > 2 * ctx.voterCount()) return undefined
+  if (supermajority(ctx.voterCount(), voters.size)) return undefined
   return 'valid'
 }

@@ -8,19 +8,11 @@ import type { Graph, GraphEvent } from '../graph/graph.js'
 import type { PublicId } from '../identity/identity.js'
 import { sortIds } from '../identity/order.js'
 import type { ObservationEntry, ObservationStore } from '../observations/store.js'
+import { supermajority } from '../quorum.js'
 import type { Coin, CoinView } from './coin.js'
 import { KeyMarks } from './key-marks.js'
 import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
-import {
-  coinPass,
-  initialVotes,
-  type MetaVote,
-  NO_COIN,
-  needsCoin,
-  nextVotes,
-  supermajority,
-  TRUE,
-} from './meta-vote.js'
+import { coinPass, initialVotes, type MetaVote, NO_COIN, needsCoin, nextVotes, TRUE } from './meta-vote.js'
 
 export type MembershipChange = { readonly kind: 'add' | 'remove'; readonly peer: number }
 
@@ -246,13 +238,13 @@ export class MetaElection implements CoinView {
       if (!any) continue
       let interesting: boolean
       if (this.store.get(key).creator === undefined) {
-        interesting = supermajority(voters, n)
+        interesting = supermajority(n, voters)
       } else {
         if (votersInPast < 0) {
           votersInPast = 0
           for (const voter of this.voters) if (lastOf(event, voter) >= 0) votersInPast++
         }
-        interesting = supermajority(votersInPast, n)
+        interesting = supermajority(n, votersInPast)
       }
       if (interesting) {
         candidates.push(key)
@@ -282,7 +274,7 @@ export class MetaElection implements CoinView {
     const observees: number[] = []
     let withInteresting = 0
     for (const voter of this.voters) if (this.interesting[voter]?.length) withInteresting++
-    if (supermajority(withInteresting, n)) {
+    if (supermajority(n, withInteresting)) {
       const threshold = Math.floor((2 * n) / 3) + 1
       let remaining = withInteresting
       for (const voter of this.voters) {
@@ -294,7 +286,7 @@ export class MetaElection implements CoinView {
         if (observees.length + remaining < threshold) break
       }
     }
-    if (supermajority(observees.length, n)) {
+    if (supermajority(n, observees.length)) {
       meta.observer = OBSERVER
       meta.observees = observees
     } else {

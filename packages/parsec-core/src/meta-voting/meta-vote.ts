@@ -2,6 +2,8 @@
  * Binary agreement per (event, voter): meta-votes and the exact update rules of spec §6.7.
  * Bool sets are 2-bit masks (TRUE=1, FALSE=2) so counting is integer work.
  */
+import { supermajority } from '../quorum.js'
+
 export const TRUE = 1
 export const FALSE = 2
 export const BOTH = 3
@@ -63,11 +65,6 @@ function bits(mask: number): string {
 export type RoundCoin = (round: number, flipRound: number) => boolean | undefined
 
 const NO_COIN: RoundCoin = () => undefined
-
-/** Supermajority: 3x > 2N. */
-export function supermajority(x: number, n: number): boolean {
-  return 3 * x > 2 * n
-}
 
 function third(x: number, n: number): boolean {
   return 3 * x >= n
@@ -137,8 +134,8 @@ function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
   }
   const binBefore = v.bin
   let bin = binBefore
-  if (supermajority(estT, n)) bin |= TRUE
-  if (supermajority(estF, n)) bin |= FALSE
+  if (supermajority(n, estT)) bin |= TRUE
+  if (supermajority(n, estF)) bin |= FALSE
   let aux = v.aux
   if (aux === 0 && binBefore === 0) {
     if (bin === TRUE || bin === BOTH) {
@@ -150,8 +147,8 @@ function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
     }
   }
   let decided = 0
-  if (v.step === STEP_FORCED_TRUE) decided = bin & TRUE && supermajority(auxT, n) ? TRUE : decision
-  else if (v.step === STEP_FORCED_FALSE) decided = bin & FALSE && supermajority(auxF, n) ? FALSE : decision
+  if (v.step === STEP_FORCED_TRUE) decided = bin & TRUE && supermajority(n, auxT) ? TRUE : decision
+  else if (v.step === STEP_FORCED_FALSE) decided = bin & FALSE && supermajority(n, auxF) ? FALSE : decision
   else decided = decision
   if (est === v.est && bin === v.bin && aux === v.aux && decided === 0) return v
   return new MetaVote(v.round, v.step, est, bin, aux, decided)
@@ -159,10 +156,10 @@ function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
 
 function advance(p: MetaVote, coins: RoundCoin, n: number): MetaVote {
   let est: number
-  if (p.step === STEP_FORCED_TRUE) est = supermajority(auxF, n) ? FALSE : TRUE
-  else if (p.step === STEP_FORCED_FALSE) est = supermajority(auxT, n) ? TRUE : FALSE
-  else if (supermajority(auxT, n)) est = TRUE
-  else if (supermajority(auxF, n)) est = FALSE
+  if (p.step === STEP_FORCED_TRUE) est = supermajority(n, auxF) ? FALSE : TRUE
+  else if (p.step === STEP_FORCED_FALSE) est = supermajority(n, auxT) ? TRUE : FALSE
+  else if (supermajority(n, auxT)) est = TRUE
+  else if (supermajority(n, auxF)) est = FALSE
   else {
     const coin = coins(p.round, p.round)
     est = coin === undefined ? 0 : coin ? TRUE : FALSE
@@ -196,7 +193,7 @@ export function nextVotes(
   for (;;) {
     if (last.decided) break
     counts(last, view)
-    if (!supermajority(auxT + auxF, n)) break
+    if (!supermajority(n, auxT + auxF)) break
     const next = advance(last, coins, n)
     counts(next, view)
     last = update(next, coins, n)

@@ -5,10 +5,13 @@
  * `scenarios` are the reference's scenarios without malicious peers; `byzantineScenarios`
  * (byzantine-scenarios.ts) add the malicious ones, one per Byzantine behaviour and mixes.
  */
+
+import { Rng } from '@parsec-section/parsec-core'
 import { byzantineScenarios } from './byzantine-scenarios.js'
-import { type SimulationCoin, type SimulationOptions, type SimulationResult, simulate } from './network.js'
-import { Rng } from './rng.js'
+import type { SimulationCoin, SimulationOptions } from './options.js'
+import type { SimulationResult } from './result.js'
 import { checkExpectedBlocks, crashes, finalMembership, singleVotes } from './scenario-checks.js'
+import { simulate } from './simulation.js'
 
 export { checkExpectedBlocks }
 
@@ -262,6 +265,8 @@ export interface ScenarioRun {
   readonly log?: (line: string) => void
   /** The peers' coin (default the simulation's: `concrete`). */
   readonly coin?: SimulationCoin
+  /** Simulated milliseconds per step (changes no outcome). */
+  readonly stepMs?: number
 }
 
 /** Runs `scenario` with `seed`: the invariants' violations and the scenario's problems. */
@@ -271,6 +276,7 @@ export function runScenario(scenario: Scenario, seed: number, run: ScenarioRun =
     ...base,
     ...(run.coin === undefined ? {} : { coin: run.coin }),
     ...(run.log === undefined ? {} : { log: run.log }),
+    ...(run.stepMs === undefined ? {} : { stepMs: run.stepMs }),
   }
   const result = simulate(options)
   const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)

@@ -13,7 +13,7 @@
  * takes ¬Y, or the coin, which is ¬Y too): two peers each way, so the next stage is split again.
  * The roles (who sets ¬Y, who takes Y) are searched for, best-first over the peers' deliveries.
  */
-import { FALSE, type MetaVote, TRUE } from '../meta-voting/meta-vote.js'
+import { FALSE, type MetaVote, TRUE } from '@parsec-section/parsec-core/internal'
 import type { VoteModel } from './vote-model.js'
 
 /** A delivery in the plan: `to` makes an event seeing the latest event of `from`. */

@@ -1,24 +1,49 @@
 /**
  * A Byzantine peer of the simulation: a real `Parsec` engine (so it keeps taking part in gossip
  * and stays hard to tell from an honest peer) plus a behaviour layer over what it sends and does.
- * The simulation asks it, each step, for its own actions (`act`), lets it rewrite every message it
- * sends (`tamper`) and feeds its engine through `incoming`. Every misbehaviour goes to the
- * simulation's record, so the checks know exactly who misbehaved, how, and when.
+ * The simulation asks it, each step, for its own actions (`act`) and lets it rewrite every message
+ * it sends (`tamper`). Every misbehaviour goes to the simulation's record, so the checks know
+ * exactly who misbehaved, how, and when.
+ *
+ * The engine has no hook for misbehaving: forged events are signed here with the engine's public
+ * `signEvent`. When the peer's own engine must hold what it forged (a duplicate vote or a false
+ * accusation in its own chain, both branches of its fork), the engine is rebuilt with
+ * `Parsec.restore` from its events plus the forged ones (restored events are trusted, as a peer
+ * trusts its own store): see `ByzantineHost.restore`.
  */
-import { toHex } from '../encoding/bytes.js'
-import { isParsecError } from '../errors.js'
-import type { Request } from '../gossip/messages.js'
-import { type Cause, encodeContent, eventHash, type PackedEvent } from '../graph/event.js'
-import type { PublicId } from '../identity/identity.js'
-import { type MockSecretId, mockId } from '../identity/mock.js'
-import { encodeObservation, genesis, type Observation } from '../observations/observation.js'
-import type { Parsec } from '../parsec.js'
+
+import type { Rng } from '@parsec-section/parsec-core'
+import {
+  type Cause,
+  encodeObservation,
+  genesis,
+  isParsecError,
+  type MockSecretId,
+  mockId,
+  type Observation,
+  type PackedEvent,
+  type Parsec,
+  type PublicId,
+  packedEventHash,
+  type Request,
+  signEvent,
+  toHex,
+} from '@parsec-section/parsec-core'
 import { type Behaviour, type Misbehaviour, PROVABLE_MALICE } from './misbehaviour.js'
-import type { Rng } from './rng.js'
 
 /** What the simulation offers a Byzantine peer. */
 export interface ByzantineHost {
   readonly step: number
+  /** The simulated time, in milliseconds (the simulation's clock). */
+  readonly now: number
+  /** The Byzantine peer's engine (a real one, replaced by `restore`). */
+  readonly engine: Parsec
+  /**
+   * Replaces the Byzantine peer's engine by one restored from `events` (in insertion order,
+   * trusted: forged events of its own included) and returns it; the blocks the old engine
+   * already delivered are not delivered again.
+   */
+  restore(events: readonly PackedEvent[]): Parsec
   /** Running honest peers the Byzantine peer's engine may gossip to, by name. */
   honestTargets(): string[]
   /** Queues a request from the Byzantine peer (`spam` marks the extra ones). */
@@ -48,7 +73,14 @@ const TAMPER_PROBABILITY = 0.5
 const MAX_SKIPPED = 3
 
 export function hashHex(event: PackedEvent): string {
-  return toHex(eventHash(encodeContent(event.creator, event.cause)))
+  return toHex(packedEventHash(event))
+}
+
+/** The hash of the latest event of `engine`'s own chain. */
+function ourLastHash(engine: Parsec): Uint8Array {
+  const latest = engine.latestEventOf(engine.ourId)
+  if (latest === undefined) throw new Error(`${engine.ourId.name} has no event yet`)
+  return latest.hash
 }
 
 /** A copy of `event` whose signature no longer verifies (every scheme checks the first bytes). */
@@ -60,8 +92,6 @@ function withCorruptSignature(event: PackedEvent): PackedEvent {
 }
 
 export class ByzantinePeer {
-  /** Events we signed but kept out of our engine (the fork's other branch), fed to it on receipt. */
-  private readonly forged: PackedEvent[] = []
   private forked = false
   private silenced = false
   private duplicated = false
@@ -71,16 +101,12 @@ export class ByzantinePeer {
 
   constructor(
     readonly name: string,
-    readonly parsec: Parsec,
     private readonly secret: MockSecretId,
     readonly behaviours: ReadonlySet<Behaviour>,
     private readonly genesisGroup: readonly PublicId[],
     readonly plan: ByzantinePlan,
     private readonly rng: Rng,
-  ) {
-    // The other branch of our fork comes back to us in honest peers' events.
-    if (behaviours.has('fork')) parsec.acceptOwnForks()
-  }
+  ) {}
 
   /** Whether it does something an honest peer can prove (so it can expect to be accused). */
   get provable(): boolean {
@@ -104,20 +130,6 @@ export class ByzantinePeer {
   /** Our engine voted `observation` (the simulation cast a scheduled vote for us). */
   noteVote(observation: Observation): void {
     this.lastVoted = observation
-  }
-
-  /**
-   * The events of a message to us, with our forged events first while our engine lacks them: the
-   * other branch of our fork comes back in honest events, which our engine must be able to insert.
-   */
-  incoming(events: readonly PackedEvent[]): readonly PackedEvent[] {
-    if (this.forged.length === 0) return events
-    const graph = this.parsec.inspect().graph
-    const missing = this.forged.filter(
-      (e) => graph.indexOf(eventHash(encodeContent(e.creator, e.cause))) === undefined,
-    )
-    if (missing.length === 0) this.forged.length = 0
-    return missing.length === 0 ? events : [...missing, ...events]
   }
 
   /** This step's own actions: the one-off misbehaviours when due, and spam. */
@@ -153,27 +165,34 @@ export class ByzantinePeer {
   }
 
   private targets(host: ByzantineHost): string[] {
-    const allowed = new Set(this.parsec.gossipRecipients().map((id) => id.name))
+    const allowed = new Set(host.engine.gossipRecipients().map((id) => id.name))
     return host.honestTargets().filter((name) => allowed.has(name))
   }
 
   /**
-   * Two Requesting events with one self-parent: one (kept by our engine) goes to `a` the usual
-   * way, its sibling to `b` at the end of everything we hold. Both branches then spread.
+   * Two Requesting events with one self-parent: one (made by our engine) goes to `a` the usual
+   * way, its sibling (signed here) to `b` at the end of everything we hold. Both branches then
+   * spread. Our engine refuses an event of ours it does not hold (`UnknownOwnEvent`: an honest
+   * peer that took one would fork), so without more it would choke on every later message carrying
+   * the sibling and fall silent; it is restored at once from its events with the sibling inserted
+   * just before its own branch, so it holds both branches, goes on from the one sent to `a`, and
+   * keeps gossiping like the forking peer it is.
    */
   private fork(host: ByzantineHost): void {
     const targets = this.rng.shuffle(this.targets(host))
     if (targets.length < 2) return
     const [a, b] = targets
-    const parent = this.parsec.ourLastEventHash()
-    const request = this.parsec.createGossip(mockId(a))
+    const engine = host.engine
+    const parent = ourLastHash(engine)
+    const request = engine.createGossip(mockId(a))
     const kept = request.packedEvents[request.packedEvents.length - 1]
     const cause: Cause = { kind: 'requesting', selfParent: parent, recipient: mockId(b) }
-    const sibling = this.parsec.forgeEvent(cause, false)
-    this.forged.push(sibling)
-    const all = this.parsec.packedEvents(0)
+    const sibling = signEvent(this.secret, cause)
+    const all = engine.packedEvents(0)
+    const before = all.slice(0, -1)
     host.sendRequest(a, request, false)
-    host.sendRequest(b, { packedEvents: [...all.slice(0, -1), sibling] }, false)
+    host.sendRequest(b, { packedEvents: [...before, sibling] }, false)
+    host.restore([...before, sibling, kept])
     this.forked = true
     host.record({
       behaviour: 'fork',
@@ -188,9 +207,7 @@ export class ByzantinePeer {
     if (this.lastVoted === undefined && host.step < this.plan.duplicateVoteAt + DUPLICATE_VOTE_PATIENCE)
       return
     const payload = this.lastVoted ?? genesis(this.genesisGroup)
-    const vote = { payload, signature: this.secret.sign(encodeObservation(payload)) }
-    const cause: Cause = { kind: 'observation', selfParent: this.parsec.ourLastEventHash(), vote }
-    const event = this.parsec.forgeEvent(cause, true)
+    const event = this.forgeVote(host, payload)
     this.duplicated = true
     host.record({
       behaviour: 'duplicate-vote',
@@ -202,22 +219,17 @@ export class ByzantinePeer {
 
   /** An accusation of an honest peer: a "fork" at one of its events that never forked. */
   private invalidAccusation(host: ByzantineHost): void {
-    const { graph, peers } = this.parsec.inspect()
-    const candidates = host.honestTargets().filter((name) => {
-      const index = peers.indexOf(mockId(name))
-      return index !== undefined && graph.lastEventOf(index) !== undefined
-    })
+    const engine = host.engine
+    const candidates = host.honestTargets().filter((name) => engine.latestEventOf(mockId(name)) !== undefined)
     if (candidates.length === 0) return
     const victim = this.rng.pick(candidates)
-    const innocent = graph.lastEventOf(peers.indexOf(mockId(victim))!)!
+    const innocent = engine.latestEventOf(mockId(victim))!
     const payload: Observation = {
       kind: 'accusation',
       offender: mockId(victim),
-      malice: { type: 'Fork', event: graph.hash(innocent.index) },
+      malice: { type: 'Fork', event: innocent.hash },
     }
-    const vote = { payload, signature: this.secret.sign(encodeObservation(payload)) }
-    const cause: Cause = { kind: 'observation', selfParent: this.parsec.ourLastEventHash(), vote }
-    const event = this.parsec.forgeEvent(cause, true)
+    const event = this.forgeVote(host, payload)
     this.accusedFalsely = true
     host.record({
       behaviour: 'invalid-accusation',
@@ -227,13 +239,26 @@ export class ByzantinePeer {
     })
   }
 
+  /**
+   * A vote for `payload` in our own chain, outside the engine's rules: signed here, then our
+   * engine is restored with it as its latest event (so it counts as our vote and later events of
+   * ours descend from it).
+   */
+  private forgeVote(host: ByzantineHost, payload: Observation): PackedEvent {
+    const engine = host.engine
+    const vote = { payload, signature: this.secret.sign(encodeObservation(payload)) }
+    const event = signEvent(this.secret, { kind: 'observation', selfParent: ourLastHash(engine), vote })
+    host.restore([...engine.packedEvents(0), event])
+    return event
+  }
+
   /** Valid requests, many of them, all to one victim this step. */
   private spam(host: ByzantineHost): void {
     const targets = this.targets(host)
     if (targets.length === 0) return
     const victim = this.rng.pick(targets)
     for (let i = 0; i < this.plan.spamPerStep; i++) {
-      host.sendRequest(victim, this.parsec.createGossip(mockId(victim)), true)
+      host.sendRequest(victim, host.engine.createGossip(mockId(victim)), true)
     }
     host.record({ behaviour: 'spam', detail: `${this.plan.spamPerStep} requests to ${victim}`, events: [] })
   }

@@ -7,9 +7,10 @@
  *
  * The accusation checks (`accused`) need the engine's malice detection (spec §9); the others do not.
  */
-import type { MaliceType } from '../observations/malice.js'
+import type { MaliceType } from '@parsec-section/parsec-core'
 import { type Behaviour, DEFAULT_BEHAVIOURS } from './misbehaviour.js'
-import type { SimulationOptions, SimulationResult } from './network.js'
+import type { SimulationOptions } from './options.js'
+import type { SimulationResult } from './result.js'
 import { checkExpectedBlocks, finalMembership } from './scenario-checks.js'
 import type { Scenario } from './scenarios.js'
 

@@ -2,7 +2,8 @@
  * Checks shared by the scenarios: what every honest peer must hold at the end of a run, and the
  * membership, crash and Single-mode expectations.
  */
-import type { SimulationOptions, SimulationResult } from './network.js'
+import type { SimulationOptions } from './options.js'
+import type { SimulationResult } from './result.js'
 
 /**
  * Every honest peer holds exactly: genesis first, each opaque payload once (Single mode: once per

@@ -23,11 +23,8 @@
  * (spec §16) the coin at step 2 is not what the plan assumed about half the time, the split
  * collapses and the election decides a round or two later.
  */
-import type { Request, Response } from '../gossip/messages.js'
-import type { GraphEvent } from '../graph/graph.js'
-import { mockId } from '../identity/mock.js'
-import { FALSE, type MetaVote, TRUE } from '../meta-voting/meta-vote.js'
-import type { Parsec } from '../parsec.js'
+import { mockId, type Parsec, type Request, type Response } from '@parsec-section/parsec-core'
+import { FALSE, type GraphEvent, type MetaVote, TRUE } from '@parsec-section/parsec-core/internal'
 import { commonStage, type Delivery, planStage, type StagePlan } from './split-planner.js'
 import { lastEventIndex, mirrorVotes } from './vote-mirror.js'
 import type { VoteModel } from './vote-model.js'

@@ -1,3 +1,11 @@
+import {
+  coinPass,
+  type MetaVote,
+  NO_COIN,
+  needsCoin,
+  nextVotes,
+  type StageView,
+} from '@parsec-section/parsec-core/internal'
 /**
  * The adversary's model of one voter-under-vote's binary agreement (spec §6.6-6.7): every peer's
  * chain of events, each with its meta-votes about that voter and the events of the others it sees.
@@ -8,14 +16,6 @@
  * Immutable-by-convention: `receive` returns a new model sharing the old one's chains, so a planner
  * can explore many futures cheaply.
  */
-import {
-  coinPass,
-  type MetaVote,
-  NO_COIN,
-  needsCoin,
-  nextVotes,
-  type StageView,
-} from '../meta-voting/meta-vote.js'
 
 /** Meta-votes about the voter under vote, or null for an event without any (not a voter sync event). */
 export type VoteList = readonly MetaVote[] | null

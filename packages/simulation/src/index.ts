@@ -1,9 +1,10 @@
 /**
- * @parsec-section/parsec-core/simulation: a deterministic seeded simulation of a PARSEC section
+ * @parsec-section/simulation: a deterministic seeded simulation of a PARSEC section
  * (spec §13.1), with crash-faulty and Byzantine peers, and the named scenario suite shared by the
  * tests and the `soak` command.
  */
 
+export { Rng } from '@parsec-section/parsec-core'
 export type {
   AdversarialSchedulerOptions,
   AdversaryStats,
@@ -15,6 +16,7 @@ export { AdversarialScheduler } from './adversarial-scheduler.js'
 export type { ByzantineHost, ByzantinePlan } from './byzantine.js'
 export { ByzantinePeer } from './byzantine.js'
 export { InboundLimit } from './inbound-limit.js'
+export { blockKey } from './keys.js'
 export type { Behaviour, Misbehaviour } from './misbehaviour.js'
 export {
   BEHAVIOURS,
@@ -24,19 +26,9 @@ export {
   PROVABLE_MALICE,
 } from './misbehaviour.js'
 export { PEER_NAMES, peerName } from './names.js'
-export type {
-  ByzantineSpec,
-  FailureSpec,
-  PeerStatus,
-  SimulationCoin,
-  SimulationOptions,
-  SimulationResult,
-  SimulationStats,
-  StepRange,
-  Violation,
-} from './network.js'
-export { blockKey, simulate } from './network.js'
-export { Rng } from './rng.js'
+export type { ByzantineSpec, FailureSpec, SimulationCoin, SimulationOptions, StepRange } from './options.js'
+export type { PeerStatus } from './peers.js'
+export type { SimulationResult, SimulationStats, Violation } from './result.js'
 export type { Scenario, ScenarioOutcome, ScenarioRun } from './scenarios.js'
 export {
   allScenarios,
@@ -47,6 +39,7 @@ export {
   runScenario,
   scenarios,
 } from './scenarios.js'
+export { simulate } from './simulation.js'
 export type { Delivery, PlanOptions, StagePlan, StageRoles } from './split-planner.js'
 export { commonStage, harmlessValue, planStage } from './split-planner.js'
 export { mirrorVotes } from './vote-mirror.js'

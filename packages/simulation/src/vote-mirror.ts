@@ -3,10 +3,8 @@
  * own chain from its own graph, with the meta-votes its engine computed and the latest event of
  * every other peer each of its events sees. Read-only: it only inspects the engines.
  */
-import { lastOf } from '../graph/ancestry.js'
-import { encodeContent, eventHash, type PackedEvent } from '../graph/event.js'
-import { mockId } from '../identity/mock.js'
-import type { Parsec } from '../parsec.js'
+import { mockId, type PackedEvent, type Parsec, packedEventHash } from '@parsec-section/parsec-core'
+import { lastOf } from '@parsec-section/parsec-core/internal'
 import { type ModelCoin, type ModelEvent, parityModelCoin, type VoteList, VoteModel } from './vote-model.js'
 
 /** The model of `voter`'s binary agreement among `peers` (model order), from their engines. */
@@ -47,7 +45,7 @@ export function lastEventIndex(sender: Parsec, events: readonly PackedEvent[]): 
   const last = events[events.length - 1]
   if (last === undefined) return undefined
   const { graph } = sender.inspect()
-  const index = graph.indexOf(eventHash(encodeContent(last.creator, last.cause)))
+  const index = graph.indexOf(packedEventHash(last))
   if (index === undefined) return undefined
   const event = graph.get(index)
   return event.creator === 0 ? event.indexByCreator : undefined

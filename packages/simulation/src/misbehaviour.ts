@@ -1,9 +1,9 @@
+import type { MaliceType } from '@parsec-section/parsec-core'
 /**
  * What Byzantine peers can do in the simulation, and the record of what they did: every
  * Byzantine action is written down, so the checks can tell a peer that really misbehaved (and
  * may be accused) from an honest one (which must never be).
  */
-import type { MaliceType } from '../observations/malice.js'
 
 /**
  * - `fork`: once, two events with one self-parent, each shown to a different honest peer;

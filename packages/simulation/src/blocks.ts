@@ -1,0 +1,68 @@
+/**
+ * The blocks the peers decide: every running peer polls its engine each step; each block is
+ * recorded (with its agreement key), checked by the block invariants when the peer is honest,
+ * and its membership effects applied to the simulated peers (a joiner whose Add is decided joins,
+ * a peer that decides its own removal stops).
+ */
+
+import { type Block, describeBlock } from '@parsec-section/parsec-core'
+import type { RunContext } from './context.js'
+import type { BlockInvariants } from './invariants.js'
+import { blockKey } from './keys.js'
+import type { SimPeer } from './peers.js'
+import type { Votes } from './votes.js'
+import type { Workload } from './workload.js'
+
+export class Blocks {
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly invariants: BlockInvariants,
+    private readonly votes: Votes,
+    private readonly workload: Workload,
+  ) {}
+
+  pollAll(): void {
+    const { peers } = this.ctx
+    for (const peer of peers.all) {
+      if (!peers.running(peer)) continue
+      // A peer that decides its own removal still gets the rest of that block group (spec §8.6).
+      for (let block = peer.parsec.poll(); block !== undefined; block = peer.parsec.poll()) {
+        this.record(peer, block)
+      }
+    }
+  }
+
+  private record(peer: SimPeer, block: Block): void {
+    const { ctx } = this
+    ctx.lastProgress = ctx.step
+    const description = describeBlock(block)
+    const key = blockKey(description, ctx.mode)
+    const position = peer.keys.length
+    peer.blocks.push(description)
+    peer.keys.push(key)
+    if (peer.byzantine !== undefined) {
+      // The invariants are about honest peers; a Byzantine one only stops once it is out.
+      const out =
+        (description.kind === 'accusation' && description.offender === peer.name) ||
+        (description.kind === 'remove' && description.peer === peer.name)
+      if (out && peer.status === 'byzantine') {
+        ctx.peers.stop(peer)
+        ctx.log(`Byzantine ${peer.name} decided its own removal and stops`)
+      }
+      return
+    }
+    if (description.kind === 'accusation') peer.accused.add(description.offender)
+    this.invariants.check(peer, description, key, position)
+    peer.keySet.add(key)
+    // membership effects on the simulated peers
+    if (description.kind === 'add' && description.peer === peer.name && peer.status === 'joining') {
+      peer.status = 'active'
+      ctx.log(`${peer.name} joined (block #${position})`)
+      this.votes.revote(peer, this.workload.openObservations(peer))
+    }
+    if (description.kind === 'remove' && description.peer === peer.name) {
+      ctx.peers.stop(peer)
+      ctx.log(`${peer.name} decided its own removal and stops`)
+    }
+  }
+}
