@@ -63,6 +63,7 @@ export {
   decodeGenesisRecord,
   encodeGenesisRecord,
   genesisRecord,
+  sectionIdBytes,
   sectionIdOf,
 } from './state/genesis-record.js'
 export type {

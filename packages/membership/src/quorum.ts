@@ -1,12 +1,8 @@
 /**
- * The one supermajority test of the project (spec §1: `SM(x)` ⇔ `3x > 2N`). Every quorum check in
- * membership goes through here, so the arithmetic is written once.
+ * Quorum arithmetic. `supermajority(n, x)` (`3x > 2n`) is parsec-core's, the project's one copy,
+ * re-exported here; membership adds the fault bound it needs for seconding.
  */
-
-/** True when `x` of `n` voters are a supermajority: strictly more than two thirds. */
-export function supermajority(n: number, x: number): boolean {
-  return 3 * x > 2 * n
-}
+export { supermajority } from '@parsec-section/parsec-core'
 
 /** The most faulty voters `n` voters tolerate: the largest `f` with `3f < n`. */
 export function maxFaulty(n: number): number {

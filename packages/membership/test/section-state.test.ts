@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
-import { add, genesis, MockSecretId, mockId, opaque, remove, toHex, utf8 } from '@parsec-section/parsec-core'
+import {
+  add,
+  Ed25519SecretId,
+  genesis,
+  MockSecretId,
+  mockId,
+  opaque,
+  remove,
+  sortIds,
+  toHex,
+  utf8,
+} from '@parsec-section/parsec-core'
 import {
   type ChainEntry,
   encodeAdmissionRecord,
@@ -8,6 +20,7 @@ import {
   genesisRecord,
   MembershipError,
   SectionState,
+  sectionIdBytes,
   sectionIdOf,
   supermajority,
   verifyChain,
@@ -221,5 +234,37 @@ describe('verifyChain', () => {
     // Unknown boundaries (no election index from the host): the previous election's voters are tried.
     const unknown = state.chain.map((e, i) => (i === 2 ? { ...e, batchedWithPrevious: undefined } : e))
     assert.equal(verifyChain(id, record, unknown).size, 4)
+  })
+})
+
+describe('section id', () => {
+  it('hashes the layout of p2p-section genesis files, so a section keeps its id', () => {
+    const secrets = [Ed25519SecretId.generate(), Ed25519SecretId.generate()]
+    const ed = genesisRecord(
+      secrets.map((s) => s.publicId),
+      Uint8Array.from([7, 8]),
+      'single',
+    )
+    // "parsec-section/genesis/v1" ‖ u32le count ‖ 32-byte keys sorted ‖ u32le len ‖ related info ‖ mode.
+    const keys = sortIds(secrets.map((s) => s.publicId)).map((id) => [...id.encoded])
+    const expected = Uint8Array.from([
+      ...utf8('parsec-section/genesis/v1'),
+      2,
+      0,
+      0,
+      0,
+      ...keys[0],
+      ...keys[1],
+      2,
+      0,
+      0,
+      0,
+      7,
+      8,
+      0,
+    ])
+    assert.deepEqual(sectionIdBytes(ed), expected)
+    assert.equal(toHex(sectionIdOf(ed)), createHash('sha256').update(expected).digest('hex'))
+    assert.notEqual(toHex(sectionIdOf({ ...ed, mode: 'supermajority' })), toHex(sectionIdOf(ed)))
   })
 })
