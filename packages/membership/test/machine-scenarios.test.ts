@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { genesis, MockSecretId, mockId, utf8 } from '@parsec-section/parsec-core'
+import { encodeObservation, genesis, MockSecretId, mockId, toHex, utf8 } from '@parsec-section/parsec-core'
 import {
   addressPrefix,
   decodeMessage,
   decodeRemoveInfo,
+  encodeAdmissionRecord,
   encodeMessage,
   genesisRecord,
   invitation,
@@ -355,5 +356,44 @@ describe('a removal we did not decide ourselves', () => {
       done.events.filter((e) => e.type === 'self:removed'),
       [{ type: 'self:removed', reason: 'removed' }],
     )
+  })
+})
+
+describe('concurrent Adds (split votes)', () => {
+  it('members put the first pending Add (by key) through first; a stuck Add lapses after candidateTimeoutMs', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const addOf = (name: string) => ({
+      kind: 'add' as const,
+      peer: mockId(name),
+      relatedInfo: encodeAdmissionRecord({
+        sectionId: state.sectionId,
+        peer: mockId(name),
+        addrs: [],
+        head: state.head,
+        nonce: utf8(name),
+      }),
+    })
+    const [first, second] = [addOf('Hank'), addOf('Kate')].sort((a, b) =>
+      toHex(encodeObservation(a)) < toHex(encodeObservation(b)) ? -1 : 1,
+    )
+    // The later Add is vouched for (f + 1 = 2 at N = 4) while the earlier one is pending with one
+    // vote: the earlier one is ahead of it, so seconding the later one waits (J = 1).
+    machine.observedVote(mockId('Bob'), first)
+    machine.tick(1_000)
+    machine.observedVote(mockId('Bob'), second)
+    const held = machine.observedVote(mockId('Carol'), second)
+    assert.deepEqual(held.votes, [])
+    assert.ok(held.events.some((e) => e.type === 'change:deferred' && e.peer.name === second.peer.name))
+    // Had the earlier one been vouched for, it would go through although the later one is pending.
+    const other = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    other.observedVote(mockId('Bob'), second)
+    other.observedVote(mockId('Carol'), second)
+    other.observedVote(mockId('Bob'), first)
+    assert.deepEqual(other.observedVote(mockId('Dave'), first).votes, [first])
+    // The earlier one never completes: it stops blocking `candidateTimeoutMs` after it was seen,
+    // and the later one (seen later) goes through.
+    const later = machine.tick(FAST.candidateTimeoutMs ?? 0)
+    assert.deepEqual(later.votes, [second])
   })
 })

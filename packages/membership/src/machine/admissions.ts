@@ -23,7 +23,7 @@ import type { Deferrals } from './deferrals.js'
 import { addressPrefix, KeyedBuckets } from './rate-limit.js'
 import type { Responsiveness } from './responsiveness.js'
 import type { Step } from './step.js'
-import type { VoteBook } from './vote-book.js'
+import { keyOf, type VoteBook } from './vote-book.js'
 
 const MAX_LOCAL_BANS = 4096
 
@@ -236,7 +236,7 @@ export class Admissions {
     step: Step,
   ): void {
     const peer = observation.peer
-    const capacity = this.capacity(peer.name)
+    const capacity = this.capacity(peer.name, keyOf(observation))
     if (capacity.kind !== 'admit') {
       this.deferrals.report(step, 'add', peer, capacity.reason)
       return
@@ -246,7 +246,14 @@ export class Admissions {
       return
     }
     this.deferrals.clear('add', peer.name)
-    this.votes.cast(step, { kind: 'add', peer, observation, ...(record === undefined ? {} : { record }) })
+    const since = this.ctx.now
+    this.votes.cast(step, {
+      kind: 'add',
+      peer,
+      observation,
+      since,
+      ...(record === undefined ? {} : { record }),
+    })
   }
 
   /**
@@ -270,10 +277,14 @@ export class Admissions {
     }
   }
 
-  private capacity(peer: string): Admission {
+  /**
+   * Capacity for `peer`: when admitting, every other pending Add counts in J; when voting the Add
+   * with key `voteKey`, only those ordered before it (see `VoteBook.pendingAddsAhead`).
+   */
+  private capacity(peer: string, voteKey?: string): Admission {
     let candidates = 0
     for (const name of this.candidates.keys()) if (name !== peer) candidates++
-    const view = this.responsiveness.budgetView(peer)
+    const view = this.responsiveness.budgetView(peer, voteKey)
     return capacityVerdict({
       state: requireState(this.ctx),
       config: this.ctx.config,

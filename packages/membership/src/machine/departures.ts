@@ -96,7 +96,7 @@ export class Departures {
         continue
       }
       this.deferrals.clear('remove', name)
-      this.votes.cast(step, { kind: 'remove', peer: member.id, observation, round })
+      this.votes.cast(step, { kind: 'remove', peer: member.id, observation, round, since: this.ctx.now })
       // With each of our own Remove votes, so a lost request is made good.
       if (name === ourName) this.sendLeaveRequest(step)
     }

@@ -38,12 +38,19 @@ export class Responsiveness {
     return silent
   }
 
-  /** The budget rule's inputs now; `excludeAdd`'s own pending Add is not counted in J. */
-  budgetView(excludeAdd?: string): BudgetView {
+  /**
+   * The budget rule's inputs now; `excludeAdd`'s own pending Add is not counted in J. With
+   * `aheadOf` (the key of the Add we are about to vote) J counts only the pending Adds before it.
+   */
+  budgetView(excludeAdd?: string, aheadOf?: string): BudgetView {
+    const pending =
+      excludeAdd !== undefined && aheadOf !== undefined
+        ? this.votes.pendingAddsAhead(excludeAdd, aheadOf)
+        : [...this.votes.pendingAddPeers()].filter((p) => p !== excludeAdd)
     return {
       voters: requireState(this.ctx).size,
       silent: this.silent(),
-      pendingAdds: [...this.votes.pendingAddPeers()].filter((p) => p !== excludeAdd).length,
+      pendingAdds: [...pending].length,
       minSize: this.ctx.config.minSize,
     }
   }

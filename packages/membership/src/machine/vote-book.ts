@@ -1,8 +1,9 @@
 /**
  * Undecided membership votes: ours, and others' seen in the graph. A vote is live while it can
- * still be decided as cast: an Add while its ticket is fresh and the peer not a member, a Remove
- * during its round while the peer is a member. Live votes make J and part of P (spec §1); lapsed
- * ones are forgotten.
+ * still be decided as cast: an Add while its ticket is fresh, the peer not a member and for at most
+ * `candidateTimeoutMs` since we cast or first saw it (so an Add that can no longer gather votes stops
+ * blocking others even in a section whose membership does not move); a Remove during its round
+ * while the peer is a member. Live votes make J and part of P (spec §1); lapsed ones are forgotten.
  */
 
 import type { PeerIdDecoder } from '../encoding/peer-ids.js'
@@ -19,6 +20,8 @@ export interface PendingVote {
   readonly round?: number
   /** An Add's admission record (undefined: an operator's Add without one). */
   readonly record?: AdmissionRecord
+  /** When we cast or first saw it (our clock). */
+  readonly since: number
 }
 
 /** The engine key of an observation: its bincode bytes, as hex. */
@@ -26,7 +29,11 @@ export function keyOf(observation: Observation): string {
   return toHex(encodeObservation(observation))
 }
 
-export function pendingVoteOf(observation: Observation, ids: PeerIdDecoder): PendingVote | undefined {
+export function pendingVoteOf(
+  observation: Observation,
+  ids: PeerIdDecoder,
+  since: number,
+): PendingVote | undefined {
   if (observation.kind === 'add') {
     let record: AdmissionRecord | undefined
     try {
@@ -35,7 +42,13 @@ export function pendingVoteOf(observation: Observation, ids: PeerIdDecoder): Pen
     } catch {
       record = undefined
     }
-    return { kind: 'add', peer: observation.peer, observation, ...(record === undefined ? {} : { record }) }
+    return {
+      kind: 'add',
+      peer: observation.peer,
+      observation,
+      since,
+      ...(record === undefined ? {} : { record }),
+    }
   }
   if (observation.kind === 'remove') {
     let round: number | undefined
@@ -44,7 +57,13 @@ export function pendingVoteOf(observation: Observation, ids: PeerIdDecoder): Pen
     } catch {
       round = undefined
     }
-    return { kind: 'remove', peer: observation.peer, observation, ...(round === undefined ? {} : { round }) }
+    return {
+      kind: 'remove',
+      peer: observation.peer,
+      observation,
+      since,
+      ...(round === undefined ? {} : { round }),
+    }
   }
   return undefined
 }
@@ -77,7 +96,7 @@ export class VoteBook {
     let entry = this.observed.get(key)
     if (entry === undefined) {
       if (this.observedCount >= this.ctx.config.maxObservedVotes) return { full: true }
-      const vote = pendingVoteOf(observation, this.ctx.ids)
+      const vote = pendingVoteOf(observation, this.ctx.ids, this.ctx.now)
       if (vote === undefined) return { full: false }
       entry = { vote, voters: new Set() }
       this.observed.set(key, entry)
@@ -107,6 +126,7 @@ export class VoteBook {
     const state = requireState(this.ctx)
     if (vote.kind === 'add') {
       if (state.isMember(vote.peer.name)) return false
+      if (this.ctx.now - vote.since >= this.ctx.config.candidateTimeoutMs) return false
       return vote.record === undefined || state.isFreshHead(vote.record.head, this.ctx.config.ticketMaxAge)
     }
     if (!state.isMember(vote.peer.name)) return false
@@ -123,6 +143,22 @@ export class VoteBook {
   /** J: peers with a live Add vote, ours or seen. */
   pendingAddPeers(): Set<string> {
     return this.livePeers('add')
+  }
+
+  /**
+   * The peers (other than `peer`) with a live Add vote whose key orders before `key`. Voting by
+   * this J, every member that sees the same pending Adds puts the first one through first instead
+   * of each holding back for the others (split votes that nobody completes).
+   */
+  pendingAddsAhead(peer: string, key: string): Set<string> {
+    const peers = new Set<string>()
+    const consider = (voteKey: string, vote: PendingVote) => {
+      if (vote.kind === 'add' && vote.peer.name !== peer && voteKey < key && this.isLive(vote))
+        peers.add(vote.peer.name)
+    }
+    for (const [voteKey, vote] of this.ours) consider(voteKey, vote)
+    for (const [voteKey, { vote }] of this.observed) consider(voteKey, vote)
+    return peers
   }
 
   /** Members with a live Remove vote, ours or seen. */
