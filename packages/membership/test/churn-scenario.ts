@@ -13,6 +13,8 @@ export interface ChurnOptions {
   /** Members that may crash over the run (one at a time while 6 or more are live). */
   readonly crashes?: number
   readonly steps?: number
+  /** No new joiner after this step (so the run can check that every join completes). */
+  readonly joinUntil?: number
 }
 
 export function churn(seed: number, options: ChurnOptions = {}): ChurnSummary {
@@ -28,7 +30,7 @@ export function churn(seed: number, options: ChurnOptions = {}): ChurnSummary {
   for (let step = 0; step < (options.steps ?? 1500); step++) {
     const roll = random()
     const live = h.voterNames.filter((n) => h.node(n).alive && !leaving.has(n))
-    if (roll < 0.01 && pool.length > 0) {
+    if (roll < 0.01 && pool.length > 0 && step < (options.joinUntil ?? Number.POSITIVE_INFINITY)) {
       h.addJoiner(pool.shift()!)
     } else if (roll < 0.015 && live.length > 4) {
       const name = live[Math.floor(random() * live.length)]

@@ -60,6 +60,8 @@ export class Harness {
   private readonly pending = new Map<string, Pending>()
   private inbox: Envelope[] = []
   private observations: { voter: PublicId; observation: Observation }[] = []
+  /** Joiners that asked discovery for members: answered with the current voters next step. */
+  private readonly pendingDiscovery = new Set<string>()
   private readonly progress = new Map<string, number>()
   private seed = 1
   /** Every this many steps the live voters vote an opaque payload (0: a quiet section). */
@@ -130,6 +132,11 @@ export class Harness {
   step(): void {
     this.now += this.stepMs
     for (const node of this.sorted()) if (node.alive) this.handle(node, node.machine.tick(this.now))
+    for (const name of [...this.pendingDiscovery]) {
+      this.pendingDiscovery.delete(name)
+      const node = this.node(name)
+      if (node.alive) this.handle(node, node.machine.addContacts(this.voters.map(mockId)))
+    }
     const inbox = this.inbox
     this.inbox = []
     for (const envelope of inbox) this.deliver(envelope)
@@ -237,6 +244,7 @@ export class Harness {
         bytes: message.bytes,
       })
     }
+    if (step.discovery.some((d) => d.kind === 'findMembers')) this.pendingDiscovery.add(node.name)
     for (const directive of step.engine) {
       node.engineLog.push(
         `${this.now}:${directive.kind}${directive.kind === 'catchUp' ? `:${directive.from.name}` : ''}`,
@@ -320,6 +328,7 @@ export const FAST: Partial<MembershipConfig> = {
   lingerMs: 100,
   candidateTimeoutMs: 2_000,
   rejoinCooldownMs: 1_000,
+  joinInfoRate: { burst: 4, perSecond: 1 },
   readyLag: 2,
   announceIntervalMs: 10_000,
 }

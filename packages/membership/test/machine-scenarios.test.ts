@@ -397,3 +397,14 @@ describe('concurrent Adds (split votes)', () => {
     assert.deepEqual(later.votes, [second])
   })
 })
+
+describe('a joiner whose contacts are gone (parsec#250)', () => {
+  it('asks discovery for members when it restarts, and joins through them', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    const eric = h.addJoiner('Eric', ['Zed'])
+    const step = eric.machine.tick((FAST.candidateTimeoutMs ?? 0) + 1)
+    assert.deepEqual(step.discovery, [{ kind: 'findMembers' }])
+    h.handle(eric, step)
+    h.run(() => eric.machine.role === 'member')
+  })
+})

@@ -18,7 +18,7 @@ import { decodeFrom, fault, type MachineContext, send } from './context.js'
 import type { Step } from './step.js'
 
 interface Attempt {
-  readonly contacts: readonly PublicId[]
+  contacts: PublicId[]
   best?: { readonly info: JoinInfo; readonly verified: SectionState }
   record?: AdmissionRecord
   digest?: Uint8Array
@@ -50,6 +50,16 @@ export class Joiner {
     this.attempt = this.newAttempt(contacts)
     this.ctx.role = 'outsider'
     this.askJoinInfo(step)
+  }
+
+  /** New contacts (from discovery): asked for JoinInfo at once unless we are already admitted. */
+  addContacts(peers: readonly PublicId[], step: Step): void {
+    const attempt = this.attempt
+    if (attempt === undefined) return
+    const fresh = peers.filter((p) => !attempt.contacts.some((c) => c.name === p.name))
+    attempt.contacts.push(...fresh)
+    if (this.ctx.role !== 'outsider' && this.ctx.role !== 'requesting') return
+    for (const peer of fresh) send(step, peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
   }
 
   /** Our Add is agreed: the head our replay reached must be the verified chain's at that `seq`. */
@@ -195,7 +205,7 @@ export class Joiner {
 
   private newAttempt(contacts: readonly PublicId[]): Attempt {
     return {
-      contacts,
+      contacts: [...contacts],
       asked: [],
       refusedBy: new Set(),
       admitters: [],
@@ -218,6 +228,8 @@ export class Joiner {
     for (const c of previous.contacts) contacts.set(c.name, c)
     for (const m of previous.best?.verified.memberIds() ?? []) contacts.set(m.name, m)
     this.begin(step, sortIds(contacts.values()))
+    // Our contacts may all have left since (parsec#250): ask discovery for current members too.
+    step.discovery.push({ kind: 'findMembers' })
   }
 
   private sendJoinRequest(step: Step): void {

@@ -371,6 +371,13 @@ export class Membership {
     return this.finish(step)
   }
 
+  /** Joiner: contacts found by discovery (answers `findMembers`); asked for JoinInfo at once. */
+  addContacts(peers: readonly PublicId[]): Step {
+    const step = emptyStep()
+    if (!isVoter(this.ctx)) this.joiner.addContacts(peers, step)
+    return this.finish(step)
+  }
+
   /** Joiner: a member's answer to our JoinRequest. */
   candidateReply(from: PublicId, bytes: Uint8Array): Step {
     const step = emptyStep()

@@ -38,6 +38,10 @@ export type PeerDirective =
 export type DiscoveryDirective =
   | { readonly kind: 'provide' }
   | { readonly kind: 'cancelProvide' }
+  /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
+  | { readonly kind: 'findMembers' }
+  /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
+  | { readonly kind: 'findMembers' }
   /** Publish these signed Announce bytes on the section's topic. */
   | { readonly kind: 'announce'; readonly bytes: Uint8Array }
 
