@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { supermajority } from '../src/index.js'
 import { FAST, Harness } from './harness.js'
 import { NAMES, seededRandom } from './support.js'
 
@@ -36,7 +37,13 @@ export function churn(seed: number, options: ChurnOptions = {}): ChurnSummary {
       const name = live[Math.floor(random() * live.length)]
       leaving.add(name)
       h.handle(h.node(name), h.node(name).machine.command({ kind: 'leave' }))
-    } else if (roll < 0.018 && live.length >= 6 && crashed.size < (options.crashes ?? 1)) {
+    } else if (
+      roll < 0.018 &&
+      live.length >= 6 &&
+      crashed.size < (options.crashes ?? 1) &&
+      // Never a third of the voters silent at once: that stalls any section (spec §5).
+      supermajority(h.voterNames.length, h.voterNames.filter((n) => h.node(n).alive).length - 1)
+    ) {
       const name = live[Math.floor(random() * live.length)]
       crashed.add(name)
       h.node(name).alive = false

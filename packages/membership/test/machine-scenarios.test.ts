@@ -391,6 +391,9 @@ describe('concurrent Adds (split votes)', () => {
     other.observedVote(mockId('Carol'), second)
     other.observedVote(mockId('Bob'), first)
     assert.deepEqual(other.observedVote(mockId('Dave'), first).votes, [first])
+    // Our own vote lapses too, but is never cast again (the engine takes one vote per key).
+    other.observedVote(mockId('Carol'), first)
+    assert.deepEqual(other.tick((FAST.candidateTimeoutMs ?? 0) * 3).votes, [])
     // The earlier one never completes: it stops blocking `candidateTimeoutMs` after it was seen,
     // and the later one (seen later) goes through.
     const later = machine.tick(FAST.candidateTimeoutMs ?? 0)

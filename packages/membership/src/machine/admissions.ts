@@ -27,6 +27,11 @@ import { keyOf, type VoteBook } from './vote-book.js'
 
 const MAX_LOCAL_BANS = 4096
 
+/** The Add observation of an admitted ticket: identical bytes at every member. */
+function addOf(record: AdmissionRecord): Observation & { kind: 'add' } {
+  return { kind: 'add', peer: record.peer, relatedInfo: encodeAdmissionRecord(record) }
+}
+
 interface Candidate {
   readonly request: JoinRequest
   readonly record: AdmissionRecord
@@ -149,8 +154,13 @@ export class Admissions {
         this.takeReady(ready, step)
       }
     }
-    for (const candidate of this.candidates.values())
-      if (candidate.ready) this.voteAdd(candidate.record, step)
+    // Ready candidates in key order, so members holding several vote the same one first.
+    const ready: { key: string; record: AdmissionRecord }[] = []
+    for (const candidate of this.candidates.values()) {
+      if (candidate.ready) ready.push({ key: keyOf(addOf(candidate.record)), record: candidate.record })
+    }
+    ready.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    for (const { record } of ready) this.voteAdd(record, step)
     for (const [name, request] of [...this.deferred]) {
       this.deferred.delete(name)
       const digest = ticketDigest(admissionRecordOf(request))
@@ -218,11 +228,7 @@ export class Admissions {
 
   /** Votes `Add{peer, record}` after re-checking the ticket, capacity and `maxPendingVotes`. */
   private voteAdd(record: AdmissionRecord, step: Step): void {
-    const observation: Observation = {
-      kind: 'add',
-      peer: record.peer,
-      relatedInfo: encodeAdmissionRecord(record),
-    }
+    const observation = addOf(record)
     if (this.votes.hasOurs(observation)) return
     const state = requireState(this.ctx)
     if (checkRecord(record, state, this.ctx.config.ticketMaxAge).kind !== 'admit') return

@@ -68,6 +68,8 @@ export function pendingVoteOf(
   return undefined
 }
 
+const MAX_REMEMBERED_VOTES = 16_384
+
 interface Observed {
   readonly vote: PendingVote
   readonly voters: Set<string>
@@ -75,18 +77,28 @@ interface Observed {
 
 export class VoteBook {
   private readonly ours = new Map<string, PendingVote>()
+  private readonly everCast = new Set<string>()
   private readonly observed = new Map<string, Observed>()
   private observedCount = 0
 
   constructor(private readonly ctx: MachineContext) {}
 
+  /**
+   * Whether we ever cast this observation. The engine refuses a second vote for a key, so a lapsed
+   * vote of ours is never cast again (a Remove's next round and a new ticket are new keys).
+   */
   hasOurs(observation: Observation): boolean {
-    return this.ours.has(keyOf(observation))
+    return this.everCast.has(keyOf(observation))
   }
 
   /** Records our vote and puts it in the step. */
   cast(step: Step, vote: PendingVote): void {
-    this.ours.set(keyOf(vote.observation), vote)
+    const key = keyOf(vote.observation)
+    this.ours.set(key, vote)
+    this.everCast.add(key)
+    // Bounded: a key forgotten after this many newer votes belongs to a long-dead ticket or round.
+    if (this.everCast.size > MAX_REMEMBERED_VOTES)
+      this.everCast.delete(this.everCast.values().next().value as string)
     step.votes.push(vote.observation)
   }
 
@@ -115,7 +127,7 @@ export class VoteBook {
   /** An observed Add with the count of current members that cast it (seconding). */
   vouched(key: string): { vote: PendingVote; vouchers: number } | undefined {
     const entry = this.observed.get(key)
-    if (entry === undefined || this.ours.has(key)) return undefined
+    if (entry === undefined || this.everCast.has(key)) return undefined
     const state = requireState(this.ctx)
     let vouchers = 0
     for (const voter of entry.voters) if (state.isMember(voter)) vouchers++
