@@ -1,0 +1,279 @@
+/**
+ * The joiner's side (spec §3, §3.5): ask contacts for JoinInfo and keep the longest verified chain;
+ * send one ticket with its proof of work to every member; on the first admission build the engine
+ * and catch up from one member at a time; send Ready once within `readyLag` blocks of the server;
+ * restart from fresh JoinInfo when the ticket goes stale in our own replay, when every member
+ * refused, or after `candidateTimeoutMs` without progress.
+ */
+import { NEVER } from '../defaults.js'
+import { bytesEqual, type PublicId, sortIds } from '../engine-exports.js'
+import { MembershipError } from '../errors.js'
+import { solvePow } from '../join/pow.js'
+import { admissionRecordOf } from '../join/validate.js'
+import { SectionState } from '../state/section-state.js'
+import { verifyChain } from '../state/verify-chain.js'
+import { type Invitation, type JoinInfo, signJoinRequest, signReady } from '../wire/messages.js'
+import { type AdmissionRecord, ticketDigest } from '../wire/records.js'
+import { decodeFrom, fault, type MachineContext, send } from './context.js'
+import type { Step } from './step.js'
+
+interface Attempt {
+  contacts: PublicId[]
+  best?: { readonly info: JoinInfo; readonly verified: SectionState }
+  record?: AdmissionRecord
+  digest?: Uint8Array
+  asked: PublicId[]
+  refusedBy: Set<string>
+  admitters: PublicId[]
+  server?: PublicId
+  serverAgreed: number
+  lastProgressAt: number
+  retryAt?: number
+}
+
+export class Joiner {
+  private attempt: Attempt | undefined
+  private engineBuilt = false
+
+  constructor(
+    private readonly ctx: MachineContext,
+    private invitation: Invitation | undefined,
+  ) {}
+
+  get active(): boolean {
+    return this.attempt !== undefined
+  }
+
+  /** (Re)starts joining through `contacts`. */
+  begin(step: Step, contacts: readonly PublicId[], invitation?: Invitation): void {
+    if (invitation !== undefined) this.invitation = invitation
+    this.attempt = this.newAttempt(contacts)
+    this.ctx.role = 'outsider'
+    this.askJoinInfo(step)
+  }
+
+  /** New contacts (from discovery): asked for JoinInfo at once unless we are already admitted. */
+  addContacts(peers: readonly PublicId[], step: Step): void {
+    const attempt = this.attempt
+    if (attempt === undefined) return
+    const fresh = peers.filter((p) => !attempt.contacts.some((c) => c.name === p.name))
+    attempt.contacts.push(...fresh)
+    if (this.ctx.role !== 'outsider' && this.ctx.role !== 'requesting') return
+    for (const peer of fresh) send(step, peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+  }
+
+  /** Our Add is agreed: the head our replay reached must be the verified chain's at that `seq`. */
+  agreesWithVerifiedChain(state: SectionState): boolean {
+    const expected = this.attempt?.best?.verified.headAt(state.seq)
+    return expected === undefined || bytesEqual(expected, state.head)
+  }
+
+  finished(): void {
+    this.attempt = undefined
+  }
+
+  /** The engine was stopped (end of a drain): a rejoin builds a new one. */
+  engineStopped(): void {
+    this.engineBuilt = false
+  }
+
+  joinInfo(from: PublicId, bytes: Uint8Array, step: Step): void {
+    const attempt = this.attempt
+    if (attempt === undefined) return
+    const info = decodeFrom(this.ctx, bytes, 'joinInfo', from, step)
+    if (info === undefined) return
+    if (!bytesEqual(info.sectionId, this.ctx.sectionId)) {
+      fault(step, from, 'WrongSection', 'JoinInfo for another section')
+      return
+    }
+    let verified: SectionState
+    try {
+      verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
+        ids: this.ctx.ids,
+        ...(attempt.best === undefined ? {} : { minSeq: attempt.best.verified.seq }),
+      })
+    } catch (error) {
+      if (!(error instanceof MembershipError)) throw error
+      const kind = error.code === 'StaleChain' ? 'StaleChain' : 'ForgedChain'
+      fault(step, from, kind, `${error.code}: ${error.detail}`)
+      return
+    }
+    if (attempt.best !== undefined && verified.seq === attempt.best.verified.seq) return
+    attempt.best = { info, verified }
+    attempt.lastProgressAt = this.ctx.now
+    this.ctx.state ??= new SectionState(info.record, this.ctx.config.historyWindow, this.ctx.ids)
+    if (this.ctx.role === 'outsider') this.sendJoinRequest(step)
+  }
+
+  candidateReply(from: PublicId, bytes: Uint8Array, step: Step): void {
+    const attempt = this.attempt
+    const reply = decodeFrom(this.ctx, bytes, 'candidateReply', from, step)
+    if (reply === undefined || attempt === undefined || attempt.digest === undefined) return
+    // A rate-limit answer comes before the member decoded our request: it names no ticket.
+    if (reply.ticketDigest.length > 0 && !bytesEqual(reply.ticketDigest, attempt.digest)) return
+    const outcome = reply.outcome
+    if (outcome.kind === 'admit') {
+      attempt.lastProgressAt = this.ctx.now
+      const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
+      if (newAdmitter) attempt.admitters.push(from)
+      attempt.serverAgreed = Math.max(attempt.serverAgreed, outcome.agreedBlocks)
+      if (this.ctx.role === 'requesting') {
+        this.ctx.role = 'candidate'
+        const verified = attempt.best!.verified
+        if (!this.engineBuilt) {
+          this.engineBuilt = true
+          step.engine.push({
+            kind: 'construct',
+            genesis: verified.record.group,
+            section: verified.memberIds(),
+          })
+        }
+        attempt.server = from
+        step.engine.push({ kind: 'catchUp', from })
+        this.progress(step)
+      } else if (newAdmitter && this.ctx.role === 'ready') {
+        // A member that admitted us late (it had deferred us) needs our Ready too.
+        this.sendReady(step, [from])
+      }
+    } else if (outcome.kind === 'defer') {
+      // The member keeps our request and answers again when it fits (or refuses it once stale).
+      attempt.lastProgressAt = this.ctx.now
+    } else {
+      attempt.refusedBy.add(from.name)
+      step.events.push({
+        type: 'join:rejected',
+        peer: this.ctx.us.publicId,
+        by: from,
+        reason: outcome.reason,
+        retryAfterMs: outcome.retryAfterMs,
+      })
+      if (this.ctx.role === 'requesting' && attempt.asked.every((p) => attempt.refusedBy.has(p.name))) {
+        this.ctx.role = 'outsider'
+        if (outcome.retryAfterMs < NEVER) attempt.retryAt = this.ctx.now + outcome.retryAfterMs
+      }
+    }
+  }
+
+  /** After replayed blocks: a stale ticket ends the candidacy; near the server's count, Ready. */
+  progress(step: Step): void {
+    const attempt = this.attempt
+    const state = this.ctx.state
+    if (attempt === undefined || state === undefined || attempt.digest === undefined) return
+    if (
+      attempt.record !== undefined &&
+      state.isStaleHead(attempt.record.head, this.ctx.config.ticketMaxAge)
+    ) {
+      this.restart(step)
+      return
+    }
+    // Replaying is progress until Ready; after it only our Add is (timed from the Ready).
+    if (this.ctx.role !== 'candidate') return
+    attempt.lastProgressAt = this.ctx.now
+    if (state.seq === 0 || state.agreedBlocks + this.ctx.config.readyLag < attempt.serverAgreed) return
+    const to = new Map<string, PublicId>()
+    for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
+    if (this.sendReady(step, sortIds(to.values()))) this.ctx.role = 'ready'
+  }
+
+  /** A failed link to our catch-up server: continue from another member that admitted us. */
+  transportFailed(peer: PublicId, step: Step): void {
+    const attempt = this.attempt
+    if (attempt?.server?.name !== peer.name || (this.ctx.role !== 'candidate' && this.ctx.role !== 'ready'))
+      return
+    const next = attempt.admitters.find((p) => p.name !== peer.name)
+    if (next === undefined) return
+    attempt.server = next
+    step.engine.push({ kind: 'catchUp', from: next })
+  }
+
+  tick(step: Step): void {
+    const attempt = this.attempt
+    if (attempt === undefined) return
+    const timedOut = this.ctx.now - attempt.lastProgressAt >= this.ctx.config.candidateTimeoutMs
+    const retry =
+      this.ctx.role === 'outsider' && attempt.retryAt !== undefined && this.ctx.now >= attempt.retryAt
+    if (timedOut || retry) this.restart(step)
+  }
+
+  deadlines(): number[] {
+    const attempt = this.attempt
+    if (attempt === undefined) return []
+    const out = [attempt.lastProgressAt + this.ctx.config.candidateTimeoutMs]
+    if (this.ctx.role === 'outsider' && attempt.retryAt !== undefined) out.push(attempt.retryAt)
+    return out
+  }
+
+  private newAttempt(contacts: readonly PublicId[]): Attempt {
+    return {
+      contacts: [...contacts],
+      asked: [],
+      refusedBy: new Set(),
+      admitters: [],
+      serverAgreed: 0,
+      lastProgressAt: this.ctx.now,
+    }
+  }
+
+  private askJoinInfo(step: Step): void {
+    const attempt = this.attempt!
+    attempt.lastProgressAt = this.ctx.now
+    for (const contact of attempt.contacts)
+      send(step, contact, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+  }
+
+  /** From fresh JoinInfo, asking our contacts and the members of the chain we verified. */
+  private restart(step: Step): void {
+    const previous = this.attempt!
+    const contacts = new Map<string, PublicId>()
+    for (const c of previous.contacts) contacts.set(c.name, c)
+    for (const m of previous.best?.verified.memberIds() ?? []) contacts.set(m.name, m)
+    this.begin(step, sortIds(contacts.values()))
+    // Our contacts may all have left since (parsec#250): ask discovery for current members too.
+    step.discovery.push({ kind: 'findMembers' })
+  }
+
+  private sendJoinRequest(step: Step): void {
+    const attempt = this.attempt!
+    const { info, verified } = attempt.best!
+    const nonce = new Uint8Array(16)
+    for (let i = 0; i < nonce.length; i++) nonce[i] = Math.floor(this.ctx.rng() * 256)
+    const head = verified.head
+    const powNonce = solvePow(
+      { sectionId: this.ctx.sectionId, peer: this.ctx.us.publicId, head, nonce },
+      info.powBits,
+    )
+    const request = signJoinRequest(this.ctx.us, {
+      sectionId: this.ctx.sectionId,
+      addrs: this.ctx.addrs,
+      head,
+      nonce,
+      powNonce,
+      ...(this.invitation === undefined ? {} : { invitation: this.invitation }),
+    })
+    attempt.record = admissionRecordOf(request)
+    attempt.digest = ticketDigest(attempt.record)
+    attempt.asked = verified.memberIds()
+    attempt.refusedBy = new Set()
+    attempt.lastProgressAt = this.ctx.now
+    this.ctx.role = 'requesting'
+    for (const member of attempt.asked) send(step, member, request)
+  }
+
+  /** Signs Ready for the blocks we replayed so far and sends it; false if we cannot yet. */
+  private sendReady(step: Step, to: readonly PublicId[]): boolean {
+    const state = this.ctx.state
+    const digest = this.attempt?.digest
+    if (state === undefined || digest === undefined) return false
+    const k = state.agreedBlocks
+    const historyDigest = state.historyDigest(k)
+    if (historyDigest === undefined) return false
+    const ready = signReady(this.ctx.us, {
+      sectionId: this.ctx.sectionId,
+      ticketDigest: digest,
+      k,
+      historyDigest,
+    })
+    for (const id of to) send(step, id, ready)
+    return true
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The one output of every input to the membership machine (hbbft's `Step`): what to vote, send,
+ * tell the engine, the peer layer and discovery, what happened, what was wrong, and when to wake
+ * the machine next. Steps merge, so a host may drive several inputs and flush once.
+ */
+import type { Observation, PublicId } from '../engine-exports.js'
+import type { FoldWarning } from '../state/section-state.js'
+import type { MessageKind, RejectReason } from '../wire/messages.js'
+
+export interface OutboundMessage {
+  readonly to: PublicId
+  readonly kind: MessageKind
+  readonly bytes: Uint8Array
+}
+
+export type EngineDirective =
+  /** Build `Parsec.fromExisting({ us, genesis, section })` (a joiner, once admitted). */
+  | {
+      readonly kind: 'construct'
+      readonly genesis: readonly PublicId[]
+      readonly section: readonly PublicId[]
+    }
+  /** Pull the graph (observer ingest) from this member, in its insertion order; one at a time. */
+  | { readonly kind: 'catchUp'; readonly from: PublicId }
+  /** We were removed: answer pulls and push final syncs, create no event (the drain). */
+  | { readonly kind: 'serveOnly' }
+  /** The drain is over: stop the engine. */
+  | { readonly kind: 'stop' }
+
+export type PeerDirective =
+  | { readonly kind: 'keepAlive'; readonly peer: PublicId; readonly on: boolean }
+  /** Deny the peer until `untilMs` (`NEVER` for an agreed ban). */
+  | { readonly kind: 'ban'; readonly peer: PublicId; readonly untilMs: number; readonly agreed: boolean }
+  | { readonly kind: 'partnerWeight'; readonly peer: PublicId; readonly weight: number }
+  /** Whether to accept sync (or catch-up pulls) from this peer. */
+  | { readonly kind: 'acceptSync'; readonly peer: PublicId; readonly accept: boolean }
+
+export type DiscoveryDirective =
+  | { readonly kind: 'provide' }
+  | { readonly kind: 'cancelProvide' }
+  /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
+  | { readonly kind: 'findMembers' }
+  /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
+  | { readonly kind: 'findMembers' }
+  /** Publish these signed Announce bytes on the section's topic. */
+  | { readonly kind: 'announce'; readonly bytes: Uint8Array }
+
+export type LeaveReason = 'left' | 'removed' | 'banned'
+
+export type MembershipEvent =
+  | { readonly type: 'member:joined'; readonly peer: PublicId; readonly position: number }
+  | {
+      readonly type: 'member:left'
+      readonly peer: PublicId
+      readonly position: number
+      readonly reason: LeaveReason
+    }
+  | { readonly type: 'member:banned'; readonly peer: PublicId; readonly position: number }
+  | { readonly type: 'self:joined'; readonly position: number; readonly seq: number }
+  | { readonly type: 'self:removed'; readonly reason: LeaveReason }
+  /** Member side: we refused `peer`. Joiner side: `by` refused us. */
+  | {
+      readonly type: 'join:rejected'
+      readonly peer: PublicId
+      readonly by?: PublicId
+      readonly reason: RejectReason
+      readonly retryAfterMs: number
+    }
+  | { readonly type: 'section:fragile'; readonly members: number }
+  /** A change we would vote is held back by a rule (budget, young cap, limits...). */
+  | {
+      readonly type: 'change:deferred'
+      readonly change: 'add' | 'remove'
+      readonly peer: PublicId
+      readonly reason: string
+    }
+
+export type FaultKind =
+  | 'MalformedMessage'
+  | 'BadSignature'
+  | 'PeerMismatch'
+  | 'InsufficientWork'
+  | 'WrongSection'
+  | 'InvalidReady'
+  | 'InvalidLeave'
+  | 'ForgedChain'
+  | 'StaleChain'
+  /** Our replayed state disagrees with the verified chain at our own Add: fatal for this join. */
+  | 'StateMismatch'
+
+/** Provably bad input (or a fatal inconsistency), naming the offender. */
+export interface MembershipFault {
+  readonly offender: PublicId
+  readonly kind: FaultKind
+  readonly detail: string
+}
+
+export type Warning =
+  | { readonly kind: 'fold'; readonly warning: FoldWarning }
+  | { readonly kind: 'LeaveRefused'; readonly detail: string }
+  | { readonly kind: 'Dropped'; readonly detail: string }
+
+export interface Step {
+  readonly votes: Observation[]
+  readonly messages: OutboundMessage[]
+  readonly engine: EngineDirective[]
+  readonly peers: PeerDirective[]
+  readonly discovery: DiscoveryDirective[]
+  readonly events: MembershipEvent[]
+  readonly faults: MembershipFault[]
+  readonly warnings: Warning[]
+  /** When to call `tick` at the latest (undefined: nothing timed is pending). */
+  nextWakeupAt: number | undefined
+}
+
+export function emptyStep(): Step {
+  return {
+    votes: [],
+    messages: [],
+    engine: [],
+    peers: [],
+    discovery: [],
+    events: [],
+    faults: [],
+    warnings: [],
+    nextWakeupAt: undefined,
+  }
+}
+
+/** Concatenates steps in order; the earliest wake-up wins. */
+export function mergeSteps(...steps: readonly Step[]): Step {
+  const out = emptyStep()
+  for (const step of steps) {
+    out.votes.push(...step.votes)
+    out.messages.push(...step.messages)
+    out.engine.push(...step.engine)
+    out.peers.push(...step.peers)
+    out.discovery.push(...step.discovery)
+    out.events.push(...step.events)
+    out.faults.push(...step.faults)
+    out.warnings.push(...step.warnings)
+    if (
+      step.nextWakeupAt !== undefined &&
+      (out.nextWakeupAt === undefined || step.nextWakeupAt < out.nextWakeupAt)
+    ) {
+      out.nextWakeupAt = step.nextWakeupAt
+    }
+  }
+  return out
+}

@@ -1,0 +1,221 @@
+/**
+ * Undecided membership votes: ours, and others' seen in the graph. A vote is live while it can
+ * still be decided as cast: an Add while its ticket is fresh, the peer not a member and for at most
+ * `candidateTimeoutMs` since we cast or first saw it (so an Add that can no longer gather votes stops
+ * blocking others even in a section whose membership does not move); a Remove during its round
+ * while the peer is a member. Live votes make J and part of P (spec §1); lapsed ones are forgotten.
+ */
+
+import type { PeerIdDecoder } from '../encoding/peer-ids.js'
+import { encodeObservation, type Observation, type PublicId, toHex } from '../engine-exports.js'
+import { type AdmissionRecord, decodeAdmissionRecord, decodeRemoveInfo } from '../wire/records.js'
+import { currentRound, type MachineContext, requireState } from './context.js'
+import type { Step } from './step.js'
+
+export interface PendingVote {
+  readonly kind: 'add' | 'remove'
+  readonly peer: PublicId
+  readonly observation: Observation
+  /** A Remove's round (undefined: unreadable related info, live until decided). */
+  readonly round?: number
+  /** An Add's admission record (undefined: an operator's Add without one). */
+  readonly record?: AdmissionRecord
+  /** When we cast or first saw it (our clock). */
+  readonly since: number
+}
+
+/** The engine key of an observation: its bincode bytes, as hex. */
+export function keyOf(observation: Observation): string {
+  return toHex(encodeObservation(observation))
+}
+
+export function pendingVoteOf(
+  observation: Observation,
+  ids: PeerIdDecoder,
+  since: number,
+): PendingVote | undefined {
+  if (observation.kind === 'add') {
+    let record: AdmissionRecord | undefined
+    try {
+      record = decodeAdmissionRecord(observation.relatedInfo, ids)
+      if (record.peer.name !== observation.peer.name) record = undefined
+    } catch {
+      record = undefined
+    }
+    return {
+      kind: 'add',
+      peer: observation.peer,
+      observation,
+      since,
+      ...(record === undefined ? {} : { record }),
+    }
+  }
+  if (observation.kind === 'remove') {
+    let round: number | undefined
+    try {
+      round = decodeRemoveInfo(observation.relatedInfo).round
+    } catch {
+      round = undefined
+    }
+    return {
+      kind: 'remove',
+      peer: observation.peer,
+      observation,
+      since,
+      ...(round === undefined ? {} : { round }),
+    }
+  }
+  return undefined
+}
+
+const MAX_REMEMBERED_VOTES = 16_384
+
+interface Observed {
+  readonly vote: PendingVote
+  readonly voters: Set<string>
+}
+
+export class VoteBook {
+  private readonly ours = new Map<string, PendingVote>()
+  private readonly everCast = new Set<string>()
+  private readonly observed = new Map<string, Observed>()
+  private observedCount = 0
+
+  constructor(private readonly ctx: MachineContext) {}
+
+  /**
+   * Whether we ever cast this observation. The engine refuses a second vote for a key, so a lapsed
+   * vote of ours is never cast again (a Remove's next round and a new ticket are new keys).
+   */
+  hasOurs(observation: Observation): boolean {
+    return this.everCast.has(keyOf(observation))
+  }
+
+  /** Records our vote and puts it in the step. */
+  cast(step: Step, vote: PendingVote): void {
+    const key = keyOf(vote.observation)
+    this.ours.set(key, vote)
+    this.everCast.add(key)
+    // Bounded: a key forgotten after this many newer votes belongs to a long-dead ticket or round.
+    if (this.everCast.size > MAX_REMEMBERED_VOTES)
+      this.everCast.delete(this.everCast.values().next().value as string)
+    step.votes.push(vote.observation)
+  }
+
+  /** Records `voter`'s vote; the key, or undefined if ignored or over the bound (`full`). */
+  observe(voter: string, observation: Observation): { key?: string; full: boolean } {
+    const key = keyOf(observation)
+    let entry = this.observed.get(key)
+    if (entry === undefined) {
+      if (this.observedCount >= this.ctx.config.maxObservedVotes) return { full: true }
+      const vote = pendingVoteOf(observation, this.ctx.ids, this.ctx.now)
+      if (vote === undefined) return { full: false }
+      entry = { vote, voters: new Set() }
+      this.observed.set(key, entry)
+    }
+    if (!entry.voters.has(voter)) {
+      entry.voters.add(voter)
+      this.observedCount++
+    }
+    return { key, full: false }
+  }
+
+  observedKeys(): string[] {
+    return [...this.observed.keys()]
+  }
+
+  /** An observed Add with the count of current members that cast it (seconding). */
+  vouched(key: string): { vote: PendingVote; vouchers: number } | undefined {
+    const entry = this.observed.get(key)
+    if (entry === undefined || this.everCast.has(key)) return undefined
+    const state = requireState(this.ctx)
+    let vouchers = 0
+    for (const voter of entry.voters) if (state.isMember(voter)) vouchers++
+    return { vote: entry.vote, vouchers }
+  }
+
+  isLive(vote: PendingVote): boolean {
+    const state = requireState(this.ctx)
+    if (vote.kind === 'add') {
+      if (state.isMember(vote.peer.name)) return false
+      if (this.ctx.now - vote.since >= this.ctx.config.candidateTimeoutMs) return false
+      return vote.record === undefined || state.isFreshHead(vote.record.head, this.ctx.config.ticketMaxAge)
+    }
+    if (!state.isMember(vote.peer.name)) return false
+    return vote.round === undefined || vote.round === currentRound(this.ctx)
+  }
+
+  /** Our live votes (bounded by `maxPendingVotes`). */
+  liveOurs(): number {
+    let count = 0
+    for (const vote of this.ours.values()) if (this.isLive(vote)) count++
+    return count
+  }
+
+  /** J: peers with a live Add vote, ours or seen. */
+  pendingAddPeers(): Set<string> {
+    return this.livePeers('add')
+  }
+
+  /**
+   * The peers (other than `peer`) with a live Add vote whose key orders before `key`. Voting by
+   * this J, every member that sees the same pending Adds puts the first one through first instead
+   * of each holding back for the others (split votes that nobody completes).
+   */
+  pendingAddsAhead(peer: string, key: string): Set<string> {
+    const peers = new Set<string>()
+    const consider = (voteKey: string, vote: PendingVote) => {
+      if (vote.kind === 'add' && vote.peer.name !== peer && voteKey < key && this.isLive(vote))
+        peers.add(vote.peer.name)
+    }
+    for (const [voteKey, vote] of this.ours) consider(voteKey, vote)
+    for (const [voteKey, { vote }] of this.observed) consider(voteKey, vote)
+    return peers
+  }
+
+  /** Members with a live Remove vote, ours or seen. */
+  removalTargets(): Set<string> {
+    return this.livePeers('remove')
+  }
+
+  private livePeers(kind: 'add' | 'remove'): Set<string> {
+    const peers = new Set<string>()
+    if (this.ctx.state === undefined) return peers
+    for (const vote of this.ours.values())
+      if (vote.kind === kind && this.isLive(vote)) peers.add(vote.peer.name)
+    for (const { vote } of this.observed.values()) {
+      if (vote.kind === kind && this.isLive(vote)) peers.add(vote.peer.name)
+    }
+    return peers
+  }
+
+  /** A decided observation is no longer pending. */
+  forgetDecided(payload: Observation): void {
+    const key = keyOf(payload)
+    this.ours.delete(key)
+    this.dropObserved(key)
+  }
+
+  /** Votes about a peer that joined or left are moot. */
+  dropAbout(peer: string): void {
+    for (const [key, vote] of this.ours) if (vote.peer.name === peer) this.ours.delete(key)
+    for (const [key, entry] of this.observed) if (entry.vote.peer.name === peer) this.dropObserved(key)
+  }
+
+  /** Forgets votes that no longer count (lapsed rounds, stale tickets): memory stays bounded. */
+  pruneLapsed(): void {
+    for (const [key, vote] of this.ours) if (!this.isLive(vote)) this.ours.delete(key)
+    for (const [key, entry] of this.observed) if (!this.isLive(entry.vote)) this.dropObserved(key)
+  }
+
+  clearOurs(): void {
+    this.ours.clear()
+  }
+
+  private dropObserved(key: string): void {
+    const entry = this.observed.get(key)
+    if (entry === undefined) return
+    this.observedCount -= entry.voters.size
+    this.observed.delete(key)
+  }
+}

@@ -1,0 +1,403 @@
+/**
+ * SectionState (spec §1): a fold over agreed blocks only. Honest members that polled the same
+ * prefix hold byte-identical states (`encode()`, invariant M1). Proofs are kept in the chain for
+ * joiners but are not part of the canonical bytes: the votes a peer holds at a decision are local.
+ */
+
+import { encodeCanonical } from '../encoding/canonical.js'
+import { sha256 } from '../encoding/hash.js'
+import { mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
+import {
+  type Block,
+  bytesEqual,
+  compareIds,
+  encodeObservation,
+  type Proof,
+  type PublicId,
+  sortIds,
+  toHex,
+  utf8,
+} from '../engine-exports.js'
+import { MembershipError } from '../errors.js'
+import { type AdmissionRecord, decodeAdmissionRecord } from '../wire/records.js'
+import { changeOf, type MembershipChange, subjectOf } from './change.js'
+import { type GenesisRecord, sectionIdOf, writeGenesisRecord } from './genesis-record.js'
+
+const HEAD_DOMAIN = utf8('parsec-section/head/v1')
+const ADD_DOMAIN = utf8('parsec-section/add/v1')
+const HISTORY_DOMAIN = utf8('parsec-section/history/v1')
+export const STATE_VERSION = 1
+
+export interface MemberRecord {
+  readonly id: PublicId
+  /** Unique per incarnation: the hash of the observation that added the peer and the peer. */
+  readonly addHash: Uint8Array
+  /** Position (0 = genesis) of the agreed block that added the peer. */
+  readonly addedAtBlock: number
+  /** `seq` right after that block. */
+  readonly addedAtSeq: number
+  readonly addrs: readonly string[]
+  /** The genesis group is never young (it founded the section). */
+  readonly founder: boolean
+  /** Name of the member whose invitation admitted it. */
+  readonly inviter?: string
+}
+
+/** One membership block with the votes this peer held for it. */
+export interface ChainEntry {
+  readonly change: MembershipChange
+  /** `encodeObservation(payload)`: the bytes every proof signs. */
+  readonly observation: Uint8Array
+  readonly proofs: readonly Proof[]
+  /** Agreed block position (0 = genesis). */
+  readonly position: number
+  /**
+   * Decided in the same election as the previous membership block (same deciding voters); undefined
+   * when the host did not know election boundaries.
+   */
+  readonly batchedWithPrevious?: boolean
+}
+
+export type FoldWarningKind =
+  | 'AddOfMember'
+  | 'RemoveOfNonMember'
+  | 'AccusationOfNonMember'
+  | 'UnreadableAdmissionRecord'
+  | 'BannedPeerAdded'
+  | 'UnexpectedGenesis'
+  | 'GenesisMismatch'
+
+/** A decision that changed nothing, or looked wrong: reported, never thrown (spec §15). */
+export interface FoldWarning {
+  readonly kind: FoldWarningKind
+  readonly position: number
+  readonly peer?: string
+}
+
+/** What one block changed, for the machine's events. */
+export interface FoldResult {
+  readonly entry?: ChainEntry
+  readonly added: readonly MemberRecord[]
+  readonly removed: readonly MemberRecord[]
+  readonly banned: readonly PublicId[]
+  readonly warnings: readonly FoldWarning[]
+}
+
+export class SectionState {
+  readonly sectionId: Uint8Array
+  private seqValue = 0
+  private headValue: Uint8Array
+  private agreed = 0
+  private history: Uint8Array
+  private readonly recentHistory = new Map<number, Uint8Array>()
+  private readonly memberMap = new Map<string, MemberRecord>()
+  private readonly bannedMap = new Map<string, { id: PublicId; atBlock: number }>()
+  private readonly invites = new Map<string, number>()
+  private readonly entries: ChainEntry[] = []
+  private readonly heads: Uint8Array[] = []
+  /** Head (hex) to its index: a request's head is looked up in O(1), whatever its age. */
+  private readonly headIndexes = new Map<string, number>()
+  private lastAdd = -1
+
+  constructor(
+    readonly record: GenesisRecord,
+    /** How many recent history digests to keep (Ready names one of them). */
+    private readonly historyWindow = 256,
+    readonly ids: PeerIdDecoder = mockPeerIds,
+  ) {
+    this.sectionId = sectionIdOf(record)
+    this.headValue = this.sectionId
+    this.history = sha256(HISTORY_DOMAIN, this.sectionId)
+    this.recentHistory.set(0, this.history)
+  }
+
+  /** Count of membership blocks folded (Genesis, Add, Remove, Accusation). */
+  get seq(): number {
+    return this.seqValue
+  }
+
+  /** Hash of the last membership block, chained: `SHA-256(domain ‖ previous head ‖ observation)`. */
+  get head(): Uint8Array {
+    return this.headValue
+  }
+
+  /** Count of all agreed blocks folded, opaque ones included. */
+  get agreedBlocks(): number {
+    return this.agreed
+  }
+
+  get size(): number {
+    return this.memberMap.size
+  }
+
+  get chain(): readonly ChainEntry[] {
+    return this.entries
+  }
+
+  /** Position of the last agreed Add (-1 if none since genesis). */
+  get lastAddAtBlock(): number {
+    return this.lastAdd
+  }
+
+  isMember(name: string): boolean {
+    return this.memberMap.has(name)
+  }
+
+  member(name: string): MemberRecord | undefined {
+    return this.memberMap.get(name)
+  }
+
+  /** Members in the id order. */
+  members(): MemberRecord[] {
+    return [...this.memberMap.values()].sort((a, b) => compareIds(a.id, b.id))
+  }
+
+  memberIds(): PublicId[] {
+    return sortIds([...this.memberMap.values()].map((m) => m.id))
+  }
+
+  isBanned(name: string): boolean {
+    return this.bannedMap.has(name)
+  }
+
+  bannedIds(): PublicId[] {
+    return sortIds([...this.bannedMap.values()].map((b) => b.id))
+  }
+
+  invitesUsed(inviter: string): number {
+    return this.invites.get(inviter) ?? 0
+  }
+
+  /** Membership blocks agreed since the member's Add (RFC 0045's age). */
+  age(name: string): number {
+    const member = this.memberMap.get(name)
+    return member === undefined ? 0 : this.seqValue - member.addedAtSeq
+  }
+
+  /** Added fewer than `probationBlocks` agreed blocks ago (founders never are). */
+  isYoung(name: string, probationBlocks: number): boolean {
+    const member = this.memberMap.get(name)
+    return member !== undefined && !member.founder && this.agreed - member.addedAtBlock <= probationBlocks
+  }
+
+  youngCount(probationBlocks: number): number {
+    let count = 0
+    for (const name of this.memberMap.keys()) if (this.isYoung(name, probationBlocks)) count++
+    return count
+  }
+
+  /** The head right after membership block number `seq` (1 = genesis). */
+  headAt(seq: number): Uint8Array | undefined {
+    return this.heads[seq - 1]
+  }
+
+  /** Index (0-based seq) at which `head` was the head, or -1. */
+  headIndex(head: Uint8Array): number {
+    return this.headIndexes.get(toHex(head)) ?? -1
+  }
+
+  /** `head` is among the last `ticketMaxAge` membership heads (spec §3.3). */
+  isFreshHead(head: Uint8Array, ticketMaxAge: number): boolean {
+    const index = this.headIndex(head)
+    return index >= 0 && index >= this.heads.length - ticketMaxAge
+  }
+
+  /** `head` is in the chain but older than the last `ticketMaxAge` heads (unknown heads are not stale). */
+  isStaleHead(head: Uint8Array, ticketMaxAge: number): boolean {
+    const index = this.headIndex(head)
+    return index >= 0 && index < this.heads.length - ticketMaxAge
+  }
+
+  /** Whether a membership block after `head` names `name` (an old ticket must not resurrect it). */
+  mentionedAfter(head: Uint8Array, name: string): boolean {
+    const index = this.headIndex(head)
+    for (let i = Math.max(0, index + 1); i < this.entries.length; i++) {
+      if (subjectOf(this.entries[i].change)?.name === name) return true
+    }
+    return false
+  }
+
+  /** Digest of the first `k` agreed blocks, if `k` is within the kept window. */
+  historyDigest(k: number): Uint8Array | undefined {
+    return this.recentHistory.get(k)
+  }
+
+  /** Folds the next agreed block; `position` must be `agreedBlocks`. */
+  applyBlock(block: Block, position: number, batchedWithPrevious?: boolean): FoldResult {
+    if (position !== this.agreed) {
+      throw new MembershipError('InvalidArgument', `block at position ${position}, expected ${this.agreed}`)
+    }
+    const observation = encodeObservation(block.payload)
+    this.advanceHistory(observation)
+    const change = changeOf(block.payload)
+    if (change === undefined) return { added: [], removed: [], banned: [], warnings: [] }
+    const base = { change, observation, proofs: block.proofs, position }
+    return this.applyChange(batchedWithPrevious === undefined ? base : { ...base, batchedWithPrevious })
+  }
+
+  /**
+   * Folds a verified chain entry without the opaque blocks around it (a joiner's replay of
+   * JoinInfo). Such a state has the chain's members, heads and positions; its history digests are
+   * not the section's (the opaque blocks are missing) and must not be used.
+   */
+  applyChainEntry(entry: ChainEntry): FoldResult {
+    while (this.agreed < entry.position) this.skipOpaque()
+    if (entry.position !== this.agreed) {
+      throw new MembershipError(
+        'InvalidArgument',
+        `chain entry at ${entry.position}, state at ${this.agreed}`,
+      )
+    }
+    this.advanceHistory(entry.observation)
+    return this.applyChange(entry)
+  }
+
+  private skipOpaque(): void {
+    this.agreed++
+  }
+
+  private advanceHistory(observation: Uint8Array): void {
+    this.history = sha256(this.history, observation)
+    this.agreed++
+    this.recentHistory.set(this.agreed, this.history)
+    this.recentHistory.delete(this.agreed - this.historyWindow)
+  }
+
+  private applyChange(entry: ChainEntry): FoldResult {
+    const { change, position } = entry
+    const warnings: FoldWarning[] = []
+    const added: MemberRecord[] = []
+    const removed: MemberRecord[] = []
+    const banned: PublicId[] = []
+    const warn = (kind: FoldWarningKind, peer?: PublicId): void => {
+      warnings.push(peer === undefined ? { kind, position } : { kind, position, peer: peer.name })
+    }
+    this.seqValue++
+    this.headValue = sha256(HEAD_DOMAIN, this.headValue, entry.observation)
+    this.headIndexes.set(toHex(this.headValue), this.heads.length)
+    this.heads.push(this.headValue)
+    this.entries.push(entry)
+    switch (change.kind) {
+      case 'genesis': {
+        if (position !== 0 || this.seqValue !== 1) {
+          warn('UnexpectedGenesis')
+          break
+        }
+        const expected = sortIds(this.record.group).map((id) => id.name)
+        const actual = sortIds(change.group).map((id) => id.name)
+        if (
+          expected.join('\n') !== actual.join('\n') ||
+          !bytesEqual(change.relatedInfo, this.record.relatedInfo)
+        ) {
+          warn('GenesisMismatch')
+        }
+        for (const id of change.group) {
+          const member: MemberRecord = {
+            id,
+            addHash: addHashOf(entry.observation, id),
+            addedAtBlock: position,
+            addedAtSeq: this.seqValue,
+            addrs: [],
+            founder: true,
+          }
+          this.memberMap.set(id.name, member)
+          added.push(member)
+        }
+        break
+      }
+      case 'add': {
+        if (this.memberMap.has(change.peer.name)) {
+          warn('AddOfMember', change.peer)
+          break
+        }
+        if (this.bannedMap.has(change.peer.name)) warn('BannedPeerAdded', change.peer)
+        let admission: AdmissionRecord | undefined
+        try {
+          admission = decodeAdmissionRecord(change.relatedInfo, this.ids)
+          if (admission.peer.name !== change.peer.name) admission = undefined
+        } catch {
+          admission = undefined
+        }
+        // An operator's Add (no admission record) is still an Add: the engine counts it.
+        if (admission === undefined && change.relatedInfo.length > 0)
+          warn('UnreadableAdmissionRecord', change.peer)
+        const inviter = admission?.inviter?.name
+        const member: MemberRecord = {
+          id: change.peer,
+          addHash: addHashOf(entry.observation, change.peer),
+          addedAtBlock: position,
+          addedAtSeq: this.seqValue,
+          addrs: admission?.addrs ?? [],
+          founder: false,
+          ...(inviter === undefined ? {} : { inviter }),
+        }
+        if (inviter !== undefined) this.invites.set(inviter, (this.invites.get(inviter) ?? 0) + 1)
+        this.memberMap.set(change.peer.name, member)
+        this.lastAdd = position
+        added.push(member)
+        break
+      }
+      case 'remove': {
+        const member = this.memberMap.get(change.peer.name)
+        if (member === undefined) {
+          warn('RemoveOfNonMember', change.peer)
+          break
+        }
+        this.memberMap.delete(change.peer.name)
+        removed.push(member)
+        break
+      }
+      case 'accusation': {
+        if (!this.bannedMap.has(change.offender.name)) {
+          this.bannedMap.set(change.offender.name, { id: change.offender, atBlock: position })
+          banned.push(change.offender)
+        }
+        const member = this.memberMap.get(change.offender.name)
+        if (member === undefined) {
+          warn('AccusationOfNonMember', change.offender)
+          break
+        }
+        this.memberMap.delete(change.offender.name)
+        removed.push(member)
+        break
+      }
+    }
+    return { entry, added, removed, banned, warnings }
+  }
+
+  /** The canonical bytes of the agreed state (no proofs, no local data). */
+  encode(): Uint8Array {
+    return encodeCanonical((w) => {
+      w.u8(STATE_VERSION)
+      writeGenesisRecord(w, this.record)
+      w.bytes(this.sectionId).u64(this.seqValue).bytes(this.headValue).u64(this.agreed).bytes(this.history)
+      w.u64(this.lastAdd + 1)
+      w.list(this.members(), (w2, m) => {
+        w2.bytes(m.id.encoded).bytes(m.addHash).u64(m.addedAtBlock).u64(m.addedAtSeq).bool(m.founder)
+        w2.list(m.addrs, (w3, addr) => w3.string(addr))
+        w2.string(m.inviter ?? '')
+      })
+      const banned = [...this.bannedMap.values()].sort((a, b) => compareIds(a.id, b.id))
+      w.list(banned, (w2, b) => w2.bytes(b.id.encoded).u64(b.atBlock))
+      const invites = [...this.invites.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      w.list(invites, (w2, [name, count]) => w2.string(name).u64(count))
+    })
+  }
+
+  /** SHA-256 of `encode()`: equal prefixes give equal hashes (M1). */
+  hash(): Uint8Array {
+    return sha256(this.encode())
+  }
+}
+
+/** `addHash` of a peer added by `observation` (the Genesis or Add observation bytes). */
+export function addHashOf(observation: Uint8Array, peer: PublicId): Uint8Array {
+  return sha256(ADD_DOMAIN, lengthPrefix(observation), peer.encoded)
+}
+
+function lengthPrefix(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + bytes.length)
+  new DataView(out.buffer).setUint32(0, bytes.length)
+  out.set(bytes, 4)
+  return out
+}

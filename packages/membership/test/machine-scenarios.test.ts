@@ -1,0 +1,413 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { encodeObservation, genesis, MockSecretId, mockId, toHex, utf8 } from '@parsec-section/parsec-core'
+import {
+  addressPrefix,
+  decodeMessage,
+  decodeRemoveInfo,
+  encodeAdmissionRecord,
+  encodeMessage,
+  genesisRecord,
+  invitation,
+  Membership,
+  mergeSteps,
+  mockPeerIds,
+  type Step,
+  signInvitation,
+  signJoinRequest,
+  solvePow,
+} from '../src/index.js'
+import { FAST, Harness } from './harness.js'
+import { ids, seededRandom, signedBlock } from './support.js'
+
+function founder(names: readonly string[], config = FAST) {
+  const record = genesisRecord(ids(names))
+  const machine = Membership.found({
+    us: new MockSecretId(names[0]),
+    now: 0,
+    rng: seededRandom(3),
+    config,
+    record,
+  })
+  machine.start()
+  machine.blocks([signedBlock(genesis(ids(names)), names)], 0)
+  return machine
+}
+
+function requestBytes(machine: Membership, name: string): Uint8Array {
+  const state = machine.state!
+  const nonce = utf8(`n-${name}`)
+  const powNonce = solvePow(
+    { sectionId: state.sectionId, peer: mockId(name), head: state.head, nonce },
+    FAST.powBits ?? 4,
+  )
+  return encodeMessage(
+    signJoinRequest(new MockSecretId(name), {
+      sectionId: state.sectionId,
+      addrs: [],
+      head: state.head,
+      nonce,
+      powNonce,
+    }),
+  )
+}
+
+function outcomes(step: Step): string[] {
+  return step.messages
+    .filter((m) => m.kind === 'candidateReply')
+    .map((m) => {
+      const reply = decodeMessage(m.bytes, mockPeerIds)
+      if (reply.kind !== 'candidateReply') return '?'
+      return reply.outcome.kind === 'admit' ? 'admit' : `${reply.outcome.kind}:${reply.outcome.reason}`
+    })
+}
+
+/** Makes `machine` suspect `silent` (decisions without its progress, then the clock). */
+function suspect(machine: Membership, silent: string, at = 1_000): Step {
+  const names = machine.state!.memberIds().map((id) => id.name)
+  const steps: Step[] = []
+  for (let i = 1; i <= 5; i++) {
+    steps.push(
+      machine.decision({ index: i, lastAncestors: new Map(names.map((n) => [n, n === silent ? 0 : i])) }),
+    )
+  }
+  steps.push(machine.tick(at))
+  return mergeSteps(...steps)
+}
+
+describe('Membership machine scenarios', () => {
+  it('join while a removal is pending: deferred at N = 5, admitted at N = 7', () => {
+    const five = founder(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'])
+    const removal = suspect(five, 'Eric')
+    assert.deepEqual(
+      removal.votes.map((v) => v.kind),
+      ['remove'],
+    )
+    assert.deepEqual(outcomes(five.joinRequest(mockId('Zoe'), requestBytes(five, 'Zoe'))), ['defer:Budget'])
+    const seven = founder(['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina'])
+    suspect(seven, 'Gina')
+    assert.deepEqual(outcomes(seven.joinRequest(mockId('Zoe'), requestBytes(seven, 'Zoe'))), ['admit'])
+  })
+
+  it('a Sybil burst: at most maxCandidates admitted, the rest deferred in a bounded queue', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred', 'Gina'])
+    const all: string[] = []
+    for (let i = 0; i < 40; i++) {
+      all.push(
+        ...outcomes(
+          machine.joinRequest(
+            mockId(`sybil${i}`),
+            requestBytes(machine, `sybil${i}`),
+            `/ip4/10.0.${i}.1/tcp/1`,
+          ),
+        ),
+      )
+    }
+    assert.equal(all.filter((o) => o === 'admit').length, FAST.maxCandidates ?? 2)
+    assert.equal(all.filter((o) => o === 'defer:TooManyCandidates').length, 38)
+    assert.ok(machine.peerState('sybil0') === 'candidate' && machine.peerState('sybil2') === 'outsider')
+  })
+
+  it('rate-limits per address prefix', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'], {
+      ...FAST,
+      prefixRate: { burst: 2, perSecond: 0.001 },
+    })
+    const from = (i: number) =>
+      machine.joinRequest(mockId(`p${i}`), requestBytes(machine, `p${i}`), `/ip4/10.1.2.${i}/tcp/4001`)
+    const replies = [0, 1, 2].map((i) => outcomes(from(i))[0])
+    assert.deepEqual(replies.slice(2), ['reject:RateLimited'])
+    const other = machine.joinRequest(mockId('q'), requestBytes(machine, 'q'), '/ip4/10.1.3.1/tcp/4001')
+    assert.notEqual(outcomes(other)[0], 'reject:RateLimited')
+    assert.equal(addressPrefix('/ip4/10.1.2.3/tcp/1'), 'ip4:10.1.2')
+    assert.equal(addressPrefix('/ip6/2001:db8:1::5/tcp/1'), 'ip6:2001:db8:1')
+    assert.equal(addressPrefix('/ip6/2001:db8:1:0:0:0:0:6/udp/1'), 'ip6:2001:db8:1')
+  })
+
+  it('a joiner silent after its Add is removed after the join grace (N ≥ 4)', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    h.trafficEvery = 2
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'ready')
+    eric.alive = false
+    h.run(() => h.voterNames.includes('Eric'))
+    const addedAt = h.now
+    assert.equal(h.node('Alice').machine.peerState('Eric'), 'joining')
+    h.run(() => !h.voterNames.includes('Eric'))
+    assert.ok(h.now - addedAt >= (FAST.joinGraceMs ?? 0))
+    assert.ok(
+      h
+        .node('Alice')
+        .events.some((e) => e.type === 'member:left' && e.peer.name === 'Eric' && e.reason === 'removed'),
+    )
+  })
+
+  it('a member that left rejoins after the cooldown as a new incarnation', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], FAST)
+    h.trafficEvery = 3
+    const eric = h.node('Eric')
+    const firstAddHash = eric.machine.state!.member('Eric')!.addHash
+    h.handle(eric, eric.machine.command({ kind: 'leave' }))
+    h.run(() => eric.machine.role === 'removed')
+    assert.throws(() => eric.machine.command({ kind: 'join', contacts: [mockId('Alice')] }))
+    const removedAt = h.now
+    h.run(() => h.now >= removedAt + (FAST.rejoinCooldownMs ?? 0))
+    // The remaining members refuse it too until their own cooldown (local clocks) has passed.
+    h.handle(eric, eric.machine.command({ kind: 'join', contacts: [mockId('Alice')] }))
+    h.run(() => eric.machine.role === 'member')
+    const again = h.node('Alice').machine.state!.member('Eric')!.addHash
+    assert.notDeepEqual(again, firstAddHash)
+    assert.equal(new Set(h.stateHashes().values()).size, 1)
+  })
+
+  it('a candidate whose Ready never arrives restarts after candidateTimeoutMs and then joins', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    let dropReady = true
+    h.dropMessage = (e) => dropReady && e.kind === 'ready'
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'ready')
+    const readyAt = h.now
+    h.run(() => eric.machine.role !== 'ready')
+    assert.ok(h.now - readyAt >= (FAST.candidateTimeoutMs ?? 0))
+    dropReady = false
+    h.run(() => eric.machine.role === 'member')
+  })
+
+  it('a joiner keeps the longest valid chain: a shorter one is a StaleChain fault', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], FAST)
+    h.trafficEvery = 3
+    const alice = h.node('Alice')
+    const oldInfo = alice.machine.joinInfoRequest(
+      mockId('Zoe'),
+      encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
+    )
+    h.handle(h.node('Eric'), h.node('Eric').machine.command({ kind: 'leave' }))
+    h.run(() => !h.voterNames.includes('Eric'))
+    h.run(() => alice.fed === h.blocks.length)
+    const newInfo = alice.machine.joinInfoRequest(
+      mockId('Zoe'),
+      encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
+    )
+    const zoe = Membership.join({
+      us: new MockSecretId('Zoe'),
+      now: h.now,
+      rng: seededRandom(9),
+      config: FAST,
+      sectionId: h.sectionId,
+      contacts: [mockId('Alice')],
+    })
+    zoe.start()
+    const first = zoe.joinInfo(mockId('Alice'), newInfo.messages[0].bytes)
+    assert.equal(zoe.role, 'requesting')
+    assert.deepEqual(
+      first.messages.map((m) => m.to.name),
+      ['Alice', 'Bob', 'Carol', 'Dave'],
+    )
+    const stale = zoe.joinInfo(mockId('Bob'), oldInfo.messages[0].bytes)
+    assert.deepEqual(
+      stale.faults.map((f) => [f.offender.name, f.kind]),
+      [['Bob', 'StaleChain']],
+    )
+  })
+
+  it('a joiner switches its catch-up server when the transport fails', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'ready')
+    const server = eric.engineLog.find((l) => l.includes(':catchUp:'))?.split(':')[2]
+    assert.ok(server)
+    const step = eric.machine.transportHint(mockId(server), false)
+    const next = step.engine.find((d) => d.kind === 'catchUp')
+    assert.ok(next?.kind === 'catchUp' && next.from.name !== server)
+    assert.equal(eric.machine.transportHint(mockId('Zed'), false).engine.length, 0)
+  })
+
+  it('the invitation policy admits an invited joiner without work', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    for (const name of h.voterNames)
+      h.node(name).machine.command({ kind: 'setPolicy', policy: invitation(1) })
+    const uninvited = h.addJoiner('Mallory')
+    h.run(() => uninvited.events.some((e) => e.type === 'join:rejected'), 100)
+    assert.ok(uninvited.events.some((e) => e.type === 'join:rejected' && e.reason === 'BadInvitation'))
+    const token = signInvitation(new MockSecretId('Alice'), {
+      sectionId: h.sectionId,
+      invitee: mockId('Eric'),
+      serial: 0,
+    })
+    const eric = h.addJoiner('Eric')
+    h.handle(
+      eric,
+      eric.machine.command({ kind: 'join', contacts: h.voterNames.map(mockId), invitation: token }),
+    )
+    h.run(() => eric.machine.role === 'member')
+    assert.equal(h.node('Bob').machine.state!.invitesUsed('Alice'), 1)
+  })
+
+  it('a Remove vote carries the member’s current addHash', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const step = suspect(machine, 'Dave')
+    const vote = step.votes[0]
+    assert.ok(vote?.kind === 'remove')
+    assert.deepEqual(decodeRemoveInfo(vote.relatedInfo).addHash, machine.state!.member('Dave')!.addHash)
+  })
+})
+
+describe('operator commands (the simulation’s --add / --remove)', () => {
+  it('proposeAdd: every member votes the same key; the rules still apply', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    for (const name of h.voterNames)
+      h.handle(h.node(name), h.node(name).machine.command({ kind: 'proposeAdd', peer: mockId('Eric') }))
+    h.run(() => h.voterNames.includes('Eric'), 50)
+    const add = h.blocks.find((b) => b.payload.kind === 'add')!
+    assert.equal(add.payload.kind === 'add' && add.payload.relatedInfo.length, 0)
+    // A second one while Eric has not been heard from: P = {Eric} defers it (budget).
+    const alice = h.node('Alice')
+    const step = alice.machine.command({ kind: 'proposeAdd', peer: mockId('Fred') })
+    assert.deepEqual(step.votes, [])
+    assert.deepEqual(
+      step.events.map((e) => e.type === 'change:deferred' && e.reason),
+      ['Budget'],
+    )
+  })
+
+  it('proposeRemove: refused at N = 3 (#313), voted at N = 4', () => {
+    const three = founder(['Alice', 'Bob', 'Carol'])
+    const refused = three.command({ kind: 'proposeRemove', peer: mockId('Carol') })
+    assert.deepEqual(refused.votes, [])
+    assert.ok(
+      refused.events.some(
+        (e) => e.type === 'change:deferred' && e.change === 'remove' && e.reason === 'Budget',
+      ),
+    )
+    const four = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const voted = four.command({ kind: 'proposeRemove', peer: mockId('Dave') })
+    assert.deepEqual(
+      voted.votes.map((v) => v.kind === 'remove' && v.peer.name),
+      ['Dave'],
+    )
+  })
+})
+
+describe('deferral through the protocol', () => {
+  it('a joiner held back by the young cap is admitted once the first newcomer has aged', () => {
+    const config = { ...FAST, probationBlocks: 20 }
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], config)
+    h.trafficEvery = 2
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'member')
+    const fred = h.addJoiner('Fred')
+    const heldBack = () =>
+      h
+        .node('Alice')
+        .events.some((e) => e.type === 'change:deferred' && e.peer.name === 'Fred' && e.reason === 'YoungCap')
+    h.run(heldBack, 200)
+    assert.equal(fred.machine.role, 'requesting')
+    const ericAt = h.blocks.findIndex((b) => b.payload.kind === 'add' && b.payload.peer.name === 'Eric')
+    h.run(() => fred.machine.role === 'member')
+    const fredAt = h.blocks.findIndex((b) => b.payload.kind === 'add' && b.payload.peer.name === 'Fred')
+    assert.ok(fredAt - ericAt > 20, `Fred added ${fredAt - ericAt} blocks after Eric`)
+    assert.equal(new Set(h.stateHashes().values()).size, 1)
+  })
+})
+
+describe('a removal we did not decide ourselves', () => {
+  it('after f+1 refusals the member confirms with JoinInfo and drains on a verified chain without it', () => {
+    const names = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric']
+    const record = genesisRecord(ids(names))
+    const make = (name: string) => {
+      const m = Membership.found({
+        us: new MockSecretId(name),
+        now: 0,
+        rng: seededRandom(5),
+        config: FAST,
+        record,
+      })
+      m.start()
+      m.blocks([signedBlock(genesis(ids(names)), names)], 0)
+      return m
+    }
+    const eric = make('Eric')
+    const alice = make('Alice')
+    const removal = suspect(alice, 'Eric').votes[0]
+    assert.ok(removal?.kind === 'remove')
+    alice.blocks([signedBlock(removal, ['Alice', 'Bob', 'Carol', 'Dave'])], 1)
+    const infoRequest = encodeMessage({ kind: 'joinInfoRequest', sectionId: alice.sectionId })
+    const info = alice.joinInfoRequest(mockId('Eric'), infoRequest).messages[0].bytes
+
+    // One refusal is not enough (f = 1 at N = 5); the second makes Eric ask both.
+    assert.equal(eric.engineSelf({ refusedBy: mockId('Alice') }).messages.length, 0)
+    const asked = eric.engineSelf({ refusedBy: mockId('Bob') })
+    assert.deepEqual(
+      asked.messages.map((m) => [m.to.name, m.kind]),
+      [
+        ['Alice', 'joinInfoRequest'],
+        ['Bob', 'joinInfoRequest'],
+      ],
+    )
+    // A chain no longer than ours proves nothing.
+    const own = eric.joinInfoRequest(mockId('Zed'), infoRequest).messages[0].bytes
+    assert.equal(eric.joinInfo(mockId('Bob'), own).engine.length, 0)
+    assert.equal(eric.role, 'member')
+    const confirmed = eric.joinInfo(mockId('Alice'), info)
+    assert.deepEqual(confirmed.engine, [{ kind: 'serveOnly' }])
+    assert.equal(eric.role, 'draining')
+    const done = eric.tick(FAST.lingerMs ?? 0)
+    assert.deepEqual(
+      done.events.filter((e) => e.type === 'self:removed'),
+      [{ type: 'self:removed', reason: 'removed' }],
+    )
+  })
+})
+
+describe('concurrent Adds (split votes)', () => {
+  it('members put the first pending Add (by key) through first; a stuck Add lapses after candidateTimeoutMs', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const addOf = (name: string) => ({
+      kind: 'add' as const,
+      peer: mockId(name),
+      relatedInfo: encodeAdmissionRecord({
+        sectionId: state.sectionId,
+        peer: mockId(name),
+        addrs: [],
+        head: state.head,
+        nonce: utf8(name),
+      }),
+    })
+    const [first, second] = [addOf('Hank'), addOf('Kate')].sort((a, b) =>
+      toHex(encodeObservation(a)) < toHex(encodeObservation(b)) ? -1 : 1,
+    )
+    // The later Add is vouched for (f + 1 = 2 at N = 4) while the earlier one is pending with one
+    // vote: the earlier one is ahead of it, so seconding the later one waits (J = 1).
+    machine.observedVote(mockId('Bob'), first)
+    machine.tick(1_000)
+    machine.observedVote(mockId('Bob'), second)
+    const held = machine.observedVote(mockId('Carol'), second)
+    assert.deepEqual(held.votes, [])
+    assert.ok(held.events.some((e) => e.type === 'change:deferred' && e.peer.name === second.peer.name))
+    // Had the earlier one been vouched for, it would go through although the later one is pending.
+    const other = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    other.observedVote(mockId('Bob'), second)
+    other.observedVote(mockId('Carol'), second)
+    other.observedVote(mockId('Bob'), first)
+    assert.deepEqual(other.observedVote(mockId('Dave'), first).votes, [first])
+    // Our own vote lapses too, but is never cast again (the engine takes one vote per key).
+    other.observedVote(mockId('Carol'), first)
+    assert.deepEqual(other.tick((FAST.candidateTimeoutMs ?? 0) * 3).votes, [])
+    // The earlier one never completes: it stops blocking `candidateTimeoutMs` after it was seen,
+    // and the later one (seen later) goes through.
+    const later = machine.tick(FAST.candidateTimeoutMs ?? 0)
+    assert.deepEqual(later.votes, [second])
+  })
+})
+
+describe('a joiner whose contacts are gone (parsec#250)', () => {
+  it('asks discovery for members when it restarts, and joins through them', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    const eric = h.addJoiner('Eric', ['Zed'])
+    const step = eric.machine.tick((FAST.candidateTimeoutMs ?? 0) + 1)
+    assert.deepEqual(step.discovery, [{ kind: 'findMembers' }])
+    h.handle(eric, step)
+    h.run(() => eric.machine.role === 'member')
+  })
+})
