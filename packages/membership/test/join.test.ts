@@ -16,6 +16,7 @@ import {
   invitation,
   type JoinRequest,
   type MembershipConfig,
+  NEVER,
   openWithWork,
   removeAllowed,
   resolveConfig,
@@ -137,9 +138,20 @@ describe('join request checks', () => {
     push(add(mockId('Eric')))
     push(remove(mockId('Eric')))
     assert.equal(reason(check(state, old)), 'Resurrection')
-    assert.equal(reason(check(state, request(state, 'Eric'))), 'admit')
+    assert.equal(reason(check(state, request(state, 'Erin'))), 'admit')
     push({ kind: 'accusation', offender: mockId('Fred'), malice: { type: 'Unprovable' } })
     assert.equal(reason(check(state, request(state, 'Fred'))), 'Banned')
+  })
+
+  it('refuses a removed id for good, even with a fresh ticket (the engine never re-adds it)', () => {
+    const { state, push } = section()
+    push(add(mockId('Eric')))
+    push(remove(mockId('Eric')))
+    const fresh = request(state, 'Eric')
+    assert.deepEqual(check(state, fresh), { kind: 'reject', reason: 'Resurrection', retryAfterMs: NEVER })
+    assert.equal(reason(checkRecord(admissionRecordOf(fresh), state, 4)), 'Resurrection')
+    push(remove(mockId('Dave')))
+    assert.equal(reason(check(state, request(state, 'Dave'))), 'Resurrection')
   })
 
   it('applies the local rejoin cooldown', () => {

@@ -10,8 +10,10 @@ import {
   genesisRecord,
   invitation,
   Membership,
+  MembershipError,
   mergeSteps,
   mockPeerIds,
+  NEVER,
   type Step,
   signInvitation,
   signJoinRequest,
@@ -142,21 +144,31 @@ describe('Membership machine scenarios', () => {
     )
   })
 
-  it('a member that left rejoins after the cooldown as a new incarnation', () => {
+  it('a member that left never rejoins under its old id (the engine never re-adds it); a new key joins', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], FAST)
     h.trafficEvery = 3
     const eric = h.node('Eric')
-    const firstAddHash = eric.machine.state!.member('Eric')!.addHash
     h.handle(eric, eric.machine.command({ kind: 'leave' }))
     h.run(() => eric.machine.role === 'removed')
     assert.throws(() => eric.machine.command({ kind: 'join', contacts: [mockId('Alice')] }))
     const removedAt = h.now
     h.run(() => h.now >= removedAt + (FAST.rejoinCooldownMs ?? 0))
-    // The remaining members refuse it too until their own cooldown (local clocks) has passed.
-    h.handle(eric, eric.machine.command({ kind: 'join', contacts: [mockId('Alice')] }))
-    h.run(() => eric.machine.role === 'member')
-    const again = h.node('Alice').machine.state!.member('Eric')!.addHash
-    assert.notDeepEqual(again, firstAddHash)
+    assert.throws(
+      () => eric.machine.command({ kind: 'join', contacts: [mockId('Alice')] }),
+      (e) => e instanceof MembershipError && e.code === 'InvalidArgument',
+    )
+    // A fresh machine under the old id is refused by every member, for good.
+    const ghost = h.addJoiner('Eric', ['Alice', 'Bob'])
+    h.run(() => ghost.events.filter((e) => e.type === 'join:rejected').length >= 4)
+    for (const e of ghost.events) {
+      if (e.type === 'join:rejected') assert.deepEqual([e.reason, e.retryAfterMs], ['Resurrection', NEVER])
+    }
+    for (let i = 0; i < 50; i++) h.step()
+    assert.equal(ghost.machine.role, 'outsider')
+    // The same operator under a new key joins.
+    const fresh = h.addJoiner('Erica', ['Alice', 'Bob'])
+    h.run(() => fresh.machine.role === 'member')
+    assert.equal(h.node('Alice').machine.state!.isMember('Eric'), false)
     assert.equal(new Set(h.stateHashes().values()).size, 1)
   })
 

@@ -124,6 +124,28 @@ describe('SectionState', () => {
     )
   })
 
+  it('an Add of a removed id changes nothing, as in the engine (an incarnation is never re-added)', () => {
+    const state = new SectionState(record)
+    state.applyBlock(signedBlock(genesis(ids(FOUR), utf8('test')), FOUR), 0)
+    state.applyBlock(signedBlock(remove(mockId('Dave')), FOUR), 1)
+    assert.ok(state.wasRemoved('Dave'))
+    const before = state.size
+    const result = state.applyBlock(signedBlock(add(mockId('Dave')), ['Alice', 'Bob', 'Carol']), 2)
+    assert.deepEqual(
+      result.warnings.map((w) => w.kind),
+      ['AddOfRemoved'],
+    )
+    assert.deepEqual(result.added, [])
+    assert.equal(state.isMember('Dave'), false)
+    assert.equal(state.size, before)
+    // Removed ids are agreed state: a peer that folded one removal more holds other bytes.
+    const other = new SectionState(record)
+    other.applyBlock(signedBlock(genesis(ids(FOUR), utf8('test')), FOUR), 0)
+    other.applyBlock(signedBlock(remove(mockId('Dave')), FOUR), 1)
+    other.applyBlock(signedBlock(add(mockId('Dave')), ['Alice', 'Bob', 'Carol']), 2)
+    assert.equal(toHex(other.hash()), toHex(state.hash()))
+  })
+
   it('knows fresh heads and which peers a later block names', () => {
     const state = new SectionState(record)
     history(state)

@@ -41,6 +41,8 @@ export function checkStanding(request: JoinRequest, context: JoinCheckContext): 
   if (!state.isFreshHead(request.head, config.ticketMaxAge)) return reject('StaleTicket', 0)
   if (state.isMember(name)) return reject('AlreadyMember', NEVER)
   if (state.isBanned(name)) return reject('Banned', NEVER)
+  // The engine never re-adds a removed id: a departed peer comes back under a new key.
+  if (state.wasRemoved(name)) return reject('Resurrection', NEVER)
   if (state.mentionedAfter(request.head, name)) return reject('Resurrection', 0)
   if (context.rejoinAllowedAt !== undefined && now < context.rejoinAllowedAt) {
     return reject('RejoinCooldown', context.rejoinAllowedAt - now)
@@ -83,6 +85,7 @@ export function checkRecord(record: AdmissionRecord, state: SectionState, ticket
   if (!state.isFreshHead(record.head, ticketMaxAge)) return reject('StaleTicket', 0)
   if (state.isMember(name)) return reject('AlreadyMember', NEVER)
   if (state.isBanned(name)) return reject('Banned', NEVER)
+  if (state.wasRemoved(name)) return reject('Resurrection', NEVER)
   if (state.mentionedAfter(record.head, name)) return reject('Resurrection', 0)
   return { kind: 'admit' }
 }

@@ -275,8 +275,9 @@ export class Admissions {
     const state = requireState(this.ctx)
     for (const [name, peer] of [...this.operatorAdds]) {
       const observation: Observation = { kind: 'add', peer, relatedInfo: new Uint8Array(0) }
-      if (state.isMember(name) || state.isBanned(name) || this.votes.hasOurs(observation)) {
-        if (state.isMember(name) || state.isBanned(name)) this.operatorAdds.delete(name)
+      const moot = state.isMember(name) || state.isBanned(name) || state.wasRemoved(name)
+      if (moot || this.votes.hasOurs(observation)) {
+        if (moot) this.operatorAdds.delete(name)
         continue
       }
       this.voteAddWithinRules(observation, undefined, step)

@@ -493,6 +493,10 @@ export class Membership {
           throw new MembershipError('InvalidArgument', 'rejoin cooldown has not elapsed')
         }
         if (this.bannedUs) throw new MembershipError('InvalidArgument', 'banned from this section')
+        // The engine never re-adds a removed id: rejoining takes a new key (a new machine).
+        if (this.ctx.state?.wasRemoved(this.ctx.us.publicId.name)) {
+          throw new MembershipError('InvalidArgument', 'a removed id never rejoins: join under a new key')
+        }
         this.joiner.begin(step, command.contacts, command.invitation)
         break
       }

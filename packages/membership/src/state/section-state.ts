@@ -60,6 +60,8 @@ export interface ChainEntry {
 
 export type FoldWarningKind =
   | 'AddOfMember'
+  /** An Add of a removed id: the engine never re-adds an incarnation, so neither does the fold. */
+  | 'AddOfRemoved'
   | 'RemoveOfNonMember'
   | 'AccusationOfNonMember'
   | 'UnreadableAdmissionRecord'
@@ -93,6 +95,8 @@ export class SectionState {
   private readonly memberMap = new Map<string, MemberRecord>()
   private readonly bannedMap = new Map<string, { id: PublicId; atBlock: number }>()
   private readonly invites = new Map<string, number>()
+  /** Ids removed (or accused) while members: never members again, as in the engine. */
+  private readonly removedMap = new Map<string, { id: PublicId; atBlock: number }>()
   private readonly entries: ChainEntry[] = []
   private readonly heads: Uint8Array[] = []
   /** Head (hex) to its index: a request's head is looked up in O(1), whatever its age. */
@@ -162,6 +166,11 @@ export class SectionState {
 
   bannedIds(): PublicId[] {
     return sortIds([...this.bannedMap.values()].map((b) => b.id))
+  }
+
+  /** Whether an agreed Remove or Accusation removed this id while a member (it never returns). */
+  wasRemoved(name: string): boolean {
+    return this.removedMap.has(name)
   }
 
   invitesUsed(inviter: string): number {
@@ -310,6 +319,11 @@ export class SectionState {
           warn('AddOfMember', change.peer)
           break
         }
+        // The engine keeps a removed id removed (parsec-core: `already-removed`); so must M2.
+        if (this.removedMap.has(change.peer.name)) {
+          warn('AddOfRemoved', change.peer)
+          break
+        }
         if (this.bannedMap.has(change.peer.name)) warn('BannedPeerAdded', change.peer)
         let admission: AdmissionRecord | undefined
         try {
@@ -344,6 +358,7 @@ export class SectionState {
           break
         }
         this.memberMap.delete(change.peer.name)
+        this.removedMap.set(change.peer.name, { id: change.peer, atBlock: position })
         removed.push(member)
         break
       }
@@ -358,6 +373,7 @@ export class SectionState {
           break
         }
         this.memberMap.delete(change.offender.name)
+        this.removedMap.set(change.offender.name, { id: change.offender, atBlock: position })
         removed.push(member)
         break
       }
@@ -381,6 +397,8 @@ export class SectionState {
       w.list(banned, (w2, b) => w2.bytes(b.id.encoded).u64(b.atBlock))
       const invites = [...this.invites.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       w.list(invites, (w2, [name, count]) => w2.string(name).u64(count))
+      const gone = [...this.removedMap.values()].sort((a, b) => compareIds(a.id, b.id))
+      w.list(gone, (w2, r) => w2.bytes(r.id.encoded).u64(r.atBlock))
     })
   }
 
