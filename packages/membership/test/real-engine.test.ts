@@ -140,3 +140,66 @@ for (let seed = 1; seed <= SEEDS; seed++) {
 function joinInfoRequestBytes(peer: RealPeer): Uint8Array {
   return encodeMessage({ kind: 'joinInfoRequest', sectionId: peer.machine.sectionId })
 }
+
+for (const size of [2, 3]) {
+  test(`real engines: a graceful leave from ${size} succeeds through the leaver's drain (#313)`, () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const names = ['Alice', 'Bob', 'Carol'].slice(0, size)
+      const section = new RealSection(names, CONFIG, seed)
+      const peers = names.map((n) => section.peer(n))
+      const run = (until: () => boolean, max: number, what: string) => {
+        for (let i = 0; i < max && !until(); i++) {
+          section.step()
+          checkM1(section, seed)
+        }
+        assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+      }
+      run(() => peers.every((p) => (p.machine.state?.seq ?? 0) >= 1), 3000, 'genesis')
+      const leaver = peers[size - 1]
+      section.apply(leaver, leaver.machine.command({ kind: 'leave' }))
+      const stayers = peers.slice(0, size - 1)
+      run(
+        () =>
+          leaver.mode === 'stopped' && stayers.every((p) => p.machine.state?.isMember(leaver.name) === false),
+        20_000,
+        'the leave',
+      )
+      assert.ok(leaver.events.some((e) => e.type === 'self:removed' && e.reason === 'left'))
+      for (const peer of stayers) {
+        checkM2(peer, seed)
+        assert.ok(peer.events.some((e) => e.type === 'member:left' && e.peer.name === leaver.name))
+      }
+    }
+  })
+}
+
+test('real engines: a crashed member is suspected by decisions and clock, then removed', () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const names = ['Alice', 'Bob', 'Carol', 'Dave', 'Eric']
+    const config = { ...CONFIG, unresponsiveDecisions: 4, unresponsiveMs: 1_000 }
+    const section = new RealSection(names, config, seed)
+    const peers = names.map((n) => section.peer(n))
+    const run = (until: () => boolean, max: number, what: string) => {
+      for (let i = 0; i < max && !until(); i++) {
+        section.step()
+        checkM1(section, seed)
+      }
+      assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+    }
+    run(() => peers.every((p) => (p.machine.state?.seq ?? 0) >= 1), 3000, 'genesis')
+    const eric = section.peer('Eric')
+    eric.mode = 'stopped' // crashes: no gossip, no messages, no ticks
+    const crashedAt = section.now
+    const stayers = peers.slice(0, 4)
+    run(() => stayers.every((p) => p.machine.state?.isMember('Eric') === false), 30_000, "Eric's removal")
+    // Not before the clock allowed it.
+    assert.ok(section.now - crashedAt >= config.unresponsiveMs, `seed ${seed}`)
+    for (const peer of stayers) {
+      checkM2(peer, seed)
+      assert.ok(
+        peer.events.some((e) => e.type === 'member:left' && e.peer.name === 'Eric' && e.reason === 'removed'),
+      )
+      assert.deepEqual(peer.faults, [])
+    }
+  }
+})
