@@ -203,3 +203,34 @@ test('real engines: a crashed member is suspected by decisions and clock, then r
     }
   }
 })
+
+test('real engines: a sole founder grows to 5 through the protocol (fragile phase, one at a time)', () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const section = new RealSection(['Alice'], CONFIG, seed)
+    const run = (until: () => boolean, max: number, what: string) => {
+      for (let i = 0; i < max && !until(); i++) {
+        section.step()
+        checkM1(section, seed)
+        for (const peer of section.voters())
+          if (peer.machine.role === 'member' && peer.machine.state!.seq > 0) checkM2(peer, seed)
+      }
+      assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+    }
+    const alice = section.peer('Alice')
+    assert.equal(alice.machine.state?.seq, 1, 'a sole founder folds its genesis block at once')
+    const joined: string[] = ['Alice']
+    for (const name of ['Bob', 'Carol', 'Dave', 'Eric']) {
+      const joiner = section.addJoiner(name, joined)
+      run(() => joiner.machine.role === 'member', 20_000, `${name} joining`)
+      assert.deepEqual(joiner.faults, [], `seed ${seed}: ${name}: ${JSON.stringify(joiner.faults)}`)
+      joined.push(name)
+      run(
+        () => joined.every((n) => section.peer(n).machine.state?.isMember(name) === true),
+        20_000,
+        `everyone folding Add(${name})`,
+      )
+    }
+    assert.ok(alice.events.some((e) => e.type === 'section:fragile'))
+    for (const name of joined) checkM2(section.peer(name), seed)
+  }
+})
