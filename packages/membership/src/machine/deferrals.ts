@@ -4,14 +4,26 @@ import type { Step } from './step.js'
 
 export type ChangeKind = 'add' | 'remove'
 
+/**
+ * Keys remembered at most: deferred joiners are network input (a Sybil flood names fresh peers
+ * without end), so the oldest are forgotten first (at worst one more event for a forgotten one).
+ */
+export const MAX_DEFERRAL_KEYS = 4096
+
 export class Deferrals {
   private readonly last = new Map<string, string>()
 
   report(step: Step, change: ChangeKind, peer: PublicId, reason: string): void {
     const key = `${change}:${peer.name}`
     if (this.last.get(key) === reason) return
+    this.last.delete(key)
+    if (this.last.size >= MAX_DEFERRAL_KEYS) this.last.delete(this.last.keys().next().value as string)
     this.last.set(key, reason)
     step.events.push({ type: 'change:deferred', change, peer, reason })
+  }
+
+  get size(): number {
+    return this.last.size
   }
 
   /** The change was voted (or became moot): a later deferral is news again. */
