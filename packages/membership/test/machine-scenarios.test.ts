@@ -185,7 +185,7 @@ describe('Membership machine scenarios', () => {
     h.run(() => eric.machine.role === 'member')
   })
 
-  it('a joiner keeps the longest valid chain: a shorter one is a StaleChain fault', () => {
+  it('a joiner keeps the longest valid chain: a shorter one is dropped with a warning, not a fault', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], FAST)
     h.trafficEvery = 3
     const alice = h.node('Alice')
@@ -215,11 +215,14 @@ describe('Membership machine scenarios', () => {
       first.messages.map((m) => m.to.name),
       ['Alice', 'Bob', 'Carol', 'Dave'],
     )
+    // Bob may just lag one membership block behind Alice: an honest member, so no fault.
     const stale = zoe.joinInfo(mockId('Bob'), oldInfo.messages[0].bytes)
+    assert.deepEqual(stale.faults, [])
     assert.deepEqual(
-      stale.faults.map((f) => [f.offender.name, f.kind]),
-      [['Bob', 'StaleChain']],
+      stale.warnings.map((w) => [w.kind, w.kind === 'Dropped' && w.detail.startsWith('StaleChain from Bob')]),
+      [['Dropped', true]],
     )
+    assert.equal(zoe.role, 'requesting')
   })
 
   it('a joiner switches its catch-up server when the transport fails', () => {

@@ -94,8 +94,10 @@ export class Joiner {
       })
     } catch (error) {
       if (!(error instanceof MembershipError)) throw error
-      const kind = error.code === 'StaleChain' ? 'StaleChain' : 'ForgedChain'
-      fault(step, from, kind, `${error.code}: ${error.detail}`)
+      // A shorter chain proves nothing: an honest member may lag a membership block behind.
+      if (error.code === 'StaleChain') {
+        step.warnings.push({ kind: 'Dropped', detail: `StaleChain from ${from.name}: ${error.detail}` })
+      } else fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
       return
     }
     if (attempt.best !== undefined && verified.seq === attempt.best.verified.seq) return
