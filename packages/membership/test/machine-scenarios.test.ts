@@ -225,6 +225,38 @@ describe('Membership machine scenarios', () => {
     assert.equal(zoe.role, 'requesting')
   })
 
+  it('a joiner takes admissions only from the members it asked, for its own ticket', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    const info = h.node('Alice').machine.joinInfoRequest(
+      mockId('Zoe'),
+      encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
+    )
+    const zoe = Membership.join({
+      us: new MockSecretId('Zoe'),
+      now: h.now,
+      rng: seededRandom(9),
+      config: FAST,
+      sectionId: h.sectionId,
+      contacts: [mockId('Alice')],
+    })
+    zoe.start()
+    zoe.joinInfo(mockId('Alice'), info.messages[0].bytes)
+    assert.equal(zoe.role, 'requesting')
+    const forgedAdmit = (ticketDigest: Uint8Array) =>
+      encodeMessage({
+        kind: 'candidateReply',
+        sectionId: h.sectionId,
+        ticketDigest,
+        outcome: { kind: 'admit', agreedBlocks: 1_000_000 },
+      })
+    // A non-member (no ticket digest: it never saw our request) and a member naming no ticket.
+    for (const from of ['Mallory', 'Bob']) {
+      const step = zoe.candidateReply(mockId(from), forgedAdmit(new Uint8Array(0)))
+      assert.deepEqual(step.engine, [], from)
+      assert.equal(zoe.role, 'requesting', from)
+    }
+  })
+
   it('a joiner switches its catch-up server when the transport fails', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
     const eric = h.addJoiner('Eric')

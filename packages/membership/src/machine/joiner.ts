@@ -111,9 +111,17 @@ export class Joiner {
     const attempt = this.attempt
     const reply = decodeFrom(this.ctx, bytes, 'candidateReply', from, step)
     if (reply === undefined || attempt === undefined || attempt.digest === undefined) return
-    // A rate-limit answer comes before the member decoded our request: it names no ticket.
-    if (reply.ticketDigest.length > 0 && !bytesEqual(reply.ticketDigest, attempt.digest)) return
+    // Only the members we sent our ticket to answer it (anyone else could steer our catch-up).
+    if (!attempt.asked.some((p) => p.name === from.name)) {
+      step.warnings.push({ kind: 'Dropped', detail: `candidate reply from ${from.name}, not asked` })
+      return
+    }
     const outcome = reply.outcome
+    // A rate-limit answer comes before the member decoded our request: it names no ticket. Any
+    // other answer must name ours.
+    const rateLimited = outcome.kind === 'reject' && outcome.reason === 'RateLimited'
+    if (!(rateLimited && reply.ticketDigest.length === 0) && !bytesEqual(reply.ticketDigest, attempt.digest))
+      return
     if (outcome.kind === 'admit') {
       attempt.lastProgressAt = this.ctx.now
       const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
