@@ -227,10 +227,12 @@ describe('Membership machine scenarios', () => {
 
   it('a joiner takes admissions only from the members it asked, for its own ticket', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
-    const info = h.node('Alice').machine.joinInfoRequest(
-      mockId('Zoe'),
-      encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
-    )
+    const info = h
+      .node('Alice')
+      .machine.joinInfoRequest(
+        mockId('Zoe'),
+        encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
+      )
     const zoe = Membership.join({
       us: new MockSecretId('Zoe'),
       now: h.now,
