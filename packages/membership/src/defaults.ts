@@ -17,6 +17,11 @@ export interface MembershipConfig {
   readonly maxSize: number
   /** Proof-of-work difficulty of `openWithWork`, in leading zero bits. */
   readonly powBits: number
+  /**
+   * The most work a joiner does for a ticket: a JoinInfo is not signed as a whole, so its
+   * `powBits` could ask for anything (255 bits would keep the joiner hashing forever).
+   */
+  readonly maxPowBits: number
   /** A ticket is fresh while its head is among the last this many membership blocks. */
   readonly ticketMaxAge: number
   /** Candidates admitted at once (one below `minSize`). */
@@ -81,6 +86,7 @@ export const DEFAULTS: MembershipConfig = {
   minSize: 4,
   maxSize: 32,
   powBits: 20,
+  maxPowBits: 24,
   ticketMaxAge: 4,
   maxCandidates: 2,
   readyLag: 5,
@@ -136,6 +142,9 @@ export function resolveConfig(overrides: Partial<MembershipConfig> = {}): Member
   }
   if (config.powBits < 0 || config.powBits > 255 || !Number.isInteger(config.powBits)) {
     throw new MembershipError('InvalidArgument', `powBits must be an integer in 0..255`)
+  }
+  if (config.maxPowBits < 0 || config.maxPowBits > 255 || !Number.isInteger(config.maxPowBits)) {
+    throw new MembershipError('InvalidArgument', `maxPowBits must be an integer in 0..255`)
   }
   if (config.maxSize < config.minSize) throw new MembershipError('InvalidArgument', 'maxSize < minSize')
   return config

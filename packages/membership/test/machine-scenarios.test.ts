@@ -14,6 +14,7 @@ import {
   mergeSteps,
   mockPeerIds,
   NEVER,
+  resolveConfig,
   type Step,
   signInvitation,
   signJoinRequest,
@@ -257,6 +258,30 @@ describe('Membership machine scenarios', () => {
       assert.deepEqual(step.engine, [], from)
       assert.equal(zoe.role, 'requesting', from)
     }
+  })
+
+  it('a joiner refuses to work for more than maxPowBits (a JoinInfo asking 255 bits froze it)', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], { ...FAST, powBits: 8 })
+    const info = h
+      .node('Alice')
+      .machine.joinInfoRequest(
+        mockId('Zoe'),
+        encodeMessage({ kind: 'joinInfoRequest', sectionId: h.sectionId }),
+      )
+    const zoe = Membership.join({
+      us: new MockSecretId('Zoe'),
+      now: h.now,
+      rng: seededRandom(9),
+      config: { ...FAST, maxPowBits: 6 },
+      sectionId: h.sectionId,
+      contacts: [mockId('Alice')],
+    })
+    zoe.start()
+    const step = zoe.joinInfo(mockId('Alice'), info.messages[0].bytes)
+    assert.deepEqual(step.messages, [])
+    assert.equal(zoe.role, 'outsider')
+    assert.ok(step.warnings.some((w) => w.kind === 'Dropped' && w.detail.includes('maxPowBits')))
+    assert.equal(resolveConfig().maxPowBits, 24)
   })
 
   it('a joiner switches its catch-up server when the transport fails', () => {

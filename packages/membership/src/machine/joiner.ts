@@ -86,6 +86,11 @@ export class Joiner {
       fault(step, from, 'WrongSection', 'JoinInfo for another section')
       return
     }
+    if (info.powBits > this.ctx.config.maxPowBits) {
+      const detail = `JoinInfo from ${from.name} asks ${info.powBits} bits of work, above maxPowBits`
+      step.warnings.push({ kind: 'Dropped', detail })
+      return
+    }
     let verified: SectionState
     try {
       verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
