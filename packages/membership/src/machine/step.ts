@@ -40,8 +40,6 @@ export type DiscoveryDirective =
   | { readonly kind: 'cancelProvide' }
   /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
   | { readonly kind: 'findMembers' }
-  /** A joiner needs contacts: look up the section's providers and announcements, then `addContacts`. */
-  | { readonly kind: 'findMembers' }
   /** Publish these signed Announce bytes on the section's topic. */
   | { readonly kind: 'announce'; readonly bytes: Uint8Array }
 
