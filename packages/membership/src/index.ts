@@ -32,6 +32,7 @@ export {
   checkStanding,
   checkTicket,
 } from './join/validate.js'
+export { MAX_CONTACTS } from './machine/joiner.js'
 export type {
   Decision,
   EngineSelfReport,

@@ -9,6 +9,7 @@ import {
   encodeMessage,
   genesisRecord,
   invitation,
+  MAX_CONTACTS,
   Membership,
   MembershipError,
   mergeSteps,
@@ -282,6 +283,22 @@ describe('Membership machine scenarios', () => {
     assert.equal(zoe.role, 'outsider')
     assert.ok(step.warnings.some((w) => w.kind === 'Dropped' && w.detail.includes('maxPowBits')))
     assert.equal(resolveConfig().maxPowBits, 24)
+  })
+
+  it('a joiner keeps a bounded contact list (discovery answers are unauthenticated)', () => {
+    const zoe = Membership.join({
+      us: new MockSecretId('Zoe'),
+      now: 0,
+      rng: seededRandom(9),
+      config: FAST,
+      sectionId: new Uint8Array(32),
+      contacts: [mockId('Alice')],
+    })
+    zoe.start()
+    const flood = Array.from({ length: 1000 }, (_, i) => mockId(`provider${i}`))
+    const asked = zoe.addContacts(flood).messages.length
+    assert.ok(asked <= MAX_CONTACTS - 1, `${asked} JoinInfo requests`)
+    assert.equal(zoe.addContacts([mockId('late')]).messages.length, 0)
   })
 
   it('a joiner switches its catch-up server when the transport fails', () => {

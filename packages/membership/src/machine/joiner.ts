@@ -17,6 +17,9 @@ import { type AdmissionRecord, ticketDigest } from '../wire/records.js'
 import { decodeFrom, fault, type MachineContext, send } from './context.js'
 import type { Step } from './step.js'
 
+/** Contacts a joiner keeps: discovery answers are unauthenticated, so they are bounded. */
+export const MAX_CONTACTS = 64
+
 interface Attempt {
   contacts: PublicId[]
   best?: { readonly info: JoinInfo; readonly verified: SectionState }
@@ -56,7 +59,13 @@ export class Joiner {
   addContacts(peers: readonly PublicId[], step: Step): void {
     const attempt = this.attempt
     if (attempt === undefined) return
-    const fresh = peers.filter((p) => !attempt.contacts.some((c) => c.name === p.name))
+    const known = new Set(attempt.contacts.map((c) => c.name))
+    const fresh: PublicId[] = []
+    for (const peer of peers) {
+      if (attempt.contacts.length + fresh.length >= MAX_CONTACTS) break
+      if (!known.has(peer.name)) fresh.push(peer)
+      known.add(peer.name)
+    }
     attempt.contacts.push(...fresh)
     if (this.ctx.role !== 'outsider' && this.ctx.role !== 'requesting') return
     for (const peer of fresh) send(step, peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
@@ -220,7 +229,7 @@ export class Joiner {
 
   private newAttempt(contacts: readonly PublicId[]): Attempt {
     return {
-      contacts: [...contacts],
+      contacts: contacts.slice(0, MAX_CONTACTS),
       asked: [],
       refusedBy: new Set(),
       admitters: [],
@@ -239,10 +248,11 @@ export class Joiner {
   /** From fresh JoinInfo, asking our contacts and the members of the chain we verified. */
   private restart(step: Step): void {
     const previous = this.attempt!
+    // The verified members first: the contact list is bounded, and they are the ones to trust.
     const contacts = new Map<string, PublicId>()
-    for (const c of previous.contacts) contacts.set(c.name, c)
     for (const m of previous.best?.verified.memberIds() ?? []) contacts.set(m.name, m)
-    this.begin(step, sortIds(contacts.values()))
+    for (const c of sortIds(previous.contacts)) if (!contacts.has(c.name)) contacts.set(c.name, c)
+    this.begin(step, [...contacts.values()])
     // Our contacts may all have left since (parsec#250): ask discovery for current members too.
     step.discovery.push({ kind: 'findMembers' })
   }
