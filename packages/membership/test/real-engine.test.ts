@@ -234,3 +234,38 @@ test('real engines: a sole founder grows to 5 through the protocol (fragile phas
     for (const name of joined) checkM2(section.peer(name), seed)
   }
 })
+
+test('real engines: members the joiner never reached second its Add after f+1 identical votes', () => {
+  for (let seed = 1; seed <= 3; seed++) {
+    const section = new RealSection(['Alice', 'Bob', 'Carol', 'Dave'], CONFIG, seed)
+    const founders = ['Alice', 'Bob', 'Carol', 'Dave'].map((n) => section.peer(n))
+    const run = (until: () => boolean, max: number, what: string) => {
+      for (let i = 0; i < max && !until(); i++) {
+        section.step()
+        checkM1(section, seed)
+      }
+      assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+    }
+    run(() => founders.every((p) => (p.machine.state?.seq ?? 0) >= 1), 3000, 'genesis')
+    // Eric's messages reach Alice and Bob only: Carol and Dave never see its ticket nor its Ready.
+    section.dropMessage = (e) => e.from.name === 'Eric' && (e.to === 'Carol' || e.to === 'Dave')
+    const eric = section.addJoiner('Eric', ['Alice', 'Bob'])
+    run(() => eric.machine.role === 'member', 20_000, 'Eric joining')
+    run(
+      () => founders.every((p) => p.machine.state?.isMember('Eric') === true),
+      5000,
+      'members folding Add(Eric)',
+    )
+    const add = section
+      .peer('Alice')
+      .machine.state!.chain.find((entry) => entry.change.kind === 'add' && entry.change.peer.name === 'Eric')
+    assert.ok(add)
+    // Alice and Bob alone are no supermajority of 4: a seconder signed the block.
+    const signers = add.proofs.map((p) => p.publicId.name)
+    assert.ok(
+      signers.includes('Carol') || signers.includes('Dave'),
+      `seed ${seed}: signers ${signers.join(',')}`,
+    )
+    for (const peer of founders) checkM2(peer, seed)
+  }
+})

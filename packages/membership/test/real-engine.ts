@@ -42,7 +42,7 @@ export interface RealPeer {
   readonly hashes: Map<number, string>
 }
 
-interface Envelope {
+export interface Envelope {
   readonly from: PublicId
   readonly to: string
   readonly bytes: Uint8Array
@@ -53,6 +53,8 @@ export class RealSection {
   readonly peers = new Map<string, RealPeer>()
   readonly random: () => number
   private inbox: Envelope[] = []
+  /** Drops a membership message when it returns true (a partial view, a lost link). */
+  dropMessage: (envelope: Envelope) => boolean = () => false
   private opaqueCount = 0
 
   constructor(
@@ -112,7 +114,7 @@ export class RealSection {
     this.inbox = []
     for (const envelope of inbox) {
       const peer = this.peers.get(envelope.to)
-      if (peer !== undefined && peer.mode !== 'stopped')
+      if (peer !== undefined && peer.mode !== 'stopped' && !this.dropMessage(envelope))
         this.apply(peer, peer.machine.receive(envelope.from, envelope.bytes))
     }
     for (const peer of this.sorted()) if (peer.mode === 'observer') this.pullCatchUp(peer)
