@@ -45,6 +45,8 @@ export interface SyncPolicy {
   accepts(from: SimPeer, to: SimPeer): boolean
   /** `peer` was removed and drains: it serves, and its final syncs are ingested by the receivers. */
   isDraining(peer: SimPeer): boolean
+  /** `to`'s engine refused `from`'s gossip as from a non-member (`from` may be removed unawares). */
+  refusedBy(from: SimPeer, to: SimPeer): void
 }
 
 export class Delivery {
@@ -120,6 +122,7 @@ export class Delivery {
     let faults: readonly Fault[] = []
     if (this.sync !== undefined && !this.sync.accepts(from, to)) {
       ctx.stats.tolerate('sync-refused')
+      this.sync.refusedBy(from, to)
       return
     }
     try {
@@ -147,6 +150,7 @@ export class Delivery {
         ctx.stats.reject(error.code)
         return
       }
+      if (isParsecError(error) && error.code === 'InvalidPeerState') this.sync?.refusedBy(from, to)
       if (isParsecError(error) && this.isTolerated(error.code, message)) {
         ctx.stats.tolerate(error.code)
         return

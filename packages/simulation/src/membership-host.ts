@@ -194,6 +194,13 @@ export class MembershipHosting {
     return this.hosts.get(peer.name)?.draining === true
   }
 
+  /** `to` refused `from`'s gossip as from a non-member: `from`'s machine hears of it (spec §4). */
+  refusedBy(from: SimPeer, to: SimPeer): void {
+    const h = this.hosts.get(from.name)
+    if (h === undefined || !h.alive || !h.joined) return
+    this.apply(h, h.machine.engineSelf({ refusedBy: mockId(to.name) }))
+  }
+
   /** Whether `to` takes sync from `from` (not banned, not refused). */
   accepts(from: SimPeer, to: SimPeer): boolean {
     const host = this.hosts.get(to.name)
@@ -321,6 +328,10 @@ export class MembershipHosting {
     const { peers } = this.ctx
     peers.members.clear()
     for (const peer of peers.all) if (names.has(peer.name)) peers.members.add(peer)
+    // A peer removed everywhere is no longer one the agreement is about (it drains, then stops).
+    for (const h of this.hosts.values()) {
+      if (h.joined && h.sim !== undefined && !names.has(h.name)) h.sim.leaving = true
+    }
   }
 
   // --- the workload -----------------------------------------------------------------------------
