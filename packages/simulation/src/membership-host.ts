@@ -16,16 +16,17 @@
 
 import {
   genesisRecord,
-  type MembershipEvent,
   Membership,
   type MembershipConfig,
-  resolveConfig,
+  type MembershipEvent,
   type Step as MembershipStep,
   NEVER,
+  resolveConfig,
 } from '@parsec-section/membership'
 import {
   type Block,
   encodeObservation,
+  type Frontier,
   isParsecError,
   MockSecretId,
   mockId,
@@ -33,14 +34,13 @@ import {
   type PackedEvent,
   Parsec,
   type PublicId,
-  type Frontier,
   supermajority,
   toHex,
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import { observationKey } from './keys.js'
 import { MembershipInvariants } from './membership-invariants.js'
-import { membershipConfigOf, type MembershipRunOptions } from './membership-options.js'
+import { type MembershipRunOptions, membershipConfigOf } from './membership-options.js'
 import { peerName } from './names.js'
 import { type SimPeer, took } from './peers.js'
 import type { Votes } from './votes.js'
@@ -82,8 +82,20 @@ export interface HostedPeer {
 }
 
 type Envelope =
-  | { readonly kind: 'message'; readonly from: string; readonly to: string; readonly bytes: Uint8Array; readonly due: number }
-  | { readonly kind: 'pull'; readonly from: string; readonly to: string; readonly frontier: Frontier; readonly due: number }
+  | {
+      readonly kind: 'message'
+      readonly from: string
+      readonly to: string
+      readonly bytes: Uint8Array
+      readonly due: number
+    }
+  | {
+      readonly kind: 'pull'
+      readonly from: string
+      readonly to: string
+      readonly frontier: Frontier
+      readonly due: number
+    }
   | {
       readonly kind: 'page'
       readonly from: string
@@ -157,7 +169,13 @@ export class MembershipHosting {
     const record = genesisRecord(peers.genesisIds)
     for (const sim of peers.all) {
       const secret = new MockSecretId(sim.name)
-      const machine = Membership.found({ us: secret, record, now: 0, rng: this.machineRng(), config: this.machineConfig })
+      const machine = Membership.found({
+        us: secret,
+        record,
+        now: 0,
+        rng: this.machineRng(),
+        config: this.machineConfig,
+      })
       const host = this.newHost(sim.name, secret, machine, true, false)
       host.sim = sim
       host.joined = true
@@ -167,7 +185,13 @@ export class MembershipHosting {
     const window = Math.max(1, this.options.window ?? 600)
     const draw = (kind: ChangeKind, count: number) => {
       for (let i = 0; i < count; i++) {
-        this.changes.push({ kind, at: rng.range(1, window), peer: undefined, outcome: undefined, deferred: false })
+        this.changes.push({
+          kind,
+          at: rng.range(1, window),
+          peer: undefined,
+          outcome: undefined,
+          deferred: false,
+        })
       }
     }
     draw('join', this.options.joins ?? 0)
@@ -393,14 +417,21 @@ export class MembershipHosting {
 
   private noJoinInFlight(): boolean {
     return [...this.hosts.values()].every(
-      (h) => h.founder || h.joined || !h.alive || h.sybil || h.machine.role === 'outsider' || h.machine.role === 'removed',
+      (h) =>
+        h.founder ||
+        h.joined ||
+        !h.alive ||
+        h.sybil ||
+        h.machine.role === 'outsider' ||
+        h.machine.role === 'removed',
     )
   }
 
   private updateOutcomes(): void {
     const members = this.honestMembers()
     if (members.length === 0) return
-    const isMemberEverywhere = (name: string) => members.every((h) => h.machine.state?.isMember(name) === true)
+    const isMemberEverywhere = (name: string) =>
+      members.every((h) => h.machine.state?.isMember(name) === true)
     const goneEverywhere = (name: string) => members.every((h) => h.machine.state?.isMember(name) !== true)
     for (const change of this.changes) {
       if (change.outcome !== undefined || change.peer === undefined) continue
@@ -634,7 +665,11 @@ export class MembershipHosting {
         this.apply(to, to.machine.receive(mockId(envelope.from), envelope.bytes))
         return
       case 'pull': {
-        const events = to.sim?.parsec.exportEvents(envelope.frontier, 0, (_e, taken) => taken < PAGE_EVENTS).events
+        const events = to.sim?.parsec.exportEvents(
+          envelope.frontier,
+          0,
+          (_e, taken) => taken < PAGE_EVENTS,
+        ).events
         this.pages++
         this.queue.push({ kind: 'page', from: to.name, to: from.name, events, due: this.delay() })
         return
@@ -652,7 +687,12 @@ export class MembershipHosting {
           took(sim, step)
         } catch (error) {
           if (isParsecError(error)) ctx.stats.tolerate(`catch-up:${error.code}`)
-          else ctx.violations.engineError('engine-error', `${to.name} ingesting a page from ${envelope.from}`, error)
+          else
+            ctx.violations.engineError(
+              'engine-error',
+              `${to.name} ingesting a page from ${envelope.from}`,
+              error,
+            )
         }
         return
       }
@@ -665,7 +705,13 @@ export class MembershipHosting {
     if (h.catchUpFrom === undefined || sim === undefined || h.pulling || h.joined) return
     if (this.ctx.step < h.nextPullAt) return
     h.pulling = true
-    this.queue.push({ kind: 'pull', from: h.name, to: h.catchUpFrom, frontier: sim.parsec.frontier(), due: this.delay() })
+    this.queue.push({
+      kind: 'pull',
+      from: h.name,
+      to: h.catchUpFrom,
+      frontier: sim.parsec.frontier(),
+      due: this.delay(),
+    })
   }
 
   /** Others' unconsensused Add/Remove votes in `h`'s graph, each once. */
@@ -684,7 +730,13 @@ export class MembershipHosting {
 
   // --- helpers -----------------------------------------------------------------------------------
 
-  private newHost(name: string, secret: MockSecretId, machine: Membership, founder: boolean, sybil: boolean): HostedPeer {
+  private newHost(
+    name: string,
+    secret: MockSecretId,
+    machine: Membership,
+    founder: boolean,
+    sybil: boolean,
+  ): HostedPeer {
     const host: HostedPeer = {
       name,
       secret,

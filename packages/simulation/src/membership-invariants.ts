@@ -76,7 +76,10 @@ export class MembershipInvariants {
     const config = this.hosting.config
     if (state === undefined || before < config.minSize) return
     if (state.size > config.maxSize) {
-      this.violate('M7', `${h.name}: ${state.size} members after Add(${block.payload.peer.name}), max ${config.maxSize}`)
+      this.violate(
+        'M7',
+        `${h.name}: ${state.size} members after Add(${block.payload.peer.name}), max ${config.maxSize}`,
+      )
     }
     const young = state.youngCount(config.probationBlocks)
     if (3 * young >= state.size + 1) {
@@ -104,7 +107,8 @@ export class MembershipInvariants {
           const hash = toHex(state.hash())
           const first = this.hashAt.get(blocks)
           if (first === undefined) this.hashAt.set(blocks, hash)
-          else if (first !== hash) this.violate('M1', `${h.name}'s SectionState after ${blocks} blocks differs`)
+          else if (first !== hash)
+            this.violate('M1', `${h.name}'s SectionState after ${blocks} blocks differs`)
         }
         if (sim.agreed.length === 0 && !sim.parsec.isRemoved) {
           const voters = sim.parsec

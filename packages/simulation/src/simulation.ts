@@ -53,8 +53,8 @@ import { Delivery } from './delivery.js'
 import { Failures } from './failures.js'
 import { Gossip } from './gossip.js'
 import { InboundLimit } from './inbound-limit.js'
-import { MembershipHosting } from './membership-host.js'
 import { BlockInvariants } from './invariants.js'
+import { MembershipHosting } from './membership-host.js'
 import { peerName } from './names.js'
 import type { SimulationOptions } from './options.js'
 import { buildResult, type SimulationResult } from './result.js'
@@ -120,16 +120,30 @@ class Simulation {
       options.membership === undefined ? undefined : new MembershipHosting(ctx, this.votes, this.workload)
     this.membership = membership
     this.delivery = new Delivery(ctx, this.scheduler, inbound, this.byzantine, this.workload, membership)
-    this.gossip = new Gossip(ctx, this.delivery, this.byzantine, (peer) => membership?.isDraining(peer) === true)
+    this.gossip = new Gossip(
+      ctx,
+      this.delivery,
+      this.byzantine,
+      (peer) => membership?.isDraining(peer) === true,
+    )
     this.invariants = new BlockInvariants(ctx, this.votes.cast, this.byzantine.misbehaviour)
     this.blocks = new Blocks(
       ctx,
       this.invariants,
       this.votes,
       this.workload,
-      membership === undefined ? undefined : (peer, block, position) => membership.onBlock(peer, block, position),
+      membership === undefined
+        ? undefined
+        : (peer, block, position) => membership.onBlock(peer, block, position),
     )
-    this.termination = new Termination(ctx, this.workload, this.votes, this.failures, this.byzantine, membership)
+    this.termination = new Termination(
+      ctx,
+      this.workload,
+      this.votes,
+      this.failures,
+      this.byzantine,
+      membership,
+    )
   }
 
   run(): SimulationResult {

@@ -7,8 +7,8 @@
 import type { ByzantineHosting } from './byzantine-hosting.js'
 import type { RunContext } from './context.js'
 import type { Failures } from './failures.js'
-import type { MembershipHosting } from './membership-host.js'
 import { blockKeyOfPayload } from './keys.js'
+import type { MembershipHosting } from './membership-host.js'
 import type { Votes } from './votes.js'
 import type { Workload } from './workload.js'
 
