@@ -384,7 +384,14 @@ export class MembershipHosting {
       }
       case 'leave': {
         const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
-        if (candidates.length <= 1 || this.honestMembers().length <= 1) return
+        const { voters, live } = this.liveVoters()
+        // The run's own safety (as for crashes): the section must be able to decide the leave and
+        // go on without the leaver, counting silent members not removed yet (the machines cannot
+        // know of a silence before they suspect it).
+        if (candidates.length <= 1 || !supermajority(voters, live) || !supermajority(voters - 1, live - 1)) {
+          change.deferred = true
+          return
+        }
         const h = ctx.rng.pick(candidates)
         change.peer = h.name
         // It stays a voter (and votes payloads) until its Remove is decided; then it drains.
@@ -393,12 +400,13 @@ export class MembershipHosting {
         return
       }
       case 'unresponsive': {
-        const members = this.honestMembers()
-        const n = this.referenceMembers().length
+        const { voters, live } = this.liveVoters()
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
         // Only a removable silence: the others stay a supermajority (else the section would stall).
-        if (!supermajority(n, members.length - 1) || members.length < 2) return
-        const candidates = members.filter((h) => !this.isTaken(h.name))
-        if (candidates.length === 0) return
+        if (!supermajority(voters, live - 1) || candidates.length === 0) {
+          change.deferred = true
+          return
+        }
         const h = ctx.rng.pick(candidates)
         change.peer = h.name
         h.alive = false
@@ -409,6 +417,14 @@ export class MembershipHosting {
         return
       }
     }
+  }
+
+  /** Voters now, and those of them neither silenced nor leaving. */
+  private liveVoters(): { voters: number; live: number } {
+    const members = this.referenceMembers().map((id) => id.name)
+    const away = new Set([...this.silenced])
+    for (const c of this.changes) if (c.kind === 'leave' && c.peer !== undefined) away.add(c.peer)
+    return { voters: members.length, live: members.filter((name) => !away.has(name)).length }
   }
 
   private isTaken(name: string): boolean {

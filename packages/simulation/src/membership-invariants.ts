@@ -61,7 +61,8 @@ export class MembershipInvariants {
     if (payload.relatedInfo.length === 0) return // an operator's Add: no ticket
     try {
       const record = decodeAdmissionRecord(payload.relatedInfo, h.machine.ids)
-      if (state.mentionedAfter(record.head, name)) {
+      // A second Add of a current member (a restarted join's new ticket) is a no-op, not a resurrection.
+      if (!state.isMember(name) && state.mentionedAfter(record.head, name)) {
         this.violate('M6', `${h.name} decided Add(${name}) with a ticket older than its removal`)
       }
     } catch {

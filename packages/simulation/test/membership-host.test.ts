@@ -51,6 +51,19 @@ describe('simulation hosting membership', () => {
     }
   })
 
+  it('two Adds of one joiner decided in one election add it once (seed 10 found the engine adding it twice)', () => {
+    const result = run({
+      seed: 10,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 4000,
+      membership: { joins: 3, leaves: 1, unresponsive: 1 },
+    })
+    const fred = result.peers.Fred.filter((b) => b.kind === 'add' && b.peer === 'Gina')
+    assert.equal(fred.length, 2, 'the run still decides both Add(Gina) keys')
+    assert.ok(sameMembers(result).includes('Gina'))
+  })
+
   it('catches a deliberately broken SectionState (M1/M2)', () => {
     const result = simulate({
       seed: 1,
