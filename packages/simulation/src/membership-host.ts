@@ -126,7 +126,8 @@ export interface MembershipReport {
   readonly banned: string[]
   /** Distinct candidates some member refused. */
   readonly rejected: number
-  /** Distinct changes held back by a rule (budget, young cap, limits, probation, size). */
+  /** Distinct changes held back by a rule (budget, young cap, limits, probation, size), or not
+   * started because the section could not have taken them. */
   readonly deferred: number
   /** Requested changes not settled when the run ended. */
   readonly unsettled: string[]
@@ -807,7 +808,9 @@ export class MembershipHosting {
       unresponsive: [...this.removedForSilence].filter((n) => this.silenced.has(n)).sort(),
       banned: [...this.banned].sort(),
       rejected: this.rejected.size,
-      deferred: this.deferred.size,
+      // Changes the machines held back, and those the run could not even start (the section
+      // could not have taken them: a silence it could not remove, a leave it could not decide).
+      deferred: this.deferred.size + this.changes.filter((c) => c.peer === undefined && c.deferred).length,
       unsettled: this.changes
         .filter((c) => c.outcome === undefined)
         .map((c) => `${c.kind}${c.peer === undefined ? '' : `(${c.peer})`}${c.deferred ? ' deferred' : ''}`),
