@@ -69,6 +69,10 @@ export class Blocks {
         peer.status = 'active'
         this.votes.revote(peer, this.workload.openObservations(peer))
       }
+      // A peer without a machine (an operator's Add) stops when it decides its own removal.
+      if (description.kind === 'remove' && description.peer === peer.name && peer.heard === undefined) {
+        ctx.peers.stop(peer)
+      }
       return
     }
     // membership effects on the simulated peers

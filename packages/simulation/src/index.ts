@@ -19,7 +19,7 @@ export { InboundLimit } from './inbound-limit.js'
 export { blockKey } from './keys.js'
 export type { MembershipReport } from './membership-host.js'
 export type { MembershipHostView, MembershipRunOptions, MembershipTraceEntry } from './membership-options.js'
-export { membershipConfigOf, SIMULATION_MEMBERSHIP } from './membership-options.js'
+export { membershipConfigOf, SIMULATION_MEMBERSHIP, shortenedDefaults } from './membership-options.js'
 export type { Behaviour, Misbehaviour } from './misbehaviour.js'
 export {
   BEHAVIOURS,

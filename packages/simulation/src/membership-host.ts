@@ -50,6 +50,8 @@ import type { Workload } from './workload.js'
 const PAGE_EVENTS = 256
 /** Steps before pulling again after an empty page (nothing new at the server yet). */
 const IDLE_PULL_STEPS = 5
+/** Steps between an operator's repeats of an open `--add`/`--remove` command. */
+const OPERATOR_RETRY_STEPS = 100
 /** Machines are ticked when due, and at least this often (steps) so their `now` stays fresh. */
 const TICK_EVERY = 10
 
@@ -104,7 +106,7 @@ type Envelope =
       readonly due: number
     }
 
-type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil'
+type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove'
 
 /** A change the run was asked for, and how it ended. */
 interface RequestedChange {
@@ -198,6 +200,7 @@ export class MembershipHosting {
     draw('join', this.options.joins ?? 0)
     draw('leave', this.options.leaves ?? 0)
     draw('unresponsive', this.options.unresponsive ?? 0)
+    draw('remove', this.options.proposeRemoves ?? 0)
     const sybil = this.options.sybil ?? 0
     if (sybil > 0) {
       const at = rng.range(1, window)
@@ -287,8 +290,9 @@ export class MembershipHosting {
   begin(): void {
     const { ctx } = this
     for (const change of this.changes) {
-      if (change.at > ctx.step || change.peer !== undefined || change.outcome !== undefined) continue
-      this.startChange(change)
+      if (change.at > ctx.step || change.outcome !== undefined) continue
+      if (change.peer === undefined) this.startChange(change)
+      else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
     }
     this.deliver()
     for (const h of this.sortedHosts()) {
@@ -383,6 +387,20 @@ export class MembershipHosting {
         this.apply(host, machine.start())
         return
       }
+      case 'remove': {
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
+        if (candidates.length <= 1) {
+          change.deferred = true
+          return
+        }
+        const target = ctx.rng.pick(candidates)
+        change.peer = target.name
+        ctx.log(`operator: proposeRemove(${target.name})`)
+        for (const h of this.honestMembers()) {
+          this.apply(h, h.machine.command({ kind: 'proposeRemove', peer: mockId(target.name) }))
+        }
+        return
+      }
       case 'leave': {
         const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
         const { voters, live } = this.liveVoters()
@@ -428,6 +446,18 @@ export class MembershipHosting {
     return { voters: members.length, live: members.filter((name) => !away.has(name)).length }
   }
 
+  /**
+   * An operator repeats an open removal now and then (members that folded the target's departure
+   * forget it; one that had not yet heard the command learns it).
+   */
+  private repeatCommand(change: RequestedChange): void {
+    if (change.peer === undefined || change.kind !== 'remove') return
+    const peer = mockId(change.peer)
+    for (const h of this.honestMembers()) {
+      if (h.name !== change.peer) this.apply(h, h.machine.command({ kind: 'proposeRemove', peer }))
+    }
+  }
+
   private isTaken(name: string): boolean {
     return this.changes.some((c) => c.peer === name && c.kind !== 'join' && c.kind !== 'sybil')
   }
@@ -458,6 +488,7 @@ export class MembershipHosting {
         case 'sybil':
           if (h?.joined && isMemberEverywhere(change.peer)) change.outcome = 'done'
           break
+        case 'remove':
         case 'leave':
         case 'unresponsive':
           if (goneEverywhere(change.peer)) change.outcome = 'done'

@@ -5,7 +5,7 @@
  * defaults sized for runs of a few thousand steps of 10 ms.
  */
 
-import type { Membership, MembershipConfig } from '@parsec-section/membership'
+import { DEFAULTS, type Membership, type MembershipConfig } from '@parsec-section/membership'
 import type { Parsec } from '@parsec-section/parsec-core'
 
 export interface MembershipRunOptions {
@@ -15,6 +15,13 @@ export interface MembershipRunOptions {
   readonly leaves?: number
   /** Members that go silent at random steps and must be removed for it (default 0). */
   readonly unresponsive?: number
+  /**
+   * Operator removals (`--remove` in membership runs): every honest member is told
+   * `proposeRemove` of a random live member, judged by the machines' rules (default 0). (An
+   * operator's Add is not hosted yet: the added peer would need a machine that starts as a member
+   * of an existing section, which packages/membership does not offer; outsiders use `joins`.)
+   */
+  readonly proposeRemoves?: number
   /** Proof-of-work-valid candidates that all ask to join in one burst (default 0). */
   readonly sybil?: number
   /** Steps within which the joins, leaves and silences are drawn (default 600). */
@@ -77,6 +84,14 @@ export const SIMULATION_MEMBERSHIP: Partial<MembershipConfig> = {
   announceIntervalMs: 5_000, // 60 s
   joinRate: { burst: 8, perSecond: 4 }, // 4 / 0.2 per s
   joinInfoRate: { burst: 8, perSecond: 4 }, // 2 / 0.1 per s
+}
+
+/** Each shortened default with its value here and its live value (for `simulate --help`). */
+export function shortenedDefaults(): string[] {
+  const show = (value: unknown) => (typeof value === 'object' ? JSON.stringify(value) : String(value))
+  return Object.entries(SIMULATION_MEMBERSHIP).map(
+    ([key, value]) => `${key} ${show(value)} (${show(DEFAULTS[key as keyof MembershipConfig])})`,
+  )
 }
 
 /** The machine's configuration for a run. */

@@ -51,6 +51,28 @@ describe('simulation hosting membership', () => {
     }
   })
 
+  it("an operator's removal is judged by the machines: done from 5, deferred (not refused) at 3 (#313)", () => {
+    const five = run({
+      seed: 1,
+      genesisSize: 5,
+      opaque: 3,
+      maxSteps: 3000,
+      membership: { proposeRemoves: 1 },
+    })
+    assert.equal(sameMembers(five).length, 4)
+    assert.equal(five.membership!.unsettled.length, 0)
+    const three = run({
+      seed: 1,
+      genesisSize: 3,
+      opaque: 3,
+      maxSteps: 3000,
+      membership: { proposeRemoves: 1 },
+    })
+    assert.equal(sameMembers(three).length, 3)
+    assert.ok(three.membership!.deferred >= 1)
+    assert.match(three.membership!.unsettled.join(), /remove\(\w+\) deferred/)
+  })
+
   it('two Adds of one joiner decided in one election add it once (seed 10 found the engine adding it twice)', () => {
     const result = run({
       seed: 10,

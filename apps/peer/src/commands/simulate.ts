@@ -15,9 +15,9 @@ import {
   PROVABLE_MALICE,
   reproduceCommand,
   runScenario,
-  SIMULATION_MEMBERSHIP,
   type SimulationOptions,
   type SimulationResult,
+  shortenedDefaults,
   simulate,
 } from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
@@ -44,7 +44,7 @@ const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--
                             [--mode single|supermajority] [--seed S] [--max-steps M]
                             [--step-ms MS] [--coin concrete|parity] [--json]
        parsec-peer simulate [--peers N] [--join J] [--leave L] [--unresponsive U] [--sybil S]
-                            [--live-membership] [--trace FILE] [--seed S] [--max-steps M] [--json]
+                            [--remove R] [--live-membership] [--trace FILE] [--seed S] [--max-steps M] [--json]
        parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
@@ -92,12 +92,13 @@ M1-M7 checked after every step. --peers N is the genesis size (1 works).
   --live-membership  MEMBERSHIP.md §8's live defaults instead of the shortened ones
 The run goes on until every requested change happened or was reported rejected or deferred (a change
 a rule holds back, e.g. the budget rule or the young cap, is reported, not an error), or the step
-bound (exit 1). Shortened defaults (live value in brackets): ${Object.entries(SIMULATION_MEMBERSHIP)
-  .map(([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`)
-  .join(', ')}. --json adds "members" (per honest peer, its sorted voters at the end), "joined",
+bound (exit 1). The simulation shortens these membership defaults (live value in brackets; one
+step is --step-ms, 10 ms by default): ${shortenedDefaults().join(', ')}. --json adds "members" (per honest peer, its sorted voters at the end), "joined",
 "left", "unresponsive", "banned" (peer names) and the counts "rejected" and "deferred"; exit 0 iff
-every honest peer holds the same blocks and the same members. --add/--remove are not yet operator
-commands in membership runs (use them without the membership flags).
+every honest peer holds the same blocks and the same members. In membership runs --remove R (default
+0) is an operator command: every member is told to propose removing a random live member, judged by
+the machines' rules (deferred, not refused, when they hold it back); --add is not available there yet
+(use --join). Without the membership flags --add/--remove run as before.
 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
   ${allScenarios.map((s) => s.name).join('\n  ')}
@@ -393,9 +394,13 @@ interface CommonSettings {
 /** A membership run: peers join and leave through the membership machine. */
 function runMembership(values: Record<string, unknown>, common: CommonSettings): number {
   const { seed, coin, stepMs, json, peers } = common
-  for (const flag of ['add', 'remove', 'faulty', 'malicious', 'behaviour', 'adversarial-scheduler', 'mode']) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} is not supported in membership runs yet`)
+  for (const flag of ['add', 'faulty', 'malicious', 'behaviour', 'adversarial-scheduler', 'mode']) {
+    if (values[flag] === undefined) continue
+    const hint = flag === 'add' ? ' (outsiders join with --join J)' : ''
+    throw new UsageError(`--${flag} is not supported in membership runs yet${hint}`)
   }
+  // The operator's removals: every member is told proposeRemove, judged by the machines' rules.
+  const remove = intOption(values, 'remove', 0, 0, 200)
   const joins = intOption(values, 'join', 0, 0, 200)
   const leaves = intOption(values, 'leave', 0, 0, 200)
   const unresponsive = intOption(values, 'unresponsive', 0, 0, 200)
@@ -418,6 +423,7 @@ function runMembership(values: Record<string, unknown>, common: CommonSettings):
       leaves,
       unresponsive,
       sybil,
+      proposeRemoves: remove,
       ...(values['live-membership'] === true ? { profile: 'live' as const } : {}),
       ...(traceFile === undefined
         ? {}
@@ -425,7 +431,7 @@ function runMembership(values: Record<string, unknown>, common: CommonSettings):
     },
   }
   progress(
-    `Parameters: peers ${peers}, join ${joins}, leave ${leaves}, unresponsive ${unresponsive}, sybil ${sybil}, opaque ${opaque}, max steps ${maxSteps}, seed ${seed}`,
+    `Parameters: peers ${peers}, join ${joins}, leave ${leaves}, unresponsive ${unresponsive}, sybil ${sybil}, remove ${remove}, opaque ${opaque}, max steps ${maxSteps}, seed ${seed}`,
   )
   const result = simulate(options)
   const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
