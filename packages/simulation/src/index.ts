@@ -38,6 +38,7 @@ export {
   byzantineScenarios,
   checkExpectedBlocks,
   findScenario,
+  membershipScenarios,
   reproduceCommand,
   runScenario,
   scenarios,

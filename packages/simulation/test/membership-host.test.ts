@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { mockId } from '@parsec-section/parsec-core'
-import { type SimulationOptions, type SimulationResult, simulate } from '../src/index.js'
+import {
+  membershipScenarios,
+  runScenario,
+  type SimulationOptions,
+  type SimulationResult,
+  simulate,
+} from '../src/index.js'
 
 function run(options: SimulationOptions): SimulationResult {
   const result = simulate(options)
@@ -112,4 +118,14 @@ describe('simulation hosting membership', () => {
       JSON.stringify(result.violations),
     )
   })
+
+  for (const scenario of membershipScenarios) {
+    const seeds = scenario.name === 'membership-sybil-burst' ? [1] : [1, 2, 3]
+    it(`scenario ${scenario.name} (seeds ${seeds.join(', ')})`, () => {
+      for (const seed of seeds) {
+        const { problems } = runScenario(scenario, seed)
+        assert.deepEqual(problems, [], `simulate --scenario ${scenario.name} --seed ${seed}`)
+      }
+    })
+  }
 })
