@@ -182,6 +182,22 @@ describe('scenario suite', () => {
 })
 
 describe('parsec-peer simulate / soak', () => {
+  it('simulate --join from a genesis of 1: one JSON object with the membership outcome', () => {
+    const out = cli('simulate', '--peers', '1', '--join', '3', '--seed', '2', '--json')
+    assert.equal(out.status, 0, out.stderr)
+    const lines = out.stdout.trim().split('\n')
+    assert.equal(lines.length, 1)
+    const json = JSON.parse(lines[0])
+    for (const key of ['members', 'joined', 'left', 'unresponsive', 'banned', 'rejected', 'deferred']) {
+      assert.ok(key in json, key)
+    }
+    assert.deepEqual(json.joined, ['Bob', 'Carol', 'Dave'])
+    for (const members of Object.values(json.members))
+      assert.deepEqual(members, ['Alice', 'Bob', 'Carol', 'Dave'])
+    assert.equal(typeof json.rejected, 'number')
+    assert.equal(typeof json.deferred, 'number')
+  })
+
   it('simulate --json prints exactly one JSON object and exits 0', () => {
     const out = cli('simulate', '--json', '--seed', '5')
     assert.equal(out.status, 0, out.stderr)

@@ -1059,6 +1059,11 @@ export class Parsec {
           this.warnDecided({ kind: 'irrelevant-membership', observation, reason: 'already-removed' })
           continue
         }
+        if (known !== undefined && changes.some((c) => c.kind === 'add' && c.peer === known)) {
+          // A second Add of the same peer in one decision (two keys: e.g. two tickets) adds nothing.
+          this.warnDecided({ kind: 'irrelevant-membership', observation, reason: 'already-a-member' })
+          continue
+        }
         if (known !== undefined && this.election.isVoter(known)) {
           // Still a change (the next election starts afresh, as it always did), but a no-op.
           this.warnDecided({ kind: 'irrelevant-membership', observation, reason: 'already-a-member' })

@@ -5,7 +5,7 @@
  * a peer that decides its own removal stops).
  */
 
-import { type Block, describeBlock } from '@parsec-section/parsec-core'
+import { type Block, describeBlock, toHex } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import type { BlockInvariants } from './invariants.js'
 import { blockKey } from './keys.js'
@@ -19,6 +19,8 @@ export class Blocks {
     private readonly invariants: BlockInvariants,
     private readonly votes: Votes,
     private readonly workload: Workload,
+    /** Membership hosting: every block a peer records goes to its machine too. */
+    private readonly onBlock?: (peer: SimPeer, block: Block, position: number) => void,
   ) {}
 
   pollAll(): void {
@@ -37,7 +39,12 @@ export class Blocks {
     const { ctx } = this
     ctx.lastProgress = ctx.step
     const description = describeBlock(block)
-    const key = blockKey(description, ctx.mode)
+    let key = blockKey(description, ctx.mode)
+    // Membership runs: Adds and Removes differ by their related info (a Remove's round, a ticket).
+    const payload = block.payload
+    if (this.onBlock !== undefined && (payload.kind === 'add' || payload.kind === 'remove')) {
+      if (payload.relatedInfo.length > 0) key += `#${toHex(payload.relatedInfo)}`
+    }
     const position = peer.keys.length
     peer.blocks.push(description)
     peer.keys.push(key)
@@ -55,6 +62,19 @@ export class Blocks {
     if (description.kind === 'accusation') peer.accused.add(description.offender)
     this.invariants.check(peer, description, key, position)
     peer.keySet.add(key)
+    if (this.onBlock !== undefined) {
+      this.onBlock(peer, block, position)
+      // Its machine decides what follows: joining (self:joined), the drain, stop.
+      if (description.kind === 'add' && description.peer === peer.name && peer.status === 'joining') {
+        peer.status = 'active'
+        this.votes.revote(peer, this.workload.openObservations(peer))
+      }
+      // A peer without a machine (an operator's Add) stops when it decides its own removal.
+      if (description.kind === 'remove' && description.peer === peer.name && peer.heard === undefined) {
+        ctx.peers.stop(peer)
+      }
+      return
+    }
     // membership effects on the simulated peers
     if (description.kind === 'add' && description.peer === peer.name && peer.status === 'joining') {
       peer.status = 'active'

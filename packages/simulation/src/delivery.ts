@@ -39,6 +39,16 @@ interface Message {
   readonly spam: boolean
 }
 
+/** What a membership host says about gossip (`membership-host.ts`). */
+export interface SyncPolicy {
+  /** Whether `to` takes sync from `from` (not banned, not refused). */
+  accepts(from: SimPeer, to: SimPeer): boolean
+  /** `peer` was removed and drains: it serves, and its final syncs are ingested by the receivers. */
+  isDraining(peer: SimPeer): boolean
+  /** `to`'s engine refused `from`'s gossip as from a non-member (`from` may be removed unawares). */
+  refusedBy(from: SimPeer, to: SimPeer): void
+}
+
 export class Delivery {
   private messages: Message[] = []
   private seq = 0
@@ -49,6 +59,7 @@ export class Delivery {
     private readonly inbound: InboundLimit,
     private readonly byzantine: ByzantineHosting,
     private readonly workload: Workload,
+    private readonly sync?: SyncPolicy,
   ) {}
 
   send(
@@ -109,13 +120,25 @@ export class Delivery {
     if (message.kind === 'request' && !this.admit(message)) return
     const src = mockId(from.name)
     let faults: readonly Fault[] = []
+    if (this.sync !== undefined && !this.sync.accepts(from, to)) {
+      ctx.stats.tolerate('sync-refused')
+      this.sync.refusedBy(from, to)
+      return
+    }
     try {
-      // Serve-only answers carry no sync event: the simulation's removed peers stay silent.
-      if (to.parsec.isRemoved) throw new ParsecError('InvalidSelfState', 'removed')
-      if (message.kind === 'request') {
+      // Serve-only answers carry no sync event: removed peers stay silent, unless hosting membership
+      // (a removed engine then serves until its machine's drain ends with `stop`).
+      if (to.parsec.isRemoved && this.sync === undefined) {
+        throw new ParsecError('InvalidSelfState', 'removed')
+      }
+      if (this.sync !== undefined && from.parsec.isRemoved) {
+        // A draining leaver's final sync: its events are taken, no sync event is built on it.
+        faults = took(to, to.parsec.ingest(src, message.body.packedEvents)).faults
+      } else if (message.kind === 'request') {
         const step = took(to, to.parsec.handleRequest(src, message.body))
         faults = step.faults
-        if (ctx.peers.running(from)) this.send(to, from, 'response', step.message!)
+        if (step.message === undefined) ctx.stats.tolerate('no-response')
+        else if (ctx.peers.running(from)) this.send(to, from, 'response', step.message)
         else ctx.stats.dropped++
       } else {
         faults = took(to, to.parsec.handleResponse(src, message.body)).faults
@@ -127,6 +150,7 @@ export class Delivery {
         ctx.stats.reject(error.code)
         return
       }
+      if (isParsecError(error) && error.code === 'InvalidPeerState') this.sync?.refusedBy(from, to)
       if (isParsecError(error) && this.isTolerated(error.code, message)) {
         ctx.stats.tolerate(error.code)
         return

@@ -7,7 +7,7 @@ import { isParsecError, mockId, type Request } from '@parsec-section/parsec-core
 import type { ByzantineHosting } from './byzantine-hosting.js'
 import type { RunContext } from './context.js'
 import type { Delivery } from './delivery.js'
-import { took } from './peers.js'
+import { type SimPeer, took } from './peers.js'
 
 export class Gossip {
   private readonly probGossip: number
@@ -16,6 +16,8 @@ export class Gossip {
     private readonly ctx: RunContext,
     private readonly delivery: Delivery,
     private readonly byzantine: ByzantineHosting,
+    /** Membership hosting: a removed peer that drains still pushes its final syncs. */
+    private readonly isDraining: (peer: SimPeer) => boolean = () => false,
   ) {
     this.probGossip = ctx.options.probGossip ?? 0.25
   }
@@ -25,7 +27,8 @@ export class Gossip {
     const { ctx } = this
     const { peers, rng } = ctx
     for (const peer of peers.all) {
-      if (!peers.running(peer) || !rng.chance(this.probGossip) || peer.parsec.isRemoved) continue
+      if (!peers.running(peer) || !rng.chance(this.probGossip)) continue
+      if (peer.parsec.isRemoved && !this.isDraining(peer)) continue
       if (peer.byzantine?.isSilent(ctx.step) || this.byzantine.accomplices.has(peer.name)) continue
       const recipients = peer.parsec.gossipRecipients().filter((id) => {
         const other = peers.get(id.name)
@@ -35,7 +38,9 @@ export class Gossip {
       const target = peers.get(rng.pick(recipients).name)!
       let request: Request
       try {
-        request = took(peer, peer.parsec.createGossip(mockId(target.name))).message!
+        const message = took(peer, peer.parsec.createGossip(mockId(target.name))).message
+        if (message === undefined) continue // a drain's final sync to a peer that lacks nothing
+        request = message
       } catch (error) {
         if (isParsecError(error) && peer.byzantine !== undefined) {
           ctx.stats.byzantineError(error.code)

@@ -17,6 +17,9 @@ export type { ByzantineHost, ByzantinePlan } from './byzantine.js'
 export { ByzantinePeer } from './byzantine.js'
 export { InboundLimit } from './inbound-limit.js'
 export { blockKey } from './keys.js'
+export type { MembershipReport } from './membership-host.js'
+export type { MembershipHostView, MembershipRunOptions, MembershipTraceEntry } from './membership-options.js'
+export { membershipConfigOf, SIMULATION_MEMBERSHIP, shortenedDefaults } from './membership-options.js'
 export type { Behaviour, Misbehaviour } from './misbehaviour.js'
 export {
   BEHAVIOURS,
@@ -35,6 +38,7 @@ export {
   byzantineScenarios,
   checkExpectedBlocks,
   findScenario,
+  membershipScenarios,
   reproduceCommand,
   runScenario,
   scenarios,

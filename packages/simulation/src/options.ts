@@ -2,6 +2,7 @@
 
 import type { Coin, ConsensusMode } from '@parsec-section/parsec-core'
 import type { AdversarialSchedulerOptions } from './adversarial-scheduler.js'
+import type { MembershipRunOptions } from './membership-options.js'
 import type { Behaviour } from './misbehaviour.js'
 
 /** An inclusive range of steps. */
@@ -99,6 +100,12 @@ export interface SimulationOptions {
    * reads, and the run's simulated duration. It changes no outcome.
    */
   readonly stepMs?: number
+  /**
+   * Host a membership machine beside every engine (`membership-host.ts`): peers join and leave by
+   * exchanging membership messages, and M1-M7 are checked after every step. Absent: the section's
+   * membership changes only through `peersToAdd`/`peersToRemove` (votes scheduled by the run).
+   */
+  readonly membership?: MembershipRunOptions
   /** Progress lines (scheduling, crashes, joins, removals), for human output. */
   readonly log?: (line: string) => void
 }

@@ -10,6 +10,7 @@ import {
   type Coin,
   type ConsensusMode,
   concreteCoin,
+  type Decision,
   type MockPublicId,
   type Observation,
   type Parsec,
@@ -49,11 +50,27 @@ export interface SimPeer {
   byzantine?: ByzantinePeer
   /** Offenders of the accusations this peer agreed on. */
   readonly accused: Set<string>
+  /** Membership hosting: decisions its engine's steps reported, not yet handed to its machine. */
+  readonly decisions: Decision[]
+  /** Membership hosting: agreed position → election index, from the decisions (until recorded). */
+  readonly electionAt: Map<number, number>
+  /** Membership hosting: creators of the events that reached its engine since the last step. */
+  heard?: Set<string>
 }
 
 /** Keeps a step of `peer`'s engine (its blocks, for the next poll); throws its error, as calls once did. */
 export function took<M>(peer: SimPeer, step: Step<M>): Step<M> {
   for (const { block } of step.blocks) peer.agreed.push(block)
+  if (peer.heard !== undefined) {
+    // Hosting membership: what its machine reads from the step (decisions, activity).
+    for (const decision of step.decisions) {
+      peer.decisions.push(decision)
+      for (let i = 0; i < decision.observations.length; i++) {
+        peer.electionAt.set(decision.firstPosition + i, decision.election)
+      }
+    }
+    for (const event of step.events) peer.heard.add(event.creator.name)
+  }
   if (step.error !== undefined) throw step.error
   return step
 }
@@ -87,6 +104,8 @@ export class Peers {
       agreed: [],
       votes: [],
       accused: new Set(),
+      decisions: [],
+      electionAt: new Map(),
     }
     this.all.push(peer)
     this.byName.set(name, peer)

@@ -6,6 +6,7 @@ import type { ByzantineHosting } from './byzantine-hosting.js'
 import type { RunContext } from './context.js'
 import type { Failures } from './failures.js'
 import type { BlockInvariants } from './invariants.js'
+import type { MembershipReport } from './membership-host.js'
 import type { Behaviour, Misbehaviour } from './misbehaviour.js'
 import type { PeerStatus } from './peers.js'
 import { decisionRounds } from './statistics.js'
@@ -85,6 +86,8 @@ export interface SimulationResult {
   readonly stats: SimulationStats
   /** The adversarial scheduler's attacks, when there is one. */
   readonly adversary?: AdversaryStats
+  /** A membership run's outcome (members per honest peer, joined, left, ...). */
+  readonly membership?: MembershipReport
 }
 
 /** The parts of a finished run the result is read from. */
@@ -96,11 +99,12 @@ export interface ResultSources {
   readonly invariants: BlockInvariants
   readonly byzantine: ByzantineHosting
   readonly adversary: AdversaryStats | undefined
+  readonly membership?: MembershipReport
 }
 
 /** The result of a run, at its end. */
 export function buildResult(sources: ResultSources): SimulationResult {
-  const { ctx, workload, votes, failures, invariants, byzantine, adversary } = sources
+  const { ctx, workload, votes, failures, invariants, byzantine, adversary, membership } = sources
   const { peers } = ctx
   const honest = peers.honest()
   const blocks: Record<string, BlockDescription[]> = {}
@@ -145,5 +149,6 @@ export function buildResult(sources: ResultSources): SimulationResult {
     },
     stats: ctx.stats.snapshot(decisionRounds(honest)),
     ...(adversary === undefined ? {} : { adversary }),
+    ...(membership === undefined ? {} : { membership }),
   }
 }

@@ -8,6 +8,7 @@
 
 import { Rng } from '@parsec-section/parsec-core'
 import { byzantineScenarios } from './byzantine-scenarios.js'
+import { membershipScenarios } from './membership-scenarios.js'
 import type { SimulationCoin, SimulationOptions } from './options.js'
 import type { SimulationResult } from './result.js'
 import { checkExpectedBlocks, crashes, finalMembership, singleVotes } from './scenario-checks.js'
@@ -244,10 +245,10 @@ function variedConditions(seed: number): SimulationOptions {
   }
 }
 
-export { byzantineScenarios }
+export { byzantineScenarios, membershipScenarios }
 
-/** Every scenario: the reference's, then the Byzantine ones. */
-export const allScenarios: readonly Scenario[] = [...scenarios, ...byzantineScenarios]
+/** Every scenario: the reference's, the Byzantine ones, then the membership ones. */
+export const allScenarios: readonly Scenario[] = [...scenarios, ...byzantineScenarios, ...membershipScenarios]
 
 export function findScenario(name: string): Scenario | undefined {
   return allScenarios.find((s) => s.name === name)

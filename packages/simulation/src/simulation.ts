@@ -54,6 +54,7 @@ import { Failures } from './failures.js'
 import { Gossip } from './gossip.js'
 import { InboundLimit } from './inbound-limit.js'
 import { BlockInvariants } from './invariants.js'
+import { MembershipHosting } from './membership-host.js'
 import { peerName } from './names.js'
 import type { SimulationOptions } from './options.js'
 import { buildResult, type SimulationResult } from './result.js'
@@ -77,6 +78,7 @@ class Simulation {
   private readonly invariants: BlockInvariants
   private readonly blocks: Blocks
   private readonly termination: Termination
+  private readonly membership: MembershipHosting | undefined
 
   constructor(options: SimulationOptions) {
     const ctx = new RunContext(options)
@@ -113,11 +115,35 @@ class Simulation {
     )
     this.byzantine.makeByzantine(options.byzantine ?? [], this.scheduler !== undefined)
     this.failures = new Failures(ctx, options.failures ?? [], this.workload, this.votes)
-    this.delivery = new Delivery(ctx, this.scheduler, inbound, this.byzantine, this.workload)
-    this.gossip = new Gossip(ctx, this.delivery, this.byzantine)
+    // Membership hosting draws after the failures (a run without it draws exactly as before).
+    const membership =
+      options.membership === undefined ? undefined : new MembershipHosting(ctx, this.votes, this.workload)
+    this.membership = membership
+    this.delivery = new Delivery(ctx, this.scheduler, inbound, this.byzantine, this.workload, membership)
+    this.gossip = new Gossip(
+      ctx,
+      this.delivery,
+      this.byzantine,
+      (peer) => membership?.isDraining(peer) === true,
+    )
     this.invariants = new BlockInvariants(ctx, this.votes.cast, this.byzantine.misbehaviour)
-    this.blocks = new Blocks(ctx, this.invariants, this.votes, this.workload)
-    this.termination = new Termination(ctx, this.workload, this.votes, this.failures, this.byzantine)
+    this.blocks = new Blocks(
+      ctx,
+      this.invariants,
+      this.votes,
+      this.workload,
+      membership === undefined
+        ? undefined
+        : (peer, block, position) => membership.onBlock(peer, block, position),
+    )
+    this.termination = new Termination(
+      ctx,
+      this.workload,
+      this.votes,
+      this.failures,
+      this.byzantine,
+      membership,
+    )
   }
 
   run(): SimulationResult {
@@ -126,12 +152,14 @@ class Simulation {
     let finished = false
     for (clock.step = 0; clock.step < termination.maxSteps; clock.step++) {
       this.failures.apply()
+      this.membership?.begin()
       this.workload.schedule()
       this.votes.castDue()
       this.byzantine.act()
       this.gossip.run()
       this.delivery.deliver()
       this.blocks.pollAll()
+      this.membership?.end()
       if (violations.aborted || violations.any) break
       this.workload.updateTransitions()
       this.byzantine.applyAgreedAccusations()
@@ -159,7 +187,15 @@ class Simulation {
         `no termination after ${clock.step} steps: ${termination.missingSummary()}`,
       )
     }
-    if (finished) this.invariants.checkMembership()
+    if (finished) {
+      if (this.membership !== undefined) {
+        // The members at the end are the agreed ones (the runs' own set tracks only scheduled changes).
+        const names = new Set(this.membership.referenceMembers().map((id) => id.name))
+        ctx.peers.members.clear()
+        for (const peer of ctx.peers.all) if (names.has(peer.name)) ctx.peers.members.add(peer)
+      }
+      this.invariants.checkMembership()
+    }
     this.invariants.checkForgedEvents()
     return buildResult({
       ctx,
@@ -169,6 +205,7 @@ class Simulation {
       invariants: this.invariants,
       byzantine: this.byzantine,
       adversary: this.scheduler?.stats,
+      membership: this.membership?.report(),
     })
   }
 }

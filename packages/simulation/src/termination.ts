@@ -8,6 +8,7 @@ import type { ByzantineHosting } from './byzantine-hosting.js'
 import type { RunContext } from './context.js'
 import type { Failures } from './failures.js'
 import { blockKeyOfPayload } from './keys.js'
+import type { MembershipHosting } from './membership-host.js'
 import type { Votes } from './votes.js'
 import type { Workload } from './workload.js'
 
@@ -21,6 +22,7 @@ export class Termination {
     private readonly votes: Votes,
     private readonly failures: Failures,
     private readonly byzantine: ByzantineHosting,
+    private readonly membership?: MembershipHosting,
   ) {
     this.maxSteps = ctx.options.maxSteps ?? 3000
     this.stallSteps = ctx.options.stallSteps ?? 400
@@ -39,6 +41,9 @@ export class Termination {
     }
     if (this.votes.pending()) return false
     if (this.byzantine.awaitedAccusations().length > 0) return false
+    if (this.membership !== undefined && (!this.membership.settled() || !this.membership.membersAgree())) {
+      return false
+    }
     const honest = this.ctx.peers.honest()
     const required = this.requiredKeys()
     const length = honest[0]?.keys.length
@@ -91,6 +96,9 @@ export class Termination {
     const { peers } = this.ctx
     const parts: string[] = []
     for (const name of this.byzantine.awaitedAccusations()) parts.push(`accusation of ${name} not agreed`)
+    const unsettled = this.membership?.report().unsettled ?? []
+    if (unsettled.length > 0) parts.push(`membership changes not settled: ${unsettled.join(', ')}`)
+    if (this.membership !== undefined && !this.membership.membersAgree()) parts.push('members differ')
     if (w.scheduledOpaque < w.opaqueCount) {
       parts.push(`${w.opaqueCount - w.scheduledOpaque} opaque not scheduled`)
     }

@@ -29,7 +29,7 @@ export interface Transition {
 }
 
 export class Workload {
-  readonly opaqueCount: number
+  opaqueCount: number
   readonly toAdd: number
   readonly toRemove: number
   scheduledOpaque = 0
@@ -70,6 +70,12 @@ export class Workload {
     ) {
       if (!this.scheduleRemove()) break
     }
+  }
+
+  /** One more opaque payload, now (membership runs: decisions keep coming while changes are open). */
+  extraOpaque(): void {
+    this.opaqueCount++
+    this.scheduleOpaque()
   }
 
   private scheduleOpaque(): void {

@@ -2,6 +2,7 @@
  * `parsec-peer simulate`: runs a deterministic in-process section (spec §13.1, §13.4) and checks
  * that every honest peer holds every expected block, in the same order.
  */
+import { appendFileSync, writeFileSync } from 'node:fs'
 import { type ConsensusMode, supermajority } from '@parsec-section/parsec-core'
 import {
   allScenarios,
@@ -16,6 +17,7 @@ import {
   runScenario,
   type SimulationOptions,
   type SimulationResult,
+  shortenedDefaults,
   simulate,
 } from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
@@ -41,6 +43,8 @@ const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--
                             [--malicious M] [--behaviour LIST] [--adversarial-scheduler]
                             [--mode single|supermajority] [--seed S] [--max-steps M]
                             [--step-ms MS] [--coin concrete|parity] [--json]
+       parsec-peer simulate [--peers N] [--join J] [--leave L] [--unresponsive U] [--sybil S]
+                            [--remove R] [--live-membership] [--trace FILE] [--seed S] [--max-steps M] [--json]
        parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
@@ -74,6 +78,27 @@ with the concrete coin the election still decides.
 
 --coin picks the genuine-flip coin of every peer: concrete (the RFC's gradient-leadership coin,
 spec §16) or parity (the reference v0.7.3's predictable stand-in, what replays use).
+
+Membership runs (any of --join, --leave, --unresponsive, --sybil): every peer runs the membership
+machine beside its engine, and peers join and leave by exchanging membership messages over the
+simulated network (join requests with proof of work, catch-up as an observer, Ready, Add votes;
+LeaveRequest, Remove, the drain; suspicion of silent members), with MEMBERSHIP.md §7's invariants
+M1-M7 checked after every step. --peers N is the genesis size (1 works).
+  --join J           J outsiders join through the protocol, at random steps
+  --leave L          L members leave gracefully
+  --unresponsive U   U members go silent and must be removed for it
+  --sybil S          S proof-of-work-valid candidates ask to join in one burst
+  --trace FILE       JSON lines of every membership event with its step, for plotting
+  --live-membership  MEMBERSHIP.md §8's live defaults instead of the shortened ones
+The run goes on until every requested change happened or was reported rejected or deferred (a change
+a rule holds back, e.g. the budget rule or the young cap, is reported, not an error), or the step
+bound (exit 1). The simulation shortens these membership defaults (live value in brackets; one
+step is --step-ms, 10 ms by default): ${shortenedDefaults().join(', ')}. --json adds "members" (per honest peer, its sorted voters at the end), "joined",
+"left", "unresponsive", "banned" (peer names) and the counts "rejected" and "deferred"; exit 0 iff
+every honest peer holds the same blocks and the same members. In membership runs --remove R (default
+0) is an operator command: every member is told to propose removing a random live member, judged by
+the machines' rules (deferred, not refused, when they hold it back); --add is not available there yet
+(use --join). Without the membership flags --add/--remove run as before.
 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
   ${allScenarios.map((s) => s.name).join('\n  ')}
@@ -187,6 +212,17 @@ function jsonSummary(result: SimulationResult, problems: readonly string[]): str
     simulatedMs: result.simulatedMs,
     events: result.events,
     accused: result.accused,
+    ...(result.membership === undefined
+      ? {}
+      : {
+          members: result.membership.members,
+          joined: result.membership.joined,
+          left: result.membership.left,
+          unresponsive: result.membership.unresponsive,
+          banned: result.membership.banned,
+          rejected: result.membership.rejected,
+          deferred: result.membership.deferred,
+        }),
   })
 }
 
@@ -209,6 +245,12 @@ export const simulateCommand = {
       coin: { type: 'string' },
       scenario: { type: 'string' },
       json: { type: 'boolean' },
+      join: { type: 'string' },
+      leave: { type: 'string' },
+      unresponsive: { type: 'string' },
+      sybil: { type: 'string' },
+      trace: { type: 'string' },
+      'live-membership': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -261,6 +303,8 @@ export const simulateCommand = {
     }
 
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 200)
+    const membershipRun = ['join', 'leave', 'unresponsive', 'sybil'].some((k) => values[k] !== undefined)
+    if (membershipRun) return runMembership(values, { seed, coin, stepMs, json, peers })
     const opaque = intOption(values, 'opaque', DEFAULTS.opaque, 0, 1000)
     const add = intOption(values, 'add', DEFAULTS.add, 0, 200)
     const remove = intOption(values, 'remove', DEFAULTS.remove, 0, 200)
@@ -337,4 +381,74 @@ export const simulateCommand = {
     }
     return problems.length === 0 ? 0 : 1
   },
+}
+
+interface CommonSettings {
+  readonly seed: number
+  readonly coin: 'concrete' | 'parity'
+  readonly stepMs: number
+  readonly json: boolean
+  readonly peers: number
+}
+
+/** A membership run: peers join and leave through the membership machine. */
+function runMembership(values: Record<string, unknown>, common: CommonSettings): number {
+  const { seed, coin, stepMs, json, peers } = common
+  for (const flag of ['add', 'faulty', 'malicious', 'behaviour', 'adversarial-scheduler', 'mode']) {
+    if (values[flag] === undefined) continue
+    const hint = flag === 'add' ? ' (outsiders join with --join J)' : ''
+    throw new UsageError(`--${flag} is not supported in membership runs yet${hint}`)
+  }
+  // The operator's removals: every member is told proposeRemove, judged by the machines' rules.
+  const remove = intOption(values, 'remove', 0, 0, 200)
+  const joins = intOption(values, 'join', 0, 0, 200)
+  const leaves = intOption(values, 'leave', 0, 0, 200)
+  const unresponsive = intOption(values, 'unresponsive', 0, 0, 200)
+  const sybil = intOption(values, 'sybil', 0, 0, 1000)
+  const opaque = intOption(values, 'opaque', DEFAULTS.opaque, 0, 1000)
+  const maxSteps = intOption(values, 'max-steps', 6000, 1, 1_000_000)
+  const traceFile = values.trace === undefined ? undefined : String(values.trace)
+  if (traceFile !== undefined) writeFileSync(traceFile, '')
+  const progress = (line: string) => (json ? console.error(line) : console.log(line))
+  const options: SimulationOptions = {
+    seed,
+    genesisSize: peers,
+    opaque,
+    maxSteps,
+    stepMs,
+    coin,
+    log: progress,
+    membership: {
+      joins,
+      leaves,
+      unresponsive,
+      sybil,
+      proposeRemoves: remove,
+      ...(values['live-membership'] === true ? { profile: 'live' as const } : {}),
+      ...(traceFile === undefined
+        ? {}
+        : { trace: (entry) => appendFileSync(traceFile, `${JSON.stringify(entry)}\n`) }),
+    },
+  }
+  progress(
+    `Parameters: peers ${peers}, join ${joins}, leave ${leaves}, unresponsive ${unresponsive}, sybil ${sybil}, remove ${remove}, opaque ${opaque}, max steps ${maxSteps}, seed ${seed}`,
+  )
+  const result = simulate(options)
+  const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
+  const lists = Object.values(result.membership?.members ?? {}).map((m) => m.join(','))
+  if (new Set(lists).size > 1) problems.push('honest peers hold different members')
+  if (json) {
+    console.log(jsonSummary(result, problems))
+    for (const problem of problems) console.error(`seed ${seed}: ${problem}`)
+  } else {
+    printHuman(result, problems)
+    const m = result.membership
+    if (m !== undefined) {
+      console.log(
+        `Membership: joined ${m.joined.join(',') || '-'}; left ${m.left.join(',') || '-'}; unresponsive ${m.unresponsive.join(',') || '-'}; banned ${m.banned.join(',') || '-'}; rejected ${m.rejected}; deferred ${m.deferred}`,
+      )
+      for (const [name, members] of Object.entries(m.members)) console.log(`  ${name}: ${members.join(', ')}`)
+    }
+  }
+  return problems.length === 0 ? 0 : 1
 }

@@ -6,6 +6,7 @@ import {
   allScenarios,
   byzantineScenarios,
   findScenario,
+  membershipScenarios,
   reproduceCommand,
   runScenario,
   type Scenario,
@@ -13,13 +14,14 @@ import {
 } from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 
-const SUITES: Record<'standard' | 'byzantine' | 'all', readonly Scenario[]> = {
+const SUITES: Record<'standard' | 'byzantine' | 'membership' | 'all', readonly Scenario[]> = {
   standard: scenarios,
   byzantine: byzantineScenarios,
+  membership: membershipScenarios,
   all: allScenarios,
 }
 
-const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--suite standard|byzantine|all] [--scenario NAME]
+const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--suite standard|byzantine|membership|all] [--scenario NAME]
                         [--coin concrete|parity] [--json]
 
 Runs N simulations (default 5 per scenario of the suite). Run i (from S, default 0, to S+N-1) plays
@@ -27,7 +29,8 @@ scenario number i modulo the suite's size with seed i, so the seeds spread evenl
 and an interrupted soak resumes with --from (the progress lines print where to resume). --suite
 picks the scenarios: standard (default, the reference's ${scenarios.length}: voting, crashes, churn), byzantine
 (the ${byzantineScenarios.length} with Byzantine peers: one per behaviour, the reference's fork, and mixes with churn and
-crashes) or all. --scenario NAME runs only that scenario, with seeds S..S+N-1. --coin picks the
+crashes), membership (the ${membershipScenarios.length} hosting the membership machine: joins, leaves, silent members,
+operator removals, a Sybil burst) or all. --scenario NAME runs only that scenario, with seeds S..S+N-1. --coin picks the
 peers' coin: concrete (default, the RFC's gradient-leadership coin, spec §16) or parity (the
 reference v0.7.3's stand-in).
 
@@ -62,7 +65,12 @@ export const soakCommand = {
       console.log(HELP)
       return 0
     }
-    const suiteName = choiceOption(values, 'suite', ['standard', 'byzantine', 'all'] as const, 'standard')
+    const suiteName = choiceOption(
+      values,
+      'suite',
+      ['standard', 'byzantine', 'membership', 'all'] as const,
+      'standard',
+    )
     const suite = SUITES[suiteName]
     const count = intOption(values, 'seeds', suite.length * 5, 1, 10_000_000)
     const from = intOption(values, 'from', 0, 0, 0xffff_ffff)

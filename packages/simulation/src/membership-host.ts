@@ -1,0 +1,854 @@
+/**
+ * The simulation as a membership host (MEMBERSHIP.md §6: a second host beside p2p-section). Every
+ * peer runs a `Membership` machine beside its engine. The host feeds each machine every agreed
+ * block (position, election index), every decision (`lastAncestors`), others' unconsensused
+ * Add/Remove votes (`view().membershipVotes`), activity (an event of p reached our engine) and
+ * `tick(now)` from the clock, routes its messages over the simulated network (their own queue, with
+ * the gossip's delay draws) and carries out its directives: votes (`voteFor`), engine construction
+ * for an admitted joiner, paged catch-up as an observer (`exportEvents` → `ingest`), the leaver's
+ * drain (serve-only, final syncs taken by `ingest`), stop, bans and whose sync to accept, and
+ * discovery (`findMembers` answered with the members).
+ *
+ * It also runs the membership workload (outsiders joining, members leaving or going silent, a
+ * Sybil burst), says when every requested change is settled (happened, rejected, or deferred and
+ * quiet), and checks M1-M7 (`membership-invariants.ts`).
+ */
+
+import {
+  genesisRecord,
+  Membership,
+  type MembershipConfig,
+  type MembershipEvent,
+  type Step as MembershipStep,
+  NEVER,
+  resolveConfig,
+} from '@parsec-section/membership'
+import {
+  type Block,
+  encodeObservation,
+  type Frontier,
+  isParsecError,
+  MockSecretId,
+  mockId,
+  type Observation,
+  type PackedEvent,
+  Parsec,
+  type PublicId,
+  supermajority,
+  toHex,
+} from '@parsec-section/parsec-core'
+import type { RunContext } from './context.js'
+import { observationKey } from './keys.js'
+import { MembershipInvariants } from './membership-invariants.js'
+import { type MembershipRunOptions, membershipConfigOf } from './membership-options.js'
+import { peerName } from './names.js'
+import { type SimPeer, took } from './peers.js'
+import type { Votes } from './votes.js'
+import type { Workload } from './workload.js'
+
+/** Events per catch-up page. */
+const PAGE_EVENTS = 256
+/** Steps before pulling again after an empty page (nothing new at the server yet). */
+const IDLE_PULL_STEPS = 5
+/** Steps between an operator's repeats of an open `--add`/`--remove` command. */
+const OPERATOR_RETRY_STEPS = 100
+/** Machines are ticked when due, and at least this often (steps) so their `now` stays fresh. */
+const TICK_EVERY = 10
+
+/** One peer as the host sees it: its machine, its engine once it has one. */
+export interface HostedPeer {
+  readonly name: string
+  readonly secret: MockSecretId
+  readonly machine: Membership
+  sim: SimPeer | undefined
+  readonly founder: boolean
+  readonly sybil: boolean
+  /** False once stopped or crashed: it handles nothing more. */
+  alive: boolean
+  /** Founders, and joiners after `self:joined`. */
+  joined: boolean
+  draining: boolean
+  catchUpFrom: string | undefined
+  /** A catch-up pull is in flight, or the step before which the next one waits. */
+  pulling: boolean
+  nextPullAt: number
+  wakeAt: number | undefined
+  lastTick: number
+  /** Peer → banned until (simulated ms). */
+  readonly bans: Map<string, number>
+  /** Peers whose sync this peer refuses. */
+  readonly refused: Set<string>
+  readonly seenVotes: Set<string>
+  lastGraphSize: number
+  findMembers: boolean
+}
+
+type Envelope =
+  | {
+      readonly kind: 'message'
+      readonly from: string
+      readonly to: string
+      readonly bytes: Uint8Array
+      readonly due: number
+    }
+  | {
+      readonly kind: 'pull'
+      readonly from: string
+      readonly to: string
+      readonly frontier: Frontier
+      readonly due: number
+    }
+  | {
+      readonly kind: 'page'
+      readonly from: string
+      readonly to: string
+      readonly events: readonly PackedEvent[] | undefined
+      readonly due: number
+    }
+
+type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove'
+
+/** A change the run was asked for, and how it ended. */
+interface RequestedChange {
+  readonly kind: ChangeKind
+  /** Step it starts at (drawn at the start of the run). */
+  readonly at: number
+  peer: string | undefined
+  outcome: 'done' | 'rejected' | undefined
+  deferred: boolean
+}
+
+/** What a membership run reports (`SimulationResult.membership`). */
+export interface MembershipReport {
+  /** Per honest member at the end: its machine's members, sorted. */
+  readonly members: Record<string, string[]>
+  readonly joined: string[]
+  readonly left: string[]
+  readonly unresponsive: string[]
+  readonly banned: string[]
+  /** Distinct candidates some member refused. */
+  readonly rejected: number
+  /** Distinct changes held back by a rule (budget, young cap, limits, probation, size), or not
+   * started because the section could not have taken them. */
+  readonly deferred: number
+  /** Requested changes not settled when the run ended. */
+  readonly unsettled: string[]
+  /** Membership messages sent, catch-up pages served. */
+  readonly messages: number
+  readonly pages: number
+}
+
+export class MembershipHosting {
+  readonly hosts = new Map<string, HostedPeer>()
+  readonly config: MembershipConfig
+  readonly invariants: MembershipInvariants
+  private readonly options: MembershipRunOptions
+  private readonly machineConfig: Partial<MembershipConfig>
+  private queue: Envelope[] = []
+  private readonly changes: RequestedChange[] = []
+  private nameIndex: number
+  private readonly joined: string[] = []
+  private readonly left = new Set<string>()
+  private readonly silenced = new Set<string>()
+  private readonly removedForSilence = new Set<string>()
+  private readonly banned = new Set<string>()
+  private readonly rejected = new Set<string>()
+  private readonly deferred = new Set<string>()
+  private lastEventStep = 0
+  private messages = 0
+  private pages = 0
+
+  constructor(
+    private readonly ctx: RunContext,
+    private readonly votes: Votes,
+    private readonly workload: Workload,
+  ) {
+    this.options = ctx.options.membership ?? {}
+    this.machineConfig = membershipConfigOf(this.options)
+    this.config = resolveConfig(this.machineConfig)
+    this.invariants = new MembershipInvariants(ctx, this)
+    const { peers, rng } = ctx
+    this.nameIndex = peers.genesisIds.length
+    const record = genesisRecord(peers.genesisIds)
+    for (const sim of peers.all) {
+      const secret = new MockSecretId(sim.name)
+      const machine = Membership.found({
+        us: secret,
+        record,
+        now: 0,
+        rng: this.machineRng(),
+        config: this.machineConfig,
+      })
+      const host = this.newHost(sim.name, secret, machine, true, false)
+      host.sim = sim
+      host.joined = true
+      sim.heard = new Set()
+      this.apply(host, machine.start())
+    }
+    const window = Math.max(1, this.options.window ?? 600)
+    const draw = (kind: ChangeKind, count: number) => {
+      for (let i = 0; i < count; i++) {
+        this.changes.push({
+          kind,
+          at: rng.range(1, window),
+          peer: undefined,
+          outcome: undefined,
+          deferred: false,
+        })
+      }
+    }
+    draw('join', this.options.joins ?? 0)
+    draw('leave', this.options.leaves ?? 0)
+    draw('unresponsive', this.options.unresponsive ?? 0)
+    draw('remove', this.options.proposeRemoves ?? 0)
+    const sybil = this.options.sybil ?? 0
+    if (sybil > 0) {
+      const at = rng.range(1, window)
+      for (let i = 0; i < sybil; i++) {
+        this.changes.push({ kind: 'sybil', at, peer: undefined, outcome: undefined, deferred: false })
+      }
+    }
+    this.changes.sort((a, b) => a.at - b.at)
+  }
+
+  // --- what the other parts ask ------------------------------------------------------------------
+
+  host(name: string): HostedPeer | undefined {
+    return this.hosts.get(name)
+  }
+
+  /** `peer` was removed and is draining: it answers pulls and pushes final syncs (receivers ingest). */
+  isDraining(peer: SimPeer): boolean {
+    return this.hosts.get(peer.name)?.draining === true
+  }
+
+  /** `to` refused `from`'s gossip as from a non-member: `from`'s machine hears of it (spec §4). */
+  refusedBy(from: SimPeer, to: SimPeer): void {
+    const h = this.hosts.get(from.name)
+    if (h === undefined || !h.alive || !h.joined) return
+    this.apply(h, h.machine.engineSelf({ refusedBy: mockId(to.name) }))
+  }
+
+  /** Whether `to` takes sync from `from` (not banned, not refused). */
+  accepts(from: SimPeer, to: SimPeer): boolean {
+    const host = this.hosts.get(to.name)
+    if (host === undefined) return true
+    if (host.refused.has(from.name)) return false
+    const until = host.bans.get(from.name)
+    return until === undefined || until <= this.ctx.clock.now
+  }
+
+  /** Honest members: running, joined, not leaving, member by their own machine. */
+  honestMembers(): HostedPeer[] {
+    return [...this.hosts.values()].filter(
+      (h) =>
+        h.alive &&
+        h.joined &&
+        !h.sybil &&
+        h.sim !== undefined &&
+        h.sim.status === 'active' &&
+        !h.sim.leaving &&
+        h.machine.role === 'member' &&
+        // It folded the block that made it a member (founders: the genesis block).
+        h.machine.state?.isMember(h.name) === true,
+    )
+  }
+
+  /** The members as the most advanced honest member folded them. */
+  referenceMembers(): PublicId[] {
+    let best: HostedPeer | undefined
+    for (const h of this.honestMembers()) {
+      const blocks = h.machine.state?.agreedBlocks ?? 0
+      if (best === undefined || blocks > (best.machine.state?.agreedBlocks ?? 0)) best = h
+    }
+    return best?.machine.state?.memberIds() ?? []
+  }
+
+  /** Work is open: some requested change has not happened (traffic keeps decisions coming). */
+  get open(): boolean {
+    return this.changes.some((c) => c.outcome === undefined)
+  }
+
+  /** Every requested change happened or was rejected, or the rest is deferred and quiet. */
+  settled(): boolean {
+    const open = this.changes.filter((c) => c.outcome === undefined)
+    if (open.length === 0) return this.noJoinInFlight()
+    const quiet = this.ctx.step - this.lastEventStep >= (this.options.quietSteps ?? 400)
+    return quiet && open.every((c) => c.at <= this.ctx.step && (c.deferred || c.kind === 'sybil'))
+  }
+
+  /** Every honest member folded the same members (and every honest peer's machine is a member). */
+  membersAgree(): boolean {
+    const members = this.honestMembers()
+    const first = members[0]?.machine.state
+    if (first === undefined) return true
+    const key = toHex(first.hash())
+    return members.every((h) => toHex(h.machine.state!.hash()) === key)
+  }
+
+  // --- a step ------------------------------------------------------------------------------------
+
+  /** Start of a step: due changes, messages, pulls, discovery answers and ticks. */
+  begin(): void {
+    const { ctx } = this
+    for (const change of this.changes) {
+      if (change.at > ctx.step || change.outcome !== undefined) continue
+      if (change.peer === undefined) this.startChange(change)
+      else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
+    }
+    this.deliver()
+    for (const h of this.sortedHosts()) {
+      if (!h.alive) continue
+      if (h.findMembers) {
+        h.findMembers = false
+        this.apply(h, h.machine.addContacts(this.referenceMembers()))
+      }
+      this.pull(h)
+      const now = ctx.clock.now
+      if ((h.wakeAt !== undefined && h.wakeAt <= now) || ctx.step - h.lastTick >= TICK_EVERY) {
+        h.wakeAt = undefined
+        h.lastTick = ctx.step
+        this.apply(h, h.machine.tick(now))
+      }
+    }
+    if (this.open && ctx.rng.chance(this.options.probTraffic ?? 0.05)) this.workload.extraOpaque()
+  }
+
+  /** A block `peer` polled (at `position` of the agreed order): to its machine. */
+  onBlock(peer: SimPeer, block: Block, position: number): void {
+    const h = this.hosts.get(peer.name)
+    if (h === undefined || !h.alive) return
+    const election = peer.electionAt.get(position)
+    peer.electionAt.delete(position)
+    if (h.joined) this.invariants.beforeFold(h, block)
+    const before = h.machine.state?.size ?? 0
+    this.apply(h, h.machine.blocks([block], position, election))
+    if (h.joined) this.invariants.afterFold(h, block, before)
+  }
+
+  /** After the blocks: decisions, activity, observed votes; then the invariants; then outcomes. */
+  end(): void {
+    const { ctx } = this
+    for (const h of this.sortedHosts()) {
+      const sim = h.sim
+      if (!h.alive || sim === undefined) continue
+      for (const d of sim.decisions.splice(0)) {
+        const lastAncestors = new Map(d.lastAncestors.map((a) => [a.voter.name, a.last]))
+        this.apply(h, h.machine.decision({ index: d.election, lastAncestors }))
+      }
+      if (sim.heard !== undefined && sim.heard.size > 0) {
+        const heard = [...sim.heard].sort()
+        sim.heard.clear()
+        for (const name of heard) if (name !== h.name) this.apply(h, h.machine.activity(mockId(name)))
+      }
+      this.observeVotes(h, sim)
+    }
+    this.options.tamper?.(
+      ctx.step,
+      this.sortedHosts().map((h) => ({ name: h.name, machine: h.machine, parsec: h.sim?.parsec })),
+    )
+    this.invariants.afterStep()
+    this.updateOutcomes()
+    this.syncMembers()
+  }
+
+  /** The run's member set (who votes opaque payloads, who must agree) follows the agreed members. */
+  private syncMembers(): void {
+    const names = new Set(this.referenceMembers().map((id) => id.name))
+    if (names.size === 0) return
+    const { peers } = this.ctx
+    peers.members.clear()
+    for (const peer of peers.all) if (names.has(peer.name)) peers.members.add(peer)
+    // A peer removed everywhere is no longer one the agreement is about (it drains, then stops).
+    for (const h of this.hosts.values()) {
+      if (h.joined && h.sim !== undefined && !names.has(h.name)) h.sim.leaving = true
+    }
+  }
+
+  // --- the workload -----------------------------------------------------------------------------
+
+  private startChange(change: RequestedChange): void {
+    const { ctx } = this
+    switch (change.kind) {
+      case 'join':
+      case 'sybil': {
+        const name = this.nextName()
+        const secret = new MockSecretId(name)
+        const contacts = this.referenceMembers()
+        const machine = Membership.join({
+          us: secret,
+          now: ctx.clock.now,
+          rng: this.machineRng(),
+          config: this.machineConfig,
+          sectionId: this.hosts.values().next().value!.machine.sectionId,
+          contacts,
+        })
+        const host = this.newHost(name, secret, machine, false, change.kind === 'sybil')
+        change.peer = name
+        ctx.log(`${change.kind === 'sybil' ? 'Sybil candidate' : 'outsider'} ${name} asks to join`)
+        this.apply(host, machine.start())
+        return
+      }
+      case 'remove': {
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
+        if (candidates.length <= 1) {
+          change.deferred = true
+          return
+        }
+        const target = ctx.rng.pick(candidates)
+        change.peer = target.name
+        ctx.log(`operator: proposeRemove(${target.name})`)
+        for (const h of this.honestMembers()) {
+          this.apply(h, h.machine.command({ kind: 'proposeRemove', peer: mockId(target.name) }))
+        }
+        return
+      }
+      case 'leave': {
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
+        const { voters, live } = this.liveVoters()
+        // The run's own safety (as for crashes): the section must be able to decide the leave and
+        // go on without the leaver, counting silent members not removed yet (the machines cannot
+        // know of a silence before they suspect it).
+        if (candidates.length <= 1 || !supermajority(voters, live) || !supermajority(voters - 1, live - 1)) {
+          change.deferred = true
+          return
+        }
+        const h = ctx.rng.pick(candidates)
+        change.peer = h.name
+        // It stays a voter (and votes payloads) until its Remove is decided; then it drains.
+        ctx.log(`${h.name} leaves`)
+        this.apply(h, h.machine.command({ kind: 'leave' }))
+        return
+      }
+      case 'unresponsive': {
+        const { voters, live } = this.liveVoters()
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
+        // Only a removable silence: the others stay a supermajority (else the section would stall).
+        if (!supermajority(voters, live - 1) || candidates.length === 0) {
+          change.deferred = true
+          return
+        }
+        const h = ctx.rng.pick(candidates)
+        change.peer = h.name
+        h.alive = false
+        h.sim!.status = 'crashed'
+        h.sim!.votes = []
+        this.silenced.add(h.name)
+        ctx.log(`${h.name} goes silent`)
+        return
+      }
+    }
+  }
+
+  /** Voters now, and those of them neither silenced nor leaving. */
+  private liveVoters(): { voters: number; live: number } {
+    const members = this.referenceMembers().map((id) => id.name)
+    const away = new Set([...this.silenced])
+    for (const c of this.changes) if (c.kind === 'leave' && c.peer !== undefined) away.add(c.peer)
+    return { voters: members.length, live: members.filter((name) => !away.has(name)).length }
+  }
+
+  /**
+   * An operator repeats an open removal now and then (members that folded the target's departure
+   * forget it; one that had not yet heard the command learns it).
+   */
+  private repeatCommand(change: RequestedChange): void {
+    if (change.peer === undefined || change.kind !== 'remove') return
+    const peer = mockId(change.peer)
+    for (const h of this.honestMembers()) {
+      if (h.name !== change.peer) this.apply(h, h.machine.command({ kind: 'proposeRemove', peer }))
+    }
+  }
+
+  private isTaken(name: string): boolean {
+    return this.changes.some((c) => c.peer === name && c.kind !== 'join' && c.kind !== 'sybil')
+  }
+
+  private noJoinInFlight(): boolean {
+    return [...this.hosts.values()].every(
+      (h) =>
+        h.founder ||
+        h.joined ||
+        !h.alive ||
+        h.sybil ||
+        h.machine.role === 'outsider' ||
+        h.machine.role === 'removed',
+    )
+  }
+
+  private updateOutcomes(): void {
+    const members = this.honestMembers()
+    if (members.length === 0) return
+    const isMemberEverywhere = (name: string) =>
+      members.every((h) => h.machine.state?.isMember(name) === true)
+    const goneEverywhere = (name: string) => members.every((h) => h.machine.state?.isMember(name) !== true)
+    for (const change of this.changes) {
+      if (change.outcome !== undefined || change.peer === undefined) continue
+      const h = this.hosts.get(change.peer)
+      switch (change.kind) {
+        case 'join':
+        case 'sybil':
+          if (h?.joined && isMemberEverywhere(change.peer)) change.outcome = 'done'
+          break
+        case 'remove':
+        case 'leave':
+        case 'unresponsive':
+          if (goneEverywhere(change.peer)) change.outcome = 'done'
+          break
+      }
+    }
+  }
+
+  // --- the machine's output ----------------------------------------------------------------------
+
+  private apply(h: HostedPeer, step: MembershipStep): void {
+    const { ctx } = this
+    for (const vote of step.votes) this.castVote(h, vote)
+    for (const message of step.messages) this.send('message', h.name, message.to.name, message.bytes)
+    for (const directive of step.engine) {
+      switch (directive.kind) {
+        case 'construct':
+          this.construct(h, directive.genesis, directive.section)
+          break
+        case 'catchUp':
+          h.catchUpFrom = directive.from.name
+          h.pulling = false
+          break
+        case 'serveOnly':
+          h.draining = true
+          if (h.sim !== undefined) h.sim.leaving = true
+          ctx.log(`${h.name} drains`)
+          break
+        case 'stop':
+          h.alive = false
+          h.draining = false
+          h.catchUpFrom = undefined
+          if (h.sim !== undefined && ctx.peers.running(h.sim)) ctx.peers.stop(h.sim)
+          ctx.log(`${h.name} stops`)
+          break
+      }
+    }
+    for (const directive of step.peers) {
+      if (directive.kind === 'ban') h.bans.set(directive.peer.name, directive.untilMs)
+      else if (directive.kind === 'acceptSync') {
+        if (directive.accept) h.refused.delete(directive.peer.name)
+        else h.refused.add(directive.peer.name)
+      }
+    }
+    for (const directive of step.discovery) if (directive.kind === 'findMembers') h.findMembers = true
+    for (const event of step.events) this.onEvent(h, event)
+    for (const fault of step.faults) ctx.stats.fault(`membership:${fault.kind}`)
+    for (const warning of step.warnings) {
+      if (warning.kind !== 'LeaveRefused') continue
+      const change = this.changes.find((c) => c.kind === 'leave' && c.peer === h.name)
+      if (change !== undefined && change.outcome === undefined) change.outcome = 'rejected'
+    }
+    if (step.nextWakeupAt !== undefined && (h.wakeAt === undefined || step.nextWakeupAt < h.wakeAt)) {
+      h.wakeAt = step.nextWakeupAt
+    }
+  }
+
+  private castVote(h: HostedPeer, vote: Observation): void {
+    const { ctx } = this
+    const sim = h.sim
+    if (sim === undefined || !ctx.peers.running(sim) || !sim.parsec.canVote()) {
+      ctx.stats.tolerate('membership-vote-without-engine')
+      return
+    }
+    this.invariants.checkVote(h, vote)
+    try {
+      took(sim, sim.parsec.voteFor(vote))
+    } catch (error) {
+      ctx.violations.engineError('vote', `${h.name} voting ${observationKey(vote)} (membership)`, error)
+      return
+    }
+    const key = observationKey(vote)
+    let voters = this.votes.cast.get(key)
+    if (voters === undefined) {
+      voters = new Set()
+      this.votes.cast.set(key, voters)
+    }
+    voters.add(h.name)
+  }
+
+  private construct(h: HostedPeer, genesis: readonly PublicId[], section: readonly PublicId[]): void {
+    const { ctx } = this
+    const parsec = Parsec.fromExisting({
+      us: h.secret,
+      genesis,
+      section,
+      consensusMode: ctx.mode,
+      coin: ctx.peers.coinFor(h.name),
+    })
+    if (h.sim === undefined) {
+      h.sim = ctx.peers.add(h.name, parsec, 'joining')
+      h.sim.heard = new Set()
+    } else {
+      // A restarted join: a new engine replays from genesis again.
+      const sim = h.sim
+      sim.parsec = parsec
+      sim.status = 'joining'
+      sim.blocks.length = 0
+      sim.keys.length = 0
+      sim.keySet.clear()
+      sim.agreed.length = 0
+      sim.decisions.length = 0
+      sim.electionAt.clear()
+    }
+    h.lastGraphSize = 0
+    h.seenVotes.clear()
+    ctx.log(`${h.name} is admitted and builds its engine (section of ${section.length})`)
+  }
+
+  private onEvent(h: HostedPeer, event: MembershipEvent): void {
+    const { ctx } = this
+    this.lastEventStep = ctx.step
+    let subject: string | undefined
+    let detail: string | undefined
+    switch (event.type) {
+      case 'member:joined':
+      case 'member:banned':
+        subject = event.peer.name
+        break
+      case 'member:left':
+        subject = event.peer.name
+        detail = event.reason
+        break
+      case 'join:rejected':
+        subject = event.peer.name
+        detail = event.reason
+        break
+      case 'change:deferred':
+        subject = event.peer.name
+        detail = `${event.change}: ${event.reason}`
+        break
+      case 'self:removed':
+        detail = event.reason
+        break
+      case 'section:fragile':
+        detail = String(event.members)
+        break
+      case 'self:joined':
+        detail = `block ${event.position}`
+        break
+    }
+    this.options.trace?.({ step: ctx.step, peer: h.name, type: event.type, subject, detail })
+    if (!h.joined && event.type.startsWith('member:')) {
+      ctx.violations.violate('M3', `${h.name} emitted ${event.type} before self:joined`)
+    }
+    switch (event.type) {
+      case 'self:joined':
+        h.joined = true
+        h.catchUpFrom = undefined
+        this.joined.push(h.name)
+        ctx.log(`${h.name}: self:joined at block ${event.position}`)
+        break
+      case 'member:left':
+        if (event.reason === 'left') this.left.add(event.peer.name)
+        else if (event.reason === 'removed') this.removedForSilence.add(event.peer.name)
+        break
+      case 'member:banned':
+        this.banned.add(event.peer.name)
+        break
+      case 'join:rejected':
+        if (event.by === undefined) this.rejected.add(event.peer.name)
+        else if (event.retryAfterMs >= NEVER) {
+          const change = this.changes.find((c) => c.peer === h.name)
+          if (change !== undefined && change.outcome === undefined) change.outcome = 'rejected'
+        }
+        break
+      case 'change:deferred': {
+        this.deferred.add(`${event.change}:${event.peer.name}`)
+        const change = this.changes.find((c) => c.peer === event.peer.name)
+        if (change !== undefined) change.deferred = true
+        break
+      }
+      default:
+        break
+    }
+  }
+
+  // --- the network -------------------------------------------------------------------------------
+
+  private send(kind: 'message', from: string, to: string, bytes: Uint8Array): void {
+    const delay = this.ctx.options.delay ?? { min: 0, max: 2 }
+    this.messages++
+    this.queue.push({ kind, from, to, bytes, due: this.ctx.step + this.ctx.rng.range(delay.min, delay.max) })
+  }
+
+  private delay(): number {
+    const delay = this.ctx.options.delay ?? { min: 0, max: 2 }
+    return this.ctx.step + this.ctx.rng.range(delay.min, delay.max)
+  }
+
+  /** Delivers what is due (in send order; zero delays within the step). */
+  private deliver(): void {
+    const { ctx } = this
+    for (;;) {
+      const due = this.queue.filter((e) => e.due <= ctx.step)
+      if (due.length === 0) return
+      this.queue = this.queue.filter((e) => e.due > ctx.step)
+      for (const envelope of due) this.handle(envelope)
+    }
+  }
+
+  private handle(envelope: Envelope): void {
+    const { ctx } = this
+    const to = this.hosts.get(envelope.to)
+    const from = this.hosts.get(envelope.from)
+    if (to === undefined || from === undefined || !to.alive) {
+      ctx.stats.dropped++
+      if (envelope.kind === 'pull' && from?.alive) {
+        // The server is gone: the joiner learns it as a transport failure and switches.
+        from.pulling = false
+        this.apply(from, from.machine.transportHint(mockId(envelope.to), false))
+      }
+      return
+    }
+    const until = to.bans.get(envelope.from)
+    if (until !== undefined && until > ctx.clock.now) {
+      ctx.stats.dropped++
+      return
+    }
+    switch (envelope.kind) {
+      case 'message':
+        this.apply(to, to.machine.receive(mockId(envelope.from), envelope.bytes))
+        return
+      case 'pull': {
+        const events = to.sim?.parsec.exportEvents(
+          envelope.frontier,
+          0,
+          (_e, taken) => taken < PAGE_EVENTS,
+        ).events
+        this.pages++
+        this.queue.push({ kind: 'page', from: to.name, to: from.name, events, due: this.delay() })
+        return
+      }
+      case 'page': {
+        to.pulling = false
+        const sim = to.sim
+        if (sim === undefined || to.catchUpFrom !== envelope.from) return
+        if (envelope.events === undefined || envelope.events.length === 0) {
+          to.nextPullAt = ctx.step + IDLE_PULL_STEPS
+          return
+        }
+        const step = sim.parsec.ingest(mockId(envelope.from), envelope.events)
+        try {
+          took(sim, step)
+        } catch (error) {
+          if (isParsecError(error)) ctx.stats.tolerate(`catch-up:${error.code}`)
+          else
+            ctx.violations.engineError(
+              'engine-error',
+              `${to.name} ingesting a page from ${envelope.from}`,
+              error,
+            )
+        }
+        return
+      }
+    }
+  }
+
+  /** A catching-up joiner pulls its next page from its server. */
+  private pull(h: HostedPeer): void {
+    const sim = h.sim
+    if (h.catchUpFrom === undefined || sim === undefined || h.pulling || h.joined) return
+    if (this.ctx.step < h.nextPullAt) return
+    h.pulling = true
+    this.queue.push({
+      kind: 'pull',
+      from: h.name,
+      to: h.catchUpFrom,
+      frontier: sim.parsec.frontier(),
+      due: this.delay(),
+    })
+  }
+
+  /** Others' unconsensused Add/Remove votes in `h`'s graph, each once. */
+  private observeVotes(h: HostedPeer, sim: SimPeer): void {
+    if (!h.joined || sim.parsec.isRemoved) return
+    const size = sim.parsec.graphSize
+    if (size === h.lastGraphSize || sim.parsec.pendingObservationCount === 0) return
+    h.lastGraphSize = size
+    for (const { voter, observation } of sim.parsec.view().membershipVotes) {
+      const key = `${voter.name}|${toHex(encodeObservation(observation))}`
+      if (h.seenVotes.has(key)) continue
+      h.seenVotes.add(key)
+      this.apply(h, h.machine.observedVote(voter, observation))
+    }
+  }
+
+  // --- helpers -----------------------------------------------------------------------------------
+
+  private newHost(
+    name: string,
+    secret: MockSecretId,
+    machine: Membership,
+    founder: boolean,
+    sybil: boolean,
+  ): HostedPeer {
+    const host: HostedPeer = {
+      name,
+      secret,
+      machine,
+      sim: undefined,
+      founder,
+      sybil,
+      alive: true,
+      joined: false,
+      draining: false,
+      catchUpFrom: undefined,
+      pulling: false,
+      nextPullAt: 0,
+      wakeAt: undefined,
+      lastTick: this.ctx.step,
+      bans: new Map(),
+      refused: new Set(),
+      seenVotes: new Set(),
+      lastGraphSize: 0,
+      findMembers: false,
+    }
+    this.hosts.set(name, host)
+    return host
+  }
+
+  private machineRng(): () => number {
+    const rng = this.ctx.rng.fork()
+    return () => rng.float()
+  }
+
+  private nextName(): string {
+    for (;;) {
+      const name = peerName(this.nameIndex++)
+      if (!this.hosts.has(name) && this.ctx.peers.get(name) === undefined) return name
+    }
+  }
+
+  private sortedHosts(): HostedPeer[] {
+    return [...this.hosts.values()]
+  }
+
+  /** The run's membership report. */
+  report(): MembershipReport {
+    const members: Record<string, string[]> = {}
+    for (const h of this.honestMembers()) {
+      members[h.name] = (h.machine.state?.memberIds() ?? []).map((id) => id.name).sort()
+    }
+    return {
+      members,
+      joined: [...this.joined],
+      left: [...this.left].sort(),
+      unresponsive: [...this.removedForSilence].filter((n) => this.silenced.has(n)).sort(),
+      banned: [...this.banned].sort(),
+      rejected: this.rejected.size,
+      // Changes the machines held back, and those the run could not even start (the section
+      // could not have taken them: a silence it could not remove, a leave it could not decide).
+      deferred: this.deferred.size + this.changes.filter((c) => c.peer === undefined && c.deferred).length,
+      unsettled: this.changes
+        .filter((c) => c.outcome === undefined)
+        .map((c) => `${c.kind}${c.peer === undefined ? '' : `(${c.peer})`}${c.deferred ? ' deferred' : ''}`),
+      messages: this.messages,
+      pages: this.pages,
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Membership runs: the simulation hosts a `Membership` machine beside every peer's engine
+ * (MEMBERSHIP.md §6: a second host beside p2p-section). What such a run is asked to do (outsiders
+ * joining, members leaving or going silent, a Sybil burst) and the machine's configuration, with
+ * defaults sized for runs of a few thousand steps of 10 ms.
+ */
+
+import { DEFAULTS, type Membership, type MembershipConfig } from '@parsec-section/membership'
+import type { Parsec } from '@parsec-section/parsec-core'
+
+export interface MembershipRunOptions {
+  /** Outsiders that join through the protocol, each at a random step of `joinWindow` (default 0). */
+  readonly joins?: number
+  /** Members that leave gracefully (LeaveRequest, Remove, the drain), at random steps (default 0). */
+  readonly leaves?: number
+  /** Members that go silent at random steps and must be removed for it (default 0). */
+  readonly unresponsive?: number
+  /**
+   * Operator removals (`--remove` in membership runs): every honest member is told
+   * `proposeRemove` of a random live member, judged by the machines' rules (default 0). (An
+   * operator's Add is not hosted yet: the added peer would need a machine that starts as a member
+   * of an existing section, which packages/membership does not offer; outsiders use `joins`.)
+   */
+  readonly proposeRemoves?: number
+  /** Proof-of-work-valid candidates that all ask to join in one burst (default 0). */
+  readonly sybil?: number
+  /** Steps within which the joins, leaves and silences are drawn (default 600). */
+  readonly window?: number
+  /**
+   * The machine's configuration: `'simulation'` (default) for `SIMULATION_MEMBERSHIP` (shortened
+   * for short runs), `'live'` for MEMBERSHIP.md §8's defaults; overrides apply on top.
+   */
+  readonly profile?: 'simulation' | 'live'
+  readonly config?: Partial<MembershipConfig>
+  /** Per-step chance of voting an extra opaque payload while membership work is open (default 0.05):
+   * decisions are what suspicion and probation count. */
+  readonly probTraffic?: number
+  /** Steps without any membership event after which changes still deferred count as settled (default 400). */
+  readonly quietSteps?: number
+  /** Every membership event with its step, as it happens (`--trace`). */
+  readonly trace?: (entry: MembershipTraceEntry) => void
+  /**
+   * Test-only: called after every step with the hosted machines, before the membership invariants
+   * are checked, so a test can break a state deliberately and see the invariants catch it.
+   */
+  readonly tamper?: (step: number, hosts: readonly MembershipHostView[]) => void
+}
+
+/** One membership event at one peer (`--trace` writes these as JSON lines). */
+export interface MembershipTraceEntry {
+  readonly step: number
+  readonly peer: string
+  readonly type: string
+  readonly subject?: string
+  readonly detail?: string
+}
+
+/** What a test's `tamper` hook gets of one hosted peer. */
+export interface MembershipHostView {
+  readonly name: string
+  readonly machine: Membership
+  readonly parsec: Parsec | undefined
+}
+
+/**
+ * The membership defaults the simulation shortens (MEMBERSHIP.md §8 values in comments): at
+ * 10 ms a step, 1 s is 100 steps. Everything else keeps its live default.
+ */
+export const SIMULATION_MEMBERSHIP: Partial<MembershipConfig> = {
+  powBits: 4, // 20: ~1.7 s of CPU per ticket
+  probationBlocks: 4, // 50
+  minBlocksBetweenAdds: 1, // 10
+  readyLag: 2, // 5
+  unresponsiveDecisions: 3, // 30
+  unresponsiveMs: 1_500, // 60 s
+  joinGraceBlocks: 6, // 40
+  joinGraceMs: 3_000, // 120 s
+  suspicionWindow: 12, // 50
+  lingerMs: 500, // 10 s
+  rejoinCooldownMs: 5_000, // 5 min
+  candidateTimeoutMs: 5_000, // 60 s
+  deferRetryAfterMs: 300, // 5 s
+  fullRetryAfterMs: 2_000, // 60 s
+  announceIntervalMs: 5_000, // 60 s
+  joinRate: { burst: 8, perSecond: 4 }, // 4 / 0.2 per s
+  joinInfoRate: { burst: 8, perSecond: 4 }, // 2 / 0.1 per s
+}
+
+/** Each shortened default with its value here and its live value (for `simulate --help`). */
+export function shortenedDefaults(): string[] {
+  const show = (value: unknown) => (typeof value === 'object' ? JSON.stringify(value) : String(value))
+  return Object.entries(SIMULATION_MEMBERSHIP).map(
+    ([key, value]) => `${key} ${show(value)} (${show(DEFAULTS[key as keyof MembershipConfig])})`,
+  )
+}
+
+/** The machine's configuration for a run. */
+export function membershipConfigOf(options: MembershipRunOptions): Partial<MembershipConfig> {
+  const base = options.profile === 'live' ? {} : SIMULATION_MEMBERSHIP
+  return { ...base, ...options.config }
+}

@@ -1,0 +1,131 @@
+/**
+ * The simulation hosting the membership machine: peers join and leave through the protocol over the
+ * simulated network, and M1-M7 are checked after every step.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { mockId } from '@parsec-section/parsec-core'
+import {
+  membershipScenarios,
+  runScenario,
+  type SimulationOptions,
+  type SimulationResult,
+  simulate,
+} from '../src/index.js'
+
+function run(options: SimulationOptions): SimulationResult {
+  const result = simulate(options)
+  const detail = result.violations.map((v) => `${v.invariant}@${v.step}: ${v.detail}`).join('\n')
+  assert.ok(result.agreed, `seed ${options.seed}: ${detail.slice(0, 2000)}`)
+  return result
+}
+
+function sameMembers(result: SimulationResult): string[] {
+  const members = Object.values(result.membership!.members)
+  assert.ok(members.length > 0, `seed ${result.seed}: no honest member`)
+  for (const list of members) assert.deepEqual(list, members[0], `seed ${result.seed}: members differ`)
+  return members[0]
+}
+
+describe('simulation hosting membership', () => {
+  it('grows a genesis of 1 to 4 through join requests, catch-up and Ready', () => {
+    for (const seed of [1, 2]) {
+      const result = run({ seed, genesisSize: 1, opaque: 3, maxSteps: 3000, membership: { joins: 3 } })
+      const report = result.membership!
+      assert.equal(report.joined.length, 3, `seed ${seed}`)
+      assert.deepEqual(sameMembers(result), ['Alice', 'Bob', 'Carol', 'Dave'], `seed ${seed}`)
+      assert.ok(report.pages > 0 && report.messages > 0, `seed ${seed}: catch-up and messages ran`)
+    }
+  })
+
+  it('joins, a graceful leave and a silent member in one run: same blocks and same members', () => {
+    for (const seed of [1, 3]) {
+      const result = run({
+        seed,
+        genesisSize: 4,
+        opaque: 3,
+        maxSteps: 4000,
+        membership: { joins: 3, leaves: 1, unresponsive: 1 },
+      })
+      const report = result.membership!
+      const members = sameMembers(result)
+      assert.equal(report.left.length, 1, `seed ${seed}: one leaver`)
+      assert.equal(report.unresponsive.length, 1, `seed ${seed}: one silent member removed`)
+      for (const name of [...report.left, ...report.unresponsive]) assert.ok(!members.includes(name))
+      const honest = result.honest.map((name) => result.peers[name].length)
+      assert.equal(new Set(honest).size, 1, `seed ${seed}: honest peers hold the same blocks`)
+    }
+  })
+
+  it("an operator's removal is judged by the machines: done from 5, deferred (not refused) at 3 (#313)", () => {
+    const five = run({
+      seed: 1,
+      genesisSize: 5,
+      opaque: 3,
+      maxSteps: 3000,
+      membership: { proposeRemoves: 1 },
+    })
+    assert.equal(sameMembers(five).length, 4)
+    assert.equal(five.membership!.unsettled.length, 0)
+    const three = run({
+      seed: 1,
+      genesisSize: 3,
+      opaque: 3,
+      maxSteps: 3000,
+      membership: { proposeRemoves: 1 },
+    })
+    assert.equal(sameMembers(three).length, 3)
+    assert.ok(three.membership!.deferred >= 1)
+    assert.match(three.membership!.unsettled.join(), /remove\(\w+\) deferred/)
+  })
+
+  it('two Adds of one joiner decided in one election add it once (seed 10 found the engine adding it twice)', () => {
+    const result = run({
+      seed: 10,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 4000,
+      membership: { joins: 3, leaves: 1, unresponsive: 1 },
+    })
+    const fred = result.peers.Fred.filter((b) => b.kind === 'add' && b.peer === 'Gina')
+    assert.equal(fred.length, 2, 'the run still decides both Add(Gina) keys')
+    assert.ok(sameMembers(result).includes('Gina'))
+  })
+
+  it('catches a deliberately broken SectionState (M1/M2)', () => {
+    const result = simulate({
+      seed: 1,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 1000,
+      membership: {
+        joins: 1,
+        tamper: (step, hosts) => {
+          if (step !== 50) return
+          const alice = hosts.find((h) => h.name === 'Alice')!
+          const position = alice.machine.state!.agreedBlocks
+          // A block nobody agreed: Alice's state now lists a member her engine does not have.
+          alice.machine.blocks(
+            [{ payload: { kind: 'add', peer: mockId('Zed'), relatedInfo: new Uint8Array() }, proofs: [] }],
+            position,
+          )
+        },
+      },
+    })
+    assert.ok(!result.agreed)
+    assert.ok(
+      result.violations.some((v) => v.invariant === 'M2' || v.invariant === 'M1'),
+      JSON.stringify(result.violations),
+    )
+  })
+
+  for (const scenario of membershipScenarios) {
+    const seeds = scenario.name === 'membership-sybil-burst' ? [1] : [1, 2, 3]
+    it(`scenario ${scenario.name} (seeds ${seeds.join(', ')})`, () => {
+      for (const seed of seeds) {
+        const { problems } = runScenario(scenario, seed)
+        assert.deepEqual(problems, [], `simulate --scenario ${scenario.name} --seed ${seed}`)
+      }
+    })
+  }
+})
