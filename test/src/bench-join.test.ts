@@ -18,7 +18,7 @@ describe('parsec-peer bench-join', () => {
     const lines = out.stdout.trim().split('\n')
     assert.equal(lines.length, 1)
     const report = JSON.parse(lines[0])
-    assert.deepEqual(Object.keys(report), ['peers', 'stepMs', 'seeds', 'ok', 'rows'])
+    assert.deepEqual(Object.keys(report), ['peers', 'stepMs', 'paced', 'seeds', 'ok', 'rows'])
     assert.equal(report.peers, 4)
     assert.deepEqual(report.seeds, [4, 5])
     assert.equal(report.ok, true)
@@ -36,6 +36,8 @@ describe('parsec-peer bench-join', () => {
       assert.ok(run.historyBlocks >= 21, `seed ${run.seed}: history ${run.historyBlocks}`)
       assert.ok(run.joinSteps > 0 && run.joinMs === run.joinSteps * report.stepMs, `seed ${run.seed}`)
       assert.ok(run.ingestedEvents >= 20 * 4, `seed ${run.seed}: ingested ${run.ingestedEvents}`)
+      const { admission, catchUp, toJoined } = run.phases
+      assert.equal(admission + catchUp + toJoined, run.joinSteps, `seed ${run.seed}: phases`)
     }
     assert.match(out.stderr, /H 20 seed 4: self:joined/)
   })

@@ -4,10 +4,11 @@
  * an observer by pages of `exportEvents` → `ingest`, Ready, Add, `self:joined`). Measured in
  * simulated steps from its join request to its `self:joined`, against H.
  *
- * The history is built as cheaply as the simulation allows: every payload is voted at step 0
- * (`votesBeforeGossip`), so the members agree on all of it within a few dozen steps (about four
- * vote events per block plus the gossip). Pure like the rest of the simulation: the caller measures
- * wall time.
+ * By default the history is built as cheaply as the simulation allows: every payload is voted at
+ * step 0 (`votesBeforeGossip`), so the members agree on all of it within a few dozen steps (about
+ * four vote events per block plus the gossip). `paced` votes one payload per step instead: a
+ * history of H blocks takes about H steps and holds more gossip events per block. Pure like the
+ * rest of the simulation: the caller measures wall time.
  */
 
 import type { SimulationOptions } from './options.js'
@@ -20,6 +21,8 @@ export interface JoinLatencyOptions {
   readonly history: number
   /** Founding members (default 4). */
   readonly peers?: number
+  /** One payload voted per step instead of all at step 0 (a denser history). */
+  readonly paced?: boolean
   /** Simulated milliseconds per step (default 10). */
   readonly stepMs?: number
   /** Step bound of the run (default: 20,000 steps after the history). */
@@ -41,6 +44,16 @@ export interface JoinLatencyRun {
   readonly joinSteps: number | undefined
   /** The same in simulated milliseconds. */
   readonly joinMs: number | undefined
+  /**
+   * Its phases, in steps: request to admission (its engine built), admission to caught up (its
+   * first short page: it held what its server held), caught up to `self:joined` (it follows the
+   * section's growth while Ready and its Add are agreed). Undefined where a phase did not end.
+   */
+  readonly phases: {
+    readonly admission: number | undefined
+    readonly catchUp: number | undefined
+    readonly toJoined: number | undefined
+  }
   /** Events it took in as an observer before `self:joined` (the history it replayed), and in how many pages. */
   readonly ingestedEvents: number
   readonly pages: number
@@ -63,9 +76,9 @@ export function joinLatencyOptions(options: JoinLatencyOptions): SimulationOptio
     seed: options.seed,
     genesisSize: options.peers ?? 4,
     opaque: options.history,
-    votesBeforeGossip: true,
+    ...(options.paced === true ? { probOpaque: 1 } : { votesBeforeGossip: true }),
     stepMs: options.stepMs ?? 10,
-    maxSteps: options.maxSteps ?? DEFAULT_STEP_BOUND_AFTER_HISTORY + options.history,
+    maxSteps: options.maxSteps ?? DEFAULT_STEP_BOUND_AFTER_HISTORY + 2 * options.history,
     log: options.log,
     // The outsider asks one step after every member holds the history (genesis + H blocks).
     membership: { joins: 1, window: 1, afterBlocks: options.history + 1 },
@@ -85,6 +98,11 @@ export function runJoinLatency(options: JoinLatencyOptions): JoinLatencyRun {
     historyBlocks: timing?.historyBlocks ?? 0,
     joinSteps,
     joinMs: joinSteps === undefined ? undefined : joinSteps * (options.stepMs ?? 10),
+    phases: {
+      admission: between(timing?.requestedAt, timing?.admittedAt),
+      catchUp: between(timing?.admittedAt, timing?.caughtUpAt),
+      toJoined: between(timing?.caughtUpAt, timing?.joinedAt),
+    },
     ingestedEvents: timing?.ingested ?? 0,
     pages: timing?.pages ?? 0,
     requestedAt: timing?.requestedAt,
@@ -92,6 +110,10 @@ export function runJoinLatency(options: JoinLatencyOptions): JoinLatencyRun {
     graphEvents: result.events,
     violations: result.violations,
   }
+}
+
+function between(from: number | undefined, to: number | undefined): number | undefined {
+  return from === undefined || to === undefined ? undefined : to - from
 }
 
 /** Median (the lower of the two middle values for an even count) and maximum. */

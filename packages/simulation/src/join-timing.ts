@@ -10,6 +10,13 @@ export interface JoinTiming {
   readonly requestedAt: number
   /** Blocks the section had agreed at that step (genesis included), at the most advanced member. */
   readonly historyBlocks: number
+  /** Step at which it was admitted and built its engine (its catch-up starts). */
+  admittedAt: number | undefined
+  /**
+   * Step of its first short catch-up page (fewer events than a full page): it then held what its
+   * server held, and went on following the section's growth until `self:joined`.
+   */
+  caughtUpAt: number | undefined
   /** Step of its `self:joined`; undefined if it never joined. */
   joinedAt: number | undefined
   /** Events it took in as an observer (`ingest` of catch-up pages) before `self:joined`. */
@@ -27,17 +34,27 @@ export class JoinTimings {
       peer,
       requestedAt: step,
       historyBlocks,
+      admittedAt: undefined,
+      caughtUpAt: undefined,
       joinedAt: undefined,
       ingested: 0,
       pages: 0,
     })
   }
 
-  ingested(peer: string, events: number): void {
+  /** Its engine was built (the first time: a restarted join keeps the first admission). */
+  admitted(peer: string, step: number): void {
+    const timing = this.byPeer.get(peer)
+    if (timing !== undefined && timing.admittedAt === undefined) timing.admittedAt = step
+  }
+
+  /** A catch-up page of `events` was ingested; `short`: fewer than a full page. */
+  ingested(peer: string, events: number, step: number, short: boolean): void {
     const timing = this.byPeer.get(peer)
     if (timing === undefined || timing.joinedAt !== undefined) return
     timing.ingested += events
     timing.pages++
+    if (short && timing.caughtUpAt === undefined) timing.caughtUpAt = step
   }
 
   joined(peer: string, step: number): void {

@@ -619,6 +619,7 @@ export class MembershipHosting {
     }
     h.lastGraphSize = 0
     h.seenVotes.clear()
+    this.timings.admitted(h.name, ctx.step)
     ctx.log(`${h.name} is admitted and builds its engine (section of ${section.length})`)
   }
 
@@ -756,7 +757,8 @@ export class MembershipHosting {
           return
         }
         const step = sim.parsec.ingest(mockId(envelope.from), envelope.events)
-        this.timings.ingested(to.name, envelope.events.length)
+        const events = envelope.events.length
+        this.timings.ingested(to.name, events, ctx.step, events < PAGE_EVENTS)
         try {
           took(sim, step)
         } catch (error) {

@@ -12,17 +12,21 @@ import { intOption, parse, UsageError } from '../args.js'
 const DEFAULTS = { peers: 4, history: [100, 1000, 10_000], seeds: 3, seed: 1, stepMs: 10 } as const
 const MAX_HISTORY = 1_000_000
 
-const HELP = `usage: parsec-peer bench-join [--peers N] [--history LIST] [--seeds N] [--seed S] [--step-ms MS] [--json]
+const HELP = `usage: parsec-peer bench-join [--peers N] [--history LIST] [--seeds N] [--seed S] [--paced]
+                              [--step-ms MS] [--json]
 
 Join latency against history, in the deterministic simulation. For each history length H of LIST
 (comma-separated) and each of N consecutive seeds from S: a section of N founding members (mock ids,
 the simulation's membership defaults, see 'simulate --help') agrees on H opaque blocks (all voted at
-step 0, the cheapest history to build), then one outsider asks to join and goes through the
-membership protocol: admission, catch-up as an observer (pages of events pulled from one member and
-ingested), Ready, the Add, self:joined.
+step 0, the cheapest history to build; --paced: one voted per step, a denser history of more gossip
+events per block that takes about H steps to build), then one outsider asks to join and goes
+through the membership protocol: admission, catch-up as an observer (pages of 256 events pulled
+from one member and ingested), Ready, the Add, self:joined.
 Reports per H, median and maximum over the seeds: the simulated steps from the join request to
-self:joined and the same in simulated ms (steps × MS), the events the joiner ingested before
-self:joined (the history it replayed), and the wall time of the whole run (history included).
+self:joined and the same in simulated ms (steps × MS); the median steps of its phases: admission
+(request to engine built), catch-up (to its first short page: it held what its server held), and
+on to self:joined (Ready and its Add agreed); the events the joiner ingested before self:joined
+(the history it replayed); and the wall time of the whole run (history included).
 Defaults: --peers ${DEFAULTS.peers} --history ${DEFAULTS.history.join(',')} --seeds ${DEFAULTS.seeds} --seed ${DEFAULTS.seed} --step-ms ${DEFAULTS.stepMs}.
 Progress goes to stderr; --json prints one object on stdout.
 Exit status: 0 when every run joined and kept its invariants, 1 otherwise, 2 on bad arguments.`
@@ -46,12 +50,15 @@ export interface BenchJoinRow {
   readonly ingestedEvents: Spread
   readonly pages: Spread
   readonly wallMs: Spread
+  /** Median steps of each phase of the join (see `JoinLatencyRun.phases`). */
+  readonly phases: { readonly admission: Spread; readonly catchUp: Spread; readonly toJoined: Spread }
   readonly runs: BenchJoinRun[]
 }
 
 export interface BenchJoinReport {
   readonly peers: number
   readonly stepMs: number
+  readonly paced: boolean
   readonly seeds: number[]
   readonly ok: boolean
   readonly rows: BenchJoinRow[]
@@ -82,6 +89,7 @@ export const benchJoinCommand = {
       seeds: { type: 'string' },
       seed: { type: 'string' },
       'step-ms': { type: 'string' },
+      paced: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -94,18 +102,19 @@ export const benchJoinCommand = {
     const seedCount = intOption(values, 'seeds', DEFAULTS.seeds, 1, 1000)
     const firstSeed = intOption(values, 'seed', DEFAULTS.seed, 0, 2 ** 32 - 1 - seedCount)
     const stepMs = intOption(values, 'step-ms', DEFAULTS.stepMs, 1, 60_000)
+    const paced = values.paced === true
     const seeds = Array.from({ length: seedCount }, (_, i) => firstSeed + i)
     const progress = (line: string): void => console.error(line)
 
     progress(
-      `bench-join: ${peers} founding members, history ${histories.join(', ')} blocks, seeds ${seeds.join(', ')}, ${stepMs} ms a step`,
+      `bench-join: ${peers} founding members, history ${histories.join(', ')} blocks (${paced ? 'one payload voted per step' : 'all voted at step 0'}), seeds ${seeds.join(', ')}, ${stepMs} ms a step`,
     )
     const rows: BenchJoinRow[] = []
     for (const history of histories) {
       const runs: BenchJoinRun[] = []
       for (const seed of seeds) {
         const started = performance.now()
-        const run = runJoinLatency({ seed, history, peers, stepMs })
+        const run = runJoinLatency({ seed, history, peers, stepMs, paced })
         const wallMs = Math.round(performance.now() - started)
         const violations = run.violations
           .slice(0, 3)
@@ -128,10 +137,15 @@ export const benchJoinCommand = {
         ingestedEvents: spread(runs.map((r) => r.ingestedEvents)),
         pages: spread(runs.map((r) => r.pages)),
         wallMs: spread(runs.map((r) => r.wallMs)),
+        phases: {
+          admission: spread(runs.map((r) => r.phases.admission)),
+          catchUp: spread(runs.map((r) => r.phases.catchUp)),
+          toJoined: spread(runs.map((r) => r.phases.toJoined)),
+        },
         runs,
       })
     }
-    const report: BenchJoinReport = { peers, stepMs, seeds, ok: rows.every((r) => r.ok), rows }
+    const report: BenchJoinReport = { peers, stepMs, paced, seeds, ok: rows.every((r) => r.ok), rows }
     if (values.json === true) console.log(JSON.stringify(report))
     else printReport(report)
     return report.ok ? 0 : 1
@@ -146,8 +160,8 @@ function printReport(report: BenchJoinReport): void {
     'history (blocks)',
     'join steps',
     'join ms (simulated)',
+    'admission + catch-up + to joined',
     'events ingested',
-    'pages',
     'wall s (run)',
     'ok',
   ]
@@ -155,15 +169,15 @@ function printReport(report: BenchJoinReport): void {
     String(r.history),
     pair(r.joinSteps),
     pair(r.joinMs),
+    [r.phases.admission, r.phases.catchUp, r.phases.toJoined].map((p) => p?.median ?? '-').join(' + '),
     pair(r.ingestedEvents),
-    pair(r.pages),
     pair(r.wallMs, seconds),
     r.ok ? 'yes' : 'NO',
   ])
   const widths = columns.map((c, i) => Math.max(c.length, ...lines.map((l) => l[i].length)))
   const format = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join('  ')
   console.log(
-    `join latency against history: ${report.peers} founding members, seeds ${report.seeds.join(', ')} (median / max), ${report.stepMs} ms a step`,
+    `join latency against history: ${report.peers} founding members, history ${report.paced ? 'voted one payload per step' : 'voted at step 0'}, seeds ${report.seeds.join(', ')} (median / max; phases: median steps), ${report.stepMs} ms a step`,
   )
   console.log(format(columns))
   for (const line of lines) console.log(format(line))
