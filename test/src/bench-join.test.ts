@@ -18,7 +18,7 @@ describe('parsec-peer bench-join', () => {
     const lines = out.stdout.trim().split('\n')
     assert.equal(lines.length, 1)
     const report = JSON.parse(lines[0])
-    assert.deepEqual(Object.keys(report), ['peers', 'stepMs', 'paced', 'seeds', 'ok', 'rows'])
+    assert.deepEqual(Object.keys(report), ['peers', 'stepMs', 'paced', 'live', 'seeds', 'ok', 'rows'])
     assert.equal(report.peers, 4)
     assert.deepEqual(report.seeds, [4, 5])
     assert.equal(report.ok, true)

@@ -23,6 +23,8 @@ export interface JoinLatencyOptions {
   readonly peers?: number
   /** One payload voted per step instead of all at step 0 (a denser history). */
   readonly paced?: boolean
+  /** MEMBERSHIP.md §8's live defaults instead of the simulation's shortened ones. */
+  readonly live?: boolean
   /** Simulated milliseconds per step (default 10). */
   readonly stepMs?: number
   /** Step bound of the run (default: 20,000 steps after the history). */
@@ -81,7 +83,12 @@ export function joinLatencyOptions(options: JoinLatencyOptions): SimulationOptio
     maxSteps: options.maxSteps ?? DEFAULT_STEP_BOUND_AFTER_HISTORY + 2 * options.history,
     log: options.log,
     // The outsider asks one step after every member holds the history (genesis + H blocks).
-    membership: { joins: 1, window: 1, afterBlocks: options.history + 1 },
+    membership: {
+      joins: 1,
+      window: 1,
+      afterBlocks: options.history + 1,
+      ...(options.live === true ? { profile: 'live' as const } : {}),
+    },
   }
 }
 

@@ -13,7 +13,7 @@ const DEFAULTS = { peers: 4, history: [100, 1000, 10_000], seeds: 3, seed: 1, st
 const MAX_HISTORY = 1_000_000
 
 const HELP = `usage: parsec-peer bench-join [--peers N] [--history LIST] [--seeds N] [--seed S] [--paced]
-                              [--step-ms MS] [--json]
+                              [--live-membership] [--step-ms MS] [--json]
 
 Join latency against history, in the deterministic simulation. For each history length H of LIST
 (comma-separated) and each of N consecutive seeds from S: a section of N founding members (mock ids,
@@ -27,6 +27,8 @@ self:joined and the same in simulated ms (steps × MS); the median steps of its 
 (request to engine built), catch-up (to its first short page: it held what its server held), and
 on to self:joined (Ready and its Add agreed); the events the joiner ingested before self:joined
 (the history it replayed); and the wall time of the whole run (history included).
+--live-membership uses MEMBERSHIP.md §8's live defaults (proof of work of 20 bits, readyLag 5, ...)
+instead of the simulation's shortened ones.
 Defaults: --peers ${DEFAULTS.peers} --history ${DEFAULTS.history.join(',')} --seeds ${DEFAULTS.seeds} --seed ${DEFAULTS.seed} --step-ms ${DEFAULTS.stepMs}.
 Progress goes to stderr; --json prints one object on stdout.
 Exit status: 0 when every run joined and kept its invariants, 1 otherwise, 2 on bad arguments.`
@@ -59,6 +61,7 @@ export interface BenchJoinReport {
   readonly peers: number
   readonly stepMs: number
   readonly paced: boolean
+  readonly live: boolean
   readonly seeds: number[]
   readonly ok: boolean
   readonly rows: BenchJoinRow[]
@@ -90,6 +93,7 @@ export const benchJoinCommand = {
       seed: { type: 'string' },
       'step-ms': { type: 'string' },
       paced: { type: 'boolean' },
+      'live-membership': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -103,18 +107,19 @@ export const benchJoinCommand = {
     const firstSeed = intOption(values, 'seed', DEFAULTS.seed, 0, 2 ** 32 - 1 - seedCount)
     const stepMs = intOption(values, 'step-ms', DEFAULTS.stepMs, 1, 60_000)
     const paced = values.paced === true
+    const live = values['live-membership'] === true
     const seeds = Array.from({ length: seedCount }, (_, i) => firstSeed + i)
     const progress = (line: string): void => console.error(line)
 
     progress(
-      `bench-join: ${peers} founding members, history ${histories.join(', ')} blocks (${paced ? 'one payload voted per step' : 'all voted at step 0'}), seeds ${seeds.join(', ')}, ${stepMs} ms a step`,
+      `bench-join: ${peers} founding members, history ${histories.join(', ')} blocks (${paced ? 'one payload voted per step' : 'all voted at step 0'}), ${live ? 'live' : 'simulation'} membership defaults, seeds ${seeds.join(', ')}, ${stepMs} ms a step`,
     )
     const rows: BenchJoinRow[] = []
     for (const history of histories) {
       const runs: BenchJoinRun[] = []
       for (const seed of seeds) {
         const started = performance.now()
-        const run = runJoinLatency({ seed, history, peers, stepMs, paced })
+        const run = runJoinLatency({ seed, history, peers, stepMs, paced, live })
         const wallMs = Math.round(performance.now() - started)
         const violations = run.violations
           .slice(0, 3)
@@ -145,7 +150,7 @@ export const benchJoinCommand = {
         runs,
       })
     }
-    const report: BenchJoinReport = { peers, stepMs, paced, seeds, ok: rows.every((r) => r.ok), rows }
+    const report: BenchJoinReport = { peers, stepMs, paced, live, seeds, ok: rows.every((r) => r.ok), rows }
     if (values.json === true) console.log(JSON.stringify(report))
     else printReport(report)
     return report.ok ? 0 : 1
@@ -177,7 +182,7 @@ function printReport(report: BenchJoinReport): void {
   const widths = columns.map((c, i) => Math.max(c.length, ...lines.map((l) => l[i].length)))
   const format = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join('  ')
   console.log(
-    `join latency against history: ${report.peers} founding members, history ${report.paced ? 'voted one payload per step' : 'voted at step 0'}, seeds ${report.seeds.join(', ')} (median / max; phases: median steps), ${report.stepMs} ms a step`,
+    `join latency against history: ${report.peers} founding members, history ${report.paced ? 'voted one payload per step' : 'voted at step 0'}, ${report.live ? 'live' : 'simulation'} membership defaults, seeds ${report.seeds.join(', ')} (median / max; phases: median steps), ${report.stepMs} ms a step`,
   )
   console.log(format(columns))
   for (const line of lines) console.log(format(line))
