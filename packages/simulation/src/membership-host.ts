@@ -254,7 +254,9 @@ export class MembershipHosting {
         h.sim !== undefined &&
         h.sim.status === 'active' &&
         !h.sim.leaving &&
-        h.machine.role === 'member',
+        h.machine.role === 'member' &&
+        // It folded the block that made it a member (founders: the genesis block).
+        h.machine.state?.isMember(h.name) === true,
     )
   }
 

@@ -75,8 +75,8 @@ export const membershipScenarios: readonly Scenario[] = [
   },
   {
     name: 'membership-sybil-burst',
-    summary: '4 founders; 10 proof-of-work-valid candidates ask at once (young cap and limits hold: M7)',
-    options: (seed) => ({ seed, genesisSize: 4, opaque: 3, maxSteps: 6000, membership: { sybil: 10 } }),
+    summary: '4 founders; 6 proof-of-work-valid candidates ask at once (young cap and limits hold: M7)',
+    options: (seed) => ({ seed, genesisSize: 4, opaque: 3, maxSteps: 6000, membership: { sybil: 6 } }),
     check: (r) => {
       const problems: string[] = []
       agreedMembers(r, problems)
