@@ -327,7 +327,9 @@ export class MembershipHosting {
     if (this.historyFrom !== undefined) return true
     const after = this.options.afterBlocks ?? 0
     const members = this.honestMembers()
-    if (after > 0 && members.some((h) => (h.machine.state?.agreedBlocks ?? 0) < after)) return false
+    const behind = (h: HostedPeer) => (h.machine.state?.agreedBlocks ?? 0) < after
+    // No honest member yet (founders before their genesis block) holds no history either.
+    if (after > 0 && (members.length === 0 || members.some(behind))) return false
     this.historyFrom = this.ctx.step
     for (const change of this.changes) change.at += this.ctx.step
     if (after > 0) this.ctx.log(`history of ${after} blocks agreed at step ${this.ctx.step}`)
