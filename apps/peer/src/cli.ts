@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
   'bench-growth': async () => (await import('./commands/bench-growth.js')).benchGrowthCommand,
   'bench-memory': async () => (await import('./commands/bench-memory.js')).benchMemoryCommand,
+  'bench-join': async () => (await import('./commands/bench-join.js')).benchJoinCommand,
 }
 
 function usage(): string {
@@ -39,6 +40,7 @@ function usage(): string {
     '  bench-live benchmark live sections of peer processes (pnpm bench:live)',
     '  bench-growth  events per agreed payload, idle events and memory of a live section',
     '  bench-memory measure the heap bytes per event of a peer, live and restored',
+    '  bench-join join latency against the history a joiner replays (simulation)',
     '',
     "run 'parsec-peer <command> --help' for a command's options",
   ].join('\n')

@@ -38,6 +38,7 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
+import { type JoinTiming, JoinTimings } from './join-timing.js'
 import { observationKey } from './keys.js'
 import { MembershipInvariants } from './membership-invariants.js'
 import { type MembershipRunOptions, membershipConfigOf } from './membership-options.js'
@@ -111,8 +112,8 @@ type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove'
 /** A change the run was asked for, and how it ended. */
 interface RequestedChange {
   readonly kind: ChangeKind
-  /** Step it starts at (drawn at the start of the run). */
-  readonly at: number
+  /** Step it starts at (drawn at the start of the run; moved by `afterBlocks`). */
+  at: number
   peer: string | undefined
   outcome: 'done' | 'rejected' | undefined
   deferred: boolean
@@ -136,6 +137,8 @@ export interface MembershipReport {
   /** Membership messages sent, catch-up pages served. */
   readonly messages: number
   readonly pages: number
+  /** Per outsider: when it asked, the history it replayed, when it joined (`join-timing.ts`). */
+  readonly joins: JoinTiming[]
 }
 
 export class MembershipHosting {
@@ -157,6 +160,9 @@ export class MembershipHosting {
   private lastEventStep = 0
   private messages = 0
   private pages = 0
+  private readonly timings = new JoinTimings()
+  /** The step from which the requested changes count (`afterBlocks`); undefined while waiting. */
+  private historyFrom: number | undefined
 
   constructor(
     private readonly ctx: RunContext,
@@ -266,7 +272,7 @@ export class MembershipHosting {
 
   /** Work is open: some requested change has not happened (traffic keeps decisions coming). */
   get open(): boolean {
-    return this.changes.some((c) => c.outcome === undefined)
+    return this.historyFrom !== undefined && this.changes.some((c) => c.outcome === undefined)
   }
 
   /** Every requested change happened or was rejected, or the rest is deferred and quiet. */
@@ -291,10 +297,12 @@ export class MembershipHosting {
   /** Start of a step: due changes, messages, pulls, discovery answers and ticks. */
   begin(): void {
     const { ctx } = this
-    for (const change of this.changes) {
-      if (change.at > ctx.step || change.outcome !== undefined) continue
-      if (change.peer === undefined) this.startChange(change)
-      else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
+    if (this.historyReached()) {
+      for (const change of this.changes) {
+        if (change.at > ctx.step || change.outcome !== undefined) continue
+        if (change.peer === undefined) this.startChange(change)
+        else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
+      }
     }
     this.deliver()
     for (const h of this.sortedHosts()) {
@@ -312,6 +320,20 @@ export class MembershipHosting {
       }
     }
     if (this.open && ctx.rng.chance(this.options.probTraffic ?? 0.05)) this.workload.extraOpaque()
+  }
+
+  /** Whether the history of `afterBlocks` is agreed (the changes' steps are moved to count from then). */
+  private historyReached(): boolean {
+    if (this.historyFrom !== undefined) return true
+    const after = this.options.afterBlocks ?? 0
+    const members = this.honestMembers()
+    const behind = (h: HostedPeer) => (h.machine.state?.agreedBlocks ?? 0) < after
+    // No honest member yet (founders before their genesis block) holds no history either.
+    if (after > 0 && (members.length === 0 || members.some(behind))) return false
+    this.historyFrom = this.ctx.step
+    for (const change of this.changes) change.at += this.ctx.step
+    if (after > 0) this.ctx.log(`history of ${after} blocks agreed at step ${this.ctx.step}`)
+    return true
   }
 
   /** A block `peer` polled (at `position` of the agreed order): to its machine. */
@@ -385,6 +407,10 @@ export class MembershipHosting {
         })
         const host = this.newHost(name, secret, machine, false, change.kind === 'sybil')
         change.peer = name
+        if (change.kind === 'join') {
+          const history = Math.max(0, ...this.honestMembers().map((h) => h.machine.state?.agreedBlocks ?? 0))
+          this.timings.requested(name, ctx.step, history)
+        }
         ctx.log(`${change.kind === 'sybil' ? 'Sybil candidate' : 'outsider'} ${name} asks to join`)
         this.apply(host, machine.start())
         return
@@ -597,6 +623,7 @@ export class MembershipHosting {
     }
     h.lastGraphSize = 0
     h.seenVotes.clear()
+    this.timings.admitted(h.name, ctx.step)
     ctx.log(`${h.name} is admitted and builds its engine (section of ${section.length})`)
   }
 
@@ -641,6 +668,7 @@ export class MembershipHosting {
         h.joined = true
         h.catchUpFrom = undefined
         this.joined.push(h.name)
+        this.timings.joined(h.name, ctx.step)
         ctx.log(`${h.name}: self:joined at block ${event.position}`)
         break
       case 'member:left':
@@ -733,6 +761,8 @@ export class MembershipHosting {
           return
         }
         const step = sim.parsec.ingest(mockId(envelope.from), envelope.events)
+        const events = envelope.events.length
+        this.timings.ingested(to.name, events, ctx.step, events < PAGE_EVENTS)
         try {
           took(sim, step)
         } catch (error) {
@@ -849,6 +879,7 @@ export class MembershipHosting {
         .map((c) => `${c.kind}${c.peer === undefined ? '' : `(${c.peer})`}${c.deferred ? ' deferred' : ''}`),
       messages: this.messages,
       pages: this.pages,
+      joins: this.timings.list(),
     }
   }
 }

@@ -27,6 +27,12 @@ export interface MembershipRunOptions {
   /** Steps within which the joins, leaves and silences are drawn (default 600). */
   readonly window?: number
   /**
+   * History before the changes (the join-latency benchmark): the requested changes wait until every
+   * honest member has agreed this many blocks (genesis included), and their steps, drawn in
+   * `window`, count from then; no extra traffic is voted before (default 0: no wait).
+   */
+  readonly afterBlocks?: number
+  /**
    * The machine's configuration: `'simulation'` (default) for `SIMULATION_MEMBERSHIP` (shortened
    * for short runs), `'live'` for MEMBERSHIP.md §8's defaults; overrides apply on top.
    */
