@@ -6,7 +6,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { sha256 } from '@noble/hashes/sha2.js'
+import { genesisRecord, sectionIdOf as sectionIdOfRecord } from '@parsec-section/membership'
 import { type ConsensusMode, compareIds, type PublicId } from '@parsec-section/parsec-core'
 import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { SectionError } from './errors.js'
@@ -36,8 +36,6 @@ export interface GenesisFile {
   readonly relatedInfo?: string
 }
 
-const MODE_BYTE: Record<ConsensusMode, number> = { single: 0, supermajority: 1 }
-
 export function createGenesis(
   members: readonly { peerId: PeerId; addrs?: readonly Multiaddr[] }[],
   mode: ConsensusMode = 'single',
@@ -56,31 +54,18 @@ export function createGenesis(
   return { members: sorted, mode, relatedInfo, sectionId: sectionIdOf(sorted, mode, relatedInfo) }
 }
 
+/** The section id (membership's `sectionIdOf`: SHA-256 of the canonical GenesisRecord), in hex. */
 function sectionIdOf(
   members: readonly GenesisMember[],
   mode: ConsensusMode,
   relatedInfo: Uint8Array,
 ): string {
-  // Canonical record: "parsec-section/genesis/v1" ‖ u32 count ‖ keys ‖ u32 len ‖ related info ‖ mode.
-  const tag = new TextEncoder().encode('parsec-section/genesis/v1')
-  const size = tag.length + 4 + members.length * 32 + 4 + relatedInfo.length + 1
-  const bytes = new Uint8Array(size)
-  const view = new DataView(bytes.buffer)
-  let at = 0
-  bytes.set(tag, at)
-  at += tag.length
-  view.setUint32(at, members.length, true)
-  at += 4
-  for (const member of members) {
-    bytes.set(member.publicId.encoded, at)
-    at += 32
-  }
-  view.setUint32(at, relatedInfo.length, true)
-  at += 4
-  bytes.set(relatedInfo, at)
-  at += relatedInfo.length
-  bytes[at] = MODE_BYTE[mode]
-  return bytesToString(sha256(bytes), 'base16')
+  const record = genesisRecord(
+    members.map((m) => m.publicId),
+    relatedInfo,
+    mode,
+  )
+  return bytesToString(sectionIdOfRecord(record), 'base16')
 }
 
 export function genesisToFile(genesis: SectionGenesis): GenesisFile {
