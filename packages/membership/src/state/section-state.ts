@@ -281,6 +281,17 @@ export class SectionState {
     const warn = (kind: FoldWarningKind, peer?: PublicId): void => {
       warnings.push(peer === undefined ? { kind, position } : { kind, position, peer: peer.name })
     }
+    // A Remove and an agreed Accusation both end a membership (the engine removes either way).
+    const removeMember = (peer: PublicId, notMember: FoldWarningKind): void => {
+      const member = this.memberMap.get(peer.name)
+      if (member === undefined) {
+        warn(notMember, peer)
+        return
+      }
+      this.memberMap.delete(peer.name)
+      this.removedMap.set(peer.name, { id: peer, atBlock: position })
+      removed.push(member)
+    }
     this.seqValue++
     this.headValue = sha256(HEAD_DOMAIN, this.headValue, entry.observation)
     this.headIndexes.set(toHex(this.headValue), this.heads.length)
@@ -351,30 +362,15 @@ export class SectionState {
         added.push(member)
         break
       }
-      case 'remove': {
-        const member = this.memberMap.get(change.peer.name)
-        if (member === undefined) {
-          warn('RemoveOfNonMember', change.peer)
-          break
-        }
-        this.memberMap.delete(change.peer.name)
-        this.removedMap.set(change.peer.name, { id: change.peer, atBlock: position })
-        removed.push(member)
+      case 'remove':
+        removeMember(change.peer, 'RemoveOfNonMember')
         break
-      }
       case 'accusation': {
         if (!this.bannedMap.has(change.offender.name)) {
           this.bannedMap.set(change.offender.name, { id: change.offender, atBlock: position })
           banned.push(change.offender)
         }
-        const member = this.memberMap.get(change.offender.name)
-        if (member === undefined) {
-          warn('AccusationOfNonMember', change.offender)
-          break
-        }
-        this.memberMap.delete(change.offender.name)
-        this.removedMap.set(change.offender.name, { id: change.offender, atBlock: position })
-        removed.push(member)
+        removeMember(change.offender, 'AccusationOfNonMember')
         break
       }
     }
