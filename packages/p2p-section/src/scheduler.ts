@@ -115,7 +115,8 @@ export class GossipScheduler {
     this.timerAt = Date.now() + delay
     this.timer = setTimeout(() => {
       this.timerAt = Number.POSITIVE_INFINITY
-      if (interval !== undefined && this.driver.mode() !== 'idle') this.tryStart()
+      // The mode now, not when armed: news may have made an idle peer busy since.
+      if (this.driver.mode() !== 'idle') this.tryStart()
       this.armTimer()
     }, delay)
     this.timer.unref?.()

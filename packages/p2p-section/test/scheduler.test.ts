@@ -102,4 +102,23 @@ describe('gossip scheduler', () => {
       mock.timers.reset()
     }
   })
+
+  it('an idle timer that fires after news made us busy starts an exchange (no extra wait)', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+    const random = mock.method(Math, 'random', () => 0.5) // no jitter: idle 1000 ms, busy 250 ms
+    try {
+      const h = harness('idle', 1)
+      h.scheduler.start()
+      run(h.scheduler, 900)
+      // 100 ms before the idle timer: the busy pace (250 ms) would not bring it forward.
+      h.state.mode = 'busy'
+      h.scheduler.nudge()
+      run(h.scheduler, 250)
+      assert.equal(h.started(), 1, 'an exchange within one busy interval of the news')
+      h.scheduler.stop()
+    } finally {
+      random.mock.restore()
+      mock.timers.reset()
+    }
+  })
 })
