@@ -4,7 +4,14 @@ import { spawnSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { findScenario, peerName, Rng, scenarios, simulate } from '@parsec-section/simulation'
+import {
+  findScenario,
+  membershipScenarios,
+  peerName,
+  Rng,
+  scenarios,
+  simulate,
+} from '@parsec-section/simulation'
 
 /** Rng(1)'s first outputs (xoshiro128** seeded by splitmix32): runs must replay across releases. */
 const PINNED_SEED_1 = [2442144158, 3238099751, 3819917871]
@@ -289,5 +296,17 @@ describe('parsec-peer simulate / soak', () => {
     )
     assert.match(out.stderr, /resume with --from 24/)
     assert.equal(cli('soak', '--seeds', 'lots').status, 2)
+  })
+
+  it('soak --each K runs K seeds of every scenario of the suite', () => {
+    const out = cli('soak', '--suite', 'membership', '--each', '1', '--json')
+    assert.equal(out.status, 0, out.stderr)
+    const json = JSON.parse(out.stdout)
+    assert.equal(json.seeds, membershipScenarios.length)
+    assert.deepEqual(
+      Object.keys(json.scenarios),
+      membershipScenarios.map((s) => s.name),
+    )
+    assert.equal(cli('soak', '--each', '2', '--seeds', '4').status, 2)
   })
 })

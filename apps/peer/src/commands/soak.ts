@@ -21,10 +21,11 @@ const SUITES: Record<'standard' | 'byzantine' | 'membership' | 'all', readonly S
   all: allScenarios,
 }
 
-const HELP = `usage: parsec-peer soak [--seeds N] [--from S] [--suite standard|byzantine|membership|all] [--scenario NAME]
+const HELP = `usage: parsec-peer soak [--seeds N | --each K] [--from S] [--suite standard|byzantine|membership|all] [--scenario NAME]
                         [--coin concrete|parity] [--json]
 
-Runs N simulations (default 5 per scenario of the suite). Run i (from S, default 0, to S+N-1) plays
+Runs N simulations (default 5 per scenario of the suite; --each K runs K per scenario, N = K times
+the suite's size). Run i (from S, default 0, to S+N-1) plays
 scenario number i modulo the suite's size with seed i, so the seeds spread evenly over the suite
 and an interrupted soak resumes with --from (the progress lines print where to resume). --suite
 picks the scenarios: standard (default, the reference's ${scenarios.length}: voting, crashes, churn), byzantine
@@ -54,6 +55,7 @@ export const soakCommand = {
   async run(args: string[]): Promise<number> {
     const { values } = parse(args, {
       seeds: { type: 'string' },
+      each: { type: 'string' },
       from: { type: 'string' },
       scenario: { type: 'string' },
       suite: { type: 'string' },
@@ -72,7 +74,12 @@ export const soakCommand = {
       'standard',
     )
     const suite = SUITES[suiteName]
-    const count = intOption(values, 'seeds', suite.length * 5, 1, 10_000_000)
+    if (values.seeds !== undefined && values.each !== undefined) {
+      throw new UsageError('--seeds and --each both set the number of runs: give one')
+    }
+    const perEach = values.scenario === undefined ? suite.length : 1
+    const each = intOption(values, 'each', 5, 1, Math.floor(10_000_000 / perEach))
+    const count = intOption(values, 'seeds', each * perEach, 1, 10_000_000)
     const from = intOption(values, 'from', 0, 0, 0xffff_ffff)
     if (from + count - 1 > 0xffff_ffff) {
       throw new UsageError('--from + --seeds goes past the largest seed (2^32 - 1)')
