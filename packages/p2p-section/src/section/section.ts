@@ -13,23 +13,8 @@
  *   created only once a stream to it is open, and a partner we failed to reach or to sync with is
  *   left alone for a capped exponential backoff.
  */
-import type {
-  ComponentLogger,
-  Connection,
-  Counter,
-  Libp2pEvents,
-  Logger,
-  Metrics,
-  PeerId,
-  PeerRouting,
-  PeerStore,
-  PrivateKey,
-  Startable,
-  Stream,
-  TypedEventTarget,
-} from '@libp2p/interface'
+import type { Connection, Counter, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
-import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import {
   type Block,
   type BlockDescription,
@@ -46,90 +31,31 @@ import {
   type Step,
   supermajority,
 } from '@parsec-section/parsec-core'
-import type { Datastore } from 'interface-datastore'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { equals } from 'uint8arrays'
-import { CatchUp, type PullProgress } from './catchup.js'
-import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal, packedEventBytes } from './codec.js'
-import * as C from './constants.js'
-import { type AnnouncePubSub, SectionDiscovery } from './discovery.js'
-import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } from './errors.js'
-import { type FramedStream, framed } from './framing.js'
-import type { GenesisMember, SectionGenesis } from './genesis.js'
-import { secretIdFromPrivateKey } from './identity.js'
-import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from './inbound-stream.js'
-import { Backoff, type GossipMode, GossipScheduler } from './scheduler.js'
-import { runSelfCheck } from './self-check.js'
-import { SectionStorage } from './storage.js'
-import { VerifyStats } from './verify-stats.js'
-
-export interface ParsecSectionInit {
-  /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
-  readonly genesis: SectionGenesis
-  /** Persist the graph and delivered blocks in the node's datastore (default true). */
-  readonly persist?: boolean
-  /**
-   * Sync each batch to disk before anything that depends on it is sent (default true; a
-   * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
-   * that peers have seen, and the restarted peer would fork.
-   */
-  readonly syncWrites?: boolean
-  /** The one message size limit of every protocol (frames and read buffers). */
-  readonly maxMessageBytes?: number
-  /** The most event bytes in one message; a partner lacking more catches up in pages of this size. */
-  readonly pageBytes?: number
-  /** See `constants.SELF_CHECK_TIMEOUT_MS`. */
-  readonly selfCheckTimeoutMs?: number
-  readonly selfCheckRetryMs?: number
-  readonly maxEventsPerMessage?: number
-  readonly maxInboundStreams?: number
-  readonly maxOutboundStreams?: number
-  readonly responseTimeoutMs?: number
-  readonly idleStreamTimeoutMs?: number
-  /** The fastest gossip pace (a large backlog); see `constants.GOSSIP_INTERVAL_MS`. */
-  readonly gossipIntervalMs?: number
-  /** The slowest busy pace (one observation pending); see `constants.LIGHT_GOSSIP_INTERVAL_MS`. */
-  readonly lightGossipIntervalMs?: number
-  /** The backlog at which gossip reaches its fastest pace. */
-  readonly backlogForFastestGossip?: number
-  /** The pace while observations are pending but no decision is possible. */
-  readonly idleGossipIntervalMs?: number
-  readonly maxGossipPerSecond?: number
-  readonly maxConcurrentExchanges?: number
-  /** Name of the node's gossipsub service used for announcements (default `pubsub`); absent: none. */
-  readonly pubsubService?: string
-  readonly announceIntervalMs?: number
-  readonly lookupIntervalMs?: number
-  readonly maxLookupIntervalMs?: number
-  /** See `constants.PROGRESS_WINDOW_MS`. */
-  readonly progressWindowMs?: number
-  /** First and longest wait before a partner that failed is tried again. */
-  readonly partnerBackoffMs?: number
-  readonly partnerBackoffMaxMs?: number
-}
-
-export interface ParsecSectionComponents {
-  peerId: PeerId
-  privateKey: PrivateKey
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  peerStore: PeerStore
-  events: TypedEventTarget<Libp2pEvents>
-  logger: ComponentLogger
-  datastore: Datastore
-  peerRouting: PeerRouting
-  addressManager: AddressManager
-  metrics?: Metrics
-}
-
-/** A block as delivered to the application, once, in agreed order. */
-export interface DeliveredBlock {
-  /** 0-based position in the section's agreed order (the genesis block is 0). */
-  readonly position: number
-  readonly block: Block
-  /** JSON-friendly form: kind, payload (hex and text), voters. */
-  readonly description: BlockDescription
-}
+import { CatchUp, type PullProgress } from '../catchup.js'
+import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal, packedEventBytes } from '../codec.js'
+import * as C from '../constants.js'
+import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
+import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } from '../errors.js'
+import { type FramedStream, framed } from '../framing.js'
+import type { GenesisMember, SectionGenesis } from '../genesis.js'
+import { secretIdFromPrivateKey } from '../identity.js'
+import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from '../inbound-stream.js'
+import { Backoff, type GossipMode, GossipScheduler } from '../scheduler.js'
+import { runSelfCheck } from '../self-check.js'
+import { SectionStorage } from '../storage.js'
+import { VerifyStats } from '../verify-stats.js'
+import type {
+  DeliveredBlock,
+  ParsecSection,
+  ParsecSectionComponents,
+  ParsecSectionEvents,
+  ParsecSectionInit,
+  SectionState,
+  SectionStatus,
+} from './api.js'
+import { classify, type Failure } from './failure.js'
 
 /**
  * Stored events decoded one at a time as the engine takes them. A module function: a closure in
@@ -152,204 +78,9 @@ class Delivered implements DeliveredBlock {
   }
 }
 
-/**
- * Provably bad input from a peer over a working link: an undecodable complete frame, a frame
- * cut short by the peer closing its stream, an oversized length prefix, a non-member, a bad
- * signature, an event the engine rejects. Never raised for a broken link (see `SectionLinkError`).
- */
-export interface SectionFault {
-  readonly peer: PeerId
-  readonly kind: 'protocol'
-  /** A `SectionErrorCode` or the engine's `ParsecErrorCode` (or malice type). */
-  readonly code: string
-  readonly message: string
-}
-
-/**
- * A transport-level failure with a peer: stream reset, connection closed or lost (a message cut
- * short by it included), no answer in time, not reachable. Says nothing about the peer's honesty:
- * an honest peer that is killed, restarted or cut off gives these.
- */
-export interface SectionLinkError {
-  readonly peer: PeerId
-  readonly kind: 'transport'
-  readonly code: LinkErrorCode
-  readonly message: string
-  /** During our exchange with the peer (`outbound`) or its exchange with us (`inbound`). */
-  readonly direction: 'inbound' | 'outbound'
-  /** Outbound: how long we leave this peer alone before trying it again. */
-  readonly retryInMs?: number
-}
-
-/**
- * Where the service is: `checking` (the start-up self-check), `catching-up` (fetching what it
- * lacks before its first event), `running`, `failed` (it makes no more events: see `ready()`),
- * `stopped`.
- */
-export type SectionState = 'checking' | 'catching-up' | 'running' | 'failed' | 'stopped'
-
-export interface SectionStatus {
-  readonly sectionId: string
-  readonly peerId: string
-  readonly state: SectionState
-  /** Why the service failed (`state` is `failed`). */
-  readonly failure?: { readonly code: string; readonly message: string }
-  /** The paged catch-up under way or last finished. */
-  readonly catchUp?: CatchUpStatus
-  readonly mode: SectionGenesis['mode']
-  readonly members: readonly string[]
-  readonly connected: readonly string[]
-  readonly graphSize: number
-  readonly decidedBlocks: number
-  readonly deliveredBlocks: number
-  /** Observations carried by some event that are not decided yet. */
-  readonly pendingObservations: number
-  /** Exchanges we started per second, over the last 10 s. */
-  readonly gossipRate: number
-  /** `fault` events so far (provably bad input). */
-  readonly faults: number
-  /** `link:error` events so far (broken links: not faults). */
-  readonly linkErrors: number
-  /**
-   * Members whose last dial or exchange failed: each is tried again only after its backoff
-   * (capped exponential); a success or a new connection removes it.
-   */
-  readonly backingOff: readonly string[]
-  /** Signature verifications by the engine, and the time they took. */
-  readonly verifications: { readonly count: number; readonly totalMs: number }
-  /** Members of whom our graph holds a fork (two events with one self-parent). */
-  readonly forkedMembers: readonly string[]
-  /** This process's CPU time (user + system) since the service started. */
-  readonly cpuMs: number
-}
-
-export interface CatchUpStatus {
-  readonly peer: string
-  readonly pages: number
-  readonly events: number
-  readonly serverGraphSize: number
-  readonly done: boolean
-}
-
-export interface ParsecSectionEvents {
-  block: CustomEvent<DeliveredBlock>
-  /** After each page of a paged catch-up. */
-  'catchup:progress': CustomEvent<PullProgress>
-  /** The start-up self-check got no answer in time and went on (a whole section restarting). */
-  'selfcheck:unanswered': CustomEvent<{ readonly asked: number; readonly answered: number }>
-  fault: CustomEvent<SectionFault>
-  'link:error': CustomEvent<SectionLinkError>
-  'peer:connected': CustomEvent<PeerId>
-  'peer:disconnected': CustomEvent<PeerId>
-  /**
-   * The service stopped making events for good: `StorageFailed` (writing to the store failed: it
-   * sends nothing that depends on what was not stored; restart once the cause, e.g. a full disk,
-   * is fixed) or `SelfCheckFailed` (the section holds an event of ours our store does not).
-   * `vote` and `ready()` reject with this error.
-   */
-  failed: CustomEvent<SectionError>
-}
-
-export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
-  readonly sectionId: string
-  readonly protocol: string
-  /**
-   * Resolves once the service runs (its self-check and start-up catch-up done); rejects with the
-   * `SectionError` that stopped it, e.g. `SelfCheckFailed` when the section holds an event of ours
-   * our store does not (a wrong data directory, or our key running elsewhere).
-   */
-  ready(): Promise<void>
-  /**
-   * Votes for an application payload (at most `MAX_PAYLOAD_BYTES`); waits for `ready()`, resolves
-   * once our vote is stored (and may be gossiped).
-   */
-  vote(payload: Uint8Array): Promise<void>
-  /** Delivered blocks from position `from` on (at most `limit`). */
-  blocks(from?: number, limit?: number): DeliveredBlock[]
-  status(): SectionStatus
-}
-
 interface Channel {
   readonly stream: Stream
   readonly lp: FramedStream
-}
-
-/** How a failed read, write or engine call is reported. */
-type Failure =
-  /** The partner closed (or we timed out) a stream between messages: nothing to report. */
-  | { readonly kind: 'end'; readonly message: string }
-  /** Provably bad input from a live peer: a `fault`. */
-  | { readonly kind: 'protocol'; readonly code: string; readonly message: string }
-  /** A broken link: a `link:error`. */
-  | { readonly kind: 'transport'; readonly code: LinkErrorCode; readonly message: string }
-
-/** libp2p error names that are transport-level, by the link error code they map to. */
-const TRANSPORT_ERRORS: Readonly<Record<string, LinkErrorCode>> = {
-  TimeoutError: 'Timeout',
-  AbortError: 'Timeout',
-  StreamResetError: 'StreamReset',
-  StreamAbortedError: 'StreamReset',
-  StreamClosedError: 'ConnectionClosed',
-  StreamStateError: 'ConnectionClosed',
-  ConnectionClosedError: 'ConnectionClosed',
-  ConnectionClosingError: 'ConnectionClosed',
-  MuxerClosedError: 'ConnectionClosed',
-  UnsupportedProtocolError: 'UnsupportedProtocol',
-}
-
-/** Whether the stream (and its connection, when known) were still up when a read failed. */
-function linkAlive(stream: Stream | undefined, connection: Connection | undefined): boolean {
-  return (stream === undefined || stream.status === 'open') && (connection?.status ?? 'open') === 'open'
-}
-
-/**
- * Sorts a failure into protocol (the peer sent something provably bad over a working link) and
- * transport (the link broke: nobody's fault). Only typed errors of this package and of the
- * engine, an oversized length prefix, and a frame cut short by the peer closing its stream while
- * the connection stays up are protocol faults; anything else is transport, since it cannot be
- * told from a crash, a restart or a network cut.
- *
- * @param between - no message was under way (a read for the next request or response)
- */
-function classify(
-  error: unknown,
-  stream: Stream | undefined,
-  connection: Connection | undefined,
-  between: boolean,
-): Failure {
-  if (error instanceof LinkError) return { kind: 'transport', code: error.code, message: error.message }
-  if (isSectionError(error)) {
-    if (error.code === 'Timeout') return { kind: 'transport', code: 'Timeout', message: error.message }
-    return { kind: 'protocol', code: error.code, message: error.message }
-  }
-  if (isParsecError(error)) return { kind: 'protocol', code: error.code, message: error.message }
-  if (!(error instanceof Error)) {
-    // e.g. a stream's 'close' event, which a write that waits for 'drain' is rejected with
-    if (error instanceof Event) return classify(toError(error), stream, connection, between)
-    return { kind: 'transport', code: 'LinkFailure', message: String(error) }
-  }
-  const { name, message } = error
-  if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') {
-    return { kind: 'protocol', code: 'MessageTooLarge', message }
-  }
-  if (name === 'UnexpectedEOFError') {
-    // lpStream reads the length prefix a byte at a time: EOF before its first byte is a close
-    // between messages.
-    if (/ 0\/1 bytes/.test(message)) {
-      return between && linkAlive(stream, connection)
-        ? { kind: 'end', message }
-        : { kind: 'transport', code: 'ConnectionClosed', message: `link closed: ${message}` }
-    }
-    // Cut short mid-frame: by the peer closing its stream over a live connection (a malformed
-    // message), or by the connection dying under it (a crash or a cut: not a fault).
-    return linkAlive(stream, connection)
-      ? { kind: 'protocol', code: 'MalformedMessage', message: `truncated message: ${message}` }
-      : { kind: 'transport', code: 'ConnectionClosed', message: `connection lost mid-message: ${message}` }
-  }
-  if (between && (name === 'StreamClosedError' || name === 'StreamResetError'))
-    return { kind: 'end', message }
-  if (between && name === 'TimeoutError') return { kind: 'end', message: `idle: ${message}` }
-  return { kind: 'transport', code: TRANSPORT_ERRORS[name] ?? 'LinkFailure', message: `${name}: ${message}` }
 }
 
 /** A promise with its settle functions (Node 20 has no `Promise.withResolvers`). */
