@@ -39,7 +39,7 @@ import * as C from '../constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { isSectionError, LinkError, type LinkErrorCode, SectionError, toError } from '../errors.js'
 import { type FramedStream, framed } from '../framing.js'
-import type { GenesisMember, SectionGenesis } from '../genesis.js'
+import type { SectionGenesis } from '../genesis.js'
 import { secretIdFromPrivateKey } from '../identity.js'
 import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from '../inbound-stream.js'
 import { Backoff, type GossipMode, GossipScheduler } from '../scheduler.js'
@@ -56,6 +56,7 @@ import type {
   SectionStatus,
 } from './api.js'
 import { classify, type Failure } from './failure.js'
+import { type GossipPartner, Roster, type RosterMember } from './roster.js'
 
 /**
  * Stored events decoded one at a time as the engine takes them. A module function: a closure in
@@ -115,9 +116,7 @@ export class ParsecSectionService
   readonly catchUpProtocol: string
   private readonly log: Logger
   private readonly genesis: SectionGenesis
-  private readonly membersByPeer = new Map<string, GenesisMember>()
-  /** The same members by engine name (hex public key). */
-  private readonly membersByName = new Map<string, GenesisMember>()
+  private readonly roster: Roster
   private readonly storage: SectionStorage | undefined
   private readonly scheduler: GossipScheduler
   private discovery: SectionDiscovery | undefined
@@ -174,10 +173,7 @@ export class ParsecSectionService
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
-    for (const member of init.genesis.members) {
-      this.membersByPeer.set(member.peerId.toString(), member)
-      this.membersByName.set(member.publicId.name, member)
-    }
+    this.roster = new Roster(components, init.genesis.members, () => this.engine)
     this.storage =
       init.persist === false
         ? undefined
@@ -212,8 +208,8 @@ export class ParsecSectionService
     this.catchUp = new CatchUp(
       {
         engine: () => this.engine,
-        memberOf: (peer) => this.membersByPeer.get(peer.toString())?.publicId,
-        resolve: (name) => this.membersByName.get(name)?.publicId,
+        memberOf: (peer) => this.roster.memberOf(peer)?.publicId,
+        resolve: this.roster.resolve,
         take: (step, peer) => this.take(step, peer),
         flush: () => this.flush(),
       },
@@ -243,7 +239,7 @@ export class ParsecSectionService
   async start(): Promise<void> {
     if (this.started) return
     const us = this.components.peerId.toString()
-    if (!this.membersByPeer.has(us)) {
+    if (this.roster.memberOf(us) === undefined) {
       throw new SectionError('NotInGenesis', `peer ${us} is not a member of section ${this.sectionId}`)
     }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
@@ -292,10 +288,7 @@ export class ParsecSectionService
       maxInboundStreams: C.MAX_CATCHUP_STREAMS,
       maxOutboundStreams: C.MAX_CATCHUP_STREAMS,
     })
-    for (const member of this.genesis.members) {
-      if (member.peerId.equals(this.components.peerId) || member.addrs.length === 0) continue
-      await this.components.peerStore.merge(member.peerId, { multiaddrs: [...member.addrs] })
-    }
+    await this.roster.start()
     this.components.events.addEventListener('peer:connect', this.onPeerConnect)
     this.components.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
     for (const connection of this.components.connectionManager.getConnections()) {
@@ -354,7 +347,7 @@ export class ParsecSectionService
   private async runStartUp(signal: AbortSignal): Promise<void> {
     const engine = this.requireEngine()
     const us = engine.ourId
-    const others = this.genesis.members.filter((m) => !m.peerId.equals(this.components.peerId))
+    const others = this.roster.others()
     const check = await runSelfCheck({
       others,
       ask: (peer) => this.catchUp.status(peer),
@@ -407,7 +400,7 @@ export class ParsecSectionService
       }
       for (const fault of isParsecError(error) ? error.faults : []) {
         const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-        this.reportFault(this.membersByName.get(fault.offender.name)?.peerId ?? peerId, code, code)
+        this.reportFault(this.roster.peerIdOf(fault.offender.name) ?? peerId, code, code)
       }
       const failure = classify(error, undefined, undefined, false)
       if (failure.kind === 'protocol' && !isParsecError(error))
@@ -474,6 +467,7 @@ export class ParsecSectionService
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     await this.components.registrar.unhandle(this.protocol)
     await this.components.registrar.unhandle(this.catchUpProtocol)
+    this.roster.stop()
     const channels = [...this.channels.values()]
     this.channels.clear()
     for (const pending of channels) {
@@ -529,7 +523,7 @@ export class ParsecSectionService
             },
           }),
       mode: this.genesis.mode,
-      members: this.genesis.members.map((m) => m.peerId.toString()),
+      members: this.roster.members().map((m) => m.peerId.toString()),
       connected: [...this.connected],
       graphSize: engine?.graphSize ?? 0,
       decidedBlocks: engine?.decidedBlockCount ?? 0,
@@ -556,7 +550,10 @@ export class ParsecSectionService
         .peers.filter((peer) => peer.forked)
         .map((peer) => peer.id.name),
     )
-    return this.genesis.members.filter((m) => forked.has(m.publicId.name)).map((m) => m.peerId.toString())
+    return this.roster
+      .members()
+      .filter((m) => forked.has(m.publicId.name))
+      .map((m) => m.peerId.toString())
   }
 
   /** The engine, for tools (graph dumps, inspection); undefined before start. */
@@ -596,7 +593,7 @@ export class ParsecSectionService
     for (const { block } of step.blocks) this.decided.push(block)
     for (const fault of reportFaults ? step.faults : []) {
       const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-      const offender = this.membersByName.get(fault.offender.name)?.peerId ?? from
+      const offender = this.roster.peerIdOf(fault.offender.name) ?? from
       if (offender !== undefined) this.reportFault(offender, code, code)
     }
     return news
@@ -750,8 +747,8 @@ export class ParsecSectionService
     if (engine === undefined) return []
     const out: string[] = []
     for (const id of engine.peersLackingVotes()) {
-      const member = this.membersByName.get(id.name)
-      if (member !== undefined && this.connected.has(member.peerId.toString())) out.push(id.name)
+      const peerId = this.roster.peerIdOf(id.name)
+      if (peerId !== undefined && this.connected.has(peerId.toString())) out.push(id.name)
     }
     return out
   }
@@ -779,25 +776,22 @@ export class ParsecSectionService
   private supermajorityConnected(): boolean {
     const engine = this.engine
     if (engine === undefined) return false
-    const voters = engine.voters()
+    const voters = this.roster.voters()
     const us = engine.ourId.name
     let live = 0
     for (const voter of voters) {
-      const member = this.membersByName.get(voter.name)
-      if (voter.name === us || (member !== undefined && this.connected.has(member.peerId.toString()))) live++
+      const peerId = this.roster.peerIdOf(voter.name)
+      if (voter.name === us || (peerId !== undefined && this.connected.has(peerId.toString()))) live++
     }
     return supermajority(voters.length, live)
   }
 
   // ---------------------------------------------------------------- inbound
 
-  private readonly resolveMember = (name: string): PublicId | undefined =>
-    this.membersByName.get(name)?.publicId
-
   /** The member an inbound stream comes from; a non-member is a fault and its stream is reset. */
-  private inboundMember(stream: Stream, connection: Connection): GenesisMember | undefined {
+  private inboundMember(stream: Stream, connection: Connection): RosterMember | undefined {
     const remote = connection.remotePeer
-    const member = this.membersByPeer.get(remote.toString())
+    const member = this.roster.memberOf(remote)
     if (member !== undefined && this.engine !== undefined) return member
     this.reportFault(remote, 'NotAMember', `peer ${remote.toString()} is not a member of this section`)
     stream.abort(new SectionError('NotAMember', 'not a member of this section'))
@@ -839,7 +833,7 @@ export class ParsecSectionService
       let received: DecodedSync
       try {
         const bytes = await lp.read()
-        received = decodeSync(bytes, this.maxEventsPerMessage, this.resolveMember)
+        received = decodeSync(bytes, this.maxEventsPerMessage, this.roster.resolve)
       } catch (error) {
         if (!this.started) {
           await stream.close().catch(() => {})
@@ -918,7 +912,7 @@ export class ParsecSectionService
     const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
     // Events accepted before an error stay: persisted and delivered either way. The error's
     // faults are reported with the error itself (the stream is ended for it).
-    const news = this.take(step, this.membersByName.get(member.name)?.peerId, step.error === undefined)
+    const news = this.take(step, this.roster.peerIdOf(member.name), step.error === undefined)
     if (step.error !== undefined) throw step.error
     const reply =
       encodeSync('response', step.message?.packedEvents ?? [], this.pageBytes) ??
@@ -935,15 +929,13 @@ export class ParsecSectionService
     // Removed: no gossip (the final syncs of a drain are membership's, part 2).
     if (engine.isRemoved) return false
     const now = Date.now()
-    const candidates: { id: PublicId; peerId: PeerId }[] = []
+    const candidates: GossipPartner[] = []
     // With nothing pending, only a partner that lacks a vote is worth an exchange.
     const only = engine.pendingObservationCount === 0 ? new Set(this.laggingPartners()) : undefined
-    for (const id of engine.gossipRecipients()) {
-      const member = this.membersByName.get(id.name)
-      if (member === undefined || this.inFlight.has(id.name) || (only !== undefined && !only.has(id.name)))
-        continue
-      if (!this.backoff.ready(member.peerId.toString(), now)) continue
-      candidates.push({ id, peerId: member.peerId })
+    for (const partner of this.roster.gossipPartners()) {
+      if (this.inFlight.has(partner.id.name) || (only !== undefined && !only.has(partner.id.name))) continue
+      if (!this.backoff.ready(partner.peerId.toString(), now)) continue
+      candidates.push(partner)
     }
     if (candidates.length === 0) return false
     // Any partner not backing off: one we are not connected to is dialled if we hold an address
@@ -1002,7 +994,7 @@ export class ParsecSectionService
     // The service may have failed (or be catching up) while the stream opened: no event then.
     if (this.state !== 'running' || this.pulling) return
     // The partner may have left our recipients while the stream opened.
-    if (!engine.gossipRecipients().some((id) => id.name === partner.name)) {
+    if (!this.roster.isGossipPartner(partner.name)) {
       this.log('exchange with %p not possible: no longer a gossip recipient', peerId)
       return
     }
@@ -1041,7 +1033,7 @@ export class ParsecSectionService
     }
     let news = false
     try {
-      const received = decodeSync(reply, this.maxEventsPerMessage, this.resolveMember)
+      const received = decodeSync(reply, this.maxEventsPerMessage, this.roster.resolve)
       if (received.kind !== 'response')
         throw new SectionError('UnexpectedMessage', 'a request where a response was due')
       if (received.status !== 'ok' || received.packedEvents.length === 0) {
@@ -1145,7 +1137,7 @@ export class ParsecSectionService
 
   private onPeerConnect(event: CustomEvent<PeerId>): void {
     const key = event.detail.toString()
-    if (!this.membersByPeer.has(key) || this.connected.has(key)) return
+    if (this.roster.memberOf(key) === undefined || this.connected.has(key)) return
     this.connected.add(key)
     this.backoff.succeed(key)
     this.safeDispatch('peer:connected', event.detail)
