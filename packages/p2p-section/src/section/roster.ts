@@ -16,7 +16,7 @@ export type RosterMember = GenesisMember
 
 export interface RosterComponents {
   peerId: PeerId
-  peerStore: PeerStore
+  peerStore: Pick<PeerStore, 'merge'>
 }
 
 /** A member the engine lets us gossip to now. */
