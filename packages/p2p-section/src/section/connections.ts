@@ -10,7 +10,7 @@ import type { Roster } from './roster.js'
 
 export interface ConnectionsComponents {
   events: TypedEventTarget<Libp2pEvents>
-  connectionManager: ConnectionManager
+  connectionManager: Pick<ConnectionManager, 'getConnections'>
 }
 
 export interface ConnectionHandlers {

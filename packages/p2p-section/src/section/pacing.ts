@@ -16,6 +16,8 @@ export interface PacingOptions {
   readonly schedule: GossipSchedule
   /** See `constants.PROGRESS_WINDOW_MS`. */
   readonly progressWindowMs: number
+  /** The clock (ms), `Date.now` by default. */
+  readonly now?: () => number
 }
 
 export class Pacing implements Startable {
@@ -91,7 +93,7 @@ export class Pacing implements Startable {
   private progressing(): boolean {
     const engine = this.engine()
     if (engine === undefined) return false
-    const now = Date.now()
+    const now = (this.options.now ?? Date.now)()
     const mark = `${engine.decidedBlockCount}:${engine.observationCount}`
     if (mark !== this.progressMark) {
       this.progressMark = mark
