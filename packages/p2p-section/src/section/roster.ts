@@ -2,10 +2,11 @@
  * Who the section's members are, for everything the service does with peers: whose sync and
  * catch-up streams we accept, whom we gossip to, which voters count as live, how an engine name
  * maps to a peer, and where members are reached. It is the one place the service asks, so that
- * following the agreed SectionState instead of the genesis changes this file only.
+ * following the agreed SectionState instead of the genesis starts here.
  *
- * Today the member records are the genesis group's (peer id, engine id, genesis addresses), and
- * the voters and gossip recipients are the engine's, matched to those records.
+ * Today the member records are the genesis group's (peer id, engine id, genesis addresses, put in
+ * the peer store once at start), and the voters and gossip recipients are the engine's, matched
+ * to those records.
  */
 import type { PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { Parsec, PublicId } from '@parsec-section/parsec-core'
