@@ -20,12 +20,8 @@
  * ```
  */
 import './polyfill.js'
-import {
-  type ParsecSection,
-  type ParsecSectionComponents,
-  type ParsecSectionInit,
-  ParsecSectionService,
-} from './section.js'
+import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
+import { ParsecSectionService } from './section/section.js'
 
 export type { PeerStatus, PullProgress } from './catchup.js'
 export type { DecodedSync, SyncStatus } from './codec.js'
@@ -51,8 +47,8 @@ export type {
   SectionLinkError,
   SectionState,
   SectionStatus,
-} from './section.js'
-export { ParsecSectionService } from './section.js'
+} from './section/api.js'
+export { ParsecSectionService } from './section/section.js'
 
 /** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
 export function parsecSection(

@@ -25,7 +25,7 @@ import {
   PendingInboundPerSource,
 } from './inbound-limits.js'
 import { parsecSection } from './index.js'
-import type { ParsecSection, ParsecSectionInit } from './section.js'
+import type { ParsecSection, ParsecSectionInit } from './section/api.js'
 
 /** libp2p's default inbound connections per host and second. */
 const INBOUND_CONNECTION_THRESHOLD = 5

@@ -1,0 +1,205 @@
+/**
+ * The section service's public shape: its options, the components it takes from libp2p, what it
+ * delivers, reports and tells of its state, and the interface embedders call.
+ */
+import type {
+  ComponentLogger,
+  Libp2pEvents,
+  Metrics,
+  PeerId,
+  PeerRouting,
+  PeerStore,
+  PrivateKey,
+  TypedEventTarget,
+} from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Block, BlockDescription } from '@parsec-section/parsec-core'
+import type { Datastore } from 'interface-datastore'
+import type { PullProgress } from '../catchup.js'
+import type { LinkErrorCode, SectionError } from '../errors.js'
+import type { SectionGenesis } from '../genesis.js'
+
+export interface ParsecSectionInit {
+  /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
+  readonly genesis: SectionGenesis
+  /** Persist the graph and delivered blocks in the node's datastore (default true). */
+  readonly persist?: boolean
+  /**
+   * Sync each batch to disk before anything that depends on it is sent (default true; a
+   * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
+   * that peers have seen, and the restarted peer would fork.
+   */
+  readonly syncWrites?: boolean
+  /** The one message size limit of every protocol (frames and read buffers). */
+  readonly maxMessageBytes?: number
+  /** The most event bytes in one message; a partner lacking more catches up in pages of this size. */
+  readonly pageBytes?: number
+  /** See `constants.SELF_CHECK_TIMEOUT_MS`. */
+  readonly selfCheckTimeoutMs?: number
+  readonly selfCheckRetryMs?: number
+  readonly maxEventsPerMessage?: number
+  readonly maxInboundStreams?: number
+  readonly maxOutboundStreams?: number
+  readonly responseTimeoutMs?: number
+  readonly idleStreamTimeoutMs?: number
+  /** The fastest gossip pace (a large backlog); see `constants.GOSSIP_INTERVAL_MS`. */
+  readonly gossipIntervalMs?: number
+  /** The slowest busy pace (one observation pending); see `constants.LIGHT_GOSSIP_INTERVAL_MS`. */
+  readonly lightGossipIntervalMs?: number
+  /** The backlog at which gossip reaches its fastest pace. */
+  readonly backlogForFastestGossip?: number
+  /** The pace while observations are pending but no decision is possible. */
+  readonly idleGossipIntervalMs?: number
+  readonly maxGossipPerSecond?: number
+  readonly maxConcurrentExchanges?: number
+  /** Name of the node's gossipsub service used for announcements (default `pubsub`); absent: none. */
+  readonly pubsubService?: string
+  readonly announceIntervalMs?: number
+  readonly lookupIntervalMs?: number
+  readonly maxLookupIntervalMs?: number
+  /** See `constants.PROGRESS_WINDOW_MS`. */
+  readonly progressWindowMs?: number
+  /** First and longest wait before a partner that failed is tried again. */
+  readonly partnerBackoffMs?: number
+  readonly partnerBackoffMaxMs?: number
+}
+
+export interface ParsecSectionComponents {
+  peerId: PeerId
+  privateKey: PrivateKey
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+  datastore: Datastore
+  peerRouting: PeerRouting
+  addressManager: AddressManager
+  metrics?: Metrics
+}
+
+/** A block as delivered to the application, once, in agreed order. */
+export interface DeliveredBlock {
+  /** 0-based position in the section's agreed order (the genesis block is 0). */
+  readonly position: number
+  readonly block: Block
+  /** JSON-friendly form: kind, payload (hex and text), voters. */
+  readonly description: BlockDescription
+}
+
+/**
+ * Provably bad input from a peer over a working link: an undecodable complete frame, a frame
+ * cut short by the peer closing its stream, an oversized length prefix, a non-member, a bad
+ * signature, an event the engine rejects. Never raised for a broken link (see `SectionLinkError`).
+ */
+export interface SectionFault {
+  readonly peer: PeerId
+  readonly kind: 'protocol'
+  /** A `SectionErrorCode` or the engine's `ParsecErrorCode` (or malice type). */
+  readonly code: string
+  readonly message: string
+}
+
+/**
+ * A transport-level failure with a peer: stream reset, connection closed or lost (a message cut
+ * short by it included), no answer in time, not reachable. Says nothing about the peer's honesty:
+ * an honest peer that is killed, restarted or cut off gives these.
+ */
+export interface SectionLinkError {
+  readonly peer: PeerId
+  readonly kind: 'transport'
+  readonly code: LinkErrorCode
+  readonly message: string
+  /** During our exchange with the peer (`outbound`) or its exchange with us (`inbound`). */
+  readonly direction: 'inbound' | 'outbound'
+  /** Outbound: how long we leave this peer alone before trying it again. */
+  readonly retryInMs?: number
+}
+
+/**
+ * Where the service is: `checking` (the start-up self-check), `catching-up` (fetching what it
+ * lacks before its first event), `running`, `failed` (it makes no more events: see `ready()`),
+ * `stopped`.
+ */
+export type SectionState = 'checking' | 'catching-up' | 'running' | 'failed' | 'stopped'
+
+export interface SectionStatus {
+  readonly sectionId: string
+  readonly peerId: string
+  readonly state: SectionState
+  /** Why the service failed (`state` is `failed`). */
+  readonly failure?: { readonly code: string; readonly message: string }
+  /** The paged catch-up under way or last finished. */
+  readonly catchUp?: CatchUpStatus
+  readonly mode: SectionGenesis['mode']
+  readonly members: readonly string[]
+  readonly connected: readonly string[]
+  readonly graphSize: number
+  readonly decidedBlocks: number
+  readonly deliveredBlocks: number
+  /** Observations carried by some event that are not decided yet. */
+  readonly pendingObservations: number
+  /** Exchanges we started per second, over the last 10 s. */
+  readonly gossipRate: number
+  /** `fault` events so far (provably bad input). */
+  readonly faults: number
+  /** `link:error` events so far (broken links: not faults). */
+  readonly linkErrors: number
+  /**
+   * Members whose last dial or exchange failed: each is tried again only after its backoff
+   * (capped exponential); a success or a new connection removes it.
+   */
+  readonly backingOff: readonly string[]
+  /** Signature verifications by the engine, and the time they took. */
+  readonly verifications: { readonly count: number; readonly totalMs: number }
+  /** Members of whom our graph holds a fork (two events with one self-parent). */
+  readonly forkedMembers: readonly string[]
+  /** This process's CPU time (user + system) since the service started. */
+  readonly cpuMs: number
+}
+
+export interface CatchUpStatus {
+  readonly peer: string
+  readonly pages: number
+  readonly events: number
+  readonly serverGraphSize: number
+  readonly done: boolean
+}
+
+export interface ParsecSectionEvents {
+  block: CustomEvent<DeliveredBlock>
+  /** After each page of a paged catch-up. */
+  'catchup:progress': CustomEvent<PullProgress>
+  /** The start-up self-check got no answer in time and went on (a whole section restarting). */
+  'selfcheck:unanswered': CustomEvent<{ readonly asked: number; readonly answered: number }>
+  fault: CustomEvent<SectionFault>
+  'link:error': CustomEvent<SectionLinkError>
+  'peer:connected': CustomEvent<PeerId>
+  'peer:disconnected': CustomEvent<PeerId>
+  /**
+   * The service stopped making events for good: `StorageFailed` (writing to the store failed: it
+   * sends nothing that depends on what was not stored; restart once the cause, e.g. a full disk,
+   * is fixed) or `SelfCheckFailed` (the section holds an event of ours our store does not).
+   * `vote` and `ready()` reject with this error.
+   */
+  failed: CustomEvent<SectionError>
+}
+
+export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
+  readonly sectionId: string
+  readonly protocol: string
+  /**
+   * Resolves once the service runs (its self-check and start-up catch-up done); rejects with the
+   * `SectionError` that stopped it, e.g. `SelfCheckFailed` when the section holds an event of ours
+   * our store does not (a wrong data directory, or our key running elsewhere).
+   */
+  ready(): Promise<void>
+  /**
+   * Votes for an application payload (at most `MAX_PAYLOAD_BYTES`); waits for `ready()`, resolves
+   * once our vote is stored (and may be gossiped).
+   */
+  vote(payload: Uint8Array): Promise<void>
+  /** Delivered blocks from position `from` on (at most `limit`). */
+  blocks(from?: number, limit?: number): DeliveredBlock[]
+  status(): SectionStatus
+}

@@ -1,0 +1,235 @@
+/**
+ * The handlers of our protocols: a member's sync requests on its stream to us (answered with the
+ * response to its gossip, our Request event persisted first) and its catch-up requests (pages of
+ * our graph). A stream from a peer that is not a member is a fault and is reset. Input from the
+ * network never throws out of a handler: provably bad input becomes a `fault`, a broken link a
+ * `link:error`; either way the stream is ended and gossip with everyone else goes on.
+ */
+import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
+import { isParsecError, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import type { CatchUp } from '../catchup.js'
+import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
+import * as C from '../constants.js'
+import { SectionError, toError } from '../errors.js'
+import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from '../inbound-stream.js'
+import { classify, type Failure } from './failure.js'
+import type { Journal } from './journal.js'
+import type { Lifecycle } from './lifecycle.js'
+import type { Pacing } from './pacing.js'
+import type { Puller } from './puller.js'
+import type { Reporter } from './reporter.js'
+import type { Roster, RosterMember } from './roster.js'
+
+export interface InboundLimits {
+  readonly maxMessageBytes: number
+  readonly pageBytes: number
+  readonly maxEventsPerMessage: number
+  readonly responseTimeoutMs: number
+  readonly idleStreamTimeoutMs: number
+  readonly maxInboundStreams: number
+  readonly maxOutboundStreams: number
+}
+
+/** The parts a request goes through. */
+export interface InboundParts {
+  readonly lifecycle: Lifecycle
+  readonly roster: Roster
+  readonly journal: Journal
+  readonly reporter: Reporter
+  readonly pacing: Pacing
+  readonly puller: Puller
+  readonly catchUp: CatchUp
+}
+
+export class Inbound implements Startable {
+  /** Large inbound messages partly received, over all partners' streams (see inbound-stream.ts). */
+  private readonly largeMessages = new LargeMessageBudget()
+  private started = false
+
+  constructor(
+    private readonly components: { registrar: Registrar },
+    private readonly parts: InboundParts,
+    private readonly protocols: { readonly sync: string; readonly catchUp: string },
+    private readonly limits: InboundLimits,
+    private readonly log: Logger,
+  ) {
+    this.handleSync = this.handleSync.bind(this)
+    this.handleCatchUp = this.handleCatchUp.bind(this)
+  }
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  async start(): Promise<void> {
+    await this.components.registrar.handle(this.protocols.sync, this.handleSync, {
+      maxInboundStreams: this.limits.maxInboundStreams,
+      maxOutboundStreams: this.limits.maxOutboundStreams,
+    })
+    await this.components.registrar.handle(this.protocols.catchUp, this.handleCatchUp, {
+      maxInboundStreams: C.MAX_CATCHUP_STREAMS,
+      maxOutboundStreams: C.MAX_CATCHUP_STREAMS,
+    })
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+    await this.components.registrar.unhandle(this.protocols.sync)
+    await this.components.registrar.unhandle(this.protocols.catchUp)
+  }
+
+  /** The member an inbound stream comes from; a non-member is a fault and its stream is reset. */
+  private member(stream: Stream, connection: Connection): RosterMember | undefined {
+    const remote = connection.remotePeer
+    const member = this.parts.roster.memberOf(remote)
+    if (member !== undefined && this.parts.lifecycle.engine !== undefined) return member
+    this.parts.reporter.fault(
+      remote,
+      'NotAMember',
+      `peer ${remote.toString()} is not a member of this section`,
+    )
+    stream.abort(new SectionError('NotAMember', 'not a member of this section'))
+    return undefined
+  }
+
+  /** Reports a failure on an inbound stream and ends the stream. */
+  private end(remote: PeerId, stream: Stream, failure: Failure): void {
+    if (failure.kind === 'end') {
+      // Not just close(): a partner keeping its side open would keep the stream and its place.
+      void endStream(stream, CLOSE_GRACE_MS, failure.message)
+      return
+    }
+    if (failure.kind === 'protocol') this.parts.reporter.fault(remote, failure.code, failure.message)
+    else this.parts.reporter.linkError(remote, 'inbound', failure.code, failure.message)
+    stream.abort(new Error(failure.message))
+  }
+
+  private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
+    const remote = connection.remotePeer
+    const member = this.member(stream, connection)
+    if (member === undefined) return
+    const messages = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: C.MAX_CATCHUP_REQUEST_BYTES,
+      idleTimeoutMs: this.limits.idleStreamTimeoutMs,
+      messageTimeoutMs: this.limits.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
+    try {
+      await this.parts.catchUp.serve(messages, connection, member.publicId)
+    } catch (error) {
+      if (!this.parts.lifecycle.started) {
+        stream.abort(new Error('section stopped'))
+        return
+      }
+      this.end(remote, stream, classify(error, stream, connection, true))
+    }
+  }
+
+  private async handleSync(stream: Stream, connection: Connection): Promise<void> {
+    const { lifecycle, roster, journal, pacing, puller } = this.parts
+    const remote = connection.remotePeer
+    const member = this.member(stream, connection)
+    if (member === undefined) return
+    const lp = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: this.limits.maxMessageBytes,
+      idleTimeoutMs: this.limits.idleStreamTimeoutMs,
+      messageTimeoutMs: this.limits.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
+    for (;;) {
+      let received: DecodedSync
+      try {
+        const bytes = await lp.read()
+        received = decodeSync(bytes, this.limits.maxEventsPerMessage, roster.resolve)
+      } catch (error) {
+        if (!lifecycle.started) {
+          await stream.close().catch(() => {})
+          return
+        }
+        this.end(remote, stream, classify(error, stream, connection, true))
+        return
+      }
+      if (lifecycle.failure !== undefined) {
+        // Answering would create an event that cannot be stored.
+        stream.abort(lifecycle.failure)
+        return
+      }
+      let reply: Uint8Array
+      let news = false
+      try {
+        if (received.kind !== 'request')
+          throw new SectionError('UnexpectedMessage', 'a response where a request was due')
+        if (lifecycle.state !== 'running') {
+          // Still checking or catching up: no event of ours may be made yet.
+          reply = encodeSyncSignal('response', 'not-ready')
+        } else if (received.status === 'catch-up') {
+          // We lack more than a page of what the partner holds: fetch it in pages.
+          reply = encodeSyncSignal('response', 'ok')
+          puller.inBackground(remote, member.publicId)
+        } else {
+          const outcome = this.handleRequest(member.publicId, received)
+          news = outcome.news
+          reply = outcome.reply
+        }
+      } catch (error) {
+        await journal.flush().catch(() => {})
+        if (!lifecycle.started) return
+        if (isParsecError(error) && error.code === 'InvalidSelfState') {
+          // Our own state (e.g. we may not receive gossip): not the sender's fault.
+          this.log('cannot take a request from %p: %e', remote, error)
+          stream.abort(error)
+          return
+        }
+        if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
+          lifecycle.failOnOwnEvent(remote, error)
+          stream.abort(error)
+          return
+        }
+        this.end(remote, stream, classify(error, stream, connection, false))
+        return
+      }
+      try {
+        await journal.flush()
+      } catch (error) {
+        // Not persisted: nothing that depends on it may be sent.
+        stream.abort(toError(error))
+        return
+      }
+      try {
+        await lp.write(reply, { signal: AbortSignal.timeout(this.limits.responseTimeoutMs) })
+      } catch (error) {
+        if (!lifecycle.started) return
+        this.end(remote, stream, classify(error, stream, connection, false))
+        return
+      }
+      if (news) pacing.nudge()
+    }
+  }
+
+  /**
+   * The engine's part of an inbound exchange: our Request event and the response, or `catch-up`
+   * when what the requester lacks does not fit in a page.
+   */
+  private handleRequest(member: PublicId, received: DecodedSync): { reply: Uint8Array; news: boolean } {
+    const engine = this.parts.lifecycle.requireEngine()
+    if (engine.isRemoved) {
+      // Removed (an agreed accusation): the drain of serve-only answers is membership's (part 2).
+      throw new ParsecError('InvalidSelfState', 'we were removed from the section')
+    }
+    const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
+    // Events accepted before an error stay: persisted and delivered either way. The error's
+    // faults are reported with the error itself (the stream is ended for it).
+    const news = this.parts.journal.take(
+      step,
+      this.parts.roster.peerIdOf(member.name),
+      step.error === undefined,
+    )
+    if (step.error !== undefined) throw step.error
+    const reply =
+      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes) ??
+      encodeSyncSignal('response', 'catch-up')
+    return { reply, news }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * The journal: every engine step's output goes through it before anything that depends on it
+ * leaves the peer. `take` queues a step's events (to persist) and blocks (to deliver) and reports
+ * its faults; `flush` persists everything taken so far as one atomic batch, chained after the
+ * earlier ones so the store always holds a prefix of the graph, then delivers the new blocks.
+ * Whoever sends awaits the flush first: persist, then deliver, then send, so a restarted peer
+ * never forks itself. A failed write fails the service for good (`Lifecycle.failStore`).
+ */
+import type { Logger, PeerId } from '@libp2p/interface'
+import {
+  type Block,
+  type BlockDescription,
+  decodePackedEvent,
+  describeBlock,
+  ed25519Scheme,
+  encodeObservation,
+  type PackedEvent,
+  type Parsec,
+  type Restoring,
+  type Step,
+} from '@parsec-section/parsec-core'
+import { equals } from 'uint8arrays'
+import { packedEventBytes } from '../codec.js'
+import { SectionError } from '../errors.js'
+import type { SectionStorage } from '../storage.js'
+import type { DeliveredBlock } from './api.js'
+import type { Lifecycle } from './lifecycle.js'
+import type { Reporter } from './reporter.js'
+import type { Roster } from './roster.js'
+
+/**
+ * Stored events decoded one at a time as the engine takes them. A module function: a closure in
+ * `restore` holding stored bytes would keep them alive as long as any closure made there (they
+ * share its context).
+ */
+function* decodeEach(stored: readonly Uint8Array[]): Generator<PackedEvent> {
+  for (const bytes of stored) yield decodePackedEvent(bytes, ed25519Scheme)
+}
+
+/** Every delivered block is kept: its description (twice the payload's size) is built when read. */
+class Delivered implements DeliveredBlock {
+  constructor(
+    readonly position: number,
+    readonly block: Block,
+  ) {}
+
+  get description(): BlockDescription {
+    return describeBlock(this.block)
+  }
+}
+
+export class Journal {
+  private readonly delivered: DeliveredBlock[] = []
+  private decided: Block[] = []
+  /** Events the engine's steps produced, encoded, not yet persisted (in insertion order). */
+  private unpersistedEvents: Uint8Array[] = []
+  private persistedEvents = 0
+  private persistedBlocks = 0
+  private flushing: Promise<void> = Promise.resolve()
+  private queuedFlush: Promise<void> | undefined
+
+  /** @param storage - undefined: nothing is persisted (blocks are still delivered in order) */
+  constructor(
+    private readonly storage: SectionStorage | undefined,
+    private readonly lifecycle: Lifecycle,
+    private readonly roster: Roster,
+    private readonly reporter: Reporter,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Restores the engine from the store (it becomes `lifecycle.engine`): the stored graph, then
+   * the blocks it re-derives, of which those already delivered must match the stored record and
+   * are not delivered again.
+   */
+  async restore(us: PeerId, restoring: Restoring, sectionId: string): Promise<void> {
+    const storedEvents =
+      this.storage === undefined
+        ? 0
+        : await this.storage.load(us, (batch) => restoring.add(decodeEach(batch)))
+    this.lifecycle.engine = restoring.finish()
+    this.pollEngine()
+    const storedBlocks =
+      this.storage === undefined
+        ? 0
+        : await this.storage.loadBlocks((batch, first) => this.redeliver(batch, first))
+    this.persistedEvents = storedEvents
+    this.persistedBlocks = storedBlocks
+    if (storedEvents > 0) {
+      this.log('resumed section %s: %d events, %d blocks delivered', sectionId, storedEvents, storedBlocks)
+    }
+  }
+
+  /** Stored blocks from position `first` on: each must be the block re-derived there; kept as delivered. */
+  private redeliver(stored: readonly Uint8Array[], first: number): void {
+    for (let i = 0; i < stored.length; i++) {
+      const position = first + i
+      const block = this.decided[position]
+      if (block === undefined || !equals(encodeObservation(block.payload), stored[i])) {
+        throw new SectionError('StorageMismatch', `stored block ${position} does not match the stored graph`)
+      }
+      this.delivered.push(new Delivered(position, block))
+    }
+  }
+
+  /** Blocks agreed outside a step (re-derived by the restore). */
+  private pollEngine(): void {
+    const engine: Parsec | undefined = this.lifecycle.engine
+    if (engine === undefined) return
+    for (let block = engine.poll(); block !== undefined; block = engine.poll()) this.decided.push(block)
+  }
+
+  /** Delivered blocks from position `from` on (at most `limit`). */
+  blocks(from: number, limit: number): DeliveredBlock[] {
+    const start = Math.max(0, Math.floor(from))
+    return this.delivered.slice(start, start + Math.max(0, limit))
+  }
+
+  get deliveredCount(): number {
+    return this.delivered.length
+  }
+
+  /**
+   * Takes an engine step's output for the next flush: its events to persist, its blocks to
+   * deliver, its faults to report (blaming `from`, the peer whose input it was, when the offender
+   * is not a member). A step with an error has its faults reported by whoever handles the error.
+   * Returns whether any new event came from a peer (not just our own).
+   */
+  take(step: Step<unknown>, from?: PeerId, reportFaults = step.error === undefined): boolean {
+    const us = this.lifecycle.engine?.ourId.name
+    let news = false
+    for (const event of step.events) {
+      this.unpersistedEvents.push(packedEventBytes(event))
+      if (event.creator.name !== us) news = true
+    }
+    for (const { block } of step.blocks) this.decided.push(block)
+    for (const fault of reportFaults ? step.faults : []) {
+      const code = fault.kind === 'malice' ? fault.malice.type : fault.code
+      const offender = this.roster.peerIdOf(fault.offender.name) ?? from
+      if (offender !== undefined) this.reporter.fault(offender, code, code)
+    }
+    return news
+  }
+
+  /**
+   * Persists every event and block produced so far (one batch, chained after earlier ones so
+   * the store is always a prefix), then delivers the new blocks. Await it before sending.
+   */
+  flush(): Promise<void> {
+    // Calls made while a flush waits its turn share it: it covers everything made before it runs.
+    if (this.queuedFlush !== undefined) return this.queuedFlush
+    const flush = this.flushing
+      .then(() => {
+        this.queuedFlush = undefined
+        return this.flushNow()
+      })
+      .catch((error) => {
+        throw this.lifecycle.failStore(error)
+      })
+    this.queuedFlush = flush
+    this.flushing = flush.catch(() => {})
+    return flush
+  }
+
+  /** Resolves once the flushes under way have ended (however they ended). */
+  settled(): Promise<void> {
+    return this.flushing.catch(() => {})
+  }
+
+  private async flushNow(): Promise<void> {
+    // Once a write failed, nothing made after it may be sent: every later flush fails too.
+    if (this.lifecycle.failure !== undefined) throw this.lifecycle.failure
+    const engine = this.lifecycle.engine
+    if (engine === undefined) return
+    const firstEvent = this.persistedEvents
+    const firstBlock = this.persistedBlocks
+    const events = this.unpersistedEvents
+    this.unpersistedEvents = []
+    const endEvents = firstEvent + events.length
+    const endBlocks = this.decided.length
+    if (endEvents !== engine.graphSize) {
+      // Every event comes out of a step we took: anything else would corrupt the store.
+      throw new SectionError('StorageMismatch', `${engine.graphSize - endEvents} events of no step`)
+    }
+    if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
+      const blocks = this.decided.slice(firstBlock, endBlocks).map((b) => encodeObservation(b.payload))
+      await this.storage.append(events, firstEvent, blocks, firstBlock)
+    }
+    this.persistedEvents = endEvents
+    this.persistedBlocks = endBlocks
+    for (let i = this.delivered.length; i < endBlocks; i++) {
+      const block = this.decided[i]
+      const delivered = new Delivered(i, block)
+      this.delivered.push(delivered)
+      this.reporter.count('blocks')
+      this.reporter.emit('block', delivered)
+    }
+  }
+}

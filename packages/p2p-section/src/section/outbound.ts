@@ -1,0 +1,212 @@
+/**
+ * Our side of gossip: the exchanges we start when pacing says so. A partner is picked at random
+ * among the members the roster lets us gossip to that are neither busy nor backing off; our
+ * gossip (a new signed event) is created only once a stream to it is open, and persisted before
+ * it is sent; its response goes through the journal. A partner we failed to reach or to sync with
+ * is left alone for a capped exponential backoff, so a dead member costs a dial now and then,
+ * never a gossip.
+ */
+import type { Logger, PeerId } from '@libp2p/interface'
+import { isParsecError, type PublicId } from '@parsec-section/parsec-core'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
+import { LinkError, SectionError, toError } from '../errors.js'
+import type { Backoff } from '../scheduler.js'
+import { classify, type Failure } from './failure.js'
+import type { Journal } from './journal.js'
+import type { Lifecycle } from './lifecycle.js'
+import type { Pacing } from './pacing.js'
+import type { Puller } from './puller.js'
+import type { Reporter } from './reporter.js'
+import type { GossipPartner, Roster } from './roster.js'
+import type { Channel, StreamCache } from './stream-cache.js'
+
+export interface OutboundLimits {
+  readonly pageBytes: number
+  readonly maxEventsPerMessage: number
+  readonly responseTimeoutMs: number
+}
+
+/** The parts an exchange goes through. */
+export interface OutboundParts {
+  readonly lifecycle: Lifecycle
+  readonly roster: Roster
+  readonly journal: Journal
+  readonly reporter: Reporter
+  readonly pacing: Pacing
+  readonly puller: Puller
+  readonly streams: StreamCache
+  /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
+  readonly backoff: Backoff
+}
+
+export class Outbound {
+  /** Partners (by engine name) with an exchange under way. */
+  private readonly inFlight = new Set<string>()
+  /** When recent exchanges started (ms). */
+  private readonly exchangeTimes: number[] = []
+
+  constructor(
+    private readonly parts: OutboundParts,
+    private readonly limits: OutboundLimits,
+    private readonly log: Logger,
+  ) {}
+
+  /** Exchanges we started per second, over the last 10 s. */
+  gossipRate(now: number): number {
+    return this.exchangeTimes.filter((t) => now - t <= 10_000).length / 10
+  }
+
+  /** Starts one exchange with a partner not already busy nor backed off; false when there is none. */
+  startExchange(): boolean {
+    const { lifecycle, roster, pacing, puller, backoff } = this.parts
+    const engine = lifecycle.engine
+    if (engine === undefined || !lifecycle.started || lifecycle.state !== 'running' || puller.pulling)
+      return false
+    // Removed: no gossip (the final syncs of a drain are membership's, part 2).
+    if (engine.isRemoved) return false
+    const now = Date.now()
+    const candidates: GossipPartner[] = []
+    // With nothing pending, only a partner that lacks a vote is worth an exchange.
+    const only = engine.pendingObservationCount === 0 ? new Set(pacing.laggingPartners()) : undefined
+    for (const partner of roster.gossipPartners()) {
+      if (this.inFlight.has(partner.id.name) || (only !== undefined && !only.has(partner.id.name))) continue
+      if (!backoff.ready(partner.peerId.toString(), now)) continue
+      candidates.push(partner)
+    }
+    if (candidates.length === 0) return false
+    // Any partner not backing off: one we are not connected to is dialled if we hold an address
+    // for it (finding the others is discovery's business); if that fails it is left alone for
+    // 1 s, 2 s, 4 s... so a dead member costs a dial now and then, never a gossip.
+    const { id: partner, peerId } = candidates[Math.floor(Math.random() * candidates.length)]
+    this.inFlight.add(partner.name)
+    this.exchangeTimes.push(now)
+    if (this.exchangeTimes.length > 4096) this.exchangeTimes.splice(0, 2048)
+    this.exchange(partner, peerId)
+      .catch((error) => this.log.error('exchange with %p failed: %e', peerId, error))
+      .finally(() => {
+        this.inFlight.delete(partner.name)
+        pacing.exchangeDone()
+      })
+    return true
+  }
+
+  /**
+   * One exchange: a stream first (dialling only a known address), then our gossip (a new signed
+   * event, persisted before it is sent), then the partner's response. A failure leaves the
+   * partner alone for a while (capped exponential backoff) and does not nudge the scheduler.
+   */
+  private async exchange(partner: PublicId, peerId: PeerId): Promise<void> {
+    const { lifecycle, roster, journal, reporter, pacing, puller, streams, backoff } = this.parts
+    const engine = lifecycle.requireEngine()
+    const key = peerId.toString()
+    let channel: Channel
+    try {
+      channel = await streams.get(peerId)
+    } catch (error) {
+      if (!lifecycle.started) return
+      const failure = classify(error, undefined, undefined, false)
+      const retryInMs = backoff.fail(key)
+      if (failure.kind === 'transport' && failure.code === 'Unreachable' && error instanceof LinkError) {
+        // No connection and no address: nothing was tried, so there is nothing to report.
+        this.log('no way to reach %p yet, next try in %d ms', peerId, retryInMs)
+        return
+      }
+      const code =
+        failure.kind === 'transport' && (failure.code === 'Timeout' || failure.code === 'UnsupportedProtocol')
+          ? failure.code
+          : 'Unreachable'
+      reporter.linkError(peerId, 'outbound', code, `cannot open a sync stream: ${failure.message}`, retryInMs)
+      return
+    }
+    const abandon = (error: unknown): void => {
+      streams.drop(key)
+      channel.stream.abort(toError(error))
+    }
+    // The service may have failed (or be catching up) while the stream opened: no event then.
+    if (lifecycle.state !== 'running' || puller.pulling) return
+    // The partner may have left our recipients while the stream opened.
+    if (!roster.isGossipPartner(partner.name)) {
+      this.log('exchange with %p not possible: no longer a gossip recipient', peerId)
+      return
+    }
+    let bytes: Uint8Array
+    try {
+      // The stream is open: only now is our Requesting event created.
+      const step = engine.createGossip(partner)
+      journal.take(step)
+      // More than a page for the partner: it fetches it in pages (our Requesting event reaches it
+      // among them).
+      bytes =
+        encodeSync('request', step.message?.packedEvents ?? [], this.limits.pageBytes, engine.frontier()) ??
+        encodeSyncSignal('request', 'catch-up')
+      await journal.flush()
+    } catch (error) {
+      this.log.error('cannot prepare gossip for %p: %e', peerId, error)
+      return
+    }
+    let reply: Uint8ArrayList | Uint8Array
+    try {
+      const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
+      await channel.lp.write(bytes, { signal })
+      reply = await channel.lp.read({ signal })
+    } catch (error) {
+      // Classified before the stream is aborted: its state tells a crash from a truncation.
+      const failure = classify(error, channel.stream, undefined, false)
+      abandon(error)
+      if (!lifecycle.started) return
+      this.failed(peerId, failure)
+      return
+    }
+    if (lifecycle.failure !== undefined) {
+      // Taking the response would create an event that cannot be stored.
+      abandon(lifecycle.failure)
+      return
+    }
+    let news = false
+    try {
+      const received = decodeSync(reply, this.limits.maxEventsPerMessage, roster.resolve)
+      if (received.kind !== 'response')
+        throw new SectionError('UnexpectedMessage', 'a request where a response was due')
+      if (received.status !== 'ok' || received.packedEvents.length === 0) {
+        // No events: an acknowledgement of our catch-up signal, a partner still starting, or one
+        // telling us to catch up.
+        if (received.status === 'catch-up') puller.inBackground(peerId, partner)
+        else if (received.status === 'not-ready') backoff.fail(key)
+        return
+      }
+      const step = engine.handleResponse(partner, { packedEvents: received.packedEvents })
+      // Events accepted before an error stay: persisted and delivered either way.
+      news = journal.take(step, peerId)
+      await journal.flush()
+      if (step.error !== undefined) throw step.error
+    } catch (error) {
+      const failure = classify(error, channel.stream, undefined, false)
+      abandon(error)
+      // Our store failing (reported by the `failed` event) is not the partner's fault.
+      if (!lifecycle.started || error === lifecycle.failure) return
+      if (isParsecError(error) && (error.code === 'InvalidSelfState' || error.code === 'InvalidPeerState')) {
+        this.log('exchange with %p not possible: %e', peerId, error)
+        return
+      }
+      if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
+        lifecycle.failOnOwnEvent(peerId, error)
+        return
+      }
+      this.failed(peerId, failure)
+      return
+    }
+    backoff.succeed(key)
+    reporter.count('exchanges')
+    if (news) pacing.nudge()
+  }
+
+  /** An outbound exchange failed: back off from the partner and report what happened. */
+  private failed(peerId: PeerId, failure: Failure): void {
+    const retryInMs = this.parts.backoff.fail(peerId.toString())
+    if (failure.kind === 'protocol') this.parts.reporter.fault(peerId, failure.code, failure.message)
+    else if (failure.kind === 'transport')
+      this.parts.reporter.linkError(peerId, 'outbound', failure.code, failure.message, retryInMs)
+    else this.log('sync stream to %p closed: %s', peerId, failure.message)
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * What the service tells the outside: its typed events (a listener that throws is logged and
+ * never breaks the service), the faults and link errors it reports and counts, and its metrics.
+ */
+import type { Counter, Logger, Metrics, PeerId, Startable, TypedEventEmitter } from '@libp2p/interface'
+import type { LinkErrorCode } from '../errors.js'
+import type { ParsecSectionEvents } from './api.js'
+
+/** The detail an event of the service carries. */
+export type EventDetail<K extends keyof ParsecSectionEvents> =
+  ParsecSectionEvents[K] extends CustomEvent<infer D> ? D : never
+
+type CounterName = 'faults' | 'linkErrors' | 'exchanges' | 'blocks'
+
+export class Reporter implements Startable {
+  /** `fault` events so far (provably bad input). */
+  faults = 0
+  /** `link:error` events so far (broken links: not faults). */
+  linkErrors = 0
+  private readonly counters: Partial<Record<CounterName, Counter>> = {}
+  private started = false
+
+  constructor(
+    private readonly target: TypedEventEmitter<ParsecSectionEvents>,
+    private readonly components: { metrics?: Metrics },
+    private readonly log: Logger,
+  ) {}
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  start(): void {
+    const metrics = this.components.metrics
+    if (metrics !== undefined) {
+      this.counters.faults = metrics.registerCounter('parsec_section_faults_total')
+      this.counters.linkErrors = metrics.registerCounter('parsec_section_link_errors_total')
+      this.counters.exchanges = metrics.registerCounter('parsec_section_exchanges_total')
+      this.counters.blocks = metrics.registerCounter('parsec_section_blocks_total')
+    }
+    this.started = true
+  }
+
+  stop(): void {
+    this.started = false
+  }
+
+  emit<K extends keyof ParsecSectionEvents>(type: K, detail: EventDetail<K>): void {
+    try {
+      this.target.safeDispatchEvent(type, { detail })
+    } catch (error) {
+      this.log.error('a %s listener threw: %e', type, error)
+    }
+  }
+
+  /** One more exchange done or block delivered, for the metrics. */
+  count(name: 'exchanges' | 'blocks'): void {
+    this.counters[name]?.increment()
+  }
+
+  /** Provably bad input from `peer`. */
+  fault(peer: PeerId, code: string, message: string): void {
+    this.faults++
+    this.counters.faults?.increment()
+    this.log('fault by %p: %s %s', peer, code, message)
+    this.emit('fault', { peer, kind: 'protocol', code, message })
+  }
+
+  /** A broken link with `peer`: not a fault. */
+  linkError(
+    peer: PeerId,
+    direction: 'inbound' | 'outbound',
+    code: LinkErrorCode,
+    message: string,
+    retryInMs?: number,
+  ): void {
+    this.linkErrors++
+    this.counters.linkErrors?.increment()
+    this.log('link error with %p (%s): %s %s', peer, direction, code, message)
+    this.emit('link:error', {
+      peer,
+      kind: 'transport',
+      code,
+      message,
+      direction,
+      ...(retryInMs === undefined ? {} : { retryInMs }),
+    })
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The section service: drives a PARSEC engine over libp2p with direct request/response gossip.
+ * A thin class composing one part per concern (kad-dht's shape), each in its own file:
+ *
+ * - `Roster`: who the members are (whose streams we accept, whom we gossip to, which voters count
+ *   as live, where members are reached);
+ * - `Journal`: every engine step's output, persisted (one atomic batch) before its blocks are
+ *   delivered and before anything that depends on it is sent, so a restarted peer never forks;
+ * - `Inbound`: the sync and catch-up handlers; `Outbound` and its `StreamCache`: the exchanges we
+ *   start, one long-lived stream per partner (measured ~7x faster than a stream per exchange);
+ * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
+ *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
+ * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
+ */
+import type { Logger, PeerId, Startable } from '@libp2p/interface'
+import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
+import { opaque, Parsec, ParsecError } from '@parsec-section/parsec-core'
+import { CatchUp } from '../catchup.js'
+import * as C from '../constants.js'
+import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
+import { SectionError } from '../errors.js'
+import type { SectionGenesis } from '../genesis.js'
+import { secretIdFromPrivateKey } from '../identity.js'
+import { Backoff } from '../scheduler.js'
+import { SectionStorage } from '../storage.js'
+import { VerifyStats } from '../verify-stats.js'
+import type {
+  DeliveredBlock,
+  ParsecSection,
+  ParsecSectionComponents,
+  ParsecSectionEvents,
+  ParsecSectionInit,
+  SectionStatus,
+} from './api.js'
+import { Connections } from './connections.js'
+import { Inbound } from './inbound.js'
+import { Journal } from './journal.js'
+import { Lifecycle } from './lifecycle.js'
+import { Outbound } from './outbound.js'
+import { Pacing } from './pacing.js'
+import { Puller } from './puller.js'
+import { Reporter } from './reporter.js'
+import { Roster } from './roster.js'
+import { StartUp } from './start-up.js'
+import { StreamCache } from './stream-cache.js'
+
+function isAnnouncePubSub(value: unknown): value is AnnouncePubSub {
+  const candidate = value as Partial<AnnouncePubSub> | undefined
+  return (
+    typeof candidate?.subscribe === 'function' &&
+    typeof candidate.publish === 'function' &&
+    candidate.topicValidators instanceof Map
+  )
+}
+
+export class ParsecSectionService
+  extends TypedEventEmitter<ParsecSectionEvents>
+  implements ParsecSection, Startable
+{
+  readonly [Symbol.toStringTag] = '@parsec-section/p2p-section'
+  readonly [serviceCapabilities]: string[] = ['@parsec-section/section']
+
+  readonly sectionId: string
+  readonly protocol: string
+  readonly catchUpProtocol: string
+  private readonly log: Logger
+  private readonly genesis: SectionGenesis
+  private readonly lifecycle: Lifecycle
+  private readonly reporter: Reporter
+  private readonly roster: Roster
+  private readonly journal: Journal
+  private readonly connections: Connections
+  private readonly pacing: Pacing
+  private readonly puller: Puller
+  private readonly streams: StreamCache
+  private readonly outbound: Outbound
+  private readonly inbound: Inbound
+  private readonly startUp: StartUp
+  /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
+  private readonly backoff: Backoff
+  private discovery: SectionDiscovery | undefined
+  private readonly verifyStats = new VerifyStats()
+  private cpuAtStart = process.cpuUsage()
+
+  constructor(
+    private readonly components: ParsecSectionComponents,
+    private readonly init: ParsecSectionInit,
+  ) {
+    super()
+    this.genesis = init.genesis
+    this.sectionId = init.genesis.sectionId
+    this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
+    this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
+    this.log = components.logger.forComponent('parsec-section')
+    const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
+    const pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, maxMessageBytes - 64 * 1024)
+    if (pageBytes <= 0) throw new SectionError('InvalidArgument', 'maxMessageBytes must exceed 64 KiB')
+    const limits = {
+      maxMessageBytes,
+      pageBytes,
+      maxEventsPerMessage: init.maxEventsPerMessage ?? C.MAX_EVENTS_PER_MESSAGE,
+      responseTimeoutMs: init.responseTimeoutMs ?? C.RESPONSE_TIMEOUT_MS,
+      idleStreamTimeoutMs: init.idleStreamTimeoutMs ?? C.IDLE_STREAM_TIMEOUT_MS,
+    }
+    this.backoff = new Backoff(
+      init.partnerBackoffMs ?? C.PARTNER_BACKOFF_MS,
+      init.partnerBackoffMaxMs ?? C.PARTNER_BACKOFF_MAX_MS,
+    )
+    const engine = (): Parsec | undefined => this.lifecycle.engine
+    this.reporter = new Reporter(this, components, this.log)
+    this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
+    this.roster = new Roster(components, init.genesis.members, engine)
+    const storage =
+      init.persist === false
+        ? undefined
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
+    this.journal = new Journal(storage, this.lifecycle, this.roster, this.reporter, this.log)
+    this.connections = new Connections(components, this.roster, this.reporter, {
+      connected: (peer) => {
+        this.backoff.succeed(peer.toString())
+        this.pacing.nudge(true)
+      },
+      disconnected: (peer) => this.streams.drop(peer),
+    })
+    this.pacing = new Pacing(
+      engine,
+      this.roster,
+      this.connections,
+      {
+        schedule: {
+          intervalMs: init.gossipIntervalMs ?? C.GOSSIP_INTERVAL_MS,
+          lightIntervalMs: init.lightGossipIntervalMs ?? C.LIGHT_GOSSIP_INTERVAL_MS,
+          backlogForFastest: init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP,
+          idleIntervalMs: init.idleGossipIntervalMs ?? C.IDLE_GOSSIP_INTERVAL_MS,
+          jitter: C.GOSSIP_JITTER,
+          maxPerSecond: init.maxGossipPerSecond ?? C.MAX_GOSSIP_PER_SECOND,
+          maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
+        },
+        progressWindowMs: init.progressWindowMs ?? C.PROGRESS_WINDOW_MS,
+      },
+      () => this.outbound.startExchange(),
+    )
+    const catchUp = new CatchUp(
+      {
+        engine,
+        memberOf: (peer) => this.roster.memberOf(peer)?.publicId,
+        resolve: this.roster.resolve,
+        take: (step, peer) => this.journal.take(step, peer),
+        flush: () => this.journal.flush(),
+      },
+      components.connectionManager,
+      this.catchUpProtocol,
+      limits,
+      this.log,
+    )
+    this.puller = new Puller(catchUp, this.lifecycle, this.roster, this.reporter, this.pacing, this.log)
+    this.streams = new StreamCache(components, this.protocol, maxMessageBytes)
+    const parts = {
+      lifecycle: this.lifecycle,
+      roster: this.roster,
+      journal: this.journal,
+      reporter: this.reporter,
+      pacing: this.pacing,
+      puller: this.puller,
+    }
+    this.outbound = new Outbound({ ...parts, streams: this.streams, backoff: this.backoff }, limits, this.log)
+    this.inbound = new Inbound(
+      components,
+      { ...parts, catchUp },
+      { sync: this.protocol, catchUp: this.catchUpProtocol },
+      {
+        ...limits,
+        maxInboundStreams: init.maxInboundStreams ?? C.MAX_INBOUND_STREAMS,
+        maxOutboundStreams: init.maxOutboundStreams ?? C.MAX_OUTBOUND_STREAMS,
+      },
+      this.log,
+    )
+    this.startUp = new StartUp(
+      { ...parts, catchUp },
+      {
+        timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
+        retryMs: init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,
+      },
+      this.log,
+    )
+  }
+
+  isStarted(): boolean {
+    return this.lifecycle.started
+  }
+
+  async start(): Promise<void> {
+    if (this.lifecycle.started) return
+    const us = this.components.peerId.toString()
+    if (this.roster.memberOf(us) === undefined) {
+      throw new SectionError('NotInGenesis', `peer ${us} is not a member of section ${this.sectionId}`)
+    }
+    const secret = secretIdFromPrivateKey(this.components.privateKey)
+    this.cpuAtStart = process.cpuUsage()
+    // The engine starts from the section's genesis group, whoever the members are now.
+    const restoring = Parsec.restoring({
+      us: secret,
+      genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
+      relatedInfo: this.genesis.relatedInfo,
+      consensusMode: this.genesis.mode,
+    })
+    await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    this.reporter.start()
+    await this.journal.flush()
+    await this.inbound.start()
+    await this.roster.start()
+    this.streams.start()
+    this.connections.start()
+    this.lifecycle.started = true
+    this.lifecycle.state = 'checking'
+    let pubsub: unknown
+    try {
+      // libp2p's components proxy throws for a service that is not configured.
+      pubsub = (this.components as unknown as Record<string, unknown>)[this.init.pubsubService ?? 'pubsub']
+    } catch {
+      pubsub = undefined
+    }
+    this.discovery = new SectionDiscovery(
+      this.components,
+      this.genesis,
+      isAnnouncePubSub(pubsub) ? pubsub : undefined,
+      (peer: PeerId) => this.connections.has(peer),
+      {
+        announceIntervalMs: this.init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS,
+        lookupIntervalMs: this.init.lookupIntervalMs ?? C.DISCOVERY_INTERVAL_MS,
+        maxLookupIntervalMs: this.init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
+      },
+    )
+    this.discovery.start()
+  }
+
+  /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
+  afterStart(): void {
+    this.startUp.afterStart()
+  }
+
+  ready(): Promise<void> {
+    return this.lifecycle.ready()
+  }
+
+  /** Before libp2p stops its services (gossipsub among them): stop gossiping and announcing. */
+  beforeStop(): void {
+    this.startUp.beforeStop()
+    this.pacing.stop()
+    this.discovery?.stop()
+    this.discovery = undefined
+  }
+
+  async stop(): Promise<void> {
+    if (!this.lifecycle.started) return
+    this.lifecycle.started = false
+    this.beforeStop()
+    this.lifecycle.stopped()
+    this.connections.stop()
+    await this.inbound.stop()
+    this.roster.stop()
+    this.streams.stop()
+    this.reporter.stop()
+    await this.journal.settled()
+  }
+
+  // ---------------------------------------------------------------- application API
+
+  async vote(payload: Uint8Array): Promise<void> {
+    if (payload.length > C.MAX_PAYLOAD_BYTES) {
+      throw new SectionError('InvalidArgument', `a payload takes at most ${C.MAX_PAYLOAD_BYTES} bytes`)
+    }
+    this.lifecycle.requireEngine()
+    await this.ready()
+    const engine = this.lifecycle.requireEngine()
+    const step = engine.voteFor(opaque(Uint8Array.from(payload)))
+    this.journal.take(step)
+    if (step.warnings.some((warning) => warning.kind === 'duplicate-vote')) {
+      // Our application's caller learns of it (the engine only warns).
+      throw new ParsecError('DuplicateVote', 'we already voted for this payload')
+    }
+    await this.journal.flush()
+    this.pacing.nudge(true)
+  }
+
+  blocks(from = 0, limit = Number.POSITIVE_INFINITY): DeliveredBlock[] {
+    return this.journal.blocks(from, limit)
+  }
+
+  status(): SectionStatus {
+    const { engine, failure } = this.lifecycle
+    const lastPull = this.puller.last
+    return {
+      sectionId: this.sectionId,
+      peerId: this.components.peerId.toString(),
+      state: this.lifecycle.state,
+      ...(failure === undefined ? {} : { failure: { code: failure.code, message: failure.message } }),
+      ...(lastPull === undefined
+        ? {}
+        : {
+            catchUp: {
+              peer: lastPull.peer.toString(),
+              pages: lastPull.pages,
+              events: lastPull.events,
+              serverGraphSize: lastPull.serverGraphSize,
+              done: lastPull.done,
+            },
+          }),
+      mode: this.genesis.mode,
+      members: this.roster.members().map((m) => m.peerId.toString()),
+      connected: this.connections.list(),
+      graphSize: engine?.graphSize ?? 0,
+      decidedBlocks: engine?.decidedBlockCount ?? 0,
+      deliveredBlocks: this.journal.deliveredCount,
+      pendingObservations: engine?.pendingObservationCount ?? 0,
+      gossipRate: this.outbound.gossipRate(Date.now()),
+      faults: this.reporter.faults,
+      linkErrors: this.reporter.linkErrors,
+      backingOff: this.backoff.failing(),
+      verifications: { count: this.verifyStats.count, totalMs: this.verifyStats.totalMs },
+      forkedMembers: this.forkedMembers(),
+      cpuMs: (() => {
+        const cpu = process.cpuUsage(this.cpuAtStart)
+        return (cpu.user + cpu.system) / 1000
+      })(),
+    }
+  }
+
+  private forkedMembers(): string[] {
+    const engine = this.lifecycle.engine
+    if (engine === undefined) return []
+    const forked = new Set(
+      engine
+        .view()
+        .peers.filter((peer) => peer.forked)
+        .map((peer) => peer.id.name),
+    )
+    return this.roster
+      .members()
+      .filter((m) => forked.has(m.publicId.name))
+      .map((m) => m.peerId.toString())
+  }
+
+  /** The engine, for tools (graph dumps, inspection); undefined before start. */
+  get parsec(): Parsec | undefined {
+    return this.lifecycle.engine
+  }
+}
