@@ -17,7 +17,7 @@ export interface MembershipRunOptions {
   readonly unresponsive?: number
   /**
    * Operator removals (`--remove`): every honest member is told `proposeRemove` of a random live
-   * member, judged by the machines' rules (default 0). They start once the operator adds settled.
+   * member, judged by the machines' rules (default 0). They start once every operator add happened or was held back.
    */
   readonly proposeRemoves?: number
   /**

@@ -92,7 +92,7 @@ every step. --peers N is the genesis size (1 works).
                      --join or --sybil the open policy admits them too), and each joins through the
                      protocol, replaying the history as an observer before its Add is voted
   --remove R         the operator tells every member to propose removing a random live member,
-                     once the adds have settled (repeated while open)
+                     once every add happened or was held back (repeated while open)
   --join J           J outsiders join through the protocol, at random steps
   --leave L          L members leave gracefully
   --unresponsive U   U members go silent and must be removed for it
