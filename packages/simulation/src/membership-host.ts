@@ -10,7 +10,7 @@
  * discovery (`findMembers` answered with the members).
  *
  * It also runs the membership workload (outsiders joining, members leaving or going silent, a
- * Sybil burst), says when every requested change is settled (happened, rejected, or deferred and
+ * Sybil burst, the operator's adds and removes), says when every requested change is settled (happened, rejected, or deferred and
  * quiet), and checks M1-M7 (`membership-invariants.ts`).
  */
 
