@@ -129,6 +129,13 @@ describe('parsec-peer simulate --malicious', () => {
       'simulatedMs',
       'events',
       'accused',
+      'members',
+      'joined',
+      'left',
+      'unresponsive',
+      'banned',
+      'rejected',
+      'deferred',
     ])
     assert.equal(json.agreed, true)
     assert.equal(json.accused.length, 1)
@@ -166,7 +173,6 @@ describe('parsec-peer simulate --malicious', () => {
       ['--malicious', '1', '--faulty', '1', '--peers', '6'],
       ['--malicious', '1', '--behaviour', 'fork,bogus'],
       ['--behaviour', 'fork'],
-      ['--malicious', '1', '--behaviour', 'silent'],
       ['--scenario', 'byzantine-fork', '--malicious', '1'],
     ]) {
       const out = cli('simulate', ...args)

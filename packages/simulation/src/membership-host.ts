@@ -10,17 +10,20 @@
  * discovery (`findMembers` answered with the members).
  *
  * It also runs the membership workload (outsiders joining, members leaving or going silent, a
- * Sybil burst), says when every requested change is settled (happened, rejected, or deferred and
+ * Sybil burst, the operator's adds and removes), says when every requested change is settled (happened, rejected, or deferred and
  * quiet), and checks M1-M7 (`membership-invariants.ts`).
  */
 
 import {
+  type AdmissionPolicy,
+  allowlist,
   genesisRecord,
   Membership,
   type MembershipConfig,
   type MembershipEvent,
   type Step as MembershipStep,
   NEVER,
+  openWithWork,
   resolveConfig,
 } from '@parsec-section/membership'
 import {
@@ -107,7 +110,7 @@ type Envelope =
       readonly due: number
     }
 
-type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove'
+type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove' | 'add'
 
 /** A change the run was asked for, and how it ended. */
 interface RequestedChange {
@@ -163,6 +166,9 @@ export class MembershipHosting {
   private readonly timings = new JoinTimings()
   /** The step from which the requested changes count (`afterBlocks`); undefined while waiting. */
   private historyFrom: number | undefined
+  /** Outsiders the operator named (`operatorAdds`), and the admission policy every machine runs. */
+  private readonly operatorNamed: string[] = []
+  private policy: AdmissionPolicy | undefined
 
   constructor(
     private readonly ctx: RunContext,
@@ -173,6 +179,7 @@ export class MembershipHosting {
     this.machineConfig = membershipConfigOf(this.options)
     this.config = resolveConfig(this.machineConfig)
     this.invariants = new MembershipInvariants(ctx, this)
+    this.policy = this.operatorPolicy()
     const { peers, rng } = ctx
     this.nameIndex = peers.genesisIds.length
     const record = genesisRecord(peers.genesisIds)
@@ -184,6 +191,7 @@ export class MembershipHosting {
         now: 0,
         rng: this.machineRng(),
         config: this.machineConfig,
+        ...(this.policy === undefined ? {} : { policy: this.policy }),
       })
       const host = this.newHost(sim.name, secret, machine, true, false)
       host.sim = sim
@@ -207,6 +215,7 @@ export class MembershipHosting {
     draw('leave', this.options.leaves ?? 0)
     draw('unresponsive', this.options.unresponsive ?? 0)
     draw('remove', this.options.proposeRemoves ?? 0)
+    draw('add', this.options.operatorAdds ?? 0)
     const sybil = this.options.sybil ?? 0
     if (sybil > 0) {
       const at = rng.range(1, window)
@@ -300,12 +309,19 @@ export class MembershipHosting {
     if (this.historyReached()) {
       for (const change of this.changes) {
         if (change.at > ctx.step || change.outcome !== undefined) continue
+        // The operator removes once its adds are settled (the CLI's order before the machines).
+        if (change.kind === 'remove' && change.peer === undefined && this.operatorAddsOpen()) continue
         if (change.peer === undefined) this.startChange(change)
         else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
       }
     }
     this.deliver()
     for (const h of this.sortedHosts()) {
+      // A crashed peer (`failures`) handles nothing more, its machine included.
+      if (h.alive && h.sim?.status === 'crashed') {
+        h.alive = false
+        this.silenced.add(h.name)
+      }
       if (!h.alive) continue
       if (h.findMembers) {
         h.findMembers = false
@@ -393,8 +409,10 @@ export class MembershipHosting {
     const { ctx } = this
     switch (change.kind) {
       case 'join':
-      case 'sybil': {
+      case 'sybil':
+      case 'add': {
         const name = this.nextName()
+        if (change.kind === 'add') this.operatorAdmits(name)
         const secret = new MockSecretId(name)
         const contacts = this.referenceMembers()
         const machine = Membership.join({
@@ -404,14 +422,18 @@ export class MembershipHosting {
           config: this.machineConfig,
           sectionId: this.hosts.values().next().value!.machine.sectionId,
           contacts,
+          ...(this.policy === undefined ? {} : { policy: this.policy }),
         })
         const host = this.newHost(name, secret, machine, false, change.kind === 'sybil')
         change.peer = name
-        if (change.kind === 'join') {
+        if (change.kind !== 'sybil') {
           const history = Math.max(0, ...this.honestMembers().map((h) => h.machine.state?.agreedBlocks ?? 0))
           this.timings.requested(name, ctx.step, history)
         }
-        ctx.log(`${change.kind === 'sybil' ? 'Sybil candidate' : 'outsider'} ${name} asks to join`)
+        const who = { join: 'outsider', sybil: 'Sybil candidate', add: 'operator-named outsider' }[
+          change.kind
+        ]
+        ctx.log(`${who} ${name} asks to join`)
         this.apply(host, machine.start())
         return
       }
@@ -466,6 +488,34 @@ export class MembershipHosting {
     }
   }
 
+  /**
+   * The operator's admission policy: with operator adds and no other joiners, an `allowlist` of the
+   * outsiders it named; with other joiners too, `openWithWork` (which admits the named ones as
+   * well). (Not `proposeAdd`: its Add carries no ticket, and the machine builds and replays a
+   * joiner's engine only on an admission, so the added peer could not replay the history.)
+   */
+  private operatorPolicy(): AdmissionPolicy | undefined {
+    if ((this.options.operatorAdds ?? 0) === 0) return undefined
+    if ((this.options.joins ?? 0) > 0 || (this.options.sybil ?? 0) > 0) return openWithWork()
+    return allowlist(this.operatorNamed)
+  }
+
+  /** The operator names `name` to every machine (members judge its ticket; later members too). */
+  private operatorAdmits(name: string): void {
+    this.operatorNamed.push(name)
+    const policy = this.operatorPolicy()
+    this.policy = policy
+    if (policy === undefined) return
+    this.ctx.log(`operator: admit ${name}`)
+    for (const h of this.hosts.values())
+      if (h.alive) this.apply(h, h.machine.command({ kind: 'setPolicy', policy }))
+  }
+
+  /** Some operator add has not happened, been rejected, or been held back. */
+  private operatorAddsOpen(): boolean {
+    return this.changes.some((c) => c.kind === 'add' && c.outcome === undefined && !c.deferred)
+  }
+
   /** Voters now, and those of them neither silenced nor leaving. */
   private liveVoters(): { voters: number; live: number } {
     const members = this.referenceMembers().map((id) => id.name)
@@ -487,7 +537,9 @@ export class MembershipHosting {
   }
 
   private isTaken(name: string): boolean {
-    return this.changes.some((c) => c.peer === name && c.kind !== 'join' && c.kind !== 'sybil')
+    return this.changes.some(
+      (c) => c.peer === name && c.kind !== 'join' && c.kind !== 'sybil' && c.kind !== 'add',
+    )
   }
 
   private noJoinInFlight(): boolean {
@@ -514,6 +566,7 @@ export class MembershipHosting {
       switch (change.kind) {
         case 'join':
         case 'sybil':
+        case 'add':
           if (h?.joined && isMemberEverywhere(change.peer)) change.outcome = 'done'
           break
         case 'remove':

@@ -16,12 +16,17 @@ export interface MembershipRunOptions {
   /** Members that go silent at random steps and must be removed for it (default 0). */
   readonly unresponsive?: number
   /**
-   * Operator removals (`--remove` in membership runs): every honest member is told
-   * `proposeRemove` of a random live member, judged by the machines' rules (default 0). (An
-   * operator's Add is not hosted yet: the added peer would need a machine that starts as a member
-   * of an existing section, which packages/membership does not offer; outsiders use `joins`.)
+   * Operator removals (`--remove`): every honest member is told `proposeRemove` of a random live
+   * member, judged by the machines' rules (default 0). They start once every operator add happened or was held back.
    */
   readonly proposeRemoves?: number
+  /**
+   * Operator adds (`--add`): the operator names an outsider to every member (an `allowlist`
+   * admission, or `openWithWork` when the run also has `joins` or `sybil`), and the outsider joins
+   * through the protocol (ticket, catch-up as an observer replaying the history, Ready, Add), judged
+   * by the machines' capacity rules (default 0).
+   */
+  readonly operatorAdds?: number
   /** Proof-of-work-valid candidates that all ask to join in one burst (default 0). */
   readonly sybil?: number
   /** Steps within which the joins, leaves and silences are drawn (default 600). */

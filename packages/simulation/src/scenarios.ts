@@ -39,6 +39,14 @@ export interface ScenarioOutcome {
 
 const GROWTH = { probAdd: 0.3 } as const
 
+// The add/remove scenarios below keep the engine-level path (`peersToAdd`/`peersToRemove`, voted
+// as observations by the run under spec §13.1's rules, joiners built with `fromExisting`): they
+// mirror the reference's tests of the engine's own membership and assert exact block sets and
+// sizes (3 → 11, 10 peers removing 3 in one step, a crashed peer removed by the operator first).
+// Through the membership machine they would test other rules (tickets, probation and the young
+// cap, extra traffic, silent members removed for silence); its own versions are in
+// membership-scenarios.ts, and `parsec-peer simulate --add/--remove` uses the machine.
+
 export const scenarios: readonly Scenario[] = [
   {
     name: 'minimal-network',

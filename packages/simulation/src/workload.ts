@@ -2,7 +2,9 @@
  * The run's workload: what is voted and when. Opaque payloads ("0", "1", …), peers added (joiners
  * built with `fromExisting`) and members removed are scheduled at random steps, adds and removes
  * only while the safety rules below allow them; each change stays in transition until every
- * member that stays has decided it.
+ * member that stays has decided it. (These engine-level adds and removes serve the spec §13.2
+ * scenarios only, see `scenarios.ts`; the CLI's `--add`/`--remove` go through the membership
+ * machine, `membership-host.ts`.)
  */
 
 import {

@@ -79,6 +79,30 @@ describe('simulation hosting membership', () => {
     assert.match(three.membership!.unsettled.join(), /remove\(\w+\) deferred/)
   })
 
+  it("an operator's adds: named outsiders join through the protocol, replaying the history; the removal waits for them", () => {
+    for (const seed of [1, 2, 3]) {
+      const result = run({
+        seed,
+        genesisSize: 4,
+        opaque: 3,
+        maxSteps: 4000,
+        membership: { operatorAdds: 2, proposeRemoves: 1, window: 60 },
+      })
+      const report = result.membership!
+      assert.equal(report.joined.length, 2, `seed ${seed}: ${report.unsettled.join()}`)
+      assert.equal(sameMembers(result).length, 5, `seed ${seed}`)
+      assert.deepEqual(report.unsettled, [], `seed ${seed}`)
+      for (const timing of report.joins) {
+        // It caught up as an observer: it ingested the section's events before its self:joined.
+        assert.ok(timing.ingested > 0 && timing.joinedAt !== undefined, `seed ${seed}: ${timing.peer}`)
+      }
+      const blocks = result.peers[result.honest[0]]
+      const firstAdd = blocks.findIndex((b) => b.kind === 'add')
+      const remove = blocks.findIndex((b) => b.kind === 'remove')
+      assert.ok(firstAdd >= 0 && remove > firstAdd, `seed ${seed}: the removal waits for the adds`)
+    }
+  })
+
   it('two Adds of one joiner decided in one election add it once (seed 10 found the engine adding it twice)', () => {
     const result = run({
       seed: 10,

@@ -8,7 +8,6 @@ import {
   allScenarios,
   BEHAVIOURS,
   type Behaviour,
-  checkExpectedBlocks,
   DEFAULT_BEHAVIOURS,
   findScenario,
   isBehaviour,
@@ -31,31 +30,36 @@ const DEFAULTS = {
   faulty: 0,
   malicious: 0,
   seed: 1,
-  maxSteps: 3000,
+  maxSteps: 6000,
   stepMs: 10,
 } as const
 /** Faulty peers crash at a random step in this range. */
 const FAILURE_STEPS = { min: 1, max: 50 } as const
 
 const COINS = ['concrete', 'parity'] as const
+/** Steps within which the operator's --add/--remove commands are drawn in runs without joiners. */
+const OPERATOR_WINDOW = 60
 
 const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--remove R] [--faulty F]
                             [--malicious M] [--behaviour LIST] [--adversarial-scheduler]
-                            [--mode single|supermajority] [--seed S] [--max-steps M]
+                            [--mode single|supermajority] [--join J] [--leave L] [--unresponsive U]
+                            [--sybil S] [--live-membership] [--trace FILE] [--seed S] [--max-steps M]
                             [--step-ms MS] [--coin concrete|parity] [--json]
-       parsec-peer simulate [--peers N] [--join J] [--leave L] [--unresponsive U] [--sybil S]
-                            [--remove R] [--live-membership] [--trace FILE] [--seed S] [--max-steps M] [--json]
        parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity] [--json]
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
-payloads voted, A peers added (joiners replay the history), then R peers removed, F peers crashing
-at random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}, M founding members Byzantine. Adds and removes wait until more
-than two thirds of every possible voter set stays live and honest. The same seed gives the same run.
-Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} --faulty ${DEFAULTS.faulty} --malicious ${DEFAULTS.malicious} --mode supermajority --seed ${DEFAULTS.seed} --step-ms ${DEFAULTS.stepMs} --coin concrete.
+payloads voted, A peers added (they replay the history), then R peers removed, F peers crashing at
+random steps ${FAILURE_STEPS.min}..${FAILURE_STEPS.max}, M founding members Byzantine. Every peer runs the membership machine
+beside its engine, and every membership change goes through it (see "Membership" below): a change
+its rules hold back is reported as deferred, not refused. The same seed gives the same run.
+Defaults: --peers ${DEFAULTS.peers} --opaque ${DEFAULTS.opaque} --add ${DEFAULTS.add} --remove ${DEFAULTS.remove} (0 and 0 with --join, --leave,
+--unresponsive or --sybil) --faulty ${DEFAULTS.faulty} --malicious ${DEFAULTS.malicious} --mode supermajority --seed ${DEFAULTS.seed} --max-steps ${DEFAULTS.maxSteps} --step-ms ${DEFAULTS.stepMs} --coin concrete.
 
 --step-ms MS sets the simulated time one step stands for (default ${DEFAULTS.stepMs} ms): what the simulated
-peers read from their clock, and the run's simulated duration in the output. It changes no outcome:
-the same seed gives the same blocks and steps whatever MS is.
+peers read from their clock, and the run's simulated duration in the output. The engines ignore it,
+but the membership machines' timers (in ms) run on this clock: without membership changes (--add 0
+--remove 0 and no --join, --leave, --unresponsive, --sybil or --faulty) the same seed gives the same
+blocks and steps whatever MS is; with them a seed may schedule differently.
 
 --malicious M makes M random founding members Byzantine: they run the engine but misbehave, each
 doing every behaviour of --behaviour LIST (comma-separated; default: ${DEFAULT_BEHAVIOURS.join(',')}):
@@ -79,11 +83,16 @@ with the concrete coin the election still decides.
 --coin picks the genuine-flip coin of every peer: concrete (the RFC's gradient-leadership coin,
 spec §16) or parity (the reference v0.7.3's predictable stand-in, what replays use).
 
-Membership runs (any of --join, --leave, --unresponsive, --sybil): every peer runs the membership
-machine beside its engine, and peers join and leave by exchanging membership messages over the
-simulated network (join requests with proof of work, catch-up as an observer, Ready, Add votes;
-LeaveRequest, Remove, the drain; suspicion of silent members), with MEMBERSHIP.md §7's invariants
-M1-M7 checked after every step. --peers N is the genesis size (1 works).
+Membership: every peer runs the membership machine beside its engine, and peers join and leave by
+exchanging membership messages over the simulated network (join requests with proof of work, catch-up
+as an observer, Ready, Add votes; LeaveRequest, Remove, the drain; suspicion of silent members, so
+crashed members are removed for silence), with MEMBERSHIP.md §7's invariants M1-M7 checked after
+every step. --peers N is the genesis size (1 works).
+  --add A            the operator names A outsiders to every member (an allowlist admission; with
+                     --join or --sybil the open policy admits them too), and each joins through the
+                     protocol, replaying the history as an observer before its Add is voted
+  --remove R         the operator tells every member to propose removing a random live member,
+                     once every add happened or was held back (repeated while open)
   --join J           J outsiders join through the protocol, at random steps
   --leave L          L members leave gracefully
   --unresponsive U   U members go silent and must be removed for it
@@ -95,45 +104,20 @@ a rule holds back, e.g. the budget rule or the young cap, is reported, not an er
 bound (exit 1). The simulation shortens these membership defaults (live value in brackets; one
 step is --step-ms, 10 ms by default): ${shortenedDefaults().join(', ')}. --json adds "members" (per honest peer, its sorted voters at the end), "joined",
 "left", "unresponsive", "banned" (peer names) and the counts "rejected" and "deferred"; exit 0 iff
-every honest peer holds the same blocks and the same members. In membership runs --remove R (default
-0) is an operator command: every member is told to propose removing a random live member, judged by
-the machines' rules (deferred, not refused, when they hold it back); --add is not available there yet
-(use --join). Without the membership flags --add/--remove run as before.
+every honest peer holds the same blocks and the same members. --add and --remove are judged by the
+machines' rules (the budget rule, the young cap, the spacing of adds, the size limit, #313's refusal
+at 3 members): a change they hold back is deferred, not refused.
 
 --scenario NAME runs one scenario of the test suite instead (what a failing test prints):
   ${allScenarios.map((s) => s.name).join('\n  ')}
 
 --json prints one JSON object: {"seed","agreed","honest","peers","steps","simulatedMs","events",
-"accused"}, where "peers" maps every peer (crashed, removed and Byzantine ones included) to its
+"accused"} and the membership fields above, where "peers" maps every peer (crashed, removed and Byzantine ones included) to its
 blocks, "simulatedMs" is the simulated duration (steps × --step-ms), "events" is the size of the
 largest honest gossip graph and "accused" lists the offenders of agreed accusations.
-Exit status: 0 when every honest peer holds every expected block in the same order, 1 when not
-(or the step bound was reached), 2 on bad arguments or impossible settings.`
-
-/**
- * Whether the membership changes can all happen under the simulator's safety rules (more than
- * two thirds of every possible voter set live), counting the faulty peers as crashed: adds first,
- * then removes one at a time. Returns the reason when they cannot.
- */
-function infeasible(peers: number, add: number, remove: number, faulty: number): string | undefined {
-  let members = peers
-  for (let i = 0; i < add; i++) {
-    const live = members - faulty
-    if (!(faulty === 0 && live < 3) && !supermajority(members + 1, live)) {
-      return `cannot add peers to ${members} members with ${faulty} faulty: more than two thirds must stay live`
-    }
-    members++
-  }
-  for (let i = 0; i < remove; i++) {
-    const live = members - faulty - 1
-    if (members - 1 < 1 || !supermajority(members, live)) {
-      const needed = 3 * faulty + 4
-      return `cannot remove ${remove} of ${peers + add} peers${faulty > 0 ? ` with ${faulty} faulty` : ''}: each removal needs at least ${needed} members, to keep more than two thirds of the voters live`
-    }
-    members--
-  }
-  return undefined
-}
+Exit status: 0 when every honest peer holds the same blocks in the same order and the same members,
+1 when not (or the step bound was reached), 2 on bad arguments (a third or more faulty or malicious
+peers included).`
 
 /** `--behaviour LIST`: known behaviours, each once. */
 function parseBehaviours(raw: unknown): Behaviour[] {
@@ -303,83 +287,7 @@ export const simulateCommand = {
     }
 
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 200)
-    const membershipRun = ['join', 'leave', 'unresponsive', 'sybil'].some((k) => values[k] !== undefined)
-    if (membershipRun) return runMembership(values, { seed, coin, stepMs, json, peers })
-    const opaque = intOption(values, 'opaque', DEFAULTS.opaque, 0, 1000)
-    const add = intOption(values, 'add', DEFAULTS.add, 0, 200)
-    const remove = intOption(values, 'remove', DEFAULTS.remove, 0, 200)
-    const faulty = intOption(values, 'faulty', DEFAULTS.faulty, 0, 200)
-    const malicious = intOption(values, 'malicious', DEFAULTS.malicious, 0, 200)
-    const adversarialScheduler = values['adversarial-scheduler'] === true
-    // The scheduler's accomplices misbehave only by when they send and handle messages.
-    const behaviours =
-      adversarialScheduler && values.behaviour === undefined ? [] : parseBehaviours(values.behaviour)
-    if (values.behaviour !== undefined && malicious === 0) {
-      throw new UsageError('--behaviour needs --malicious M (M ≥ 1)')
-    }
-    const maxSteps = intOption(values, 'max-steps', DEFAULTS.maxSteps, 1, 1_000_000)
-    const mode: ConsensusMode = choiceOption(
-      values,
-      'mode',
-      ['single', 'supermajority'] as const,
-      'supermajority',
-    )
-    // The honest peers must be a supermajority: fewer than a third faulty or malicious.
-    if (!supermajority(peers, peers - faulty - malicious)) {
-      const given = [
-        ...(faulty > 0 ? [`--faulty ${faulty}`] : []),
-        ...(malicious > 0 ? [`--malicious ${malicious}`] : []),
-      ].join(' ')
-      throw new UsageError(
-        `${given}: a section of ${peers} peers tolerates fewer than a third faulty or malicious (at most ${Math.floor((peers - 1) / 3)})`,
-      )
-    }
-    // Byzantine peers doing something provable are accused and removed, which makes room for the
-    // adds and removes (the simulation waits for it); the others stay, counted as faulty.
-    const accusable = behaviours.some((b) => PROVABLE_MALICE[b] !== undefined)
-    const reason = accusable
-      ? infeasible(peers - malicious, add, remove, faulty)
-      : infeasible(peers, add, remove, faulty + malicious)
-    if (reason !== undefined) throw new UsageError(reason)
-
-    const options: SimulationOptions = {
-      seed,
-      genesisSize: peers,
-      opaque,
-      peersToAdd: add,
-      peersToRemove: remove,
-      membershipOrder: 'adds-first',
-      consensusMode: mode,
-      failures: Array.from({ length: faulty }, () => ({ at: FAILURE_STEPS })),
-      byzantine: Array.from({ length: malicious }, () => ({ behaviours })),
-      adversarialScheduler,
-      ...(adversarialScheduler ? { probGossip: 1 } : {}),
-      maxSteps,
-      stepMs,
-      coin,
-      log,
-    }
-    if (!json) {
-      const byzantine =
-        malicious > 0
-          ? `, malicious ${malicious} (${behaviours.join(',') || 'accomplices of the scheduler'})`
-          : ''
-      const scheduler = adversarialScheduler ? ', adversarial scheduler' : ''
-      console.log(
-        `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}, faulty ${faulty}${byzantine}, mode ${mode}, max steps ${maxSteps}, step ${stepMs} ms, coin ${coin}${scheduler}`,
-      )
-      console.log(`Using seed ${seed}`)
-    }
-    const result = simulate(options)
-    const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
-    if (problems.length === 0) problems.push(...checkExpectedBlocks(result, options))
-    if (json) {
-      console.log(jsonSummary(result, problems))
-      for (const problem of problems) console.error(`seed ${seed}: ${problem}`)
-    } else {
-      printHuman(result, problems)
-    }
-    return problems.length === 0 ? 0 : 1
+    return runSection(values, { seed, coin, stepMs, json, peers })
   },
 }
 
@@ -391,22 +299,48 @@ interface CommonSettings {
   readonly peers: number
 }
 
-/** A membership run: peers join and leave through the membership machine. */
-function runMembership(values: Record<string, unknown>, common: CommonSettings): number {
+/**
+ * A run: every peer hosts the membership machine beside its engine, and every change (the
+ * operator's `--add`/`--remove`, joins, leaves, silences, a Sybil burst) goes through it, judged by
+ * its rules: a change they hold back is reported as deferred, never refused up front.
+ */
+function runSection(values: Record<string, unknown>, common: CommonSettings): number {
   const { seed, coin, stepMs, json, peers } = common
-  for (const flag of ['add', 'faulty', 'malicious', 'behaviour', 'adversarial-scheduler', 'mode']) {
-    if (values[flag] === undefined) continue
-    const hint = flag === 'add' ? ' (outsiders join with --join J)' : ''
-    throw new UsageError(`--${flag} is not supported in membership runs yet${hint}`)
-  }
-  // The operator's removals: every member is told proposeRemove, judged by the machines' rules.
-  const remove = intOption(values, 'remove', 0, 0, 200)
+  const opaque = intOption(values, 'opaque', DEFAULTS.opaque, 0, 1000)
   const joins = intOption(values, 'join', 0, 0, 200)
   const leaves = intOption(values, 'leave', 0, 0, 200)
   const unresponsive = intOption(values, 'unresponsive', 0, 0, 200)
   const sybil = intOption(values, 'sybil', 0, 0, 1000)
-  const opaque = intOption(values, 'opaque', DEFAULTS.opaque, 0, 1000)
-  const maxSteps = intOption(values, 'max-steps', 6000, 1, 1_000_000)
+  // Runs with the protocol's own changes asked no operator change by default (as before).
+  const protocolRun = ['join', 'leave', 'unresponsive', 'sybil'].some((k) => values[k] !== undefined)
+  const add = intOption(values, 'add', protocolRun ? 0 : DEFAULTS.add, 0, 200)
+  const remove = intOption(values, 'remove', protocolRun ? 0 : DEFAULTS.remove, 0, 200)
+  const faulty = intOption(values, 'faulty', DEFAULTS.faulty, 0, 200)
+  const malicious = intOption(values, 'malicious', DEFAULTS.malicious, 0, 200)
+  const adversarialScheduler = values['adversarial-scheduler'] === true
+  // The scheduler's accomplices misbehave only by when they send and handle messages.
+  const behaviours =
+    adversarialScheduler && values.behaviour === undefined ? [] : parseBehaviours(values.behaviour)
+  if (values.behaviour !== undefined && malicious === 0) {
+    throw new UsageError('--behaviour needs --malicious M (M ≥ 1)')
+  }
+  const maxSteps = intOption(values, 'max-steps', DEFAULTS.maxSteps, 1, 1_000_000)
+  const mode: ConsensusMode = choiceOption(
+    values,
+    'mode',
+    ['single', 'supermajority'] as const,
+    'supermajority',
+  )
+  // The honest peers must be a supermajority: fewer than a third faulty or malicious.
+  if (!supermajority(peers, peers - faulty - malicious)) {
+    const given = [
+      ...(faulty > 0 ? [`--faulty ${faulty}`] : []),
+      ...(malicious > 0 ? [`--malicious ${malicious}`] : []),
+    ].join(' ')
+    throw new UsageError(
+      `${given}: a section of ${peers} peers tolerates fewer than a third faulty or malicious (at most ${Math.floor((peers - 1) / 3)})`,
+    )
+  }
   const traceFile = values.trace === undefined ? undefined : String(values.trace)
   if (traceFile !== undefined) writeFileSync(traceFile, '')
   const progress = (line: string) => (json ? console.error(line) : console.log(line))
@@ -414,15 +348,24 @@ function runMembership(values: Record<string, unknown>, common: CommonSettings):
     seed,
     genesisSize: peers,
     opaque,
+    consensusMode: mode,
+    failures: Array.from({ length: faulty }, () => ({ at: FAILURE_STEPS })),
+    byzantine: Array.from({ length: malicious }, () => ({ behaviours })),
+    adversarialScheduler,
+    ...(adversarialScheduler ? { probGossip: 1 } : {}),
     maxSteps,
     stepMs,
     coin,
     log: progress,
     membership: {
+      // The operator's commands come early (as --add/--remove did); joins, leaves and silences
+      // are spread over the default window.
+      ...(protocolRun ? {} : { window: OPERATOR_WINDOW }),
       joins,
       leaves,
       unresponsive,
       sybil,
+      operatorAdds: add,
       proposeRemoves: remove,
       ...(values['live-membership'] === true ? { profile: 'live' as const } : {}),
       ...(traceFile === undefined
@@ -430,9 +373,21 @@ function runMembership(values: Record<string, unknown>, common: CommonSettings):
         : { trace: (entry) => appendFileSync(traceFile, `${JSON.stringify(entry)}\n`) }),
     },
   }
+  const byzantine =
+    malicious > 0
+      ? `, malicious ${malicious} (${behaviours.join(',') || 'accomplices of the scheduler'})`
+      : ''
+  const scheduler = adversarialScheduler ? ', adversarial scheduler' : ''
+  const changes = [
+    ...(joins > 0 ? [`join ${joins}`] : []),
+    ...(leaves > 0 ? [`leave ${leaves}`] : []),
+    ...(unresponsive > 0 ? [`unresponsive ${unresponsive}`] : []),
+    ...(sybil > 0 ? [`sybil ${sybil}`] : []),
+  ]
   progress(
-    `Parameters: peers ${peers}, join ${joins}, leave ${leaves}, unresponsive ${unresponsive}, sybil ${sybil}, remove ${remove}, opaque ${opaque}, max steps ${maxSteps}, seed ${seed}`,
+    `Parameters: peers ${peers}, opaque ${opaque}, add ${add}, remove ${remove}${changes.map((c) => `, ${c}`).join('')}, faulty ${faulty}${byzantine}, mode ${mode}, max steps ${maxSteps}, step ${stepMs} ms, coin ${coin}${scheduler}`,
   )
+  progress(`Using seed ${seed}`)
   const result = simulate(options)
   const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
   const lists = Object.values(result.membership?.members ?? {}).map((m) => m.join(','))
