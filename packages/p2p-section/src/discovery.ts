@@ -12,7 +12,7 @@
  * round is looked up less and less often (capped exponential backoff), until it connects.
  *
  * So that peers outside the section can find it from its id alone, a member provides the section's
- * CID in the shared DHT once started, and again every `REPROVIDE_INTERVAL_MS`; a provide that no DHT
+ * CID in the shared DHT once started, and again every `C.REPROVIDE_INTERVAL_MS`; a provide that no DHT
  * peer took (none reachable yet) is retried on the lookup backoff (`lookupIntervalMs`, doubling up
  * to the cap). A node without a DHT never provides.
  */
@@ -30,7 +30,7 @@ import * as C from './constants.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { Announcement } from './pb/announce.js'
 import { Backoff } from './scheduler.js'
-import { PROVIDE_TIMEOUT_MS, provideSection, REPROVIDE_INTERVAL_MS } from './shared-dht.js'
+import { provideSection } from './shared-dht.js'
 
 /** The part of `@libp2p/gossipsub` discovery needs (structural, so any pubsub with it works). */
 export interface AnnouncePubSub {
@@ -89,7 +89,7 @@ export class SectionDiscovery {
       announceIntervalMs: number
       lookupIntervalMs: number
       maxLookupIntervalMs?: number
-      /** See `REPROVIDE_INTERVAL_MS`. */
+      /** See `C.REPROVIDE_INTERVAL_MS`. */
       reprovideIntervalMs?: number
     },
   ) {
@@ -202,12 +202,12 @@ export class SectionDiscovery {
     this.provideAbort = abort
     try {
       const stored = await provideSection(this.components.contentRouting, this.genesis.sectionId, {
-        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(PROVIDE_TIMEOUT_MS)]),
+        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(C.PROVIDE_TIMEOUT_MS)]),
       })
       if (stored > 0) {
         this.log('section CID provided to %d DHT peers', stored)
         this.failedProvides = 0
-        return this.options.reprovideIntervalMs ?? REPROVIDE_INTERVAL_MS
+        return this.options.reprovideIntervalMs ?? C.REPROVIDE_INTERVAL_MS
       }
       this.log('section CID provided to no DHT peer yet')
     } catch (error) {

@@ -51,14 +51,7 @@ export type {
   SectionStatus,
 } from './section/api.js'
 export { ParsecSectionService } from './section/section.js'
-export {
-  findSectionPeers,
-  provideSection,
-  SECTION_CID_PREFIX,
-  SHARED_DHT_PROTOCOL,
-  sectionCid,
-  sharedDht,
-} from './shared-dht.js'
+export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
 
 /** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
 export function parsecSection(

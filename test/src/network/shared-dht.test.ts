@@ -20,12 +20,12 @@ import type { PeerInfo } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
+  constants,
   createDhtNode,
   createGenesis,
   createSectionNode,
   type DhtNode,
   findSectionPeers,
-  SHARED_DHT_PROTOCOL,
   sectionCid,
 } from '@parsec-section/p2p-section'
 import { MemoryDatastore } from 'datastore-core'
@@ -239,7 +239,10 @@ describe('parsec-peer dht', () => {
       })
       await client.dial(multiaddr(info.addrs[0]))
       const protocols = await identified
-      assert.ok(protocols.includes(SHARED_DHT_PROTOCOL), `serves ${SHARED_DHT_PROTOCOL}: ${protocols}`)
+      assert.ok(
+        protocols.includes(constants.SHARED_DHT_PROTOCOL),
+        `serves ${constants.SHARED_DHT_PROTOCOL}: ${protocols}`,
+      )
       assert.ok(!protocols.some((p) => p.includes('/sync/')), 'no section protocol')
     } finally {
       await client.stop()

@@ -5,7 +5,7 @@
  * through it; a joiner that knows only a section id and this node's address finds the members.
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createDhtNode, type DhtNode, SHARED_DHT_PROTOCOL } from '@parsec-section/p2p-section'
+import { constants, createDhtNode, type DhtNode } from '@parsec-section/p2p-section'
 import { parse, UsageError } from '../args.js'
 import { readKeyFile } from '../identity-file.js'
 import { parseMultiaddr } from './genesis.js'
@@ -14,7 +14,7 @@ import { checkListenAddresses, isListenError } from './start.js'
 const HELP = `usage: parsec-peer dht --listen MULTIADDR [--listen MULTIADDR ...] [--bootstrap MULTIADDR ...]
                        [--key FILE] [--json]
 
-Runs a peer of the DHT shared by every section (${SHARED_DHT_PROTOCOL}) that belongs to no
+Runs a peer of the DHT shared by every section (${constants.SHARED_DHT_PROTOCOL}) that belongs to no
 section: a bootstrap node for anyone. Section members provide their section's CID through it, and
 a peer that knows only a section id and this node's address finds the members.
   --listen MULTIADDR     where to listen (e.g. /ip4/127.0.0.1/tcp/4000); repeatable
@@ -85,7 +85,10 @@ async function runDht(args: string[]): Promise<number> {
   const peerId = node.peerId.toString()
   const addrs = node.getMultiaddrs().map((a) => a.toString())
   if (values.json === true) console.log(JSON.stringify({ peerId, addrs }))
-  else console.log(`dht: peer ${peerId} serving ${SHARED_DHT_PROTOCOL}; listening on ${addrs.join(' ')}`)
+  else
+    console.log(
+      `dht: peer ${peerId} serving ${constants.SHARED_DHT_PROTOCOL}; listening on ${addrs.join(' ')}`,
+    )
 
   const reason = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'))
