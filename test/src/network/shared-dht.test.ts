@@ -6,7 +6,8 @@
  *   the members find each other through it, provide the section's CID, and a fresh node that knows
  *   only the DHT node finds members (peer ids and working addresses) with `findSectionPeers`.
  * - `parsec-peer dht` as a process: it prints its peer id and addresses, serves the shared DHT
- *   protocol, keeps the identity of `--key`, and exits 0 on SIGTERM; nonsense arguments exit 2.
+ *   protocol, keeps the identity of `--key`, and exits 0 on SIGTERM; the same section and fresh
+ *   node through it; nonsense arguments exit 2.
  */
 import assert from 'node:assert/strict'
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
@@ -24,7 +25,6 @@ import {
   createDhtNode,
   createGenesis,
   createSectionNode,
-  type DhtNode,
   findSectionPeers,
   sectionCid,
 } from '@parsec-section/p2p-section'
@@ -72,71 +72,101 @@ class WatchedDatastore extends MemoryDatastore {
   }
 }
 
+/** Three members whose genesis holds no address: `dhtAddr` is all they know. */
+async function startMembers(dhtAddr: string) {
+  const keys = await Promise.all(Array.from({ length: 3 }, () => generateKeyPair('Ed25519')))
+  const genesis = createGenesis(
+    keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })),
+    'single',
+  )
+  const members: TestNode[] = []
+  try {
+    for (const key of keys) {
+      members.push(
+        await createSectionNode({
+          genesis,
+          privateKey: key,
+          listen: ['/ip4/127.0.0.1/tcp/0'],
+          bootstrap: [dhtAddr],
+          lookupIntervalMs: 500,
+        }),
+      )
+    }
+  } catch (error) {
+    await Promise.all(members.map((m) => m.stop()))
+    throw error
+  }
+  return { genesis, members, memberIds: members.map((m) => m.peerId.toString()) }
+}
+
+/** The members found each other by peer id through the DHT node alone. */
+function membersConnected(members: readonly TestNode[]): Promise<void> {
+  return waitFor(
+    members,
+    () => members.every((m) => m.services.section.status().connected.length === members.length - 1),
+    60_000,
+    () => `connected per member ${members.map((m) => m.services.section.status().connected.length)}`,
+    'peer:connected',
+  )
+}
+
+/**
+ * A fresh node that knows only the DHT node's address looks the section up by its id: it finds
+ * members only, each once, with the addresses they listen on, and one of them answers a dial.
+ */
+async function findFromScratch(
+  dhtAddr: string,
+  sectionId: string,
+  members: readonly TestNode[],
+): Promise<void> {
+  const memberIds = members.map((m) => m.peerId.toString())
+  const fresh = await createDhtNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+  try {
+    await fresh.dial(multiaddr(dhtAddr))
+    const found: PeerInfo[] = []
+    for await (const peer of findSectionPeers(fresh.contentRouting, sectionId, {
+      signal: AbortSignal.timeout(30_000),
+    })) {
+      found.push(peer)
+    }
+    const foundIds = found.map((p) => p.id.toString())
+    assert.ok(foundIds.length >= 1, 'at least one member found')
+    for (const id of foundIds) assert.ok(memberIds.includes(id), `${id} is a member`)
+    assert.equal(new Set(foundIds).size, foundIds.length, 'each provider once')
+    const member = members[memberIds.indexOf(foundIds[0])]
+    const listening = member.getMultiaddrs().map((a) => a.decapsulateCode(421).toString())
+    assert.ok(found[0].multiaddrs.length > 0, 'with addresses')
+    for (const addr of found[0].multiaddrs) {
+      const bare = addr.decapsulateCode(421).toString()
+      assert.ok(listening.includes(bare), `${bare} is where the member listens`)
+    }
+    // libp2p put them in the fresh node's peer store: a dial by peer id uses them.
+    const connection = await fresh.dial(found[0].id)
+    assert.equal(connection.remotePeer.toString(), foundIds[0])
+  } finally {
+    await fresh.stop()
+  }
+}
+
 describe('the shared DHT', () => {
   it('members known only through a DHT node find each other, provide the section CID, and a fresh node finds them', {
     timeout: 120_000,
   }, async () => {
+    // In process, so that the provider records it receives can be watched.
     const datastore = new WatchedDatastore()
     const dht = await createDhtNode({ listen: ['/ip4/127.0.0.1/tcp/0'], datastore })
     const dhtAddr = dht.getMultiaddrs()[0].toString()
-    const keys = await Promise.all(Array.from({ length: 3 }, () => generateKeyPair('Ed25519')))
-    // No member addresses in the genesis: the DHT node is all they know.
-    const genesis = createGenesis(
-      keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })),
-      'single',
-    )
-    const members: TestNode[] = []
-    let fresh: DhtNode | undefined
     try {
-      for (const key of keys) {
-        members.push(
-          await createSectionNode({
-            genesis,
-            privateKey: key,
-            listen: ['/ip4/127.0.0.1/tcp/0'],
-            bootstrap: [dhtAddr],
-            lookupIntervalMs: 500,
-          }),
-        )
+      const { genesis, members, memberIds } = await startMembers(dhtAddr)
+      try {
+        // Each member's record reached the DHT node (members provide once started, and again).
+        await datastore.providersStored(memberIds, 60_000)
+        await membersConnected(members)
+        await findFromScratch(dhtAddr, genesis.sectionId, members)
+      } finally {
+        await Promise.all(members.map((m) => m.stop()))
       }
-      const memberIds = members.map((m) => m.peerId.toString())
-      // Each member's record reached the DHT node (members provide once started, and again).
-      await datastore.providersStored(memberIds, 60_000)
-      // The members found each other by peer id through the DHT node alone.
-      await waitFor(
-        members,
-        () => members.every((m) => m.services.section.status().connected.length === members.length - 1),
-        60_000,
-        () => `connected per member ${members.map((m) => m.services.section.status().connected.length)}`,
-        'peer:connected',
-      )
-
-      fresh = await createDhtNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
-      await fresh.dial(multiaddr(dhtAddr))
-      const found: PeerInfo[] = []
-      for await (const peer of findSectionPeers(fresh.contentRouting, genesis.sectionId, {
-        signal: AbortSignal.timeout(30_000),
-      })) {
-        found.push(peer)
-      }
-      const foundIds = found.map((p) => p.id.toString())
-      assert.ok(foundIds.length >= 1, 'at least one member found')
-      for (const id of foundIds) assert.ok(memberIds.includes(id), `${id} is a member`)
-      assert.equal(new Set(foundIds).size, foundIds.length, 'each provider once')
-      // The addresses found are where the members listen, and they work.
-      const member = members[memberIds.indexOf(foundIds[0])]
-      const listening = member.getMultiaddrs().map((a) => a.decapsulateCode(421).toString())
-      assert.ok(found[0].multiaddrs.length > 0, 'with addresses')
-      for (const addr of found[0].multiaddrs) {
-        const bare = addr.decapsulateCode(421).toString()
-        assert.ok(listening.includes(bare), `${bare} is where the member listens`)
-      }
-      // libp2p put them in the fresh node's peer store: a dial by peer id uses them.
-      const connection = await fresh.dial(found[0].id)
-      assert.equal(connection.remotePeer.toString(), foundIds[0])
     } finally {
-      await fresh?.stop()
-      await Promise.all(members.map((m) => m.stop()))
       await dht.stop()
     }
   })
@@ -147,6 +177,8 @@ describe('the shared DHT', () => {
     assert.notEqual(sectionCid(id).toString(), sectionCid('cd'.repeat(32)).toString())
     assert.equal(sectionCid(id).code, 0x55, 'raw codec')
     assert.equal(sectionCid(id).version, 1)
+    // CIDv1, raw, sha2-256 of 'parsec-section/v1/abab...': computed apart (Python's hashlib and base32).
+    assert.equal(sectionCid(id).toString(), 'bafkreigdb6fe4tam374snlwxnbbpc3eyqjrdb5pmz33ntc6jzymkcea7eu')
     assert.throws(() => sectionCid('not hex'), { name: 'SectionError' })
   })
 })
@@ -246,6 +278,25 @@ describe('parsec-peer dht', () => {
       assert.ok(!protocols.some((p) => p.includes('/sync/')), 'no section protocol')
     } finally {
       await client.stop()
+      child.kill('SIGTERM')
+    }
+    assert.equal(await exitOf(child), 0)
+  })
+
+  it('is all a section and a joiner need to know of each other', { timeout: 120_000 }, async () => {
+    const { child, info } = await startDht(['--listen', '/ip4/127.0.0.1/tcp/0'])
+    try {
+      const dhtAddr = info.addrs[0]
+      const { genesis, members } = await startMembers(dhtAddr)
+      try {
+        // Members provide their CID at start (their own record first), then found each other
+        // through the DHT process: its routing table holds them, and they answer for the CID.
+        await membersConnected(members)
+        await findFromScratch(dhtAddr, genesis.sectionId, members)
+      } finally {
+        await Promise.all(members.map((m) => m.stop()))
+      }
+    } finally {
       child.kill('SIGTERM')
     }
     assert.equal(await exitOf(child), 0)
