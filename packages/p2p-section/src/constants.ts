@@ -91,3 +91,16 @@ export const ANNOUNCE_INTERVAL_MS = 60_000
 export const DISCOVERY_INTERVAL_MS = 5_000
 export const DISCOVERY_MAX_INTERVAL_MS = 60_000
 export const FIND_PEER_TIMEOUT_MS = 5_000
+
+/** The kad-dht protocol of every section and of DHT-only peers (shared-dht.ts). */
+export const SHARED_DHT_PROTOCOL = '/parsec-section/kad/1.0.0'
+/** What the section id is prefixed with before hashing it into the section's CID. */
+export const SECTION_CID_PREFIX = 'parsec-section/v1/'
+/**
+ * A member provides its section's CID again this often. kad-dht re-provides its own records before
+ * they expire (48 h), but the peers closest to the CID change as peers come and go, and our
+ * addresses may change: a record refreshed every 10 minutes keeps joiners' lookups short.
+ */
+export const REPROVIDE_INTERVAL_MS = 10 * 60_000
+/** A provide waits for a DHT peer (an empty routing table) and then stores the record, this long at most. */
+export const PROVIDE_TIMEOUT_MS = 30_000

@@ -1,7 +1,7 @@
 /**
  * Finding the other members: their genesis addresses and the bootstrap list come first (the
- * node's peer store and `@libp2p/bootstrap`); members we still cannot reach are looked up through
- * the DHT (kad-dht on the section's private protocol); every member announces its addresses on
+ * node's peer store and `@libp2p/bootstrap`); members we still cannot reach are looked up by peer
+ * id through the DHT shared by every section (shared-dht.ts); every member announces its addresses on
  * the section's gossipsub topic, where a validator drops anything not published by a member.
  * Gossipsub loses messages sent before its mesh forms, so announcements are hints only: the sync
  * protocol never depends on them.
@@ -10,14 +10,27 @@
  * make libp2p's dialler run the same lookup, holding the dial for its whole timeout), and dialled
  * as soon as an address turns up (a lookup or an announcement). A member still missing after a
  * round is looked up less and less often (capped exponential backoff), until it connects.
+ *
+ * So that peers outside the section can find it from its id alone, a member provides the section's
+ * CID in the shared DHT once started, and again every `C.REPROVIDE_INTERVAL_MS`; a provide that no DHT
+ * peer took (none reachable yet) is retried on the lookup backoff (`lookupIntervalMs`, doubling up
+ * to the cap). A node without a DHT never provides.
  */
-import type { ComponentLogger, Logger, PeerId, PeerRouting, PeerStore } from '@libp2p/interface'
+import type {
+  ComponentLogger,
+  ContentRouting,
+  Logger,
+  PeerId,
+  PeerRouting,
+  PeerStore,
+} from '@libp2p/interface'
 import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as C from './constants.js'
 import type { GenesisMember, SectionGenesis } from './genesis.js'
 import { Announcement } from './pb/announce.js'
 import { Backoff } from './scheduler.js'
+import { provideSection } from './shared-dht.js'
 
 /** The part of `@libp2p/gossipsub` discovery needs (structural, so any pubsub with it works). */
 export interface AnnouncePubSub {
@@ -40,6 +53,7 @@ export interface DiscoveryComponents {
   peerId: PeerId
   peerStore: PeerStore
   peerRouting: PeerRouting
+  contentRouting: ContentRouting
   addressManager: AddressManager
   connectionManager: ConnectionManager
   logger: ComponentLogger
@@ -55,6 +69,11 @@ export class SectionDiscovery {
   private readonly members: Set<string>
   private announceTimer: ReturnType<typeof setTimeout> | undefined
   private lookupTimer: ReturnType<typeof setTimeout> | undefined
+  private provideTimer: ReturnType<typeof setTimeout> | undefined
+  /** Aborts a provide under way when we stop. */
+  private provideAbort: AbortController | undefined
+  /** Provides in a row that no DHT peer took: the next one waits longer. */
+  private failedProvides = 0
   private seq = 0n
   private running = false
   private readonly lookups = new Set<string>()
@@ -70,6 +89,8 @@ export class SectionDiscovery {
       announceIntervalMs: number
       lookupIntervalMs: number
       maxLookupIntervalMs?: number
+      /** See `C.REPROVIDE_INTERVAL_MS`. */
+      reprovideIntervalMs?: number
     },
   ) {
     this.log = components.logger.forComponent('parsec-section:discovery')
@@ -95,12 +116,15 @@ export class SectionDiscovery {
       this.scheduleAnnounce(1_000)
     }
     this.scheduleLookup(0)
+    this.scheduleProvide(0)
   }
 
   stop(): void {
     this.running = false
     clearTimeout(this.announceTimer)
     clearTimeout(this.lookupTimer)
+    clearTimeout(this.provideTimer)
+    this.provideAbort?.abort()
     if (this.pubsub !== undefined) {
       this.pubsub.removeEventListener('message', this.onMessage)
       this.pubsub.topicValidators.delete(this.topic)
@@ -160,6 +184,45 @@ export class SectionDiscovery {
     } catch (error) {
       this.log('bad announcement from %p: %e', from, error)
     }
+  }
+
+  private scheduleProvide(delay: number): void {
+    if (!this.running) return
+    this.provideTimer = setTimeout(() => {
+      void this.provide().then((next) => {
+        if (next !== undefined) this.scheduleProvide(next)
+      })
+    }, delay)
+    this.provideTimer.unref?.()
+  }
+
+  /** Provides the section's CID; resolves with the wait before the next provide (none: never again). */
+  private async provide(): Promise<number | undefined> {
+    const abort = new AbortController()
+    this.provideAbort = abort
+    try {
+      const stored = await provideSection(this.components.contentRouting, this.genesis.sectionId, {
+        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(C.PROVIDE_TIMEOUT_MS)]),
+      })
+      if (stored > 0) {
+        this.log('section CID provided to %d DHT peers', stored)
+        this.failedProvides = 0
+        return this.options.reprovideIntervalMs ?? C.REPROVIDE_INTERVAL_MS
+      }
+      this.log('section CID provided to no DHT peer yet')
+    } catch (error) {
+      if ((error as Error).name === 'NoContentRoutersError') return undefined
+      this.log('providing the section CID failed: %e', error)
+    } finally {
+      if (this.provideAbort === abort) this.provideAbort = undefined
+    }
+    const cap = Math.max(
+      this.options.lookupIntervalMs,
+      this.options.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
+    )
+    const wait = Math.min(cap, this.options.lookupIntervalMs * 2 ** this.failedProvides)
+    this.failedProvides++
+    return wait
   }
 
   private scheduleLookup(delay: number): void {

@@ -27,6 +27,8 @@ export type { PeerStatus, PullProgress } from './catchup.js'
 export type { DecodedSync, SyncStatus } from './codec.js'
 export { decodeSync, encodeSync, encodeSyncSignal } from './codec.js'
 export * as constants from './constants.js'
+export type { DhtNode, DhtNodeOptions } from './dht-node.js'
+export { createDhtNode } from './dht-node.js'
 export { announceTopic } from './discovery.js'
 export type { LinkErrorCode, SectionErrorCode } from './errors.js'
 export { isSectionError, SectionError } from './errors.js'
@@ -49,6 +51,7 @@ export type {
   SectionStatus,
 } from './section/api.js'
 export { ParsecSectionService } from './section/section.js'
+export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
 
 /** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
 export function parsecSection(

@@ -1,6 +1,6 @@
 /**
- * A ready-made libp2p node for a section peer: TCP, noise, yamux, identify, ping, kad-dht on the
- * section's private protocol (loopback and LAN addresses kept), gossipsub, an optional bootstrap
+ * A ready-made libp2p node for a section peer: TCP, noise, yamux, identify, ping, a server of the
+ * DHT shared by every section (shared-dht.ts: loopback and LAN addresses kept), gossipsub, an optional bootstrap
  * list and an optional datastore (LevelDB for a data directory), with the section service.
  */
 import './polyfill.js'
@@ -8,14 +8,12 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { PROTOCOL_PREFIX } from './constants.js'
 import {
   INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
   INBOUND_UPGRADE_TIMEOUT_MS,
@@ -26,6 +24,7 @@ import {
 } from './inbound-limits.js'
 import { parsecSection } from './index.js'
 import type { ParsecSection, ParsecSectionInit } from './section/api.js'
+import { sharedDht } from './shared-dht.js'
 
 /** libp2p's default inbound connections per host and second. */
 const INBOUND_CONNECTION_THRESHOLD = 5
@@ -42,8 +41,8 @@ const INBOUND_CONNECTION_THRESHOLD = 5
  * since a stream finished here may still be open at the other end. A ping stream carries 32 bytes
  * and the answering side gives up after 10 s, so the limits cost next to nothing.
  */
-const PING_MAX_OUTBOUND_STREAMS = 8
-const PING_MAX_INBOUND_STREAMS = 2 * PING_MAX_OUTBOUND_STREAMS
+export const PING_MAX_OUTBOUND_STREAMS = 8
+export const PING_MAX_INBOUND_STREAMS = 2 * PING_MAX_OUTBOUND_STREAMS
 
 export interface SectionNodeOptions extends ParsecSectionInit {
   readonly privateKey: PrivateKey
@@ -69,12 +68,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       : []
   const extra = discovery
     ? {
-        dht: kadDHT({
-          protocol: `/${PROTOCOL_PREFIX}/${section.genesis.sectionId}/kad/1.0.0`,
-          clientMode: false,
-          peerInfoMapper: passthroughMapper,
-          initialQuerySelfInterval: 0,
-        }),
+        dht: sharedDht(),
         pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
       }
     : {}

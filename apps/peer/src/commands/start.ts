@@ -142,7 +142,7 @@ function resolveIdentity(
  * Only TCP listen addresses work (the node has the TCP transport only), and each must be bindable:
  * checked here because libp2p's failed start currently ends in an unrelated error.
  */
-async function checkListenAddresses(listen: readonly string[]): Promise<void> {
+export async function checkListenAddresses(listen: readonly string[]): Promise<void> {
   for (const text of listen) {
     const components = multiaddr(text).getComponents()
     const [ip, tcp] = components
@@ -167,7 +167,7 @@ async function checkListenAddresses(listen: readonly string[]): Promise<void> {
   }
 }
 
-function isListenError(error: unknown): boolean {
+export function isListenError(error: unknown): boolean {
   const e = error as { code?: string; name?: string } | null
   return (
     e?.code === 'EADDRINUSE' ||

@@ -4,6 +4,7 @@
  */
 import type {
   ComponentLogger,
+  ContentRouting,
   Libp2pEvents,
   Metrics,
   PeerId,
@@ -74,6 +75,7 @@ export interface ParsecSectionComponents {
   logger: ComponentLogger
   datastore: Datastore
   peerRouting: PeerRouting
+  contentRouting: ContentRouting
   addressManager: AddressManager
   metrics?: Metrics
 }

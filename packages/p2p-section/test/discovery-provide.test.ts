@@ -1,0 +1,105 @@
+/**
+ * Discovery provides the section's CID in the shared DHT (no network: a scripted content routing):
+ * at start, again on the lookup backoff while no DHT peer takes the record, every reprovide
+ * interval once one did, and a provide under way is aborted by stop.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { ComponentLogger, ContentRouting, Logger, RoutingOptions } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { CID } from 'multiformats/cid'
+import { type DiscoveryComponents, SectionDiscovery } from '../src/discovery.js'
+import { createGenesis } from '../src/genesis.js'
+import { sectionCid } from '../src/shared-dht.js'
+
+const quiet: Logger = Object.assign(() => {}, {
+  enabled: false,
+  error: () => {},
+  trace: () => {},
+  newScope: () => quiet,
+})
+const logger: ComponentLogger = { forComponent: () => quiet }
+
+/** What one provide call does: how many DHT peers take the record, or how it fails. */
+type Step = number | Error | 'hang'
+
+interface ProvideCall {
+  readonly cid: CID
+  readonly at: number
+  readonly signal?: AbortSignal
+}
+
+/** A content routing whose provides follow `steps`; `calls` resolves the n-th call as it starts. */
+function scriptedRouting(steps: readonly Step[]) {
+  const calls: ProvideCall[] = []
+  const waiting = new Map<number, () => void>()
+  const routing = {
+    async provide(cid: CID, options: RoutingOptions = {}): Promise<void> {
+      const index = calls.length
+      calls.push({ cid, at: Date.now(), ...(options.signal === undefined ? {} : { signal: options.signal }) })
+      waiting.get(index + 1)?.()
+      const step = steps[index] ?? 'hang'
+      if (step instanceof Error) throw step
+      if (step === 'hang') {
+        await new Promise<void>((_resolve, reject) => {
+          options.signal?.addEventListener('abort', () => reject(options.signal?.reason))
+        })
+        return
+      }
+      for (let i = 0; i < step; i++) {
+        options.onProgress?.(
+          new CustomEvent('kad-dht:query:peer-response', { detail: { messageName: 'ADD_PROVIDER' } }),
+        )
+      }
+    },
+  } as unknown as ContentRouting
+  /** Resolves once the `n`-th provide (from 1) has started. */
+  const started = (n: number): Promise<void> =>
+    calls.length >= n ? Promise.resolve() : new Promise((resolve) => waiting.set(n, resolve))
+  return { routing, calls, started }
+}
+
+async function discoveryWith(
+  routing: ContentRouting,
+  options: ConstructorParameters<typeof SectionDiscovery>[4],
+) {
+  const key = await generateKeyPair('Ed25519')
+  const peerId = peerIdFromPrivateKey(key)
+  // A section of one: no member to look up, only the provides.
+  const genesis = createGenesis([{ peerId }])
+  const components = { peerId, contentRouting: routing, logger } as unknown as DiscoveryComponents
+  return { genesis, discovery: new SectionDiscovery(components, genesis, undefined, () => false, options) }
+}
+
+describe('discovery provides the section CID', () => {
+  it('at start, again on the backoff while no DHT peer took it, then every reprovide interval', async () => {
+    const { routing, calls, started } = scriptedRouting([0, new Error('query failed'), 2, 1, 'hang'])
+    const { genesis, discovery } = await discoveryWith(routing, {
+      announceIntervalMs: 60_000,
+      lookupIntervalMs: 20,
+      maxLookupIntervalMs: 30,
+      reprovideIntervalMs: 60,
+    })
+    discovery.start()
+    try {
+      // Discovery's timers are unref'd: this one keeps the process alive, and fails a stuck run.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`${calls.length} provides after 10 s`)), 10_000)
+      })
+      await Promise.race([started(5), timeout]).finally(() => clearTimeout(timer))
+    } finally {
+      discovery.stop()
+    }
+    const expected = sectionCid(genesis.sectionId).toString()
+    for (const call of calls) assert.equal(call.cid.toString(), expected)
+    const gaps = calls.slice(1).map((call, i) => call.at - calls[i].at)
+    // Timers never fire early (1 ms of clock rounding allowed).
+    assert.ok(gaps[0] >= 19, `after no DHT peer took it: the lookup interval (${gaps[0]} ms)`)
+    assert.ok(gaps[1] >= 29, `after a failure: doubled, up to the cap (${gaps[1]} ms)`)
+    assert.ok(gaps[2] >= 59, `after a success: the reprovide interval (${gaps[2]} ms)`)
+    assert.ok(gaps[3] >= 59, `and again (${gaps[3]} ms)`)
+    assert.equal(calls[4].signal?.aborted, true, 'stop aborts the provide under way')
+  })
+})
