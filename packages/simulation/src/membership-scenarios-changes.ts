@@ -1,0 +1,238 @@
+/**
+ * MEMBERSHIP.md §7's simulation scenarios about changes (growth, many adds, many removals, churn,
+ * failed adds and removes, a join while a removal is pending). Each asserts what it is about on top
+ * of M1-M7, which the host checks after every step. A probe (trace and per-step view of the hosted
+ * machines) records what the report does not: deferral reasons, votes, who suspected whom.
+ */
+
+import type { MembershipHostView, MembershipRunOptions, MembershipTraceEntry } from './membership-options.js'
+import type { SimulationOptions } from './options.js'
+import type { SimulationResult } from './result.js'
+import type { Scenario } from './scenarios.js'
+
+/** What a probed run saw beyond its report. */
+interface Probe {
+  readonly trace: MembershipTraceEntry[]
+  /** Per step, calls of the scenario's own observer (kept small: it runs every step). */
+  readonly notes: Map<string, number>
+}
+
+const probes = new WeakMap<MembershipRunOptions, Probe>()
+
+/** Membership options that record the run's trace, and call `observe` after every step. */
+function probed(
+  options: MembershipRunOptions,
+  observe?: (step: number, hosts: readonly MembershipHostView[], probe: Probe) => void,
+): MembershipRunOptions {
+  const probe: Probe = { trace: [], notes: new Map() }
+  const membership: MembershipRunOptions = {
+    ...options,
+    trace: (entry) => probe.trace.push(entry),
+    ...(observe === undefined ? {} : { tamper: (step, hosts) => observe(step, hosts, probe) }),
+  }
+  probes.set(membership, probe)
+  return membership
+}
+
+function probeOf(options: SimulationOptions): Probe {
+  const probe = options.membership === undefined ? undefined : probes.get(options.membership)
+  if (probe === undefined) throw new Error('the run was not probed')
+  return probe
+}
+
+/** The members every honest peer's machine holds at the end (problems when they differ). */
+function agreedMembers(result: SimulationResult, problems: string[]): string[] {
+  const lists = Object.values(result.membership?.members ?? {})
+  if (lists.length === 0) {
+    problems.push('no honest member at the end')
+    return []
+  }
+  if (new Set(lists.map((l) => l.join(','))).size > 1) problems.push('honest members hold different members')
+  return lists[0]
+}
+
+/** Size and joins at the end, as expected. */
+function expectSize(result: SimulationResult, size: number, joined: number, problems: string[]): string[] {
+  const members = agreedMembers(result, problems)
+  const m = result.membership!
+  if (members.length !== size) problems.push(`expected ${size} members, got ${members.join(',')}`)
+  if (m.joined.length !== joined)
+    problems.push(`expected ${joined} joins, got ${m.joined.join(',') || 'none'}`)
+  for (const name of m.joined) if (!members.includes(name)) problems.push(`${name} joined but is no member`)
+  if (m.unsettled.length > 0) problems.push(`unsettled: ${m.unsettled.join(', ')}`)
+  return members
+}
+
+/** Distinct `change:deferred` reasons of the trace, per change kind (`add:YoungCap`, ...). */
+function deferralReasons(probe: Probe): Set<string> {
+  const reasons = new Set<string>()
+  for (const e of probe.trace) {
+    if (e.type === 'change:deferred' && e.detail !== undefined) reasons.add(e.detail.replace(': ', ':'))
+  }
+  return reasons
+}
+
+/** Notes `voted:NAME` (first step) for every member with an undecided membership vote of its own. */
+function noteVoters(_step: number, hosts: readonly MembershipHostView[], probe: Probe): void {
+  for (const h of hosts) {
+    if (h.machine.state === undefined || h.machine.pendingVotes() === 0) continue
+    const key = `voted:${h.name}`
+    if (!probe.notes.has(key)) probe.notes.set(key, _step)
+  }
+}
+
+/** Members that cast a membership vote of their own during the run. */
+function voters(probe: Probe): string[] {
+  return [...probe.notes.keys()].filter((k) => k.startsWith('voted:')).map((k) => k.slice(6))
+}
+
+/** First step of a trace entry of `type` about `subject` (at any peer), or undefined. */
+function firstStep(probe: Probe, type: string, subject: string, detail?: string): number | undefined {
+  return probe.trace.find(
+    (e) => e.type === type && e.subject === subject && (detail === undefined || e.detail === detail),
+  )?.step
+}
+
+/** The join-while-removing scenarios: genesis of `size`, one silent member, a join while its Remove is pending. */
+function joinWhileRemoving(size: number, admitted: boolean): Scenario {
+  return {
+    name: `membership-join-while-removing-${size}`,
+    summary: admitted
+      ? `${size} founders, one silent: a join while its Remove is pending is admitted (budget: 3(N-1) > 2(N+1))`
+      : `${size} founders, one silent: a join while its Remove is pending is deferred (budget), then joins`,
+    options: (seed) => ({
+      seed,
+      genesisSize: size,
+      opaque: 3,
+      maxSteps: 5000,
+      membership: probed({ unresponsive: 1, joinsWhileRemoving: 1, window: 100 }),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      const m = r.membership!
+      expectSize(r, size, 1, problems)
+      const [silent] = m.unresponsive
+      const [joiner] = m.joined
+      if (silent === undefined || joiner === undefined) return [...problems, 'no removal or no join']
+      const probe = probeOf(o)
+      const removedAt = firstStep(probe, 'member:left', silent)
+      const asked = m.joins[0].requestedAt
+      const deferredAt = firstStep(probe, 'change:deferred', joiner, 'add: Budget')
+      if (removedAt === undefined || asked >= removedAt)
+        problems.push('the join did not come while the removal was pending')
+      else if (admitted) {
+        if (deferredAt !== undefined) problems.push(`${joiner} was deferred by the budget at ${deferredAt}`)
+        const admittedAt = m.joins[0].admittedAt
+        if (admittedAt === undefined || admittedAt >= removedAt)
+          problems.push(
+            `${joiner} was not admitted before ${silent}'s removal (${admittedAt} >= ${removedAt})`,
+          )
+      } else {
+        if (deferredAt === undefined || deferredAt >= removedAt)
+          problems.push(`${joiner} was not deferred by the budget before ${silent}'s removal`)
+        const admittedAt = m.joins[0].admittedAt
+        if (admittedAt !== undefined && admittedAt < removedAt)
+          problems.push(`${joiner} was admitted at ${admittedAt}, before ${silent}'s removal at ${removedAt}`)
+      }
+      return problems
+    },
+  }
+}
+
+/** Steps within which the add-many joiners all ask. */
+const ADD_MANY_WINDOW = 50
+
+export const membershipChangeScenarios: readonly Scenario[] = [
+  {
+    name: 'membership-grow-from-2',
+    summary: 'a genesis of 2 grows to 7: 5 outsiders join through the protocol (fragile phase, then capped)',
+    options: (seed) => ({ seed, genesisSize: 2, opaque: 3, maxSteps: 5000, membership: { joins: 5 } }),
+    check: (r) => {
+      const problems: string[] = []
+      expectSize(r, 7, 5, problems)
+      return problems
+    },
+  },
+  {
+    name: 'membership-add-many',
+    summary: '4 founders, 12 outsiders ask at once: the caps defer some, all join in turn (4 -> 16, M4/M7)',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 8000,
+      membership: probed({ joins: 12, window: ADD_MANY_WINDOW }),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      expectSize(r, 16, 12, problems)
+      const joins = r.membership!.joins
+      const asked = joins.map((j) => j.requestedAt)
+      const firstJoin = Math.min(...joins.map((j) => j.joinedAt ?? Number.POSITIVE_INFINITY))
+      // Concurrent: all asked within the window, and all before the first of them joined.
+      if (Math.max(...asked) - Math.min(...asked) > ADD_MANY_WINDOW)
+        problems.push(`requests spread over ${Math.max(...asked) - Math.min(...asked)} steps`)
+      if (asked.some((at) => at >= firstJoin)) problems.push('a request came after the first join')
+      // Bounded: the machines held some back (candidate limit, young cap, spacing or budget).
+      const reasons = [...deferralReasons(probeOf(o))].filter((reason) => reason.startsWith('add:'))
+      if (reasons.length === 0) problems.push('no Add was deferred: the concurrency was not bounded')
+      return problems
+    },
+  },
+  {
+    name: 'membership-remove-three-silent',
+    summary: '10 founders, 3 go silent together: all 3 are suspected and removed in turn (7 left)',
+    options: (seed) => ({
+      seed,
+      genesisSize: 10,
+      opaque: 3,
+      maxSteps: 5000,
+      membership: { silentTogether: 3, window: 100 },
+    }),
+    check: (r) => {
+      const problems: string[] = []
+      const members = expectSize(r, 7, 0, problems)
+      const removed = r.membership!.unresponsive
+      if (removed.length !== 3) problems.push(`expected 3 silent members removed, got ${removed.join(',')}`)
+      for (const name of removed) if (members.includes(name)) problems.push(`${name} is still a member`)
+      for (const name of removed) {
+        const blocks = r.peers[r.honest[0]].filter((b) => b.kind === 'remove' && b.peer === name)
+        if (blocks.length === 0) problems.push(`no Remove(${name}) block`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-remove-four-silent-stalls',
+    summary: '10 founders, 4 go silent together: the section stalls, reports it, and votes no Remove',
+    expectedViolation: 'termination',
+    options: (seed) => ({
+      seed,
+      genesisSize: 10,
+      opaque: 3,
+      maxSteps: 5000,
+      membership: probed({ silentTogether: 4, window: 100 }, noteVoters),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      // The stall is reported: the run ends for lack of progress, naming the silences it could not take.
+      const stall = r.violations.filter((v) => v.invariant === 'termination')
+      if (stall.length !== 1 || !stall[0].detail.startsWith('no progress'))
+        problems.push(
+          `expected the stall reported as no progress, got ${stall.map((v) => v.detail.slice(0, 80))}`,
+        )
+      const m = r.membership!
+      const silent = m.unsettled.filter((c) => /^unresponsive\(\w+\) deferred$/.test(c))
+      if (silent.length !== 4) problems.push(`expected 4 deferred silences, got ${m.unsettled.join(', ')}`)
+      const members = agreedMembers(r, problems)
+      if (members.length !== 10) problems.push(`expected all 10 still members, got ${members.join(',')}`)
+      // No undecidable vote: with 6 of 10 live no Remove could be decided, and none was voted.
+      const cast = voters(probeOf(o))
+      if (cast.length > 0) problems.push(`membership votes cast by ${cast.join(',')}`)
+      if (m.unresponsive.length > 0) problems.push(`removed: ${m.unresponsive.join(',')}`)
+      return problems
+    },
+  },
+  joinWhileRemoving(7, true),
+  joinWhileRemoving(5, false),
+]
