@@ -484,7 +484,8 @@ export class MembershipHosting {
         const { voters, live } = this.liveVoters()
         const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
         // Silences together wait until every member folded its membership (the same members).
-        if (change.forced && (voters === 0 || this.honestMembers().length + this.silenced.size < voters)) return
+        if (change.forced && (voters === 0 || this.honestMembers().length + this.silenced.size < voters))
+          return
         // Only a removable silence: the others stay a supermajority (else the section would stall).
         if ((!change.forced && !supermajority(voters, live - 1)) || candidates.length === 0) {
           change.deferred = true
