@@ -230,6 +230,7 @@ export class MembershipHosting {
   /** The changes that test one rule each (`silentTogether` ... `flapping`; none drawn by default). */
   private drawSpecialChanges(window: number): void {
     const { rng } = this.ctx
+    this.leavesWait = this.options.leavesAfterJoins === true
     const push = (kind: ChangeKind, at: number, extra: Partial<RequestedChange> = {}) =>
       this.changes.push({ kind, at, peer: undefined, outcome: undefined, deferred: false, ...extra })
     const together = this.options.silentTogether ?? 0
@@ -330,6 +331,10 @@ export class MembershipHosting {
       for (const change of this.changes) {
         if (change.at > ctx.step || change.outcome !== undefined) continue
         if (change.variant === 'whileRemoving' && change.peer === undefined && !this.removalPending())
+          continue
+        if (change.kind === 'leave' && this.leavesWait) continue
+        // A stale join asks as soon as there are members to ask (its contacts).
+        if (change.variant === 'stale' && change.peer === undefined && this.honestMembers().length === 0)
           continue
         if (change.peer === undefined) this.startChange(change)
         else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
@@ -506,10 +511,7 @@ export class MembershipHosting {
         const impatient = this.options.impatient?.count ?? 0
         const founders = new Set(ctx.peers.genesisIds.slice(0, impatient).map((id) => id.name))
         const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name) && !founders.has(h.name))
-        if (candidates.length === 0) {
-          change.deferred = true
-          return
-        }
+        if (candidates.length === 0) return // none has folded its membership yet: next step
         change.peer = ctx.rng.pick(candidates).name
         ctx.log(`${change.peer} starts flapping`)
         return
@@ -569,9 +571,17 @@ export class MembershipHosting {
     return true
   }
 
+  /** `leavesAfterJoins`: the leaves wait until every join is done. */
+  private leavesWait = false
+
   /** Releases held requests, moves flapping members, gives up on joiners that cannot join. */
   private advanceSpecialChanges(): void {
     const { ctx } = this
+    if (this.leavesWait && this.changes.every((c) => c.kind !== 'join' || c.outcome !== undefined)) {
+      this.leavesWait = false
+      for (const c of this.changes) if (c.kind === 'leave') c.at += ctx.step
+      ctx.log('every join is done: the leaves start')
+    }
     for (const [name, until] of this.holding) {
       const members = this.honestMembers()
       if (until === undefined || !members.every((m) => (m.machine.state?.seq ?? 0) >= until)) continue

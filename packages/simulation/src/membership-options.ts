@@ -76,6 +76,8 @@ export interface MembershipRunOptions {
   readonly flapping?: { readonly silentSteps: number; readonly activeSteps: number; readonly periods: number }
   /** The first `count` founders suspect sooner: their machines take these config overrides too. */
   readonly impatient?: { readonly count: number; readonly config: Partial<MembershipConfig> }
+  /** The leaves' steps (drawn in `window`) count from when every join is done: grow, then shrink. */
+  readonly leavesAfterJoins?: boolean
 }
 
 /** One membership event at one peer (`--trace` writes these as JSON lines). */

@@ -58,7 +58,9 @@ function expectSize(result: SimulationResult, size: number, joined: number, prob
   if (members.length !== size) problems.push(`expected ${size} members, got ${members.join(',')}`)
   if (m.joined.length !== joined)
     problems.push(`expected ${joined} joins, got ${m.joined.join(',') || 'none'}`)
-  for (const name of m.joined) if (!members.includes(name)) problems.push(`${name} joined but is no member`)
+  for (const name of m.joined) {
+    if (!members.includes(name) && !m.left.includes(name)) problems.push(`${name} joined but is no member`)
+  }
   if (m.unsettled.length > 0) problems.push(`unsettled: ${m.unsettled.join(', ')}`)
   return members
 }
@@ -137,6 +139,26 @@ function joinWhileRemoving(size: number, admitted: boolean): Scenario {
       return problems
     },
   }
+}
+
+/**
+ * A failed add: the candidate's Ready reaches `readyTo` members (0: none). It is never added, only
+ * those members vote its Add (fewer than f+1, so nobody seconds), and the run gives up on it.
+ */
+function failedAdd(r: SimulationResult, o: SimulationOptions, size: number, readyTo: number): string[] {
+  const problems: string[] = []
+  const members = expectSize(r, size, 0, problems)
+  const [timing] = r.membership!.joins
+  if (timing === undefined) return [...problems, 'no candidate']
+  if (timing.admittedAt === undefined) problems.push(`${timing.peer} was never admitted`)
+  if (members.includes(timing.peer)) problems.push(`${timing.peer} was added`)
+  const adds = r.peers[r.honest[0]].filter((b) => b.kind === 'add' && b.peer === timing.peer)
+  if (adds.length > 0) problems.push(`Add(${timing.peer}) was decided`)
+  const cast = voters(probeOf(o)).sort()
+  const reached = [...members].sort().slice(0, readyTo)
+  if (cast.join(',') !== reached.join(','))
+    problems.push(`Add votes by ${cast.join(',') || 'nobody'}, expected ${reached.join(',') || 'nobody'}`)
+  return problems
 }
 
 /** Steps within which the add-many joiners all ask. */
@@ -235,4 +257,121 @@ export const membershipChangeScenarios: readonly Scenario[] = [
   },
   joinWhileRemoving(7, true),
   joinWhileRemoving(5, false),
+  {
+    name: 'membership-churn-4-9-6',
+    summary: '4 founders grow to 9 (5 joins), then 3 members leave gracefully, with random delays',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 6000,
+      delay: { min: 0, max: 5 },
+      membership: probed({ joins: 5, leaves: 3, window: 400, leavesAfterJoins: true }),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      const members = expectSize(r, 6, 5, problems)
+      const m = r.membership!
+      const founders = ['Alice', 'Bob', 'Carol', 'Dave']
+      if (m.left.length !== 3) problems.push(`expected 3 leaves, got ${m.left.join(',') || 'none'}`)
+      const expected = [...founders, ...m.joined].filter((name) => !m.left.includes(name)).sort()
+      if (expected.join(',') !== members.join(','))
+        problems.push(`members ${members.join(',')} are not founders + joined - left (${expected.join(',')})`)
+      // 4 -> 9 -> 6: every join came before the first leave.
+      const trace = probeOf(o).trace
+      const lastJoin = Math.max(...trace.filter((e) => e.type === 'member:joined').map((e) => e.step))
+      const firstLeave = Math.min(...trace.filter((e) => e.type === 'member:left').map((e) => e.step))
+      if (!(lastJoin < firstLeave))
+        problems.push(`a leave (step ${firstLeave}) came before the last join (${lastJoin})`)
+      return problems
+    },
+  },
+  {
+    name: 'membership-failed-add-no-ready',
+    summary: '5 founders; a candidate never sends Ready: admitted, never voted, never added',
+    options: (seed) => ({
+      seed,
+      genesisSize: 5,
+      opaque: 3,
+      maxSteps: 4000,
+      membership: probed(
+        { unreadyJoins: { count: 1, readyTo: 0, giveUpSteps: 700 }, window: 100 },
+        noteVoters,
+      ),
+    }),
+    check: (r, o) => failedAdd(r, o, 5, 0),
+  },
+  {
+    name: 'membership-failed-add-minority-votes',
+    summary:
+      "7 founders; a candidate's Ready reaches 2: their Add votes are no supermajority (nor f+1 to second)",
+    options: (seed) => ({
+      seed,
+      genesisSize: 7,
+      opaque: 3,
+      maxSteps: 4000,
+      membership: probed(
+        { unreadyJoins: { count: 1, readyTo: 2, giveUpSteps: 700 }, window: 100 },
+        noteVoters,
+      ),
+    }),
+    check: (r, o) => failedAdd(r, o, 7, 2),
+  },
+  {
+    name: 'membership-failed-add-stale-ticket',
+    summary:
+      '5 founders; a join request arrives after a membership block made its ticket stale: refused, rejoins fresh',
+    options: (seed) => ({
+      seed,
+      genesisSize: 5,
+      opaque: 3,
+      maxSteps: 4000,
+      membership: probed({ staleJoins: 1, joins: 1, window: 100, config: { ticketMaxAge: 1 } }),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      expectSize(r, 7, 2, problems)
+      const m = r.membership!
+      // The held request was refused as stale by the members; the joiner came back with a fresh one.
+      const refused = probeOf(o).trace.filter(
+        (e) => e.type === 'join:rejected' && e.detail === 'StaleTicket' && e.peer !== e.subject,
+      )
+      const stale = [...new Set(refused.map((e) => e.subject ?? ''))]
+      if (stale.length !== 1)
+        problems.push(`expected one joiner refused as stale, got ${stale.join(',') || 'none'}`)
+      for (const name of stale)
+        if (!m.joined.includes(name)) problems.push(`${name} did not rejoin with a fresh ticket`)
+      return problems
+    },
+  },
+  {
+    name: 'membership-failed-remove-flapping',
+    summary:
+      '7 founders, 2 impatient; a flapping member is suspected by those 2 only: their Remove lapses, it stays',
+    options: (seed) => ({
+      seed,
+      genesisSize: 7,
+      opaque: 3,
+      maxSteps: 5000,
+      membership: probed(
+        {
+          flapping: { silentSteps: 80, activeSteps: 120, periods: 3 },
+          impatient: { count: 2, config: { unresponsiveDecisions: 1, unresponsiveMs: 300 } },
+          window: 100,
+        },
+        noteVoters,
+      ),
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      expectSize(r, 7, 0, problems)
+      const cast = voters(probeOf(o)).sort()
+      if (cast.length === 0) problems.push('nobody suspected the flapping member')
+      const outside = cast.filter((name) => name !== 'Alice' && name !== 'Bob')
+      if (outside.length > 0) problems.push(`patient members voted: ${outside.join(',')}`)
+      const removes = r.peers[r.honest[0]].filter((b) => b.kind === 'remove')
+      if (removes.length > 0) problems.push(`a Remove was decided: ${removes.map((b) => b.peer).join(',')}`)
+      return problems
+    },
+  },
 ]
