@@ -3,7 +3,9 @@ import { describe, it } from 'node:test'
 import { encodeObservation, genesis, MockSecretId, mockId, toHex, utf8 } from '@parsec-section/parsec-core'
 import {
   addressPrefix,
+  admissionRecordOf,
   decodeMessage,
+  decodeMessageOf,
   decodeRemoveInfo,
   encodeAdmissionRecord,
   encodeMessage,
@@ -19,7 +21,10 @@ import {
   type Step,
   signInvitation,
   signJoinRequest,
+  signLeaveRequest,
+  signReady,
   solvePow,
+  ticketDigest,
 } from '../src/index.js'
 import { FAST, Harness } from './harness.js'
 import { ids, seededRandom, signedBlock } from './support.js'
@@ -489,6 +494,83 @@ describe('concurrent Adds (split votes)', () => {
     // and the later one (seen later) goes through.
     const later = machine.tick(FAST.candidateTimeoutMs ?? 0)
     assert.deepEqual(later.votes, [second])
+  })
+})
+
+describe('concurrent Adds and a shrinking section (young cap M7)', () => {
+  function addsOf(machine: Membership) {
+    const state = machine.state!
+    const addOf = (name: string) => ({
+      kind: 'add' as const,
+      peer: mockId(name),
+      relatedInfo: encodeAdmissionRecord({
+        sectionId: state.sectionId,
+        peer: mockId(name),
+        addrs: [],
+        head: state.head,
+        nonce: utf8(name),
+      }),
+    })
+    return [addOf('Hank'), addOf('Kate')].sort((a, b) =>
+      toHex(encodeObservation(a)) < toHex(encodeObservation(b)) ? -1 : 1,
+    )
+  }
+
+  // Simulation seed 4 of interleaved churn: at N = 4 with a member leaving, members voted two Adds
+  // (the later key first); the leave was decided, then both Adds: 5 members, 2 young.
+  it('a member leaving: a second Add waits, as the section may first shrink to the fragile phase', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const leave = signLeaveRequest(new MockSecretId('Bob'), {
+      sectionId: state.sectionId,
+      addHash: state.member('Bob')!.addHash,
+    })
+    machine.leaveRequest(mockId('Bob'), encodeMessage(leave))
+    const [first, second] = addsOf(machine)
+    machine.observedVote(mockId('Carol'), second)
+    assert.deepEqual(machine.observedVote(mockId('Dave'), second).votes, [second])
+    machine.observedVote(mockId('Carol'), first)
+    const held = machine.observedVote(mockId('Dave'), first)
+    assert.deepEqual(held.votes, [])
+    assert.ok(held.events.some((e) => e.type === 'change:deferred' && e.peer.name === first.peer.name))
+  })
+
+  it('two candidates admitted before the section turned fragile: the Adds go one at a time, not never', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const requests = ['Hank', 'Kate'].map((name) => {
+      const bytes = requestBytes(machine, name)
+      machine.joinRequest(mockId(name), bytes)
+      return decodeMessageOf(bytes, 'joinRequest', mockPeerIds)
+    })
+    const leave = signLeaveRequest(new MockSecretId('Bob'), {
+      sectionId: state.sectionId,
+      addHash: state.member('Bob')!.addHash,
+    })
+    machine.leaveRequest(mockId('Bob'), encodeMessage(leave))
+    const k = state.agreedBlocks
+    const votes = requests.flatMap((request) => {
+      const ready = signReady(new MockSecretId(request.peer.name), {
+        sectionId: state.sectionId,
+        ticketDigest: ticketDigest(admissionRecordOf(request)),
+        k,
+        historyDigest: state.historyDigest(k)!,
+      })
+      return machine.ready(request.peer, encodeMessage(ready)).votes
+    })
+    assert.deepEqual(
+      votes.map((v) => v.kind),
+      ['add'],
+    )
+  })
+
+  it('in the fragile phase our own pending Add counts whatever its key: one Add at a time', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol'])
+    const [first, second] = addsOf(machine)
+    // f + 1 = 1 at N = 3: one voucher is enough to second.
+    assert.deepEqual(machine.observedVote(mockId('Bob'), second).votes, [second])
+    const held = machine.observedVote(mockId('Carol'), first)
+    assert.deepEqual(held.votes, [])
   })
 })
 

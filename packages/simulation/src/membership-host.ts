@@ -17,6 +17,7 @@
 import {
   type AdmissionPolicy,
   allowlist,
+  decodeMessage,
   genesisRecord,
   Membership,
   type MembershipConfig,
@@ -110,7 +111,7 @@ type Envelope =
       readonly due: number
     }
 
-type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove' | 'add'
+type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove' | 'add' | 'flap'
 
 /** A change the run was asked for, and how it ended. */
 interface RequestedChange {
@@ -120,6 +121,10 @@ interface RequestedChange {
   peer: string | undefined
   outcome: 'done' | 'rejected' | undefined
   deferred: boolean
+  /** A join that tests one rule (`joinsWhileRemoving`, `unreadyJoins`, `staleJoins`). */
+  variant?: 'whileRemoving' | 'unready' | 'stale'
+  /** A silence without the run's safety check (`silentTogether`). */
+  forced?: boolean
 }
 
 /** What a membership run reports (`SimulationResult.membership`). */
@@ -183,14 +188,18 @@ export class MembershipHosting {
     const { peers, rng } = ctx
     this.nameIndex = peers.genesisIds.length
     const record = genesisRecord(peers.genesisIds)
-    for (const sim of peers.all) {
+    const impatient = this.options.impatient
+    for (const [index, sim] of peers.all.entries()) {
       const secret = new MockSecretId(sim.name)
       const machine = Membership.found({
         us: secret,
         record,
         now: 0,
         rng: this.machineRng(),
-        config: this.machineConfig,
+        config:
+          impatient !== undefined && index < impatient.count
+            ? { ...this.machineConfig, ...impatient.config }
+            : this.machineConfig,
         ...(this.policy === undefined ? {} : { policy: this.policy }),
       })
       const host = this.newHost(sim.name, secret, machine, true, false)
@@ -223,7 +232,27 @@ export class MembershipHosting {
         this.changes.push({ kind: 'sybil', at, peer: undefined, outcome: undefined, deferred: false })
       }
     }
+    this.drawSpecialChanges(window)
     this.changes.sort((a, b) => a.at - b.at)
+  }
+
+  /** The changes that test one rule each (`silentTogether` ... `flapping`; none drawn by default). */
+  private drawSpecialChanges(window: number): void {
+    const { rng } = this.ctx
+    this.leavesWait = this.options.leavesAfterJoins === true
+    const push = (kind: ChangeKind, at: number, extra: Partial<RequestedChange> = {}) =>
+      this.changes.push({ kind, at, peer: undefined, outcome: undefined, deferred: false, ...extra })
+    const together = this.options.silentTogether ?? 0
+    if (together > 0) {
+      const at = rng.range(1, window)
+      for (let i = 0; i < together; i++) push('unresponsive', at, { forced: true })
+    }
+    for (let i = 0; i < (this.options.joinsWhileRemoving ?? 0); i++)
+      push('join', rng.range(1, window), { variant: 'whileRemoving' })
+    for (let i = 0; i < (this.options.unreadyJoins?.count ?? 0); i++)
+      push('join', rng.range(1, window), { variant: 'unready' })
+    for (let i = 0; i < (this.options.staleJoins ?? 0); i++) push('join', 1, { variant: 'stale' })
+    if (this.options.flapping !== undefined) push('flap', rng.range(1, window))
   }
 
   // --- what the other parts ask ------------------------------------------------------------------
@@ -281,6 +310,7 @@ export class MembershipHosting {
 
   /** Work is open: some requested change has not happened (traffic keeps decisions coming). */
   get open(): boolean {
+    if (this.stalled) return false
     return this.historyFrom !== undefined && this.changes.some((c) => c.outcome === undefined)
   }
 
@@ -311,10 +341,17 @@ export class MembershipHosting {
         if (change.at > ctx.step || change.outcome !== undefined) continue
         // The operator removes once its adds are settled (the CLI's order before the machines).
         if (change.kind === 'remove' && change.peer === undefined && this.operatorAddsOpen()) continue
+        if (change.variant === 'whileRemoving' && change.peer === undefined && !this.removalPending())
+          continue
+        if (change.kind === 'leave' && this.leavesWait) continue
+        // A stale join asks as soon as there are members to ask (its contacts).
+        if (change.variant === 'stale' && change.peer === undefined && this.honestMembers().length === 0)
+          continue
         if (change.peer === undefined) this.startChange(change)
         else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
       }
     }
+    this.advanceSpecialChanges()
     this.deliver()
     for (const h of this.sortedHosts()) {
       // A crashed peer (`failures`) handles nothing more, its machine included.
@@ -426,6 +463,8 @@ export class MembershipHosting {
         })
         const host = this.newHost(name, secret, machine, false, change.kind === 'sybil')
         change.peer = name
+        if (change.variant === 'unready') this.readyTo.set(name, this.options.unreadyJoins?.readyTo ?? 0)
+        if (change.variant === 'stale') this.holding.set(name, undefined)
         if (change.kind !== 'sybil') {
           const history = Math.max(0, ...this.honestMembers().map((h) => h.machine.state?.agreedBlocks ?? 0))
           this.timings.requested(name, ctx.step, history)
@@ -471,8 +510,11 @@ export class MembershipHosting {
       case 'unresponsive': {
         const { voters, live } = this.liveVoters()
         const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name))
+        // Silences together wait until every member folded its membership (the same members).
+        if (change.forced && (voters === 0 || this.honestMembers().length + this.silenced.size < voters))
+          return
         // Only a removable silence: the others stay a supermajority (else the section would stall).
-        if (!supermajority(voters, live - 1) || candidates.length === 0) {
+        if ((!change.forced && !supermajority(voters, live - 1)) || candidates.length === 0) {
           change.deferred = true
           return
         }
@@ -483,7 +525,116 @@ export class MembershipHosting {
         h.sim!.votes = []
         this.silenced.add(h.name)
         ctx.log(`${h.name} goes silent`)
+        const after = this.liveVoters()
+        if (change.forced && !supermajority(after.voters, after.live)) this.stall()
         return
+      }
+      case 'flap': {
+        const impatient = this.options.impatient?.count ?? 0
+        const founders = new Set(ctx.peers.genesisIds.slice(0, impatient).map((id) => id.name))
+        const candidates = this.honestMembers().filter((h) => !this.isTaken(h.name) && !founders.has(h.name))
+        if (candidates.length === 0) return // none has folded its membership yet: next step
+        change.peer = ctx.rng.pick(candidates).name
+        ctx.log(`${change.peer} starts flapping`)
+        return
+      }
+    }
+  }
+
+  // --- the changes that test one rule each -------------------------------------------------------
+
+  /** Joiner → how many members (first by name) its Ready reaches (`unreadyJoins`). */
+  private readonly readyTo = new Map<string, number>()
+  /** Joiner → the membership count at which its held JoinRequests go out (`staleJoins`). */
+  private readonly holding = new Map<string, number | undefined>()
+  private held: { from: string; to: string; bytes: Uint8Array }[] = []
+
+  /** Forced silences left no supermajority live: nothing can be decided; the run stops voting and
+   * ends reporting the stall (no progress) and the silences it could not take (deferred). */
+  private stalled = false
+
+  private stall(): void {
+    this.stalled = true
+    for (const c of this.changes) if (c.kind === 'unresponsive' && c.forced) c.deferred = true
+    this.ctx.log('a third or more of the voters are silent: the section stalls')
+  }
+
+  /** Every honest member sees the Remove of a silenced member pending (`joinsWhileRemoving`). */
+  private removalPending(): boolean {
+    const members = this.honestMembers()
+    return (
+      members.length > 0 &&
+      [...this.silenced].some((name) => members.every((h) => h.machine.peerState(name) === 'leaving'))
+    )
+  }
+
+  /** Whether the host keeps `message` from `h` from going out (a withheld Ready, a held request). */
+  private withhold(h: HostedPeer, to: string, bytes: Uint8Array): boolean {
+    const readyTo = this.readyTo.get(h.name)
+    const holding = this.holding.has(h.name)
+    if (readyTo === undefined && !holding) return false
+    const kind = decodeMessage(bytes, h.machine.ids).kind
+    if (kind === 'ready' && readyTo !== undefined) {
+      const reached = this.referenceMembers()
+        .map((id) => id.name)
+        .sort()
+        .slice(0, readyTo)
+      return !reached.includes(to)
+    }
+    if (kind !== 'joinRequest' || !holding) return false
+    if (this.holding.get(h.name) === undefined) {
+      const seq = Math.max(0, ...this.honestMembers().map((m) => m.machine.state?.seq ?? 0))
+      this.holding.set(h.name, seq + this.config.ticketMaxAge)
+      this.ctx.log(
+        `${h.name}'s join request is held until ${seq + this.config.ticketMaxAge} membership blocks`,
+      )
+    }
+    this.held.push({ from: h.name, to, bytes })
+    return true
+  }
+
+  /** `leavesAfterJoins`: the leaves wait until every join is done. */
+  private leavesWait = false
+
+  /** Releases held requests, moves flapping members, gives up on joiners that cannot join. */
+  private advanceSpecialChanges(): void {
+    const { ctx } = this
+    if (this.leavesWait && this.changes.every((c) => c.kind !== 'join' || c.outcome !== undefined)) {
+      this.leavesWait = false
+      for (const c of this.changes) if (c.kind === 'leave') c.at += ctx.step
+      ctx.log('every join is done: the leaves start')
+    }
+    for (const [name, until] of this.holding) {
+      const members = this.honestMembers()
+      if (until === undefined || !members.every((m) => (m.machine.state?.seq ?? 0) >= until)) continue
+      this.holding.delete(name)
+      for (const m of this.held.filter((e) => e.from === name)) this.send('message', m.from, m.to, m.bytes)
+      this.held = this.held.filter((e) => e.from !== name)
+      ctx.log(`${name}'s held join request goes out (stale)`)
+    }
+    const giveUp = this.options.unreadyJoins?.giveUpSteps ?? 1200
+    const flapping = this.options.flapping
+    for (const change of this.changes) {
+      const h = change.peer === undefined ? undefined : this.hosts.get(change.peer)
+      if (h === undefined || change.outcome !== undefined) continue
+      if (change.variant === 'unready' && ctx.step - change.at >= giveUp && !h.joined) {
+        h.alive = false
+        if (h.sim !== undefined && ctx.peers.running(h.sim)) ctx.peers.stop(h.sim)
+        change.outcome = 'rejected'
+        ctx.log(`${h.name} gives up joining`)
+      }
+      if (change.kind !== 'flap' || flapping === undefined || h.sim === undefined) continue
+      const period = flapping.silentSteps + flapping.activeSteps
+      const phase = ctx.step - change.at
+      const silent = phase < period * flapping.periods && phase % period < flapping.silentSteps
+      if (silent === h.alive) {
+        h.alive = !silent
+        h.sim.status = silent ? 'crashed' : 'active'
+        ctx.log(`${h.name} ${silent ? 'pauses' : 'is back'}`)
+      }
+      const done = phase >= period * flapping.periods
+      if (done && this.honestMembers().every((m) => m.machine.peerState(h.name) === 'member')) {
+        change.outcome = 'done'
       }
     }
   }
@@ -583,7 +734,10 @@ export class MembershipHosting {
   private apply(h: HostedPeer, step: MembershipStep): void {
     const { ctx } = this
     for (const vote of step.votes) this.castVote(h, vote)
-    for (const message of step.messages) this.send('message', h.name, message.to.name, message.bytes)
+    for (const message of step.messages) {
+      if (this.withhold(h, message.to.name, message.bytes)) continue
+      this.send('message', h.name, message.to.name, message.bytes)
+    }
     for (const directive of step.engine) {
       switch (directive.kind) {
         case 'construct':

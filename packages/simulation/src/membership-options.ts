@@ -55,6 +55,34 @@ export interface MembershipRunOptions {
    * are checked, so a test can break a state deliberately and see the invariants catch it.
    */
   readonly tamper?: (step: number, hosts: readonly MembershipHostView[]) => void
+  // --- changes that test one rule each (MEMBERSHIP.md §7; membership-scenarios-changes.ts) ---
+  /**
+   * Members that go silent together at one step drawn in `window`, without the run's safety check
+   * of `unresponsive`: more than a third of the voters stalls the section (default 0).
+   */
+  readonly silentTogether?: number
+  /** Outsiders that ask to join once every honest member sees a silenced member's Remove pending. */
+  readonly joinsWhileRemoving?: number
+  /**
+   * Outsiders whose Ready reaches only the first `readyTo` members by name (0: none), so their
+   * Add cannot gather a supermajority; the run gives up on them after `giveUpSteps` (default 1200).
+   */
+  readonly unreadyJoins?: { readonly count: number; readonly readyTo: number; readonly giveUpSteps?: number }
+  /**
+   * Outsiders whose first JoinRequest is held until the section agreed `ticketMaxAge` more
+   * membership blocks, so it arrives stale; they ask at the first step (the run's other changes
+   * make the blocks) and must fetch a fresh ticket.
+   */
+  readonly staleJoins?: number
+  /**
+   * A member (not one of the `impatient`) that goes silent for `silentSteps` and back for
+   * `activeSteps`, `periods` times, from a step drawn in `window`.
+   */
+  readonly flapping?: { readonly silentSteps: number; readonly activeSteps: number; readonly periods: number }
+  /** The first `count` founders suspect sooner: their machines take these config overrides too. */
+  readonly impatient?: { readonly count: number; readonly config: Partial<MembershipConfig> }
+  /** The leaves' steps (drawn in `window`) count from when every join is done: grow, then shrink. */
+  readonly leavesAfterJoins?: boolean
 }
 
 /** One membership event at one peer (`--trace` writes these as JSON lines). */

@@ -24,6 +24,9 @@ export interface Scenario {
   options(seed: number): SimulationOptions
   /** Scenario-specific expectations: the problems found (empty when the run is as expected). */
   check(result: SimulationResult, options: SimulationOptions): string[]
+  /** An invariant whose violation is the scenario's outcome (a stall the run must report): such
+   * violations go to `check` instead of failing the run. */
+  readonly expectedViolation?: string
 }
 
 export interface ScenarioOutcome {
@@ -288,7 +291,9 @@ export function runScenario(scenario: Scenario, seed: number, run: ScenarioRun =
     ...(run.stepMs === undefined ? {} : { stepMs: run.stepMs }),
   }
   const result = simulate(options)
-  const problems = result.violations.map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
-  if (result.violations.length === 0) problems.push(...scenario.check(result, options))
+  const problems = result.violations
+    .filter((v) => v.invariant !== scenario.expectedViolation)
+    .map((v) => `${v.invariant} (step ${v.step}): ${v.detail}`)
+  if (problems.length === 0) problems.push(...scenario.check(result, options))
   return { scenario: scenario.name, seed, options, result, problems }
 }

@@ -144,7 +144,13 @@ describe('simulation hosting membership', () => {
   })
 
   for (const scenario of membershipScenarios) {
-    const seeds = scenario.name === 'membership-sybil-burst' ? [1] : [1, 2, 3]
+    const slow = [
+      'membership-sybil-burst',
+      'membership-add-many',
+      'membership-churn-4-9-6',
+      'membership-churn-interleaved',
+    ]
+    const seeds = slow.includes(scenario.name) ? [1] : [1, 2, 3]
     it(`scenario ${scenario.name} (seeds ${seeds.join(', ')})`, () => {
       for (const seed of seeds) {
         const { problems } = runScenario(scenario, seed)

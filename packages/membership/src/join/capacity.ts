@@ -17,20 +17,28 @@ export interface CapacityView {
   readonly pendingAdds: number
   /** Other candidates we admitted whose Add is not decided (the judged peer's excluded). */
   readonly candidates: number
+  /**
+   * Members whose Remove is pending (leavers, removal targets): the section may shrink by them
+   * before the Add is decided, so the fragile phase and the young cap are judged without them.
+   */
+  readonly departing?: number
+  /** J in the fragile phase: the pending Adds counted, with our own whatever their key order. */
+  readonly fragilePendingAdds?: number
 }
 
 export function capacityVerdict(view: CapacityView): Admission {
   const { state, config, silent, pendingAdds, candidates } = view
   const n = state.size
   if (n + pendingAdds >= config.maxSize) return reject('SectionFull', config.fullRetryAfterMs)
-  const fragile = n < config.minSize
+  const staying = n - (view.departing ?? 0)
+  const fragile = staying < config.minSize
   const limit = fragile ? 1 : config.maxCandidates
-  if (candidates >= limit || (fragile && pendingAdds > 0)) {
+  if (candidates >= limit || (fragile && (view.fragilePendingAdds ?? pendingAdds) > 0)) {
     return defer('TooManyCandidates', config.deferRetryAfterMs)
   }
   if (!fragile) {
     const young = state.youngCount(config.probationBlocks) + pendingAdds
-    if (!(3 * (young + 1) < n + 1)) return defer('YoungCap', config.deferRetryAfterMs)
+    if (!(3 * (young + 1) < staying + 1)) return defer('YoungCap', config.deferRetryAfterMs)
     if (
       state.lastAddAtBlock >= 0 &&
       state.agreedBlocks - 1 - state.lastAddAtBlock < config.minBlocksBetweenAdds

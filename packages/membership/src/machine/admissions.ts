@@ -286,18 +286,29 @@ export class Admissions {
 
   /**
    * Capacity for `peer`: when admitting, every other pending Add counts in J; when voting the Add
-   * with key `voteKey`, only those ordered before it (see `VoteBook.pendingAddsAhead`).
+   * with key `voteKey`, only those ordered before it (see `VoteBook.pendingAddsAhead`). The
+   * candidate limit bounds admissions only: candidates admitted before the section turned fragile
+   * would otherwise hold each other's Adds back for ever (J keeps the votes one at a time).
    */
   private capacity(peer: string, voteKey?: string): Admission {
     let candidates = 0
-    for (const name of this.candidates.keys()) if (name !== peer) candidates++
+    if (voteKey === undefined) for (const name of this.candidates.keys()) if (name !== peer) candidates++
     const view = this.responsiveness.budgetView(peer, voteKey)
+    const state = requireState(this.ctx)
+    const departing = new Set([...this.responsiveness.leavers, ...this.votes.removalTargets()])
+    // In the fragile phase, one Add at a time: ours count even when ordered after this one.
+    const fragilePending =
+      voteKey === undefined
+        ? view.pendingAdds
+        : new Set([...this.votes.pendingAddsAhead(peer, voteKey), ...this.votes.ourPendingAdds(peer)]).size
     return capacityVerdict({
-      state: requireState(this.ctx),
+      state,
       config: this.ctx.config,
       silent: view.silent,
       pendingAdds: view.pendingAdds,
       candidates,
+      departing: [...departing].filter((name) => name !== peer && state.isMember(name)).length,
+      fragilePendingAdds: fragilePending,
     })
   }
 

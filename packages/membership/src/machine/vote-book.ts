@@ -173,6 +173,15 @@ export class VoteBook {
     return peers
   }
 
+  /** The peers (other than `peer`) of our own live Add votes. */
+  ourPendingAdds(peer: string): Set<string> {
+    const peers = new Set<string>()
+    for (const vote of this.ours.values()) {
+      if (vote.kind === 'add' && vote.peer.name !== peer && this.isLive(vote)) peers.add(vote.peer.name)
+    }
+    return peers
+  }
+
   /** Members with a live Remove vote, ours or seen. */
   removalTargets(): Set<string> {
     return this.livePeers('remove')
