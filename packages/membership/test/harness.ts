@@ -67,6 +67,8 @@ export class Harness {
   /** Every this many steps the live voters vote an opaque payload (0: a quiet section). */
   trafficEvery = 0
   private steps = 0
+  /** Blocks an observer (a joiner catching up) replays per step: a long history's slow replay. */
+  replayBlocksPerStep = Number.POSITIVE_INFINITY
   /** Drops a message when it returns true (a partial view, a lost link). */
   dropMessage: (envelope: Envelope) => boolean = () => false
 
@@ -154,7 +156,9 @@ export class Harness {
     const decided = this.decideAll()
     for (const node of this.sorted()) {
       if (!node.alive || (node.engine !== 'observer' && node.engine !== 'voter')) continue
+      let replayed = 0
       while (node.fed < this.blocks.length && (node.engine === 'observer' || node.engine === 'voter')) {
+        if (node.engine === 'observer' && replayed++ >= this.replayBlocksPerStep) break
         const at = node.fed++
         this.handle(node, node.machine.blocks([this.blocks[at]], at))
         if (node.machine.role === 'member' && node.engine === 'observer') node.engine = 'voter'
