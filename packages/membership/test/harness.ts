@@ -15,6 +15,7 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import {
+  type GenesisRecord,
   genesisRecord,
   Membership,
   type MembershipConfig,
@@ -72,12 +73,15 @@ export class Harness {
   /** Drops a message when it returns true (a partial view, a lost link). */
   dropMessage: (envelope: Envelope) => boolean = () => false
 
+  readonly record: GenesisRecord
+
   constructor(
     founders: readonly string[],
     readonly config: Partial<MembershipConfig>,
     readonly stepMs = 10,
   ) {
     const record = genesisRecord(founders.map(mockId))
+    this.record = record
     this.voters = sortIds(founders.map(mockId)).map((id) => id.name)
     const payload = genesis(founders.map(mockId))
     this.blocks.push(this.signed(payload, this.voters))
@@ -116,6 +120,26 @@ export class Harness {
       contacts: contacts.map(mockId),
     })
     const node = this.newNode(name, secret, machine, 'none')
+    this.handle(node, machine.start())
+    return node
+  }
+
+  /**
+   * Restarts a crashed node from what its host persisted: the genesis record and the blocks it had
+   * folded (or `blocks`). The new machine replaces the old one; the driver feeds it what it missed.
+   */
+  resume(name: string, blocks: readonly Block[] = this.blocks.slice(0, this.node(name).fed)): HarnessNode {
+    const old = this.node(name)
+    const machine = Membership.resume({
+      us: old.secret,
+      now: this.now,
+      rng: seededRandom(this.seed++),
+      config: this.config,
+      record: this.record,
+      blocks,
+    })
+    const node = this.newNode(name, old.secret, machine, machine.role === 'member' ? 'voter' : 'stopped')
+    node.fed = blocks.length
     this.handle(node, machine.start())
     return node
   }
