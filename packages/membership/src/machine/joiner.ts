@@ -30,11 +30,14 @@ export const MAX_CONTACTS = 64
 interface Attempt {
   contacts: PublicId[]
   best?: { readonly info: JoinInfo; readonly verified: SectionState }
-  /** Our signed ticket, presented again with a late Ready (members forget a silent candidate). */
+  /** Our signed ticket, presented again before a late Ready (members forget a silent candidate). */
   request?: JoinRequest
   record?: AdmissionRecord
   digest?: Uint8Array
+  /** When we last presented the ticket. */
   requestedAt: number
+  /** Presented again and no admit since: if every member refuses it, we are out as when requesting. */
+  readmitting: boolean
   asked: PublicId[]
   refusedBy: Set<string>
   /** Asked members that refused our ticket as stale: past f of them, an honest one holds it stale. */
@@ -150,6 +153,7 @@ export class Joiner {
       return
     if (outcome.kind === 'admit') {
       attempt.lastProgressAt = this.ctx.now
+      attempt.readmitting = false
       const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
       if (newAdmitter) attempt.admitters.push(from)
       attempt.serverAgreed = Math.max(attempt.serverAgreed, outcome.agreedBlocks)
@@ -192,7 +196,8 @@ export class Joiner {
         this.restart(step)
         return
       }
-      if (this.ctx.role === 'requesting' && attempt.asked.every((p) => attempt.refusedBy.has(p.name))) {
+      const judged = this.ctx.role === 'requesting' || attempt.readmitting
+      if (judged && attempt.asked.every((p) => attempt.refusedBy.has(p.name))) {
         this.ctx.role = 'outsider'
         if (outcome.retryAfterMs < NEVER) attempt.retryAt = this.ctx.now + outcome.retryAfterMs
       }
@@ -215,15 +220,14 @@ export class Joiner {
     if (this.ctx.role !== 'candidate') return
     attempt.lastProgressAt = this.ctx.now
     if (state.seq === 0 || state.agreedBlocks + this.ctx.config.readyLag < attempt.serverAgreed) return
+    // Members forget a candidate that sent no Ready within candidateTimeoutMs of admitting it, while
+    // our replay of a long history counts as progress here. Past half of it (the Ready still has to
+    // reach them), present our ticket again just before the Ready: a member that forgot us judges
+    // it again (every check, freshness included) and admits us, then takes the Ready; one that did
+    // not answers admit at once. Each admit gets a Ready again (a Ready that overtook the ticket).
+    if (this.ctx.now - attempt.requestedAt >= this.ctx.config.candidateTimeoutMs / 2) this.presentAgain(step)
     const to = new Map<string, PublicId>()
     for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
-    // Members forget a candidate that sent no Ready within candidateTimeoutMs of admitting it, while
-    // our replay of a long history counts as progress here: past half of it (the Ready is still
-    // in transit), present our ticket again first, so a member that forgot us admits us again
-    // (after every join check) and then takes the Ready; its admit is answered with Ready too.
-    const late = this.ctx.now - attempt.requestedAt >= this.ctx.config.candidateTimeoutMs / 2
-    if (late && attempt.request !== undefined)
-      for (const member of attempt.asked) send(step, member, attempt.request)
     if (this.sendReady(step, sortIds(to.values()))) this.ctx.role = 'ready'
   }
 
@@ -259,6 +263,7 @@ export class Joiner {
     return {
       contacts: contacts.slice(0, MAX_CONTACTS),
       requestedAt: this.ctx.now,
+      readmitting: false,
       asked: [],
       refusedBy: new Set(),
       staleBy: new Set(),
@@ -309,12 +314,23 @@ export class Joiner {
     attempt.record = admissionRecordOf(request)
     attempt.digest = ticketDigest(attempt.record)
     attempt.requestedAt = this.ctx.now
+    attempt.readmitting = false
     attempt.asked = verified.memberIds()
     attempt.refusedBy = new Set()
     attempt.staleBy = new Set()
     attempt.lastProgressAt = this.ctx.now
     this.ctx.role = 'requesting'
     for (const member of attempt.asked) send(step, member, request)
+  }
+
+  private presentAgain(step: Step): void {
+    const attempt = this.attempt!
+    if (attempt.request === undefined) return
+    attempt.requestedAt = this.ctx.now
+    attempt.readmitting = true
+    attempt.refusedBy = new Set()
+    attempt.staleBy = new Set()
+    for (const member of attempt.asked) send(step, member, attempt.request)
   }
 
   /** Signs Ready for the blocks we replayed so far and sends it; false if we cannot yet. */
