@@ -188,7 +188,7 @@ describe('Membership machine scenarios', () => {
     h.run(() => eric.machine.role === 'member')
   })
 
-  it('a joiner whose replay outlasts candidateTimeoutMs presents its ticket again with Ready: no timeout', () => {
+  it('a joiner whose replay outlasts candidateTimeoutMs presents its ticket again before Ready: no timeout', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
     const timeoutSteps = (FAST.candidateTimeoutMs ?? 0) / h.stepMs
     // A history the joiner replays in twice the members' candidate timeout (one block per step).
@@ -199,12 +199,25 @@ describe('Membership machine scenarios', () => {
     const eric = h.addJoiner('Eric')
     const steps = h.run(() => eric.machine.role === 'member')
     // The members forgot it (no Ready within the timeout) while it replayed; its ticket presented
-    // again with its Ready re-admits it at once, instead of after one more timeout (bench-join's
-    // +510 steps at 10,000 paced blocks).
+    // again re-admits it at once, instead of after one more timeout (bench-join's +510 steps at
+    // 10,000 paced blocks).
     assert.ok(steps < history + timeoutSteps / 4, `joined ${steps} steps after its request`)
     assert.equal(eric.engineLog.filter((l) => l.includes(':catchUp:')).length, 1, 'no restart')
     h.run(() => [...h.nodes.values()].every((n) => n.fed === h.blocks.length))
     assert.equal(new Set(h.stateHashes().values()).size, 1)
+  })
+
+  it('a ticket presented again restarts the member’s wait for Ready (as forgetting and re-admitting would)', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const timeout = FAST.candidateTimeoutMs ?? 0
+    const bytes = requestBytes(machine, 'Zoe')
+    assert.deepEqual(outcomes(machine.joinRequest(mockId('Zoe'), bytes)), ['admit'])
+    machine.tick(timeout - 10)
+    assert.deepEqual(outcomes(machine.joinRequest(mockId('Zoe'), bytes)), ['admit'])
+    machine.tick(timeout + 10)
+    assert.equal(machine.peerState('Zoe'), 'candidate')
+    machine.tick(2 * timeout - 10)
+    assert.equal(machine.peerState('Zoe'), 'outsider')
   })
 
   it('a ticket that went stale while the joiner replayed: refused when presented again, a fresh one joins', () => {
@@ -223,8 +236,7 @@ describe('Membership machine scenarios', () => {
     const removeAt = h.blocks.findIndex((b) => b.payload.kind === 'remove')
     // One member's answers are lost: the refusals of f+1 suffice.
     h.dropMessage = (e) => e.kind === 'candidateReply' && e.from.name === 'Alice'
-    h.run(() => eric.machine.role === 'ready')
-    h.run(() => eric.machine.role !== 'ready')
+    h.run(() => eric.machine.role !== 'candidate')
     h.dropMessage = () => false
     // Restarted on the members' refusals of the ticket it presented again, before its own replay
     // reached the Remove that made it stale (or a timeout).

@@ -36,7 +36,10 @@ interface Attempt {
   digest?: Uint8Array
   /** When we last presented the ticket. */
   requestedAt: number
-  /** Presented again and no admit since: if every member refuses it, we are out as when requesting. */
+  /**
+   * Presented again and no admit since: Ready waits for one (with its member's current count), and
+   * if every member refuses the ticket we are out, as when requesting.
+   */
   readmitting: boolean
   asked: PublicId[]
   refusedBy: Set<string>
@@ -153,6 +156,7 @@ export class Joiner {
       return
     if (outcome.kind === 'admit') {
       attempt.lastProgressAt = this.ctx.now
+      const readmitted = attempt.readmitting
       attempt.readmitting = false
       const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
       if (newAdmitter) attempt.admitters.push(from)
@@ -170,6 +174,8 @@ export class Joiner {
         }
         attempt.server = from
         step.engine.push({ kind: 'catchUp', from })
+        this.progress(step)
+      } else if (this.ctx.role === 'candidate' && readmitted) {
         this.progress(step)
       } else if (this.ctx.role === 'ready') {
         // A member that admitted us late (it had deferred us), or again (it had forgotten us while
@@ -221,11 +227,16 @@ export class Joiner {
     attempt.lastProgressAt = this.ctx.now
     if (state.seq === 0 || state.agreedBlocks + this.ctx.config.readyLag < attempt.serverAgreed) return
     // Members forget a candidate that sent no Ready within candidateTimeoutMs of admitting it, while
-    // our replay of a long history counts as progress here. Past half of it (the Ready still has to
-    // reach them), present our ticket again just before the Ready: a member that forgot us judges
-    // it again (every check, freshness included) and admits us, then takes the Ready; one that did
-    // not answers admit at once. Each admit gets a Ready again (a Ready that overtook the ticket).
-    if (this.ctx.now - attempt.requestedAt >= this.ctx.config.candidateTimeoutMs / 2) this.presentAgain(step)
+    // our replay of a long history counts as progress here. Past half of it (a Ready would still
+    // have to reach them), present our ticket again instead: a member that forgot us judges it
+    // again (every check, freshness included) and admits us, one that did not admits us at once
+    // (restarting its timer), and either tells its current count of blocks: Ready then waits until
+    // we are within readyLag of it, so we are not voted in far behind a section that moved on.
+    if (this.ctx.now - attempt.requestedAt >= this.ctx.config.candidateTimeoutMs / 2) {
+      this.presentAgain(step)
+      return
+    }
+    if (attempt.readmitting) return
     const to = new Map<string, PublicId>()
     for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
     if (this.sendReady(step, sortIds(to.values()))) this.ctx.role = 'ready'
