@@ -4,6 +4,7 @@
  * options plus a check, so the rest of §7's list is added here the same way.
  */
 
+import { membershipAdversarialScenarios } from './membership-scenarios-adversarial.js'
 import type { SimulationResult } from './result.js'
 import type { Scenario } from './scenarios.js'
 
@@ -83,4 +84,5 @@ export const membershipScenarios: readonly Scenario[] = [
       return problems
     },
   },
+  ...membershipAdversarialScenarios,
 ]
