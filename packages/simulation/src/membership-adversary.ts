@@ -54,6 +54,8 @@ export class MembershipAdversary {
   private readonly crashAt = new Map<string, number>()
   /** JoinInfo messages the malicious responder rewrote. */
   rewritten = 0
+  /** Leavers that crashed while draining. */
+  readonly drainCrashes: string[] = []
 
   constructor(
     private readonly ctx: RunContext,
@@ -68,6 +70,7 @@ export class MembershipAdversary {
 
   /** Every plan carried out (the run waits for it). */
   settled(): boolean {
+    if (this.crashAt.size > 0) return false
     const want = this.options.resurrections ?? 0
     if (this.resurrections.length < want) return false
     if (this.options.rejoinBanned === true && this.rejoins.length === 0) return false
@@ -84,7 +87,8 @@ export class MembershipAdversary {
       return message.bytes
     }
     const info = decodeMessage(message.bytes, h.machine.ids)
-    if (info.kind !== 'joinInfo') return message.bytes
+    // The genesis chain served as stale is no lie yet: only count (and send) real rewrites.
+    if (info.kind !== 'joinInfo' || (forge === 'stale' && info.chain.length <= 1)) return message.bytes
     this.rewritten++
     return encodeMessage(forgedInfo(info, forge))
   }
@@ -123,6 +127,7 @@ export class MembershipAdversary {
         h.sim.status = 'crashed'
         h.sim.votes = []
       }
+      this.drainCrashes.push(name)
       ctx.log(`${name} crashes while it drains`)
     }
     for (const p of this.resurrections) this.resurrect(p)

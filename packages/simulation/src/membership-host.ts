@@ -150,6 +150,10 @@ export interface MembershipReport {
   readonly refusals: Record<string, string[]>
   /** JoinInfo messages the malicious responder rewrote (`forgedJoinInfo`). */
   readonly forgedJoinInfos: number
+  /** Leavers that crashed while draining (`crashMidDrain`). */
+  readonly drainCrashes: string[]
+  /** Per block position: the step at which the first honest member agreed it (block rates). */
+  readonly agreedAt: number[]
 }
 
 export class MembershipHosting {
@@ -178,6 +182,7 @@ export class MembershipHosting {
   private readonly rejections = new Set<string>()
   private readonly fragile: Record<string, number> = {}
   private readonly warnings: Record<string, number> = {}
+  private readonly agreedAt: number[] = []
 
   constructor(
     private readonly ctx: RunContext,
@@ -336,6 +341,7 @@ export class MembershipHosting {
         else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
       }
       this.adversary.begin()
+      this.sybilsGiveUp()
     }
     this.deliver()
     for (const h of this.sortedHosts()) {
@@ -380,6 +386,22 @@ export class MembershipHosting {
     this.apply(h, h.machine.blocks([block], position, election))
     if (h.joined) this.invariants.afterFold(h, block, before)
     if (h.joined && block.payload.kind === 'add') this.silenceJoiner(block.payload.peer.name)
+    if (h.joined && this.agreedAt[position] === undefined) this.agreedAt[position] = this.ctx.step
+  }
+
+  /** `sybilGiveUpAfter` steps into the burst, Sybil candidates not admitted yet stop asking. */
+  private sybilsGiveUp(): void {
+    const after = this.options.sybilGiveUpAfter
+    const first = this.changes.find((c) => c.kind === 'sybil')
+    if (after === undefined || first === undefined || this.ctx.step !== first.at + after) return
+    for (const change of this.changes) {
+      if (change.kind !== 'sybil' || change.outcome !== undefined) continue
+      const h = change.peer === undefined ? undefined : this.hosts.get(change.peer)
+      if (h !== undefined && (h.machine.role === 'ready' || h.machine.role === 'member')) continue
+      change.outcome = 'rejected'
+      if (h !== undefined) h.alive = false
+    }
+    this.ctx.log('the Sybil candidates not admitted give up')
   }
 
   /** A `silent-join` joiner goes silent as soon as a member decided its Add (before any event of its own). */
@@ -961,6 +983,8 @@ export class MembershipHosting {
       warnings: { ...this.warnings },
       refusals: this.adversary.refusals(),
       forgedJoinInfos: this.adversary.rewritten,
+      drainCrashes: [...this.adversary.drainCrashes],
+      agreedAt: [...this.agreedAt],
     }
   }
 }

@@ -31,6 +31,11 @@ export interface MembershipRunOptions {
   readonly silentJoins?: number
   /** Steps over which the Sybil candidates' requests are spread (default 0: all in one step). */
   readonly sybilSpread?: number
+  /**
+   * Steps after the burst's first request at which the Sybil candidates not admitted yet give up
+   * (stop; their requests count as rejected), so a long burst ends (default: never).
+   */
+  readonly sybilGiveUpAfter?: number
   /** Leavers crash within the first half of their drain (default false). */
   readonly crashMidDrain?: boolean
   /**

@@ -8,8 +8,18 @@
 
 import type { BlockDescription } from '@parsec-section/parsec-core'
 import { SIMULATION_MEMBERSHIP } from './membership-options.js'
+import type { SimulationOptions } from './options.js'
 import type { SimulationResult } from './result.js'
 import type { Scenario } from './scenarios.js'
+import { simulate } from './simulation.js'
+
+/** The Sybil burst: 200 candidates over 1,000 steps (10 s at 10 ms a step), from step 1. */
+const SYBILS = 200
+const SYBIL_SPREAD = 1_000
+/** The agreed-block rate under the burst must be at least this share of the no-attack run's. */
+const SYBIL_MIN_RATE = 0.8
+/** The forged JoinInfo of `membership-forged-join-info`, by seed. */
+const FORGERIES = ['genesis', 'chain', 'stale'] as const
 
 /** The members every honest peer's machine holds at the end (problems when they differ). */
 function agreedMembers(result: SimulationResult, problems: string[]): string[] {
@@ -32,6 +42,44 @@ function sameBlocks(result: SimulationResult, problems: string[]): void {
 /** Position of the first block of `kind` about `peer` in `blocks`, or -1. */
 function positionOf(blocks: readonly BlockDescription[], kind: 'add' | 'remove', peer: string): number {
   return blocks.findIndex((b) => b.kind === kind && b.peer === peer)
+}
+
+/** Per position of `blocks`: the section's size after it (genesis, Adds, Removes, accusations). */
+function sizes(blocks: readonly BlockDescription[]): number[] {
+  const members = new Set<string>()
+  return blocks.map((b) => {
+    if (b.kind === 'genesis') for (const p of b.peers) members.add(p)
+    else if (b.kind === 'add') members.add(b.peer)
+    else if (b.kind === 'remove') members.delete(b.peer)
+    else if (b.kind === 'accusation') members.delete(b.offender)
+    return members.size
+  })
+}
+
+/**
+ * Admissions per probation window: for every Add at position p, the Adds in (p − probationBlocks, p]
+ * (the members then young) stay within the young cap, 3·young < N + 1 (N after the Add): at most 1
+ * while the section is below 6, so at most one admitted per probation window (MEMBERSHIP.md §7).
+ */
+function admissionsPerWindow(result: SimulationResult, name: string, probation: number): string[] {
+  const blocks = result.peers[name]
+  const size = sizes(blocks)
+  const adds = blocks.flatMap((b, i) => (b.kind === 'add' ? [i] : []))
+  const problems: string[] = []
+  for (const p of adds) {
+    const young = adds.filter((q) => q > p - probation && q <= p).length
+    if (3 * young >= size[p] + 1 || (size[p] <= 5 && young > 1)) {
+      problems.push(
+        `${name}: ${young} Adds within ${probation} blocks up to position ${p} (${size[p]} members)`,
+      )
+    }
+  }
+  return problems
+}
+
+/** Blocks the section agreed by `step` (first honest member to agree each). */
+function blocksBy(result: SimulationResult, step: number): number {
+  return (result.membership?.agreedAt ?? []).filter((at) => at <= step).length
 }
 
 /** The outsider a run's only join (or silent join) named: the first name after the founders. */
@@ -115,4 +163,226 @@ export const membershipAdversarialScenarios: readonly Scenario[] = [
       return problems
     },
   },
+  {
+    name: 'membership-sybil-200',
+    summary:
+      '4 founders; 200 proof-of-work-valid candidates ask within 10 s: ≤ 1 admitted per probation window, young cap, block rate ≥ 80 % of the no-attack run',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      // A steady workload over the burst and after it (no extra traffic: the same in both runs).
+      opaque: 100,
+      probOpaque: 0.08,
+      maxSteps: 5000,
+      membership: {
+        sybil: SYBILS,
+        sybilSpread: SYBIL_SPREAD,
+        window: 1,
+        probTraffic: 0,
+        sybilGiveUpAfter: SYBIL_SPREAD,
+        quietSteps: 100,
+      },
+    }),
+    check: (r, o) => {
+      const problems: string[] = []
+      agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      const probation = SIMULATION_MEMBERSHIP.probationBlocks ?? 0
+      if (r.honest.length > 0) problems.push(...admissionsPerWindow(r, r.honest[0], probation))
+      if (m.joined.length === 0) problems.push('no Sybil candidate was admitted (the burst had no effect)')
+      if (m.deferred + m.rejected < SYBILS / 2) {
+        problems.push(`only ${m.deferred + m.rejected} candidates held back or refused of ${SYBILS}`)
+      }
+      // The same seed without the burst: blocks agreed by the end of the burst window.
+      const baseline = simulate(withoutSybils(o))
+      const end = 1 + SYBIL_SPREAD
+      const attacked = blocksBy(r, end)
+      const calm = blocksBy(baseline, end)
+      if (attacked < SYBIL_MIN_RATE * calm) {
+        problems.push(`${attacked} blocks agreed in the burst's 10 s, < 80 % of the no-attack run's ${calm}`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-leaver-crash-mid-drain',
+    summary:
+      '4 founders; a graceful leaver crashes while it drains: it has left, the other 3 agree on blocks and members',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      // Payloads go on after the crash: the three decide them without the leaver.
+      opaque: 20,
+      probOpaque: 0.05,
+      maxSteps: 3000,
+      membership: { leaves: 1, crashMidDrain: true, window: 150 },
+    }),
+    check: (r) => {
+      const problems: string[] = []
+      const members = agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      const leaver = m.drainCrashes[0]
+      if (leaver === undefined) return [...problems, 'no leaver crashed while draining']
+      // Its Remove was agreed before it drained (spec §4): it left; the crash only cut the linger.
+      if (!m.left.includes(leaver)) problems.push(`${leaver} is not among those that left`)
+      if (members.includes(leaver) || members.length !== 3) {
+        problems.push(`expected the 3 others as members, got ${members.join(',')}`)
+      }
+      for (const name of r.honest) {
+        const blocks = r.peers[name]
+        const removed = positionOf(blocks, 'remove', leaver)
+        if (removed < 0) problems.push(`${name} holds no Remove of ${leaver}`)
+        else if (removed === blocks.length - 1) problems.push(`${name} agreed nothing after ${leaver} left`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-forker-banned',
+    summary:
+      '5 founders, one forks: accused, the accusation removes and bans it; its later join request under its key is refused as Banned',
+    options: (seed) => ({
+      seed,
+      genesisSize: 5,
+      opaque: 3,
+      maxSteps: 3000,
+      byzantine: [{ behaviours: ['fork'] }],
+      membership: { rejoinBanned: true },
+    }),
+    check: (r) => {
+      const problems: string[] = []
+      const members = agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      const forker = Object.keys(r.byzantine)[0]
+      if (!r.accused.includes(forker)) problems.push(`${forker} was not accused`)
+      for (const name of r.honest) {
+        if (!r.peers[name].some((b) => b.kind === 'accusation' && b.offender === forker)) {
+          problems.push(`${name} holds no accusation of ${forker}`)
+        }
+      }
+      if (!m.banned.includes(forker)) problems.push(`${forker} is not banned`)
+      if (members.includes(forker) || members.length !== 4) {
+        problems.push(`expected the 4 honest founders as members, got ${members.join(',')}`)
+      }
+      // Past the transport's ban (the simulation lets its dials through), every member's machine refuses it.
+      if (!m.rejections.includes(`${forker}:Banned`))
+        problems.push(`${forker}'s join request was not refused as Banned`)
+      const refusedBy = m.refusals[forker] ?? []
+      if (refusedBy.length !== members.length) {
+        problems.push(`${forker} was refused by ${refusedBy.join(',') || 'nobody'}, not every member`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-resurrection-old-ticket',
+    summary:
+      '4 founders; a joiner joins, leaves, then replays its old join request: refused as a resurrection (M6)',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 3000,
+      membership: { joins: 1, resurrections: 1, window: 200 },
+    }),
+    check: (r) => {
+      const problems: string[] = []
+      const members = agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      const joiner = onlyJoiner(r)
+      if (joiner === undefined) return [...problems, 'no joiner asked']
+      if (!m.joined.includes(joiner) || !m.left.includes(joiner))
+        problems.push(`${joiner} did not join and leave`)
+      if (members.includes(joiner)) problems.push(`${joiner} is a member again`)
+      if (!m.rejections.includes(`${joiner}:Resurrection`)) {
+        problems.push(`${joiner}'s old ticket was not refused as a resurrection (${m.rejections.join(',')})`)
+      }
+      if (m.rejected < 1) problems.push('no candidate refused')
+      const refusedBy = m.refusals[joiner] ?? []
+      if (refusedBy.length !== members.length) {
+        problems.push(
+          `${joiner}'s replay was refused by ${refusedBy.join(',') || 'nobody'}, not every member`,
+        )
+      }
+      for (const name of r.honest) {
+        if (r.peers[name].filter((b) => b.kind === 'add' && b.peer === joiner).length !== 1) {
+          problems.push(`${name} does not hold exactly one Add of ${joiner}`)
+        }
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-forged-join-info',
+    summary:
+      "4 founders; one serves joiners forged or stale JoinInfo (seed % 3: a GenesisRecord that does not hash to the section id, a chain with an unsigned Add, the genesis chain only): they detect it and join the true section (the reference's naughty Carol)",
+    options: (seed) => {
+      const forgedJoinInfo = FORGERIES[seed % FORGERIES.length]
+      return {
+        seed,
+        genesisSize: 4,
+        opaque: 3,
+        maxSteps: 4000,
+        membership: {
+          joins: 2,
+          forgedJoinInfo,
+          window: 300,
+          // A stale chain is stale at once: a ticket on it is refused (StaleTicket), the joiner retries.
+          ...(forgedJoinInfo === 'stale' ? { config: { ticketMaxAge: 1 } } : {}),
+        },
+      }
+    },
+    check: (r, o) => {
+      const problems: string[] = []
+      const members = agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      const forge = o.membership?.forgedJoinInfo
+      if (m.forgedJoinInfos === 0) problems.push(`no ${forge} JoinInfo was served`)
+      if (forge !== 'stale' && (r.stats.faults['membership:ForgedChain'] ?? 0) === 0) {
+        problems.push('no joiner detected the forged chain (ForgedChain fault)')
+      }
+      if (m.joined.length !== 2)
+        problems.push(`expected 2 joiners to join, got ${m.joined.join(',') || 'none'}`)
+      // Never adopted: every joiner's machine holds the members the founders hold (M1 checked every step).
+      if (members.includes('Mallory') || members.length !== 6) {
+        problems.push(`expected the 4 founders and 2 joiners, got ${members.join(',')}`)
+      }
+      for (const joiner of m.joined) {
+        if (m.members[joiner] === undefined) problems.push(`${joiner} is not an honest member at the end`)
+      }
+      return problems
+    },
+  },
+  {
+    name: 'membership-live-defaults',
+    summary:
+      "4 founders; one outsider joins with MEMBERSHIP.md §8's live defaults (20 bits of work, probation 50...): slow, left out of the 20-seed sweeps",
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 3,
+      maxSteps: 30_000,
+      membership: { joins: 1, profile: 'live', window: 100 },
+    }),
+    check: (r) => {
+      const problems: string[] = []
+      const members = agreedMembers(r, problems)
+      sameBlocks(r, problems)
+      const m = r.membership!
+      if (m.joined.length !== 1) problems.push(`expected 1 join, got ${m.joined.join(',') || 'none'}`)
+      if (members.length !== 5) problems.push(`expected 5 members, got ${members.join(',')}`)
+      return problems
+    },
+  },
 ]
+
+/** The Sybil scenario's options without the Sybils (the no-attack run of the same seed). */
+function withoutSybils(options: SimulationOptions): SimulationOptions {
+  const { log: _log, ...rest } = options
+  return { ...rest, membership: { ...options.membership, sybil: 0 } }
+}
