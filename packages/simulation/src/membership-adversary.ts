@@ -21,6 +21,11 @@ import type { MembershipRunOptions } from './membership-options.js'
 
 /** Steps a resurrecting joiner stays a member before it leaves. */
 const STAY_STEPS = 30
+/**
+ * Steps after a replay or renewed request before the plan counts as done with some refusal: a
+ * joiner refused for good (`NEVER`) stops asking, so members it had not reached yet never answer.
+ */
+const REFUSAL_STEPS = 50
 
 /** What the adversary needs of the host. */
 export interface AdversaryHooks {
@@ -74,7 +79,11 @@ export class MembershipAdversary {
     const want = this.options.resurrections ?? 0
     if (this.resurrections.length < want) return false
     if (this.options.rejoinBanned === true && this.rejoins.length === 0) return false
-    return [...this.resurrections, ...this.rejoins].every((p) => p.replayed && this.refusedEverywhere(p))
+    return [...this.resurrections, ...this.rejoins].every(
+      (p) =>
+        p.replayed &&
+        (this.refusedEverywhere(p) || (p.refusedBy.size > 0 && this.ctx.step - p.from >= REFUSAL_STEPS)),
+    )
   }
 
   /** The message `h` sends, as the adversary lets it go (recording first join requests). */
@@ -152,6 +161,7 @@ export class MembershipAdversary {
     const bytes = this.firstRequest.get(p.name)
     if (bytes === undefined) return
     p.replayed = true
+    p.from = ctx.step
     ctx.log(`${p.name} replays its old join request`)
     for (const m of members) hooks.send(p.name, m.name, bytes)
   }

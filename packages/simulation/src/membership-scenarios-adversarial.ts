@@ -267,12 +267,14 @@ export const membershipAdversarialScenarios: readonly Scenario[] = [
       if (members.includes(forker) || members.length !== 4) {
         problems.push(`expected the 4 honest founders as members, got ${members.join(',')}`)
       }
-      // Past the transport's ban (the simulation lets its dials through), every member's machine refuses it.
+      // Past the transport's ban (the simulation lets its dials through), the members' machines refuse it.
       if (!m.rejections.includes(`${forker}:Banned`))
         problems.push(`${forker}'s join request was not refused as Banned`)
-      const refusedBy = m.refusals[forker] ?? []
-      if (refusedBy.length !== members.length) {
-        problems.push(`${forker} was refused by ${refusedBy.join(',') || 'nobody'}, not every member`)
+      // A refusal for good (`NEVER`) ends its asking: the members it reached refused it, no one admitted it.
+      if ((m.refusals[forker] ?? []).length === 0) problems.push(`no member's machine refused ${forker}`)
+      for (const name of r.honest) {
+        if (r.peers[name].some((b) => b.kind === 'add' && b.peer === forker))
+          problems.push(`${name} added ${forker}`)
       }
       return problems
     },
