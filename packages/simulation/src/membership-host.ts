@@ -389,7 +389,10 @@ export class MembershipHosting {
     if (h.joined && this.agreedAt[position] === undefined) this.agreedAt[position] = this.ctx.step
   }
 
-  /** `sybilGiveUpAfter` steps into the burst, Sybil candidates not admitted yet stop asking. */
+  /**
+   * `sybilGiveUpAfter` steps into the burst, Sybil candidates that have not sent Ready stop (the
+   * ready ones go on: their Add may be voted already, and stopping them would make silent joiners).
+   */
   private sybilsGiveUp(): void {
     const after = this.options.sybilGiveUpAfter
     const first = this.changes.find((c) => c.kind === 'sybil')
@@ -401,7 +404,7 @@ export class MembershipHosting {
       change.outcome = 'rejected'
       if (h !== undefined) h.alive = false
     }
-    this.ctx.log('the Sybil candidates not admitted give up')
+    this.ctx.log('the Sybil candidates not ready give up')
   }
 
   /** A `silent-join` joiner goes silent as soon as a member decided its Add (before any event of its own). */

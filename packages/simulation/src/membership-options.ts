@@ -32,8 +32,8 @@ export interface MembershipRunOptions {
   /** Steps over which the Sybil candidates' requests are spread (default 0: all in one step). */
   readonly sybilSpread?: number
   /**
-   * Steps after the burst's first request at which the Sybil candidates not admitted yet give up
-   * (stop; their requests count as rejected), so a long burst ends (default: never).
+   * Steps after the burst's first request at which the Sybil candidates that have not sent Ready
+   * give up (stop; their requests count as rejected), so a long burst ends (default: never).
    */
   readonly sybilGiveUpAfter?: number
   /** Leavers crash within the first half of their drain (default false). */
