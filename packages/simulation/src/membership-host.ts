@@ -154,6 +154,8 @@ export interface MembershipReport {
   readonly drainCrashes: string[]
   /** Per block position: the step at which the first honest member agreed it (block rates). */
   readonly agreedAt: number[]
+  /** Per opaque payload, in order ("0", "1", ...): the step it was scheduled (the offered load). */
+  readonly scheduledAt: number[]
 }
 
 export class MembershipHosting {
@@ -183,6 +185,7 @@ export class MembershipHosting {
   private readonly fragile: Record<string, number> = {}
   private readonly warnings: Record<string, number> = {}
   private readonly agreedAt: number[] = []
+  private readonly scheduledAt: number[] = []
 
   constructor(
     private readonly ctx: RunContext,
@@ -444,6 +447,7 @@ export class MembershipHosting {
       this.sortedHosts().map((h) => ({ name: h.name, machine: h.machine, parsec: h.sim?.parsec })),
     )
     this.invariants.afterStep()
+    while (this.scheduledAt.length < this.workload.scheduledOpaque) this.scheduledAt.push(ctx.step)
     this.updateOutcomes()
     this.syncMembers()
   }
@@ -988,6 +992,7 @@ export class MembershipHosting {
       forgedJoinInfos: this.adversary.rewritten,
       drainCrashes: [...this.adversary.drainCrashes],
       agreedAt: [...this.agreedAt],
+      scheduledAt: [...this.scheduledAt],
     }
   }
 }
