@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { add, genesis, MockSecretId, mockId, opaque, remove, toHex, utf8 } from '@parsec-section/parsec-core'
+import {
+  add,
+  encodeObservation,
+  genesis,
+  MockSecretId,
+  mockId,
+  opaque,
+  remove,
+  toHex,
+  utf8,
+} from '@parsec-section/parsec-core'
 import {
   decodeMessage,
   decodeRemoveInfo,
@@ -385,6 +395,34 @@ describe('Membership machine: single-machine rules', () => {
     }
     // The deferred request's ticket went stale? No: opaque blocks do not age tickets.
     assert.ok(admitted)
+  })
+
+  it("never holds two live Add votes the young cap forbids together (key order spares only others' votes)", () => {
+    // Found by the simulation's Sybil burst (membership-sybil-200, seed 3): at N = 4 a member that
+    // had voted Add(Quin) seconded Add(Paul), whose key orders before, as if Quin's were not pending;
+    // with its vote both Adds were decided one after the other (2 young of 6, P = 2: 3·4 > 2·6 fails).
+    const { machine } = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const addOf = (name: string) =>
+      add(
+        mockId(name),
+        encodeAdmissionRecord({
+          sectionId: state.sectionId,
+          peer: mockId(name),
+          addrs: [],
+          head: state.head,
+          nonce: utf8(name),
+        }),
+      )
+    const [first, second] = [addOf('Quin'), addOf('Paul')].sort((a, b) =>
+      toHex(encodeObservation(b)).localeCompare(toHex(encodeObservation(a))),
+    )
+    // `first` orders after `second`: we second it first, then see f+1 votes for `second`.
+    machine.observedVote(mockId('Bob'), first)
+    assert.deepEqual(machine.observedVote(mockId('Carol'), first).votes, [first])
+    machine.observedVote(mockId('Bob'), second)
+    const held = machine.observedVote(mockId('Carol'), second)
+    assert.deepEqual(held.votes, [], 'our own pending Add counts in J whatever its key')
   })
 
   it('a leaving member drains for lingerMs after its Remove, then stops (timeline)', () => {

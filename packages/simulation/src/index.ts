@@ -42,6 +42,7 @@ export {
   checkExpectedBlocks,
   findScenario,
   membershipScenarios,
+  membershipSlowScenarios,
   reproduceCommand,
   runScenario,
   scenarios,

@@ -44,6 +44,7 @@ import {
 import type { RunContext } from './context.js'
 import { type JoinTiming, JoinTimings } from './join-timing.js'
 import { observationKey } from './keys.js'
+import { MembershipAdversary } from './membership-adversary.js'
 import { MembershipInvariants } from './membership-invariants.js'
 import { type MembershipRunOptions, membershipConfigOf } from './membership-options.js'
 import { peerName } from './names.js'
@@ -111,7 +112,7 @@ type Envelope =
       readonly due: number
     }
 
-type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove' | 'add' | 'flap'
+type ChangeKind = 'join' | 'leave' | 'unresponsive' | 'sybil' | 'remove' | 'add' | 'flap' | 'silent-join'
 
 /** A change the run was asked for, and how it ended. */
 interface RequestedChange {
@@ -147,6 +148,22 @@ export interface MembershipReport {
   readonly pages: number
   /** Per outsider: when it asked, the history it replayed, when it joined (`join-timing.ts`). */
   readonly joins: JoinTiming[]
+  /** Distinct `peer:reason` of the join requests members refused. */
+  readonly rejections: string[]
+  /** Per peer that reported `section:fragile`: the section's size in its last report. */
+  readonly fragile: Record<string, number>
+  /** Machine warnings by kind (`Dropped` ones by their first word, e.g. `Dropped:StaleChain`). */
+  readonly warnings: Record<string, number>
+  /** Per resurrecting or banned peer asking again: the honest members that refused it. */
+  readonly refusals: Record<string, string[]>
+  /** JoinInfo messages the malicious responder rewrote (`forgedJoinInfo`). */
+  readonly forgedJoinInfos: number
+  /** Leavers that crashed while draining (`crashMidDrain`). */
+  readonly drainCrashes: string[]
+  /** Per block position: the step at which the first honest member agreed it (block rates). */
+  readonly agreedAt: number[]
+  /** Per opaque payload, in order ("0", "1", ...): the step it was scheduled (the offered load). */
+  readonly scheduledAt: number[]
 }
 
 export class MembershipHosting {
@@ -174,6 +191,12 @@ export class MembershipHosting {
   /** Outsiders the operator named (`operatorAdds`), and the admission policy every machine runs. */
   private readonly operatorNamed: string[] = []
   private policy: AdmissionPolicy | undefined
+  private readonly adversary: MembershipAdversary
+  private readonly rejections = new Set<string>()
+  private readonly fragile: Record<string, number> = {}
+  private readonly warnings: Record<string, number> = {}
+  private readonly agreedAt: number[] = []
+  private readonly scheduledAt: number[] = []
 
   constructor(
     private readonly ctx: RunContext,
@@ -185,6 +208,13 @@ export class MembershipHosting {
     this.config = resolveConfig(this.machineConfig)
     this.invariants = new MembershipInvariants(ctx, this)
     this.policy = this.operatorPolicy()
+    this.adversary = new MembershipAdversary(ctx, this.options, {
+      hosts: this.hosts,
+      apply: (h, step) => this.apply(h, step),
+      send: (from, to, bytes) => this.send('message', from, to, bytes),
+      honestMembers: () => this.honestMembers(),
+      outsider: (name, secret) => this.outsider(name, secret),
+    })
     const { peers, rng } = ctx
     this.nameIndex = peers.genesisIds.length
     const record = genesisRecord(peers.genesisIds)
@@ -225,11 +255,20 @@ export class MembershipHosting {
     draw('unresponsive', this.options.unresponsive ?? 0)
     draw('remove', this.options.proposeRemoves ?? 0)
     draw('add', this.options.operatorAdds ?? 0)
+    draw('silent-join', this.options.silentJoins ?? 0)
     const sybil = this.options.sybil ?? 0
+    const spread = this.options.sybilSpread ?? 0
     if (sybil > 0) {
       const at = rng.range(1, window)
       for (let i = 0; i < sybil; i++) {
-        this.changes.push({ kind: 'sybil', at, peer: undefined, outcome: undefined, deferred: false })
+        const offset = spread > 0 ? rng.range(0, spread) : 0
+        this.changes.push({
+          kind: 'sybil',
+          at: at + offset,
+          peer: undefined,
+          outcome: undefined,
+          deferred: false,
+        })
       }
     }
     this.drawSpecialChanges(window)
@@ -316,6 +355,7 @@ export class MembershipHosting {
 
   /** Every requested change happened or was rejected, or the rest is deferred and quiet. */
   settled(): boolean {
+    if (!this.adversary.settled()) return false
     const open = this.changes.filter((c) => c.outcome === undefined)
     if (open.length === 0) return this.noJoinInFlight()
     const quiet = this.ctx.step - this.lastEventStep >= (this.options.quietSteps ?? 400)
@@ -350,6 +390,8 @@ export class MembershipHosting {
         if (change.peer === undefined) this.startChange(change)
         else if ((ctx.step - change.at) % OPERATOR_RETRY_STEPS === 0) this.repeatCommand(change)
       }
+      this.adversary.begin()
+      this.sybilsGiveUp()
     }
     this.advanceSpecialChanges()
     this.deliver()
@@ -399,6 +441,41 @@ export class MembershipHosting {
     const before = h.machine.state?.size ?? 0
     this.apply(h, h.machine.blocks([block], position, election))
     if (h.joined) this.invariants.afterFold(h, block, before)
+    if (h.joined && block.payload.kind === 'add') this.silenceJoiner(block.payload.peer.name)
+    if (h.joined && this.agreedAt[position] === undefined) this.agreedAt[position] = this.ctx.step
+  }
+
+  /**
+   * `sybilGiveUpAfter` steps into the burst, Sybil candidates that have not sent Ready stop (the
+   * ready ones go on: their Add may be voted already, and stopping them would make silent joiners).
+   */
+  private sybilsGiveUp(): void {
+    const after = this.options.sybilGiveUpAfter
+    const first = this.changes.find((c) => c.kind === 'sybil')
+    if (after === undefined || first === undefined || this.ctx.step !== first.at + after) return
+    for (const change of this.changes) {
+      if (change.kind !== 'sybil' || change.outcome !== undefined) continue
+      const h = change.peer === undefined ? undefined : this.hosts.get(change.peer)
+      if (h !== undefined && (h.machine.role === 'ready' || h.machine.role === 'member')) continue
+      change.outcome = 'rejected'
+      if (h !== undefined) h.alive = false
+    }
+    this.ctx.log('the Sybil candidates not ready give up')
+  }
+
+  /** A `silent-join` joiner goes silent as soon as a member decided its Add (before any event of its own). */
+  private silenceJoiner(name: string): void {
+    const change = this.changes.find((c) => c.kind === 'silent-join' && c.peer === name)
+    const h = this.hosts.get(name)
+    if (change === undefined || h === undefined || !h.alive || this.silenced.has(name)) return
+    h.alive = false
+    h.catchUpFrom = undefined
+    if (h.sim !== undefined) {
+      h.sim.status = 'crashed'
+      h.sim.votes = []
+    }
+    this.silenced.add(name)
+    this.ctx.log(`${name} goes silent after its Add`)
   }
 
   /** After the blocks: decisions, activity, observed votes; then the invariants; then outcomes. */
@@ -423,6 +500,7 @@ export class MembershipHosting {
       this.sortedHosts().map((h) => ({ name: h.name, machine: h.machine, parsec: h.sim?.parsec })),
     )
     this.invariants.afterStep()
+    while (this.scheduledAt.length < this.workload.scheduledOpaque) this.scheduledAt.push(ctx.step)
     this.updateOutcomes()
     this.syncMembers()
   }
@@ -446,6 +524,7 @@ export class MembershipHosting {
     const { ctx } = this
     switch (change.kind) {
       case 'join':
+      case 'silent-join':
       case 'sybil':
       case 'add': {
         const name = this.nextName()
@@ -469,9 +548,12 @@ export class MembershipHosting {
           const history = Math.max(0, ...this.honestMembers().map((h) => h.machine.state?.agreedBlocks ?? 0))
           this.timings.requested(name, ctx.step, history)
         }
-        const who = { join: 'outsider', sybil: 'Sybil candidate', add: 'operator-named outsider' }[
-          change.kind
-        ]
+        const who = {
+          join: 'outsider',
+          'silent-join': 'outsider',
+          sybil: 'Sybil candidate',
+          add: 'operator-named outsider',
+        }[change.kind]
         ctx.log(`${who} ${name} asks to join`)
         this.apply(host, machine.start())
         return
@@ -725,6 +807,9 @@ export class MembershipHosting {
         case 'unresponsive':
           if (goneEverywhere(change.peer)) change.outcome = 'done'
           break
+        case 'silent-join':
+          if (this.silenced.has(change.peer) && goneEverywhere(change.peer)) change.outcome = 'done'
+          break
       }
     }
   }
@@ -736,7 +821,7 @@ export class MembershipHosting {
     for (const vote of step.votes) this.castVote(h, vote)
     for (const message of step.messages) {
       if (this.withhold(h, message.to.name, message.bytes)) continue
-      this.send('message', h.name, message.to.name, message.bytes)
+      this.send('message', h.name, message.to.name, this.adversary.outgoing(h, message))
     }
     for (const directive of step.engine) {
       switch (directive.kind) {
@@ -751,6 +836,7 @@ export class MembershipHosting {
           h.draining = true
           if (h.sim !== undefined) h.sim.leaving = true
           ctx.log(`${h.name} drains`)
+          this.adversary.onDrain(h, this.config.lingerMs)
           break
         case 'stop':
           h.alive = false
@@ -772,6 +858,8 @@ export class MembershipHosting {
     for (const event of step.events) this.onEvent(h, event)
     for (const fault of step.faults) ctx.stats.fault(`membership:${fault.kind}`)
     for (const warning of step.warnings) {
+      const kind = warning.kind === 'Dropped' ? `Dropped:${warning.detail.split(' ')[0]}` : warning.kind
+      this.warnings[kind] = (this.warnings[kind] ?? 0) + 1
       if (warning.kind !== 'LeaveRefused') continue
       const change = this.changes.find((c) => c.kind === 'leave' && c.peer === h.name)
       if (change !== undefined && change.outcome === undefined) change.outcome = 'rejected'
@@ -867,6 +955,11 @@ export class MembershipHosting {
         break
     }
     this.options.trace?.({ step: ctx.step, peer: h.name, type: event.type, subject, detail })
+    this.adversary.onEvent(h, event)
+    if (event.type === 'section:fragile') this.fragile[h.name] = event.members
+    if (event.type === 'join:rejected' && event.by === undefined) {
+      this.rejections.add(`${event.peer.name}:${event.reason}`)
+    }
     if (!h.joined && event.type.startsWith('member:')) {
       ctx.violations.violate('M3', `${h.name} emitted ${event.type} before self:joined`)
     }
@@ -941,7 +1034,7 @@ export class MembershipHosting {
       return
     }
     const until = to.bans.get(envelope.from)
-    if (until !== undefined && until > ctx.clock.now) {
+    if (until !== undefined && until > ctx.clock.now && !this.adversary.bypassesBans(envelope.from)) {
       ctx.stats.dropped++
       return
     }
@@ -1049,6 +1142,19 @@ export class MembershipHosting {
     return host
   }
 
+  /** A fresh outsider machine under `name`'s key (a banned peer asking again: `rejoinBanned`). */
+  private outsider(name: string, secret: MockSecretId): HostedPeer {
+    const machine = Membership.join({
+      us: secret,
+      now: this.ctx.clock.now,
+      rng: this.machineRng(),
+      config: this.machineConfig,
+      sectionId: this.hosts.values().next().value!.machine.sectionId,
+      contacts: this.referenceMembers(),
+    })
+    return this.newHost(name, secret, machine, false, false)
+  }
+
   private machineRng(): () => number {
     const rng = this.ctx.rng.fork()
     return () => rng.float()
@@ -1087,6 +1193,14 @@ export class MembershipHosting {
       messages: this.messages,
       pages: this.pages,
       joins: this.timings.list(),
+      rejections: [...this.rejections].sort(),
+      fragile: { ...this.fragile },
+      warnings: { ...this.warnings },
+      refusals: this.adversary.refusals(),
+      forgedJoinInfos: this.adversary.rewritten,
+      drainCrashes: [...this.adversary.drainCrashes],
+      agreedAt: [...this.agreedAt],
+      scheduledAt: [...this.scheduledAt],
     }
   }
 }

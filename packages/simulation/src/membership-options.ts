@@ -29,6 +29,33 @@ export interface MembershipRunOptions {
   readonly operatorAdds?: number
   /** Proof-of-work-valid candidates that all ask to join in one burst (default 0). */
   readonly sybil?: number
+  /**
+   * Outsiders that join through the protocol and go silent once the members decide their Add (they
+   * never make an event as members): removed after the join grace at N ≥ 4 (default 0).
+   */
+  readonly silentJoins?: number
+  /** Steps over which the Sybil candidates' requests are spread (default 0: all in one step). */
+  readonly sybilSpread?: number
+  /**
+   * Steps after the burst's first request at which the Sybil candidates that have not sent Ready
+   * give up (stop; their requests count as rejected), so a long burst ends (default: never).
+   */
+  readonly sybilGiveUpAfter?: number
+  /** Leavers crash within the first half of their drain (default false). */
+  readonly crashMidDrain?: boolean
+  /**
+   * Joiners that leave once joined and then replay their first JoinRequest (the old ticket) to the
+   * members: a resurrection, refused (default 0).
+   */
+  readonly resurrections?: number
+  /** A peer banned by an agreed accusation asks to join again under its key, once stopped (default false). */
+  readonly rejoinBanned?: boolean
+  /**
+   * The first founder serves forged or stale JoinInfo to every joiner: `genesis` a GenesisRecord
+   * that does not hash to the section id, `chain` a membership chain with an Add nobody signed,
+   * `stale` the genesis chain only (default none).
+   */
+  readonly forgedJoinInfo?: 'genesis' | 'chain' | 'stale'
   /** Steps within which the joins, leaves and silences are drawn (default 600). */
   readonly window?: number
   /**

@@ -227,7 +227,7 @@ export const membershipChangeScenarios: readonly Scenario[] = [
   {
     name: 'membership-remove-four-silent-stalls',
     summary: '10 founders, 4 go silent together: the section stalls, reports it, and votes no Remove',
-    expectedViolation: 'termination',
+    expectedViolations: ['termination'],
     options: (seed) => ({
       seed,
       genesisSize: 10,

@@ -4,6 +4,10 @@
  * options plus a check, so the rest of §7's list is added here the same way.
  */
 
+import {
+  membershipAdversarialScenarios,
+  membershipLiveDefaultsScenario,
+} from './membership-scenarios-adversarial.js'
 import { membershipChangeScenarios } from './membership-scenarios-changes.js'
 import type { SimulationResult } from './result.js'
 import type { Scenario } from './scenarios.js'
@@ -85,4 +89,8 @@ export const membershipScenarios: readonly Scenario[] = [
     },
   },
   ...membershipChangeScenarios,
+  ...membershipAdversarialScenarios,
 ]
+
+/** Scenarios too slow for the sweeps (the live defaults): run by name. */
+export const membershipSlowScenarios: readonly Scenario[] = [membershipLiveDefaultsScenario]

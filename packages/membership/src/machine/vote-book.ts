@@ -158,18 +158,20 @@ export class VoteBook {
   }
 
   /**
-   * The peers (other than `peer`) with a live Add vote whose key orders before `key`. Voting by
-   * this J, every member that sees the same pending Adds puts the first one through first instead
-   * of each holding back for the others (split votes that nobody completes).
+   * The peers (other than `peer`) with a live Add vote of ours, or one seen whose key orders before
+   * `key`. Voting by this J, every member that sees the same pending Adds puts the first one through
+   * first instead of each holding back for the others (split votes that nobody completes). Our own
+   * votes count whatever their key: they cannot be withdrawn, and a member holding two Adds the
+   * rule forbids together could decide both (found by the Sybil burst scenario: 2 young at N = 4).
    */
   pendingAddsAhead(peer: string, key: string): Set<string> {
     const peers = new Set<string>()
-    const consider = (voteKey: string, vote: PendingVote) => {
-      if (vote.kind === 'add' && vote.peer.name !== peer && voteKey < key && this.isLive(vote))
+    const consider = (vote: PendingVote, ahead: boolean) => {
+      if (vote.kind === 'add' && vote.peer.name !== peer && ahead && this.isLive(vote))
         peers.add(vote.peer.name)
     }
-    for (const [voteKey, vote] of this.ours) consider(voteKey, vote)
-    for (const [voteKey, { vote }] of this.observed) consider(voteKey, vote)
+    for (const vote of this.ours.values()) consider(vote, true)
+    for (const [voteKey, { vote }] of this.observed) consider(vote, voteKey < key)
     return peers
   }
 
