@@ -378,7 +378,7 @@ export const membershipChangeScenarios: readonly Scenario[] = [
       maxSteps: 5000,
       membership: probed(
         {
-          flapping: { silentSteps: 80, activeSteps: 120, periods: 3 },
+          flapping: { silentSteps: 120, activeSteps: 120, periods: 3 },
           impatient: { count: 2, config: { unresponsiveDecisions: 1, unresponsiveMs: 300 } },
           window: 100,
         },
