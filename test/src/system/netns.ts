@@ -46,6 +46,7 @@ export interface LabHost {
 const FIRST_ADDRESS = 10
 const MAX_HOSTS = 100
 const STOP_TIMEOUT_MS = 3000
+const KILL_WAIT_MS = 5000
 const STALE_NAMESPACE = new RegExp(`^${LAB_PREFIX}-([0-9a-f]{6})-(\\d+)-`)
 
 /** Why this process cannot build a lab (not root, no `ip`), or undefined if it can. */
@@ -89,23 +90,39 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The pids of the processes in `namespace` (none if it does not exist). */
+function namespacePids(namespace: string): number[] {
+  try {
+    return ip('netns', 'pids', namespace)
+      .split('\n')
+      .filter((pid) => pid !== '')
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
 /**
- * Kills what still runs in `namespace` and deletes it. With no process left in it, deleting its
- * name frees it, and its veth ends (and their peers in other namespaces) go with it.
+ * Kills what still runs in `namespace`, waits (synchronously, for exit handlers) until nothing does,
+ * and deletes it. With no process left in it, deleting its name frees it, and its veth ends (and
+ * their peers in other namespaces) go with it.
  */
 function deleteNamespace(namespace: string): void {
-  try {
-    for (const pid of ip('netns', 'pids', namespace)
-      .split('\n')
-      .filter((p) => p !== '')) {
+  const deadline = Date.now() + KILL_WAIT_MS
+  for (let pids = namespacePids(namespace); pids.length > 0; pids = namespacePids(namespace)) {
+    for (const pid of pids) {
       try {
-        process.kill(Number(pid), 'SIGKILL')
+        process.kill(pid, 'SIGKILL')
       } catch {
         // Already gone.
       }
     }
-  } catch {
-    // No such namespace any more.
+    if (Date.now() >= deadline) break
+    sleepSync(20)
   }
   try {
     ip('netns', 'delete', namespace)
