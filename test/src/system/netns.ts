@@ -47,7 +47,8 @@ const FIRST_ADDRESS = 10
 const MAX_HOSTS = 100
 const STOP_TIMEOUT_MS = 3000
 const KILL_WAIT_MS = 5000
-const STALE_NAMESPACE = new RegExp(`^${LAB_PREFIX}-([0-9a-f]{6})-(\\d+)-`)
+/** A lab namespace: prefix, run id, owner pid. */
+const LAB_NAMESPACE = new RegExp(`^${LAB_PREFIX}-([0-9a-f]{6})-(\\d+)-`)
 
 /** Why this process cannot build a lab (not root, no `ip`), or undefined if it can. */
 export function labUnavailable(): string | undefined {
@@ -134,7 +135,7 @@ function deleteNamespace(namespace: string): void {
 /** Removes the namespaces of earlier labs whose owner process is gone; returns their names. */
 export function removeStaleLabs(): string[] {
   const stale = listNamespaces().filter((name) => {
-    const match = STALE_NAMESPACE.exec(name)
+    const match = LAB_NAMESPACE.exec(name)
     return match !== null && !isAlive(Number(match[2]))
   })
   for (const name of stale) deleteNamespace(name)
@@ -159,7 +160,9 @@ export class NetnsLab {
     if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > MAX_HOSTS) {
       throw new RangeError(`hosts must be an integer from 1 to ${MAX_HOSTS}`)
     }
-    this.runId = randomBytes(3).toString('hex')
+    const taken = new Set(listNamespaces().map((name) => LAB_NAMESPACE.exec(name)?.[1]))
+    do this.runId = randomBytes(3).toString('hex')
+    while (taken.has(this.runId))
     const base = `${LAB_PREFIX}-${this.runId}-${process.pid}`
     const subnet = options.subnet ?? '192.0.2'
     this.bridgeNamespace = `${base}-br`
