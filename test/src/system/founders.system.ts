@@ -41,7 +41,7 @@ async function waitUntil(what: string, deadline: number, check: () => Promise<bo
   }
 }
 
-describe('4 founders, each in its own network namespace', { timeout: 3 * TIMEOUT_MS }, () => {
+describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT_MS }, () => {
   let dir: string
   let lab: NetnsLab
   const peers: NetnsPeer[] = []
