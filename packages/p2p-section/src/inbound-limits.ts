@@ -16,9 +16,10 @@
  *   their handshake at once, so one host cannot take every slot.
  */
 import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
-import { tryGetNetConfig } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import type { SectionGenesis } from './genesis.js'
+import { type IpHost, ipOf, type NetworkPrefixes, sourceNetwork } from './limits/source-network.js'
+
+export type { IpHost } from './limits/source-network.js'
 
 /**
  * How long an inbound connection has to finish its handshake (libp2p's default: 10 s). A
@@ -37,11 +38,6 @@ export const MAX_PENDING_INBOUND_PER_SOURCE = 2
  */
 export const INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 5_000
 
-export interface IpHost {
-  readonly family: 'ip4' | 'ip6'
-  readonly address: string
-}
-
 /** The IP addresses the members' genesis addresses start with (names and 0.0.0.0 or :: left out). */
 export function memberHosts(genesis: SectionGenesis): IpHost[] {
   const hosts = new Map<string, IpHost>()
@@ -55,32 +51,14 @@ export function memberHosts(genesis: SectionGenesis): IpHost[] {
   return [...hosts.values()]
 }
 
-/** The IP address a multiaddr starts with; undefined for names (DNS) and non-IP transports. */
-function ipOf(addr: Multiaddr): IpHost | undefined {
-  const config = tryGetNetConfig(addr)
-  if (config === null || (config.type !== 'ip4' && config.type !== 'ip6')) return undefined
-  return { family: config.type, address: config.host }
-}
-
 /**
- * Who a limit per source applies to: an IPv4 address, or the /64 an IPv6 address belongs to (one
- * host commonly holds a whole /64).
+ * Who a limit per source applies to: an IPv4 address (an IPv4-mapped IPv6 one included), or the
+ * /64 an IPv6 address belongs to (one host commonly holds a whole /64).
  */
-function sourceOf(host: IpHost): string {
-  if (host.family === 'ip4') return host.address
-  return `${ipv6Groups(host.address).slice(0, 4).join(':')}::/64`
-}
+const PENDING_SOURCE_PREFIXES: NetworkPrefixes = { ip4: 32, ip6: 64 }
 
-/** The eight 16-bit groups of an IPv6 address, `::` expanded (an embedded IPv4 tail counts as two). */
-function ipv6Groups(address: string): string[] {
-  const groups = (part: string): string[] =>
-    part === '' ? [] : part.split(':').flatMap((group) => (group.includes('.') ? ['0', '0'] : [group]))
-  const [head, tail] = address.toLowerCase().split('::')
-  if (tail === undefined) return groups(head)
-  const before = groups(head)
-  const after = groups(tail)
-  const zeros = Array.from({ length: Math.max(0, 8 - before.length - after.length) }, () => '0')
-  return [...before, ...zeros, ...after].map((group) => group.replace(/^0+(?=.)/, ''))
+function sourceOf(host: IpHost): string {
+  return sourceNetwork(host.address, PENDING_SOURCE_PREFIXES) ?? host.address
 }
 
 /**

@@ -36,16 +36,25 @@ export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
 export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
 export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from './identity.js'
 export { openLevelDatastore } from './level-datastore.js'
+export type { IpHost, NetworkPrefixes } from './limits/source-network.js'
+export { parseIp, SOURCE_NETWORK_PREFIXES, sourceNetwork } from './limits/source-network.js'
+export type { RateLimit, RateLimitedSource, RateVerdict, SourceRateLimits } from './limits/source-rate.js'
+export { SourceRateLimiter } from './limits/source-rate.js'
+export type { TokenBucketOptions } from './limits/token-bucket.js'
+export { TokenBuckets } from './limits/token-bucket.js'
 export type { SectionNodeOptions } from './node.js'
 export { createSectionNode } from './node.js'
 export type {
   CatchUpStatus,
   DeliveredBlock,
+  FaultEvidence,
+  MessageFaultCode,
   ParsecSection,
   ParsecSectionComponents,
   ParsecSectionEvents,
   ParsecSectionInit,
   SectionFault,
+  SectionFaultCode,
   SectionLinkError,
   SectionState,
   SectionStatus,

@@ -64,4 +64,15 @@ describe('inbound limits', () => {
     assert.equal(gater.denyInboundConnection(connectionFrom('/ip6/2001:db8:1:2:ffff::9/tcp/1')), true)
     assert.equal(gater.denyInboundConnection(connectionFrom('/ip6/2001:db8:1:3::1/tcp/1')), false)
   })
+
+  it('an IPv4-mapped IPv6 source is its IPv4 address', () => {
+    const gater = new PendingInboundPerSource([], 1)
+    assert.equal(gater.denyInboundConnection(connectionFrom('/ip6/::ffff:192.0.2.1/tcp/1')), false)
+    assert.equal(gater.denyInboundConnection(connectionFrom('/ip4/192.0.2.1/tcp/2')), true, 'the same host')
+    assert.equal(
+      gater.denyInboundConnection(connectionFrom('/ip6/::ffff:192.0.2.2/tcp/1')),
+      false,
+      'another host',
+    )
+  })
 })

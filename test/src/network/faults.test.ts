@@ -86,6 +86,7 @@ describe('bad input over libp2p', () => {
     assert.equal(fault.code, code, fault.message)
     assert.equal(fault.kind, 'protocol')
     assert.ok(fault.peer.equals(attacker.peerId), 'the fault names the sender')
+    assert.ok(fault.offender.equals(attacker.peerId), 'and blames it')
     stream.abort(new Error('done'))
     return fault
   }
@@ -212,7 +213,8 @@ describe('bad input over libp2p', () => {
     for (const list of faults) {
       for (const fault of list)
         assert.ok(
-          fault.peer.equals(attacker.peerId) || !section.nodes.some((n) => n.peerId.equals(fault.peer)),
+          fault.offender.equals(attacker.peerId) ||
+            !section.nodes.some((n) => n.peerId.equals(fault.offender)),
         )
     }
   })

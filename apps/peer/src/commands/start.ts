@@ -431,11 +431,14 @@ async function runStart(args: string[]): Promise<number> {
     log.block(event.detail, names)
   })
   section.addEventListener('fault', ({ detail }) => {
+    // The offender is who misbehaved; `peer` sent us the proof (another member when it relayed it).
     const peer = detail.peer.toString()
+    const offender = detail.offender.toString()
+    const via = peer === offender ? '' : ` via ${peer}`
     log.line(
       'fault',
-      { peer, code: detail.code, message: detail.message },
-      `fault ${peer} ${detail.code}: ${detail.message}`,
+      { offender, peer, evidence: detail.evidence, code: detail.code, message: detail.message },
+      `fault ${offender} ${detail.evidence} ${detail.code}${via}: ${detail.message}`,
     )
   })
   section.addEventListener('link:error', ({ detail }) => {

@@ -19,6 +19,7 @@ import type { Datastore } from 'interface-datastore'
 import type { PullProgress } from '../catchup.js'
 import type { LinkErrorCode, SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
+import type { SectionFault } from './fault.js'
 
 export interface ParsecSectionInit {
   /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
@@ -89,18 +90,7 @@ export interface DeliveredBlock {
   readonly description: BlockDescription
 }
 
-/**
- * Provably bad input from a peer over a working link: an undecodable complete frame, a frame
- * cut short by the peer closing its stream, an oversized length prefix, a non-member, a bad
- * signature, an event the engine rejects. Never raised for a broken link (see `SectionLinkError`).
- */
-export interface SectionFault {
-  readonly peer: PeerId
-  readonly kind: 'protocol'
-  /** A `SectionErrorCode` or the engine's `ParsecErrorCode` (or malice type). */
-  readonly code: string
-  readonly message: string
-}
+export type { FaultEvidence, MessageFaultCode, SectionFault, SectionFaultCode } from './fault.js'
 
 /**
  * A transport-level failure with a peer: stream reset, connection closed or lost (a message cut

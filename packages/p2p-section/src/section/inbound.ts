@@ -101,7 +101,7 @@ export class Inbound implements Startable {
       void endStream(stream, CLOSE_GRACE_MS, failure.message)
       return
     }
-    if (failure.kind === 'protocol') this.parts.reporter.fault(remote, failure.code, failure.message)
+    if (failure.kind === 'protocol') this.parts.reporter.protocolFault(remote, failure)
     else this.parts.reporter.linkError(remote, 'inbound', failure.code, failure.message)
     stream.abort(new Error(failure.message))
   }

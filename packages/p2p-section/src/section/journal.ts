@@ -26,7 +26,6 @@ import type { SectionStorage } from '../storage.js'
 import type { DeliveredBlock } from './api.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Reporter } from './reporter.js'
-import type { Roster } from './roster.js'
 
 /**
  * Stored events decoded one at a time as the engine takes them. A module function: a closure in
@@ -63,7 +62,6 @@ export class Journal {
   constructor(
     private readonly storage: SectionStorage | undefined,
     private readonly lifecycle: Lifecycle,
-    private readonly roster: Roster,
     private readonly reporter: Reporter,
     private readonly log: Logger,
   ) {}
@@ -122,8 +120,9 @@ export class Journal {
 
   /**
    * Takes an engine step's output for the next flush: its events to persist, its blocks to
-   * deliver, its faults to report (blaming `from`, the peer whose input it was, when the offender
-   * is not a member). A step with an error has its faults reported by whoever handles the error.
+   * deliver, its faults to report (each blamed on the offender the engine names; `from` is the
+   * peer whose input it was). A step with an error has its faults reported by whoever handles the
+   * error.
    * Returns whether any new event came from a peer (not just our own).
    */
   take(step: Step<unknown>, from?: PeerId, reportFaults = step.error === undefined): boolean {
@@ -134,11 +133,7 @@ export class Journal {
       if (event.creator.name !== us) news = true
     }
     for (const { block } of step.blocks) this.decided.push(block)
-    for (const fault of reportFaults ? step.faults : []) {
-      const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-      const offender = this.roster.peerIdOf(fault.offender.name) ?? from
-      if (offender !== undefined) this.reporter.fault(offender, code, code)
-    }
+    if (reportFaults) this.reporter.engineFaults(step.faults, from)
     return news
   }
 

@@ -204,7 +204,7 @@ export class Outbound {
   /** An outbound exchange failed: back off from the partner and report what happened. */
   private failed(peerId: PeerId, failure: Failure): void {
     const retryInMs = this.parts.backoff.fail(peerId.toString())
-    if (failure.kind === 'protocol') this.parts.reporter.fault(peerId, failure.code, failure.message)
+    if (failure.kind === 'protocol') this.parts.reporter.protocolFault(peerId, failure)
     else if (failure.kind === 'transport')
       this.parts.reporter.linkError(peerId, 'outbound', failure.code, failure.message, retryInMs)
     else this.log('sync stream to %p closed: %s', peerId, failure.message)

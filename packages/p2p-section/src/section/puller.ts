@@ -10,7 +10,6 @@ import { classify } from './failure.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Pacing } from './pacing.js'
 import type { Reporter } from './reporter.js'
-import type { Roster } from './roster.js'
 
 export class Puller {
   /** A paged catch-up under way (outbound gossip waits for it). */
@@ -21,7 +20,6 @@ export class Puller {
   constructor(
     private readonly catchUp: CatchUp,
     private readonly lifecycle: Lifecycle,
-    private readonly roster: Roster,
     private readonly reporter: Reporter,
     private readonly pacing: Pacing,
     private readonly log: Logger,
@@ -47,13 +45,8 @@ export class Puller {
         this.lifecycle.failOnOwnEvent(peerId, error)
         return false
       }
-      for (const fault of isParsecError(error) ? error.faults : []) {
-        const code = fault.kind === 'malice' ? fault.malice.type : fault.code
-        this.reporter.fault(this.roster.peerIdOf(fault.offender.name) ?? peerId, code, code)
-      }
       const failure = classify(error, undefined, undefined, false)
-      if (failure.kind === 'protocol' && !isParsecError(error))
-        this.reporter.fault(peerId, failure.code, failure.message)
+      if (failure.kind === 'protocol') this.reporter.protocolFault(peerId, failure)
       else if (failure.kind === 'transport')
         this.reporter.linkError(peerId, 'outbound', failure.code, `catch-up: ${failure.message}`)
       return false

@@ -3,8 +3,11 @@
  * never breaks the service), the faults and link errors it reports and counts, and its metrics.
  */
 import type { Counter, Logger, Metrics, PeerId, Startable, TypedEventEmitter } from '@libp2p/interface'
+import type { Fault } from '@parsec-section/parsec-core'
 import type { LinkErrorCode } from '../errors.js'
 import type { ParsecSectionEvents } from './api.js'
+import type { Failure } from './failure.js'
+import { engineFault, isMessageFaultCode, type MessageFaultCode, type SectionFault } from './fault.js'
 
 /** The detail an event of the service carries. */
 export type EventDetail<K extends keyof ParsecSectionEvents> =
@@ -58,12 +61,37 @@ export class Reporter implements Startable {
     this.counters[name]?.increment()
   }
 
-  /** Provably bad input from `peer`. */
-  fault(peer: PeerId, code: string, message: string): void {
+  /** A message or stream of `peer`'s that is itself bad (before the engine saw it). */
+  fault(peer: PeerId, code: MessageFaultCode, message: string): void {
+    this.report({ kind: 'protocol', evidence: 'message', code, peer, offender: peer, message })
+  }
+
+  /**
+   * The engine's faults in what `from` sent us, each blamed on the offender the engine names (a
+   * relayed event's creator for malice). `from` undefined: input of the offenders' own.
+   */
+  engineFaults(faults: readonly Fault[], from: PeerId | undefined): void {
+    for (const fault of faults) this.report(engineFault(fault, from))
+  }
+
+  /**
+   * A failed exchange's bad input from `peer`: the engine's faults with their own offenders, and
+   * the failure itself as `peer`'s unless one of those already names `peer`.
+   */
+  protocolFault(peer: PeerId, failure: Extract<Failure, { kind: 'protocol' }>): void {
+    const found = failure.faults.map((fault) => engineFault(fault, peer))
+    for (const fault of found) this.report(fault)
+    if (found.some((fault) => fault.offender.equals(peer))) return
+    const { code, message } = failure
+    if (isMessageFaultCode(code)) this.fault(peer, code, message)
+    else this.report({ kind: 'protocol', evidence: 'rejected', code, peer, offender: peer, message })
+  }
+
+  private report(fault: SectionFault): void {
     this.faults++
     this.counters.faults?.increment()
-    this.log('fault by %p: %s %s', peer, code, message)
-    this.emit('fault', { peer, kind: 'protocol', code, message })
+    this.log('fault by %p (from %p): %s %s', fault.offender, fault.peer, fault.code, fault.message)
+    this.emit('fault', fault)
   }
 
   /** A broken link with `peer`: not a fault. */

@@ -114,7 +114,7 @@ export class ParsecSectionService
       init.persist === false
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
-    this.journal = new Journal(storage, this.lifecycle, this.roster, this.reporter, this.log)
+    this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log)
     this.connections = new Connections(components, this.roster, this.reporter, {
       connected: (peer) => {
         this.backoff.succeed(peer.toString())
@@ -153,7 +153,7 @@ export class ParsecSectionService
       limits,
       this.log,
     )
-    this.puller = new Puller(catchUp, this.lifecycle, this.roster, this.reporter, this.pacing, this.log)
+    this.puller = new Puller(catchUp, this.lifecycle, this.reporter, this.pacing, this.log)
     this.streams = new StreamCache(components, this.protocol, maxMessageBytes)
     const parts = {
       lifecycle: this.lifecycle,
