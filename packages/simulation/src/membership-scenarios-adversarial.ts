@@ -7,6 +7,7 @@
  */
 
 import type { BlockDescription } from '@parsec-section/parsec-core'
+import { agreedMembers, sameBlocks } from './membership-checks.js'
 import { SIMULATION_MEMBERSHIP } from './membership-options.js'
 import type { SimulationOptions } from './options.js'
 import type { SimulationResult } from './result.js'
@@ -20,24 +21,6 @@ const SYBIL_SPREAD = 1_000
 const SYBIL_MIN_RATE = 0.8
 /** The forged JoinInfo of `membership-forged-join-info`, by seed. */
 const FORGERIES = ['genesis', 'chain', 'stale'] as const
-
-/** The members every honest peer's machine holds at the end (problems when they differ). */
-function agreedMembers(result: SimulationResult, problems: string[]): string[] {
-  const lists = Object.values(result.membership?.members ?? {})
-  if (lists.length === 0) {
-    problems.push('no honest member at the end')
-    return []
-  }
-  if (new Set(lists.map((l) => l.join(','))).size > 1) problems.push('honest members hold different members')
-  return lists[0]
-}
-
-/** Every honest peer holds the same blocks (the agreement invariant checks prefixes; this, the end). */
-function sameBlocks(result: SimulationResult, problems: string[]): void {
-  const counts = new Set(result.honest.map((name) => result.peers[name].length))
-  if (counts.size > 1)
-    problems.push(`honest peers end with different block counts (${[...counts].join('/')})`)
-}
 
 /** Position of the first block of `kind` about `peer` in `blocks`, or -1. */
 function positionOf(blocks: readonly BlockDescription[], kind: 'add' | 'remove', peer: string): number {

@@ -5,6 +5,7 @@
  * machines) records what the report does not: deferral reasons, votes, who suspected whom.
  */
 
+import { agreedMembers } from './membership-checks.js'
 import type { MembershipHostView, MembershipRunOptions, MembershipTraceEntry } from './membership-options.js'
 import type { SimulationOptions } from './options.js'
 import type { SimulationResult } from './result.js'
@@ -38,17 +39,6 @@ function probeOf(options: SimulationOptions): Probe {
   const probe = options.membership === undefined ? undefined : probes.get(options.membership)
   if (probe === undefined) throw new Error('the run was not probed')
   return probe
-}
-
-/** The members every honest peer's machine holds at the end (problems when they differ). */
-function agreedMembers(result: SimulationResult, problems: string[]): string[] {
-  const lists = Object.values(result.membership?.members ?? {})
-  if (lists.length === 0) {
-    problems.push('no honest member at the end')
-    return []
-  }
-  if (new Set(lists.map((l) => l.join(','))).size > 1) problems.push('honest members hold different members')
-  return lists[0]
 }
 
 /** Size and joins at the end, as expected. */

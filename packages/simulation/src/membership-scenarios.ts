@@ -4,24 +4,13 @@
  * options plus a check, so the rest of §7's list is added here the same way.
  */
 
+import { agreedMembers } from './membership-checks.js'
 import {
   membershipAdversarialScenarios,
   membershipLiveDefaultsScenario,
 } from './membership-scenarios-adversarial.js'
 import { membershipChangeScenarios } from './membership-scenarios-changes.js'
-import type { SimulationResult } from './result.js'
 import type { Scenario } from './scenarios.js'
-
-/** The members every honest peer's machine holds at the end (problems when they differ). */
-function agreedMembers(result: SimulationResult, problems: string[]): string[] {
-  const lists = Object.values(result.membership?.members ?? {})
-  if (lists.length === 0) {
-    problems.push('no honest member at the end')
-    return []
-  }
-  if (new Set(lists.map((l) => l.join(','))).size > 1) problems.push('honest members hold different members')
-  return lists[0]
-}
 
 export const membershipScenarios: readonly Scenario[] = [
   {
