@@ -40,14 +40,16 @@ function sizes(blocks: readonly BlockDescription[]): number[] {
 }
 
 /**
- * Admissions per probation window: for every Add at position p, the Adds in (p − probationBlocks, p]
+ * Admissions per probation window: for every Add at position p that admits someone, the Adds in (p − probationBlocks, p]
  * (the members then young) stay within the young cap, 3·young < N + 1 (N after the Add): at most 1
  * while the section is below 6, so at most one admitted per probation window (MEMBERSHIP.md §7).
  */
 function admissionsPerWindow(result: SimulationResult, name: string, probation: number): string[] {
   const blocks = result.peers[name]
   const size = sizes(blocks)
-  const adds = blocks.flatMap((b, i) => (b.kind === 'add' ? [i] : []))
+  // Only Adds that admit someone: a joiner's second ticket may be decided once it is a member
+  // (a no-op for the fold, seed 2916), and a no-op makes nobody young.
+  const adds = blocks.flatMap((b, i) => (b.kind === 'add' && size[i] > (size[i - 1] ?? 0) ? [i] : []))
   const problems: string[] = []
   for (const p of adds) {
     const young = adds.filter((q) => q > p - probation && q <= p).length
