@@ -39,6 +39,7 @@ export type {
   MembershipCommand,
   MembershipInit,
   PeerState,
+  ResumeInit,
   Role,
 } from './machine/membership.js'
 export { Membership } from './machine/membership.js'

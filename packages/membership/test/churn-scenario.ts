@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { supermajority } from '../src/index.js'
+import { type MembershipConfig, supermajority } from '../src/index.js'
 import { FAST, Harness } from './harness.js'
 import { NAMES, seededRandom } from './support.js'
 
@@ -16,13 +16,21 @@ export interface ChurnOptions {
   readonly steps?: number
   /** No new joiner after this step (so the run can check that every join completes). */
   readonly joinUntil?: number
+  /** Blocks a joiner replays per step (default: all at once); 1 makes catch-ups outlast timeouts. */
+  readonly replayBlocksPerStep?: number
+  /** A crashed member restarts 20-200 steps later from the blocks it had folded (`resume`). */
+  readonly restarts?: boolean
+  /** Overrides of the driver's configuration (FAST, `maxSize` 9). */
+  readonly config?: Partial<MembershipConfig>
 }
 
 export function churn(seed: number, options: ChurnOptions = {}): ChurnSummary {
   const random = seededRandom(seed)
   const lossy = seededRandom(seed ^ 0x5eed)
-  const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], { ...FAST, maxSize: 9 })
+  const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], { ...FAST, maxSize: 9, ...options.config })
   h.trafficEvery = 3
+  if (options.replayBlocksPerStep !== undefined) h.replayBlocksPerStep = options.replayBlocksPerStep
+  const restartAt = new Map<string, number>()
   const dropRate = options.dropRate ?? 0
   h.dropMessage = () => dropRate > 0 && lossy() < dropRate
   const pool = NAMES.slice(4)
@@ -47,6 +55,12 @@ export function churn(seed: number, options: ChurnOptions = {}): ChurnSummary {
       const name = live[Math.floor(random() * live.length)]
       crashed.add(name)
       h.node(name).alive = false
+      if (options.restarts) restartAt.set(name, step + 20 + Math.floor(random() * 180))
+    }
+    for (const [name, at] of [...restartAt]) {
+      if (at > step) continue
+      restartAt.delete(name)
+      h.resume(name)
     }
     h.step()
     const byLength = new Map<number, Set<string>>()

@@ -15,6 +15,7 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import {
+  type GenesisRecord,
   genesisRecord,
   Membership,
   type MembershipConfig,
@@ -67,8 +68,12 @@ export class Harness {
   /** Every this many steps the live voters vote an opaque payload (0: a quiet section). */
   trafficEvery = 0
   private steps = 0
+  /** Blocks an observer (a joiner catching up) replays per step: a long history's slow replay. */
+  replayBlocksPerStep = Number.POSITIVE_INFINITY
   /** Drops a message when it returns true (a partial view, a lost link). */
   dropMessage: (envelope: Envelope) => boolean = () => false
+
+  readonly record: GenesisRecord
 
   constructor(
     founders: readonly string[],
@@ -76,6 +81,7 @@ export class Harness {
     readonly stepMs = 10,
   ) {
     const record = genesisRecord(founders.map(mockId))
+    this.record = record
     this.voters = sortIds(founders.map(mockId)).map((id) => id.name)
     const payload = genesis(founders.map(mockId))
     this.blocks.push(this.signed(payload, this.voters))
@@ -118,6 +124,26 @@ export class Harness {
     return node
   }
 
+  /**
+   * Restarts a crashed node from what its host persisted: the genesis record and the blocks it had
+   * folded (or `blocks`). The new machine replaces the old one; the driver feeds it what it missed.
+   */
+  resume(name: string, blocks: readonly Block[] = this.blocks.slice(0, this.node(name).fed)): HarnessNode {
+    const old = this.node(name)
+    const machine = Membership.resume({
+      us: old.secret,
+      now: this.now,
+      rng: seededRandom(this.seed++),
+      config: this.config,
+      record: this.record,
+      blocks,
+    })
+    const node = this.newNode(name, old.secret, machine, machine.role === 'member' ? 'voter' : 'stopped')
+    node.fed = blocks.length
+    this.handle(node, machine.start())
+    return node
+  }
+
   /** Injects an agreed accusation (the engine's malice detection is out of scope here). */
   accuse(offender: string): void {
     const payload: Observation = {
@@ -154,7 +180,9 @@ export class Harness {
     const decided = this.decideAll()
     for (const node of this.sorted()) {
       if (!node.alive || (node.engine !== 'observer' && node.engine !== 'voter')) continue
+      let replayed = 0
       while (node.fed < this.blocks.length && (node.engine === 'observer' || node.engine === 'voter')) {
+        if (node.engine === 'observer' && replayed++ >= this.replayBlocksPerStep) break
         const at = node.fed++
         this.handle(node, node.machine.blocks([this.blocks[at]], at))
         if (node.machine.role === 'member' && node.engine === 'observer') node.engine = 'voter'

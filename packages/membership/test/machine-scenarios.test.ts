@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { encodeObservation, genesis, MockSecretId, mockId, toHex, utf8 } from '@parsec-section/parsec-core'
 import {
   addressPrefix,
+  decodeAdmissionRecord,
   decodeMessage,
   decodeRemoveInfo,
   encodeAdmissionRecord,
@@ -185,6 +186,73 @@ describe('Membership machine scenarios', () => {
     assert.ok(h.now - readyAt >= (FAST.candidateTimeoutMs ?? 0))
     dropReady = false
     h.run(() => eric.machine.role === 'member')
+  })
+
+  it('a joiner whose replay outlasts candidateTimeoutMs presents its ticket again before Ready: no timeout', () => {
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave'], FAST)
+    const timeoutSteps = (FAST.candidateTimeoutMs ?? 0) / h.stepMs
+    // A history the joiner replays in twice the members' candidate timeout (one block per step).
+    const history = 2 * timeoutSteps
+    for (let i = 0; i < history; i++) h.opaqueTraffic(`h${i}`)
+    h.step()
+    h.replayBlocksPerStep = 1
+    const eric = h.addJoiner('Eric')
+    const steps = h.run(() => eric.machine.role === 'member')
+    // The members forgot it (no Ready within the timeout) while it replayed; its ticket presented
+    // again re-admits it at once, instead of after one more timeout (bench-join's +510 steps at
+    // 10,000 paced blocks).
+    assert.ok(steps < history + timeoutSteps / 4, `joined ${steps} steps after its request`)
+    assert.equal(eric.engineLog.filter((l) => l.includes(':catchUp:')).length, 1, 'no restart')
+    h.run(() => [...h.nodes.values()].every((n) => n.fed === h.blocks.length))
+    assert.equal(new Set(h.stateHashes().values()).size, 1)
+  })
+
+  it('a ticket presented again restarts the member’s wait for Ready (as forgetting and re-admitting would)', () => {
+    const machine = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const timeout = FAST.candidateTimeoutMs ?? 0
+    const bytes = requestBytes(machine, 'Zoe')
+    assert.deepEqual(outcomes(machine.joinRequest(mockId('Zoe'), bytes)), ['admit'])
+    machine.tick(timeout - 10)
+    assert.deepEqual(outcomes(machine.joinRequest(mockId('Zoe'), bytes)), ['admit'])
+    machine.tick(timeout + 10)
+    assert.equal(machine.peerState('Zoe'), 'candidate')
+    machine.tick(2 * timeout - 10)
+    assert.equal(machine.peerState('Zoe'), 'outsider')
+  })
+
+  it('a ticket that went stale while the joiner replayed: refused when presented again, a fresh one joins', () => {
+    const config = { ...FAST, ticketMaxAge: 1 }
+    const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Fred'], config)
+    const history = (2 * (FAST.candidateTimeoutMs ?? 0)) / h.stepMs
+    for (let i = 0; i < history; i++) h.opaqueTraffic(`h${i}`)
+    h.step()
+    h.replayBlocksPerStep = 1
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'candidate')
+    const firstTicket = eric.machine.state!.head
+    // A membership block after its ticket's head: with ticketMaxAge 1 the ticket is stale.
+    h.handle(h.node('Dave'), h.node('Dave').machine.command({ kind: 'leave' }))
+    h.run(() => !h.voterNames.includes('Dave'))
+    const removeAt = h.blocks.findIndex((b) => b.payload.kind === 'remove')
+    // One member's answers are lost: the refusals of f+1 suffice.
+    h.dropMessage = (e) => e.kind === 'candidateReply' && e.from.name === 'Alice'
+    h.run(() => eric.machine.role !== 'candidate')
+    h.dropMessage = () => false
+    // Restarted on the members' refusals of the ticket it presented again, before its own replay
+    // reached the Remove that made it stale (or a timeout).
+    assert.ok(eric.events.some((e) => e.type === 'join:rejected' && e.reason === 'StaleTicket'))
+    assert.ok(eric.fed <= removeAt, `replayed ${eric.fed} blocks, the Remove is at ${removeAt}`)
+    h.replayBlocksPerStep = Number.POSITIVE_INFINITY
+    h.run(() => eric.machine.role === 'member')
+    const add = h.blocks.find((b) => b.payload.kind === 'add' && b.payload.peer.name === 'Eric')
+    assert.ok(add?.payload.kind === 'add')
+    const record = decodeAdmissionRecord(add.payload.relatedInfo, mockPeerIds)
+    assert.notDeepEqual(record.head, firstTicket, 'admitted on a fresh ticket')
+    assert.equal(h.blocks.filter((b) => b.payload.kind === 'add').length, 1)
+    h.run(() =>
+      [...h.nodes.values()].every((n) => !n.alive || n.engine !== 'voter' || n.fed === h.blocks.length),
+    )
+    assert.equal(new Set(h.stateHashes().values()).size, 1)
   })
 
   it('a joiner keeps the longest valid chain: a shorter one is dropped with a warning, not a fault', () => {

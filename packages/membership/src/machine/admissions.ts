@@ -36,7 +36,7 @@ interface Candidate {
   readonly request: JoinRequest
   readonly record: AdmissionRecord
   readonly digest: Uint8Array
-  readonly admittedAt: number
+  admittedAt: number
   ready: boolean
 }
 
@@ -114,6 +114,9 @@ export class Admissions {
     }
     const known = this.candidates.get(from.name)
     if (known !== undefined && bytesEqual(known.digest, digest)) {
+      // Presented again by a candidate still replaying: its time to send Ready restarts, as if we
+      // had forgotten it and admitted it again (which we would).
+      known.admittedAt = now
       this.reply(step, from, digest, { kind: 'admit', agreedBlocks: requireState(this.ctx).agreedBlocks })
       return
     }

@@ -10,9 +10,16 @@ import { bytesEqual, type PublicId, sortIds } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { solvePow } from '../join/pow.js'
 import { admissionRecordOf } from '../join/validate.js'
+import { maxFaulty } from '../quorum.js'
 import { SectionState } from '../state/section-state.js'
 import { verifyChain } from '../state/verify-chain.js'
-import { type Invitation, type JoinInfo, signJoinRequest, signReady } from '../wire/messages.js'
+import {
+  type Invitation,
+  type JoinInfo,
+  type JoinRequest,
+  signJoinRequest,
+  signReady,
+} from '../wire/messages.js'
 import { type AdmissionRecord, ticketDigest } from '../wire/records.js'
 import { decodeFrom, fault, type MachineContext, send } from './context.js'
 import type { Step } from './step.js'
@@ -23,10 +30,21 @@ export const MAX_CONTACTS = 64
 interface Attempt {
   contacts: PublicId[]
   best?: { readonly info: JoinInfo; readonly verified: SectionState }
+  /** Our signed ticket, presented again before a late Ready (members forget a silent candidate). */
+  request?: JoinRequest
   record?: AdmissionRecord
   digest?: Uint8Array
+  /** When we last presented the ticket. */
+  requestedAt: number
+  /**
+   * Presented again and no admit since: Ready waits for one (with its member's current count), and
+   * if every member refuses the ticket we are out, as when requesting.
+   */
+  readmitting: boolean
   asked: PublicId[]
   refusedBy: Set<string>
+  /** Asked members that refused our ticket as stale: past f of them, an honest one holds it stale. */
+  staleBy: Set<string>
   admitters: PublicId[]
   server?: PublicId
   serverAgreed: number
@@ -138,6 +156,8 @@ export class Joiner {
       return
     if (outcome.kind === 'admit') {
       attempt.lastProgressAt = this.ctx.now
+      const readmitted = attempt.readmitting
+      attempt.readmitting = false
       const newAdmitter = !attempt.admitters.some((p) => p.name === from.name)
       if (newAdmitter) attempt.admitters.push(from)
       attempt.serverAgreed = Math.max(attempt.serverAgreed, outcome.agreedBlocks)
@@ -155,8 +175,11 @@ export class Joiner {
         attempt.server = from
         step.engine.push({ kind: 'catchUp', from })
         this.progress(step)
-      } else if (newAdmitter && this.ctx.role === 'ready') {
-        // A member that admitted us late (it had deferred us) needs our Ready too.
+      } else if (this.ctx.role === 'candidate' && readmitted) {
+        this.progress(step)
+      } else if (this.ctx.role === 'ready') {
+        // A member that admitted us late (it had deferred us), or again (it had forgotten us while
+        // we replayed, and we presented our ticket again), needs our Ready too.
         this.sendReady(step, [from])
       }
     } else if (outcome.kind === 'defer') {
@@ -164,6 +187,7 @@ export class Joiner {
       attempt.lastProgressAt = this.ctx.now
     } else {
       attempt.refusedBy.add(from.name)
+      if (outcome.reason === 'StaleTicket') attempt.staleBy.add(from.name)
       step.events.push({
         type: 'join:rejected',
         peer: this.ctx.us.publicId,
@@ -171,7 +195,15 @@ export class Joiner {
         reason: outcome.reason,
         retryAfterMs: outcome.retryAfterMs,
       })
-      if (this.ctx.role === 'requesting' && attempt.asked.every((p) => attempt.refusedBy.has(p.name))) {
+      // Admitted, our ticket went stale before our Add (freshness only ends): no member votes it
+      // any more, so a fresh ticket now rather than after a timeout (our engine is kept).
+      const admitted = this.ctx.role === 'candidate' || this.ctx.role === 'ready'
+      if (admitted && attempt.staleBy.size > maxFaulty(attempt.asked.length)) {
+        this.restart(step)
+        return
+      }
+      const judged = this.ctx.role === 'requesting' || attempt.readmitting
+      if (judged && attempt.asked.every((p) => attempt.refusedBy.has(p.name))) {
         this.ctx.role = 'outsider'
         if (outcome.retryAfterMs < NEVER) attempt.retryAt = this.ctx.now + outcome.retryAfterMs
       }
@@ -194,6 +226,17 @@ export class Joiner {
     if (this.ctx.role !== 'candidate') return
     attempt.lastProgressAt = this.ctx.now
     if (state.seq === 0 || state.agreedBlocks + this.ctx.config.readyLag < attempt.serverAgreed) return
+    // Members forget a candidate that sent no Ready within candidateTimeoutMs of admitting it, while
+    // our replay of a long history counts as progress here. Past half of it (a Ready would still
+    // have to reach them), present our ticket again instead: a member that forgot us judges it
+    // again (every check, freshness included) and admits us, one that did not admits us at once
+    // (restarting its timer), and either tells its current count of blocks: Ready then waits until
+    // we are within readyLag of it, so we are not voted in far behind a section that moved on.
+    if (this.ctx.now - attempt.requestedAt >= this.ctx.config.candidateTimeoutMs / 2) {
+      this.presentAgain(step)
+      return
+    }
+    if (attempt.readmitting) return
     const to = new Map<string, PublicId>()
     for (const id of [...attempt.asked, ...state.memberIds()]) to.set(id.name, id)
     if (this.sendReady(step, sortIds(to.values()))) this.ctx.role = 'ready'
@@ -230,8 +273,11 @@ export class Joiner {
   private newAttempt(contacts: readonly PublicId[]): Attempt {
     return {
       contacts: contacts.slice(0, MAX_CONTACTS),
+      requestedAt: this.ctx.now,
+      readmitting: false,
       asked: [],
       refusedBy: new Set(),
+      staleBy: new Set(),
       admitters: [],
       serverAgreed: 0,
       lastProgressAt: this.ctx.now,
@@ -275,13 +321,27 @@ export class Joiner {
       powNonce,
       ...(this.invitation === undefined ? {} : { invitation: this.invitation }),
     })
+    attempt.request = request
     attempt.record = admissionRecordOf(request)
     attempt.digest = ticketDigest(attempt.record)
+    attempt.requestedAt = this.ctx.now
+    attempt.readmitting = false
     attempt.asked = verified.memberIds()
     attempt.refusedBy = new Set()
+    attempt.staleBy = new Set()
     attempt.lastProgressAt = this.ctx.now
     this.ctx.role = 'requesting'
     for (const member of attempt.asked) send(step, member, request)
+  }
+
+  private presentAgain(step: Step): void {
+    const attempt = this.attempt!
+    if (attempt.request === undefined) return
+    attempt.requestedAt = this.ctx.now
+    attempt.readmitting = true
+    attempt.refusedBy = new Set()
+    attempt.staleBy = new Set()
+    for (const member of attempt.asked) send(step, member, attempt.request)
   }
 
   /** Signs Ready for the blocks we replayed so far and sends it; false if we cannot yet. */

@@ -87,6 +87,18 @@ export interface MembershipInit {
   readonly addrs?: readonly string[]
 }
 
+/**
+ * What a host persisted of a member that joined (`Membership.resume`): the genesis record and the
+ * agreed blocks it folded, from genesis on.
+ */
+export interface ResumeInit extends MembershipInit {
+  readonly record: GenesisRecord
+  /** Every agreed block from position 0 (genesis), in order, with the proofs it was delivered with. */
+  readonly blocks: readonly Block[]
+  /** The election that decided each block (what `blocks(...)` was given), if the host kept them. */
+  readonly elections?: readonly (number | undefined)[]
+}
+
 export class Membership {
   private readonly ctx: MachineContext
   private readonly liveness = new Liveness()
@@ -144,6 +156,57 @@ export class Membership {
     return new Membership(init, state.sectionId, 'member', state)
   }
 
+  /**
+   * A member restarting from what its host persisted: folds `blocks` quietly (no events, no votes),
+   * checks their membership chain as a joiner would (a `MembershipError` naming what failed:
+   * `GenesisMismatch`, `ForgedSignature`, `NotAVoter`, `NoSupermajority`, `InconsistentEntry`), and
+   * comes back as a `member` tracking every other member from `now` (a fresh grace: our clock and
+   * our view of who progressed restarted, not theirs), or `draining` when the blocks removed us
+   * (`start()` then serves pulls for `lingerMs` and stops, as after a removal). Feed it the blocks
+   * agreed since from position `blocks.length` on. `InvalidArgument` if we never joined in them.
+   */
+  static resume(init: ResumeInit): Membership {
+    const config = resolveConfig(init.config)
+    const ids = init.ids ?? idsFor(init.us)
+    if (init.elections !== undefined && init.elections.length !== init.blocks.length) {
+      throw new MembershipError('InvalidArgument', 'one election per block, or none')
+    }
+    const state = new SectionState(init.record, config.historyWindow, ids)
+    // As `blocks(...)` folds them, so the chain (batch flags included) is an uninterrupted peer's.
+    let lastDecision: number | undefined
+    init.blocks.forEach((block, at) => {
+      const election = init.elections?.[at]
+      const isChange = changeOf(block.payload) !== undefined
+      state.applyBlock(block, at, election === undefined ? undefined : isChange && election === lastDecision)
+      if (isChange && election !== undefined) lastDecision = election
+    })
+    // From the host's disk: we serve this chain to joiners, so it must verify as they will check it.
+    verifyChain(state.sectionId, init.record, state.chain, { ids })
+    const ourName = init.us.publicId.name
+    const removed = state.wasRemoved(ourName)
+    if (!state.isMember(ourName) && !removed) {
+      throw new MembershipError('InvalidArgument', 'not a member in these blocks: join instead')
+    }
+    const machine = new Membership(init, state.sectionId, 'member', state)
+    machine.lastMembershipDecision = lastDecision
+    machine.resumed = true
+    if (removed) {
+      machine.bannedUs = state.isBanned(ourName)
+      // Our own vote among the proofs of our Remove: we left.
+      const ours = [...state.chain]
+        .reverse()
+        .find((e) => e.change.kind === 'remove' && e.change.peer.name === ourName)
+      const left = ours?.proofs.some((p) => p.publicId.name === ourName) ?? false
+      machine.departures.beginDrain(machine.bannedUs ? 'banned' : left ? 'left' : 'removed', emptyStep())
+    } else {
+      for (const member of state.members()) {
+        if (member.id.name !== ourName)
+          machine.liveness.track(member.id.name, init.now, true, member.addedAtBlock)
+      }
+    }
+    return machine
+  }
+
   /** An outsider that will join `sectionId` through `contacts` (call `start()`). */
   static join(
     init: MembershipInit & {
@@ -159,6 +222,8 @@ export class Membership {
   }
 
   private pendingContacts: readonly PublicId[] | undefined
+  /** Built by `resume`: `start()` re-establishes what a restart lost (links, serve-only engine). */
+  private resumed = false
 
   // --- read-only view ----------------------------------------------------------------------------
 
@@ -204,7 +269,7 @@ export class Membership {
     }
     if (this.votes.pendingAddPeers().has(peer)) return 'candidate-voted'
     if (this.admissions.isCandidate(peer)) return 'candidate'
-    if (this.departedAt.has(peer)) return 'removed'
+    if (this.departedAt.has(peer) || state?.wasRemoved(peer)) return 'removed'
     return 'outsider'
   }
 
@@ -226,6 +291,9 @@ export class Membership {
     if (this.ctx.role === 'member') {
       step.discovery.push({ kind: 'provide' })
       this.nextAnnounceAt = this.ctx.now
+      if (this.resumed) this.relink(step)
+    } else if (this.ctx.role === 'draining' && this.resumed) {
+      step.engine.push({ kind: 'serveOnly' })
     } else if (this.pendingContacts !== undefined) {
       this.joiner.begin(step, this.pendingContacts)
       this.pendingContacts = undefined
@@ -589,6 +657,17 @@ export class Membership {
       step.peers.push({ kind: 'acceptSync', peer: member.id, accept: true })
     }
     this.nextAnnounceAt = this.ctx.now
+  }
+
+  /** A resumed member: links to the members again (a founder's come with the genesis block). */
+  private relink(step: Step): void {
+    const state = requireState(this.ctx)
+    for (const member of state.members()) {
+      if (member.id.name === this.ctx.us.publicId.name) continue
+      step.peers.push({ kind: 'keepAlive', peer: member.id, on: true })
+      step.peers.push({ kind: 'acceptSync', peer: member.id, accept: true })
+    }
+    this.checkFragile(step, false)
   }
 
   private activated(name: string, step: Step): void {
