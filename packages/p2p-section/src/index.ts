@@ -41,6 +41,9 @@ export { createSectionNode } from './node.js'
 export type {
   CatchUpStatus,
   DeliveredBlock,
+  JoinRejected,
+  MemberChange,
+  MemberLeft,
   ParsecSection,
   ParsecSectionComponents,
   ParsecSectionEvents,
@@ -49,6 +52,7 @@ export type {
   SectionLinkError,
   SectionState,
   SectionStatus,
+  SelfState,
 } from './section/api.js'
 export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
