@@ -4,9 +4,13 @@
  * the (shortened) unresponsive window; the others keep agreeing afterwards.
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { MemberLeft } from '@parsec-section/p2p-section'
-import { payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { createSectionNode, type MemberLeft } from '@parsec-section/p2p-section'
+import { LevelDatastore } from 'datastore-level'
+import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
 
@@ -93,11 +97,14 @@ describe('a founded section whose members change', () => {
         while (voting && round < 200) {
           const text = `while silent ${round++}`
           await Promise.all(stay.map((node) => node.services.section.vote(encoder.encode(text))))
+          // Delivered everywhere (a Remove voted by some may stay pending meanwhile: not waited on).
           await waitFor(
             stay,
-            () => !voting || stay.every((n) => n.services.section.status().pendingObservations === 0),
+            () =>
+              !voting ||
+              stay.every((n) => payloadTexts(n.services.section.blocks()).some((b) => b.includes(text))),
             60_000,
-            () => `round ${round} undecided`,
+            () => `"${text}" not delivered everywhere`,
           )
         }
       })()
@@ -129,6 +136,60 @@ describe('a founded section whose members change', () => {
         assert.deepEqual(list.slice(0, shortest), stayBlocks()[0].slice(0, shortest))
     } finally {
       await section.stop()
+    }
+  })
+
+  it('a founder restarted after a leave resumes with the agreed members, not the genesis', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-membership-'))
+    const membership = { lingerMs: 1_000 }
+    const section = await startSection(5, { mode: 'supermajority', membership }, 1)
+    let datastore = new LevelDatastore(join(dir, 'peer4'))
+    await datastore.open()
+    const options = {
+      genesis: section.genesis,
+      privateKey: section.keys[4],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      discovery: false,
+      membership,
+    }
+    let node = await createSectionNode({ ...options, datastore })
+    try {
+      const all = () => [...section.nodes, node]
+      await connectAll(all())
+      await Promise.all(all().map((n) => n.services.section.ready()))
+      const [leaver, ...others] = section.nodes
+      const stay = () => [...others, node]
+      const leaves = recordLeaves(stay())
+      await assert.rejects(leaver.services.section.leave(), /genesis block is not agreed/)
+      await agreeOn(all(), 'before', () => all().map((n) => payloadTexts(n.services.section.blocks())))
+      await leaver.services.section.leave()
+      await waitFor(
+        stay(),
+        () => leaves.every((list) => list.length > 0),
+        60_000,
+        () => `member:left per peer ${leaves.map((l) => l.length)}`,
+        'member:left',
+      )
+      const agreed = node.services.section.members()
+      assert.equal(agreed.length, 4)
+      await node.stop()
+      await datastore.close()
+
+      datastore = new LevelDatastore(join(dir, 'peer4'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      assert.deepEqual(node.services.section.members(), agreed, 'the agreed members survive a restart')
+      assert.equal(node.services.section.self(), 'member')
+      await connectAll(all())
+      await node.services.section.ready()
+      const blocks = () => stay().map((n) => payloadTexts(n.services.section.blocks()))
+      await agreeOn(stay(), 'after the restart', blocks)
+      for (const n of stay()) assert.deepEqual(n.services.section.members(), agreed)
+    } finally {
+      await node.stop()
+      await datastore.close().catch(() => {})
+      await section.stop()
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })

@@ -252,7 +252,8 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   /**
    * Leaves gracefully: votes our own Remove (and asks the members to), keeps gossiping until it is
    * agreed, serves for the drain, then `self:removed` and no more gossip. Resolves once the leave
-   * is under way.
+   * is under way; rejects with `InvalidArgument` when refused (the last member, already leaving, or
+   * before the genesis block is agreed).
    */
   leave(): Promise<void>
 }

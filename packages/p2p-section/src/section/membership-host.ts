@@ -30,6 +30,7 @@ import {
   type Step,
 } from '@parsec-section/parsec-core'
 import { toString as bytesToString } from 'uint8arrays'
+import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
 import type { DeliveredBlock, SelfState } from './api.js'
@@ -157,10 +158,21 @@ export class MembershipHost implements Startable, JournalObserver {
     }
   }
 
-  /** Leaves gracefully (the machine votes our Remove and sends LeaveRequests). */
+  /**
+   * Leaves gracefully (the machine votes our Remove and sends LeaveRequests). Refused (a
+   * `SectionError('InvalidArgument')`) when the machine refuses it: the last member, not a member
+   * (yet: before the genesis block is agreed the state has no members), already leaving.
+   */
   leave(): void {
     const machine = this.requireMachine()
-    this.apply(machine.command({ kind: 'leave' }))
+    const step = machine.command({ kind: 'leave' })
+    this.apply(step)
+    const refused = step.warnings.find((w) => w.kind === 'LeaveRefused')
+    if (refused !== undefined) {
+      const detail =
+        machine.state?.agreedBlocks === 0 ? 'the genesis block is not agreed yet' : refused.detail
+      throw new SectionError('InvalidArgument', `cannot leave: ${detail}`)
+    }
   }
 
   /** Whether the machine banned this peer (agreed or local, not expired). */
@@ -381,7 +393,7 @@ export class MembershipHost implements Startable, JournalObserver {
 
   private requireMachine(): Membership {
     const machine = this.machineOrUndefined
-    if (machine === undefined) throw new Error('membership not started')
+    if (machine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
     return machine
   }
 }
