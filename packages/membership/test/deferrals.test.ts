@@ -16,4 +16,20 @@ describe('deferral events', () => {
     deferrals.report(step, 'add', mockId(`sybil${flood - 1}`), 'TooManyCandidates')
     assert.equal(step.events.length, flood)
   })
+
+  it('report each reason once while two checks disagree (no event storm from a flapping reason)', () => {
+    // Found by membership-sybil-200 seed 524: a ready Sybil's join retries were deferred by the
+    // candidate limit and its Ready by the young cap, an event every retry, so the run never quieted.
+    const deferrals = new Deferrals()
+    const step = emptyStep()
+    const sybil = mockId('sybil')
+    for (let i = 0; i < 10; i++) {
+      deferrals.report(step, 'add', sybil, 'TooManyCandidates')
+      deferrals.report(step, 'add', sybil, 'YoungCap')
+    }
+    assert.equal(step.events.length, 2)
+    deferrals.clear('add', sybil.name)
+    deferrals.report(step, 'add', sybil, 'YoungCap')
+    assert.equal(step.events.length, 3, 'a deferral after the change was voted is news again')
+  })
 })

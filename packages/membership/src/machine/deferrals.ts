@@ -1,4 +1,8 @@
-/** `change:deferred` events, once per change, peer and reason until the reason changes. */
+/**
+ * `change:deferred` events, once per change, peer and reason until the change is voted or moot. Each
+ * reason is remembered, not only the last: two checks of one change (a join retry and a Ready) can
+ * disagree on the reason, and alternating them must not emit an event per retry (Sybil-200 seed 524).
+ */
 import type { PublicId } from '../engine-exports.js'
 import type { Step } from './step.js'
 
@@ -11,14 +15,17 @@ export type ChangeKind = 'add' | 'remove'
 export const MAX_DEFERRAL_KEYS = 4096
 
 export class Deferrals {
-  private readonly last = new Map<string, string>()
+  /** Reasons reported per change key (few: the reasons are a fixed set). */
+  private readonly last = new Map<string, Set<string>>()
 
   report(step: Step, change: ChangeKind, peer: PublicId, reason: string): void {
     const key = `${change}:${peer.name}`
-    if (this.last.get(key) === reason) return
+    const reasons = this.last.get(key) ?? new Set<string>()
+    if (reasons.has(reason)) return
     this.last.delete(key)
     if (this.last.size >= MAX_DEFERRAL_KEYS) this.last.delete(this.last.keys().next().value as string)
-    this.last.set(key, reason)
+    reasons.add(reason)
+    this.last.set(key, reasons)
     step.events.push({ type: 'change:deferred', change, peer, reason })
   }
 
