@@ -128,6 +128,13 @@ describe('simulation hosting membership', () => {
     assert.deepEqual(outcome.problems, [])
   })
 
+  it('an Add whose ticket went stale still counts as pending: no second Add beside it in the fragile phase (M7, seed 2657)', () => {
+    // At N = 3 Carol, Dave and Eric had voted Add(Gina); a no-op block aged her ticket past
+    // ticketMaxAge, the machines dropped the vote from J and voted Add(Hank): both were decided.
+    const scenario = membershipScenarios.find((s) => s.name === 'membership-churn-interleaved')!
+    assert.deepEqual(runScenario(scenario, 2657).problems, [])
+  })
+
   it('catches a deliberately broken SectionState (M1/M2)', () => {
     const result = simulate({
       seed: 1,
