@@ -9,7 +9,8 @@
  * - M5: pending membership votes within `maxPendingVotes`, the engine's orphan buffer within bound;
  * - M6: no Add decided for a peer named by a membership block after its ticket's head; a banned
  *   peer is never added;
- * - M7: outside the fragile phase, an Add keeps the section within `maxSize` and the young cap.
+ * - M7: outside the fragile phase, an Add keeps the section within `maxSize` and the young cap
+ *   (an Add that adds nobody, of a member or a removed id, is not judged: it changes nothing).
  */
 
 import { addAllowed, decodeAdmissionRecord, removeAllowed } from '@parsec-section/membership'
@@ -76,6 +77,9 @@ export class MembershipInvariants {
     const state = h.machine.state
     const config = this.hosting.config
     if (state === undefined || before < config.minSize) return
+    // An Add of a member or of a removed id (a joiner's second ticket decided too) adds nobody: the
+    // young it finds were judged when they were added, perhaps in the fragile phase (seed 2587).
+    if (state.size === before) return
     if (state.size > config.maxSize) {
       this.violate(
         'M7',

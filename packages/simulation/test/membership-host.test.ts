@@ -117,6 +117,24 @@ describe('simulation hosting membership', () => {
     assert.ok(sameMembers(result).includes('Gina'))
   })
 
+  it("a joiner's second Add, decided once it is a member, is not judged by the young cap (M7, seed 2587)", () => {
+    // Bob and Carol (N = 2) split their Adds, the lapsed one was seconded later while the joiner's
+    // new ticket was voted too: Add(Fred), Add(Gina) in the fragile phase, then Gina's second Add at
+    // N = 4 (2 young), which adds nobody.
+    const scenario = membershipScenarios.find((s) => s.name === 'membership-churn-interleaved')!
+    const outcome = runScenario(scenario, 2587)
+    const carol = outcome.result.peers.Carol.filter((b) => b.kind === 'add' && b.peer === 'Gina')
+    assert.equal(carol.length, 2, 'the run still decides both Add(Gina) keys')
+    assert.deepEqual(outcome.problems, [])
+  })
+
+  it('an Add whose ticket went stale still counts as pending: no second Add beside it in the fragile phase (M7, seed 2657)', () => {
+    // At N = 3 Carol, Dave and Eric had voted Add(Gina); a no-op block aged her ticket past
+    // ticketMaxAge, the machines dropped the vote from J and voted Add(Hank): both were decided.
+    const scenario = membershipScenarios.find((s) => s.name === 'membership-churn-interleaved')!
+    assert.deepEqual(runScenario(scenario, 2657).problems, [])
+  })
+
   it('catches a deliberately broken SectionState (M1/M2)', () => {
     const result = simulate({
       seed: 1,

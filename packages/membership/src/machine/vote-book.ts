@@ -1,7 +1,7 @@
 /**
  * Undecided membership votes: ours, and others' seen in the graph. A vote is live while it can
- * still be decided as cast: an Add while its ticket is fresh, the peer not a member and for at most
- * `candidateTimeoutMs` since we cast or first saw it (so an Add that can no longer gather votes stops
+ * still be decided as cast: an Add while the peer is not a member, for at most `candidateTimeoutMs`
+ * since we cast or first saw it, even if its ticket went stale meanwhile (so an Add that can no longer gather votes stops
  * blocking others even in a section whose membership does not move); a Remove during its round
  * while the peer is a member. Live votes make J and part of P (spec §1); lapsed ones are forgotten.
  */
@@ -137,9 +137,12 @@ export class VoteBook {
   isLive(vote: PendingVote): boolean {
     const state = requireState(this.ctx)
     if (vote.kind === 'add') {
-      if (state.isMember(vote.peer.name)) return false
-      if (this.ctx.now - vote.since >= this.ctx.config.candidateTimeoutMs) return false
-      return vote.record === undefined || state.isFreshHead(vote.record.head, this.ctx.config.ticketMaxAge)
+      // A removed id is never added again (the fold's AddOfRemoved): its Add is moot.
+      if (state.isMember(vote.peer.name) || state.wasRemoved(vote.peer.name)) return false
+      // Not its ticket going stale: the engine decides an Add with the votes it has whatever its
+      // ticket's age (only new votes check it), so it still counts in J (churn seed 2657: Add(Hank)
+      // voted at N = 3 beside a stale Add(Gina), both decided, 2 young of 5).
+      return this.ctx.now - vote.since < this.ctx.config.candidateTimeoutMs
     }
     if (!state.isMember(vote.peer.name)) return false
     return vote.round === undefined || vote.round === currentRound(this.ctx)
