@@ -321,6 +321,35 @@ describe('Membership machine: single-machine rules', () => {
     assert.equal(machine.peerState('Eric'), 'candidate-voted')
   })
 
+  it('never votes an Add first seen candidateTimeoutMs ago or more: it lapsed here (M7, churn seed 2482)', () => {
+    // At N = 4 Add(Eric) and Add(Fred) split 2-2; each lapsed after candidateTimeoutMs and the
+    // members then voted the other one: both were decided at N = 3 (2 young of 5).
+    const { machine } = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const state = machine.state!
+    const addOf = (name: string) =>
+      add(
+        mockId(name),
+        encodeAdmissionRecord({
+          sectionId: state.sectionId,
+          peer: mockId(name),
+          addrs: [],
+          head: state.head,
+          nonce: utf8(name),
+        }),
+      )
+    const eric = addOf('Eric')
+    assert.deepEqual(machine.observedVote(mockId('Bob'), eric).votes, [])
+    machine.tick(FAST.candidateTimeoutMs!)
+    assert.equal(machine.peerState('Eric'), 'outsider', 'the vote lapsed')
+    assert.deepEqual(machine.observedVote(mockId('Carol'), eric).votes, [], 'no seconding of a lapsed key')
+    assert.deepEqual(machine.observedVote(mockId('Dave'), eric).votes, [])
+    assert.equal(machine.peerState('Eric'), 'outsider', 'a lapsed key never counts again')
+    // A fresh key is seconded as before.
+    const fred = addOf('Fred')
+    machine.observedVote(mockId('Bob'), fred)
+    assert.deepEqual(machine.observedVote(mockId('Carol'), fred).votes, [fred])
+  })
+
   it('suspicion needs both the decisions and the clock; any event resets both', () => {
     const { machine } = founder(['Alice', 'Bob', 'Carol', 'Dave'])
     const progress = (n: number) =>

@@ -112,6 +112,12 @@ export class Admissions {
       this.reply(step, from, digest, { kind: 'reject', reason: 'NotAMember', retryAfterMs: 0 })
       return
     }
+    if (!this.votes.mayVoteAdd(addOf(admissionRecordOf(request)))) {
+      // Its Add lapsed here: we would never vote it, so the joiner needs a fresh ticket.
+      this.candidates.delete(from.name)
+      this.refuse(step, request, digest, 'StaleTicket', 0)
+      return
+    }
     const known = this.candidates.get(from.name)
     if (known !== undefined && bytesEqual(known.digest, digest)) {
       // Presented again by a candidate still replaying: its time to send Ready restarts, as if we
@@ -232,7 +238,7 @@ export class Admissions {
   /** Votes `Add{peer, record}` after re-checking the ticket, capacity and `maxPendingVotes`. */
   private voteAdd(record: AdmissionRecord, step: Step): void {
     const observation = addOf(record)
-    if (this.votes.hasOurs(observation)) return
+    if (this.votes.hasOurs(observation) || !this.votes.mayVoteAdd(observation)) return
     const state = requireState(this.ctx)
     if (checkRecord(record, state, this.ctx.config.ticketMaxAge).kind !== 'admit') return
     this.voteAddWithinRules(observation, record, step)
@@ -326,11 +332,13 @@ export class Admissions {
     }
   }
 
-  /** Candidates whose ticket went stale, or that sent no Ready in time. */
+  /** Candidates whose ticket went stale or whose Add lapsed here, or that sent no Ready in time. */
   private forgetStaleCandidates(step: Step): void {
     const state = requireState(this.ctx)
     for (const [name, candidate] of [...this.candidates]) {
-      const stale = !state.isFreshHead(candidate.record.head, this.ctx.config.ticketMaxAge)
+      const stale =
+        !state.isFreshHead(candidate.record.head, this.ctx.config.ticketMaxAge) ||
+        !this.votes.mayVoteAdd(addOf(candidate.record))
       const timedOut =
         !candidate.ready && this.ctx.now - candidate.admittedAt >= this.ctx.config.candidateTimeoutMs
       if (stale || timedOut) {

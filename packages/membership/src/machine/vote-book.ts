@@ -4,6 +4,7 @@
  * since we cast or first saw it, even if its ticket went stale meanwhile (so an Add that can no longer gather votes stops
  * blocking others even in a section whose membership does not move); a Remove during its round
  * while the peer is a member. Live votes make J and part of P (spec §1); lapsed ones are forgotten.
+ * An Add key that lapsed here is never voted or counted again (see `mayVoteAdd`).
  */
 
 import type { PeerIdDecoder } from '../encoding/peer-ids.js'
@@ -70,6 +71,12 @@ export function pendingVoteOf(
 
 const MAX_REMEMBERED_VOTES = 16_384
 
+/** Adds `key`, bounded: a key forgotten after this many newer ones belongs to a long-dead ticket or round. */
+function remember(keys: Set<string>, key: string): void {
+  keys.add(key)
+  if (keys.size > MAX_REMEMBERED_VOTES) keys.delete(keys.values().next().value as string)
+}
+
 interface Observed {
   readonly vote: PendingVote
   readonly voters: Set<string>
@@ -78,6 +85,8 @@ interface Observed {
 export class VoteBook {
   private readonly ours = new Map<string, PendingVote>()
   private readonly everCast = new Set<string>()
+  /** Add keys that lapsed by age here (bounded like `everCast`). */
+  private readonly lapsedAdds = new Set<string>()
   private readonly observed = new Map<string, Observed>()
   private observedCount = 0
 
@@ -91,20 +100,34 @@ export class VoteBook {
     return this.everCast.has(keyOf(observation))
   }
 
+  /**
+   * Whether we may vote this Add: not once its key lapsed here, nor when we first saw it
+   * `candidateTimeoutMs` ago or more. The engine still decides a lapsed Add with the votes it
+   * gathers, and members that let it lapse have meanwhile voted other Adds the rules allowed only
+   * without it: completing it would decide both (interleaved churn seed 2482, at N = 3: Add(Eric)
+   * and Add(Fred) split 2-2 at N = 4, each lapsed, each member then voted the other, 2 young of 5).
+   */
+  mayVoteAdd(observation: Observation): boolean {
+    const key = keyOf(observation)
+    if (this.lapsedAdds.has(key)) return false
+    const seen = this.observed.get(key)
+    return seen === undefined || this.ctx.now - seen.vote.since < this.ctx.config.candidateTimeoutMs
+  }
+
   /** Records our vote and puts it in the step. */
   cast(step: Step, vote: PendingVote): void {
     const key = keyOf(vote.observation)
-    this.ours.set(key, vote)
-    this.everCast.add(key)
-    // Bounded: a key forgotten after this many newer votes belongs to a long-dead ticket or round.
-    if (this.everCast.size > MAX_REMEMBERED_VOTES)
-      this.everCast.delete(this.everCast.values().next().value as string)
+    // Its age counts from when we first saw it, so it lapses here when it does for the others.
+    const seen = this.observed.get(key)?.vote.since
+    this.ours.set(key, seen === undefined ? vote : { ...vote, since: Math.min(seen, vote.since) })
+    remember(this.everCast, key)
     step.votes.push(vote.observation)
   }
 
   /** Records `voter`'s vote; the key, or undefined if ignored or over the bound (`full`). */
   observe(voter: string, observation: Observation): { key?: string; full: boolean } {
     const key = keyOf(observation)
+    if (this.lapsedAdds.has(key)) return { full: false }
     let entry = this.observed.get(key)
     if (entry === undefined) {
       if (this.observedCount >= this.ctx.config.maxObservedVotes) return { full: true }
@@ -218,8 +241,24 @@ export class VoteBook {
 
   /** Forgets votes that no longer count (lapsed rounds, stale tickets): memory stays bounded. */
   pruneLapsed(): void {
-    for (const [key, vote] of this.ours) if (!this.isLive(vote)) this.ours.delete(key)
-    for (const [key, entry] of this.observed) if (!this.isLive(entry.vote)) this.dropObserved(key)
+    for (const [key, vote] of this.ours) {
+      if (this.isLive(vote)) continue
+      this.ours.delete(key)
+      this.noteLapsed(key, vote)
+    }
+    for (const [key, entry] of this.observed) {
+      if (this.isLive(entry.vote)) continue
+      this.dropObserved(key)
+      this.noteLapsed(key, entry.vote)
+    }
+  }
+
+  /** An Add that lapsed by age (not because its peer joined or left) stays lapsed here. */
+  private noteLapsed(key: string, vote: PendingVote): void {
+    if (vote.kind !== 'add') return
+    const state = requireState(this.ctx)
+    if (state.isMember(vote.peer.name) || state.wasRemoved(vote.peer.name)) return
+    remember(this.lapsedAdds, key)
   }
 
   clearOurs(): void {
