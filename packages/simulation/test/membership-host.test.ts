@@ -139,7 +139,8 @@ describe('simulation hosting membership', () => {
     // Add(Eric) and Add(Fred) split 2-2 at N = 4 and lapsed; the members then voted the other one
     // and both were decided at N = 3 (2 young of 5). Now a lapsed key is refused as a stale ticket.
     const scenario = membershipScenarios.find((s) => s.name === 'membership-churn-interleaved')!
-    for (const seed of [2482, 2562, 2605]) assert.deepEqual(runScenario(scenario, seed).problems, [], `seed ${seed}`)
+    for (const seed of [2482, 2562, 2605])
+      assert.deepEqual(runScenario(scenario, seed).problems, [], `seed ${seed}`)
   })
 
   it('catches a deliberately broken SectionState (M1/M2)', () => {
