@@ -7,6 +7,15 @@ export const SYNC_PROTOCOL_VERSION = '1.0.0'
 /** `/parsec/<section id>/catchup/1.0.0`: paged catch-up and the start-up self-check. */
 export const CATCHUP_PROTOCOL_NAME = 'catchup'
 export const CATCHUP_PROTOCOL_VERSION = '1.0.0'
+/** Membership messages between peers (LeaveRequest, JoinInfo and the join messages): one per stream. */
+export const MEMBERSHIP_PROTOCOL_NAME = 'membership'
+export const MEMBERSHIP_PROTOCOL_VERSION = '1.0.0'
+/** Concurrent membership streams per connection: messages are rare and small. */
+export const MAX_MEMBERSHIP_STREAMS = 8
+/** The longest membership message (a JoinInfo carries the whole membership chain). */
+export const MAX_MEMBERSHIP_MESSAGE_BYTES = 16 * 1024 * 1024
+/** The longest wait between two clock readings given to the membership machine. */
+export const MEMBERSHIP_TICK_MS = 1_000
 export const ANNOUNCE_TOPIC_VERSION = '1'
 
 /**

@@ -48,6 +48,9 @@ export type {
   CatchUpStatus,
   DeliveredBlock,
   FaultEvidence,
+  JoinRejected,
+  MemberChange,
+  MemberLeft,
   MessageFaultCode,
   ParsecSection,
   ParsecSectionComponents,
@@ -58,6 +61,7 @@ export type {
   SectionLinkError,
   SectionState,
   SectionStatus,
+  SelfState,
 } from './section/api.js'
 export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'

@@ -14,6 +14,7 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { LeaveReason, MembershipConfig, RejectReason } from '@parsec-section/membership'
 import type { Block, BlockDescription } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { PullProgress } from '../catchup.js'
@@ -64,6 +65,13 @@ export interface ParsecSectionInit {
   /** First and longest wait before a partner that failed is tried again. */
   readonly partnerBackoffMs?: number
   readonly partnerBackoffMaxMs?: number
+  /**
+   * The membership machine's timers and limits (MEMBERSHIP.md §8; `@parsec-section/membership`'s
+   * `MembershipConfig`), e.g. a shorter `unresponsiveMs` and `unresponsiveDecisions` in tests.
+   */
+  readonly membership?: Partial<MembershipConfig>
+  /** The longest wait between two clock readings given to the membership machine (default 1 s). */
+  readonly membershipTickMs?: number
 }
 
 export interface ParsecSectionComponents {
@@ -158,7 +166,40 @@ export interface CatchUpStatus {
   readonly done: boolean
 }
 
+/**
+ * Our own state in the section (MEMBERSHIP.md §2): `outsider` (not admitted), `candidate`
+ * (admitted, catching up), `joining` (voted in, not heard yet), `member`, `leaving` (our Remove
+ * voted, or decided and draining), `removed`, `banned`.
+ */
+export type SelfState = 'outsider' | 'candidate' | 'joining' | 'member' | 'leaving' | 'removed' | 'banned'
+
+/** A member added, removed or banned by an agreed block at `position`. */
+export interface MemberChange {
+  readonly peer: PeerId
+  readonly position: number
+}
+
+export interface MemberLeft extends MemberChange {
+  /** `left` (it asked), `removed` (voted out, e.g. for silence), `banned`. */
+  readonly reason: LeaveReason
+}
+
+export interface JoinRejected {
+  readonly peer: PeerId
+  readonly by?: PeerId
+  readonly reason: RejectReason
+  readonly retryAfterMs: number
+}
+
 export interface ParsecSectionEvents {
+  'member:joined': CustomEvent<MemberChange>
+  'member:left': CustomEvent<MemberLeft>
+  'member:banned': CustomEvent<MemberChange>
+  /** Our own Add was agreed (a founder: never). */
+  'self:joined': CustomEvent<{ readonly position: number; readonly seq: number }>
+  /** Our removal was agreed and our drain is over: we gossip no more. */
+  'self:removed': CustomEvent<{ readonly reason: LeaveReason }>
+  'join:rejected': CustomEvent<JoinRejected>
   block: CustomEvent<DeliveredBlock>
   /** After each page of a paged catch-up. */
   'catchup:progress': CustomEvent<PullProgress>
@@ -194,4 +235,15 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   /** Delivered blocks from position `from` on (at most `limit`). */
   blocks(from?: number, limit?: number): DeliveredBlock[]
   status(): SectionStatus
+  /** The current agreed voters' peer ids, in engine id order. */
+  members(): string[]
+  /** Our own state in the section. */
+  self(): SelfState
+  /**
+   * Leaves gracefully: votes our own Remove (and asks the members to), keeps gossiping until it is
+   * agreed, serves for the drain, then `self:removed` and no more gossip. Resolves once the leave
+   * is under way; rejects with `InvalidArgument` when refused (the last member, already leaving, or
+   * before the genesis block is agreed).
+   */
+  leave(): Promise<void>
 }

@@ -6,7 +6,7 @@
 import type { Libp2pEvents, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import type { Reporter } from './reporter.js'
-import type { Roster } from './roster.js'
+import type { Roster, RosterChange } from './roster.js'
 
 export interface ConnectionsComponents {
   events: TypedEventTarget<Libp2pEvents>
@@ -23,6 +23,7 @@ export interface ConnectionHandlers {
 export class Connections implements Startable {
   private readonly connected = new Set<string>()
   private started = false
+  private following = false
 
   constructor(
     private readonly components: ConnectionsComponents,
@@ -35,8 +36,25 @@ export class Connections implements Startable {
     return this.started
   }
 
+  /** Follows the roster: a member added is counted if connected; a removed one is forgotten. */
+  private readonly onRosterChange = (change: RosterChange): void => {
+    if (!this.started) return
+    for (const member of change.removed) {
+      this.onDisconnect(new CustomEvent('peer:disconnect', { detail: member.peerId }))
+    }
+    for (const member of change.added) {
+      if (this.components.connectionManager.getConnections(member.peerId).length > 0) {
+        this.onConnect(new CustomEvent('peer:connect', { detail: member.peerId }))
+      }
+    }
+  }
+
   /** Listens for connections, and counts those already open. */
   start(): void {
+    if (!this.following) {
+      this.roster.onChange(this.onRosterChange)
+      this.following = true
+    }
     this.components.events.addEventListener('peer:connect', this.onConnect)
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     for (const connection of this.components.connectionManager.getConnections()) {

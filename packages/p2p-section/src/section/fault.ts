@@ -5,6 +5,7 @@
  * event that a member relayed is blamed on the event's creator, never on the relaying member.
  */
 import type { PeerId } from '@libp2p/interface'
+import type { FaultKind as MembershipFaultKind } from '@parsec-section/membership'
 import {
   type Fault,
   type Malice,
@@ -42,8 +43,11 @@ export function isMessageFaultCode(code: string): code is MessageFaultCode {
  * - `malice`: a provable misbehaviour the engine found in an event and accuses (`malice` holds the
  *   evidence); the offender is the event's creator, who may be a third peer whose event the
  *   sender only relayed.
+ * - `membership`: a membership message the membership machine refused (a bad signature, too
+ *   little work, a forged chain...); the offender is the peer the message claims to come from,
+ *   which the stream's authenticated sender must be.
  */
-export type FaultEvidence = 'message' | 'rejected' | 'malice'
+export type FaultEvidence = 'message' | 'rejected' | 'malice' | 'membership'
 
 interface FaultCommon {
   readonly kind: 'protocol'
@@ -62,10 +66,12 @@ export type SectionFault =
   | (FaultCommon & { readonly evidence: 'message'; readonly code: MessageFaultCode })
   | (FaultCommon & { readonly evidence: 'rejected'; readonly code: ParsecErrorCode })
   | (FaultCommon & { readonly evidence: 'malice'; readonly code: MaliceType; readonly malice: Malice })
+  | (FaultCommon & { readonly evidence: 'membership'; readonly code: MembershipFaultKind })
 
 /**
  * Every fault code: a `MessageFaultCode` (evidence `message`), an engine `ParsecErrorCode`
- * (`rejected`) or an engine `MaliceType` (`malice`). `DuplicateVote` is both an error code and a
+ * (`rejected`), an engine `MaliceType` (`malice`) or the membership machine's `FaultKind`
+ * (`membership`). `DuplicateVote` is both an error code and a
  * malice type: `evidence` tells them apart.
  */
 export type SectionFaultCode = SectionFault['code']

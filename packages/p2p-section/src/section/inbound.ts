@@ -85,6 +85,11 @@ export class Inbound implements Startable {
     const remote = connection.remotePeer
     const member = this.parts.roster.memberOf(remote)
     if (member !== undefined && this.parts.lifecycle.engine !== undefined) return member
+    if (this.parts.roster.wasMember(remote)) {
+      // A removed member (a leaver's last syncs, or one we removed for silence): no fault.
+      stream.abort(new SectionError('NotAMember', 'no longer a member of this section'))
+      return undefined
+    }
     this.parts.reporter.fault(
       remote,
       'NotAMember',

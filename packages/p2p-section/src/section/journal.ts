@@ -48,7 +48,16 @@ class Delivered implements DeliveredBlock {
   }
 }
 
+/** Follows what the journal takes and delivers (the membership host). */
+export interface JournalObserver {
+  /** An engine step was taken (its decisions and events, before they are persisted). */
+  took(step: Step<unknown>): void
+  /** A flush ended: the blocks it delivered (maybe none), in agreed order. */
+  flushed(blocks: readonly DeliveredBlock[]): void
+}
+
 export class Journal {
+  private observer: JournalObserver | undefined
   private readonly delivered: DeliveredBlock[] = []
   private decided: Block[] = []
   /** Events the engine's steps produced, encoded, not yet persisted (in insertion order). */
@@ -108,6 +117,15 @@ export class Journal {
     for (let block = engine.poll(); block !== undefined; block = engine.poll()) this.decided.push(block)
   }
 
+  observe(observer: JournalObserver): void {
+    this.observer = observer
+  }
+
+  /** Every block the engine agreed so far (delivered or about to be), from position 0. */
+  decidedBlocks(): readonly Block[] {
+    return this.decided
+  }
+
   /** Delivered blocks from position `from` on (at most `limit`). */
   blocks(from: number, limit: number): DeliveredBlock[] {
     const start = Math.max(0, Math.floor(from))
@@ -134,6 +152,7 @@ export class Journal {
     }
     for (const { block } of step.blocks) this.decided.push(block)
     if (reportFaults) this.reporter.engineFaults(step.faults, from)
+    this.observer?.took(step)
     return news
   }
 
@@ -183,12 +202,15 @@ export class Journal {
     }
     this.persistedEvents = endEvents
     this.persistedBlocks = endBlocks
+    const fresh: DeliveredBlock[] = []
     for (let i = this.delivered.length; i < endBlocks; i++) {
       const block = this.decided[i]
       const delivered = new Delivered(i, block)
       this.delivered.push(delivered)
+      fresh.push(delivered)
       this.reporter.count('blocks')
       this.reporter.emit('block', delivered)
     }
+    this.observer?.flushed(fresh)
   }
 }

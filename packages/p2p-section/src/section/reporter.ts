@@ -3,6 +3,7 @@
  * never breaks the service), the faults and link errors it reports and counts, and its metrics.
  */
 import type { Counter, Logger, Metrics, PeerId, Startable, TypedEventEmitter } from '@libp2p/interface'
+import type { FaultKind as MembershipFaultKind } from '@parsec-section/membership'
 import type { Fault } from '@parsec-section/parsec-core'
 import type { LinkErrorCode } from '../errors.js'
 import type { ParsecSectionEvents } from './api.js'
@@ -64,6 +65,11 @@ export class Reporter implements Startable {
   /** A message or stream of `peer`'s that is itself bad (before the engine saw it). */
   fault(peer: PeerId, code: MessageFaultCode, message: string): void {
     this.report({ kind: 'protocol', evidence: 'message', code, peer, offender: peer, message })
+  }
+
+  /** A membership message of `peer`'s that the membership machine refused. */
+  membershipFault(peer: PeerId, code: MembershipFaultKind, message: string): void {
+    this.report({ kind: 'protocol', evidence: 'membership', code, peer, offender: peer, message })
   }
 
   /**

@@ -4,13 +4,19 @@
  * maps to a peer, and where members are reached. It is the one place the service asks, so that
  * following the agreed SectionState instead of the genesis starts here.
  *
- * Today the member records are the genesis group's (peer id, engine id, genesis addresses, put in
- * the peer store once at start), and the voters and gossip recipients are the engine's, matched
- * to those records.
+ * The member records start as the genesis group's and then follow the agreed SectionState
+ * (`follow`, fed by the membership host after every fold): members added later are gossiped to and
+ * their streams accepted, removed ones are refused (quietly: `wasMember`), addresses come from the
+ * agreed admission records (founders: their genesis addresses). Each change is signalled to the
+ * listeners (`onChange`: connections, the peer store); the voters and gossip recipients are the
+ * engine's, matched to these records.
  */
 import type { PeerId, PeerStore, Startable } from '@libp2p/interface'
-import type { Parsec, PublicId } from '@parsec-section/parsec-core'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { SectionState } from '@parsec-section/membership'
+import { compareIds, type Parsec, type PublicId } from '@parsec-section/parsec-core'
 import type { GenesisMember } from '../genesis.js'
+import { peerIdFromPublicId, publicIdFromPeerId } from '../identity.js'
 
 /** A member: its libp2p peer id, its engine id, the addresses it is known by. */
 export type RosterMember = GenesisMember
@@ -20,6 +26,12 @@ export interface RosterComponents {
   peerStore: Pick<PeerStore, 'merge'>
 }
 
+/** Members added and removed by one agreed change of the roster. */
+export interface RosterChange {
+  readonly added: readonly RosterMember[]
+  readonly removed: readonly RosterMember[]
+}
+
 /** A member the engine lets us gossip to now. */
 export interface GossipPartner {
   readonly id: PublicId
@@ -27,19 +39,28 @@ export interface GossipPartner {
 }
 
 export class Roster implements Startable {
-  private readonly byPeer = new Map<string, RosterMember>()
-  private readonly byName = new Map<string, RosterMember>()
+  private records: readonly RosterMember[]
+  private byPeer = new Map<string, RosterMember>()
+  private byName = new Map<string, RosterMember>()
+  /** Peers that were members and were removed (their streams are refused without blame). */
+  private readonly former = new Set<string>()
+  private readonly genesisAddrs = new Map<string, readonly Multiaddr[]>()
+  private readonly listeners: ((change: RosterChange) => void)[] = []
   private started = false
 
   constructor(
     private readonly components: RosterComponents,
-    private readonly records: readonly RosterMember[],
+    genesis: readonly RosterMember[],
     private readonly engine: () => Parsec | undefined,
   ) {
-    for (const member of records) {
-      this.byPeer.set(member.peerId.toString(), member)
-      this.byName.set(member.publicId.name, member)
-    }
+    for (const member of genesis) this.genesisAddrs.set(member.publicId.name, member.addrs)
+    this.records = genesis
+    this.index()
+  }
+
+  private index(): void {
+    this.byPeer = new Map(this.records.map((member) => [member.peerId.toString(), member]))
+    this.byName = new Map(this.records.map((member) => [member.publicId.name, member]))
   }
 
   isStarted(): boolean {
@@ -48,15 +69,64 @@ export class Roster implements Startable {
 
   /** Puts the members' known addresses in the peer store, where dials and discovery find them. */
   async start(): Promise<void> {
-    for (const member of this.records) {
-      if (member.peerId.equals(this.components.peerId) || member.addrs.length === 0) continue
-      await this.components.peerStore.merge(member.peerId, { multiaddrs: [...member.addrs] })
-    }
+    await this.remember(this.records)
     this.started = true
   }
 
   stop(): void {
     this.started = false
+  }
+
+  /** Called with every agreed change of the members (after the records are updated). */
+  onChange(listener: (change: RosterChange) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /**
+   * The members become the agreed state's: its members in engine id order, each with the
+   * addresses of its admission record (a founder without any: its genesis addresses).
+   */
+  follow(state: SectionState): void {
+    const next: RosterMember[] = []
+    for (const record of state.members()) {
+      const known = this.byName.get(record.id.name)
+      const addrs = parseAddrs(record.addrs)
+      if (known !== undefined && (addrs.length === 0 || sameAddrs(known.addrs, addrs))) {
+        next.push(known)
+        continue
+      }
+      const peerId = known?.peerId ?? peerIdFromPublicId(record.id)
+      const publicId = known?.publicId ?? publicIdFromPeerId(peerId)
+      next.push({
+        peerId,
+        publicId,
+        addrs: addrs.length > 0 ? addrs : (this.genesisAddrs.get(record.id.name) ?? []),
+      })
+    }
+    next.sort((a, b) => compareIds(a.publicId, b.publicId))
+    const names = new Set(next.map((member) => member.publicId.name))
+    const added = next.filter((member) => !this.byName.has(member.publicId.name))
+    const removed = this.records.filter((member) => !names.has(member.publicId.name))
+    if (added.length === 0 && removed.length === 0 && next.every((m, i) => m === this.records[i])) return
+    this.records = next
+    this.index()
+    for (const member of removed) this.former.add(member.peerId.toString())
+    for (const member of added) this.former.delete(member.peerId.toString())
+    void this.remember(added).catch(() => {})
+    if (added.length === 0 && removed.length === 0) return
+    for (const listener of this.listeners) listener({ added, removed })
+  }
+
+  /** Whether a peer was a member and was removed (not a stranger: no fault for its streams). */
+  wasMember(peer: PeerId | string): boolean {
+    return this.former.has(peer.toString())
+  }
+
+  private async remember(members: readonly RosterMember[]): Promise<void> {
+    for (const member of members) {
+      if (member.peerId.equals(this.components.peerId) || member.addrs.length === 0) continue
+      await this.components.peerStore.merge(member.peerId, { multiaddrs: [...member.addrs] })
+    }
   }
 
   /** Every member, in engine id order. */
@@ -101,4 +171,21 @@ export class Roster implements Startable {
   isGossipPartner(name: string): boolean {
     return (this.engine()?.gossipRecipients() ?? []).some((id) => id.name === name)
   }
+}
+
+/** Agreed addresses (strings of an admission record); one that does not parse is skipped. */
+function parseAddrs(addrs: readonly string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const text of addrs) {
+    try {
+      out.push(multiaddr(text))
+    } catch {
+      // An agreed record is a hint like any address: a bad one is not ours to reject.
+    }
+  }
+  return out
+}
+
+function sameAddrs(a: readonly Multiaddr[], b: readonly Multiaddr[]): boolean {
+  return a.length === b.length && a.every((addr, i) => addr.equals(b[i]))
 }

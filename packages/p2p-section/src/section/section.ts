@@ -10,6 +10,8 @@
  *   start, one long-lived stream per partner (measured ~7x faster than a stream per exchange);
  * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
+ * - `MembershipHost`: the membership machine (who the members are, leaving, removing the silent),
+ *   fed by the journal, its messages carried by `MembershipProtocol`;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
@@ -31,11 +33,14 @@ import type {
   ParsecSectionEvents,
   ParsecSectionInit,
   SectionStatus,
+  SelfState,
 } from './api.js'
 import { Connections } from './connections.js'
 import { Inbound } from './inbound.js'
 import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
+import { MembershipHost } from './membership-host.js'
+import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
 import { Puller } from './puller.js'
@@ -63,6 +68,7 @@ export class ParsecSectionService
   readonly sectionId: string
   readonly protocol: string
   readonly catchUpProtocol: string
+  readonly membershipProtocol: string
   private readonly log: Logger
   private readonly genesis: SectionGenesis
   private readonly lifecycle: Lifecycle
@@ -76,6 +82,8 @@ export class ParsecSectionService
   private readonly outbound: Outbound
   private readonly inbound: Inbound
   private readonly startUp: StartUp
+  private readonly membershipWire: MembershipProtocol
+  private readonly membership: MembershipHost
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   private discovery: SectionDiscovery | undefined
@@ -91,6 +99,7 @@ export class ParsecSectionService
     this.sectionId = init.genesis.sectionId
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
+    this.membershipProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.MEMBERSHIP_PROTOCOL_NAME}/${C.MEMBERSHIP_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
     const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     const pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, maxMessageBytes - 64 * 1024)
@@ -183,6 +192,24 @@ export class ParsecSectionService
       },
       this.log,
     )
+    this.membershipWire = new MembershipProtocol(
+      components,
+      this.membershipProtocol,
+      { maxMessageBytes: C.MAX_MEMBERSHIP_MESSAGE_BYTES, responseTimeoutMs: limits.responseTimeoutMs },
+      (from, bytes, remoteAddr) => this.membership.receive(from, bytes, remoteAddr),
+      this.log,
+    )
+    this.membership = new MembershipHost(
+      components,
+      init.genesis,
+      { ...parts, wire: this.membershipWire },
+      {
+        ...(init.membership === undefined ? {} : { config: init.membership }),
+        tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
+        addrs: () => components.addressManager.getAddresses().map((a) => a.toString()),
+      },
+      this.log,
+    )
   }
 
   isStarted(): boolean {
@@ -206,8 +233,10 @@ export class ParsecSectionService
     })
     await this.journal.restore(this.components.peerId, restoring, this.sectionId)
     this.reporter.start()
+    this.membership.start()
     await this.journal.flush()
     await this.inbound.start()
+    await this.membershipWire.start()
     await this.roster.start()
     this.streams.start()
     this.connections.start()
@@ -257,7 +286,9 @@ export class ParsecSectionService
     this.beforeStop()
     this.lifecycle.stopped()
     this.connections.stop()
+    this.membership.stop()
     await this.inbound.stop()
+    await this.membershipWire.stop()
     this.roster.stop()
     this.streams.stop()
     this.reporter.stop()
@@ -279,6 +310,29 @@ export class ParsecSectionService
       // Our application's caller learns of it (the engine only warns).
       throw new ParsecError('DuplicateVote', 'we already voted for this payload')
     }
+    await this.journal.flush()
+    this.pacing.nudge(true)
+  }
+
+  members(): string[] {
+    const state = this.membership.machine?.state
+    // Before the genesis block is agreed: the genesis group.
+    if (state === undefined || state.agreedBlocks === 0)
+      return this.roster.members().map((m) => m.peerId.toString())
+    return state.memberIds().flatMap((id) => {
+      const peerId = this.roster.peerIdOf(id.name)
+      return peerId === undefined ? [] : [peerId.toString()]
+    })
+  }
+
+  self(): SelfState {
+    return this.membership.self()
+  }
+
+  async leave(): Promise<void> {
+    this.lifecycle.requireEngine()
+    await this.ready()
+    this.membership.leave()
     await this.journal.flush()
     this.pacing.nudge(true)
   }

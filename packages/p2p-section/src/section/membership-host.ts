@@ -1,0 +1,405 @@
+/**
+ * The section's host of the membership machine (`@parsec-section/membership`, MEMBERSHIP.md §6),
+ * as the simulation's `membership-host.ts` is for simulated peers. It feeds the machine what the
+ * journal took and delivered (agreed blocks with their election, decisions' `lastAncestors`,
+ * `activity` for peers whose events reached our engine, others' Add/Remove votes), membership
+ * messages from the `membership` protocol and the clock (`tick`, at the machine's wake-up and at
+ * least every `tickMs`), and carries out its output: votes (`voteFor`, persisted then gossiped),
+ * messages, the drain (`serveOnly`, then `stop`: no more gossip), the roster following the agreed
+ * state, and typed events on the service.
+ *
+ * Founded sections only for now: the join directives (`construct`, `catchUp`), discovery
+ * directives (`provide`, `announce`, `findMembers`) and peer directives (`keepAlive`,
+ * `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried out yet.
+ */
+import type { Logger, PeerId, Startable } from '@libp2p/interface'
+import {
+  type GenesisRecord,
+  genesisRecord,
+  Membership,
+  type MembershipConfig,
+  type MembershipEvent,
+  type Step as MembershipStep,
+  mergeSteps,
+} from '@parsec-section/membership'
+import {
+  encodeObservation,
+  type Observation,
+  type Parsec,
+  type PublicId,
+  type Step,
+} from '@parsec-section/parsec-core'
+import { toString as bytesToString } from 'uint8arrays'
+import { SectionError } from '../errors.js'
+import type { SectionGenesis } from '../genesis.js'
+import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
+import type { DeliveredBlock, SelfState } from './api.js'
+import type { Journal, JournalObserver } from './journal.js'
+import type { Lifecycle } from './lifecycle.js'
+import type { MembershipProtocol } from './membership-protocol.js'
+import type { Pacing } from './pacing.js'
+import type { Reporter } from './reporter.js'
+import type { Roster } from './roster.js'
+
+export interface MembershipHostParts {
+  readonly lifecycle: Lifecycle
+  readonly roster: Roster
+  readonly journal: Journal
+  readonly reporter: Reporter
+  readonly pacing: Pacing
+  readonly wire: MembershipProtocol
+}
+
+export interface MembershipHostOptions {
+  readonly config?: Partial<MembershipConfig>
+  /** The longest wait between two `tick`s. */
+  readonly tickMs: number
+  /** Our own advertised addresses (for tickets and announcements). */
+  readonly addrs: () => string[]
+}
+
+export class MembershipHost implements Startable, JournalObserver {
+  private machineOrUndefined: Membership | undefined
+  private started = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private wakeAt: number | undefined
+  /** Election index of each agreed position, from the steps' decisions (until delivered). */
+  private readonly electionAt = new Map<number, number>()
+  private readonly decisions: { index: number; lastAncestors: ReadonlyMap<string, number> }[] = []
+  /** Creators (engine names) of others' events that reached our engine since the last flush. */
+  private readonly heard = new Set<string>()
+  /** Others' membership votes already given to the machine (voter | observation hex). */
+  private readonly seenVotes = new Set<string>()
+  private lastGraphSize = 0
+  /** Our drain ended (`stop`): the engine makes and sends nothing more. */
+  private stoppedEngine = false
+  private readonly banned = new Set<string>()
+  private readonly record: GenesisRecord
+
+  constructor(
+    private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
+    genesis: SectionGenesis,
+    private readonly parts: MembershipHostParts,
+    private readonly options: MembershipHostOptions,
+    private readonly log: Logger,
+  ) {
+    // The same record the section id hashes (genesis.ts): founders, related info, mode.
+    this.record = genesisRecord(
+      genesis.members.map((m) => m.publicId),
+      genesis.relatedInfo,
+      genesis.mode,
+    )
+    parts.journal.observe(this)
+  }
+
+  isStarted(): boolean {
+    return this.started
+  }
+
+  /** The machine, once the engine is restored (undefined before `start`). */
+  get machine(): Membership | undefined {
+    return this.machineOrUndefined
+  }
+
+  /** Whether our drain ended: no more gossip. */
+  get engineStopped(): boolean {
+    return this.stoppedEngine
+  }
+
+  /**
+   * After the journal restored the engine: a founder starts from the genesis record, a restarted
+   * member from its agreed blocks (`Membership.resume`: quiet fold, chain verified).
+   */
+  start(): void {
+    const us = secretIdFromPrivateKey(this.components.privateKey)
+    const base = {
+      us,
+      now: Date.now(),
+      rng: Math.random,
+      record: this.record,
+      addrs: this.options.addrs(),
+      ...(this.options.config === undefined ? {} : { config: this.options.config }),
+    }
+    const blocks = this.parts.journal.decidedBlocks()
+    const machine = blocks.length === 0 ? Membership.found(base) : Membership.resume({ ...base, blocks })
+    this.machineOrUndefined = machine
+    this.started = true
+    this.apply(machine.start())
+    this.followState()
+    this.arm()
+  }
+
+  stop(): void {
+    this.started = false
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  /** Our state as MEMBERSHIP.md §2 names it. */
+  self(): SelfState {
+    const machine = this.machineOrUndefined
+    if (machine === undefined) return 'outsider'
+    const ours = machine.us.publicId.name
+    if (machine.state?.isBanned(ours)) return 'banned'
+    switch (machine.role) {
+      case 'outsider':
+      case 'requesting':
+        return 'outsider'
+      case 'candidate':
+      case 'ready':
+        return 'candidate'
+      case 'member':
+        return 'member'
+      case 'leaving':
+      case 'draining':
+        return 'leaving'
+      case 'removed':
+        return 'removed'
+    }
+  }
+
+  /**
+   * Leaves gracefully (the machine votes our Remove and sends LeaveRequests). Refused (a
+   * `SectionError('InvalidArgument')`) when the machine refuses it: the last member, not a member
+   * (yet: before the genesis block is agreed the state has no members), already leaving.
+   */
+  leave(): void {
+    const machine = this.requireMachine()
+    const step = machine.command({ kind: 'leave' })
+    this.apply(step)
+    const refused = step.warnings.find((w) => w.kind === 'LeaveRefused')
+    if (refused !== undefined) {
+      const detail =
+        machine.state?.agreedBlocks === 0 ? 'the genesis block is not agreed yet' : refused.detail
+      throw new SectionError('InvalidArgument', `cannot leave: ${detail}`)
+    }
+  }
+
+  /** Whether the machine banned this peer (agreed or local, not expired). */
+  isBanned(peer: PeerId | string): boolean {
+    return this.banned.has(peer.toString())
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  took(step: Step<unknown>): void {
+    for (const decision of step.decisions) {
+      for (let i = 0; i < decision.observations.length; i++) {
+        this.electionAt.set(decision.firstPosition + i, decision.election)
+      }
+      this.decisions.push({
+        index: decision.election,
+        lastAncestors: new Map(decision.lastAncestors.map((a) => [a.voter.name, a.last])),
+      })
+    }
+    for (const event of step.events) this.heard.add(event.creator.name)
+  }
+
+  flushed(blocks: readonly DeliveredBlock[]): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started) return
+    let step: MembershipStep | undefined
+    for (const { position, block } of blocks) {
+      const election = this.electionAt.get(position)
+      this.electionAt.delete(position)
+      step = merge(step, machine.blocks([block], position, election))
+    }
+    for (const decision of this.decisions.splice(0)) step = merge(step, machine.decision(decision))
+    const ours = machine.us.publicId.name
+    for (const name of [...this.heard].sort()) {
+      if (name === ours) continue
+      const id = this.parts.roster.resolve(name)
+      if (id !== undefined) step = merge(step, machine.activity(id))
+    }
+    this.heard.clear()
+    step = merge(step, this.observeVotes(machine))
+    if (step !== undefined) this.apply(step)
+    if (blocks.length > 0) this.followState()
+  }
+
+  /** A membership message from `from` (the stream's authenticated peer). */
+  receive(from: PeerId, bytes: Uint8Array, remoteAddr: string | undefined): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started || this.banned.has(from.toString())) return
+    let id: PublicId
+    try {
+      id = publicIdFromPeerId(from)
+    } catch {
+      return // Not an Ed25519 peer: never a member or joiner of a section.
+    }
+    this.apply(machine.receive(id, bytes, remoteAddr))
+  }
+
+  /** Others' unconsensused Add/Remove votes in our graph, each once (MEMBERSHIP.md §1's J and P). */
+  private observeVotes(machine: Membership): MembershipStep | undefined {
+    const engine = this.parts.lifecycle.engine
+    if (engine === undefined || engine.isRemoved) return undefined
+    const size = engine.graphSize
+    if (size === this.lastGraphSize || engine.pendingObservationCount === 0) return undefined
+    this.lastGraphSize = size
+    let step: MembershipStep | undefined
+    for (const { voter, observation } of engine.view().membershipVotes) {
+      const key = `${voter.name}|${bytesToString(encodeObservation(observation), 'base16')}`
+      if (this.seenVotes.has(key)) continue
+      this.seenVotes.add(key)
+      step = merge(step, machine.observedVote(voter, observation))
+    }
+    return step
+  }
+
+  // ---------------------------------------------------------------- the clock
+
+  /** Ticks at the machine's wake-up, and at least every `tickMs`. */
+  private arm(): void {
+    if (!this.started) return
+    const now = Date.now()
+    const due = Math.min(this.wakeAt ?? Number.POSITIVE_INFINITY, now + this.options.tickMs)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, due - now))
+    this.timer.unref?.()
+  }
+
+  private onTimer(): void {
+    this.timer = undefined
+    const machine = this.machineOrUndefined
+    if (!this.started || machine === undefined) return
+    this.wakeAt = undefined
+    this.apply(machine.tick(Date.now()))
+    this.arm()
+  }
+
+  // ---------------------------------------------------------------- output
+
+  private apply(step: MembershipStep): void {
+    const { journal, pacing, reporter } = this.parts
+    let voted = false
+    for (const vote of step.votes) voted = this.vote(vote) || voted
+    if (voted) {
+      void journal.flush().then(
+        () => pacing.nudge(true),
+        () => {}, // A failed write fails the service (Lifecycle.failStore).
+      )
+    }
+    for (const message of step.messages) this.send(message.to, message.bytes)
+    for (const directive of step.engine) {
+      if (directive.kind === 'serveOnly') {
+        this.log('our removal is agreed: serving only until the drain ends')
+        pacing.nudge(true)
+      } else if (directive.kind === 'stop') {
+        this.stoppedEngine = true
+        pacing.stop()
+        this.log('drain over: no more gossip')
+      }
+    }
+    for (const directive of step.peers) {
+      if (directive.kind !== 'ban') continue
+      const peer = this.peerIdOf(directive.peer)
+      if (peer !== undefined) this.banned.add(peer.toString())
+    }
+    for (const fault of step.faults) {
+      const peer = this.peerIdOf(fault.offender)
+      if (peer !== undefined) reporter.membershipFault(peer, fault.kind, fault.detail)
+    }
+    for (const warning of step.warnings) {
+      this.log('membership warning %s', warning.kind === 'fold' ? warning.warning.kind : warning.detail)
+    }
+    for (const event of step.events) this.emit(event)
+    if (step.events.some((e) => e.type !== 'join:rejected' && e.type !== 'change:deferred'))
+      this.followState()
+    if (step.nextWakeupAt !== undefined && (this.wakeAt === undefined || step.nextWakeupAt < this.wakeAt)) {
+      this.wakeAt = step.nextWakeupAt
+      if (this.started) this.arm()
+    }
+  }
+
+  /** One of the machine's votes, into our engine; whether the engine took it. */
+  private vote(vote: Observation): boolean {
+    const engine: Parsec | undefined = this.parts.lifecycle.engine
+    if (engine === undefined || !engine.canVote()) return false
+    try {
+      this.parts.journal.take(engine.voteFor(vote))
+      return true
+    } catch (error) {
+      this.log('membership vote refused by the engine: %s', (error as Error).message)
+      return false
+    }
+  }
+
+  private send(to: PublicId, bytes: Uint8Array): void {
+    const peer = this.peerIdOf(to)
+    if (peer === undefined || peer.equals(this.components.peerId)) return
+    this.parts.wire.send(peer, bytes).catch((error: Error) => {
+      this.log('membership message to %p failed: %s', peer, error.message)
+      const machine = this.machineOrUndefined
+      if (machine !== undefined && this.started) this.apply(machine.transportHint(to, false))
+    })
+  }
+
+  private emit(event: MembershipEvent): void {
+    const { reporter } = this.parts
+    switch (event.type) {
+      case 'member:joined':
+      case 'member:banned': {
+        const peer = this.peerIdOf(event.peer)
+        if (peer !== undefined) reporter.emit(event.type, { peer, position: event.position })
+        break
+      }
+      case 'member:left': {
+        const peer = this.peerIdOf(event.peer)
+        if (peer !== undefined)
+          reporter.emit('member:left', { peer, position: event.position, reason: event.reason })
+        break
+      }
+      case 'self:joined':
+        reporter.emit('self:joined', { position: event.position, seq: event.seq })
+        break
+      case 'self:removed':
+        reporter.emit('self:removed', { reason: event.reason })
+        break
+      case 'join:rejected': {
+        const peer = this.peerIdOf(event.peer)
+        const by = event.by === undefined ? undefined : this.peerIdOf(event.by)
+        if (peer === undefined) break
+        reporter.emit('join:rejected', {
+          peer,
+          ...(by === undefined ? {} : { by }),
+          reason: event.reason,
+          retryAfterMs: event.retryAfterMs,
+        })
+        break
+      }
+      case 'section:fragile':
+        this.log('the section is fragile: %d members', event.members)
+        break
+      case 'change:deferred':
+        this.log('%s of %s deferred: %s', event.change, event.peer.name, event.reason)
+        break
+    }
+  }
+
+  private followState(): void {
+    const state = this.machineOrUndefined?.state
+    // Before the genesis block is folded the state has no members yet: the genesis roster stands.
+    if (state !== undefined && state.agreedBlocks > 0) this.parts.roster.follow(state)
+  }
+
+  private peerIdOf(id: PublicId): PeerId | undefined {
+    try {
+      return this.parts.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id)
+    } catch {
+      return undefined
+    }
+  }
+
+  private requireMachine(): Membership {
+    const machine = this.machineOrUndefined
+    if (machine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
+    return machine
+  }
+}
+
+function merge(a: MembershipStep | undefined, b: MembershipStep | undefined): MembershipStep | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return mergeSteps(a, b)
+}
