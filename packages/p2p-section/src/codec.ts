@@ -47,13 +47,18 @@ export function packedEventBytes(event: PackedEvent): Uint8Array<ArrayBuffer> {
 const ENTRY_OVERHEAD = 6
 
 /** What a sync message says besides its events (see pb/sync.proto). */
-export type SyncStatus = 'ok' | 'catch-up' | 'not-ready'
+export type SyncStatus = 'ok' | 'catch-up' | 'not-ready' | 'not-member'
 
 const STATUS_TO_WIRE: Record<SyncStatus, SyncMessage.Status> = {
   ok: SyncMessage.Status.OK,
   'catch-up': SyncMessage.Status.CATCH_UP,
   'not-ready': SyncMessage.Status.NOT_READY,
+  'not-member': SyncMessage.Status.NOT_MEMBER,
 }
+
+const STATUS_FROM_WIRE = new Map<SyncMessage.Status, SyncStatus>(
+  Object.entries(STATUS_TO_WIRE).map(([status, wire]) => [wire, status as SyncStatus]),
+)
 
 /** Encoded size of `events` as the entries of one message. */
 export function eventsBytes(events: readonly PackedEvent[], stopAbove = Number.POSITIVE_INFINITY): number {
@@ -85,7 +90,7 @@ export function encodeSync(
   })
 }
 
-/** A sync message with no events: `catch-up`, `not-ready`, or (a response) an acknowledgement. */
+/** A sync message with no events: `catch-up`, `not-ready`, `not-member`, or (a response) an acknowledgement. */
 export function encodeSyncSignal(kind: SyncKind, status: SyncStatus): Uint8Array {
   return SyncMessage.encode({
     kind: kind === 'request' ? SyncMessage.Kind.REQUEST : SyncMessage.Kind.RESPONSE,
@@ -135,16 +140,11 @@ export function decodeSync(
     throw new SectionError('MalformedMessage', `not a sync message: ${text}`)
   }
   const kind: SyncKind = message.kind === SyncMessage.Kind.RESPONSE ? 'response' : 'request'
-  const status: SyncStatus =
-    message.status === SyncMessage.Status.CATCH_UP
-      ? 'catch-up'
-      : message.status === SyncMessage.Status.NOT_READY
-        ? 'not-ready'
-        : 'ok'
+  const status = STATUS_FROM_WIRE.get(message.status) ?? 'ok'
   if (status !== 'ok' && message.events.length > 0)
     throw new SectionError('MalformedMessage', `a ${status} message with events`)
-  if (status === 'not-ready' && kind === 'request')
-    throw new SectionError('MalformedMessage', 'a not-ready request')
+  if ((status === 'not-ready' || status === 'not-member') && kind === 'request')
+    throw new SectionError('MalformedMessage', `a ${status} request`)
   if (status === 'ok' && kind === 'request' && message.events.length === 0)
     throw new SectionError('MalformedMessage', 'a sync request with no event')
   return {

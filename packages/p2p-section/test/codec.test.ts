@@ -70,6 +70,10 @@ describe('sync codec', () => {
     assert.throws(() => decodeSync(encodeSyncSignal('request', 'not-ready'), 1000, nobody), {
       code: 'MalformedMessage',
     })
+    assert.throws(() => decodeSync(encodeSyncSignal('request', 'not-member'), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
+    assert.equal(decodeSync(encodeSyncSignal('response', 'not-member'), 1000, nobody).status, 'not-member')
     // A mock identity's event is not an Ed25519 event.
     const mock = Parsec.fromGenesis({
       us: new MockSecretId('Alice'),

@@ -30,13 +30,15 @@ export namespace SyncMessage {
   export enum Status {
     OK = 'OK',
     CATCH_UP = 'CATCH_UP',
-    NOT_READY = 'NOT_READY'
+    NOT_READY = 'NOT_READY',
+    NOT_MEMBER = 'NOT_MEMBER'
   }
 
   enum __StatusValues {
     OK = 0,
     CATCH_UP = 1,
-    NOT_READY = 2
+    NOT_READY = 2,
+    NOT_MEMBER = 3
   }
 
   export namespace Status {

@@ -135,6 +135,10 @@ export class Inbound implements Startable {
   private async handleSync(stream: Stream, connection: Connection): Promise<void> {
     const { lifecycle, roster, journal, pacing, puller } = this.parts
     const remote = connection.remotePeer
+    if (roster.memberOf(remote) === undefined && roster.wasMember(remote)) {
+      await this.tellRemoved(stream, remote)
+      return
+    }
     const member = this.member(stream, connection)
     if (member === undefined) return
     const lp = new InboundMessages(stream, remote.toString(), {
@@ -210,6 +214,29 @@ export class Inbound implements Startable {
         return
       }
       if (news) pacing.nudge()
+    }
+  }
+
+  /**
+   * A removed member's sync request, answered `not-member` and the stream ended: a leaver whose
+   * removal we agreed before it did learns it so (after f+1 such answers its machine confirms it
+   * from our chain and drains), instead of retrying a stream that is reset.
+   */
+  private async tellRemoved(stream: Stream, remote: PeerId): Promise<void> {
+    const lp = new InboundMessages(stream, remote.toString(), {
+      maxMessageBytes: this.limits.maxMessageBytes,
+      idleTimeoutMs: this.limits.idleStreamTimeoutMs,
+      messageTimeoutMs: this.limits.responseTimeoutMs,
+      budget: this.largeMessages,
+    })
+    try {
+      await lp.read()
+      await lp.write(encodeSyncSignal('response', 'not-member'), {
+        signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
+      })
+      await endStream(stream, CLOSE_GRACE_MS, 'no longer a member of this section')
+    } catch (error) {
+      stream.abort(toError(error))
     }
   }
 

@@ -230,6 +230,17 @@ export class MembershipHost implements Startable, JournalObserver {
     this.apply(machine.receive(id, bytes, remoteAddr))
   }
 
+  /**
+   * A member answered our sync `not-member`: perhaps our removal is agreed there and not here yet
+   * (a leaver's last syncs). The machine asks f+1 such members for their chain and drains if it
+   * confirms the removal (MEMBERSHIP.md §4, "the removed peer").
+   */
+  notMemberOf(partner: PublicId): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started) return
+    this.apply(machine.engineSelf({ refusedBy: partner }))
+  }
+
   /** Others' unconsensused Add/Remove votes in our graph, each once (MEMBERSHIP.md §1's J and P). */
   private observeVotes(machine: Membership): MembershipStep | undefined {
     const engine = this.parts.lifecycle.engine

@@ -38,6 +38,8 @@ export interface OutboundParts {
   readonly streams: StreamCache
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   readonly backoff: Backoff
+  /** A member answered that we are no longer one of its members (membership confirms it). */
+  readonly notMemberOf: (partner: PublicId) => void
 }
 
 export class Outbound {
@@ -173,6 +175,10 @@ export class Outbound {
         // telling us to catch up.
         if (received.status === 'catch-up') puller.inBackground(peerId, partner)
         else if (received.status === 'not-ready') backoff.fail(key)
+        else if (received.status === 'not-member') {
+          backoff.fail(key)
+          this.parts.notMemberOf(partner)
+        }
         return
       }
       const step = engine.handleResponse(partner, { packedEvents: received.packedEvents })

@@ -172,7 +172,16 @@ export class ParsecSectionService
       pacing: this.pacing,
       puller: this.puller,
     }
-    this.outbound = new Outbound({ ...parts, streams: this.streams, backoff: this.backoff }, limits, this.log)
+    this.outbound = new Outbound(
+      {
+        ...parts,
+        streams: this.streams,
+        backoff: this.backoff,
+        notMemberOf: (partner) => this.membership.notMemberOf(partner),
+      },
+      limits,
+      this.log,
+    )
     this.inbound = new Inbound(
       components,
       { ...parts, catchUp },
