@@ -1,27 +1,23 @@
-// Runs every compiled *.test.js under packages/, apps/ and test/ with node's test runner.
-// (Node 20's --test does not expand glob patterns itself.)
+// The README's test command: every compiled *.test.js under packages/, apps/ and test/. It needs
+// nothing but Node and the repository; the conformance suite over the reference graphs is
+// `pnpm test:reference` (scripts/test-reference.mjs), and this says so rather than pass silently.
 import { spawnSync } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { referenceVectors } from './reference-vectors.mjs'
+import { testFiles } from './test-files.mjs'
 
-const roots = ['packages', 'apps', 'test']
-const files = []
-function walk(dir) {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules') continue
-    const path = join(dir, name)
-    if (statSync(path).isDirectory()) walk(path)
-    else if (name.endsWith('.test.js') && path.includes(`${'dist'}`)) files.push(path)
-  }
-}
-for (const root of roots) walk(root)
-files.sort()
+const files = testFiles('.test.js')
 const filter = process.argv.slice(2)
 const selected = filter.length ? files.filter((f) => filter.some((s) => f.includes(s))) : files
 if (selected.length === 0) {
   console.error('no test files found (did the build run?)')
   process.exit(1)
 }
+const vectors = referenceVectors()
+console.log(
+  vectors.found
+    ? `reference conformance suite: not part of this command; \`pnpm test:reference\` runs it (graphs at ${vectors.path})`
+    : `reference conformance suite: did not run: no reference graphs at ${vectors.path} (set PARSEC_VECTORS; \`pnpm test:reference\` runs it)`,
+)
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], {
   stdio: 'inherit',
 })
