@@ -350,6 +350,34 @@ describe('Membership machine: single-machine rules', () => {
     assert.deepEqual(machine.observedVote(mockId('Carol'), fred).votes, [fred])
   })
 
+  it('a candidate whose Add lapsed is told StaleTicket, and so is its request again (add-many seed 2765)', () => {
+    // Members forgot the candidate quietly and re-admitted its deferred request: it waited for ever.
+    const { machine } = founder(['Alice', 'Bob', 'Carol', 'Dave'])
+    const bytes = joinRequestBytes(machine, 'Eric')
+    assert.equal(replyOf(machine.joinRequest(mockId('Eric'), bytes))?.kind, 'admit')
+    const request = decodeMessage(bytes, mockPeerIds)
+    assert.equal(request.kind, 'joinRequest')
+    if (request.kind !== 'joinRequest') return
+    const record = {
+      sectionId: request.sectionId,
+      peer: request.peer,
+      addrs: request.addrs,
+      head: request.head,
+      nonce: request.nonce,
+    }
+    machine.observedVote(mockId('Bob'), add(mockId('Eric'), encodeAdmissionRecord(record)))
+    const lapsed = machine.tick(FAST.candidateTimeoutMs!)
+    assert.deepEqual(replyOf(lapsed), { kind: 'reject', reason: 'StaleTicket', retryAfterMs: 0 })
+    assert.equal(machine.peerState('Eric'), 'outsider')
+    const again = machine.tick(FAST.candidateTimeoutMs! + 10_000)
+    assert.equal(again.messages.length, 0)
+    assert.deepEqual(replyOf(machine.joinRequest(mockId('Eric'), bytes)), {
+      kind: 'reject',
+      reason: 'StaleTicket',
+      retryAfterMs: 0,
+    })
+  })
+
   it('suspicion needs both the decisions and the clock; any event resets both', () => {
     const { machine } = founder(['Alice', 'Bob', 'Carol', 'Dave'])
     const progress = (n: number) =>

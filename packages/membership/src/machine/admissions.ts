@@ -112,8 +112,7 @@ export class Admissions {
       this.reply(step, from, digest, { kind: 'reject', reason: 'NotAMember', retryAfterMs: 0 })
       return
     }
-    if (!this.votes.mayVoteAdd(addOf(admissionRecordOf(request)))) {
-      // Its Add lapsed here: we would never vote it, so the joiner needs a fresh ticket.
+    if (this.lapsed(request)) {
       this.candidates.delete(from.name)
       this.refuse(step, request, digest, 'StaleTicket', 0)
       return
@@ -173,6 +172,10 @@ export class Admissions {
     for (const [name, request] of [...this.deferred]) {
       this.deferred.delete(name)
       const digest = ticketDigest(admissionRecordOf(request))
+      if (this.lapsed(request)) {
+        this.refuse(step, request, digest, 'StaleTicket', 0)
+        continue
+      }
       const verdict = checkStanding(request, this.checkContext(name))
       if (verdict.kind === 'reject') this.refuse(step, request, digest, verdict.reason, verdict.retryAfterMs)
       else this.judgeCapacity(request, digest, step, true)
@@ -336,17 +339,26 @@ export class Admissions {
   private forgetStaleCandidates(step: Step): void {
     const state = requireState(this.ctx)
     for (const [name, candidate] of [...this.candidates]) {
-      const stale =
-        !state.isFreshHead(candidate.record.head, this.ctx.config.ticketMaxAge) ||
-        !this.votes.mayVoteAdd(addOf(candidate.record))
+      const stale = !state.isFreshHead(candidate.record.head, this.ctx.config.ticketMaxAge)
+      const lapsed = this.lapsed(candidate.request)
       const timedOut =
         !candidate.ready && this.ctx.now - candidate.admittedAt >= this.ctx.config.candidateTimeoutMs
-      if (stale || timedOut) {
+      if (stale || lapsed || timedOut) {
         this.candidates.delete(name)
         this.heldReady.delete(name)
         step.peers.push({ kind: 'acceptSync', peer: candidate.request.peer, accept: false })
+        // A stale ticket the joiner sees in its own replay; a lapsed Add only we know of.
+        if (lapsed && !stale) this.refuse(step, candidate.request, candidate.digest, 'StaleTicket', 0)
       }
     }
+  }
+
+  /**
+   * Whether the request's Add lapsed here (see `VoteBook.mayVoteAdd`): we would never vote it, so
+   * its joiner needs a fresh ticket, and is told so as `StaleTicket`.
+   */
+  private lapsed(request: JoinRequest): boolean {
+    return !this.votes.mayVoteAdd(addOf(admissionRecordOf(request)))
   }
 
   private joinInfo(): JoinInfo {
