@@ -10,6 +10,7 @@
 import type { PeerIdDecoder } from '../encoding/peer-ids.js'
 import { encodeObservation, type Observation, type PublicId, toHex } from '../engine-exports.js'
 import { type AdmissionRecord, decodeAdmissionRecord, decodeRemoveInfo } from '../wire/records.js'
+import { supermajority } from '../quorum.js'
 import { currentRound, type MachineContext, requireState } from './context.js'
 import type { Step } from './step.js'
 
@@ -71,6 +72,9 @@ export function pendingVoteOf(
 
 const MAX_REMEMBERED_VOTES = 16_384
 
+/** How many `candidateTimeoutMs` a lapsed Add's voters are still counted (late votes arriving). */
+const KEEP_LAPSED_FACTOR = 3
+
 /** Adds `key`, bounded: a key forgotten after this many newer ones belongs to a long-dead ticket or round. */
 function remember(keys: Set<string>, key: string): void {
   keys.add(key)
@@ -127,8 +131,9 @@ export class VoteBook {
   /** Records `voter`'s vote; the key, or undefined if ignored or over the bound (`full`). */
   observe(voter: string, observation: Observation): { key?: string; full: boolean } {
     const key = keyOf(observation)
-    if (this.lapsedAdds.has(key)) return { full: false }
     let entry = this.observed.get(key)
+    // A lapsed key seen anew would look fresh: only one still counted (pruneLapsed) takes voters.
+    if (entry === undefined && this.lapsedAdds.has(key)) return { full: false }
     if (entry === undefined) {
       if (this.observedCount >= this.ctx.config.maxObservedVotes) return { full: true }
       const vote = pendingVoteOf(observation, this.ctx.ids, this.ctx.now)
@@ -165,10 +170,23 @@ export class VoteBook {
       // Not its ticket going stale: the engine decides an Add with the votes it has whatever its
       // ticket's age (only new votes check it), so it still counts in J (churn seed 2657: Add(Hank)
       // voted at N = 3 beside a stale Add(Gina), both decided, 2 young of 5).
-      return this.ctx.now - vote.since < this.ctx.config.candidateTimeoutMs
+      if (this.ctx.now - vote.since < this.ctx.config.candidateTimeoutMs) return true
+      // Past its time, an Add a supermajority voted will be decided all the same: it stays in J
+      // until it is (Sybil-200 seed 2686: two such Adds lapsed a few steps before their decision,
+      // members voted a third beside them, 3 young of 8).
+      return this.supermajorityVoted(keyOf(vote.observation))
     }
     if (!state.isMember(vote.peer.name)) return false
     return vote.round === undefined || vote.round === currentRound(this.ctx)
+  }
+
+  /** Whether current members that voted this observation (we included) are a supermajority. */
+  private supermajorityVoted(key: string): boolean {
+    const state = requireState(this.ctx)
+    const voters = new Set<string>()
+    for (const voter of this.observed.get(key)?.voters ?? []) if (state.isMember(voter)) voters.add(voter)
+    if (this.ours.has(key)) voters.add(this.ctx.us.publicId.name)
+    return supermajority(state.size, voters.size)
   }
 
   /** Our live votes (bounded by `maxPendingVotes`). */
@@ -247,17 +265,33 @@ export class VoteBook {
       this.noteLapsed(key, vote)
     }
     for (const [key, entry] of this.observed) {
-      if (this.isLive(entry.vote)) continue
+      const age = this.ctx.now - entry.vote.since
+      if (this.isLive(entry.vote)) {
+        if (entry.vote.kind === 'add' && age >= this.ctx.config.candidateTimeoutMs) this.noteLapsed(key, entry.vote)
+        continue
+      }
+      // A lapsed Add's voters are still counted for a while: votes cast before the others let it
+      // lapse may still arrive and make it a supermajority's (then it is live again, see isLive).
+      if (entry.vote.kind === 'add' && age < KEEP_LAPSED_FACTOR * this.ctx.config.candidateTimeoutMs) {
+        if (!this.isMoot(entry.vote)) {
+          this.noteLapsed(key, entry.vote)
+          continue
+        }
+      }
       this.dropObserved(key)
       this.noteLapsed(key, entry.vote)
     }
   }
 
-  /** An Add that lapsed by age (not because its peer joined or left) stays lapsed here. */
-  private noteLapsed(key: string, vote: PendingVote): void {
-    if (vote.kind !== 'add') return
+  /** An Add whose peer joined or was removed: nothing more to count. */
+  private isMoot(vote: PendingVote): boolean {
     const state = requireState(this.ctx)
-    if (state.isMember(vote.peer.name) || state.wasRemoved(vote.peer.name)) return
+    return state.isMember(vote.peer.name) || state.wasRemoved(vote.peer.name)
+  }
+
+  /** An Add that lapsed by age (not because its peer joined or left) is never voted again here. */
+  private noteLapsed(key: string, vote: PendingVote): void {
+    if (vote.kind !== 'add' || this.isMoot(vote)) return
     remember(this.lapsedAdds, key)
   }
 
