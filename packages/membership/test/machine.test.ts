@@ -342,7 +342,11 @@ describe('Membership machine: single-machine rules', () => {
     machine.tick(FAST.candidateTimeoutMs!)
     assert.equal(machine.peerState('Eric'), 'outsider', 'the vote lapsed')
     assert.deepEqual(machine.observedVote(mockId('Carol'), eric).votes, [], 'no seconding of a lapsed key')
-    assert.equal(machine.peerState('Eric'), 'outsider', 'a lapsed key counts again only if it will be decided')
+    assert.equal(
+      machine.peerState('Eric'),
+      'outsider',
+      'a lapsed key counts again only if it will be decided',
+    )
     // A fresh key is seconded as before.
     const fred = addOf('Fred')
     machine.observedVote(mockId('Bob'), fred)

@@ -9,8 +9,8 @@
 
 import type { PeerIdDecoder } from '../encoding/peer-ids.js'
 import { encodeObservation, type Observation, type PublicId, toHex } from '../engine-exports.js'
-import { type AdmissionRecord, decodeAdmissionRecord, decodeRemoveInfo } from '../wire/records.js'
 import { supermajority } from '../quorum.js'
+import { type AdmissionRecord, decodeAdmissionRecord, decodeRemoveInfo } from '../wire/records.js'
 import { currentRound, type MachineContext, requireState } from './context.js'
 import type { Step } from './step.js'
 
@@ -267,7 +267,8 @@ export class VoteBook {
     for (const [key, entry] of this.observed) {
       const age = this.ctx.now - entry.vote.since
       if (this.isLive(entry.vote)) {
-        if (entry.vote.kind === 'add' && age >= this.ctx.config.candidateTimeoutMs) this.noteLapsed(key, entry.vote)
+        if (entry.vote.kind === 'add' && age >= this.ctx.config.candidateTimeoutMs)
+          this.noteLapsed(key, entry.vote)
         continue
       }
       // A lapsed Add's voters are still counted for a while: votes cast before the others let it
