@@ -319,8 +319,11 @@ export class LocalSection {
     return api
   }
 
-  /** Spawns peer `index` (with its data directory and port) and resolves on its ready line. */
-  async start(index: number): Promise<LocalPeer> {
+  /**
+   * Spawns peer `index` (with its data directory and port) and resolves on its ready line;
+   * `extraArgs` are added to this start's arguments (after `startArgs`).
+   */
+  async start(index: number, extraArgs: readonly string[] = []): Promise<LocalPeer> {
     if (this.closed) throw new Error('the local section is closed')
     const peer = this.peers[index]
     if (peer.child !== undefined) throw new Error(`peer ${index} is already running`)
@@ -342,6 +345,7 @@ export class LocalSection {
       '--json',
       '--exit-with-stdin',
       ...(this.options.startArgs ?? []),
+      ...extraArgs,
     ]
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     peer.child = child
