@@ -198,6 +198,9 @@ export interface ReadyEvent {
   readonly sectionId: string
   readonly listen: string[]
   readonly api: string
+  /** Our state in the section at start, and the agreed voters (as in `GET /status`). */
+  readonly self: MembershipStatus['self']
+  readonly members: readonly string[]
 }
 
 export interface LocalPeer {
