@@ -238,19 +238,26 @@ describe('parsec-peer: 4 founders, one leaves', { timeout: 300_000 }, () => {
     const leaver = section.peers[3]
     const before = await section.api(0).status()
     assert.deepEqual(before.members, section.peers.map((p) => p.peerId).sort())
-    const run = await cli([
-      'leave',
-      '--api',
-      section.api(3).address,
-      '--api-token',
-      section.apiToken!.file,
-      '--json',
-    ])
+    const run = await cli(
+      [
+        'leave',
+        '--api',
+        section.api(3).address,
+        '--api-token',
+        section.apiToken!.file,
+        '--json',
+        '--wait',
+        '--timeout',
+        '60000',
+      ],
+      90_000,
+    )
     assert.equal(run.status, 0, run.stderr)
     assert.deepEqual(JSON.parse(run.stdout), {
       leaving: true,
       peerId: leaver.peerId,
       sectionId: section.sectionId,
+      left: true,
     })
     const exit = await leaver.exited
     assert.equal(exit?.code, 0, leaver.stderr.join('\n'))
