@@ -127,6 +127,12 @@ describe('parsec-peer start: membership flags', { concurrency: 4 }, () => {
     })
   }
 
+  it('parsec-peer leave: an API nobody serves is exit 1 (Unreachable)', async () => {
+    const run = await cli(['leave', '--api', '127.0.0.1:1'])
+    assert.equal(run.status, 1, run.stderr)
+    assert.match(run.stderr, /^parsec-peer leave: Unreachable: no answer from the API at 127\.0\.0\.1:1/)
+  })
+
   it('lists every membership flag with its default in --help', async () => {
     const run = await cli(['start', '--help'])
     assert.equal(run.status, 0)
