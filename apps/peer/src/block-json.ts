@@ -4,7 +4,7 @@
  * text when printable.
  */
 
-import { type DeliveredBlock, peerIdFromPublicId, type SectionGenesis } from '@parsec-section/p2p-section'
+import { type DeliveredBlock, peerIdFromPublicId } from '@parsec-section/p2p-section'
 import type { PublicId } from '@parsec-section/parsec-core'
 
 export interface BlockJson {
@@ -41,13 +41,15 @@ export function printableText(bytes: Uint8Array): string | undefined {
   return /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(text) ? undefined : text
 }
 
-/** Maps engine ids (hex public keys) to peer id strings, from the genesis first. */
+const MAX_CACHED_NAMES = 4096
+
+/**
+ * Maps engine ids (hex Ed25519 public keys) to peer id strings. A peer id is derived from the key
+ * itself, so founders and peers added later (Add and Remove blocks, voters) are named alike; the
+ * map only saves deriving a name twice.
+ */
 export class PeerNames {
   private readonly names = new Map<string, string>()
-
-  constructor(genesis: SectionGenesis) {
-    for (const member of genesis.members) this.names.set(member.publicId.name, member.peerId.toString())
-  }
 
   of(id: PublicId): string {
     let name = this.names.get(id.name)
@@ -57,6 +59,8 @@ export class PeerNames {
       } catch {
         name = id.name
       }
+      // Bounded: the names seen in blocks are the section's members, past and present.
+      if (this.names.size >= MAX_CACHED_NAMES) this.names.clear()
       this.names.set(id.name, name)
     }
     return name

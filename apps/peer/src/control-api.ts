@@ -3,8 +3,13 @@
  *
  * - `POST /votes` `{"payload": HEX}` or `{"payloads": [HEX, ...]}` → 202 `{"accepted": n}`
  * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "blocks": [...]}` (long-polls with wait)
- * - `GET /status` → the section status plus `{"listen", "api", "uptimeMs", "memory"}`; `?gc=1` runs a
- *   full garbage collection before reading the memory when node exposes `gc` (a diagnostic)
+ * - `GET /status` → the section status and its membership status (`self`, `members`: the agreed
+ *   voters, `seq` and `head` of the membership chain, `candidates`, `suspected`) plus `{"listen",
+ *   "api", "uptimeMs", "memory"}`; `?gc=1` runs a full garbage collection before reading the memory
+ *   when node exposes `gc` (a diagnostic)
+ * - `POST /leave` (no body, or `{}`) → 202 `{"leaving": true}`: the peer leaves gracefully (votes
+ *   its own Remove, drains) and its process exits once its removal is agreed; 409 `LeaveRefused`
+ *   with a `reason` (`LastMember`, `AlreadyLeaving`, `Removed`, `NotAMember`, `GenesisNotAgreed`)
  *
  * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. Before routing, every request
  * passes the checks of api-access.ts (its Host, cross-origin writes, the optional bearer token).
@@ -13,7 +18,12 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type DeliveredBlock, isSectionError, type ParsecSection } from '@parsec-section/p2p-section'
+import {
+  type DeliveredBlock,
+  isSectionError,
+  type LeaveRefusedError,
+  type ParsecSection,
+} from '@parsec-section/p2p-section'
 import { isParsecError } from '@parsec-section/parsec-core'
 import { type AccessRules, acceptedHosts, checkAccess } from './api-access.js'
 import { API_LIMITS } from './api-limits.js'
@@ -36,6 +46,8 @@ export interface ControlApiOptions {
   readonly hostNames?: readonly string[]
   /** When set, every request needs `Authorization: Bearer <token>`. */
   readonly token?: string
+  /** `POST /leave`: starts leaving (default `section.leave()`); rejects as `section.leave()` does. */
+  readonly leave?: () => Promise<void>
 }
 
 export interface ControlApi {
@@ -55,7 +67,15 @@ class ApiError extends Error {
   }
 }
 
-const ROUTES: Record<string, string> = { '/votes': 'POST', '/blocks': 'GET', '/status': 'GET' }
+const ROUTES: Record<string, string> = {
+  '/votes': 'POST',
+  '/blocks': 'GET',
+  '/status': 'GET',
+  '/leave': 'POST',
+}
+
+/** A `POST /leave` body is empty or `{}`. */
+const MAX_LEAVE_BODY_BYTES = 1024
 
 function send(
   res: ServerResponse,
@@ -171,6 +191,24 @@ export function parseVotes(body: Buffer): Uint8Array[] {
   })
 }
 
+/** Checks a POST /leave body: nothing, or the JSON object `{}` (content-type application/json). */
+export function parseLeave(body: Buffer, contentType: string | undefined): void {
+  if (body.length === 0) return
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'UnsupportedMediaType', 'a POST /leave body needs content-type application/json')
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch (error) {
+    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json) || Object.keys(json).length > 0) {
+    throw new ApiError(400, 'InvalidBody', 'POST /leave takes no body, or {}')
+  }
+}
+
 function queryInt(params: URLSearchParams, name: string, fallback: number, max: number): number {
   const raw = params.get(name)
   if (raw === null) return fallback
@@ -241,6 +279,22 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     throw new ApiError(500, 'Internal', message, extra)
   }
 
+  async function handleLeave(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    parseLeave(await readBody(req, MAX_LEAVE_BODY_BYTES), req.headers['content-type'])
+    try {
+      await (options.leave ?? (() => section.leave()))()
+    } catch (error) {
+      if (isSectionError(error) && error.code === 'LeaveRefused') {
+        throw new ApiError(409, 'LeaveRefused', error.message, {
+          reason: (error as LeaveRefusedError).reason,
+        })
+      }
+      if (isSectionError(error)) throw new ApiError(503, error.code, error.message)
+      throw error
+    }
+    send(res, 202, { leaving: true })
+  }
+
   async function handleBlocks(res: ServerResponse, params: URLSearchParams): Promise<void> {
     const from = queryInt(params, 'from', 0, Number.MAX_SAFE_INTEGER)
     const limit = queryInt(params, 'limit', API_LIMITS.defaultBlockLimit, API_LIMITS.maxBlockLimit)
@@ -259,6 +313,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     if (gc !== '0' && gc !== '1') throw new ApiError(400, 'InvalidQuery', 'gc must be 0 or 1')
     send(res, 200, {
       ...section.status(),
+      ...section.membershipStatus(),
       listen: options.listen(),
       api: address,
       uptimeMs: Date.now() - options.startedAt,
@@ -285,6 +340,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     if (closing) throw new ApiError(503, 'ShuttingDown', 'the peer is stopping')
     if (url.pathname === '/votes') await handleVotes(req, res)
     else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
+    else if (url.pathname === '/leave') await handleLeave(req, res)
     else handleStatus(res, url.searchParams)
   }
 

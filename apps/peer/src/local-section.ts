@@ -26,7 +26,12 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createGenesis, genesisToFile, type SectionStatus } from '@parsec-section/p2p-section'
+import {
+  createGenesis,
+  genesisToFile,
+  type MembershipStatus,
+  type SectionStatus,
+} from '@parsec-section/p2p-section'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { readApiTokenFile, writeNewApiTokenFile } from './api-token.js'
 import type { BlockJson } from './block-json.js'
@@ -60,8 +65,12 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
 
 // ------------------------------------------------------------------------------------ API client
 
-/** `GET /status`: the service's status plus where this peer listens and serves, and its memory. */
-export interface StatusJson extends SectionStatus {
+/**
+ * `GET /status`: the service's status and membership status, plus where this peer listens and
+ * serves, and its memory.
+ */
+export interface StatusJson extends SectionStatus, MembershipStatus {
+  readonly members: readonly string[]
   readonly listen: string[]
   readonly api: string
   readonly uptimeMs: number
@@ -80,9 +89,12 @@ export class ApiRequestError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string,
+    /** The answer's own message. */
+    readonly detail: string,
+    /** A refusal's typed reason (e.g. `POST /leave`'s `LastMember`). */
+    readonly reason?: string,
   ) {
-    super(`${status} ${code}: ${message}`)
+    super(`${status} ${code}${reason === undefined ? '' : ` (${reason})`}: ${detail}`)
   }
 }
 
@@ -138,8 +150,15 @@ export class ApiClient {
       timeoutMs,
     )
     if (response.status >= 400) {
-      const error = (response.json as { error?: { code?: string; message?: string } } | undefined)?.error
-      throw new ApiRequestError(response.status, error?.code ?? 'Unknown', error?.message ?? response.text)
+      const error = (
+        response.json as { error?: { code?: string; message?: string; reason?: string } } | undefined
+      )?.error
+      throw new ApiRequestError(
+        response.status,
+        error?.code ?? 'Unknown',
+        error?.message ?? response.text,
+        typeof error?.reason === 'string' ? error.reason : undefined,
+      )
     }
     return response.json as T
   }
@@ -153,6 +172,11 @@ export class ApiClient {
   async vote(payloads: readonly Uint8Array[]): Promise<number> {
     const body = { payloads: payloads.map((p) => Buffer.from(p).toString('hex')) }
     return (await this.call<{ accepted: number }>('POST', '/votes', body)).accepted
+  }
+
+  /** `POST /leave`: the peer starts leaving (an `ApiRequestError` 409 `LeaveRefused` if refused). */
+  leave(): Promise<{ leaving: true }> {
+    return this.call('POST', '/leave', {})
   }
 
   /** Blocks from `from` on; with `wait`, long-polls up to that many ms for the first one. */
@@ -174,6 +198,9 @@ export interface ReadyEvent {
   readonly sectionId: string
   readonly listen: string[]
   readonly api: string
+  /** Our state in the section at start, and the agreed voters (as in `GET /status`). */
+  readonly self: MembershipStatus['self']
+  readonly members: readonly string[]
 }
 
 export interface LocalPeer {
@@ -295,8 +322,11 @@ export class LocalSection {
     return api
   }
 
-  /** Spawns peer `index` (with its data directory and port) and resolves on its ready line. */
-  async start(index: number): Promise<LocalPeer> {
+  /**
+   * Spawns peer `index` (with its data directory and port) and resolves on its ready line;
+   * `extraArgs` are added to this start's arguments (after `startArgs`).
+   */
+  async start(index: number, extraArgs: readonly string[] = []): Promise<LocalPeer> {
     if (this.closed) throw new Error('the local section is closed')
     const peer = this.peers[index]
     if (peer.child !== undefined) throw new Error(`peer ${index} is already running`)
@@ -318,6 +348,7 @@ export class LocalSection {
       '--json',
       '--exit-with-stdin',
       ...(this.options.startArgs ?? []),
+      ...extraArgs,
     ]
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     peer.child = child

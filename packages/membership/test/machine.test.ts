@@ -131,6 +131,7 @@ describe('Membership machine: agreement and growth (driver)', () => {
     // Nothing is decided at N = 3 with one silent (3·2 > 2·3 is false), so suspicion by decisions
     // cannot even start there; fed decisions that leave Carol behind, Alice still refuses the vote.
     const { machine } = founder(['Alice', 'Bob', 'Carol'])
+    assert.deepEqual(machine.suspects(), [])
     const steps: Step[] = []
     for (let i = 1; i <= 5; i++) {
       const lastAncestors = new Map([
@@ -141,6 +142,11 @@ describe('Membership machine: agreement and growth (driver)', () => {
       steps.push(machine.decision({ index: i, lastAncestors }))
     }
     steps.push(machine.tick(1_000))
+    // Suspected (what a host shows), though not voted out.
+    assert.deepEqual(
+      machine.suspects().map((id) => id.name),
+      ['Carol'],
+    )
     const all = mergeSteps(...steps)
     assert.deepEqual(all.votes, [])
     assert.ok(
@@ -237,6 +243,10 @@ describe('Membership machine: single-machine rules', () => {
       'admit',
     )
     assert.equal(machine.peerState('Eric'), 'candidate')
+    assert.deepEqual(
+      machine.candidates().map((id) => id.name),
+      ['Eric'],
+    )
     const lazy = machine.joinRequest(mockId('Fred'), joinRequestBytes(machine, 'Fred', true))
     const outcome = replyOf(lazy)
     assert.equal(outcome?.kind === 'reject' && outcome.reason, 'InsufficientWork')

@@ -44,6 +44,8 @@ export type SectionErrorCode =
   | 'SelfCheckFailed'
   /** An argument outside its domain. */
   | 'InvalidArgument'
+  /** `leave()` was refused (a `LeaveRefusedError`, whose `reason` says why). */
+  | 'LeaveRefused'
 
 /**
  * Transport-level failures, reported as `link:error` events and never as faults: a peer that was
@@ -73,6 +75,29 @@ export class SectionError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options)
+  }
+}
+
+/** Why `leave()` was refused. */
+export type LeaveRefusal =
+  /** The only member: a section never becomes empty. */
+  | 'LastMember'
+  /** Our Remove is voted or agreed already. */
+  | 'AlreadyLeaving'
+  /** We were removed or banned. */
+  | 'Removed'
+  /** We are not a voter (an outsider or a candidate). */
+  | 'NotAMember'
+  /** The genesis block is not agreed yet: there are no members to agree on our Remove. */
+  | 'GenesisNotAgreed'
+
+/** `leave()` refused; nothing was voted. */
+export class LeaveRefusedError extends SectionError {
+  constructor(
+    readonly reason: LeaveRefusal,
+    message: string,
+  ) {
+    super('LeaveRefused', message)
   }
 }
 

@@ -30,8 +30,8 @@ export * as constants from './constants.js'
 export type { DhtNode, DhtNodeOptions } from './dht-node.js'
 export { createDhtNode } from './dht-node.js'
 export { announceTopic } from './discovery.js'
-export type { LinkErrorCode, SectionErrorCode } from './errors.js'
-export { isSectionError, SectionError } from './errors.js'
+export type { LeaveRefusal, LinkErrorCode, SectionErrorCode } from './errors.js'
+export { isSectionError, LeaveRefusedError, SectionError } from './errors.js'
 export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
 export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
 export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from './identity.js'
@@ -51,6 +51,7 @@ export type {
   JoinRejected,
   MemberChange,
   MemberLeft,
+  MembershipStatus,
   MessageFaultCode,
   ParsecSection,
   ParsecSectionComponents,

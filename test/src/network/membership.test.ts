@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { createSectionNode, type MemberLeft } from '@parsec-section/p2p-section'
+import { createSectionNode, type LeaveRefusedError, type MemberLeft } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
 import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
@@ -47,8 +47,17 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       leaver.services.section.addEventListener('self:removed', (e) => {
         removed = e.detail.reason
       })
+      const before = stay[0].services.section.membershipStatus()
+      assert.equal(before.self, 'member')
+      assert.deepEqual(before.members, section.nodes.map((n) => n.peerId.toString()).sort())
+      assert.deepEqual([before.candidates, before.suspected], [[], []])
       await leaver.services.section.leave()
       assert.equal(leaver.services.section.self(), 'leaving')
+      await assert.rejects(leaver.services.section.leave(), (error: LeaveRefusedError) => {
+        assert.equal(error.code, 'LeaveRefused')
+        assert.equal(error.reason, 'AlreadyLeaving')
+        return true
+      })
       await waitFor(
         stay,
         () => leaves.every((list) => list.length > 0),
@@ -78,6 +87,13 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const first = stayBlocks()[0]
       for (const list of stayBlocks()) assert.deepEqual(list, first)
       for (const node of stay) assert.equal(node.services.section.self(), 'member')
+      const after = stay.map((node) => node.services.section.membershipStatus())
+      for (const status of after) {
+        assert.deepEqual(status.members, [...members[0]].sort())
+        assert.equal(status.seq, before.seq + 1, 'one Remove more in the chain')
+        assert.notEqual(status.head, before.head)
+        assert.equal(status.head, after[0].head)
+      }
     } finally {
       await section.stop()
     }
@@ -166,7 +182,11 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const [leaver, ...others] = section.nodes
       const stay = () => [...others, node]
       const leaves = recordLeaves(stay())
-      await assert.rejects(leaver.services.section.leave(), /genesis block is not agreed/)
+      await assert.rejects(leaver.services.section.leave(), (error: LeaveRefusedError) => {
+        assert.equal(error.reason, 'GenesisNotAgreed')
+        assert.match(error.message, /genesis block is not agreed/)
+        return true
+      })
       await agreeOn(all(), 'before', () => all().map((n) => payloadTexts(n.services.section.blocks())))
       await leaver.services.section.leave()
       await waitFor(

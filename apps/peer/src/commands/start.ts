@@ -7,11 +7,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, isIP } from 'node:net'
 import { join } from 'node:path'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { LeaveReason } from '@parsec-section/membership'
 import {
   createSectionNode,
   type DeliveredBlock,
   isSectionError,
+  type LeaveRefusedError,
   openLevelDatastore,
+  type ParsecSection,
   parseGenesis,
   type SectionError,
   type SectionGenesis,
@@ -19,41 +22,59 @@ import {
 import type { LevelDatastore } from 'datastore-level'
 import { isLoopbackHost } from '../api-access.js'
 import { readApiTokenFile } from '../api-token.js'
-import { parse, UsageError } from '../args.js'
+import { intOption, parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
 import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
+import { MEMBERSHIP_OPTIONS, membershipConfig, membershipHelp } from '../membership-flags.js'
 import { parseMultiaddr } from './genesis.js'
+
+/** How long `--leave-on-exit` waits for our removal to be agreed and our drain to end. */
+const LEAVE_TIMEOUT_MS = 60_000
 
 const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
                          [--bootstrap MULTIADDR ...] [--data-dir DIR]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
+                         [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json]
 
-Runs one peer of the section of the genesis file, with the identity of the key file, listening on
-the --listen multiaddrs (e.g. /ip4/127.0.0.1/tcp/4001). It dials the other members at their genesis
-addresses, at --bootstrap multiaddrs (which must end in /p2p/PEERID) and at what the section's DHT
-finds.
+Runs one peer of the section of the genesis file, with the identity of the key file (one of the
+section's founders), listening on the --listen multiaddrs (e.g. /ip4/127.0.0.1/tcp/4001). It dials
+the members at their agreed addresses (founders: their genesis addresses), at --bootstrap multiaddrs
+(which must end in /p2p/PEERID) and at what the DHT finds. The members are whoever the section's
+agreed blocks say: a founder restarted from its data directory after others left resumes with them.
   --data-dir DIR   keep the gossip graph, the delivered blocks and the identity in DIR (LevelDB in
                    DIR/datastore, the key in DIR/identity.json) and resume from them; --key may then
                    be left out. Without it the peer runs in memory.
-  --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status) on HOST:PORT; port
-                   0 picks a free port (printed). HOST must be a loopback address unless --api-public.
-                   Requests must name HOST:PORT in their Host header (or localhost, 127.0.0.1 or
-                   [::1] with that port on loopback); writes from web pages of other origins are
-                   refused.
+  --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status, POST /leave) on
+                   HOST:PORT; port 0 picks a free port (printed). HOST must be a loopback address
+                   unless --api-public. Requests must name HOST:PORT in their Host header (or
+                   localhost, 127.0.0.1 or [::1] with that port on loopback); writes from web pages
+                   of other origins are refused.
   --api-host NAME  (repeatable) also accept the Host NAME (with the API's port) or NAME:PORT: the
                    names clients use for a public API (e.g. --api-public --api 0.0.0.0:8080
                    --api-host peer1.example.org).
   --api-token FILE every request needs 'Authorization: Bearer TOKEN', TOKEN being the content of
                    FILE (one word; surrounding whitespace ignored).
+  --leave-on-exit  on SIGINT, SIGTERM (or stdin closing, with --exit-with-stdin) leave the section
+                   first: vote our own Remove and wait until it is agreed and the drain is over, at
+                   most --leave-timeout MS (default ${LEAVE_TIMEOUT_MS}; exit 1 when it runs out). The
+                   last member stops without leaving. Without it a signal stops the peer as a
+                   member: restarted from its data directory, it resumes as one.
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
-  --json           print JSON lines, each with an "event" field (ready, block, blocks, fault,
-                   peer:connected, peer:disconnected, failed, stopping, stopped).
+  --json           print JSON lines, each with an "event" field (ready, running, block, blocks,
+                   fault, link:error, peer:connected, peer:disconnected, catchup, member:joined,
+                   member:left, member:banned, self:joined, self:removed, join:rejected, leaving,
+                   leave:refused, failed, stopping, stopped).
   --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
                    costs (a crash may then lose events others have seen, and the peer would fork).
-Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments or unusable files (a damaged data
-directory included): exit 2. Writing to the data directory failed (e.g. a full disk): exit 1.`
+Membership flags (MEMBERSHIP.md §8; unsigned integers; the defaults, in parentheses, are for real use):
+${membershipHelp()}
+Leaving: POST /leave on the API, or 'parsec-peer leave --api HOST:PORT': the peer votes its own
+Remove and exits 0 once the section agreed on it and its drain is over. A peer voted out or banned
+by the others exits 1. Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments (a membership
+flag out of range included) or unusable files (a damaged data directory included): exit 2. Writing
+to the data directory failed (e.g. a full disk): exit 1.`
 
 /** Block lines printed one by one per second before the rest is summarised. */
 const BLOCK_LINES_PER_SECOND = 10
@@ -304,6 +325,9 @@ async function runStart(args: string[]): Promise<number> {
     'api-token': { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
     'no-sync': { type: 'boolean' },
+    'leave-on-exit': { type: 'boolean' },
+    'leave-timeout': { type: 'string' },
+    ...MEMBERSHIP_OPTIONS,
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   })
@@ -327,6 +351,11 @@ async function runStart(args: string[]): Promise<number> {
       throw new UsageError(`--bootstrap: '${text}' must end in /p2p/PEERID`)
     }
   }
+  const membership = membershipConfig(values)
+  const leaveOnExit = values['leave-on-exit'] === true
+  if (values['leave-timeout'] !== undefined && !leaveOnExit)
+    throw new UsageError('--leave-timeout needs --leave-on-exit')
+  const leaveTimeoutMs = intOption(values, 'leave-timeout', LEAVE_TIMEOUT_MS, 1, 2 ** 31 - 1)
   let api: HostPort | undefined
   const apiHosts = (values['api-host'] as string[] | undefined) ?? []
   let apiToken: string | undefined
@@ -360,9 +389,11 @@ async function runStart(args: string[]): Promise<number> {
   }
   const identity = resolveIdentity(values.key as string | undefined, dataDir)
   const peerId = identity.peerId.toString()
+  // Founding (or resuming as a founder) takes a founder's key: the members now are whoever the
+  // agreed blocks say, but the genesis group is fixed.
   if (!genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
     throw new UsageError(
-      `peer ${peerId} is not a member of section ${genesis.sectionId} (genesis file ${genesisPath})`,
+      `peer ${peerId} is not a member of section ${genesis.sectionId}: only its founders start from the genesis file ${genesisPath}`,
     )
   }
   if (identity.save !== undefined) {
@@ -405,6 +436,7 @@ async function runStart(args: string[]): Promise<number> {
       genesis,
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
+      ...(Object.keys(membership).length === 0 ? {} : { membership }),
     })
   } catch (error) {
     await datastore?.close().catch(() => {})
@@ -420,7 +452,7 @@ async function runStart(args: string[]): Promise<number> {
     return 1
   }
   const section = node.services.section
-  const names = new PeerNames(genesis)
+  const names = new PeerNames()
   const log = new EventLog(json)
 
   // Blocks delivered before we could listen (restored from the data directory) have no time.
@@ -477,6 +509,16 @@ async function runStart(args: string[]): Promise<number> {
       `warning: no member answered the start-up self-check (${detail.asked} asked); going on`,
     )
   })
+  logMembership(section, log)
+  // Our removal agreed and our drain over (we left, or were voted out or banned): nothing more to
+  // do here; stop (exit 0 after a leave, 1 otherwise).
+  let removal: LeaveReason | undefined
+  const removed = new Promise<string>((resolve) => {
+    section.addEventListener('self:removed', ({ detail }) => {
+      removal = detail.reason
+      resolve(`removed: ${detail.reason}`)
+    })
+  })
   // The service stopped creating events (a failed write, a failed self-check): the service creates no more events; stop (exit 1).
   let failure: SectionError | undefined
   const failed = new Promise<string>((resolve) => {
@@ -492,6 +534,16 @@ async function runStart(args: string[]): Promise<number> {
     })
   })
 
+  /** `POST /leave` and `--leave-on-exit`: vote our Remove; the process exits on `self:removed`. */
+  const leave = async (): Promise<void> => {
+    await section.leave()
+    log.line(
+      'leaving',
+      { self: section.self() },
+      'leaving: our Remove is voted; exiting once the section agrees on it and the drain is over',
+    )
+  }
+
   const listenAddrs = (): string[] => node.getMultiaddrs().map((a) => a.toString())
   let control: ControlApi | undefined
   if (api !== undefined) {
@@ -506,6 +558,7 @@ async function runStart(args: string[]): Promise<number> {
         startedAt,
         hostNames: apiHosts,
         ...(apiToken === undefined ? {} : { token: apiToken }),
+        leave,
       })
     } catch (error) {
       await stopNode(node).catch(() => {})
@@ -522,16 +575,19 @@ async function runStart(args: string[]): Promise<number> {
     )
   }
 
+  const atStart = section.membershipStatus()
   const ready = {
     peerId,
     sectionId: genesis.sectionId,
     listen: listenAddrs(),
     api: control?.address ?? null,
+    self: atStart.self,
+    members: atStart.members,
   }
   log.line(
     'ready',
     ready,
-    `ready: peer ${peerId} of section ${genesis.sectionId} (${genesis.mode}, ${genesis.members.length} members, ` +
+    `ready: peer ${peerId} of section ${genesis.sectionId} (${genesis.mode}, ${atStart.self} of ${atStart.members.length} members, ` +
       `${restored} blocks at start); listening on ${ready.listen.join(' ')}` +
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
@@ -549,6 +605,7 @@ async function runStart(args: string[]): Promise<number> {
   )
   const reason = await new Promise<string>((resolve) => {
     failed.then(resolve)
+    removed.then(resolve)
     process.once('SIGINT', () => resolve('SIGINT'))
     process.once('SIGTERM', () => resolve('SIGTERM'))
     if (values['exit-with-stdin'] === true) {
@@ -563,6 +620,10 @@ async function runStart(args: string[]): Promise<number> {
   }
   process.once('SIGINT', force)
   process.once('SIGTERM', force)
+  let leaveFailed: string | undefined
+  if (leaveOnExit && removal === undefined && failure === undefined) {
+    leaveFailed = await leaveBeforeExit(section, leave, { removed, failed }, leaveTimeoutMs, log)
+  }
   const forceTimer = setTimeout(() => {
     console.error(`parsec-peer start: did not stop within ${STOP_TIMEOUT_MS} ms`)
     process.exit(1)
@@ -591,5 +652,115 @@ async function runStart(args: string[]): Promise<number> {
     console.error(`parsec-peer start: ${failureCode}: ${message}`)
     return failureCode === 'SelfCheckFailed' ? 2 : 1
   }
+  if (removal !== undefined && removal !== 'left') {
+    console.error(
+      `parsec-peer start: ${removal === 'banned' ? 'banned from' : 'voted out of'} section ${genesis.sectionId}: ` +
+        'this key is no member any more (joining again takes a new key)',
+    )
+    return 1
+  }
+  if (leaveFailed !== undefined) {
+    console.error(`parsec-peer start: --leave-on-exit: ${leaveFailed}`)
+    return 1
+  }
   return code
+}
+
+/** One line per membership change the section agrees on, and per refused join. */
+function logMembership(section: ParsecSection, log: EventLog): void {
+  section.addEventListener('member:joined', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'member:joined',
+      { peer, position: detail.position },
+      `member joined ${peer} (block ${detail.position})`,
+    )
+  })
+  section.addEventListener('member:left', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'member:left',
+      { peer, position: detail.position, reason: detail.reason },
+      `member left ${peer} (${detail.reason}, block ${detail.position})`,
+    )
+  })
+  section.addEventListener('member:banned', ({ detail }) => {
+    const peer = detail.peer.toString()
+    log.line(
+      'member:banned',
+      { peer, position: detail.position },
+      `member banned ${peer} (block ${detail.position})`,
+    )
+  })
+  section.addEventListener('self:joined', ({ detail }) => {
+    log.line(
+      'self:joined',
+      { ...detail },
+      `joined: we are a member (block ${detail.position}, seq ${detail.seq})`,
+    )
+  })
+  section.addEventListener('self:removed', ({ detail }) => {
+    log.line(
+      'self:removed',
+      { reason: detail.reason },
+      `removed from the section (${detail.reason}): drain over`,
+    )
+  })
+  section.addEventListener('join:rejected', ({ detail }) => {
+    const peer = detail.peer.toString()
+    const by = detail.by?.toString()
+    log.line(
+      'join:rejected',
+      { peer, ...(by === undefined ? {} : { by }), reason: detail.reason, retryAfterMs: detail.retryAfterMs },
+      `join of ${peer} rejected${by === undefined ? '' : ` by ${by}`}: ${detail.reason}`,
+    )
+  })
+}
+
+/**
+ * `--leave-on-exit`: leaves (unless already leaving) and waits for our removal, at most
+ * `timeoutMs`. Returns why we stop without having left when that is a failure (undefined: we left,
+ * or could not leave for a reason that is no failure, e.g. the last member, which is logged).
+ */
+async function leaveBeforeExit(
+  section: ParsecSection,
+  leave: () => Promise<void>,
+  outcome: { removed: Promise<string>; failed: Promise<string> },
+  timeoutMs: number,
+  log: EventLog,
+): Promise<string | undefined> {
+  const self = section.self()
+  if (self !== 'member' && self !== 'leaving') return undefined
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+  })
+  try {
+    if (self === 'member') {
+      const started = await Promise.race([
+        leave().then(
+          () => 'leaving',
+          (error: unknown) => {
+            if (!isSectionError(error)) throw error
+            log.line(
+              'leave:refused',
+              { code: error.code, reason: (error as LeaveRefusedError).reason, message: error.message },
+              `not leaving before exit: ${error.message}`,
+            )
+            return 'refused'
+          },
+        ),
+        timeout,
+      ])
+      if (started === 'refused') return undefined
+      if (started === 'timeout') return `the leave did not start within ${timeoutMs} ms`
+    }
+    const end = await Promise.race([outcome.removed, outcome.failed, timeout])
+    if (end === 'timeout') {
+      return `our removal was not agreed within ${timeoutMs} ms (--leave-timeout); stopping while leaving`
+    }
+    return undefined
+  } finally {
+    clearTimeout(timer)
+  }
 }

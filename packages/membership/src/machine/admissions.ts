@@ -67,6 +67,11 @@ export class Admissions {
     return this.candidates.has(peer)
   }
 
+  /** The candidates we admitted (not yet added). */
+  candidateIds(): PublicId[] {
+    return [...this.candidates.values()].map((c) => c.record.peer)
+  }
+
   /** The peer joined (or left): nothing about it is pending here any more. */
   forget(peer: string): void {
     this.candidates.delete(peer)

@@ -13,7 +13,7 @@ import type { MembershipConfig } from '../defaults.js'
 import { NEVER, resolveConfig } from '../defaults.js'
 import { ed25519PeerIds, mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
 import type { Block, Observation, PublicId, SecretId } from '../engine-exports.js'
-import { bytesEqual } from '../engine-exports.js'
+import { bytesEqual, sortIds } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { type AdmissionPolicy, openWithWork } from '../join/policies.js'
 import { maxFaulty } from '../quorum.js'
@@ -271,6 +271,30 @@ export class Membership {
     if (this.admissions.isCandidate(peer)) return 'candidate'
     if (this.departedAt.has(peer) || state?.wasRemoved(peer)) return 'removed'
     return 'outsider'
+  }
+
+  /**
+   * Peers on their way in as we see them, in id order: the candidates we admitted and the peers of
+   * live Add votes, ours or seen (`peerState` `candidate` or `candidate-voted`).
+   */
+  candidates(): PublicId[] {
+    const ids = new Map<string, PublicId>()
+    for (const id of [...this.admissions.candidateIds(), ...this.votes.pendingAddIds()]) {
+      if (!this.ctx.state?.isMember(id.name)) ids.set(id.name, id)
+    }
+    return sortIds([...ids.values()])
+  }
+
+  /**
+   * The members we suspect of silence now, in id order (spec §4): no progress for
+   * `unresponsiveDecisions` decisions and `unresponsiveMs`, or a new voter past its join grace.
+   */
+  suspects(): PublicId[] {
+    const state = this.ctx.state
+    if (state === undefined || this.ctx.role === 'outsider' || this.ctx.role === 'requesting') return []
+    return state
+      .memberIds()
+      .filter((id) => id.name !== this.ctx.us.publicId.name && this.responsiveness.isSuspected(id.name))
   }
 
   /** Our undecided membership votes that still count (fresh Adds, Removes of this round). */

@@ -228,6 +228,17 @@ export class VoteBook {
     return peers
   }
 
+  /** The peers of live Add votes, ours or seen (each once). */
+  pendingAddIds(): PublicId[] {
+    const ids = new Map<string, PublicId>()
+    if (this.ctx.state === undefined) return []
+    for (const vote of this.ours.values())
+      if (vote.kind === 'add' && this.isLive(vote)) ids.set(vote.peer.name, vote.peer)
+    for (const { vote } of this.observed.values())
+      if (vote.kind === 'add' && this.isLive(vote)) ids.set(vote.peer.name, vote.peer)
+    return [...ids.values()]
+  }
+
   /** Members with a live Remove vote, ours or seen. */
   removalTargets(): Set<string> {
     return this.livePeers('remove')

@@ -132,6 +132,7 @@ export interface SectionStatus {
   /** The paged catch-up under way or last finished. */
   readonly catchUp?: CatchUpStatus
   readonly mode: SectionGenesis['mode']
+  /** The current agreed voters' peer ids, sorted (as `membershipStatus().members`). */
   readonly members: readonly string[]
   readonly connected: readonly string[]
   readonly graphSize: number
@@ -172,6 +173,21 @@ export interface CatchUpStatus {
  * voted, or decided and draining), `removed`, `banned`.
  */
 export type SelfState = 'outsider' | 'candidate' | 'joining' | 'member' | 'leaving' | 'removed' | 'banned'
+
+/** Our membership and the section's, as this peer sees them (`ParsecSection.membershipStatus()`). */
+export interface MembershipStatus {
+  readonly self: SelfState
+  /** The current agreed voters' peer ids, sorted (before the genesis block is agreed: the founders). */
+  readonly members: readonly string[]
+  /** Membership blocks (Genesis, Add, Remove, Accusation) agreed so far: the chain's length. */
+  readonly seq: number
+  /** The membership chain's head, as hex (at `seq` 0 the section id); null before we know the chain. */
+  readonly head: string | null
+  /** Peers on their way in: candidates we admitted and peers of live Add votes, sorted. */
+  readonly candidates: readonly string[]
+  /** Members we suspect of silence now (the unresponsive window or the join grace passed), sorted. */
+  readonly suspected: readonly string[]
+}
 
 /** A member added, removed or banned by an agreed block at `position`. */
 export interface MemberChange {
@@ -239,11 +255,13 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   members(): string[]
   /** Our own state in the section. */
   self(): SelfState
+  /** Our state, the agreed voters, the membership chain's `seq` and `head`, candidates, suspects. */
+  membershipStatus(): MembershipStatus
   /**
    * Leaves gracefully: votes our own Remove (and asks the members to), keeps gossiping until it is
    * agreed, serves for the drain, then `self:removed` and no more gossip. Resolves once the leave
-   * is under way; rejects with `InvalidArgument` when refused (the last member, already leaving, or
-   * before the genesis block is agreed).
+   * is under way; rejects with a `LeaveRefusedError` (code `LeaveRefused`) whose `reason` says why
+   * it was refused: `LastMember`, `AlreadyLeaving`, `Removed`, `NotAMember`, `GenesisNotAgreed`.
    */
   leave(): Promise<void>
 }

@@ -30,10 +30,10 @@ import {
   type Step,
 } from '@parsec-section/parsec-core'
 import { toString as bytesToString } from 'uint8arrays'
-import { SectionError } from '../errors.js'
+import { type LeaveRefusal, LeaveRefusedError, SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
-import type { DeliveredBlock, SelfState } from './api.js'
+import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { MembershipProtocol } from './membership-protocol.js'
@@ -160,18 +160,65 @@ export class MembershipHost implements Startable, JournalObserver {
 
   /**
    * Leaves gracefully (the machine votes our Remove and sends LeaveRequests). Refused (a
-   * `SectionError('InvalidArgument')`) when the machine refuses it: the last member, not a member
-   * (yet: before the genesis block is agreed the state has no members), already leaving.
+   * `LeaveRefusedError` naming the reason) when the machine refuses it: the last member, not a
+   * member (yet: before the genesis block is agreed the state has no members), already leaving.
    */
   leave(): void {
     const machine = this.requireMachine()
+    // Read before the command: the machine's warning only says it refused, in words.
+    const reason = this.leaveRefusal(machine)
     const step = machine.command({ kind: 'leave' })
     this.apply(step)
     const refused = step.warnings.find((w) => w.kind === 'LeaveRefused')
     if (refused !== undefined) {
-      const detail =
-        machine.state?.agreedBlocks === 0 ? 'the genesis block is not agreed yet' : refused.detail
-      throw new SectionError('InvalidArgument', `cannot leave: ${detail}`)
+      const detail = reason === 'GenesisNotAgreed' ? 'the genesis block is not agreed yet' : refused.detail
+      throw new LeaveRefusedError(reason ?? 'NotAMember', `cannot leave: ${detail}`)
+    }
+  }
+
+  /** Why the machine would refuse to leave now (undefined: it would not). */
+  private leaveRefusal(machine: Membership): LeaveRefusal | undefined {
+    const state = machine.state
+    if (state !== undefined && state.agreedBlocks === 0) return 'GenesisNotAgreed'
+    switch (machine.role) {
+      case 'leaving':
+      case 'draining':
+        return 'AlreadyLeaving'
+      case 'removed':
+        return 'Removed'
+      case 'member':
+        if (state === undefined || !state.isMember(machine.us.publicId.name)) return 'NotAMember'
+        return state.size <= 1 ? 'LastMember' : undefined
+      default:
+        return 'NotAMember'
+    }
+  }
+
+  /** Our membership as MEMBERSHIP.md §2 names it, with the chain's position and what is under way. */
+  status(): MembershipStatus {
+    const machine = this.machineOrUndefined
+    const state = machine?.state
+    const peerIds = (ids: readonly PublicId[]): string[] =>
+      ids
+        .flatMap((id) => {
+          const peer = this.peerIdOf(id)
+          return peer === undefined ? [] : [peer.toString()]
+        })
+        .sort()
+    return {
+      self: this.self(),
+      // Before the genesis block is folded the state has no members yet: the genesis group.
+      members:
+        state === undefined || state.agreedBlocks === 0
+          ? this.parts.roster
+              .members()
+              .map((m) => m.peerId.toString())
+              .sort()
+          : peerIds(state.memberIds()),
+      seq: state?.seq ?? 0,
+      head: state === undefined ? null : bytesToString(state.head, 'base16'),
+      candidates: machine === undefined ? [] : peerIds(machine.candidates()),
+      suspected: machine === undefined ? [] : peerIds(machine.suspects()),
     }
   }
 

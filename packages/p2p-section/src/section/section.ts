@@ -28,6 +28,7 @@ import { SectionStorage } from '../storage.js'
 import { VerifyStats } from '../verify-stats.js'
 import type {
   DeliveredBlock,
+  MembershipStatus,
   ParsecSection,
   ParsecSectionComponents,
   ParsecSectionEvents,
@@ -338,6 +339,10 @@ export class ParsecSectionService
     return this.membership.self()
   }
 
+  membershipStatus(): MembershipStatus {
+    return this.membership.status()
+  }
+
   async leave(): Promise<void> {
     this.lifecycle.requireEngine()
     await this.ready()
@@ -370,7 +375,7 @@ export class ParsecSectionService
             },
           }),
       mode: this.genesis.mode,
-      members: this.roster.members().map((m) => m.peerId.toString()),
+      members: this.membership.status().members,
       connected: this.connections.list(),
       graphSize: engine?.graphSize ?? 0,
       decidedBlocks: engine?.decidedBlockCount ?? 0,
