@@ -79,7 +79,14 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     start,
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
-    addresses: { listen: [...listen] },
+    // `announce` (the addresses we advertise) also goes to libp2p: identify and the DHT's provider
+    // records then carry them rather than the listen addresses.
+    addresses: {
+      listen: [...listen],
+      ...(section.announce === undefined || section.announce.length === 0
+        ? {}
+        : { announce: section.announce.map((a) => a.toString()) }),
+    },
     connectionGater: new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE),
     connectionManager: {
       // A connection from a member's genesis address skips every limit below (and pruning), from

@@ -14,6 +14,7 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { LeaveReason, MembershipConfig, RejectReason } from '@parsec-section/membership'
 import type { Block, BlockDescription } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
@@ -57,6 +58,14 @@ export interface ParsecSectionInit {
   readonly maxConcurrentExchanges?: number
   /** Name of the node's gossipsub service used for announcements (default `pubsub`); absent: none. */
   readonly pubsubService?: string
+  /**
+   * The addresses we advertise instead of the address manager's (our listen addresses, or libp2p's
+   * `addresses.announce`): in announcements and in the tickets and JoinRequests the membership
+   * machine signs. For a listener on 0.0.0.0 or behind a port mapping. `createSectionNode` also
+   * makes them libp2p's `addresses.announce` (identify, the DHT's provider records).
+   */
+  readonly announce?: readonly Multiaddr[]
+  /** How often members announce themselves (the machine's `announceIntervalMs` unless `membership` sets it). */
   readonly announceIntervalMs?: number
   readonly lookupIntervalMs?: number
   readonly maxLookupIntervalMs?: number
