@@ -23,14 +23,19 @@ import './polyfill.js'
 import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
 import { ParsecSectionService } from './section/section.js'
 
+export type {
+  AnnouncementContext,
+  AnnouncementMessage,
+  AnnouncementVerdict,
+  CheckedAnnouncement,
+} from './announcement.js'
+export { checkAnnouncement } from './announcement.js'
 export type { PeerStatus, PullProgress } from './catchup.js'
 export type { DecodedSync, SyncStatus } from './codec.js'
 export { decodeSync, encodeSync, encodeSyncSignal } from './codec.js'
 export * as constants from './constants.js'
 export type { DhtNode, DhtNodeOptions } from './dht-node.js'
 export { createDhtNode } from './dht-node.js'
-export type { AnnouncementContext, AnnouncementMessage, AnnouncementVerdict, CheckedAnnouncement } from './announcement.js'
-export { checkAnnouncement } from './announcement.js'
 export { announceTopic } from './discovery.js'
 export type { LinkErrorCode, SectionErrorCode } from './errors.js'
 export { isSectionError, SectionError } from './errors.js'
