@@ -230,6 +230,24 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       /\/p2p\/PEERID/,
     ],
     [
+      'bad --announce multiaddr',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--announce', '203.0.113.7:4001'],
+      /--announce: .*not a multiaddr/,
+    ],
+    [
+      '--announce naming another peer',
+      () => [
+        '--key',
+        key,
+        '--genesis',
+        genesis,
+        ...listen,
+        '--announce',
+        '/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
+      ],
+      /--announce: .*names another peer/,
+    ],
+    [
       'key not in the genesis',
       () => ['--key', other, '--genesis', genesis, ...listen],
       /is not a member of section/,

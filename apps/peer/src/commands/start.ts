@@ -26,7 +26,7 @@ import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity
 import { parseMultiaddr } from './genesis.js'
 
 const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
-                         [--bootstrap MULTIADDR ...] [--data-dir DIR]
+                         [--bootstrap MULTIADDR ...] [--announce MULTIADDR ...] [--data-dir DIR]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--exit-with-stdin] [--json]
 
@@ -34,6 +34,9 @@ Runs one peer of the section of the genesis file, with the identity of the key f
 the --listen multiaddrs (e.g. /ip4/127.0.0.1/tcp/4001). It dials the other members at their genesis
 addresses, at --bootstrap multiaddrs (which must end in /p2p/PEERID) and at what the section's DHT
 finds.
+  --announce MULTIADDR  (repeatable) the addresses this peer advertises (in its announcements, its
+                   join request and to the DHT) instead of its --listen addresses: for a listener
+                   on 0.0.0.0 or behind a port mapping (e.g. /ip4/203.0.113.7/tcp/4001).
   --data-dir DIR   keep the gossip graph, the delivered blocks and the identity in DIR (LevelDB in
                    DIR/datastore, the key in DIR/identity.json) and resume from them; --key may then
                    be left out. Without it the peer runs in memory.
@@ -297,6 +300,7 @@ async function runStart(args: string[]): Promise<number> {
     genesis: { type: 'string' },
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
     'data-dir': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
@@ -327,6 +331,8 @@ async function runStart(args: string[]): Promise<number> {
       throw new UsageError(`--bootstrap: '${text}' must end in /p2p/PEERID`)
     }
   }
+  const announceTexts = (values.announce as string[] | undefined) ?? []
+  const announce = announceTexts.map((text) => parseMultiaddr(text, '--announce'))
   let api: HostPort | undefined
   const apiHosts = (values['api-host'] as string[] | undefined) ?? []
   let apiToken: string | undefined
@@ -360,6 +366,11 @@ async function runStart(args: string[]): Promise<number> {
   }
   const identity = resolveIdentity(values.key as string | undefined, dataDir)
   const peerId = identity.peerId.toString()
+  announce.forEach((addr, i) => {
+    const p2p = addr.getComponents().find((c) => c.name === 'p2p')
+    if (p2p !== undefined && p2p.value !== peerId)
+      throw new UsageError(`--announce: '${announceTexts[i]}' names another peer than ours (${peerId})`)
+  })
   if (!genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
     throw new UsageError(
       `peer ${peerId} is not a member of section ${genesis.sectionId} (genesis file ${genesisPath})`,
@@ -402,6 +413,7 @@ async function runStart(args: string[]): Promise<number> {
       privateKey: identity.privateKey,
       listen,
       bootstrap,
+      ...(announce.length === 0 ? {} : { announce }),
       genesis,
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
