@@ -170,9 +170,10 @@ export class SectionDiscovery {
     this.provideRound++
     clearTimeout(this.provideTimer)
     this.provideAbort?.abort()
-    this.components.contentRouting.cancelReprovide(sectionCid(this.sectionId)).catch((error: Error) => {
-      this.log('cancelling the reprovide failed: %e', error)
-    })
+    const cid = sectionCid(this.sectionId)
+    Promise.resolve()
+      .then(() => this.components.contentRouting.cancelReprovide(cid))
+      .catch((error: Error) => this.log('cancelling the reprovide failed: %e', error))
   }
 
   /** Whether we provide the section's CID (the machine asked and did not cancel). */

@@ -20,7 +20,7 @@ import type { Block, BlockDescription } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { PullProgress } from '../catchup.js'
 import type { LinkErrorCode, SectionError } from '../errors.js'
-import type { SectionGenesis } from '../genesis.js'
+import type { GenesisMember, SectionGenesis } from '../genesis.js'
 import type { SectionFault } from './fault.js'
 
 export interface ParsecSectionInit {
@@ -81,6 +81,12 @@ export interface ParsecSectionInit {
   readonly membership?: Partial<MembershipConfig>
   /** The longest wait between two clock readings given to the membership machine (default 1 s). */
   readonly membershipTickMs?: number
+  /**
+   * Called with the members (peer id, engine id, the addresses they are known by) when the service
+   * starts and whenever the agreed members change: `createSectionNode` lets their hosts past its
+   * handshake limits (inbound-limits.ts) with it.
+   */
+  readonly onMembers?: (members: readonly GenesisMember[]) => void
 }
 
 export interface ParsecSectionComponents {

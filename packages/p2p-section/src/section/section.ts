@@ -138,6 +138,7 @@ export class ParsecSectionService
     this.reporter = new Reporter(this, components, this.log)
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.roster = new Roster(components, init.genesis.members, engine)
+    this.roster.onChange(() => init.onMembers?.(this.roster.members()))
     const storage =
       init.persist === false
         ? undefined
@@ -283,6 +284,7 @@ export class ParsecSectionService
     await this.inbound.start()
     await this.membershipWire.start()
     await this.roster.start()
+    this.init.onMembers?.(this.roster.members())
     this.streams.start()
     this.connections.start()
     this.lifecycle.started = true
