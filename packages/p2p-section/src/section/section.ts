@@ -11,7 +11,8 @@
  * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
  * - `MembershipHost`: the membership machine (who the members are, leaving, removing the silent),
- *   fed by the journal, its messages carried by `MembershipProtocol`;
+ *   fed by the journal, its messages carried by `MembershipProtocol`, its discovery directives
+ *   (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
