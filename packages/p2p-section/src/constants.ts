@@ -97,6 +97,11 @@ export const PARTNER_BACKOFF_MAX_MS = 30_000
  */
 export const ANNOUNCE_INTERVAL_MS = 60_000
 /**
+ * Our latest announcement is published again when a peer subscribes to the topic (it missed the
+ * earlier ones), at most this often.
+ */
+export const ANNOUNCE_REPEAT_MIN_MS = 5_000
+/**
  * Looking up a member's addresses through the DHT (members we cannot reach): every 5 s, and for
  * a member still missing after that, 10 s, 20 s... up to 60 s between its lookups.
  */

@@ -16,7 +16,8 @@
  * host): `provide` (a member provides the section's CID in the shared DHT, at once and again every
  * `C.REPROVIDE_INTERVAL_MS`; a provide that no DHT peer took is retried on the lookup backoff),
  * `cancelProvide` (a removed member stops), `announce` (publish the machine's signed bytes; the
- * machine times them) and `findMembers` (find-members.ts). A node without a DHT never provides.
+ * machine times them, and the latest goes out again when a peer subscribes to the topic) and
+ * `findMembers` (find-members.ts). A node without a DHT never provides.
  */
 import type {
   ComponentLogger,
@@ -44,7 +45,21 @@ export interface AnnouncePubSub {
   publish(topic: string, data: Uint8Array): Promise<unknown>
   topicValidators: Map<string, (peer: PeerId, message: AnnounceMessage) => unknown>
   addEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+  addEventListener(
+    type: 'subscription-change',
+    listener: (event: CustomEvent<AnnounceSubscriptions>) => void,
+  ): void
   removeEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+  removeEventListener(
+    type: 'subscription-change',
+    listener: (event: CustomEvent<AnnounceSubscriptions>) => void,
+  ): void
+}
+
+/** A peer's subscriptions changed (gossipsub's `subscription-change`). */
+export interface AnnounceSubscriptions {
+  readonly peerId: PeerId
+  readonly subscriptions: readonly { readonly topic: string; readonly subscribe: boolean }[]
 }
 
 export interface AnnounceMessage extends AnnouncementMessage {
@@ -75,6 +90,8 @@ export interface DiscoveryOptions {
   maxLookupIntervalMs?: number
   /** See `C.REPROVIDE_INTERVAL_MS`. */
   reprovideIntervalMs?: number
+  /** See `C.ANNOUNCE_REPEAT_MIN_MS`. */
+  announceRepeatMinMs?: number
 }
 
 export function announceTopic(sectionId: string): string {
@@ -97,6 +114,9 @@ export class SectionDiscovery {
   /** Bumped by every cancel and start: a provide loop of an earlier round does not go on. */
   private provideRound = 0
   private running = false
+  /** The machine's latest announcement, published again to a peer that newly subscribes. */
+  private lastAnnouncement: Uint8Array | undefined
+  private lastPublishedAt = Number.NEGATIVE_INFINITY
   private readonly lookups = new Set<string>()
   /** Members missing after a lookup: when to look them up again. */
   private readonly backoff: Backoff
@@ -118,6 +138,7 @@ export class SectionDiscovery {
     this.topic = announceTopic(sectionId)
     this.sectionIdBytes = bytesFromString(sectionId, 'base16')
     this.onMessage = this.onMessage.bind(this)
+    this.onSubscriptions = this.onSubscriptions.bind(this)
     this.validate = this.validate.bind(this)
   }
 
@@ -127,6 +148,7 @@ export class SectionDiscovery {
     if (this.pubsub !== undefined) {
       this.pubsub.topicValidators.set(this.topic, this.validate)
       this.pubsub.addEventListener('message', this.onMessage)
+      this.pubsub.addEventListener('subscription-change', this.onSubscriptions)
       this.pubsub.subscribe(this.topic)
     }
     this.scheduleLookup(0)
@@ -143,6 +165,7 @@ export class SectionDiscovery {
     this.pubsub = undefined
     if (pubsub !== undefined) {
       pubsub.removeEventListener('message', this.onMessage)
+      pubsub.removeEventListener('subscription-change', this.onSubscriptions)
       pubsub.topicValidators.delete(this.topic)
       try {
         pubsub.unsubscribe(this.topic)
@@ -183,12 +206,35 @@ export class SectionDiscovery {
 
   /** `announce`: publish the machine's signed Announce bytes on the section's topic. */
   async announce(bytes: Uint8Array): Promise<void> {
+    this.lastAnnouncement = bytes
+    await this.publish(bytes)
+  }
+
+  private async publish(bytes: Uint8Array): Promise<void> {
     if (this.pubsub === undefined || !this.running) return
+    this.lastPublishedAt = Date.now()
     try {
       await this.pubsub.publish(this.topic, bytes)
     } catch (error) {
       this.log('announcement not published: %e', error)
     }
+  }
+
+  /**
+   * A peer subscribed to our topic (a member that just started, a joiner): gossipsub lost what we
+   * published before it was there, so our latest announcement goes out again, at most every
+   * `announceRepeatMinMs` (the machine's timing is otherwise its own).
+   */
+  private onSubscriptions(event: CustomEvent<AnnounceSubscriptions>): void {
+    const { subscriptions } = event.detail
+    if (!subscriptions.some((s) => s.topic === this.topic && s.subscribe)) return
+    const bytes = this.lastAnnouncement
+    if (
+      bytes === undefined ||
+      Date.now() - this.lastPublishedAt < (this.options.announceRepeatMinMs ?? C.ANNOUNCE_REPEAT_MIN_MS)
+    )
+      return
+    void this.publish(bytes)
   }
 
   /**

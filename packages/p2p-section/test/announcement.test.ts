@@ -36,28 +36,42 @@ type Validator = (peer: PeerId, message: AnnounceMessage) => unknown
 
 /** The part of gossipsub discovery uses, recording what discovery registers and publishes. */
 function fakePubSub() {
-  const listeners: ((event: CustomEvent<AnnounceMessage>) => void)[] = []
+  // biome-ignore lint/suspicious/noExplicitAny: one list for both event types, as an EventTarget keeps them.
+  type Listener = (event: CustomEvent<any>) => void
+  const listeners = new Map<string, Listener[]>()
   const published: { topic: string; data: Uint8Array }[] = []
-  const pubsub: AnnouncePubSub = {
+  const pubsub = {
     subscribe: () => {},
     unsubscribe: () => {},
-    publish: async (topic, data) => {
+    publish: async (topic: string, data: Uint8Array) => {
       published.push({ topic, data })
     },
     topicValidators: new Map<string, Validator>(),
-    addEventListener: (_type, listener) => listeners.push(listener),
-    removeEventListener: (_type, listener) => listeners.splice(listeners.indexOf(listener), 1),
+    addEventListener: (type: string, listener: Listener) => {
+      listeners.set(type, [...(listeners.get(type) ?? []), listener])
+    },
+    removeEventListener: (type: string, listener: Listener) => {
+      listeners.set(
+        type,
+        (listeners.get(type) ?? []).filter((l) => l !== listener),
+      )
+    },
+  } as AnnouncePubSub
+  const dispatch = (type: string, detail: unknown): void => {
+    for (const listener of listeners.get(type) ?? []) listener(new CustomEvent(type, { detail }))
   }
   /** What gossipsub does with a received message: validate, and dispatch it only if accepted. */
   const deliver = (message: AnnounceMessage): unknown => {
     const validator = pubsub.topicValidators.get(message.topic)
     assert.ok(validator !== undefined, 'a validator for the topic')
     const verdict = validator(message.from as PeerId, message)
-    if (verdict === 'accept')
-      for (const listener of listeners) listener(new CustomEvent('message', { detail: message }))
+    if (verdict === 'accept') dispatch('message', message)
     return verdict
   }
-  return { pubsub, published, deliver }
+  /** A peer subscribed to `topic`. */
+  const subscribed = (peerId: PeerId, topic: string): void =>
+    dispatch('subscription-change', { peerId, subscriptions: [{ topic, subscribe: true }] })
+  return { pubsub, published, deliver, subscribed }
 }
 
 async function setUp() {
@@ -92,7 +106,7 @@ async function setUp() {
   } as unknown as DiscoveryComponents
   const roster = new Roster({ peerId: us, peerStore }, genesis.members, () => undefined)
   let chainSeq = 0
-  const { pubsub, published, deliver } = fakePubSub()
+  const { pubsub, published, deliver, subscribed } = fakePubSub()
   const discovery = new SectionDiscovery(
     components,
     genesis.sectionId,
@@ -104,7 +118,7 @@ async function setUp() {
     },
     () => pubsub,
     () => false,
-    { lookupIntervalMs: 60_000 },
+    { lookupIntervalMs: 60_000, announceRepeatMinMs: 30 },
   )
   const topic = announceTopic(genesis.sectionId)
   const sectionId = bytesFromString(genesis.sectionId, 'base16')
@@ -126,6 +140,7 @@ async function setUp() {
     dialled,
     published,
     deliver,
+    subscribed,
     announcement,
     setChainSeq: (seq: number) => (chainSeq = seq),
   }
@@ -231,6 +246,31 @@ describe('announcements', () => {
     try {
       await t.discovery.announce(bytes)
       assert.deepEqual(t.published, [{ topic: announceTopic(t.genesis.sectionId), data: bytes }])
+    } finally {
+      t.discovery.stop()
+    }
+  })
+
+  it('publishes the latest announcement again when a peer subscribes, at most every few seconds', async () => {
+    const t = await setUp()
+    const topic = announceTopic(t.genesis.sectionId)
+    t.discovery.start()
+    try {
+      t.subscribed(t.member, topic)
+      assert.equal(t.published.length, 0, 'nothing to repeat before the machine announced')
+      const bytes = t.announcement(t.keys[0], ['/ip4/198.51.100.1/tcp/1']).data
+      await t.discovery.announce(bytes)
+      t.subscribed(t.member, topic)
+      assert.equal(t.published.length, 1, 'not again right after publishing')
+      t.subscribed(t.stranger, 'another topic')
+      assert.equal(t.published.length, 1)
+      await new Promise((resolve) => setTimeout(resolve, 40))
+      t.subscribed(t.member, topic)
+      assert.deepEqual(
+        t.published.map((p) => p.data),
+        [bytes, bytes],
+        'again once the gap passed',
+      )
     } finally {
       t.discovery.stop()
     }
