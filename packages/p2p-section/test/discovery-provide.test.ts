@@ -147,6 +147,7 @@ describe('discovery provides the section CID', () => {
       discovery.cancelProvide()
       assert.equal(discovery.isProviding, false)
       assert.equal(calls[1].signal?.aborted, true, 'the provide under way is aborted')
+      await new Promise((resolve) => setImmediate(resolve)) // The cancel is asked on the next tick.
       assert.deepEqual(
         cancelled.map(String),
         [sectionCid(genesis.sectionId).toString()],
