@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseGenesis } from '@parsec-section/p2p-section'
-import { ApiClient, type BlocksJson, LocalSection } from 'parsec-peer/local-section'
+import { ApiClient, type BlocksJson, freePorts, LocalSection } from 'parsec-peer/local-section'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/peer/bin/parsec-peer.js')
 
@@ -230,6 +230,24 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       /\/p2p\/PEERID/,
     ],
     [
+      'bad --announce multiaddr',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--announce', '203.0.113.7:4001'],
+      /--announce: .*not a multiaddr/,
+    ],
+    [
+      '--announce naming another peer',
+      () => [
+        '--key',
+        key,
+        '--genesis',
+        genesis,
+        ...listen,
+        '--announce',
+        '/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA',
+      ],
+      /--announce: .*names another peer/,
+    ],
+    [
       'key not in the genesis',
       () => ['--key', other, '--genesis', genesis, ...listen],
       /is not a member of section/,
@@ -321,6 +339,55 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       assertUsage(await cli(['start', ...args()]), pattern)
     })
   }
+})
+
+describe('parsec-peer start --announce', () => {
+  it('advertises the --announce addresses (with its peer id), not what its 0.0.0.0 listener expands to', {
+    timeout: 60_000,
+  }, async () => {
+    const key = join(dir, 'announce.key.json')
+    const genesis = join(dir, 'announce.genesis.json')
+    assert.equal((await cli(['keygen', '--out', key])).status, 0)
+    assert.equal((await cli(['genesis', key, '--out', genesis])).status, 0)
+    const [port] = await freePorts(1)
+    const announced = `/ip4/127.0.0.1/tcp/${port}`
+    const child = spawn(process.execPath, [
+      BIN,
+      'start',
+      '--key',
+      key,
+      '--genesis',
+      genesis,
+      '--listen',
+      `/ip4/0.0.0.0/tcp/${port}`,
+      '--announce',
+      announced,
+      '--json',
+    ])
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    try {
+      const ready = await new Promise<{ peerId: string; listen: string[] }>((resolve, reject) => {
+        let stdout = ''
+        let stderr = ''
+        const timer = setTimeout(() => reject(new Error(`no ready line in 30 s: ${stderr}`)), 30_000)
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d
+          for (const line of stdout.split('\n').slice(0, -1)) {
+            const event = JSON.parse(line) as { event: string; peerId: string; listen: string[] }
+            if (event.event !== 'ready') continue
+            clearTimeout(timer)
+            resolve(event)
+          }
+        })
+        void exited.then((code) => reject(new Error(`exited (${code}) before ready: ${stderr}`)))
+      })
+      assert.deepEqual(ready.listen, [`${announced}/p2p/${ready.peerId}`])
+    } finally {
+      child.kill('SIGTERM')
+    }
+    assert.equal(await exited, 0)
+  })
 })
 
 interface HttpAnswer {

@@ -91,8 +91,16 @@ export const PROGRESS_WINDOW_MS = 10_000
 export const PARTNER_BACKOFF_MS = 1_000
 export const PARTNER_BACKOFF_MAX_MS = 30_000
 
-/** Announcements on the section's gossipsub topic. */
+/**
+ * Announcements on the section's gossipsub topic: the membership machine's `announceIntervalMs`
+ * (±`announceJitter`) unless `membership` sets it, and after each membership change.
+ */
 export const ANNOUNCE_INTERVAL_MS = 60_000
+/**
+ * Our latest announcement is published again when a peer subscribes to the topic (it missed the
+ * earlier ones), at most this often.
+ */
+export const ANNOUNCE_REPEAT_MIN_MS = 5_000
 /**
  * Looking up a member's addresses through the DHT (members we cannot reach): every 5 s, and for
  * a member still missing after that, 10 s, 20 s... up to 60 s between its lookups.
@@ -100,6 +108,9 @@ export const ANNOUNCE_INTERVAL_MS = 60_000
 export const DISCOVERY_INTERVAL_MS = 5_000
 export const DISCOVERY_MAX_INTERVAL_MS = 60_000
 export const FIND_PEER_TIMEOUT_MS = 5_000
+
+/** A joiner's lookup of the section's providers (`findMembers`) ends after this long at most. */
+export const FIND_MEMBERS_TIMEOUT_MS = 30_000
 
 /** The kad-dht protocol of every section and of DHT-only peers (shared-dht.ts). */
 export const SHARED_DHT_PROTOCOL = '/parsec-section/kad/1.0.0'

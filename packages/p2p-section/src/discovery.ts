@@ -1,20 +1,23 @@
 /**
- * Finding the other members: their genesis addresses and the bootstrap list come first (the
- * node's peer store and `@libp2p/bootstrap`); members we still cannot reach are looked up by peer
- * id through the DHT shared by every section (shared-dht.ts); every member announces its addresses on
- * the section's gossipsub topic, where a validator drops anything not published by a member.
- * Gossipsub loses messages sent before its mesh forms, so announcements are hints only: the sync
- * protocol never depends on them.
+ * Finding the other members and being found, as the roster (the agreed SectionState) says who they
+ * are. The members' agreed addresses and the bootstrap list come first (the node's peer store and
+ * `@libp2p/bootstrap`); members we still cannot reach are looked up by peer id through the DHT shared
+ * by every section (shared-dht.ts); members' announcements on the section's gossipsub topic
+ * (announcement.ts) add addresses, behind a topic validator that rejects non-members and bad
+ * signatures. Gossipsub loses messages sent before its mesh forms, so announcements are hints only:
+ * the sync protocol never depends on them.
  *
  * A member we know no address for is looked up in the DHT directly (dialling a bare peer id would
  * make libp2p's dialler run the same lookup, holding the dial for its whole timeout), and dialled
  * as soon as an address turns up (a lookup or an announcement). A member still missing after a
  * round is looked up less and less often (capped exponential backoff), until it connects.
  *
- * So that peers outside the section can find it from its id alone, a member provides the section's
- * CID in the shared DHT once started, and again every `C.REPROVIDE_INTERVAL_MS`; a provide that no DHT
- * peer took (none reachable yet) is retried on the lookup backoff (`lookupIntervalMs`, doubling up
- * to the cap). A node without a DHT never provides.
+ * The membership machine decides the rest (its discovery directives, carried out by the membership
+ * host): `provide` (a member provides the section's CID in the shared DHT, at once and again every
+ * `C.REPROVIDE_INTERVAL_MS`; a provide that no DHT peer took is retried on the lookup backoff),
+ * `cancelProvide` (a removed member stops), `announce` (publish the machine's signed bytes; the
+ * machine times them, and the latest goes out again when a peer subscribes to the topic) and
+ * `findMembers` (find-members.ts). A node without a DHT never provides.
  */
 import type {
   ComponentLogger,
@@ -24,13 +27,16 @@ import type {
   PeerRouting,
   PeerStore,
 } from '@libp2p/interface'
-import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
-import { multiaddr } from '@multiformats/multiaddr'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import { LIMITS, MAX_CONTACTS } from '@parsec-section/membership'
+import type { PublicId } from '@parsec-section/parsec-core'
+import { fromString as bytesFromString } from 'uint8arrays'
+import { type AnnouncementMessage, announcedAddrs, checkAnnouncement } from './announcement.js'
 import * as C from './constants.js'
-import type { GenesisMember, SectionGenesis } from './genesis.js'
-import { Announcement } from './pb/announce.js'
+import { findMembers } from './find-members.js'
 import { Backoff } from './scheduler.js'
-import { provideSection } from './shared-dht.js'
+import type { RosterMember } from './section/roster.js'
+import { provideSection, sectionCid } from './shared-dht.js'
 
 /** The part of `@libp2p/gossipsub` discovery needs (structural, so any pubsub with it works). */
 export interface AnnouncePubSub {
@@ -39,14 +45,25 @@ export interface AnnouncePubSub {
   publish(topic: string, data: Uint8Array): Promise<unknown>
   topicValidators: Map<string, (peer: PeerId, message: AnnounceMessage) => unknown>
   addEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+  addEventListener(
+    type: 'subscription-change',
+    listener: (event: CustomEvent<AnnounceSubscriptions>) => void,
+  ): void
   removeEventListener(type: 'message', listener: (event: CustomEvent<AnnounceMessage>) => void): void
+  removeEventListener(
+    type: 'subscription-change',
+    listener: (event: CustomEvent<AnnounceSubscriptions>) => void,
+  ): void
 }
 
-export interface AnnounceMessage {
-  readonly type: 'signed' | 'unsigned'
+/** A peer's subscriptions changed (gossipsub's `subscription-change`). */
+export interface AnnounceSubscriptions {
+  readonly peerId: PeerId
+  readonly subscriptions: readonly { readonly topic: string; readonly subscribe: boolean }[]
+}
+
+export interface AnnounceMessage extends AnnouncementMessage {
   readonly topic: string
-  readonly data: Uint8Array
-  readonly from?: PeerId
 }
 
 export interface DiscoveryComponents {
@@ -54,9 +71,27 @@ export interface DiscoveryComponents {
   peerStore: PeerStore
   peerRouting: PeerRouting
   contentRouting: ContentRouting
-  addressManager: AddressManager
   connectionManager: ConnectionManager
   logger: ComponentLogger
+}
+
+/** What discovery asks of the section: who the members are now, and how far our chain is. */
+export interface DiscoveryRoster {
+  /** Every member but us. */
+  others(): readonly RosterMember[]
+  memberOf(peer: PeerId): RosterMember | undefined
+  wasMember(peer: PeerId): boolean
+  /** The `seq` of our membership chain (undefined before the machine runs). */
+  chainSeq(): number | undefined
+}
+
+export interface DiscoveryOptions {
+  lookupIntervalMs: number
+  maxLookupIntervalMs?: number
+  /** See `C.REPROVIDE_INTERVAL_MS`. */
+  reprovideIntervalMs?: number
+  /** See `C.ANNOUNCE_REPEAT_MIN_MS`. */
+  announceRepeatMinMs?: number
 }
 
 export function announceTopic(sectionId: string): string {
@@ -66,70 +101,74 @@ export function announceTopic(sectionId: string): string {
 export class SectionDiscovery {
   private readonly log: Logger
   private readonly topic: string
-  private readonly members: Set<string>
-  private announceTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly sectionIdBytes: Uint8Array
+  private pubsub: AnnouncePubSub | undefined
   private lookupTimer: ReturnType<typeof setTimeout> | undefined
   private provideTimer: ReturnType<typeof setTimeout> | undefined
-  /** Aborts a provide under way when we stop. */
+  /** Aborts a provide under way when we stop or cancel. */
   private provideAbort: AbortController | undefined
   /** Provides in a row that no DHT peer took: the next one waits longer. */
   private failedProvides = 0
-  private seq = 0n
+  /** The machine asked us to provide (and has not cancelled). */
+  private providing = false
+  /** Bumped by every cancel and start: a provide loop of an earlier round does not go on. */
+  private provideRound = 0
   private running = false
+  /** The machine's latest announcement, published again to a peer that newly subscribes. */
+  private lastAnnouncement: Uint8Array | undefined
+  private lastPublishedAt = Number.NEGATIVE_INFINITY
   private readonly lookups = new Set<string>()
   /** Members missing after a lookup: when to look them up again. */
   private readonly backoff: Backoff
 
   constructor(
     private readonly components: DiscoveryComponents,
-    private readonly genesis: SectionGenesis,
-    private readonly pubsub: AnnouncePubSub | undefined,
+    private readonly sectionId: string,
+    private readonly roster: DiscoveryRoster,
+    /** The node's gossipsub, looked up at start (none: no announcements). */
+    private readonly findPubSub: () => AnnouncePubSub | undefined,
     private readonly isConnected: (peer: PeerId) => boolean,
-    private readonly options: {
-      announceIntervalMs: number
-      lookupIntervalMs: number
-      maxLookupIntervalMs?: number
-      /** See `C.REPROVIDE_INTERVAL_MS`. */
-      reprovideIntervalMs?: number
-    },
+    private readonly options: DiscoveryOptions,
   ) {
     this.log = components.logger.forComponent('parsec-section:discovery')
     this.backoff = new Backoff(
       options.lookupIntervalMs,
       Math.max(options.lookupIntervalMs, options.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS),
     )
-    this.topic = announceTopic(genesis.sectionId)
-    this.members = new Set(genesis.members.map((m) => m.peerId.toString()))
+    this.topic = announceTopic(sectionId)
+    this.sectionIdBytes = bytesFromString(sectionId, 'base16')
     this.onMessage = this.onMessage.bind(this)
+    this.onSubscriptions = this.onSubscriptions.bind(this)
+    this.validate = this.validate.bind(this)
   }
 
   start(): void {
     this.running = true
+    this.pubsub = this.findPubSub()
     if (this.pubsub !== undefined) {
-      this.pubsub.topicValidators.set(this.topic, (_peer, message) =>
-        message.type === 'signed' && message.from !== undefined && this.members.has(message.from.toString())
-          ? 'accept'
-          : 'reject',
-      )
+      this.pubsub.topicValidators.set(this.topic, this.validate)
       this.pubsub.addEventListener('message', this.onMessage)
+      this.pubsub.addEventListener('subscription-change', this.onSubscriptions)
       this.pubsub.subscribe(this.topic)
-      this.scheduleAnnounce(1_000)
     }
     this.scheduleLookup(0)
-    this.scheduleProvide(0)
+    this.provideRound++
+    if (this.providing) this.scheduleProvide(0)
   }
 
   stop(): void {
     this.running = false
-    clearTimeout(this.announceTimer)
     clearTimeout(this.lookupTimer)
     clearTimeout(this.provideTimer)
     this.provideAbort?.abort()
-    if (this.pubsub !== undefined) {
-      this.pubsub.removeEventListener('message', this.onMessage)
-      this.pubsub.topicValidators.delete(this.topic)
+    const pubsub = this.pubsub
+    this.pubsub = undefined
+    if (pubsub !== undefined) {
+      pubsub.removeEventListener('message', this.onMessage)
+      pubsub.removeEventListener('subscription-change', this.onSubscriptions)
+      pubsub.topicValidators.delete(this.topic)
       try {
-        this.pubsub.unsubscribe(this.topic)
+        pubsub.unsubscribe(this.topic)
       } catch (error) {
         // Gossipsub may already be stopped (it throws "Pubsub is not started"): nothing to undo.
         this.log('unsubscribe: %e', error)
@@ -137,71 +176,140 @@ export class SectionDiscovery {
     }
   }
 
-  /** Publish our addresses now (also called after each membership change). */
-  async announce(graphSize = 0): Promise<void> {
+  // ---------------------------------------------------------------- the machine's directives
+
+  /** `provide`: provide the section's CID now (or once started) and keep it provided. */
+  provide(): void {
+    if (this.providing) return
+    this.providing = true
+    this.failedProvides = 0
+    if (this.running) this.scheduleProvide(0)
+  }
+
+  /** `cancelProvide`: no more provides, and the DHT stops re-providing our record. */
+  cancelProvide(): void {
+    if (!this.providing) return
+    this.providing = false
+    this.provideRound++
+    clearTimeout(this.provideTimer)
+    this.provideAbort?.abort()
+    const cid = sectionCid(this.sectionId)
+    Promise.resolve()
+      .then(() => this.components.contentRouting.cancelReprovide(cid))
+      .catch((error: Error) => this.log('cancelling the reprovide failed: %e', error))
+  }
+
+  /** Whether we provide the section's CID (the machine asked and did not cancel). */
+  get isProviding(): boolean {
+    return this.providing
+  }
+
+  /** `announce`: publish the machine's signed Announce bytes on the section's topic. */
+  async announce(bytes: Uint8Array): Promise<void> {
+    this.lastAnnouncement = bytes
+    await this.publish(bytes)
+  }
+
+  private async publish(bytes: Uint8Array): Promise<void> {
     if (this.pubsub === undefined || !this.running) return
-    const addrs = this.components.addressManager.getAddresses().map((a) => a.decapsulateCode(421).bytes)
-    this.seq++
+    this.lastPublishedAt = Date.now()
     try {
-      await this.pubsub.publish(
-        this.topic,
-        Announcement.encode({ addrs, seq: this.seq, graphSize: BigInt(graphSize) }),
-      )
+      await this.pubsub.publish(this.topic, bytes)
     } catch (error) {
       this.log('announcement not published: %e', error)
     }
   }
 
-  private scheduleAnnounce(delay: number): void {
-    if (!this.running) return
-    this.announceTimer = setTimeout(() => {
-      void this.announce().finally(() => {
-        const interval = this.options.announceIntervalMs
-        this.scheduleAnnounce(interval * (0.8 + 0.4 * Math.random()))
-      })
-    }, delay)
-    this.announceTimer.unref?.()
+  /**
+   * A peer subscribed to our topic (a member that just started, a joiner): gossipsub lost what we
+   * published before it was there, so our latest announcement goes out again, at most every
+   * `announceRepeatMinMs` (the machine's timing is otherwise its own).
+   */
+  private onSubscriptions(event: CustomEvent<AnnounceSubscriptions>): void {
+    const { subscriptions } = event.detail
+    if (!subscriptions.some((s) => s.topic === this.topic && s.subscribe)) return
+    const bytes = this.lastAnnouncement
+    if (
+      bytes === undefined ||
+      Date.now() - this.lastPublishedAt < (this.options.announceRepeatMinMs ?? C.ANNOUNCE_REPEAT_MIN_MS)
+    )
+      return
+    void this.publish(bytes)
   }
 
+  /**
+   * `findMembers` (a joiner's): the section's providers in the shared DHT as engine ids, for the
+   * machine's `addContacts` (find-members.ts); at most `MAX_CONTACTS`, within `C.FIND_MEMBERS_TIMEOUT_MS`.
+   */
+  findMembers(): Promise<PublicId[]> {
+    return findMembers(this.components, this.sectionId, {
+      exclude: this.components.peerId,
+      limit: MAX_CONTACTS,
+      signal: AbortSignal.timeout(C.FIND_MEMBERS_TIMEOUT_MS),
+    })
+  }
+
+  // ---------------------------------------------------------------- announcements of others
+
+  /** The topic validator (see announcement.ts for the verdicts). */
+  private validate(_peer: PeerId, message: AnnounceMessage): 'accept' | 'ignore' | 'reject' {
+    const checked = checkAnnouncement(message, {
+      sectionId: this.sectionIdBytes,
+      isMember: (peer) => this.roster.memberOf(peer) !== undefined,
+      wasMember: (peer) => this.roster.wasMember(peer),
+      chainSeq: () => this.roster.chainSeq(),
+    })
+    if (checked.verdict !== 'accept')
+      this.log('announcement from %p: %s, %s', message.from, checked.verdict, checked.reason)
+    return checked.verdict
+  }
+
+  /** An accepted announcement (gossipsub dispatches only those): its addresses into the peer store. */
   private onMessage(event: CustomEvent<AnnounceMessage>): void {
     const message = event.detail
     if (message.topic !== this.topic || message.from === undefined) return
     const from = message.from
-    if (!this.members.has(from.toString()) || from.equals(this.components.peerId)) return
-    try {
-      const { addrs } = Announcement.decode(message.data, { limits: { addrs: 32 } })
-      const multiaddrs = addrs.map((bytes) => multiaddr(bytes))
-      if (multiaddrs.length === 0) return
-      void this.components.peerStore
-        .merge(from, { multiaddrs })
-        .then(async () => {
-          // A member we miss just told us where it is: dial it now rather than at the next round.
-          if (!this.running || this.isConnected(from)) return
-          this.backoff.succeed(from.toString())
-          await this.connect(from)
-        })
-        .catch(() => {})
-    } catch (error) {
-      this.log('bad announcement from %p: %e', from, error)
-    }
+    if (from.equals(this.components.peerId)) return
+    // Checked again: the roster may have changed since gossipsub validated it.
+    const checked = checkAnnouncement(message, {
+      sectionId: this.sectionIdBytes,
+      isMember: (peer) => this.roster.memberOf(peer) !== undefined,
+      wasMember: () => false,
+      chainSeq: () => undefined,
+    })
+    if (checked.verdict !== 'accept' || checked.announce === undefined) return
+    const multiaddrs = announcedAddrs(checked.announce, from, LIMITS.maxAddrs)
+    if (multiaddrs.length === 0) return
+    void this.components.peerStore
+      .merge(from, { multiaddrs })
+      .then(async () => {
+        // A member we miss just told us where it is: dial it now rather than at the next round.
+        if (!this.running || this.isConnected(from)) return
+        this.backoff.succeed(from.toString())
+        await this.connect(from)
+      })
+      .catch(() => {})
   }
 
   private scheduleProvide(delay: number): void {
-    if (!this.running) return
+    if (!this.running || !this.providing) return
+    clearTimeout(this.provideTimer)
+    const round = this.provideRound
     this.provideTimer = setTimeout(() => {
-      void this.provide().then((next) => {
-        if (next !== undefined) this.scheduleProvide(next)
+      void this.provideOnce().then((next) => {
+        // A cancel (or a stop and start) since began a new round: this one ends here.
+        if (next !== undefined && round === this.provideRound) this.scheduleProvide(next)
       })
     }, delay)
     this.provideTimer.unref?.()
   }
 
   /** Provides the section's CID; resolves with the wait before the next provide (none: never again). */
-  private async provide(): Promise<number | undefined> {
+  private async provideOnce(): Promise<number | undefined> {
     const abort = new AbortController()
     this.provideAbort = abort
     try {
-      const stored = await provideSection(this.components.contentRouting, this.genesis.sectionId, {
+      const stored = await provideSection(this.components.contentRouting, this.sectionId, {
         signal: AbortSignal.any([abort.signal, AbortSignal.timeout(C.PROVIDE_TIMEOUT_MS)]),
       })
       if (stored > 0) {
@@ -240,9 +348,8 @@ export class SectionDiscovery {
    */
   private async lookupMissing(): Promise<void> {
     const now = Date.now()
-    const missing: GenesisMember[] = []
-    for (const member of this.genesis.members) {
-      if (member.peerId.equals(this.components.peerId)) continue
+    const missing: RosterMember[] = []
+    for (const member of this.roster.others()) {
       const key = member.peerId.toString()
       if (this.isConnected(member.peerId)) {
         this.backoff.succeed(key)

@@ -9,14 +9,16 @@
  *
  * - the members' addresses in the genesis form libp2p's allow list: a connection from one of them
  *   skips the pending-connection cap, the per-host rate limit and the connection limit (and is
- *   never pruned), so members reach each other however full the slots are;
+ *   never pruned), so members reach each other however full the slots are (libp2p's list is fixed
+ *   when the node is made: members added later are exempt from the per-source cap below only, which
+ *   follows the agreed members' addresses);
  * - the handshake must finish sooner than libp2p's default, so a slot held by a silent connection
  *   frees sooner;
  * - each other source address (an IPv4 address, an IPv6 /64) may hold only a few connections in
  *   their handshake at once, so one host cannot take every slot.
  */
 import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
-import type { SectionGenesis } from './genesis.js'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { type IpHost, ipOf, type NetworkPrefixes, sourceNetwork } from './limits/source-network.js'
 
 export type { IpHost } from './limits/source-network.js'
@@ -38,10 +40,15 @@ export const MAX_PENDING_INBOUND_PER_SOURCE = 2
  */
 export const INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 5_000
 
-/** The IP addresses the members' genesis addresses start with (names and 0.0.0.0 or :: left out). */
-export function memberHosts(genesis: SectionGenesis): IpHost[] {
+/**
+ * The IP addresses the members' addresses start with (names and 0.0.0.0 or :: left out): of a
+ * genesis, or of the agreed members (`ParsecSectionInit.onMembers`).
+ */
+export function memberHosts(section: {
+  readonly members: readonly { readonly addrs: readonly Multiaddr[] }[]
+}): IpHost[] {
   const hosts = new Map<string, IpHost>()
-  for (const member of genesis.members) {
+  for (const member of section.members) {
     for (const addr of member.addrs) {
       const host = ipOf(addr)
       if (host !== undefined && host.address !== '0.0.0.0' && host.address !== '::')
@@ -63,13 +70,13 @@ function sourceOf(host: IpHost): string {
 
 /**
  * A connection gater that refuses an inbound connection from a source already holding
- * `maxPerSource` connections in their handshake. Sources in `allowed` (the members' addresses)
- * are never refused. A connection stops counting once its handshake completes or it closes.
+ * `maxPerSource` connections in their handshake. Sources in `allowed` (the members' addresses,
+ * replaced by `allow` as the members change) are never refused. A connection stops counting once its handshake completes or it closes.
  */
 export class PendingInboundPerSource implements ConnectionGater {
   private readonly pending = new Map<string, number>()
   private readonly release = new WeakMap<MultiaddrConnection, () => void>()
-  private readonly allowed: ReadonlySet<string>
+  private allowed: ReadonlySet<string>
 
   constructor(
     allowed: readonly IpHost[],
@@ -78,6 +85,11 @@ export class PendingInboundPerSource implements ConnectionGater {
     this.allowed = new Set(allowed.map((host) => host.address))
     this.denyInboundConnection = this.denyInboundConnection.bind(this)
     this.denyInboundUpgradedConnection = this.denyInboundUpgradedConnection.bind(this)
+  }
+
+  /** The members' hosts are now these (the agreed members changed). */
+  allow(hosts: readonly IpHost[]): void {
+    this.allowed = new Set(hosts.map((host) => host.address))
   }
 
   denyInboundConnection(maConn: MultiaddrConnection): boolean {

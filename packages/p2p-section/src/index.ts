@@ -23,6 +23,13 @@ import './polyfill.js'
 import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
 import { ParsecSectionService } from './section/section.js'
 
+export type {
+  AnnouncementContext,
+  AnnouncementMessage,
+  AnnouncementVerdict,
+  CheckedAnnouncement,
+} from './announcement.js'
+export { checkAnnouncement } from './announcement.js'
 export type { PeerStatus, PullProgress } from './catchup.js'
 export type { DecodedSync, SyncStatus } from './codec.js'
 export { decodeSync, encodeSync, encodeSyncSignal } from './codec.js'
@@ -32,6 +39,8 @@ export { createDhtNode } from './dht-node.js'
 export { announceTopic } from './discovery.js'
 export type { LeaveRefusal, LinkErrorCode, SectionErrorCode } from './errors.js'
 export { isSectionError, LeaveRefusedError, SectionError } from './errors.js'
+export type { FindMembersComponents, FindMembersOptions } from './find-members.js'
+export { findMembers } from './find-members.js'
 export type { GenesisFile, GenesisMember, SectionGenesis } from './genesis.js'
 export { createGenesis, genesisToFile, parseGenesis } from './genesis.js'
 export { parsePeerId, peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from './identity.js'

@@ -12,6 +12,7 @@ import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
+import { DEFAULTS } from '@parsec-section/membership'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import {
@@ -73,14 +74,31 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       }
     : {}
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
-  // the members, a short handshake, a cap per source address.
+  // the members, a short handshake, a cap per source address. The gater follows the agreed
+  // members; libp2p's allow list is fixed now, from the genesis.
   const members = memberHosts(section.genesis)
+  const gater = new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE)
+  const init: ParsecSectionInit = {
+    ...section,
+    onMembers: (agreed) => {
+      gater.allow(memberHosts({ members: agreed }))
+      section.onMembers?.(agreed)
+    },
+  }
+  const maxMembers = Math.max(section.genesis.members.length, section.membership?.maxSize ?? DEFAULTS.maxSize)
   const node = await createLibp2p({
     start,
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
-    addresses: { listen: [...listen] },
-    connectionGater: new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE),
+    // `announce` (the addresses we advertise) also goes to libp2p: identify and the DHT's provider
+    // records then carry them rather than the listen addresses.
+    addresses: {
+      listen: [...listen],
+      ...(section.announce === undefined || section.announce.length === 0
+        ? {}
+        : { announce: section.announce.map((a) => a.toString()) }),
+    },
+    connectionGater: gater,
     connectionManager: {
       // A connection from a member's genesis address skips every limit below (and pruning), from
       // its first byte: members reach each other however many connections others hold open.
@@ -95,8 +113,8 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       // libp2p refuses a host's 6th inbound connection within a second (a per-IP rate limit).
       // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
       // possibly twice (simultaneous dials): a refused member stayed unconnected until the next
-      // discovery round. Allow each member two connections a second.
-      inboundConnectionThreshold: Math.max(INBOUND_CONNECTION_THRESHOLD, 2 * section.genesis.members.length),
+      // discovery round. Allow each member (as many as the section may hold) two connections a second.
+      inboundConnectionThreshold: Math.max(INBOUND_CONNECTION_THRESHOLD, 2 * maxMembers),
     },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -109,7 +127,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
         maxInboundStreams: PING_MAX_INBOUND_STREAMS,
       }),
       ...extra,
-      section: parsecSection(section),
+      section: parsecSection(init),
     },
   })
   return node as unknown as SectionNode

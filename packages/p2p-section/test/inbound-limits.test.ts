@@ -58,6 +58,21 @@ describe('inbound limits', () => {
     assert.equal(gater.denyInboundConnection(connectionFrom('/ip4/192.0.2.9/tcp/50007')), true)
   })
 
+  it('the members allowed follow the agreed members (allow replaces them)', () => {
+    const gater = new PendingInboundPerSource([{ family: 'ip4', address: '10.0.0.1' }], 1)
+    const joined = { addrs: [multiaddr('/ip4/10.0.0.2/tcp/4001')] }
+    gater.allow(memberHosts({ members: [joined] }))
+    for (let port = 1; port <= 3; port++) {
+      assert.equal(
+        gater.denyInboundConnection(connectionFrom(`/ip4/10.0.0.2/tcp/${port}`)),
+        false,
+        'a member added',
+      )
+    }
+    assert.equal(gater.denyInboundConnection(connectionFrom('/ip4/10.0.0.1/tcp/1')), false)
+    assert.equal(gater.denyInboundConnection(connectionFrom('/ip4/10.0.0.1/tcp/2')), true, 'a member removed')
+  })
+
   it('an IPv6 source is its /64', () => {
     const gater = new PendingInboundPerSource([], 1)
     assert.equal(gater.denyInboundConnection(connectionFrom('/ip6/2001:db8:1:2::1/tcp/1')), false)

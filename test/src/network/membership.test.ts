@@ -36,9 +36,19 @@ async function agreeOn(nodes: readonly TestNode[], text: string, blocks: () => s
 
 describe('a founded section whose members change', { timeout: 300_000 }, () => {
   it('4 founders, one leaves: the other 3 report it, agree on 3 members and keep agreeing', async () => {
-    const section = await startSection(4, { mode: 'supermajority', membership: { lingerMs: 1_000 } })
+    // What the services tell `onMembers` (createSectionNode's gater follows it), all nodes together.
+    const told: string[][] = []
+    const section = await startSection(4, {
+      mode: 'supermajority',
+      membership: { lingerMs: 1_000 },
+      onMembers: (members) => told.push(members.map((m) => m.peerId.toString())),
+    })
     try {
       const [leaver, ...stay] = section.nodes
+      assert.ok(
+        told.length >= 4 && told.every((list) => list.length === 4),
+        'each node at start: the founders',
+      )
       const stayBlocks = () => section.blocks.slice(1).map((b) => payloadTexts(b))
       await Promise.all(section.nodes.map((node) => node.services.section.ready()))
       await agreeOn(section.nodes, 'before', () => section.blocks.map((b) => payloadTexts(b)))
@@ -74,6 +84,12 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       for (const list of members) assert.deepEqual(list, members[0])
       assert.equal(members[0].length, 3)
       assert.ok(!members[0].includes(leaver.peerId.toString()))
+      const toldAfter = told.filter((list) => list.length === 3)
+      assert.ok(
+        toldAfter.length >= stay.length,
+        `each staying node told of the change: ${told.map((l) => l.length)}`,
+      )
+      for (const list of toldAfter) assert.ok(!list.includes(leaver.peerId.toString()))
       await waitFor(
         [leaver],
         () => removed !== undefined,

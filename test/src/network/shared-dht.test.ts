@@ -3,8 +3,10 @@
  *
  * - A section whose members know nothing but a DHT-only node's address (an in-process
  *   `createDhtNode`, the node `parsec-peer dht` runs, so that its provider records can be watched):
- *   the members find each other through it, provide the section's CID, and a fresh node that knows
- *   only the DHT node finds members (peer ids and working addresses) with `findSectionPeers`.
+ *   the members find each other through it, provide the section's CID (the membership machine's
+ *   `provide` directive), and a fresh node that knows only the DHT node finds members (peer ids and
+ *   working addresses) with `findSectionPeers`, and their engine ids with `findMembers` (a joiner's
+ *   `findMembers` directive).
  * - `parsec-peer dht` as a process: it prints its peer id and addresses, serves the shared DHT
  *   protocol, keeps the identity of `--key`, and exits 0 on SIGTERM; the same section and fresh
  *   node through it; nonsense arguments exit 2.
@@ -25,7 +27,10 @@ import {
   createDhtNode,
   createGenesis,
   createSectionNode,
+  findMembers,
   findSectionPeers,
+  peerIdFromPublicId,
+  publicIdFromPeerId,
   sectionCid,
 } from '@parsec-section/p2p-section'
 import { MemoryDatastore } from 'datastore-core'
@@ -148,6 +153,33 @@ async function findFromScratch(
   }
 }
 
+/**
+ * The joiner's `findMembers` (what the membership host runs for the machine's directive) from a
+ * non-member node that knows only the DHT node: members' engine ids, each once, their addresses in
+ * the peer store.
+ */
+async function findMembersFromScratch(
+  dhtAddr: string,
+  sectionId: string,
+  members: readonly TestNode[],
+): Promise<void> {
+  const names = members.map((m) => publicIdFromPeerId(m.peerId).name)
+  const fresh = await createDhtNode({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+  try {
+    await fresh.dial(multiaddr(dhtAddr))
+    const found = await findMembers(fresh, sectionId, { signal: AbortSignal.timeout(30_000) })
+    assert.ok(found.length >= 1, 'at least one member found')
+    for (const id of found) assert.ok(names.includes(id.name), `${id.name} is a member's engine id`)
+    assert.equal(new Set(found.map((id) => id.name)).size, found.length, 'each once')
+    const peer = await fresh.peerStore.get(peerIdFromPublicId(found[0]))
+    assert.ok(peer.addresses.length > 0, 'its addresses in the peer store')
+    const limited = await findMembers(fresh, sectionId, { limit: 1, signal: AbortSignal.timeout(30_000) })
+    assert.equal(limited.length, 1, 'at most `limit`')
+  } finally {
+    await fresh.stop()
+  }
+}
+
 describe('the shared DHT', () => {
   it('members known only through a DHT node find each other, provide the section CID, and a fresh node finds them', {
     timeout: 120_000,
@@ -163,6 +195,7 @@ describe('the shared DHT', () => {
         await datastore.providersStored(memberIds, 60_000)
         await membersConnected(members)
         await findFromScratch(dhtAddr, genesis.sectionId, members)
+        await findMembersFromScratch(dhtAddr, genesis.sectionId, members)
       } finally {
         await Promise.all(members.map((m) => m.stop()))
       }

@@ -33,7 +33,7 @@ import { parseMultiaddr } from './genesis.js'
 const LEAVE_TIMEOUT_MS = 60_000
 
 const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
-                         [--bootstrap MULTIADDR ...] [--data-dir DIR]
+                         [--bootstrap MULTIADDR ...] [--announce MULTIADDR ...] [--data-dir DIR]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json]
@@ -43,6 +43,9 @@ section's founders), listening on the --listen multiaddrs (e.g. /ip4/127.0.0.1/t
 the members at their agreed addresses (founders: their genesis addresses), at --bootstrap multiaddrs
 (which must end in /p2p/PEERID) and at what the DHT finds. The members are whoever the section's
 agreed blocks say: a founder restarted from its data directory after others left resumes with them.
+  --announce MULTIADDR  (repeatable) the addresses this peer advertises (in its announcements, its
+                   join request and to the DHT) instead of its --listen addresses: for a listener
+                   on 0.0.0.0 or behind a port mapping (e.g. /ip4/203.0.113.7/tcp/4001).
   --data-dir DIR   keep the gossip graph, the delivered blocks and the identity in DIR (LevelDB in
                    DIR/datastore, the key in DIR/identity.json) and resume from them; --key may then
                    be left out. Without it the peer runs in memory.
@@ -318,6 +321,7 @@ async function runStart(args: string[]): Promise<number> {
     genesis: { type: 'string' },
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
     'data-dir': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
@@ -356,6 +360,8 @@ async function runStart(args: string[]): Promise<number> {
   if (values['leave-timeout'] !== undefined && !leaveOnExit)
     throw new UsageError('--leave-timeout needs --leave-on-exit')
   const leaveTimeoutMs = intOption(values, 'leave-timeout', LEAVE_TIMEOUT_MS, 1, 2 ** 31 - 1)
+  const announceTexts = (values.announce as string[] | undefined) ?? []
+  const announce = announceTexts.map((text) => parseMultiaddr(text, '--announce'))
   let api: HostPort | undefined
   const apiHosts = (values['api-host'] as string[] | undefined) ?? []
   let apiToken: string | undefined
@@ -389,6 +395,11 @@ async function runStart(args: string[]): Promise<number> {
   }
   const identity = resolveIdentity(values.key as string | undefined, dataDir)
   const peerId = identity.peerId.toString()
+  announce.forEach((addr, i) => {
+    const p2p = addr.getComponents().find((c) => c.name === 'p2p')
+    if (p2p !== undefined && p2p.value !== peerId)
+      throw new UsageError(`--announce: '${announceTexts[i]}' names another peer than ours (${peerId})`)
+  })
   // Founding (or resuming as a founder) takes a founder's key: the members now are whoever the
   // agreed blocks say, but the genesis group is fixed.
   if (!genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
@@ -433,6 +444,7 @@ async function runStart(args: string[]): Promise<number> {
       privateKey: identity.privateKey,
       listen,
       bootstrap,
+      ...(announce.length === 0 ? {} : { announce }),
       genesis,
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),

@@ -14,12 +14,13 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { LeaveReason, MembershipConfig, RejectReason } from '@parsec-section/membership'
 import type { Block, BlockDescription } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
 import type { PullProgress } from '../catchup.js'
 import type { LinkErrorCode, SectionError } from '../errors.js'
-import type { SectionGenesis } from '../genesis.js'
+import type { GenesisMember, SectionGenesis } from '../genesis.js'
 import type { SectionFault } from './fault.js'
 
 export interface ParsecSectionInit {
@@ -57,6 +58,14 @@ export interface ParsecSectionInit {
   readonly maxConcurrentExchanges?: number
   /** Name of the node's gossipsub service used for announcements (default `pubsub`); absent: none. */
   readonly pubsubService?: string
+  /**
+   * The addresses we advertise instead of the address manager's (our listen addresses, or libp2p's
+   * `addresses.announce`): in announcements and in the tickets and JoinRequests the membership
+   * machine signs. For a listener on 0.0.0.0 or behind a port mapping. `createSectionNode` also
+   * makes them libp2p's `addresses.announce` (identify, the DHT's provider records).
+   */
+  readonly announce?: readonly Multiaddr[]
+  /** How often members announce themselves (the machine's `announceIntervalMs` unless `membership` sets it). */
   readonly announceIntervalMs?: number
   readonly lookupIntervalMs?: number
   readonly maxLookupIntervalMs?: number
@@ -72,6 +81,12 @@ export interface ParsecSectionInit {
   readonly membership?: Partial<MembershipConfig>
   /** The longest wait between two clock readings given to the membership machine (default 1 s). */
   readonly membershipTickMs?: number
+  /**
+   * Called with the members (peer id, engine id, the addresses they are known by) when the service
+   * starts and whenever the agreed members change: `createSectionNode` lets their hosts past its
+   * handshake limits (inbound-limits.ts) with it.
+   */
+  readonly onMembers?: (members: readonly GenesisMember[]) => void
 }
 
 export interface ParsecSectionComponents {

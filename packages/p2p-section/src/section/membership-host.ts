@@ -8,12 +8,16 @@
  * messages, the drain (`serveOnly`, then `stop`: no more gossip), the roster following the agreed
  * state, and typed events on the service.
  *
- * Founded sections only for now: the join directives (`construct`, `catchUp`), discovery
- * directives (`provide`, `announce`, `findMembers`) and peer directives (`keepAlive`,
- * `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried out yet.
+ * The discovery directives go to discovery (`provide`, `cancelProvide`, `announce`; `findMembers`
+ * looks the section's providers up and hands them back to the machine as contacts).
+ *
+ * Founded sections only for now: the join directives (`construct`, `catchUp`) and peer directives
+ * (`keepAlive`, `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried
+ * out yet.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import {
+  type DiscoveryDirective,
   type GenesisRecord,
   genesisRecord,
   Membership,
@@ -41,6 +45,16 @@ import type { Pacing } from './pacing.js'
 import type { Reporter } from './reporter.js'
 import type { Roster } from './roster.js'
 
+/** Where the machine's discovery directives go (the service's `SectionDiscovery`). */
+export interface DiscoveryDirectives {
+  provide(): void
+  cancelProvide(): void
+  /** Publish the machine's signed Announce bytes on the section's topic. */
+  announce(bytes: Uint8Array): Promise<void>
+  /** The section's members found by its id alone (engine ids, not us), for `addContacts`. */
+  findMembers(): Promise<readonly PublicId[]>
+}
+
 export interface MembershipHostParts {
   readonly lifecycle: Lifecycle
   readonly roster: Roster
@@ -48,6 +62,7 @@ export interface MembershipHostParts {
   readonly reporter: Reporter
   readonly pacing: Pacing
   readonly wire: MembershipProtocol
+  readonly discovery: DiscoveryDirectives
 }
 
 export interface MembershipHostOptions {
@@ -74,6 +89,8 @@ export class MembershipHost implements Startable, JournalObserver {
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
   private readonly banned = new Set<string>()
+  /** A `findMembers` lookup is under way (the machine may ask again meanwhile). */
+  private finding = false
   private readonly record: GenesisRecord
 
   constructor(
@@ -354,6 +371,7 @@ export class MembershipHost implements Startable, JournalObserver {
       const peer = this.peerIdOf(directive.peer)
       if (peer !== undefined) this.banned.add(peer.toString())
     }
+    for (const directive of step.discovery) this.discover(directive)
     for (const fault of step.faults) {
       const peer = this.peerIdOf(fault.offender)
       if (peer !== undefined) reporter.membershipFault(peer, fault.kind, fault.detail)
@@ -368,6 +386,44 @@ export class MembershipHost implements Startable, JournalObserver {
       this.wakeAt = step.nextWakeupAt
       if (this.started) this.arm()
     }
+  }
+
+  private discover(directive: DiscoveryDirective): void {
+    const { discovery } = this.parts
+    switch (directive.kind) {
+      case 'provide':
+        discovery.provide()
+        break
+      case 'cancelProvide':
+        discovery.cancelProvide()
+        break
+      case 'announce':
+        void discovery.announce(directive.bytes)
+        break
+      case 'findMembers':
+        this.findMembers()
+        break
+    }
+  }
+
+  /** Looks the section's providers up (one lookup at a time) and gives them to the machine. */
+  private findMembers(): void {
+    if (this.finding) return
+    this.finding = true
+    this.parts.discovery
+      .findMembers()
+      .then(
+        (found) => {
+          const machine = this.machineOrUndefined
+          if (machine === undefined || !this.started || found.length === 0) return
+          this.log('discovery found %d possible members', found.length)
+          this.apply(machine.addContacts(found))
+        },
+        (error: Error) => this.log('finding members failed: %s', error.message),
+      )
+      .finally(() => {
+        this.finding = false
+      })
   }
 
   /** One of the machine's votes, into our engine; whether the engine took it. */

@@ -11,11 +11,13 @@
  * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
  * - `MembershipHost`: the membership machine (who the members are, leaving, removing the silent),
- *   fed by the journal, its messages carried by `MembershipProtocol`;
+ *   fed by the journal, its messages carried by `MembershipProtocol`, its discovery directives
+ *   (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { opaque, Parsec, ParsecError } from '@parsec-section/parsec-core'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
@@ -49,6 +51,24 @@ import { Reporter } from './reporter.js'
 import { Roster } from './roster.js'
 import { StartUp } from './start-up.js'
 import { StreamCache } from './stream-cache.js'
+
+/**
+ * The addresses we advertise (announcements, tickets, JoinRequests): `announce` when given (a
+ * listener on 0.0.0.0, a port mapping), each ending in our `/p2p/` id as libp2p's own do; else the
+ * address manager's (libp2p's own `addresses.announce` when the node sets it, else what it listens on).
+ */
+function advertisedAddrs(
+  components: Pick<ParsecSectionComponents, 'peerId' | 'addressManager'>,
+  announce: readonly Multiaddr[] | undefined,
+): string[] {
+  if (announce === undefined || announce.length === 0)
+    return components.addressManager.getAddresses().map((a) => a.toString())
+  const suffix = `/p2p/${components.peerId.toString()}`
+  return announce.map((a) => {
+    const text = a.toString()
+    return text.endsWith(suffix) ? text : `${text}${suffix}`
+  })
+}
 
 function isAnnouncePubSub(value: unknown): value is AnnouncePubSub {
   const candidate = value as Partial<AnnouncePubSub> | undefined
@@ -87,7 +107,7 @@ export class ParsecSectionService
   private readonly membership: MembershipHost
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
-  private discovery: SectionDiscovery | undefined
+  private readonly discovery: SectionDiscovery
   private readonly verifyStats = new VerifyStats()
   private cpuAtStart = process.cpuUsage()
 
@@ -120,6 +140,7 @@ export class ParsecSectionService
     this.reporter = new Reporter(this, components, this.log)
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.roster = new Roster(components, init.genesis.members, engine)
+    this.roster.onChange(() => init.onMembers?.(this.roster.members()))
     const storage =
       init.persist === false
         ? undefined
@@ -209,14 +230,31 @@ export class ParsecSectionService
       (from, bytes, remoteAddr) => this.membership.receive(from, bytes, remoteAddr),
       this.log,
     )
+    this.discovery = new SectionDiscovery(
+      components,
+      this.sectionId,
+      {
+        others: () => this.roster.others(),
+        memberOf: (peer) => this.roster.memberOf(peer),
+        wasMember: (peer) => this.roster.wasMember(peer),
+        chainSeq: () => this.membership.machine?.state?.seq,
+      },
+      () => this.pubsub(),
+      (peer: PeerId) => this.connections.has(peer),
+      {
+        lookupIntervalMs: init.lookupIntervalMs ?? C.DISCOVERY_INTERVAL_MS,
+        maxLookupIntervalMs: init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
+      },
+    )
+    const announceIntervalMs = init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS
     this.membership = new MembershipHost(
       components,
       init.genesis,
-      { ...parts, wire: this.membershipWire },
+      { ...parts, wire: this.membershipWire, discovery: this.discovery },
       {
-        ...(init.membership === undefined ? {} : { config: init.membership }),
+        config: { announceIntervalMs, ...init.membership },
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
-        addrs: () => components.addressManager.getAddresses().map((a) => a.toString()),
+        addrs: () => advertisedAddrs(components, init.announce),
       },
       this.log,
     )
@@ -248,29 +286,24 @@ export class ParsecSectionService
     await this.inbound.start()
     await this.membershipWire.start()
     await this.roster.start()
+    this.init.onMembers?.(this.roster.members())
     this.streams.start()
     this.connections.start()
     this.lifecycle.started = true
     this.lifecycle.state = 'checking'
+    this.discovery.start()
+  }
+
+  /** The node's gossipsub service for announcements, if it has one. */
+  private pubsub(): AnnouncePubSub | undefined {
     let pubsub: unknown
     try {
       // libp2p's components proxy throws for a service that is not configured.
       pubsub = (this.components as unknown as Record<string, unknown>)[this.init.pubsubService ?? 'pubsub']
     } catch {
-      pubsub = undefined
+      return undefined
     }
-    this.discovery = new SectionDiscovery(
-      this.components,
-      this.genesis,
-      isAnnouncePubSub(pubsub) ? pubsub : undefined,
-      (peer: PeerId) => this.connections.has(peer),
-      {
-        announceIntervalMs: this.init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS,
-        lookupIntervalMs: this.init.lookupIntervalMs ?? C.DISCOVERY_INTERVAL_MS,
-        maxLookupIntervalMs: this.init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
-      },
-    )
-    this.discovery.start()
+    return isAnnouncePubSub(pubsub) ? pubsub : undefined
   }
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
@@ -286,8 +319,7 @@ export class ParsecSectionService
   beforeStop(): void {
     this.startUp.beforeStop()
     this.pacing.stop()
-    this.discovery?.stop()
-    this.discovery = undefined
+    this.discovery.stop()
   }
 
   async stop(): Promise<void> {
