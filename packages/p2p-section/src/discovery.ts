@@ -89,6 +89,8 @@ export class SectionDiscovery {
       announceIntervalMs: number
       lookupIntervalMs: number
       maxLookupIntervalMs?: number
+      /** A banned peer's announcements are rejected (see `PeerBans`). */
+      isBanned?: (peer: PeerId) => boolean
       /** See `C.REPROVIDE_INTERVAL_MS`. */
       reprovideIntervalMs?: number
     },
@@ -107,7 +109,10 @@ export class SectionDiscovery {
     this.running = true
     if (this.pubsub !== undefined) {
       this.pubsub.topicValidators.set(this.topic, (_peer, message) =>
-        message.type === 'signed' && message.from !== undefined && this.members.has(message.from.toString())
+        message.type === 'signed' &&
+        message.from !== undefined &&
+        this.members.has(message.from.toString()) &&
+        this.options.isBanned?.(message.from) !== true
           ? 'accept'
           : 'reject',
       )

@@ -2,6 +2,8 @@
  * A ready-made libp2p node for a section peer: TCP, noise, yamux, identify, ping, a server of the
  * DHT shared by every section (shared-dht.ts: loopback and LAN addresses kept), gossipsub, an optional bootstrap
  * list and an optional datastore (LevelDB for a data directory), with the section service.
+ * One `PeerBans` list (the membership machine's bans) gates connections, scores gossipsub peers
+ * and refuses the section's inbound streams.
  */
 import './polyfill.js'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -23,6 +25,7 @@ import {
   PendingInboundPerSource,
 } from './inbound-limits.js'
 import { parsecSection } from './index.js'
+import { combineGaters, PeerBans } from './limits/peer-bans.js'
 import type { ParsecSection, ParsecSectionInit } from './section/api.js'
 import { sharedDht } from './shared-dht.js'
 
@@ -61,7 +64,9 @@ export interface SectionNodeOptions extends ParsecSectionInit {
 export type SectionNode = Libp2p<{ section: ParsecSection } & Record<string, unknown>>
 
 export async function createSectionNode(options: SectionNodeOptions): Promise<SectionNode> {
-  const { privateKey, listen, datastore, discovery = true, start = true, ...section } = options
+  const { privateKey, listen, datastore, discovery = true, start = true, ...init } = options
+  const bans = init.bans ?? new PeerBans()
+  const section = { ...init, bans }
   const peerDiscovery =
     options.bootstrap !== undefined && options.bootstrap.length > 0
       ? [bootstrap({ list: [...options.bootstrap] })]
@@ -69,7 +74,11 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
   const extra = discovery
     ? {
         dht: sharedDht(),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+        // A banned peer is graylisted: its messages and control are ignored.
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          scoreParams: { appSpecificScore: bans.gossipScore },
+        }),
       }
     : {}
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
@@ -80,7 +89,11 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
     addresses: { listen: [...listen] },
-    connectionGater: new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE),
+    // Banned peers: no dial to them, no connection of theirs once its handshake names them.
+    connectionGater: combineGaters(
+      new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE),
+      bans.gater(),
+    ),
     connectionManager: {
       // A connection from a member's genesis address skips every limit below (and pruning), from
       // its first byte: members reach each other however many connections others hold open.

@@ -10,7 +10,9 @@
  *
  * Founded sections only for now: the join directives (`construct`, `catchUp`), discovery
  * directives (`provide`, `announce`, `findMembers`) and peer directives (`keepAlive`,
- * `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried out yet.
+ * `partnerWeight`, `acceptSync`) are not carried out yet. Bans go to the node's `PeerBans` (agreed
+ * ones forever, local ones until their expiry), which the connection gater, gossipsub and the
+ * inbound handlers consult; a restarted member's agreed bans come back from the state it folded.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import {
@@ -33,6 +35,7 @@ import { toString as bytesToString } from 'uint8arrays'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
+import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
 import type { DeliveredBlock, SelfState } from './api.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -48,6 +51,7 @@ export interface MembershipHostParts {
   readonly reporter: Reporter
   readonly pacing: Pacing
   readonly wire: MembershipProtocol
+  readonly bans: PeerBans
 }
 
 export interface MembershipHostOptions {
@@ -73,7 +77,6 @@ export class MembershipHost implements Startable, JournalObserver {
   private lastGraphSize = 0
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
-  private readonly banned = new Set<string>()
   private readonly record: GenesisRecord
 
   constructor(
@@ -124,6 +127,8 @@ export class MembershipHost implements Startable, JournalObserver {
     const machine = blocks.length === 0 ? Membership.found(base) : Membership.resume({ ...base, blocks })
     this.machineOrUndefined = machine
     this.started = true
+    // A restarted member's agreed bans: in the state it folded, not in a directive.
+    for (const id of machine.state?.bannedIds() ?? []) this.ban(id, FOREVER)
     this.apply(machine.start())
     this.followState()
     this.arm()
@@ -177,7 +182,7 @@ export class MembershipHost implements Startable, JournalObserver {
 
   /** Whether the machine banned this peer (agreed or local, not expired). */
   isBanned(peer: PeerId | string): boolean {
-    return this.banned.has(peer.toString())
+    return this.parts.bans.isBanned(peer)
   }
 
   // ---------------------------------------------------------------- inputs
@@ -220,7 +225,7 @@ export class MembershipHost implements Startable, JournalObserver {
   /** A membership message from `from` (the stream's authenticated peer). */
   receive(from: PeerId, bytes: Uint8Array, remoteAddr: string | undefined): void {
     const machine = this.machineOrUndefined
-    if (machine === undefined || !this.started || this.banned.has(from.toString())) return
+    if (machine === undefined || !this.started || this.parts.bans.isBanned(from)) return
     let id: PublicId
     try {
       id = publicIdFromPeerId(from)
@@ -303,9 +308,7 @@ export class MembershipHost implements Startable, JournalObserver {
       }
     }
     for (const directive of step.peers) {
-      if (directive.kind !== 'ban') continue
-      const peer = this.peerIdOf(directive.peer)
-      if (peer !== undefined) this.banned.add(peer.toString())
+      if (directive.kind === 'ban') this.ban(directive.peer, directive.agreed ? FOREVER : directive.untilMs)
     }
     for (const fault of step.faults) {
       const peer = this.peerIdOf(fault.offender)
@@ -392,6 +395,13 @@ export class MembershipHost implements Startable, JournalObserver {
     const state = this.machineOrUndefined?.state
     // Before the genesis block is folded the state has no members yet: the genesis roster stands.
     if (state !== undefined && state.agreedBlocks > 0) this.parts.roster.follow(state)
+  }
+
+  /** Agreed bans are forever; a local one until `untilMs` (our clock: the machine's `now`). */
+  private ban(id: PublicId, untilMs: number): void {
+    const peer = this.peerIdOf(id)
+    if (peer === undefined || peer.equals(this.components.peerId)) return
+    this.parts.bans.ban(peer, untilMs)
   }
 
   private peerIdOf(id: PublicId): PeerId | undefined {

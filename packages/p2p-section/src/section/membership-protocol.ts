@@ -4,12 +4,18 @@
  * Replies are messages of their own (the machine addresses them), so no exchange spans two
  * messages. The sender a message claims is checked by the machine against the stream's
  * authenticated remote peer, which is what it is given as `from`.
+ *
+ * Anyone may open these streams (joiners are not members yet), so a new inbound stream first
+ * passes the `StreamGuard` (bans, then token buckets per peer and per source network) and is reset
+ * unread when it fails; then at most `maxMessageBytes` are read (refused from the length prefix)
+ * within `responseTimeoutMs`. libp2p resets streams past `MAX_MEMBERSHIP_STREAMS` per connection.
  */
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import * as C from '../constants.js'
 import { framed } from '../framing.js'
 import { endStream } from '../inbound-stream.js'
+import type { StreamGuard } from '../limits/stream-guard.js'
 
 export interface MembershipProtocolLimits {
   readonly maxMessageBytes: number
@@ -29,6 +35,7 @@ export class MembershipProtocol implements Startable {
     readonly protocol: string,
     private readonly limits: MembershipProtocolLimits,
     private readonly receive: MembershipReceiver,
+    private readonly guard: StreamGuard,
     private readonly log: Logger,
   ) {
     this.handle = this.handle.bind(this)
@@ -70,6 +77,11 @@ export class MembershipProtocol implements Startable {
   }
 
   private async handle(stream: Stream, connection: Connection): Promise<void> {
+    const verdict = this.guard.admit(connection)
+    if (verdict !== 'allowed') {
+      stream.abort(new Error(verdict === 'banned' ? 'banned' : 'rate limited'))
+      return
+    }
     const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
     try {
       const lp = framed(stream, this.limits.maxMessageBytes)
