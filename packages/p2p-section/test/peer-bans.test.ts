@@ -4,7 +4,21 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { ConnectionGater, Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { BANNED_GOSSIP_SCORE, combineGaters, FOREVER, PeerBans, StreamGuard } from '../src/index.js'
+import {
+  type AnnounceMessage,
+  type AnnouncePubSub,
+  type DiscoveryComponents,
+  SectionDiscovery,
+} from '../src/discovery.js'
+import {
+  announceTopic,
+  BANNED_GOSSIP_SCORE,
+  combineGaters,
+  createGenesis,
+  FOREVER,
+  PeerBans,
+  StreamGuard,
+} from '../src/index.js'
 
 const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 const silent = Object.assign(() => {}, {
@@ -123,5 +137,93 @@ describe('stream guard', () => {
     assert.deepEqual(guard.shed, { banned: 1, peer: 2, network: 1 })
     now = 2_000
     assert.equal(guard.admit(source(a, '192.0.2.1')), 'allowed', 'refilled')
+  })
+})
+
+describe('bans in gossip', () => {
+  it("the announcement validator rejects a banned member's messages", async () => {
+    const [us, other] = await Promise.all([newPeer(), newPeer()])
+    const genesis = createGenesis([{ peerId: us }, { peerId: other }])
+    const bans = new PeerBans()
+    const topicValidators = new Map<string, (peer: PeerId, message: AnnounceMessage) => unknown>()
+    const pubsub = {
+      topicValidators,
+      subscribe: () => {},
+      unsubscribe: () => {},
+      publish: async () => {},
+      addEventListener: () => {},
+      removeEventListener: () => {},
+    } satisfies AnnouncePubSub
+    const components = {
+      peerId: us,
+      logger: { forComponent: () => silent },
+    } as unknown as DiscoveryComponents
+    const discovery = new SectionDiscovery(components, genesis, pubsub, () => true, {
+      announceIntervalMs: 60_000,
+      lookupIntervalMs: 60_000,
+      isBanned: (peer) => bans.isBanned(peer),
+    })
+    discovery.start()
+    try {
+      const topic = announceTopic(genesis.sectionId)
+      const validate = topicValidators.get(topic)
+      assert.ok(validate !== undefined)
+      const from = (peer: PeerId): AnnounceMessage => ({
+        type: 'signed',
+        topic,
+        data: new Uint8Array(0),
+        from: peer,
+      })
+      assert.equal(validate(other, from(other)), 'accept')
+      bans.ban(other)
+      assert.equal(validate(other, from(other)), 'reject')
+      assert.equal(validate(us, from(other)), 'reject', 'relayed by anyone')
+    } finally {
+      discovery.stop()
+    }
+  })
+})
+
+describe('stream guard logging', () => {
+  it('logs a flood as one line per interval, with a count', async () => {
+    let now = 0
+    const lines: unknown[][] = []
+    const log = Object.assign((...args: unknown[]) => lines.push(args), {
+      error: () => {},
+      trace: () => {},
+      enabled: true,
+    }) as unknown as Logger
+    const guard = new StreamGuard(
+      'test',
+      new PeerBans(() => now),
+      {
+        rates: {
+          perPeer: { capacity: 1, refillPerSecond: 0 },
+          perNetwork: { capacity: 100, refillPerSecond: 0 },
+          maxKeys: 4,
+        },
+        logIntervalMs: 10_000,
+        isMember: () => false,
+        now: () => now,
+      },
+      log,
+    )
+    const flooder = { remotePeer: await newPeer(), remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1') }
+    for (let i = 0; i < 1_000; i++) {
+      guard.admit(flooder)
+      now += 5
+    }
+    assert.equal(guard.shed.peer, 999)
+    // 5 s of flood: the first refusal logged at once, the rest wait for the interval.
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0][2], 1)
+    for (let i = 0; i < 2_000; i++) {
+      guard.admit(flooder)
+      now += 5
+    }
+    // 10 s after the first line, one more: the 2,000 refusals since (from 10 ms to 10,005 ms).
+    assert.equal(lines.length, 2)
+    assert.equal(lines[1][2], 2_000)
+    assert.equal(guard.shed.peer, 2_999)
   })
 })
