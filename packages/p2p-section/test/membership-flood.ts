@@ -1,6 +1,7 @@
 /**
  * A child process for the flood test: `identities` fresh peers (non-members), each connected to
- * every target, open membership streams at `perSecond` in all (round robin over the connections)
+ * every target, open membership streams at `perSecond` in all (round robin over the connections,
+ * dialled again when a target closes one)
  * for `durationMs`, each carrying one JoinInfoRequest, and count what became of them: acknowledged
  * (the target read it and answered) or reset/refused. Started with `fork(thisFile, [JSON of
  * FloodConfig])`; sends one `FloodReport` when done and exits.
@@ -11,6 +12,7 @@ import type { Connection } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { multiaddr } from '@multiformats/multiaddr'
 import { encodeCanonical } from '@parsec-section/membership'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -31,6 +33,17 @@ export interface FloodReport {
   readonly acked: number
   readonly refused: number
   readonly elapsedMs: number
+  /** Why streams failed to open, by error name (diagnostics). */
+  readonly openErrors: Record<string, number>
+  /** Connections to the targets still open at the end. */
+  readonly openConnections: number
+}
+
+interface Pair {
+  readonly node: Libp2p
+  readonly target: Multiaddr
+  connection: Connection
+  dialing?: Promise<Connection> | undefined
 }
 
 function varint(value: number): Uint8Array {
@@ -50,7 +63,7 @@ async function main(config: FloodConfig): Promise<FloodReport> {
   })
   const frame = new Uint8Array([...varint(message.length), ...message])
   const nodes: Libp2p[] = []
-  const connections: Connection[] = []
+  const pairs: Pair[] = []
   for (let i = 0; i < config.identities; i++) {
     const node = await createLibp2p({
       privateKey: await generateKeyPair('Ed25519'),
@@ -60,15 +73,30 @@ async function main(config: FloodConfig): Promise<FloodReport> {
       connectionManager: { maxConnections: 1000 },
     })
     nodes.push(node)
-    for (const target of config.targets) connections.push(await node.dial(multiaddr(target)))
+    for (const target of config.targets) {
+      const addr = multiaddr(target)
+      pairs.push({ node, target: addr, connection: await node.dial(addr) })
+    }
   }
   let opened = 0
   let acked = 0
   let refused = 0
-  const open = (connection: Connection): void => {
+  const openErrors: Record<string, number> = {}
+  // Over the open connection, or a new one when a target closed it (as an attacker would).
+  const connectionOf = async (pair: Pair): Promise<Connection> => {
+    if (pair.connection.status === 'open') return pair.connection
+    pair.dialing ??= pair.node.dial(pair.target, { signal: AbortSignal.timeout(5_000) }).finally(() => {
+      pair.dialing = undefined
+    })
+    pair.connection = await pair.dialing
+    return pair.connection
+  }
+  const open = (pair: Pair): void => {
     opened++
-    connection
-      .newStream(config.protocol, { negotiateFully: false, maxOutboundStreams: 4096 })
+    connectionOf(pair)
+      .then((connection) =>
+        connection.newStream(config.protocol, { negotiateFully: false, maxOutboundStreams: 4096 }),
+      )
       .then((stream) => {
         let answered = false
         stream.addEventListener('message', () => {
@@ -82,8 +110,10 @@ async function main(config: FloodConfig): Promise<FloodReport> {
         })
         stream.send(frame)
       })
-      .catch(() => {
+      .catch((error: Error) => {
         refused++
+        const name = `${error.name}: ${error.message.slice(0, 60)}`
+        openErrors[name] = (openErrors[name] ?? 0) + 1
       })
   }
   const started = Date.now()
@@ -98,14 +128,15 @@ async function main(config: FloodConfig): Promise<FloodReport> {
       }
       // Catch up to the rate however late the timer fires.
       const due = Math.floor((elapsed / 1000) * config.perSecond)
-      while (next < due) open(connections[next++ % connections.length])
+      while (next < due) open(pairs[next++ % pairs.length])
     }, 5)
   })
   const elapsedMs = Date.now() - started
   // The last streams' fate.
   await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const openConnections = pairs.filter((p) => p.connection.status === 'open').length
   await Promise.all(nodes.map((node) => node.stop()))
-  return { opened, acked, refused, elapsedMs }
+  return { opened, acked, refused, elapsedMs, openErrors, openConnections }
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as FloodConfig
