@@ -14,6 +14,13 @@ export const MEMBERSHIP_PROTOCOL_VERSION = '1.0.0'
 export const MAX_MEMBERSHIP_STREAMS = 8
 /** The longest membership message (a JoinInfo carries the whole membership chain). */
 export const MAX_MEMBERSHIP_MESSAGE_BYTES = 16 * 1024 * 1024
+/**
+ * The longest membership message a member reads from a non-member: everything a non-member sends
+ * a member (JoinInfoRequest, JoinRequest, Ready) is small, and the machine's decoder holds every
+ * kind but JoinInfo to 64 KiB anyway; only members' and, while we are not a member, anyone's
+ * messages (a JoinInfo we asked for) may take `MAX_MEMBERSHIP_MESSAGE_BYTES`.
+ */
+export const MAX_MEMBERSHIP_REQUEST_BYTES = 64 * 1024
 /** The longest wait between two clock readings given to the membership machine. */
 export const MEMBERSHIP_TICK_MS = 1_000
 /**

@@ -1,5 +1,7 @@
 /**
  * The membership protocol's guards over libp2p TCP on 127.0.0.1, at a section of 4:
+ * - a non-member's message over 64 KiB is refused from its length prefix, and its streams past its
+ *   token bucket are reset unread;
  * - a JoinRequest claiming another peer is the sender's fault (`PeerMismatch`), never acted on;
  *   the machine's local ban of the sender then closes its connection, denies dials to it and
  *   refuses its connections, until the ban expires;
@@ -108,11 +110,44 @@ describe('membership protocol guards', { timeout: 180_000 }, () => {
   it('a JoinRequest claiming another peer is the sender’s fault; its local ban denies it, then lifts', async () => {
     const section = await startSection(4, { localBanMs: 3_000, localBanMaxMs: 3_000 })
     const attacker = await rawNode(await generateKeyPair('Ed25519'))
+    const stranger = await rawNode(await generateKeyPair('Ed25519'))
     try {
       const target = section.nodes[0]
       const claimed = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
       const faults: SectionFault[] = []
       target.services.section.addEventListener('fault', (e) => faults.push(e.detail))
+      // A member reads at most 64 KiB from a non-member: more is refused from the length prefix.
+      const big = lpStream(
+        await stranger.dialProtocol(target.getMultiaddrs()[0], service(target).membershipProtocol),
+      )
+      await big.write(new Uint8Array(constants.MAX_MEMBERSHIP_REQUEST_BYTES + 1)).catch(() => {})
+      await assert.rejects(
+        big.read({ signal: AbortSignal.timeout(5_000) }),
+        'an oversized message is not answered',
+      )
+      assert.equal(faults.length, 0, 'nor seen by the machine')
+      // Its streams past its bucket (a burst of 16, one spent above) are reset unread by the guard.
+      const infoRequest = encodeCanonical((w) => {
+        w.u8(1).u8(1).bytes(sectionIdBytes(target))
+      })
+      let answered = 0
+      for (let i = 0; i < 40; i++) {
+        const stream = await stranger.dialProtocol(
+          target.getMultiaddrs()[0],
+          service(target).membershipProtocol,
+        )
+        const lp = lpStream(stream)
+        await lp.write(infoRequest).catch(() => {})
+        await lp.read({ signal: AbortSignal.timeout(5_000) }).then(
+          () => answered++,
+          () => {},
+        )
+        // Closed as an honest sender does (a stream left open holds one of the 8 places for 1 s).
+        await stream.close().catch(() => stream.abort(new Error('closing')))
+      }
+      const shed = target.services.section.status().shed
+      assert.ok(answered >= 15 && answered < 30, `${answered} of 40 answered (shed ${JSON.stringify(shed)})`)
+      assert.equal(shed.peer, 40 - answered, 'the rest shed by the guard, over the peer rate')
       // A JoinRequest naming `claimed` as its peer (its signature never checked: the sender
       // mismatch comes first), sent by the attacker.
       const request = encodeCanonical((w) => {
@@ -162,6 +197,7 @@ describe('membership protocol guards', { timeout: 180_000 }, () => {
       await attacker.dial(target.getMultiaddrs()[0])
       assert.equal(attacker.getConnections(target.peerId).length > 0, true)
     } finally {
+      await stranger.stop()
       await attacker.stop()
       await section.stop()
     }

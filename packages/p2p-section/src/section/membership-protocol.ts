@@ -7,8 +7,9 @@
  *
  * Anyone may open these streams (joiners are not members yet), so a new inbound stream first
  * passes the `StreamGuard` (bans, then token buckets per peer and per source network) and is reset
- * unread when it fails; then at most `maxMessageBytes` are read (refused from the length prefix)
- * within `responseTimeoutMs`. libp2p resets streams past `MAX_MEMBERSHIP_STREAMS` per connection.
+ * unread when it fails; then at most `maxMessageBytesFrom(peer)` are read (refused from the length
+ * prefix: a member reads 64 KiB from a non-member) within `responseTimeoutMs`. libp2p resets
+ * streams past `MAX_MEMBERSHIP_STREAMS` per connection.
  */
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -19,6 +20,8 @@ import type { StreamGuard } from '../limits/stream-guard.js'
 
 export interface MembershipProtocolLimits {
   readonly maxMessageBytes: number
+  /** The longest message read from `peer` (default `maxMessageBytes`), refused from its length prefix. */
+  readonly maxMessageBytesFrom?: (peer: PeerId) => number
   readonly responseTimeoutMs: number
 }
 
@@ -84,7 +87,8 @@ export class MembershipProtocol implements Startable {
     }
     const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
     try {
-      const lp = framed(stream, this.limits.maxMessageBytes)
+      const maxBytes = this.limits.maxMessageBytesFrom?.(connection.remotePeer) ?? this.limits.maxMessageBytes
+      const lp = framed(stream, maxBytes)
       const message = await lp.read({ signal })
       // The machine decodes and judges it; bad bytes are its fault report, never a throw here.
       if (this.started)

@@ -225,7 +225,18 @@ export class ParsecSectionService
     this.membershipWire = new MembershipProtocol(
       components,
       this.membershipProtocol,
-      { maxMessageBytes: C.MAX_MEMBERSHIP_MESSAGE_BYTES, responseTimeoutMs: limits.responseTimeoutMs },
+      {
+        maxMessageBytes: C.MAX_MEMBERSHIP_MESSAGE_BYTES,
+        // A member reads only small messages from non-members (a JoinInfo comes from members).
+        maxMessageBytesFrom: (peer) => {
+          const self = this.membership.self()
+          const weAreMember = self === 'member' || self === 'leaving'
+          return weAreMember && this.roster.memberOf(peer) === undefined
+            ? C.MAX_MEMBERSHIP_REQUEST_BYTES
+            : C.MAX_MEMBERSHIP_MESSAGE_BYTES
+        },
+        responseTimeoutMs: limits.responseTimeoutMs,
+      },
       (from, bytes, remoteAddr) => this.membership.receive(from, bytes, remoteAddr),
       this.membershipGuard,
       this.log,
