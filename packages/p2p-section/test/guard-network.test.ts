@@ -5,8 +5,8 @@
  * - a JoinRequest claiming another peer is the sender's fault (`PeerMismatch`), never acted on;
  *   the machine's local ban of the sender then closes its connection, denies dials to it and
  *   refuses its connections, until the ban expires;
- * - a flood of about 1,000 membership streams a second for 10 s from a few fresh identities on
- *   the members' own /24 is shed (most streams reset unread) while the section keeps agreeing; the
+ * - a flood of about 1,000 membership streams a second for 10 s from 24 fresh identities on the
+ *   members' own /24 is shed (most streams reset unread) while the section keeps agreeing; the
  *   agreed payloads per second before and during the flood are printed, not asserted.
  */
 import assert from 'node:assert/strict'
@@ -226,7 +226,7 @@ describe('membership protocol guards', { timeout: 180_000 }, () => {
         targets: section.nodes.map((node) => node.getMultiaddrs()[0].toString()),
         protocol: service(section.nodes[0]).membershipProtocol,
         sectionId: bytesToString(sectionIdBytes(section.nodes[0]), 'base16'),
-        identities: 4,
+        identities: 24,
         perSecond: 1_000,
         durationMs: 10_000,
       }

@@ -73,10 +73,14 @@ async function main(config: FloodConfig): Promise<FloodReport> {
       connectionManager: { maxConnections: 1000 },
     })
     nodes.push(node)
-    for (const target of config.targets) {
-      const addr = multiaddr(target)
-      pairs.push({ node, target: addr, connection: await node.dial(addr) })
-    }
+    await Promise.all(
+      config.targets.map(async (target) => {
+        const addr = multiaddr(target)
+        pairs.push({ node, target: addr, connection: await node.dial(addr) })
+      }),
+    )
+    // Under libp2p's inbound connection rate limit per host (8 a second here).
+    await new Promise((resolve) => setTimeout(resolve, 150))
   }
   let opened = 0
   let acked = 0
