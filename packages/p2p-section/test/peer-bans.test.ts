@@ -15,6 +15,7 @@ import {
   BANNED_GOSSIP_SCORE,
   combineGaters,
   createGenesis,
+  createSectionNode,
   FOREVER,
   PeerBans,
   StreamGuard,
@@ -225,5 +226,24 @@ describe('stream guard logging', () => {
     assert.equal(lines.length, 2)
     assert.equal(lines[1][2], 2_000)
     assert.equal(guard.shed.peer, 2_999)
+  })
+})
+
+describe('createSectionNode wires the bans', () => {
+  it('into gossipsub scoring and the service', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const bans = new PeerBans()
+    const node = await createSectionNode({
+      genesis: createGenesis([{ peerId: peerIdFromPrivateKey(key) }]),
+      privateKey: key,
+      listen: [],
+      bans,
+      start: false,
+    })
+    const banned = await newPeer()
+    bans.ban(banned)
+    const pubsub = node.services.pubsub as { opts: { scoreParams: { appSpecificScore(p: string): number } } }
+    assert.equal(pubsub.opts.scoreParams.appSpecificScore(banned.toString()), BANNED_GOSSIP_SCORE)
+    assert.deepEqual(node.services.section.status().banned, [banned.toString()])
   })
 })
