@@ -78,7 +78,7 @@ export interface ParsecSectionInit {
   /**
    * The peers this node refuses (the membership machine's bans). `createSectionNode` makes one and
    * also gives it to libp2p's connection gater and gossipsub's scoring; an embedder building its
-   * own node passes the same list here and `bans.gater()` to libp2p (see README, "Bans"). Absent:
+   * own node passes the same list here and `bans.gater()` to libp2p (README, "Bans"). Absent:
    * the service keeps its own, refusing banned peers' streams and closing their connections only.
    */
   readonly bans?: PeerBans
@@ -170,7 +170,7 @@ export interface SectionStatus {
   readonly forkedMembers: readonly string[]
   /** This process's CPU time (user + system) since the service started. */
   readonly cpuMs: number
-  /** Inbound membership streams reset unread, by cause (see README, "Limits"). */
+  /** Inbound membership streams reset unread, by cause (README: "What a non-member can hold"). */
   readonly shed: ShedCounts
   /** Peers banned now (agreed, or local and not expired). */
   readonly banned: readonly string[]
