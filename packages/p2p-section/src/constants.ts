@@ -14,8 +14,31 @@ export const MEMBERSHIP_PROTOCOL_VERSION = '1.0.0'
 export const MAX_MEMBERSHIP_STREAMS = 8
 /** The longest membership message (a JoinInfo carries the whole membership chain). */
 export const MAX_MEMBERSHIP_MESSAGE_BYTES = 16 * 1024 * 1024
+/**
+ * The longest membership message a member reads from a non-member: everything a non-member sends
+ * a member (JoinInfoRequest, JoinRequest, Ready) is small, and the machine's decoder holds every
+ * kind but JoinInfo to 64 KiB anyway; only members' and, while we are not a member, anyone's
+ * messages (a JoinInfo we asked for) may take `MAX_MEMBERSHIP_MESSAGE_BYTES`.
+ */
+export const MAX_MEMBERSHIP_REQUEST_BYTES = 64 * 1024
 /** The longest wait between two clock readings given to the membership machine. */
 export const MEMBERSHIP_TICK_MS = 1_000
+/**
+ * Inbound membership streams a remote peer may open: a burst of 16, then 4 a second. A joiner
+ * sends a handful of messages (JoinInfoRequest, JoinRequest, Ready, a few retries), a member a
+ * LeaveRequest and replies; more is a flood, reset before the stream is read.
+ */
+export const MEMBERSHIP_RATE_PER_PEER = { capacity: 16, refillPerSecond: 4 } as const
+/**
+ * Inbound membership streams from one source network (/24 of IPv4, /48 of IPv6) together, members
+ * of the section excepted (they count against their own peer's bucket only): a burst of 64, then
+ * 16 a second. Peer ids cost nothing, so this is what holds a flood of fresh identities.
+ */
+export const MEMBERSHIP_RATE_PER_NETWORK = { capacity: 64, refillPerSecond: 16 } as const
+/** Peers, and as many networks, whose buckets are tracked (least recently used forgotten first). */
+export const MEMBERSHIP_RATE_KEYS = 4096
+/** Shed streams are logged at most once per this interval (a count since the last line). */
+export const SHED_LOG_INTERVAL_MS = 10_000
 export const ANNOUNCE_TOPIC_VERSION = '1'
 
 /**

@@ -92,6 +92,8 @@ export interface DiscoveryOptions {
   reprovideIntervalMs?: number
   /** See `C.ANNOUNCE_REPEAT_MIN_MS`. */
   announceRepeatMinMs?: number
+  /** A banned peer's announcements are rejected (see `PeerBans`). */
+  isBanned?: (peer: PeerId) => boolean
 }
 
 export function announceTopic(sectionId: string): string {
@@ -253,6 +255,10 @@ export class SectionDiscovery {
 
   /** The topic validator (see announcement.ts for the verdicts). */
   private validate(_peer: PeerId, message: AnnounceMessage): 'accept' | 'ignore' | 'reject' {
+    if (message.type === 'signed' && message.from !== undefined && this.options.isBanned?.(message.from)) {
+      this.log('announcement from %p: reject, banned', message.from)
+      return 'reject'
+    }
     const checked = checkAnnouncement(message, {
       sectionId: this.sectionIdBytes,
       isMember: (peer) => this.roster.memberOf(peer) !== undefined,

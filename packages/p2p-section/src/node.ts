@@ -2,6 +2,8 @@
  * A ready-made libp2p node for a section peer: TCP, noise, yamux, identify, ping, a server of the
  * DHT shared by every section (shared-dht.ts: loopback and LAN addresses kept), gossipsub, an optional bootstrap
  * list and an optional datastore (LevelDB for a data directory), with the section service.
+ * One `PeerBans` list (the membership machine's bans) gates connections, scores gossipsub peers
+ * and refuses the section's inbound streams.
  */
 import './polyfill.js'
 import { bootstrap } from '@libp2p/bootstrap'
@@ -24,6 +26,7 @@ import {
   PendingInboundPerSource,
 } from './inbound-limits.js'
 import { parsecSection } from './index.js'
+import { combineGaters, PeerBans } from './limits/peer-bans.js'
 import type { ParsecSection, ParsecSectionInit } from './section/api.js'
 import { sharedDht } from './shared-dht.js'
 
@@ -62,7 +65,9 @@ export interface SectionNodeOptions extends ParsecSectionInit {
 export type SectionNode = Libp2p<{ section: ParsecSection } & Record<string, unknown>>
 
 export async function createSectionNode(options: SectionNodeOptions): Promise<SectionNode> {
-  const { privateKey, listen, datastore, discovery = true, start = true, ...section } = options
+  const { privateKey, listen, datastore, discovery = true, start = true, ...sectionOptions } = options
+  const bans = sectionOptions.bans ?? new PeerBans()
+  const section = { ...sectionOptions, bans }
   const peerDiscovery =
     options.bootstrap !== undefined && options.bootstrap.length > 0
       ? [bootstrap({ list: [...options.bootstrap] })]
@@ -70,7 +75,11 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
   const extra = discovery
     ? {
         dht: sharedDht(),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }),
+        // A banned peer is graylisted: its messages and control are ignored.
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          scoreParams: { appSpecificScore: bans.gossipScore },
+        }),
       }
     : {}
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
@@ -98,7 +107,8 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
         ? {}
         : { announce: section.announce.map((a) => a.toString()) }),
     },
-    connectionGater: gater,
+    // Banned peers: no dial to them, no connection of theirs once its handshake names them.
+    connectionGater: combineGaters(gater, bans.gater()),
     connectionManager: {
       // A connection from a member's genesis address skips every limit below (and pruning), from
       // its first byte: members reach each other however many connections others hold open.

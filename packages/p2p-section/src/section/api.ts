@@ -21,6 +21,9 @@ import type { Datastore } from 'interface-datastore'
 import type { PullProgress } from '../catchup.js'
 import type { LinkErrorCode, SectionError } from '../errors.js'
 import type { GenesisMember, SectionGenesis } from '../genesis.js'
+import type { PeerBans } from '../limits/peer-bans.js'
+import type { RateLimit } from '../limits/source-rate.js'
+import type { ShedCounts } from '../limits/stream-guard.js'
 import type { SectionFault } from './fault.js'
 
 export interface ParsecSectionInit {
@@ -87,6 +90,17 @@ export interface ParsecSectionInit {
    * handshake limits (inbound-limits.ts) with it.
    */
   readonly onMembers?: (members: readonly GenesisMember[]) => void
+  /**
+   * The peers this node refuses (the membership machine's bans). `createSectionNode` makes one and
+   * also gives it to libp2p's connection gater and gossipsub's scoring; an embedder building its
+   * own node passes the same list here and `bans.gater()` to libp2p (README, "Bans"). Absent:
+   * the service keeps its own, refusing banned peers' streams and closing their connections only.
+   */
+  readonly bans?: PeerBans
+  /** Inbound membership streams per remote peer; see `constants.MEMBERSHIP_RATE_PER_PEER`. */
+  readonly membershipRatePerPeer?: RateLimit
+  /** Inbound membership streams per source network (/24, /48); see `constants.MEMBERSHIP_RATE_PER_NETWORK`. */
+  readonly membershipRatePerNetwork?: RateLimit
 }
 
 export interface ParsecSectionComponents {
@@ -172,6 +186,10 @@ export interface SectionStatus {
   readonly forkedMembers: readonly string[]
   /** This process's CPU time (user + system) since the service started. */
   readonly cpuMs: number
+  /** Inbound membership streams reset unread, by cause (README: "What a non-member can hold"). */
+  readonly shed: ShedCounts
+  /** Peers banned now (agreed, or local and not expired). */
+  readonly banned: readonly string[]
 }
 
 export interface CatchUpStatus {

@@ -9,11 +9,13 @@
  * state, and typed events on the service.
  *
  * The discovery directives go to discovery (`provide`, `cancelProvide`, `announce`; `findMembers`
- * looks the section's providers up and hands them back to the machine as contacts).
+ * looks the section's providers up and hands them back to the machine as contacts). Bans go to the
+ * node's `PeerBans` (agreed ones forever, local ones until their expiry), which the connection
+ * gater, gossipsub and the inbound handlers consult; a restarted member's agreed bans come back from
+ * the state it folded.
  *
  * Founded sections only for now: the join directives (`construct`, `catchUp`) and peer directives
- * (`keepAlive`, `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried
- * out yet.
+ * (`keepAlive`, `partnerWeight`, `acceptSync`) are not carried out yet.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import {
@@ -37,6 +39,7 @@ import { toString as bytesToString } from 'uint8arrays'
 import { type LeaveRefusal, LeaveRefusedError, SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
+import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
 import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -63,6 +66,7 @@ export interface MembershipHostParts {
   readonly pacing: Pacing
   readonly wire: MembershipProtocol
   readonly discovery: DiscoveryDirectives
+  readonly bans: PeerBans
 }
 
 export interface MembershipHostOptions {
@@ -88,7 +92,6 @@ export class MembershipHost implements Startable, JournalObserver {
   private lastGraphSize = 0
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
-  private readonly banned = new Set<string>()
   /** A `findMembers` lookup is under way (the machine may ask again meanwhile). */
   private finding = false
   private readonly record: GenesisRecord
@@ -141,6 +144,8 @@ export class MembershipHost implements Startable, JournalObserver {
     const machine = blocks.length === 0 ? Membership.found(base) : Membership.resume({ ...base, blocks })
     this.machineOrUndefined = machine
     this.started = true
+    // A restarted member's agreed bans: in the state it folded, not in a directive.
+    for (const id of machine.state?.bannedIds() ?? []) this.ban(id, FOREVER)
     this.apply(machine.start())
     this.followState()
     this.arm()
@@ -241,7 +246,7 @@ export class MembershipHost implements Startable, JournalObserver {
 
   /** Whether the machine banned this peer (agreed or local, not expired). */
   isBanned(peer: PeerId | string): boolean {
-    return this.banned.has(peer.toString())
+    return this.parts.bans.isBanned(peer)
   }
 
   // ---------------------------------------------------------------- inputs
@@ -284,7 +289,7 @@ export class MembershipHost implements Startable, JournalObserver {
   /** A membership message from `from` (the stream's authenticated peer). */
   receive(from: PeerId, bytes: Uint8Array, remoteAddr: string | undefined): void {
     const machine = this.machineOrUndefined
-    if (machine === undefined || !this.started || this.banned.has(from.toString())) return
+    if (machine === undefined || !this.started || this.parts.bans.isBanned(from)) return
     let id: PublicId
     try {
       id = publicIdFromPeerId(from)
@@ -367,9 +372,7 @@ export class MembershipHost implements Startable, JournalObserver {
       }
     }
     for (const directive of step.peers) {
-      if (directive.kind !== 'ban') continue
-      const peer = this.peerIdOf(directive.peer)
-      if (peer !== undefined) this.banned.add(peer.toString())
+      if (directive.kind === 'ban') this.ban(directive.peer, directive.agreed ? FOREVER : directive.untilMs)
     }
     for (const directive of step.discovery) this.discover(directive)
     for (const fault of step.faults) {
@@ -495,6 +498,13 @@ export class MembershipHost implements Startable, JournalObserver {
     const state = this.machineOrUndefined?.state
     // Before the genesis block is folded the state has no members yet: the genesis roster stands.
     if (state !== undefined && state.agreedBlocks > 0) this.parts.roster.follow(state)
+  }
+
+  /** Agreed bans are forever; a local one until `untilMs` (our clock: the machine's `now`). */
+  private ban(id: PublicId, untilMs: number): void {
+    const peer = this.peerIdOf(id)
+    if (peer === undefined || peer.equals(this.components.peerId)) return
+    this.parts.bans.ban(peer, untilMs)
   }
 
   private peerIdOf(id: PublicId): PeerId | undefined {

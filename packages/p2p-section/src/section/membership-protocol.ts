@@ -4,15 +4,24 @@
  * Replies are messages of their own (the machine addresses them), so no exchange spans two
  * messages. The sender a message claims is checked by the machine against the stream's
  * authenticated remote peer, which is what it is given as `from`.
+ *
+ * Anyone may open these streams (joiners are not members yet), so a new inbound stream first
+ * passes the `StreamGuard` (bans, then token buckets per peer and per source network) and is reset
+ * unread when it fails; then at most `maxMessageBytesFrom(peer)` are read (refused from the length
+ * prefix: a member reads 64 KiB from a non-member) within `responseTimeoutMs`. libp2p resets
+ * streams past `MAX_MEMBERSHIP_STREAMS` per connection.
  */
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import * as C from '../constants.js'
 import { framed } from '../framing.js'
 import { endStream } from '../inbound-stream.js'
+import type { StreamGuard } from '../limits/stream-guard.js'
 
 export interface MembershipProtocolLimits {
   readonly maxMessageBytes: number
+  /** The longest message read from `peer` (default `maxMessageBytes`), refused from its length prefix. */
+  readonly maxMessageBytesFrom?: (peer: PeerId) => number
   readonly responseTimeoutMs: number
 }
 
@@ -29,6 +38,7 @@ export class MembershipProtocol implements Startable {
     readonly protocol: string,
     private readonly limits: MembershipProtocolLimits,
     private readonly receive: MembershipReceiver,
+    private readonly guard: StreamGuard,
     private readonly log: Logger,
   ) {
     this.handle = this.handle.bind(this)
@@ -70,9 +80,15 @@ export class MembershipProtocol implements Startable {
   }
 
   private async handle(stream: Stream, connection: Connection): Promise<void> {
+    const verdict = this.guard.admit(connection)
+    if (verdict !== 'allowed') {
+      stream.abort(new Error(verdict === 'banned' ? 'banned' : 'rate limited'))
+      return
+    }
     const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
     try {
-      const lp = framed(stream, this.limits.maxMessageBytes)
+      const maxBytes = this.limits.maxMessageBytesFrom?.(connection.remotePeer) ?? this.limits.maxMessageBytes
+      const lp = framed(stream, maxBytes)
       const message = await lp.read({ signal })
       // The machine decodes and judges it; bad bytes are its fault report, never a throw here.
       if (this.started)

@@ -25,6 +25,8 @@ import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { secretIdFromPrivateKey } from '../identity.js'
+import { PeerBans } from '../limits/peer-bans.js'
+import { StreamGuard } from '../limits/stream-guard.js'
 import { Backoff } from '../scheduler.js'
 import { SectionStorage } from '../storage.js'
 import { VerifyStats } from '../verify-stats.js'
@@ -105,6 +107,10 @@ export class ParsecSectionService
   private readonly startUp: StartUp
   private readonly membershipWire: MembershipProtocol
   private readonly membership: MembershipHost
+  /** The peers we refuse (shared with the node's connection gater and gossipsub when it made them). */
+  private readonly bans: PeerBans
+  private readonly membershipGuard: StreamGuard
+  private unsubscribeBans: (() => void) | undefined
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   private readonly discovery: SectionDiscovery
@@ -223,11 +229,38 @@ export class ParsecSectionService
       },
       this.log,
     )
+    this.bans = init.bans ?? new PeerBans()
+    this.membershipGuard = new StreamGuard(
+      'membership',
+      this.bans,
+      {
+        rates: {
+          perPeer: init.membershipRatePerPeer ?? C.MEMBERSHIP_RATE_PER_PEER,
+          perNetwork: init.membershipRatePerNetwork ?? C.MEMBERSHIP_RATE_PER_NETWORK,
+          maxKeys: C.MEMBERSHIP_RATE_KEYS,
+        },
+        logIntervalMs: C.SHED_LOG_INTERVAL_MS,
+        isMember: (peer) => this.roster.memberOf(peer) !== undefined,
+      },
+      this.log,
+    )
     this.membershipWire = new MembershipProtocol(
       components,
       this.membershipProtocol,
-      { maxMessageBytes: C.MAX_MEMBERSHIP_MESSAGE_BYTES, responseTimeoutMs: limits.responseTimeoutMs },
+      {
+        maxMessageBytes: C.MAX_MEMBERSHIP_MESSAGE_BYTES,
+        // A member reads only small messages from non-members (a JoinInfo comes from members).
+        maxMessageBytesFrom: (peer) => {
+          const self = this.membership.self()
+          const weAreMember = self === 'member' || self === 'leaving'
+          return weAreMember && this.roster.memberOf(peer) === undefined
+            ? C.MAX_MEMBERSHIP_REQUEST_BYTES
+            : C.MAX_MEMBERSHIP_MESSAGE_BYTES
+        },
+        responseTimeoutMs: limits.responseTimeoutMs,
+      },
       (from, bytes, remoteAddr) => this.membership.receive(from, bytes, remoteAddr),
+      this.membershipGuard,
       this.log,
     )
     this.discovery = new SectionDiscovery(
@@ -242,6 +275,7 @@ export class ParsecSectionService
       () => this.pubsub(),
       (peer: PeerId) => this.connections.has(peer),
       {
+        isBanned: (peer) => this.bans.isBanned(peer),
         lookupIntervalMs: init.lookupIntervalMs ?? C.DISCOVERY_INTERVAL_MS,
         maxLookupIntervalMs: init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
       },
@@ -250,7 +284,7 @@ export class ParsecSectionService
     this.membership = new MembershipHost(
       components,
       init.genesis,
-      { ...parts, wire: this.membershipWire, discovery: this.discovery },
+      { ...parts, wire: this.membershipWire, discovery: this.discovery, bans: this.bans },
       {
         config: { announceIntervalMs, ...init.membership },
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
@@ -281,6 +315,8 @@ export class ParsecSectionService
     })
     await this.journal.restore(this.components.peerId, restoring, this.sectionId)
     this.reporter.start()
+    // A newly banned peer's open connections close (the gater refuses new ones).
+    this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
     this.membership.start()
     await this.journal.flush()
     await this.inbound.start()
@@ -328,6 +364,8 @@ export class ParsecSectionService
     this.beforeStop()
     this.lifecycle.stopped()
     this.connections.stop()
+    this.unsubscribeBans?.()
+    this.unsubscribeBans = undefined
     this.membership.stop()
     await this.inbound.stop()
     await this.membershipWire.stop()
@@ -423,7 +461,17 @@ export class ParsecSectionService
         const cpu = process.cpuUsage(this.cpuAtStart)
         return (cpu.user + cpu.system) / 1000
       })(),
+      shed: this.membershipGuard.shed,
+      banned: this.bans.list(),
     }
+  }
+
+  /** Closes every connection to a banned peer (libp2p's gater only sees new ones). */
+  private disconnect(peer: string): void {
+    const { connectionManager } = this.components
+    const connections = connectionManager.getConnections().filter((c) => c.remotePeer.toString() === peer)
+    for (const connection of connections) connection.abort(new Error('peer banned'))
+    if (connections.length > 0) this.log('closed %d connections of banned peer %s', connections.length, peer)
   }
 
   private forkedMembers(): string[] {
