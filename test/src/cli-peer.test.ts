@@ -364,11 +364,17 @@ describe('parsec-peer start --announce', () => {
       announced,
       '--json',
     ])
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code, signal) => resolve(code ?? (signal === null ? null : -1))),
+    )
+    let stderr = ''
+    let exitSignal: string | null = null
+    child.once('exit', (_code, signal) => {
+      exitSignal = signal
+    })
     try {
       const ready = await new Promise<{ peerId: string; listen: string[] }>((resolve, reject) => {
         let stdout = ''
-        let stderr = ''
         const timer = setTimeout(() => reject(new Error(`no ready line in 30 s: ${stderr}`)), 30_000)
         child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
         child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -386,7 +392,7 @@ describe('parsec-peer start --announce', () => {
     } finally {
       child.kill('SIGTERM')
     }
-    assert.equal(await exited, 0)
+    assert.equal(await exited, 0, `exit (signal ${exitSignal}); stderr: ${stderr}`)
   })
 })
 

@@ -587,6 +587,18 @@ async function runStart(args: string[]): Promise<number> {
     )
   }
 
+  // Listening for the signals before the ready line: a supervisor may stop us as soon as it reads it.
+  const stopRequested = new Promise<string>((resolve) => {
+    failed.then(resolve)
+    removed.then(resolve)
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    if (values['exit-with-stdin'] === true) {
+      process.stdin.on('end', () => resolve('stdin closed'))
+      process.stdin.on('error', () => resolve('stdin closed'))
+      process.stdin.resume()
+    }
+  })
   const atStart = section.membershipStatus()
   const ready = {
     peerId,
@@ -615,17 +627,7 @@ async function runStart(args: string[]): Promise<number> {
     },
     () => {},
   )
-  const reason = await new Promise<string>((resolve) => {
-    failed.then(resolve)
-    removed.then(resolve)
-    process.once('SIGINT', () => resolve('SIGINT'))
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-    if (values['exit-with-stdin'] === true) {
-      process.stdin.on('end', () => resolve('stdin closed'))
-      process.stdin.on('error', () => resolve('stdin closed'))
-      process.stdin.resume()
-    }
-  })
+  const reason = await stopRequested
   const force = (): void => {
     console.error('parsec-peer start: stopping forcibly')
     process.exit(1)
