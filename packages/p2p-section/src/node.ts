@@ -74,7 +74,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     : {}
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
   // the members, a short handshake, a cap per source address.
-  const members = memberHosts(section.genesis)
+  const members = section.genesis === undefined ? [] : memberHosts(section.genesis)
   const node = await createLibp2p({
     start,
     privateKey,
@@ -96,7 +96,10 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
       // possibly twice (simultaneous dials): a refused member stayed unconnected until the next
       // discovery round. Allow each member two connections a second.
-      inboundConnectionThreshold: Math.max(INBOUND_CONNECTION_THRESHOLD, 2 * section.genesis.members.length),
+      inboundConnectionThreshold: Math.max(
+        INBOUND_CONNECTION_THRESHOLD,
+        2 * (section.genesis?.members.length ?? 0),
+      ),
     },
     transports: [tcp()],
     connectionEncrypters: [noise()],

@@ -14,6 +14,7 @@ import type {
   TypedEventTarget,
 } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { LeaveReason, MembershipConfig, RejectReason } from '@parsec-section/membership'
 import type { Block, BlockDescription } from '@parsec-section/parsec-core'
 import type { Datastore } from 'interface-datastore'
@@ -22,9 +23,26 @@ import type { LinkErrorCode, SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import type { SectionFault } from './fault.js'
 
+/** Joining a section by its id alone (MEMBERSHIP.md §3): no genesis file on the joiner's side. */
+export interface SectionJoin {
+  /** The section id (lowercase hex): the joiner checks the genesis record it is served against it. */
+  readonly sectionId: string
+  /** Where to find members: any member's addresses (with or without `/p2p/<peer id>`). */
+  readonly bootstrap: readonly Multiaddr[]
+}
+
 export interface ParsecSectionInit {
-  /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
-  readonly genesis: SectionGenesis
+  /**
+   * The section's genesis (see `parseGenesis`/`createGenesis`): a member of its group founds the
+   * section (or resumes it from its store); anyone else joins it through the members' addresses.
+   * Either this or `join`.
+   */
+  readonly genesis?: SectionGenesis
+  /**
+   * Join the section with this id through these addresses (or, with a store of an earlier run of
+   * ours that joined it, resume as a member). Either this or `genesis`.
+   */
+  readonly join?: SectionJoin
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
   /**
@@ -72,6 +90,8 @@ export interface ParsecSectionInit {
   readonly membership?: Partial<MembershipConfig>
   /** The longest wait between two clock readings given to the membership machine (default 1 s). */
   readonly membershipTickMs?: number
+  /** A joiner's wait between two catch-up pulls that found nothing more (`constants.JOIN_PULL_INTERVAL_MS`). */
+  readonly joinPullIntervalMs?: number
 }
 
 export interface ParsecSectionComponents {
@@ -131,7 +151,8 @@ export interface SectionStatus {
   readonly failure?: { readonly code: string; readonly message: string }
   /** The paged catch-up under way or last finished. */
   readonly catchUp?: CatchUpStatus
-  readonly mode: SectionGenesis['mode']
+  /** Undefined while a joiner has not been served the genesis record yet. */
+  readonly mode?: SectionGenesis['mode']
   readonly members: readonly string[]
   readonly connected: readonly string[]
   readonly graphSize: number

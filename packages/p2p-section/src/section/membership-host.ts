@@ -8,14 +8,18 @@
  * messages, the drain (`serveOnly`, then `stop`: no more gossip), the roster following the agreed
  * state, and typed events on the service.
  *
- * Founded sections only for now: the join directives (`construct`, `catchUp`), discovery
- * directives (`provide`, `announce`, `findMembers`) and peer directives (`keepAlive`,
- * `partnerWeight`, `acceptSync`; bans are kept, for refusing streams) are not carried out yet.
+ * A founder starts the machine from the genesis record (`found`, or `resume` from its blocks), a
+ * peer that joined earlier from the record it stored (`resume`), and a joiner as an outsider
+ * (`join`, contacts given later by `addContacts`). A joiner's directives go to `Joining`
+ * (joining.ts): `construct` (its observer engine), `catchUp` (paged pulls from one member),
+ * `findMembers` (the bootstrap addresses again), and `self:joined` (it runs as a member). Members
+ * carry out `acceptSync` (an admitted candidate's catch-up pulls are served: the roster's guests).
+ * Not carried out yet: discovery directives (`provide`, `announce`) and the peer directives
+ * `keepAlive` and `partnerWeight` (bans are kept, for refusing streams).
  */
-import type { Logger, PeerId, Startable } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type GenesisRecord,
-  genesisRecord,
   Membership,
   type MembershipConfig,
   type MembershipEvent,
@@ -31,7 +35,6 @@ import {
 } from '@parsec-section/parsec-core'
 import { toString as bytesToString } from 'uint8arrays'
 import { SectionError } from '../errors.js'
-import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
 import type { DeliveredBlock, SelfState } from './api.js'
 import type { Journal, JournalObserver } from './journal.js'
@@ -48,7 +51,26 @@ export interface MembershipHostParts {
   readonly reporter: Reporter
   readonly pacing: Pacing
   readonly wire: MembershipProtocol
+  /** Carries out a joiner's directives (joining.ts). */
+  readonly joining: JoinDirectives
 }
+
+/** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
+export interface JoinDirectives {
+  /** Build our observer engine from the verified genesis group and current members. */
+  construct(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): void
+  /** Pull the graph (observer ingest) from this member, one page at a time, until we joined. */
+  catchUp(from: PublicId): void
+  /** Our contacts may all be gone: look for members again (then `addContacts`). */
+  findMembers(): void
+  /** Our Add is agreed and replayed: we run as a member. */
+  joined(): void
+}
+
+/** How the machine starts: a founder, a peer that joined earlier (its stored record), a joiner. */
+export type MembershipStart =
+  | { readonly kind: 'founder' | 'joined'; readonly record: GenesisRecord }
+  | { readonly kind: 'join'; readonly sectionId: Uint8Array }
 
 export interface MembershipHostOptions {
   readonly config?: Partial<MembershipConfig>
@@ -58,7 +80,7 @@ export interface MembershipHostOptions {
   readonly addrs: () => string[]
 }
 
-export class MembershipHost implements Startable, JournalObserver {
+export class MembershipHost implements JournalObserver {
   private machineOrUndefined: Membership | undefined
   private started = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -74,21 +96,13 @@ export class MembershipHost implements Startable, JournalObserver {
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
   private readonly banned = new Set<string>()
-  private readonly record: GenesisRecord
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
-    genesis: SectionGenesis,
     private readonly parts: MembershipHostParts,
     private readonly options: MembershipHostOptions,
     private readonly log: Logger,
   ) {
-    // The same record the section id hashes (genesis.ts): founders, related info, mode.
-    this.record = genesisRecord(
-      genesis.members.map((m) => m.publicId),
-      genesis.relatedInfo,
-      genesis.mode,
-    )
     parts.journal.observe(this)
   }
 
@@ -96,7 +110,7 @@ export class MembershipHost implements Startable, JournalObserver {
     return this.started
   }
 
-  /** The machine, once the engine is restored (undefined before `start`). */
+  /** The machine, once the service started (undefined before `open`). */
   get machine(): Membership | undefined {
     return this.machineOrUndefined
   }
@@ -108,20 +122,25 @@ export class MembershipHost implements Startable, JournalObserver {
 
   /**
    * After the journal restored the engine: a founder starts from the genesis record, a restarted
-   * member from its agreed blocks (`Membership.resume`: quiet fold, chain verified).
+   * member (founder or joined) from its agreed blocks (`Membership.resume`: quiet fold, chain
+   * verified). A joiner has no engine yet: its machine asks its contacts (`addContacts`) to join.
    */
-  start(): void {
+  open(how: MembershipStart): void {
     const us = secretIdFromPrivateKey(this.components.privateKey)
     const base = {
       us,
       now: Date.now(),
       rng: Math.random,
-      record: this.record,
       addrs: this.options.addrs(),
       ...(this.options.config === undefined ? {} : { config: this.options.config }),
     }
     const blocks = this.parts.journal.decidedBlocks()
-    const machine = blocks.length === 0 ? Membership.found(base) : Membership.resume({ ...base, blocks })
+    const machine =
+      how.kind === 'join'
+        ? Membership.join({ ...base, sectionId: how.sectionId, contacts: [] })
+        : how.kind === 'founder' && blocks.length === 0
+          ? Membership.found({ ...base, record: how.record })
+          : Membership.resume({ ...base, record: how.record, blocks })
     this.machineOrUndefined = machine
     this.started = true
     this.apply(machine.start())
@@ -173,6 +192,20 @@ export class MembershipHost implements Startable, JournalObserver {
         machine.state?.agreedBlocks === 0 ? 'the genesis block is not agreed yet' : refused.detail
       throw new SectionError('InvalidArgument', `cannot leave: ${detail}`)
     }
+  }
+
+  /** A joiner's contacts (from its bootstrap addresses): asked for JoinInfo. */
+  addContacts(ids: readonly PublicId[]): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started || ids.length === 0) return
+    this.apply(machine.addContacts(ids))
+  }
+
+  /** A joiner's catch-up server failed: the machine moves to another member that admitted us. */
+  transportFailed(id: PublicId): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started) return
+    this.apply(machine.transportHint(id, false))
   }
 
   /** Whether the machine banned this peer (agreed or local, not expired). */
@@ -293,7 +326,12 @@ export class MembershipHost implements Startable, JournalObserver {
     }
     for (const message of step.messages) this.send(message.to, message.bytes)
     for (const directive of step.engine) {
-      if (directive.kind === 'serveOnly') {
+      if (directive.kind === 'construct') {
+        const record = this.machineOrUndefined?.state?.record
+        if (record !== undefined) this.parts.joining.construct(directive.genesis, directive.section, record)
+      } else if (directive.kind === 'catchUp') {
+        this.parts.joining.catchUp(directive.from)
+      } else if (directive.kind === 'serveOnly') {
         this.log('our removal is agreed: serving only until the drain ends')
         pacing.nudge(true)
       } else if (directive.kind === 'stop') {
@@ -303,10 +341,13 @@ export class MembershipHost implements Startable, JournalObserver {
       }
     }
     for (const directive of step.peers) {
-      if (directive.kind !== 'ban') continue
       const peer = this.peerIdOf(directive.peer)
-      if (peer !== undefined) this.banned.add(peer.toString())
+      if (peer === undefined) continue
+      if (directive.kind === 'ban') this.banned.add(peer.toString())
+      else if (directive.kind === 'acceptSync')
+        this.parts.roster.accept(peer, directive.peer, directive.accept)
     }
+    if (step.discovery.some((d) => d.kind === 'findMembers')) this.parts.joining.findMembers()
     for (const fault of step.faults) {
       const peer = this.peerIdOf(fault.offender)
       if (peer !== undefined) reporter.membershipFault(peer, fault.kind, fault.detail)
@@ -314,9 +355,12 @@ export class MembershipHost implements Startable, JournalObserver {
     for (const warning of step.warnings) {
       this.log('membership warning %s', warning.kind === 'fold' ? warning.warning.kind : warning.detail)
     }
-    for (const event of step.events) this.emit(event)
+    // The roster follows before anyone hears of a change (a listener may ask for the members).
     if (step.events.some((e) => e.type !== 'join:rejected' && e.type !== 'change:deferred'))
       this.followState()
+    // Running as a member before anyone hears of it (a listener may vote at once).
+    if (step.events.some((e) => e.type === 'self:joined')) this.parts.joining.joined()
+    for (const event of step.events) this.emit(event)
     if (step.nextWakeupAt !== undefined && (this.wakeAt === undefined || step.nextWakeupAt < this.wakeAt)) {
       this.wakeAt = step.nextWakeupAt
       if (this.started) this.arm()
@@ -389,9 +433,14 @@ export class MembershipHost implements Startable, JournalObserver {
   }
 
   private followState(): void {
-    const state = this.machineOrUndefined?.state
+    const machine = this.machineOrUndefined
+    const state = machine?.state
     // Before the genesis block is folded the state has no members yet: the genesis roster stands.
-    if (state !== undefined && state.agreedBlocks > 0) this.parts.roster.follow(state)
+    // A joiner's replayed state lags the section until its Add: the members its verified chain
+    // named (`Roster.adopt`) stand until then.
+    const role = machine?.role
+    const joined = role !== 'outsider' && role !== 'requesting' && role !== 'candidate' && role !== 'ready'
+    if (state !== undefined && state.agreedBlocks > 0 && joined) this.parts.roster.follow(state)
   }
 
   private peerIdOf(id: PublicId): PeerId | undefined {

@@ -4,12 +4,16 @@
  * maps to a peer, and where members are reached. It is the one place the service asks, so that
  * following the agreed SectionState instead of the genesis starts here.
  *
- * The member records start as the genesis group's and then follow the agreed SectionState
- * (`follow`, fed by the membership host after every fold): members added later are gossiped to and
- * their streams accepted, removed ones are refused (quietly: `wasMember`), addresses come from the
- * agreed admission records (founders: their genesis addresses). Each change is signalled to the
- * listeners (`onChange`: connections, the peer store); the voters and gossip recipients are the
- * engine's, matched to these records.
+ * The member records start as the genesis group's (a founder) or empty (a joiner), are set to the
+ * members a joiner's verified chain names when its engine is built (`adopt`), and then follow the
+ * agreed SectionState (`follow`, fed by the membership host after every fold of a member): members
+ * added later are gossiped to and their streams accepted, removed ones are refused (quietly:
+ * `wasMember`), addresses come from the agreed admission records (founders: their genesis
+ * addresses). Each change is signalled to the listeners (`onChange`: connections, the peer store);
+ * the voters and gossip recipients are the engine's, matched to these records.
+ *
+ * Beside the members, the candidates the membership machine admitted (`acceptSync`): guests whose
+ * catch-up pulls we serve while they replay the section's history, before their Add is agreed.
  */
 import type { PeerId, PeerStore, Startable } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -46,6 +50,8 @@ export class Roster implements Startable {
   private readonly former = new Set<string>()
   private readonly genesisAddrs = new Map<string, readonly Multiaddr[]>()
   private readonly listeners: ((change: RosterChange) => void)[] = []
+  /** Admitted candidates (by peer id) whose catch-up pulls we serve. */
+  private readonly guests = new Map<string, PublicId>()
   private started = false
 
   constructor(
@@ -111,10 +117,43 @@ export class Roster implements Startable {
     this.records = next
     this.index()
     for (const member of removed) this.former.add(member.peerId.toString())
-    for (const member of added) this.former.delete(member.peerId.toString())
+    for (const member of added) {
+      this.former.delete(member.peerId.toString())
+      this.guests.delete(member.peerId.toString())
+    }
     void this.remember(added).catch(() => {})
     if (added.length === 0 && removed.length === 0) return
     for (const listener of this.listeners) listener({ added, removed })
+  }
+
+  /**
+   * A joiner's engine is built: the members its verified chain names (no addresses: those we know
+   * are in the peer store already) until it follows the agreed state of its own blocks.
+   */
+  adopt(ids: readonly PublicId[]): void {
+    const us = publicIdFromPeerId(this.components.peerId).name
+    const next = ids
+      .filter((id) => id.name !== us)
+      .map((id) => this.byName.get(id.name) ?? { peerId: peerIdFromPublicId(id), publicId: id, addrs: [] })
+      .sort((a, b) => compareIds(a.publicId, b.publicId))
+    const names = new Set(next.map((member) => member.publicId.name))
+    const added = next.filter((member) => !this.byName.has(member.publicId.name))
+    const removed = this.records.filter((member) => !names.has(member.publicId.name))
+    this.records = next
+    this.index()
+    if (added.length === 0 && removed.length === 0) return
+    for (const listener of this.listeners) listener({ added, removed })
+  }
+
+  /** The membership machine admitted (or forgot) a candidate: serve its catch-up pulls (or stop). */
+  accept(peer: PeerId, id: PublicId, accept: boolean): void {
+    if (accept) this.guests.set(peer.toString(), id)
+    else this.guests.delete(peer.toString())
+  }
+
+  /** An admitted candidate's engine id (whose catch-up pulls we serve); undefined for anyone else. */
+  guestOf(peer: PeerId | string): PublicId | undefined {
+    return this.guests.get(peer.toString())
   }
 
   /** Whether a peer was a member and was removed (not a stranger: no fault for its streams). */

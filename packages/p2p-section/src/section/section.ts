@@ -10,13 +10,17 @@
  *   start, one long-lived stream per partner (measured ~7x faster than a stream per exchange);
  * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
- * - `MembershipHost`: the membership machine (who the members are, leaving, removing the silent),
- *   fed by the journal, its messages carried by `MembershipProtocol`;
+ * - `MembershipHost`: the membership machine (who the members are, joining, leaving, removing the
+ *   silent), fed by the journal, its messages carried by `MembershipProtocol`; `Joining`: a
+ *   joiner's contacts, engine and catch-up, until its Add is agreed;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
-import { opaque, Parsec, ParsecError } from '@parsec-section/parsec-core'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { type GenesisRecord, genesisRecord } from '@parsec-section/membership'
+import { opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import { fromString as bytesFromString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
@@ -37,9 +41,10 @@ import type {
 } from './api.js'
 import { Connections } from './connections.js'
 import { Inbound } from './inbound.js'
+import { Joining } from './joining.js'
 import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
-import { MembershipHost } from './membership-host.js'
+import { MembershipHost, type MembershipStart } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
@@ -70,7 +75,8 @@ export class ParsecSectionService
   readonly catchUpProtocol: string
   readonly membershipProtocol: string
   private readonly log: Logger
-  private readonly genesis: SectionGenesis
+  /** Undefined for a joiner: it learns the genesis record from the members (JoinInfo). */
+  private readonly genesis: SectionGenesis | undefined
   private readonly lifecycle: Lifecycle
   private readonly reporter: Reporter
   private readonly roster: Roster
@@ -84,6 +90,7 @@ export class ParsecSectionService
   private readonly startUp: StartUp
   private readonly membershipWire: MembershipProtocol
   private readonly membership: MembershipHost
+  private readonly joining: Joining
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   private discovery: SectionDiscovery | undefined
@@ -96,7 +103,7 @@ export class ParsecSectionService
   ) {
     super()
     this.genesis = init.genesis
-    this.sectionId = init.genesis.sectionId
+    this.sectionId = sectionIdOf(init)
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.membershipProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.MEMBERSHIP_PROTOCOL_NAME}/${C.MEMBERSHIP_PROTOCOL_VERSION}`
@@ -118,7 +125,7 @@ export class ParsecSectionService
     const engine = (): Parsec | undefined => this.lifecycle.engine
     this.reporter = new Reporter(this, components, this.log)
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
-    this.roster = new Roster(components, init.genesis.members, engine)
+    this.roster = new Roster(components, init.genesis?.members ?? [], engine)
     const storage =
       init.persist === false
         ? undefined
@@ -184,7 +191,7 @@ export class ParsecSectionService
     )
     this.inbound = new Inbound(
       components,
-      { ...parts, catchUp },
+      { ...parts, catchUp, joining: () => this.joining.active },
       { sync: this.protocol, catchUp: this.catchUpProtocol },
       {
         ...limits,
@@ -208,10 +215,25 @@ export class ParsecSectionService
       (from, bytes, remoteAddr) => this.membership.receive(from, bytes, remoteAddr),
       this.log,
     )
+    this.joining = new Joining(
+      components,
+      parts,
+      {
+        addContacts: (ids) => this.membership.addContacts(ids),
+        transportFailed: (id) => this.membership.transportFailed(id),
+        build: (genesis, section, record) => this.buildJoiner(genesis, section, record),
+      },
+      {
+        bootstrap: bootstrapOf(init),
+        pullIntervalMs: init.joinPullIntervalMs ?? C.JOIN_PULL_INTERVAL_MS,
+        retryMs: C.JOIN_RETRY_MS,
+        maxRetryMs: C.JOIN_MAX_RETRY_MS,
+      },
+      this.log,
+    )
     this.membership = new MembershipHost(
       components,
-      init.genesis,
-      { ...parts, wire: this.membershipWire },
+      { ...parts, wire: this.membershipWire, joining: this.joining },
       {
         ...(init.membership === undefined ? {} : { config: init.membership }),
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
@@ -228,21 +250,27 @@ export class ParsecSectionService
   async start(): Promise<void> {
     if (this.lifecycle.started) return
     const us = this.components.peerId.toString()
-    if (this.roster.memberOf(us) === undefined) {
-      throw new SectionError('NotInGenesis', `peer ${us} is not a member of section ${this.sectionId}`)
-    }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
     this.cpuAtStart = process.cpuUsage()
-    // The engine starts from the section's genesis group, whoever the members are now.
-    const restoring = Parsec.restoring({
-      us: secret,
-      genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
-      relatedInfo: this.genesis.relatedInfo,
-      consensusMode: this.genesis.mode,
-    })
-    await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    const genesis = this.genesis
+    let how: MembershipStart
+    if (genesis !== undefined && this.roster.memberOf(us) !== undefined) {
+      // A founder: the engine starts from the section's genesis group, whoever the members are now.
+      const restoring = Parsec.restoring({
+        us: secret,
+        genesis: genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
+        relatedInfo: genesis.relatedInfo,
+        consensusMode: genesis.mode,
+      })
+      await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+      how = { kind: 'founder', record: recordOf(genesis) }
+    } else {
+      // Anyone else joins: its engine is built once a member admitted it (`buildJoiner`).
+      this.joining.begin()
+      how = { kind: 'join', sectionId: bytesFromString(this.sectionId, 'base16') }
+    }
     this.reporter.start()
-    this.membership.start()
+    this.membership.open(how)
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
@@ -258,9 +286,11 @@ export class ParsecSectionService
     } catch {
       pubsub = undefined
     }
+    // A joiner has no genesis to look members up by: its bootstrap addresses are its discovery.
+    if (genesis === undefined) return
     this.discovery = new SectionDiscovery(
       this.components,
-      this.genesis,
+      genesis,
       isAnnouncePubSub(pubsub) ? pubsub : undefined,
       (peer: PeerId) => this.connections.has(peer),
       {
@@ -274,7 +304,27 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
-    this.startUp.afterStart()
+    if (this.joining.active) this.joining.start()
+    else this.startUp.afterStart()
+  }
+
+  /**
+   * A joiner admitted by a member: its engine, an observer replaying the section from genesis
+   * (`Parsec.fromExisting`, through the journal's restore so its store holds what it replays).
+   */
+  private async buildJoiner(
+    genesis: readonly PublicId[],
+    section: readonly PublicId[],
+    record: GenesisRecord,
+  ): Promise<void> {
+    const restoring = Parsec.restoring({
+      us: secretIdFromPrivateKey(this.components.privateKey),
+      genesis: genesis.map((id) => this.verifyStats.wrap(id)),
+      section: section.map((id) => this.verifyStats.wrap(id)),
+      relatedInfo: record.relatedInfo,
+      consensusMode: record.mode,
+    })
+    await this.journal.restore(this.components.peerId, restoring, this.sectionId)
   }
 
   ready(): Promise<void> {
@@ -294,6 +344,7 @@ export class ParsecSectionService
     this.lifecycle.started = false
     this.beforeStop()
     this.lifecycle.stopped()
+    this.joining.stop()
     this.connections.stop()
     this.membership.stop()
     await this.inbound.stop()
@@ -310,7 +361,7 @@ export class ParsecSectionService
     if (payload.length > C.MAX_PAYLOAD_BYTES) {
       throw new SectionError('InvalidArgument', `a payload takes at most ${C.MAX_PAYLOAD_BYTES} bytes`)
     }
-    this.lifecycle.requireEngine()
+    if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
     const engine = this.lifecycle.requireEngine()
     const step = engine.voteFor(opaque(Uint8Array.from(payload)))
@@ -339,7 +390,7 @@ export class ParsecSectionService
   }
 
   async leave(): Promise<void> {
-    this.lifecycle.requireEngine()
+    if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
     this.membership.leave()
     await this.journal.flush()
@@ -369,7 +420,7 @@ export class ParsecSectionService
               done: lastPull.done,
             },
           }),
-      mode: this.genesis.mode,
+      mode: this.genesis?.mode ?? this.membership.machine?.state?.record.mode,
       members: this.roster.members().map((m) => m.peerId.toString()),
       connected: this.connections.list(),
       graphSize: engine?.graphSize ?? 0,
@@ -408,4 +459,41 @@ export class ParsecSectionService
   get parsec(): Parsec | undefined {
     return this.lifecycle.engine
   }
+}
+
+/** The section id an init names (its genesis's, or the one to join: both must agree). */
+function sectionIdOf(init: ParsecSectionInit): string {
+  const fromGenesis = init.genesis?.sectionId
+  const toJoin = init.join?.sectionId.toLowerCase()
+  if (toJoin !== undefined && !/^[0-9a-f]{64}$/.test(toJoin)) {
+    throw new SectionError('InvalidArgument', `not a section id: ${JSON.stringify(init.join?.sectionId)}`)
+  }
+  if (fromGenesis !== undefined && toJoin !== undefined && fromGenesis !== toJoin) {
+    throw new SectionError('InvalidArgument', 'the genesis and the section to join differ')
+  }
+  const id = fromGenesis ?? toJoin
+  if (id === undefined)
+    throw new SectionError('InvalidArgument', 'a section service needs a genesis or a join')
+  return id
+}
+
+/** The same record the section id hashes (genesis.ts): founders, related info, mode. */
+function recordOf(genesis: SectionGenesis): GenesisRecord {
+  return genesisRecord(
+    genesis.members.map((m) => m.publicId),
+    genesis.relatedInfo,
+    genesis.mode,
+  )
+}
+
+/** Where a joiner finds members: its bootstrap addresses, then the genesis members' addresses. */
+function bootstrapOf(init: ParsecSectionInit): Multiaddr[] {
+  const out = [...(init.join?.bootstrap ?? [])]
+  for (const member of init.genesis?.members ?? []) {
+    for (const addr of member.addrs) {
+      const named = addr.getComponents().some((c) => c.name === 'p2p')
+      out.push(named ? addr : addr.encapsulate(multiaddr(`/p2p/${member.peerId.toString()}`)))
+    }
+  }
+  return out
 }

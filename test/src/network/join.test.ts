@@ -1,0 +1,160 @@
+/**
+ * Peers join a section over libp2p TCP on 127.0.0.1 with no genesis file, only the section id and
+ * a member's address: a founder alone (a genesis of one member) and joiners that ask it, are
+ * admitted, replay the section as observers (paged catch-up), are voted in and take part. Every
+ * peer then holds the same blocks from position 0 and the same members, and keeps agreeing.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import {
+  createSectionNode,
+  type DeliveredBlock,
+  type ParsecSectionInit,
+  type SelfState,
+} from '@parsec-section/p2p-section'
+import { payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+
+const encoder = new TextEncoder()
+
+/** The simulation's shortened timers and limits (membership-options.ts), light proof of work. */
+const MEMBERSHIP: ParsecSectionInit['membership'] = {
+  powBits: 4,
+  probationBlocks: 4,
+  minBlocksBetweenAdds: 1,
+  readyLag: 2,
+  unresponsiveDecisions: 30,
+  unresponsiveMs: 60_000,
+  joinGraceBlocks: 40,
+  joinGraceMs: 60_000,
+  lingerMs: 500,
+  candidateTimeoutMs: 10_000,
+  deferRetryAfterMs: 300,
+  fullRetryAfterMs: 2_000,
+  joinRate: { burst: 8, perSecond: 4 },
+  joinInfoRate: { burst: 8, perSecond: 4 },
+}
+
+interface Joiner {
+  readonly node: TestNode
+  readonly blocks: DeliveredBlock[]
+  /** Our own state as it changed, seen at each catch-up page and at `self:joined`. */
+  readonly selves: SelfState[]
+}
+
+/** Starts a peer that joins `sectionId` through `bootstrap` (no genesis). */
+async function startJoiner(sectionId: string, bootstrap: TestNode): Promise<Joiner> {
+  const node = await createSectionNode({
+    join: { sectionId, bootstrap: bootstrap.getMultiaddrs() },
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    discovery: false,
+    membership: MEMBERSHIP,
+    start: false,
+  })
+  const blocks: DeliveredBlock[] = []
+  const selves: SelfState[] = []
+  const seen = (): void => {
+    const self = node.services.section.self()
+    if (selves.at(-1) !== self) selves.push(self)
+  }
+  node.services.section.addEventListener('block', (event) => blocks.push(event.detail))
+  node.services.section.addEventListener('catchup:progress', seen)
+  node.services.section.addEventListener('self:joined', seen)
+  await node.start()
+  return { node, blocks, selves }
+}
+
+/** Votes `text` at every node (a supermajority section) and waits until all delivered it. */
+async function agreeOn(nodes: readonly TestNode[], text: string): Promise<void> {
+  await Promise.all(nodes.map((node) => node.services.section.vote(encoder.encode(text))))
+  const has = (node: TestNode) =>
+    payloadTexts(node.services.section.blocks()).some((b) => b.includes(JSON.stringify(text).slice(1, -1)))
+  await waitFor(
+    nodes,
+    () => nodes.every(has),
+    60_000,
+    () => `"${text}" not delivered everywhere: ${nodes.map((n) => n.services.section.blocks().length)}`,
+  )
+}
+
+/** Every node is a member and lists the same `count` members. */
+function membersAgree(nodes: readonly TestNode[], count: number): boolean {
+  const first = nodes[0].services.section.members()
+  return nodes.every((node) => {
+    const members = node.services.section.members()
+    return (
+      node.services.section.self() === 'member' &&
+      members.length === count &&
+      members.every((m, i) => m === first[i])
+    )
+  })
+}
+
+/** Every node delivered the same blocks from 0 up to the shortest sequence. */
+function assertSameBlocks(nodes: readonly TestNode[]): void {
+  const all = nodes.map((node) => payloadTexts(node.services.section.blocks()))
+  const shortest = Math.min(...all.map((b) => b.length))
+  for (const blocks of all) assert.deepEqual(blocks.slice(0, shortest), all[0].slice(0, shortest))
+}
+
+async function growAndAgree(joiners: number, concurrently: boolean): Promise<void> {
+  const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+  const [founder] = section.nodes
+  const joined: Joiner[] = []
+  try {
+    await founder.services.section.ready()
+    await agreeOn([founder], 'founded')
+    const all = () => [founder, ...joined.map((j) => j.node)]
+    if (concurrently) {
+      joined.push(
+        ...(await Promise.all(
+          Array.from({ length: joiners }, () => startJoiner(section.genesis.sectionId, founder)),
+        )),
+      )
+      await Promise.all(joined.map((j) => j.node.services.section.ready()))
+    } else {
+      for (let i = 0; i < joiners; i++) {
+        // Each through the founder's address: it is a member the whole time.
+        const joiner = await startJoiner(section.genesis.sectionId, founder)
+        joined.push(joiner)
+        await joiner.node.services.section.ready()
+      }
+    }
+    await waitFor(
+      all(),
+      () => membersAgree(all(), joiners + 1),
+      120_000,
+      () =>
+        `members: ${all().map((n) => `${n.services.section.self()} ${n.services.section.members().map((m) => m.slice(-4))}`)}`,
+      'member:joined',
+    )
+    for (const joiner of joined) {
+      assert.deepEqual(joiner.selves, ['candidate', 'member'])
+      // Its own block sequence from 0: the genesis block first.
+      assert.equal(joiner.blocks[0]?.position, 0)
+      assert.equal(joiner.blocks[0]?.block.payload.kind, 'genesis')
+      assert.deepEqual(
+        joiner.blocks.map((b) => b.position),
+        joiner.blocks.map((_, i) => i),
+      )
+    }
+    for (let round = 0; round < 3; round++) await agreeOn(all(), `after the joins ${round}`)
+    assertSameBlocks(all())
+    for (const node of all())
+      assert.deepEqual(node.services.section.members(), founder.services.section.members())
+  } finally {
+    await Promise.all(joined.map((j) => j.node.stop()))
+    await section.stop()
+  }
+}
+
+describe('peers join a section through a member address', { timeout: 300_000 }, () => {
+  it('a founder alone and 3 peers joining one after another: same blocks and members, then agreeing', async () => {
+    await growAndAgree(3, false)
+  })
+
+  it('a founder alone and 3 peers joining concurrently: same blocks and members, then agreeing', async () => {
+    await growAndAgree(3, true)
+  })
+})
