@@ -5,15 +5,20 @@
  * peer then holds the same blocks from position 0 and the same members, and keeps agreeing.
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
 import {
   createSectionNode,
   type DeliveredBlock,
   type ParsecSectionInit,
   type SelfState,
 } from '@parsec-section/p2p-section'
-import { payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { LevelDatastore } from 'datastore-level'
+import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
 
@@ -43,10 +48,15 @@ interface Joiner {
 }
 
 /** Starts a peer that joins `sectionId` through `bootstrap` (no genesis). */
-async function startJoiner(sectionId: string, bootstrap: TestNode): Promise<Joiner> {
+async function startJoiner(
+  sectionId: string,
+  bootstrap: TestNode | undefined,
+  store: { privateKey?: PrivateKey; datastore?: LevelDatastore } = {},
+): Promise<Joiner> {
   const node = await createSectionNode({
-    join: { sectionId, bootstrap: bootstrap.getMultiaddrs() },
-    privateKey: await generateKeyPair('Ed25519'),
+    join: { sectionId, bootstrap: bootstrap?.getMultiaddrs() ?? [] },
+    privateKey: store.privateKey ?? (await generateKeyPair('Ed25519')),
+    ...(store.datastore === undefined ? {} : { datastore: store.datastore }),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     discovery: false,
     membership: MEMBERSHIP,
@@ -121,14 +131,7 @@ async function growAndAgree(joiners: number, concurrently: boolean): Promise<voi
         await joiner.node.services.section.ready()
       }
     }
-    await waitFor(
-      all(),
-      () => membersAgree(all(), joiners + 1),
-      120_000,
-      () =>
-        `members: ${all().map((n) => `${n.services.section.self()} ${n.services.section.members().map((m) => m.slice(-4))}`)}`,
-      'member:joined',
-    )
+    await allMembers(all(), joiners + 1)
     for (const joiner of joined) {
       assert.deepEqual(joiner.selves, ['candidate', 'member'])
       // Its own block sequence from 0: the genesis block first.
@@ -143,10 +146,27 @@ async function growAndAgree(joiners: number, concurrently: boolean): Promise<voi
     assertSameBlocks(all())
     for (const node of all())
       assert.deepEqual(node.services.section.members(), founder.services.section.members())
+    // Honest joiners and members: nobody blamed anybody.
+    assert.deepEqual(
+      all().map((node) => node.services.section.status().faults),
+      all().map(() => 0),
+    )
   } finally {
     await Promise.all(joined.map((j) => j.node.stop()))
     await section.stop()
   }
+}
+
+/** Until every node is a member and all list the same `count` members. */
+function allMembers(nodes: readonly TestNode[], count: number): Promise<void> {
+  return waitFor(
+    nodes,
+    () => membersAgree(nodes, count),
+    120_000,
+    () =>
+      `members: ${nodes.map((n) => `${n.services.section.self()} ${n.services.section.members().map((m) => m.slice(-4))}`)}`,
+    'member:joined',
+  )
 }
 
 describe('peers join a section through a member address', { timeout: 300_000 }, () => {
@@ -156,5 +176,51 @@ describe('peers join a section through a member address', { timeout: 300_000 }, 
 
   it('a founder alone and 3 peers joining concurrently: same blocks and members, then agreeing', async () => {
     await growAndAgree(3, true)
+  })
+})
+
+describe('a peer that joined restarts', { timeout: 300_000 }, () => {
+  it('from its datastore alone (no genesis, no bootstrap): it resumes as a member', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
+    const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+    const [founder] = section.nodes
+    const sectionId = section.genesis.sectionId
+    const privateKey = await generateKeyPair('Ed25519')
+    let datastore = new LevelDatastore(join(dir, 'joiner'))
+    await datastore.open()
+    let restarting = await startJoiner(sectionId, founder, { privateKey, datastore })
+    let other: Joiner | undefined
+    try {
+      await founder.services.section.ready()
+      await restarting.node.services.section.ready()
+      other = await startJoiner(sectionId, founder)
+      await other.node.services.section.ready()
+      const all = () => [founder, restarting.node, other!.node]
+      await allMembers(all(), 3)
+      await agreeOn(all(), 'before the restart')
+      const members = restarting.node.services.section.members()
+      const blocks = payloadTexts(restarting.node.services.section.blocks())
+      await restarting.node.stop()
+      await datastore.close()
+
+      datastore = new LevelDatastore(join(dir, 'joiner'))
+      await datastore.open()
+      restarting = await startJoiner(sectionId, undefined, { privateKey, datastore })
+      const section2 = restarting.node.services.section
+      assert.equal(section2.self(), 'member')
+      assert.deepEqual(section2.members(), members, 'the agreed members survive a restart')
+      assert.deepEqual(payloadTexts(section2.blocks()), blocks, 'its blocks survive a restart')
+      await connectAll(all())
+      await section2.ready()
+      await agreeOn(all(), 'after the restart')
+      assertSameBlocks(all())
+      for (const node of all()) assert.deepEqual(node.services.section.members(), members)
+    } finally {
+      await restarting.node.stop()
+      await other?.node.stop()
+      await datastore.close().catch(() => {})
+      await section.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -20,11 +20,13 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type GenesisRecord,
+  isMembershipError,
   Membership,
   type MembershipConfig,
   type MembershipEvent,
   type Step as MembershipStep,
   mergeSteps,
+  sectionIdOf,
 } from '@parsec-section/membership'
 import {
   encodeObservation,
@@ -96,6 +98,8 @@ export class MembershipHost implements JournalObserver {
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
   private readonly banned = new Set<string>()
+  /** A joiner's section, until its machine starts (`startJoining`). */
+  private joinSection: Uint8Array | undefined
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
@@ -125,28 +129,59 @@ export class MembershipHost implements JournalObserver {
    * member (founder or joined) from its agreed blocks (`Membership.resume`: quiet fold, chain
    * verified). A joiner has no engine yet: its machine asks its contacts (`addContacts`) to join.
    */
-  open(how: MembershipStart): void {
-    const us = secretIdFromPrivateKey(this.components.privateKey)
-    const base = {
-      us,
+  open(how: MembershipStart): MembershipStart['kind'] {
+    const blocks = this.parts.journal.decidedBlocks()
+    let sectionId: Uint8Array | undefined
+    let machine: Membership | undefined
+    if (how.kind === 'join') sectionId = how.sectionId
+    else if (how.kind === 'founder' && blocks.length === 0)
+      machine = Membership.found({ ...this.base(), record: how.record })
+    else {
+      try {
+        machine = Membership.resume({ ...this.base(), record: how.record, blocks })
+      } catch (error) {
+        // A peer stopped as a candidate: its blocks hold no Add of its own yet. It joins again
+        // (its engine, restored, goes on replaying).
+        if (how.kind !== 'joined' || !isMembershipError(error) || error.code !== 'InvalidArgument') throw error
+        sectionId = sectionIdOf(how.record)
+      }
+    }
+    this.started = true
+    if (machine === undefined) {
+      this.joinSection = sectionId
+      return 'join'
+    }
+    this.run(machine)
+    return how.kind
+  }
+
+  /**
+   * A joiner's machine, once libp2p listens (its addresses go into its ticket, and the admission
+   * record members agree on). Its contacts come later (`addContacts`).
+   */
+  startJoining(): void {
+    const sectionId = this.joinSection
+    if (sectionId === undefined || !this.started || this.machineOrUndefined !== undefined) return
+    this.run(Membership.join({ ...this.base(), sectionId, contacts: [] }))
+  }
+
+  private base() {
+    return {
+      us: secretIdFromPrivateKey(this.components.privateKey),
       now: Date.now(),
       rng: Math.random,
       addrs: this.options.addrs(),
       ...(this.options.config === undefined ? {} : { config: this.options.config }),
     }
-    const blocks = this.parts.journal.decidedBlocks()
-    const machine =
-      how.kind === 'join'
-        ? Membership.join({ ...base, sectionId: how.sectionId, contacts: [] })
-        : how.kind === 'founder' && blocks.length === 0
-          ? Membership.found({ ...base, record: how.record })
-          : Membership.resume({ ...base, record: how.record, blocks })
+  }
+
+  private run(machine: Membership): void {
     this.machineOrUndefined = machine
-    this.started = true
     this.apply(machine.start())
     this.followState()
     this.arm()
   }
+
 
   stop(): void {
     this.started = false

@@ -18,9 +18,16 @@
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { type GenesisRecord, genesisRecord } from '@parsec-section/membership'
-import { opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
-import { fromString as bytesFromString } from 'uint8arrays'
+import {
+  decodeGenesisRecord,
+  ed25519PeerIds,
+  encodeGenesisRecord,
+  type GenesisRecord,
+  genesisRecord,
+  sectionIdOf as sectionIdOfRecord,
+} from '@parsec-section/membership'
+import { ed25519Id, opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
@@ -91,6 +98,7 @@ export class ParsecSectionService
   private readonly membershipWire: MembershipProtocol
   private readonly membership: MembershipHost
   private readonly joining: Joining
+  private readonly storage: SectionStorage | undefined
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   private discovery: SectionDiscovery | undefined
@@ -126,10 +134,10 @@ export class ParsecSectionService
     this.reporter = new Reporter(this, components, this.log)
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
-    const storage =
+    const storage = (this.storage =
       init.persist === false
         ? undefined
-        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log)
     this.connections = new Connections(components, this.roster, this.reporter, {
       connected: (peer) => {
@@ -265,12 +273,22 @@ export class ParsecSectionService
       await this.journal.restore(this.components.peerId, restoring, this.sectionId)
       how = { kind: 'founder', record: recordOf(genesis) }
     } else {
-      // Anyone else joins: its engine is built once a member admitted it (`buildJoiner`).
-      this.joining.begin()
-      how = { kind: 'join', sectionId: bytesFromString(this.sectionId, 'base16') }
+      // A peer that joined in an earlier run resumes from its store; anyone else joins: its
+      // engine is built once a member admitted it (`buildJoiner`).
+      const joined = await this.storage?.loadJoined()
+      if (joined === undefined) how = { kind: 'join', sectionId: bytesFromString(this.sectionId, 'base16') }
+      else {
+        const record = decodeGenesisRecord(joined.record, ed25519PeerIds)
+        if (bytesToString(sectionIdOfRecord(record), 'base16') !== this.sectionId) {
+          throw new SectionError('StorageMismatch', 'the stored genesis record is not this section\'s')
+        }
+        await this.buildJoiner(record.group, joined.section.map((key) => ed25519Id(key)), record)
+        how = { kind: 'joined', record }
+      }
     }
     this.reporter.start()
-    this.membership.open(how)
+    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
+    if (this.membership.open(how) === 'join') this.joining.begin()
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
@@ -304,8 +322,10 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
-    if (this.joining.active) this.joining.start()
-    else this.startUp.afterStart()
+    if (this.joining.active) {
+      this.membership.startJoining()
+      this.joining.start()
+    } else this.startUp.afterStart()
   }
 
   /**
@@ -317,6 +337,8 @@ export class ParsecSectionService
     section: readonly PublicId[],
     record: GenesisRecord,
   ): Promise<void> {
+    // Restored from our store (a candidate that restarted): it goes on replaying.
+    if (this.lifecycle.engine !== undefined) return
     const restoring = Parsec.restoring({
       us: secretIdFromPrivateKey(this.components.privateKey),
       genesis: genesis.map((id) => this.verifyStats.wrap(id)),
@@ -324,7 +346,14 @@ export class ParsecSectionService
       relatedInfo: record.relatedInfo,
       consensusMode: record.mode,
     })
-    await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    // Before any event of the engine: a restart rebuilds the same engine from it.
+    if (stored === 0) {
+      await this.storage?.saveJoined(
+        encodeGenesisRecord(record),
+        section.map((id) => id.encoded),
+      )
+    }
   }
 
   ready(): Promise<void> {
