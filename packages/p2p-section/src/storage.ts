@@ -176,10 +176,12 @@ export class SectionStorage {
     const recordKey = this.key('joined/record')
     const sectionKey = this.key('joined/section')
     if (!(await this.datastore.has(recordKey))) return undefined
-    if (!(await this.datastore.has(sectionKey))) throw storageCorrupt(`stored record ${sectionKey} is missing`)
+    if (!(await this.datastore.has(sectionKey)))
+      throw storageCorrupt(`stored record ${sectionKey} is missing`)
     const record = unseal(recordKey.toString(), await this.datastore.get(recordKey))
     const keys = unseal(sectionKey.toString(), await this.datastore.get(sectionKey))
-    if (keys.length === 0 || keys.length % 32 !== 0) throw storageCorrupt(`stored record ${sectionKey} is damaged`)
+    if (keys.length === 0 || keys.length % 32 !== 0)
+      throw storageCorrupt(`stored record ${sectionKey} is damaged`)
     const section: Uint8Array[] = []
     for (let at = 0; at < keys.length; at += 32) section.push(keys.slice(at, at + 32))
     return { record, section }

@@ -142,7 +142,8 @@ export class MembershipHost implements JournalObserver {
       } catch (error) {
         // A peer stopped as a candidate: its blocks hold no Add of its own yet. It joins again
         // (its engine, restored, goes on replaying).
-        if (how.kind !== 'joined' || !isMembershipError(error) || error.code !== 'InvalidArgument') throw error
+        if (how.kind !== 'joined' || !isMembershipError(error) || error.code !== 'InvalidArgument')
+          throw error
         sectionId = sectionIdOf(how.record)
       }
     }
@@ -181,7 +182,6 @@ export class MembershipHost implements JournalObserver {
     this.followState()
     this.arm()
   }
-
 
   stop(): void {
     this.started = false

@@ -280,9 +280,13 @@ export class ParsecSectionService
       else {
         const record = decodeGenesisRecord(joined.record, ed25519PeerIds)
         if (bytesToString(sectionIdOfRecord(record), 'base16') !== this.sectionId) {
-          throw new SectionError('StorageMismatch', 'the stored genesis record is not this section\'s')
+          throw new SectionError('StorageMismatch', "the stored genesis record is not this section's")
         }
-        await this.buildJoiner(record.group, joined.section.map((key) => ed25519Id(key)), record)
+        await this.buildJoiner(
+          record.group,
+          joined.section.map((key) => ed25519Id(key)),
+          record,
+        )
         how = { kind: 'joined', record }
       }
     }
