@@ -45,6 +45,11 @@ export interface InboundParts {
   readonly catchUp: CatchUp
   /** We are joining (not a member yet): we judge no one's sync and answer `not-ready`. */
   readonly joining: () => boolean
+  /**
+   * A candidate we admitted or whose Add is voted: its streams before we agreed its Add (it may
+   * have replayed it first) are answered `not-ready`, not blamed.
+   */
+  readonly expected: (peer: PeerId) => boolean
 }
 
 export class Inbound implements Startable {
@@ -94,8 +99,9 @@ export class Inbound implements Startable {
     const { roster, lifecycle } = this.parts
     const member = roster.memberOf(remote)?.publicId ?? (guests ? roster.guestOf(remote) : undefined)
     if (member !== undefined && lifecycle.engine !== undefined) return member
-    if (this.parts.joining()) {
-      // Joining: not ours to judge (nor, before our engine is built, anything to serve).
+    if (this.parts.joining() || this.parts.expected(remote)) {
+      // Joining: not ours to judge (nor, before our engine is built, anything to serve). An
+      // expected member: soon.
       stream.abort(new SectionError('NotAMember', 'not a member of this section yet'))
       return undefined
     }
@@ -153,9 +159,10 @@ export class Inbound implements Startable {
       await this.tellRemoved(stream, remote, 'not-member')
       return
     }
-    if (roster.memberOf(remote) === undefined && this.parts.joining()) {
+    if (roster.memberOf(remote) === undefined && (this.parts.joining() || this.parts.expected(remote))) {
       // A member that added us before we replayed our Add (or one added since our engine was
-      // built): it backs off and tries again once we run.
+      // built), or a joiner that replayed its Add before we agreed it: it backs off and tries
+      // again.
       await this.tellRemoved(stream, remote, 'not-ready')
       return
     }

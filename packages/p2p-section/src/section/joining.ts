@@ -15,8 +15,8 @@
  *   admitter);
  * - `self:joined`: the pulls stop, the service runs (gossip, votes, `ready()`).
  */
-import type { Logger, PeerId, PeerStore, Startable } from '@libp2p/interface'
-import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { Libp2pEvents, Logger, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { GenesisRecord } from '@parsec-section/membership'
 import type { PublicId } from '@parsec-section/parsec-core'
@@ -32,6 +32,8 @@ import type { Roster } from './roster.js'
 export interface JoiningComponents {
   connectionManager: Pick<ConnectionManager, 'openConnection'>
   peerStore: Pick<PeerStore, 'merge'>
+  addressManager: Pick<AddressManager, 'getAddresses' | 'getListenAddrs'>
+  events: TypedEventTarget<Libp2pEvents>
 }
 
 export interface JoiningParts {
@@ -43,6 +45,8 @@ export interface JoiningParts {
 
 /** What joining asks of the service and its membership machine. */
 export interface JoiningHooks {
+  /** Starts the membership machine (once we listen: our ticket carries our addresses). */
+  begin(): void
   /** Peers reached through the bootstrap addresses, for the machine. */
   addContacts(ids: readonly PublicId[]): void
   /** Our catch-up server failed. */
@@ -70,6 +74,8 @@ export class Joining implements Startable, JoinDirectives {
   private building: Promise<void> | undefined
   private pulling = false
   private dialing = false
+  /** The machine started. */
+  private begun = false
   private readonly controller = new AbortController()
 
   constructor(
@@ -94,10 +100,37 @@ export class Joining implements Startable, JoinDirectives {
     this.joiner = true
   }
 
-  /** Once libp2p listens and dials: the bootstrap addresses are dialled. */
+  /**
+   * Once libp2p started: as soon as it listens (its transports start listening beside us), the
+   * machine starts and the bootstrap addresses are dialled.
+   */
   start(): void {
+    if (this.started || !this.active) return
     this.started = true
-    this.findMembers()
+    const { addressManager, events } = this.components
+    const go = (): void => {
+      if (this.begun || !this.active) return
+      this.begun = true
+      events.removeEventListener('self:peer:update', check)
+      clearTimeout(fallback)
+      this.hooks.begin()
+      this.findMembers()
+    }
+    const check = (): void => {
+      if (addressManager.getAddresses().length > 0) go()
+    }
+    // No listen address at all (a dial-only joiner), or none after a while: go without any.
+    const fallback = setTimeout(
+      go,
+      addressManager.getListenAddrs().length === 0 ? 0 : this.options.maxRetryMs,
+    )
+    fallback.unref?.()
+    this.controller.signal.addEventListener('abort', () => {
+      clearTimeout(fallback)
+      events.removeEventListener('self:peer:update', check)
+    })
+    events.addEventListener('self:peer:update', check)
+    check()
   }
 
   stop(): void {
@@ -132,7 +165,7 @@ export class Joining implements Startable, JoinDirectives {
   }
 
   findMembers(): void {
-    if (this.active) void this.dialBootstrap()
+    if (this.active && this.begun) void this.dialBootstrap()
   }
 
   joined(): void {

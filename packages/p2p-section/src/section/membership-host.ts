@@ -26,6 +26,7 @@ import {
   type MembershipEvent,
   type Step as MembershipStep,
   mergeSteps,
+  type SectionState,
   sectionIdOf,
 } from '@parsec-section/membership'
 import {
@@ -98,6 +99,9 @@ export class MembershipHost implements JournalObserver {
   /** Our drain ended (`stop`): the engine makes and sends nothing more. */
   private stoppedEngine = false
   private readonly banned = new Set<string>()
+  /** A joiner's verified chain whose members' addresses went to the peer store, and that write. */
+  private hinted: SectionState | undefined
+  private hinting: Promise<void> = Promise.resolve()
   /** A joiner's section, until its machine starts (`startJoining`). */
   private joinSection: Uint8Array | undefined
 
@@ -243,6 +247,14 @@ export class MembershipHost implements JournalObserver {
     this.apply(machine.transportHint(id, false))
   }
 
+  /** A candidate we admitted, or one whose Add is voted (ours or seen): a member soon. */
+  expects(peer: PeerId): boolean {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || peer.type !== 'Ed25519') return false
+    const state = machine.peerState(publicIdFromPeerId(peer).name)
+    return state === 'candidate' || state === 'candidate-voted'
+  }
+
   /** Whether the machine banned this peer (agreed or local, not expired). */
   isBanned(peer: PeerId | string): boolean {
     return this.banned.has(peer.toString())
@@ -351,6 +363,12 @@ export class MembershipHost implements JournalObserver {
 
   private apply(step: MembershipStep): void {
     const { journal, pacing, reporter } = this.parts
+    const verified = this.machineOrUndefined?.verifiedState
+    if (verified !== undefined && verified !== this.hinted) {
+      // Before our JoinRequests go to the members it names: where they are.
+      this.hinted = verified
+      this.hinting = this.parts.roster.hint(verified).catch(() => {})
+    }
     let voted = false
     for (const vote of step.votes) voted = this.vote(vote) || voted
     if (voted) {
@@ -418,7 +436,8 @@ export class MembershipHost implements JournalObserver {
   private send(to: PublicId, bytes: Uint8Array): void {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
-    this.parts.wire.send(peer, bytes).catch((error: Error) => {
+    const send = this.hinting.then(() => this.parts.wire.send(peer, bytes))
+    send.catch((error: Error) => {
       this.log('membership message to %p failed: %s', peer, error.message)
       const machine = this.machineOrUndefined
       if (machine !== undefined && this.started) this.apply(machine.transportHint(to, false))

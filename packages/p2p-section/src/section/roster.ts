@@ -52,6 +52,8 @@ export class Roster implements Startable {
   private readonly listeners: ((change: RosterChange) => void)[] = []
   /** Admitted candidates (by peer id) whose catch-up pulls we serve. */
   private readonly guests = new Map<string, PublicId>()
+  /** Candidates we forgot (timed out): their pulls are refused without blame (the latest 1,024). */
+  private readonly formerGuests = new Set<string>()
   private started = false
 
   constructor(
@@ -120,6 +122,7 @@ export class Roster implements Startable {
     for (const member of added) {
       this.former.delete(member.peerId.toString())
       this.guests.delete(member.peerId.toString())
+      this.formerGuests.delete(member.peerId.toString())
     }
     void this.remember(added).catch(() => {})
     if (added.length === 0 && removed.length === 0) return
@@ -145,10 +148,30 @@ export class Roster implements Startable {
     for (const listener of this.listeners) listener({ added, removed })
   }
 
+  /**
+   * The agreed addresses of the members a joiner's verified chain names (it writes to them before
+   * its engine is built), into the peer store.
+   */
+  async hint(state: SectionState): Promise<void> {
+    for (const record of state.members()) {
+      const addrs = parseAddrs(record.addrs)
+      const peerId = peerIdFromPublicId(record.id)
+      if (addrs.length === 0 || peerId.equals(this.components.peerId)) continue
+      await this.components.peerStore.merge(peerId, { multiaddrs: addrs })
+    }
+  }
+
   /** The membership machine admitted (or forgot) a candidate: serve its catch-up pulls (or stop). */
   accept(peer: PeerId, id: PublicId, accept: boolean): void {
-    if (accept) this.guests.set(peer.toString(), id)
-    else this.guests.delete(peer.toString())
+    const key = peer.toString()
+    if (accept) {
+      this.guests.set(key, id)
+      this.formerGuests.delete(key)
+    } else if (this.guests.delete(key)) {
+      this.formerGuests.add(key)
+      if (this.formerGuests.size > 1024)
+        this.formerGuests.delete(this.formerGuests.values().next().value as string)
+    }
   }
 
   /** An admitted candidate's engine id (whose catch-up pulls we serve); undefined for anyone else. */
@@ -156,9 +179,12 @@ export class Roster implements Startable {
     return this.guests.get(peer.toString())
   }
 
-  /** Whether a peer was a member and was removed (not a stranger: no fault for its streams). */
+  /**
+   * Whether a peer was a member and was removed, or a candidate we forgot (not a stranger: no
+   * fault for its streams).
+   */
   wasMember(peer: PeerId | string): boolean {
-    return this.former.has(peer.toString())
+    return this.former.has(peer.toString()) || this.formerGuests.has(peer.toString())
   }
 
   private async remember(members: readonly RosterMember[]): Promise<void> {

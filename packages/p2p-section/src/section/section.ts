@@ -199,7 +199,12 @@ export class ParsecSectionService
     )
     this.inbound = new Inbound(
       components,
-      { ...parts, catchUp, joining: () => this.joining.active },
+      {
+        ...parts,
+        catchUp,
+        joining: () => this.joining.active,
+        expected: (peer) => this.membership.expects(peer),
+      },
       { sync: this.protocol, catchUp: this.catchUpProtocol },
       {
         ...limits,
@@ -227,6 +232,7 @@ export class ParsecSectionService
       components,
       parts,
       {
+        begin: () => this.membership.startJoining(),
         addContacts: (ids) => this.membership.addContacts(ids),
         transportFailed: (id) => this.membership.transportFailed(id),
         build: (genesis, section, record) => this.buildJoiner(genesis, section, record),
@@ -326,10 +332,8 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
-    if (this.joining.active) {
-      this.membership.startJoining()
-      this.joining.start()
-    } else this.startUp.afterStart()
+    if (this.joining.active) this.joining.start()
+    else this.startUp.afterStart()
   }
 
   /**
