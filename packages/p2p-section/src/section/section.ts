@@ -33,7 +33,7 @@ import * as C from '../constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
-import { secretIdFromPrivateKey } from '../identity.js'
+import { peerIdFromPublicId, secretIdFromPrivateKey } from '../identity.js'
 import { Backoff } from '../scheduler.js'
 import { SectionStorage } from '../storage.js'
 import { VerifyStats } from '../verify-stats.js'
@@ -416,10 +416,7 @@ export class ParsecSectionService
     // Before the genesis block is agreed: the genesis group.
     if (state === undefined || state.agreedBlocks === 0)
       return this.roster.members().map((m) => m.peerId.toString())
-    return state.memberIds().flatMap((id) => {
-      const peerId = this.roster.peerIdOf(id.name)
-      return peerId === undefined ? [] : [peerId.toString()]
-    })
+    return state.memberIds().map((id) => (this.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id)).toString())
   }
 
   self(): SelfState {
