@@ -51,9 +51,10 @@ interface Joiner {
 async function startJoiner(
   sectionId: string,
   bootstrap: TestNode | undefined,
-  store: { privateKey?: PrivateKey; datastore?: LevelDatastore } = {},
+  store: { privateKey?: PrivateKey; datastore?: LevelDatastore; pageBytes?: number } = {},
 ): Promise<Joiner> {
   const node = await createSectionNode({
+    ...(store.pageBytes === undefined ? {} : { pageBytes: store.pageBytes }),
     join: { sectionId, bootstrap: bootstrap?.getMultiaddrs() ?? [] },
     privateKey: store.privateKey ?? (await generateKeyPair('Ed25519')),
     ...(store.datastore === undefined ? {} : { datastore: store.datastore }),
@@ -249,6 +250,59 @@ describe('a peer that joined restarts', { timeout: 300_000 }, () => {
     } finally {
       await restarting.node.stop()
       await other?.node.stop()
+      await datastore.close().catch(() => {})
+      await section.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('stopped as a candidate, from its datastore: it joins again, its engine replaying on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
+    const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+    const [founder] = section.nodes
+    const sectionId = section.genesis.sectionId
+    const privateKey = await generateKeyPair('Ed25519')
+    let datastore = new LevelDatastore(join(dir, 'joiner'))
+    await datastore.open()
+    let joiner: Joiner | undefined
+    try {
+      await founder.services.section.ready()
+      // A history of many small pages, so the candidate is stopped in the middle of its replay.
+      for (let i = 0; i < 40; i++) await founder.services.section.vote(encoder.encode(`history ${i}`))
+      await agreeOn([founder], 'history')
+      const pageBytes = 2_048
+      const first = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
+      joiner = first
+      await waitFor(
+        [first.node],
+        () => first.blocks.length > 0 && first.node.services.section.self() === 'candidate',
+        60_000,
+        () => `the joiner is ${first.node.services.section.self()} with ${first.blocks.length} blocks`,
+        'catchup:progress',
+      )
+      await first.node.stop()
+      await datastore.close()
+      assert.ok(first.blocks.length < founder.services.section.blocks().length, 'stopped mid-replay')
+
+      datastore = new LevelDatastore(join(dir, 'joiner'))
+      await datastore.open()
+      const again = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
+      joiner = again
+      // Its stored blocks are not delivered again: the rest follows them.
+      await again.node.services.section.ready()
+      assert.equal(again.node.services.section.self(), 'member')
+      await allMembers([founder, again.node], 2)
+      await agreeOn([founder, again.node], 'after the restart')
+      assertSameBlocks([founder, again.node])
+      assert.deepEqual(
+        again.node.services.section.blocks().map((b) => b.position),
+        founder.services.section
+          .blocks()
+          .map((b) => b.position)
+          .slice(0, again.node.services.section.blocks().length),
+      )
+    } finally {
+      await joiner?.node.stop()
       await datastore.close().catch(() => {})
       await section.stop()
       await rm(dir, { recursive: true, force: true })

@@ -279,6 +279,15 @@ export class MembershipHost implements JournalObserver {
     const machine = this.machineOrUndefined
     if (machine === undefined || !this.started) return
     let step: MembershipStep | undefined
+    const state = machine.state
+    const first = blocks[0]?.position
+    if (state !== undefined && first !== undefined && state.agreedBlocks < first) {
+      // A candidate restarted from its store: its new machine folds what its engine replayed
+      // before the restart first (the election of each is not known any more).
+      const decided = this.parts.journal.decidedBlocks()
+      for (let at = state.agreedBlocks; at < first; at++)
+        step = merge(step, machine.blocks([decided[at]], at))
+    }
     for (const { position, block } of blocks) {
       const election = this.electionAt.get(position)
       this.electionAt.delete(position)
