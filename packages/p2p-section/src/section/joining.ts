@@ -53,6 +53,8 @@ export interface JoiningHooks {
   transportFailed(id: PublicId): void
   /** Builds (or restores) our engine as a joiner; it becomes `lifecycle.engine`. */
   build(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): Promise<void>
+  /** We joined: what a member runs beside gossip (discovery), by the genesis record we verified. */
+  joined(record: GenesisRecord): void
 }
 
 export interface JoiningOptions {
@@ -72,6 +74,7 @@ export class Joining implements Startable, JoinDirectives {
   private done = false
   private server: PublicId | undefined
   private building: Promise<void> | undefined
+  private record: GenesisRecord | undefined
   private pulling = false
   private dialing = false
   /** The machine started. */
@@ -142,6 +145,7 @@ export class Joining implements Startable, JoinDirectives {
 
   construct(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): void {
     if (this.building !== undefined) return
+    this.record = record
     const { lifecycle, roster } = this.parts
     this.building = this.hooks.build(genesis, section, record).then(
       () => {
@@ -178,6 +182,7 @@ export class Joining implements Startable, JoinDirectives {
     pacing.start()
     pacing.nudge(true)
     lifecycle.resolveReady()
+    if (this.record !== undefined) this.hooks.joined(this.record)
     this.log('joined the section')
   }
 

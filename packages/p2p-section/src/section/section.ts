@@ -236,6 +236,7 @@ export class ParsecSectionService
         addContacts: (ids) => this.membership.addContacts(ids),
         transportFailed: (id) => this.membership.transportFailed(id),
         build: (genesis, section, record) => this.buildJoiner(genesis, section, record),
+        joined: (record) => this.startDiscovery(genesisOfRecord(record)),
       },
       {
         bootstrap: bootstrapOf(init),
@@ -307,6 +308,18 @@ export class ParsecSectionService
     this.connections.start()
     this.lifecycle.started = true
     this.lifecycle.state = 'checking'
+    // A joiner looks members up by its bootstrap addresses until it joined (`startDiscovery`).
+    if (genesis !== undefined) this.startDiscovery(genesis)
+    else if (how.kind === 'joined' && !this.joining.active) this.startDiscovery(genesisOfRecord(how.record))
+  }
+
+  /**
+   * Discovery (members' addresses, announcements, providing the section in the shared DHT), for a
+   * founder from the start and for a joined peer once it is a member, by the genesis record it
+   * verified (the founders, without addresses: the others are found through the agreed roster).
+   */
+  private startDiscovery(genesis: SectionGenesis): void {
+    if (this.discovery !== undefined || !this.lifecycle.started) return
     let pubsub: unknown
     try {
       // libp2p's components proxy throws for a service that is not configured.
@@ -314,8 +327,6 @@ export class ParsecSectionService
     } catch {
       pubsub = undefined
     }
-    // A joiner has no genesis to look members up by: its bootstrap addresses are its discovery.
-    if (genesis === undefined) return
     this.discovery = new SectionDiscovery(
       this.components,
       genesis,
@@ -518,6 +529,16 @@ function recordOf(genesis: SectionGenesis): GenesisRecord {
     genesis.relatedInfo,
     genesis.mode,
   )
+}
+
+/** A genesis as a joined peer knows it: the verified record's founders, without addresses. */
+function genesisOfRecord(record: GenesisRecord): SectionGenesis {
+  return {
+    members: record.group.map((publicId) => ({ peerId: peerIdFromPublicId(publicId), publicId, addrs: [] })),
+    mode: record.mode,
+    relatedInfo: record.relatedInfo,
+    sectionId: bytesToString(sectionIdOfRecord(record), 'base16'),
+  }
 }
 
 /** Where a joiner finds members: its bootstrap addresses, then the genesis members' addresses. */
