@@ -147,3 +147,12 @@ export const SECTION_CID_PREFIX = 'parsec-section/v1/'
 export const REPROVIDE_INTERVAL_MS = 10 * 60_000
 /** A provide waits for a DHT peer (an empty routing table) and then stores the record, this long at most. */
 export const PROVIDE_TIMEOUT_MS = 30_000
+
+/**
+ * A joiner's catch-up (joining.ts): the wait between two pulls from its server once a pull found
+ * nothing more (the section moves on meanwhile; Ready goes out within `readyLag` blocks of it).
+ */
+export const JOIN_PULL_INTERVAL_MS = 250
+/** First and longest wait before a joiner dials a bootstrap address or pulls again after a failure. */
+export const JOIN_RETRY_MS = 500
+export const JOIN_MAX_RETRY_MS = 10_000

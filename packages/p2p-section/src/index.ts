@@ -1,9 +1,9 @@
 /**
  * @packageDocumentation
  *
- * A PARSEC section as a libp2p 3 service. The peers of a section (fixed by its genesis) gossip
- * directly with each other on `/parsec/<section id>/sync/1.0.0` and agree on one order of
- * blocks, tolerating fewer than a third faulty peers.
+ * A PARSEC section as a libp2p 3 service. The peers of a section (founded by its genesis group,
+ * then joining and leaving) gossip directly with each other on `/parsec/<section id>/sync/1.0.0`
+ * and agree on one order of blocks, tolerating fewer than a third faulty peers.
  *
  * @example
  * ```ts
@@ -15,6 +15,7 @@
  *   // transports, encrypters, muxers...
  *   services: { section: parsecSection({ genesis: parseGenesis(text) }) },
  * })
+ * // Not a founder: `parsecSection({ join: { sectionId, bootstrap: [memberMultiaddr] } })`.
  * node.services.section.addEventListener('block', (e) => console.log(e.detail.position))
  * await node.services.section.vote(new TextEncoder().encode('hello'))
  * ```
@@ -72,6 +73,7 @@ export type {
   ParsecSectionInit,
   SectionFault,
   SectionFaultCode,
+  SectionJoin,
   SectionLinkError,
   SectionState,
   SectionStatus,

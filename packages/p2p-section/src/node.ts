@@ -85,7 +85,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
   // the members, a short handshake, a cap per source address. The gater follows the agreed
   // members; libp2p's allow list is fixed now, from the genesis.
-  const members = memberHosts(section.genesis)
+  const members = section.genesis === undefined ? [] : memberHosts(section.genesis)
   const gater = new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE)
   const init: ParsecSectionInit = {
     ...section,
@@ -94,7 +94,10 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       section.onMembers?.(agreed)
     },
   }
-  const maxMembers = Math.max(section.genesis.members.length, section.membership?.maxSize ?? DEFAULTS.maxSize)
+  const maxMembers = Math.max(
+    section.genesis?.members.length ?? 0,
+    section.membership?.maxSize ?? DEFAULTS.maxSize,
+  )
   const node = await createLibp2p({
     start,
     privateKey,

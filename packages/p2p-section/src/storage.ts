@@ -5,6 +5,10 @@
  * one atomic batch, synced to disk on a LevelDB datastore: a crash or a power cut cannot roll back
  * an event that a peer may have seen.
  *
+ * A peer that joined after genesis also keeps what its engine was built from (`saveJoined`: the
+ * genesis record it verified and the members its engine started with), so it restarts with no
+ * genesis file.
+ *
  * Storage format 2 (the record `/parsec/<section>/format` holds "2"): every record is sealed with
  * a checksum (record.ts), checked when the store is read. Format 1 (no format record, no
  * checksums) is migrated in place when it is loaded; a newer format is refused.
@@ -147,6 +151,40 @@ export class SectionStorage {
     for (let i = 0; i < blocks.length; i++)
       writes.push(this.sealed(this.indexKey('blocks', firstBlock + i), blocks[i]))
     await this.write(writes)
+  }
+
+  // ---------------------------------------------------------------- a peer that joined
+
+  /**
+   * A joiner's engine is built: the canonical genesis record it verified and the Ed25519 keys (32
+   * bytes each) of the members its engine started with. Written once, before any of its events.
+   */
+  async saveJoined(record: Uint8Array, section: readonly Uint8Array[]): Promise<void> {
+    const keys = new Uint8Array(32 * section.length)
+    section.forEach((key, i) => {
+      if (key.length !== 32) throw new SectionError('InvalidArgument', 'a member key has 32 bytes')
+      keys.set(key, 32 * i)
+    })
+    await this.write([
+      this.sealed(this.key('joined/record'), record),
+      this.sealed(this.key('joined/section'), keys),
+    ])
+  }
+
+  /** What `saveJoined` wrote (undefined for a founder, or before a joiner was admitted). */
+  async loadJoined(): Promise<{ record: Uint8Array; section: Uint8Array[] } | undefined> {
+    const recordKey = this.key('joined/record')
+    const sectionKey = this.key('joined/section')
+    if (!(await this.datastore.has(recordKey))) return undefined
+    if (!(await this.datastore.has(sectionKey)))
+      throw storageCorrupt(`stored record ${sectionKey} is missing`)
+    const record = unseal(recordKey.toString(), await this.datastore.get(recordKey))
+    const keys = unseal(sectionKey.toString(), await this.datastore.get(sectionKey))
+    if (keys.length === 0 || keys.length % 32 !== 0)
+      throw storageCorrupt(`stored record ${sectionKey} is damaged`)
+    const section: Uint8Array[] = []
+    for (let at = 0; at < keys.length; at += 32) section.push(keys.slice(at, at + 32))
+    return { record, section }
   }
 
   // ---------------------------------------------------------------- format and migration

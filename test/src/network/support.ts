@@ -103,14 +103,18 @@ export async function connectAll(nodes: readonly TestNode[]): Promise<void> {
   }
 }
 
-/** Resolves when `predicate` holds, checked after each `event` at any node; rejects after `timeoutMs`. */
+/**
+ * Resolves when `predicate` holds, checked after each `event` (or any of several) at any node;
+ * rejects after `timeoutMs`.
+ */
 export function waitFor(
   nodes: readonly TestNode[],
   predicate: () => boolean,
   timeoutMs: number,
   describe: () => string,
-  event: keyof ParsecSectionEvents = 'block',
+  event: keyof ParsecSectionEvents | readonly (keyof ParsecSectionEvents)[] = 'block',
 ): Promise<void> {
+  const events = typeof event === 'string' ? [event] : event
   return new Promise((resolve, reject) => {
     const check = (): void => {
       if (predicate()) {
@@ -124,9 +128,10 @@ export function waitFor(
     }, timeoutMs)
     const cleanup = (): void => {
       clearTimeout(timer)
-      for (const node of nodes) node.services.section.removeEventListener(event, check)
+      for (const node of nodes)
+        for (const type of events) node.services.section.removeEventListener(type, check)
     }
-    for (const node of nodes) node.services.section.addEventListener(event, check)
+    for (const node of nodes) for (const type of events) node.services.section.addEventListener(type, check)
     check()
   })
 }

@@ -65,6 +65,11 @@ export class Joiner {
     return this.attempt !== undefined
   }
 
+  /** The longest membership chain we verified (JoinInfo), while we join. */
+  get verified(): SectionState | undefined {
+    return this.attempt?.best?.verified
+  }
+
   /** (Re)starts joining through `contacts`. */
   begin(step: Step, contacts: readonly PublicId[], invitation?: Invitation): void {
     if (invitation !== undefined) this.invitation = invitation

@@ -240,6 +240,14 @@ export class Membership {
     return this.ctx.state
   }
 
+  /**
+   * A joiner's longest verified membership chain (from JoinInfo) folded into a state: the members
+   * it asks and their agreed addresses. Undefined before any JoinInfo verified, and once joined.
+   */
+  get verifiedState(): SectionState | undefined {
+    return this.joiner.verified
+  }
+
   get policy(): AdmissionPolicy {
     return this.ctx.policy
   }

@@ -26,9 +26,26 @@ import type { RateLimit } from '../limits/source-rate.js'
 import type { ShedCounts } from '../limits/stream-guard.js'
 import type { SectionFault } from './fault.js'
 
+/** Joining a section by its id alone (MEMBERSHIP.md §3): no genesis file on the joiner's side. */
+export interface SectionJoin {
+  /** The section id (lowercase hex): the joiner checks the genesis record it is served against it. */
+  readonly sectionId: string
+  /** Where to find members: any member's addresses (with or without `/p2p/<peer id>`). */
+  readonly bootstrap: readonly Multiaddr[]
+}
+
 export interface ParsecSectionInit {
-  /** The section's genesis (see `parseGenesis`/`createGenesis`); fixes members and mode. */
-  readonly genesis: SectionGenesis
+  /**
+   * The section's genesis (see `parseGenesis`/`createGenesis`): a member of its group founds the
+   * section (or resumes it from its store); anyone else joins it through the members' addresses.
+   * Either this or `join`.
+   */
+  readonly genesis?: SectionGenesis
+  /**
+   * Join the section with this id through these addresses (or, with a store of an earlier run of
+   * ours that joined it, resume as a member). Either this or `genesis`.
+   */
+  readonly join?: SectionJoin
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
   /**
@@ -101,6 +118,8 @@ export interface ParsecSectionInit {
   readonly membershipRatePerPeer?: RateLimit
   /** Inbound membership streams per source network (/24, /48); see `constants.MEMBERSHIP_RATE_PER_NETWORK`. */
   readonly membershipRatePerNetwork?: RateLimit
+  /** A joiner's wait between two catch-up pulls that found nothing more (`constants.JOIN_PULL_INTERVAL_MS`). */
+  readonly joinPullIntervalMs?: number
 }
 
 export interface ParsecSectionComponents {
@@ -160,7 +179,8 @@ export interface SectionStatus {
   readonly failure?: { readonly code: string; readonly message: string }
   /** The paged catch-up under way or last finished. */
   readonly catchUp?: CatchUpStatus
-  readonly mode: SectionGenesis['mode']
+  /** Undefined while a joiner has not been served the genesis record yet. */
+  readonly mode?: SectionGenesis['mode']
   /** The current agreed voters' peer ids, sorted (as `membershipStatus().members`). */
   readonly members: readonly string[]
   readonly connected: readonly string[]

@@ -1,7 +1,10 @@
 /**
  * The handlers of our protocols: a member's sync requests on its stream to us (answered with the
  * response to its gossip, our Request event persisted first) and its catch-up requests (pages of
- * our graph). A stream from a peer that is not a member is a fault and is reset. Input from the
+ * our graph). Catch-up pulls are also served to the candidates the membership machine admitted
+ * (the roster's guests), so they can replay the history. A stream from a peer that is neither is a
+ * fault and is reset; while we are joining ourselves a sync is answered `not-ready` instead (we
+ * cannot tell a member added since our engine was built from a stranger). Input from the
  * network never throws out of a handler: provably bad input becomes a `fault`, a broken link a
  * `link:error`; either way the stream is ended and gossip with everyone else goes on.
  */
@@ -19,7 +22,7 @@ import type { Lifecycle } from './lifecycle.js'
 import type { Pacing } from './pacing.js'
 import type { Puller } from './puller.js'
 import type { Reporter } from './reporter.js'
-import type { Roster, RosterMember } from './roster.js'
+import type { Roster } from './roster.js'
 
 export interface InboundLimits {
   readonly maxMessageBytes: number
@@ -40,6 +43,13 @@ export interface InboundParts {
   readonly pacing: Pacing
   readonly puller: Puller
   readonly catchUp: CatchUp
+  /** We are joining (not a member yet): we judge no one's sync and answer `not-ready`. */
+  readonly joining: () => boolean
+  /**
+   * A candidate we admitted or whose Add is voted: its streams before we agreed its Add (it may
+   * have replayed it first) are answered `not-ready`, not blamed.
+   */
+  readonly expected: (peer: PeerId) => boolean
 }
 
 export class Inbound implements Startable {
@@ -80,11 +90,21 @@ export class Inbound implements Startable {
     await this.components.registrar.unhandle(this.protocols.catchUp)
   }
 
-  /** The member an inbound stream comes from; a non-member is a fault and its stream is reset. */
-  private member(stream: Stream, connection: Connection): RosterMember | undefined {
+  /**
+   * The member (or, with `guests`, admitted candidate) an inbound stream comes from; anyone else
+   * is a fault and its stream is reset.
+   */
+  private member(stream: Stream, connection: Connection, guests = false): PublicId | undefined {
     const remote = connection.remotePeer
-    const member = this.parts.roster.memberOf(remote)
-    if (member !== undefined && this.parts.lifecycle.engine !== undefined) return member
+    const { roster, lifecycle } = this.parts
+    const member = roster.memberOf(remote)?.publicId ?? (guests ? roster.guestOf(remote) : undefined)
+    if (member !== undefined && lifecycle.engine !== undefined) return member
+    if (this.parts.joining() || this.parts.expected(remote)) {
+      // Joining: not ours to judge (nor, before our engine is built, anything to serve). An
+      // expected member: soon.
+      stream.abort(new SectionError('NotAMember', 'not a member of this section yet'))
+      return undefined
+    }
     if (this.parts.roster.wasMember(remote)) {
       // A removed member (a leaver's last syncs, or one we removed for silence): no fault.
       stream.abort(new SectionError('NotAMember', 'no longer a member of this section'))
@@ -113,7 +133,7 @@ export class Inbound implements Startable {
 
   private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer
-    const member = this.member(stream, connection)
+    const member = this.member(stream, connection, true)
     if (member === undefined) return
     const messages = new InboundMessages(stream, remote.toString(), {
       maxMessageBytes: C.MAX_CATCHUP_REQUEST_BYTES,
@@ -122,7 +142,7 @@ export class Inbound implements Startable {
       budget: this.largeMessages,
     })
     try {
-      await this.parts.catchUp.serve(messages, connection, member.publicId)
+      await this.parts.catchUp.serve(messages, connection, member)
     } catch (error) {
       if (!this.parts.lifecycle.started) {
         stream.abort(new Error('section stopped'))
@@ -136,7 +156,14 @@ export class Inbound implements Startable {
     const { lifecycle, roster, journal, pacing, puller } = this.parts
     const remote = connection.remotePeer
     if (roster.memberOf(remote) === undefined && roster.wasMember(remote)) {
-      await this.tellRemoved(stream, remote)
+      await this.tellRemoved(stream, remote, 'not-member')
+      return
+    }
+    if (roster.memberOf(remote) === undefined && (this.parts.joining() || this.parts.expected(remote))) {
+      // A member that added us before we replayed our Add (or one added since our engine was
+      // built), or a joiner that replayed its Add before we agreed it: it backs off and tries
+      // again.
+      await this.tellRemoved(stream, remote, 'not-ready')
       return
     }
     const member = this.member(stream, connection)
@@ -176,9 +203,9 @@ export class Inbound implements Startable {
         } else if (received.status === 'catch-up') {
           // We lack more than a page of what the partner holds: fetch it in pages.
           reply = encodeSyncSignal('response', 'ok')
-          puller.inBackground(remote, member.publicId)
+          puller.inBackground(remote, member)
         } else {
-          const outcome = this.handleRequest(member.publicId, received)
+          const outcome = this.handleRequest(member, received)
           news = outcome.news
           reply = outcome.reply
         }
@@ -218,11 +245,16 @@ export class Inbound implements Startable {
   }
 
   /**
-   * A removed member's sync request, answered `not-member` and the stream ended: a leaver whose
-   * removal we agreed before it did learns it so (after f+1 such answers its machine confirms it
-   * from our chain and drains), instead of retrying a stream that is reset.
+   * A sync request answered with a signal and the stream ended. `not-member` to a removed member: a
+   * leaver whose removal we agreed before it did learns it so (after f+1 such answers its machine
+   * confirms it from our chain and drains), instead of retrying a stream that is reset.
+   * `not-ready` while we are joining: the partner backs off.
    */
-  private async tellRemoved(stream: Stream, remote: PeerId): Promise<void> {
+  private async tellRemoved(
+    stream: Stream,
+    remote: PeerId,
+    signal: 'not-member' | 'not-ready',
+  ): Promise<void> {
     const lp = new InboundMessages(stream, remote.toString(), {
       maxMessageBytes: this.limits.maxMessageBytes,
       idleTimeoutMs: this.limits.idleStreamTimeoutMs,
@@ -231,10 +263,10 @@ export class Inbound implements Startable {
     })
     try {
       await lp.read()
-      await lp.write(encodeSyncSignal('response', 'not-member'), {
+      await lp.write(encodeSyncSignal('response', signal), {
         signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
       })
-      await endStream(stream, CLOSE_GRACE_MS, 'no longer a member of this section')
+      await endStream(stream, CLOSE_GRACE_MS, signal)
     } catch (error) {
       stream.abort(toError(error))
     }

@@ -78,9 +78,9 @@ export class Journal {
   /**
    * Restores the engine from the store (it becomes `lifecycle.engine`): the stored graph, then
    * the blocks it re-derives, of which those already delivered must match the stored record and
-   * are not delivered again.
+   * are not delivered again. Returns how many events the store held.
    */
-  async restore(us: PeerId, restoring: Restoring, sectionId: string): Promise<void> {
+  async restore(us: PeerId, restoring: Restoring, sectionId: string): Promise<number> {
     const storedEvents =
       this.storage === undefined
         ? 0
@@ -96,6 +96,7 @@ export class Journal {
     if (storedEvents > 0) {
       this.log('resumed section %s: %d events, %d blocks delivered', sectionId, storedEvents, storedBlocks)
     }
+    return storedEvents
   }
 
   /** Stored blocks from position `first` on: each must be the block re-derived there; kept as delivered. */

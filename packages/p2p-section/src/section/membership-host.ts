@@ -8,25 +8,31 @@
  * messages, the drain (`serveOnly`, then `stop`: no more gossip), the roster following the agreed
  * state, and typed events on the service.
  *
+ * A founder starts the machine from the genesis record (`found`, or `resume` from its blocks), a
+ * peer that joined earlier from the record it stored (`resume`), and a joiner as an outsider
+ * (`join`, contacts given later by `addContacts`). A joiner's directives go to `Joining`
+ * (joining.ts): `construct` (its observer engine), `catchUp` (paged pulls from one member),
+ * `findMembers` (the bootstrap addresses again), and `self:joined` (it runs as a member). Members
+ * carry out `acceptSync` (an admitted candidate's catch-up pulls are served: the roster's guests).
  * The discovery directives go to discovery (`provide`, `cancelProvide`, `announce`; `findMembers`
- * looks the section's providers up and hands them back to the machine as contacts). Bans go to the
- * node's `PeerBans` (agreed ones forever, local ones until their expiry), which the connection
- * gater, gossipsub and the inbound handlers consult; a restarted member's agreed bans come back from
- * the state it folded.
- *
- * Founded sections only for now: the join directives (`construct`, `catchUp`) and peer directives
- * (`keepAlive`, `partnerWeight`, `acceptSync`) are not carried out yet.
+ * looks the section's providers up and hands them back to the machine as contacts, and a joiner
+ * dials its bootstrap addresses again). Bans go to the node's `PeerBans` (agreed ones forever, local
+ * ones until their expiry), which the connection gater, gossipsub and the inbound handlers consult;
+ * a restarted member's agreed bans come back from the state it folded. Not carried out yet: the peer
+ * directives `keepAlive` and `partnerWeight`.
  */
-import type { Logger, PeerId, Startable } from '@libp2p/interface'
+import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type DiscoveryDirective,
   type GenesisRecord,
-  genesisRecord,
+  isMembershipError,
   Membership,
   type MembershipConfig,
   type MembershipEvent,
   type Step as MembershipStep,
   mergeSteps,
+  type SectionState,
+  sectionIdOf,
 } from '@parsec-section/membership'
 import {
   encodeObservation,
@@ -37,7 +43,6 @@ import {
 } from '@parsec-section/parsec-core'
 import { toString as bytesToString } from 'uint8arrays'
 import { type LeaveRefusal, LeaveRefusedError, SectionError } from '../errors.js'
-import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
 import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
 import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
@@ -67,7 +72,26 @@ export interface MembershipHostParts {
   readonly wire: MembershipProtocol
   readonly discovery: DiscoveryDirectives
   readonly bans: PeerBans
+  /** Carries out a joiner's directives (joining.ts). */
+  readonly joining: JoinDirectives
 }
+
+/** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
+export interface JoinDirectives {
+  /** Build our observer engine from the verified genesis group and current members. */
+  construct(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): void
+  /** Pull the graph (observer ingest) from this member, one page at a time, until we joined. */
+  catchUp(from: PublicId): void
+  /** Our contacts may all be gone: look for members again (then `addContacts`). */
+  findMembers(): void
+  /** Our Add is agreed and replayed: we run as a member. */
+  joined(): void
+}
+
+/** How the machine starts: a founder, a peer that joined earlier (its stored record), a joiner. */
+export type MembershipStart =
+  | { readonly kind: 'founder' | 'joined'; readonly record: GenesisRecord }
+  | { readonly kind: 'join'; readonly sectionId: Uint8Array }
 
 export interface MembershipHostOptions {
   readonly config?: Partial<MembershipConfig>
@@ -77,7 +101,7 @@ export interface MembershipHostOptions {
   readonly addrs: () => string[]
 }
 
-export class MembershipHost implements Startable, JournalObserver {
+export class MembershipHost implements JournalObserver {
   private machineOrUndefined: Membership | undefined
   private started = false
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -94,21 +118,18 @@ export class MembershipHost implements Startable, JournalObserver {
   private stoppedEngine = false
   /** A `findMembers` lookup is under way (the machine may ask again meanwhile). */
   private finding = false
-  private readonly record: GenesisRecord
+  /** A joiner's verified chain whose members' addresses went to the peer store, and that write. */
+  private hinted: SectionState | undefined
+  private hinting: Promise<void> = Promise.resolve()
+  /** A joiner's section, until its machine starts (`startJoining`). */
+  private joinSection: Uint8Array | undefined
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
-    genesis: SectionGenesis,
     private readonly parts: MembershipHostParts,
     private readonly options: MembershipHostOptions,
     private readonly log: Logger,
   ) {
-    // The same record the section id hashes (genesis.ts): founders, related info, mode.
-    this.record = genesisRecord(
-      genesis.members.map((m) => m.publicId),
-      genesis.relatedInfo,
-      genesis.mode,
-    )
     parts.journal.observe(this)
   }
 
@@ -116,7 +137,7 @@ export class MembershipHost implements Startable, JournalObserver {
     return this.started
   }
 
-  /** The machine, once the engine is restored (undefined before `start`). */
+  /** The machine, once the service started (undefined before `open`). */
   get machine(): Membership | undefined {
     return this.machineOrUndefined
   }
@@ -128,22 +149,58 @@ export class MembershipHost implements Startable, JournalObserver {
 
   /**
    * After the journal restored the engine: a founder starts from the genesis record, a restarted
-   * member from its agreed blocks (`Membership.resume`: quiet fold, chain verified).
+   * member (founder or joined) from its agreed blocks (`Membership.resume`: quiet fold, chain
+   * verified). A joiner has no engine yet: its machine asks its contacts (`addContacts`) to join.
    */
-  start(): void {
-    const us = secretIdFromPrivateKey(this.components.privateKey)
-    const base = {
-      us,
+  open(how: MembershipStart): MembershipStart['kind'] {
+    const blocks = this.parts.journal.decidedBlocks()
+    let sectionId: Uint8Array | undefined
+    let machine: Membership | undefined
+    if (how.kind === 'join') sectionId = how.sectionId
+    else if (how.kind === 'founder' && blocks.length === 0)
+      machine = Membership.found({ ...this.base(), record: how.record })
+    else {
+      try {
+        machine = Membership.resume({ ...this.base(), record: how.record, blocks })
+      } catch (error) {
+        // A peer stopped as a candidate: its blocks hold no Add of its own yet. It joins again
+        // (its engine, restored, goes on replaying).
+        if (how.kind !== 'joined' || !isMembershipError(error) || error.code !== 'InvalidArgument')
+          throw error
+        sectionId = sectionIdOf(how.record)
+      }
+    }
+    this.started = true
+    if (machine === undefined) {
+      this.joinSection = sectionId
+      return 'join'
+    }
+    this.run(machine)
+    return how.kind
+  }
+
+  /**
+   * A joiner's machine, once libp2p listens (its addresses go into its ticket, and the admission
+   * record members agree on). Its contacts come later (`addContacts`).
+   */
+  startJoining(): void {
+    const sectionId = this.joinSection
+    if (sectionId === undefined || !this.started || this.machineOrUndefined !== undefined) return
+    this.run(Membership.join({ ...this.base(), sectionId, contacts: [] }))
+  }
+
+  private base() {
+    return {
+      us: secretIdFromPrivateKey(this.components.privateKey),
       now: Date.now(),
       rng: Math.random,
-      record: this.record,
       addrs: this.options.addrs(),
       ...(this.options.config === undefined ? {} : { config: this.options.config }),
     }
-    const blocks = this.parts.journal.decidedBlocks()
-    const machine = blocks.length === 0 ? Membership.found(base) : Membership.resume({ ...base, blocks })
+  }
+
+  private run(machine: Membership): void {
     this.machineOrUndefined = machine
-    this.started = true
     // A restarted member's agreed bans: in the state it folded, not in a directive.
     for (const id of machine.state?.bannedIds() ?? []) this.ban(id, FOREVER)
     this.apply(machine.start())
@@ -244,6 +301,28 @@ export class MembershipHost implements Startable, JournalObserver {
     }
   }
 
+  /** A joiner's contacts (from its bootstrap addresses): asked for JoinInfo. */
+  addContacts(ids: readonly PublicId[]): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started || ids.length === 0) return
+    this.apply(machine.addContacts(ids))
+  }
+
+  /** A joiner's catch-up server failed: the machine moves to another member that admitted us. */
+  transportFailed(id: PublicId): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started) return
+    this.apply(machine.transportHint(id, false))
+  }
+
+  /** A candidate we admitted, or one whose Add is voted (ours or seen): a member soon. */
+  expects(peer: PeerId): boolean {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || peer.type !== 'Ed25519') return false
+    const state = machine.peerState(publicIdFromPeerId(peer).name)
+    return state === 'candidate' || state === 'candidate-voted'
+  }
+
   /** Whether the machine banned this peer (agreed or local, not expired). */
   isBanned(peer: PeerId | string): boolean {
     return this.parts.bans.isBanned(peer)
@@ -268,6 +347,15 @@ export class MembershipHost implements Startable, JournalObserver {
     const machine = this.machineOrUndefined
     if (machine === undefined || !this.started) return
     let step: MembershipStep | undefined
+    const state = machine.state
+    const first = blocks[0]?.position
+    if (state !== undefined && first !== undefined && state.agreedBlocks < first) {
+      // A candidate restarted from its store: its new machine folds what its engine replayed
+      // before the restart first (the election of each is not known any more).
+      const decided = this.parts.journal.decidedBlocks()
+      for (let at = state.agreedBlocks; at < first; at++)
+        step = merge(step, machine.blocks([decided[at]], at))
+    }
     for (const { position, block } of blocks) {
       const election = this.electionAt.get(position)
       this.electionAt.delete(position)
@@ -352,6 +440,12 @@ export class MembershipHost implements Startable, JournalObserver {
 
   private apply(step: MembershipStep): void {
     const { journal, pacing, reporter } = this.parts
+    const verified = this.machineOrUndefined?.verifiedState
+    if (verified !== undefined && verified !== this.hinted) {
+      // Before our JoinRequests go to the members it names: where they are.
+      this.hinted = verified
+      this.hinting = this.parts.roster.hint(verified).catch(() => {})
+    }
     let voted = false
     for (const vote of step.votes) voted = this.vote(vote) || voted
     if (voted) {
@@ -362,7 +456,12 @@ export class MembershipHost implements Startable, JournalObserver {
     }
     for (const message of step.messages) this.send(message.to, message.bytes)
     for (const directive of step.engine) {
-      if (directive.kind === 'serveOnly') {
+      if (directive.kind === 'construct') {
+        const record = this.machineOrUndefined?.state?.record
+        if (record !== undefined) this.parts.joining.construct(directive.genesis, directive.section, record)
+      } else if (directive.kind === 'catchUp') {
+        this.parts.joining.catchUp(directive.from)
+      } else if (directive.kind === 'serveOnly') {
         this.log('our removal is agreed: serving only until the drain ends')
         pacing.nudge(true)
       } else if (directive.kind === 'stop') {
@@ -372,7 +471,11 @@ export class MembershipHost implements Startable, JournalObserver {
       }
     }
     for (const directive of step.peers) {
+      const peer = this.peerIdOf(directive.peer)
+      if (peer === undefined) continue
       if (directive.kind === 'ban') this.ban(directive.peer, directive.agreed ? FOREVER : directive.untilMs)
+      else if (directive.kind === 'acceptSync')
+        this.parts.roster.accept(peer, directive.peer, directive.accept)
     }
     for (const directive of step.discovery) this.discover(directive)
     for (const fault of step.faults) {
@@ -382,9 +485,12 @@ export class MembershipHost implements Startable, JournalObserver {
     for (const warning of step.warnings) {
       this.log('membership warning %s', warning.kind === 'fold' ? warning.warning.kind : warning.detail)
     }
-    for (const event of step.events) this.emit(event)
+    // The roster follows before anyone hears of a change (a listener may ask for the members).
     if (step.events.some((e) => e.type !== 'join:rejected' && e.type !== 'change:deferred'))
       this.followState()
+    // Running as a member before anyone hears of it (a listener may vote at once).
+    if (step.events.some((e) => e.type === 'self:joined')) this.parts.joining.joined()
+    for (const event of step.events) this.emit(event)
     if (step.nextWakeupAt !== undefined && (this.wakeAt === undefined || step.nextWakeupAt < this.wakeAt)) {
       this.wakeAt = step.nextWakeupAt
       if (this.started) this.arm()
@@ -404,6 +510,8 @@ export class MembershipHost implements Startable, JournalObserver {
         void discovery.announce(directive.bytes)
         break
       case 'findMembers':
+        // A joiner dials its bootstrap addresses again; anyone looks the providers up.
+        this.parts.joining.findMembers()
         this.findMembers()
         break
     }
@@ -445,7 +553,8 @@ export class MembershipHost implements Startable, JournalObserver {
   private send(to: PublicId, bytes: Uint8Array): void {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
-    this.parts.wire.send(peer, bytes).catch((error: Error) => {
+    const send = this.hinting.then(() => this.parts.wire.send(peer, bytes))
+    send.catch((error: Error) => {
       this.log('membership message to %p failed: %s', peer, error.message)
       const machine = this.machineOrUndefined
       if (machine !== undefined && this.started) this.apply(machine.transportHint(to, false))
@@ -495,9 +604,14 @@ export class MembershipHost implements Startable, JournalObserver {
   }
 
   private followState(): void {
-    const state = this.machineOrUndefined?.state
+    const machine = this.machineOrUndefined
+    const state = machine?.state
     // Before the genesis block is folded the state has no members yet: the genesis roster stands.
-    if (state !== undefined && state.agreedBlocks > 0) this.parts.roster.follow(state)
+    // A joiner's replayed state lags the section until its Add: the members its verified chain
+    // named (`Roster.adopt`) stand until then.
+    const role = machine?.role
+    const joined = role !== 'outsider' && role !== 'requesting' && role !== 'candidate' && role !== 'ready'
+    if (state !== undefined && state.agreedBlocks > 0 && joined) this.parts.roster.follow(state)
   }
 
   /** Agreed bans are forever; a local one until `untilMs` (our clock: the machine's `now`). */

@@ -4,12 +4,16 @@
  * maps to a peer, and where members are reached. It is the one place the service asks, so that
  * following the agreed SectionState instead of the genesis starts here.
  *
- * The member records start as the genesis group's and then follow the agreed SectionState
- * (`follow`, fed by the membership host after every fold): members added later are gossiped to and
- * their streams accepted, removed ones are refused (quietly: `wasMember`), addresses come from the
- * agreed admission records (founders: their genesis addresses). Each change is signalled to the
- * listeners (`onChange`: connections, the peer store); the voters and gossip recipients are the
- * engine's, matched to these records.
+ * The member records start as the genesis group's (a founder) or empty (a joiner), are set to the
+ * members a joiner's verified chain names when its engine is built (`adopt`), and then follow the
+ * agreed SectionState (`follow`, fed by the membership host after every fold of a member): members
+ * added later are gossiped to and their streams accepted, removed ones are refused (quietly:
+ * `wasMember`), addresses come from the agreed admission records (founders: their genesis
+ * addresses). Each change is signalled to the listeners (`onChange`: connections, the peer store);
+ * the voters and gossip recipients are the engine's, matched to these records.
+ *
+ * Beside the members, the candidates the membership machine admitted (`acceptSync`): guests whose
+ * catch-up pulls we serve while they replay the section's history, before their Add is agreed.
  */
 import type { PeerId, PeerStore, Startable } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -46,6 +50,10 @@ export class Roster implements Startable {
   private readonly former = new Set<string>()
   private readonly genesisAddrs = new Map<string, readonly Multiaddr[]>()
   private readonly listeners: ((change: RosterChange) => void)[] = []
+  /** Admitted candidates (by peer id) whose catch-up pulls we serve. */
+  private readonly guests = new Map<string, PublicId>()
+  /** Candidates we forgot (timed out): their pulls are refused without blame (the latest 1,024). */
+  private readonly formerGuests = new Set<string>()
   private started = false
 
   constructor(
@@ -111,15 +119,72 @@ export class Roster implements Startable {
     this.records = next
     this.index()
     for (const member of removed) this.former.add(member.peerId.toString())
-    for (const member of added) this.former.delete(member.peerId.toString())
+    for (const member of added) {
+      this.former.delete(member.peerId.toString())
+      this.guests.delete(member.peerId.toString())
+      this.formerGuests.delete(member.peerId.toString())
+    }
     void this.remember(added).catch(() => {})
     if (added.length === 0 && removed.length === 0) return
     for (const listener of this.listeners) listener({ added, removed })
   }
 
-  /** Whether a peer was a member and was removed (not a stranger: no fault for its streams). */
+  /**
+   * A joiner's engine is built: the members its verified chain names (no addresses: those we know
+   * are in the peer store already) until it follows the agreed state of its own blocks.
+   */
+  adopt(ids: readonly PublicId[]): void {
+    const us = publicIdFromPeerId(this.components.peerId).name
+    const next = ids
+      .filter((id) => id.name !== us)
+      .map((id) => this.byName.get(id.name) ?? { peerId: peerIdFromPublicId(id), publicId: id, addrs: [] })
+      .sort((a, b) => compareIds(a.publicId, b.publicId))
+    const names = new Set(next.map((member) => member.publicId.name))
+    const added = next.filter((member) => !this.byName.has(member.publicId.name))
+    const removed = this.records.filter((member) => !names.has(member.publicId.name))
+    this.records = next
+    this.index()
+    if (added.length === 0 && removed.length === 0) return
+    for (const listener of this.listeners) listener({ added, removed })
+  }
+
+  /**
+   * The agreed addresses of the members a joiner's verified chain names (it writes to them before
+   * its engine is built), into the peer store.
+   */
+  async hint(state: SectionState): Promise<void> {
+    for (const record of state.members()) {
+      const addrs = parseAddrs(record.addrs)
+      const peerId = peerIdFromPublicId(record.id)
+      if (addrs.length === 0 || peerId.equals(this.components.peerId)) continue
+      await this.components.peerStore.merge(peerId, { multiaddrs: addrs })
+    }
+  }
+
+  /** The membership machine admitted (or forgot) a candidate: serve its catch-up pulls (or stop). */
+  accept(peer: PeerId, id: PublicId, accept: boolean): void {
+    const key = peer.toString()
+    if (accept) {
+      this.guests.set(key, id)
+      this.formerGuests.delete(key)
+    } else if (this.guests.delete(key)) {
+      this.formerGuests.add(key)
+      if (this.formerGuests.size > 1024)
+        this.formerGuests.delete(this.formerGuests.values().next().value as string)
+    }
+  }
+
+  /** An admitted candidate's engine id (whose catch-up pulls we serve); undefined for anyone else. */
+  guestOf(peer: PeerId | string): PublicId | undefined {
+    return this.guests.get(peer.toString())
+  }
+
+  /**
+   * Whether a peer was a member and was removed, or a candidate we forgot (not a stranger: no
+   * fault for its streams).
+   */
   wasMember(peer: PeerId | string): boolean {
-    return this.former.has(peer.toString())
+    return this.former.has(peer.toString()) || this.formerGuests.has(peer.toString())
   }
 
   private async remember(members: readonly RosterMember[]): Promise<void> {

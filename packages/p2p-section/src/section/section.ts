@@ -10,21 +10,31 @@
  *   start, one long-lived stream per partner (measured ~7x faster than a stream per exchange);
  * - `Pacing`: when to gossip; `Connections`: which members are connected; `Puller`: paged
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
- * - `MembershipHost`: the membership machine (who the members are, leaving, removing the silent),
- *   fed by the journal, its messages carried by `MembershipProtocol`, its discovery directives
- *   (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
+ * - `MembershipHost`: the membership machine (who the members are, joining, leaving, removing the
+ *   silent), fed by the journal, its messages carried by `MembershipProtocol`, its discovery
+ *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
+ *   `Joining`: a joiner's contacts, engine and catch-up, until its Add is agreed;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 import { serviceCapabilities, TypedEventEmitter } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
-import { opaque, Parsec, ParsecError } from '@parsec-section/parsec-core'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import {
+  decodeGenesisRecord,
+  ed25519PeerIds,
+  encodeGenesisRecord,
+  type GenesisRecord,
+  genesisRecord,
+  sectionIdOf as sectionIdOfRecord,
+} from '@parsec-section/membership'
+import { ed25519Id, opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
-import { secretIdFromPrivateKey } from '../identity.js'
+import { peerIdFromPublicId, secretIdFromPrivateKey } from '../identity.js'
 import { PeerBans } from '../limits/peer-bans.js'
 import { StreamGuard } from '../limits/stream-guard.js'
 import { Backoff } from '../scheduler.js'
@@ -42,9 +52,10 @@ import type {
 } from './api.js'
 import { Connections } from './connections.js'
 import { Inbound } from './inbound.js'
+import { Joining } from './joining.js'
 import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
-import { MembershipHost } from './membership-host.js'
+import { MembershipHost, type MembershipStart } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
@@ -93,7 +104,8 @@ export class ParsecSectionService
   readonly catchUpProtocol: string
   readonly membershipProtocol: string
   private readonly log: Logger
-  private readonly genesis: SectionGenesis
+  /** Undefined for a joiner: it learns the genesis record from the members (JoinInfo). */
+  private readonly genesis: SectionGenesis | undefined
   private readonly lifecycle: Lifecycle
   private readonly reporter: Reporter
   private readonly roster: Roster
@@ -111,6 +123,9 @@ export class ParsecSectionService
   private readonly bans: PeerBans
   private readonly membershipGuard: StreamGuard
   private unsubscribeBans: (() => void) | undefined
+  private readonly joining: Joining
+  private readonly storage: SectionStorage | undefined
+  private discoveryStarted = false
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
   private readonly discovery: SectionDiscovery
@@ -123,7 +138,7 @@ export class ParsecSectionService
   ) {
     super()
     this.genesis = init.genesis
-    this.sectionId = init.genesis.sectionId
+    this.sectionId = sectionIdOf(init)
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.membershipProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.MEMBERSHIP_PROTOCOL_NAME}/${C.MEMBERSHIP_PROTOCOL_VERSION}`
@@ -145,12 +160,12 @@ export class ParsecSectionService
     const engine = (): Parsec | undefined => this.lifecycle.engine
     this.reporter = new Reporter(this, components, this.log)
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
-    this.roster = new Roster(components, init.genesis.members, engine)
+    this.roster = new Roster(components, init.genesis?.members ?? [], engine)
     this.roster.onChange(() => init.onMembers?.(this.roster.members()))
-    const storage =
+    const storage = (this.storage =
       init.persist === false
         ? undefined
-        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true })
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log)
     this.connections = new Connections(components, this.roster, this.reporter, {
       connected: (peer) => {
@@ -212,7 +227,12 @@ export class ParsecSectionService
     )
     this.inbound = new Inbound(
       components,
-      { ...parts, catchUp },
+      {
+        ...parts,
+        catchUp,
+        joining: () => this.joining.active,
+        expected: (peer) => this.membership.expects(peer),
+      },
       { sync: this.protocol, catchUp: this.catchUpProtocol },
       {
         ...limits,
@@ -280,11 +300,34 @@ export class ParsecSectionService
         maxLookupIntervalMs: init.maxLookupIntervalMs ?? C.DISCOVERY_MAX_INTERVAL_MS,
       },
     )
+    this.joining = new Joining(
+      components,
+      parts,
+      {
+        begin: () => this.membership.startJoining(),
+        addContacts: (ids) => this.membership.addContacts(ids),
+        transportFailed: (id) => this.membership.transportFailed(id),
+        build: (genesis, section, record) => this.buildJoiner(genesis, section, record),
+        joined: () => this.startDiscovery(),
+      },
+      {
+        bootstrap: bootstrapOf(init),
+        pullIntervalMs: init.joinPullIntervalMs ?? C.JOIN_PULL_INTERVAL_MS,
+        retryMs: C.JOIN_RETRY_MS,
+        maxRetryMs: C.JOIN_MAX_RETRY_MS,
+      },
+      this.log,
+    )
     const announceIntervalMs = init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS
     this.membership = new MembershipHost(
       components,
-      init.genesis,
-      { ...parts, wire: this.membershipWire, discovery: this.discovery, bans: this.bans },
+      {
+        ...parts,
+        wire: this.membershipWire,
+        discovery: this.discovery,
+        bans: this.bans,
+        joining: this.joining,
+      },
       {
         config: { announceIntervalMs, ...init.membership },
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
@@ -301,23 +344,43 @@ export class ParsecSectionService
   async start(): Promise<void> {
     if (this.lifecycle.started) return
     const us = this.components.peerId.toString()
-    if (this.roster.memberOf(us) === undefined) {
-      throw new SectionError('NotInGenesis', `peer ${us} is not a member of section ${this.sectionId}`)
-    }
     const secret = secretIdFromPrivateKey(this.components.privateKey)
     this.cpuAtStart = process.cpuUsage()
-    // The engine starts from the section's genesis group, whoever the members are now.
-    const restoring = Parsec.restoring({
-      us: secret,
-      genesis: this.genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
-      relatedInfo: this.genesis.relatedInfo,
-      consensusMode: this.genesis.mode,
-    })
-    await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    const genesis = this.genesis
+    let how: MembershipStart
+    if (genesis !== undefined && this.roster.memberOf(us) !== undefined) {
+      // A founder: the engine starts from the section's genesis group, whoever the members are now.
+      const restoring = Parsec.restoring({
+        us: secret,
+        genesis: genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
+        relatedInfo: genesis.relatedInfo,
+        consensusMode: genesis.mode,
+      })
+      await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+      how = { kind: 'founder', record: recordOf(genesis) }
+    } else {
+      // A peer that joined in an earlier run resumes from its store; anyone else joins: its
+      // engine is built once a member admitted it (`buildJoiner`).
+      const joined = await this.storage?.loadJoined()
+      if (joined === undefined) how = { kind: 'join', sectionId: bytesFromString(this.sectionId, 'base16') }
+      else {
+        const record = decodeGenesisRecord(joined.record, ed25519PeerIds)
+        if (bytesToString(sectionIdOfRecord(record), 'base16') !== this.sectionId) {
+          throw new SectionError('StorageMismatch', "the stored genesis record is not this section's")
+        }
+        await this.buildJoiner(
+          record.group,
+          joined.section.map((key) => ed25519Id(key)),
+          record,
+        )
+        how = { kind: 'joined', record }
+      }
+    }
     this.reporter.start()
     // A newly banned peer's open connections close (the gater refuses new ones).
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
-    this.membership.start()
+    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
+    if (this.membership.open(how) === 'join') this.joining.begin()
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
@@ -327,6 +390,17 @@ export class ParsecSectionService
     this.connections.start()
     this.lifecycle.started = true
     this.lifecycle.state = 'checking'
+    // A joiner looks members up by its bootstrap addresses until it joined (`startDiscovery`).
+    if (genesis !== undefined || (how.kind === 'joined' && !this.joining.active)) this.startDiscovery()
+  }
+
+  /**
+   * Discovery (members' addresses, announcements, providing the section in the shared DHT), for a
+   * founder from the start and for a joined peer once it is a member (it follows the roster).
+   */
+  private startDiscovery(): void {
+    if (this.discoveryStarted || !this.lifecycle.started) return
+    this.discoveryStarted = true
     this.discovery.start()
   }
 
@@ -344,7 +418,36 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
-    this.startUp.afterStart()
+    if (this.joining.active) this.joining.start()
+    else this.startUp.afterStart()
+  }
+
+  /**
+   * A joiner admitted by a member: its engine, an observer replaying the section from genesis
+   * (`Parsec.fromExisting`, through the journal's restore so its store holds what it replays).
+   */
+  private async buildJoiner(
+    genesis: readonly PublicId[],
+    section: readonly PublicId[],
+    record: GenesisRecord,
+  ): Promise<void> {
+    // Restored from our store (a candidate that restarted): it goes on replaying.
+    if (this.lifecycle.engine !== undefined) return
+    const restoring = Parsec.restoring({
+      us: secretIdFromPrivateKey(this.components.privateKey),
+      genesis: genesis.map((id) => this.verifyStats.wrap(id)),
+      section: section.map((id) => this.verifyStats.wrap(id)),
+      relatedInfo: record.relatedInfo,
+      consensusMode: record.mode,
+    })
+    const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    // Before any event of the engine: a restart rebuilds the same engine from it.
+    if (stored === 0) {
+      await this.storage?.saveJoined(
+        encodeGenesisRecord(record),
+        section.map((id) => id.encoded),
+      )
+    }
   }
 
   ready(): Promise<void> {
@@ -355,7 +458,8 @@ export class ParsecSectionService
   beforeStop(): void {
     this.startUp.beforeStop()
     this.pacing.stop()
-    this.discovery.stop()
+    if (this.discoveryStarted) this.discovery.stop()
+    this.discoveryStarted = false
   }
 
   async stop(): Promise<void> {
@@ -363,6 +467,7 @@ export class ParsecSectionService
     this.lifecycle.started = false
     this.beforeStop()
     this.lifecycle.stopped()
+    this.joining.stop()
     this.connections.stop()
     this.unsubscribeBans?.()
     this.unsubscribeBans = undefined
@@ -381,7 +486,7 @@ export class ParsecSectionService
     if (payload.length > C.MAX_PAYLOAD_BYTES) {
       throw new SectionError('InvalidArgument', `a payload takes at most ${C.MAX_PAYLOAD_BYTES} bytes`)
     }
-    this.lifecycle.requireEngine()
+    if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
     const engine = this.lifecycle.requireEngine()
     const step = engine.voteFor(opaque(Uint8Array.from(payload)))
@@ -399,10 +504,7 @@ export class ParsecSectionService
     // Before the genesis block is agreed: the genesis group.
     if (state === undefined || state.agreedBlocks === 0)
       return this.roster.members().map((m) => m.peerId.toString())
-    return state.memberIds().flatMap((id) => {
-      const peerId = this.roster.peerIdOf(id.name)
-      return peerId === undefined ? [] : [peerId.toString()]
-    })
+    return state.memberIds().map((id) => (this.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id)).toString())
   }
 
   self(): SelfState {
@@ -414,7 +516,7 @@ export class ParsecSectionService
   }
 
   async leave(): Promise<void> {
-    this.lifecycle.requireEngine()
+    if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
     this.membership.leave()
     await this.journal.flush()
@@ -444,7 +546,7 @@ export class ParsecSectionService
               done: lastPull.done,
             },
           }),
-      mode: this.genesis.mode,
+      mode: this.genesis?.mode ?? this.membership.machine?.state?.record.mode,
       members: this.membership.status().members,
       connected: this.connections.list(),
       graphSize: engine?.graphSize ?? 0,
@@ -493,4 +595,41 @@ export class ParsecSectionService
   get parsec(): Parsec | undefined {
     return this.lifecycle.engine
   }
+}
+
+/** The section id an init names (its genesis's, or the one to join: both must agree). */
+function sectionIdOf(init: ParsecSectionInit): string {
+  const fromGenesis = init.genesis?.sectionId
+  const toJoin = init.join?.sectionId.toLowerCase()
+  if (toJoin !== undefined && !/^[0-9a-f]{64}$/.test(toJoin)) {
+    throw new SectionError('InvalidArgument', `not a section id: ${JSON.stringify(init.join?.sectionId)}`)
+  }
+  if (fromGenesis !== undefined && toJoin !== undefined && fromGenesis !== toJoin) {
+    throw new SectionError('InvalidArgument', 'the genesis and the section to join differ')
+  }
+  const id = fromGenesis ?? toJoin
+  if (id === undefined)
+    throw new SectionError('InvalidArgument', 'a section service needs a genesis or a join')
+  return id
+}
+
+/** The same record the section id hashes (genesis.ts): founders, related info, mode. */
+function recordOf(genesis: SectionGenesis): GenesisRecord {
+  return genesisRecord(
+    genesis.members.map((m) => m.publicId),
+    genesis.relatedInfo,
+    genesis.mode,
+  )
+}
+
+/** Where a joiner finds members: its bootstrap addresses, then the genesis members' addresses. */
+function bootstrapOf(init: ParsecSectionInit): Multiaddr[] {
+  const out = [...(init.join?.bootstrap ?? [])]
+  for (const member of init.genesis?.members ?? []) {
+    for (const addr of member.addrs) {
+      const named = addr.getComponents().some((c) => c.name === 'p2p')
+      out.push(named ? addr : addr.encapsulate(multiaddr(`/p2p/${member.peerId.toString()}`)))
+    }
+  }
+  return out
 }

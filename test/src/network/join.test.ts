@@ -1,0 +1,311 @@
+/**
+ * Peers join a section over libp2p TCP on 127.0.0.1 with no genesis file, only the section id and
+ * a member's address: a founder alone (a genesis of one member) and joiners that ask it, are
+ * admitted, replay the section as observers (paged catch-up), are voted in and take part. Every
+ * peer then holds the same blocks from position 0 and the same members, and keeps agreeing.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import {
+  createSectionNode,
+  type DeliveredBlock,
+  type ParsecSectionInit,
+  type SelfState,
+} from '@parsec-section/p2p-section'
+import { LevelDatastore } from 'datastore-level'
+import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+
+const encoder = new TextEncoder()
+
+/** The simulation's shortened timers and limits (membership-options.ts), light proof of work. */
+const MEMBERSHIP: ParsecSectionInit['membership'] = {
+  powBits: 4,
+  probationBlocks: 4,
+  minBlocksBetweenAdds: 1,
+  readyLag: 2,
+  unresponsiveDecisions: 30,
+  unresponsiveMs: 60_000,
+  joinGraceBlocks: 40,
+  joinGraceMs: 60_000,
+  lingerMs: 500,
+  candidateTimeoutMs: 10_000,
+  deferRetryAfterMs: 300,
+  fullRetryAfterMs: 2_000,
+  joinRate: { burst: 8, perSecond: 4 },
+  joinInfoRate: { burst: 8, perSecond: 4 },
+}
+
+interface Joiner {
+  readonly node: TestNode
+  readonly blocks: DeliveredBlock[]
+  /** Our own state as it changed, seen at each catch-up page and at `self:joined`. */
+  readonly selves: SelfState[]
+}
+
+/** Starts a peer that joins `sectionId` through `bootstrap` (no genesis). */
+async function startJoiner(
+  sectionId: string,
+  bootstrap: TestNode | undefined,
+  store: { privateKey?: PrivateKey; datastore?: LevelDatastore; pageBytes?: number } = {},
+): Promise<Joiner> {
+  const node = await createSectionNode({
+    ...(store.pageBytes === undefined ? {} : { pageBytes: store.pageBytes }),
+    join: { sectionId, bootstrap: bootstrap?.getMultiaddrs() ?? [] },
+    privateKey: store.privateKey ?? (await generateKeyPair('Ed25519')),
+    ...(store.datastore === undefined ? {} : { datastore: store.datastore }),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    discovery: false,
+    membership: MEMBERSHIP,
+    start: false,
+  })
+  const blocks: DeliveredBlock[] = []
+  const selves: SelfState[] = []
+  const seen = (): void => {
+    const self = node.services.section.self()
+    if (selves.at(-1) !== self) selves.push(self)
+  }
+  node.services.section.addEventListener('block', (event) => blocks.push(event.detail))
+  node.services.section.addEventListener('catchup:progress', seen)
+  node.services.section.addEventListener('self:joined', seen)
+  await node.start()
+  return { node, blocks, selves }
+}
+
+/** Votes `text` at every node (a supermajority section) and waits until all delivered it. */
+async function agreeOn(nodes: readonly TestNode[], text: string): Promise<void> {
+  await Promise.all(nodes.map((node) => node.services.section.vote(encoder.encode(text))))
+  const has = (node: TestNode) =>
+    payloadTexts(node.services.section.blocks()).some((b) => b.includes(JSON.stringify(text).slice(1, -1)))
+  await waitFor(
+    nodes,
+    () => nodes.every(has),
+    60_000,
+    () => `"${text}" not delivered everywhere: ${nodes.map((n) => n.services.section.blocks().length)}`,
+  )
+}
+
+/** Every node is a member and lists the same `count` members. */
+function membersAgree(nodes: readonly TestNode[], count: number): boolean {
+  const first = nodes[0].services.section.members()
+  return nodes.every((node) => {
+    const members = node.services.section.members()
+    return (
+      node.services.section.self() === 'member' &&
+      members.length === count &&
+      members.every((m, i) => m === first[i])
+    )
+  })
+}
+
+/** Every node delivered the same blocks from 0 up to the shortest sequence. */
+function assertSameBlocks(nodes: readonly TestNode[]): void {
+  const all = nodes.map((node) => payloadTexts(node.services.section.blocks()))
+  const shortest = Math.min(...all.map((b) => b.length))
+  for (const blocks of all) assert.deepEqual(blocks.slice(0, shortest), all[0].slice(0, shortest))
+}
+
+/**
+ * Votes a payload at every running member every `everyMs` until stopped: decisions keep coming
+ * while joiners wait, as in a section in use (a young member stops being young after
+ * `probationBlocks` agreed blocks, and the next Add waits for that).
+ */
+function traffic(nodes: () => readonly TestNode[], everyMs: number): () => Promise<void> {
+  let round = 0
+  const votes: Promise<void>[] = []
+  const timer = setInterval(() => {
+    round++
+    for (const node of nodes()) {
+      const section = node.services.section
+      if (section.self() !== 'member' || section.status().state !== 'running') continue
+      votes.push(section.vote(encoder.encode(`traffic ${round}`)).catch(() => {}))
+    }
+  }, everyMs)
+  return async () => {
+    clearInterval(timer)
+    await Promise.all(votes)
+  }
+}
+
+/** Until every node is a member and all list the same `count` members. */
+function allMembers(nodes: readonly TestNode[], count: number): Promise<void> {
+  return waitFor(
+    nodes,
+    () => membersAgree(nodes, count),
+    120_000,
+    () =>
+      `members: ${nodes.map((n) => `${n.services.section.self()} ${n.services.section.members().map((m) => m.slice(-4))}`)}`,
+    ['member:joined', 'self:joined'],
+  )
+}
+
+async function growAndAgree(joiners: number, concurrently: boolean): Promise<void> {
+  const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+  const [founder] = section.nodes
+  const joined: Joiner[] = []
+  const all = () => [founder, ...joined.map((j) => j.node)]
+  const stopTraffic = traffic(all, 300)
+  try {
+    await founder.services.section.ready()
+    await agreeOn([founder], 'founded')
+    if (concurrently) {
+      joined.push(
+        ...(await Promise.all(
+          Array.from({ length: joiners }, () => startJoiner(section.genesis.sectionId, founder)),
+        )),
+      )
+    } else {
+      for (let i = 0; i < joiners; i++) {
+        // Each through the founder's address: it is a member the whole time.
+        const joiner = await startJoiner(section.genesis.sectionId, founder)
+        joined.push(joiner)
+        await allMembers(all(), i + 2)
+      }
+    }
+    await allMembers(all(), joiners + 1)
+    await stopTraffic()
+    for (const joiner of joined) {
+      await joiner.node.services.section.ready()
+      // A candidate whose ticket went stale meanwhile (concurrent joins) asks again: the end is
+      // always candidate → member.
+      assert.deepEqual(joiner.selves.slice(-2), ['candidate', 'member'])
+      // Its own block sequence from 0: the genesis block first.
+      assert.equal(joiner.blocks[0]?.position, 0)
+      assert.equal(joiner.blocks[0]?.block.payload.kind, 'genesis')
+      assert.deepEqual(
+        joiner.blocks.map((b) => b.position),
+        joiner.blocks.map((_, i) => i),
+      )
+    }
+    for (let round = 0; round < 3; round++) await agreeOn(all(), `after the joins ${round}`)
+    assertSameBlocks(all())
+    for (const node of all())
+      assert.deepEqual(node.services.section.members(), founder.services.section.members())
+    // Honest joiners and members: nobody blamed anybody.
+    assert.deepEqual(
+      all().map((node) => node.services.section.status().faults),
+      all().map(() => 0),
+    )
+  } finally {
+    await stopTraffic()
+    await Promise.all(joined.map((j) => j.node.stop()))
+    await section.stop()
+  }
+}
+
+describe('peers join a section through a member address', { timeout: 300_000 }, () => {
+  it('a founder alone and 3 peers joining one after another: same blocks and members, then agreeing', async () => {
+    await growAndAgree(3, false)
+  })
+
+  it('a founder alone and 3 peers joining concurrently: same blocks and members, then agreeing', async () => {
+    await growAndAgree(3, true)
+  })
+
+  it('a founder alone and 6 peers joining concurrently: all 7 agree on blocks and members', async () => {
+    await growAndAgree(6, true)
+  })
+})
+
+describe('a peer that joined restarts', { timeout: 300_000 }, () => {
+  it('from its datastore alone (no genesis, no bootstrap): it resumes as a member', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
+    const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+    const [founder] = section.nodes
+    const sectionId = section.genesis.sectionId
+    const privateKey = await generateKeyPair('Ed25519')
+    let datastore = new LevelDatastore(join(dir, 'joiner'))
+    await datastore.open()
+    let restarting = await startJoiner(sectionId, founder, { privateKey, datastore })
+    let other: Joiner | undefined
+    try {
+      await founder.services.section.ready()
+      await restarting.node.services.section.ready()
+      other = await startJoiner(sectionId, founder)
+      await other.node.services.section.ready()
+      const all = () => [founder, restarting.node, other!.node]
+      await allMembers(all(), 3)
+      await agreeOn(all(), 'before the restart')
+      const members = restarting.node.services.section.members()
+      const blocks = payloadTexts(restarting.node.services.section.blocks())
+      await restarting.node.stop()
+      await datastore.close()
+
+      datastore = new LevelDatastore(join(dir, 'joiner'))
+      await datastore.open()
+      restarting = await startJoiner(sectionId, undefined, { privateKey, datastore })
+      const section2 = restarting.node.services.section
+      assert.equal(section2.self(), 'member')
+      assert.deepEqual(section2.members(), members, 'the agreed members survive a restart')
+      assert.deepEqual(payloadTexts(section2.blocks()), blocks, 'its blocks survive a restart')
+      await connectAll(all())
+      await section2.ready()
+      await agreeOn(all(), 'after the restart')
+      assertSameBlocks(all())
+      for (const node of all()) assert.deepEqual(node.services.section.members(), members)
+    } finally {
+      await restarting.node.stop()
+      await other?.node.stop()
+      await datastore.close().catch(() => {})
+      await section.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('stopped as a candidate, from its datastore: it joins again, its engine replaying on', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
+    const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+    const [founder] = section.nodes
+    const sectionId = section.genesis.sectionId
+    const privateKey = await generateKeyPair('Ed25519')
+    let datastore = new LevelDatastore(join(dir, 'joiner'))
+    await datastore.open()
+    let joiner: Joiner | undefined
+    try {
+      await founder.services.section.ready()
+      // A history of many small pages, so the candidate is stopped in the middle of its replay.
+      for (let i = 0; i < 40; i++) await founder.services.section.vote(encoder.encode(`history ${i}`))
+      await agreeOn([founder], 'history')
+      const pageBytes = 2_048
+      const first = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
+      joiner = first
+      await waitFor(
+        [first.node],
+        () => first.blocks.length > 0 && first.node.services.section.self() === 'candidate',
+        60_000,
+        () => `the joiner is ${first.node.services.section.self()} with ${first.blocks.length} blocks`,
+        'catchup:progress',
+      )
+      await first.node.stop()
+      await datastore.close()
+      assert.ok(first.blocks.length < founder.services.section.blocks().length, 'stopped mid-replay')
+
+      datastore = new LevelDatastore(join(dir, 'joiner'))
+      await datastore.open()
+      const again = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
+      joiner = again
+      // Its stored blocks are not delivered again: the rest follows them.
+      await again.node.services.section.ready()
+      assert.equal(again.node.services.section.self(), 'member')
+      await allMembers([founder, again.node], 2)
+      await agreeOn([founder, again.node], 'after the restart')
+      assertSameBlocks([founder, again.node])
+      assert.deepEqual(
+        again.node.services.section.blocks().map((b) => b.position),
+        founder.services.section
+          .blocks()
+          .map((b) => b.position)
+          .slice(0, again.node.services.section.blocks().length),
+      )
+    } finally {
+      await joiner?.node.stop()
+      await datastore.close().catch(() => {})
+      await section.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
