@@ -71,6 +71,7 @@ const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
 const MAX_BATCH = 25
 const CONNECT_TIMEOUT_MS = 30_000
 const POLL_WAIT_MS = 5000
+const IDLE_POLL_MS = 200
 
 /** What `--stats` reads from each peer's status. */
 export interface PeerStats {
@@ -244,8 +245,10 @@ export const demoCommand = {
         while (!interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
           const left = deadline - Date.now()
           if (left <= 0) return
+          // Holding all voted so far: short polls, so the end of the voting is noticed at once.
+          const wait = seen[peer].size >= voted ? IDLE_POLL_MS : POLL_WAIT_MS
           try {
-            await readBlocks(peer, Math.min(POLL_WAIT_MS, left))
+            await readBlocks(peer, Math.min(wait, left))
           } catch (error) {
             if (gone.has(peer)) return // killed or leaving: its reads may fail
             throw error
@@ -329,8 +332,12 @@ export const demoCommand = {
         if (voted >= count) {
           // Past the P payloads: keep some going until the changes are over (decisions let the
           // others notice a silent member).
+          // At most two batches undelivered: a slow section is not flooded.
           await new Promise((resolve) => setTimeout(resolve, TRICKLE_MS))
-          if (!changing) break
+          while (changing && !interrupted && livePeers().some((i) => seen[i].size < voted - 2 * batch)) {
+            await new Promise((resolve) => setTimeout(resolve, 50))
+          }
+          if (!changing || interrupted) break
         }
         const targets = [...voteAt]
         const n = voted < count ? Math.min(batch, count - voted) : batch
@@ -455,10 +462,9 @@ export const demoCommand = {
           `peers ${peers} (${mode}), payloads ${voted} of ${size} bytes: ${ok ? 'AGREED' : 'NOT AGREED'}`,
         )
         const gonePart = gone.size > 0 ? ` (${gone.size} gone)` : ''
+        const all = live.length === 1 ? 'the 1 live peer' : `all ${live.length} live peers`
         if (agreed) {
-          console.log(
-            `  all ${live.length} live peers${gonePart} delivered the same ${lengths[0]} blocks in the same order`,
-          )
+          console.log(`  ${all}${gonePart} delivered the same ${lengths[0]} blocks in the same order`)
         } else {
           console.log(
             `  payloads held per peer: ${held.join(' ')} of ${voted}; blocks per live peer: ${lengths.join(' ')}`,
@@ -470,7 +476,9 @@ export const demoCommand = {
           }
         }
         if (membersAgreed) {
-          console.log(`  all ${live.length} live peers report the same ${statuses[0].members.length} members`)
+          console.log(
+            `  ${all} report${live.length === 1 ? 's' : ''} the same ${statuses[0].members.length} members`,
+          )
         } else {
           live.forEach((peer, i) => {
             console.log(
