@@ -148,24 +148,13 @@ export class MembershipChanges {
       return
     }
     const requested = Date.now()
-    if (change.kind === 'kill') {
-      this.hooks.departed(peer)
-      this.gone.add(peer)
-      await this.section.kill(peer)
-    } else {
-      try {
-        await this.section.api(peer).leave()
-      } catch (error) {
-        change.outcome = 'refused'
-        change.reason =
-          error instanceof ApiRequestError
-            ? `${error.reason ?? error.code}: ${error.detail}`
-            : `POST /leave failed: ${(error as Error).message}`
-        this.hooks.resume(peer)
-        return
-      }
-      this.hooks.departed(peer)
-      this.gone.add(peer)
+    // One case per kind of change (a join: start the joiner, then wait until it is a member).
+    const refusal = change.kind === 'kill' ? await this.kill(peer) : await this.leave(peer)
+    if (refusal !== undefined) {
+      change.outcome = 'refused'
+      change.reason = refusal
+      this.hooks.resume(peer)
+      return
     }
     change.outcome = 'requested'
     const seen = await this.seenEverywhere(change.peerId, requested + this.timers.agreeTimeoutMs)
@@ -182,6 +171,31 @@ export class MembershipChanges {
       if (exit === undefined) change.reason = 'still running after its removal'
       else if (exit !== 0) change.reason = `its process exited ${exit ?? 'on a signal'}`
     }
+  }
+
+  /** SIGKILLs `peer` (never refused). */
+  private async kill(peer: number): Promise<undefined> {
+    this.depart(peer)
+    await this.section.kill(peer)
+    return undefined
+  }
+
+  /** `POST /leave` at `peer`; the refusal's reason if it answers 409 (or fails). */
+  private async leave(peer: number): Promise<string | undefined> {
+    try {
+      await this.section.api(peer).leave()
+    } catch (error) {
+      return error instanceof ApiRequestError
+        ? `${error.reason ?? error.code}: ${error.detail}`
+        : `POST /leave failed: ${(error as Error).message}`
+    }
+    this.depart(peer)
+    return undefined
+  }
+
+  private depart(peer: number): void {
+    this.hooks.departed(peer)
+    this.gone.add(peer)
   }
 
   /** True once every live member's members lack `peerId`; else why not, at the deadline. */
