@@ -45,8 +45,11 @@ peers report it):
              the unresponsive window. Each kill needs at least 4 members when it happens (more than
              2/3 of the voters stay alive): a section of 3 loses members only by graceful leaves.
   --leave L  L members leave gracefully (POST /leave, then the next ones): at least 1 member stays.
-  With either, the peers start with ${MEMBERSHIP_TIMERS.join(' ')} (a silent member
-  is suspected after 2 s and 5 decisions without its progress; a leaver drains for 3 s).
+  With either, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
+  (a silent member is suspected after 2 s and 5 decisions without its progress, so a kill is
+  removed within seconds; a leaver drains for 3 s). Before each change the demo stops voting at
+  that peer until the others delivered its payloads; a change not seen by every live member within
+  60 s is deferred, and the changes after it are not attempted.
   An impossible combination (e.g. --peers 4 --kill 2) is refused up front (exit 2).
 --json prints exactly {"peers","payloads","agreed","blocks","elapsedMs","payloadsPerSecond",
 "latencyMs":{"p50","p99"},"members","membersAgreed"} ("members": the final member list, only when
