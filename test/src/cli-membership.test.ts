@@ -370,7 +370,7 @@ describe('parsec-peer demo with membership changes', { timeout: 300_000 }, () =>
     assert.equal(run.status, 0)
     assert.match(run.stdout, /--leave L/)
     assert.match(run.stdout, /--kill K/)
-    assert.match(run.stdout, /--unresponsive-ms 2000 --unresponsive-decisions 5 --linger-ms 3000/)
+    assert.match(run.stdout, /--unresponsive-ms 2000 --unresponsive-decisions 5 --linger-ms 5000/)
   })
 
   it('refuses a kill the others could not carry out (exit 2)', async () => {

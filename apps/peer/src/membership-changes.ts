@@ -56,6 +56,8 @@ export class MembershipChanges {
   /** Peers that left or were killed (by the demo). */
   readonly gone = new Set<number>()
   private readonly reported = new Set<string>()
+  /** The leavers' exits (after their drain), awaited at the end of the run. */
+  private readonly drains: Promise<void>[] = []
   private readonly names: Map<string, number>
 
   constructor(
@@ -105,7 +107,10 @@ export class MembershipChanges {
     )
   }
 
-  /** Makes every change in turn (once `ready` resolves); resolves when each is done, refused or deferred. */
+  /**
+   * Makes every change in turn (once `ready` resolves); resolves when each is done, refused or
+   * deferred, and the leavers have exited.
+   */
   async run(ready: () => Promise<void> = async () => {}): Promise<void> {
     await ready()
     let deferred: TrackedChange | undefined
@@ -120,6 +125,7 @@ export class MembershipChanges {
       this.hooks.info(`${this.clock()}  ${this.describe(change)}`)
       if (change.outcome === 'deferred') deferred = change
     }
+    await Promise.all(this.drains)
   }
 
   describe(change: TrackedChange): string {
@@ -166,10 +172,14 @@ export class MembershipChanges {
     change.outcome = 'done'
     change.tookMs = Date.now() - requested
     if (change.kind === 'leave') {
-      // Its drain serves the others' last pulls: the next change waits for it.
-      const exit = await this.exitOf(peer, this.timers.exitTimeoutMs)
-      if (exit === undefined) change.reason = 'still running after its removal'
-      else if (exit !== 0) change.reason = `its process exited ${exit ?? 'on a signal'}`
+      // Its drain serves the others' last pulls (at 3 members or fewer they cannot decide without
+      // its last events): the run ends after it, with the votes still going on meanwhile.
+      this.drains.push(
+        this.exitOf(peer, this.timers.exitTimeoutMs).then((exit) => {
+          if (exit === undefined) change.reason = 'still running after its removal'
+          else if (exit !== 0) change.reason = `its process exited ${exit ?? 'on a signal'}`
+        }),
+      )
     }
   }
 

@@ -22,7 +22,7 @@ const MEMBERSHIP_TIMERS = [
   '--unresponsive-decisions',
   '5',
   '--linger-ms',
-  '3000',
+  '5000',
 ] as const
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
                         [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
@@ -47,7 +47,7 @@ peers report it):
   --leave L  L members leave gracefully (POST /leave, then the next ones): at least 1 member stays.
   With either, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
   (a silent member is suspected after 2 s and 5 decisions without its progress, so a kill is
-  removed within seconds; a leaver drains for 3 s). Before each change the demo stops voting at
+  removed within seconds; a leaver drains for 5 s). Before each change the demo stops voting at
   that peer until the others delivered its payloads; a change not seen by every live member within
   60 s is deferred, and the changes after it are not attempted.
   An impossible combination (e.g. --peers 4 --kill 2) is refused up front (exit 2).
