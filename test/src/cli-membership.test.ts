@@ -363,3 +363,45 @@ describe('parsec-peer: 4 founders, one leaves', { timeout: 300_000 }, () => {
     await agreeOn(section, stay, 'after the second leave')
   })
 })
+
+describe('parsec-peer demo with membership changes', { timeout: 300_000 }, () => {
+  it('--help names the short membership timers the peers get', async () => {
+    const run = await cli(['demo', '--help'])
+    assert.equal(run.status, 0)
+    assert.match(run.stdout, /--leave L/)
+    assert.match(run.stdout, /--kill K/)
+    assert.match(run.stdout, /--unresponsive-ms 2000 --unresponsive-decisions 5 --linger-ms 5000/)
+  })
+
+  it('refuses a kill the others could not carry out (exit 2)', async () => {
+    assertUsage(
+      await cli(['demo', '--peers', '4', '--kill', '2']),
+      /--kill 2 with --peers 4: .*each kill needs at least 4 members when it happens/,
+    )
+  })
+
+  it('--peers 5 --leave 1 --kill 1: 3 live members agree on the blocks and on the members', async () => {
+    const run = await cli(
+      ['demo', '--peers', '5', '--payloads', '50', '--leave', '1', '--kill', '1', '--json'],
+      240_000,
+    )
+    assert.equal(run.status, 0, run.stderr)
+    const summary = JSON.parse(run.stdout)
+    assert.equal(summary.peers, 5)
+    assert.equal(summary.agreed, true)
+    assert.equal(summary.membersAgreed, true)
+    assert.equal(summary.members.length, 3)
+    assert.deepEqual(
+      summary.changes.map((c: { kind: string; outcome: string }) => [c.kind, c.outcome]),
+      [
+        ['kill', 'done'],
+        ['leave', 'done'],
+      ],
+    )
+    // The two that went are not in the final member list.
+    for (const change of summary.changes) assert.ok(!summary.members.includes(change.peer))
+    // Votes went on while the membership changed: more than the 50 asked for.
+    assert.ok(summary.payloads >= 50)
+    assert.ok(summary.blocks > summary.payloads, 'the genesis and the Remove blocks as well')
+  })
+})

@@ -744,6 +744,10 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
     [['--mode', 'quorum'], /--mode must be one of/],
     [['--size', '-1'], /--size/],
     [['--verbose'], /verbose/],
+    [['--peers', '4', '--kill', '2'], /--kill 2 with --peers 4: .*each kill needs at least 4 members/],
+    [['--peers', '3', '--kill', '1'], /a section of 3 shrinks only by a graceful leave/],
+    [['--peers', '5', '--kill', '1', '--leave', '4'], /the last member cannot leave; at most --leave 3/],
+    [['--leave', 'one'], /--leave takes an unsigned integer/],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit 2`, async () => {
       assertUsage(await cli(['demo', ...args]), pattern)
@@ -762,8 +766,12 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
       'elapsedMs',
       'payloadsPerSecond',
       'latencyMs',
+      'members',
+      'membersAgreed',
     ])
     assert.deepEqual(Object.keys(summary.latencyMs), ['p50', 'p99'])
+    assert.equal(summary.membersAgreed, true)
+    assert.equal(summary.members.length, 4)
     assert.equal(summary.peers, 4)
     assert.equal(summary.payloads, 50)
     assert.equal(summary.agreed, true)

@@ -1,7 +1,10 @@
 /**
  * `parsec-peer demo`: a real section of N `parsec-peer start` processes on 127.0.0.1 (libp2p over
  * TCP, LevelDB data directories), P random payloads voted through the control API, and a check
- * that every peer delivered the same blocks in the same order, with throughput and latency.
+ * that every peer delivered the same blocks in the same order, with throughput and latency. With
+ * `--leave L` / `--kill K` members leave or are SIGKILLed while the votes go on (membership-plan.ts
+ * checks the combination, membership-changes.ts makes and tracks the changes), and the live members
+ * must also agree on the member list.
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
@@ -9,40 +12,69 @@ import { API_LIMITS } from '../api-limits.js'
 import { readApiTokenFile } from '../api-token.js'
 import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
+import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
+import { planChanges } from '../membership-plan.js'
 
+/** The membership timers of the peers when the demo changes the membership: short, to see it happen. */
+const MEMBERSHIP_TIMERS = [
+  '--unresponsive-ms',
+  '2000',
+  '--unresponsive-decisions',
+  '5',
+  '--linger-ms',
+  '5000',
+] as const
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
-<<<<<<< HEAD
-                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--api-token FILE]
-=======
-                        [--batch N] [--in-flight K] [--stats] [--json] [--keep-dir] [--no-sync]
->>>>>>> storage-hardening
+                        [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
+                        [--keep-dir] [--api-token FILE] [--no-sync]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
 distinct random payloads of --size bytes through the API (single mode: each at one random peer;
 supermajority: each at every peer), fetches every peer's blocks until each holds all payloads, and
-checks that all peers delivered exactly the same blocks in the same order.
+checks that all peers delivered exactly the same blocks in the same order and report the same
+members (GET /status).
 Defaults: --peers 4 --payloads 200 --mode single --size 256. Live progress goes to stderr.
-Prints: agreed or not, blocks, elapsed (first vote to last block at the last peer), payloads/s and
-latency p50/p99 (a payload's latency: its block delivered at the last peer minus its first vote).
+Prints: agreed or not, blocks, members, elapsed (first vote to last block at the last peer),
+payloads/s and latency p50/p99 (a payload's latency: its block delivered at the last peer minus its
+first vote).
+Membership changes, made one after another while payloads are voted (and voted until every change
+happened or was reported refused or deferred, with the reason; each change shows on stderr as the
+peers report it):
+  --kill K   SIGKILL K members (first, on the highest peer indices); the others remove each after
+             the unresponsive window. Each kill needs at least 4 members when it happens (more than
+             2/3 of the voters stay alive): a section of 3 loses members only by graceful leaves.
+  --leave L  L members leave gracefully (POST /leave, then the next ones): at least 1 member stays.
+  With either, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
+  (a silent member is suspected after 2 s and 5 decisions without its progress, so a kill is
+  removed within seconds; a leaver drains for 5 s). Before each change the demo stops voting at
+  that peer until the others delivered its payloads; a change not seen by every live member within
+  60 s is deferred, and the changes after it are not attempted.
+  An impossible combination (e.g. --peers 4 --kill 2) is refused up front (exit 2).
 --json prints exactly {"peers","payloads","agreed","blocks","elapsedMs","payloadsPerSecond",
-"latencyMs":{"p50","p99"}}. --keep-dir keeps the directory (keys, genesis, data directories).
+"latencyMs":{"p50","p99"},"members","membersAgreed"} ("members": the final member list, only when
+every live member reports the same one), and with --leave or --kill "changes": [{"kind","peer",
+"outcome": done|refused|deferred, "reason"?}]. --keep-dir keeps the directory (keys, genesis, data
+directories).
 --batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
 batch waits for the previous one). --stats adds each peer's CPU time and signature verifications
-<<<<<<< HEAD
 (count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
 The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
---api-token FILE.
-=======
-(count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'. --no-sync
-starts the peers with 'start --no-sync' (writes not synced to disk: only to measure what syncing costs).
->>>>>>> storage-hardening
-Exit status: 0 when every peer holds every payload and all agree, 1 otherwise, 2 on bad arguments.`
+--api-token FILE. --no-sync starts the peers with 'start --no-sync' (writes not synced to disk: only
+to measure what syncing costs).
+Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
+1 otherwise, 2 on bad arguments.`
+
+/** While changes are under way after the P payloads: one batch per this many ms. */
+const TRICKLE_MS = 200
+/** How long the blocks of the live peers may take to reach the same length at the end. */
+const CATCH_UP_MS = 10_000
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
 const MAX_BATCH = 25
 const CONNECT_TIMEOUT_MS = 30_000
 const POLL_WAIT_MS = 5000
+const IDLE_POLL_MS = 200
 
 /** What `--stats` reads from each peer's status. */
 export interface PeerStats {
@@ -58,6 +90,11 @@ export interface DemoSummary {
   elapsedMs: number
   payloadsPerSecond: number
   latencyMs: { p50: number | null; p99: number | null }
+  /** The final member list, when every live member reports the same one. */
+  members?: string[]
+  membersAgreed: boolean
+  /** With --leave / --kill: each requested change and how it ended. */
+  changes?: { kind: string; peer: string; outcome: ChangeOutcome; reason?: string }[]
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -97,6 +134,8 @@ export const demoCommand = {
       payloads: { type: 'string' },
       mode: { type: 'string' },
       size: { type: 'string' },
+      leave: { type: 'string' },
+      kill: { type: 'string' },
       json: { type: 'boolean' },
       batch: { type: 'string' },
       'in-flight': { type: 'string' },
@@ -114,6 +153,9 @@ export const demoCommand = {
     const count = intOption(values, 'payloads', DEFAULTS.payloads, 1, 100_000)
     const size = intOption(values, 'size', DEFAULTS.size, 1, API_LIMITS.maxPayloadBytes)
     const mode: ConsensusMode = choiceOption(values, 'mode', ['single', 'supermajority'] as const, 'single')
+    const leave = intOption(values, 'leave', 0, 0, 32)
+    const kill = intOption(values, 'kill', 0, 0, 32)
+    const plan = planChanges({ peers, leave, kill })
     const json = values.json === true
     const batchOption = intOption(values, 'batch', MAX_BATCH, 1, 10_000)
     const inFlight = intOption(values, 'in-flight', 1, 1, 64)
@@ -126,10 +168,24 @@ export const demoCommand = {
     }
 
     const began = Date.now()
-    // Loaded after the arguments are checked: it pulls in libp2p.
+    // Loaded after the arguments are checked: they pull in libp2p.
     const { LocalSection } = await import('../local-section.js')
-    const startArgs = values['no-sync'] === true ? ['--no-sync'] : []
-    const section = await LocalSection.create({ peers, mode, keepDir, apiTokenFile, startArgs })
+    const { MembershipChanges } = await import('../membership-changes.js')
+    const startArgs = [
+      ...(values['no-sync'] === true ? ['--no-sync'] : []),
+      ...(plan.length > 0 ? MEMBERSHIP_TIMERS : []),
+    ]
+    let changes: MembershipChanges | undefined
+    const section = await LocalSection.create({
+      peers,
+      mode,
+      keepDir,
+      apiTokenFile,
+      startArgs,
+      onLine: (peer, stream, line) => {
+        if (stream === 'stdout') changes?.onLine(peer, line)
+      },
+    })
     let interrupted = false
     const onSignal = (): void => {
       if (interrupted) return
@@ -148,111 +204,218 @@ export const demoCommand = {
       await section.waitConnected(CONNECT_TIMEOUT_MS)
       info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
 
-      // Distinct random payloads.
+      // Distinct random payloads: P now, more while membership changes are under way.
       const payloads: Buffer[] = []
       const index = new Map<string, number>()
-      while (payloads.length < count) {
-        const bytes = randomBytes(size)
-        const hex = bytes.toString('hex')
-        if (index.has(hex)) continue
-        index.set(hex, payloads.length)
-        payloads.push(bytes)
+      const newPayload = (): number => {
+        for (;;) {
+          const bytes = randomBytes(size)
+          const hex = bytes.toString('hex')
+          if (index.has(hex)) continue
+          index.set(hex, payloads.length)
+          payloads.push(bytes)
+          return payloads.length - 1
+        }
       }
-      const firstVote: number[] = new Array(count).fill(0)
-      const deadline = Date.now() + 60_000 + 50 * count
+      while (payloads.length < count) newPayload()
+      const firstVote: number[] = []
+      /** Payloads voted so far (indices below), and whether the voting is over. */
+      let voted = 0
+      let votingDone = false
+      let deadline = Date.now() + 60_000 + 50 * count
+
+      // Where votes go (peers stop taking votes before they leave or are killed), what each was
+      // given, and the POSTs still outstanding there.
+      const voteAt = new Set(section.peers.map((peer) => peer.index))
+      const votedAt: number[][] = section.peers.map(() => [])
+      const postsAt: Set<Promise<unknown>>[] = section.peers.map(() => new Set())
+      const gone = new Set<number>()
 
       // Collect every peer's blocks with long-polls while the votes go in.
       const collected: BlockJson[][] = section.peers.map(() => [])
-      const held: number[] = section.peers.map(() => 0)
+      const seen: Set<number>[] = section.peers.map(() => new Set())
+      const nextAt: number[] = section.peers.map(() => 0)
+      const readBlocks = async (peer: number, wait: number): Promise<void> => {
+        const answer = await section.api(peer).blocks({ from: nextAt[peer], limit: 1000, wait })
+        for (const block of answer.blocks) {
+          collected[peer].push(block)
+          const at = block.kind === 'opaque' ? index.get(block.payload ?? '') : undefined
+          if (at !== undefined) seen[peer].add(at)
+        }
+        nextAt[peer] = answer.next
+      }
       const collect = async (peer: number): Promise<void> => {
-        const api = section.api(peer)
-        const seen = new Set<number>()
-        let next = 0
-        while (seen.size < count && !interrupted) {
+        while (!interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
           const left = deadline - Date.now()
           if (left <= 0) return
-          const answer = await api.blocks({ from: next, limit: 1000, wait: Math.min(POLL_WAIT_MS, left) })
-          for (const block of answer.blocks) {
-            collected[peer].push(block)
-            const at = block.kind === 'opaque' ? index.get(block.payload ?? '') : undefined
-            if (at !== undefined) seen.add(at)
+          // Holding all voted so far: short polls, so the end of the voting is noticed at once.
+          const wait = seen[peer].size >= voted ? IDLE_POLL_MS : POLL_WAIT_MS
+          try {
+            await readBlocks(peer, Math.min(wait, left))
+          } catch (error) {
+            if (gone.has(peer)) return // killed or leaving: its reads may fail
+            throw error
           }
-          held[peer] = seen.size
-          next = answer.next
         }
       }
+      const livePeers = (): number[] => section.peers.map((p) => p.index).filter((i) => !gone.has(i))
 
       let lastMin = 0
       let lastTick = Date.now()
       progress = setInterval(() => {
         const now = Date.now()
-        const min = Math.min(...held)
+        const min = Math.min(...livePeers().map((i) => seen[i].size))
         const rate = ((min - lastMin) * 1000) / Math.max(1, now - lastTick)
         lastMin = min
         lastTick = now
+        const held = section.peers.map((p) => (gone.has(p.index) ? '-' : String(seen[p.index].size)))
         info(
           `  ${((now - began) / 1000).toFixed(1).padStart(5)} s  payloads delivered per peer: ${held.join(' ')}  (${rate.toFixed(0)} blocks/s at all peers)`,
         )
       }, 1000)
       const collecting = Promise.all(section.peers.map((peer) => collect(peer.index)))
 
+      // The membership changes, made while the votes go on.
+      const quiesce = async (peer: number): Promise<void> => {
+        voteAt.delete(peer)
+        await Promise.allSettled([...postsAt[peer]])
+        const mine = votedAt[peer]
+        const until = Date.now() + 60_000
+        for (;;) {
+          const others = livePeers().filter((i) => i !== peer)
+          const missing = others.reduce((n, i) => n + mine.filter((at) => !seen[i].has(at)).length, 0)
+          if (missing === 0) return
+          if (Date.now() >= until || interrupted) {
+            throw new Error(`${missing} deliveries missing after 60 s`)
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      }
+      changes =
+        plan.length === 0
+          ? undefined
+          : new MembershipChanges(
+              section,
+              plan,
+              {
+                quiesce,
+                resume: (peer) => voteAt.add(peer),
+                departed: (peer) => {
+                  voteAt.delete(peer)
+                  gone.add(peer)
+                },
+                info,
+              },
+              began,
+            )
+      // The changes start once every peer delivered a quarter of the P payloads: a working section first.
+      let changing = changes !== undefined
+      const changed = changes
+        ?.run(async () => {
+          const first = Math.ceil(count / 4)
+          while (!interrupted && livePeers().some((i) => seen[i].size < first)) {
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        })
+        .finally(() => {
+          changing = false
+        })
+
       const batch = Math.max(
         1,
         Math.min(batchOption, Math.floor(API_LIMITS.maxBodyBytes / 2 / (2 * size + 4))),
       )
       const pending = new Set<Promise<unknown>>()
+      const track = (peer: number, post: Promise<unknown>): void => {
+        postsAt[peer].add(post)
+        void post.finally(() => postsAt[peer].delete(post)).catch(() => {})
+      }
       info(`voting ${count} payloads of ${size} bytes in batches of ${batch}`)
-      for (let from = 0; from < count && !interrupted; from += batch) {
-        const slice = Array.from({ length: Math.min(batch, count - from) }, (_, i) => from + i)
+      while (!interrupted && (voted < count || changing)) {
+        if (voted >= count) {
+          // Past the P payloads: keep some going until the changes are over (decisions let the
+          // others notice a silent member).
+          // At most two batches undelivered: a slow section is not flooded.
+          await new Promise((resolve) => setTimeout(resolve, TRICKLE_MS))
+          while (changing && !interrupted && livePeers().some((i) => seen[i].size < voted - 2 * batch)) {
+            await new Promise((resolve) => setTimeout(resolve, 50))
+          }
+          if (!changing || interrupted) break
+        }
+        const targets = [...voteAt]
+        const n = voted < count ? Math.min(batch, count - voted) : batch
+        const slice = Array.from({ length: n }, () => {
+          if (voted === payloads.length) newPayload()
+          return voted++
+        })
         const posts: Promise<number>[] = []
         if (mode === 'single') {
           const byPeer = new Map<number, number[]>()
           for (const i of slice) {
-            const peer = randomInt(peers)
+            const peer = targets[randomInt(targets.length)]
             byPeer.set(peer, [...(byPeer.get(peer) ?? []), i])
           }
           for (const [peer, list] of byPeer) {
             const now = Date.now()
             for (const i of list) firstVote[i] = now
-            posts.push(section.api(peer).vote(list.map((i) => payloads[i])))
+            votedAt[peer].push(...list)
+            const post = section.api(peer).vote(list.map((i) => payloads[i]))
+            track(peer, post)
+            posts.push(post)
           }
         } else {
           const now = Date.now()
           for (const i of slice) firstVote[i] = now
           const list = slice.map((i) => payloads[i])
-          for (const peer of section.peers) posts.push(section.api(peer.index).vote(list))
+          for (const peer of targets) {
+            votedAt[peer].push(...slice)
+            const post = section.api(peer).vote(list)
+            track(peer, post)
+            posts.push(post)
+          }
         }
+        deadline = Math.max(deadline, Date.now() + 60_000)
         const all = Promise.all(posts)
         pending.add(all)
         void all.finally(() => pending.delete(all)).catch(() => {})
         if (pending.size >= inFlight) await Promise.race(pending)
       }
       await Promise.all(pending)
+      await changed
+      votingDone = true
       const votedMs = Date.now() - Math.min(...firstVote)
-      info(`all ${count} payloads voted in ${(votedMs / 1000).toFixed(2)} s`)
+      info(`all ${voted} payloads voted in ${(votedMs / 1000).toFixed(2)} s`)
       await collecting
+      const live = livePeers()
+      // A live peer may have read a block or two beyond the others' last payload: let them catch up.
+      const catchUp = Date.now() + CATCH_UP_MS
+      for (;;) {
+        const longest = Math.max(...live.map((i) => collected[i].length))
+        const behind = live.filter((i) => collected[i].length < longest)
+        if (behind.length === 0 || Date.now() >= catchUp || interrupted) break
+        await Promise.all(behind.map((i) => readBlocks(i, Math.max(1, catchUp - Date.now()))))
+      }
+      const statuses = await Promise.all(live.map((i) => section.api(i).status()))
       const stats = withStats
-        ? await Promise.all(
-            section.peers.map(async (peer) => {
-              const status: PeerStats = await section.api(peer.index).status()
-              return { cpuMs: status.cpuMs, verifications: status.verifications }
-            }),
-          )
+        ? statuses.map((status): PeerStats => ({ cpuMs: status.cpuMs, verifications: status.verifications }))
         : undefined
       clearInterval(progress)
       progress = undefined
       if (interrupted) return 1
 
-      // Agreement: the same blocks in the same order everywhere, all payloads everywhere.
-      const complete = held.every((n) => n === count)
-      const lengths = collected.map((list) => list.length)
-      const difference = firstDifference(collected)
+      // Agreement: the same blocks in the same order at every live peer, all payloads everywhere.
+      const lists = live.map((i) => collected[i])
+      const complete = live.every((i) => seen[i].size === voted)
+      const lengths = lists.map((list) => list.length)
+      const difference = firstDifference(lists)
       const agreed = complete && difference === undefined && lengths.every((n) => n === lengths[0])
+      const memberLists = statuses.map((status) => JSON.stringify(status.members))
+      const membersAgreed = memberLists.every((list) => list === memberLists[0])
 
-      // Latency and elapsed time from the peers' delivery times.
-      const lastDelivery: number[] = new Array(count).fill(Number.NaN)
-      const deliveredEverywhere: number[] = new Array(count).fill(0)
-      for (const list of collected) {
+      // Latency and elapsed time from the live peers' delivery times.
+      const lastDelivery: number[] = new Array(voted).fill(Number.NaN)
+      const deliveredEverywhere: number[] = new Array(voted).fill(0)
+      for (const list of lists) {
         for (const block of list) {
           const at = block.kind === 'opaque' ? index.get(block.payload ?? '') : undefined
           if (at === undefined || block.deliveredAt === null) continue
@@ -264,39 +427,69 @@ export const demoCommand = {
       }
       const latencies: number[] = []
       let lastBlock = 0
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < voted; i++) {
         if (Number.isNaN(lastDelivery[i])) continue
         lastBlock = Math.max(lastBlock, lastDelivery[i])
-        if (deliveredEverywhere[i] >= peers) latencies.push(lastDelivery[i] - firstVote[i])
+        if (deliveredEverywhere[i] >= live.length) latencies.push(lastDelivery[i] - firstVote[i])
       }
       latencies.sort((a, b) => a - b)
       const t0 = Math.min(...firstVote)
       const elapsedMs = Math.max(0, lastBlock - t0)
       const summary: DemoSummary = {
         peers,
-        payloads: count,
+        payloads: voted,
         agreed,
         blocks: lengths[0],
         elapsedMs,
         payloadsPerSecond: elapsedMs > 0 ? Math.round((latencies.length * 10_000) / elapsedMs) / 10 : 0,
         latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+        ...(membersAgreed ? { members: [...statuses[0].members] } : {}),
+        membersAgreed,
+        ...(changes === undefined
+          ? {}
+          : {
+              changes: changes.changes.map((change) => ({
+                kind: change.kind,
+                peer: change.peerId,
+                outcome: change.outcome,
+                ...(change.reason === undefined ? {} : { reason: change.reason }),
+              })),
+            }),
       }
+      const held = section.peers.map((p) => (gone.has(p.index) ? '-' : String(seen[p.index].size)))
       if (json) {
         console.log(JSON.stringify(stats === undefined ? summary : { ...summary, stats }))
       } else {
+        const ok = agreed && membersAgreed
         console.log(
-          `peers ${peers} (${mode}), payloads ${count} of ${size} bytes: ${agreed ? 'AGREED' : 'NOT AGREED'}`,
+          `peers ${peers} (${mode}), payloads ${voted} of ${size} bytes: ${ok ? 'AGREED' : 'NOT AGREED'}`,
         )
+        const gonePart = gone.size > 0 ? ` (${gone.size} gone)` : ''
+        const all = live.length === 1 ? 'the 1 live peer' : `all ${live.length} live peers`
         if (agreed) {
-          console.log(`  all ${peers} peers delivered the same ${lengths[0]} blocks in the same order`)
+          console.log(`  ${all}${gonePart} delivered the same ${lengths[0]} blocks in the same order`)
         } else {
           console.log(
-            `  payloads held per peer: ${held.join(' ')} of ${count}; blocks per peer: ${lengths.join(' ')}`,
+            `  payloads held per peer: ${held.join(' ')} of ${voted}; blocks per live peer: ${lengths.join(' ')}`,
           )
           if (difference !== undefined) {
-            console.log(`  peer ${difference.peer} differs from peer 0 at position ${difference.position}`)
+            console.log(
+              `  peer ${live[difference.peer]} differs from peer ${live[0]} at position ${difference.position}`,
+            )
           }
         }
+        if (membersAgreed) {
+          console.log(
+            `  ${all} report${live.length === 1 ? 's' : ''} the same ${statuses[0].members.length} members`,
+          )
+        } else {
+          live.forEach((peer, i) => {
+            console.log(
+              `  peer ${peer} reports ${statuses[i].members.length} members: ${statuses[i].members.join(' ')}`,
+            )
+          })
+        }
+        for (const change of changes?.changes ?? []) console.log(`  ${changes?.describe(change)}`)
         console.log(
           `  elapsed ${(elapsedMs / 1000).toFixed(2)} s (first vote to last block at the last peer), ${summary.payloadsPerSecond} payloads/s`,
         )
@@ -307,11 +500,11 @@ export const demoCommand = {
         stats?.forEach((peer, i) => {
           const { count: n, totalMs } = peer.verifications
           console.log(
-            `  peer ${i}: CPU ${peer.cpuMs.toFixed(0)} ms, ${n} signature verifications in ${totalMs.toFixed(0)} ms`,
+            `  peer ${live[i]}: CPU ${peer.cpuMs.toFixed(0)} ms, ${n} signature verifications in ${totalMs.toFixed(0)} ms`,
           )
         })
       }
-      return agreed ? 0 : 1
+      return agreed && membersAgreed ? 0 : 1
     } catch (error) {
       if (interrupted) return 1
       console.error(`parsec-peer demo: ${(error as Error).message}`)
