@@ -73,7 +73,10 @@ export interface MembershipRunOptions {
   /** Per-step chance of voting an extra opaque payload while membership work is open (default 0.05):
    * decisions are what suspicion and probation count. */
   readonly probTraffic?: number
-  /** Steps without any membership event after which changes still deferred count as settled (default 400). */
+  /**
+   * Steps without any membership event after which changes still deferred count as settled
+   * (default: `candidateTimeoutMs` in steps plus 100, at least 400).
+   */
   readonly quietSteps?: number
   /** Every membership event with its step, as it happens (`--trace`). */
   readonly trace?: (entry: MembershipTraceEntry) => void
