@@ -13,13 +13,16 @@
  *   await section.api(0).vote([payload])
  *   await section.kill(2) // SIGKILL
  *   await section.start(2) // same data directory, same libp2p port
+ *   const joiner = await section.addJoiner([section.peers[0].ready!.listen[0]])
+ *   await section.start(joiner.index) // `start --join SECTION_ID --bootstrap ...`
+ *   await section.waitMember(joiner.index, 60_000)
  * } finally {
  *   await section.close() // stops every child, removes the directory
  * }
  * ```
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -219,6 +222,11 @@ export interface LocalPeer {
   exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** The last lines the child wrote on stderr (for error messages). */
   readonly stderr: string[]
+  /**
+   * A peer added by `addJoiner`: it joins through these addresses (`start --join`) on its first
+   * start, and resumes from its data directory alone (`--data-dir`, no key, no section) after.
+   */
+  readonly joinBootstrap?: readonly string[]
 }
 
 export interface LocalSectionOptions {
@@ -251,10 +259,13 @@ export class LocalSection {
   readonly dir: string
   readonly genesisFile: string
   readonly sectionId: string
-  readonly peers: readonly LocalPeer[]
+  /** The founders (the genesis group), then the joiners in the order they were added. */
+  readonly peers: LocalPeer[]
   /** The peers' API token file and token (undefined: no token). */
   readonly apiToken: { readonly file: string; readonly token: string } | undefined
   private closed = false
+  /** The `parsec-peer dht` node of `startDht`, if any. */
+  private dht: ChildProcess | undefined
 
   private constructor(
     private readonly options: LocalSectionOptions,
@@ -316,6 +327,92 @@ export class LocalSection {
     }
   }
 
+  /** Adds a peer of no genesis (a new key, port and data directory) that joins through `bootstrap`. */
+  async addJoiner(bootstrap: readonly string[]): Promise<LocalPeer> {
+    const index = this.peers.length
+    const [port] = await freePorts(1)
+    const identity = await generateIdentity()
+    const keyFile = join(this.dir, `peer-${index}.key.json`)
+    writeKeyFile(keyFile, identity)
+    const peer: LocalPeer = {
+      index,
+      peerId: identity.peerId.toString(),
+      keyFile,
+      dataDir: join(this.dir, `peer-${index}`),
+      port,
+      listen: `/ip4/127.0.0.1/tcp/${port}`,
+      stderr: [],
+      joinBootstrap: [...bootstrap],
+    }
+    this.peers.push(peer)
+    return peer
+  }
+
+  /**
+   * Starts a `parsec-peer dht` node on 127.0.0.1 (a bootstrap node of the shared DHT, stopped with
+   * the section) and resolves with its addresses (each ending in /p2p/PEERID).
+   */
+  async startDht(timeoutMs = 30_000): Promise<{ readonly peerId: string; readonly addrs: string[] }> {
+    if (this.dht !== undefined) throw new Error('the DHT node is already running')
+    const child = spawn(
+      process.execPath,
+      [this.options.bin ?? PEER_BIN, 'dht', '--listen', '/ip4/127.0.0.1/tcp/0', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    this.dht = child
+    const stderr: string[] = []
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      stderr.push(line)
+      if (stderr.length > STDERR_LINES) stderr.shift()
+    })
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`parsec-peer dht printed nothing in ${timeoutMs} ms: ${stderr.join(' | ')}`))
+      }, timeoutMs)
+      let first = true
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (!first) return
+        first = false
+        clearTimeout(timer)
+        try {
+          resolve(JSON.parse(line) as { peerId: string; addrs: string[] })
+        } catch (error) {
+          reject(error)
+        }
+      })
+      child.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`parsec-peer dht exited (${code}) before printing: ${stderr.join(' | ')}`))
+      })
+    })
+  }
+
+  /** Resolves once peer `index` reports itself a member in `GET /status` (a joiner: voted in). */
+  async waitMember(index: number, timeoutMs: number, pollMs = 200): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const self = (await this.peers[index].api?.status().catch(() => undefined))?.self
+      if (self === 'member') return
+      if (Date.now() >= deadline)
+        throw new Error(`peer ${index} is ${self ?? 'not running'} after ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, pollMs))
+    }
+  }
+
+  /** How peer `index` names its section: a founder its genesis, a joiner its section id once. */
+  private sectionArgs(peer: LocalPeer): string[] {
+    if (peer.joinBootstrap === undefined) return ['--key', peer.keyFile, '--genesis', this.genesisFile]
+    if (existsSync(join(peer.dataDir, 'section.json'))) return []
+    return [
+      '--key',
+      peer.keyFile,
+      '--join',
+      this.sectionId,
+      ...peer.joinBootstrap.flatMap((addr) => ['--bootstrap', addr]),
+    ]
+  }
+
   api(index: number): ApiClient {
     const api = this.peers[index].api
     if (api === undefined) throw new Error(`peer ${index} is not running`)
@@ -334,10 +431,7 @@ export class LocalSection {
       ...(this.options.nodeArgs ?? []),
       this.options.bin ?? PEER_BIN,
       'start',
-      '--key',
-      peer.keyFile,
-      '--genesis',
-      this.genesisFile,
+      ...this.sectionArgs(peer),
       '--listen',
       peer.listen,
       '--data-dir',
@@ -454,6 +548,15 @@ export class LocalSection {
 
   async stopAll(): Promise<void> {
     await Promise.all(this.peers.map((peer) => this.stop(peer.index)))
+    const dht = this.dht
+    this.dht = undefined
+    if (dht !== undefined && dht.exitCode === null && dht.signalCode === null) {
+      const exited = new Promise((resolve) => dht.once('exit', resolve))
+      dht.kill('SIGTERM')
+      const timer = setTimeout(() => dht.kill('SIGKILL'), KILL_AFTER_MS)
+      await exited
+      clearTimeout(timer)
+    }
   }
 
   /** Stops every peer and removes the directory (unless `keepDir`). Safe to call twice. */
@@ -467,5 +570,6 @@ export class LocalSection {
   /** Synchronous last resort (process exit handlers): SIGKILL every child. */
   killAllNow(): void {
     for (const peer of this.peers) peer.child?.kill('SIGKILL')
+    this.dht?.kill('SIGKILL')
   }
 }

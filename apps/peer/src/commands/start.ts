@@ -18,6 +18,7 @@ import {
   parseGenesis,
   type SectionError,
   type SectionGenesis,
+  type SelfState,
 } from '@parsec-section/p2p-section'
 import type { LevelDatastore } from 'datastore-level'
 import { isLoopbackHost } from '../api-access.js'
@@ -27,13 +28,15 @@ import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
 import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
 import { MEMBERSHIP_OPTIONS, membershipConfig, membershipHelp } from '../membership-flags.js'
+import { parseSectionId, readSectionFile, sectionFilePath, writeSectionFile } from '../section-file.js'
 import { parseMultiaddr } from './genesis.js'
 
 /** How long `--leave-on-exit` waits for our removal to be agreed and our drain to end. */
 const LEAVE_TIMEOUT_MS = 60_000
 
-const HELP = `usage: parsec-peer start --key FILE --genesis FILE --listen MULTIADDR [--listen MULTIADDR ...]
-                         [--bootstrap MULTIADDR ...] [--announce MULTIADDR ...] [--data-dir DIR]
+const HELP = `usage: parsec-peer start --key FILE --listen MULTIADDR [--listen MULTIADDR ...]
+                         (--genesis FILE | --join SECTION_ID) [--bootstrap MULTIADDR ...]
+                         [--announce MULTIADDR ...] [--data-dir DIR]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json]
@@ -43,6 +46,15 @@ section's founders), listening on the --listen multiaddrs (e.g. /ip4/127.0.0.1/t
 the members at their agreed addresses (founders: their genesis addresses), at --bootstrap multiaddrs
 (which must end in /p2p/PEERID) and at what the DHT finds. The members are whoever the section's
 agreed blocks say: a founder restarted from its data directory after others left resumes with them.
+  --join SECTION_ID  join the section with this id (64 hex characters) instead: no genesis file.
+                   The peer dials the --bootstrap addresses (a member's, or any peer of the shared
+                   DHT, e.g. a 'parsec-peer dht' node: the section's members are then looked up in
+                   the DHT), fetches and verifies the section's genesis record and membership chain
+                   against the id, asks to join, catches up (the section's blocks from position 0)
+                   and is voted in: it prints 'candidate', its catch-up pages, then 'member'. With
+                   --data-dir the section id is written to DIR/section.json: a peer that joined is
+                   restarted with --data-dir DIR (and --listen) alone and resumes as a member
+                   (one stopped before it was voted in joins again).
   --announce MULTIADDR  (repeatable) the addresses this peer advertises (in its announcements, its
                    join request and to the DHT) instead of its --listen addresses: for a listener
                    on 0.0.0.0 or behind a port mapping (e.g. /ip4/203.0.113.7/tcp/4001).
@@ -319,6 +331,7 @@ async function runStart(args: string[]): Promise<number> {
   const { values } = parse(args, {
     key: { type: 'string' },
     genesis: { type: 'string' },
+    join: { type: 'string' },
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     announce: { type: 'string', multiple: true },
@@ -341,7 +354,10 @@ async function runStart(args: string[]): Promise<number> {
   }
   const json = values.json === true
   const genesisPath = values.genesis as string | undefined
-  if (genesisPath === undefined) throw new UsageError('--genesis FILE is required')
+  const joinText = values.join as string | undefined
+  if (genesisPath !== undefined && joinText !== undefined)
+    throw new UsageError('--genesis and --join exclude each other: found (or resume) a section, or join one')
+  const joinId = joinText === undefined ? undefined : parseSectionId(joinText, '--join')
   const listen = (values.listen as string[] | undefined) ?? []
   if (listen.length === 0)
     throw new UsageError('--listen MULTIADDR is required (e.g. /ip4/127.0.0.1/tcp/4001)')
@@ -384,8 +400,25 @@ async function runStart(args: string[]): Promise<number> {
       if (values[option] !== undefined) throw new UsageError(`--${option} needs --api HOST:PORT`)
     }
   }
-  const genesis = readGenesisFile(genesisPath)
+  const genesis = genesisPath === undefined ? undefined : readGenesisFile(genesisPath)
   const dataDir = values['data-dir'] as string | undefined
+  // Joining: --join, or a data directory that records the section it joined.
+  const joinedId = genesis === undefined && dataDir !== undefined ? readSectionFile(dataDir) : undefined
+  if (joinId !== undefined && joinedId !== undefined && joinId !== joinedId) {
+    throw new UsageError(
+      `--join ${joinId}: the data directory ${dataDir} belongs to section ${joinedId} (${sectionFilePath(dataDir as string)})`,
+    )
+  }
+  const sectionId = genesis?.sectionId ?? joinId ?? joinedId
+  if (sectionId === undefined) {
+    throw new UsageError(
+      dataDir === undefined
+        ? '--genesis FILE or --join SECTION_ID is required'
+        : `--genesis FILE or --join SECTION_ID is required (${dataDir} records no section joined)`,
+    )
+  }
+  if (genesis === undefined && joinedId === undefined && bootstrap.length === 0)
+    throw new UsageError('--join needs --bootstrap MULTIADDR (a member or a DHT peer) to find the section')
   if (dataDir !== undefined) {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 })
@@ -402,9 +435,9 @@ async function runStart(args: string[]): Promise<number> {
   })
   // Founding (or resuming as a founder) takes a founder's key: the members now are whoever the
   // agreed blocks say, but the genesis group is fixed.
-  if (!genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
+  if (genesis !== undefined && !genesis.members.some((m) => m.peerId.equals(identity.peerId))) {
     throw new UsageError(
-      `peer ${peerId} is not a member of section ${genesis.sectionId}: only its founders start from the genesis file ${genesisPath}`,
+      `peer ${peerId} is not a member of section ${genesis.sectionId}: only its founders start from the genesis file ${genesisPath} (others --join ${genesis.sectionId})`,
     )
   }
   if (identity.save !== undefined) {
@@ -413,6 +446,8 @@ async function runStart(args: string[]): Promise<number> {
       flag: 'wx',
     })
   }
+
+  if (genesis === undefined && dataDir !== undefined) writeSectionFile(dataDir, sectionId)
 
   let datastore: LevelDatastore | undefined
   if (dataDir !== undefined) {
@@ -445,7 +480,9 @@ async function runStart(args: string[]): Promise<number> {
       listen,
       bootstrap,
       ...(announce.length === 0 ? {} : { announce }),
-      genesis,
+      ...(genesis === undefined
+        ? { join: { sectionId, bootstrap: bootstrap.map((a) => multiaddr(a)) } }
+        : { genesis }),
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
       ...(Object.keys(membership).length === 0 ? {} : { membership }),
@@ -522,6 +559,7 @@ async function runStart(args: string[]): Promise<number> {
     )
   })
   logMembership(section, log)
+  watchSelf(section, log)
   // Our removal agreed and our drain over (we left, or were voted out or banned): nothing more to
   // do here; stop (exit 0 after a leave, 1 otherwise).
   let removal: LeaveReason | undefined
@@ -602,7 +640,7 @@ async function runStart(args: string[]): Promise<number> {
   const atStart = section.membershipStatus()
   const ready = {
     peerId,
-    sectionId: genesis.sectionId,
+    sectionId,
     listen: listenAddrs(),
     api: control?.address ?? null,
     self: atStart.self,
@@ -611,7 +649,7 @@ async function runStart(args: string[]): Promise<number> {
   log.line(
     'ready',
     ready,
-    `ready: peer ${peerId} of section ${genesis.sectionId} (${genesis.mode}, ${atStart.self} of ${atStart.members.length} members, ` +
+    `ready: peer ${peerId} of section ${sectionId} (${genesis === undefined ? 'joined' : genesis.mode}, ${atStart.self} of ${atStart.members.length} members, ` +
       `${restored} blocks at start); listening on ${ready.listen.join(' ')}` +
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
@@ -668,7 +706,7 @@ async function runStart(args: string[]): Promise<number> {
   }
   if (removal !== undefined && removal !== 'left') {
     console.error(
-      `parsec-peer start: ${removal === 'banned' ? 'banned from' : 'voted out of'} section ${genesis.sectionId}: ` +
+      `parsec-peer start: ${removal === 'banned' ? 'banned from' : 'voted out of'} section ${sectionId}: ` +
         'this key is no member any more (joining again takes a new key)',
     )
     return 1
@@ -678,6 +716,37 @@ async function runStart(args: string[]): Promise<number> {
     return 1
   }
   return code
+}
+
+const SELF_LINES: Partial<Record<SelfState, string>> = {
+  outsider: 'outsider: asking to join',
+  candidate: 'candidate: admitted, catching up',
+  joining: 'joining: our Add is agreed, replaying up to it',
+  member: 'member: voted in',
+}
+
+/** How often a joiner's own state is looked at (the service has no event for `candidate`). */
+const SELF_POLL_MS = 250
+
+/**
+ * A joiner's progress: one `self` line each time our own state changes on the way in (`outsider`,
+ * `candidate`, ..., `member`); the catch-up pages and `self:joined` have their own lines.
+ */
+function watchSelf(section: ParsecSection, log: EventLog): void {
+  let last = section.self()
+  if (last === 'member' || last === 'leaving') return
+  const check = (): void => {
+    const self = section.self()
+    if (self === last) return
+    last = self
+    log.flush()
+    log.line('self', { self }, SELF_LINES[self] ?? self)
+    if (self !== 'outsider' && self !== 'candidate' && self !== 'joining') clearInterval(timer)
+  }
+  const timer = setInterval(check, SELF_POLL_MS)
+  timer.unref()
+  section.addEventListener('catchup:progress', check)
+  section.addEventListener('self:joined', check)
 }
 
 /** One line per membership change the section agrees on, and per refused join. */
