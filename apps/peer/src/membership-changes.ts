@@ -7,7 +7,13 @@
  *
  * Before a change the demo stops voting at its peer and waits until the payloads voted there are
  * delivered by the others (`quiesce`): a payload a peer holds when it is killed, or after its
- * removal, might never be gossiped. A new kind of change (`--join`) is one more case of `make`.
+ * removal, might never be gossiped.
+ *
+ * A join starts the joiner's process (`start --join`, see `LocalSection.addJoiner`) and is done once
+ * the joiner reports itself a member and every live member lists it. It is refused when the joiner
+ * is rejected for a reason waiting cannot change (e.g. `Banned`, `InsufficientWork`) or its process
+ * exits; rejections that ask it to wait (`YoungCap`, `TooSoon`, `TooManyCandidates`...) are shown
+ * and waited out, up to the join's timeout (then deferred). A joiner that did not get in is stopped.
  */
 import { ApiRequestError, type LocalSection, type StatusJson } from './local-section.js'
 import type { PlannedChange } from './membership-plan.js'
@@ -30,6 +36,8 @@ export interface ChangeHooks {
   resume(peer: number): void
   /** `peer` is leaving or dead: no more votes or block reads there. */
   departed(peer: number): void
+  /** `peer` joined (a member at every live member): votes and block reads there too. */
+  joined(peer: number): void
   /** A progress line (human output). */
   info(line: string): void
 }
@@ -37,18 +45,39 @@ export interface ChangeHooks {
 export interface ChangeTimers {
   /** How long a change may take from its request to being seen at every live member. */
   readonly agreeTimeoutMs: number
+  /** How long a joiner may take from its start to being a member seen by every live member. */
+  readonly joinTimeoutMs: number
   /** How long a leaver may take to exit after its removal (its drain, `--linger-ms`, included). */
   readonly exitTimeoutMs: number
   readonly pollMs: number
 }
 
-const DEFAULT_TIMERS: ChangeTimers = { agreeTimeoutMs: 60_000, exitTimeoutMs: 30_000, pollMs: 200 }
+const DEFAULT_TIMERS: ChangeTimers = {
+  agreeTimeoutMs: 60_000,
+  joinTimeoutMs: 120_000,
+  exitTimeoutMs: 30_000,
+  pollMs: 200,
+}
+
+/** Rejections of a join that waiting does not change: the join is refused. */
+const FINAL_REJECTIONS = new Set([
+  'BadSignature',
+  'InsufficientWork',
+  'AlreadyMember',
+  'Banned',
+  'Resurrection',
+  'NotAllowed',
+  'BadInvitation',
+  'InvitationQuota',
+  'PolicyRejected',
+])
 
 interface MemberEvent {
   readonly event: string
   readonly peer?: string
   readonly position?: number
   readonly reason?: string
+  readonly self?: string
 }
 
 export class MembershipChanges {
@@ -59,6 +88,8 @@ export class MembershipChanges {
   /** The leavers' exits (after their drain), awaited at the end of the run. */
   private readonly drains: Promise<void>[] = []
   private readonly names: Map<string, number>
+  /** The rejections of each joiner's requests (by peer id), in the order reported. */
+  private readonly rejections = new Map<string, string[]>()
 
   constructor(
     private readonly section: LocalSection,
@@ -90,6 +121,14 @@ export class MembershipChanges {
 
   /** A stdout line of peer `index`: membership events become one line per change. */
   onLine(index: number, line: string): void {
+    if (line.startsWith('{"event":"join:rejected"')) {
+      this.onRejected(line)
+      return
+    }
+    if (line.startsWith('{"event":"self"')) {
+      this.onSelf(index, line)
+      return
+    }
     if (!line.startsWith('{"event":"member:')) return
     let event: MemberEvent
     try {
@@ -105,6 +144,34 @@ export class MembershipChanges {
     this.hooks.info(
       `${this.clock()}  member ${what} ${this.name(event.peer ?? '?')} (${reason}block ${event.position}), first reported by peer ${index}`,
     )
+  }
+
+  /** A joiner's own state on its way in (`candidate`, ..., `member`). */
+  private onSelf(index: number, line: string): void {
+    let event: MemberEvent
+    try {
+      event = JSON.parse(line) as MemberEvent
+    } catch {
+      return
+    }
+    this.hooks.info(`${this.clock()}  ${this.name(this.section.peers[index].peerId)}: ${event.self}`)
+  }
+
+  /** A join request refused (reported by the joiner or a member): shown once per peer and reason. */
+  private onRejected(line: string): void {
+    let event: MemberEvent
+    try {
+      event = JSON.parse(line) as MemberEvent
+    } catch {
+      return
+    }
+    if (event.peer === undefined || event.reason === undefined) return
+    const list = this.rejections.get(event.peer) ?? []
+    if (!list.includes(event.reason)) {
+      this.hooks.info(`${this.clock()}  join of ${this.name(event.peer)} rejected: ${event.reason}`)
+    }
+    list.push(event.reason)
+    this.rejections.set(event.peer, list)
   }
 
   /**
@@ -146,6 +213,10 @@ export class MembershipChanges {
     this.hooks.info(
       `${this.clock()}  ${change.kind} of ${this.name(change.peerId)} (${change.membersBefore} members)`,
     )
+    if (change.kind === 'join') {
+      await this.join(change)
+      return
+    }
     try {
       await this.hooks.quiesce(peer)
     } catch (error) {
@@ -154,7 +225,6 @@ export class MembershipChanges {
       return
     }
     const requested = Date.now()
-    // One case per kind of change (a join: start the joiner, then wait until it is a member).
     const refusal = change.kind === 'kill' ? await this.kill(peer) : await this.leave(peer)
     if (refusal !== undefined) {
       change.outcome = 'refused'
@@ -181,6 +251,58 @@ export class MembershipChanges {
         }),
       )
     }
+  }
+
+  /** Starts the joiner and waits until it is a member everywhere (or refused, or deferred). */
+  private async join(change: TrackedChange): Promise<void> {
+    const { peer, peerId } = change
+    const requested = Date.now()
+    try {
+      await this.section.start(peer)
+    } catch (error) {
+      change.outcome = 'refused'
+      change.reason = `its process did not start: ${(error as Error).message}`
+      this.depart(peer)
+      return
+    }
+    change.outcome = 'requested'
+    const deadline = requested + this.timers.joinTimeoutMs
+    for (;;) {
+      const final = this.rejections.get(peerId)?.find((reason) => FINAL_REJECTIONS.has(reason))
+      if (final !== undefined || this.section.peers[peer].child === undefined) {
+        change.outcome = 'refused'
+        change.reason =
+          final !== undefined
+            ? `rejected: ${final}`
+            : `its process exited: ${this.section.peers[peer].stderr.at(-1) ?? ''}`
+        break
+      }
+      const live = this.live()
+      const statuses = await Promise.all(
+        live.map((i) => this.section.peers[i].api?.status().catch(() => undefined)),
+      )
+      const own = statuses[live.indexOf(peer)]
+      const listing = statuses.filter((s) => s?.members.includes(peerId)).length
+      if (own?.self === 'member' && listing === live.length) {
+        change.outcome = 'done'
+        change.tookMs = Date.now() - requested
+        this.hooks.joined(peer)
+        return
+      }
+      if (Date.now() >= deadline) {
+        const rejected = [...new Set(this.rejections.get(peerId) ?? [])]
+        change.outcome = 'deferred'
+        change.reason =
+          `${own?.self ?? 'not answering'} after ${(this.timers.joinTimeoutMs / 1000).toFixed(0)} s, ` +
+          `listed by ${listing} of ${live.length} live peers` +
+          (rejected.length === 0 ? '' : `; rejected meanwhile: ${rejected.join(', ')}`)
+        break
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.timers.pollMs))
+    }
+    // Not in: stopped, so that it neither votes nor turns up as a member later.
+    this.depart(peer)
+    await this.section.kill(peer)
   }
 
   /** SIGKILLs `peer` (never refused). */

@@ -1,5 +1,5 @@
 /**
- * The membership changes `parsec-peer demo` is asked for (`--leave L`, `--kill K`), as an ordered
+ * The membership changes `parsec-peer demo` is asked for (`--join J`, `--leave L`, `--kill K`), as an ordered
  * list of requested changes, checked up front against the liveness rules of MEMBERSHIP.md §1 (the
  * budget rule): a combination the section could not carry out is a `UsageError` (exit 2).
  *
@@ -10,12 +10,13 @@
  *   a graceful leave.
  * - a graceful leave needs N ≥ 2 (the leaver stays responsive while it drains; the last member
  *   cannot leave).
- * Kills therefore go first, while the section is largest, then leaves. Joins (`--join J`, to come)
- * are another kind of change: they would go first, so that kills and leaves find the most members.
+ * - a join needs nothing of the section's size (a section of one admits a joiner).
+ * Joins therefore go first, so that kills and leaves find the most members; then kills, while the
+ * section is largest, then leaves. The joiners are new local peers, numbered after the founders.
  */
 import { UsageError } from './args.js'
 
-export type ChangeKind = 'kill' | 'leave'
+export type ChangeKind = 'join' | 'kill' | 'leave'
 
 export interface PlannedChange {
   readonly kind: ChangeKind
@@ -27,6 +28,8 @@ export interface PlannedChange {
 
 export interface ChangeRequest {
   readonly peers: number
+  /** Joiners, started after the founders (default 0). */
+  readonly join?: number
   readonly leave: number
   readonly kill: number
 }
@@ -37,15 +40,20 @@ export const MIN_MEMBERS_FOR_KILL = 4
 export const MIN_MEMBERS_FOR_LEAVE = 2
 
 /**
- * The changes in the order the demo makes them: kills on the highest peer indices, then leaves on
- * the ones below (peer 0 always stays). Throws a `UsageError` naming the flags when impossible.
+ * The changes in the order the demo makes them: joins (peers N, N+1, ...), then kills on the highest
+ * peer indices, then leaves on the ones below (peer 0 always stays). Throws a `UsageError` naming
+ * the flags when impossible.
  */
 export function planChanges(request: ChangeRequest): PlannedChange[] {
-  const { peers, leave, kill } = request
+  const { leave, kill } = request
+  const join = request.join ?? 0
+  // Every join happens first: kills and leaves are judged at the size the joins make.
+  const peers = request.peers + join
+  const given = `--peers ${request.peers}${join > 0 ? ` and --join ${join}` : ''}`
   if (kill > 0 && peers - kill + 1 < MIN_MEMBERS_FOR_KILL) {
     const possible = Math.max(0, peers - MIN_MEMBERS_FOR_KILL + 1)
     throw new UsageError(
-      `--kill ${kill} with --peers ${peers}: a killed member is removed only while the others stay ` +
+      `--kill ${kill} with ${given}: a killed member is removed only while the others stay ` +
         `more than 2/3 of the voters, so each kill needs at least ${MIN_MEMBERS_FOR_KILL} members when it ` +
         `happens (a section of 3 shrinks only by a graceful leave); at most --kill ${possible} here`,
     )
@@ -53,12 +61,14 @@ export function planChanges(request: ChangeRequest): PlannedChange[] {
   if (leave > 0 && peers - kill - leave + 1 < MIN_MEMBERS_FOR_LEAVE) {
     const possible = Math.max(0, peers - kill - 1)
     throw new UsageError(
-      `--leave ${leave} with --peers ${peers}${kill > 0 ? ` and --kill ${kill}` : ''}: the last member ` +
+      `--leave ${leave} with ${given}${kill > 0 ? ` and --kill ${kill}` : ''}: the last member ` +
         `cannot leave; at most --leave ${possible} here`,
     )
   }
   const changes: PlannedChange[] = []
-  let members = peers
+  let members = request.peers
+  for (let i = 0; i < join; i++)
+    changes.push({ kind: 'join', peer: request.peers + i, membersBefore: members++ })
   let next = peers - 1
   for (let i = 0; i < kill; i++) changes.push({ kind: 'kill', peer: next--, membersBefore: members-- })
   for (let i = 0; i < leave; i++) changes.push({ kind: 'leave', peer: next--, membersBefore: members-- })

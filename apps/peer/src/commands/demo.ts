@@ -2,7 +2,8 @@
  * `parsec-peer demo`: a real section of N `parsec-peer start` processes on 127.0.0.1 (libp2p over
  * TCP, LevelDB data directories), P random payloads voted through the control API, and a check
  * that every peer delivered the same blocks in the same order, with throughput and latency. With
- * `--leave L` / `--kill K` members leave or are SIGKILLed while the votes go on (membership-plan.ts
+ * `--join J` / `--leave L` / `--kill K` peers join (`start --join`), members leave or are SIGKILLed
+ * while the votes go on (membership-plan.ts
  * checks the combination, membership-changes.ts makes and tracks the changes), and the live members
  * must also agree on the member list.
  */
@@ -24,8 +25,23 @@ const MEMBERSHIP_TIMERS = [
   '--linger-ms',
   '5000',
 ] as const
+/**
+ * With --join, also: light proof of work, a short probation and little spacing between Adds (from
+ * 4 members on, a section admits the next joiner only once the previous one aged `probationBlocks`
+ * agreed blocks), and a candidate without progress forgotten after 10 s.
+ */
+const JOIN_TIMERS = [
+  '--pow-bits',
+  '4',
+  '--probation-blocks',
+  '4',
+  '--min-blocks-between-adds',
+  '1',
+  '--candidate-timeout-ms',
+  '10000',
+] as const
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
-                        [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
+                        [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
@@ -41,11 +57,20 @@ first vote).
 Membership changes, made one after another while payloads are voted (and voted until every change
 happened or was reported refused or deferred, with the reason; each change shows on stderr as the
 peers report it):
+  --join J   start J peers that join the section ('parsec-peer start --join SECTION_ID'), one after
+             another, each once the previous one is a member everywhere: the first half with a
+             founder's address as --bootstrap, the others with the address of a 'parsec-peer dht'
+             node only (started with J >= 2; the founders join the DHT through it), from which they
+             find the members. Joins go first, before kills and leaves. A join is done when the
+             joiner reports itself a member and every live member lists it; refused when a member
+             rejects it for good (e.g. Banned) or its process exits; deferred after 120 s. The
+             joiners count in the end check (same blocks from position 0, same members).
   --kill K   SIGKILL K members (first, on the highest peer indices); the others remove each after
              the unresponsive window. Each kill needs at least 4 members when it happens (more than
              2/3 of the voters stay alive): a section of 3 loses members only by graceful leaves.
   --leave L  L members leave gracefully (POST /leave, then the next ones): at least 1 member stays.
-  With either, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
+  With any of them, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
+  (with --join also ${JOIN_TIMERS.join(' ')})
   (a silent member is suspected after 2 s and 5 decisions without its progress, so a kill is
   removed within seconds; a leaver drains for 5 s). Before each change the demo stops voting at
   that peer until the others delivered its payloads; a change not seen by every live member within
@@ -53,7 +78,7 @@ peers report it):
   An impossible combination (e.g. --peers 4 --kill 2) is refused up front (exit 2).
 --json prints exactly {"peers","payloads","agreed","blocks","elapsedMs","payloadsPerSecond",
 "latencyMs":{"p50","p99"},"members","membersAgreed"} ("members": the final member list, only when
-every live member reports the same one), and with --leave or --kill "changes": [{"kind","peer",
+every live member reports the same one), and with --join, --leave or --kill "changes": [{"kind","peer",
 "outcome": done|refused|deferred, "reason"?}]. --keep-dir keeps the directory (keys, genesis, data
 directories).
 --batch N payloads per POST (default 25); --in-flight K POSTs outstanding at once (default 1: each
@@ -134,6 +159,7 @@ export const demoCommand = {
       payloads: { type: 'string' },
       mode: { type: 'string' },
       size: { type: 'string' },
+      join: { type: 'string' },
       leave: { type: 'string' },
       kill: { type: 'string' },
       json: { type: 'boolean' },
@@ -155,7 +181,8 @@ export const demoCommand = {
     const mode: ConsensusMode = choiceOption(values, 'mode', ['single', 'supermajority'] as const, 'single')
     const leave = intOption(values, 'leave', 0, 0, 32)
     const kill = intOption(values, 'kill', 0, 0, 32)
-    const plan = planChanges({ peers, leave, kill })
+    const join = intOption(values, 'join', 0, 0, 32)
+    const plan = planChanges({ peers, join, leave, kill })
     const json = values.json === true
     const batchOption = intOption(values, 'batch', MAX_BATCH, 1, 10_000)
     const inFlight = intOption(values, 'in-flight', 1, 1, 64)
@@ -174,6 +201,7 @@ export const demoCommand = {
     const startArgs = [
       ...(values['no-sync'] === true ? ['--no-sync'] : []),
       ...(plan.length > 0 ? MEMBERSHIP_TIMERS : []),
+      ...(join > 0 ? JOIN_TIMERS : []),
     ]
     let changes: MembershipChanges | undefined
     const section = await LocalSection.create({
@@ -200,9 +228,21 @@ export const demoCommand = {
     let progress: NodeJS.Timeout | undefined
     try {
       info(`section ${section.sectionId.slice(0, 16)}… (${mode}) of ${peers} peers in ${section.dir}`)
-      await section.startAll()
+      // Half of the joiners know only the section id and this DHT node; the founders provide there.
+      const dht = join >= 2 ? await section.startDht() : undefined
+      if (dht !== undefined) info(`DHT node ${dht.peerId} at ${dht.addrs[0]}`)
+      const founderArgs = dht === undefined ? [] : ['--bootstrap', dht.addrs[0]]
+      await Promise.all(section.peers.map((peer) => section.start(peer.index, founderArgs)))
       await section.waitConnected(CONNECT_TIMEOUT_MS)
       info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
+      // The joiners (peers N, N+1, ...; started by their join, see membership-changes.ts).
+      const waiting = new Set<number>()
+      for (let j = 0; j < join; j++) {
+        const founder = section.peers[j % peers].ready?.listen.find((addr) => addr.includes('/p2p/'))
+        const viaDht = dht !== undefined && j >= Math.ceil(join / 2)
+        const joiner = await section.addJoiner(viaDht ? [dht.addrs[0]] : [founder ?? ''])
+        waiting.add(joiner.index)
+      }
 
       // Distinct random payloads: P now, more while membership changes are under way.
       const payloads: Buffer[] = []
@@ -226,7 +266,7 @@ export const demoCommand = {
 
       // Where votes go (peers stop taking votes before they leave or are killed), what each was
       // given, and the POSTs still outstanding there.
-      const voteAt = new Set(section.peers.map((peer) => peer.index))
+      const voteAt = new Set(section.peers.map((peer) => peer.index).filter((i) => !waiting.has(i)))
       const votedAt: number[][] = section.peers.map(() => [])
       const postsAt: Set<Promise<unknown>>[] = section.peers.map(() => new Set())
       const gone = new Set<number>()
@@ -258,7 +298,8 @@ export const demoCommand = {
           }
         }
       }
-      const livePeers = (): number[] => section.peers.map((p) => p.index).filter((i) => !gone.has(i))
+      const livePeers = (): number[] =>
+        section.peers.map((p) => p.index).filter((i) => !gone.has(i) && !waiting.has(i))
 
       let lastMin = 0
       let lastTick = Date.now()
@@ -268,12 +309,15 @@ export const demoCommand = {
         const rate = ((min - lastMin) * 1000) / Math.max(1, now - lastTick)
         lastMin = min
         lastTick = now
-        const held = section.peers.map((p) => (gone.has(p.index) ? '-' : String(seen[p.index].size)))
+        const held = section.peers.map((p) =>
+          gone.has(p.index) ? '-' : waiting.has(p.index) ? '·' : String(seen[p.index].size),
+        )
         info(
           `  ${((now - began) / 1000).toFixed(1).padStart(5)} s  payloads delivered per peer: ${held.join(' ')}  (${rate.toFixed(0)} blocks/s at all peers)`,
         )
       }, 1000)
-      const collecting = Promise.all(section.peers.map((peer) => collect(peer.index)))
+      // A joiner's blocks are read once it joined (from position 0: the section's whole sequence).
+      const collectors = livePeers().map((peer) => collect(peer))
 
       // The membership changes, made while the votes go on.
       const quiesce = async (peer: number): Promise<void> => {
@@ -302,7 +346,13 @@ export const demoCommand = {
                 resume: (peer) => voteAt.add(peer),
                 departed: (peer) => {
                   voteAt.delete(peer)
+                  waiting.delete(peer)
                   gone.add(peer)
+                },
+                joined: (peer) => {
+                  waiting.delete(peer)
+                  voteAt.add(peer)
+                  collectors.push(collect(peer))
                 },
                 info,
               },
@@ -385,7 +435,7 @@ export const demoCommand = {
       votingDone = true
       const votedMs = Date.now() - Math.min(...firstVote)
       info(`all ${voted} payloads voted in ${(votedMs / 1000).toFixed(2)} s`)
-      await collecting
+      await Promise.all(collectors)
       const live = livePeers()
       // A live peer may have read a block or two beyond the others' last payload: let them catch up.
       const catchUp = Date.now() + CATCH_UP_MS
