@@ -20,7 +20,11 @@ export const API_PORT = 8080
 
 export interface NetnsPeerOptions {
   readonly keyFile: string
-  readonly genesisFile: string
+  /** A founder's genesis file; or `join`, for a peer that joins (`start --join`). */
+  readonly genesisFile?: string
+  readonly join?: { readonly sectionId: string; readonly bootstrap: readonly string[] }
+  /** More arguments of `start` (e.g. membership flags). */
+  readonly extraArgs?: readonly string[]
   readonly dataDir: string
   /** Where the API relay's socket goes. */
   readonly socketDir: string
@@ -52,8 +56,9 @@ export class NetnsPeer {
         'start',
         '--key',
         options.keyFile,
-        '--genesis',
-        options.genesisFile,
+        ...(options.join === undefined
+          ? ['--genesis', options.genesisFile ?? '']
+          : ['--join', options.join.sectionId, ...options.join.bootstrap.flatMap((a) => ['--bootstrap', a])]),
         '--listen',
         NetnsPeer.listenAddress(lab, index),
         '--data-dir',
@@ -62,6 +67,7 @@ export class NetnsPeer {
         apiAddress,
         '--json',
         '--exit-with-stdin',
+        ...(options.extraArgs ?? []),
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     )
