@@ -79,7 +79,7 @@ agreed blocks say: a founder restarted from its data directory after others left
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
   --json           print JSON lines, each with an "event" field (ready, running, block, blocks,
                    fault, link:error, peer:connected, peer:disconnected, catchup, member:joined,
-                   member:left, member:banned, self:joined, self:removed, join:rejected, leaving,
+                   member:left, member:banned, self, self:joined, self:removed, join:rejected, leaving,
                    leave:refused, failed, stopping, stopped).
   --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
                    costs (a crash may then lose events others have seen, and the peer would fork).
