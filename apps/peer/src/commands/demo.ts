@@ -28,7 +28,9 @@ const MEMBERSHIP_TIMERS = [
 /**
  * With --join, also: light proof of work, a short probation and little spacing between Adds (from
  * 4 members on, a section admits the next joiner only once the previous one aged `probationBlocks`
- * agreed blocks), and a candidate without progress forgotten after 10 s.
+ * agreed blocks), a candidate without progress forgotten after 10 s, and a join grace of 10 s: a
+ * new member is judged by it until the others hear from it, so one killed right after it joined
+ * (before it sent anything) is removed after 10 s rather than the default 2 minutes.
  */
 const JOIN_TIMERS = [
   '--pow-bits',
@@ -38,6 +40,8 @@ const JOIN_TIMERS = [
   '--min-blocks-between-adds',
   '1',
   '--candidate-timeout-ms',
+  '10000',
+  '--join-grace-ms',
   '10000',
 ] as const
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
