@@ -195,7 +195,7 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
   })
 
   const cases: [string, () => string[], RegExp][] = [
-    ['missing --genesis', () => ['--key', key, ...listen], /--genesis FILE is required/],
+    ['missing --genesis', () => ['--key', key, ...listen], /--genesis FILE or --join SECTION_ID is required/],
     ['missing --listen', () => ['--key', key, '--genesis', genesis], /--listen MULTIADDR is required/],
     ['missing --key', () => ['--genesis', genesis, ...listen], /--key FILE is required/],
     [
