@@ -649,7 +649,7 @@ async function runStart(args: string[]): Promise<number> {
   log.line(
     'ready',
     ready,
-    `ready: peer ${peerId} of section ${sectionId} (${genesis === undefined ? 'joined' : genesis.mode}, ${atStart.self} of ${atStart.members.length} members, ` +
+    `ready: peer ${peerId} of section ${sectionId} (${genesis === undefined ? 'joiner' : genesis.mode}, ${atStart.self} of ${atStart.members.length} members, ` +
       `${restored} blocks at start); listening on ${ready.listen.join(' ')}` +
       (control === undefined ? '; no API' : `; API http://${control.address}`),
   )
