@@ -1,7 +1,8 @@
 /**
  * What the packages promise an application that installs them: importing one changes no global
  * (libp2p 3's `Promise.withResolvers` is an opt-in polyfill for Node 20, and a node made without
- * it fails with one clear error), and `parsec-peer --version` prints apps/peer's version. Each
+ * it fails with one clear error), p2p-section's README holds the example CI runs after installing
+ * the packed packages, and `parsec-peer --version` prints apps/peer's version. Each
  * check runs in a child process, so this process's globals cannot hide a change.
  */
 import assert from 'node:assert/strict'
@@ -65,6 +66,12 @@ describe('the packages as an application imports them', () => {
       )
     }
     assert.equal(result.polyfilled, 'function')
+  })
+
+  it("p2p-section's README shows examples/embed.mjs (what test-install runs) verbatim", () => {
+    const example = readFileSync(new URL('packages/p2p-section/examples/embed.mjs', ROOT), 'utf8')
+    const readme = readFileSync(new URL('packages/p2p-section/README.md', ROOT), 'utf8')
+    assert.ok(readme.includes(`\`\`\`js\n${example}\`\`\``), 'copy examples/embed.mjs into the README again')
   })
 
   it('parsec-peer --version and -V print the version of apps/peer/package.json', () => {
