@@ -2,6 +2,7 @@
  * parsec-peer: the command-line peer. Each command lives in `commands/`; this file only
  * dispatches. Exit codes: 0 success, 1 the run failed its check, 2 bad arguments or input.
  */
+import { readFileSync } from 'node:fs'
 import { UsageError } from './args.js'
 
 interface Command {
@@ -26,6 +27,12 @@ const commands: Record<string, () => Promise<Command>> = {
   'bench-join': async () => (await import('./commands/bench-join.js')).benchJoinCommand,
 }
 
+/** This package's version, from its package.json (two levels up from dist/src, in a tarball too). */
+export function version(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8')
+  return (JSON.parse(text) as { version: string }).version
+}
+
 function usage(): string {
   return [
     'usage: parsec-peer <command> [options]',
@@ -46,7 +53,7 @@ function usage(): string {
     '  bench-memory measure the heap bytes per event of a peer, live and restored',
     '  bench-join join latency against the history a joiner replays (simulation)',
     '',
-    "run 'parsec-peer <command> --help' for a command's options",
+    "run 'parsec-peer <command> --help' for a command's options; 'parsec-peer --version' (-V) for the version",
   ].join('\n')
 }
 
@@ -55,6 +62,10 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage())
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(version())
+    return 0
   }
   const load = commands[name]
   if (load === undefined) {

@@ -4,7 +4,6 @@
  * section provide their section's CID through it, and a joiner that knows only its address and a
  * section id finds the section's members (`findSectionPeers`). `parsec-peer dht` runs one.
  */
-import './polyfill.js'
 import { bootstrap } from '@libp2p/bootstrap'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
@@ -16,6 +15,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './node.js'
+import { requirePromiseWithResolvers } from './runtime.js'
 import { sharedDht } from './shared-dht.js'
 
 export interface DhtNodeOptions {
@@ -33,6 +33,7 @@ export interface DhtNodeOptions {
 export type DhtNode = Libp2p<{ dht: KadDHT } & Record<string, unknown>>
 
 export async function createDhtNode(options: DhtNodeOptions): Promise<DhtNode> {
+  requirePromiseWithResolvers()
   const { privateKey, listen, datastore, start = true } = options
   const peerDiscovery =
     options.bootstrap !== undefined && options.bootstrap.length > 0

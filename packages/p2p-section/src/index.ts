@@ -20,7 +20,8 @@
  * await node.services.section.vote(new TextEncoder().encode('hello'))
  * ```
  */
-import './polyfill.js'
+
+import { requirePromiseWithResolvers } from './runtime.js'
 import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
 import { ParsecSectionService } from './section/section.js'
 
@@ -86,5 +87,6 @@ export { findSectionPeers, provideSection, sectionCid, sharedDht } from './share
 export function parsecSection(
   init: ParsecSectionInit,
 ): (components: ParsecSectionComponents) => ParsecSection {
+  requirePromiseWithResolvers()
   return (components) => new ParsecSectionService(components, init)
 }

@@ -5,7 +5,6 @@
  * One `PeerBans` list (the membership machine's bans) gates connections, scores gossipsub peers
  * and refuses the section's inbound streams.
  */
-import './polyfill.js'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'

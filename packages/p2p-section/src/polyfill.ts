@@ -1,6 +1,9 @@
 /**
- * libp2p 3 uses `Promise.withResolvers` (ES2024), which Node 20 lacks; without it `createLibp2p`
- * throws "Promise.withResolvers is not a function". Imported first by this package's index.
+ * `import '@parsec-section/p2p-section/polyfill'`: the one module of this package that changes a
+ * global, and only when imported on purpose. libp2p 3 calls `Promise.withResolvers` (ES2024),
+ * which Node 20 lacks (Node 22 has it); without it `createLibp2p` throws "Promise.withResolvers
+ * is not a function". An application on Node 20 imports this first; importing the package itself
+ * changes nothing (`parsecSection` and the node factories say what is missing instead).
  */
 interface Resolvers<T> {
   promise: Promise<T>

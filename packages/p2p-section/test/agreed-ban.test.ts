@@ -5,6 +5,7 @@
  * closes, its new connections are refused and dials to it denied; and a member restarted from its
  * datastore (its agreed blocks) still bans it.
  */
+import '../src/polyfill.js'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'

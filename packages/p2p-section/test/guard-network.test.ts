@@ -9,6 +9,7 @@
  *   members' own /24 is shed (most streams reset unread) while the section keeps agreeing; the
  *   agreed payloads per second before and during the flood are printed, not asserted.
  */
+import '../src/polyfill.js'
 import assert from 'node:assert/strict'
 import { fork } from 'node:child_process'
 import { describe, it } from 'node:test'

@@ -1,3 +1,4 @@
+import '../src/polyfill.js'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'

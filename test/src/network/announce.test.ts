@@ -5,6 +5,7 @@
  * its listener expands to; the other member's topic validator accepts them (a member's, well
  * signed) and they land in its peer store.
  */
+import '@parsec-section/p2p-section/polyfill'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'

@@ -8,7 +8,7 @@
  * then a few bytes every 100 ms. It reports `{ opened, open }` to the parent after sending and
  * whenever a stream ends, and stops when the parent sends `stop`.
  */
-import '@parsec-section/p2p-section'
+import '@parsec-section/p2p-section/polyfill'
 import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'

@@ -1,4 +1,5 @@
 /** Real libp2p sections on 127.0.0.1 for tests: keys, genesis, nodes, and waiting on events. */
+import '@parsec-section/p2p-section/polyfill'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
