@@ -422,6 +422,25 @@ describe('Membership machine: single-machine rules', () => {
     assert.equal(machine.peerState('Dave'), 'leaving')
   })
 
+  it('the target of a Remove for silence stays in P when its round lapses, until it is heard from (join-while-removing-5 seed 1757)', () => {
+    // Alice did not suspect Eric herself (2 silent decisions of 3): Eric counted in P only through
+    // the others' round-0 Remove votes. When the round turned, P was empty for a moment and every
+    // member voted Add(Fred) at N = 5 beside a silent Eric (3(N - P) > 2(N + 1) fails with P = 1).
+    const config = { ...FAST, suspicionWindow: 5 }
+    const { machine, push } = founder(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], config)
+    for (const name of ['Bob', 'Carol', 'Dave', 'Eric']) machine.activity(mockId(name))
+    const eric = machine.state!.member('Eric')!
+    const removeEric = remove(mockId('Eric'), encodeRemoveInfo({ addHash: eric.addHash, round: 0 }))
+    for (const voter of ['Bob', 'Carol']) machine.observedVote(mockId(voter), removeEric)
+    assert.ok(machine.budgetView().silent.has(mockId('Eric').name), 'a live Remove: Eric is in P')
+    for (let i = 0; i < 4; i++) push(opaque(utf8(`b${i}`)))
+    assert.equal(machine.state!.agreedBlocks, 5, 'round 1 now: the round-0 votes lapsed')
+    assert.ok(machine.budgetView().silent.has(mockId('Eric').name), 'still silent: still in P')
+    machine.tick(10)
+    machine.activity(mockId('Eric'))
+    assert.ok(!machine.budgetView().silent.has(mockId('Eric').name), 'heard from since: out of P')
+  })
+
   it('Remove keys carry addHash and the round; a lapsed vote is cast again next round', () => {
     const config = { ...FAST, suspicionWindow: 5 }
     const { machine, push } = founder(['Alice', 'Bob', 'Carol', 'Dave'], config)

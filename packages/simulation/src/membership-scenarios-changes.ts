@@ -134,13 +134,18 @@ function joinWhileRemoving(size: number, admitted: boolean): Scenario {
       } else {
         if (deferredAt === undefined || deferredAt >= removedAt)
           problems.push(`${joiner} was not deferred by the budget before ${silent}'s removal`)
-        // The budget rule holds back the Add vote, not a local admission: a member that does not
-        // suspect the silent one itself sees no pending removal between a Remove round's lapse and
-        // the next round's votes (§4 "Remove key"), and may admit then (seed 561). Ready re-checks.
+        // The budget rule holds back the Add, judged by each member's own view (M4 checks every
+        // vote): a member may admit between a Remove round's lapse and the next round's votes
+        // (seed 561), or vote when the silent one's last events reached it after the Remove vote
+        // did (seed 1757: Carol heard Eric after Bob's Remove and voted Add(Fred) alone). What the
+        // rule promises is the section's: the Add is not decided before the removal.
         const votedAt = probe.notes.get(`addVoted:${joiner}`)
+        const joinedAt = firstStep(probe, 'member:joined', joiner)
         if (votedAt === undefined) problems.push(`no Add(${joiner}) vote was seen`)
-        else if (votedAt < removedAt)
-          problems.push(`Add(${joiner}) was voted at ${votedAt}, before ${silent}'s removal at ${removedAt}`)
+        else if (joinedAt !== undefined && joinedAt < removedAt)
+          problems.push(
+            `Add(${joiner}) was decided at ${joinedAt}, before ${silent}'s removal at ${removedAt}`,
+          )
       }
       return problems
     },

@@ -63,6 +63,11 @@ export class Liveness {
     return activated
   }
 
+  /** When we last heard from `name` (its last event, or its progress in a decision). */
+  lastHeardAt(name: string): number | undefined {
+    return this.voters.get(name)?.lastProgressAt
+  }
+
   isActive(name: string): boolean {
     return this.voters.get(name)?.active ?? false
   }

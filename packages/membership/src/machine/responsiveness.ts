@@ -1,7 +1,8 @@
 /**
  * Who counts as responsive for the budget rule (spec §1): P is the voters added but not heard from
- * yet, the suspects, and the targets of live Removes for silence; graceful leavers stay responsive
- * until their Remove is decided. We never count ourselves silent.
+ * yet, the suspects, and the targets of Removes for silence (live ones, and those of a lapsed round
+ * not heard from since); graceful leavers stay responsive until their Remove is decided. We never
+ * count ourselves silent.
  */
 import type { BudgetView } from '../budget.js'
 import { type MachineContext, requireState } from './context.js'
@@ -34,6 +35,11 @@ export class Responsiveness {
     }
     for (const target of this.votes.removalTargets()) {
       if (target !== ourName && !this.leavers.has(target)) silent.add(target)
+    }
+    // A target whose Remove round lapsed is still silent until we hear from it.
+    for (const [target, since] of this.votes.targets()) {
+      if (target === ourName || this.leavers.has(target)) continue
+      if ((this.liveness.lastHeardAt(target) ?? Number.NEGATIVE_INFINITY) <= since) silent.add(target)
     }
     return silent
   }

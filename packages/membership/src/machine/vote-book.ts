@@ -92,6 +92,8 @@ export class VoteBook {
   /** Add keys that lapsed by age here (bounded like `everCast`). */
   private readonly lapsedAdds = new Set<string>()
   private readonly observed = new Map<string, Observed>()
+  /** Members targeted by a Remove (ours or seen), and when we first saw that: see `targets`. */
+  private readonly targetedAt = new Map<string, number>()
   private observedCount = 0
 
   constructor(private readonly ctx: MachineContext) {}
@@ -125,7 +127,25 @@ export class VoteBook {
     const seen = this.observed.get(key)?.vote.since
     this.ours.set(key, seen === undefined ? vote : { ...vote, since: Math.min(seen, vote.since) })
     remember(this.everCast, key)
+    if (vote.kind === 'remove') this.noteTarget(vote.peer.name)
     step.votes.push(vote.observation)
+  }
+
+  private noteTarget(name: string): void {
+    if (!this.targetedAt.has(name)) this.targetedAt.set(name, this.ctx.now)
+  }
+
+  /**
+   * Members some Remove targeted, with when we first saw it. Its round may have lapsed, but the
+   * target stays silent until it is heard from (the caller compares), and a Remove of the next
+   * round follows: dropping it from P in between let every member vote an Add the budget rule
+   * forbade beside it (join-while-removing-5 seed 1757). Forgotten once it is no member.
+   */
+  targets(): ReadonlyMap<string, number> {
+    if (this.ctx.state !== undefined)
+      for (const name of this.targetedAt.keys())
+        if (!this.ctx.state.isMember(name)) this.targetedAt.delete(name)
+    return this.targetedAt
   }
 
   /** Records `voter`'s vote; the key, or undefined if ignored or over the bound (`full`). */
@@ -145,6 +165,7 @@ export class VoteBook {
       entry.voters.add(voter)
       this.observedCount++
     }
+    if (entry.vote.kind === 'remove' && this.ctx.state?.isMember(voter)) this.noteTarget(entry.vote.peer.name)
     return { key, full: false }
   }
 
