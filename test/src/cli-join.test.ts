@@ -5,44 +5,12 @@
  * joined peer restarted with `--data-dir` alone resuming as a member, and `demo --join`.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type BlocksJson, LocalSection, PEER_BIN } from 'parsec-peer/local-section'
-
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PEER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', reject)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
-
-/** Exit 2 with one clear line on stderr matching `pattern`. */
-function assertUsage(run: Run, pattern: RegExp): void {
-  assert.equal(run.status, 2, `exit status (stderr: ${run.stderr})`)
-  const lines = run.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
-  assert.match(lines[0], /^parsec-peer start: /)
-  assert.match(lines[0], pattern)
-}
+import { type BlocksJson, LocalSection } from 'parsec-peer/local-section'
+import { assertUsage, cli } from './cli-support.js'
 
 const encoder = new TextEncoder()
 
@@ -141,7 +109,7 @@ describe('parsec-peer start --join: usage', { concurrency: 4 }, () => {
   ]
   for (const [name, args, pattern] of cases) {
     it(`rejects ${name} with exit 2`, async () => {
-      assertUsage(await cli(['start', ...args()]), pattern)
+      assertUsage(await cli(['start', ...args()]), pattern, 'start')
     })
   }
 })
@@ -227,7 +195,7 @@ describe('parsec-peer demo --join', { timeout: 300_000 }, () => {
   it('--peers 1 --join 3 --leave 1 --kill 1: joins, a kill and a leave; the 2 left agree', async () => {
     const run = await cli(
       ['demo', '--peers', '1', '--join', '3', '--leave', '1', '--kill', '1', '--payloads', '50', '--json'],
-      280_000,
+      { timeoutMs: 280_000 },
     )
     assert.equal(run.status, 0, run.stderr)
     const summary = JSON.parse(run.stdout) as {

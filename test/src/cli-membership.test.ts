@@ -6,41 +6,9 @@
  * stopped by SIGTERM without it resuming as a member.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { type ApiClient, type BlocksJson, LocalSection, PEER_BIN } from 'parsec-peer/local-section'
-
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PEER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', reject)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
-
-/** Exit 2 with one clear line on stderr matching `pattern`. */
-function assertUsage(run: Run, pattern: RegExp): void {
-  assert.equal(run.status, 2, `exit status (stderr: ${run.stderr})`)
-  const lines = run.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
-  assert.match(lines[0], /^parsec-peer [\w-]+: /)
-  assert.match(lines[0], pattern)
-}
+import { type ApiClient, type BlocksJson, LocalSection } from 'parsec-peer/local-section'
+import { assertUsage, cli } from './cli-support.js'
 
 const encoder = new TextEncoder()
 
@@ -256,7 +224,7 @@ describe('parsec-peer: 4 founders, one leaves', { timeout: 300_000 }, () => {
         '--timeout',
         '60000',
       ],
-      90_000,
+      { timeoutMs: 90_000 },
     )
     assert.equal(run.status, 0, run.stderr)
     assert.deepEqual(JSON.parse(run.stdout), {
@@ -383,7 +351,7 @@ describe('parsec-peer demo with membership changes', { timeout: 300_000 }, () =>
   it('--peers 5 --leave 1 --kill 1: 3 live members agree on the blocks and on the members', async () => {
     const run = await cli(
       ['demo', '--peers', '5', '--payloads', '50', '--leave', '1', '--kill', '1', '--json'],
-      240_000,
+      { timeoutMs: 240_000 },
     )
     assert.equal(run.status, 0, run.stderr)
     const summary = JSON.parse(run.stdout)

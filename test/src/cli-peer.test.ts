@@ -12,43 +12,9 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseGenesis } from '@parsec-section/p2p-section'
 import { ApiClient, type BlocksJson, freePorts, LocalSection } from 'parsec-peer/local-section'
+import { assertUsage, cli } from './cli-support.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../apps/peer/bin/parsec-peer.js')
-
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
-    child.on('error', reject)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
-
-/** Exit 2 with one clear line on stderr matching `pattern`. */
-function assertUsage(run: Run, pattern: RegExp): void {
-  assert.equal(run.status, 2, `exit status (stderr: ${run.stderr})`)
-  const lines = run.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
-  assert.match(lines[0], /^parsec-peer [\w-]+: /)
-  assert.match(lines[0], pattern)
-}
 
 let dir: string
 before(() => {

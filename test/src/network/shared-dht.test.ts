@@ -35,6 +35,7 @@ import {
 } from '@parsec-section/p2p-section'
 import { MemoryDatastore } from 'datastore-core'
 import type { Key } from 'interface-datastore'
+import { cli } from '../cli-support.js'
 import { type TestNode, waitFor } from './support.js'
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../../apps/peer/bin/parsec-peer.js')
@@ -223,29 +224,6 @@ before(() => {
 after(() => {
   rmSync(dir, { recursive: true, force: true })
 })
-
-interface Run {
-  status: number | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs the CLI to completion (killed after `timeoutMs`). */
-function cli(args: string[], timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', reject)
-    child.on('close', (status) => {
-      clearTimeout(timer)
-      resolve({ status, stdout, stderr })
-    })
-  })
-}
 
 /** Starts `parsec-peer dht ... --json` and resolves with its first stdout line, parsed. */
 function startDht(

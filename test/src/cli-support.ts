@@ -1,0 +1,39 @@
+/** Running the command-line peer as a process, for the CLI tests. */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { PEER_BIN } from 'parsec-peer/local-section'
+
+export interface Run {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `parsec-peer args` to completion (killed after `timeoutMs`, default 30 s). */
+export function cli(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PEER_BIN, ...args], {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000)
+    child.on('error', reject)
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+}
+
+/** Exit 2 with one clear line on stderr, from `command` (any by default), matching `pattern`. */
+export function assertUsage(run: Run, pattern: RegExp, command = '[\\w-]+'): void {
+  assert.equal(run.status, 2, `exit status (stderr: ${run.stderr})`)
+  const lines = run.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
+  assert.match(lines[0], new RegExp(`^parsec-peer ${command}: `))
+  assert.match(lines[0], pattern)
+}
