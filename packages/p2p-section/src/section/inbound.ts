@@ -10,7 +10,7 @@
  */
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
-import { isParsecError, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import { isParsecError, type PublicId } from '@parsec-section/parsec-core'
 import type { CatchUp } from '../catchup.js'
 import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
 import * as C from '../constants.js'
@@ -278,10 +278,9 @@ export class Inbound implements Startable {
    */
   private handleRequest(member: PublicId, received: DecodedSync): { reply: Uint8Array; news: boolean } {
     const engine = this.parts.lifecycle.requireEngine()
-    if (engine.isRemoved) {
-      // Removed (an agreed accusation): the drain of serve-only answers is membership's (part 2).
-      throw new ParsecError('InvalidSelfState', 'we were removed from the section')
-    }
+    // Removed (our drain, serve-only): the engine answers with what the requester lacks and adds
+    // nothing. The others need our last events to decide our removal: at 3 members they cannot
+    // without them (a leaver refusing these pulls stalled the section for good).
     const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
     // Events accepted before an error stay: persisted and delivered either way. The error's
     // faults are reported with the error itself (the stream is ended for it).
