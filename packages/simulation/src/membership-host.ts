@@ -393,6 +393,7 @@ export class MembershipHosting {
         if (change.variant === 'whileRemoving' && change.peer === undefined && !this.removalPending())
           continue
         if (change.kind === 'leave' && this.leavesWait) continue
+        if (change.kind === 'join' && change.peer === undefined && this.joinInProgress()) continue
         // A stale join asks as soon as there are members to ask (its contacts).
         if (change.variant === 'stale' && change.peer === undefined && this.honestMembers().length === 0)
           continue
@@ -682,6 +683,12 @@ export class MembershipHosting {
     }
     this.held.push({ from: h.name, to, bytes })
     return true
+  }
+
+  /** `joinsInTurn`: whether a join has started and is not done yet (the next one waits for it). */
+  private joinInProgress(): boolean {
+    if (this.options.joinsInTurn !== true) return false
+    return this.changes.some((c) => c.kind === 'join' && c.peer !== undefined && c.outcome === undefined)
   }
 
   /** `leavesAfterJoins`: the leaves wait until every join is done. */

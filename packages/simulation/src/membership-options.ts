@@ -113,6 +113,8 @@ export interface MembershipRunOptions {
   readonly impatient?: { readonly count: number; readonly config: Partial<MembershipConfig> }
   /** The leaves' steps (drawn in `window`) count from when every join is done: grow, then shrink. */
   readonly leavesAfterJoins?: boolean
+  /** A join that comes due while another is under way waits until that one is done: one at a time. */
+  readonly joinsInTurn?: boolean
 }
 
 /** One membership event at one peer (`--trace` writes these as JSON lines). */

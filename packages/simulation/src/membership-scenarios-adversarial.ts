@@ -322,7 +322,7 @@ export const membershipAdversarialScenarios: readonly Scenario[] = [
   {
     name: 'membership-forged-join-info',
     summary:
-      "4 founders; one serves joiners forged or stale JoinInfo (seed % 3: a GenesisRecord that does not hash to the section id, a chain with an unsigned Add, the genesis chain only): they detect it and join the true section (the reference's naughty Carol)",
+      "4 founders; two outsiders join one after the other while one founder serves joiners forged or stale JoinInfo (seed % 3: a GenesisRecord that does not hash to the section id, a chain with an unsigned Add, the genesis chain only): they detect it and join the true section (the reference's naughty Carol)",
     options: (seed) => {
       const forgedJoinInfo = FORGERIES[seed % FORGERIES.length]
       return {
@@ -334,6 +334,9 @@ export const membershipAdversarialScenarios: readonly Scenario[] = [
           joins: 2,
           forgedJoinInfo,
           window: 300,
+          // One at a time: the second joiner asks once the first is in, so the forger's chain is
+          // longer than the genesis and a stale one is a lie (seed 2483: both asked at genesis).
+          joinsInTurn: true,
           // A stale chain is stale at once: a ticket on it is refused (StaleTicket), the joiner retries.
           ...(forgedJoinInfo === 'stale' ? { config: { ticketMaxAge: 1 } } : {}),
         },

@@ -143,6 +143,12 @@ describe('simulation hosting membership', () => {
       assert.deepEqual(runScenario(scenario, seed).problems, [], `seed ${seed}`)
   })
 
+  it('a stale JoinInfo is served when the second joiner asks after the first joined (forged-join-info seed 2483)', () => {
+    // Both joiners asked the forger while the chain held only its genesis entry: nothing was stale.
+    const scenario = membershipScenarios.find((s) => s.name === 'membership-forged-join-info')!
+    assert.deepEqual(runScenario(scenario, 2483).problems, [])
+  })
+
   it('catches a deliberately broken SectionState (M1/M2)', () => {
     const result = simulate({
       seed: 1,
