@@ -412,8 +412,16 @@ async function blocksUntil(api: ApiClient, count: number, timeoutMs: number): Pr
 describe('parsec-peer start: the control API', () => {
   let section: LocalSection
   let api: ApiClient
+  const stderr: string[] = []
   before(async () => {
-    section = await LocalSection.create({ peers: 1 })
+    section = await LocalSection.create({
+      peers: 1,
+      onLine: (_, stream, line) => {
+        if (stream === 'stderr') stderr.push(line)
+        // A second SIGTERM once the peer stopped cleanly (a supervisor repeating itself).
+        else if (/"event":\s*"stopped"/.test(line)) void section.kill(0, 'SIGTERM')
+      },
+    })
     await section.start(0)
     api = section.api(0)
   })
@@ -637,9 +645,10 @@ describe('parsec-peer start: the control API', () => {
     )
   })
 
-  it('stops cleanly on SIGTERM (exit 0)', async () => {
+  it('stops cleanly on SIGTERM (exit 0), a second SIGTERM after the stop changing nothing', async () => {
     const exit = await section.stop(0)
     assert.deepEqual(exit, { code: 0, signal: null })
+    assert.ok(!stderr.some((line) => /forcibly/.test(line)), stderr.join('\n'))
   })
 })
 
@@ -708,7 +717,8 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
     [['--peers', 'four'], /--peers takes an unsigned integer/],
     [['--payloads', '0'], /--payloads must be between 1 and/],
     [['--mode', 'quorum'], /--mode must be one of/],
-    [['--size', '-1'], /--size/],
+    [['--size', '-1'], /--size takes an unsigned integer, not '-1'/],
+    [['--payloads', '-1'], /--payloads takes an unsigned integer, not '-1'/],
     [['--verbose'], /verbose/],
     [['--peers', '4', '--kill', '2'], /--kill 2 with --peers 4: .*each kill needs at least 4 members/],
     [['--peers', '3', '--kill', '1'], /a section of 3 shrinks only by a graceful leave/],

@@ -13,12 +13,34 @@ export function parse<T extends Record<string, OptionSpec>>(
   allowPositionals = false,
 ): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
   try {
-    const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true })
+    const { values, positionals } = parseArgs({
+      args: negativeValues(args, options),
+      options,
+      allowPositionals,
+      strict: true,
+    })
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals }
   } catch (error) {
     // node's messages can span lines; keep the one-line rule.
     throw new UsageError((error as Error).message.replace(/\s*\n\s*/g, ' ').trim())
   }
+}
+
+/**
+ * `--payloads -1` as `--payloads=-1`: node's parser takes a value starting with a dash for an
+ * option and explains its own syntax; joined, the option's own check says what it takes.
+ */
+function negativeValues(args: readonly string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : undefined
+    const next = args[i + 1]
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${args[i]}=${next}`)
+      i++
+    } else out.push(args[i])
+  }
+  return out
 }
 
 /** An unsigned integer option within [min, max]. */

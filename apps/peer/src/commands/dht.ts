@@ -106,13 +106,19 @@ async function runDht(args: string[]): Promise<number> {
   }, STOP_TIMEOUT_MS)
   forceTimer.unref()
   if (values.json !== true) console.log(`stopping (${reason})`)
+  let code = 0
   try {
     await node.stop()
   } catch (error) {
     console.error(`parsec-peer dht: stopping the node failed: ${(error as Error).message}`)
-    return 1
-  } finally {
-    clearTimeout(forceTimer)
+    code = 1
   }
-  return 0
+  clearTimeout(forceTimer)
+  // Stopped: a signal now (while the last handles close) exits with this code, not as forced.
+  process.off('SIGINT', force)
+  process.off('SIGTERM', force)
+  const done = (): void => process.exit(code)
+  process.once('SIGINT', done)
+  process.once('SIGTERM', done)
+  return code
 }

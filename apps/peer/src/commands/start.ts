@@ -697,6 +697,24 @@ async function runStart(args: string[]): Promise<number> {
   log.line('stopped', { blocks: section.blocks().length }, `stopped after ${section.blocks().length} blocks`)
   process.stdin.destroy()
   clearTimeout(forceTimer)
+  const result = exitCode(code, failure, removal, leaveFailed, sectionId)
+  // Stopped cleanly: a signal now (while the last handles close) exits with this result, not as forced.
+  process.off('SIGINT', force)
+  process.off('SIGTERM', force)
+  const done = (): void => process.exit(result)
+  process.once('SIGINT', done)
+  process.once('SIGTERM', done)
+  return result
+}
+
+/** The exit code of a stopped peer, saying why on stderr. */
+function exitCode(
+  code: number,
+  failure: SectionError | undefined,
+  removal: LeaveReason | undefined,
+  leaveFailed: string | undefined,
+  sectionId: string,
+): number {
   if (failure !== undefined) {
     // A failed self-check is the operator's to fix before starting again (exit 2); a failed
     // write (a full disk) exit 1.
