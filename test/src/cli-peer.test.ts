@@ -115,9 +115,21 @@ describe('parsec-peer genesis', () => {
     assertUsage(await cli(['genesis', keys[0], '--out', out]), /already exists/)
   })
 
+  it('--related-info: agreed bytes in the genesis file and in the section id', async () => {
+    const plain = await cli(['genesis', keys[0]])
+    const related = await cli(['genesis', keys[0], '--related-info', '0A0b'])
+    assert.equal(related.status, 0, related.stderr)
+    const file = JSON.parse(related.stdout) as { relatedInfo?: string }
+    assert.equal(file.relatedInfo, '0a0b')
+    assert.equal(parseGenesis(related.stdout).relatedInfo.length, 2)
+    assert.notEqual(related.stderr, plain.stderr, 'another section id')
+  })
+
   it('rejects bad arguments with exit 2', async () => {
     const bad = join(dir, 'bad.json')
     writeFileSync(bad, '{"peerId": 12}')
+    const genesisFile = join(dir, 'g-given.genesis.json')
+    assert.equal((await cli(['genesis', keys[0], '--out', genesisFile])).status, 0)
     const notJson = join(dir, 'not.json')
     writeFileSync(notJson, 'nope')
     const cases: [string[], RegExp][] = [
@@ -130,6 +142,13 @@ describe('parsec-peer genesis', () => {
       [['genesis', keys[0], '--addr', 'nonsense'], /PEERID=MULTIADDR/],
       [['genesis', keys[0], '--addr', `${peerIds[0]}=tcp:4001`], /not a multiaddr/],
       [['genesis', keys[0], '--addr', `${peerIds[1]}=/ip4/127.0.0.1/tcp/1`], /not one of the members/],
+      [['genesis', keys[0], '--addr', `${peerIds[0]}=/ip4/127.0.0.1/udp/1/quic-v1`], /no TCP address/],
+      [
+        ['genesis', keys[0], keys[1], '--addr', `${peerIds[0]}=/ip4/127.0.0.1/tcp/1/p2p/${peerIds[1]}`],
+        /names peer .*not the member/,
+      ],
+      [['genesis', genesisFile], /is a genesis file .*not a key or member file/],
+      [['genesis', keys[0], '--related-info', 'abc'], /--related-info takes hex bytes/],
     ]
     const runs = await Promise.all(cases.map(([args]) => cli(args)))
     runs.forEach((run, i) => {
@@ -156,6 +175,8 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
     const { mkdirSync, copyFileSync } = await import('node:fs')
     mkdirSync(dataDir)
     copyFileSync(key, join(dataDir, 'identity.json'))
+    writeFileSync(join(dir, 'bad-key.json'), '{"privateKey": 12}')
+    writeFileSync(join(dir, 'bad-genesis.json'), '{"version": 9}')
     writeFileSync(join(dir, 'empty-token'), ' \n')
     writeFileSync(join(dir, 'spaced-token'), 'two words\n')
   })
@@ -170,8 +191,13 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       /cannot read key file .*ENOENT/,
     ],
     [
-      'malformed key file',
+      'a genesis file as --key',
       () => ['--key', genesis, '--genesis', genesis, ...listen],
+      /is a genesis file .*not a key file: give it as --genesis/,
+    ],
+    [
+      'malformed key file',
+      () => ['--key', join(dir, 'bad-key.json'), '--genesis', genesis, ...listen],
       /key file .*"privateKey"/,
     ],
     [
@@ -179,7 +205,16 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       () => ['--key', key, '--genesis', join(dir, 'none.json'), ...listen],
       /cannot read genesis file/,
     ],
-    ['malformed genesis', () => ['--key', key, '--genesis', key, ...listen], /genesis file .*version/],
+    [
+      'a key file as --genesis',
+      () => ['--key', key, '--genesis', key, ...listen],
+      /is a key file .*give it as --key/,
+    ],
+    [
+      'malformed genesis',
+      () => ['--key', key, '--genesis', join(dir, 'bad-genesis.json'), ...listen],
+      /genesis file .*version/,
+    ],
     [
       'bad --listen multiaddr',
       () => ['--key', key, '--genesis', genesis, '--listen', '127.0.0.1:4001'],

@@ -65,8 +65,24 @@ export function readJsonFile(path: string, what: string): unknown {
   }
 }
 
+/** What a JSON file looks like, to say so when it is given where another kind belongs. */
+export function fileKind(json: unknown): 'genesis' | 'key' | 'member' | undefined {
+  const file = json as Record<string, unknown> | null
+  if (file === null || typeof file !== 'object' || Array.isArray(file)) return undefined
+  if (Array.isArray(file.members)) return 'genesis'
+  if (file.privateKey !== undefined) return 'key'
+  if (file.peerId !== undefined) return 'member'
+  return undefined
+}
+
 /** Parses the JSON of a key file; `where` names it in error messages. */
 export function parseKeyFile(json: unknown, where: string): Identity {
+  if (fileKind(json) === 'genesis')
+    throw new UsageError(
+      `${where} is a genesis file (it lists "members"), not a key file: give it as --genesis`,
+    )
+  if (fileKind(json) === 'member')
+    throw new UsageError(`${where} is a member file (a peer id without its private key), not a key file`)
   const file = json as Partial<KeyFile> | null
   if (file === null || typeof file !== 'object' || Array.isArray(file)) {
     throw new UsageError(`${where} must hold a JSON object {"peerId", "privateKey"}`)
@@ -99,6 +115,11 @@ export function readKeyFile(path: string): Identity {
 /** Reads a key file or a member file `{"peerId", "addrs"}` as a genesis member. */
 export function readMemberFile(path: string): MemberEntry {
   const json = readJsonFile(path, 'member file')
+  if (fileKind(json) === 'genesis') {
+    throw new UsageError(
+      `${path} is a genesis file (it lists "members"), not a key or member file: a genesis is built from its members' key or member files`,
+    )
+  }
   const file = json as { peerId?: unknown; privateKey?: unknown; addrs?: unknown } | null
   if (file === null || typeof file !== 'object' || Array.isArray(file)) {
     throw new UsageError(`${path} must hold a key file or a member file {"peerId", "addrs"}`)

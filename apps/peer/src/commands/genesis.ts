@@ -10,7 +10,7 @@ import { choiceOption, parse, UsageError } from '../args.js'
 import { type MemberEntry, readMemberFile } from '../identity-file.js'
 
 const HELP = `usage: parsec-peer genesis FILE... [--addr PEERID=MULTIADDR ...] [--mode single|supermajority]
-                           [--out FILE] [--json]
+                           [--related-info HEX] [--out FILE] [--json]
 
 Builds the genesis of a new section whose founding members are the identities in the FILEs (key
 files from 'parsec-peer keygen', or member files {"peerId": "12D3Koo...", "addrs": [MULTIADDR...]})
@@ -18,6 +18,7 @@ and writes the genesis file (JSON: {"version": 1, "mode", "members": [{"peerId",
 --out (never overwritten) or to stdout. --addr adds a listen address to a member (repeatable); every
 peer dials the others at these addresses. --mode: single (default; a payload voted at any one
 member becomes a block) or supermajority (voted at more than two thirds of the members).
+--related-info HEX: opaque bytes agreed with the genesis (part of the section id; at most 64 KiB).
 Prints the section id (on stderr when the genesis goes to stdout); --json prints
 {"sectionId", "mode", "members", "file"} when --out is given.`
 
@@ -36,6 +37,38 @@ export function parseMultiaddr(text: string, where: string): Multiaddr {
   }
 }
 
+/**
+ * Refuses a member address `start` cannot dial: peers speak TCP only (no QUIC, WebSockets or
+ * WebRTC transport), and a `/p2p/` suffix must name the member itself.
+ */
+function checkMemberAddress(addr: Multiaddr, peerId: string, where: string): void {
+  const components = addr.getComponents()
+  const [host, tcp, ...rest] = components
+  const hostOk = ['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(host?.name ?? '')
+  const restOk = rest.length === 0 || (rest.length === 1 && rest[0].name === 'p2p')
+  if (!hostOk || tcp?.name !== 'tcp' || !restOk) {
+    throw new UsageError(
+      `${where}: '${addr}' is no TCP address (/ip4|ip6|dns4|dns6|dns/HOST/tcp/PORT[/p2p/PEERID]): peers dial each other over TCP only`,
+    )
+  }
+  const named = rest[0]?.value
+  if (named !== undefined && named !== peerId)
+    throw new UsageError(`${where}: '${addr}' names peer ${named}, not the member ${peerId} it is given for`)
+}
+
+/** The largest `--related-info` (the genesis file's `relatedInfo`). */
+const MAX_RELATED_INFO_BYTES = 64 * 1024
+
+function relatedInfoOption(raw: unknown): Uint8Array {
+  if (raw === undefined) return new Uint8Array(0)
+  const text = String(raw)
+  if (!/^([0-9a-fA-F]{2})*$/.test(text))
+    throw new UsageError(`--related-info takes hex bytes (an even number of hex digits), not '${text}'`)
+  if (text.length / 2 > MAX_RELATED_INFO_BYTES)
+    throw new UsageError(`--related-info: ${text.length / 2} bytes, at most ${MAX_RELATED_INFO_BYTES}`)
+  return Uint8Array.from(Buffer.from(text, 'hex'))
+}
+
 export const genesisCommand = {
   summary: 'build the genesis file of a new section',
   async run(args: string[]): Promise<number> {
@@ -44,6 +77,7 @@ export const genesisCommand = {
       {
         addr: { type: 'string', multiple: true },
         mode: { type: 'string' },
+        'related-info': { type: 'string' },
         out: { type: 'string', short: 'o' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -61,22 +95,24 @@ export const genesisCommand = {
     for (const [i, entry] of entries.entries()) {
       const key = entry.peerId.toString()
       if (addrs.has(key)) throw new UsageError(`${positionals[i]}: peer ${key} is listed twice`)
-      addrs.set(
-        key,
-        entry.addrs.map((a) => parseMultiaddr(a, positionals[i])),
-      )
+      const parsed = entry.addrs.map((a) => parseMultiaddr(a, positionals[i]))
+      for (const addr of parsed) checkMemberAddress(addr, key, positionals[i])
+      addrs.set(key, parsed)
     }
     for (const option of (values.addr as string[] | undefined) ?? []) {
       const { peerId, addr } = parseAddrOption(option)
       const list = addrs.get(peerId)
       if (list === undefined) throw new UsageError(`--addr: peer ${peerId} is not one of the members`)
+      checkMemberAddress(addr, peerId, '--addr')
       if (!list.some((a) => a.equals(addr))) list.push(addr)
     }
+    const relatedInfo = relatedInfoOption(values['related-info'])
     let genesis: ReturnType<typeof createGenesis>
     try {
       genesis = createGenesis(
         entries.map((entry) => ({ peerId: entry.peerId, addrs: addrs.get(entry.peerId.toString()) ?? [] })),
         mode,
+        relatedInfo,
       )
     } catch (error) {
       if (isSectionError(error)) throw new UsageError(error.message)

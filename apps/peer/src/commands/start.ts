@@ -26,7 +26,7 @@ import { readApiTokenFile } from '../api-token.js'
 import { intOption, parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
-import { type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
+import { fileKind, type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
 import { MEMBERSHIP_OPTIONS, membershipConfig, membershipHelp } from '../membership-flags.js'
 import { parseSectionId, readSectionFile, sectionFilePath, writeSectionFile } from '../section-file.js'
 import { parseMultiaddr } from './genesis.js'
@@ -145,6 +145,18 @@ function readGenesisFile(path: string): SectionGenesis {
   try {
     return parseGenesis(text)
   } catch (error) {
+    let kind: ReturnType<typeof fileKind>
+    try {
+      kind = fileKind(JSON.parse(text))
+    } catch {
+      kind = undefined
+    }
+    if (kind === 'key')
+      throw new UsageError(
+        `${path} is a key file (from parsec-peer keygen), not a genesis file: give it as --key`,
+      )
+    if (kind === 'member')
+      throw new UsageError(`${path} is a member file, not a genesis file (parsec-peer genesis makes one)`)
     if (isSectionError(error)) throw new UsageError(`genesis file ${path}: ${error.message}`)
     throw error
   }
