@@ -340,6 +340,13 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       assertUsage(await cli(['start', ...args()]), pattern)
     })
   }
+
+  it('a failed start leaves no data directory it created behind', async () => {
+    const mistyped = join(dir, 's-dtaa')
+    const run = await cli(['start', '--key', other, '--genesis', genesis, ...listen, '--data-dir', mistyped])
+    assertUsage(run, /not a member of section/)
+    assert.throws(() => statSync(mistyped), /ENOENT/)
+  })
 })
 
 describe('parsec-peer start --announce', () => {
@@ -684,6 +691,11 @@ describe('parsec-peer start: the control API', () => {
     const exit = await section.stop(0)
     assert.deepEqual(exit, { code: 0, signal: null })
     assert.ok(!stderr.some((line) => /forcibly/.test(line)), stderr.join('\n'))
+    // Its data directory was new: said so once the node ran.
+    assert.ok(
+      stderr.some((line) => /created a new data directory at .*peer-0/.test(line)),
+      stderr.join('\n'),
+    )
   })
 })
 

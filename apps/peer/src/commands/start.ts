@@ -3,9 +3,9 @@
  * directory (LevelDB; the graph, the delivered blocks and the identity survive restarts) and an
  * optional local control API (see control-api.ts). Logs one line per event on stdout.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, isIP } from 'node:net'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { LeaveReason } from '@parsec-section/membership'
 import {
@@ -326,12 +326,20 @@ class EventLog {
   }
 }
 
+/** The data directory this start created, until its node runs (then it is the peer's to keep). */
+interface CreatedDataDir {
+  path: string | undefined
+}
+
 export const startCommand = {
   summary: 'run one section peer over libp2p with a local control API',
   async run(args: string[]): Promise<number> {
+    const created: CreatedDataDir = { path: undefined }
     try {
-      return await runStart(args)
+      return await runStart(args, created)
     } finally {
+      // A start that failed before its node ran leaves no data directory it created behind.
+      if (created.path !== undefined) rmSync(created.path, { recursive: true, force: true })
       // libp2p leaves timers behind after a stop (about 1 s), and a node that failed half-way
       // through starting can leave more: never hang on exit (the exit code is already set).
       setTimeout(() => process.exit(), 2000).unref()
@@ -339,7 +347,7 @@ export const startCommand = {
   },
 }
 
-async function runStart(args: string[]): Promise<number> {
+async function runStart(args: string[], created: CreatedDataDir): Promise<number> {
   const { values } = parse(args, {
     key: { type: 'string' },
     genesis: { type: 'string' },
@@ -431,12 +439,13 @@ async function runStart(args: string[]): Promise<number> {
   }
   if (genesis === undefined && joinedId === undefined && bootstrap.length === 0)
     throw new UsageError('--join needs --bootstrap MULTIADDR (a member or a DHT peer) to find the section')
-  if (dataDir !== undefined) {
+  if (dataDir !== undefined && !existsSync(dataDir)) {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     } catch (error) {
       throw new UsageError(`cannot create --data-dir ${dataDir}: ${(error as NodeJS.ErrnoException).code}`)
     }
+    created.path = dataDir
   }
   const identity = resolveIdentity(values.key as string | undefined, dataDir)
   const peerId = identity.peerId.toString()
@@ -512,6 +521,11 @@ async function runStart(args: string[]): Promise<number> {
     console.error(`parsec-peer start: the libp2p node did not start: ${(error as Error).message}`)
     return 1
   }
+  // The node ran (it may have sent events it stored): the directory is the peer's from now on.
+  // Said aloud, since a mistyped path would otherwise start a new peer silently.
+  if (created.path !== undefined)
+    console.error(`parsec-peer start: created a new data directory at ${resolve(created.path)}`)
+  created.path = undefined
   const section = node.services.section
   const names = new PeerNames()
   const log = new EventLog(json)
