@@ -699,6 +699,46 @@ describe('parsec-peer start: the control API', () => {
   })
 })
 
+describe('parsec-peer start: link errors at start-up', () => {
+  it('a member not listening yet costs one link error line, not one per retry, until it is reached', {
+    timeout: 60_000,
+  }, async () => {
+    const lines: { peer: number; event: Record<string, unknown> }[] = []
+    let firstError: () => void = () => {}
+    const errored = new Promise<void>((resolve) => {
+      firstError = resolve
+    })
+    const section = await LocalSection.create({
+      peers: 2,
+      onLine: (peer, stream, line) => {
+        if (stream !== 'stdout' || !line.startsWith('{')) return
+        const event = JSON.parse(line) as Record<string, unknown>
+        lines.push({ peer, event })
+        if (peer === 0 && event.event === 'link:error') firstError()
+      },
+    })
+    try {
+      await section.start(0)
+      await errored
+      await section.start(1)
+      const other = section.peers[1].peerId
+      const deadline = Date.now() + 30_000
+      while (
+        !lines.some((l) => l.peer === 0 && l.event.event === 'peer:connected' && l.event.peer === other)
+      ) {
+        if (Date.now() > deadline) throw new Error('peer 0 never reported peer 1 connected')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const errors = lines.filter(
+        (l) => l.peer === 0 && l.event.event === 'link:error' && l.event.peer === other,
+      )
+      assert.equal(errors.length, 1, JSON.stringify(errors))
+    } finally {
+      await section.close()
+    }
+  })
+})
+
 describe('parsec-peer start: --api-host, and an API without a token', () => {
   let section: LocalSection
   let address: string

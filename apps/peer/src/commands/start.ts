@@ -27,6 +27,7 @@ import { intOption, parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
 import { fileKind, type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
+import { LinkErrors } from '../link-errors.js'
 import { MEMBERSHIP_OPTIONS, membershipConfig, membershipHelp } from '../membership-flags.js'
 import { parseSectionId, readSectionFile, sectionFilePath, writeSectionFile } from '../section-file.js'
 import { parseMultiaddr } from './genesis.js'
@@ -548,17 +549,28 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
       `fault ${offender} ${detail.evidence} ${detail.code}${via}: ${detail.message}`,
     )
   })
+  const links = new LinkErrors()
   section.addEventListener('link:error', ({ detail }) => {
     const peer = detail.peer.toString()
+    const repeated = links.report(peer, detail.code, Date.now())
+    if (repeated === undefined) return
     log.line(
       'link:error',
-      { peer, code: detail.code, message: detail.message, retryInMs: detail.retryInMs },
-      `link error ${peer} ${detail.code}: ${detail.message}`,
+      { peer, code: detail.code, message: detail.message, retryInMs: detail.retryInMs, repeated },
+      `link error ${peer} ${detail.code}: ${detail.message}` +
+        (repeated > 0 ? ` (and ${repeated} more since the last line)` : '') +
+        (links.reached(peer) ? '' : ' (not reached yet: quiet until it is)'),
     )
   })
   section.addEventListener('peer:connected', ({ detail }) => {
+    links.connected(detail.toString())
     log.line('peer:connected', { peer: detail.toString() }, `peer connected ${detail}`)
   })
+  // Members connected while the node started, before these listeners: reported now, none missed.
+  for (const peer of section.status().connected) {
+    links.connected(peer)
+    log.line('peer:connected', { peer }, `peer connected ${peer}`)
+  }
   section.addEventListener('peer:disconnected', ({ detail }) => {
     log.line('peer:disconnected', { peer: detail.toString() }, `peer disconnected ${detail}`)
   })
