@@ -687,6 +687,38 @@ describe('parsec-peer start: the control API', () => {
     )
   })
 
+  it('GET /health: 200 for a running member that reaches a supermajority (itself, in a section of 1)', async () => {
+    const health = await api.request('GET', '/health')
+    assert.equal(health.status, 200, health.text)
+    assert.deepEqual(health.json, {
+      state: 'running',
+      self: 'member',
+      members: 1,
+      reached: 1,
+      needed: 1,
+      healthy: true,
+    })
+  })
+
+  it("GET /metrics: libp2p's and the section's metrics in Prometheus text, our votes' latency included", async () => {
+    const metrics = await api.request('GET', '/metrics')
+    assert.equal(metrics.status, 200)
+    assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/)
+    const value = (name: string): number => {
+      const line = metrics.text.split('\n').find((l) => l.startsWith(`${name} `))
+      assert.ok(line !== undefined, `${name} in ${metrics.text.slice(0, 2000)}`)
+      return Number(line.split(' ')[1])
+    }
+    const status = await api.status()
+    assert.ok(value('parsec_section_delivered_blocks') >= 3 && value('parsec_section_graph_events') > 0)
+    assert.equal(value('parsec_section_members'), 1)
+    assert.ok(value('parsec_section_events_created_total') > 0)
+    assert.equal(value('parsec_section_events_received_total'), 0, 'a section of 1 receives nothing')
+    assert.ok(value('parsec_section_vote_to_block_seconds_count') >= 2, 'the votes of the tests above')
+    assert.ok(value('parsec_section_blocks_total') <= status.deliveredBlocks)
+    assert.match(metrics.text, /^libp2p_/m)
+  })
+
   it('stops cleanly on SIGTERM (exit 0), a second SIGTERM after the stop changing nothing', async () => {
     const exit = await section.stop(0)
     assert.deepEqual(exit, { code: 0, signal: null })
@@ -720,6 +752,11 @@ describe('parsec-peer start: link errors at start-up', () => {
     try {
       await section.start(0)
       await errored
+      // Alone of 2: not a supermajority.
+      const lonely = await section.peers[0].api!.request('GET', '/health')
+      assert.equal(lonely.status, 503, lonely.text)
+      // Isolated, or still in its start-up self-check (NotRunning).
+      assert.match((lonely.json as { reason?: string }).reason ?? '', /^(Isolated|NotRunning)$/)
       await section.start(1)
       const other = section.peers[1].peerId
       const deadline = Date.now() + 30_000
@@ -733,6 +770,8 @@ describe('parsec-peer start: link errors at start-up', () => {
         (l) => l.peer === 0 && l.event.event === 'link:error' && l.event.peer === other,
       )
       assert.equal(errors.length, 1, JSON.stringify(errors))
+      const healthy = await section.peers[0].api!.request('GET', '/health')
+      assert.equal(healthy.status, 200, healthy.text)
     } finally {
       await section.close()
     }

@@ -11,6 +11,12 @@
  *   its own Remove, drains) and its process exits once its removal is agreed; 409 `LeaveRefused`
  *   with a `reason` (`LastMember`, `AlreadyLeaving`, `Removed`, `NotAMember`, `GenesisNotAgreed`)
  *
+ * - `GET /health` → 200 `{"healthy": true, ...}` when the peer runs as a member and reaches a
+ *   supermajority of the members (itself included), else 503 with a `reason` (`NotRunning`,
+ *   `NotMember`, `Isolated`) and a `message` (health.ts)
+ * - `GET /metrics` → Prometheus text: libp2p's metrics and the section's `parsec_section_*`
+ *   (404 `MetricsOff` when the peer runs without them)
+ *
  * Errors are `{"error": {"code", "message"}}` with a 4xx/5xx status. Before routing, every request
  * passes the checks of api-access.ts (its Host, cross-origin writes, the optional bearer token).
  * POST bodies must be declared `application/json`, so a web page cannot forge votes with a
@@ -28,6 +34,7 @@ import { isParsecError } from '@parsec-section/parsec-core'
 import { type AccessRules, acceptedHosts, checkAccess } from './api-access.js'
 import { API_LIMITS } from './api-limits.js'
 import { blockToJson, type PeerNames } from './block-json.js'
+import { healthOf } from './health.js'
 import { processMemory } from './process-memory.js'
 
 export { API_LIMITS }
@@ -48,6 +55,8 @@ export interface ControlApiOptions {
   readonly token?: string
   /** `POST /leave`: starts leaving (default `section.leave()`); rejects as `section.leave()` does. */
   readonly leave?: () => Promise<void>
+  /** `GET /metrics`: the registry's text exposition (none: the peer runs without metrics). */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly text: string }>
 }
 
 export interface ControlApi {
@@ -72,6 +81,8 @@ const ROUTES: Record<string, string> = {
   '/blocks': 'GET',
   '/status': 'GET',
   '/leave': 'POST',
+  '/health': 'GET',
+  '/metrics': 'GET',
 }
 
 /** A `POST /leave` body is empty or `{}`. */
@@ -308,6 +319,17 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     send(res, 200, { from, next: from + blocks.length, blocks })
   }
 
+  async function handleMetrics(res: ServerResponse): Promise<void> {
+    if (options.metrics === undefined) throw new ApiError(404, 'MetricsOff', 'this peer runs without metrics')
+    const { contentType, text } = await options.metrics()
+    res.writeHead(200, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    })
+    res.end(text)
+  }
+
   function handleStatus(res: ServerResponse, params: URLSearchParams): void {
     const gc = params.get('gc') ?? '0'
     if (gc !== '0' && gc !== '1') throw new ApiError(400, 'InvalidQuery', 'gc must be 0 or 1')
@@ -341,6 +363,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     if (url.pathname === '/votes') await handleVotes(req, res)
     else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
     else if (url.pathname === '/leave') await handleLeave(req, res)
+    else if (url.pathname === '/health') {
+      const health = healthOf(section.status(), section.membershipStatus())
+      send(res, health.healthy ? 200 : 503, health)
+    } else if (url.pathname === '/metrics') await handleMetrics(res)
     else handleStatus(res, url.searchParams)
   }
 

@@ -15,7 +15,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { DEFAULTS } from '@parsec-section/membership'
 import type { Datastore } from 'interface-datastore'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import {
   INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
   INBOUND_UPGRADE_TIMEOUT_MS,
@@ -59,12 +59,25 @@ export interface SectionNodeOptions extends ParsecSectionInit {
    * genesis block, and on a restart the blocks re-derived from storage, are delivered in `start()`.
    */
   readonly start?: boolean
+  /**
+   * libp2p's metrics component, e.g. `prometheusMetrics()` of `@libp2p/prometheus-metrics`: the
+   * node's metrics and the section's (`parsec_section_*`) then go to its registry.
+   */
+  readonly metrics?: Libp2pOptions['metrics']
 }
 
 export type SectionNode = Libp2p<{ section: ParsecSection } & Record<string, unknown>>
 
 export async function createSectionNode(options: SectionNodeOptions): Promise<SectionNode> {
-  const { privateKey, listen, datastore, discovery = true, start = true, ...sectionOptions } = options
+  const {
+    privateKey,
+    listen,
+    datastore,
+    discovery = true,
+    start = true,
+    metrics,
+    ...sectionOptions
+  } = options
   const bans = sectionOptions.bans ?? new PeerBans()
   const section = { ...sectionOptions, bans }
   const peerDiscovery =
@@ -101,6 +114,7 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     start,
     privateKey,
     ...(datastore === undefined ? {} : { datastore }),
+    ...(metrics === undefined ? {} : { metrics }),
     // `announce` (the addresses we advertise) also goes to libp2p: identify and the DHT's provider
     // records then carry them rather than the listen addresses.
     addresses: {

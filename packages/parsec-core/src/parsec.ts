@@ -1287,6 +1287,11 @@ export class Parsec {
     return this.graph.size
   }
 
+  /** Number of events of ours in the graph (we never fork: one per slot). */
+  get ownEventCount(): number {
+    return this.graph.slotCount(US)
+  }
+
   /** The current voters, in local index order. */
   voters(): PublicId[] {
     return this.election.voters.map((p) => this.peers.ids[p])

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, isIP } from 'node:net'
 import { join, resolve } from 'node:path'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { LeaveReason } from '@parsec-section/membership'
 import {
@@ -21,6 +22,7 @@ import {
   type SelfState,
 } from '@parsec-section/p2p-section'
 import type { LevelDatastore } from 'datastore-level'
+import { Registry } from 'prom-client'
 import { isLoopbackHost } from '../api-access.js'
 import { readApiTokenFile } from '../api-token.js'
 import { intOption, parse, UsageError } from '../args.js'
@@ -82,6 +84,8 @@ agreed blocks say: a founder restarted from its data directory after others left
                    fault, link:error, peer:connected, peer:disconnected, catchup, member:joined,
                    member:left, member:banned, self, self:joined, self:removed, join:rejected, leaving,
                    leave:refused, failed, stopping, stopped).
+  --no-metrics     no metrics (GET /metrics answers 404): libp2p's metrics and the section's
+                   are collected only for the API, and cost a little on every stream.
   --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
                    costs (a crash may then lose events others have seen, and the peer would fork).
 Membership flags (MEMBERSHIP.md §8; unsigned integers; the defaults, in parentheses, are for real use):
@@ -363,6 +367,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     'api-token': { type: 'string' },
     'exit-with-stdin': { type: 'boolean' },
     'no-sync': { type: 'boolean' },
+    'no-metrics': { type: 'boolean' },
     'leave-on-exit': { type: 'boolean' },
     'leave-timeout': { type: 'string' },
     ...MEMBERSHIP_OPTIONS,
@@ -495,6 +500,9 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   }
 
   const startedAt = Date.now()
+  // Metrics serve the API's GET /metrics only: none without an API.
+  const withMetrics = api !== undefined && values['no-metrics'] !== true
+  const metricsRegistry = new Registry()
   let node: Node
   try {
     node = await createSectionNode({
@@ -507,6 +515,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
         : { genesis }),
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
+      ...(withMetrics ? { metrics: prometheusMetrics({ registry: metricsRegistry }) } : {}),
       ...(Object.keys(membership).length === 0 ? {} : { membership }),
     })
   } catch (error) {
@@ -647,6 +656,14 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
         hostNames: apiHosts,
         ...(apiToken === undefined ? {} : { token: apiToken }),
         leave,
+        ...(withMetrics
+          ? {
+              metrics: async () => ({
+                contentType: metricsRegistry.contentType,
+                text: await metricsRegistry.metrics(),
+              }),
+            }
+          : {}),
       })
     } catch (error) {
       await stopNode(node).catch(() => {})

@@ -2,7 +2,15 @@
  * What the service tells the outside: its typed events (a listener that throws is logged and
  * never breaks the service), the faults and link errors it reports and counts, and its metrics.
  */
-import type { Counter, Logger, Metrics, PeerId, Startable, TypedEventEmitter } from '@libp2p/interface'
+import type {
+  Counter,
+  CounterGroup,
+  Logger,
+  Metrics,
+  PeerId,
+  Startable,
+  TypedEventEmitter,
+} from '@libp2p/interface'
 import type { FaultKind as MembershipFaultKind } from '@parsec-section/membership'
 import type { Fault } from '@parsec-section/parsec-core'
 import type { LinkErrorCode } from '../errors.js'
@@ -22,6 +30,7 @@ export class Reporter implements Startable {
   /** `link:error` events so far (broken links: not faults). */
   linkErrors = 0
   private readonly counters: Partial<Record<CounterName, Counter>> = {}
+  private readonly byCode: { faults?: CounterGroup; linkErrors?: CounterGroup } = {}
   private started = false
 
   constructor(
@@ -41,6 +50,14 @@ export class Reporter implements Startable {
       this.counters.linkErrors = metrics.registerCounter('parsec_section_link_errors_total')
       this.counters.exchanges = metrics.registerCounter('parsec_section_exchanges_total')
       this.counters.blocks = metrics.registerCounter('parsec_section_blocks_total')
+      this.byCode.faults = metrics.registerCounterGroup('parsec_section_faults_by_code_total', {
+        label: 'code',
+        help: 'faults (provably bad input) by code',
+      })
+      this.byCode.linkErrors = metrics.registerCounterGroup('parsec_section_link_errors_by_code_total', {
+        label: 'code',
+        help: 'broken links (not faults) by code',
+      })
     }
     this.started = true
   }
@@ -96,6 +113,7 @@ export class Reporter implements Startable {
   private report(fault: SectionFault): void {
     this.faults++
     this.counters.faults?.increment()
+    this.byCode.faults?.increment({ [fault.code]: true })
     this.log('fault by %p (from %p): %s %s', fault.offender, fault.peer, fault.code, fault.message)
     this.emit('fault', fault)
   }
@@ -110,6 +128,7 @@ export class Reporter implements Startable {
   ): void {
     this.linkErrors++
     this.counters.linkErrors?.increment()
+    this.byCode.linkErrors?.increment({ [code]: true })
     this.log('link error with %p (%s): %s %s', peer, direction, code, message)
     this.emit('link:error', {
       peer,

@@ -62,6 +62,7 @@ import { Pacing } from './pacing.js'
 import { Puller } from './puller.js'
 import { Reporter } from './reporter.js'
 import { Roster } from './roster.js'
+import { SectionMetrics } from './section-metrics.js'
 import { StartUp } from './start-up.js'
 import { StreamCache } from './stream-cache.js'
 
@@ -108,6 +109,7 @@ export class ParsecSectionService
   private readonly genesis: SectionGenesis | undefined
   private readonly lifecycle: Lifecycle
   private readonly reporter: Reporter
+  private readonly metrics: SectionMetrics
   private readonly roster: Roster
   private readonly journal: Journal
   private readonly connections: Connections
@@ -159,6 +161,11 @@ export class ParsecSectionService
     )
     const engine = (): Parsec | undefined => this.lifecycle.engine
     this.reporter = new Reporter(this, components, this.log)
+    this.metrics = new SectionMetrics(components, {
+      status: () => this.status(),
+      ownEvents: () => this.lifecycle.engine?.ownEventCount ?? 0,
+    })
+    this.addEventListener('block', ({ detail }) => this.metrics.delivered([detail], Date.now()))
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
     this.roster.onChange(() => init.onMembers?.(this.roster.members()))
@@ -377,6 +384,7 @@ export class ParsecSectionService
       }
     }
     this.reporter.start()
+    this.metrics.start()
     // A newly banned peer's open connections close (the gater refuses new ones).
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
     // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
@@ -495,6 +503,7 @@ export class ParsecSectionService
       // Our application's caller learns of it (the engine only warns).
       throw new ParsecError('DuplicateVote', 'we already voted for this payload')
     }
+    this.metrics.voted(payload, Date.now())
     await this.journal.flush()
     this.pacing.nudge(true)
   }
