@@ -719,6 +719,42 @@ describe('parsec-peer start: the control API', () => {
     assert.match(metrics.text, /^libp2p_/m)
   })
 
+  it('GET /graph and parsec-peer dump: the live graph as DOT that replay reads back, or as SVG', async () => {
+    const address = section.peers[0].api!.address
+    const token = ['--api-token', join(section.dir, 'api-token')]
+    const whole = join(dir, 'live.dot')
+    const dumped = await cli(['dump', '--api', address, ...token, '--out', whole, '--json'])
+    assert.equal(dumped.status, 0, dumped.stderr)
+    const events = (JSON.parse(dumped.stdout) as { events: number }).events
+    assert.ok(events > 0)
+    const replayed = await cli(['replay', whole, '--json'])
+    assert.equal(replayed.status, 0, replayed.stderr)
+    const blocks = (JSON.parse(replayed.stdout) as { blocks: { kind: string; payload?: string }[] }).blocks
+    const live = await api.blocks({ from: 0 })
+    assert.deepEqual(
+      blocks.slice(0, live.blocks.length).map((b) => b.payload),
+      // replay prints a payload as its text when printable, else as 0x and hex.
+      live.blocks.map((b) => {
+        const { payload, text } = b as { payload?: string; text?: string }
+        return payload === undefined ? undefined : (text ?? `0x${payload}`)
+      }),
+    )
+    const view = join(dir, 'live-view.dot')
+    assert.equal((await cli(['dump', '--api', address, ...token, '--out', view, '--last', '2'])).status, 0)
+    const refused = await cli(['replay', view])
+    assert.equal(refused.status, 2)
+    assert.match(refused.stderr, /not replayable/)
+    const svg = await api.request('GET', '/graph?format=svg&last=20')
+    assert.equal(svg.status, 200)
+    assert.equal(svg.headers.get('content-type'), 'image/svg+xml')
+    assert.match(svg.text, /<svg[\s\S]*<\/svg>/)
+    assert.equal((await api.request('GET', '/graph?format=png')).status, 400)
+    assertUsage(
+      await cli(['dump', '--api', address, '--out', join(dir, 'x.png')]),
+      /must end in \.dot or \.svg/,
+    )
+  })
+
   it('stops cleanly on SIGTERM (exit 0), a second SIGTERM after the stop changing nothing', async () => {
     const exit = await section.stop(0)
     assert.deepEqual(exit, { code: 0, signal: null })

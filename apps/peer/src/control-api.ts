@@ -14,6 +14,9 @@
  * - `GET /health` → 200 `{"healthy": true, ...}` when the peer runs as a member and reaches a
  *   supermajority of the members (itself included), else 503 with a `reason` (`NotRunning`,
  *   `NotMember`, `Isolated`) and a `message` (health.ts)
+ * - `GET /graph?format=dot|svg&last=N` → the gossip graph in the reference's DOT layout (the whole
+ *   graph by default, which `parsec-peer replay` reads back; `last=N`: a view of the last N events,
+ *   not replayable), or rendered to SVG (graph-render.ts)
  * - `GET /metrics` → Prometheus text: libp2p's metrics and the section's `parsec_section_*`
  *   (404 `MetricsOff` when the peer runs without them)
  *
@@ -34,6 +37,7 @@ import { isParsecError } from '@parsec-section/parsec-core'
 import { type AccessRules, acceptedHosts, checkAccess } from './api-access.js'
 import { API_LIMITS } from './api-limits.js'
 import { blockToJson, type PeerNames } from './block-json.js'
+import { dotToSvg } from './graph-render.js'
 import { healthOf } from './health.js'
 import { processMemory } from './process-memory.js'
 
@@ -82,6 +86,7 @@ const ROUTES: Record<string, string> = {
   '/status': 'GET',
   '/leave': 'POST',
   '/health': 'GET',
+  '/graph': 'GET',
   '/metrics': 'GET',
 }
 
@@ -319,6 +324,28 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     send(res, 200, { from, next: from + blocks.length, blocks })
   }
 
+  async function handleGraph(res: ServerResponse, params: URLSearchParams): Promise<void> {
+    const format = params.get('format') ?? 'dot'
+    if (format !== 'dot' && format !== 'svg')
+      throw new ApiError(400, 'InvalidQuery', 'format must be dot or svg')
+    const last = params.has('last') ? queryInt(params, 'last', 0, Number.MAX_SAFE_INTEGER) : undefined
+    let dot: string
+    try {
+      dot = section.graphDot(last === undefined ? {} : { lastEvents: last })
+    } catch (error) {
+      if (isSectionError(error) && error.code === 'NotStarted')
+        throw new ApiError(503, 'NoGraph', error.message)
+      throw error
+    }
+    const text = format === 'dot' ? dot : await dotToSvg(dot)
+    res.writeHead(200, {
+      'content-type': format === 'dot' ? 'text/vnd.graphviz; charset=utf-8' : 'image/svg+xml',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'no-store',
+    })
+    res.end(text)
+  }
+
   async function handleMetrics(res: ServerResponse): Promise<void> {
     if (options.metrics === undefined) throw new ApiError(404, 'MetricsOff', 'this peer runs without metrics')
     const { contentType, text } = await options.metrics()
@@ -367,6 +394,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       const health = healthOf(section.status(), section.membershipStatus())
       send(res, health.healthy ? 200 : 503, health)
     } else if (url.pathname === '/metrics') await handleMetrics(res)
+    else if (url.pathname === '/graph') await handleGraph(res, url.searchParams)
     else handleStatus(res, url.searchParams)
   }
 

@@ -35,4 +35,20 @@ describe('DOT dump', () => {
     assert.match(text, /\/\/\/ cause: Observation\(Genesis\(\{Alice, Bob, Carol, Dave\}\)\)/)
     assert.match(text, /\/\/\/ consensus_history:\n\/\/\/ [0-9a-f]{64}/)
   })
+
+  it('a view of the last N events says so, and holds only their details and edges among them', () => {
+    const section = new TestSection(4, seededRandom(9))
+    for (const node of section.nodes) node.voteFor(opaque(utf8('apple')))
+    section.runUntilBlocks(2)
+    const bob = section.nodes[1]
+    const text = dumpDot(bob, { lastEvents: 6, nameOf: (id) => `peer${id.name}` })
+    assert.match(text, new RegExp(`/// view: the last 6 of ${bob.graphSize} events \\(not replayable\\)`))
+    assert.equal(text.match(/\/\/\/ cause: /g)?.length, 6)
+    assert.match(text, /^\/\/\/ our_id: peerBob/)
+    assert.doesNotMatch(text, /Genesis\(/, 'the genesis vote is older than the last 6 events')
+    assert.throws(() => dumpDot(bob, { lastEvents: -1 }), /bad event count/)
+    assert.throws(() => parseRecording(text), /not replayable.*dump the whole graph/)
+    // The whole graph is the default, and no view line.
+    assert.doesNotMatch(dumpDot(bob), /\/\/\/ view:/)
+  })
 })

@@ -304,6 +304,12 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   /** Delivered blocks from position `from` on (at most `limit`). */
   blocks(from?: number, limit?: number): DeliveredBlock[]
   status(): SectionStatus
+  /**
+   * Our gossip graph in the reference's DOT layout, peers named by peer id: the whole graph by
+   * default (`parsec-peer replay` reads it back), or a view of the last `lastEvents` events (not
+   * replayable). Throws `NotStarted` while we hold no engine (a joiner before its admission).
+   */
+  graphDot(options?: { lastEvents?: number }): string
   /** The current agreed voters' peer ids, in engine id order. */
   members(): string[]
   /** Our own state in the section. */

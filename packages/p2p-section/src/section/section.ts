@@ -28,6 +28,7 @@ import {
   sectionIdOf as sectionIdOfRecord,
 } from '@parsec-section/membership'
 import { ed25519Id, opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import { dumpDot } from '@parsec-section/parsec-core/dot'
 import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
@@ -506,6 +507,15 @@ export class ParsecSectionService
     this.metrics.voted(payload, Date.now())
     await this.journal.flush()
     this.pacing.nudge(true)
+  }
+
+  graphDot(options: { lastEvents?: number } = {}): string {
+    const engine = this.lifecycle.engine
+    if (engine === undefined) throw new SectionError('NotStarted', 'no gossip graph yet')
+    return dumpDot(engine, {
+      ...options,
+      nameOf: (id) => (this.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id)).toString(),
+    })
   }
 
   members(): string[] {

@@ -6,8 +6,10 @@
 import { payloadText } from '../block-description.js'
 import { toHex } from '../encoding/bytes.js'
 import { internalsOf } from '../engine-internals.js'
+import { ParsecError } from '../errors.js'
 import { lastOf } from '../graph/ancestry.js'
 import type { GraphEvent } from '../graph/graph.js'
+import type { PublicId } from '../identity/identity.js'
 import { OBSERVER } from '../meta-voting/meta-event.js'
 import type { MetaVote } from '../meta-voting/meta-vote.js'
 import { BOTH, FALSE, TRUE } from '../meta-voting/meta-vote.js'
@@ -35,16 +37,16 @@ export function shortNames(ids: readonly string[]): Map<string, string> {
   return new Map(ids.map((id) => [id, sanitizeId(id).slice(0, length)]))
 }
 
-function observationText(observation: Observation): string {
+function observationText(observation: Observation, nameOf: (id: PublicId) => string): string {
   switch (observation.kind) {
     case 'genesis':
-      return `Genesis({${observation.group.map((id) => sanitizeId(id.name)).join(', ')}})`
+      return `Genesis({${observation.group.map((id) => sanitizeId(nameOf(id))).join(', ')}})`
     case 'add':
-      return `Add(${sanitizeId(observation.peer.name)})`
+      return `Add(${sanitizeId(nameOf(observation.peer))})`
     case 'remove':
-      return `Remove(${sanitizeId(observation.peer.name)})`
+      return `Remove(${sanitizeId(nameOf(observation.peer))})`
     case 'accusation':
-      return `Accusation { ${sanitizeId(observation.offender.name)}, ${observation.malice.type} }`
+      return `Accusation { ${sanitizeId(nameOf(observation.offender))}, ${observation.malice.type} }`
     case 'opaque': {
       const text = payloadText(observation.payload)
       return `OpaquePayload(${/^[A-Za-z0-9]*$/.test(text) ? text : toHex(observation.payload)})`
@@ -64,10 +66,29 @@ function metaVoteLine(vote: MetaVote): string {
   return `${vote.round}/${vote.step}   ${boolSet(vote.est)}   ${boolSet(vote.bin)}   ${boolSet(vote.aux)}   -`
 }
 
-export function dumpDot(parsec: Parsec): string {
+export interface DumpOptions {
+  /**
+   * Only the last `lastEvents` events of the graph (a view for reading: edges from older parents
+   * are left out, and the header says it cannot be replayed).
+   */
+  readonly lastEvents?: number
+  /** How peers are named (default: their id's name); the reference's sanitizing still applies. */
+  readonly nameOf?: (id: PublicId) => string
+}
+
+export function dumpDot(parsec: Parsec, options: DumpOptions = {}): string {
   const { graph, peers, store, election, consensusHistory } = internalsOf(parsec)
-  const names = peers.ids.map((id) => id.name)
+  const nameOf = options.nameOf ?? ((id: PublicId) => id.name)
+  const names = peers.ids.map(nameOf)
+  const text = (observation: Observation): string => observationText(observation, nameOf)
   const short = shortNames(names)
+  const last = options.lastEvents
+  if (last !== undefined && (!Number.isSafeInteger(last) || last < 0)) {
+    throw new ParsecError('InvalidArgument', `bad event count ${last}`)
+  }
+  // The first event shown: 0 for the whole (replayable) graph.
+  const from = last === undefined ? 0 : Math.max(0, graph.size - last)
+  const shown = (index: number): boolean => index >= from
   const eventName = (event: GraphEvent): string => {
     const base = `${short.get(names[event.creator])}_${event.indexByCreator}`
     const slot = graph.slot(event.creator, event.indexByCreator)
@@ -81,26 +102,27 @@ export function dumpDot(parsec: Parsec): string {
   }
   out.push('/// }')
   out.push(`/// consensus_mode: ${parsec.consensusMode === 'single' ? 'Single' : 'Supermajority'}`)
+  if (from > 0) out.push(`/// view: the last ${graph.size - from} of ${graph.size} events (not replayable)`)
   out.push('digraph GossipGraph {', '  splines=false', '  rankdir=BT', '')
   for (let p = 0; p < peers.count; p++) {
     const slots = graph.slotCount(p)
     if (slots === 0) continue
     const id = sanitizeId(names[p])
-    out.push('  style=invis', `  subgraph cluster_${id} {`, `    label="${id}"`, `    "${id}" [style=invis]`)
     const own: number[] = []
-    for (let j = 0; j < slots; j++) own.push(...graph.slot(p, j))
+    for (let j = 0; j < slots; j++) own.push(...graph.slot(p, j).filter(shown))
+    if (own.length === 0) continue
     own.sort((a, b) => a - b)
-    const first = graph.get(graph.firstInSlot(p, 0))
-    out.push(`    "${id}" -> "${eventName(first)}" [style=invis]`)
+    out.push('  style=invis', `  subgraph cluster_${id} {`, `    label="${id}"`, `    "${id}" [style=invis]`)
+    out.push(`    "${id}" -> "${eventName(graph.get(own[0]))}" [style=invis]`)
     for (const index of own) {
       const event = graph.get(index)
-      if (event.selfParent >= 0)
+      if (event.selfParent >= 0 && shown(event.selfParent))
         out.push(`    "${eventName(graph.get(event.selfParent))}" -> "${eventName(event)}" [minlen=1]`)
     }
     out.push('  }')
     for (const index of own) {
       const event = graph.get(index)
-      if (event.otherParent >= 0) {
+      if (event.otherParent >= 0 && shown(event.otherParent)) {
         out.push(`  "${eventName(graph.get(event.otherParent))}" -> "${eventName(event)}" [constraint=false]`)
       }
     }
@@ -108,6 +130,7 @@ export function dumpDot(parsec: Parsec): string {
   }
   out.push('/// ===== details of events =====')
   for (const event of graph.events) {
+    if (!shown(event.index)) continue
     const name = eventName(event)
     const vote = event.observationKey >= 0 ? store.get(event.observationKey).observation : undefined
     let causeText: string
@@ -125,10 +148,10 @@ export function dumpDot(parsec: Parsec): string {
         causeText = 'Response'
         break
       case 'observation':
-        causeText = `Observation(${observationText(vote as Observation)})`
+        causeText = `Observation(${text(vote as Observation)})`
         break
     }
-    const label = vote !== undefined ? `<tr><td colspan="6">${observationText(vote)}</td></tr>\n` : ''
+    const label = vote !== undefined ? `<tr><td colspan="6">${text(vote)}</td></tr>\n` : ''
     out.push(
       `  "${name}" [fillcolor=white, label=<<table border="0" cellborder="0" cellpadding="0" cellspacing="0">`,
       `<tr><td colspan="6">${name}</td></tr>`,
@@ -148,7 +171,10 @@ export function dumpDot(parsec: Parsec): string {
   out.push('')
   out.push('/// interesting_events: {')
   for (const voter of election.voters) {
-    const list = election.interestingEventsOf(voter).map((i) => `"${eventName(graph.get(i))}"`)
+    const list = election
+      .interestingEventsOf(voter)
+      .filter(shown)
+      .map((i) => `"${eventName(graph.get(i))}"`)
     if (list.length > 0) out.push(`///   ${sanitizeId(names[voter])} -> [${list.join(', ')}]`)
   }
   out.push('/// }')
@@ -156,13 +182,13 @@ export function dumpDot(parsec: Parsec): string {
   out.push('/// meta_events: {')
   for (const event of graph.events) {
     const meta = event.meta
-    if (meta === null) continue
+    if (meta === null || !shown(event.index)) continue
     out.push(`///   ${eventName(event)} -> {`)
     out.push(
       `///     observees: {${meta.observer === OBSERVER ? meta.observees.map((p) => sanitizeId(names[p])).join(', ') : ''}}`,
     )
     out.push(
-      `///     interesting_content: [${meta.content.map((k) => observationText(store.get(k).observation)).join(', ')}]`,
+      `///     interesting_content: [${meta.content.map((k) => text(store.get(k).observation)).join(', ')}]`,
     )
     if (meta.votes !== null) {
       out.push('///     meta_votes: {', '///         stage est bin aux dec')

@@ -110,6 +110,12 @@ export function parseDot(text: string): DotGraph {
       if (mode === 'Single') consensusMode = 'single'
       else if (mode === 'Supermajority') consensusMode = 'supermajority'
       else throw new DotParseError(`unknown consensus mode '${mode}'`, i + 1)
+    } else if (line.startsWith('/// view: ')) {
+      // dumpDot's `lastEvents`: older parents are missing, so there is nothing to replay from.
+      throw new DotParseError(
+        `${line.slice('/// view: '.length).trim()}: a view for reading; dump the whole graph to replay it`,
+        i + 1,
+      )
     } else if (line.startsWith('digraph')) {
       break
     }
