@@ -1,6 +1,6 @@
 /** What a simulation run is asked to do: the options of `simulate` and their defaults. */
 
-import type { Coin, ConsensusMode } from '@parsec-section/parsec-core'
+import type { Coin, ConsensusMode, Parsec } from '@parsec-section/parsec-core'
 import type { AdversarialSchedulerOptions } from './adversarial-scheduler.js'
 import type { MembershipRunOptions } from './membership-options.js'
 import type { Behaviour } from './misbehaviour.js'
@@ -90,6 +90,11 @@ export interface SimulationOptions {
   readonly probVoteDuplication?: number
   /** The run fails (`termination`) if it has not finished after this many steps (default 3000). */
   readonly maxSteps?: number
+  /**
+   * Called once the run ended (however it ended) with every peer's engine, by name: to dump the
+   * graphs (`dumpDot` of `@parsec-section/parsec-core/dot`) or inspect them. Read only.
+   */
+  readonly atEnd?: (engines: ReadonlyMap<string, Parsec>) => void
   /**
    * The run fails (`termination`) early when nothing happens for this many steps: no block polled
    * by any peer, nothing scheduled, no crash, no membership change completed (default 400).

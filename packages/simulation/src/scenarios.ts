@@ -286,6 +286,8 @@ export interface ScenarioRun {
   readonly coin?: SimulationCoin
   /** Simulated milliseconds per step (changes no outcome). */
   readonly stepMs?: number
+  /** Called with every peer's engine once the run ended (see `SimulationOptions.atEnd`). */
+  readonly atEnd?: SimulationOptions['atEnd']
 }
 
 /** Runs `scenario` with `seed`: the invariants' violations and the scenario's problems. */
@@ -296,6 +298,7 @@ export function runScenario(scenario: Scenario, seed: number, run: ScenarioRun =
     ...(run.coin === undefined ? {} : { coin: run.coin }),
     ...(run.log === undefined ? {} : { log: run.log }),
     ...(run.stepMs === undefined ? {} : { stepMs: run.stepMs }),
+    ...(run.atEnd === undefined ? {} : { atEnd: run.atEnd }),
   }
   const result = simulate(options)
   const expected = new Set(scenario.expectedViolations ?? [])

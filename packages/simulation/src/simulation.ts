@@ -197,6 +197,7 @@ class Simulation {
       this.invariants.checkMembership()
     }
     this.invariants.checkForgedEvents()
+    ctx.options.atEnd?.(new Map(ctx.peers.all.map((peer) => [peer.name, peer.parsec])))
     return buildResult({
       ctx,
       workload: this.workload,

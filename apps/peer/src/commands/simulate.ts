@@ -2,8 +2,10 @@
  * `parsec-peer simulate`: runs a deterministic in-process section (spec §13.1, §13.4) and checks
  * that every honest peer holds every expected block, in the same order.
  */
-import { appendFileSync, writeFileSync } from 'node:fs'
-import { type ConsensusMode, supermajority } from '@parsec-section/parsec-core'
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type ConsensusMode, type Parsec, supermajority } from '@parsec-section/parsec-core'
+import { dumpDot } from '@parsec-section/parsec-core/dot'
 import {
   allScenarios,
   BEHAVIOURS,
@@ -44,8 +46,13 @@ const HELP = `usage: parsec-peer simulate [--peers N] [--opaque K] [--add A] [--
                             [--malicious M] [--behaviour LIST] [--adversarial-scheduler]
                             [--mode single|supermajority] [--join J] [--leave L] [--unresponsive U]
                             [--sybil S] [--live-membership] [--trace FILE] [--seed S] [--max-steps M]
-                            [--step-ms MS] [--coin concrete|parity] [--json]
-       parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity] [--json]
+                            [--step-ms MS] [--coin concrete|parity] [--dump DIR] [--json]
+       parsec-peer simulate --scenario NAME [--seed S] [--step-ms MS] [--coin concrete|parity]
+                            [--dump DIR] [--json]
+
+--dump DIR writes every peer's gossip graph at the end to DIR/NAME.dot in the reference's DOT
+layout; with --coin parity (the reference's coin) 'parsec-peer replay DIR/NAME.dot' replays it
+to that peer's blocks.
 
 Runs a seeded, deterministic section of N in-process peers (mock ids Alice, Bob, ...): K opaque
 payloads voted, A peers added (they replay the history), then R peers removed, F peers crashing at
@@ -234,6 +241,7 @@ export const simulateCommand = {
       unresponsive: { type: 'string' },
       sybil: { type: 'string' },
       trace: { type: 'string' },
+      dump: { type: 'string' },
       'live-membership': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -274,7 +282,7 @@ export const simulateCommand = {
         console.log(`Scenario ${scenario.name}: ${scenario.summary}`)
         console.log(`Using seed ${seed}, ${coin} coin`)
       }
-      const outcome = runScenario(scenario, seed, { log, coin, stepMs })
+      const outcome = runScenario(scenario, seed, { log, coin, stepMs, ...dumpOption(values.dump) })
       if (json) console.log(jsonSummary(outcome.result, outcome.problems))
       else printHuman(outcome.result, outcome.problems)
       if (outcome.problems.length > 0 && json) {
@@ -289,6 +297,27 @@ export const simulateCommand = {
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 200)
     return runSection(values, { seed, coin, stepMs, json, peers })
   },
+}
+
+/**
+ * `--dump DIR`: every peer's gossip graph at the end, in the reference's DOT layout, to
+ * `DIR/<name>.dot` (`parsec-peer replay` reads them back when the run used `--coin parity`).
+ */
+function dumpOption(dir: unknown): { atEnd?: (engines: ReadonlyMap<string, Parsec>) => void } {
+  if (dir === undefined) return {}
+  const path = String(dir)
+  try {
+    mkdirSync(path, { recursive: true })
+  } catch (error) {
+    throw new UsageError(
+      `--dump ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
+  }
+  return {
+    atEnd: (engines) => {
+      for (const [name, parsec] of engines) writeFileSync(join(path, `${name}.dot`), dumpDot(parsec))
+    },
+  }
 }
 
 interface CommonSettings {
@@ -353,6 +382,7 @@ function runSection(values: Record<string, unknown>, common: CommonSettings): nu
     byzantine: Array.from({ length: malicious }, () => ({ behaviours })),
     adversarialScheduler,
     ...(adversarialScheduler ? { probGossip: 1 } : {}),
+    ...dumpOption(values.dump),
     maxSteps,
     stepMs,
     coin,
