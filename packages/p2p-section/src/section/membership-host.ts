@@ -23,8 +23,8 @@
  * prunes their connections last and redials kept members); `partnerWeight` goes to the roster,
  * where the outbound partner choice reads it (partner-choice.ts). Transport outcomes go back to
  * the machine (`transportHint`): every failure of a membership message or of a joiner's catch-up
- * server, and a change between reached and not reached of an outbound exchange (so a member we
- * failed to reach once is weighed 1 again once reached).
+ * server, and a change between reached and not reached of an outbound exchange or a membership
+ * message (so a member we failed to reach once is weighed 1 again once reached).
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import {
@@ -131,7 +131,7 @@ export class MembershipHost implements JournalObserver {
   private hinting: Promise<void> = Promise.resolve()
   /** A joiner's section, until its machine starts (`startJoining`). */
   private joinSection: Uint8Array | undefined
-  /** Whether the last outbound exchange with a peer (by engine name) reached it. */
+  /** Whether the last exchange or membership message to a member (by engine name) reached it. */
   private readonly reachedLast = new Map<string, boolean>()
 
   constructor(
@@ -326,12 +326,15 @@ export class MembershipHost implements JournalObserver {
   }
 
   /**
-   * An outbound exchange reached `id` (or failed to): the machine hears of a change only (its
-   * partner weight for a member: 0.5 once unreachable, 1 once reached again).
+   * An outbound exchange or a membership message reached `id` (or an exchange failed to): the
+   * machine hears of a change only (its partner weight for a member: 0.5 once unreachable, 1 once
+   * reached again).
    */
   reached(id: PublicId, ok: boolean): void {
     const machine = this.machineOrUndefined
     if (machine === undefined || !this.started || this.reachedLast.get(id.name) === ok) return
+    // Members only (weights are theirs): a stranger we answered is not remembered.
+    if (this.parts.roster.resolve(id.name) === undefined) return
     // The first success says nothing new: a member added later keeps its joining weight.
     const before = this.reachedLast.get(id.name)
     this.reachedLast.set(id.name, ok)
@@ -591,11 +594,17 @@ export class MembershipHost implements JournalObserver {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
     const send = this.hinting.then(() => this.parts.wire.send(peer, bytes))
-    send.catch((error: Error) => {
-      this.log('membership message to %p failed: %s', peer, error.message)
-      const machine = this.machineOrUndefined
-      if (machine !== undefined && this.started) this.apply(machine.transportHint(to, false))
-    })
+    send.then(
+      () => this.reached(to, true),
+      (error: Error) => {
+        this.log('membership message to %p failed: %s', peer, error.message)
+        const machine = this.machineOrUndefined
+        if (machine === undefined || !this.started) return
+        // Every failure (a joiner moves on from a member that does not answer), noted as a change.
+        if (this.parts.roster.resolve(to.name) !== undefined) this.reachedLast.set(to.name, false)
+        this.apply(machine.transportHint(to, false))
+      },
+    )
   }
 
   private emit(event: MembershipEvent): void {
