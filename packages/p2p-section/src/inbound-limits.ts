@@ -7,11 +7,11 @@
  * they expire: live, about 10 such connections per port kept a restarted member out of its section
  * for as long as the flood lasted. Three limits keep members in:
  *
- * - the members' addresses in the genesis form libp2p's allow list: a connection from one of them
- *   skips the pending-connection cap, the per-host rate limit and the connection limit (and is
- *   never pruned), so members reach each other however full the slots are (libp2p's list is fixed
- *   when the node is made: members added later are exempt from the per-source cap below only, which
- *   follows the agreed members' addresses);
+ * - the agreed members' addresses form libp2p's allow list: a connection from one of them skips
+ *   the pending-connection cap, the per-host rate limit and the connection limit (and is never
+ *   pruned), so members reach each other however full the slots are. libp2p's list is fixed when
+ *   the node is made (the genesis members' hosts): limits/allow-list.ts makes it ask the hosts this
+ *   gater holds, which follow the agreed members (`allow`);
  * - the handshake must finish sooner than libp2p's default, so a slot held by a silent connection
  *   frees sooner;
  * - each other source address (an IPv4 address, an IPv6 /64) may hold only a few connections in
@@ -90,6 +90,11 @@ export class PendingInboundPerSource implements ConnectionGater {
   /** The members' hosts are now these (the agreed members changed). */
   allow(hosts: readonly IpHost[]): void {
     this.allowed = new Set(hosts.map((host) => host.address))
+  }
+
+  /** Whether a host (an IP address as libp2p writes it) is a member's: libp2p's allow list asks too. */
+  isAllowed(address: string): boolean {
+    return this.allowed.has(address)
   }
 
   denyInboundConnection(maConn: MultiaddrConnection): boolean {

@@ -80,6 +80,7 @@ export type {
   SectionStatus,
   SelfState,
 } from './section/api.js'
+export { CATCH_UP_TAG, KEEP_ALIVE_TAG } from './section/peer-tags.js'
 export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
 

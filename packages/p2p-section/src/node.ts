@@ -3,7 +3,10 @@
  * DHT shared by every section (shared-dht.ts: loopback and LAN addresses kept), gossipsub, an optional bootstrap
  * list and an optional datastore (LevelDB for a data directory), with the section service.
  * One `PeerBans` list (the membership machine's bans) gates connections, scores gossipsub peers
- * and refuses the section's inbound streams.
+ * and refuses the section's inbound streams. The agreed members' hosts skip the limits on
+ * connections before their handshake (the gater's, and libp2p's through its allow list: see
+ * limits/allow-list.ts); once identified, members' connections are protected by peer-store tags
+ * (the service's peer-tags.ts).
  */
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -25,8 +28,9 @@ import {
   PendingInboundPerSource,
 } from './inbound-limits.js'
 import { parsecSection } from './index.js'
+import { followAllowList } from './limits/allow-list.js'
 import { combineGaters, PeerBans } from './limits/peer-bans.js'
-import type { ParsecSection, ParsecSectionInit } from './section/api.js'
+import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
 import { sharedDht } from './shared-dht.js'
 
 /** libp2p's default inbound connections per host and second. */
@@ -95,8 +99,8 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       }
     : {}
   // Limits on connections still in their handshake (see inbound-limits.ts): room reserved for
-  // the members, a short handshake, a cap per source address. The gater follows the agreed
-  // members; libp2p's allow list is fixed now, from the genesis.
+  // the members, a short handshake, a cap per source address. The gater holds the agreed
+  // members' hosts (the genesis members' until the service says), and libp2p's allow list asks it.
   const members = section.genesis === undefined ? [] : memberHosts(section.genesis)
   const gater = new PendingInboundPerSource(members, MAX_PENDING_INBOUND_PER_SOURCE)
   const init: ParsecSectionInit = {
@@ -126,8 +130,9 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
     // Banned peers: no dial to them, no connection of theirs once its handshake names them.
     connectionGater: combineGaters(gater, bans.gater()),
     connectionManager: {
-      // A connection from a member's genesis address skips every limit below (and pruning), from
-      // its first byte: members reach each other however many connections others hold open.
+      // A connection from a member's address skips every limit below (and pruning), from its
+      // first byte: members reach each other however many connections others hold open. These
+      // are the genesis hosts; the service's factory below makes the list follow the agreed ones.
       allow: members.map((host) => `/${host.family}/${host.address}`),
       // A silent connection holds a handshake slot this long at most (libp2p: 10 s).
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
@@ -153,7 +158,14 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
         maxInboundStreams: PING_MAX_INBOUND_STREAMS,
       }),
       ...extra,
-      section: parsecSection(init),
+      section: (components: ParsecSectionComponents) => {
+        // Before libp2p starts (the connection manager exists before services are made).
+        if (!followAllowList(components.connectionManager, (host) => gater.isAllowed(host)))
+          components.logger
+            .forComponent('parsec-section')
+            .error("libp2p's allow list not found: it stays the genesis members' hosts")
+        return parsecSection(init)(components)
+      },
     },
   })
   return node as unknown as SectionNode

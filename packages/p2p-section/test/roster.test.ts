@@ -81,6 +81,16 @@ describe('roster', () => {
     assert.equal(roster.isGossipPartner(ours), false)
   })
 
+  it("gossip partners carry the machine's partner weight (1 unless it said)", async () => {
+    const { b, c, roster, start } = await section()
+    start()
+    const weights = () =>
+      Object.fromEntries(roster.gossipPartners().map((p) => [p.peerId.toString(), p.weight]))
+    assert.deepEqual(weights(), { [b.toString()]: 1, [c.toString()]: 1 })
+    roster.weigh(roster.memberOf(c)?.publicId.name ?? '', 0.25)
+    assert.deepEqual(weights(), { [b.toString()]: 1, [c.toString()]: 0.25 })
+  })
+
   it('start puts the other members known addresses in the peer store, not ours', async () => {
     const { b, roster, merged } = await section()
     await roster.start()

@@ -14,11 +14,12 @@ import type { PrivateKey } from '@libp2p/interface'
 import {
   createSectionNode,
   type DeliveredBlock,
+  KEEP_ALIVE_TAG,
   type ParsecSectionInit,
   type SelfState,
 } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { connectAll, payloadTexts, peerTagged, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
 
@@ -185,6 +186,15 @@ async function growAndAgree(joiners: number, concurrently: boolean): Promise<voi
     assertSameBlocks(all())
     for (const node of all())
       assert.deepEqual(node.services.section.members(), founder.services.section.members())
+    // Every member, the founder of a genesis of one included, keeps a connection to every other
+    // (libp2p's keep-alive tag): none of these was in the genesis.
+    await Promise.all(
+      all().flatMap((node) =>
+        all()
+          .filter((other) => other !== node)
+          .map((other) => peerTagged(node, other.peerId, KEEP_ALIVE_TAG, true, 10_000)),
+      ),
+    )
     // Honest joiners and members: nobody blamed anybody.
     assert.deepEqual(
       all().map((node) => node.services.section.status().faults),

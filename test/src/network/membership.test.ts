@@ -8,9 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { createSectionNode, type LeaveRefusedError, type MemberLeft } from '@parsec-section/p2p-section'
+import {
+  createSectionNode,
+  KEEP_ALIVE_TAG,
+  type LeaveRefusedError,
+  type MemberLeft,
+} from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
+import { connectAll, payloadTexts, peerTagged, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
 
@@ -52,6 +57,14 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const stayBlocks = () => section.blocks.slice(1).map((b) => payloadTexts(b))
       await Promise.all(section.nodes.map((node) => node.services.section.ready()))
       await agreeOn(section.nodes, 'before', () => section.blocks.map((b) => payloadTexts(b)))
+      // Every member keeps a connection to the others (libp2p's keep-alive tag).
+      await Promise.all(
+        section.nodes.flatMap((node) =>
+          section.nodes
+            .filter((other) => other !== node)
+            .map((other) => peerTagged(node, other.peerId, KEEP_ALIVE_TAG, true, 10_000)),
+        ),
+      )
       const leaves = recordLeaves(stay)
       let removed: string | undefined
       leaver.services.section.addEventListener('self:removed', (e) => {
@@ -90,6 +103,8 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
         `each staying node told of the change: ${told.map((l) => l.length)}`,
       )
       for (const list of toldAfter) assert.ok(!list.includes(leaver.peerId.toString()))
+      // The founder that left is kept alive no more (its connections prunable like anyone's).
+      await Promise.all(stay.map((node) => peerTagged(node, leaver.peerId, KEEP_ALIVE_TAG, false, 10_000)))
       await waitFor(
         [leaver],
         () => removed !== undefined,
@@ -99,6 +114,8 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       )
       assert.equal(removed, 'left')
       assert.equal(leaver.services.section.self(), 'removed')
+      // Nor does the one removed keep its former peers.
+      await Promise.all(stay.map((node) => peerTagged(leaver, node.peerId, KEEP_ALIVE_TAG, false, 10_000)))
       await agreeOn(stay, 'after the leave', stayBlocks)
       const first = stayBlocks()[0]
       for (const list of stayBlocks()) assert.deepEqual(list, first)

@@ -1,7 +1,7 @@
 /** Real libp2p sections on 127.0.0.1 for tests: keys, genesis, nodes, and waiting on events. */
 import '@parsec-section/p2p-section/polyfill'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   createGenesis,
@@ -133,6 +133,53 @@ export function waitFor(
         for (const type of events) node.services.section.removeEventListener(type, check)
     }
     for (const node of nodes) for (const type of events) node.services.section.addEventListener(type, check)
+    check()
+  })
+}
+
+/**
+ * Until `node`'s peer store holds `tag` on `peer` (or, with `present` false, no longer does):
+ * checked now and at each of the node's peer-store updates.
+ */
+export function peerTagged(
+  node: TestNode,
+  peer: PeerId,
+  tag: string,
+  present: boolean,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = false
+    const check = (): void => {
+      node.peerStore
+        .get(peer)
+        .then(
+          (found) => found.tags.has(tag),
+          () => false,
+        )
+        .then(
+          (has) => {
+            if (done || has !== present) return
+            cleanup()
+            resolve()
+          },
+          () => {},
+        )
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(
+        new Error(
+          `timed out after ${timeoutMs} ms: ${peer} ${present ? 'not' : 'still'} tagged ${tag} at ${node.peerId}`,
+        ),
+      )
+    }, timeoutMs)
+    const cleanup = (): void => {
+      done = true
+      clearTimeout(timer)
+      node.removeEventListener('peer:update', check)
+    }
+    node.addEventListener('peer:update', check)
     check()
   })
 }

@@ -18,8 +18,13 @@
  * looks the section's providers up and hands them back to the machine as contacts, and a joiner
  * dials its bootstrap addresses again). Bans go to the node's `PeerBans` (agreed ones forever, local
  * ones until their expiry), which the connection gater, gossipsub and the inbound handlers consult;
- * a restarted member's agreed bans come back from the state it folded. Not carried out yet: the peer
- * directives `keepAlive` and `partnerWeight`.
+ * a restarted member's agreed bans come back from the state it folded. `keepAlive` (the members)
+ * and `acceptSync` (members and admitted candidates) become peer-store tags (peer-tags.ts: libp2p
+ * prunes their connections last and redials kept members); `partnerWeight` goes to the roster,
+ * where the outbound partner choice reads it (partner-choice.ts). Transport outcomes go back to
+ * the machine (`transportHint`): every failure of a membership message or of a joiner's catch-up
+ * server, and a change between reached and not reached of an outbound exchange or a membership
+ * message (so a member we failed to reach once is weighed 1 again once reached).
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import {
@@ -50,6 +55,7 @@ import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { MembershipProtocol } from './membership-protocol.js'
 import type { Pacing } from './pacing.js'
+import type { PeerTags } from './peer-tags.js'
 import type { Reporter } from './reporter.js'
 import type { Roster } from './roster.js'
 
@@ -72,6 +78,8 @@ export interface MembershipHostParts {
   readonly wire: MembershipProtocol
   readonly discovery: DiscoveryDirectives
   readonly bans: PeerBans
+  /** The `keepAlive` and `acceptSync` directives as peer-store tags. */
+  readonly tags: PeerTags
   /** Carries out a joiner's directives (joining.ts). */
   readonly joining: JoinDirectives
 }
@@ -123,6 +131,8 @@ export class MembershipHost implements JournalObserver {
   private hinting: Promise<void> = Promise.resolve()
   /** A joiner's section, until its machine starts (`startJoining`). */
   private joinSection: Uint8Array | undefined
+  /** Whether the last exchange or membership message to a member (by engine name) reached it. */
+  private readonly reachedLast = new Map<string, boolean>()
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
@@ -315,6 +325,23 @@ export class MembershipHost implements JournalObserver {
     this.apply(machine.transportHint(id, false))
   }
 
+  /**
+   * An outbound exchange or a membership message reached `id` (or an exchange failed to): the
+   * machine hears of a change only (its partner weight for a member: 0.5 once unreachable, 1 once
+   * reached again).
+   */
+  reached(id: PublicId, ok: boolean): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started || this.reachedLast.get(id.name) === ok) return
+    // Members only (weights are theirs): a stranger we answered is not remembered.
+    if (this.parts.roster.resolve(id.name) === undefined) return
+    // The first success says nothing new: a member added later keeps its joining weight.
+    const before = this.reachedLast.get(id.name)
+    this.reachedLast.set(id.name, ok)
+    if (ok && before === undefined) return
+    this.apply(machine.transportHint(id, ok))
+  }
+
   /** A candidate we admitted, or one whose Add is voted (ours or seen): a member soon. */
   expects(peer: PeerId): boolean {
     const machine = this.machineOrUndefined
@@ -473,9 +500,22 @@ export class MembershipHost implements JournalObserver {
     for (const directive of step.peers) {
       const peer = this.peerIdOf(directive.peer)
       if (peer === undefined) continue
-      if (directive.kind === 'ban') this.ban(directive.peer, directive.agreed ? FOREVER : directive.untilMs)
-      else if (directive.kind === 'acceptSync')
-        this.parts.roster.accept(peer, directive.peer, directive.accept)
+      switch (directive.kind) {
+        case 'ban':
+          this.ban(directive.peer, directive.agreed ? FOREVER : directive.untilMs)
+          break
+        case 'acceptSync':
+          this.parts.roster.accept(peer, directive.peer, directive.accept)
+          this.parts.tags.acceptSync(peer, directive.accept)
+          break
+        case 'keepAlive':
+          this.parts.tags.keepAlive(peer, directive.on)
+          if (!directive.on) this.reachedLast.delete(directive.peer.name)
+          break
+        case 'partnerWeight':
+          this.parts.roster.weigh(directive.peer.name, directive.weight)
+          break
+      }
     }
     for (const directive of step.discovery) this.discover(directive)
     for (const fault of step.faults) {
@@ -554,11 +594,17 @@ export class MembershipHost implements JournalObserver {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
     const send = this.hinting.then(() => this.parts.wire.send(peer, bytes))
-    send.catch((error: Error) => {
-      this.log('membership message to %p failed: %s', peer, error.message)
-      const machine = this.machineOrUndefined
-      if (machine !== undefined && this.started) this.apply(machine.transportHint(to, false))
-    })
+    send.then(
+      () => this.reached(to, true),
+      (error: Error) => {
+        this.log('membership message to %p failed: %s', peer, error.message)
+        const machine = this.machineOrUndefined
+        if (machine === undefined || !this.started) return
+        // Every failure (a joiner moves on from a member that does not answer), noted as a change.
+        if (this.parts.roster.resolve(to.name) !== undefined) this.reachedLast.set(to.name, false)
+        this.apply(machine.transportHint(to, false))
+      },
+    )
   }
 
   private emit(event: MembershipEvent): void {

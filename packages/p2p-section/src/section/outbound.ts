@@ -1,6 +1,7 @@
 /**
- * Our side of gossip: the exchanges we start when pacing says so. A partner is picked at random
- * among the members the roster lets us gossip to that are neither busy nor backing off; our
+ * Our side of gossip: the exchanges we start when pacing says so. A partner is picked at random,
+ * weighted by the membership machine's partner weights (partner-choice.ts), among the members the
+ * roster lets us gossip to that are neither busy nor backing off; our
  * gossip (a new signed event) is created only once a stream to it is open, and persisted before
  * it is sent; its response goes through the journal. A partner we failed to reach or to sync with
  * is left alone for a capped exponential backoff, so a dead member costs a dial now and then,
@@ -16,6 +17,7 @@ import { classify, type Failure } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Pacing } from './pacing.js'
+import { choosePartner } from './partner-choice.js'
 import type { Puller } from './puller.js'
 import type { Reporter } from './reporter.js'
 import type { GossipPartner, Roster } from './roster.js'
@@ -40,6 +42,8 @@ export interface OutboundParts {
   readonly backoff: Backoff
   /** A member answered that we are no longer one of its members (membership confirms it). */
   readonly notMemberOf: (partner: PublicId) => void
+  /** Whether an exchange reached the partner (a transport outcome: it steers partner weights). */
+  readonly reached: (partner: PublicId, ok: boolean) => void
 }
 
 export class Outbound {
@@ -52,6 +56,8 @@ export class Outbound {
     private readonly parts: OutboundParts,
     private readonly limits: OutboundLimits,
     private readonly log: Logger,
+    /** A number in [0, 1) for the partner choice (seeded in tests). */
+    private readonly random: () => number = Math.random,
   ) {}
 
   /** Exchanges we started per second, over the last 10 s. */
@@ -80,7 +86,10 @@ export class Outbound {
     // Any partner not backing off: one we are not connected to is dialled if we hold an address
     // for it (finding the others is discovery's business); if that fails it is left alone for
     // 1 s, 2 s, 4 s... so a dead member costs a dial now and then, never a gossip.
-    const { id: partner, peerId } = candidates[Math.floor(Math.random() * candidates.length)]
+    // Weighted: a member not heard from yet, or one we failed to reach, less often.
+    const chosen = choosePartner(candidates, this.random)
+    if (chosen === undefined) return false
+    const { id: partner, peerId } = chosen
     this.inFlight.add(partner.name)
     this.exchangeTimes.push(now)
     if (this.exchangeTimes.length > 4096) this.exchangeTimes.splice(0, 2048)
@@ -119,6 +128,7 @@ export class Outbound {
           ? failure.code
           : 'Unreachable'
       reporter.linkError(peerId, 'outbound', code, `cannot open a sync stream: ${failure.message}`, retryInMs)
+      this.parts.reached(partner, false)
       return
     }
     const abandon = (error: unknown): void => {
@@ -157,7 +167,7 @@ export class Outbound {
       const failure = classify(error, channel.stream, undefined, false)
       abandon(error)
       if (!lifecycle.started) return
-      this.failed(peerId, failure)
+      this.failed(partner, peerId, failure)
       return
     }
     if (lifecycle.failure !== undefined) {
@@ -199,20 +209,22 @@ export class Outbound {
         lifecycle.failOnOwnEvent(peerId, error)
         return
       }
-      this.failed(peerId, failure)
+      this.failed(partner, peerId, failure)
       return
     }
     backoff.succeed(key)
+    this.parts.reached(partner, true)
     reporter.count('exchanges')
     if (news) pacing.nudge()
   }
 
   /** An outbound exchange failed: back off from the partner and report what happened. */
-  private failed(peerId: PeerId, failure: Failure): void {
+  private failed(partner: PublicId, peerId: PeerId, failure: Failure): void {
     const retryInMs = this.parts.backoff.fail(peerId.toString())
     if (failure.kind === 'protocol') this.parts.reporter.protocolFault(peerId, failure)
-    else if (failure.kind === 'transport')
+    else if (failure.kind === 'transport') {
       this.parts.reporter.linkError(peerId, 'outbound', failure.code, failure.message, retryInMs)
-    else this.log('sync stream to %p closed: %s', peerId, failure.message)
+      this.parts.reached(partner, false)
+    } else this.log('sync stream to %p closed: %s', peerId, failure.message)
   }
 }

@@ -14,6 +14,7 @@
  *
  * Beside the members, the candidates the membership machine admitted (`acceptSync`): guests whose
  * catch-up pulls we serve while they replay the section's history, before their Add is agreed.
+ * And the machine's partner weights (`partnerWeight`), which the gossip partners carry.
  */
 import type { PeerId, PeerStore, Startable } from '@libp2p/interface'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -36,10 +37,12 @@ export interface RosterChange {
   readonly removed: readonly RosterMember[]
 }
 
-/** A member the engine lets us gossip to now. */
+/** A member the engine lets us gossip to now, with the machine's partner weight for it. */
 export interface GossipPartner {
   readonly id: PublicId
   readonly peerId: PeerId
+  /** How often to choose it relative to the others (partner-choice.ts); 1 unless the machine said. */
+  readonly weight: number
 }
 
 export class Roster implements Startable {
@@ -54,6 +57,8 @@ export class Roster implements Startable {
   private readonly guests = new Map<string, PublicId>()
   /** Candidates we forgot (timed out): their pulls are refused without blame (the latest 1,024). */
   private readonly formerGuests = new Set<string>()
+  /** The machine's partner weights, by engine name (a member it never weighed: 1). */
+  private readonly weights = new Map<string, number>()
   private started = false
 
   constructor(
@@ -118,7 +123,10 @@ export class Roster implements Startable {
     if (added.length === 0 && removed.length === 0 && next.every((m, i) => m === this.records[i])) return
     this.records = next
     this.index()
-    for (const member of removed) this.former.add(member.peerId.toString())
+    for (const member of removed) {
+      this.former.add(member.peerId.toString())
+      this.weights.delete(member.publicId.name)
+    }
     for (const member of added) {
       this.former.delete(member.peerId.toString())
       this.guests.delete(member.peerId.toString())
@@ -159,6 +167,11 @@ export class Roster implements Startable {
       if (addrs.length === 0 || peerId.equals(this.components.peerId)) continue
       await this.components.peerStore.merge(peerId, { multiaddrs: addrs })
     }
+  }
+
+  /** The machine's partner weight for a member (by engine name): how often we gossip to it. */
+  weigh(name: string, weight: number): void {
+    this.weights.set(name, weight)
   }
 
   /** The membership machine admitted (or forgot) a candidate: serve its catch-up pulls (or stop). */
@@ -227,7 +240,8 @@ export class Roster implements Startable {
     const partners: GossipPartner[] = []
     for (const id of this.engine()?.gossipRecipients() ?? []) {
       const member = this.byName.get(id.name)
-      if (member !== undefined) partners.push({ id, peerId: member.peerId })
+      if (member !== undefined)
+        partners.push({ id, peerId: member.peerId, weight: this.weights.get(id.name) ?? 1 })
     }
     return partners
   }

@@ -12,7 +12,8 @@
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
  * - `MembershipHost`: the membership machine (who the members are, joining, leaving, removing the
  *   silent), fed by the journal, its messages carried by `MembershipProtocol`, its discovery
- *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
+ *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster,
+ *   its keep-alive and catch-up peers by `PeerTags` (peer-store tags the connection manager honours);
  *   `Joining`: a joiner's contacts, engine and catch-up, until its Add is agreed;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
@@ -60,6 +61,7 @@ import { MembershipHost, type MembershipStart } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
+import { PeerTags } from './peer-tags.js'
 import { Puller } from './puller.js'
 import { Reporter } from './reporter.js'
 import { Roster } from './roster.js'
@@ -122,6 +124,7 @@ export class ParsecSectionService
   private readonly startUp: StartUp
   private readonly membershipWire: MembershipProtocol
   private readonly membership: MembershipHost
+  private readonly tags: PeerTags
   /** The peers we refuse (shared with the node's connection gater and gossipsub when it made them). */
   private readonly bans: PeerBans
   private readonly membershipGuard: StreamGuard
@@ -229,6 +232,7 @@ export class ParsecSectionService
         streams: this.streams,
         backoff: this.backoff,
         notMemberOf: (partner) => this.membership.notMemberOf(partner),
+        reached: (partner, ok) => this.membership.reached(partner, ok),
       },
       limits,
       this.log,
@@ -327,6 +331,7 @@ export class ParsecSectionService
       this.log,
     )
     const announceIntervalMs = init.announceIntervalMs ?? C.ANNOUNCE_INTERVAL_MS
+    this.tags = new PeerTags(components, this.log)
     this.membership = new MembershipHost(
       components,
       {
@@ -334,6 +339,7 @@ export class ParsecSectionService
         wire: this.membershipWire,
         discovery: this.discovery,
         bans: this.bans,
+        tags: this.tags,
         joining: this.joining,
       },
       {
@@ -390,6 +396,8 @@ export class ParsecSectionService
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
     // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
     if (this.membership.open(how) === 'join') this.joining.begin()
+    // After the machine said whom it keeps: an earlier run's tags on anyone else go.
+    await this.tags.start()
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
@@ -486,6 +494,8 @@ export class ParsecSectionService
     this.roster.stop()
     this.streams.stop()
     this.reporter.stop()
+    this.tags.stop()
+    await this.tags.settled()
     await this.journal.settled()
   }
 

@@ -1,0 +1,145 @@
+/**
+ * The membership host carries out the machine's peer directives and feeds it transport outcomes
+ * (a scripted machine, no network): `keepAlive` and `acceptSync` become peer-store tags,
+ * `partnerWeight` the roster's weight for the gossip partner; the machine hears of a member
+ * reached or not only when that changes (not at the first success), and never of a stranger.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Logger, Peer, PeerData, PeerId, PeerQuery, Tag } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { emptyStep, type Step } from '@parsec-section/membership'
+import type { Parsec, PublicId } from '@parsec-section/parsec-core'
+import { publicIdFromPeerId } from '../src/identity.js'
+import { PeerBans } from '../src/limits/peer-bans.js'
+import { MembershipHost, type MembershipHostParts } from '../src/section/membership-host.js'
+import { KEEP_ALIVE_TAG, PeerTags } from '../src/section/peer-tags.js'
+import { Roster } from '../src/section/roster.js'
+
+const quiet: Logger = Object.assign(() => {}, {
+  enabled: false,
+  error: () => {},
+  trace: () => {},
+  newScope: () => quiet,
+})
+
+function tagStore() {
+  const peers = new Map<string, { id: PeerId; tags: Map<string, Tag> }>()
+  const asPeer = (p: { id: PeerId; tags: Map<string, Tag> }): Peer => ({
+    id: p.id,
+    addresses: [],
+    protocols: [],
+    metadata: new Map(),
+    tags: p.tags,
+  })
+  return {
+    has: (peer: PeerId, tag: string) => peers.get(peer.toString())?.tags.has(tag) ?? false,
+    async merge(id: PeerId, data: PeerData): Promise<Peer> {
+      const peer = peers.get(id.toString()) ?? { id, tags: new Map<string, Tag>() }
+      peers.set(id.toString(), peer)
+      for (const [name, tag] of Object.entries(data.tags ?? {})) {
+        if (tag === undefined) peer.tags.delete(name)
+        else peer.tags.set(name, { value: tag.value ?? 0 })
+      }
+      return asPeer(peer)
+    },
+    async all(query?: PeerQuery): Promise<Peer[]> {
+      return [...peers.values()].map(asPeer).filter((p) => (query?.filters ?? []).every((f) => f(p)))
+    },
+  }
+}
+
+describe('the membership host and peer directives', () => {
+  it('tags, weighs, and reports reached/unreachable members to the machine on a change only', async () => {
+    const keys = await Promise.all([1, 2, 3].map(() => generateKeyPair('Ed25519')))
+    const [us, member, stranger] = keys.map((key) => peerIdFromPrivateKey(key))
+    const memberId = publicIdFromPeerId(member)
+    const store = tagStore()
+    const tags = new PeerTags({ peerId: us, peerStore: store, events: new EventTarget() }, quiet)
+    await tags.start()
+    // The engine lets us gossip to `member`.
+    const engine = { gossipRecipients: () => [memberId] } as unknown as Parsec
+    const roster = new Roster(
+      { peerId: us, peerStore: store },
+      [us, member].map((peerId) => ({ peerId, publicId: publicIdFromPeerId(peerId), addrs: [] })),
+      () => engine,
+    )
+    const hints: string[] = []
+    // The machine as the membership package makes it answer a transport hint about a member.
+    const machine = {
+      state: undefined,
+      verifiedState: undefined,
+      role: 'member',
+      start: () => emptyStep(),
+      tick: () => emptyStep(),
+      transportHint(peer: PublicId, ok: boolean): Step {
+        hints.push(`${peer.name === memberId.name ? 'member' : 'stranger'} ${ok}`)
+        const step = emptyStep()
+        step.peers.push({ kind: 'partnerWeight', peer, weight: ok ? 1 : 0.5 })
+        return step
+      },
+    }
+    const unused = {} as never
+    const parts: MembershipHostParts = {
+      lifecycle: unused,
+      roster,
+      journal: { observe: () => {}, flush: async () => {} } as never,
+      reporter: unused,
+      pacing: unused,
+      wire: unused,
+      discovery: unused,
+      bans: new PeerBans(),
+      tags,
+      joining: unused,
+    }
+    const host = new MembershipHost(
+      { peerId: us, privateKey: keys[0] },
+      parts,
+      { tickMs: 60_000, addrs: () => [] },
+      quiet,
+    )
+    const internals = host as unknown as { started: boolean; run(m: unknown): void; apply(step: Step): void }
+    internals.started = true
+    internals.run(machine)
+    try {
+      const weight = () => roster.gossipPartners()[0]?.weight
+      assert.equal(weight(), 1)
+      // The machine keeps the member (its Add) and serves it catch-up.
+      const keep = emptyStep()
+      keep.peers.push({ kind: 'keepAlive', peer: memberId, on: true })
+      keep.peers.push({ kind: 'partnerWeight', peer: memberId, weight: 0.25 })
+      internals.apply(keep)
+      await tags.settled()
+      assert.ok(store.has(member, KEEP_ALIVE_TAG))
+      assert.equal(weight(), 0.25)
+      // First success: nothing new (a new member keeps its joining weight).
+      host.reached(memberId, true)
+      assert.deepEqual(hints, [])
+      assert.equal(weight(), 0.25)
+      host.reached(memberId, false)
+      host.reached(memberId, false)
+      assert.deepEqual(hints, ['member false'])
+      assert.equal(weight(), 0.5)
+      host.reached(memberId, true)
+      host.reached(memberId, true)
+      assert.deepEqual(hints, ['member false', 'member true'])
+      assert.equal(weight(), 1)
+      // A stranger (not in the roster): never remembered, never reported.
+      host.reached(publicIdFromPeerId(stranger), false)
+      host.reached(publicIdFromPeerId(stranger), true)
+      assert.deepEqual(hints, ['member false', 'member true'])
+      // Removed: untagged, and what we knew of reaching it forgotten.
+      const drop = emptyStep()
+      drop.peers.push({ kind: 'keepAlive', peer: memberId, on: false })
+      internals.apply(drop)
+      await tags.settled()
+      assert.ok(!store.has(member, KEEP_ALIVE_TAG))
+      host.reached(memberId, true)
+      assert.deepEqual(hints, ['member false', 'member true'])
+    } finally {
+      host.stop()
+      tags.stop()
+    }
+  })
+})
