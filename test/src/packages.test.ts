@@ -68,6 +68,22 @@ describe('the packages as an application imports them', () => {
     assert.equal(result.polyfilled, 'function')
   })
 
+  for (const [pkg, example] of [
+    ['parsec-core', 'section.mjs'],
+    ['simulation', 'join.mjs'],
+  ] as const) {
+    it(`${pkg}'s README shows examples/${example} verbatim, and it runs to exit 0`, () => {
+      const path = new URL(`packages/${pkg}/examples/${example}`, ROOT)
+      const readme = readFileSync(new URL(`packages/${pkg}/README.md`, ROOT), 'utf8')
+      assert.ok(
+        readme.includes(`\`\`\`js\n${readFileSync(path, 'utf8')}\`\`\``),
+        `copy examples/${example} into the README again`,
+      )
+      const run = spawnSync(process.execPath, [fileURLToPath(path)], { encoding: 'utf8', timeout: 60_000 })
+      assert.equal(run.status, 0, `${example}: ${run.stderr}`)
+    })
+  }
+
   it("p2p-section's README shows examples/embed.mjs (what test-install runs) verbatim", () => {
     const example = readFileSync(new URL('packages/p2p-section/examples/embed.mjs', ROOT), 'utf8')
     const readme = readFileSync(new URL('packages/p2p-section/README.md', ROOT), 'utf8')
