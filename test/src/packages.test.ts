@@ -71,6 +71,7 @@ describe('the packages as an application imports them', () => {
   for (const [pkg, example] of [
     ['parsec-core', 'section.mjs'],
     ['simulation', 'join.mjs'],
+    ['membership', 'leave.mjs'],
   ] as const) {
     it(`${pkg}'s README shows examples/${example} verbatim, and it runs to exit 0`, () => {
       const path = new URL(`packages/${pkg}/examples/${example}`, ROOT)
