@@ -608,9 +608,27 @@ describe('parsec-peer start: the control API', () => {
     assert.equal((await api.blocks({ from: 1 })).blocks.length, 0)
   })
 
+  it('GET / and /live.js: the live view, static, served without the token, with a strict CSP', async () => {
+    for (const [path, type] of [
+      ['/', /^text\/html/],
+      ['/live.js', /^text\/javascript/],
+    ] as const) {
+      const page = await api.request('GET', path, undefined, { authorization: 'Bearer wrong' })
+      assert.equal(page.status, 200, path)
+      assert.match(page.headers.get('content-type') ?? '', type)
+      assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/)
+    }
+    // The data routes still need it.
+    assert.equal(
+      (await api.request('GET', '/status', undefined, { authorization: 'Bearer wrong' })).status,
+      401,
+    )
+  })
+
   it('answers unknown routes with 404, wrong methods with 405, bad queries with 400', async () => {
     for (const [method, path, status, code] of [
-      ['GET', '/', 404, 'NotFound'],
+      ['GET', '/index.html', 404, 'NotFound'],
+      ['POST', '/', 405, 'MethodNotAllowed'],
       ['GET', '/vote', 404, 'NotFound'],
       ['POST', '/status/x', 404, 'NotFound'],
       ['GET', '/votes', 405, 'MethodNotAllowed'],

@@ -17,6 +17,8 @@
  * - `GET /graph?format=dot|svg&last=N` → the gossip graph in the reference's DOT layout (the whole
  *   graph by default, which `parsec-peer replay` reads back; `last=N`: a view of the last N events,
  *   not replayable), or rendered to SVG (graph-render.ts)
+ * - `GET /` and `GET /live.js`: the live view (live-view.ts), a page reading the routes below;
+ *   static, so served without the token
  * - `GET /metrics` → Prometheus text: libp2p's metrics and the section's `parsec_section_*`
  *   (404 `MetricsOff` when the peer runs without them)
  *
@@ -39,6 +41,7 @@ import { API_LIMITS } from './api-limits.js'
 import { blockToJson, type PeerNames } from './block-json.js'
 import { dotToSvg } from './graph-render.js'
 import { healthOf } from './health.js'
+import { LIVE_VIEW_CSP, LIVE_VIEW_HTML, LIVE_VIEW_SCRIPT } from './live-view.js'
 import { processMemory } from './process-memory.js'
 
 export { API_LIMITS }
@@ -88,6 +91,14 @@ const ROUTES: Record<string, string> = {
   '/health': 'GET',
   '/graph': 'GET',
   '/metrics': 'GET',
+}
+
+/** The live view (live-view.ts): static, served without a token. */
+const STATIC: Record<string, { readonly type: string; readonly body: string }> = {
+  '/': { type: 'text/html; charset=utf-8', body: LIVE_VIEW_HTML },
+  '/live.js': { type: 'text/javascript; charset=utf-8', body: LIVE_VIEW_SCRIPT },
+  // Browsers ask for it: no icon, rather than a 401 in the page's console.
+  '/favicon.ico': { type: 'image/x-icon', body: '' },
 }
 
 /** A `POST /leave` body is empty or `{}`. */
@@ -360,9 +371,12 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   function handleStatus(res: ServerResponse, params: URLSearchParams): void {
     const gc = params.get('gc') ?? '0'
     if (gc !== '0' && gc !== '1') throw new ApiError(400, 'InvalidQuery', 'gc must be 0 or 1')
+    const status = section.status()
+    const membership = section.membershipStatus()
     send(res, 200, {
-      ...section.status(),
-      ...section.membershipStatus(),
+      ...status,
+      ...membership,
+      health: healthOf(status, membership),
       listen: options.listen(),
       api: address,
       uptimeMs: Date.now() - options.startedAt,
@@ -371,13 +385,32 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const refusal = checkAccess(req.method ?? '', req.headers, access)
-    if (refusal !== undefined) throw new ApiError(refusal.status, refusal.code, refusal.message)
     let url: URL
     try {
       url = new URL(req.url ?? '/', 'http://localhost')
     } catch {
       throw new ApiError(400, 'InvalidUrl', 'the request URL is malformed')
+    }
+    // The live view's page and script hold no data: they need no token (the Host check stays).
+    const page = STATIC[url.pathname]
+    const refusal = checkAccess(
+      req.method ?? '',
+      req.headers,
+      page === undefined ? access : { hosts: access.hosts },
+    )
+    if (refusal !== undefined) throw new ApiError(refusal.status, refusal.code, refusal.message)
+    if (page !== undefined) {
+      if (req.method !== 'GET')
+        throw new ApiError(405, 'MethodNotAllowed', `${url.pathname} takes GET`, { allow: 'GET' })
+      res.writeHead(200, {
+        'content-type': page.type,
+        'content-length': Buffer.byteLength(page.body),
+        'content-security-policy': LIVE_VIEW_CSP,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+      })
+      res.end(page.body)
+      return
     }
     const method = ROUTES[url.pathname]
     if (method === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)

@@ -239,6 +239,11 @@ export const demoCommand = {
       await Promise.all(section.peers.map((peer) => section.start(peer.index, founderArgs)))
       await section.waitConnected(CONNECT_TIMEOUT_MS)
       info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
+      const first = section.peers[0].ready?.api
+      if (first !== undefined) {
+        const token = section.apiToken === undefined ? '' : `#token=${section.apiToken.token}`
+        info(`live view of the first peer: http://${first}/${token}`)
+      }
       // The joiners (peers N, N+1, ...; started by their join, see membership-changes.ts).
       const waiting = new Set<number>()
       for (let j = 0; j < join; j++) {
