@@ -18,7 +18,14 @@ console.log(
     ? `reference conformance suite: not part of this command; \`pnpm test:reference\` runs it (graphs at ${vectors.path})`
     : `reference conformance suite: did not run: no reference graphs at ${vectors.path} (set PARSEC_VECTORS; \`pnpm test:reference\` runs it)`,
 )
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...selected], {
+// On a terminal node's own reporter; in CI and logs one line per file (compact-reporter.mjs).
+const reporter = process.stdout.isTTY
+  ? []
+  : [
+      `--test-reporter=${new URL('./compact-reporter.mjs', import.meta.url).pathname}`,
+      '--test-reporter-destination=stdout',
+    ]
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporter, ...selected], {
   stdio: 'inherit',
 })
 process.exit(result.status ?? 1)

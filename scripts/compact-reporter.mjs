@@ -1,0 +1,77 @@
+// A compact node:test reporter for CI and logs (scripts/test.mjs uses it when stdout is not a
+// terminal): one line per test file as it ends (its time and test count, so a long run shows
+// progress), every failure in full with the output of its file, and the totals at the end.
+import { relative } from 'node:path'
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1).padStart(6)} s`
+
+export default async function* compactReporter(source) {
+  const started = Date.now()
+  let files = 0
+  let failedFiles = 0
+  const counts = new Map() // file -> tests passed and failed in it (leaves only)
+  const output = new Map() // file -> what it printed (shown if it fails)
+  const failures = []
+  for await (const event of source) {
+    const { type, data } = event
+    const file = data?.file === undefined ? '?' : relative(process.cwd(), data.file)
+    switch (type) {
+      case 'test:stdout':
+      case 'test:stderr': {
+        const lines = output.get(file) ?? []
+        if (lines.length < 200) lines.push(data.message.replace(/\n$/, ''))
+        output.set(file, lines)
+        break
+      }
+      case 'test:pass':
+      case 'test:fail': {
+        const leaf = data.details?.type !== 'suite'
+        if (data.nesting > 0 && leaf) {
+          const count = counts.get(file) ?? { pass: 0, fail: 0 }
+          if (type === 'test:pass') count.pass++
+          else count.fail++
+          counts.set(file, count)
+        }
+        if (type === 'test:fail' && data.nesting > 0 && leaf) {
+          const error = data.details?.error
+          const cause = error?.cause ?? error
+          const message = String(cause?.message ?? cause ?? 'failed')
+          failures.push(
+            `FAIL ${file} > ${data.name}\n${message
+              .split('\n')
+              .slice(0, 30)
+              .map((l) => `     ${l}`)
+              .join('\n')}`,
+          )
+          yield `\nFAIL ${file} > ${data.name} (${seconds(data.details?.duration_ms ?? 0).trim()})\n${message
+            .split('\n')
+            .slice(0, 30)
+            .map((l) => `     ${l}`)
+            .join('\n')}\n`
+        }
+        if (data.nesting === 0) {
+          files++
+          const count = counts.get(file) ?? { pass: 0, fail: 0 }
+          const failed = type === 'test:fail' || count.fail > 0
+          if (failed) failedFiles++
+          const name = data.name === file || data.file === undefined ? data.name : file
+          yield `${failed ? 'FAIL' : 'ok  '} ${seconds(data.details?.duration_ms ?? 0)}  ${name}  (${count.pass} passed${count.fail > 0 ? `, ${count.fail} failed` : ''})\n`
+          if (failed && (output.get(file)?.length ?? 0) > 0) {
+            yield `     output of ${file}:\n${output
+              .get(file)
+              .map((l) => `       ${l}`)
+              .join('\n')}\n`
+          }
+        }
+        break
+      }
+      case 'test:diagnostic':
+        if (data.nesting === 0) yield `# ${data.message}\n`
+        break
+      default:
+        break
+    }
+  }
+  yield `\n${files} files in ${seconds(Date.now() - started).trim()}, ${failedFiles} failed\n`
+  if (failures.length > 0) yield `\nfailures:\n${failures.join('\n')}\n`
+}
