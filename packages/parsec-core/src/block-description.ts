@@ -6,6 +6,7 @@
  */
 import type { Block } from './blocks.js'
 import { fromUtf8, toHex } from './encoding/bytes.js'
+import type { PublicId } from './identity/identity.js'
 import type { Observation } from './observations/observation.js'
 
 export type BlockDescription =
@@ -24,18 +25,27 @@ export function payloadText(payload: Uint8Array): string {
   }
 }
 
-export function describeObservation(observation: Observation, voters: string[] = []): BlockDescription {
+/** How a description names a peer: by default its id's `name` (a host may pass e.g. its peer id). */
+export type PeerNaming = (id: PublicId) => string
+
+const byName: PeerNaming = (id) => id.name
+
+export function describeObservation(
+  observation: Observation,
+  voters: string[] = [],
+  nameOf: PeerNaming = byName,
+): BlockDescription {
   switch (observation.kind) {
     case 'genesis':
-      return { kind: 'genesis', peers: observation.group.map((id) => id.name).sort(), voters }
+      return { kind: 'genesis', peers: observation.group.map(nameOf).sort(), voters }
     case 'add':
-      return { kind: 'add', peer: observation.peer.name, voters }
+      return { kind: 'add', peer: nameOf(observation.peer), voters }
     case 'remove':
-      return { kind: 'remove', peer: observation.peer.name, voters }
+      return { kind: 'remove', peer: nameOf(observation.peer), voters }
     case 'accusation':
       return {
         kind: 'accusation',
-        offender: observation.offender.name,
+        offender: nameOf(observation.offender),
         malice: observation.malice.type,
         voters,
       }
@@ -44,6 +54,10 @@ export function describeObservation(observation: Observation, voters: string[] =
   }
 }
 
-export function describeBlock(block: Block): BlockDescription {
-  return describeObservation(block.payload, block.proofs.map((proof) => proof.publicId.name).sort())
+export function describeBlock(block: Block, nameOf: PeerNaming = byName): BlockDescription {
+  return describeObservation(
+    block.payload,
+    block.proofs.map((proof) => nameOf(proof.publicId)).sort(),
+    nameOf,
+  )
 }

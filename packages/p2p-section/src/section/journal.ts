@@ -22,6 +22,7 @@ import {
 import { equals } from 'uint8arrays'
 import { packedEventBytes } from '../codec.js'
 import { SectionError } from '../errors.js'
+import { peerIdFromPublicId } from '../identity.js'
 import type { SectionStorage } from '../storage.js'
 import type { DeliveredBlock } from './api.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -43,8 +44,9 @@ class Delivered implements DeliveredBlock {
     readonly block: Block,
   ) {}
 
+  /** Peers named by peer id (the engine's names are key hex). */
   get description(): BlockDescription {
-    return describeBlock(this.block)
+    return describeBlock(this.block, (id) => peerIdFromPublicId(id).toString())
   }
 }
 
