@@ -60,7 +60,9 @@ describe('fault offenders', () => {
     assert.equal(fault.evidence, 'malice')
     assert.equal(fault.code, 'Fork')
     assert.equal(fault.evidence === 'malice' ? fault.malice.type : undefined, 'Fork')
-    assert.match(fault.message, /Fork/)
+    // The message adds what the fields do not: neither the code nor the offender again.
+    assert.match(fault.message, /^event [0-9a-f]+/)
+    assert.doesNotMatch(fault.message, /Fork|12D3/)
   })
 
   it('a message the engine refuses keeps both its malice (C) and the sender’s rejection (B)', async () => {

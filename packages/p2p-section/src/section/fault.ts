@@ -55,6 +55,7 @@ interface FaultCommon {
   readonly peer: PeerId
   /** The peer at fault: `peer` itself, or for malice the creator of the event `peer` relayed. */
   readonly offender: PeerId
+  /** What it is about, beyond the fields (the code, the offender and the peer are not repeated). */
   readonly message: string
 }
 
@@ -79,18 +80,19 @@ export type SectionFaultCode = SectionFault['code']
 const short = (bytes: Uint8Array): string => toHex(bytes).slice(0, 16)
 
 /** The malice's evidence in a few words. */
+/** What a malice is about, without its type (the fault's `code`) or its offender (a field too). */
 function describeMalice(malice: Malice): string {
   switch (malice.type) {
     case 'DuplicateVote':
-      return `${malice.type}: events ${short(malice.first)} and ${short(malice.second)}`
+      return `events ${short(malice.first)} and ${short(malice.second)}`
     case 'Accomplice':
-      return `${malice.type}: event ${short(malice.event)} endorses ${describeMalice(malice.malice)}`
+      return `event ${short(malice.event)} endorses ${malice.malice.type} (${describeMalice(malice.malice)})`
     case 'Unprovable':
-      return malice.type
+      return 'no proof carried'
     default:
       return 'event' in malice
-        ? `${malice.type}: event ${short(malice.event)}`
-        : `${malice.type}: a packed event of ${malice.packedEvent.byteLength} bytes`
+        ? `event ${short(malice.event)}`
+        : `a packed event of ${malice.packedEvent.byteLength} bytes`
   }
 }
 
@@ -98,12 +100,11 @@ function describeMalice(malice: Malice): string {
 export function engineFault(fault: Fault, from: PeerId | undefined): SectionFault {
   const offender = peerIdFromPublicId(fault.offender)
   const peer = from ?? offender
+  // The message says what the fields do not: code, offender and peer are fields of their own.
   if (fault.kind === 'rejected') {
-    const message = `${fault.code}: ${fault.detail}`
-    return { kind: 'protocol', evidence: 'rejected', code: fault.code, peer, offender, message }
+    return { kind: 'protocol', evidence: 'rejected', code: fault.code, peer, offender, message: fault.detail }
   }
-  const relayed = peer.equals(offender) ? '' : ` (relayed by ${peer.toString()})`
-  const message = `${describeMalice(fault.malice)} by ${offender.toString()}${relayed}`
+  const message = describeMalice(fault.malice)
   return {
     kind: 'protocol',
     evidence: 'malice',
