@@ -252,6 +252,19 @@ export interface LocalSectionOptions {
   readonly onLine?: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
 }
 
+/** A peer's `--json` output line as its event (`{"event", ...}`, pino's `time`, `level`, `msg` too), or undefined. */
+export function eventOf(line: string): ({ readonly event: string } & Record<string, unknown>) | undefined {
+  if (!line.startsWith('{')) return undefined
+  try {
+    const parsed = JSON.parse(line) as { event?: unknown }
+    return typeof parsed.event === 'string'
+      ? (parsed as { event: string } & Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const STDERR_LINES = 20
 const KILL_AFTER_MS = 3000
 
@@ -471,13 +484,10 @@ export class LocalSection {
       // Keep reading stdout for the child's whole life, or its writes would block.
       createInterface({ input: child.stdout! }).on('line', (line) => {
         this.options.onLine?.(index, 'stdout', line)
-        if (!line.startsWith('{"event":"ready"')) return
+        const event = eventOf(line)
+        if (event?.event !== 'ready') return
         clearTimeout(timer)
-        try {
-          resolve(JSON.parse(line) as ReadyEvent)
-        } catch (error) {
-          reject(error)
-        }
+        resolve(event as unknown as ReadyEvent)
       })
       peer.exited?.then(({ code, signal }) => {
         clearTimeout(timer)

@@ -15,7 +15,7 @@
  * exits; rejections that ask it to wait (`YoungCap`, `TooSoon`, `TooManyCandidates`...) are shown
  * and waited out, up to the join's timeout (then deferred). A joiner that did not get in is stopped.
  */
-import { ApiRequestError, type LocalSection, type StatusJson } from './local-section.js'
+import { ApiRequestError, eventOf, type LocalSection, type StatusJson } from './local-section.js'
 import type { PlannedChange } from './membership-plan.js'
 
 export type ChangeOutcome = 'pending' | 'requested' | 'done' | 'refused' | 'deferred'
@@ -121,21 +121,18 @@ export class MembershipChanges {
 
   /** A stdout line of peer `index`: membership events become one line per change. */
   onLine(index: number, line: string): void {
-    if (line.startsWith('{"event":"join:rejected"')) {
-      this.onRejected(line)
+    const parsed = eventOf(line)
+    if (parsed === undefined) return
+    const event = parsed as unknown as MemberEvent
+    if (event.event === 'join:rejected') {
+      this.onRejected(event)
       return
     }
-    if (line.startsWith('{"event":"self"')) {
-      this.onSelf(index, line)
+    if (event.event === 'self') {
+      this.hooks.info(`${this.clock()}  ${this.name(this.section.peers[index].peerId)}: ${event.self}`)
       return
     }
-    if (!line.startsWith('{"event":"member:')) return
-    let event: MemberEvent
-    try {
-      event = JSON.parse(line) as MemberEvent
-    } catch {
-      return
-    }
+    if (!event.event.startsWith('member:')) return
     const key = `${event.event}/${event.peer}/${event.position}`
     if (this.reported.has(key)) return
     this.reported.add(key)
@@ -146,25 +143,8 @@ export class MembershipChanges {
     )
   }
 
-  /** A joiner's own state on its way in (`candidate`, ..., `member`). */
-  private onSelf(index: number, line: string): void {
-    let event: MemberEvent
-    try {
-      event = JSON.parse(line) as MemberEvent
-    } catch {
-      return
-    }
-    this.hooks.info(`${this.clock()}  ${this.name(this.section.peers[index].peerId)}: ${event.self}`)
-  }
-
   /** A join request refused (reported by the joiner or a member): shown once per peer and reason. */
-  private onRejected(line: string): void {
-    let event: MemberEvent
-    try {
-      event = JSON.parse(line) as MemberEvent
-    } catch {
-      return
-    }
+  private onRejected(event: MemberEvent): void {
     if (event.peer === undefined || event.reason === undefined) return
     const list = this.rejections.get(event.peer) ?? []
     if (!list.includes(event.reason)) {

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { PEER_BIN, type ReadyEvent } from 'parsec-peer/local-section'
+import { eventOf, PEER_BIN, type ReadyEvent } from 'parsec-peer/local-section'
 import type { NetnsLab } from './netns.js'
 import { SocketApiClient } from './socket-api-client.js'
 
@@ -81,7 +81,7 @@ export class NetnsPeer {
       if (stderr.length > STDERR_LINES) stderr.shift()
     })
     const ready = await firstLine(child, options.readyTimeoutMs, exited, (line) =>
-      line.startsWith('{"event":"ready"') ? (JSON.parse(line) as ReadyEvent) : undefined,
+      eventOf(line)?.event === 'ready' ? (eventOf(line) as unknown as ReadyEvent) : undefined,
     ).catch((error: Error) => {
       throw new Error(`peer ${index}: ${error.message}: ${stderr.join(' | ')}`)
     })

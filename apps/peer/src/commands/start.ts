@@ -22,10 +22,11 @@ import {
   type SelfState,
 } from '@parsec-section/p2p-section'
 import type { LevelDatastore } from 'datastore-level'
+import { type Logger, pino, destination as pinoDestination, stdTimeFunctions } from 'pino'
 import { Registry } from 'prom-client'
 import { isLoopbackHost } from '../api-access.js'
 import { readApiTokenFile } from '../api-token.js'
-import { intOption, parse, UsageError } from '../args.js'
+import { choiceOption, intOption, parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
 import { fileKind, type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
@@ -42,7 +43,7 @@ const HELP = `usage: parsec-peer start --key FILE --listen MULTIADDR [--listen M
                          [--announce MULTIADDR ...] [--data-dir DIR]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
-                         [--exit-with-stdin] [--json]
+                         [--exit-with-stdin] [--json] [--log-level L]
 
 Runs one peer of the section of the genesis file, with the identity of the key file (one of the
 section's founders), listening on the --listen multiaddrs (e.g. /ip4/127.0.0.1/tcp/4001). It dials
@@ -80,10 +81,14 @@ agreed blocks say: a founder restarted from its data directory after others left
                    last member stops without leaving. Without it a signal stops the peer as a
                    member: restarted from its data directory, it resumes as one.
   --exit-with-stdin  stop cleanly when standard input closes (for supervisors spawning peers).
-  --json           print JSON lines, each with an "event" field (ready, running, block, blocks,
-                   fault, link:error, peer:connected, peer:disconnected, catchup, member:joined,
-                   member:left, member:banned, self, self:joined, self:removed, join:rejected, leaving,
-                   leave:refused, failed, stopping, stopped).
+  --json           print JSON lines (pino's: "time", "level", "msg" the human line), each with an
+                   "event" field (ready, running, block, blocks, fault, link:error, peer:connected,
+                   peer:disconnected, catchup, member:joined, member:left, member:banned, self,
+                   self:joined, self:removed, join:rejected, leaving, leave:refused, failed,
+                   stopping, stopped).
+  --log-level L    the least level printed: trace, debug, info (default), warn, error, fatal or
+                   silent. Every line has a time and a level: faults, link errors, an unanswered
+                   self-check, refused joins and leaves are warn, a failure error, the rest info.
   --no-metrics     no metrics (GET /metrics answers 404): libp2p's metrics and the section's
                    are collected only for the API, and cost a little on every stream.
   --no-sync        do not sync the datastore's writes to disk: only to measure what syncing
@@ -244,16 +249,53 @@ async function stopNode(node: Node): Promise<void> {
 }
 
 /** Log lines on stdout: human text, or JSON lines with an "event" field. */
+/** `--log-level`: pino's levels. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** The level of each event line that is not `info`. */
+const EVENT_LEVELS: Record<string, Exclude<LogLevel, 'silent'>> = {
+  fault: 'warn',
+  'link:error': 'warn',
+  'selfcheck:unanswered': 'warn',
+  'leave:refused': 'warn',
+  'join:rejected': 'warn',
+  failed: 'error',
+}
+
+/**
+ * The peer's output: one line per event, with a timestamp and a level, from `--log-level` up.
+ * With `--json` it is pino's JSON lines (`time`, `level` by name, `event` and its fields, and
+ * `msg`, the human line); without, `TIME LEVEL human line`.
+ */
 class EventLog {
   private windowStart = 0
   private windowLines = 0
   private summary: { from: number; to: number; count: number; since: number } | undefined
   private timer: NodeJS.Timeout | undefined
+  private readonly logger: Logger
 
-  constructor(private readonly json: boolean) {}
+  constructor(
+    private readonly json: boolean,
+    level: LogLevel = 'info',
+  ) {
+    this.logger = pino(
+      {
+        level,
+        base: undefined,
+        timestamp: stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      // Synchronous: lines keep their order with the other output and none is lost at exit.
+      pinoDestination({ fd: 1, sync: true }),
+    )
+  }
 
   line(event: string, fields: Record<string, unknown>, human: string): void {
-    console.log(this.json ? JSON.stringify({ event, ...fields }) : human)
+    const level = EVENT_LEVELS[event] ?? 'info'
+    if (!this.logger.isLevelEnabled(level)) return
+    if (this.json) this.logger[level]({ event, ...fields }, human)
+    else console.log(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${human}`)
   }
 
   block(block: DeliveredBlock, names: PeerNames): void {
@@ -368,6 +410,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     'exit-with-stdin': { type: 'boolean' },
     'no-sync': { type: 'boolean' },
     'no-metrics': { type: 'boolean' },
+    'log-level': { type: 'string' },
     'leave-on-exit': { type: 'boolean' },
     'leave-timeout': { type: 'string' },
     ...MEMBERSHIP_OPTIONS,
@@ -379,6 +422,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     return 0
   }
   const json = values.json === true
+  const logLevel = choiceOption(values, 'log-level', LOG_LEVELS, 'info')
   const genesisPath = values.genesis as string | undefined
   const joinText = values.join as string | undefined
   if (genesisPath !== undefined && joinText !== undefined)
@@ -538,7 +582,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   created.path = undefined
   const section = node.services.section
   const names = new PeerNames()
-  const log = new EventLog(json)
+  const log = new EventLog(json, logLevel)
 
   // Blocks delivered before we could listen (restored from the data directory) have no time.
   const restored = section.blocks().length
