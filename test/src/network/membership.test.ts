@@ -34,6 +34,26 @@ async function agreeOn(nodes: readonly TestNode[], text: string, blocks: () => s
   )
 }
 
+/** A peer restarted after its removal: `self()` says so and the service failed, from the start. */
+function assertRemovedAtStart(node: TestNode, self: string, message: RegExp): void {
+  const section = node.services.section
+  assert.equal(section.self(), self)
+  const status = section.status()
+  assert.equal(status.state, 'failed')
+  assert.equal(status.failure?.code, 'Removed')
+  assert.match(status.failure?.message ?? '', message)
+  assert.match(status.failure?.message ?? '', /join the section again with a new key/)
+}
+
+/** It made no event and takes no vote. */
+async function assertRefused(node: TestNode): Promise<void> {
+  const section = node.services.section
+  const graphSize = section.status().graphSize
+  await assert.rejects(section.ready(), { code: 'Removed' })
+  await assert.rejects(section.vote(encoder.encode('never')), { code: 'Removed' })
+  assert.equal(section.status().graphSize, graphSize, 'no event made')
+}
+
 describe('a founded section whose members change', { timeout: 300_000 }, () => {
   it('4 founders, one leaves: the other 3 report it, agree on 3 members and keep agreeing', async () => {
     // What the services tell `onMembers` (createSectionNode's gater follows it), all nodes together.
@@ -227,6 +247,29 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const blocks = () => stay().map((n) => payloadTexts(n.services.section.blocks()))
       await agreeOn(stay(), 'after the restart', blocks)
       for (const n of stay()) assert.deepEqual(n.services.section.members(), agreed)
+
+      // Now it leaves too; restarted from its data directory, it is told at once that this key
+      // is no member any more, and runs as none.
+      let removed: string | undefined
+      node.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await node.services.section.leave()
+      await waitFor(
+        [node],
+        () => removed !== undefined,
+        60_000,
+        () => `the leaver is ${node.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'left')
+      await node.stop()
+      await datastore.close()
+      datastore = new LevelDatastore(join(dir, 'peer4'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      assertRemovedAtStart(node, 'removed', /this key left section/)
+      await assertRefused(node)
     } finally {
       await node.stop()
       await datastore.close().catch(() => {})

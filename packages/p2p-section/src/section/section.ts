@@ -55,7 +55,7 @@ import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
 import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
-import { MembershipHost, type MembershipStart } from './membership-host.js'
+import { MembershipHost, type MembershipStart, removedError } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
@@ -327,6 +327,13 @@ export class ParsecSectionService
         discovery: this.discovery,
         bans: this.bans,
         joining: this.joining,
+        keepRemoval: async (removal) => {
+          try {
+            await this.storage?.saveRemoved(removal)
+          } catch (error) {
+            throw this.lifecycle.failStore(error)
+          }
+        },
       },
       {
         config: { announceIntervalMs, ...init.membership },
@@ -379,8 +386,10 @@ export class ParsecSectionService
     this.reporter.start()
     // A newly banned peer's open connections close (the gater refuses new ones).
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
-    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
-    if (this.membership.open(how) === 'join') this.joining.begin()
+    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again. One
+    // whose removal is known (its blocks agree it, or its store kept it) is not run as a member.
+    const opened = this.membership.open(how, await this.storage?.loadRemoved())
+    if (opened === 'join') this.joining.begin()
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
@@ -390,6 +399,12 @@ export class ParsecSectionService
     this.connections.start()
     this.lifecycle.started = true
     this.lifecycle.state = 'checking'
+    const removal = this.membership.removedAtStart
+    if (removal !== undefined) {
+      // Told at once (`failed`, `self()`, `ready()` rejects): no self-check, no event, no discovery.
+      this.lifecycle.fail(removedError(removal, bytesFromString(this.sectionId, 'base16')))
+      return
+    }
     // A joiner looks members up by its bootstrap addresses until it joined (`startDiscovery`).
     if (genesis !== undefined || (how.kind === 'joined' && !this.joining.active)) this.startDiscovery()
   }
@@ -418,6 +433,7 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
+    if (this.lifecycle.failure !== undefined) return
     if (this.joining.active) this.joining.start()
     else this.startUp.afterStart()
   }
