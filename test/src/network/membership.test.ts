@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { createSectionNode, type LeaveRefusedError, type MemberLeft } from '@parsec-section/p2p-section'
+import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
@@ -137,14 +138,27 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
 
   it('5 founders, one crashes: the others remove it for silence and keep agreeing', async () => {
     const unresponsiveMs = 3_000
-    const section = await startSection(5, {
-      mode: 'supermajority',
-      membership: { unresponsiveMs, unresponsiveDecisions: 3 },
-    })
-    const [crashed, ...stay] = section.nodes
+    const membership = { unresponsiveMs, unresponsiveDecisions: 3, lingerMs: 500 }
+    const section = await startSection(5, { mode: 'supermajority', membership }, 1)
+    const stay = section.nodes
+    // The crashed founder keeps its store (in memory) across its restarts.
+    const crashedOptions = {
+      genesis: section.genesis,
+      privateKey: section.keys[4],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      discovery: false,
+      membership,
+      datastore: new MemoryDatastore(),
+      // The members do not answer a removed peer's self-check: no need to wait 30 s for them.
+      selfCheckTimeoutMs: 2_000,
+    }
+    let crashed = await createSectionNode(crashedOptions)
     try {
-      await Promise.all(section.nodes.map((node) => node.services.section.ready()))
-      await agreeOn(section.nodes, 'before', () => section.blocks.map((b) => payloadTexts(b)))
+      await connectAll([...stay, crashed])
+      await Promise.all([...stay, crashed].map((node) => node.services.section.ready()))
+      await agreeOn([...stay, crashed], 'before', () =>
+        [...stay, crashed].map((n) => payloadTexts(n.services.section.blocks())),
+      )
       const leaves = recordLeaves(stay)
       const crashedAt = Date.now()
       await crashed.stop()
@@ -187,12 +201,41 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const members = stay.map((node) => node.services.section.members())
       for (const list of members) assert.deepEqual(list, members[0])
       assert.equal(members[0].length, 4)
-      const stayBlocks = () => section.blocks.slice(1).map((b) => payloadTexts(b))
+      const stayBlocks = () => section.blocks.map((b) => payloadTexts(b))
       await agreeOn(stay, 'after the removal', stayBlocks)
       const shortest = Math.min(...stayBlocks().map((b) => b.length))
       for (const list of stayBlocks())
         assert.deepEqual(list.slice(0, shortest), stayBlocks()[0].slice(0, shortest))
+
+      // Restarted from its store, which does not hold its removal: the members do not answer its
+      // self-check and refuse its sync; their chain confirms the removal, which its store keeps.
+      crashed = await createSectionNode(crashedOptions)
+      let removed: string | undefined
+      crashed.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await connectAll([...stay, crashed])
+      await waitFor(
+        [crashed],
+        () => removed !== undefined,
+        30_000,
+        () => `the restarted crashed peer is ${crashed.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'removed')
+      assert.equal(crashed.services.section.self(), 'removed')
+      await crashed.stop()
+      // Restarted again: told at once, from its store.
+      crashed = await createSectionNode(crashedOptions)
+      assertRemovedAtStart(crashed, 'removed', /this key was voted out of section/)
+      await assertRefused(crashed)
+      await agreeOn(stay, 'after its restarts', stayBlocks)
+      for (const node of stay) {
+        assert.equal(node.services.section.status().faults, 0, 'nobody accused it')
+        assert.deepEqual(node.services.section.members(), members[0])
+      }
     } finally {
+      await crashed.stop()
       await section.stop()
     }
   })

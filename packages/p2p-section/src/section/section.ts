@@ -242,7 +242,7 @@ export class ParsecSectionService
       this.log,
     )
     this.startUp = new StartUp(
-      { ...parts, catchUp },
+      { ...parts, catchUp, outbound: this.outbound },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
         retryMs: init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,
