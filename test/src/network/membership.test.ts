@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import { createSectionNode, type LeaveRefusedError, type MemberLeft } from '@parsec-section/p2p-section'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
 import { connectAll, payloadTexts, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
@@ -252,6 +253,8 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       discovery: false,
       membership,
+      // Restarted after its removal, the members do not answer its self-check: no 30 s wait.
+      selfCheckTimeoutMs: 2_000,
     }
     let node = await createSectionNode({ ...options, datastore })
     try {
@@ -307,11 +310,40 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       )
       assert.equal(removed, 'left')
       await node.stop()
+      // As if it had crashed before its removal was kept: when its own blocks hold the removal it
+      // says `removed` at once, drains again (the others may need its last events), then fails
+      // with `Removed`; when it learnt it from the members' chain (their refusals came before its
+      // engine decided it), it learns it again right after its start-up. Either way it keeps it.
+      const kept = new Key(`/parsec/${section.genesis.sectionId}/removed`)
+      assert.ok(await datastore.has(kept), 'its removal was kept')
+      await datastore.delete(kept)
       await datastore.close()
       datastore = new LevelDatastore(join(dir, 'peer4'))
       await datastore.open()
       node = await createSectionNode({ ...options, datastore })
-      assertRemovedAtStart(node, 'removed', /this key left section/)
+      const restarted = node
+      const inBlocks = restarted.services.section.self() === 'removed'
+      let told = false
+      restarted.services.section.addEventListener('self:removed', () => {
+        told = true
+      })
+      await waitFor(
+        [restarted],
+        () => told,
+        30_000,
+        () => `restarted without its kept removal, it is ${restarted.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(restarted.services.section.self(), 'removed')
+      if (inBlocks) await assert.rejects(restarted.services.section.ready(), { code: 'Removed' })
+      assert.ok(await datastore.has(kept), 'its removal is kept again')
+      await node.stop()
+      await datastore.close()
+      datastore = new LevelDatastore(join(dir, 'peer4'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      // Case two forgot that it left (its machine confirmed a removal it had not decided itself).
+      assertRemovedAtStart(node, 'removed', /this key (left|was voted out of) section/)
       await assertRefused(node)
     } finally {
       await node.stop()

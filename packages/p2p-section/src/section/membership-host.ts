@@ -128,8 +128,10 @@ export class MembershipHost implements JournalObserver {
   private joinSection: Uint8Array | undefined
   /** A joiner with no engine of its own stored: a chain naming us proves our store is missing. */
   private freshJoiner = false
-  /** Our removal, known at start (our blocks or the store): the machine is not run. */
+  /** Our removal, known at start (our blocks or the store), or found by a fresh joiner. */
   private removal: StoredRemoval | undefined
+  /** The store kept our removal: the machine is not run at all. */
+  private refusedAtStart = false
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
@@ -158,8 +160,9 @@ export class MembershipHost implements JournalObserver {
    * After the journal restored the engine: a founder starts from the genesis record, a restarted
    * member (founder or joined) from its agreed blocks (`Membership.resume`: quiet fold, chain
    * verified). A joiner has no engine yet: its machine asks its contacts (`addContacts`) to join.
-   * A peer whose removal its blocks agree, or its store kept (`stored`), is refused: `removed`
-   * (the machine is not run; `removal()` says why).
+   * A peer whose store kept its removal (`stored`) is refused: `removed` (the machine is not run;
+   * `removedAtStart` says why). One whose blocks agree its removal but whose store did not keep it
+   * (its drain was cut short) drains again, then fails with `Removed`; `self()` says so meanwhile.
    */
   open(how: MembershipStart, stored?: StoredRemoval): MembershipStart['kind'] | 'removed' {
     const blocks = this.parts.journal.decidedBlocks()
@@ -181,13 +184,16 @@ export class MembershipHost implements JournalObserver {
       }
     }
     this.started = true
-    const removal = stored ?? (machine === undefined ? undefined : removalIn(machine))
-    if (removal !== undefined) {
+    if (stored !== undefined) {
       // Not run: no drain, no timers, nothing sent. Its state still answers `status()`.
       this.machineOrUndefined = machine
-      this.removal = removal
+      this.removal = stored
+      this.refusedAtStart = true
       return 'removed'
     }
+    // Agreed in our blocks but not kept: our drain may have been cut short (a crash), and at 3
+    // members the others need our last events. The resumed machine drains again, then we fail.
+    this.removal = machine === undefined ? undefined : removalIn(machine)
     if (machine === undefined) {
       this.joinSection = sectionId
       return 'join'
@@ -231,9 +237,9 @@ export class MembershipHost implements JournalObserver {
     this.timer = undefined
   }
 
-  /** Our removal, when it was known at start (`open` returned `removed`). */
+  /** Our removal, when the store kept it (`open` returned `removed`): the service fails at once. */
   get removedAtStart(): StoredRemoval | undefined {
-    return this.removal
+    return this.refusedAtStart ? this.removal : undefined
   }
 
   /** Our state as MEMBERSHIP.md §2 names it. */
@@ -528,7 +534,9 @@ export class MembershipHost implements JournalObserver {
    */
   private refuseFreshJoiner(verified: SectionState): boolean {
     const machine = this.machineOrUndefined
-    if (!this.freshJoiner || machine === undefined) return false
+    // With an engine built we may have been admitted in this run: our Add can then be agreed
+    // before our replay reaches it (an Add needs our Ready, which needs our engine: none, none).
+    if (!this.freshJoiner || machine === undefined || this.parts.lifecycle.engine !== undefined) return false
     const ours = machine.us.publicId.name
     const seq = verified.seq
     let error: SectionError | undefined
@@ -638,11 +646,20 @@ export class MembershipHost implements JournalObserver {
       case 'self:removed': {
         // Kept before anyone hears of it: a restart then refuses to run us as a member, even when
         // our own blocks do not hold our removal (confirmed from the members' chain).
-        const removal = { reason: event.reason, seq: this.machineOrUndefined?.state?.seq ?? 0 }
-        this.parts.keepRemoval(removal).then(
-          () => reporter.emit('self:removed', { reason: event.reason }),
-          () => reporter.emit('self:removed', { reason: event.reason }), // A failed write fails the service.
-        )
+        const removal = this.removal ?? {
+          reason: event.reason,
+          seq: this.machineOrUndefined?.state?.seq ?? 0,
+        }
+        // Restarted after our removal was agreed: the drain is over, we run no more.
+        const known = this.removal
+        const told = (): void => {
+          reporter.emit('self:removed', { reason: event.reason })
+          const machine = this.machineOrUndefined
+          if (known !== undefined && machine !== undefined)
+            this.parts.lifecycle.fail(removedError(known, machine.sectionId))
+        }
+        // A failed write fails the service (and is reported so).
+        this.parts.keepRemoval(removal).then(told, told)
         break
       }
       case 'join:rejected': {

@@ -242,7 +242,12 @@ export class ParsecSectionService
       this.log,
     )
     this.startUp = new StartUp(
-      { ...parts, catchUp, outbound: this.outbound },
+      {
+        ...parts,
+        catchUp,
+        outbound: this.outbound,
+        removed: () => ['removed', 'banned'].includes(this.membership.self()),
+      },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
         retryMs: init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,

@@ -26,6 +26,8 @@ export interface StartUpParts {
   readonly puller: Puller
   readonly catchUp: CatchUp
   readonly outbound: Pick<Outbound, 'greet'>
+  /** Our removal is agreed in our own blocks (we drain again, then fail): no start-up at all. */
+  readonly removed: () => boolean
 }
 
 export interface SelfCheckTimes {
@@ -67,6 +69,11 @@ export class StartUp {
   private async run(signal: AbortSignal): Promise<void> {
     const { lifecycle, roster, journal, reporter, pacing, puller, catchUp, outbound } = this.parts
     const engine = lifecycle.requireEngine()
+    if (this.parts.removed()) {
+      // Making an event, or saying we are ready, would pretend we are a member.
+      this.log('our removal is agreed: no self-check and no event; draining again')
+      return
+    }
     const us = engine.ourId
     const others = roster.others()
     const check = await runSelfCheck({
