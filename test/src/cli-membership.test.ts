@@ -276,6 +276,42 @@ describe('parsec-peer: 4 founders, one leaves', { timeout: 300_000 }, () => {
     for (const list of agreed) assert.deepEqual(list, agreed[0])
   })
 
+  it('the peer that left, restarted from its data directory, is told so and exits 3', async () => {
+    const leaver = section.peers[3]
+    const args = [
+      'start',
+      '--key',
+      leaver.keyFile,
+      '--genesis',
+      section.genesisFile,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--data-dir',
+      leaver.dataDir,
+    ]
+    const human = await cli(args)
+    assert.equal(human.status, 3, human.stderr)
+    const lines = human.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, human.stderr)
+    assert.match(
+      lines[0],
+      /^parsec-peer start: Removed: this key left section [0-9a-f]{64} \(membership chain seq \d+\)/,
+    )
+    assert.match(lines[0], /join the section again with a new key \(--join SECTION_ID/)
+    assert.match(human.stdout, /^failed Removed \(removed\): /m)
+    assert.doesNotMatch(human.stdout, /^ready/m)
+    const json = await cli([...args, '--json'])
+    assert.equal(json.status, 3, json.stderr)
+    const events = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    assert.deepEqual(
+      events.map((e) => [e.event, e.code, e.self]),
+      [['failed', 'Removed', 'removed']],
+    )
+  })
+
   it('a member stopped by SIGTERM (no --leave-on-exit) restarts as a member', async () => {
     const exit = await section.stop(1, 30_000)
     assert.equal(exit.code, 0)

@@ -2,7 +2,8 @@
  * A peer's data directory damaged or from another version, with `parsec-peer start` processes on
  * 127.0.0.1: a LevelDB without its CURRENT file, a stored event with a flipped byte and a store in a
  * newer format each make `start` exit 2 with one clear line, before anything is sent, and change
- * nothing on disk; a store in format 1 (no checksums) is migrated at start and the peer resumes.
+ * nothing on disk; a store in format 2 (no removal record) or format 1 (no checksums) is migrated
+ * at start and the peer resumes.
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -176,13 +177,27 @@ describe('parsec-peer start over a damaged or foreign data directory', () => {
 
   it('refuses a store in a newer format', async () => {
     const format = new Key(`${root}/format`)
-    await withStore(dataDir, (store) => store.put(format, new TextEncoder().encode('3')))
+    await withStore(dataDir, (store) => store.put(format, new TextEncoder().encode('4')))
     try {
       const before = await contents(dataDir)
-      assertRefused(await startOnce(section, victim), /StorageVersion: .*storage format 3 by a newer version/)
+      assertRefused(await startOnce(section, victim), /StorageVersion: .*storage format 4 by a newer version/)
       assert.deepEqual(await contents(dataDir), before)
     } finally {
+      // What a format-2 store holds: the same sealed records, the format record "2".
       await withStore(dataDir, (store) => store.put(format, new TextEncoder().encode('2')))
+    }
+  })
+
+  it('migrates a store in format 2 at start and resumes', async () => {
+    const before = await contents(dataDir)
+    assert.equal(Buffer.from(before.get(`${root}/format`) ?? '', 'hex').toString(), '2')
+    await section.start(victim)
+    assert.equal(section.peers[victim].ready?.self, 'member')
+    assert.equal((await section.stop(victim)).code, 0)
+    const after = await contents(dataDir)
+    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '3')
+    for (const [key, value] of before) {
+      if (key !== `${root}/format`) assert.equal(after.get(key), value, `${key} keeps its bytes`)
     }
   })
 
@@ -204,7 +219,7 @@ describe('parsec-peer start over a damaged or foreign data directory', () => {
     for (const peer of [victim, 1]) assert.deepEqual((await section.api(peer).status()).forkedMembers, [])
     assert.equal((await section.stop(victim)).code, 0)
     const after = await contents(dataDir)
-    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '2')
+    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '3')
     for (const [key, value] of before) {
       assert.equal(after.get(key)?.slice(16), value, `${key} keeps its bytes after its checksum`)
     }

@@ -159,7 +159,10 @@ export class CatchUp {
     const { stream, lp } = await this.open(peer)
     try {
       const page = await this.ask(lp, { known: [], from: 0n, maxBytes: 0 })
-      await stream.close().catch(() => stream.abort(new Error('closing')))
+      // Bounded: a partner that never closes its side must not hold the self-check up.
+      await stream
+        .close({ signal: AbortSignal.timeout(this.limits.responseTimeoutMs) })
+        .catch(() => stream.abort(new Error('closing')))
       return {
         graphSize: Number(page.graphSize),
         ourLatest:

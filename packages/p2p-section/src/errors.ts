@@ -42,6 +42,12 @@ export type SectionErrorCode =
    * our key. We make no event (it would fork us).
    */
   | 'SelfCheckFailed'
+  /**
+   * This key is no member of the section any more: its removal (a leave, a removal for silence, a
+   * ban) is agreed, in our own blocks or in the members' chain. The service does not run it as a
+   * member (`self()` says `removed` or `banned`); joining again takes a new key.
+   */
+  | 'Removed'
   /** An argument outside its domain. */
   | 'InvalidArgument'
   /** `leave()` was refused (a `LeaveRefusedError`, whose `reason` says why). */

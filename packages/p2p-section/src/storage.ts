@@ -9,11 +9,18 @@
  * genesis record it verified and the members its engine started with), so it restarts with no
  * genesis file.
  *
- * Storage format 2 (the record `/parsec/<section>/format` holds "2"): every record is sealed with
- * a checksum (record.ts), checked when the store is read. Format 1 (no format record, no
- * checksums) is migrated in place when it is loaded; a newer format is refused.
+ * A peer whose removal from the section is known (agreed in its own blocks, or confirmed from the
+ * members' chain while it was away) keeps it (`saveRemoved`: why, and the membership chain's `seq`
+ * then), so a restart refuses to run this key as a member again, whatever its blocks say.
+ *
+ * Storage format 3 (the record `/parsec/<section>/format` holds "3"): every record is sealed with
+ * a checksum (record.ts), checked when the store is read; format 3 adds the `removed` record to
+ * format 2. Older stores are migrated in place when they are loaded: format 1 (no format record,
+ * no checksums) has every record sealed, format 2 only has its format record set (it holds no
+ * `removed` record). A newer format is refused.
  */
 import type { PeerId } from '@libp2p/interface'
+import type { LeaveReason } from '@parsec-section/membership'
 import { LevelDatastore } from 'datastore-level'
 import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
@@ -31,8 +38,17 @@ export interface SectionStorageOptions {
   readonly sync?: boolean
 }
 
+/** Our removal from the section, as `saveRemoved` keeps it. */
+export interface StoredRemoval {
+  readonly reason: LeaveReason
+  /** The membership chain's `seq` when it was known (0: not known). */
+  readonly seq: number
+}
+
+const REMOVAL_REASONS: readonly string[] = ['left', 'removed', 'banned'] satisfies LeaveReason[]
+
 /** The storage format this version writes. */
-export const STORAGE_FORMAT = 2
+export const STORAGE_FORMAT = 3
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
@@ -78,6 +94,9 @@ export class SectionStorage {
         return 0
       }
       await this.migrateFromFormat1(owner)
+    } else if (format === 2) {
+      // Format 3 adds a record format 2 never holds: the format record is all that changes.
+      await this.write([{ key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) }])
     }
     const ownerKey = this.key('owner')
     if (!(await this.datastore.has(ownerKey))) {
@@ -185,6 +204,36 @@ export class SectionStorage {
     const section: Uint8Array[] = []
     for (let at = 0; at < keys.length; at += 32) section.push(keys.slice(at, at + 32))
     return { record, section }
+  }
+
+  // ---------------------------------------------------------------- our removal
+
+  /** Our removal is known: kept before anyone is told (a restart must not run us as a member). */
+  async saveRemoved(removal: StoredRemoval): Promise<void> {
+    const text = JSON.stringify({ reason: removal.reason, seq: removal.seq })
+    await this.write([this.sealed(this.key('removed'), fromString(text))])
+  }
+
+  /** What `saveRemoved` wrote (undefined: no removal of ours is known). */
+  async loadRemoved(): Promise<StoredRemoval | undefined> {
+    const key = this.key('removed')
+    if (!(await this.datastore.has(key))) return undefined
+    const text = bytesToText(unseal(key.toString(), await this.datastore.get(key)))
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = undefined
+    }
+    const { reason, seq } = (parsed ?? {}) as { reason?: unknown; seq?: unknown }
+    if (
+      typeof reason !== 'string' ||
+      !REMOVAL_REASONS.includes(reason) ||
+      !Number.isSafeInteger(seq) ||
+      (seq as number) < 0
+    )
+      throw storageCorrupt(`stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`)
+    return { reason: reason as LeaveReason, seq: seq as number }
   }
 
   // ---------------------------------------------------------------- format and migration

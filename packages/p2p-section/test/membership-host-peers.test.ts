@@ -92,6 +92,7 @@ describe('the membership host and peer directives', () => {
       bans: new PeerBans(),
       tags,
       joining: unused,
+      keepRemoval: async () => {},
     }
     const host = new MembershipHost(
       { peerId: us, privateKey: keys[0] },

@@ -12,6 +12,7 @@ import { type Batch, Key } from 'interface-datastore'
 import { toString as bytesToText, fromString } from 'uint8arrays'
 import { isSectionError } from '../src/errors.js'
 import { openLevelDatastore } from '../src/level-datastore.js'
+import { seal } from '../src/record.js'
 import { SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
 
 const SECTION = 'test-section'
@@ -183,7 +184,7 @@ describe('section storage', () => {
     const loaded = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(loaded.events, events)
     assert.deepEqual(loaded.blocks, [bytes('b0')])
-    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), `${STORAGE_FORMAT}`)
     assert.equal(await datastore.has(new Key(`${ROOT}/migrating`)), false)
     // Every record now carries its checksum: a flipped byte is caught.
     const stored = await datastore.get(indexKey('events', 0))
@@ -217,7 +218,7 @@ describe('section storage', () => {
     const loaded = await loadAll(new SectionStorage(datastore, SECTION), owner)
     assert.deepEqual(loaded.events, events)
     assert.deepEqual(loaded.blocks, blocks)
-    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '2')
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), `${STORAGE_FORMAT}`)
   })
 
   it('refuses a newer format, changing nothing', async () => {
@@ -225,13 +226,57 @@ describe('section storage', () => {
     const storage = new SectionStorage(datastore, SECTION)
     await loadAll(storage, owner)
     await storage.append([bytes('e0')], 0, [], 0)
-    await datastore.put(new Key(`${ROOT}/format`), bytes('3'))
+    await datastore.put(new Key(`${ROOT}/format`), bytes(`${STORAGE_FORMAT + 1}`))
     const before = await snapshot(datastore)
     await assert.rejects(
       loadAll(new SectionStorage(datastore, SECTION), owner),
-      assertStorageError('StorageVersion', /storage format 3 by a newer version.*formats 1 to 2/),
+      assertStorageError(
+        'StorageVersion',
+        new RegExp(`storage format ${STORAGE_FORMAT + 1} by a newer version.*formats 1 to ${STORAGE_FORMAT}`),
+      ),
     )
     assert.deepEqual(await snapshot(datastore), before)
+  })
+
+  it('migrates a format-2 store in place: the same records, no removal', async () => {
+    const datastore = new MemoryDatastore()
+    const events = [bytes('e0'), bytes('e1')]
+    // What the format-2 code wrote: sealed records, the format record "2".
+    const put = (key: Key, value: Uint8Array) => datastore.put(key, seal(key.toString(), value))
+    await put(new Key(`${ROOT}/owner`), bytes(owner.toString()))
+    await datastore.put(new Key(`${ROOT}/format`), bytes('2'))
+    for (let i = 0; i < events.length; i++) await put(indexKey('events', i), events[i])
+    await put(indexKey('blocks', 0), bytes('b0'))
+    const before = await snapshot(datastore)
+    const storage = new SectionStorage(datastore, SECTION)
+    const loaded = await loadAll(storage, owner)
+    assert.deepEqual(loaded, { events, blocks: [bytes('b0')] })
+    assert.equal(STORAGE_FORMAT, 3)
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '3')
+    const after = await snapshot(datastore)
+    after.delete(`${ROOT}/format`)
+    before.delete(`${ROOT}/format`)
+    assert.deepEqual(after, before, 'only the format record changed')
+    assert.equal(await storage.loadRemoved(), undefined)
+    assert.deepEqual(await loadAll(new SectionStorage(datastore, SECTION), owner), loaded)
+  })
+
+  it('keeps our removal (reason and seq) across a restart, checked', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    assert.equal(await storage.loadRemoved(), undefined)
+    await storage.saveRemoved({ reason: 'banned', seq: 7 })
+    const again = new SectionStorage(datastore, SECTION)
+    await loadAll(again, owner)
+    assert.deepEqual(await again.loadRemoved(), { reason: 'banned', seq: 7 })
+    const key = new Key(`${ROOT}/removed`)
+    const flipped = Uint8Array.from(await datastore.get(key))
+    flipped[flipped.length - 2] ^= 0x01
+    await datastore.put(key, flipped)
+    await assert.rejects(again.loadRemoved(), assertStorageError('StorageCorrupt', /removed is damaged/))
+    await datastore.put(key, seal(key.toString(), bytes('{"reason":"gone","seq":-1}')))
+    await assert.rejects(again.loadRemoved(), assertStorageError('StorageCorrupt', /removed is damaged/))
   })
 })
 

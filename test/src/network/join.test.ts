@@ -257,6 +257,33 @@ describe('a peer that joined restarts', { timeout: 300_000 }, () => {
       await agreeOn(all(), 'after the restart')
       assertSameBlocks(all())
       for (const node of all()) assert.deepEqual(node.services.section.members(), members)
+
+      // Restarted without its data directory (joining again with the same key): refused before it
+      // makes an event or asks to join; nobody accuses it and nobody sees a fork.
+      await restarting.node.stop()
+      const bare = await startJoiner(sectionId, founder, { privateKey })
+      try {
+        await assert.rejects(bare.node.services.section.ready(), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'SelfCheckFailed')
+          assert.match(error.message, /has no store of it.*--data-dir/)
+          return true
+        })
+        assert.equal(bare.node.services.section.status().state, 'failed')
+        assert.equal(bare.node.services.section.status().graphSize, 0, 'no engine, no event')
+        assert.notEqual(bare.node.services.section.self(), 'member')
+      } finally {
+        await bare.node.stop()
+      }
+      // Its honest run, from its data directory, resumes (2 of 3 members cannot agree without it).
+      restarting = await startJoiner(sectionId, undefined, { privateKey, datastore })
+      await connectAll(all())
+      await restarting.node.services.section.ready()
+      await agreeOn(all(), 'after the refused start')
+      for (const node of all()) {
+        assert.equal(node.services.section.status().faults, 0, 'nobody accused it')
+        assert.deepEqual(node.services.section.status().forkedMembers, [])
+        assert.deepEqual(node.services.section.members(), members)
+      }
     } finally {
       await restarting.node.stop()
       await other?.node.stop()

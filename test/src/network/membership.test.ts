@@ -14,7 +14,9 @@ import {
   type LeaveRefusedError,
   type MemberLeft,
 } from '@parsec-section/p2p-section'
+import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
 import { connectAll, payloadTexts, peerTagged, startSection, type TestNode, waitFor } from './support.js'
 
 const encoder = new TextEncoder()
@@ -37,6 +39,26 @@ async function agreeOn(nodes: readonly TestNode[], text: string, blocks: () => s
     60_000,
     () => `"${text}" not delivered everywhere: ${blocks().map((b) => b.length)}`,
   )
+}
+
+/** A peer restarted after its removal: `self()` says so and the service failed, from the start. */
+function assertRemovedAtStart(node: TestNode, self: string, message: RegExp): void {
+  const section = node.services.section
+  assert.equal(section.self(), self)
+  const status = section.status()
+  assert.equal(status.state, 'failed')
+  assert.equal(status.failure?.code, 'Removed')
+  assert.match(status.failure?.message ?? '', message)
+  assert.match(status.failure?.message ?? '', /join the section again with a new key/)
+}
+
+/** It made no event and takes no vote. */
+async function assertRefused(node: TestNode): Promise<void> {
+  const section = node.services.section
+  const graphSize = section.status().graphSize
+  await assert.rejects(section.ready(), { code: 'Removed' })
+  await assert.rejects(section.vote(encoder.encode('never')), { code: 'Removed' })
+  assert.equal(section.status().graphSize, graphSize, 'no event made')
 }
 
 describe('a founded section whose members change', { timeout: 300_000 }, () => {
@@ -134,14 +156,27 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
 
   it('5 founders, one crashes: the others remove it for silence and keep agreeing', async () => {
     const unresponsiveMs = 3_000
-    const section = await startSection(5, {
-      mode: 'supermajority',
-      membership: { unresponsiveMs, unresponsiveDecisions: 3 },
-    })
-    const [crashed, ...stay] = section.nodes
+    const membership = { unresponsiveMs, unresponsiveDecisions: 3, lingerMs: 500 }
+    const section = await startSection(5, { mode: 'supermajority', membership }, 1)
+    const stay = section.nodes
+    // The crashed founder keeps its store (in memory) across its restarts.
+    const crashedOptions = {
+      genesis: section.genesis,
+      privateKey: section.keys[4],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      discovery: false,
+      membership,
+      datastore: new MemoryDatastore(),
+      // The members do not answer a removed peer's self-check: no need to wait 30 s for them.
+      selfCheckTimeoutMs: 2_000,
+    }
+    let crashed = await createSectionNode(crashedOptions)
     try {
-      await Promise.all(section.nodes.map((node) => node.services.section.ready()))
-      await agreeOn(section.nodes, 'before', () => section.blocks.map((b) => payloadTexts(b)))
+      await connectAll([...stay, crashed])
+      await Promise.all([...stay, crashed].map((node) => node.services.section.ready()))
+      await agreeOn([...stay, crashed], 'before', () =>
+        [...stay, crashed].map((n) => payloadTexts(n.services.section.blocks())),
+      )
       const leaves = recordLeaves(stay)
       const crashedAt = Date.now()
       await crashed.stop()
@@ -184,12 +219,41 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const members = stay.map((node) => node.services.section.members())
       for (const list of members) assert.deepEqual(list, members[0])
       assert.equal(members[0].length, 4)
-      const stayBlocks = () => section.blocks.slice(1).map((b) => payloadTexts(b))
+      const stayBlocks = () => section.blocks.map((b) => payloadTexts(b))
       await agreeOn(stay, 'after the removal', stayBlocks)
       const shortest = Math.min(...stayBlocks().map((b) => b.length))
       for (const list of stayBlocks())
         assert.deepEqual(list.slice(0, shortest), stayBlocks()[0].slice(0, shortest))
+
+      // Restarted from its store, which does not hold its removal: the members do not answer its
+      // self-check and refuse its sync; their chain confirms the removal, which its store keeps.
+      crashed = await createSectionNode(crashedOptions)
+      let removed: string | undefined
+      crashed.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await connectAll([...stay, crashed])
+      await waitFor(
+        [crashed],
+        () => removed !== undefined,
+        30_000,
+        () => `the restarted crashed peer is ${crashed.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'removed')
+      assert.equal(crashed.services.section.self(), 'removed')
+      await crashed.stop()
+      // Restarted again: told at once, from its store.
+      crashed = await createSectionNode(crashedOptions)
+      assertRemovedAtStart(crashed, 'removed', /this key was voted out of section/)
+      await assertRefused(crashed)
+      await agreeOn(stay, 'after its restarts', stayBlocks)
+      for (const node of stay) {
+        assert.equal(node.services.section.status().faults, 0, 'nobody accused it')
+        assert.deepEqual(node.services.section.members(), members[0])
+      }
     } finally {
+      await crashed.stop()
       await section.stop()
     }
   })
@@ -206,6 +270,8 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       discovery: false,
       membership,
+      // Restarted after its removal, the members do not answer its self-check: no 30 s wait.
+      selfCheckTimeoutMs: 2_000,
     }
     let node = await createSectionNode({ ...options, datastore })
     try {
@@ -244,6 +310,58 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       const blocks = () => stay().map((n) => payloadTexts(n.services.section.blocks()))
       await agreeOn(stay(), 'after the restart', blocks)
       for (const n of stay()) assert.deepEqual(n.services.section.members(), agreed)
+
+      // Now it leaves too; restarted from its data directory, it is told at once that this key
+      // is no member any more, and runs as none.
+      let removed: string | undefined
+      node.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await node.services.section.leave()
+      await waitFor(
+        [node],
+        () => removed !== undefined,
+        60_000,
+        () => `the leaver is ${node.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'left')
+      await node.stop()
+      // As if it had crashed before its removal was kept: when its own blocks hold the removal it
+      // says `removed` at once, drains again (the others may need its last events), then fails
+      // with `Removed`; when it learnt it from the members' chain (their refusals came before its
+      // engine decided it), it learns it again right after its start-up. Either way it keeps it.
+      const kept = new Key(`/parsec/${section.genesis.sectionId}/removed`)
+      assert.ok(await datastore.has(kept), 'its removal was kept')
+      await datastore.delete(kept)
+      await datastore.close()
+      datastore = new LevelDatastore(join(dir, 'peer4'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      const restarted = node
+      const inBlocks = restarted.services.section.self() === 'removed'
+      let told = false
+      restarted.services.section.addEventListener('self:removed', () => {
+        told = true
+      })
+      await waitFor(
+        [restarted],
+        () => told,
+        30_000,
+        () => `restarted without its kept removal, it is ${restarted.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(restarted.services.section.self(), 'removed')
+      if (inBlocks) await assert.rejects(restarted.services.section.ready(), { code: 'Removed' })
+      assert.ok(await datastore.has(kept), 'its removal is kept again')
+      await node.stop()
+      await datastore.close()
+      datastore = new LevelDatastore(join(dir, 'peer4'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      // Case two forgot that it left (its machine confirmed a removal it had not decided itself).
+      assertRemovedAtStart(node, 'removed', /this key (left|was voted out of) section/)
+      await assertRefused(node)
     } finally {
       await node.stop()
       await datastore.close().catch(() => {})

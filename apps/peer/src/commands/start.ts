@@ -99,7 +99,16 @@ Leaving: POST /leave on the API, or 'parsec-peer leave --api HOST:PORT': the pee
 Remove and exits 0 once the section agreed on it and its drain is over. A peer voted out or banned
 by the others exits 1. Stops cleanly on SIGINT or SIGTERM (exit 0). Bad arguments (a membership
 flag out of range included) or unusable files (a damaged data directory included): exit 2. Writing
-to the data directory failed (e.g. a full disk): exit 1.`
+to the data directory failed (e.g. a full disk): exit 1.
+Restarted after this key's removal (it left, was voted out or banned, as its data directory or the
+members' chain says): it is not run as a member; it prints 'failed Removed: ...' (with --json, a
+"failed" event with "code": "Removed" and "self": "removed" or "banned") and exits 3. To take part
+again, join with a new key (--join SECTION_ID, a new --key and an empty --data-dir). A peer started
+with the key of a member but without that member's data directory is refused before it makes an
+event or asks to join (SelfCheckFailed, exit 2).`
+
+/** Exit code of a peer whose key is no member any more (removed, left or banned) when it starts. */
+const EXIT_REMOVED = 3
 
 /** Block lines printed one by one per second before the rest is summarised. */
 const BLOCK_LINES_PER_SECOND = 10
@@ -584,6 +593,22 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   const names = new PeerNames()
   const log = new EventLog(json, logLevel)
 
+  // This key's removal is known at start (its blocks or its data directory hold it): it is not run
+  // as a member. Said at once, and exit 3 (the operator joins again with a new key).
+  const atStartFailure = section.status().failure
+  if (atStartFailure?.code === 'Removed') {
+    log.line(
+      'failed',
+      { code: atStartFailure.code, message: atStartFailure.message, self: section.self() },
+      `failed ${atStartFailure.code} (${section.self()}): ${atStartFailure.message}`,
+    )
+    log.flush()
+    await stopNode(node).catch(() => {})
+    await datastore?.close().catch(() => {})
+    console.error(`parsec-peer start: ${atStartFailure.code}: ${atStartFailure.message}`)
+    return EXIT_REMOVED
+  }
+
   // Blocks delivered before we could listen (restored from the data directory) have no time.
   const restored = section.blocks().length
   const deliveredAt: number[] = []
@@ -819,7 +844,7 @@ function exitCode(
     // write (a full disk) exit 1.
     const { code: failureCode, message } = failure
     console.error(`parsec-peer start: ${failureCode}: ${message}`)
-    return failureCode === 'SelfCheckFailed' ? 2 : 1
+    return failureCode === 'SelfCheckFailed' ? 2 : failureCode === 'Removed' ? EXIT_REMOVED : 1
   }
   if (removal !== undefined && removal !== 'left') {
     console.error(

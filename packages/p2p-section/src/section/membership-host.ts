@@ -50,6 +50,7 @@ import { toString as bytesToString } from 'uint8arrays'
 import { type LeaveRefusal, LeaveRefusedError, SectionError } from '../errors.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
 import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
+import type { StoredRemoval } from '../storage.js'
 import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -82,6 +83,8 @@ export interface MembershipHostParts {
   readonly tags: PeerTags
   /** Carries out a joiner's directives (joining.ts). */
   readonly joining: JoinDirectives
+  /** Keeps our removal in the store (before `self:removed` is emitted). */
+  readonly keepRemoval: (removal: StoredRemoval) => Promise<void>
 }
 
 /** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
@@ -133,6 +136,12 @@ export class MembershipHost implements JournalObserver {
   private joinSection: Uint8Array | undefined
   /** Whether the last exchange or membership message to a member (by engine name) reached it. */
   private readonly reachedLast = new Map<string, boolean>()
+  /** A joiner with no engine of its own stored: a chain naming us proves our store is missing. */
+  private freshJoiner = false
+  /** Our removal, known at start (our blocks or the store), or found by a fresh joiner. */
+  private removal: StoredRemoval | undefined
+  /** The store kept our removal: the machine is not run at all. */
+  private refusedAtStart = false
 
   constructor(
     private readonly components: { peerId: PeerId; privateKey: Parameters<typeof secretIdFromPrivateKey>[0] },
@@ -161,9 +170,13 @@ export class MembershipHost implements JournalObserver {
    * After the journal restored the engine: a founder starts from the genesis record, a restarted
    * member (founder or joined) from its agreed blocks (`Membership.resume`: quiet fold, chain
    * verified). A joiner has no engine yet: its machine asks its contacts (`addContacts`) to join.
+   * A peer whose store kept its removal (`stored`) is refused: `removed` (the machine is not run;
+   * `removedAtStart` says why). One whose blocks agree its removal but whose store did not keep it
+   * (its drain was cut short) drains again, then fails with `Removed`; `self()` says so meanwhile.
    */
-  open(how: MembershipStart): MembershipStart['kind'] {
+  open(how: MembershipStart, stored?: StoredRemoval): MembershipStart['kind'] | 'removed' {
     const blocks = this.parts.journal.decidedBlocks()
+    this.freshJoiner = how.kind === 'join'
     let sectionId: Uint8Array | undefined
     let machine: Membership | undefined
     if (how.kind === 'join') sectionId = how.sectionId
@@ -181,6 +194,16 @@ export class MembershipHost implements JournalObserver {
       }
     }
     this.started = true
+    if (stored !== undefined) {
+      // Not run: no drain, no timers, nothing sent. Its state still answers `status()`.
+      this.machineOrUndefined = machine
+      this.removal = stored
+      this.refusedAtStart = true
+      return 'removed'
+    }
+    // Agreed in our blocks but not kept: our drain may have been cut short (a crash), and at 3
+    // members the others need our last events. The resumed machine drains again, then we fail.
+    this.removal = machine === undefined ? undefined : removalIn(machine)
     if (machine === undefined) {
       this.joinSection = sectionId
       return 'join'
@@ -224,8 +247,14 @@ export class MembershipHost implements JournalObserver {
     this.timer = undefined
   }
 
+  /** Our removal, when the store kept it (`open` returned `removed`): the service fails at once. */
+  get removedAtStart(): StoredRemoval | undefined {
+    return this.refusedAtStart ? this.removal : undefined
+  }
+
   /** Our state as MEMBERSHIP.md §2 names it. */
   self(): SelfState {
+    if (this.removal !== undefined) return this.removal.reason === 'banned' ? 'banned' : 'removed'
     const machine = this.machineOrUndefined
     if (machine === undefined) return 'outsider'
     const ours = machine.us.publicId.name
@@ -468,6 +497,7 @@ export class MembershipHost implements JournalObserver {
   private apply(step: MembershipStep): void {
     const { journal, pacing, reporter } = this.parts
     const verified = this.machineOrUndefined?.verifiedState
+    if (verified !== undefined && verified !== this.hinted && this.refuseFreshJoiner(verified)) return
     if (verified !== undefined && verified !== this.hinted) {
       // Before our JoinRequests go to the members it names: where they are.
       this.hinted = verified
@@ -535,6 +565,40 @@ export class MembershipHost implements JournalObserver {
       this.wakeAt = step.nextWakeupAt
       if (this.started) this.arm()
     }
+  }
+
+  /**
+   * A joiner without a stored engine whose verified chain names our key as a member (its store is
+   * missing: an event made now would fork us), or as removed or banned (joining again takes a new
+   * key): the service fails before anything of this step (our JoinRequest) is sent.
+   */
+  private refuseFreshJoiner(verified: SectionState): boolean {
+    const machine = this.machineOrUndefined
+    // With an engine built we may have been admitted in this run: our Add can then be agreed
+    // before our replay reaches it (an Add needs our Ready, which needs our engine: none, none).
+    if (!this.freshJoiner || machine === undefined || this.parts.lifecycle.engine !== undefined) return false
+    const ours = machine.us.publicId.name
+    const seq = verified.seq
+    let error: SectionError | undefined
+    if (verified.isMember(ours)) {
+      error = new SectionError(
+        'SelfCheckFailed',
+        `this key is a member of section ${bytesToString(machine.sectionId, 'base16')} (the members' chain at seq ${seq} ` +
+          'lists it), but this peer has no store of it: a member resumes from its data directory, and ' +
+          'one started without it would fork itself and get expelled, so no event was made and no join ' +
+          'request sent. Start it with its data directory (--data-dir DIR); a member whose directory is ' +
+          'lost can only join again under a new key.',
+      )
+    } else if (verified.wasRemoved(ours) || verified.isBanned(ours)) {
+      const banned = verified.isBanned(ours)
+      this.removal = { reason: banned ? 'banned' : 'removed', seq }
+      error = removedError(this.removal, machine.sectionId)
+    }
+    if (error === undefined) return false
+    this.hinted = verified
+    this.stop()
+    this.parts.lifecycle.fail(error)
+    return true
   }
 
   private discover(directive: DiscoveryDirective): void {
@@ -625,9 +689,25 @@ export class MembershipHost implements JournalObserver {
       case 'self:joined':
         reporter.emit('self:joined', { position: event.position, seq: event.seq })
         break
-      case 'self:removed':
-        reporter.emit('self:removed', { reason: event.reason })
+      case 'self:removed': {
+        // Kept before anyone hears of it: a restart then refuses to run us as a member, even when
+        // our own blocks do not hold our removal (confirmed from the members' chain).
+        const removal = this.removal ?? {
+          reason: event.reason,
+          seq: this.machineOrUndefined?.state?.seq ?? 0,
+        }
+        // Restarted after our removal was agreed: the drain is over, we run no more.
+        const known = this.removal
+        const told = (): void => {
+          reporter.emit('self:removed', { reason: event.reason })
+          const machine = this.machineOrUndefined
+          if (known !== undefined && machine !== undefined)
+            this.parts.lifecycle.fail(removedError(known, machine.sectionId))
+        }
+        // A failed write fails the service (and is reported so).
+        this.parts.keepRemoval(removal).then(told, told)
         break
+      }
       case 'join:rejected': {
         const peer = this.peerIdOf(event.peer)
         const by = event.by === undefined ? undefined : this.peerIdOf(event.by)
@@ -680,6 +760,37 @@ export class MembershipHost implements JournalObserver {
     if (machine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
     return machine
   }
+}
+
+/** Our removal as the blocks a machine resumed from agree it (undefined: we are a member). */
+function removalIn(machine: Membership): StoredRemoval | undefined {
+  const state = machine.state
+  const ours = machine.us.publicId.name
+  if (state === undefined || !state.wasRemoved(ours)) return undefined
+  if (state.isBanned(ours)) return { reason: 'banned', seq: state.seq }
+  // The chain entry that removed us (its seq: its index + 1); our own vote among its proofs: we left.
+  const chain = state.chain
+  let at = chain.length - 1
+  while (at >= 0 && !(chain[at].change.kind === 'remove' && changePeer(chain[at]) === ours)) at--
+  const left = at >= 0 && chain[at].proofs.some((p) => p.publicId.name === ours)
+  return { reason: left ? 'left' : 'removed', seq: at >= 0 ? at + 1 : state.seq }
+}
+
+function changePeer(entry: SectionState['chain'][number]): string | undefined {
+  const change = entry.change
+  return change.kind === 'remove' ? change.peer.name : undefined
+}
+
+/** The refusal of a peer whose removal is known. */
+export function removedError(removal: StoredRemoval, sectionId: Uint8Array): SectionError {
+  const what =
+    removal.reason === 'banned' ? 'was banned from' : removal.reason === 'left' ? 'left' : 'was voted out of'
+  return new SectionError(
+    'Removed',
+    `this key ${what} section ${bytesToString(sectionId, 'base16')} (membership chain seq ${removal.seq}) ` +
+      'and is no member any more: it is not run as one. To take part again, join the section again ' +
+      'with a new key (--join SECTION_ID with a new --key and an empty --data-dir).',
+  )
 }
 
 function merge(a: MembershipStep | undefined, b: MembershipStep | undefined): MembershipStep | undefined {

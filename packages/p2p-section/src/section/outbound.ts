@@ -103,6 +103,29 @@ export class Outbound {
   }
 
   /**
+   * One exchange with each of `peers` (members we are not exchanging with already), whatever the
+   * pace: after a start-up whose self-check they did not answer. A member that removed us while we
+   * were away refuses our sync (`not-member`), and its chain then confirms our removal; an idle
+   * section would otherwise never tell us (nobody gossips to a removed peer, and with nothing
+   * pending we gossip to nobody).
+   */
+  greet(peers: readonly PeerId[]): void {
+    const { lifecycle, roster, pacing } = this.parts
+    if (!lifecycle.started || lifecycle.state !== 'running' || lifecycle.engine?.isRemoved !== false) return
+    const wanted = new Set(peers.map((p) => p.toString()))
+    for (const { id, peerId } of roster.gossipPartners()) {
+      if (!wanted.has(peerId.toString()) || this.inFlight.has(id.name)) continue
+      this.inFlight.add(id.name)
+      this.exchange(id, peerId)
+        .catch((error) => this.log.error('exchange with %p failed: %e', peerId, error))
+        .finally(() => {
+          this.inFlight.delete(id.name)
+          pacing.exchangeDone()
+        })
+    }
+  }
+
+  /**
    * One exchange: a stream first (dialling only a known address), then our gossip (a new signed
    * event, persisted before it is sent), then the partner's response. A failure leaves the
    * partner alone for a while (capped exponential backoff) and does not nudge the scheduler.

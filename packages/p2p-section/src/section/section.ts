@@ -57,7 +57,7 @@ import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
 import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
-import { MembershipHost, type MembershipStart } from './membership-host.js'
+import { MembershipHost, type MembershipStart, removedError } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
 import { Pacing } from './pacing.js'
@@ -254,7 +254,12 @@ export class ParsecSectionService
       this.log,
     )
     this.startUp = new StartUp(
-      { ...parts, catchUp },
+      {
+        ...parts,
+        catchUp,
+        outbound: this.outbound,
+        removed: () => ['removed', 'banned'].includes(this.membership.self()),
+      },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
         retryMs: init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,
@@ -341,6 +346,13 @@ export class ParsecSectionService
         bans: this.bans,
         tags: this.tags,
         joining: this.joining,
+        keepRemoval: async (removal) => {
+          try {
+            await this.storage?.saveRemoved(removal)
+          } catch (error) {
+            throw this.lifecycle.failStore(error)
+          }
+        },
       },
       {
         config: { announceIntervalMs, ...init.membership },
@@ -394,8 +406,10 @@ export class ParsecSectionService
     this.metrics.start()
     // A newly banned peer's open connections close (the gater refuses new ones).
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
-    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again.
-    if (this.membership.open(how) === 'join') this.joining.begin()
+    // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again. One
+    // whose removal is known (its blocks agree it, or its store kept it) is not run as a member.
+    const opened = this.membership.open(how, await this.storage?.loadRemoved())
+    if (opened === 'join') this.joining.begin()
     // After the machine said whom it keeps: an earlier run's tags on anyone else go.
     await this.tags.start()
     await this.journal.flush()
@@ -407,6 +421,12 @@ export class ParsecSectionService
     this.connections.start()
     this.lifecycle.started = true
     this.lifecycle.state = 'checking'
+    const removal = this.membership.removedAtStart
+    if (removal !== undefined) {
+      // Told at once (`failed`, `self()`, `ready()` rejects): no self-check, no event, no discovery.
+      this.lifecycle.fail(removedError(removal, bytesFromString(this.sectionId, 'base16')))
+      return
+    }
     // A joiner looks members up by its bootstrap addresses until it joined (`startDiscovery`).
     if (genesis !== undefined || (how.kind === 'joined' && !this.joining.active)) this.startDiscovery()
   }
@@ -435,6 +455,7 @@ export class ParsecSectionService
 
   /** Once libp2p listens and dials: the self-check and catch-up, then our first event and gossip. */
   afterStart(): void {
+    if (this.lifecycle.failure !== undefined) return
     if (this.joining.active) this.joining.start()
     else this.startUp.afterStart()
   }

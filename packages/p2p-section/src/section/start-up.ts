@@ -2,7 +2,8 @@
  * What a started service does once libp2p listens and dials, before its first event: the
  * self-check (does the section hold an event of ours our store does not? then making one would
  * fork us), a catch-up from the member that holds the most, then our first event; then gossip
- * begins and `ready()` resolves.
+ * begins and `ready()` resolves, and the members that did not answer get one sync each (one that
+ * removed us while we were away refuses it, and our removal is then confirmed: `self:removed`).
  */
 import type { Logger } from '@libp2p/interface'
 import type { CatchUp } from '../catchup.js'
@@ -10,6 +11,7 @@ import { isSectionError, SectionError } from '../errors.js'
 import { runSelfCheck } from '../self-check.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
+import type { Outbound } from './outbound.js'
 import type { Pacing } from './pacing.js'
 import type { Puller } from './puller.js'
 import type { Reporter } from './reporter.js'
@@ -23,6 +25,9 @@ export interface StartUpParts {
   readonly pacing: Pacing
   readonly puller: Puller
   readonly catchUp: CatchUp
+  readonly outbound: Pick<Outbound, 'greet'>
+  /** Our removal is agreed in our own blocks (we drain again, then fail): no start-up at all. */
+  readonly removed: () => boolean
 }
 
 export interface SelfCheckTimes {
@@ -62,8 +67,13 @@ export class StartUp {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
-    const { lifecycle, roster, journal, reporter, pacing, puller, catchUp } = this.parts
+    const { lifecycle, roster, journal, reporter, pacing, puller, catchUp, outbound } = this.parts
     const engine = lifecycle.requireEngine()
+    if (this.parts.removed()) {
+      // Making an event, or saying we are ready, would pretend we are a member.
+      this.log('our removal is agreed: no self-check and no event; draining again')
+      return
+    }
     const us = engine.ourId
     const others = roster.others()
     const check = await runSelfCheck({
@@ -95,5 +105,9 @@ export class StartUp {
     lifecycle.state = 'running'
     pacing.start()
     lifecycle.resolveReady()
+    // Those that did not answer: down, or refusing us (they removed us while we were away). One
+    // sync each tells which (a refusal leads the membership machine to check our removal).
+    const answered = new Set(check.answers.map((a) => a.peerId.toString()))
+    outbound.greet(others.filter((m) => !answered.has(m.peerId.toString())).map((m) => m.peerId))
   }
 }
