@@ -115,6 +115,66 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
     }
   })
 
+  it('3 founders, one leaves that the others cannot sync with: its final syncs let them decide', async () => {
+    // The leaver takes no inbound sync stream (as if only it could open streams): the others never
+    // pull its last events, and at 3 members they cannot decide its removal without them. Only its
+    // drain's final syncs bring them (MEMBERSHIP.md §4, "Graceful").
+    const membership = { lingerMs: 5_000 }
+    const section = await startSection(3, { mode: 'supermajority', membership }, 1)
+    const leaver = await createSectionNode({
+      discovery: false,
+      genesis: section.genesis,
+      privateKey: section.keys[2],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      membership,
+      start: false,
+    })
+    try {
+      await leaver.start()
+      await leaver.unhandle(leaver.services.section.protocol)
+      const stay = section.nodes
+      const all = [...stay, leaver]
+      await connectAll(all)
+      await Promise.all(all.map((node) => node.services.section.ready()))
+      await agreeOn(all, 'before', () => all.map((n) => payloadTexts(n.services.section.blocks())))
+      const leaves = recordLeaves(stay)
+      let removed: string | undefined
+      leaver.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await leaver.services.section.leave()
+      await waitFor(
+        stay,
+        () => leaves.every((list) => list.length > 0),
+        30_000,
+        () =>
+          `member:left per peer ${leaves.map((l) => l.length)}, the leaver ${leaver.services.section.self()}`,
+        'member:left',
+      )
+      for (const list of leaves) {
+        assert.deepEqual(
+          list.map((left) => [left.peer.toString(), left.reason]),
+          [[leaver.peerId.toString(), 'left']],
+        )
+      }
+      for (const node of stay) assert.equal(node.services.section.members().length, 2)
+      await waitFor(
+        [leaver],
+        () => removed !== undefined,
+        30_000,
+        () => `the leaver is ${leaver.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'left')
+      const stayBlocks = () => stay.map((n) => payloadTexts(n.services.section.blocks()))
+      await agreeOn(stay, 'after the leave', stayBlocks)
+      assert.deepEqual(stayBlocks()[1], stayBlocks()[0])
+    } finally {
+      await leaver.stop()
+      await section.stop()
+    }
+  })
+
   it('5 founders, one crashes: the others remove it for silence and keep agreeing', async () => {
     const unresponsiveMs = 3_000
     const section = await startSection(5, {

@@ -187,6 +187,13 @@ export class Inbound implements Startable {
         this.end(remote, stream, classify(error, stream, connection, true))
         return
       }
+      if (roster.memberOf(remote) === undefined) {
+        // Removed while its stream stayed open (a leaver's final syncs come on it): answered as
+        // on a new stream, so that it learns it and stops.
+        if (roster.wasMember(remote)) await this.signalAndEnd(stream, lp, 'not-member')
+        else stream.abort(new SectionError('NotAMember', 'not a member of this section'))
+        return
+      }
       if (lifecycle.failure !== undefined) {
         // Answering would create an event that cannot be stored.
         stream.abort(lifecycle.failure)
@@ -263,6 +270,20 @@ export class Inbound implements Startable {
     })
     try {
       await lp.read()
+    } catch (error) {
+      stream.abort(toError(error))
+      return
+    }
+    await this.signalAndEnd(stream, lp, signal)
+  }
+
+  /** Answers the request just read with a signal, and ends the stream. */
+  private async signalAndEnd(
+    stream: Stream,
+    lp: InboundMessages,
+    signal: 'not-member' | 'not-ready',
+  ): Promise<void> {
+    try {
       await lp.write(encodeSyncSignal('response', signal), {
         signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
       })

@@ -12,7 +12,8 @@
  *   catch-ups; `StartUp`: the self-check and catch-up before our first event;
  * - `MembershipHost`: the membership machine (who the members are, joining, leaving, removing the
  *   silent), fed by the journal, its messages carried by `MembershipProtocol`, its discovery
- *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster;
+ *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster,
+ *   the final syncs of our drain by `Drain`;
  *   `Joining`: a joiner's contacts, engine and catch-up, until its Add is agreed;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
@@ -51,6 +52,7 @@ import type {
   SelfState,
 } from './api.js'
 import { Connections } from './connections.js'
+import { Drain } from './drain.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
 import { Journal } from './journal.js'
@@ -115,6 +117,7 @@ export class ParsecSectionService
   private readonly puller: Puller
   private readonly streams: StreamCache
   private readonly outbound: Outbound
+  private readonly drain: Drain
   private readonly inbound: Inbound
   private readonly startUp: StartUp
   private readonly membershipWire: MembershipProtocol
@@ -221,8 +224,19 @@ export class ParsecSectionService
         streams: this.streams,
         backoff: this.backoff,
         notMemberOf: (partner) => this.membership.notMemberOf(partner),
+        draining: () => this.drain.begun,
       },
       limits,
+      this.log,
+    )
+    this.drain = new Drain(
+      {
+        lifecycle: this.lifecycle,
+        roster: this.roster,
+        streams: this.streams,
+        exchanging: (name) => this.outbound.exchanging(name),
+      },
+      { ...limits, intervalMs: C.FINAL_SYNC_INTERVAL_MS },
       this.log,
     )
     this.inbound = new Inbound(
@@ -327,6 +341,7 @@ export class ParsecSectionService
         discovery: this.discovery,
         bans: this.bans,
         joining: this.joining,
+        drain: this.drain,
       },
       {
         config: { announceIntervalMs, ...init.membership },
@@ -458,6 +473,7 @@ export class ParsecSectionService
   beforeStop(): void {
     this.startUp.beforeStop()
     this.pacing.stop()
+    this.drain.stop()
     if (this.discoveryStarted) this.discovery.stop()
     this.discoveryStarted = false
   }
