@@ -116,27 +116,24 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
   })
 
   it('3 founders, one leaves that the others cannot sync with: its final syncs let them decide', async () => {
-    // The leaver takes no inbound sync stream (as if only it could open streams): the others never
-    // pull its last events, and at 3 members they cannot decide its removal without them. Only its
-    // drain's final syncs bring them (MEMBERSHIP.md §4, "Graceful").
-    const membership = { lingerMs: 5_000 }
-    const section = await startSection(3, { mode: 'supermajority', membership }, 1)
-    const leaver = await createSectionNode({
-      discovery: false,
-      genesis: section.genesis,
-      privateKey: section.keys[2],
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      membership,
-      start: false,
-    })
+    // Once the section runs, the leaver takes no inbound sync stream any more and the other two
+    // cannot reach each other: everything goes through the leaver's own exchanges, so when it
+    // decides its removal at least one of them lacks what decided it, and at 3 members they cannot
+    // decide without it. Only its drain's final syncs bring it (MEMBERSHIP.md §4, "Graceful").
+    const section = await startSection(3, { mode: 'supermajority', membership: { lingerMs: 5_000 } })
+    const [leaver, ...stay] = section.nodes
     try {
-      await leaver.start()
+      await Promise.all(section.nodes.map((node) => node.services.section.ready()))
+      await agreeOn(section.nodes, 'before', () =>
+        section.nodes.map((n) => payloadTexts(n.services.section.blocks())),
+      )
+      // Its sync protocol withdrawn; every connection (with the sync streams open on it) closed,
+      // and the two that stay forget each other's address.
       await leaver.unhandle(leaver.services.section.protocol)
-      const stay = section.nodes
-      const all = [...stay, leaver]
-      await connectAll(all)
-      await Promise.all(all.map((node) => node.services.section.ready()))
-      await agreeOn(all, 'before', () => all.map((n) => payloadTexts(n.services.section.blocks())))
+      for (const node of stay) await leaver.hangUp(node.peerId)
+      await stay[0].hangUp(stay[1].peerId)
+      await stay[0].peerStore.delete(stay[1].peerId)
+      await stay[1].peerStore.delete(stay[0].peerId)
       const leaves = recordLeaves(stay)
       let removed: string | undefined
       leaver.services.section.addEventListener('self:removed', (e) => {
@@ -158,6 +155,7 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
         )
       }
       for (const node of stay) assert.equal(node.services.section.members().length, 2)
+      await connectAll(stay)
       await waitFor(
         [leaver],
         () => removed !== undefined,
@@ -170,7 +168,6 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
       await agreeOn(stay, 'after the leave', stayBlocks)
       assert.deepEqual(stayBlocks()[1], stayBlocks()[0])
     } finally {
-      await leaver.stop()
       await section.stop()
     }
   })

@@ -133,14 +133,29 @@ export class Inbound implements Startable {
 
   private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer
-    const member = this.member(stream, connection, true)
-    if (member === undefined) return
+    const { roster } = this.parts
     const messages = new InboundMessages(stream, remote.toString(), {
       maxMessageBytes: C.MAX_CATCHUP_REQUEST_BYTES,
       idleTimeoutMs: this.limits.idleStreamTimeoutMs,
       messageTimeoutMs: this.limits.responseTimeoutMs,
       budget: this.largeMessages,
     })
+    if (
+      roster.memberOf(remote) === undefined &&
+      roster.guestOf(remote) === undefined &&
+      roster.wasMember(remote)
+    ) {
+      // A member we removed, restarted (its self-check asks): told so, no fault.
+      try {
+        await this.parts.catchUp.refuse(messages)
+        await endStream(stream, CLOSE_GRACE_MS, 'not-member')
+      } catch (error) {
+        stream.abort(toError(error))
+      }
+      return
+    }
+    const member = this.member(stream, connection, true)
+    if (member === undefined) return
     try {
       await this.parts.catchUp.serve(messages, connection, member)
     } catch (error) {

@@ -256,7 +256,7 @@ export class ParsecSectionService
       this.log,
     )
     this.startUp = new StartUp(
-      { ...parts, catchUp },
+      { ...parts, catchUp, notMemberOf: (member) => this.membership.notMemberOf(member) },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
         retryMs: init.selfCheckRetryMs ?? C.SELF_CHECK_RETRY_MS,

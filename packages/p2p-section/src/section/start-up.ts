@@ -5,6 +5,7 @@
  * begins and `ready()` resolves.
  */
 import type { Logger } from '@libp2p/interface'
+import type { PublicId } from '@parsec-section/parsec-core'
 import type { CatchUp } from '../catchup.js'
 import { isSectionError, SectionError } from '../errors.js'
 import { runSelfCheck } from '../self-check.js'
@@ -23,6 +24,8 @@ export interface StartUpParts {
   readonly pacing: Pacing
   readonly puller: Puller
   readonly catchUp: CatchUp
+  /** A member answered we are no longer one of its members (membership confirms it). */
+  readonly notMemberOf: (member: PublicId) => void
 }
 
 export interface SelfCheckTimes {
@@ -77,7 +80,9 @@ export class StartUp {
       onUnreachable: (peer, error) => this.log('self-check: %p not reached yet: %e', peer, error),
     })
     if (signal.aborted) return
-    if (check.answers.length === 0 && check.needed > 0) {
+    // Removed while we were down: the machine asks those members for their chain and drains.
+    for (const member of check.refused) this.parts.notMemberOf(member.publicId)
+    if (check.answers.length === 0 && check.refused.length === 0 && check.needed > 0) {
       this.log.error('self-check: no member answered; going on (the whole section may be restarting)')
       reporter.emit('selfcheck:unanswered', { asked: others.length, answered: 0 })
     }
