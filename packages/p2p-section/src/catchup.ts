@@ -114,6 +114,25 @@ export class CatchUp {
     }
   }
 
+  /**
+   * Answers a request of a peer that is no longer a member (its removal is agreed here) with a
+   * `notMember` page: a restarted peer removed while it was down learns it at its self-check.
+   */
+  async refuse(messages: RequestReader): Promise<void> {
+    decodeRequest(await messages.read())
+    const page: CatchUpPage = {
+      events: [],
+      next: 0n,
+      done: true,
+      graphSize: 0n,
+      requesterLastHash: new Uint8Array(0),
+      notMember: true,
+    }
+    await messages.write(CatchUpPage.encode(page), {
+      signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
+    })
+  }
+
   private page(engine: Parsec, member: PublicId, request: CatchUpRequest): CatchUpPage {
     const known = frontierFromWire(request.known, (name) => this.host.resolve(name))
     const maxBytes = Math.min(request.maxBytes, this.limits.pageBytes)
@@ -124,7 +143,7 @@ export class CatchUp {
       requesterLast: latest === undefined ? undefined : BigInt(latest.index),
       requesterLastHash: latest === undefined ? new Uint8Array(0) : Uint8Array.from(latest.hash),
     }
-    if (maxBytes === 0) return { events: [], next: request.from, done: false, ...status }
+    if (maxBytes === 0) return { events: [], next: request.from, done: false, ...status, notMember: false }
     let bytes = 0
     const exported = engine.exportEvents(known, from, (event, taken) => {
       bytes += packedEventBytes(event).length + ENTRY_OVERHEAD
@@ -135,6 +154,7 @@ export class CatchUp {
       next: BigInt(exported.next),
       done: exported.done,
       ...status,
+      notMember: false,
     }
   }
 
@@ -148,10 +168,14 @@ export class CatchUp {
     return { stream, lp: framed(stream, this.limits.maxMessageBytes) }
   }
 
+  /** One request and its page; `NotAMember` when the server removed us. */
   private async ask(lp: FramedStream, request: CatchUpRequest): Promise<CatchUpPage> {
     const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
     await lp.write(CatchUpRequest.encode(request), { signal })
-    return decodePage(await lp.read({ signal }), this.limits.maxEventsPerMessage)
+    const page = decodePage(await lp.read({ signal }), this.limits.maxEventsPerMessage)
+    if (page.notMember)
+      throw new SectionError('NotAMember', 'the member no longer counts us as one (removed)')
+    return page
   }
 
   /** The self-check question: the latest event of ours `peer` holds, and its graph size. */

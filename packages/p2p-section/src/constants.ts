@@ -115,6 +115,12 @@ export const PARTNER_BACKOFF_MS = 1_000
 export const PARTNER_BACKOFF_MAX_MS = 30_000
 
 /**
+ * A draining peer (its removal agreed, serve-only) tells each remaining member to pull its last
+ * events again this often, until the member answers `not-member` or the drain ends (see drain.ts).
+ */
+export const FINAL_SYNC_INTERVAL_MS = 1_000
+
+/**
  * Announcements on the section's gossipsub topic: the membership machine's `announceIntervalMs`
  * (±`announceJitter`) unless `membership` sets it, and after each membership change.
  */

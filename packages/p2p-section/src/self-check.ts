@@ -8,13 +8,15 @@
  * It waits until more than a third of the other members answered (at least one honest member among
  * them, which holds every event of ours that reached an honest peer... once gossip spread it) or
  * the timeout passed: with no answer at all it goes on with a warning, since a whole section
- * restarting after a power cut must be able to start.
+ * restarting after a power cut must be able to start. A member that answers we are no longer one
+ * (our removal agreed while we were down) is not asked again: `refused` names it, for our
+ * membership machine to confirm the removal from the chain.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { LatestEvent, PublicId } from '@parsec-section/parsec-core'
 import { equals } from 'uint8arrays'
 import type { PeerStatus } from './catchup.js'
-import { SectionError } from './errors.js'
+import { isSectionError, SectionError } from './errors.js'
 
 export interface SelfCheckMember {
   readonly peerId: PeerId
@@ -42,6 +44,8 @@ export interface SelfCheckAnswer extends SelfCheckMember {
 
 export interface SelfCheckResult {
   readonly answers: readonly SelfCheckAnswer[]
+  /** Members that answered we are no longer a member (`NotAMember`). */
+  readonly refused: readonly SelfCheckMember[]
   /** Answers needed: more than a third of the other members. */
   readonly needed: number
   readonly timedOut: boolean
@@ -76,17 +80,21 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
   const { others, signal } = options
   const needed = others.length === 0 ? 0 : Math.floor(others.length / 3) + 1
   const answers = new Map<string, SelfCheckAnswer>()
+  const refused = new Map<string, SelfCheckMember>()
   const deadline = Date.now() + options.timeoutMs
-  while (answers.size < needed && Date.now() < deadline && !signal.aborted) {
-    const pending = others.filter((m) => !answers.has(m.peerId.toString()))
+  const pending = () =>
+    others.filter((m) => !answers.has(m.peerId.toString()) && !refused.has(m.peerId.toString()))
+  while (answers.size < needed && pending().length > 0 && Date.now() < deadline && !signal.aborted) {
     const failures: SectionError[] = []
     await Promise.all(
-      pending.map(async (member) => {
+      pending().map(async (member) => {
         let status: PeerStatus
         try {
           status = await options.ask(member.peerId)
         } catch (error) {
-          options.onUnreachable?.(member.peerId, error)
+          if (isSectionError(error) && error.code === 'NotAMember')
+            refused.set(member.peerId.toString(), member)
+          else options.onUnreachable?.(member.peerId, error)
           return
         }
         try {
@@ -99,11 +107,16 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
       }),
     )
     if (failures.length > 0) throw failures[0]
-    if (answers.size >= needed) break
+    if (answers.size >= needed || pending().length === 0) break
     const wait = Math.min(options.retryMs, deadline - Date.now())
     if (wait > 0) await abortableDelay(wait, signal)
   }
-  return { answers: [...answers.values()], needed, timedOut: answers.size < needed }
+  return {
+    answers: [...answers.values()],
+    refused: [...refused.values()],
+    needed,
+    timedOut: answers.size < needed && pending().length > 0,
+  }
 }
 
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

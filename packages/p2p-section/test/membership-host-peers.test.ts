@@ -93,6 +93,7 @@ describe('the membership host and peer directives', () => {
       tags,
       joining: unused,
       keepRemoval: async () => {},
+      drain: { start: () => {}, stop: () => {} },
     }
     const host = new MembershipHost(
       { peerId: us, privateKey: keys[0] },

@@ -6,6 +6,9 @@
  * five survivors must agree on every payload voted at them; after both victims restart from their
  * data directories, all seven must agree on every payload any peer ever accepted (a vote is
  * persisted before its POST returns), with no fork seen by anyone and nothing delivered twice.
+ * The victims restart well within the unresponsive window (set to 5 minutes here): they resume as
+ * members, and all seven still count seven members (test/src/system/kill.system.ts has the
+ * members that stay down longer and are removed).
  *
  * The seed is `KILL_SEED` (default 1); it picks the batches, the targets, the victims, the kill
  * points and the pacing. Timing between processes is not seeded, so a seed names a schedule, not
@@ -26,6 +29,8 @@ const AFTER_RESTART = 3
 const BUDGET_MS = 120_000
 /** The longest a single long-poll of GET /blocks waits before the deadline is checked again. */
 const POLL_WAIT_MS = 2000
+/** Nobody is removed for silence during the test: the victims are back long before. */
+const UNRESPONSIVE_MS = 300_000
 
 type Block = BlocksJson['blocks'][number]
 /** GET /status also names the members of whom this peer's graph holds a fork. */
@@ -92,7 +97,11 @@ describe('a section of peer processes with SIGKILLed members', () => {
     /** A victim's blocks read just before its kill: its restart must restore at least these. */
     const beforeKill: Block[][] = Array.from({ length: PEERS }, () => [])
 
-    const section = await LocalSection.create({ peers: PEERS, mode: 'single' })
+    const section = await LocalSection.create({
+      peers: PEERS,
+      mode: 'single',
+      startArgs: ['--unresponsive-ms', String(UNRESPONSIVE_MS)],
+    })
     const names = section.peers.map((p) => p.peerId)
     const nameOf = (peerId: string) => {
       const index = names.indexOf(peerId)
@@ -270,6 +279,11 @@ describe('a section of peer processes with SIGKILLed members', () => {
       // What a victim delivered before its kill comes back, at the same positions.
       for (const victim of victims) {
         await section.start(victim)
+        assert.equal(
+          section.peers[victim].ready?.self,
+          'member',
+          `${plan}: victim ${victim} resumes as a member`,
+        )
         const restored = (await section.api(victim).blocks({ from: 0, limit: 10_000 })).blocks
         lists[victim] = restored
         assert.ok(
@@ -314,6 +328,12 @@ describe('a section of peer processes with SIGKILLed members', () => {
       for (const i of everyone) checkList(i, lists[i], 'after the restart')
       // (3) No peer holds a fork of anyone.
       await checkNoForks(everyone, 'after the restart')
+      // (5) Nobody was removed: all seven count the seven founders as members.
+      for (const i of everyone) {
+        const status = await section.api(i).status()
+        assert.equal(status.self, 'member', `${plan}: peer ${i}`)
+        assert.deepEqual(status.members, [...names].sort(), `${plan}: peer ${i} counts the 7 founders`)
+      }
       const lost = [...acceptedBy.keys()].filter((text) => !opaqueTexts(all).includes(text))
       assert.deepEqual(lost, [], `${plan}: accepted payloads missing`)
       const uncertainDelivered = [...uncertain].filter((text) => opaqueTexts(all).includes(text)).length

@@ -154,6 +154,63 @@ describe('a founded section whose members change', { timeout: 300_000 }, () => {
     }
   })
 
+  it('3 founders, one leaves that the others cannot sync with: its final syncs let them decide', async () => {
+    // Once the section runs, the leaver takes no inbound sync stream any more and the other two
+    // cannot reach each other: everything goes through the leaver's own exchanges, so when it
+    // decides its removal at least one of them lacks what decided it, and at 3 members they cannot
+    // decide without it. Only its drain's final syncs bring it (MEMBERSHIP.md §4, "Graceful").
+    const section = await startSection(3, { mode: 'supermajority', membership: { lingerMs: 5_000 } })
+    const [leaver, ...stay] = section.nodes
+    try {
+      await Promise.all(section.nodes.map((node) => node.services.section.ready()))
+      await agreeOn(section.nodes, 'before', () =>
+        section.nodes.map((n) => payloadTexts(n.services.section.blocks())),
+      )
+      // Its sync protocol withdrawn; every connection (with the sync streams open on it) closed,
+      // and the two that stay forget each other's address.
+      await leaver.unhandle(leaver.services.section.protocol)
+      for (const node of stay) await leaver.hangUp(node.peerId)
+      await stay[0].hangUp(stay[1].peerId)
+      await stay[0].peerStore.delete(stay[1].peerId)
+      await stay[1].peerStore.delete(stay[0].peerId)
+      const leaves = recordLeaves(stay)
+      let removed: string | undefined
+      leaver.services.section.addEventListener('self:removed', (e) => {
+        removed = e.detail.reason
+      })
+      await leaver.services.section.leave()
+      await waitFor(
+        stay,
+        () => leaves.every((list) => list.length > 0),
+        30_000,
+        () =>
+          `member:left per peer ${leaves.map((l) => l.length)}, the leaver ${leaver.services.section.self()}`,
+        'member:left',
+      )
+      for (const list of leaves) {
+        assert.deepEqual(
+          list.map((left) => [left.peer.toString(), left.reason]),
+          [[leaver.peerId.toString(), 'left']],
+        )
+      }
+      for (const node of stay) assert.equal(node.services.section.members().length, 2)
+      await connectAll(stay)
+      await waitFor(
+        [leaver],
+        () => removed !== undefined,
+        30_000,
+        () => `the leaver is ${leaver.services.section.self()}`,
+        'self:removed',
+      )
+      assert.equal(removed, 'left')
+      const stayBlocks = () => stay.map((n) => payloadTexts(n.services.section.blocks()))
+      await agreeOn(stay, 'after the leave', stayBlocks)
+      assert.deepEqual(stayBlocks()[1], stayBlocks()[0])
+    } finally {
+      await section.stop()
+    }
+  })
+
   it('5 founders, one crashes: the others remove it for silence and keep agreeing', async () => {
     const unresponsiveMs = 3_000
     const membership = { unresponsiveMs, unresponsiveDecisions: 3, lingerMs: 500 }

@@ -175,6 +175,7 @@ export interface CatchUpPage {
   graphSize: bigint
   requesterLast?: bigint
   requesterLastHash: Uint8Array<ArrayBuffer>
+  notMember: boolean
 }
 
 export namespace CatchUpPage {
@@ -219,6 +220,11 @@ export namespace CatchUpPage {
           w.bytes(obj.requesterLastHash)
         }
 
+        if ((obj.notMember != null && obj.notMember !== false)) {
+          w.uint32(56)
+          w.bool(obj.notMember)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -228,7 +234,8 @@ export namespace CatchUpPage {
           next: 0n,
           done: false,
           graphSize: 0n,
-          requesterLastHash: uint8ArrayAlloc(0)
+          requesterLastHash: uint8ArrayAlloc(0),
+          notMember: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -263,6 +270,10 @@ export namespace CatchUpPage {
             }
             case 6: {
               obj.requesterLastHash = reader.bytes()
+              break
+            }
+            case 7: {
+              obj.notMember = reader.bool()
               break
             }
             default: {
@@ -334,6 +345,13 @@ export namespace CatchUpPage {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.notMember`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -377,6 +395,11 @@ export namespace CatchUpPage {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface CatchUpPageNotMemberFieldEvent {
+    field: '$.notMember'
+    value: boolean
+  }
+
   export function encode (obj: Partial<CatchUpPage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, CatchUpPage.codec())
   }
@@ -385,7 +408,7 @@ export namespace CatchUpPage {
     return decodeMessage(buf, CatchUpPage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpPage>): Generator<CatchUpPageEventsFieldEvent | CatchUpPageNextFieldEvent | CatchUpPageDoneFieldEvent | CatchUpPageGraphSizeFieldEvent | CatchUpPageRequesterLastFieldEvent | CatchUpPageRequesterLastHashFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpPage>): Generator<CatchUpPageEventsFieldEvent | CatchUpPageNextFieldEvent | CatchUpPageDoneFieldEvent | CatchUpPageGraphSizeFieldEvent | CatchUpPageRequesterLastFieldEvent | CatchUpPageRequesterLastHashFieldEvent | CatchUpPageNotMemberFieldEvent> {
     return streamMessage(buf, CatchUpPage.codec(), opts)
   }
 }

@@ -133,14 +133,29 @@ export class Inbound implements Startable {
 
   private async handleCatchUp(stream: Stream, connection: Connection): Promise<void> {
     const remote = connection.remotePeer
-    const member = this.member(stream, connection, true)
-    if (member === undefined) return
+    const { roster } = this.parts
     const messages = new InboundMessages(stream, remote.toString(), {
       maxMessageBytes: C.MAX_CATCHUP_REQUEST_BYTES,
       idleTimeoutMs: this.limits.idleStreamTimeoutMs,
       messageTimeoutMs: this.limits.responseTimeoutMs,
       budget: this.largeMessages,
     })
+    if (
+      roster.memberOf(remote) === undefined &&
+      roster.guestOf(remote) === undefined &&
+      roster.wasMember(remote)
+    ) {
+      // A member we removed, restarted (its self-check asks): told so, no fault.
+      try {
+        await this.parts.catchUp.refuse(messages)
+        await endStream(stream, CLOSE_GRACE_MS, 'not-member')
+      } catch (error) {
+        stream.abort(toError(error))
+      }
+      return
+    }
+    const member = this.member(stream, connection, true)
+    if (member === undefined) return
     try {
       await this.parts.catchUp.serve(messages, connection, member)
     } catch (error) {
@@ -185,6 +200,13 @@ export class Inbound implements Startable {
           return
         }
         this.end(remote, stream, classify(error, stream, connection, true))
+        return
+      }
+      if (roster.memberOf(remote) === undefined) {
+        // Removed while its stream stayed open (a leaver's final syncs come on it): answered as
+        // on a new stream, so that it learns it and stops.
+        if (roster.wasMember(remote)) await this.signalAndEnd(stream, lp, 'not-member')
+        else stream.abort(new SectionError('NotAMember', 'not a member of this section'))
         return
       }
       if (lifecycle.failure !== undefined) {
@@ -263,6 +285,20 @@ export class Inbound implements Startable {
     })
     try {
       await lp.read()
+    } catch (error) {
+      stream.abort(toError(error))
+      return
+    }
+    await this.signalAndEnd(stream, lp, signal)
+  }
+
+  /** Answers the request just read with a signal, and ends the stream. */
+  private async signalAndEnd(
+    stream: Stream,
+    lp: InboundMessages,
+    signal: 'not-member' | 'not-ready',
+  ): Promise<void> {
+    try {
       await lp.write(encodeSyncSignal('response', signal), {
         signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
       })

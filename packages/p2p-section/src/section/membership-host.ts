@@ -5,7 +5,7 @@
  * `activity` for peers whose events reached our engine, others' Add/Remove votes), membership
  * messages from the `membership` protocol and the clock (`tick`, at the machine's wake-up and at
  * least every `tickMs`), and carries out its output: votes (`voteFor`, persisted then gossiped),
- * messages, the drain (`serveOnly`, then `stop`: no more gossip), the roster following the agreed
+ * messages, the drain (`serveOnly`: final syncs, drain.ts; then `stop`: no more), the roster following the agreed
  * state, and typed events on the service.
  *
  * A founder starts the machine from the genesis record (`found`, or `resume` from its blocks), a
@@ -85,6 +85,8 @@ export interface MembershipHostParts {
   readonly joining: JoinDirectives
   /** Keeps our removal in the store (before `self:removed` is emitted). */
   readonly keepRemoval: (removal: StoredRemoval) => Promise<void>
+  /** The final syncs of our drain (drain.ts), from `serveOnly` to `stop`. */
+  readonly drain: { start(): void; stop(): void }
 }
 
 /** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
@@ -519,10 +521,11 @@ export class MembershipHost implements JournalObserver {
       } else if (directive.kind === 'catchUp') {
         this.parts.joining.catchUp(directive.from)
       } else if (directive.kind === 'serveOnly') {
-        this.log('our removal is agreed: serving only until the drain ends')
-        pacing.nudge(true)
+        this.log('our removal is agreed: serving only and pushing final syncs until the drain ends')
+        this.parts.drain.start()
       } else if (directive.kind === 'stop') {
         this.stoppedEngine = true
+        this.parts.drain.stop()
         pacing.stop()
         this.log('drain over: no more gossip')
       }

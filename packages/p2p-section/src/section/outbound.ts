@@ -44,6 +44,8 @@ export interface OutboundParts {
   readonly notMemberOf: (partner: PublicId) => void
   /** Whether an exchange reached the partner (a transport outcome: it steers partner weights). */
   readonly reached: (partner: PublicId, ok: boolean) => void
+  /** Our drain began (our removal is agreed): we make no more events. */
+  readonly draining: () => boolean
 }
 
 export class Outbound {
@@ -60,6 +62,11 @@ export class Outbound {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** Whether an exchange with this partner (engine name) is under way (its stream is in use). */
+  exchanging(name: string): boolean {
+    return this.inFlight.has(name)
+  }
+
   /** Exchanges we started per second, over the last 10 s. */
   gossipRate(now: number): number {
     return this.exchangeTimes.filter((t) => now - t <= 10_000).length / 10
@@ -71,8 +78,8 @@ export class Outbound {
     const engine = lifecycle.engine
     if (engine === undefined || !lifecycle.started || lifecycle.state !== 'running' || puller.pulling)
       return false
-    // Removed: no gossip (the final syncs of a drain are membership's, part 2).
-    if (engine.isRemoved) return false
+    // Removed: no gossip (the drain's final syncs are drain.ts's).
+    if (engine.isRemoved || this.parts.draining()) return false
     const now = Date.now()
     const candidates: GossipPartner[] = []
     // With nothing pending, only a partner that lacks a vote is worth an exchange.

@@ -14,6 +14,7 @@
  *   silent), fed by the journal, its messages carried by `MembershipProtocol`, its discovery
  *   directives (provide, announce, find members) by `SectionDiscovery`, which follows the roster,
  *   its keep-alive and catch-up peers by `PeerTags` (peer-store tags the connection manager honours);
+ *   the final syncs of our drain by `Drain`;
  *   `Joining`: a joiner's contacts, engine and catch-up, until its Add is agreed;
  * - `Lifecycle`: where the service is and how it fails; `Reporter`: events, faults, link errors.
  */
@@ -53,6 +54,7 @@ import type {
   SelfState,
 } from './api.js'
 import { Connections } from './connections.js'
+import { Drain } from './drain.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
 import { Journal } from './journal.js'
@@ -120,6 +122,7 @@ export class ParsecSectionService
   private readonly puller: Puller
   private readonly streams: StreamCache
   private readonly outbound: Outbound
+  private readonly drain: Drain
   private readonly inbound: Inbound
   private readonly startUp: StartUp
   private readonly membershipWire: MembershipProtocol
@@ -233,8 +236,19 @@ export class ParsecSectionService
         backoff: this.backoff,
         notMemberOf: (partner) => this.membership.notMemberOf(partner),
         reached: (partner, ok) => this.membership.reached(partner, ok),
+        draining: () => this.drain.begun,
       },
       limits,
+      this.log,
+    )
+    this.drain = new Drain(
+      {
+        lifecycle: this.lifecycle,
+        roster: this.roster,
+        streams: this.streams,
+        exchanging: (name) => this.outbound.exchanging(name),
+      },
+      { ...limits, intervalMs: C.FINAL_SYNC_INTERVAL_MS },
       this.log,
     )
     this.inbound = new Inbound(
@@ -259,6 +273,7 @@ export class ParsecSectionService
         catchUp,
         outbound: this.outbound,
         removed: () => ['removed', 'banned'].includes(this.membership.self()),
+        notMemberOf: (member) => this.membership.notMemberOf(member),
       },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
@@ -353,6 +368,7 @@ export class ParsecSectionService
             throw this.lifecycle.failStore(error)
           }
         },
+        drain: this.drain,
       },
       {
         config: { announceIntervalMs, ...init.membership },
@@ -496,6 +512,7 @@ export class ParsecSectionService
   beforeStop(): void {
     this.startUp.beforeStop()
     this.pacing.stop()
+    this.drain.stop()
     if (this.discoveryStarted) this.discovery.stop()
     this.discoveryStarted = false
   }

@@ -6,6 +6,7 @@
  * removed us while we were away refuses it, and our removal is then confirmed: `self:removed`).
  */
 import type { Logger } from '@libp2p/interface'
+import type { PublicId } from '@parsec-section/parsec-core'
 import type { CatchUp } from '../catchup.js'
 import { isSectionError, SectionError } from '../errors.js'
 import { runSelfCheck } from '../self-check.js'
@@ -28,6 +29,8 @@ export interface StartUpParts {
   readonly outbound: Pick<Outbound, 'greet'>
   /** Our removal is agreed in our own blocks (we drain again, then fail): no start-up at all. */
   readonly removed: () => boolean
+  /** A member answered we are no longer one of its members (membership confirms it). */
+  readonly notMemberOf: (member: PublicId) => void
 }
 
 export interface SelfCheckTimes {
@@ -87,7 +90,9 @@ export class StartUp {
       onUnreachable: (peer, error) => this.log('self-check: %p not reached yet: %e', peer, error),
     })
     if (signal.aborted) return
-    if (check.answers.length === 0 && check.needed > 0) {
+    // Removed while we were down: the machine asks those members for their chain and drains.
+    for (const member of check.refused) this.parts.notMemberOf(member.publicId)
+    if (check.answers.length === 0 && check.refused.length === 0 && check.needed > 0) {
       this.log.error('self-check: no member answered; going on (the whole section may be restarting)')
       reporter.emit('selfcheck:unanswered', { asked: others.length, answered: 0 })
     }

@@ -1,0 +1,207 @@
+/**
+ * System test: SIGKILLed members of a 7-peer section of `parsec-peer start` processes on 127.0.0.1
+ * (no network namespaces: it is here because it takes 1.5 to 3 minutes on 2 cores, too long for
+ * `pnpm test`). With the unresponsive window shortened to 2 s and 5 decisions:
+ * - SIGKILL 1 of 7: the other 6 remove it after the window and agree on the blocks and 6 members;
+ * - the killed peer restarted from its data directory learns at its start-up self-check that it was
+ *   voted out (the members answer it `notMember`; its machine confirms it from their chain) and
+ *   exits 1; it joins again under a new key and data directory (the engine never re-admits a
+ *   removed key), and all 7 agree;
+ * - SIGKILL 2 of 7 in quick succession: both removed in turn, the other 5 agree.
+ * A killed peer restarted within the window resumes as a member: test/src/network/kill-restart.
+ * Run by `node scripts/test-system.mjs kill`.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { LocalSection } from 'parsec-peer/local-section'
+
+const encoder = new TextEncoder()
+
+/** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
+async function until(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** Every peer of `peers` delivers a block with `text`; resolves with their blocks (to that one). */
+async function agreeOn(section: LocalSection, peers: readonly number[], text: string): Promise<string[][]> {
+  await section.api(peers[0]).vote([encoder.encode(text)])
+  return Promise.all(
+    peers.map(async (i) => {
+      const api = section.api(i)
+      const texts: string[] = []
+      const deadline = Date.now() + 60_000
+      while (!texts.includes(`opaque:${text}`)) {
+        if (Date.now() > deadline) throw new Error(`peer ${i} did not deliver "${text}"`)
+        const next = await api.blocks({ from: texts.length, wait: 2000 })
+        texts.push(
+          ...next.blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`)),
+        )
+      }
+      return texts
+    }),
+  )
+}
+
+/** Short membership timers (and light proof of work for a join): removals and joins take seconds. */
+const UNRESPONSIVE_MS = 2000
+const KILL_FLAGS = [
+  '--unresponsive-ms',
+  String(UNRESPONSIVE_MS),
+  '--unresponsive-decisions',
+  '5',
+  '--linger-ms',
+  '2000',
+  '--pow-bits',
+  '4',
+  '--probation-blocks',
+  '4',
+  '--min-blocks-between-adds',
+  '1',
+]
+
+/** Votes a payload at `peer` every 300 ms until stopped: suspicion needs decisions to come. */
+function keepVoting(section: LocalSection, peer: number): () => Promise<void> {
+  let running = true
+  let n = 0
+  const loop = (async () => {
+    while (running) {
+      await section
+        .api(peer)
+        .vote([encoder.encode(`tick ${peer} ${n++}`)])
+        .catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+  })()
+  return async () => {
+    running = false
+    await loop
+  }
+}
+
+describe('parsec-peer: 7 founders, SIGKILLed members are removed', { timeout: 300_000 }, () => {
+  let section: LocalSection
+  const events: Record<string, unknown>[][] = []
+  before(async () => {
+    section = await LocalSection.create({
+      peers: 7,
+      startArgs: KILL_FLAGS,
+      onLine: (peer, stream, line) => {
+        if (stream !== 'stdout') return
+        events[peer] ??= []
+        events[peer].push(JSON.parse(line))
+      },
+    })
+    await section.startAll()
+    await section.waitConnected(30_000)
+    await agreeOn(section, [0, 1, 2, 3, 4, 5, 6], 'before')
+  })
+  after(async () => {
+    await section?.close()
+  })
+
+  /**
+   * Keeps voting at `live[0]` until every peer of `live` reports exactly `live` as the members
+   * (`gone` removed), then checks that each reported each removal once, as a removal for silence,
+   * and that they agree on the blocks (each Remove among them) and go on agreeing.
+   */
+  async function removed(live: readonly number[], gone: readonly number[], text: string): Promise<void> {
+    const expected = live.map((i) => section.peers[i].peerId).sort()
+    let last: unknown[] = []
+    const stop = keepVoting(section, live[0])
+    try {
+      await until(
+        async () => {
+          const statuses = await Promise.all(live.map((i) => section.api(i).status()))
+          last = statuses.map((s) => ({
+            members: s.members.length,
+            suspected: s.suspected.length,
+            blocks: s.deliveredBlocks,
+          }))
+          return statuses.every((s) => s.members.join() === expected.join())
+        },
+        90_000,
+        () => `the live peers do not all report ${live.length} members: ${JSON.stringify(last)}`,
+      )
+    } finally {
+      await stop()
+    }
+    const statuses = await Promise.all(live.map((i) => section.api(i).status()))
+    for (const status of statuses) {
+      assert.equal(status.self, 'member')
+      assert.equal(status.head, statuses[0].head)
+    }
+    const goneIds = gone.map((i) => section.peers[i].peerId)
+    for (const i of live) {
+      const left = events[i].filter((e) => e.event === 'member:left' && goneIds.includes(e.peer as string))
+      assert.deepEqual(
+        left.map((e) => [e.peer, e.reason]).sort(),
+        goneIds.map((peer) => [peer, 'removed']).sort(),
+        `peer ${i}: each removal reported once`,
+      )
+    }
+    const lists = await agreeOn(section, live, text)
+    for (const list of lists) assert.deepEqual(list, lists[0])
+    for (const peer of goneIds) assert.equal(lists[0].filter((b) => b === `remove:${peer}`).length, 1)
+  }
+
+  it('SIGKILL 1 of 7: removed after the unresponsive window; the other 6 agree on blocks and 6 members', async () => {
+    const killedAt = Date.now()
+    await section.kill(6)
+    await removed([0, 1, 2, 3, 4, 5], [6], 'after one kill')
+    assert.ok(Date.now() - killedAt >= UNRESPONSIVE_MS, 'not removed before the unresponsive window')
+  })
+
+  it('restarted from its data directory, the removed peer is told it was voted out (exit 1); it joins again under a new key', async () => {
+    const old = section.peers[6]
+    events[6] = []
+    await section.start(6)
+    // Its store does not hold its removal: it resumes, and learns it from the members.
+    assert.equal(old.ready?.self, 'member')
+    const exit = await Promise.race([
+      old.exited,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000).unref()),
+    ])
+    assert.equal(exit?.code, 1, `the removed peer still runs: ${old.stderr.join(' | ')}`)
+    assert.deepEqual(
+      events[6].filter((e) => e.event === 'self:removed'),
+      [{ event: 'self:removed', reason: 'removed' }],
+    )
+    assert.match(old.stderr.join('\n'), /voted out of section .*joining again takes a new key/)
+
+    const founder = section.peers[0].ready!.listen.find((a) => a.includes('/p2p/'))!
+    const joiner = await section.addJoiner([founder])
+    const stop = keepVoting(section, 0)
+    try {
+      await section.start(joiner.index)
+      await section.waitMember(joiner.index, 120_000)
+    } finally {
+      await stop()
+    }
+    const live = [0, 1, 2, 3, 4, 5, joiner.index]
+    const expected = live.map((i) => section.peers[i].peerId).sort()
+    await until(
+      async () => {
+        const statuses = await Promise.all(live.map((i) => section.api(i).status()))
+        return statuses.every((s) => s.members.join() === expected.join())
+      },
+      60_000,
+      () => 'the live peers do not all report the joiner among 7 members',
+    )
+    const lists = await agreeOn(section, live, 'after the rejoin')
+    for (const list of lists) assert.deepEqual(list, lists[0])
+  })
+
+  it('SIGKILL 2 of 7 in quick succession: both removed in turn, the other 5 agree', async () => {
+    await section.kill(5)
+    await section.kill(4)
+    await removed([0, 1, 2, 3, 7], [4, 5], 'after two kills')
+  })
+})
