@@ -49,6 +49,9 @@ interface Joiner {
 }
 
 /** Starts a peer that joins `sectionId` through `bootstrap` (no genesis). */
+/** The first faults the joiners reported (shown when a test finds any). */
+const faultsSeen: string[] = []
+
 async function startJoiner(
   sectionId: string,
   bootstrap: TestNode | undefined,
@@ -71,6 +74,13 @@ async function startJoiner(
     if (selves.at(-1) !== self) selves.push(self)
   }
   node.services.section.addEventListener('block', (event) => blocks.push(event.detail))
+  // Faults are counted in status(); the first ones are kept for the assertion's message.
+  node.services.section.addEventListener('fault', ({ detail }) => {
+    if (faultsSeen.length < 20)
+      faultsSeen.push(
+        `${detail.evidence} ${detail.code} by ${detail.offender.toString().slice(-6)}: ${detail.message}`,
+      )
+  })
   node.services.section.addEventListener('catchup:progress', seen)
   node.services.section.addEventListener('self:joined', seen)
   await node.start()
@@ -199,6 +209,7 @@ async function growAndAgree(joiners: number, concurrently: boolean): Promise<voi
     assert.deepEqual(
       all().map((node) => node.services.section.status().faults),
       all().map(() => 0),
+      faultsSeen.join('\n'),
     )
   } finally {
     await stopTraffic()

@@ -143,9 +143,10 @@ export class Inbound implements Startable {
     if (
       roster.memberOf(remote) === undefined &&
       roster.guestOf(remote) === undefined &&
-      roster.wasMember(remote)
+      roster.wasVoter(remote)
     ) {
-      // A member we removed, restarted (its self-check asks): told so, no fault.
+      // A member we removed, restarted (its self-check asks): told so, no fault. (A candidate we
+      // forgot is refused below without a fault, and comes back with a fresh ticket.)
       try {
         await this.parts.catchUp.refuse(messages)
         await endStream(stream, CLOSE_GRACE_MS, 'not-member')

@@ -200,6 +200,11 @@ export class Roster implements Startable {
     return this.former.has(peer.toString()) || this.formerGuests.has(peer.toString())
   }
 
+  /** Whether a peer was a member and was removed (a candidate we forgot is not: it never voted). */
+  wasVoter(peer: PeerId | string): boolean {
+    return this.former.has(peer.toString())
+  }
+
   private async remember(members: readonly RosterMember[]): Promise<void> {
     for (const member of members) {
       if (member.peerId.equals(this.components.peerId) || member.addrs.length === 0) continue
