@@ -28,6 +28,11 @@ const JOIN_ARGS = [
   '--linger-ms',
   '5000',
 ] as const
+/**
+ * The churn part also forgets a candidate without progress after 10 s, as the demo does (the join
+ * part keeps the default 60 s): a join whose request or Ready was lost is retried within the window.
+ */
+const CHURN_ARGS = [...JOIN_ARGS, '--candidate-timeout-ms', '10000'] as const
 const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync]
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
@@ -54,7 +59,8 @@ churn       agreed payloads/s at peer 0 over --churn-seconds (default 60, after 
             most --churn-outstanding (default 100) payloads voted and not yet at peer 0.
             --churn-runs R (default 1) alternates R steady and R churn runs.
 The join and churn parts start their peers with ${JOIN_ARGS.join(' ')}
-(light proof of work, short probation and drain: what a join costs apart from the history).`
+(light proof of work, short probation and drain: what a join costs apart from the history), the
+churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -282,7 +288,7 @@ export const benchLiveCommand = {
                 outstanding,
                 batch: 25,
                 payloadBytes: 256,
-                startArgs: JOIN_ARGS,
+                startArgs: CHURN_ARGS,
                 info,
               }),
             )
