@@ -937,6 +937,20 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
   })
 })
 
+describe('parsec-peer bench-live', { concurrency: 4 }, () => {
+  for (const [args, pattern] of [
+    [['--parts', 'join,speed'], /--parts takes a list of throughput, join, churn, not 'speed'/],
+    [['--join-history', '1000,500'], /--join-history must be ascending/],
+    [['--join-history', '1000,x'], /--join-history takes an unsigned integer/],
+    [['--churn-peers', '0'], /--churn-peers must be between 1 and/],
+    [['--churn-seconds', '1.5'], /--churn-seconds takes an unsigned integer/],
+  ] as const) {
+    it(`rejects ${args.join(' ')} with exit 2`, async () => {
+      assertUsage(await cli(['bench-live', ...args]), pattern)
+    })
+  }
+})
+
 describe('parsec-peer bench-growth', { concurrency: 4 }, () => {
   for (const [args, pattern] of [
     [['--rate', '0'], /--rate must be between 1 and/],

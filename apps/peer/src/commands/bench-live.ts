@@ -5,21 +5,65 @@
  * throughput). Reports payloads/s, latency p50/p99, the share of the peers' CPU time spent
  * verifying signatures, and the signature-verification bound: verifications needed per payload ×
  * measured cost of one verification, over the machine's cores, with the achieved fraction of it.
+ * Then the join latency against the section's history (live-join.ts) and the agreed payloads/s
+ * while members join and leave against a steady section (live-churn.ts).
  */
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { intOption, parse, UsageError } from '../args.js'
+import type { ChurnRun } from '../live-churn.js'
+import type { JoinLatencyRow } from '../live-join.js'
 import { PEER_BIN } from '../local-section.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
-const HELP = `usage: parsec-peer bench-live [--peers LIST] [--payloads LIST] [--no-sync] [--json | --markdown]
+/** The peers' membership flags in the join and churn parts: the demo's (demo.ts), joins made cheap. */
+const JOIN_ARGS = [
+  '--pow-bits',
+  '4',
+  '--probation-blocks',
+  '4',
+  '--min-blocks-between-adds',
+  '1',
+  '--linger-ms',
+  '5000',
+] as const
+/**
+ * The churn part also forgets a candidate without progress after 10 s, as the demo does (the join
+ * part keeps the default 60 s): a join whose request or Ready was lost is retried within the window.
+ */
+const CHURN_ARGS = [...JOIN_ARGS, '--candidate-timeout-ms', '10000'] as const
+const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync]
+                              [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
+                              [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
+                              [--churn-outstanding K] [--churn-runs R] [--json | --markdown]
 
-Runs 'parsec-peer demo' (single mode, 256-byte payloads) for each section size in --peers
-(default 4,7,16) with the matching number of payloads in --payloads (default 3000,2000,600), once
-paced (batches of 25, one at a time) and once saturated (batches of 100, one per peer in flight),
-and prints payloads/s, latency, the CPU share of signature verification and the verification bound.
---no-sync runs the peers without syncing their writes to disk, to measure what syncing costs.`
+--parts selects what runs (default throughput,join,churn):
+throughput  'parsec-peer demo' (single mode, 256-byte payloads) for each section size in --peers
+            (default 4,7,16) with the matching number of payloads in --payloads (default
+            3000,2000,600), once paced (batches of 25, one at a time) and once saturated (batches
+            of 100, one per peer in flight): payloads/s, latency, the CPU share of signature
+            verification and the verification bound. --no-sync runs the peers without syncing
+            their writes to disk, to measure what syncing costs.
+join        join latency against history: a section of --join-peers founders (default 4) is voted
+            payloads as fast as it takes them until peer 0's graph holds each size of
+            --join-history (events, ascending; default 1000,10000,100000), then a new peer joins
+            ('start --join', through peer 0) and is timed from its ready line to 'member'
+            (candidate, history replayed, joining between); it leaves again before the next
+            join. --join-runs R (default 1) joins per size; a join gets --join-timeout seconds
+            (default 600).
+churn       agreed payloads/s at peer 0 over --churn-seconds (default 60, after --churn-warmup,
+            default 10) for each size of --churn-peers (default 4,7), steady and with members
+            joining and leaving (a join, then the oldest other member leaves, and again), under
+            the same closed-loop load: batches of 25 at random members, one POST at a time, at
+            most --churn-outstanding (default 100) payloads voted and not yet at peer 0.
+            --churn-runs R (default 1) alternates R steady and R churn runs.
+The join and churn parts start their peers with ${JOIN_ARGS.join(' ')}
+(light proof of work, short probation and drain: what a join costs apart from the history), the
+churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).`
+
+const PARTS = ['throughput', 'join', 'churn'] as const
+type Part = (typeof PARTS)[number]
 
 interface Run {
   peers: number
@@ -96,19 +140,76 @@ function row(run: Run, verifyMicros: number, cores: number): Row {
   }
 }
 
-function list(values: Record<string, unknown>, name: string, fallback: number[]): number[] {
+function list(values: Record<string, unknown>, name: string, fallback: number[], max = 100_000): number[] {
   const raw = values[name]
   if (raw === undefined) return fallback
   const items = String(raw).split(',')
-  return items.map((item) => intOption({ [name]: item }, name, 0, 1, 100_000))
+  return items.map((item) => intOption({ [name]: item }, name, 0, 1, max))
+}
+
+function parts(values: Record<string, unknown>): Set<Part> {
+  const raw = values.parts
+  if (raw === undefined) return new Set(PARTS)
+  const items = String(raw).split(',')
+  for (const item of items) {
+    if (!PARTS.includes(item as Part)) {
+      throw new UsageError(`--parts takes a list of ${PARTS.join(', ')}, not '${item}'`)
+    }
+  }
+  return new Set(items as Part[])
+}
+
+function printJoinTable(rows: readonly JoinLatencyRow[]): void {
+  console.log('')
+  console.log(
+    '| founders | history (events) | blocks | build s | joined | start ms | candidate ms | history replayed ms | joining ms | member ms | replayed events/s | events pulled (pages) | refused |',
+  )
+  console.log('|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|')
+  for (const r of rows) {
+    const joined = r.joined ? 'yes' : `NO (${r.reason})`
+    console.log(
+      `| ${r.peers} | ${r.events} | ${r.blocks} | ${(r.buildMs / 1000).toFixed(1)} | ${joined} | ${r.startMs} | ${r.candidateMs ?? '-'} | ${r.historyMs ?? '-'} | ${r.joiningMs ?? '-'} | ${r.memberMs ?? '-'} | ${r.historyEventsPerSecond ?? '-'} | ${r.caughtUpEvents ?? '-'} (${r.pages ?? '-'}) | ${r.rejections.length === 0 ? '-' : r.rejections.join(', ')} |`,
+    )
+  }
+}
+
+function printChurnTable(runs: readonly ChurnRun[]): void {
+  console.log('')
+  console.log(
+    '| peers | membership | seconds | payloads agreed | payloads/s | p50 ms | p99 ms | joins | leaves | join s (median) | leave s (median) | members |',
+  )
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+  const median = (values: readonly number[]): string => {
+    if (values.length === 0) return '-'
+    const sorted = [...values].sort((a, b) => a - b)
+    return (sorted[Math.floor((sorted.length - 1) / 2)] / 1000).toFixed(1)
+  }
+  for (const r of runs) {
+    const what = r.churn
+      ? `joining and leaving${r.failure === undefined ? '' : ` (stopped: ${r.failure})`}`
+      : 'steady'
+    console.log(
+      `| ${r.peers} | ${what} | ${r.seconds} | ${r.payloads} | ${r.payloadsPerSecond} | ${r.latencyMs.p50 ?? '-'} | ${r.latencyMs.p99 ?? '-'} | ${r.joins} | ${r.leaves} | ${median(r.joinMs)} | ${median(r.leaveMs)} | ${r.membersMin}-${r.membersMax} |`,
+    )
+  }
 }
 
 export const benchLiveCommand = {
   summary: 'benchmark live sections of peer processes (throughput, latency, verification bound)',
   async run(args: string[]): Promise<number> {
     const { values } = parse(args, {
+      parts: { type: 'string' },
       peers: { type: 'string' },
       payloads: { type: 'string' },
+      'join-peers': { type: 'string' },
+      'join-history': { type: 'string' },
+      'join-timeout': { type: 'string' },
+      'join-runs': { type: 'string' },
+      'churn-peers': { type: 'string' },
+      'churn-seconds': { type: 'string' },
+      'churn-warmup': { type: 'string' },
+      'churn-outstanding': { type: 'string' },
+      'churn-runs': { type: 'string' },
       json: { type: 'boolean' },
       markdown: { type: 'boolean' },
       'no-sync': { type: 'boolean' },
@@ -121,13 +222,27 @@ export const benchLiveCommand = {
     const sizes = list(values, 'peers', [4, 7, 16])
     const counts = list(values, 'payloads', [3000, 2000, 600])
     if (counts.length !== sizes.length) throw new UsageError('--payloads needs one count per --peers entry')
+    const selected = parts(values)
+    const joinPeers = intOption(values, 'join-peers', 4, 1, 32)
+    const histories = list(values, 'join-history', [1000, 10_000, 100_000], 10_000_000)
+    if (histories.some((h, i) => i > 0 && h <= histories[i - 1])) {
+      throw new UsageError('--join-history must be ascending')
+    }
+    const joinRuns = intOption(values, 'join-runs', 1, 1, 100)
+    const joinTimeoutMs = intOption(values, 'join-timeout', 600, 1, 86_400) * 1000
+    const churnPeers = list(values, 'churn-peers', [4, 7], 32)
+    const churnSeconds = intOption(values, 'churn-seconds', 60, 1, 86_400)
+    const churnWarmup = intOption(values, 'churn-warmup', 10, 0, 86_400)
+    const outstanding = intOption(values, 'churn-outstanding', 100, 1, 100_000)
+    const churnRuns = intOption(values, 'churn-runs', 1, 1, 100)
+    const info = (line: string): void => console.error(line)
     const cores = availableParallelism()
     const verifyMicros = measureVerifyMicros()
     console.error(
       `one Ed25519 verification: ${verifyMicros.toFixed(1)} µs (node:crypto, cached key); ${cores} cores`,
     )
     const rows: Row[] = []
-    for (let i = 0; i < sizes.length; i++) {
+    for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
         console.error(`running ${sizes[i]} peers, ${counts[i]} payloads, ${load}…`)
         const result = row(
@@ -141,19 +256,67 @@ export const benchLiveCommand = {
         rows.push(result)
       }
     }
-    if (values.json) {
-      console.log(JSON.stringify({ verifyMicros, cores, rows }))
-    } else {
-      console.log(
-        '| peers | load | payloads | agreed | payloads/s | p50 ms | p99 ms | verifications/payload | verify share of CPU (timed / count × cost) | bound payloads/s | fraction of bound |',
-      )
-      console.log('|---|---|---|---|---|---|---|---|---|---|---|')
-      for (const r of rows) {
-        console.log(
-          `| ${r.peers} | ${r.load} | ${r.payloads} | ${r.agreed ? 'yes' : 'NO'} | ${r.payloadsPerSecond} | ${r.p50} | ${r.p99} | ${r.verificationsPerPayload} | ${r.verifyShareMeasured}% / ${r.verifyShareEstimated}% | ${r.boundPerSecond} | ${r.fractionOfBound} |`,
-        )
+    let joins: JoinLatencyRow[] = []
+    if (selected.has('join')) {
+      const { measureJoinLatency } = await import('../live-join.js')
+      console.error(`join latency against history: ${histories.join(', ')} events, ${joinPeers} founders…`)
+      joins = await measureJoinLatency({
+        peers: joinPeers,
+        histories,
+        runs: joinRuns,
+        payloadBytes: 256,
+        startArgs: JOIN_ARGS,
+        joinTimeoutMs,
+        info,
+      })
+    }
+    const churn: ChurnRun[] = []
+    if (selected.has('churn')) {
+      const { measureChurn } = await import('../live-churn.js')
+      for (const peers of churnPeers) {
+        for (let run = 0; run < churnRuns; run++) {
+          for (const withChurn of [false, true]) {
+            console.error(
+              `payloads/s at ${peers} peers, ${withChurn ? 'members joining and leaving' : 'steady'}…`,
+            )
+            churn.push(
+              await measureChurn({
+                peers,
+                churn: withChurn,
+                seconds: churnSeconds,
+                warmupSeconds: churnWarmup,
+                outstanding,
+                batch: 25,
+                payloadBytes: 256,
+                startArgs: CHURN_ARGS,
+                info,
+              }),
+            )
+          }
+        }
       }
     }
-    return rows.every((r) => r.agreed) ? 0 : 1
+    const ok =
+      rows.every((r) => r.agreed) &&
+      joins.every((j) => j.joined) &&
+      churn.every((c) => c.failure === undefined && c.payloads > 0)
+    if (values.json) {
+      console.log(JSON.stringify({ verifyMicros, cores, rows, joins, churn }))
+    } else {
+      if (rows.length > 0) {
+        console.log(
+          '| peers | load | payloads | agreed | payloads/s | p50 ms | p99 ms | verifications/payload | verify share of CPU (timed / count × cost) | bound payloads/s | fraction of bound |',
+        )
+        console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+        for (const r of rows) {
+          console.log(
+            `| ${r.peers} | ${r.load} | ${r.payloads} | ${r.agreed ? 'yes' : 'NO'} | ${r.payloadsPerSecond} | ${r.p50} | ${r.p99} | ${r.verificationsPerPayload} | ${r.verifyShareMeasured}% / ${r.verifyShareEstimated}% | ${r.boundPerSecond} | ${r.fractionOfBound} |`,
+          )
+        }
+      }
+      if (joins.length > 0) printJoinTable(joins)
+      if (churn.length > 0) printChurnTable(churn)
+    }
+    return ok ? 0 : 1
   },
 }
