@@ -1,15 +1,17 @@
 // A compact node:test reporter for CI and logs (scripts/test.mjs uses it when stdout is not a
-// terminal): one line per test file as it ends (its time and test count, so a long run shows
-// progress), every failure in full with the output of its file, and the totals at the end.
+// terminal): one line per top-level suite or test as it ends, with its file, time and test count
+// (so a long run shows progress), every failure in full with the output of its file, and the totals
+// at the end.
 import { relative } from 'node:path'
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1).padStart(6)} s`
 
 export default async function* compactReporter(source) {
   const started = Date.now()
-  let files = 0
-  let failedFiles = 0
-  const counts = new Map() // file -> tests passed and failed in it (leaves only)
+  let suites = 0
+  let failedSuites = 0
+  const files = new Set()
+  const counts = new Map() // file -> tests passed and failed (leaves) in its top-level test under way
   const output = new Map() // file -> what it printed (shown if it fails)
   const failures = []
   for await (const event of source) {
@@ -50,12 +52,15 @@ export default async function* compactReporter(source) {
             .join('\n')}\n`
         }
         if (data.nesting === 0) {
-          files++
-          const count = counts.get(file) ?? { pass: 0, fail: 0 }
+          suites++
+          files.add(file)
+          // A top-level test with no subtests is its own leaf.
+          const count =
+            counts.get(file) ?? (type === 'test:pass' ? { pass: 1, fail: 0 } : { pass: 0, fail: 1 })
+          counts.delete(file)
           const failed = type === 'test:fail' || count.fail > 0
-          if (failed) failedFiles++
-          const name = data.name === file || data.file === undefined ? data.name : file
-          yield `${failed ? 'FAIL' : 'ok  '} ${seconds(data.details?.duration_ms ?? 0)}  ${name}  (${count.pass} passed${count.fail > 0 ? `, ${count.fail} failed` : ''})\n`
+          if (failed) failedSuites++
+          yield `${failed ? 'FAIL' : 'ok  '} ${seconds(data.details?.duration_ms ?? 0)}  ${file} > ${data.name}  (${count.pass} passed${count.fail > 0 ? `, ${count.fail} failed` : ''})\n`
           if (failed && (output.get(file)?.length ?? 0) > 0) {
             yield `     output of ${file}:\n${output
               .get(file)
@@ -72,6 +77,6 @@ export default async function* compactReporter(source) {
         break
     }
   }
-  yield `\n${files} files in ${seconds(Date.now() - started).trim()}, ${failedFiles} failed\n`
+  yield `\n${suites} top-level tests in ${files.size} files, ${seconds(Date.now() - started).trim()}, ${failedSuites} failed\n`
   if (failures.length > 0) yield `\nfailures:\n${failures.join('\n')}\n`
 }
