@@ -52,6 +52,7 @@ import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '
 import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
 import type { StoredRemoval } from '../storage.js'
 import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
+import { joinInfoAddresses, withKnownAddresses } from './join-info-addresses.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { MembershipProtocol } from './membership-protocol.js'
@@ -442,6 +443,13 @@ export class MembershipHost implements JournalObserver {
     } catch {
       return // Not an Ed25519 peer: never a member or joiner of a section.
     }
+    // Not a member yet: the addresses a JoinInfo names reach our peer store before our JoinRequests
+    // go out (founders' records carry none; without them only the DHT could find those members).
+    if (machine.state === undefined || !machine.state.isMember(machine.us.publicId.name)) {
+      const members = joinInfoAddresses(bytes)
+      if (members.length > 0)
+        this.hinting = this.hinting.then(() => this.parts.roster.hintAddresses(members)).catch(() => {})
+    }
     this.apply(machine.receive(id, bytes, remoteAddr))
   }
 
@@ -513,7 +521,14 @@ export class MembershipHost implements JournalObserver {
         () => {}, // A failed write fails the service (Lifecycle.failStore).
       )
     }
-    for (const message of step.messages) this.send(message.to, message.bytes)
+    for (const message of step.messages) {
+      // A JoinInfo carries the addresses we know of members whose record has none (founders).
+      const bytes =
+        message.kind === 'joinInfo'
+          ? withKnownAddresses(message.bytes, (id) => this.parts.roster.addressesOf(id))
+          : message.bytes
+      this.send(message.to, bytes)
+    }
     for (const directive of step.engine) {
       if (directive.kind === 'construct') {
         const record = this.machineOrUndefined?.state?.record
@@ -657,10 +672,10 @@ export class MembershipHost implements JournalObserver {
     }
   }
 
-  private send(to: PublicId, bytes: Uint8Array): void {
+  private send(to: PublicId, bytes: Uint8Array | Promise<Uint8Array>): void {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
-    const send = this.hinting.then(() => this.parts.wire.send(peer, bytes))
+    const send = this.hinting.then(async () => this.parts.wire.send(peer, await bytes))
     send.then(
       () => this.reached(to, true),
       (error: Error) => {

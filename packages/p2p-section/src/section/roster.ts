@@ -28,7 +28,7 @@ export type RosterMember = GenesisMember
 
 export interface RosterComponents {
   peerId: PeerId
-  peerStore: Pick<PeerStore, 'merge'>
+  peerStore: Pick<PeerStore, 'merge'> & Partial<Pick<PeerStore, 'get'>>
 }
 
 /** Members added and removed by one agreed change of the roster. */
@@ -164,6 +164,31 @@ export class Roster implements Startable {
     for (const record of state.members()) {
       const addrs = parseAddrs(record.addrs)
       const peerId = peerIdFromPublicId(record.id)
+      if (addrs.length === 0 || peerId.equals(this.components.peerId)) continue
+      await this.components.peerStore.merge(peerId, { multiaddrs: addrs })
+    }
+  }
+
+  /** The addresses our peer store holds for `id` (to fill in a JoinInfo, join-info-addresses.ts). */
+  async addressesOf(id: PublicId): Promise<string[]> {
+    const peerId = peerIdFromPublicId(id)
+    const { peerStore } = this.components
+    if (peerId.equals(this.components.peerId) || peerStore.get === undefined) return []
+    try {
+      const peer = await peerStore.get(peerId)
+      return peer.addresses.map((a) => a.multiaddr.toString())
+    } catch {
+      return [] // Not in the peer store.
+    }
+  }
+
+  /** Addresses a JoinInfo named for its members: hints for our dials (a joiner's, before it is in). */
+  async hintAddresses(
+    members: readonly { readonly peer: PublicId; readonly addrs: readonly string[] }[],
+  ): Promise<void> {
+    for (const member of members) {
+      const addrs = parseAddrs(member.addrs)
+      const peerId = peerIdFromPublicId(member.peer)
       if (addrs.length === 0 || peerId.equals(this.components.peerId)) continue
       await this.components.peerStore.merge(peerId, { multiaddrs: addrs })
     }
