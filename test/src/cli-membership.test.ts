@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type ApiClient, type BlocksJson, LocalSection } from 'parsec-peer/local-section'
-import { assertUsage, cli } from './cli-support.js'
-
-const encoder = new TextEncoder()
+import { agreeOn, assertUsage, cli, until } from './cli-support.js'
 
 /** Polls GET /blocks (long-polling) until `count` blocks are held; returns them all. */
 async function blocksUntil(api: ApiClient, count: number, timeoutMs = 60_000): Promise<BlocksJson['blocks']> {
@@ -22,39 +20,6 @@ async function blocksUntil(api: ApiClient, count: number, timeoutMs = 60_000): P
     blocks.push(...(await api.blocks({ from: blocks.length, wait: Math.min(left, 5000) })).blocks)
   }
   return blocks
-}
-
-/** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
-async function until(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  describe: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-/** Every peer of `peers` delivers a block with `text`; resolves with their blocks (to that one). */
-async function agreeOn(section: LocalSection, peers: readonly number[], text: string): Promise<string[][]> {
-  await section.api(peers[0]).vote([encoder.encode(text)])
-  return Promise.all(
-    peers.map(async (i) => {
-      const api = section.api(i)
-      const texts: string[] = []
-      const deadline = Date.now() + 60_000
-      while (!texts.includes(`opaque:${text}`)) {
-        if (Date.now() > deadline) throw new Error(`peer ${i} did not deliver "${text}"`)
-        const next = await api.blocks({ from: texts.length, wait: 2000 })
-        texts.push(
-          ...next.blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`)),
-        )
-      }
-      return texts
-    }),
-  )
 }
 
 describe('parsec-peer start: membership flags', { concurrency: 4 }, () => {

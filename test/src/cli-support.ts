@@ -1,7 +1,9 @@
 /** Running the command-line peer as a process, for the CLI tests. */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { PEER_BIN } from 'parsec-peer/local-section'
+import { type LocalSection, PEER_BIN } from 'parsec-peer/local-section'
+
+const encoder = new TextEncoder()
 
 export interface Run {
   status: number | null
@@ -36,4 +38,41 @@ export function assertUsage(run: Run, pattern: RegExp, command = '[\\w-]+'): voi
   assert.equal(lines.length, 1, `one line on stderr: ${run.stderr}`)
   assert.match(lines[0], new RegExp(`^parsec-peer ${command}: `))
   assert.match(lines[0], pattern)
+}
+
+/** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
+export async function until(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
+/** Every peer of `peers` delivers a block with `text`; resolves with their blocks (to that one). */
+export async function agreeOn(
+  section: LocalSection,
+  peers: readonly number[],
+  text: string,
+): Promise<string[][]> {
+  await section.api(peers[0]).vote([encoder.encode(text)])
+  return Promise.all(
+    peers.map(async (i) => {
+      const api = section.api(i)
+      const texts: string[] = []
+      const deadline = Date.now() + 60_000
+      while (!texts.includes(`opaque:${text}`)) {
+        if (Date.now() > deadline) throw new Error(`peer ${i} did not deliver "${text}"`)
+        const next = await api.blocks({ from: texts.length, wait: 2000 })
+        texts.push(
+          ...next.blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`)),
+        )
+      }
+      return texts
+    }),
+  )
 }

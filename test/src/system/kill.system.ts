@@ -14,42 +14,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { LocalSection } from 'parsec-peer/local-section'
+import { agreeOn, until } from '../cli-support.js'
 
 const encoder = new TextEncoder()
 
 /** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
-async function until(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  describe: () => string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`after ${timeoutMs} ms: ${describe()}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
-
-/** Every peer of `peers` delivers a block with `text`; resolves with their blocks (to that one). */
-async function agreeOn(section: LocalSection, peers: readonly number[], text: string): Promise<string[][]> {
-  await section.api(peers[0]).vote([encoder.encode(text)])
-  return Promise.all(
-    peers.map(async (i) => {
-      const api = section.api(i)
-      const texts: string[] = []
-      const deadline = Date.now() + 60_000
-      while (!texts.includes(`opaque:${text}`)) {
-        if (Date.now() > deadline) throw new Error(`peer ${i} did not deliver "${text}"`)
-        const next = await api.blocks({ from: texts.length, wait: 2000 })
-        texts.push(
-          ...next.blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`)),
-        )
-      }
-      return texts
-    }),
-  )
-}
-
 /** Short membership timers (and light proof of work for a join): removals and joins take seconds. */
 const UNRESPONSIVE_MS = 2000
 const KILL_FLAGS = [
