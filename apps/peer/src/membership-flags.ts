@@ -54,6 +54,12 @@ const FLAGS: readonly MembershipFlag[] = [
   { key: 'rejoinCooldownMs', min: 0, max: MAX_MS, help: 'a removed peer may ask to rejoin after this' },
   { key: 'maxPendingVotes', min: 1, max: 10_000, help: 'our undecided membership votes at most' },
   { key: 'candidateTimeoutMs', min: 1, max: MAX_MS, help: 'a candidate without progress is forgotten' },
+  {
+    key: 'joinInfoRetryMs',
+    min: 1,
+    max: MAX_MS,
+    help: 'a joiner no member answered asks again after this (doubling)',
+  },
 ]
 
 /** `unresponsiveMs` → `unresponsive-ms`. */

@@ -52,6 +52,12 @@ export interface MembershipConfig {
   /** A joiner restarts from a fresh JoinInfo after this long without progress; members forget a
    * candidate that sent no valid Ready for this long. */
   readonly candidateTimeoutMs: number
+  /**
+   * A joiner with no JoinInfo yet asks its contacts again after this long, then after twice as
+   * long each time (until `candidateTimeoutMs` restarts it): a member answers only once the
+   * genesis block is agreed, and a request may be lost on the way.
+   */
+  readonly joinInfoRetryMs: number
   /** History digests kept, for checking a Ready's `k`. */
   readonly historyWindow: number
   /** Deferred join requests kept for re-evaluation (drop-oldest). */
@@ -101,6 +107,7 @@ export const DEFAULTS: MembershipConfig = {
   rejoinCooldownMs: 5 * 60_000,
   maxPendingVotes: 4,
   candidateTimeoutMs: 60_000,
+  joinInfoRetryMs: 5_000,
   historyWindow: 256,
   maxDeferred: 16,
   maxHeldReady: 16,
@@ -133,6 +140,7 @@ export function resolveConfig(overrides: Partial<MembershipConfig> = {}): Member
     'unresponsiveDecisions',
     'historyWindow',
     'maxPendingVotes',
+    'joinInfoRetryMs',
   ]
   for (const key of positive) {
     const value = config[key]

@@ -260,6 +260,46 @@ describe('Membership machine scenarios', () => {
     assert.equal(new Set(h.stateHashes().values()).size, 1)
   })
 
+  it('a joiner asks again, backing off, while no member answers (none serves before the genesis block is agreed)', () => {
+    const names = ['Alice', 'Bob', 'Carol', 'Dave']
+    const config = { ...FAST, joinInfoRetryMs: 100 }
+    const alice = Membership.found({
+      us: new MockSecretId('Alice'),
+      now: 0,
+      rng: seededRandom(3),
+      config,
+      record: genesisRecord(ids(names)),
+    })
+    alice.start()
+    const zoe = Membership.join({
+      us: new MockSecretId('Zoe'),
+      now: 0,
+      rng: seededRandom(9),
+      config,
+      sectionId: alice.sectionId,
+      contacts: [mockId('Alice')],
+    })
+    const asks = (step: Step) =>
+      step.messages.filter((m) => decodeMessage(m.bytes, mockPeerIds).kind === 'joinInfoRequest')
+    const first = asks(zoe.start())
+    assert.equal(first.length, 1)
+    // The genesis block is not agreed yet: Alice does not answer.
+    assert.deepEqual(alice.joinInfoRequest(mockId('Zoe'), first[0].bytes).messages, [])
+    assert.equal(zoe.tick(99).nextWakeupAt, 100, 'wakes up to ask again')
+    assert.deepEqual(asks(zoe.tick(99)), [])
+    const again = asks(zoe.tick(100))
+    assert.equal(again.length, 1, 'asks again after joinInfoRetryMs')
+    assert.deepEqual(asks(zoe.tick(299)), [], 'then after twice as long')
+    assert.equal(asks(zoe.tick(300)).length, 1)
+    // Once the genesis block is agreed, Alice answers the next ask and Zoe sends her ticket.
+    alice.blocks([signedBlock(genesis(ids(names)), names)], 0)
+    const info = alice.joinInfoRequest(mockId('Zoe'), first[0].bytes)
+    assert.equal(info.messages.length, 1)
+    zoe.joinInfo(mockId('Alice'), info.messages[0].bytes)
+    assert.equal(zoe.role, 'requesting')
+    assert.deepEqual(asks(zoe.tick(2_000)), [], 'no more asks once a JoinInfo came')
+  })
+
   it('a joiner keeps the longest valid chain: a shorter one is dropped with a warning, not a fault', () => {
     const h = new Harness(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'], FAST)
     h.trafficEvery = 3

@@ -2,7 +2,8 @@
  * The membership host carries out the machine's peer directives and feeds it transport outcomes
  * (a scripted machine, no network): `keepAlive` and `acceptSync` become peer-store tags,
  * `partnerWeight` the roster's weight for the gossip partner; the machine hears of a member
- * reached or not only when that changes (not at the first success), and never of a stranger.
+ * reached or not only when that changes (not at the first success), and never of a stranger. A
+ * failed membership message is sent again before the machine hears of the failure.
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -142,6 +143,95 @@ describe('the membership host and peer directives', () => {
     } finally {
       host.stop()
       tags.stop()
+    }
+  })
+
+  it('sends a failed membership message again, and tells the machine only when every attempt failed', async () => {
+    const keys = await Promise.all([1, 2].map(() => generateKeyPair('Ed25519')))
+    const [us, member] = keys.map((key) => peerIdFromPrivateKey(key))
+    const memberId = publicIdFromPeerId(member)
+    const roster = new Roster(
+      { peerId: us, peerStore: tagStore() },
+      [us, member].map((peerId) => ({ peerId, publicId: publicIdFromPeerId(peerId), addrs: [] })),
+      () => undefined,
+    )
+    const hints: boolean[] = []
+    const machine = {
+      state: undefined,
+      verifiedState: undefined,
+      role: 'member',
+      start: () => emptyStep(),
+      tick: () => emptyStep(),
+      transportHint(_peer: PublicId, ok: boolean): Step {
+        hints.push(ok)
+        return emptyStep()
+      },
+    }
+    // The wire fails the first `failures` sends of each message, then delivers.
+    let failures = 0
+    const sent: string[] = []
+    let settle: () => void = () => {}
+    const wire = {
+      async send(_peer: PeerId, bytes: Uint8Array): Promise<void> {
+        const text = new TextDecoder().decode(bytes)
+        const failed = sent.filter((s) => s === `${text} failed`).length < failures
+        sent.push(failed ? `${text} failed` : `${text} sent`)
+        settle()
+        if (failed) throw new Error('dial timed out')
+      },
+    }
+    const unused = {} as never
+    const parts: MembershipHostParts = {
+      lifecycle: unused,
+      roster,
+      journal: { observe: () => {}, flush: async () => {} } as never,
+      reporter: unused,
+      pacing: unused,
+      wire: wire as never,
+      discovery: unused,
+      bans: new PeerBans(),
+      tags: unused,
+      joining: unused,
+      keepRemoval: async () => {},
+      drain: { start: () => {}, stop: () => {} },
+    }
+    const host = new MembershipHost(
+      { peerId: us, privateKey: keys[0] },
+      parts,
+      { tickMs: 60_000, addrs: () => [], resendDelaysMs: [1, 1] },
+      quiet,
+    )
+    const internals = host as unknown as { started: boolean; run(m: unknown): void; apply(step: Step): void }
+    internals.started = true
+    internals.run(machine)
+    /** Sends `text` to the member; resolves once `attempts` sends of it were made. */
+    const message = async (text: string, attempts: number): Promise<void> => {
+      // The host's resend timers are unref'd: this one keeps the test alive, and bounds the wait.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`"${text}": ${sent.join(', ')}`)), 5_000)
+        settle = () => {
+          if (sent.filter((s) => s.startsWith(`${text} `)).length >= attempts) resolve()
+        }
+      }).finally(() => clearTimeout(timer))
+      const step = emptyStep()
+      step.messages.push({ to: memberId, kind: 'ready', bytes: new TextEncoder().encode(text) })
+      internals.apply(step)
+      await done
+      // The outcome reaches the machine after the send's promise settles.
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    try {
+      failures = 2
+      await message('first', 3)
+      assert.deepEqual(sent, ['first failed', 'first failed', 'first sent'])
+      assert.deepEqual(hints, [], 'delivered on the third attempt: no failure reported')
+      failures = 3
+      await message('second', 3)
+      assert.deepEqual(sent.slice(3), ['second failed', 'second failed', 'second failed'])
+      assert.deepEqual(hints, [false], 'every attempt failed: the machine hears of it once')
+    } finally {
+      host.stop()
     }
   })
 })

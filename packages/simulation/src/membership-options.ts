@@ -150,6 +150,7 @@ export const SIMULATION_MEMBERSHIP: Partial<MembershipConfig> = {
   lingerMs: 500, // 10 s
   rejoinCooldownMs: 5_000, // 5 min
   candidateTimeoutMs: 5_000, // 60 s
+  joinInfoRetryMs: 500, // 5 s
   deferRetryAfterMs: 300, // 5 s
   fullRetryAfterMs: 2_000, // 60 s
   announceIntervalMs: 5_000, // 60 s

@@ -120,7 +120,8 @@ describe('parsec-peer: 7 founders, SIGKILLed members are removed', { timeout: 30
     for (const list of lists) assert.deepEqual(list, lists[0])
     // Removes are voted by round: a second Remove of a removed peer (an earlier round decided late) is a
     // no-op of the chain, so the check is that each was removed (reported once, above), not a count.
-    for (const peer of goneIds) assert.ok(lists[0].includes(`remove:${peer}`), `a Remove of ${peer} is agreed`)
+    for (const peer of goneIds)
+      assert.ok(lists[0].includes(`remove:${peer}`), `a Remove of ${peer} is agreed`)
   }
 
   it('SIGKILL 1 of 7: removed after the unresponsive window; the other 6 agree on blocks and 6 members', async () => {

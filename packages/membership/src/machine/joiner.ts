@@ -50,6 +50,9 @@ interface Attempt {
   serverAgreed: number
   lastProgressAt: number
   retryAt?: number
+  /** While no JoinInfo came: when we ask our contacts again, and the wait after that. */
+  infoAskAt: number
+  infoRetryMs: number
 }
 
 export class Joiner {
@@ -265,6 +268,18 @@ export class Joiner {
     const retry =
       this.ctx.role === 'outsider' && attempt.retryAt !== undefined && this.ctx.now >= attempt.retryAt
     if (timedOut || retry) this.restart(step)
+    else if (this.waitingForInfo(attempt) && this.ctx.now >= attempt.infoAskAt) {
+      // No member answered yet (none serves before the genesis block is agreed, or our request was
+      // lost): ask again, backing off, rather than wait out candidateTimeoutMs.
+      attempt.infoRetryMs *= 2
+      attempt.infoAskAt = this.ctx.now + attempt.infoRetryMs
+      for (const contact of attempt.contacts)
+        send(step, contact, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+    }
+  }
+
+  private waitingForInfo(attempt: Attempt): boolean {
+    return this.ctx.role === 'outsider' && attempt.best === undefined && attempt.contacts.length > 0
   }
 
   deadlines(): number[] {
@@ -272,6 +287,7 @@ export class Joiner {
     if (attempt === undefined) return []
     const out = [attempt.lastProgressAt + this.ctx.config.candidateTimeoutMs]
     if (this.ctx.role === 'outsider' && attempt.retryAt !== undefined) out.push(attempt.retryAt)
+    if (this.waitingForInfo(attempt)) out.push(attempt.infoAskAt)
     return out
   }
 
@@ -286,6 +302,8 @@ export class Joiner {
       admitters: [],
       serverAgreed: 0,
       lastProgressAt: this.ctx.now,
+      infoAskAt: this.ctx.now + this.ctx.config.joinInfoRetryMs,
+      infoRetryMs: this.ctx.config.joinInfoRetryMs,
     }
   }
 

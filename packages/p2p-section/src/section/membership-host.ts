@@ -113,7 +113,20 @@ export interface MembershipHostOptions {
   readonly tickMs: number
   /** Our own advertised addresses (for tickets and announcements). */
   readonly addrs: () => string[]
+  /**
+   * A membership message that failed is sent again after each of these waits (default
+   * `RESEND_DELAYS_MS`) before the machine hears of the failure.
+   */
+  readonly resendDelaysMs?: readonly number[]
 }
+
+/**
+ * The waits before a failed membership message is sent again. A dial can fail or time out while
+ * the peer is reachable (a first dial that looks the address up, a connection being replaced), and
+ * a lost JoinRequest, Ready or LeaveRequest would otherwise cost a joiner or a leaver the machine's
+ * timeouts (`candidateTimeoutMs`). Every message is idempotent at the receiver.
+ */
+export const RESEND_DELAYS_MS: readonly number[] = [1_000, 4_000]
 
 export class MembershipHost implements JournalObserver {
   private machineOrUndefined: Membership | undefined
@@ -672,14 +685,27 @@ export class MembershipHost implements JournalObserver {
     }
   }
 
-  private send(to: PublicId, bytes: Uint8Array | Promise<Uint8Array>): void {
+  private send(to: PublicId, bytes: Uint8Array | Promise<Uint8Array>, attempt = 0): void {
     const peer = this.peerIdOf(to)
     if (peer === undefined || peer.equals(this.components.peerId)) return
     const send = this.hinting.then(async () => this.parts.wire.send(peer, await bytes))
     send.then(
       () => this.reached(to, true),
       (error: Error) => {
-        this.log('membership message to %p failed: %s', peer, error.message)
+        const delays = this.options.resendDelaysMs ?? RESEND_DELAYS_MS
+        const again = attempt < delays.length && this.started && !this.stoppedEngine
+        this.log(
+          'membership message to %p failed%s: %s',
+          peer,
+          again ? `, sending it again in ${delays[attempt]} ms` : '',
+          error.message,
+        )
+        if (again) {
+          setTimeout(() => {
+            if (this.started) this.send(to, bytes, attempt + 1)
+          }, delays[attempt]).unref?.()
+          return
+        }
         const machine = this.machineOrUndefined
         if (machine === undefined || !this.started) return
         // Every failure (a joiner moves on from a member that does not answer), noted as a change.
