@@ -9,8 +9,8 @@ import type { PublicId } from '@parsec-section/parsec-core'
 
 export interface BlockJson {
   readonly position: number
-  readonly kind: 'genesis' | 'add' | 'remove' | 'accusation' | 'opaque'
-  /** Opaque blocks: the payload as lowercase hex. */
+  readonly kind: 'genesis' | 'add' | 'remove' | 'accusation' | 'opaque' | 'checkpoint'
+  /** Opaque and checkpoint blocks: the payload as lowercase hex. */
   readonly payload?: string
   /** Opaque blocks whose payload is printable UTF-8. */
   readonly text?: string
@@ -107,5 +107,13 @@ export function blockToJson(
         deliveredAt,
       }
     }
+    case 'checkpoint':
+      return {
+        position,
+        kind: 'checkpoint',
+        payload: Buffer.from(observation.payload).toString('hex'),
+        voters,
+        deliveredAt,
+      }
   }
 }

@@ -14,5 +14,7 @@ export function formatBlock(block: BlockDescription): string {
       return `accusation ${block.offender} ${block.malice} ${voters}`
     case 'opaque':
       return `opaque ${block.payload.length > 40 ? `${block.payload.slice(0, 37)}...` : block.payload} ${voters}`
+    case 'checkpoint':
+      return `checkpoint ${block.payload.slice(0, 16)}... ${voters}`
   }
 }

@@ -148,14 +148,36 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Votes at every founder, one batch in flight each, until peer 0's graph holds `events`. */
 async function grow(section: LocalSection, founders: number, events: number, bytes: number): Promise<void> {
   let reached = false
+  let failure: Error | undefined
   const voter = async (peer: number): Promise<void> => {
     while (!reached) {
-      await section.api(peer).vote(Array.from({ length: BATCH }, () => randomBytes(bytes)))
+      try {
+        await section.api(peer).vote(Array.from({ length: BATCH }, () => randomBytes(bytes)))
+      } catch (error) {
+        // A live peer's API may drop a request on a loaded machine (a kept-alive socket closed as
+        // it was reused): vote on. A peer that exited ends the run, saying why.
+        const state = section.peers[peer]
+        if (state.child !== undefined) {
+          await sleep(100)
+          continue
+        }
+        failure ??= new Error(
+          `founder ${peer} exited while the history grew (${(error as Error).message}): ${state.stderr.slice(-5).join(' | ')}`,
+        )
+        reached = true
+      }
     }
   }
   const watcher = async (): Promise<void> => {
     while (!reached) {
-      if ((await section.api(0).status()).graphSize >= events) reached = true
+      const status = await section
+        .api(0)
+        .status()
+        .catch((error: Error) => {
+          if (section.peers[0].child === undefined) throw error
+          return undefined // Dropped on a loaded machine, as a vote may be: ask again.
+        })
+      if (status !== undefined && status.graphSize >= events) reached = true
       else await sleep(100)
     }
   }
@@ -166,6 +188,7 @@ async function grow(section: LocalSection, founders: number, events: number, byt
     reached = true
     await Promise.all(voters)
   }
+  if (failure !== undefined) throw failure
 }
 
 /** Until no founder has undecided votes (at most `SETTLE_MS`); the undecided votes left. */

@@ -1,7 +1,8 @@
 /**
  * The plain JSON form of a block used by replay, simulation and the CLI:
  * `{"kind":"genesis","peers":[...]}`, `{"kind":"add","peer":N}`, `{"kind":"remove","peer":N}`,
- * `{"kind":"accusation","offender":N,"malice":TYPE}` or `{"kind":"opaque","payload":TEXT}`, plus
+ * `{"kind":"accusation","offender":N,"malice":TYPE}`, `{"kind":"opaque","payload":TEXT}` or
+ * `{"kind":"checkpoint","payload":HEX}`, plus
  * `voters`: the sorted names of the peers whose votes the block carries.
  */
 import type { Block } from './blocks.js'
@@ -15,6 +16,7 @@ export type BlockDescription =
   | { kind: 'remove'; peer: string; voters: string[] }
   | { kind: 'accusation'; offender: string; malice: string; voters: string[] }
   | { kind: 'opaque'; payload: string; voters: string[] }
+  | { kind: 'checkpoint'; payload: string; voters: string[] }
 
 /** Opaque payloads print as UTF-8 text when they are, else as `0x` + hex. */
 export function payloadText(payload: Uint8Array): string {
@@ -51,6 +53,8 @@ export function describeObservation(
       }
     case 'opaque':
       return { kind: 'opaque', payload: payloadText(observation.payload), voters }
+    case 'checkpoint':
+      return { kind: 'checkpoint', payload: toHex(observation.payload), voters }
   }
 }
 

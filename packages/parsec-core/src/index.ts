@@ -42,6 +42,7 @@ export type { Malice, MaliceType } from './observations/malice.js'
 export type { Observation, ObservationKind } from './observations/observation.js'
 export {
   add,
+  checkpoint,
   encodeObservation,
   genesis,
   observationHash,

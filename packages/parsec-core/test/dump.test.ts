@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { dumpDot, parseRecording, replay } from '../src/dot/index.js'
-import { opaque, utf8 } from '../src/index.js'
+import { checkpoint, opaque, utf8 } from '../src/index.js'
 import { seededRandom, TestSection } from './support.js'
 
 describe('DOT dump', () => {
@@ -22,6 +22,22 @@ describe('DOT dump', () => {
       assert.ok(result.events >= alice.graphSize)
     })
   }
+
+  it('a graph with a checkpoint (ours) dumps and replays to the same blocks', () => {
+    const section = new TestSection(4, seededRandom(11))
+    for (const node of section.nodes) {
+      node.voteFor(opaque(utf8('before')))
+      node.voteFor(checkpoint(utf8('epoch 0')))
+    }
+    section.runUntilBlocks(3)
+    const text = dumpDot(section.nodes[0])
+    assert.match(text, /Checkpoint\(65706f63682030\)/)
+    const result = replay(parseRecording(text).record)
+    const agreed = section.descriptions()[0]
+    const replayed = result.blocks.map(({ voters: _v, ...rest }) => JSON.stringify(rest))
+    assert.deepEqual(replayed.slice(0, agreed.length), agreed)
+    assert.ok(agreed.some((d) => d.includes('"checkpoint"')))
+  })
 
   it('writes the reference layout', () => {
     const section = new TestSection(4, seededRandom(9))

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { BincodeReader } from '../src/encoding/bincode.js'
 import { toHex, utf8 } from '../src/encoding/bytes.js'
 import { sipHash13 } from '../src/encoding/siphash.js'
 import { Ed25519SecretId } from '../src/identity/ed25519.js'
-import { MockSecretId, mockId } from '../src/identity/mock.js'
-import { genesis, observationHash, opaque } from '../src/observations/observation.js'
+import { MockSecretId, mockId, mockScheme } from '../src/identity/mock.js'
+import {
+  checkpoint,
+  encodeObservation,
+  genesis,
+  observationHash,
+  opaque,
+} from '../src/observations/observation.js'
+import { readObservation } from '../src/observations/read.js'
 
 describe('encoding (spec §1 vectors)', () => {
   it('SipHash-1-3 matches rustc DefaultHasher', () => {
@@ -34,6 +42,13 @@ describe('encoding (spec §1 vectors)', () => {
       toHex(observationHash(opaque(utf8('A')))),
       'b6d1c725f300e054b0942ee3726dbf8a83f40062a3d32704acbbc7b128679b22',
     )
+  })
+
+  it('a checkpoint observation (ours, variant 5) reads back as written', () => {
+    const written = checkpoint(utf8('checkpoint bytes'))
+    const encoded = encodeObservation(written)
+    assert.equal(encoded[0], 5)
+    assert.deepEqual(readObservation(new BincodeReader(encoded), mockScheme), written)
   })
 
   it('mock signatures verify only with the right key and data', () => {

@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  checkpoint,
   decodeMessage,
+  describeBlock,
   Ed25519SecretId,
   ed25519Scheme,
   encodeMessage,
+  encodeObservation,
   MockSecretId,
   mockId,
   opaque,
   Parsec,
   ParsecError,
+  toHex,
   utf8,
 } from '../src/index.js'
 import { message, seededRandom, TestSection, takeBlocks, took } from './support.js'
@@ -95,5 +99,36 @@ describe('engine', () => {
     )
     assert.equal(solo.poll(), undefined, 'steps hand every block over')
     assert.deepEqual(solo.ourUnpolledObservations(), [])
+  })
+
+  it('a checkpoint is decided by a supermajority, as one block, in a Single-mode section too', () => {
+    const section = new TestSection(4, seededRandom(7), 'single')
+    const bytes = utf8('epoch 0 at 10')
+    // Two of four votes are no supermajority: opaque payloads decide meanwhile, the checkpoint not.
+    for (const name of ['Alice', 'Bob'])
+      took(section.node(name), section.node(name).voteFor(checkpoint(bytes)))
+    took(section.node('Carol'), section.node('Carol').voteFor(opaque(utf8('x'))))
+    section.runUntilBlocks(2)
+    for (let i = 0; i < 300; i++) section.gossipOnce()
+    assert.ok(section.blocks.every((list) => list.every((b) => b.payload.kind !== 'checkpoint')))
+    took(section.node('Dave'), section.node('Dave').voteFor(checkpoint(bytes)))
+    section.runUntilBlocks(3)
+    for (const list of section.blocks) {
+      const found = list.filter((b) => b.payload.kind === 'checkpoint')
+      assert.equal(found.length, 1, 'one block for three identical votes')
+      assert.deepEqual(describeBlock(found[0]), {
+        kind: 'checkpoint',
+        payload: toHex(bytes),
+        voters: ['Alice', 'Bob', 'Dave'],
+      })
+    }
+    assert.equal(new Set(section.descriptions().map((d) => JSON.stringify(d))).size, 1)
+    // Its wire form reads back, and the voter set is unchanged.
+    const encoded = encodeObservation(checkpoint(bytes))
+    assert.equal(encoded[0], 5, 'variant 5, after the reference five')
+    assert.deepEqual(
+      section.nodes.map((n) => n.gossipRecipients().length),
+      [3, 3, 3, 3],
+    )
   })
 })

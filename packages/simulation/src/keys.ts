@@ -9,6 +9,7 @@ import {
   type Observation,
   type PublicId,
   payloadText,
+  toHex,
 } from '@parsec-section/parsec-core'
 
 /** The agreement key of a block: its description without voters (Single-mode opaque: + its voter). */
@@ -26,6 +27,8 @@ export function blockKey(description: BlockDescription, mode: ConsensusMode): st
       return mode === 'single'
         ? `opaque:${description.payload}@${description.voters.join(',')}`
         : `opaque:${description.payload}`
+    case 'checkpoint':
+      return `checkpoint:${description.payload}`
   }
 }
 
@@ -41,6 +44,8 @@ export function observationKey(observation: Observation): string {
       return `accusation:${observation.offender.name}`
     case 'opaque':
       return `opaque:${payloadText(observation.payload)}`
+    case 'checkpoint':
+      return `checkpoint:${toHex(observation.payload)}`
   }
 }
 
@@ -57,6 +62,8 @@ export function payloadKey(description: BlockDescription): string {
       return `accusation:${description.offender}`
     case 'opaque':
       return `opaque:${description.payload}`
+    case 'checkpoint':
+      return `checkpoint:${description.payload}`
   }
 }
 

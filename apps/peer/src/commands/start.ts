@@ -359,6 +359,10 @@ class EventLog {
         }
         break
       }
+      case 'checkpoint':
+        detail = `0x${json.payload?.slice(0, 16)}…`
+        fields.payload = json.payload
+        break
     }
     fields.voters = json.voters.length
     this.line('block', fields, `block ${position} ${kind} ${detail} ${votes}`)

@@ -11,7 +11,7 @@ export type MembershipChange =
   | { readonly kind: 'remove'; readonly peer: PublicId; readonly relatedInfo: Uint8Array }
   | { readonly kind: 'accusation'; readonly offender: PublicId }
 
-/** The membership change an observation makes, or undefined for an opaque payload. */
+/** The membership change an observation makes, or undefined for an opaque payload or a checkpoint. */
 export function changeOf(observation: Observation): MembershipChange | undefined {
   switch (observation.kind) {
     case 'genesis':
@@ -23,6 +23,7 @@ export function changeOf(observation: Observation): MembershipChange | undefined
     case 'accusation':
       return { kind: 'accusation', offender: observation.offender }
     case 'opaque':
+    case 'checkpoint':
       return undefined
   }
 }

@@ -51,6 +51,8 @@ function observationText(observation: Observation, nameOf: (id: PublicId) => str
       const text = payloadText(observation.payload)
       return `OpaquePayload(${/^[A-Za-z0-9]*$/.test(text) ? text : toHex(observation.payload)})`
     }
+    case 'checkpoint':
+      return `Checkpoint(${toHex(observation.payload)})`
   }
 }
 

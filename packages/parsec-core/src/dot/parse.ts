@@ -22,6 +22,8 @@ export type DotObservation =
   | { readonly kind: 'add'; readonly peer: string }
   | { readonly kind: 'remove'; readonly peer: string }
   | { readonly kind: 'opaque'; readonly payload: string }
+  /** Ours, not the reference's: a checkpoint's bytes in hex. */
+  | { readonly kind: 'checkpoint'; readonly payload: string }
 
 export type DotCause =
   | { readonly kind: 'initial' }
@@ -73,6 +75,8 @@ export function parseObservation(text: string, line?: number): DotObservation {
   if (m) return m[1] === 'Add' ? { kind: 'add', peer: m[2] } : { kind: 'remove', peer: m[2] }
   m = /^OpaquePayload\(([A-Za-z0-9]*)\)$/.exec(s)
   if (m) return { kind: 'opaque', payload: m[1] }
+  m = /^Checkpoint\(((?:[0-9a-f]{2})*)\)$/.exec(s)
+  if (m) return { kind: 'checkpoint', payload: m[1] }
   throw new DotParseError(`unsupported observation '${s}'`, line)
 }
 

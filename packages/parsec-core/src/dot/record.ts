@@ -5,7 +5,7 @@
  * reference's `Record` does.
  */
 
-import { toHex, utf8 } from '../encoding/bytes.js'
+import { fromHex, toHex, utf8 } from '../encoding/bytes.js'
 import type { Cause, PackedEvent } from '../graph/event.js'
 import { encodeContent, eventHash } from '../graph/event.js'
 import type { PublicId } from '../identity/identity.js'
@@ -13,6 +13,7 @@ import { MockSecretId, mockId } from '../identity/mock.js'
 import type { ConsensusMode } from '../observations/consensus-mode.js'
 import {
   add,
+  checkpoint,
   encodeObservation,
   genesis,
   type Observation,
@@ -53,6 +54,8 @@ export function toObservation(observation: DotObservation): Observation {
       return remove(mockId(observation.peer))
     case 'opaque':
       return opaque(utf8(observation.payload))
+    case 'checkpoint':
+      return checkpoint(fromHex(observation.payload))
   }
 }
 

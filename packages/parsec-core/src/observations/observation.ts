@@ -14,6 +14,12 @@ export type Observation =
   | { readonly kind: 'remove'; readonly peer: PublicId; readonly relatedInfo: Uint8Array }
   | { readonly kind: 'accusation'; readonly offender: PublicId; readonly malice: Malice }
   | { readonly kind: 'opaque'; readonly payload: Uint8Array }
+  /**
+   * A section's agreed checkpoint (docs/epochs.md): bytes the engine does not read (the membership
+   * package encodes them), always decided by a supermajority, with no effect on the voter set. Not
+   * a kind of the reference: its variant index follows the reference's five.
+   */
+  | { readonly kind: 'checkpoint'; readonly payload: Uint8Array }
 
 export type ObservationKind = Observation['kind']
 
@@ -35,9 +41,10 @@ export const remove = (peer: PublicId, relatedInfo: Uint8Array = EMPTY): Observa
   relatedInfo,
 })
 export const opaque = (payload: Uint8Array): Observation => ({ kind: 'opaque', payload })
+export const checkpoint = (payload: Uint8Array): Observation => ({ kind: 'checkpoint', payload })
 
 /** bincode variant indices of spec §3.1. */
-const VARIANT = { genesis: 0, add: 1, remove: 2, accusation: 3, opaque: 4 } as const
+const VARIANT = { genesis: 0, add: 1, remove: 2, accusation: 3, opaque: 4, checkpoint: 5 } as const
 
 export function writeObservation(writer: BincodeWriter, observation: Observation): void {
   writer.u32(VARIANT[observation.kind])
@@ -58,6 +65,7 @@ export function writeObservation(writer: BincodeWriter, observation: Observation
       writeMalice(writer, observation.malice)
       return
     case 'opaque':
+    case 'checkpoint':
       writer.bytes(observation.payload)
       return
   }

@@ -34,6 +34,8 @@ export function readObservation(reader: BincodeReader, scheme: IdentityScheme): 
       return { kind: 'accusation', offender: scheme.readId(reader), malice: readMalice(reader, scheme, 0) }
     case 4:
       return { kind: 'opaque', payload: reader.bytes() }
+    case 5:
+      return { kind: 'checkpoint', payload: reader.bytes() }
     default:
       throw new ParsecError('InvalidMessage', `unsupported observation variant ${variant}`)
   }
