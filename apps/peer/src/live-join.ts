@@ -211,7 +211,20 @@ export async function measureJoinLatency(options: JoinLatencyOptions): Promise<J
     peers: options.peers,
     startArgs: options.startArgs,
     onLine: (peer, stream, line) => {
-      if (stream === 'stdout') watches.get(peer)?.onLine(line)
+      if (stream !== 'stdout') return
+      watches.get(peer)?.onLine(line)
+      // A membership change at a founder other than the joins measured (a founder removed under
+      // load, say) makes a joiner's ticket stale: shown as it happens.
+      if (peer === 0 && /"event":"member:(left|banned)"/.test(line)) {
+        const {
+          event,
+          peer: who,
+          reason,
+        } = JSON.parse(line) as { event: string; peer?: string; reason?: string }
+        const joiner = [...watches.keys()].some((index) => section.peers[index]?.peerId === who)
+        if (!joiner)
+          options.info(`  founder 0 saw ${event} ${who ?? ''}${reason === undefined ? '' : ` (${reason})`}`)
+      }
     },
   })
   const onExit = (): void => section.killAllNow()
@@ -230,7 +243,8 @@ export async function measureJoinLatency(options: JoinLatencyOptions): Promise<J
         const buildMs = Date.now() - building
         const before = await section.api(0).status()
         options.info(
-          `  ${options.peers} founders: ${before.graphSize} events, ${before.deliveredBlocks} blocks after ${(buildMs / 1000).toFixed(1)} s; a peer joins`,
+          `  ${options.peers} founders: ${before.graphSize} events, ${before.deliveredBlocks} blocks after ${(buildMs / 1000).toFixed(1)} s` +
+            `${pending === 0 ? '' : `, ${pending} votes still undecided`}; a peer joins`,
         )
         const joiner = await section.addJoiner([bootstrap])
         const watch = new JoinerWatch()
@@ -250,6 +264,20 @@ export async function measureJoinLatency(options: JoinLatencyOptions): Promise<J
             section.peers[joiner.index].child === undefined
               ? `its process exited: ${section.peers[joiner.index].stderr.at(-1) ?? ''}`
               : `still ${last} after ${options.joinTimeoutMs} ms`
+          // What the founders make of it: a membership change meanwhile makes its ticket stale.
+          const founders = await Promise.all(
+            Array.from({ length: options.peers }, (_, peer) =>
+              section
+                .api(peer)
+                .status()
+                .then(
+                  (s) =>
+                    `seq ${s.seq}, ${s.members.length} members, ${s.candidates.length} candidates, ${s.suspected.length} suspected`,
+                  (error: Error) => error.message,
+                ),
+            ),
+          )
+          reason += `; founders: ${founders.map((f, i) => `${i}: ${f}`).join('; ')}`
         }
         const ready = watch.at.get('ready')
         const since = (name: string): number | null => {

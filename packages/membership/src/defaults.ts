@@ -58,6 +58,11 @@ export interface MembershipConfig {
    * genesis block is agreed, and a request may be lost on the way.
    */
   readonly joinInfoRetryMs: number
+  /**
+   * An epoch's agreed blocks before members vote its Checkpoint (docs/epochs.md); 0 votes none.
+   * Off until the epoch switch lands in the hosts: a checkpoint alone only marks the sequence.
+   */
+  readonly checkpointBlocks: number
   /** History digests kept, for checking a Ready's `k`. */
   readonly historyWindow: number
   /** Deferred join requests kept for re-evaluation (drop-oldest). */
@@ -108,6 +113,7 @@ export const DEFAULTS: MembershipConfig = {
   maxPendingVotes: 4,
   candidateTimeoutMs: 60_000,
   joinInfoRetryMs: 5_000,
+  checkpointBlocks: 0,
   historyWindow: 256,
   maxDeferred: 16,
   maxHeldReady: 16,
@@ -153,6 +159,9 @@ export function resolveConfig(overrides: Partial<MembershipConfig> = {}): Member
   }
   if (config.maxPowBits < 0 || config.maxPowBits > 255 || !Number.isInteger(config.maxPowBits)) {
     throw new MembershipError('InvalidArgument', `maxPowBits must be an integer in 0..255`)
+  }
+  if (!Number.isInteger(config.checkpointBlocks) || config.checkpointBlocks < 0) {
+    throw new MembershipError('InvalidArgument', 'checkpointBlocks must be a non-negative integer')
   }
   if (config.maxSize < config.minSize) throw new MembershipError('InvalidArgument', 'maxSize < minSize')
   return config

@@ -9,6 +9,7 @@ export type {
   SecretId,
 } from '@parsec-section/parsec-core'
 export {
+  checkpoint,
   compareIds,
   ed25519Id,
   encodeObservation,

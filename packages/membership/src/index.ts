@@ -113,11 +113,13 @@ export {
   verifyReady,
   WIRE_VERSION,
 } from './wire/messages.js'
-export type { AdmissionRecord, RemoveInfo } from './wire/records.js'
+export type { AdmissionRecord, Checkpoint, RemoveInfo } from './wire/records.js'
 export {
   decodeAdmissionRecord,
+  decodeCheckpoint,
   decodeRemoveInfo,
   encodeAdmissionRecord,
+  encodeCheckpoint,
   encodeRemoveInfo,
   ticketDigest,
 } from './wire/records.js'

@@ -143,7 +143,12 @@ export class Joiner {
     if (attempt.best !== undefined && verified.seq === attempt.best.verified.seq) return
     attempt.best = { info, verified }
     attempt.lastProgressAt = this.ctx.now
-    this.ctx.state ??= new SectionState(info.record, this.ctx.config.historyWindow, this.ctx.ids)
+    this.ctx.state ??= new SectionState(
+      info.record,
+      this.ctx.config.historyWindow,
+      this.ctx.ids,
+      this.ctx.config.checkpointBlocks,
+    )
     if (this.ctx.role === 'outsider') this.sendJoinRequest(step)
   }
 

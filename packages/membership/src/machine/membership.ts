@@ -13,7 +13,7 @@ import type { MembershipConfig } from '../defaults.js'
 import { NEVER, resolveConfig } from '../defaults.js'
 import { ed25519PeerIds, mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
 import type { Block, Observation, PublicId, SecretId } from '../engine-exports.js'
-import { bytesEqual, sortIds } from '../engine-exports.js'
+import { bytesEqual, checkpoint, sortIds } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { type AdmissionPolicy, openWithWork } from '../join/policies.js'
 import { maxFaulty } from '../quorum.js'
@@ -22,6 +22,7 @@ import type { GenesisRecord } from '../state/genesis-record.js'
 import { type FoldResult, SectionState } from '../state/section-state.js'
 import { verifyChain } from '../state/verify-chain.js'
 import { encodeMessage, type Invitation, KIND_NAMES, signAnnounce } from '../wire/messages.js'
+import { encodeCheckpoint } from '../wire/records.js'
 import { Admissions } from './admissions.js'
 import { decodeFrom, fault, isVoter, type MachineContext, type Role, requireState, send } from './context.js'
 import { Deferrals } from './deferrals.js'
@@ -152,7 +153,12 @@ export class Membership {
       throw new MembershipError('InvalidArgument', 'a founder must be in the genesis group')
     }
     const config = resolveConfig(init.config)
-    const state = new SectionState(init.record, config.historyWindow, init.ids ?? idsFor(init.us))
+    const state = new SectionState(
+      init.record,
+      config.historyWindow,
+      init.ids ?? idsFor(init.us),
+      config.checkpointBlocks,
+    )
     return new Membership(init, state.sectionId, 'member', state)
   }
 
@@ -171,7 +177,7 @@ export class Membership {
     if (init.elections !== undefined && init.elections.length !== init.blocks.length) {
       throw new MembershipError('InvalidArgument', 'one election per block, or none')
     }
-    const state = new SectionState(init.record, config.historyWindow, ids)
+    const state = new SectionState(init.record, config.historyWindow, ids, config.checkpointBlocks)
     // As `blocks(...)` folds them, so the chain (batch flags included) is an uninterrupted peer's.
     let lastDecision: number | undefined
     init.blocks.forEach((block, at) => {
@@ -222,6 +228,8 @@ export class Membership {
   }
 
   private pendingContacts: readonly PublicId[] | undefined
+  /** The epoch whose checkpoint we voted. */
+  private checkpointVoted: number | undefined
   /** Built by `resume`: `start()` re-establishes what a restart lost (links, serve-only engine). */
   private resumed = false
 
@@ -737,7 +745,21 @@ export class Membership {
   }
 
   /** Sets `nextWakeupAt` to the earliest timer that matters in our role. */
+  /**
+   * A voter votes its epoch's due Checkpoint once (docs/epochs.md §1): its bytes follow from the
+   * agreed sequence alone, so every honest member's vote is the same Supermajority key. A member
+   * that became a voter after the checkpoint fell due votes it then; one restarted after voting
+   * votes it again (the engine refuses the duplicate, harmlessly).
+   */
+  private considerCheckpoint(step: Step): void {
+    const due = this.ctx.state?.dueCheckpoint
+    if (due === undefined || this.checkpointVoted === due.epoch || !isVoter(this.ctx)) return
+    this.checkpointVoted = due.epoch
+    step.votes.push(checkpoint(encodeCheckpoint(due)))
+  }
+
   private finish(step: Step): Step {
+    this.considerCheckpoint(step)
     const times: number[] = []
     const drainEnds = this.departures.drainEndsAt
     if (this.ctx.role === 'draining' && drainEnds !== undefined) times.push(drainEnds)

@@ -10,8 +10,10 @@ export type MembershipChange =
   | { readonly kind: 'add'; readonly peer: PublicId; readonly relatedInfo: Uint8Array }
   | { readonly kind: 'remove'; readonly peer: PublicId; readonly relatedInfo: Uint8Array }
   | { readonly kind: 'accusation'; readonly offender: PublicId }
+  /** A section checkpoint (wire/records.ts `Checkpoint`, its bytes as signed): starts a new epoch. */
+  | { readonly kind: 'checkpoint'; readonly payload: Uint8Array }
 
-/** The membership change an observation makes, or undefined for an opaque payload or a checkpoint. */
+/** The membership change an observation makes, or undefined for an opaque payload. */
 export function changeOf(observation: Observation): MembershipChange | undefined {
   switch (observation.kind) {
     case 'genesis':
@@ -22,16 +24,18 @@ export function changeOf(observation: Observation): MembershipChange | undefined
       return { kind: 'remove', peer: observation.peer, relatedInfo: observation.relatedInfo }
     case 'accusation':
       return { kind: 'accusation', offender: observation.offender }
-    case 'opaque':
     case 'checkpoint':
+      return { kind: 'checkpoint', payload: observation.payload }
+    case 'opaque':
       return undefined
   }
 }
 
-/** The peer a change is about (none for genesis). */
+/** The peer a change is about (none for genesis and checkpoints). */
 export function subjectOf(change: MembershipChange): PublicId | undefined {
   switch (change.kind) {
     case 'genesis':
+    case 'checkpoint':
       return undefined
     case 'add':
     case 'remove':
@@ -62,5 +66,7 @@ export function changeMatchesObservation(change: MembershipChange, observation: 
       prefix.set(change.offender.encoded, 4)
       return observation.length > prefix.length && bytesEqual(prefix, observation.subarray(0, prefix.length))
     }
+    case 'checkpoint':
+      return bytesEqual(encodeObservation({ kind: 'checkpoint', payload: change.payload }), observation)
   }
 }

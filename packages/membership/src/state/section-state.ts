@@ -19,7 +19,12 @@ import {
   utf8,
 } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
-import { type AdmissionRecord, decodeAdmissionRecord } from '../wire/records.js'
+import {
+  type AdmissionRecord,
+  type Checkpoint,
+  decodeAdmissionRecord,
+  decodeCheckpoint,
+} from '../wire/records.js'
 import { changeOf, type MembershipChange, subjectOf } from './change.js'
 import { type GenesisRecord, sectionIdOf, writeGenesisRecord } from './genesis-record.js'
 
@@ -68,6 +73,10 @@ export type FoldWarningKind =
   | 'BannedPeerAdded'
   | 'UnexpectedGenesis'
   | 'GenesisMismatch'
+  /** A checkpoint that is unreadable, of another epoch, or at a position outside its epoch. */
+  | 'UnexpectedCheckpoint'
+  /** A checkpoint whose history digest is not ours at its position: our sequence is not theirs. */
+  | 'CheckpointMismatch'
 
 /** A decision that changed nothing, or looked wrong: reported, never thrown (spec §15). */
 export interface FoldWarning {
@@ -102,12 +111,20 @@ export class SectionState {
   /** Head (hex) to its index: a request's head is looked up in O(1), whatever its age. */
   private readonly headIndexes = new Map<string, number>()
   private lastAdd = -1
+  /** Checkpoints folded (the current epoch), the position its epoch started at, and the last. */
+  private epochValue = 0
+  private epochStartValue = 0
+  private lastCheckpoint: Checkpoint | undefined
+  /** The checkpoint this epoch's blocks call for, once `checkpointBlocks` of them are folded. */
+  private due: Checkpoint | undefined
 
   constructor(
     readonly record: GenesisRecord,
     /** How many recent history digests to keep (Ready names one of them). */
     private readonly historyWindow = 256,
     readonly ids: PeerIdDecoder = mockPeerIds,
+    /** An epoch's blocks before its checkpoint is due (0: none is ever due). */
+    private readonly checkpointBlocks = 0,
   ) {
     this.sectionId = sectionIdOf(record)
     this.headValue = this.sectionId
@@ -128,6 +145,29 @@ export class SectionState {
   /** Count of all agreed blocks folded, opaque ones included. */
   get agreedBlocks(): number {
     return this.agreed
+  }
+
+  /** The current epoch: the count of checkpoints folded (docs/epochs.md). */
+  get epoch(): number {
+    return this.epochValue
+  }
+
+  /** The position of the current epoch's first block (the one after its checkpoint's block). */
+  get epochStart(): number {
+    return this.epochStartValue
+  }
+
+  /** The last checkpoint folded, if any. */
+  get checkpoint(): Checkpoint | undefined {
+    return this.lastCheckpoint
+  }
+
+  /**
+   * The checkpoint members vote for now: set once `checkpointBlocks` blocks of the epoch are folded
+   * (a function of the agreed sequence alone, so the same bytes everywhere), until one is folded.
+   */
+  get dueCheckpoint(): Checkpoint | undefined {
+    return this.due
   }
 
   get size(): number {
@@ -239,9 +279,20 @@ export class SectionState {
     const observation = encodeObservation(block.payload)
     this.advanceHistory(observation)
     const change = changeOf(block.payload)
-    if (change === undefined) return { added: [], removed: [], banned: [], warnings: [] }
-    const base = { change, observation, proofs: block.proofs, position }
-    return this.applyChange(batchedWithPrevious === undefined ? base : { ...base, batchedWithPrevious })
+    let result: FoldResult = { added: [], removed: [], banned: [], warnings: [] }
+    if (change !== undefined) {
+      const base = { change, observation, proofs: block.proofs, position }
+      result = this.applyChange(batchedWithPrevious === undefined ? base : { ...base, batchedWithPrevious })
+    }
+    if (this.checkpointBlocks > 0 && this.agreed === this.epochStartValue + this.checkpointBlocks) {
+      this.due = {
+        epoch: this.epochValue,
+        position: this.agreed,
+        historyDigest: this.history,
+        sectionStateHash: this.hash(),
+      }
+    }
+    return result
   }
 
   /**
@@ -365,6 +416,31 @@ export class SectionState {
       case 'remove':
         removeMember(change.peer, 'RemoveOfNonMember')
         break
+      case 'checkpoint': {
+        let checkpoint: Checkpoint | undefined
+        try {
+          checkpoint = decodeCheckpoint(change.payload)
+        } catch {
+          checkpoint = undefined
+        }
+        if (
+          checkpoint === undefined ||
+          checkpoint.epoch !== this.epochValue ||
+          checkpoint.position < this.epochStartValue ||
+          checkpoint.position > position
+        ) {
+          warn('UnexpectedCheckpoint')
+          break
+        }
+        // Within the kept window (a joiner's chain-only state keeps none): our sequence must be theirs.
+        const ours = this.recentHistory.get(checkpoint.position)
+        if (ours !== undefined && !bytesEqual(ours, checkpoint.historyDigest)) warn('CheckpointMismatch')
+        this.lastCheckpoint = checkpoint
+        this.epochValue++
+        this.epochStartValue = position + 1
+        this.due = undefined
+        break
+      }
       case 'accusation': {
         if (!this.bannedMap.has(change.offender.name)) {
           this.bannedMap.set(change.offender.name, { id: change.offender, atBlock: position })

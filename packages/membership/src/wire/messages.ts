@@ -314,7 +314,7 @@ export function verifyAnnounce(announce: Announce): boolean {
 
 // --- chain entries -----------------------------------------------------------------------------
 
-const CHANGE_CODES = { genesis: 0, add: 1, remove: 2, accusation: 3 } as const
+const CHANGE_CODES = { genesis: 0, add: 1, remove: 2, accusation: 3, checkpoint: 4 } as const
 
 function writeChange(w: CanonicalWriter, change: MembershipChange): void {
   w.u8(CHANGE_CODES[change.kind])
@@ -328,6 +328,9 @@ function writeChange(w: CanonicalWriter, change: MembershipChange): void {
       return
     case 'accusation':
       w.bytes(change.offender.encoded)
+      return
+    case 'checkpoint':
+      w.bytes(change.payload)
       return
   }
 }
@@ -347,6 +350,8 @@ function readChange(r: CanonicalReader, ids: PeerIdDecoder): MembershipChange {
     }
     case 3:
       return { kind: 'accusation', offender: readId(r, ids) }
+    case 4:
+      return { kind: 'checkpoint', payload: r.bytes(LIMITS.maxRelatedInfoBytes, 'checkpoint') }
     default:
       throw new MembershipError('Malformed', `membership change kind ${code}`)
   }

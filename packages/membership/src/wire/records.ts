@@ -95,3 +95,41 @@ export function decodeRemoveInfo(bytes: Uint8Array): RemoveInfo {
     return { addHash: r.bytes(LIMITS.maxHashBytes, 'add hash'), round: r.u64() }
   })
 }
+
+/**
+ * What a Checkpoint observation carries (docs/epochs.md §1): epoch `epoch` ends with the blocks
+ * agreed up to `position` (exclusive: the first `position` blocks), whose chained history digest
+ * and SectionState hash it names. Every honest member builds the same bytes from the agreed
+ * sequence alone, so the Supermajority key is one.
+ */
+export interface Checkpoint {
+  readonly epoch: number
+  /** Agreed blocks before the checkpoint: `historyDigest(position)`. */
+  readonly position: number
+  readonly historyDigest: Uint8Array
+  /** `SectionState.hash()` with `position` blocks folded. */
+  readonly sectionStateHash: Uint8Array
+}
+
+export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
+  return encodeCanonical((w) =>
+    w
+      .u8(RECORD_VERSION)
+      .u64(checkpoint.epoch)
+      .u64(checkpoint.position)
+      .bytes(checkpoint.historyDigest)
+      .bytes(checkpoint.sectionStateHash),
+  )
+}
+
+export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
+  return decodeCanonical(bytes, (r) => {
+    readVersion(r, 'checkpoint')
+    return {
+      epoch: r.u64(),
+      position: r.u64(),
+      historyDigest: r.bytes(LIMITS.maxHashBytes, 'history digest'),
+      sectionStateHash: r.bytes(LIMITS.maxHashBytes, 'section state hash'),
+    }
+  })
+}

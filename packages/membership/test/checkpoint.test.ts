@@ -1,0 +1,167 @@
+/**
+ * Checkpoints (docs/epochs.md §1): the record's bytes, its fold into the membership chain (the
+ * epoch advances, a wrong one is a warning), a served chain with checkpoints verifies, and over
+ * real engines every member votes the same due checkpoint, which is decided once per epoch.
+ */
+import assert from 'node:assert/strict'
+import { describe, it, test } from 'node:test'
+import { checkpoint, genesis, mockId, opaque, toHex, utf8 } from '@parsec-section/parsec-core'
+import {
+  decodeCheckpoint,
+  decodeMessageOf,
+  encodeCheckpoint,
+  encodeMessage,
+  genesisRecord,
+  resolveConfig,
+  SectionState,
+  verifyChain,
+} from '../src/index.js'
+import { RealSection } from './real-engine.js'
+import { ids, signedBlock } from './support.js'
+
+const FOUR = ['Alice', 'Bob', 'Carol', 'Dave']
+const record = genesisRecord(ids(FOUR), utf8('checkpoints'))
+
+/** A state of the four founders folding blocks as an uninterrupted member does. */
+function founded(checkpointBlocks: number) {
+  const state = new SectionState(record, 256, undefined, checkpointBlocks)
+  const fold = (payload: Parameters<typeof signedBlock>[0], signers = FOUR) =>
+    state.applyBlock(signedBlock(payload, signers), state.agreedBlocks)
+  fold(genesis(ids(FOUR), utf8('checkpoints')))
+  return { state, fold }
+}
+
+describe('checkpoints', () => {
+  it('the record reads back as written', () => {
+    const written = {
+      epoch: 3,
+      position: 4000,
+      historyDigest: utf8('d'.repeat(32)),
+      sectionStateHash: utf8('h'.repeat(32)),
+    }
+    assert.deepEqual(decodeCheckpoint(encodeCheckpoint(written)), written)
+  })
+
+  it('falls due after checkpointBlocks blocks of the epoch; folded, it starts the next epoch', () => {
+    const { state, fold } = founded(3)
+    // Read through a call: TypeScript would keep the getter narrowed by the first assertion.
+    const dueOf = () => state.dueCheckpoint
+    fold(opaque(utf8('one')))
+    assert.ok(dueOf() === undefined)
+    fold(opaque(utf8('two')))
+    const due = dueOf()
+    assert.ok(due !== undefined)
+    assert.equal(due.epoch, 0)
+    assert.equal(due.position, 3)
+    assert.deepEqual(due.historyDigest, state.historyDigest(3))
+    assert.deepEqual(due.sectionStateHash, state.hash())
+    // Blocks keep coming while it is voted: the checkpoint is decided later, at position 4.
+    fold(opaque(utf8('three')))
+    const seq = state.seq
+    const result = fold(checkpoint(encodeCheckpoint(due)), ['Alice', 'Bob', 'Carol'])
+    assert.deepEqual(result.warnings, [])
+    assert.equal(state.seq, seq + 1, 'a chain entry')
+    assert.equal(state.chain.at(-1)?.change.kind, 'checkpoint')
+    assert.equal(state.epoch, 1)
+    assert.equal(state.epochStart, 5)
+    assert.deepEqual(state.checkpoint, due)
+    assert.ok(dueOf() === undefined)
+    for (let i = 0; i < 3; i++) fold(opaque(utf8(`epoch 1: ${i}`)))
+    assert.equal(dueOf()?.epoch, 1)
+    assert.equal(dueOf()?.position, 8)
+  })
+
+  it('a checkpoint of another epoch, or whose digest is not ours, is a warning', () => {
+    const { state, fold } = founded(2)
+    fold(opaque(utf8('one')))
+    const due = state.dueCheckpoint!
+    const wrongEpoch = fold(checkpoint(encodeCheckpoint({ ...due, epoch: 1 })))
+    assert.deepEqual(
+      wrongEpoch.warnings.map((w) => w.kind),
+      ['UnexpectedCheckpoint'],
+    )
+    assert.equal(state.epoch, 0)
+    const forked = fold(checkpoint(encodeCheckpoint({ ...due, historyDigest: new Uint8Array(32) })))
+    assert.deepEqual(
+      forked.warnings.map((w) => w.kind),
+      ['CheckpointMismatch'],
+    )
+  })
+
+  it('a served chain with checkpoints verifies; a joiner reads their entries', () => {
+    const { state, fold } = founded(2)
+    fold(opaque(utf8('one')))
+    fold(checkpoint(encodeCheckpoint(state.dueCheckpoint!)))
+    fold(opaque(utf8('two')))
+    fold(opaque(utf8('three')))
+    fold(checkpoint(encodeCheckpoint(state.dueCheckpoint!)))
+    const verified = verifyChain(state.sectionId, record, state.chain)
+    assert.equal(verified.epoch, 2)
+    assert.equal(verified.seq, state.seq)
+    assert.deepEqual(verified.head, state.head)
+    // Too few signers for a checkpoint is no checkpoint.
+    const weak = founded(2)
+    weak.fold(opaque(utf8('one')))
+    weak.fold(checkpoint(encodeCheckpoint(weak.state.dueCheckpoint!)), ['Alice', 'Bob'])
+    assert.throws(() => verifyChain(weak.state.sectionId, record, weak.state.chain), {
+      code: 'NoSupermajority',
+    })
+  })
+
+  it('is off by default (until the epoch switch lands), and must be a count', () => {
+    assert.equal(resolveConfig().checkpointBlocks, 0)
+    assert.throws(() => resolveConfig({ checkpointBlocks: -1 }), { code: 'InvalidArgument' })
+  })
+})
+
+for (const seed of [1, 2, 3]) {
+  test(`real engines: every epoch's checkpoint is voted by every member and decided once (seed ${seed})`, () => {
+    const config = {
+      powBits: 4,
+      probationBlocks: 0,
+      minBlocksBetweenAdds: 0,
+      readyLag: 2,
+      checkpointBlocks: 6,
+    }
+    const section = new RealSection(FOUR, config, seed)
+    const founders = FOUR.map((name) => section.peer(name))
+    for (let i = 0; i < 60_000 && !founders.every((p) => (p.machine.state?.epoch ?? 0) >= 3); i++)
+      section.step()
+    assert.ok(
+      founders.every((p) => (p.machine.state?.epoch ?? 0) >= 3),
+      `seed ${seed}: epochs ${founders.map((p) => p.machine.state?.epoch)}`,
+    )
+    const chains = founders.map((p) =>
+      p.machine
+        .state!.chain.filter((e) => e.change.kind === 'checkpoint')
+        .slice(0, 3)
+        .map((e) => ({
+          position: e.position,
+          checkpoint: decodeCheckpoint((e.change as { payload: Uint8Array }).payload),
+        })),
+    )
+    for (const chain of chains)
+      assert.deepEqual(chain, chains[0], `seed ${seed}: the same checkpoints everywhere`)
+    // Each at checkpointBlocks after its epoch's start, decided later, and voted by a supermajority.
+    let start = 0
+    for (const [epoch, { position, checkpoint: c }] of chains[0].entries()) {
+      assert.equal(c.epoch, epoch)
+      assert.equal(c.position, start + 6)
+      assert.ok(position >= c.position)
+      start = position + 1
+    }
+    for (const peer of founders) assert.deepEqual(peer.faults, [], `seed ${seed}: ${peer.name}`)
+    // The chain a member serves verifies through its checkpoints.
+    const alice = section.peer('Alice')
+    const served = alice.machine.joinInfoRequest(
+      mockId('Zed'),
+      encodeMessage({ kind: 'joinInfoRequest', sectionId: alice.machine.sectionId }),
+    )
+    const reply = served.messages.find((m) => m.kind === 'joinInfo')
+    assert.ok(reply)
+    const info = decodeMessageOf(reply.bytes, 'joinInfo', alice.machine.ids)
+    const verified = verifyChain(alice.machine.sectionId, info.record, info.chain, { ids: alice.machine.ids })
+    assert.equal(verified.epoch, alice.machine.state!.epoch)
+    assert.equal(toHex(verified.head), toHex(alice.machine.state!.head))
+  })
+}
