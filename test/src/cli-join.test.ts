@@ -10,21 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type BlocksJson, LocalSection } from 'parsec-peer/local-section'
+import { QUICK_JOIN_ARGS } from 'parsec-peer/quick-membership'
 import { assertUsage, cli } from './cli-support.js'
 
 const encoder = new TextEncoder()
-
-/** Short membership timers and light proof of work: joins take seconds, not minutes. */
-const JOIN_FLAGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--candidate-timeout-ms',
-  '10000',
-]
 
 /** The opaque texts of `blocks`, as `kind:text` (other kinds by kind and peer). */
 function summary(blocks: BlocksJson['blocks']): string[] {
@@ -120,7 +109,7 @@ describe('parsec-peer start --join: a founder of one and 3 joiners', { timeout: 
   before(async () => {
     section = await LocalSection.create({
       peers: 1,
-      startArgs: JOIN_FLAGS,
+      startArgs: QUICK_JOIN_ARGS,
       onLine: (peer, stream, line) => {
         if (stream !== 'stdout') return
         events[peer] ??= []

@@ -14,22 +14,12 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { type BlocksJson, PEER_BIN } from 'parsec-peer/local-section'
+import { QUICK_JOIN_ARGS } from 'parsec-peer/quick-membership'
 import { NetnsLab } from './netns.js'
 import { NetnsPeer } from './netns-peer.js'
 
 const JOINERS = 6
 const TIMEOUT_MS = 120_000
-/** Short membership timers and light proof of work (the defaults are for real use). */
-const JOIN_FLAGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--candidate-timeout-ms',
-  '10000',
-]
 
 const run = promisify(execFile)
 
@@ -88,7 +78,7 @@ describe('a founder and 6 joiners, each in its own network namespace', {
       dataDir: join(dir, `peer-${i}`),
       socketDir: dir,
       readyTimeoutMs: TIMEOUT_MS,
-      extraArgs: JOIN_FLAGS,
+      extraArgs: QUICK_JOIN_ARGS,
     })
     peers.push(await NetnsPeer.start(lab, 0, { ...common(0), genesisFile }))
     const bootstrap = [`${founderAddr}/p2p/${peerIds[0]}`]

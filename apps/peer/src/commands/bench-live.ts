@@ -15,24 +15,9 @@ import { intOption, parse, UsageError } from '../args.js'
 import type { ChurnRun } from '../live-churn.js'
 import type { JoinLatencyRow } from '../live-join.js'
 import { PEER_BIN } from '../local-section.js'
+import { BENCH_CHURN_ARGS, BENCH_JOIN_ARGS } from '../quick-membership.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
-/** The peers' membership flags in the join and churn parts: the demo's (demo.ts), joins made cheap. */
-const JOIN_ARGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--linger-ms',
-  '5000',
-] as const
-/**
- * The churn part also forgets a candidate without progress after 10 s, as the demo does (the join
- * part keeps the default 60 s): a join whose request or Ready was lost is retried within the window.
- */
-const CHURN_ARGS = [...JOIN_ARGS, '--candidate-timeout-ms', '10000'] as const
 const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync]
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
@@ -58,7 +43,7 @@ churn       agreed payloads/s at peer 0 over --churn-seconds (default 60, after 
             the same closed-loop load: batches of 25 at random members, one POST at a time, at
             most --churn-outstanding (default 100) payloads voted and not yet at peer 0.
             --churn-runs R (default 1) alternates R steady and R churn runs.
-The join and churn parts start their peers with ${JOIN_ARGS.join(' ')}
+The join and churn parts start their peers with ${BENCH_JOIN_ARGS.join(' ')}
 (light proof of work, short probation and drain: what a join costs apart from the history), the
 churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).`
 
@@ -265,7 +250,7 @@ export const benchLiveCommand = {
         histories,
         runs: joinRuns,
         payloadBytes: 256,
-        startArgs: JOIN_ARGS,
+        startArgs: BENCH_JOIN_ARGS,
         joinTimeoutMs,
         info,
       })
@@ -288,7 +273,7 @@ export const benchLiveCommand = {
                 outstanding,
                 batch: 25,
                 payloadBytes: 256,
-                startArgs: CHURN_ARGS,
+                startArgs: BENCH_CHURN_ARGS,
                 info,
               }),
             )
