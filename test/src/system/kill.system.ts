@@ -15,9 +15,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { LocalSection } from 'parsec-peer/local-section'
 import { membershipArgs, QUICK_JOINS, QUICK_REMOVALS } from 'parsec-peer/quick-membership'
-import { agreeOn, until } from '../cli-support.js'
-
-const encoder = new TextEncoder()
+import { agreeOn, keepVoting, until } from '../cli-support.js'
 
 /**
  * Short membership timers (and cheap joins for the rejoin): removals and joins take seconds; a
@@ -25,25 +23,6 @@ const encoder = new TextEncoder()
  */
 const UNRESPONSIVE_MS = QUICK_REMOVALS.unresponsiveMs
 const KILL_FLAGS = membershipArgs({ ...QUICK_REMOVALS, lingerMs: 2000, ...QUICK_JOINS })
-
-/** Votes a payload at `peer` every 300 ms until stopped: suspicion needs decisions to come. */
-function keepVoting(section: LocalSection, peer: number): () => Promise<void> {
-  let running = true
-  let n = 0
-  const loop = (async () => {
-    while (running) {
-      await section
-        .api(peer)
-        .vote([encoder.encode(`tick ${peer} ${n++}`)])
-        .catch(() => {})
-      await new Promise((resolve) => setTimeout(resolve, 300))
-    }
-  })()
-  return async () => {
-    running = false
-    await loop
-  }
-}
 
 describe('parsec-peer: 7 founders, SIGKILLed members are removed', { timeout: 300_000 }, () => {
   let section: LocalSection
