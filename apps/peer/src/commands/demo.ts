@@ -19,7 +19,7 @@ import { DEMO_CHANGE_ARGS, DEMO_JOIN_ARGS } from '../quick-membership.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
-                        [--keep-dir] [--api-token FILE] [--no-sync]
+                        [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -63,7 +63,8 @@ batch waits for the previous one). --stats adds each peer's CPU time and signatu
 (count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
 The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
 --api-token FILE. --no-sync starts the peers with 'start --no-sync' (writes not synced to disk: only
-to measure what syncing costs).
+to measure what syncing costs), --no-metrics with 'start --no-metrics' (no GET /metrics: to measure
+what collecting metrics costs).
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -146,6 +147,7 @@ export const demoCommand = {
       'keep-dir': { type: 'boolean' },
       'api-token': { type: 'string' },
       'no-sync': { type: 'boolean' },
+      'no-metrics': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -177,6 +179,7 @@ export const demoCommand = {
     const { MembershipChanges } = await import('../membership-changes.js')
     const startArgs = [
       ...(values['no-sync'] === true ? ['--no-sync'] : []),
+      ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
       ...(plan.length > 0 ? DEMO_CHANGE_ARGS : []),
       ...(join > 0 ? DEMO_JOIN_ARGS : []),
     ]
