@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { LocalSection } from 'parsec-peer/local-section'
 import { QUICK_JOIN_ARGS } from 'parsec-peer/quick-membership'
-import { agreeOn, assertUsage, cli, keepVoting } from './cli-support.js'
+import { agreeOn, assertUsage, cli, keepVoting, peerEvents } from './cli-support.js'
 
 describe('parsec-peer start --join: usage', { concurrency: 4 }, () => {
   let dir: string
@@ -59,16 +59,12 @@ describe('parsec-peer start --join: usage', { concurrency: 4 }, () => {
 
 describe('parsec-peer start --join: a founder of one and 3 joiners', { timeout: 300_000 }, () => {
   let section: LocalSection
-  const events: Record<string, unknown>[][] = []
+  const { events, onLine } = peerEvents()
   before(async () => {
     section = await LocalSection.create({
       peers: 1,
       startArgs: QUICK_JOIN_ARGS,
-      onLine: (peer, stream, line) => {
-        if (stream !== 'stdout') return
-        events[peer] ??= []
-        events[peer].push(JSON.parse(line))
-      },
+      onLine,
     })
     const dht = await section.startDht()
     // The founder joins the shared DHT through the DHT node and provides the section there.

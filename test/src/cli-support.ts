@@ -40,6 +40,23 @@ export function assertUsage(run: Run, pattern: RegExp, command = '[\\w-]+'): voi
   assert.match(lines[0], pattern)
 }
 
+/**
+ * The JSON lines (`start --json`) the peers of a section print on stdout, by peer index, and the
+ * `onLine` of `LocalSection.create` that collects them.
+ */
+export function peerEvents(): {
+  events: Record<string, unknown>[][]
+  onLine: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
+} {
+  const events: Record<string, unknown>[][] = []
+  const onLine = (peer: number, stream: 'stdout' | 'stderr', line: string): void => {
+    if (stream !== 'stdout') return
+    events[peer] ??= []
+    events[peer].push(JSON.parse(line))
+  }
+  return { events, onLine }
+}
+
 /** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
 export async function until(
   check: () => Promise<boolean>,

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { LocalSection } from 'parsec-peer/local-section'
 import { membershipArgs, QUICK_JOINS, QUICK_REMOVALS } from 'parsec-peer/quick-membership'
-import { agreeOn, keepVoting, until } from '../cli-support.js'
+import { agreeOn, keepVoting, peerEvents, until } from '../cli-support.js'
 
 /**
  * Short membership timers (and cheap joins for the rejoin): removals and joins take seconds; a
@@ -26,16 +26,12 @@ const KILL_FLAGS = membershipArgs({ ...QUICK_REMOVALS, lingerMs: 2000, ...QUICK_
 
 describe('parsec-peer: 7 founders, SIGKILLed members are removed', { timeout: 300_000 }, () => {
   let section: LocalSection
-  const events: Record<string, unknown>[][] = []
+  const { events, onLine } = peerEvents()
   before(async () => {
     section = await LocalSection.create({
       peers: 7,
       startArgs: KILL_FLAGS,
-      onLine: (peer, stream, line) => {
-        if (stream !== 'stdout') return
-        events[peer] ??= []
-        events[peer].push(JSON.parse(line))
-      },
+      onLine,
     })
     await section.startAll()
     await section.waitConnected(30_000)
