@@ -9,66 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type BlocksJson, LocalSection } from 'parsec-peer/local-section'
-import { assertUsage, cli } from './cli-support.js'
-
-const encoder = new TextEncoder()
-
-/** Short membership timers and light proof of work: joins take seconds, not minutes. */
-const JOIN_FLAGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--candidate-timeout-ms',
-  '10000',
-]
-
-/** The opaque texts of `blocks`, as `kind:text` (other kinds by kind and peer). */
-function summary(blocks: BlocksJson['blocks']): string[] {
-  return blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`))
-}
-
-/** Votes `text` at `peers[0]`; resolves with every peer's blocks up to and including it. */
-async function agreeOn(section: LocalSection, peers: readonly number[], text: string): Promise<string[][]> {
-  await section.api(peers[0]).vote([encoder.encode(text)])
-  return Promise.all(
-    peers.map(async (i) => {
-      const api = section.api(i)
-      const blocks: BlocksJson['blocks'] = []
-      const deadline = Date.now() + 60_000
-      while (!blocks.some((b) => b.kind === 'opaque' && b.text === text)) {
-        const left = deadline - Date.now()
-        if (left <= 0) throw new Error(`peer ${i} did not deliver '${text}' within 60 s`)
-        const answer = await api.blocks({ from: blocks.length, wait: Math.min(left, 5000) })
-        blocks.push(...answer.blocks)
-      }
-      const list = summary(blocks)
-      return list.slice(0, list.indexOf(`opaque:${text}`) + 1)
-    }),
-  )
-}
-
-/** Votes a payload at peer 0 every 300 ms until stopped: decisions keep coming while peers join. */
-function keepVoting(section: LocalSection): () => Promise<void> {
-  let running = true
-  let n = 0
-  const loop = (async () => {
-    while (running) {
-      await section
-        .api(0)
-        .vote([encoder.encode(`tick ${n++}`)])
-        .catch(() => {})
-      await new Promise((resolve) => setTimeout(resolve, 300))
-    }
-  })()
-  return async () => {
-    running = false
-    await loop
-  }
-}
+import { LocalSection } from 'parsec-peer/local-section'
+import { QUICK_JOIN_ARGS } from 'parsec-peer/quick-membership'
+import { agreeOn, assertUsage, cli, keepVoting, peerEvents } from './cli-support.js'
 
 describe('parsec-peer start --join: usage', { concurrency: 4 }, () => {
   let dir: string
@@ -116,16 +59,12 @@ describe('parsec-peer start --join: usage', { concurrency: 4 }, () => {
 
 describe('parsec-peer start --join: a founder of one and 3 joiners', { timeout: 300_000 }, () => {
   let section: LocalSection
-  const events: Record<string, unknown>[][] = []
+  const { events, onLine } = peerEvents()
   before(async () => {
     section = await LocalSection.create({
       peers: 1,
-      startArgs: JOIN_FLAGS,
-      onLine: (peer, stream, line) => {
-        if (stream !== 'stdout') return
-        events[peer] ??= []
-        events[peer].push(JSON.parse(line))
-      },
+      startArgs: QUICK_JOIN_ARGS,
+      onLine,
     })
     const dht = await section.startDht()
     // The founder joins the shared DHT through the DHT node and provides the section there.

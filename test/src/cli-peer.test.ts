@@ -935,6 +935,14 @@ describe('parsec-peer demo', { concurrency: 4 }, () => {
     assert.ok(summary.elapsedMs > 0 && summary.payloadsPerSecond > 0)
     assert.ok(summary.latencyMs.p50 <= summary.latencyMs.p99)
   })
+
+  it('--no-metrics: its peers start with --no-metrics and agree', async () => {
+    const run = await cli(['demo', '--peers', '2', '--payloads', '10', '--no-metrics', '--json'], {
+      timeoutMs: 120_000,
+    })
+    assert.equal(run.status, 0, run.stderr)
+    assert.equal(JSON.parse(run.stdout).agreed, true)
+  })
 })
 
 describe('parsec-peer bench-live', { concurrency: 4 }, () => {

@@ -40,6 +40,23 @@ export function assertUsage(run: Run, pattern: RegExp, command = '[\\w-]+'): voi
   assert.match(lines[0], pattern)
 }
 
+/**
+ * The JSON lines (`start --json`) the peers of a section print on stdout, by peer index, and the
+ * `onLine` of `LocalSection.create` that collects them.
+ */
+export function peerEvents(): {
+  events: Record<string, unknown>[][]
+  onLine: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
+} {
+  const events: Record<string, unknown>[][] = []
+  const onLine = (peer: number, stream: 'stdout' | 'stderr', line: string): void => {
+    if (stream !== 'stdout') return
+    events[peer] ??= []
+    events[peer].push(JSON.parse(line))
+  }
+  return { events, onLine }
+}
+
 /** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
 export async function until(
   check: () => Promise<boolean>,
@@ -53,7 +70,11 @@ export async function until(
   }
 }
 
-/** Every peer of `peers` delivers a block with `text`; resolves with their blocks (to that one). */
+/**
+ * Votes `text` at `peers[0]`; every peer of `peers` delivers it. Resolves with each one's blocks up to
+ * and including it, as `opaque:TEXT` or `KIND:PEER` (later blocks a fetch brought are cut off, so
+ * the lists of peers that agree are equal).
+ */
 export async function agreeOn(
   section: LocalSection,
   peers: readonly number[],
@@ -72,7 +93,30 @@ export async function agreeOn(
           ...next.blocks.map((b) => (b.kind === 'opaque' ? `opaque:${b.text}` : `${b.kind}:${b.peer ?? ''}`)),
         )
       }
-      return texts
+      return texts.slice(0, texts.indexOf(`opaque:${text}`) + 1)
     }),
   )
+}
+
+/**
+ * Votes a payload (`tick PEER N`) at `peer` every 300 ms until the returned function is called (it
+ * resolves once the loop ended): decisions keep coming, for suspicion and while peers join. A
+ * failed vote is ignored.
+ */
+export function keepVoting(section: LocalSection, peer = 0): () => Promise<void> {
+  let running = true
+  let n = 0
+  const loop = (async () => {
+    while (running) {
+      await section
+        .api(peer)
+        .vote([encoder.encode(`tick ${peer} ${n++}`)])
+        .catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+  })()
+  return async () => {
+    running = false
+    await loop
+  }
 }

@@ -107,3 +107,11 @@ export function membershipConfig(values: Record<string, unknown>): Partial<Membe
   }
   return config
 }
+
+/**
+ * The `start` flags that set `config`, in its key order: `{ powBits: 4 }` → `['--pow-bits', '4']`.
+ * The inverse of `membershipConfig` (which checks the values when a peer parses them).
+ */
+export function membershipArgs(config: Partial<Record<FlagKey, number>>): string[] {
+  return Object.entries(config).flatMap(([key, value]) => [`--${flagName(key)}`, String(value)])
+}

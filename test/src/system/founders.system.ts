@@ -7,39 +7,18 @@
  * `node scripts/test-system.mjs`, not by `pnpm test`.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
-import { type BlocksJson, PEER_BIN } from 'parsec-peer/local-section'
+import type { BlocksJson } from 'parsec-peer/local-section'
 import { NetnsLab } from './netns.js'
 import { NetnsPeer } from './netns-peer.js'
+import { assertSameBlocks, assertStopCleanly, hostCli, waitUntil } from './system-support.js'
 
 const PEERS = 4
 const VOTES_PER_PEER = 2
 const TIMEOUT_MS = 60_000
-
-const run = promisify(execFile)
-
-/** Runs the CLI in the host's namespace (keygen and genesis need no network); stdout. */
-async function cli(args: string[]): Promise<string> {
-  return (await run(process.execPath, [PEER_BIN, ...args], { timeout: 30_000 })).stdout
-}
-
-/** What every peer must agree on in a block (not when it delivered it, nor whose votes it holds). */
-function agreed(block: BlocksJson['blocks'][number]): unknown {
-  return { position: block.position, kind: block.kind, payload: block.payload, peers: block.peers }
-}
-
-async function waitUntil(what: string, deadline: number, check: () => Promise<boolean>): Promise<void> {
-  for (;;) {
-    if (await check()) return
-    if (Date.now() >= deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
-}
 
 describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT_MS }, () => {
   let dir: string
@@ -59,10 +38,12 @@ describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT
   it('agrees on the payloads voted at every peer, over TEST-NET addresses', async () => {
     const deadline = Date.now() + TIMEOUT_MS
     const keys = Array.from({ length: PEERS }, (_, i) => join(dir, `peer-${i}.key.json`))
-    const peerIds = await Promise.all(keys.map(async (key) => (await cli(['keygen', '--out', key])).trim()))
+    const peerIds = await Promise.all(
+      keys.map(async (key) => (await hostCli(['keygen', '--out', key])).trim()),
+    )
     const genesisFile = join(dir, 'genesis.json')
     const addrs = peerIds.flatMap((id, i) => ['--addr', `${id}=${NetnsPeer.listenAddress(lab, i)}`])
-    const sectionId = (await cli(['genesis', ...keys, ...addrs, '--out', genesisFile])).trim()
+    const sectionId = (await hostCli(['genesis', ...keys, ...addrs, '--out', genesisFile])).trim()
 
     peers.push(
       ...(await Promise.all(
@@ -85,10 +66,15 @@ describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT
       ])
     }
 
-    await waitUntil('every peer is connected to the 3 others', deadline, async () => {
-      const statuses = await Promise.all(peers.map((p) => p.api.status()))
-      return statuses.every((s) => s.connected.length === PEERS - 1)
-    })
+    await waitUntil(
+      'every peer is connected to the 3 others',
+      deadline,
+      async () => {
+        const statuses = await Promise.all(peers.map((p) => p.api.status()))
+        return statuses.every((s) => s.connected.length === PEERS - 1)
+      },
+      200,
+    )
 
     const voted: string[] = []
     for (const peer of peers) {
@@ -113,11 +99,7 @@ describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT
         return blocks
       }),
     )
-    const [first, ...others] = sequences.map((blocks) => blocks.map(agreed))
-    for (const [i, sequence] of others.entries()) {
-      assert.deepEqual(sequence, first, `peer ${i + 1} holds the blocks peer 0 holds`)
-    }
-    assert.equal(sequences[0][0].kind, 'genesis')
+    assertSameBlocks(sequences)
     assert.deepEqual(
       sequences[0]
         .slice(1)
@@ -127,12 +109,7 @@ describe('4 founders, each in its own network namespace', { timeout: 2 * TIMEOUT
       'one block per voted payload',
     )
 
-    const exits = await Promise.all(peers.map((p) => p.stop()))
-    assert.deepEqual(
-      exits,
-      peers.map(() => ({ code: 0, signal: null })),
-      'every peer stops cleanly on SIGTERM',
-    )
+    await assertStopCleanly(peers)
   })
 
   it('leaves no namespace or interface of the run behind', async () => {

@@ -7,55 +7,18 @@
  * `node scripts/test-system.mjs join`, not by `pnpm test`.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
-import { type BlocksJson, PEER_BIN } from 'parsec-peer/local-section'
+import type { BlocksJson } from 'parsec-peer/local-section'
+import { QUICK_JOIN_ARGS } from 'parsec-peer/quick-membership'
 import { NetnsLab } from './netns.js'
 import { NetnsPeer } from './netns-peer.js'
+import { assertSameBlocks, assertStopCleanly, hostCli, waitUntil } from './system-support.js'
 
 const JOINERS = 6
 const TIMEOUT_MS = 120_000
-/** Short membership timers and light proof of work (the defaults are for real use). */
-const JOIN_FLAGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--candidate-timeout-ms',
-  '10000',
-]
-
-const run = promisify(execFile)
-
-/** Runs the CLI in the host's namespace (keygen and genesis need no network); stdout. */
-async function cli(args: string[]): Promise<string> {
-  return (await run(process.execPath, [PEER_BIN, ...args], { timeout: 30_000 })).stdout
-}
-
-/** What every peer must agree on in a block (not when it delivered it, nor whose votes it holds). */
-function agreed(block: BlocksJson['blocks'][number]): unknown {
-  return {
-    position: block.position,
-    kind: block.kind,
-    payload: block.payload,
-    peer: block.peer,
-    peers: block.peers,
-  }
-}
-
-async function waitUntil(what: string, deadline: number, check: () => Promise<boolean>): Promise<void> {
-  for (;;) {
-    if (await check()) return
-    if (Date.now() >= deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 500))
-  }
-}
 
 describe('a founder and 6 joiners, each in its own network namespace', {
   timeout: TIMEOUT_MS + 20_000,
@@ -77,18 +40,20 @@ describe('a founder and 6 joiners, each in its own network namespace', {
   it('all 7 agree on blocks and members over TEST-NET addresses', async () => {
     const deadline = Date.now() + TIMEOUT_MS
     const keys = Array.from({ length: 1 + JOINERS }, (_, i) => join(dir, `peer-${i}.key.json`))
-    const peerIds = await Promise.all(keys.map(async (key) => (await cli(['keygen', '--out', key])).trim()))
+    const peerIds = await Promise.all(
+      keys.map(async (key) => (await hostCli(['keygen', '--out', key])).trim()),
+    )
     const genesisFile = join(dir, 'genesis.json')
     const founderAddr = NetnsPeer.listenAddress(lab, 0)
     const sectionId = (
-      await cli(['genesis', keys[0], '--addr', `${peerIds[0]}=${founderAddr}`, '--out', genesisFile])
+      await hostCli(['genesis', keys[0], '--addr', `${peerIds[0]}=${founderAddr}`, '--out', genesisFile])
     ).trim()
     const common = (i: number) => ({
       keyFile: keys[i],
       dataDir: join(dir, `peer-${i}`),
       socketDir: dir,
       readyTimeoutMs: TIMEOUT_MS,
-      extraArgs: JOIN_FLAGS,
+      extraArgs: QUICK_JOIN_ARGS,
     })
     peers.push(await NetnsPeer.start(lab, 0, { ...common(0), genesisFile }))
     const bootstrap = [`${founderAddr}/p2p/${peerIds[0]}`]
@@ -116,12 +81,17 @@ describe('a founder and 6 joiners, each in its own network namespace', {
     })()
     const expected = [...peerIds].sort()
     try {
-      await waitUntil('all 7 are members and list the same 7', deadline, async () => {
-        const statuses = await Promise.all(peers.map((p) => p.api.status().catch(() => undefined)))
-        return statuses.every(
-          (s) => s?.self === 'member' && JSON.stringify(s.members) === JSON.stringify(expected),
-        )
-      })
+      await waitUntil(
+        'all 7 are members and list the same 7',
+        deadline,
+        async () => {
+          const statuses = await Promise.all(peers.map((p) => p.api.status().catch(() => undefined)))
+          return statuses.every(
+            (s) => s?.self === 'member' && JSON.stringify(s.members) === JSON.stringify(expected),
+          )
+        },
+        500,
+      )
     } finally {
       voting = false
       await votes
@@ -140,11 +110,7 @@ describe('a founder and 6 joiners, each in its own network namespace', {
         return blocks.slice(0, blocks.findIndex((b) => b.payload === last.toString('hex')) + 1)
       }),
     )
-    const [first, ...others] = sequences.map((blocks) => blocks.map(agreed))
-    for (const [i, sequence] of others.entries()) {
-      assert.deepEqual(sequence, first, `peer ${i + 1} holds the blocks peer 0 holds`)
-    }
-    assert.equal(sequences[0][0].kind, 'genesis')
+    assertSameBlocks(sequences)
     // Every joiner was added, and no one else. A second Add of one joiner (a ticket decided after it
     // joined) is a no-op of the membership chain (docs/membership.md), so count peers, not blocks.
     assert.deepEqual(
@@ -155,12 +121,7 @@ describe('a founder and 6 joiners, each in its own network namespace', {
     const statuses = await Promise.all(peers.map((p) => p.api.status()))
     for (const status of statuses) assert.deepEqual(status.members, expected)
 
-    const exits = await Promise.all(peers.map((p) => p.stop()))
-    assert.deepEqual(
-      exits,
-      peers.map(() => ({ code: 0, signal: null })),
-      'every peer stops cleanly on SIGTERM',
-    )
+    await assertStopCleanly(peers)
   })
 
   it('leaves no namespace or interface of the run behind', async () => {

@@ -14,59 +14,24 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { LocalSection } from 'parsec-peer/local-section'
-import { agreeOn, until } from '../cli-support.js'
+import { membershipArgs, QUICK_JOINS, QUICK_REMOVALS } from 'parsec-peer/quick-membership'
+import { agreeOn, keepVoting, peerEvents, until } from '../cli-support.js'
 
-const encoder = new TextEncoder()
-
-/** Polls until `check` holds (or throws after `timeoutMs`, with `describe()` in the message). */
-/** Short membership timers (and light proof of work for a join): removals and joins take seconds. */
-const UNRESPONSIVE_MS = 2000
-const KILL_FLAGS = [
-  '--unresponsive-ms',
-  String(UNRESPONSIVE_MS),
-  '--unresponsive-decisions',
-  '5',
-  '--linger-ms',
-  '2000',
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-]
-
-/** Votes a payload at `peer` every 300 ms until stopped: suspicion needs decisions to come. */
-function keepVoting(section: LocalSection, peer: number): () => Promise<void> {
-  let running = true
-  let n = 0
-  const loop = (async () => {
-    while (running) {
-      await section
-        .api(peer)
-        .vote([encoder.encode(`tick ${peer} ${n++}`)])
-        .catch(() => {})
-      await new Promise((resolve) => setTimeout(resolve, 300))
-    }
-  })()
-  return async () => {
-    running = false
-    await loop
-  }
-}
+/**
+ * Short membership timers (and cheap joins for the rejoin): removals and joins take seconds; a
+ * drain of 2 s (the demo's is 5 s).
+ */
+const UNRESPONSIVE_MS = QUICK_REMOVALS.unresponsiveMs
+const KILL_FLAGS = membershipArgs({ ...QUICK_REMOVALS, lingerMs: 2000, ...QUICK_JOINS })
 
 describe('parsec-peer: 7 founders, SIGKILLed members are removed', { timeout: 300_000 }, () => {
   let section: LocalSection
-  const events: Record<string, unknown>[][] = []
+  const { events, onLine } = peerEvents()
   before(async () => {
     section = await LocalSection.create({
       peers: 7,
       startArgs: KILL_FLAGS,
-      onLine: (peer, stream, line) => {
-        if (stream !== 'stdout') return
-        events[peer] ??= []
-        events[peer].push(JSON.parse(line))
-      },
+      onLine,
     })
     await section.startAll()
     await section.waitConnected(30_000)

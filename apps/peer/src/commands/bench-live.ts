@@ -15,25 +15,10 @@ import { intOption, parse, UsageError } from '../args.js'
 import type { ChurnRun } from '../live-churn.js'
 import type { JoinLatencyRow } from '../live-join.js'
 import { PEER_BIN } from '../local-section.js'
+import { BENCH_CHURN_ARGS, BENCH_JOIN_ARGS } from '../quick-membership.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
-/** The peers' membership flags in the join and churn parts: the demo's (demo.ts), joins made cheap. */
-const JOIN_ARGS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--linger-ms',
-  '5000',
-] as const
-/**
- * The churn part also forgets a candidate without progress after 10 s, as the demo does (the join
- * part keeps the default 60 s): a join whose request or Ready was lost is retried within the window.
- */
-const CHURN_ARGS = [...JOIN_ARGS, '--candidate-timeout-ms', '10000'] as const
-const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync]
+const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync] [--no-metrics]
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
                               [--churn-outstanding K] [--churn-runs R] [--json | --markdown]
@@ -58,9 +43,11 @@ churn       agreed payloads/s at peer 0 over --churn-seconds (default 60, after 
             the same closed-loop load: batches of 25 at random members, one POST at a time, at
             most --churn-outstanding (default 100) payloads voted and not yet at peer 0.
             --churn-runs R (default 1) alternates R steady and R churn runs.
-The join and churn parts start their peers with ${JOIN_ARGS.join(' ')}
+The join and churn parts start their peers with ${BENCH_JOIN_ARGS.join(' ')}
 (light proof of work, short probation and drain: what a join costs apart from the history), the
-churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).`
+churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).
+--no-metrics starts the peers of every part with 'start --no-metrics' (no GET /metrics), to measure
+what collecting metrics costs.`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -98,9 +85,15 @@ export function measureVerifyMicros(iterations = 2000): number {
   return Number(process.hrtime.bigint() - start) / 1000 / iterations
 }
 
-function runDemo(peers: number, payloads: number, load: Run['load'], sync: boolean): Run {
+function runDemo(
+  peers: number,
+  payloads: number,
+  load: Run['load'],
+  peerFlags: { sync: boolean; metrics: boolean },
+): Run {
   const args = ['demo', '--peers', `${peers}`, '--payloads', `${payloads}`, '--json', '--stats']
-  if (!sync) args.push('--no-sync')
+  if (!peerFlags.sync) args.push('--no-sync')
+  if (!peerFlags.metrics) args.push('--no-metrics')
   if (load === 'saturated') args.push('--batch', '100', '--in-flight', `${peers}`)
   const out = spawnSync(process.execPath, [PEER_BIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = out.stdout.trim().split('\n').pop() ?? ''
@@ -213,6 +206,7 @@ export const benchLiveCommand = {
       json: { type: 'boolean' },
       markdown: { type: 'boolean' },
       'no-sync': { type: 'boolean' },
+      'no-metrics': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -241,15 +235,13 @@ export const benchLiveCommand = {
     console.error(
       `one Ed25519 verification: ${verifyMicros.toFixed(1)} µs (node:crypto, cached key); ${cores} cores`,
     )
+    const peerFlags = { sync: values['no-sync'] !== true, metrics: values['no-metrics'] !== true }
+    const noMetrics = peerFlags.metrics ? [] : ['--no-metrics']
     const rows: Row[] = []
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
         console.error(`running ${sizes[i]} peers, ${counts[i]} payloads, ${load}…`)
-        const result = row(
-          runDemo(sizes[i], counts[i], load, values['no-sync'] !== true),
-          verifyMicros,
-          cores,
-        )
+        const result = row(runDemo(sizes[i], counts[i], load, peerFlags), verifyMicros, cores)
         console.error(
           `  ${result.payloadsPerSecond} payloads/s, p50 ${result.p50} ms, p99 ${result.p99} ms, agreed ${result.agreed}`,
         )
@@ -265,7 +257,7 @@ export const benchLiveCommand = {
         histories,
         runs: joinRuns,
         payloadBytes: 256,
-        startArgs: JOIN_ARGS,
+        startArgs: [...BENCH_JOIN_ARGS, ...noMetrics],
         joinTimeoutMs,
         info,
       })
@@ -288,7 +280,7 @@ export const benchLiveCommand = {
                 outstanding,
                 batch: 25,
                 payloadBytes: 256,
-                startArgs: CHURN_ARGS,
+                startArgs: [...BENCH_CHURN_ARGS, ...noMetrics],
                 info,
               }),
             )

@@ -15,38 +15,11 @@ import { choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
 import { planChanges } from '../membership-plan.js'
+import { DEMO_CHANGE_ARGS, DEMO_JOIN_ARGS } from '../quick-membership.js'
 
-/** The membership timers of the peers when the demo changes the membership: short, to see it happen. */
-const MEMBERSHIP_TIMERS = [
-  '--unresponsive-ms',
-  '2000',
-  '--unresponsive-decisions',
-  '5',
-  '--linger-ms',
-  '5000',
-] as const
-/**
- * With --join, also: light proof of work, a short probation and little spacing between Adds (from
- * 4 members on, a section admits the next joiner only once the previous one aged `probationBlocks`
- * agreed blocks), a candidate without progress forgotten after 10 s, and a join grace of 10 s: a
- * new member is judged by it until the others hear from it, so one killed right after it joined
- * (before it sent anything) is removed after 10 s rather than the default 2 minutes.
- */
-const JOIN_TIMERS = [
-  '--pow-bits',
-  '4',
-  '--probation-blocks',
-  '4',
-  '--min-blocks-between-adds',
-  '1',
-  '--candidate-timeout-ms',
-  '10000',
-  '--join-grace-ms',
-  '10000',
-] as const
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
-                        [--keep-dir] [--api-token FILE] [--no-sync]
+                        [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -73,8 +46,8 @@ peers report it):
              the unresponsive window. Each kill needs at least 4 members when it happens (more than
              2/3 of the voters stay alive): a section of 3 loses members only by graceful leaves.
   --leave L  L members leave gracefully (POST /leave, then the next ones): at least 1 member stays.
-  With any of them, the peers start with ${MEMBERSHIP_TIMERS.join(' ')}
-  (with --join also ${JOIN_TIMERS.join(' ')})
+  With any of them, the peers start with ${DEMO_CHANGE_ARGS.join(' ')}
+  (with --join also ${DEMO_JOIN_ARGS.join(' ')})
   (a silent member is suspected after 2 s and 5 decisions without its progress, so a kill is
   removed within seconds; a leaver drains for 5 s). Before each change the demo stops voting at
   that peer until the others delivered its payloads; a change not seen by every live member within
@@ -90,7 +63,8 @@ batch waits for the previous one). --stats adds each peer's CPU time and signatu
 (count, time) to the output ("stats" in --json), as used by 'parsec-peer bench-live'.
 The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
 --api-token FILE. --no-sync starts the peers with 'start --no-sync' (writes not synced to disk: only
-to measure what syncing costs).
+to measure what syncing costs), --no-metrics with 'start --no-metrics' (no GET /metrics: to measure
+what collecting metrics costs).
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -173,6 +147,7 @@ export const demoCommand = {
       'keep-dir': { type: 'boolean' },
       'api-token': { type: 'string' },
       'no-sync': { type: 'boolean' },
+      'no-metrics': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -204,8 +179,9 @@ export const demoCommand = {
     const { MembershipChanges } = await import('../membership-changes.js')
     const startArgs = [
       ...(values['no-sync'] === true ? ['--no-sync'] : []),
-      ...(plan.length > 0 ? MEMBERSHIP_TIMERS : []),
-      ...(join > 0 ? JOIN_TIMERS : []),
+      ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
+      ...(plan.length > 0 ? DEMO_CHANGE_ARGS : []),
+      ...(join > 0 ? DEMO_JOIN_ARGS : []),
     ]
     let changes: MembershipChanges | undefined
     const section = await LocalSection.create({
