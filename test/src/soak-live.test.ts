@@ -13,6 +13,7 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
     [['--peers', '0', '--events', '2000'], /--peers must be between 1 and 32/],
     [['--peers', '3', '--events', '50'], /--events must be between 100 and/],
     [['--peers', '3', '--events', '2000', '--payload-size', '0'], /--payload-size must be between 1 and/],
+    [['--peers', '3', '--events', '2000', '--outstanding', '-1'], /--outstanding takes an unsigned integer/],
     [['--peers', '3', '--events', '2000', '--block-retention', '10'], /block-retention/],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit 2`, async () => {
