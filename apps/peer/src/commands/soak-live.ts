@@ -258,7 +258,7 @@ export const soakLiveCommand = {
         blocks: Math.min(...digests.map((d) => d.blocks)),
         samples,
       }
-      progress(`settled and compared after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+      progress(`blocks compared after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
       if (json) console.log(JSON.stringify(report))
       else printTable(report)
       return agreed && settled ? 0 : 1
