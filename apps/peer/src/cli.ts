@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
   replay: async () => (await import('./commands/replay.js')).replayCommand,
   simulate: async () => (await import('./commands/simulate.js')).simulateCommand,
   soak: async () => (await import('./commands/soak.js')).soakCommand,
+  'soak-live': async () => (await import('./commands/soak-live.js')).soakLiveCommand,
   bench: async () => (await import('./commands/bench.js')).benchCommand,
   'bench-live': async () => (await import('./commands/bench-live.js')).benchLiveCommand,
   'bench-growth': async () => (await import('./commands/bench-growth.js')).benchGrowthCommand,
@@ -54,6 +55,7 @@ function usage(): string {
     '  bench-growth  events per agreed payload, idle events and memory of a live section',
     '  bench-memory measure the heap bytes per event of a peer, live and restored',
     '  bench-join join latency against the history a joiner replays (simulation)',
+    '  soak-live  RSS and disk of a live section against the events created (pnpm soak:live)',
     '',
     "run 'parsec-peer <command> --help' for a command's options; 'parsec-peer --version' (-V) for the version",
   ].join('\n')
