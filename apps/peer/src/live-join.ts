@@ -1,7 +1,8 @@
 /**
  * Join latency against the section's history, over real libp2p (`parsec-peer bench-live`, its join
  * table). A local section of `parsec-peer start` processes (LocalSection) is voted random payloads
- * as fast as it takes them (one batch of 25 in flight at every founder) until peer 0's graph holds
+ * as fast as it takes them (one batch of 25 in flight at every founder, at most 1,000 payloads not yet
+ * delivered at peer 0) until peer 0's graph holds
  * the next history size in events; the votes stop and settle; then a new peer starts with `start
  * --join SECTION_ID --bootstrap <peer 0>` and is timed from its ready line (libp2p listening, its
  * membership machine started: it asks for JoinInfo and sends its request at once) to its `member`
@@ -61,6 +62,13 @@ export interface JoinLatencyRow {
 }
 
 const BATCH = 25
+/**
+ * At most this many payloads voted and not yet delivered at peer 0 while the history grows. Open
+ * loop (every founder voting as fast as its API takes votes), the backlog of undecided votes grows
+ * without bound and the section stops deciding (BENCHMARKS.md, "the open-loop stall"): the
+ * history would then be a backlog, not agreed blocks.
+ */
+const OUTSTANDING = 1000
 /** Votes in flight settle within this (a membership vote left undecided may never: then on). */
 const SETTLE_MS = 15_000
 const LEAVE_TIMEOUT_MS = 60_000
@@ -149,8 +157,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function grow(section: LocalSection, founders: number, events: number, bytes: number): Promise<void> {
   let reached = false
   let failure: Error | undefined
+  let accepted = 0
+  let delivered = 0
   const voter = async (peer: number): Promise<void> => {
     while (!reached) {
+      if (accepted - delivered >= OUTSTANDING) {
+        await sleep(20)
+        continue
+      }
+      accepted += BATCH
       try {
         await section.api(peer).vote(Array.from({ length: BATCH }, () => randomBytes(bytes)))
       } catch (error) {
@@ -177,6 +192,7 @@ async function grow(section: LocalSection, founders: number, events: number, byt
           if (section.peers[0].child === undefined) throw error
           return undefined // Dropped on a loaded machine, as a vote may be: ask again.
         })
+      if (status !== undefined) delivered = status.deliveredBlocks
       if (status !== undefined && status.graphSize >= events) reached = true
       else await sleep(100)
     }

@@ -31,7 +31,7 @@ throughput  'parsec-peer demo' (single mode, 256-byte payloads) for each section
             verification and the verification bound. --no-sync runs the peers without syncing
             their writes to disk, to measure what syncing costs.
 join        join latency against history: a section of --join-peers founders (default 4) is voted
-            payloads as fast as it takes them until peer 0's graph holds each size of
+            payloads as fast as it takes them (at most 1,000 not yet agreed) until peer 0's graph holds each size of
             --join-history (events, ascending; default 1000,10000,100000), then a new peer joins
             ('start --join', through peer 0) and is timed from its ready line to 'member'
             (candidate, history replayed, joining between); it leaves again before the next
