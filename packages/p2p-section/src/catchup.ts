@@ -12,7 +12,7 @@
  */
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import type { Parsec, PublicId, Step } from '@parsec-section/parsec-core'
+import type { Frontier, Parsec, PublicId, Step } from '@parsec-section/parsec-core'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { decodeEvents, frontierEntryToWire, frontierFromWire, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
@@ -66,6 +66,8 @@ export interface CatchUpHost {
   take(step: Step<unknown>, from: PeerId): void
   /** Persist, then deliver (what every call's output goes through). */
   flush(): Promise<void>
+  /** A requester's frontier: what it holds (section/claimed-frontiers.ts). */
+  claimed?(peer: PeerId, frontier: Frontier): void
 }
 
 function decodeRequest(bytes: Uint8Array | Uint8ArrayList): CatchUpRequest {
@@ -106,7 +108,7 @@ export class CatchUp {
       const request = decodeRequest(await messages.read())
       const engine = this.host.engine()
       if (engine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
-      const page = this.page(engine, member, request)
+      const page = this.page(engine, member, request, connection.remotePeer)
       await messages.write(CatchUpPage.encode(page), {
         signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
       })
@@ -133,8 +135,9 @@ export class CatchUp {
     })
   }
 
-  private page(engine: Parsec, member: PublicId, request: CatchUpRequest): CatchUpPage {
+  private page(engine: Parsec, member: PublicId, request: CatchUpRequest, requester: PeerId): CatchUpPage {
     const known = frontierFromWire(request.known, (name) => this.host.resolve(name))
+    this.host.claimed?.(requester, known)
     const maxBytes = Math.min(request.maxBytes, this.limits.pageBytes)
     const from = request.from > BigInt(Number.MAX_SAFE_INTEGER) ? engine.graphSize : Number(request.from)
     const latest = engine.latestEventOf(member)

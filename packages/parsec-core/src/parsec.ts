@@ -432,9 +432,12 @@ export class Parsec {
    * Starts a sync with `peer` (spec §5.1): `message` is the request, `events` our new Requesting
    * event. `peer` must be one of `gossipRecipients()` (else `InvalidArgument`: the caller's
    * misuse). Once we were removed (serve-only), the final sync of the drain: the events `peer`
-   * lacks and no new event (see README "Serve-only").
+   * lacks and no new event (see README "Serve-only"). `known`, what `peer` last said it holds (its
+   * frontier, from a request or a catch-up of its own), trims what is sent: without it, events
+   * the peer took by catch-up (which makes no event of its) look missing from its latest event's
+   * ancestry and would all be sent again.
    */
-  createGossip(peerId: PublicId): Step<Request> {
+  createGossip(peerId: PublicId, known?: Frontier): Step<Request> {
     const peer = this.peers.indexOf(peerId)
     if (peer === undefined) throw new ParsecError('InvalidArgument', `unknown peer ${peerId.name}`)
     const serveOnly = this.peers.isRemoved(US)
@@ -446,7 +449,7 @@ export class Parsec {
     this.startCall()
     if (serveOnly) {
       this.warn({ kind: 'serve-only', detail: 'a final sync: no new event' })
-      const packedEvents = this.eventsToSend(peer)
+      const packedEvents = this.eventsToSend(peer, known)
       return this.finishCall(packedEvents.length === 0 ? undefined : { packedEvents })
     }
     this.createOwnEvent({
@@ -454,7 +457,7 @@ export class Parsec {
       selfParent: this.ourLastHash(),
       recipient: this.peers.ids[peer],
     })
-    return this.finishCall({ packedEvents: this.eventsToSend(peer) })
+    return this.finishCall({ packedEvents: this.eventsToSend(peer, known) })
   }
 
   /**

@@ -131,4 +131,28 @@ describe('engine', () => {
       [3, 3, 3, 3],
     )
   })
+
+  it('createGossip sends only what the peer claims to lack (its frontier), not what its events do not show', () => {
+    const section = new TestSection(4, seededRandom(5), 'single')
+    section.runUntilBlocks(1)
+    const [alice, bob] = [section.node('Alice'), section.node('Bob')]
+    for (let i = 0; i < 50; i++) took(alice, alice.voteFor(opaque(utf8(`a${i}`))))
+    // Bob takes Alice's events by catch-up: he makes no event, so none of his shows he has them.
+    const page = alice.exportEvents(bob.frontier(), 0, () => true)
+    took(bob, bob.ingest(alice.ourId, page.events))
+    const blind = message(alice, alice.createGossip(bob.ourId)).packedEvents
+    assert.ok(blind.length > 50, `without Bob's frontier, Alice sends all again (${blind.length})`)
+    const trimmed = message(alice, alice.createGossip(bob.ourId, bob.frontier())).packedEvents
+    assert.deepEqual(
+      trimmed.map((e) => e.cause.kind),
+      ['requesting', 'requesting'],
+      'with it, only her two Requesting events made since',
+    )
+    // And the exchange goes on as usual from there.
+    const response = message(
+      bob,
+      bob.handleRequest(alice.ourId, { packedEvents: trimmed, known: alice.frontier() }),
+    )
+    took(alice, alice.handleResponse(bob.ourId, response))
+  })
 })

@@ -16,6 +16,7 @@ import { type DecodedSync, decodeSync, encodeSync, encodeSyncSignal } from '../c
 import * as C from '../constants.js'
 import { SectionError, toError } from '../errors.js'
 import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from '../inbound-stream.js'
+import type { ClaimedFrontiers } from './claimed-frontiers.js'
 import { classify, type Failure } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -42,6 +43,8 @@ export interface InboundParts {
   readonly reporter: Reporter
   readonly pacing: Pacing
   readonly puller: Puller
+  /** What each partner last said it holds (its requests' frontier). */
+  readonly claims: ClaimedFrontiers
   readonly catchUp: CatchUp
   /** We are joining (not a member yet): we judge no one's sync and answer `not-ready`. */
   readonly joining: () => boolean
@@ -228,6 +231,7 @@ export class Inbound implements Startable {
           reply = encodeSyncSignal('response', 'ok')
           puller.inBackground(remote, member)
         } else {
+          this.parts.claims.note(remote, received.known)
           const outcome = this.handleRequest(member, received)
           news = outcome.news
           reply = outcome.reply

@@ -13,6 +13,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
 import { LinkError, SectionError, toError } from '../errors.js'
 import type { Backoff } from '../scheduler.js'
+import type { ClaimedFrontiers } from './claimed-frontiers.js'
 import { classify, type Failure } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -40,6 +41,8 @@ export interface OutboundParts {
   readonly streams: StreamCache
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   readonly backoff: Backoff
+  /** What each partner last said it holds: our requests carry only what it lacks. */
+  readonly claims: ClaimedFrontiers
   /** A member answered that we are no longer one of its members (membership confirms it). */
   readonly notMemberOf: (partner: PublicId) => void
   /** Whether an exchange reached the partner (a transport outcome: it steers partner weights). */
@@ -175,7 +178,7 @@ export class Outbound {
     let bytes: Uint8Array
     try {
       // The stream is open: only now is our Requesting event created.
-      const step = engine.createGossip(partner)
+      const step = engine.createGossip(partner, this.parts.claims.get(peerId))
       journal.take(step)
       // More than a page for the partner: it fetches it in pages (our Requesting event reaches it
       // among them).

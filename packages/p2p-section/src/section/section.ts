@@ -53,6 +53,7 @@ import type {
   SectionStatus,
   SelfState,
 } from './api.js'
+import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
 import { Drain } from './drain.js'
 import { Inbound } from './inbound.js'
@@ -137,6 +138,8 @@ export class ParsecSectionService
   private discoveryStarted = false
   /** Partners (by peer id) left alone for a while after a failed dial or exchange. */
   private readonly backoff: Backoff
+  /** What each partner last said it holds (claimed-frontiers.ts). */
+  private readonly claims = new ClaimedFrontiers()
   private readonly discovery: SectionDiscovery
   private readonly verifyStats = new VerifyStats()
   private cpuAtStart = process.cpuUsage()
@@ -186,7 +189,10 @@ export class ParsecSectionService
         this.backoff.succeed(peer.toString())
         this.pacing.nudge(true)
       },
-      disconnected: (peer) => this.streams.drop(peer),
+      disconnected: (peer) => {
+        this.streams.drop(peer)
+        this.claims.forget(peer)
+      },
     })
     this.pacing = new Pacing(
       engine,
@@ -213,6 +219,7 @@ export class ParsecSectionService
         resolve: this.roster.resolve,
         take: (step, peer) => this.journal.take(step, peer),
         flush: () => this.journal.flush(),
+        claimed: (peer, frontier) => this.claims.note(peer, frontier),
       },
       components.connectionManager,
       this.catchUpProtocol,
@@ -228,6 +235,7 @@ export class ParsecSectionService
       reporter: this.reporter,
       pacing: this.pacing,
       puller: this.puller,
+      claims: this.claims,
     }
     this.outbound = new Outbound(
       {
