@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Logger, Peer, PeerData, PeerId, PeerQuery, Tag } from '@libp2p/interface'
+import type { Logger, Peer, PeerData, PeerId, PeerQuery, PrivateKey, Tag } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { emptyStep, type Step } from '@parsec-section/membership'
 import type { Parsec, PublicId } from '@parsec-section/parsec-core'
@@ -51,6 +51,50 @@ function tagStore() {
   }
 }
 
+/**
+ * A host running a scripted machine (a member that answers transport hints with `hint`), with the
+ * parts a test gives and inert stand-ins for the rest.
+ */
+function scriptedHost(
+  privateKey: PrivateKey,
+  parts: Pick<MembershipHostParts, 'roster'> & Partial<MembershipHostParts>,
+  hint: (peer: PublicId, ok: boolean) => Step,
+  resendDelaysMs?: readonly number[],
+) {
+  const machine = {
+    state: undefined,
+    verifiedState: undefined,
+    role: 'member',
+    start: () => emptyStep(),
+    tick: () => emptyStep(),
+    transportHint: hint,
+  }
+  const unused = {} as never
+  const host = new MembershipHost(
+    { peerId: peerIdFromPrivateKey(privateKey), privateKey },
+    {
+      lifecycle: unused,
+      journal: { observe: () => {}, flush: async () => {} } as never,
+      reporter: unused,
+      pacing: unused,
+      wire: unused,
+      discovery: unused,
+      bans: new PeerBans(),
+      tags: unused,
+      joining: unused,
+      keepRemoval: async () => {},
+      drain: { start: () => {}, stop: () => {} },
+      ...parts,
+    },
+    { tickMs: 60_000, addrs: () => [], ...(resendDelaysMs === undefined ? {} : { resendDelaysMs }) },
+    quiet,
+  )
+  const internals = host as unknown as { started: boolean; run(m: unknown): void; apply(step: Step): void }
+  internals.started = true
+  internals.run(machine)
+  return { host, apply: (step: Step) => internals.apply(step) }
+}
+
 describe('the membership host and peer directives', () => {
   it('tags, weighs, and reports reached/unreachable members to the machine on a change only', async () => {
     const keys = await Promise.all([1, 2, 3].map(() => generateKeyPair('Ed25519')))
@@ -68,43 +112,12 @@ describe('the membership host and peer directives', () => {
     )
     const hints: string[] = []
     // The machine as the membership package makes it answer a transport hint about a member.
-    const machine = {
-      state: undefined,
-      verifiedState: undefined,
-      role: 'member',
-      start: () => emptyStep(),
-      tick: () => emptyStep(),
-      transportHint(peer: PublicId, ok: boolean): Step {
-        hints.push(`${peer.name === memberId.name ? 'member' : 'stranger'} ${ok}`)
-        const step = emptyStep()
-        step.peers.push({ kind: 'partnerWeight', peer, weight: ok ? 1 : 0.5 })
-        return step
-      },
-    }
-    const unused = {} as never
-    const parts: MembershipHostParts = {
-      lifecycle: unused,
-      roster,
-      journal: { observe: () => {}, flush: async () => {} } as never,
-      reporter: unused,
-      pacing: unused,
-      wire: unused,
-      discovery: unused,
-      bans: new PeerBans(),
-      tags,
-      joining: unused,
-      keepRemoval: async () => {},
-      drain: { start: () => {}, stop: () => {} },
-    }
-    const host = new MembershipHost(
-      { peerId: us, privateKey: keys[0] },
-      parts,
-      { tickMs: 60_000, addrs: () => [] },
-      quiet,
-    )
-    const internals = host as unknown as { started: boolean; run(m: unknown): void; apply(step: Step): void }
-    internals.started = true
-    internals.run(machine)
+    const { host, apply } = scriptedHost(keys[0], { roster, tags }, (peer, ok) => {
+      hints.push(`${peer.name === memberId.name ? 'member' : 'stranger'} ${ok}`)
+      const step = emptyStep()
+      step.peers.push({ kind: 'partnerWeight', peer, weight: ok ? 1 : 0.5 })
+      return step
+    })
     try {
       const weight = () => roster.gossipPartners()[0]?.weight
       assert.equal(weight(), 1)
@@ -112,7 +125,7 @@ describe('the membership host and peer directives', () => {
       const keep = emptyStep()
       keep.peers.push({ kind: 'keepAlive', peer: memberId, on: true })
       keep.peers.push({ kind: 'partnerWeight', peer: memberId, weight: 0.25 })
-      internals.apply(keep)
+      apply(keep)
       await tags.settled()
       assert.ok(store.has(member, KEEP_ALIVE_TAG))
       assert.equal(weight(), 0.25)
@@ -135,7 +148,7 @@ describe('the membership host and peer directives', () => {
       // Removed: untagged, and what we knew of reaching it forgotten.
       const drop = emptyStep()
       drop.peers.push({ kind: 'keepAlive', peer: memberId, on: false })
-      internals.apply(drop)
+      apply(drop)
       await tags.settled()
       assert.ok(!store.has(member, KEEP_ALIVE_TAG))
       host.reached(memberId, true)
@@ -156,17 +169,6 @@ describe('the membership host and peer directives', () => {
       () => undefined,
     )
     const hints: boolean[] = []
-    const machine = {
-      state: undefined,
-      verifiedState: undefined,
-      role: 'member',
-      start: () => emptyStep(),
-      tick: () => emptyStep(),
-      transportHint(_peer: PublicId, ok: boolean): Step {
-        hints.push(ok)
-        return emptyStep()
-      },
-    }
     // The wire fails the first `failures` sends of each message, then delivers.
     let failures = 0
     const sent: string[] = []
@@ -180,30 +182,15 @@ describe('the membership host and peer directives', () => {
         if (failed) throw new Error('dial timed out')
       },
     }
-    const unused = {} as never
-    const parts: MembershipHostParts = {
-      lifecycle: unused,
-      roster,
-      journal: { observe: () => {}, flush: async () => {} } as never,
-      reporter: unused,
-      pacing: unused,
-      wire: wire as never,
-      discovery: unused,
-      bans: new PeerBans(),
-      tags: unused,
-      joining: unused,
-      keepRemoval: async () => {},
-      drain: { start: () => {}, stop: () => {} },
-    }
-    const host = new MembershipHost(
-      { peerId: us, privateKey: keys[0] },
-      parts,
-      { tickMs: 60_000, addrs: () => [], resendDelaysMs: [1, 1] },
-      quiet,
+    const { host, apply } = scriptedHost(
+      keys[0],
+      { roster, wire: wire as never },
+      (_peer, ok) => {
+        hints.push(ok)
+        return emptyStep()
+      },
+      [1, 1],
     )
-    const internals = host as unknown as { started: boolean; run(m: unknown): void; apply(step: Step): void }
-    internals.started = true
-    internals.run(machine)
     /** Sends `text` to the member; resolves once `attempts` sends of it were made. */
     const message = async (text: string, attempts: number): Promise<void> => {
       // The host's resend timers are unref'd: this one keeps the test alive, and bounds the wait.
@@ -216,7 +203,7 @@ describe('the membership host and peer directives', () => {
       }).finally(() => clearTimeout(timer))
       const step = emptyStep()
       step.messages.push({ to: memberId, kind: 'ready', bytes: new TextEncoder().encode(text) })
-      internals.apply(step)
+      apply(step)
       await done
       // The outcome reaches the machine after the send's promise settles.
       await new Promise((resolve) => setTimeout(resolve, 5))
