@@ -65,8 +65,8 @@ const BATCH = 25
 /**
  * At most this many payloads voted and not yet delivered at peer 0 while the history grows. Open
  * loop (every founder voting as fast as its API takes votes), the backlog of undecided votes grows
- * without bound and the section stops deciding (BENCHMARKS.md, "the open-loop stall"): the
- * history would then be a backlog, not agreed blocks.
+ * without bound and decisions lag far behind (BENCHMARKS.md, "the open-loop stall"): the history
+ * would then be mostly a backlog, not agreed blocks.
  */
 const OUTSTANDING = 1000
 /** Votes in flight settle within this (a membership vote left undecided may never: then on). */

@@ -14,7 +14,7 @@ import type { LocalSection, StatusJson } from '../local-section.js'
 /**
  * Payloads voted and not yet delivered by every peer, at most. An open loop (0) lets the backlog of
  * undecided votes grow without bound, and that backlog, not the history, then fills the memory
- * (and today it stalls decisions: BENCHMARKS.md, "Memory and disk against history").
+ * (decisions lag far behind the flood and catch up after it: BENCHMARKS.md, "the open-loop stall").
  */
 const DEFAULT_OUTSTANDING = 1000
 

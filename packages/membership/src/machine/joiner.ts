@@ -278,8 +278,7 @@ export class Joiner {
       // lost): ask again, backing off, rather than wait out candidateTimeoutMs.
       attempt.infoRetryMs *= 2
       attempt.infoAskAt = this.ctx.now + attempt.infoRetryMs
-      for (const contact of attempt.contacts)
-        send(step, contact, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+      this.askContacts(attempt, step)
     }
   }
 
@@ -315,6 +314,10 @@ export class Joiner {
   private askJoinInfo(step: Step): void {
     const attempt = this.attempt!
     attempt.lastProgressAt = this.ctx.now
+    this.askContacts(attempt, step)
+  }
+
+  private askContacts(attempt: Attempt, step: Step): void {
     for (const contact of attempt.contacts)
       send(step, contact, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
   }
