@@ -147,6 +147,8 @@ export class Parsec {
   /** Agreed blocks not yet polled from `polled` on (polled ones are the host's and are dropped). */
   private blocks: QueuedBlock[] = []
   private polled = 0
+  /** `retire()` was called: serve-only for good. */
+  private retired = false
   private decidedBlocks = 0
   private readonly history: number[] = []
   private readonly decisionSizes: number[] = []
@@ -328,10 +330,14 @@ export class Parsec {
    * is a `duplicate-vote` warning.
    */
   voteFor(observation: Observation): Step {
-    if (!this.peers.has(US, VOTE)) {
+    if (!this.canVote()) {
       throw new ParsecError(
         'InvalidArgument',
-        this.peers.isRemoved(US) ? 'we cannot vote: we were removed' : 'we cannot vote (not a voter)',
+        this.retired
+          ? 'we cannot vote: this engine is retired'
+          : this.peers.isRemoved(US)
+            ? 'we cannot vote: we were removed'
+            : 'we cannot vote (not a voter)',
       )
     }
     this.startCall()
@@ -369,7 +375,7 @@ export class Parsec {
   }
 
   canVote(): boolean {
-    return this.peers.has(US, VOTE)
+    return !this.retired && this.peers.has(US, VOTE)
   }
 
   /**
@@ -422,7 +428,7 @@ export class Parsec {
    * the remaining members, for the final syncs of the drain.
    */
   gossipRecipients(): PublicId[] {
-    if (!this.peers.has(US, SEND) && !(this.peers.isRemoved(US) && this.graph.hasEventsOf(US))) return []
+    if (!this.peers.has(US, SEND) && !(this.serveOnly && this.graph.hasEventsOf(US))) return []
     const out: PublicId[] = []
     for (let p = 1; p < this.peers.count; p++) if (this.peers.has(p, DKG | RECV)) out.push(this.peers.ids[p])
     return out
@@ -440,7 +446,7 @@ export class Parsec {
   createGossip(peerId: PublicId, known?: Frontier): Step<Request> {
     const peer = this.peers.indexOf(peerId)
     if (peer === undefined) throw new ParsecError('InvalidArgument', `unknown peer ${peerId.name}`)
-    const serveOnly = this.peers.isRemoved(US)
+    const serveOnly = this.serveOnly
     if ((!serveOnly && !this.peers.has(US, SEND)) || !this.graph.hasEventsOf(US)) {
       throw new ParsecError('InvalidArgument', 'we may not send gossip yet')
     }
@@ -468,7 +474,7 @@ export class Parsec {
    */
   handleRequest(src: PublicId, request: Request): Step<Response> {
     this.startCall()
-    if (this.peers.isRemoved(US)) {
+    if (this.serveOnly) {
       const sender = this.peers.indexOf(src)
       if (sender === undefined)
         return this.finishCall<Response>(
@@ -489,7 +495,7 @@ export class Parsec {
   /** Handles a peer's response (spec §5.4); bad input as in `handleRequest`. */
   handleResponse(src: PublicId, response: Response): Step {
     this.startCall()
-    if (this.peers.isRemoved(US)) {
+    if (this.serveOnly) {
       this.warn({ kind: 'serve-only', detail: 'the response was not added' })
       return this.finishCall<never>(undefined)
     }
@@ -820,7 +826,7 @@ export class Parsec {
    */
   ingest(src: PublicId, packedEvents: readonly PackedEvent[]): Step {
     this.startCall()
-    if (this.peers.isRemoved(US)) {
+    if (this.serveOnly) {
       this.warn({ kind: 'serve-only', detail: 'ingested events were not added' })
       return this.finishCall<never>(undefined)
     }
@@ -1019,7 +1025,7 @@ export class Parsec {
   }
 
   private processEvent(index: number): number | undefined {
-    if (this.peers.isRemoved(US)) return undefined
+    if (this.serveOnly) return undefined
     const event = this.graph.get(index)
     if (event.isSync && this.election.isVoter(event.creator)) this.election.buildMetaEvent(event)
     const keys = this.election.decide(event)
@@ -1249,6 +1255,25 @@ export class Parsec {
   /** We were removed: the engine only serves (see `createGossip`, `handleRequest`). */
   get isRemoved(): boolean {
     return this.peers.isRemoved(US)
+  }
+
+  /**
+   * Ends this engine's part in consensus (docs/epochs.md §2: the previous epoch's engine, once the
+   * section agreed to start the next): from now on it only serves, as a removed engine drains.
+   * It answers requests with the events the requester lacks, pushes final syncs, adds nothing it
+   * receives, makes no event and decides nothing more. There is no way back.
+   */
+  retire(): void {
+    this.retired = true
+  }
+
+  /** Serve-only: removed, or retired (`retire`). */
+  get isServeOnly(): boolean {
+    return this.serveOnly
+  }
+
+  private get serveOnly(): boolean {
+    return this.retired || this.peers.isRemoved(US)
   }
 
   /**

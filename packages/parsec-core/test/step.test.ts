@@ -253,6 +253,29 @@ describe('membership decisions in the engine (MEMBERSHIP.md §6)', () => {
     assert.equal(dave.graphSize, size, 'nothing received is added')
   })
 
+  it("retire(): the previous epoch's engine serves only: answers, final syncs, no event, no vote", () => {
+    for (const seed of [31, 32, 33]) {
+      const section = new TestSection(4, seededRandom(seed))
+      for (const node of section.nodes) took(node, node.voteFor(opaque(utf8(`before ${seed}`))))
+      section.runUntilBlocks(2)
+      const [alice, bob] = section.nodes
+      alice.retire()
+      assert.ok(alice.isServeOnly && !alice.isRemoved && !alice.canVote(), `seed ${seed}`)
+      assert.throws(() => alice.voteFor(opaque(utf8('late'))), { code: 'InvalidArgument' })
+      const size = alice.graphSize
+      const request = message(bob, bob.createGossip(alice.ourId))
+      const answer = alice.handleRequest(bob.ourId, request)
+      assert.equal(answer.error, undefined, `seed ${seed}`)
+      assert.ok(answer.message !== undefined, 'a retired engine answers')
+      assert.equal(answer.events.length, 0)
+      assert.equal(alice.handleResponse(bob.ourId, { packedEvents: request.packedEvents }).events.length, 0)
+      assert.equal(alice.graphSize, size, 'nothing received is added, no event made')
+      const push = alice.createGossip(bob.ourId)
+      assert.equal(push.events.length, 0)
+      assert.equal(alice.graphSize, size)
+    }
+  })
+
   it('historyDigest(k) is equal at every peer, undefined beyond what is agreed', () => {
     for (const seed of [21, 22, 23]) {
       const section = new TestSection(5, seededRandom(seed), 'single')

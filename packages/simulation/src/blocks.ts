@@ -8,7 +8,7 @@
 import { type Block, describeBlock, toHex } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import type { BlockInvariants } from './invariants.js'
-import { blockKey } from './keys.js'
+import { blockKey, deliveredKey } from './keys.js'
 import type { SimPeer } from './peers.js'
 import type { Votes } from './votes.js'
 import type { Workload } from './workload.js'
@@ -28,7 +28,11 @@ export class Blocks {
     for (const peer of peers.all) {
       if (!peers.running(peer)) continue
       // A peer that decides its own removal still gets the rest of that block group (spec §8.6).
-      for (const block of peer.agreed.splice(0)) this.record(peer, block)
+      // Taken one by one from the live list: an epoch switch (at a checkpoint) empties it, so the
+      // old engine's blocks after the checkpoint are never delivered (docs/epochs.md §2).
+      for (let block = peer.agreed.shift(); block !== undefined; block = peer.agreed.shift()) {
+        this.record(peer, block)
+      }
       for (let block = peer.parsec.poll(); block !== undefined; block = peer.parsec.poll()) {
         this.record(peer, block)
       }
@@ -37,6 +41,8 @@ export class Blocks {
 
   private record(peer: SimPeer, block: Block): void {
     const { ctx } = this
+    // A later epoch's genesis block is not delivered: the checkpoint before it stands for it.
+    if (peer.epoch > 0 && block.payload.kind === 'genesis') return
     ctx.lastProgress = ctx.step
     const description = describeBlock(block)
     let key = blockKey(description, ctx.mode)
@@ -61,7 +67,9 @@ export class Blocks {
     }
     if (description.kind === 'accusation') peer.accused.add(description.offender)
     this.invariants.check(peer, description, key, position)
+    if (description.kind === 'checkpoint') this.invariants.checkCheckpoint(peer, description)
     peer.keySet.add(key)
+    peer.delivered.add(deliveredKey(block.payload, description.voters, ctx.mode))
     if (this.onBlock !== undefined) {
       this.onBlock(peer, block, position)
       // Its machine decides what follows: joining (self:joined), the drain, stop.

@@ -23,7 +23,7 @@ import type { ByzantinePeer } from './byzantine.js'
 import type { ByzantineHosting } from './byzantine-hosting.js'
 import type { RunContext } from './context.js'
 import type { InboundLimit } from './inbound-limit.js'
-import { type SimPeer, took } from './peers.js'
+import { engineFor, type SimPeer, took } from './peers.js'
 import type { Workload } from './workload.js'
 
 interface Message {
@@ -37,6 +37,8 @@ interface Message {
   readonly due: number
   /** A Byzantine peer's extra request (`spam`). */
   readonly spam: boolean
+  /** The epoch of the engines it is between (docs/epochs.md §3: every sync message carries it). */
+  readonly epoch: number
 }
 
 /** What a membership host says about gossip (`membership-host.ts`). */
@@ -68,6 +70,7 @@ export class Delivery {
     kind: 'request' | 'response',
     body: Request | Response,
     spam = false,
+    epoch = from.epoch,
   ): void {
     const { ctx } = this
     const delay = ctx.options.delay ?? { min: 0, max: 2 }
@@ -75,7 +78,7 @@ export class Delivery {
       this.scheduler === undefined
         ? ctx.step + ctx.rng.range(delay.min, delay.max)
         : ctx.step + this.scheduler.bound
-    this.messages.push({ seq: this.seq++, from, to, kind, body, sent: ctx.step, due, spam })
+    this.messages.push({ seq: this.seq++, from, to, kind, body, sent: ctx.step, due, spam, epoch })
     if (kind === 'response') {
       ctx.stats.responses++
       return
@@ -125,23 +128,33 @@ export class Delivery {
       this.sync.refusedBy(from, to)
       return
     }
+    // The receiver's engine of the message's epoch: its current one, or its retired previous one
+    // (which serves a peer still in that epoch). A later epoch's message waits for nobody: the
+    // receiver switches when it decides the checkpoint itself; a dropped epoch's is not answered.
+    const engine = engineFor(to, message.epoch)
+    if (engine === undefined) {
+      ctx.stats.tolerate(message.epoch > to.epoch ? 'epoch-ahead' : 'epoch-gone')
+      return
+    }
+    const sender = engineFor(from, message.epoch)
     try {
       // Serve-only answers carry no sync event: removed peers stay silent, unless hosting membership
       // (a removed engine then serves until its machine's drain ends with `stop`).
-      if (to.parsec.isRemoved && this.sync === undefined) {
+      if (engine.isRemoved && this.sync === undefined) {
         throw new ParsecError('InvalidSelfState', 'removed')
       }
-      if (this.sync !== undefined && from.parsec.isRemoved) {
-        // A draining leaver's final sync: its events are taken, no sync event is built on it.
-        faults = took(to, to.parsec.ingest(src, message.body.packedEvents)).faults
+      if (this.sync !== undefined && sender?.isServeOnly === true) {
+        // A draining leaver's final sync, or a retired epoch's answer: its events are taken, no
+        // sync event is built on it (it ends with none of the sender's).
+        faults = took(to, engine.ingest(src, message.body.packedEvents)).faults
       } else if (message.kind === 'request') {
-        const step = took(to, to.parsec.handleRequest(src, message.body))
+        const step = took(to, engine.handleRequest(src, message.body))
         faults = step.faults
         if (step.message === undefined) ctx.stats.tolerate('no-response')
-        else if (ctx.peers.running(from)) this.send(to, from, 'response', step.message)
+        else if (ctx.peers.running(from)) this.send(to, from, 'response', step.message, false, message.epoch)
         else ctx.stats.dropped++
       } else {
-        faults = took(to, to.parsec.handleResponse(src, message.body)).faults
+        faults = took(to, engine.handleResponse(src, message.body)).faults
       }
     } catch (error) {
       if (isParsecError(error)) this.noteFaults(message, error.faults)
@@ -151,7 +164,7 @@ export class Delivery {
         return
       }
       if (isParsecError(error) && error.code === 'InvalidPeerState') this.sync?.refusedBy(from, to)
-      if (isParsecError(error) && this.isTolerated(error.code, message)) {
+      if (isParsecError(error) && this.isTolerated(error.code, message, engine)) {
         ctx.stats.tolerate(error.code)
         return
       }
@@ -234,17 +247,17 @@ export class Delivery {
    * a removed receiver; a joiner hearing from a peer it does not know yet (added after it), or
    * from members before it has decided its own Add (`PrematureGossip`, spec §9.2).
    */
-  private isTolerated(code: string, message: Message): boolean {
+  private isTolerated(code: string, message: Message, engine: Parsec): boolean {
     switch (code) {
       case 'InvalidPeerState':
         // The receiver removed the sender, or a relayed event's creator.
-        return internalsOf(message.to.parsec).peers.removedAt.some((at) => at >= 0)
+        return internalsOf(engine).peers.removedAt.some((at) => at >= 0)
       case 'InvalidSelfState':
         return message.to.leaving || this.workload.removed.includes(message.to.name)
       case 'UnknownPeer':
         // A joiner hears from a peer added after it, or a new member gossips to a peer that has
         // not decided its Add yet: the receiver does not know the sender.
-        return internalsOf(message.to.parsec).peers.indexOf(mockId(message.from.name)) === undefined
+        return internalsOf(engine).peers.indexOf(mockId(message.from.name)) === undefined
       case 'PrematureGossip':
         return message.to.status === 'joining'
       default:

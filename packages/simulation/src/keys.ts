@@ -72,3 +72,26 @@ export function blockKeyOfPayload(key: string, genesisIds: readonly PublicId[]):
   if (key === 'genesis') return `genesis:${genesisIds.map((id) => id.name).join(',')}`
   return key
 }
+
+/**
+ * What a delivered block says was decided, to tell which of a peer's own votes are still open at an
+ * epoch switch: the observation's key, in Single mode an opaque one with its voter.
+ */
+export function deliveredKey(
+  observation: Observation,
+  voters: readonly string[],
+  mode: ConsensusMode,
+): string {
+  const key = observationKey(observation)
+  return mode === 'single' && observation.kind === 'opaque' ? `${key}@${voters.join(',')}` : key
+}
+
+/** Whether `voter`'s own vote for `observation` is among `delivered` (`deliveredKey`s). */
+export function voteDelivered(
+  delivered: ReadonlySet<string>,
+  observation: Observation,
+  voter: string,
+  mode: ConsensusMode,
+): boolean {
+  return delivered.has(deliveredKey(observation, [voter], mode))
+}

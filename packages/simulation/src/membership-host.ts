@@ -42,13 +42,14 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
+import { switchEpoch } from './epoch-switch.js'
 import { type JoinTiming, JoinTimings } from './join-timing.js'
 import { observationKey } from './keys.js'
 import { MembershipAdversary } from './membership-adversary.js'
 import { MembershipInvariants } from './membership-invariants.js'
 import { type MembershipRunOptions, membershipConfigOf } from './membership-options.js'
 import { peerName } from './names.js'
-import { type SimPeer, took } from './peers.js'
+import { engineFor, type SimPeer, took } from './peers.js'
 import type { Votes } from './votes.js'
 import type { Workload } from './workload.js'
 
@@ -102,6 +103,8 @@ type Envelope =
       readonly from: string
       readonly to: string
       readonly frontier: Frontier
+      /** The puller's epoch: the server answers from its engine of that epoch. */
+      readonly epoch: number
       readonly due: number
     }
   | {
@@ -109,6 +112,7 @@ type Envelope =
       readonly from: string
       readonly to: string
       readonly events: readonly PackedEvent[] | undefined
+      readonly epoch: number
       readonly due: number
     }
 
@@ -449,10 +453,47 @@ export class MembershipHosting {
     peer.electionAt.delete(position)
     if (h.joined) this.invariants.beforeFold(h, block)
     const before = h.machine.state?.size ?? 0
-    this.apply(h, h.machine.blocks([block], position, election))
+    const step = h.machine.blocks([block], position, election)
+    if (block.payload.kind === 'checkpoint') this.checkpointDelivered(h, peer, block, position)
+    this.apply(h, step)
     if (h.joined) this.invariants.afterFold(h, block, before)
     if (h.joined && block.payload.kind === 'add') this.silenceJoiner(block.payload.peer.name)
     if (h.joined && this.agreedAt[position] === undefined) this.agreedAt[position] = this.ctx.step
+  }
+
+  /**
+   * A voter that delivered its epoch's checkpoint (at `position`) switches to the next epoch
+   * (docs/epochs.md §2): a removed peer that drains does not (it serves its last epoch).
+   */
+  private checkpointDelivered(h: HostedPeer, sim: SimPeer, block: Block, position: number): void {
+    const state = h.machine.state
+    if (block.payload.kind !== 'checkpoint' || state === undefined || state.epochStart !== position + 1)
+      return
+    if (!h.joined || h.draining || sim.parsec.isRemoved || !state.isMember(h.name)) return
+    switchEpoch(this.ctx, sim, h.secret, {
+      epoch: state.epoch,
+      genesis: state.memberIds(),
+      relatedInfo: block.payload.payload,
+      start: position + 1,
+    })
+  }
+
+  /**
+   * A retired engine is dropped once no running peer is still in its epoch (a Byzantine peer that
+   * never switches does not hold it), or after `epochDrainSteps` whatever lags (docs/epochs.md §2).
+   */
+  private dropRetired(): void {
+    const { ctx } = this
+    const drain = this.options.epochDrainSteps ?? 3000
+    const running = ctx.peers.all.filter((p) => ctx.peers.running(p) && p.byzantine === undefined)
+    for (const peer of running) {
+      const previous = peer.previous
+      if (previous === undefined) continue
+      const needed = running.some((p) => p.epoch <= previous.epoch && p !== peer)
+      if (needed && ctx.step - previous.since < drain) continue
+      peer.previous = undefined
+      ctx.log(`${peer.name} drops epoch ${previous.epoch}`)
+    }
   }
 
   /**
@@ -510,6 +551,7 @@ export class MembershipHosting {
       this.sortedHosts().map((h) => ({ name: h.name, machine: h.machine, parsec: h.sim?.parsec })),
     )
     this.invariants.afterStep()
+    this.dropRetired()
     while (this.scheduledAt.length < this.workload.scheduledOpaque) this.scheduledAt.push(ctx.step)
     this.updateOutcomes()
     this.syncMembers()
@@ -1059,19 +1101,17 @@ export class MembershipHosting {
         this.apply(to, to.machine.receive(mockId(envelope.from), envelope.bytes))
         return
       case 'pull': {
-        const events = to.sim?.parsec.exportEvents(
-          envelope.frontier,
-          0,
-          (_e, taken) => taken < PAGE_EVENTS,
-        ).events
+        const engine = to.sim === undefined ? undefined : engineFor(to.sim, envelope.epoch)
+        const events = engine?.exportEvents(envelope.frontier, 0, (_e, taken) => taken < PAGE_EVENTS).events
         this.pages++
-        this.queue.push({ kind: 'page', from: to.name, to: from.name, events, due: this.delay() })
+        const { epoch } = envelope
+        this.queue.push({ kind: 'page', from: to.name, to: from.name, events, epoch, due: this.delay() })
         return
       }
       case 'page': {
         to.pulling = false
         const sim = to.sim
-        if (sim === undefined || to.catchUpFrom !== envelope.from) return
+        if (sim === undefined || to.catchUpFrom !== envelope.from || envelope.epoch !== sim.epoch) return
         if (envelope.events === undefined || envelope.events.length === 0) {
           to.nextPullAt = ctx.step + IDLE_PULL_STEPS
           return
@@ -1106,6 +1146,7 @@ export class MembershipHosting {
       from: h.name,
       to: h.catchUpFrom,
       frontier: sim.parsec.frontier(),
+      epoch: sim.epoch,
       due: this.delay(),
     })
   }

@@ -56,6 +56,11 @@ export interface MembershipRunOptions {
    * `stale` the genesis chain only (default none).
    */
   readonly forgedJoinInfo?: 'genesis' | 'chain' | 'stale'
+  /**
+   * Steps a peer keeps its retired engine after an epoch switch while some running peer is still in
+   * that epoch (default 3000); it is dropped at once when none is (docs/epochs.md §2).
+   */
+  readonly epochDrainSteps?: number
   /** Steps within which the joins, leaves and silences are drawn (default 600). */
   readonly window?: number
   /**

@@ -10,6 +10,7 @@ import {
   membershipLiveDefaultsScenario,
 } from './membership-scenarios-adversarial.js'
 import { membershipChangeScenarios } from './membership-scenarios-changes.js'
+import { membershipEpochScenarios } from './membership-scenarios-epochs.js'
 import type { Scenario } from './scenarios.js'
 
 export const membershipScenarios: readonly Scenario[] = [
@@ -79,6 +80,7 @@ export const membershipScenarios: readonly Scenario[] = [
   },
   ...membershipChangeScenarios,
   ...membershipAdversarialScenarios,
+  ...membershipEpochScenarios,
 ]
 
 /** Scenarios too slow for the sweeps (the live defaults): run by name. */

@@ -56,6 +56,28 @@ export interface SimPeer {
   readonly electionAt: Map<number, number>
   /** Membership hosting: creators of the events that reached its engine since the last step. */
   heard?: Set<string>
+  /** Its engine's epoch (docs/epochs.md; 0 unless the run has checkpoints). */
+  epoch: number
+  /** Global position = engine position + this (epoch e > 0: its start - 1, the genesis not delivered). */
+  positionOffset: number
+  /** Added to its engine's election indices, so they are unique across epochs. */
+  electionBase: number
+  /** The voters its current epoch's engine started from (a checkpoint's proofs are checked against them). */
+  epochVoters: string[]
+  /** The previous epoch's engine, retired: it serves peers still in that epoch until dropped. */
+  previous: { readonly parsec: Parsec; readonly epoch: number; readonly since: number } | undefined
+  /** The workload's observations it voted in its current engine, in order (re-cast at a switch). */
+  epochVotes: Observation[]
+  /** Observation keys of its delivered blocks (Single-mode opaque: `key@voter`), for the re-cast. */
+  readonly delivered: Set<string>
+  /** The first position it delivered itself (a joiner that started from a checkpoint: its start). */
+  firstDelivered: number
+}
+
+/** The engine of `peer` for `epoch`: its current one, or its retired previous one. */
+export function engineFor(peer: SimPeer, epoch: number): Parsec | undefined {
+  if (epoch === peer.epoch) return peer.parsec
+  return peer.previous?.epoch === epoch ? peer.previous.parsec : undefined
 }
 
 /** Keeps a step of `peer`'s engine (its blocks, for the next poll); throws its error, as calls once did. */
@@ -64,9 +86,10 @@ export function took<M>(peer: SimPeer, step: Step<M>): Step<M> {
   if (peer.heard !== undefined) {
     // Hosting membership: what its machine reads from the step (decisions, activity).
     for (const decision of step.decisions) {
-      peer.decisions.push(decision)
+      const election = decision.election + peer.electionBase
+      peer.decisions.push(peer.electionBase === 0 ? decision : { ...decision, election })
       for (let i = 0; i < decision.observations.length; i++) {
-        peer.electionAt.set(decision.firstPosition + i, decision.election)
+        peer.electionAt.set(decision.firstPosition + i + peer.positionOffset, election)
       }
     }
     for (const event of step.events) peer.heard.add(event.creator.name)
@@ -106,6 +129,14 @@ export class Peers {
       accused: new Set(),
       decisions: [],
       electionAt: new Map(),
+      epoch: 0,
+      positionOffset: 0,
+      electionBase: 0,
+      epochVoters: this.genesisIds.map((id) => id.name),
+      previous: undefined,
+      epochVotes: [],
+      delivered: new Set(),
+      firstDelivered: 0,
     }
     this.all.push(peer)
     this.byName.set(name, peer)

@@ -44,6 +44,10 @@ export interface SimulationStats {
   readonly forgedEventsAccepted: number
   /** Failed engine calls of Byzantine peers (their own tricks can break their engines), by code. */
   readonly byzantineErrors: Record<string, number>
+  /** Epoch switches at peers (one per peer per checkpoint it delivered as a voter). */
+  readonly epochSwitches: number
+  /** The workload's payloads voted again in a new epoch because the old one had not delivered them. */
+  readonly recast: number
   /**
    * Per decision (election) so far, in order: the highest meta-vote round of the deciding event,
    * the largest among the honest peers (rounds-to-decision).

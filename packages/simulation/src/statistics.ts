@@ -13,6 +13,9 @@ export class Statistics {
   silenced = 0
   refused = 0
   forgedEventsAccepted = 0
+  /** Epoch switches at peers (docs/epochs.md), and the payloads re-cast in them. */
+  epochSwitches = 0
+  recast = 0
   readonly spam = { sent: 0, arrived: 0, refused: 0 }
   private readonly tolerated: Record<string, number> = {}
   private readonly requestsSent: Record<string, number> = {}
@@ -61,6 +64,8 @@ export class Statistics {
       refused: this.refused,
       forgedEventsAccepted: this.forgedEventsAccepted,
       byzantineErrors: { ...this.byzantineErrors },
+      epochSwitches: this.epochSwitches,
+      recast: this.recast,
       decisionRounds,
     }
   }

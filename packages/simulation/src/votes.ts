@@ -86,6 +86,7 @@ export class Votes {
       return
     }
     peer.byzantine?.noteVote(observation)
+    if (peer.byzantine === undefined) peer.epochVotes.push(observation)
     let voters = this.cast.get(key)
     if (voters === undefined) {
       voters = new Set()
