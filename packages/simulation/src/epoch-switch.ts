@@ -90,12 +90,15 @@ export function observe(peer: SimPeer, parsec: Parsec, next: EpochStart, member:
   enter(peer, parsec, next)
 }
 
-function enter(peer: SimPeer, parsec: Parsec, next: EpochStart): void {
+/** `peer` runs `parsec`, the engine of epoch `next`, from now on. */
+export function enter(peer: SimPeer, parsec: Parsec, next: EpochStart): void {
   peer.parsec = parsec
   peer.epoch = next.epoch
   peer.positionOffset = next.epoch === 0 ? 0 : next.start - 1
   peer.electionBase = next.epoch * ELECTIONS_PER_EPOCH
-  peer.epochVoters = sortIds(next.genesis).map((id) => id.name)
+  peer.epochGenesis = sortIds(next.genesis)
+  peer.epochVoters = peer.epochGenesis.map((id) => id.name)
+  peer.epochRelatedInfo = next.relatedInfo
   peer.epochVotes = []
   peer.agreed.length = 0
   peer.decisions.length = 0

@@ -42,6 +42,7 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
+import { type Persisted, persist, restoreEngine } from './epoch-restart.js'
 import { switchEpoch } from './epoch-switch.js'
 import { type JoinTiming, JoinTimings } from './join-timing.js'
 import { observationKey } from './keys.js'
@@ -66,7 +67,8 @@ const TICK_EVERY = 10
 export interface HostedPeer {
   readonly name: string
   readonly secret: MockSecretId
-  readonly machine: Membership
+  /** Its machine (a restart resumes a new one from the delivered blocks). */
+  machine: Membership
   sim: SimPeer | undefined
   readonly founder: boolean
   readonly sybil: boolean
@@ -88,6 +90,12 @@ export interface HostedPeer {
   readonly seenVotes: Set<string>
   lastGraphSize: number
   findMembers: boolean
+  /** Every block it delivered, with the election that decided it (what a restart resumes from). */
+  readonly blockLog: Block[]
+  readonly electionLog: (number | undefined)[]
+  /** Killed mid-switch (`epochRestarts`): what its store held, and the step it restarts at. */
+  persisted: Persisted | undefined
+  restartAt: number | undefined
 }
 
 type Envelope =
@@ -168,6 +176,10 @@ export interface MembershipReport {
   readonly agreedAt: number[]
   /** Per opaque payload, in order ("0", "1", ...): the step it was scheduled (the offered load). */
   readonly scheduledAt: number[]
+  /** Per honest member at the end: the epoch its engine is in. */
+  readonly epochs: Record<string, number>
+  /** The kills at an epoch switch (`epochRestarts`), as `peer@position:before|after`. */
+  readonly restarts: string[]
 }
 
 export class MembershipHosting {
@@ -200,6 +212,8 @@ export class MembershipHosting {
   private readonly fragile: Record<string, number> = {}
   private readonly warnings: Record<string, number> = {}
   private readonly agreedAt: number[] = []
+  /** The kills at a switch (`epochRestarts`): `peer@position:moment`. */
+  private readonly restarts: string[] = []
   private readonly scheduledAt: number[] = []
 
   constructor(
@@ -410,6 +424,7 @@ export class MembershipHosting {
     this.advanceSpecialChanges()
     this.deliver()
     for (const h of this.sortedHosts()) {
+      if (h.restartAt !== undefined && h.restartAt <= ctx.step) this.restart(h)
       // A crashed peer (`failures`) handles nothing more, its machine included.
       if (h.alive && h.sim?.status === 'crashed') {
         h.alive = false
@@ -453,6 +468,8 @@ export class MembershipHosting {
     peer.electionAt.delete(position)
     if (h.joined) this.invariants.beforeFold(h, block)
     const before = h.machine.state?.size ?? 0
+    h.blockLog.push(block)
+    h.electionLog.push(election)
     const step = h.machine.blocks([block], position, election)
     if (block.payload.kind === 'checkpoint') this.checkpointDelivered(h, peer, block, position)
     this.apply(h, step)
@@ -470,12 +487,79 @@ export class MembershipHosting {
     if (block.payload.kind !== 'checkpoint' || state === undefined || state.epochStart !== position + 1)
       return
     if (!h.joined || h.draining || sim.parsec.isRemoved || !state.isMember(h.name)) return
+    if (sim.epoch >= state.epoch) return // a restart that had stored its switch
+    const kill = this.killsAtSwitch(h)
+    if (kill === 'before') {
+      this.kill(h, sim, 'before')
+      return
+    }
     switchEpoch(this.ctx, sim, h.secret, {
       epoch: state.epoch,
       genesis: state.memberIds(),
       relatedInfo: block.payload.payload,
       start: position + 1,
     })
+    if (kill === 'after') this.kill(h, sim, 'after')
+  }
+
+  /**
+   * Whether `h` is killed as it switches (`epochRestarts`: the first founder, at its first
+   * checkpoints, one kill at a time; alternately before its switch is stored and after).
+   */
+  private killsAtSwitch(h: HostedPeer): 'before' | 'after' | undefined {
+    const wanted = this.options.epochRestarts ?? 0
+    if (this.restarts.length >= wanted || h.name !== this.ctx.peers.genesisIds[0]?.name) return undefined
+    // One kill per checkpoint: a restart that switches again at the same one is not killed again.
+    if (this.restarts.some((r) => r.startsWith(`${h.name}@${(h.sim?.keys.length ?? 0) - 1}:`)))
+      return undefined
+    if (h.sim?.byzantine !== undefined) return undefined
+    return this.restarts.length % 2 === 0 ? 'before' : 'after'
+  }
+
+  private kill(h: HostedPeer, sim: SimPeer, moment: Persisted['moment']): void {
+    const { ctx } = this
+    h.persisted = persist(sim, moment, h.blockLog, h.electionLog)
+    h.restartAt = ctx.step + (this.options.restartDownSteps ?? 20)
+    h.alive = false
+    sim.status = 'crashed'
+    sim.agreed.length = 0
+    this.restarts.push(`${h.name}@${sim.keys.length - 1}:${moment}`)
+    ctx.log(
+      `${h.name} is killed as it delivers checkpoint ${sim.keys.length - 1} (${moment} its switch is stored)`,
+    )
+  }
+
+  /** A killed peer starts again from its store: the engine of its stored epoch, its machine resumed. */
+  private restart(h: HostedPeer): void {
+    const { ctx } = this
+    const stored = h.persisted
+    const sim = h.sim
+    const record = h.machine.state?.record
+    h.persisted = undefined
+    h.restartAt = undefined
+    if (stored === undefined || sim === undefined || record === undefined) return
+    sim.status = 'active'
+    sim.heard = new Set()
+    if (!restoreEngine(ctx, sim, h.secret, stored)) return
+    h.machine = Membership.resume({
+      us: h.secret,
+      now: ctx.clock.now,
+      rng: this.machineRng(),
+      config: this.machineConfig,
+      ...(this.policy === undefined ? {} : { policy: this.policy }),
+      record,
+      blocks: stored.blocks,
+      elections: stored.elections,
+    })
+    h.alive = true
+    h.lastGraphSize = 0
+    h.seenVotes.clear()
+    h.wakeAt = undefined
+    ctx.log(`${h.name} restarts in epoch ${sim.epoch} with ${sim.keys.length} blocks`)
+    this.apply(h, h.machine.start())
+    // Killed before its switch was stored: its last block is the checkpoint, it switches again.
+    const last = h.blockLog[sim.keys.length - 1]
+    if (last?.payload.kind === 'checkpoint') this.checkpointDelivered(h, sim, last, sim.keys.length - 1)
   }
 
   /**
@@ -1194,6 +1278,10 @@ export class MembershipHosting {
       seenVotes: new Set(),
       lastGraphSize: 0,
       findMembers: false,
+      blockLog: [],
+      electionLog: [],
+      persisted: undefined,
+      restartAt: undefined,
     }
     this.hosts.set(name, host)
     return host
@@ -1231,8 +1319,10 @@ export class MembershipHosting {
   /** The run's membership report. */
   report(): MembershipReport {
     const members: Record<string, string[]> = {}
+    const epochs: Record<string, number> = {}
     for (const h of this.honestMembers()) {
       members[h.name] = (h.machine.state?.memberIds() ?? []).map((id) => id.name).sort()
+      epochs[h.name] = h.sim?.epoch ?? 0
     }
     return {
       members,
@@ -1258,6 +1348,8 @@ export class MembershipHosting {
       drainCrashes: [...this.adversary.drainCrashes],
       agreedAt: [...this.agreedAt],
       scheduledAt: [...this.scheduledAt],
+      epochs,
+      restarts: [...this.restarts],
     }
   }
 }

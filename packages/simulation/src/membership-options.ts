@@ -61,6 +61,13 @@ export interface MembershipRunOptions {
    * that epoch (default 3000); it is dropped at once when none is (docs/epochs.md §2).
    */
   readonly epochDrainSteps?: number
+  /**
+   * The first founder is killed as it delivers each of the first `epochRestarts` checkpoints,
+   * alternately before its switch is stored and after, and restarts `restartDownSteps` later
+   * (default 20) from what it stored (default 0; docs/epochs.md §5).
+   */
+  readonly epochRestarts?: number
+  readonly restartDownSteps?: number
   /** Steps within which the joins, leaves and silences are drawn (default 600). */
   readonly window?: number
   /**

@@ -84,6 +84,28 @@ export const membershipEpochScenarios: readonly Scenario[] = [
     check: (r) => epochProblems(r, 4),
   },
   {
+    name: 'epochs-restart',
+    summary:
+      '5 founders; one is killed as it delivers a checkpoint (before its switch is stored, then after) and restarts into the right epoch',
+    options: (seed) => ({
+      seed,
+      genesisSize: 5,
+      opaque: 120,
+      maxSteps: 20_000,
+      membership: { epochRestarts: 2, config: { checkpointBlocks: EPOCH_BLOCKS } },
+    }),
+    check: (r) => {
+      const problems = epochProblems(r, 4)
+      const m = r.membership!
+      if (m.restarts.length !== 2) problems.push(`${m.restarts.length} kills at a switch, expected 2`)
+      const epochs = new Set(Object.values(m.epochs))
+      if (epochs.size !== 1) problems.push(`members end in different epochs: ${JSON.stringify(m.epochs)}`)
+      const killed = m.restarts[0]?.split('@')[0]
+      if (killed !== undefined && !r.honest.includes(killed)) problems.push(`${killed} did not come back`)
+      return problems
+    },
+  },
+  {
     name: 'epochs-byzantine',
     summary: '5 founders, one forks; the honest four agree every payload once across the epochs',
     options: (seed) => ({

@@ -14,6 +14,7 @@ import {
   type MockPublicId,
   type Observation,
   type Parsec,
+  type PublicId,
   parityCoin,
   type Step,
 } from '@parsec-section/parsec-core'
@@ -64,6 +65,9 @@ export interface SimPeer {
   electionBase: number
   /** The voters its current epoch's engine started from (a checkpoint's proofs are checked against them). */
   epochVoters: string[]
+  /** The same voters, and the genesis related info of its epoch (a restart rebuilds the engine from them). */
+  epochGenesis: readonly PublicId[]
+  epochRelatedInfo: Uint8Array
   /** The previous epoch's engine, retired: it serves peers still in that epoch until dropped. */
   previous: { readonly parsec: Parsec; readonly epoch: number; readonly since: number } | undefined
   /** The workload's observations it voted in its current engine, in order (re-cast at a switch). */
@@ -133,6 +137,8 @@ export class Peers {
       positionOffset: 0,
       electionBase: 0,
       epochVoters: this.genesisIds.map((id) => id.name),
+      epochGenesis: this.genesisIds,
+      epochRelatedInfo: new Uint8Array(),
       previous: undefined,
       epochVotes: [],
       delivered: new Set(),
