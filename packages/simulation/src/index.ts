@@ -23,6 +23,7 @@ export { blockKey } from './keys.js'
 export type { MembershipReport } from './membership-host.js'
 export type { MembershipHostView, MembershipRunOptions, MembershipTraceEntry } from './membership-options.js'
 export { membershipConfigOf, SIMULATION_MEMBERSHIP, shortenedDefaults } from './membership-options.js'
+export { epochProblems, membershipEpochScenarios } from './membership-scenarios-epochs.js'
 export type { Behaviour, Misbehaviour } from './misbehaviour.js'
 export {
   BEHAVIOURS,

@@ -6,6 +6,7 @@ import {
   allScenarios,
   byzantineScenarios,
   findScenario,
+  membershipEpochScenarios,
   membershipScenarios,
   reproduceCommand,
   runScenario,
@@ -14,14 +15,15 @@ import {
 } from '@parsec-section/simulation'
 import { choiceOption, intOption, parse, UsageError } from '../args.js'
 
-const SUITES: Record<'standard' | 'byzantine' | 'membership' | 'all', readonly Scenario[]> = {
+const SUITES: Record<'standard' | 'byzantine' | 'membership' | 'epochs' | 'all', readonly Scenario[]> = {
   standard: scenarios,
   byzantine: byzantineScenarios,
   membership: membershipScenarios,
+  epochs: membershipEpochScenarios,
   all: allScenarios,
 }
 
-const HELP = `usage: parsec-peer soak [--seeds N | --each K] [--from S] [--suite standard|byzantine|membership|all] [--scenario NAME]
+const HELP = `usage: parsec-peer soak [--seeds N | --each K] [--from S] [--suite standard|byzantine|membership|epochs|all] [--scenario NAME]
                         [--coin concrete|parity] [--json]
 
 Runs N simulations (default 5 per scenario of the suite; --each K runs K per scenario, N = K times
@@ -31,7 +33,8 @@ and an interrupted soak resumes with --from (the progress lines print where to r
 picks the scenarios: standard (default, the reference's ${scenarios.length}: voting, crashes, churn), byzantine
 (the ${byzantineScenarios.length} with Byzantine peers: one per behaviour, the reference's fork, and mixes with churn and
 crashes), membership (the ${membershipScenarios.length} hosting the membership machine: joins, leaves, silent members,
-operator removals, a Sybil burst) or all. --scenario NAME runs only that scenario, with seeds S..S+N-1. --coin picks the
+operator removals, a Sybil burst), epochs (the ${membershipEpochScenarios.length} of them with epoch switches: checkpoints every
+15 blocks under crashes, a fork, a founder killed mid-switch, churn) or all. --scenario NAME runs only that scenario, with seeds S..S+N-1. --coin picks the
 peers' coin: concrete (default, the RFC's gradient-leadership coin, spec §16) or parity (the
 reference v0.7.3's stand-in).
 
@@ -70,7 +73,7 @@ export const soakCommand = {
     const suiteName = choiceOption(
       values,
       'suite',
-      ['standard', 'byzantine', 'membership', 'all'] as const,
+      ['standard', 'byzantine', 'membership', 'epochs', 'all'] as const,
       'standard',
     )
     const suite = SUITES[suiteName]
