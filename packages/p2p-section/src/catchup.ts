@@ -57,7 +57,11 @@ export interface RequestReader {
 
 /** What the section lends the catch-up: its engine and what to do with what arrives. */
 export interface CatchUpHost {
+  /** Our current engine and its epoch. */
   engine(): Parsec | undefined
+  epoch(): number
+  /** Our engine of `epoch`: the current one, or the previous one while it drains (serve-only). */
+  engineOf(epoch: number): Parsec | undefined
   /** The member's engine id for a peer id, undefined for a non-member. */
   memberOf(peer: PeerId): PublicId | undefined
   /** A member's engine id by engine name (hex public key). */
@@ -68,6 +72,18 @@ export interface CatchUpHost {
   flush(): Promise<void>
   /** A requester's frontier: what it holds (section/claimed-frontiers.ts). */
   claimed?(peer: PeerId, frontier: Frontier): void
+}
+
+/** A page with nothing in it, for the answers that are only a status. */
+const EMPTY_PAGE: CatchUpPage = {
+  events: [],
+  next: 0n,
+  done: false,
+  graphSize: 0n,
+  requesterLastHash: new Uint8Array(0),
+  notMember: false,
+  otherEpoch: false,
+  epoch: 0n,
 }
 
 function decodeRequest(bytes: Uint8Array | Uint8ArrayList): CatchUpRequest {
@@ -106,9 +122,14 @@ export class CatchUp {
   async serve(messages: RequestReader, connection: Connection, member: PublicId): Promise<void> {
     for (;;) {
       const request = decodeRequest(await messages.read())
-      const engine = this.host.engine()
-      if (engine === undefined) throw new SectionError('NotStarted', 'the section service is not started')
-      const page = this.page(engine, member, request, connection.remotePeer)
+      if (this.host.engine() === undefined)
+        throw new SectionError('NotStarted', 'the section service is not started')
+      const epoch = request.epoch > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(request.epoch)
+      const engine = this.host.engineOf(epoch)
+      const page =
+        engine === undefined
+          ? { ...EMPTY_PAGE, done: true, otherEpoch: true, epoch: BigInt(this.host.epoch()) }
+          : this.page(engine, member, request, connection.remotePeer, epoch)
       await messages.write(CatchUpPage.encode(page), {
         signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
       })
@@ -122,22 +143,22 @@ export class CatchUp {
    */
   async refuse(messages: RequestReader): Promise<void> {
     decodeRequest(await messages.read())
-    const page: CatchUpPage = {
-      events: [],
-      next: 0n,
-      done: true,
-      graphSize: 0n,
-      requesterLastHash: new Uint8Array(0),
-      notMember: true,
-    }
+    const page: CatchUpPage = { ...EMPTY_PAGE, done: true, notMember: true }
     await messages.write(CatchUpPage.encode(page), {
       signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
     })
   }
 
-  private page(engine: Parsec, member: PublicId, request: CatchUpRequest, requester: PeerId): CatchUpPage {
+  private page(
+    engine: Parsec,
+    member: PublicId,
+    request: CatchUpRequest,
+    requester: PeerId,
+    epoch: number,
+  ): CatchUpPage {
     const known = frontierFromWire(request.known, (name) => this.host.resolve(name))
-    this.host.claimed?.(requester, known)
+    // What it holds of our current graph (a frontier of an older epoch's says nothing of it).
+    if (epoch === this.host.epoch()) this.host.claimed?.(requester, known)
     const maxBytes = Math.min(request.maxBytes, this.limits.pageBytes)
     const from = request.from > BigInt(Number.MAX_SAFE_INTEGER) ? engine.graphSize : Number(request.from)
     const latest = engine.latestEventOf(member)
@@ -146,7 +167,8 @@ export class CatchUp {
       requesterLast: latest === undefined ? undefined : BigInt(latest.index),
       requesterLastHash: latest === undefined ? new Uint8Array(0) : Uint8Array.from(latest.hash),
     }
-    if (maxBytes === 0) return { events: [], next: request.from, done: false, ...status, notMember: false }
+    const tail = { notMember: false, otherEpoch: false, epoch: BigInt(epoch) }
+    if (maxBytes === 0) return { events: [], next: request.from, done: false, ...status, ...tail }
     let bytes = 0
     const exported = engine.exportEvents(known, from, (event, taken) => {
       bytes += packedEventBytes(event).length + ENTRY_OVERHEAD
@@ -157,7 +179,7 @@ export class CatchUp {
       next: BigInt(exported.next),
       done: exported.done,
       ...status,
-      notMember: false,
+      ...tail,
     }
   }
 
@@ -178,6 +200,11 @@ export class CatchUp {
     const page = decodePage(await lp.read({ signal }), this.limits.maxEventsPerMessage)
     if (page.notMember)
       throw new SectionError('NotAMember', 'the member no longer counts us as one (removed)')
+    if (page.otherEpoch)
+      throw new SectionError(
+        'OtherEpoch',
+        `the member holds no graph of epoch ${request.epoch} (it is in epoch ${page.epoch})`,
+      )
     return page
   }
 
@@ -185,7 +212,7 @@ export class CatchUp {
   async status(peer: PeerId): Promise<PeerStatus> {
     const { stream, lp } = await this.open(peer)
     try {
-      const page = await this.ask(lp, { known: [], from: 0n, maxBytes: 0 })
+      const page = await this.ask(lp, { known: [], from: 0n, maxBytes: 0, epoch: BigInt(this.host.epoch()) })
       // Bounded: a partner that never closes its side must not hold the self-check up.
       await stream
         .close({ signal: AbortSignal.timeout(this.limits.responseTimeoutMs) })
@@ -217,14 +244,19 @@ export class CatchUp {
     let progress: PullProgress = { peer, pages: 0, events: 0, serverGraphSize: 0, done: false }
     try {
       let from = 0n
+      const epoch = this.host.epoch()
       for (;;) {
         const engine = this.host.engine()
         if (engine === undefined) throw new SectionError('NotStarted', 'the section service stopped')
+        // We switched epochs meanwhile: this graph is done with (the next pull is the new one's).
+        if (this.host.epoch() !== epoch) break
         const page = await this.ask(lp, {
           known: engine.frontier().map(frontierEntryToWire),
           from,
           maxBytes: this.limits.pageBytes,
+          epoch: BigInt(epoch),
         })
+        if (this.host.epoch() !== epoch) break
         const step = engine.ingest(member, decodeEvents(page.events))
         // The events before a bad one stay: persisted either way, then the error is thrown.
         this.host.take(step, peer)

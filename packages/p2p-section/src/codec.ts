@@ -28,6 +28,8 @@ export interface DecodedSync {
   readonly packedEvents: PackedEvent[]
   /** What the requester says it holds (requests). */
   readonly known: Frontier
+  /** The epoch of the engine it is from or for (docs/epochs.md §3). */
+  readonly epoch: number
 }
 
 // The engine rebuilds packed events on demand, so an event object lives for one message or one
@@ -47,13 +49,15 @@ export function packedEventBytes(event: PackedEvent): Uint8Array<ArrayBuffer> {
 const ENTRY_OVERHEAD = 6
 
 /** What a sync message says besides its events (see pb/sync.proto). */
-export type SyncStatus = 'ok' | 'catch-up' | 'not-ready' | 'not-member'
+export type SyncStatus = 'ok' | 'catch-up' | 'not-ready' | 'not-member' | 'served' | 'other-epoch'
 
 const STATUS_TO_WIRE: Record<SyncStatus, SyncMessage.Status> = {
   ok: SyncMessage.Status.OK,
   'catch-up': SyncMessage.Status.CATCH_UP,
   'not-ready': SyncMessage.Status.NOT_READY,
   'not-member': SyncMessage.Status.NOT_MEMBER,
+  served: SyncMessage.Status.SERVED,
+  'other-epoch': SyncMessage.Status.OTHER_EPOCH,
 }
 
 const STATUS_FROM_WIRE = new Map<SyncMessage.Status, SyncStatus>(
@@ -80,23 +84,30 @@ export function encodeSync(
   events: readonly PackedEvent[],
   pageBytes: number,
   known: Frontier = [],
+  /** The engine's epoch, and (a response) whether a retired engine answered (`served`). */
+  from: { readonly epoch?: number; readonly served?: boolean } = {},
 ): Uint8Array | undefined {
   if (eventsBytes(events, pageBytes) > pageBytes) return undefined
   return SyncMessage.encode({
     kind: kind === 'request' ? SyncMessage.Kind.REQUEST : SyncMessage.Kind.RESPONSE,
-    status: SyncMessage.Status.OK,
+    status: from.served === true ? SyncMessage.Status.SERVED : SyncMessage.Status.OK,
     events: events.map(packedEventBytes),
     known: known.map(frontierEntryToWire),
+    epoch: BigInt(from.epoch ?? 0),
   })
 }
 
-/** A sync message with no events: `catch-up`, `not-ready`, `not-member`, or (a response) an acknowledgement. */
-export function encodeSyncSignal(kind: SyncKind, status: SyncStatus): Uint8Array {
+/**
+ * A sync message with no events: `catch-up`, `not-ready`, `not-member`, `other-epoch` (with our
+ * current epoch), or (a response) an acknowledgement.
+ */
+export function encodeSyncSignal(kind: SyncKind, status: SyncStatus, epoch = 0): Uint8Array {
   return SyncMessage.encode({
     kind: kind === 'request' ? SyncMessage.Kind.REQUEST : SyncMessage.Kind.RESPONSE,
     status: STATUS_TO_WIRE[status],
     events: [],
     known: [],
+    epoch: BigInt(epoch),
   })
 }
 
@@ -141,10 +152,12 @@ export function decodeSync(
   }
   const kind: SyncKind = message.kind === SyncMessage.Kind.RESPONSE ? 'response' : 'request'
   const status = STATUS_FROM_WIRE.get(message.status) ?? 'ok'
-  if (status !== 'ok' && message.events.length > 0)
+  if (status !== 'ok' && status !== 'served' && message.events.length > 0)
     throw new SectionError('MalformedMessage', `a ${status} message with events`)
-  if ((status === 'not-ready' || status === 'not-member') && kind === 'request')
+  if (status !== 'ok' && status !== 'catch-up' && kind === 'request')
     throw new SectionError('MalformedMessage', `a ${status} request`)
+  if (message.epoch > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new SectionError('MalformedMessage', `epoch ${message.epoch} out of range`)
   if (status === 'ok' && kind === 'request' && message.events.length === 0)
     throw new SectionError('MalformedMessage', 'a sync request with no event')
   return {
@@ -152,6 +165,7 @@ export function decodeSync(
     status,
     packedEvents: decodeEvents(message.events),
     known: frontierFromWire(message.known, resolve),
+    epoch: Number(message.epoch),
   }
 }
 

@@ -52,6 +52,11 @@ export type SectionErrorCode =
   | 'InvalidArgument'
   /** `leave()` was refused (a `LeaveRefusedError`, whose `reason` says why). */
   | 'LeaveRefused'
+  /**
+   * The partner holds no engine of our epoch (docs/epochs.md §3): it dropped it (we lag by whole
+   * epochs and catch up from checkpoints) or we are ahead of it (it switches soon). Not a fault.
+   */
+  | 'OtherEpoch'
 
 /**
  * Transport-level failures, reported as `link:error` events and never as faults: a peer that was

@@ -56,6 +56,29 @@ describe('sync codec', () => {
     assert.deepEqual([ack.status, ack.packedEvents.length], ['ok', 0])
   })
 
+  it('carries the epoch (docs/epochs.md §3): a retired engine answers `served`, none `other-epoch`', () => {
+    const engine = engineWithEvents(2)
+    const events = engine.packedEvents()
+    const request = decodeSync(must(encodeSync('request', events, 1 << 20, [], { epoch: 7 })), 1000, nobody)
+    assert.deepEqual([request.status, request.epoch], ['ok', 7])
+    const served = decodeSync(
+      must(encodeSync('response', events, 1 << 20, [], { epoch: 6, served: true })),
+      1000,
+      nobody,
+    )
+    assert.deepEqual([served.status, served.epoch, served.packedEvents.length], ['served', 6, events.length])
+    const other = decodeSync(encodeSyncSignal('response', 'other-epoch', 9), 1000, nobody)
+    assert.deepEqual([other.status, other.epoch, other.packedEvents.length], ['other-epoch', 9, 0])
+    // A peer without epochs sends none: epoch 0.
+    assert.equal(decodeSync(must(encodeSync('request', events, 1 << 20)), 1000, nobody).epoch, 0)
+    assert.throws(() => decodeSync(encodeSyncSignal('request', 'other-epoch', 1), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
+    assert.throws(() => decodeSync(encodeSyncSignal('request', 'served', 1), 1000, nobody), {
+      code: 'MalformedMessage',
+    })
+  })
+
   it('rejects malformed envelopes and too many events with typed errors', () => {
     const events = engineWithEvents(5).packedEvents()
     const bytes = must(encodeSync('request', events, 1 << 20))

@@ -66,6 +66,7 @@ async function draining() {
   const parts: DrainParts = {
     lifecycle,
     roster: { gossipPartners: () => members.map((m) => m.partner), resolve: () => undefined },
+    epoch: () => 0,
     streams: {
       get: async (peerId) => {
         const member = byPeer(peerId.toString())

@@ -7,6 +7,7 @@ export interface CatchUpRequest {
   known: FrontierEntry[]
   from: bigint
   maxBytes: number
+  epoch: bigint
 }
 
 export namespace CatchUpRequest {
@@ -36,6 +37,11 @@ export namespace CatchUpRequest {
           w.uint32(obj.maxBytes)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -43,7 +49,8 @@ export namespace CatchUpRequest {
         const obj: any = {
           known: [],
           from: 0n,
-          maxBytes: 0
+          maxBytes: 0,
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -68,6 +75,10 @@ export namespace CatchUpRequest {
             }
             case 3: {
               obj.maxBytes = reader.uint32()
+              break
+            }
+            case 4: {
+              obj.epoch = reader.uint64()
               break
             }
             default: {
@@ -121,6 +132,13 @@ export namespace CatchUpRequest {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -155,6 +173,11 @@ export namespace CatchUpRequest {
     value: number
   }
 
+  export interface CatchUpRequestEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
   export function encode (obj: Partial<CatchUpRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, CatchUpRequest.codec())
   }
@@ -163,7 +186,7 @@ export namespace CatchUpRequest {
     return decodeMessage(buf, CatchUpRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpRequest>): Generator<CatchUpRequestKnownCreatorFieldEvent | CatchUpRequestKnownLastFieldEvent | CatchUpRequestFromFieldEvent | CatchUpRequestMaxBytesFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpRequest>): Generator<CatchUpRequestKnownCreatorFieldEvent | CatchUpRequestKnownLastFieldEvent | CatchUpRequestFromFieldEvent | CatchUpRequestMaxBytesFieldEvent | CatchUpRequestEpochFieldEvent> {
     return streamMessage(buf, CatchUpRequest.codec(), opts)
   }
 }
@@ -176,6 +199,8 @@ export interface CatchUpPage {
   requesterLast?: bigint
   requesterLastHash: Uint8Array<ArrayBuffer>
   notMember: boolean
+  otherEpoch: boolean
+  epoch: bigint
 }
 
 export namespace CatchUpPage {
@@ -225,6 +250,16 @@ export namespace CatchUpPage {
           w.bool(obj.notMember)
         }
 
+        if ((obj.otherEpoch != null && obj.otherEpoch !== false)) {
+          w.uint32(64)
+          w.bool(obj.otherEpoch)
+        }
+
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(72)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -235,7 +270,9 @@ export namespace CatchUpPage {
           done: false,
           graphSize: 0n,
           requesterLastHash: uint8ArrayAlloc(0),
-          notMember: false
+          notMember: false,
+          otherEpoch: false,
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -274,6 +311,14 @@ export namespace CatchUpPage {
             }
             case 7: {
               obj.notMember = reader.bool()
+              break
+            }
+            case 8: {
+              obj.otherEpoch = reader.bool()
+              break
+            }
+            case 9: {
+              obj.epoch = reader.uint64()
               break
             }
             default: {
@@ -352,6 +397,20 @@ export namespace CatchUpPage {
               }
               break
             }
+            case 8: {
+              yield {
+                field: `${prefix}.otherEpoch`,
+                value: reader.bool()
+              }
+              break
+            }
+            case 9: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -400,6 +459,16 @@ export namespace CatchUpPage {
     value: boolean
   }
 
+  export interface CatchUpPageOtherEpochFieldEvent {
+    field: '$.otherEpoch'
+    value: boolean
+  }
+
+  export interface CatchUpPageEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
   export function encode (obj: Partial<CatchUpPage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, CatchUpPage.codec())
   }
@@ -408,7 +477,7 @@ export namespace CatchUpPage {
     return decodeMessage(buf, CatchUpPage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpPage>): Generator<CatchUpPageEventsFieldEvent | CatchUpPageNextFieldEvent | CatchUpPageDoneFieldEvent | CatchUpPageGraphSizeFieldEvent | CatchUpPageRequesterLastFieldEvent | CatchUpPageRequesterLastHashFieldEvent | CatchUpPageNotMemberFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<CatchUpPage>): Generator<CatchUpPageEventsFieldEvent | CatchUpPageNextFieldEvent | CatchUpPageDoneFieldEvent | CatchUpPageGraphSizeFieldEvent | CatchUpPageRequesterLastFieldEvent | CatchUpPageRequesterLastHashFieldEvent | CatchUpPageNotMemberFieldEvent | CatchUpPageOtherEpochFieldEvent | CatchUpPageEpochFieldEvent> {
     return streamMessage(buf, CatchUpPage.codec(), opts)
   }
 }

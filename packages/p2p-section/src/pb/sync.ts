@@ -8,6 +8,7 @@ export interface SyncMessage {
   events: Uint8Array<ArrayBuffer>[]
   status: SyncMessage.Status
   known: FrontierEntry[]
+  epoch: bigint
 }
 
 export namespace SyncMessage {
@@ -31,14 +32,18 @@ export namespace SyncMessage {
     OK = 'OK',
     CATCH_UP = 'CATCH_UP',
     NOT_READY = 'NOT_READY',
-    NOT_MEMBER = 'NOT_MEMBER'
+    NOT_MEMBER = 'NOT_MEMBER',
+    SERVED = 'SERVED',
+    OTHER_EPOCH = 'OTHER_EPOCH'
   }
 
   enum __StatusValues {
     OK = 0,
     CATCH_UP = 1,
     NOT_READY = 2,
-    NOT_MEMBER = 3
+    NOT_MEMBER = 3,
+    SERVED = 4,
+    OTHER_EPOCH = 5
   }
 
   export namespace Status {
@@ -80,6 +85,11 @@ export namespace SyncMessage {
           }
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(40)
+          w.uint64(obj.epoch)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -88,7 +98,8 @@ export namespace SyncMessage {
           kind: Kind.REQUEST,
           events: [],
           status: Status.OK,
-          known: []
+          known: [],
+          epoch: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -121,6 +132,10 @@ export namespace SyncMessage {
               obj.known.push(FrontierEntry.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.known$
               }))
+              break
+            }
+            case 5: {
+              obj.epoch = reader.uint64()
               break
             }
             default: {
@@ -190,6 +205,13 @@ export namespace SyncMessage {
 
               break
             }
+            case 5: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -230,6 +252,11 @@ export namespace SyncMessage {
     index: number
   }
 
+  export interface SyncMessageEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
   export function encode (obj: Partial<SyncMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SyncMessage.codec())
   }
@@ -238,7 +265,7 @@ export namespace SyncMessage {
     return decodeMessage(buf, SyncMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncMessage>): Generator<SyncMessageKindFieldEvent | SyncMessageEventsFieldEvent | SyncMessageStatusFieldEvent | SyncMessageKnownCreatorFieldEvent | SyncMessageKnownLastFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncMessage>): Generator<SyncMessageKindFieldEvent | SyncMessageEventsFieldEvent | SyncMessageStatusFieldEvent | SyncMessageKnownCreatorFieldEvent | SyncMessageKnownLastFieldEvent | SyncMessageEpochFieldEvent> {
     return streamMessage(buf, SyncMessage.codec(), opts)
   }
 }

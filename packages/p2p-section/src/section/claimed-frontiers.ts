@@ -25,6 +25,11 @@ export class ClaimedFrontiers {
     return this.claims.get(peer.toString())
   }
 
+  /** A new epoch's engine: what partners held of the old graph says nothing of the new one. */
+  clear(): void {
+    this.claims.clear()
+  }
+
   /** The connection closed: the peer may restart, and its next message tells us again. */
   forget(peer: PeerId): void {
     this.claims.delete(peer.toString())

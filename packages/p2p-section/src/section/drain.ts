@@ -27,6 +27,8 @@ export interface DrainParts {
   readonly streams: Pick<StreamCache, 'get' | 'drop'>
   /** Whether an exchange of our gossip (begun before our removal) still uses a member's stream. */
   readonly exchanging: (name: string) => boolean
+  /** Our epoch (a removed peer's last, which it drains in). */
+  readonly epoch: () => number
 }
 
 export interface DrainLimits {
@@ -122,7 +124,7 @@ export class Drain {
     if (!this.running) return
     try {
       const signal = AbortSignal.timeout(this.limits.responseTimeoutMs)
-      await channel.lp.write(encodeSyncSignal('request', 'catch-up'), { signal })
+      await channel.lp.write(encodeSyncSignal('request', 'catch-up', this.parts.epoch()), { signal })
       const reply = decodeSync(
         await channel.lp.read({ signal }),
         this.limits.maxEventsPerMessage,

@@ -17,6 +17,7 @@ import * as C from '../constants.js'
 import { SectionError, toError } from '../errors.js'
 import { CLOSE_GRACE_MS, endStream, InboundMessages, LargeMessageBudget } from '../inbound-stream.js'
 import type { ClaimedFrontiers } from './claimed-frontiers.js'
+import type { Epochs } from './epochs.js'
 import { classify, type Failure } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -45,6 +46,8 @@ export interface InboundParts {
   readonly puller: Puller
   /** What each partner last said it holds (its requests' frontier). */
   readonly claims: ClaimedFrontiers
+  /** Our epoch, and the previous epoch's engine while it drains (a request goes to its epoch's). */
+  readonly epochs: Epochs
   readonly catchUp: CatchUp
   /** We are joining (not a member yet): we judge no one's sync and answer `not-ready`. */
   readonly joining: () => boolean
@@ -223,9 +226,12 @@ export class Inbound implements Startable {
       try {
         if (received.kind !== 'request')
           throw new SectionError('UnexpectedMessage', 'a response where a request was due')
+        const { epochs } = this.parts
         if (lifecycle.state !== 'running') {
           // Still checking or catching up: no event of ours may be made yet.
           reply = encodeSyncSignal('response', 'not-ready')
+        } else if (received.epoch !== epochs.current) {
+          reply = this.otherEpoch(member, received)
         } else if (received.status === 'catch-up') {
           // We lack more than a page of what the partner holds: fetch it in pages.
           reply = encodeSyncSignal('response', 'ok')
@@ -314,6 +320,26 @@ export class Inbound implements Startable {
   }
 
   /**
+   * A request of another epoch than ours: answered by our previous epoch's retired engine while it
+   * drains (`served`: the events the requester lacks, no event of ours, docs/epochs.md §3), or
+   * `other-epoch` with ours when we hold no engine of it (we dropped it, or the requester is ahead:
+   * we switch once we agree the checkpoint ourselves).
+   */
+  private otherEpoch(member: PublicId, received: DecodedSync): Uint8Array {
+    const { epochs } = this.parts
+    const engine = epochs.engineOf(received.epoch)
+    if (engine === undefined || received.status !== 'ok')
+      return encodeSyncSignal('response', 'other-epoch', epochs.current)
+    const step = engine.handleRequest(member, { packedEvents: received.packedEvents, known: received.known })
+    if (step.error !== undefined) throw step.error
+    const from = { epoch: received.epoch, served: true }
+    return (
+      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes, [], from) ??
+      encodeSyncSignal('response', 'catch-up', received.epoch)
+    )
+  }
+
+  /**
    * The engine's part of an inbound exchange: our Request event and the response, or `catch-up`
    * when what the requester lacks does not fit in a page.
    */
@@ -331,9 +357,10 @@ export class Inbound implements Startable {
       step.error === undefined,
     )
     if (step.error !== undefined) throw step.error
+    const epoch = this.parts.epochs.current
     const reply =
-      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes) ??
-      encodeSyncSignal('response', 'catch-up')
+      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes, [], { epoch }) ??
+      encodeSyncSignal('response', 'catch-up', epoch)
     return { reply, news }
   }
 }

@@ -14,6 +14,7 @@ import { decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
 import { LinkError, SectionError, toError } from '../errors.js'
 import type { Backoff } from '../scheduler.js'
 import type { ClaimedFrontiers } from './claimed-frontiers.js'
+import type { Epochs } from './epochs.js'
 import { classify, type Failure } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -43,6 +44,8 @@ export interface OutboundParts {
   readonly backoff: Backoff
   /** What each partner last said it holds: our requests carry only what it lacks. */
   readonly claims: ClaimedFrontiers
+  /** Our epoch: our requests carry it, and a partner's answer must be of it. */
+  readonly epochs: Epochs
   /** A member answered that we are no longer one of its members (membership confirms it). */
   readonly notMemberOf: (partner: PublicId) => void
   /** Whether an exchange reached the partner (a transport outcome: it steers partner weights). */
@@ -143,6 +146,7 @@ export class Outbound {
   private async exchange(partner: PublicId, peerId: PeerId): Promise<void> {
     const { lifecycle, roster, journal, reporter, pacing, puller, streams, backoff } = this.parts
     const engine = lifecycle.requireEngine()
+    const epoch = this.parts.epochs.current
     const key = peerId.toString()
     let channel: Channel
     try {
@@ -168,8 +172,9 @@ export class Outbound {
       streams.drop(key)
       channel.stream.abort(toError(error))
     }
-    // The service may have failed (or be catching up) while the stream opened: no event then.
-    if (lifecycle.state !== 'running' || puller.pulling) return
+    // The service may have failed (or be catching up, or switched epochs) while the stream opened:
+    // no event then.
+    if (lifecycle.state !== 'running' || puller.pulling || this.parts.epochs.current !== epoch) return
     // The partner may have left our recipients while the stream opened.
     if (!roster.isGossipPartner(partner.name)) {
       this.log('exchange with %p not possible: no longer a gossip recipient', peerId)
@@ -183,8 +188,9 @@ export class Outbound {
       // More than a page for the partner: it fetches it in pages (our Requesting event reaches it
       // among them).
       bytes =
-        encodeSync('request', step.message?.packedEvents ?? [], this.limits.pageBytes, engine.frontier()) ??
-        encodeSyncSignal('request', 'catch-up')
+        encodeSync('request', step.message?.packedEvents ?? [], this.limits.pageBytes, engine.frontier(), {
+          epoch,
+        }) ?? encodeSyncSignal('request', 'catch-up', epoch)
       await journal.flush()
     } catch (error) {
       this.log.error('cannot prepare gossip for %p: %e', peerId, error)
@@ -213,6 +219,30 @@ export class Outbound {
       const received = decodeSync(reply, this.limits.maxEventsPerMessage, roster.resolve)
       if (received.kind !== 'response')
         throw new SectionError('UnexpectedMessage', 'a request where a response was due')
+      if (received.status === 'other-epoch') {
+        // It holds no graph of our epoch: it lags (it switches once it agrees the checkpoint), or
+        // it dropped ours (we lag by whole epochs).
+        backoff.fail(key)
+        this.log('%p is in epoch %d, we are in %d', peerId, received.epoch, epoch)
+        return
+      }
+      // Events of another epoch's graph than the one we asked about (signals carry none).
+      if (received.packedEvents.length > 0 && received.epoch !== epoch)
+        throw new SectionError(
+          'UnexpectedMessage',
+          `a response of epoch ${received.epoch} to one of ${epoch}`,
+        )
+      if (received.status === 'served') {
+        // Its engine of our epoch is retired: no sync event of its to build ours on; we take what
+        // it sent as a catch-up, and switch once we agree the checkpoint.
+        const step = engine.ingest(partner, received.packedEvents)
+        news = journal.take(step, peerId)
+        await journal.flush()
+        if (step.error !== undefined) throw step.error
+        backoff.succeed(key)
+        if (news) pacing.nudge()
+        return
+      }
       if (received.status !== 'ok' || received.packedEvents.length === 0) {
         // No events: an acknowledgement of our catch-up signal, a partner still starting, or one
         // telling us to catch up.

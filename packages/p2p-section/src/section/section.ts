@@ -56,6 +56,7 @@ import type {
 import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
 import { Drain } from './drain.js'
+import { Epochs } from './epochs.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
 import { Journal } from './journal.js'
@@ -114,6 +115,8 @@ export class ParsecSectionService
   /** Undefined for a joiner: it learns the genesis record from the members (JoinInfo). */
   private readonly genesis: SectionGenesis | undefined
   private readonly lifecycle: Lifecycle
+  /** The epoch our engine is in, and the previous epoch's retired engine while it drains. */
+  private readonly epochs: Epochs
   private readonly reporter: Reporter
   private readonly metrics: SectionMetrics
   private readonly roster: Roster
@@ -177,6 +180,7 @@ export class ParsecSectionService
     })
     this.addEventListener('block', ({ detail }) => this.metrics.delivered([detail], Date.now()))
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
+    this.epochs = new Epochs(this.lifecycle)
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
     this.roster.onChange(() => init.onMembers?.(this.roster.members()))
     const storage = (this.storage =
@@ -215,6 +219,8 @@ export class ParsecSectionService
     const catchUp = new CatchUp(
       {
         engine,
+        epoch: () => this.epochs.current,
+        engineOf: (epoch) => this.epochs.engineOf(epoch),
         memberOf: (peer) => this.roster.memberOf(peer)?.publicId,
         resolve: this.roster.resolve,
         take: (step, peer) => this.journal.take(step, peer),
@@ -236,6 +242,7 @@ export class ParsecSectionService
       pacing: this.pacing,
       puller: this.puller,
       claims: this.claims,
+      epochs: this.epochs,
     }
     this.outbound = new Outbound(
       {
@@ -255,6 +262,7 @@ export class ParsecSectionService
         roster: this.roster,
         streams: this.streams,
         exchanging: (name) => this.outbound.exchanging(name),
+        epoch: () => this.epochs.current,
       },
       { ...limits, intervalMs: C.FINAL_SYNC_INTERVAL_MS },
       this.log,

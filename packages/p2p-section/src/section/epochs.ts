@@ -1,0 +1,29 @@
+/**
+ * The section's epochs at this peer (docs/epochs.md): the epoch its engine (`lifecycle.engine`)
+ * is in, and the previous epoch's engine, retired (serve-only) at the switch and kept for a drain
+ * window, so members that have not switched yet still get what they lack from it. Sync and
+ * catch-up requests carry their epoch and go to the engine of that epoch.
+ */
+import type { Parsec } from '@parsec-section/parsec-core'
+import type { Lifecycle } from './lifecycle.js'
+
+export interface RetiredEpoch {
+  readonly epoch: number
+  readonly engine: Parsec
+  /** When it was retired (ms), for the drain window. */
+  readonly since: number
+}
+
+export class Epochs {
+  /** The epoch of `lifecycle.engine` (0 before the first checkpoint). */
+  current = 0
+  previous: RetiredEpoch | undefined
+
+  constructor(private readonly lifecycle: Lifecycle) {}
+
+  /** Our engine of `epoch`: the current one, the retired previous one, or none. */
+  engineOf(epoch: number): Parsec | undefined {
+    if (epoch === this.current) return this.lifecycle.engine
+    return this.previous?.epoch === epoch ? this.previous.engine : undefined
+  }
+}
