@@ -358,12 +358,14 @@ export class Membership {
     }
     const wasVoter = isVoter(this.ctx)
     let membershipChanged = false
+    let newEpoch = false
     list.forEach((block, i) => {
       const at = position + i
       if (at < state.agreedBlocks) return
       const isChange = changeOf(block.payload) !== undefined
       const batched =
         decision === undefined ? undefined : isChange && decision === this.lastMembershipDecision
+      const epoch = state.epoch
       const result = state.applyBlock(block, at, batched)
       if (!isChange) return
       this.refusedBy.clear()
@@ -371,7 +373,10 @@ export class Membership {
       membershipChanged = true
       this.votes.forgetDecided(block.payload)
       this.onFold(result, at, step)
+      if (state.epoch !== epoch) newEpoch = this.onNewEpoch(at, step) || newEpoch
     })
+    // After the whole list: a vote decided after the checkpoint in it is not re-cast.
+    if (newEpoch && isVoter(this.ctx)) this.votes.recast(step)
     if (isVoter(this.ctx)) {
       if (membershipChanged && wasVoter) this.announce(step)
       this.checkFragile(step, membershipChanged)
@@ -673,6 +678,29 @@ export class Membership {
       step.peers.push({ kind: 'keepAlive', peer: member.id, on: false })
       step.peers.push({ kind: 'acceptSync', peer: member.id, accept: false })
     }
+  }
+
+  /**
+   * The Checkpoint block at `position` started a new epoch (docs/epochs.md §2, §4). A voter tells
+   * its host to switch engines (and re-casts its undecided votes after the whole list: true); a
+   * joiner still replaying as an observer rebuilds its observer engine in the new epoch and pulls
+   * from its server again. A removed peer does neither: its old engine drains.
+   */
+  private onNewEpoch(position: number, step: Step): boolean {
+    const state = requireState(this.ctx)
+    if (isVoter(this.ctx)) {
+      this.liveness.newEpoch()
+      step.engine.push({
+        kind: 'newEpoch',
+        epoch: state.epoch,
+        genesis: state.epochVoters,
+        relatedInfo: state.epochRelatedInfo,
+        start: position + 1,
+      })
+      return true
+    }
+    if (this.ctx.role !== 'draining' && this.ctx.role !== 'removed') this.joiner.crossedCheckpoint(step)
+    return false
   }
 
   /** Joiner: our own engine decided Add(us). Our state must equal the verified chain's there. */
