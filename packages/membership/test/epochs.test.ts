@@ -228,7 +228,7 @@ describe('epochs: a voter switches', () => {
     assert.deepEqual(keysOf(again.votes), keysOf([addOf('Zed')]))
   })
 
-  it('re-cast in the order cast; a vote decided after the checkpoint in the same list is not', () => {
+  it('re-cast in the order cast; the old engine’s blocks after the checkpoint are dropped', () => {
     const { machine, feed, due } = alice(config)
     machine.command({ kind: 'proposeAdd', peer: mockId('Zed') })
     const removal = machine.command({ kind: 'proposeRemove', peer: mockId('Dave') }).votes
@@ -237,16 +237,21 @@ describe('epochs: a voter switches', () => {
       ['remove'],
     )
     feed([opaque(utf8('a')), opaque(utf8('b'))])
-    const cp = due()
-    // A copy of this machine's inputs so far, to feed the checkpoint alone.
-    const alone = alice(config)
-    alone.machine.command({ kind: 'proposeAdd', peer: mockId('Zed') })
-    alone.machine.command({ kind: 'proposeRemove', peer: mockId('Dave') })
-    alone.feed([opaque(utf8('a')), opaque(utf8('b'))])
-    assert.deepEqual(keysOf(alone.feed([cp]).votes), keysOf([addOf('Zed'), ...removal]))
-    const step = feed([cp, addOf('Zed')])
+    const q = machine.state!.agreedBlocks
+    // One poll of the old engine: the checkpoint, then its decision of Add(Zed) after the epoch's end.
+    const step = feed([due(), addOf('Zed')])
     assert.equal(step.engine.filter((d) => d.kind === 'newEpoch').length, 1)
-    assert.deepEqual(keysOf(step.votes), keysOf(removal), 'the Add was decided in the new epoch')
+    assert.deepEqual(keysOf(step.votes), keysOf([addOf('Zed'), ...removal]), 'in the order cast, once')
+    assert.equal(machine.state!.agreedBlocks, q + 1, 'nothing folded after the checkpoint')
+    assert.ok(step.warnings.some((w) => w.kind === 'Dropped' && w.detail.includes(`checkpoint at ${q}`)))
+    assert.ok(!machine.state!.isMember('Zed'))
+    // The new engine decides it: folded at Q+1, no longer re-cast at the next checkpoint.
+    feed([addOf('Zed')])
+    assert.ok(machine.state!.isMember('Zed'))
+    feed([opaque(utf8('c')), opaque(utf8('d'))])
+    const next = feed([due()])
+    assert.equal(next.engine[0]?.kind, 'newEpoch')
+    assert.deepEqual(keysOf(next.votes), keysOf(removal))
   })
 
   it('a removed peer emits no newEpoch', () => {
