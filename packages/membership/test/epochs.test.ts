@@ -31,6 +31,7 @@ import {
   verifyChain,
 } from '../src/index.js'
 import { FAST, Harness } from './harness.js'
+import { type RealPeer, RealSection } from './real-engine.js'
 import { ids, seededRandom, signedBlock } from './support.js'
 
 const FOUR = ['Alice', 'Bob', 'Carol', 'Dave']
@@ -394,3 +395,83 @@ describe('epochs: joiners', () => {
     assert.equal(h.blocks.filter((b) => b.payload.kind === 'add').length, 1, 'added once')
   })
 })
+
+/** M1 over global positions: peers that folded the same count of blocks hold the same state. */
+function checkM1(section: RealSection, seed: number): void {
+  const byCount = new Map<number, { name: string; hash: string }>()
+  for (const peer of section.peers.values()) {
+    for (const [count, hash] of peer.hashes) {
+      const other = byCount.get(count)
+      if (other === undefined) byCount.set(count, { name: peer.name, hash })
+      else assert.equal(hash, other.hash, `seed ${seed}: M1 at ${count}, ${peer.name} vs ${other.name}`)
+    }
+  }
+}
+
+/** M2 per epoch: a voter's current engine is of its state's epoch, its voters the state's members. */
+function checkM2(peer: RealPeer, seed: number): void {
+  const state = peer.machine.state!
+  assert.equal(peer.epoch, state.epoch, `seed ${seed}: ${peer.name}'s engine epoch`)
+  const voters = peer
+    .engine!.view()
+    .voters.map((id) => id.name)
+    .sort()
+  // A new epoch's engine knows its voters once its genesis block is decided.
+  if (state.epoch > 0 && voters.length === 0) return
+  assert.deepEqual(
+    voters,
+    state
+      .memberIds()
+      .map((id) => id.name)
+      .sort(),
+    `seed ${seed}: M2 at ${peer.name}`,
+  )
+}
+
+for (const seed of [1, 2, 3]) {
+  it(`real engines switch epochs; a joiner starts from the last checkpoint and switches with them (seed ${seed})`, () => {
+    const config = {
+      powBits: 4,
+      probationBlocks: 0,
+      minBlocksBetweenAdds: 0,
+      readyLag: 2,
+      checkpointBlocks: 8,
+      ticketMaxAge: 8,
+    }
+    const section = new RealSection(FOUR, config, seed)
+    const founders = FOUR.map((n) => section.peer(n))
+    const run = (until: () => boolean, max: number, what: string) => {
+      for (let i = 0; i < max && !until(); i++) {
+        section.step()
+        checkM1(section, seed)
+        for (const peer of section.voters())
+          if (peer.machine.role === 'member' && peer.machine.state!.seq > 0) checkM2(peer, seed)
+      }
+      assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+    }
+    run(() => founders.every((p) => (p.machine.state?.epoch ?? 0) >= 2), 60_000, 'two epochs')
+    const eric = section.addJoiner('Eric', ['Alice', 'Bob'])
+    run(() => eric.machine.role === 'member', 60_000, 'Eric joining')
+    const construct = eric.directives.find((d) => d.kind === 'construct')
+    assert.ok(construct?.kind === 'construct')
+    assert.ok(construct.epoch >= 2, `seed ${seed}: Eric started in epoch ${construct.epoch}`)
+    assert.equal(
+      construct.start,
+      eric.machine.state!.chain.filter((e) => e.change.kind === 'checkpoint')[construct.epoch - 1].position +
+        1,
+    )
+    const target = Math.max(...founders.map((p) => p.machine.state!.epoch)) + 2
+    const everyone = [...founders, eric]
+    run(() => everyone.every((p) => p.machine.state!.epoch >= target), 60_000, 'two more epochs')
+    for (const peer of everyone) {
+      assert.deepEqual(peer.faults, [], `seed ${seed}: ${peer.name} faults ${JSON.stringify(peer.faults)}`)
+      assert.ok(peer.directives.some((d) => d.kind === 'newEpoch'))
+    }
+    assert.ok(eric.directives.filter((d) => d.kind === 'newEpoch').length >= 2, 'Eric switches as a voter')
+    const members = section
+      .peer('Alice')
+      .machine.state!.memberIds()
+      .map((id) => id.name)
+    assert.deepEqual(members, [...FOUR, 'Eric'])
+  })
+}
