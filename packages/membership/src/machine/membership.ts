@@ -380,7 +380,7 @@ export class Membership {
       if (state.epoch === epoch) continue
       if (this.onNewEpoch(at, step)) this.votes.recast(step)
       if (i + 1 < list.length) {
-        const detail = `${list.length - i - 1} blocks after the checkpoint at ${at} (the old epoch's engine)`
+        const detail = `OldEpochBlocks: ${list.length - i - 1} after the checkpoint at ${at}`
         step.warnings.push({ kind: 'Dropped', detail })
       }
       break
