@@ -20,6 +20,7 @@ import {
   utf8,
 } from '@parsec-section/parsec-core'
 import {
+  decodeMessage,
   decodeMessageOf,
   encodeCheckpoint,
   epochStartDigest,
@@ -473,5 +474,68 @@ for (const seed of [1, 2, 3]) {
       .machine.state!.memberIds()
       .map((id) => id.name)
     assert.deepEqual(members, [...FOUR, 'Eric'])
+  })
+}
+
+for (const seed of [1, 2, 3]) {
+  it(`real engines: an Add in flight is re-cast across the switch; the replaying joiner crosses the checkpoint (seed ${seed})`, () => {
+    const config = {
+      powBits: 4,
+      probationBlocks: 0,
+      minBlocksBetweenAdds: 0,
+      readyLag: 2,
+      checkpointBlocks: 4,
+      ticketMaxAge: 30,
+      candidateTimeoutMs: 10_000,
+    }
+    const section = new RealSection(FOUR, config, seed)
+    const founders = FOUR.map((n) => section.peer(n))
+    const alice = section.peer('Alice')
+    const run = (until: () => boolean, max: number, what: string) => {
+      for (let i = 0; i < max && !until(); i++) {
+        section.step()
+        checkM1(section, seed)
+      }
+      assert.ok(until(), `seed ${seed}: ${what} not done after ${max} rounds`)
+    }
+    run(() => founders.every((p) => (p.machine.state?.epoch ?? 0) >= 1), 60_000, 'an epoch')
+    // Eric's Ready reaches Alice only: her Add vote alone, too few to be decided or seconded.
+    const held: { from: PublicId; to: string; bytes: Uint8Array }[] = []
+    section.dropMessage = (envelope) => {
+      if (envelope.from.name !== 'Eric' || envelope.to === 'Alice') return false
+      if (decodeMessage(envelope.bytes, alice.machine.ids).kind !== 'ready') return false
+      held.push(envelope)
+      return true
+    }
+    const eric = section.addJoiner('Eric', ['Alice', 'Bob'])
+    run(() => alice.machine.peerState('Eric') === 'candidate-voted', 60_000, "Alice's Add vote")
+    const epoch = alice.machine.state!.epoch
+    const constructs = () => eric.directives.filter((d) => d.kind === 'construct')
+    run(
+      () => alice.machine.state!.epoch > epoch && constructs().length >= 2,
+      60_000,
+      'a checkpoint crossed by Alice and by Eric',
+    )
+    const isAddEric = (e: { change: { kind: string; peer?: PublicId } }) =>
+      e.change.kind === 'add' && e.change.peer?.name === 'Eric'
+    assert.ok(!alice.machine.state!.chain.some(isAddEric), 'undecided in the old epoch')
+    const kinds = eric.directives.map((d) => d.kind)
+    const second = kinds.indexOf('construct', kinds.indexOf('construct') + 1)
+    assert.equal(kinds[second + 1], 'catchUp', `seed ${seed}: construct, then catchUp`)
+    section.dropMessage = () => false
+    for (const envelope of held) {
+      const peer = section.peer(envelope.to)
+      section.apply(peer, peer.machine.receive(envelope.from, envelope.bytes))
+    }
+    run(() => eric.machine.role === 'member', 60_000, 'Eric joining')
+    const add = alice.machine.state!.chain.find(isAddEric)
+    const ended = alice.machine.state!.chain.filter((e) => e.change.kind === 'checkpoint')[epoch]
+    assert.ok(add !== undefined && add.position > ended.position, 'decided in a later epoch')
+    assert.ok(
+      add.proofs.some((p) => p.publicId.name === 'Alice'),
+      `seed ${seed}: Alice's re-cast vote decided it`,
+    )
+    for (const peer of [...founders, eric])
+      assert.deepEqual(peer.faults, [], `seed ${seed}: ${peer.name} ${JSON.stringify(peer.faults)}`)
   })
 }
