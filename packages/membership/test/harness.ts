@@ -15,6 +15,7 @@ import {
   toHex,
 } from '@parsec-section/parsec-core'
 import {
+  type EngineDirective,
   type GenesisRecord,
   genesisRecord,
   Membership,
@@ -39,6 +40,8 @@ export interface HarnessNode {
   readonly faults: MembershipFault[]
   readonly votes: Observation[]
   readonly engineLog: string[]
+  readonly epochs: Extract<EngineDirective, { kind: 'newEpoch' }>[]
+  readonly constructs: Extract<EngineDirective, { kind: 'construct' }>[]
 }
 
 interface Pending {
@@ -240,6 +243,8 @@ export class Harness {
       faults: [],
       votes: [],
       engineLog: [],
+      epochs: [],
+      constructs: [],
     }
     this.nodes.set(name, node)
     return node
@@ -252,6 +257,18 @@ export class Harness {
   handle(node: HarnessNode, step: Step): void {
     node.events.push(...step.events)
     node.faults.push(...step.faults)
+    // An epoch switch comes before the step's votes (Step.votes): they are the new engine's.
+    for (const directive of step.engine) {
+      if (directive.kind !== 'newEpoch') continue
+      node.engineLog.push(`${this.now}:newEpoch:${directive.epoch}:${directive.start}`)
+      node.epochs.push(directive)
+      // The old engine's undecided membership votes die with it (the fake consensus is one for all
+      // epochs; the host re-casts opaque payloads itself): only what the machine re-casts counts.
+      for (const pending of this.pending.values()) {
+        const kind = pending.observation.kind
+        if (kind === 'add' || kind === 'remove') pending.votes.delete(node.name)
+      }
+    }
     for (const observation of step.votes) {
       node.votes.push(observation)
       if (!node.alive || node.engine !== 'voter' || !this.voters.includes(node.name)) continue
@@ -274,12 +291,15 @@ export class Harness {
     }
     if (step.discovery.some((d) => d.kind === 'findMembers')) this.pendingDiscovery.add(node.name)
     for (const directive of step.engine) {
+      if (directive.kind === 'newEpoch') continue
       node.engineLog.push(
-        `${this.now}:${directive.kind}${directive.kind === 'catchUp' ? `:${directive.from.name}` : ''}`,
+        `${this.now}:${directive.kind}${directive.kind === 'catchUp' ? `:${directive.from.name}` : ''}${directive.kind === 'construct' ? `:${directive.epoch}:${directive.start}` : ''}`,
       )
       if (directive.kind === 'construct') {
         node.engine = 'observer'
-        node.fed = 0
+        node.constructs.push(directive)
+        // Positions are global: the observer engine of a later epoch delivers from its start.
+        node.fed = directive.start
       } else if (directive.kind === 'serveOnly') node.engine = 'serveOnly'
       else if (directive.kind === 'stop') node.engine = 'stopped'
     }

@@ -176,14 +176,9 @@ export class Joiner {
       attempt.serverAgreed = Math.max(attempt.serverAgreed, outcome.agreedBlocks)
       if (this.ctx.role === 'requesting') {
         this.ctx.role = 'candidate'
-        const verified = attempt.best!.verified
         if (!this.engineBuilt) {
           this.engineBuilt = true
-          step.engine.push({
-            kind: 'construct',
-            genesis: verified.record.group,
-            section: verified.memberIds(),
-          })
+          this.construct(step, attempt.best!)
         }
         attempt.server = from
         step.engine.push({ kind: 'catchUp', from })
@@ -221,6 +216,54 @@ export class Joiner {
         if (outcome.retryAfterMs < NEVER) attempt.retryAt = this.ctx.now + outcome.retryAfterMs
       }
     }
+  }
+
+  /**
+   * Our observer engine is built: from the verified chain's last checkpoint if it has one (we
+   * replay only the current epoch: docs/epochs.md §4), from genesis otherwise.
+   */
+  private construct(step: Step, best: NonNullable<Attempt['best']>): void {
+    const { info, verified } = best
+    const { historyWindow, checkpointBlocks } = this.ctx.config
+    const start = SectionState.atLastCheckpoint(
+      info.record,
+      info.chain,
+      historyWindow,
+      this.ctx.ids,
+      checkpointBlocks,
+    )
+    if (start !== undefined) this.ctx.state = start
+    const state = this.ctx.state
+    if (state === undefined) return
+    step.engine.push({
+      kind: 'construct',
+      genesis: state.epochVoters,
+      section: verified.memberIds(),
+      epoch: state.epoch,
+      start: state.epochStart,
+      relatedInfo: state.epochRelatedInfo,
+    })
+  }
+
+  /**
+   * Our replay (not a member yet) folded a checkpoint: the old epoch's engine delivers nothing
+   * more, so the host builds our observer engine in the new one and we pull it from our server
+   * (our Add, if undecided, is re-cast there by the members).
+   */
+  crossedCheckpoint(step: Step): void {
+    const state = this.ctx.state
+    if (!this.engineBuilt || state === undefined) return
+    step.engine.push({
+      kind: 'construct',
+      genesis: state.epochVoters,
+      section: state.memberIds(),
+      epoch: state.epoch,
+      start: state.epochStart,
+      relatedInfo: state.epochRelatedInfo,
+    })
+    const server = this.attempt?.server
+    if (server !== undefined && (this.ctx.role === 'candidate' || this.ctx.role === 'ready'))
+      step.engine.push({ kind: 'catchUp', from: server })
   }
 
   /** After replayed blocks: a stale ticket ends the candidacy; near the server's count, Ready. */

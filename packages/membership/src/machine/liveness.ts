@@ -63,6 +63,14 @@ export class Liveness {
     return activated
   }
 
+  /**
+   * A new epoch's engine (docs/epochs.md §2): its graph numbers every voter's events from 0 again,
+   * so the entries its decisions report start over; silence counted so far is kept.
+   */
+  newEpoch(): void {
+    for (const voter of this.voters.values()) voter.lastAncestor = -1
+  }
+
   /** When we last heard from `name` (its last event, or its progress in a decision). */
   lastHeardAt(name: string): number | undefined {
     return this.voters.get(name)?.lastProgressAt

@@ -345,6 +345,11 @@ export class Membership {
    * Agreed blocks from the engine's `poll()`, `list[0]` at `position` (0 = genesis). Blocks already
    * folded are skipped. `decision` (the election index, if the host knows it) marks blocks decided
    * together, so a joiner checks their proofs against the same voters.
+   *
+   * Positions are global across epochs (docs/epochs.md §2). A Checkpoint block that starts a new
+   * epoch ends the list: what follows it came from the old engine after the epoch's end, is never
+   * part of the agreed sequence, and is dropped with a warning. Deliver the new engine's blocks in
+   * later calls, after applying this step's `newEpoch` (or, for a joiner, `construct`).
    */
   blocks(list: readonly Block[], position: number, decision?: number): Step {
     const step = emptyStep()
@@ -358,20 +363,28 @@ export class Membership {
     }
     const wasVoter = isVoter(this.ctx)
     let membershipChanged = false
-    list.forEach((block, i) => {
+    for (const [i, block] of list.entries()) {
       const at = position + i
-      if (at < state.agreedBlocks) return
+      if (at < state.agreedBlocks) continue
       const isChange = changeOf(block.payload) !== undefined
       const batched =
         decision === undefined ? undefined : isChange && decision === this.lastMembershipDecision
+      const epoch = state.epoch
       const result = state.applyBlock(block, at, batched)
-      if (!isChange) return
+      if (!isChange) continue
       this.refusedBy.clear()
       if (decision !== undefined) this.lastMembershipDecision = decision
       membershipChanged = true
       this.votes.forgetDecided(block.payload)
       this.onFold(result, at, step)
-    })
+      if (state.epoch === epoch) continue
+      if (this.onNewEpoch(at, step)) this.votes.recast(step)
+      if (i + 1 < list.length) {
+        const detail = `OldEpochBlocks: ${list.length - i - 1} after the checkpoint at ${at}`
+        step.warnings.push({ kind: 'Dropped', detail })
+      }
+      break
+    }
     if (isVoter(this.ctx)) {
       if (membershipChanged && wasVoter) this.announce(step)
       this.checkFragile(step, membershipChanged)
@@ -673,6 +686,30 @@ export class Membership {
       step.peers.push({ kind: 'keepAlive', peer: member.id, on: false })
       step.peers.push({ kind: 'acceptSync', peer: member.id, accept: false })
     }
+  }
+
+  /**
+   * The Checkpoint block at `position` started a new epoch (docs/epochs.md §2, §4). A voter tells
+   * its host to switch engines (true: its undecided votes are then re-cast in the step); a
+   * joiner still replaying as an observer rebuilds its observer engine in the new epoch and pulls
+   * from its server again. A removed peer does neither: its old engine drains.
+   */
+  private onNewEpoch(position: number, step: Step): boolean {
+    const state = requireState(this.ctx)
+    if (isVoter(this.ctx)) {
+      // Decisions of the old engine after this switch must not reach `decision()` either.
+      this.liveness.newEpoch()
+      step.engine.push({
+        kind: 'newEpoch',
+        epoch: state.epoch,
+        genesis: state.epochVoters,
+        relatedInfo: state.epochRelatedInfo,
+        start: position + 1,
+      })
+      return true
+    }
+    if (this.ctx.role !== 'draining' && this.ctx.role !== 'removed') this.joiner.crossedCheckpoint(step)
+    return false
   }
 
   /** Joiner: our own engine decided Add(us). Our state must equal the verified chain's there. */

@@ -14,11 +14,37 @@ export interface OutboundMessage {
 }
 
 export type EngineDirective =
-  /** Build `Parsec.fromExisting({ us, genesis, section })` (a joiner, once admitted). */
+  /**
+   * Build `Parsec.fromExisting({ us, genesis, section, relatedInfo })` as an observer of epoch
+   * `epoch` (a joiner, once admitted; again when its replay crosses a checkpoint before its Add).
+   * The engine's genesis block is at position `start` in epoch 0; in a later epoch it is not
+   * delivered (the checkpoint block at `start - 1` stands for it) and its block i ≥ 1 goes to the
+   * machine at position `start + i - 1`.
+   */
   | {
       readonly kind: 'construct'
+      /** The epoch's voter set (`SectionState.epochVoters`): the record's group in epoch 0. */
       readonly genesis: readonly PublicId[]
+      /** The current members (the verified chain's end). */
       readonly section: readonly PublicId[]
+      readonly epoch: number
+      /** The first global position the new engine delivers (0 in epoch 0). */
+      readonly start: number
+      /** The epoch's genesis related info: the record's in epoch 0, then the checkpoint's bytes. */
+      readonly relatedInfo: Uint8Array
+    }
+  /**
+   * A voter folded the Checkpoint block at `start - 1`: build `Parsec.fromGenesis({ us, genesis,
+   * relatedInfo })` for epoch `epoch` if we are in `genesis`, retire the old engine (serve-only),
+   * and deliver the new engine's block i ≥ 1 at position `start + i - 1` (its genesis block is not
+   * delivered). The same step's `votes` then re-cast our undecided membership votes: apply it first.
+   */
+  | {
+      readonly kind: 'newEpoch'
+      readonly epoch: number
+      readonly genesis: readonly PublicId[]
+      readonly relatedInfo: Uint8Array
+      readonly start: number
     }
   /** Pull the graph (observer ingest) from this member, in its insertion order; one at a time. */
   | { readonly kind: 'catchUp'; readonly from: PublicId }
@@ -99,6 +125,10 @@ export type Warning =
   | { readonly kind: 'Dropped'; readonly detail: string }
 
 export interface Step {
+  /**
+   * Observations to vote, in order. A host applies the step's `engine` directives BEFORE these: a
+   * `newEpoch` is followed here by the re-cast of our undecided votes, for the new engine.
+   */
   readonly votes: Observation[]
   readonly messages: OutboundMessage[]
   readonly engine: EngineDirective[]

@@ -276,6 +276,20 @@ export class VoteBook {
     return peers
   }
 
+  /**
+   * A new epoch (docs/epochs.md §2): the old engine's undecided votes die with it, so our live ones
+   * are voted again in the new engine, in the order we cast them, unless the step already votes
+   * them. Lapsed ones are not: they would be completed beside the votes cast since without them.
+   */
+  recast(step: Step): void {
+    const inStep = new Set(step.votes.map(keyOf))
+    for (const [key, vote] of this.ours) {
+      if (inStep.has(key) || !this.isLive(vote)) continue
+      inStep.add(key)
+      step.votes.push(vote.observation)
+    }
+  }
+
   /** A decided observation is no longer pending. */
   forgetDecided(payload: Observation): void {
     const key = keyOf(payload)

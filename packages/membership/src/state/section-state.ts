@@ -31,6 +31,7 @@ import { type GenesisRecord, sectionIdOf, writeGenesisRecord } from './genesis-r
 const HEAD_DOMAIN = utf8('parsec-section/head/v1')
 const ADD_DOMAIN = utf8('parsec-section/add/v1')
 const HISTORY_DOMAIN = utf8('parsec-section/history/v1')
+const EPOCH_DOMAIN = utf8('parsec-section/epoch-start/v1')
 export const STATE_VERSION = 1
 
 export interface MemberRecord {
@@ -117,6 +118,10 @@ export class SectionState {
   private lastCheckpoint: Checkpoint | undefined
   /** The checkpoint this epoch's blocks call for, once `checkpointBlocks` of them are folded. */
   private due: Checkpoint | undefined
+  /** The voters the current epoch's engine is built from (epoch 0: the genesis record's group). */
+  private epochVotersValue: PublicId[]
+  /** The current epoch's genesis related info: the record's, then the last checkpoint's bytes. */
+  private epochInfo: Uint8Array
 
   constructor(
     readonly record: GenesisRecord,
@@ -130,6 +135,38 @@ export class SectionState {
     this.headValue = this.sectionId
     this.history = sha256(HISTORY_DOMAIN, this.sectionId)
     this.recentHistory.set(0, this.history)
+    this.epochVotersValue = sortIds(record.group)
+    this.epochInfo = record.relatedInfo
+  }
+
+  /**
+   * A joiner's state at the start of the current epoch (docs/epochs.md §4): the verified `chain`'s
+   * entries folded up to and including its last checkpoint, so it holds the members, bans, heads
+   * and `seq` as of that checkpoint, `agreedBlocks` = Q+1 and the epoch-start history digest there.
+   * Undefined when no checkpoint of the chain started an epoch (a joiner then starts at genesis).
+   */
+  static atLastCheckpoint(
+    record: GenesisRecord,
+    chain: readonly ChainEntry[],
+    historyWindow = 256,
+    ids: PeerIdDecoder = mockPeerIds,
+    checkpointBlocks = 0,
+  ): SectionState | undefined {
+    // Only a checkpoint the fold accepted starts an epoch: find the last such entry first.
+    const probe = new SectionState(record, 1, ids)
+    let last = -1
+    chain.forEach((entry, index) => {
+      const epoch = probe.epoch
+      probe.applyChainEntry(entry)
+      if (probe.epoch !== epoch) last = index
+    })
+    if (last < 0) return undefined
+    const state = new SectionState(record, historyWindow, ids, checkpointBlocks)
+    for (const entry of chain.slice(0, last + 1)) state.applyChainEntry(entry)
+    // The digests a chain-only fold passed through are not the section's; the epoch's start is.
+    state.recentHistory.clear()
+    state.recentHistory.set(state.agreed, state.history)
+    return state
   }
 
   /** Count of membership blocks folded (Genesis, Add, Remove, Accusation). */
@@ -155,6 +192,22 @@ export class SectionState {
   /** The position of the current epoch's first block (the one after its checkpoint's block). */
   get epochStart(): number {
     return this.epochStartValue
+  }
+
+  /**
+   * The voter set the current epoch's engine is built from, in id order: the genesis record's group
+   * in epoch 0, the members right after the checkpoint that started a later one.
+   */
+  get epochVoters(): readonly PublicId[] {
+    return this.epochVotersValue
+  }
+
+  /**
+   * The related info of the current epoch's genesis observation: the genesis record's in epoch 0,
+   * the bytes of the checkpoint that started a later one (`encodeCheckpoint`, as agreed).
+   */
+  get epochRelatedInfo(): Uint8Array {
+    return this.epochInfo
   }
 
   /** The last checkpoint folded, if any. */
@@ -439,6 +492,11 @@ export class SectionState {
         this.epochValue++
         this.epochStartValue = position + 1
         this.due = undefined
+        this.epochVotersValue = this.memberIds()
+        this.epochInfo = change.payload
+        // The epoch-start digest: from the checkpoint alone, so a newcomer starting there has it.
+        this.history = epochStartDigest(entry.observation, position)
+        this.recentHistory.set(position + 1, this.history)
         break
       }
       case 'accusation': {
@@ -478,6 +536,20 @@ export class SectionState {
   hash(): Uint8Array {
     return sha256(this.encode())
   }
+}
+
+/**
+ * The history digest after the Checkpoint block agreed at position `q` (`historyDigest(q + 1)`,
+ * docs/epochs.md §2): not chained from the digest before it but `SHA-256(domain ‖ the checkpoint's
+ * observation bytes ‖ u64 q)`, so a joiner that starts from the checkpoint computes it from the
+ * chain entry alone. The checkpoint's own `historyDigest` covers the history before it.
+ */
+export function epochStartDigest(observation: Uint8Array, q: number): Uint8Array {
+  return sha256(
+    EPOCH_DOMAIN,
+    observation,
+    encodeCanonical((w) => w.u64(q)),
+  )
 }
 
 /** `addHash` of a peer added by `observation` (the Genesis or Add observation bytes). */
