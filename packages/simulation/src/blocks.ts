@@ -67,7 +67,6 @@ export class Blocks {
     }
     if (description.kind === 'accusation') peer.accused.add(description.offender)
     this.invariants.check(peer, description, key, position)
-    if (description.kind === 'checkpoint') this.invariants.checkCheckpoint(peer, description)
     peer.keySet.add(key)
     peer.delivered.add(deliveredKey(block.payload, description.voters, ctx.mode))
     if (this.onBlock !== undefined) {

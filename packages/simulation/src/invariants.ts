@@ -6,12 +6,7 @@
  * `vote`, `gossip` and `engine-error` at the engine calls, `containment` in delivery.ts.)
  */
 
-import {
-  type BlockDescription,
-  hasValidSignature,
-  isParsecError,
-  supermajority,
-} from '@parsec-section/parsec-core'
+import { type BlockDescription, hasValidSignature, isParsecError } from '@parsec-section/parsec-core'
 import type { Clock } from './clock.js'
 import type { RunContext } from './context.js'
 import { payloadKey } from './keys.js'
@@ -76,21 +71,6 @@ export class BlockInvariants {
       this.canonical.push(key)
     }
     this.checkValidity(peer, description, key)
-  }
-
-  /**
-   * `checkpoint`: an agreed Checkpoint carries the votes of a supermajority of the voters its epoch's
-   * engine started from, and of nobody else (docs/epochs.md §1).
-   */
-  checkCheckpoint(peer: SimPeer, description: BlockDescription): void {
-    const voters = new Set(peer.epochVoters)
-    const outsiders = description.voters.filter((v) => !voters.has(v))
-    if (outsiders.length > 0 || !supermajority(voters.size, description.voters.length)) {
-      this.violate(
-        'checkpoint',
-        `${peer.name} agreed a checkpoint of epoch ${peer.epoch} signed by ${description.voters.join(',')}, its voters are ${peer.epochVoters.join(',')}`,
-      )
-    }
   }
 
   private violate(invariant: string, detail: string): void {

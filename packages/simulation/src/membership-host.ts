@@ -43,7 +43,7 @@ import {
 } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import { type Persisted, persist, restoreEngine } from './epoch-restart.js'
-import { switchEpoch } from './epoch-switch.js'
+import { type EpochStart, observe, switchEpoch } from './epoch-switch.js'
 import { type JoinTiming, JoinTimings } from './join-timing.js'
 import { observationKey } from './keys.js'
 import { MembershipAdversary } from './membership-adversary.js'
@@ -93,6 +93,8 @@ export interface HostedPeer {
   /** Every block it delivered, with the election that decided it (what a restart resumes from). */
   readonly blockLog: Block[]
   readonly electionLog: (number | undefined)[]
+  /** The election of the last block it folded, and that election's voters. */
+  electionVoters: { readonly election: number | undefined; readonly voters: string[] } | undefined
   /** Killed mid-switch (`epochRestarts`): what its store held, and the step it restarts at. */
   persisted: Persisted | undefined
   restartAt: number | undefined
@@ -357,12 +359,17 @@ export class MembershipHosting {
 
   /** The members as the most advanced honest member folded them. */
   referenceMembers(): PublicId[] {
+    return this.mostAdvanced()?.machine.state?.memberIds() ?? []
+  }
+
+  /** The honest member that folded the most blocks. */
+  private mostAdvanced(): HostedPeer | undefined {
     let best: HostedPeer | undefined
     for (const h of this.honestMembers()) {
       const blocks = h.machine.state?.agreedBlocks ?? 0
       if (best === undefined || blocks > (best.machine.state?.agreedBlocks ?? 0)) best = h
     }
-    return best?.machine.state?.memberIds() ?? []
+    return best
   }
 
   /** Work is open: some requested change has not happened (traffic keeps decisions coming). */
@@ -470,35 +477,42 @@ export class MembershipHosting {
     const before = h.machine.state?.size ?? 0
     h.blockLog.push(block)
     h.electionLog.push(election)
-    const step = h.machine.blocks([block], position, election)
-    if (block.payload.kind === 'checkpoint') this.checkpointDelivered(h, peer, block, position)
-    this.apply(h, step)
+    this.checkCheckpoint(h, block, election)
+    this.apply(h, h.machine.blocks([block], position, election))
     if (h.joined) this.invariants.afterFold(h, block, before)
     if (h.joined && block.payload.kind === 'add') this.silenceJoiner(block.payload.peer.name)
     if (h.joined && this.agreedAt[position] === undefined) this.agreedAt[position] = this.ctx.step
   }
 
   /**
-   * A voter that delivered its epoch's checkpoint (at `position`) switches to the next epoch
-   * (docs/epochs.md §2): a removed peer that drains does not (it serves its last epoch).
+   * The voters of the election deciding `block` are the members before its first block; an agreed
+   * checkpoint must carry a supermajority of theirs (the `checkpoint` invariant).
    */
-  private checkpointDelivered(h: HostedPeer, sim: SimPeer, block: Block, position: number): void {
+  private checkCheckpoint(h: HostedPeer, block: Block, election: number | undefined): void {
     const state = h.machine.state
-    if (block.payload.kind !== 'checkpoint' || state === undefined || state.epochStart !== position + 1)
-      return
-    if (!h.joined || h.draining || sim.parsec.isRemoved || !state.isMember(h.name)) return
-    if (sim.epoch >= state.epoch) return // a restart that had stored its switch
+    if (state === undefined) return
+    if (election === undefined || election !== h.electionVoters?.election) {
+      h.electionVoters = { election, voters: state.memberIds().map((id) => id.name) }
+    }
+    if (h.joined && block.payload.kind === 'checkpoint')
+      this.invariants.checkpoint(h, block, h.electionVoters.voters)
+  }
+
+  /**
+   * A voter's machine folded the checkpoint that ends its epoch (its `newEpoch` directive): its
+   * engine switches to the next epoch (docs/epochs.md §2), unless it is killed at that moment
+   * (`epochRestarts`).
+   */
+  private enterEpoch(h: HostedPeer, next: EpochStart): void {
+    const sim = h.sim
+    if (sim === undefined || !h.alive) return
+    if (sim.epoch >= next.epoch) return // a restart that had stored its switch
     const kill = this.killsAtSwitch(h)
     if (kill === 'before') {
       this.kill(h, sim, 'before')
       return
     }
-    switchEpoch(this.ctx, sim, h.secret, {
-      epoch: state.epoch,
-      genesis: state.memberIds(),
-      relatedInfo: block.payload.payload,
-      start: position + 1,
-    })
+    switchEpoch(this.ctx, sim, h.secret, next)
     if (kill === 'after') this.kill(h, sim, 'after')
   }
 
@@ -556,10 +570,18 @@ export class MembershipHosting {
     h.seenVotes.clear()
     h.wakeAt = undefined
     ctx.log(`${h.name} restarts in epoch ${sim.epoch} with ${sim.keys.length} blocks`)
+    // Killed before its switch was stored: its last block is the checkpoint, it switches again
+    // (the switch is a function of the delivered blocks).
+    const state = h.machine.state
+    if (state !== undefined && state.epoch > sim.epoch && state.epochStart === sim.keys.length) {
+      this.enterEpoch(h, {
+        epoch: state.epoch,
+        genesis: state.epochVoters,
+        relatedInfo: state.epochRelatedInfo,
+        start: state.epochStart,
+      })
+    }
     this.apply(h, h.machine.start())
-    // Killed before its switch was stored: its last block is the checkpoint, it switches again.
-    const last = h.blockLog[sim.keys.length - 1]
-    if (last?.payload.kind === 'checkpoint') this.checkpointDelivered(h, sim, last, sim.keys.length - 1)
   }
 
   /**
@@ -960,6 +982,8 @@ export class MembershipHosting {
 
   private apply(h: HostedPeer, step: MembershipStep): void {
     const { ctx } = this
+    // The switch first: the votes of this step (the machine's re-cast) are for the new engine.
+    for (const directive of step.engine) if (directive.kind === 'newEpoch') this.enterEpoch(h, directive)
     for (const vote of step.votes) this.castVote(h, vote)
     for (const message of step.messages) {
       if (this.withhold(h, message.to.name, message.bytes)) continue
@@ -968,7 +992,9 @@ export class MembershipHosting {
     for (const directive of step.engine) {
       switch (directive.kind) {
         case 'construct':
-          this.construct(h, directive.genesis, directive.section)
+          this.construct(h, directive)
+          break
+        case 'newEpoch':
           break
         case 'catchUp':
           h.catchUpFrom = directive.from.name
@@ -1018,14 +1044,16 @@ export class MembershipHosting {
       ctx.stats.tolerate('membership-vote-without-engine')
       return
     }
-    this.invariants.checkVote(h, vote)
+    const key = observationKey(vote)
+    // A vote re-cast at an epoch switch was judged when first cast (it stands as it did in the
+    // old graph, where it could still have been decided).
+    if (this.votes.cast.get(key)?.has(h.name) !== true) this.invariants.checkVote(h, vote)
     try {
       took(sim, sim.parsec.voteFor(vote))
     } catch (error) {
-      ctx.violations.engineError('vote', `${h.name} voting ${observationKey(vote)} (membership)`, error)
+      ctx.violations.engineError('vote', `${h.name} voting ${key} (membership)`, error)
       return
     }
-    const key = observationKey(vote)
     let voters = this.votes.cast.get(key)
     if (voters === undefined) {
       voters = new Set()
@@ -1034,34 +1062,39 @@ export class MembershipHosting {
     voters.add(h.name)
   }
 
-  private construct(h: HostedPeer, genesis: readonly PublicId[], section: readonly PublicId[]): void {
+  /**
+   * An admitted joiner's observer engine, in the epoch its verified chain ends in: it replays that
+   * epoch's events only, and its blocks before the epoch's start are the agreed ones (copied from
+   * a member: it delivers from `start` on). Again for a joiner whose replay crossed a checkpoint.
+   */
+  private construct(h: HostedPeer, directive: EpochStart & { readonly section: readonly PublicId[] }): void {
     const { ctx } = this
     const parsec = Parsec.fromExisting({
       us: h.secret,
-      genesis,
-      section,
+      genesis: directive.genesis,
+      section: directive.section,
       consensusMode: ctx.mode,
       coin: ctx.peers.coinFor(h.name),
     })
     if (h.sim === undefined) {
       h.sim = ctx.peers.add(h.name, parsec, 'joining')
       h.sim.heard = new Set()
-    } else {
-      // A restarted join: a new engine replays from genesis again.
-      const sim = h.sim
-      sim.parsec = parsec
-      sim.status = 'joining'
-      sim.blocks.length = 0
-      sim.keys.length = 0
-      sim.keySet.clear()
-      sim.agreed.length = 0
-      sim.decisions.length = 0
-      sim.electionAt.clear()
     }
+    const sim = h.sim
+    sim.status = 'joining'
+    const member = this.mostAdvanced()?.sim
+    if (directive.start > 0 && (member === undefined || member.keys.length < directive.start)) {
+      ctx.violations.violate('epoch', `${h.name} starts at ${directive.start}, no member holds that much`)
+      return
+    }
+    observe(sim, parsec, directive, member ?? sim)
+    sim.electionAt.clear()
     h.lastGraphSize = 0
     h.seenVotes.clear()
     this.timings.admitted(h.name, ctx.step)
-    ctx.log(`${h.name} is admitted and builds its engine (section of ${section.length})`)
+    ctx.log(
+      `${h.name} is admitted and builds its engine (section of ${directive.section.length}, epoch ${directive.epoch} from block ${directive.start})`,
+    )
   }
 
   private onEvent(h: HostedPeer, event: MembershipEvent): void {
@@ -1282,6 +1315,7 @@ export class MembershipHosting {
       electionLog: [],
       persisted: undefined,
       restartAt: undefined,
+      electionVoters: undefined,
     }
     this.hosts.set(name, host)
     return host

@@ -10,11 +10,13 @@
  * - M6: no Add decided for a peer named by a membership block after its ticket's head; a banned
  *   peer is never added;
  * - M7: outside the fragile phase, an Add keeps the section within `maxSize` and the young cap
- *   (an Add that adds nobody, of a member or a removed id, is not judged: it changes nothing).
+ *   (an Add that adds nobody, of a member or a removed id, is not judged: it changes nothing);
+ * - `checkpoint` (docs/epochs.md §1): an agreed Checkpoint carries the votes of a supermajority of
+ *   the voters of the election that decided it, and of nobody else.
  */
 
 import { addAllowed, decodeAdmissionRecord, removeAllowed } from '@parsec-section/membership'
-import { type Block, mockId, type Observation, toHex } from '@parsec-section/parsec-core'
+import { type Block, mockId, type Observation, supermajority, toHex } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import type { HostedPeer, MembershipHosting } from './membership-host.js'
 
@@ -47,6 +49,18 @@ export class MembershipInvariants {
       this.violate(
         'M4',
         `${h.name} voted ${vote.kind}(${vote.peer.name}) against the budget rule (N=${view.voters}, P=${[...view.silent].join(',')}, J=${view.pendingAdds})`,
+      )
+    }
+  }
+
+  /** `checkpoint`, for a checkpoint `h` agreed, decided by `electionVoters`. */
+  checkpoint(h: HostedPeer, block: Block, electionVoters: readonly string[]): void {
+    const voters = new Set(electionVoters)
+    const signers = block.proofs.map((p) => p.publicId.name)
+    if (signers.some((v) => !voters.has(v)) || !supermajority(voters.size, new Set(signers).size)) {
+      this.violate(
+        'checkpoint',
+        `${h.name} agreed a checkpoint signed by ${signers.join(',')}, the voters were ${electionVoters.join(',')}`,
       )
     }
   }

@@ -71,6 +71,30 @@ export const membershipEpochScenarios: readonly Scenario[] = [
     check: (r) => epochProblems(r, 4, true),
   },
   {
+    name: 'epochs-churn',
+    summary:
+      '4 founders; 3 outsiders join (from the last checkpoint, or crossing one while they replay), 1 leaves, 1 goes silent, across the epochs',
+    options: (seed) => ({
+      seed,
+      genesisSize: 4,
+      opaque: 120,
+      maxSteps: 30_000,
+      membership: { joins: 3, leaves: 1, unresponsive: 1, config: { checkpointBlocks: EPOCH_BLOCKS } },
+    }),
+    check: (r) => {
+      const problems = epochProblems(r, 4)
+      const members = agreedMembers(r, problems)
+      const m = r.membership!
+      for (const name of [...m.left, ...m.unresponsive]) {
+        if (members.includes(name)) problems.push(`${name} left but is still a member`)
+      }
+      if (m.unsettled.some((c) => !c.endsWith('deferred')))
+        problems.push(`unsettled: ${m.unsettled.join(', ')}`)
+      if (new Set(Object.values(m.epochs)).size !== 1) problems.push(`members end in different epochs`)
+      return problems
+    },
+  },
+  {
     name: 'epochs-crash',
     summary: '5 founders, one crashes during the run: the others go on through the epochs without it',
     options: (seed) => ({
