@@ -45,7 +45,8 @@ async function loadBlocksFrom(storage: SectionStorage): Promise<{ from: number; 
 async function storedIndexes(datastore: MemoryDatastore | LevelDatastore, name: string): Promise<number[]> {
   const prefix = `${ROOT}/${name}/`
   const out: number[] = []
-  for await (const key of datastore.queryKeys({ prefix })) out.push(Number(key.toString().slice(prefix.length)))
+  for await (const key of datastore.queryKeys({ prefix }))
+    out.push(Number(key.toString().slice(prefix.length)))
   return out.sort((a, b) => a - b)
 }
 
@@ -287,7 +288,10 @@ describe('section storage', () => {
     await datastore.put(new Key(`${ROOT}/format`), bytes('3'))
     const before = await snapshot(datastore)
     const again = new SectionStorage(datastore, SECTION)
-    assert.deepEqual(await loadAll(again, owner), { events: [bytes('e0')], blocks: [bytes('b0'), bytes('b1')] })
+    assert.deepEqual(await loadAll(again, owner), {
+      events: [bytes('e0')],
+      blocks: [bytes('b0'), bytes('b1')],
+    })
     assert.equal(again.blocksFrom, 0)
     const after = await snapshot(datastore)
     assert.equal(after.get(`${ROOT}/format`), bytesToText(bytes('4'), 'base16'))
@@ -371,7 +375,12 @@ describe('section storage', () => {
     try {
       const storage = new SectionStorage(datastore, SECTION)
       await loadAll(storage, owner)
-      await storage.append([bytes('e0')], 0, range(0, count).map((i) => bytes(`b${i}`)), 0)
+      await storage.append(
+        [bytes('e0')],
+        0,
+        range(0, count).map((i) => bytes(`b${i}`)),
+        0,
+      )
       const batch = mock.method(datastore.db, 'batch')
       await storage.dropBlocksBelow(count - 5)
       assert.equal(batch.mock.callCount(), 3, 'at most 10,000 deletes a batch')

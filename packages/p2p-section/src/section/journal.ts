@@ -266,7 +266,9 @@ export class Journal {
     }
     if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
       const from = firstBlock - this.decidedBase
-      const blocks = this.decided.slice(from, from + endBlocks - firstBlock).map((b) => encodeObservation(b.payload))
+      const blocks = this.decided
+        .slice(from, from + endBlocks - firstBlock)
+        .map((b) => encodeObservation(b.payload))
       const retainFrom = this.retention === undefined ? undefined : endBlocks - this.retention
       await this.storage.append(events, firstEvent, blocks, firstBlock, retainFrom)
     }
