@@ -698,7 +698,7 @@ describe('parsec-peer start: the control API', () => {
     // Nothing new: the long-poll ends after its wait with no blocks.
     const start = Date.now()
     const empty = await api.blocks({ from: 3, wait: 300 })
-    assert.deepEqual(empty, { from: 3, next: 3, blocks: [] })
+    assert.deepEqual(empty, { from: 3, next: 3, retainedFrom: 0, blocks: [] })
     assert.ok(Date.now() - start >= 250)
     const limited = await api.blocks({ from: 0, limit: 2 })
     assert.equal(limited.next, 2)
