@@ -30,9 +30,10 @@ per peer, as fast as the section takes them with at most K payloads (default ${D
 0: no bound) voted and not yet delivered by every peer, until E events were created in the section:
 until the largest graph among the peers (GET /status graphSize: every peer's graph holds every
 peer's events) holds E events. The peers run with 'start --block-retention R' (default
-${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks. Every peer's RSS (GET /status memory) and the size of its data
-directory on disk (what du counts) are sampled when the events pass 1% of E, then 5%, 10%, ...
-100% of E (marks passed between two readings, 200 ms apart, share a sample). Voting then stops;
+${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks.
+Every peer's RSS (GET /status memory) and the size of its data directory on disk (what du counts)
+are sampled when the events pass 1% of E, then 5%, 10%, ... 100% of E (marks passed between two
+readings, 200 ms apart, share a sample). Voting then stops;
 once no peer has undecided votes and all delivered as many blocks (at most 120 s), every peer's
 delivered blocks are compared through a digest of their agreed content (those all peers still
 keep: the last R).
