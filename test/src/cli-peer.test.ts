@@ -334,6 +334,21 @@ describe('parsec-peer start: bad arguments', { concurrency: 4 }, () => {
       /differs from the identity kept in/,
     ],
     ['unknown option', () => ['--key', key, '--genesis', genesis, ...listen, '--verbose'], /verbose/],
+    [
+      'negative --block-retention',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--block-retention', '-1'],
+      /--block-retention takes a positive integer .*not '-1'/,
+    ],
+    [
+      'fractional --block-retention',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--block-retention', '2.5'],
+      /--block-retention takes a positive integer .*not '2.5'/,
+    ],
+    [
+      'zero --block-retention',
+      () => ['--key', key, '--genesis', genesis, ...listen, '--block-retention', '0'],
+      /--block-retention must be at least 1/,
+    ],
   ]
   for (const [name, args, pattern] of cases) {
     it(name, async () => {
@@ -683,7 +698,7 @@ describe('parsec-peer start: the control API', () => {
     // Nothing new: the long-poll ends after its wait with no blocks.
     const start = Date.now()
     const empty = await api.blocks({ from: 3, wait: 300 })
-    assert.deepEqual(empty, { from: 3, next: 3, blocks: [] })
+    assert.deepEqual(empty, { from: 3, next: 3, retainedFrom: 0, blocks: [] })
     assert.ok(Date.now() - start >= 250)
     const limited = await api.blocks({ from: 0, limit: 2 })
     assert.equal(limited.next, 2)

@@ -14,7 +14,9 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
     [['--peers', '3', '--events', '50'], /--events must be between 100 and/],
     [['--peers', '3', '--events', '2000', '--payload-size', '0'], /--payload-size must be between 1 and/],
     [['--peers', '3', '--events', '2000', '--outstanding', '-1'], /--outstanding takes an unsigned integer/],
-    [['--peers', '3', '--events', '2000', '--block-retention', '10'], /block-retention/],
+    [['--peers', '3', '--events', '2000', '--block-retention', '0'], /--block-retention must be at least 1/],
+    [['--peers', '3', '--events', '2000', '--block-retention', 'x'], /--block-retention takes a positive/],
+    [['--peers', '3', '--events', '2000', '--no-epochs'], /no-epochs/],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit 2`, async () => {
       assertUsage(await cli(['soak-live', ...args]), pattern)

@@ -75,3 +75,21 @@ export function choiceOption<C extends string>(
   }
   return raw as C
 }
+
+/**
+ * `--block-retention N`: keep only the last N agreed blocks (a positive integer), or `all` (null);
+ * undefined when the option is absent.
+ */
+export function blockRetentionOption(values: Record<string, unknown>): number | null | undefined {
+  const raw = values['block-retention']
+  if (raw === undefined) return undefined
+  if (raw === 'all') return null
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw))
+    throw new UsageError(
+      `--block-retention takes a positive integer (the agreed blocks kept) or 'all', not '${String(raw)}'`,
+    )
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new UsageError(`--block-retention must be at least 1 (the agreed blocks kept) or 'all', not ${raw}`)
+  return value
+}

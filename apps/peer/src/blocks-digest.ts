@@ -14,13 +14,19 @@ export interface BlocksDigest {
   readonly sha256: string
 }
 
-/** The digest of the peer's blocks at positions [0, upTo). */
-export async function blocksDigest(api: ApiClient, upTo: number): Promise<BlocksDigest> {
+/**
+ * The digest of the peer's blocks at positions [start, upTo) (default from 0). A peer that no
+ * longer keeps some of them (block retention: its `retainedFrom` is past `start`) hashes those it
+ * keeps, and its digest differs.
+ */
+export async function blocksDigest(api: ApiClient, upTo: number, start = 0): Promise<BlocksDigest> {
   const hash = createHash('sha256')
-  let from = 0
+  let from = start
   while (from < upTo) {
     const page = await api.blocks({ from, limit: Math.min(API_LIMITS.maxBlockLimit, upTo - from) })
     if (page.blocks.length === 0) break
+    // Skipped blocks (no longer kept) count as a difference.
+    if (page.retainedFrom > from) hash.update(`skipped ${from}..${page.retainedFrom}\n`)
     for (const b of page.blocks) {
       const agreed = [b.position, b.kind, b.payload, b.peers, b.peer, b.offender, b.malice]
       hash.update(`${JSON.stringify(agreed.map((field) => field ?? null))}\n`)

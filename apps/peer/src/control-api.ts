@@ -2,7 +2,11 @@
  * The local control API of `parsec-peer start` (node:http, JSON in and out):
  *
  * - `POST /votes` `{"payload": HEX}` or `{"payloads": [HEX, ...]}` → 202 `{"accepted": n}`
- * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "blocks": [...]}` (long-polls with wait)
+ * - `GET /blocks?from=N&limit=M&wait=MS` → `{"from", "next", "retainedFrom", "blocks": [...]}`
+ *   (long-polls with wait): the delivered blocks kept from position `from` on (`from` echoes the
+ *   query), `next` the position after the last one answered. `retainedFrom` is the first block the
+ *   peer keeps (0 unless it runs with `--block-retention`): a `from` before it answers the blocks
+ *   from `retainedFrom` on (the earlier ones are skipped; other members may keep them).
  * - `GET /status` → the section status and its membership status (`self`, `members`: the agreed
  *   voters, `seq` and `head` of the membership chain, `candidates`, `suspected`) plus `{"listen",
  *   "api", "uptimeMs", "memory"}`; `?gc=1` runs a full garbage collection before reading the memory
@@ -329,10 +333,11 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     if (wait > 0 && limit > 0 && !closing && section.blocks(from, 1).length === 0) {
       await waitForBlock(from, wait, res)
     }
+    const retainedFrom = section.retainedFrom
     const blocks = section
       .blocks(from, limit)
       .map((b) => blockToJson(b, names, options.deliveredAt(b.position)))
-    send(res, 200, { from, next: from + blocks.length, blocks })
+    send(res, 200, { from, next: Math.max(from, retainedFrom) + blocks.length, retainedFrom, blocks })
   }
 
   async function handleGraph(res: ServerResponse, params: URLSearchParams): Promise<void> {

@@ -83,6 +83,8 @@ export interface StatusJson extends SectionStatus, MembershipStatus {
 export interface BlocksJson {
   readonly from: number
   readonly next: number
+  /** The first block the peer keeps (`--block-retention`; 0: it keeps all). */
+  readonly retainedFrom: number
   readonly blocks: BlockJson[]
 }
 

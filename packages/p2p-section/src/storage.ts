@@ -13,11 +13,18 @@
  * members' chain while it was away) keeps it (`saveRemoved`: why, and the membership chain's `seq`
  * then), so a restart refuses to run this key as a member again, whatever its blocks say.
  *
- * Storage format 3 (the record `/parsec/<section>/format` holds "3"): every record is sealed with
- * a checksum (record.ts), checked when the store is read; format 3 adds the `removed` record to
- * format 2. Older stores are migrated in place when they are loaded: format 1 (no format record,
- * no checksums) has every record sealed, format 2 only has its format record set (it holds no
- * `removed` record). A newer format is refused.
+ * Block retention (`append`'s `retainFrom`, `dropBlocksBelow`): a peer that keeps only its last
+ * blocks deletes the older ones in the batches that write new ones, and the sealed record
+ * `blocks-from` says where the stored blocks start (absent: at 0). Positions never change: the
+ * block at position p is always under `blocks/<p>`.
+ *
+ * Storage format 4 (the record `/parsec/<section>/format` holds "4"): every record is sealed with
+ * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
+ * format 2, format 4 the `blocks-from` record (blocks before it dropped). Older stores are migrated
+ * in place when they are loaded: format 1 (no format record, no checksums) has every record
+ * sealed, formats 2 and 3 only have their format record set (they hold neither `removed` nor
+ * `blocks-from`, or no `blocks-from`). A newer format is refused: an older version cannot read a
+ * store whose first blocks were dropped.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { LeaveReason } from '@parsec-section/membership'
@@ -48,12 +55,14 @@ export interface StoredRemoval {
 const REMOVAL_REASONS: readonly string[] = ['left', 'removed', 'banned'] satisfies LeaveReason[]
 
 /** The storage format this version writes. */
-export const STORAGE_FORMAT = 3
+export const STORAGE_FORMAT = 4
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
 /** Stored records handed over per batch at load: what a restart holds of them at once. */
 const LOAD_BATCH = 1024
+/** Blocks deleted per batch by `dropBlocksBelow`. */
+const DROP_BATCH = 10_000
 
 type Write = { readonly key: Key; readonly value: Uint8Array } | { readonly key: Key; readonly value?: never }
 
@@ -65,6 +74,8 @@ interface RawRecord {
 export class SectionStorage {
   private readonly root: string
   private readonly sync: boolean
+  /** The first stored block's position (`blocks-from`; read by `loadBlocks`). */
+  private blocksStart = 0
 
   constructor(
     private readonly datastore: Datastore,
@@ -94,8 +105,8 @@ export class SectionStorage {
         return 0
       }
       await this.migrateFromFormat1(owner)
-    } else if (format === 2) {
-      // Format 3 adds a record format 2 never holds: the format record is all that changes.
+    } else if (format === 2 || format === 3) {
+      // Formats 3 and 4 add records formats 2 and 3 never hold: the format record is all that changes.
       await this.write([{ key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) }])
     }
     const ownerKey = this.key('owner')
@@ -107,25 +118,66 @@ export class SectionStorage {
   }
 
   /**
-   * The delivered blocks' encoded observations (after `load`), checked, to `onBlocks` in order a
-   * batch at a time (`first`: the position of the batch's first block). Returns how many there are.
+   * The stored blocks' encoded observations (after `load`), checked, to `onBlocks` in order a
+   * batch at a time (`first`: the position of the batch's first block). The stored blocks start at
+   * `blocksFrom` (0 unless retention dropped earlier ones). Returns the position after the last
+   * stored block (`blocksFrom` plus how many there are).
    */
-  loadBlocks(onBlocks: (batch: Uint8Array[], first: number) => void): Promise<number> {
-    return this.readSealedList('blocks', onBlocks)
+  async loadBlocks(onBlocks: (batch: Uint8Array[], first: number) => void): Promise<number> {
+    const key = this.key('blocks-from')
+    let start = 0
+    if (await this.datastore.has(key)) {
+      const text = bytesToText(unseal(key.toString(), await this.datastore.get(key)))
+      start = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN
+      if (!Number.isSafeInteger(start))
+        throw storageCorrupt(`stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`)
+    }
+    this.blocksStart = start
+    return this.readSealedList('blocks', onBlocks, start)
+  }
+
+  /** The first stored block's position (after `loadBlocks`): blocks before it were dropped. */
+  get blocksFrom(): number {
+    return this.blocksStart
   }
 
   /**
-   * Hands the checked records of list `name` to `onBatch` in index order, `LOAD_BATCH` at a time
-   * (with the index of the batch's first); returns how many there are. A datastore's query runs in key order (LevelDB) or insertion order
-   * (memory), both index order here; records met early are held until their turn, and a gap is
+   * Deletes the stored blocks before `position` (block retention at a restart), `DROP_BATCH` at a
+   * time, each batch moving `blocks-from` on with it: a crash part-way leaves a consistent store.
+   */
+  async dropBlocksBelow(position: number): Promise<void> {
+    while (this.blocksStart < position) {
+      const end = Math.min(position, this.blocksStart + DROP_BATCH)
+      await this.write(this.dropWrites(end, end))
+      this.blocksStart = end
+    }
+  }
+
+  /**
+   * The `blocks-from` record moved on to `from`, and deletes of the stored blocks from
+   * `blocksFrom` up to `storedEnd` (those after it were never written).
+   */
+  private dropWrites(from: number, storedEnd: number): Write[] {
+    const writes: Write[] = []
+    for (let at = this.blocksStart; at < storedEnd; at++) writes.push({ key: this.indexKey('blocks', at) })
+    writes.push(this.sealed(this.key('blocks-from'), fromString(`${from}`)))
+    return writes
+  }
+
+  /**
+   * Hands the checked records of list `name` to `onBatch` in index order from `start`, `LOAD_BATCH`
+   * at a time (with the index of the batch's first); returns the index after the last. A
+   * datastore's query runs in key order (LevelDB) or insertion order (memory), both index order
+   * here; records met early are held until their turn, and a gap (or a record before `start`) is
    * `StorageCorrupt`.
    */
   private async readSealedList(
     name: string,
     onBatch: (batch: Uint8Array[], first: number) => void,
+    start = 0,
   ): Promise<number> {
     const prefix = `${this.root}/${name}/`
-    let next = 0
+    let next = start
     let batch: Uint8Array[] = []
     const early = new Map<number, RawRecord>()
     const take = ({ key, value }: RawRecord) => {
@@ -139,6 +191,8 @@ export class SectionStorage {
     for await (const { key, value } of this.datastore.query({ prefix })) {
       const index = Number(key.toString().slice(prefix.length))
       if (!Number.isSafeInteger(index)) throw storageCorrupt(`stored record ${key.toString()} has a bad key`)
+      if (index < start)
+        throw storageCorrupt(`stored record ${key.toString()} comes before the first one kept (${start})`)
       const record = { key, value: Uint8Array.from(value) }
       if (index !== next) {
         early.set(index, record)
@@ -156,20 +210,30 @@ export class SectionStorage {
     return next
   }
 
-  /** Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. */
+  /**
+   * Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. With
+   * `retainFrom` (block retention), the same batch deletes the stored blocks before that position
+   * (new ones before it are not written) and records where the stored blocks now start.
+   */
   async append(
     events: readonly Uint8Array[],
     firstEvent: number,
     blocks: readonly Uint8Array[],
     firstBlock: number,
+    retainFrom?: number,
   ): Promise<void> {
-    if (events.length === 0 && blocks.length === 0) return
+    const end = firstBlock + blocks.length
+    const dropTo = Math.max(this.blocksStart, Math.min(retainFrom ?? 0, end))
+    if (events.length === 0 && blocks.length === 0 && dropTo === this.blocksStart) return
     const writes: Write[] = []
     for (let i = 0; i < events.length; i++)
       writes.push(this.sealed(this.indexKey('events', firstEvent + i), events[i]))
-    for (let i = 0; i < blocks.length; i++)
+    // New blocks before `dropTo` are not written; stored ones before it are deleted.
+    for (let i = Math.max(0, dropTo - firstBlock); i < blocks.length; i++)
       writes.push(this.sealed(this.indexKey('blocks', firstBlock + i), blocks[i]))
+    if (dropTo > this.blocksStart) writes.push(...this.dropWrites(dropTo, Math.min(dropTo, firstBlock)))
     await this.write(writes)
+    this.blocksStart = Math.max(this.blocksStart, dropTo)
   }
 
   // ---------------------------------------------------------------- a peer that joined

@@ -25,14 +25,33 @@ async function loadAll(
 ): Promise<{ events: Uint8Array[]; blocks: Uint8Array[] }> {
   const events: Uint8Array[] = []
   const eventCount = await storage.load(owner, (batch) => events.push(...batch))
+  const { blocks } = await loadBlocksFrom(storage)
+  assert.equal(eventCount, events.length)
+  return { events, blocks }
+}
+
+/** The stored blocks (after `load`) and the position of the first. */
+async function loadBlocksFrom(storage: SectionStorage): Promise<{ from: number; blocks: Uint8Array[] }> {
   const blocks: Uint8Array[] = []
-  const blockCount = await storage.loadBlocks((batch, first) => {
-    assert.equal(first, blocks.length, 'blocks come in order')
+  const end = await storage.loadBlocks((batch, first) => {
+    assert.equal(first, storage.blocksFrom + blocks.length, 'blocks come in order')
     blocks.push(...batch)
   })
-  assert.equal(eventCount, events.length)
-  assert.equal(blockCount, blocks.length)
-  return { events, blocks }
+  assert.equal(end, storage.blocksFrom + blocks.length)
+  return { from: storage.blocksFrom, blocks }
+}
+
+/** The indexes of the records of list `name` in the store, sorted. */
+async function storedIndexes(datastore: MemoryDatastore | LevelDatastore, name: string): Promise<number[]> {
+  const prefix = `${ROOT}/${name}/`
+  const out: number[] = []
+  for await (const key of datastore.queryKeys({ prefix }))
+    out.push(Number(key.toString().slice(prefix.length)))
+  return out.sort((a, b) => a - b)
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i)
 }
 
 /** A memory datastore whose batch commits fail once `commitsLeft` is spent (a full disk). */
@@ -238,7 +257,7 @@ describe('section storage', () => {
     assert.deepEqual(await snapshot(datastore), before)
   })
 
-  it('migrates a format-2 store in place: the same records, no removal', async () => {
+  it('migrates a format-2 store in place: the same records, no removal, no blocks dropped', async () => {
     const datastore = new MemoryDatastore()
     const events = [bytes('e0'), bytes('e1')]
     // What the format-2 code wrote: sealed records, the format record "2".
@@ -251,14 +270,138 @@ describe('section storage', () => {
     const storage = new SectionStorage(datastore, SECTION)
     const loaded = await loadAll(storage, owner)
     assert.deepEqual(loaded, { events, blocks: [bytes('b0')] })
-    assert.equal(STORAGE_FORMAT, 3)
-    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '3')
+    assert.equal(STORAGE_FORMAT, 4)
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '4')
     const after = await snapshot(datastore)
     after.delete(`${ROOT}/format`)
     before.delete(`${ROOT}/format`)
     assert.deepEqual(after, before, 'only the format record changed')
     assert.equal(await storage.loadRemoved(), undefined)
     assert.deepEqual(await loadAll(new SectionStorage(datastore, SECTION), owner), loaded)
+  })
+
+  it('migrates a format-3 store by its format record alone', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    await storage.append([bytes('e0')], 0, [bytes('b0'), bytes('b1')], 0)
+    await datastore.put(new Key(`${ROOT}/format`), bytes('3'))
+    const before = await snapshot(datastore)
+    const again = new SectionStorage(datastore, SECTION)
+    assert.deepEqual(await loadAll(again, owner), {
+      events: [bytes('e0')],
+      blocks: [bytes('b0'), bytes('b1')],
+    })
+    assert.equal(again.blocksFrom, 0)
+    const after = await snapshot(datastore)
+    assert.equal(after.get(`${ROOT}/format`), bytesToText(bytes('4'), 'base16'))
+    after.delete(`${ROOT}/format`)
+    before.delete(`${ROOT}/format`)
+    assert.deepEqual(after, before, 'only the format record changed')
+  })
+
+  it('keeps only the retained blocks: older ones deleted in the batch that writes new ones', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    const block = (i: number) => bytes(`b${i}`)
+    // Retention 3: blocks 0..3 written, then 4..5, then 6..11 at once (more than kept: 6..8 unwritten).
+    await storage.append([bytes('e0')], 0, range(0, 4).map(block), 0, 4 - 3)
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [1, 2, 3])
+    assert.equal(storage.blocksFrom, 1)
+    await storage.append([bytes('e1')], 1, range(4, 6).map(block), 4, 6 - 3)
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [3, 4, 5])
+    const commit = mock.method(datastore, 'batch')
+    await storage.append([], 2, range(6, 12).map(block), 6, 12 - 3)
+    assert.equal(commit.mock.callCount(), 1, 'one batch writes and deletes')
+    commit.mock.restore()
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [9, 10, 11])
+    assert.deepEqual(await storedIndexes(datastore, 'events'), [0, 1], 'events are untouched')
+    // An append with nothing new but a retention moving on still deletes.
+    await storage.append([], 2, [], 12, 12 - 2)
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [10, 11])
+
+    // A restart reads the retained blocks at their positions; the events are all there.
+    const again = new SectionStorage(datastore, SECTION)
+    const events: Uint8Array[] = []
+    assert.equal(await again.load(owner, (batch) => events.push(...batch)), 2)
+    assert.deepEqual(await loadBlocksFrom(again), { from: 10, blocks: [block(10), block(11)] })
+    // Appends go on at the global positions; a restart with a smaller retention drops the rest.
+    await again.append([], 2, [block(12)], 12, 13 - 3)
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [10, 11, 12])
+    const third = new SectionStorage(datastore, SECTION)
+    await third.load(owner, () => {})
+    await loadBlocksFrom(third)
+    await third.dropBlocksBelow(12)
+    assert.deepEqual(await storedIndexes(datastore, 'blocks'), [12])
+    await third.dropBlocksBelow(5)
+    assert.equal(third.blocksFrom, 12, 'retention never moves back')
+    const fourth = new SectionStorage(datastore, SECTION)
+    await fourth.load(owner, () => {})
+    assert.deepEqual(await loadBlocksFrom(fourth), { from: 12, blocks: [block(12)] })
+
+    // Without retention nothing is dropped any more (what was dropped stays dropped).
+    await fourth.append([], 2, [block(13), block(14)], 13)
+    const fifth = new SectionStorage(datastore, SECTION)
+    await fifth.load(owner, () => {})
+    assert.deepEqual(await loadBlocksFrom(fifth), { from: 12, blocks: [block(12), block(13), block(14)] })
+  })
+
+  it('refuses a block record left before the first retained one, or a damaged blocks-from', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    await storage.append([], 0, [bytes('b0'), bytes('b1'), bytes('b2')], 0, 2)
+    const stray = indexKey('blocks', 0)
+    await datastore.put(stray, seal(stray.toString(), bytes('b0')))
+    await assert.rejects(
+      loadAll(new SectionStorage(datastore, SECTION), owner),
+      assertStorageError('StorageCorrupt', /blocks\/000000000000 comes before the first one kept \(2\)/),
+    )
+    await datastore.delete(stray)
+    const key = new Key(`${ROOT}/blocks-from`)
+    await datastore.put(key, seal(key.toString(), bytes('two')))
+    await assert.rejects(
+      loadAll(new SectionStorage(datastore, SECTION), owner),
+      assertStorageError('StorageCorrupt', /blocks-from is damaged/),
+    )
+  })
+
+  it('drops many blocks at a restart in batches, each consistent on a LevelDB datastore', async () => {
+    const path = join(dir, 'retention')
+    let datastore = new LevelDatastore(path)
+    await datastore.open()
+    const count = 25_000
+    try {
+      const storage = new SectionStorage(datastore, SECTION)
+      await loadAll(storage, owner)
+      await storage.append(
+        [bytes('e0')],
+        0,
+        range(0, count).map((i) => bytes(`b${i}`)),
+        0,
+      )
+      const batch = mock.method(datastore.db, 'batch')
+      await storage.dropBlocksBelow(count - 5)
+      assert.equal(batch.mock.callCount(), 3, 'at most 10,000 deletes a batch')
+    } finally {
+      await datastore.close()
+    }
+    datastore = new LevelDatastore(path)
+    await datastore.open()
+    try {
+      const again = new SectionStorage(datastore, SECTION)
+      await again.load(owner, () => {})
+      const { from, blocks } = await loadBlocksFrom(again)
+      assert.equal(from, count - 5)
+      assert.deepEqual(
+        blocks.map((b) => bytesToText(b)),
+        range(count - 5, count).map((i) => `b${i}`),
+      )
+      assert.deepEqual(await storedIndexes(datastore, 'blocks'), range(count - 5, count))
+    } finally {
+      await datastore.close()
+    }
   })
 
   it('keeps our removal (reason and seq) across a restart, checked', async () => {

@@ -60,10 +60,12 @@ async function startJoiner(
     datastore?: LevelDatastore
     pageBytes?: number
     membership?: ParsecSectionInit['membership']
+    blockRetention?: number
   } = {},
 ): Promise<Joiner> {
   const node = await createSectionNode({
     ...(store.pageBytes === undefined ? {} : { pageBytes: store.pageBytes }),
+    ...(store.blockRetention === undefined ? {} : { blockRetention: store.blockRetention }),
     join: { sectionId, bootstrap: bootstrap?.getMultiaddrs() ?? [] },
     privateKey: store.privateKey ?? (await generateKeyPair('Ed25519')),
     ...(store.datastore === undefined ? {} : { datastore: store.datastore }),
@@ -338,56 +340,82 @@ describe('a peer that joined restarts', { timeout: 300_000 }, () => {
     }
   })
 
-  it('stopped as a candidate, from its datastore: it joins again, its engine replaying on', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
-    const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
-    const [founder] = section.nodes
-    const sectionId = section.genesis.sectionId
-    const privateKey = await generateKeyPair('Ed25519')
-    let datastore = new LevelDatastore(join(dir, 'joiner'))
-    await datastore.open()
-    let joiner: Joiner | undefined
-    try {
-      await founder.services.section.ready()
-      // A history of many small pages, so the candidate is stopped in the middle of its replay.
-      for (let i = 0; i < 40; i++) await founder.services.section.vote(encoder.encode(`history ${i}`))
-      await agreeOn([founder], 'history')
-      const pageBytes = 2_048
-      const first = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
-      joiner = first
-      await waitFor(
-        [first.node],
-        () => first.blocks.length > 0 && first.node.services.section.self() === 'candidate',
-        60_000,
-        () => `the joiner is ${first.node.services.section.self()} with ${first.blocks.length} blocks`,
-        'catchup:progress',
-      )
-      await first.node.stop()
-      await datastore.close()
-      assert.ok(first.blocks.length < founder.services.section.blocks().length, 'stopped mid-replay')
+  for (const blockRetention of [undefined, 5]) {
+    const kept = blockRetention === undefined ? '' : ` (keeping its last ${blockRetention} blocks)`
+    it(`stopped as a candidate, from its datastore: it joins again, its engine replaying on${kept}`, async () => {
+      await candidateRestart(blockRetention)
+    })
+  }
+})
 
-      datastore = new LevelDatastore(join(dir, 'joiner'))
-      await datastore.open()
-      const again = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes })
-      joiner = again
-      // Its stored blocks are not delivered again: the rest follows them.
-      await again.node.services.section.ready()
-      assert.equal(again.node.services.section.self(), 'member')
-      await allMembers([founder, again.node], 2)
-      await agreeOn([founder, again.node], 'after the restart')
+async function candidateRestart(blockRetention: number | undefined): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'parsec-join-'))
+  const section = await startSection(1, { mode: 'supermajority', membership: MEMBERSHIP })
+  const [founder] = section.nodes
+  const sectionId = section.genesis.sectionId
+  const privateKey = await generateKeyPair('Ed25519')
+  let datastore = new LevelDatastore(join(dir, 'joiner'))
+  await datastore.open()
+  let joiner: Joiner | undefined
+  try {
+    await founder.services.section.ready()
+    // A history of many small pages, so the candidate is stopped in the middle of its replay.
+    for (let i = 0; i < 40; i++) await founder.services.section.vote(encoder.encode(`history ${i}`))
+    await agreeOn([founder], 'history')
+    const pageBytes = 2_048
+    const first = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes, blockRetention })
+    joiner = first
+    await waitFor(
+      [first.node],
+      () => first.blocks.length > 0 && first.node.services.section.self() === 'candidate',
+      60_000,
+      () => `the joiner is ${first.node.services.section.self()} with ${first.blocks.length} blocks`,
+      'catchup:progress',
+    )
+    await first.node.stop()
+    await datastore.close()
+    assert.ok(first.blocks.length < founder.services.section.blocks().length, 'stopped mid-replay')
+
+    datastore = new LevelDatastore(join(dir, 'joiner'))
+    await datastore.open()
+    const again = await startJoiner(sectionId, founder, { privateKey, datastore, pageBytes, blockRetention })
+    joiner = again
+    // Its stored blocks are not delivered again: the rest follows them.
+    await again.node.services.section.ready()
+    assert.equal(again.node.services.section.self(), 'member')
+    await allMembers([founder, again.node], 2)
+    await agreeOn([founder, again.node], 'after the restart')
+    const kept = again.node.services.section
+    if (blockRetention === undefined) {
       assertSameBlocks([founder, again.node])
       assert.deepEqual(
-        again.node.services.section.blocks().map((b) => b.position),
+        kept.blocks().map((b) => b.position),
         founder.services.section
           .blocks()
           .map((b) => b.position)
-          .slice(0, again.node.services.section.blocks().length),
+          .slice(0, kept.blocks().length),
       )
-    } finally {
-      await joiner?.node.stop()
-      await datastore.close().catch(() => {})
-      await section.stop()
-      await rm(dir, { recursive: true, force: true })
+    } else {
+      // Its last blocks only, the founder's at the same positions; every one delivered once.
+      const delivered = kept.status().deliveredBlocks
+      assert.equal(kept.retainedFrom, delivered - blockRetention)
+      assert.equal(kept.blocks().length, blockRetention)
+      const at = (blocks: readonly DeliveredBlock[]) =>
+        blocks.map((b) => `${b.position} ${payloadTexts([b])[0]}`)
+      assert.deepEqual(
+        at(kept.blocks()),
+        at(founder.services.section.blocks(kept.retainedFrom, blockRetention)),
+      )
+      const positions = [...first.blocks, ...again.blocks].map((b) => b.position)
+      assert.deepEqual(
+        positions,
+        Array.from({ length: delivered }, (_, i) => i),
+      )
     }
-  })
-})
+  } finally {
+    await joiner?.node.stop()
+    await datastore.close().catch(() => {})
+    await section.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+}

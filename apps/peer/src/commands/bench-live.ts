@@ -11,7 +11,7 @@
 import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import { intOption, parse, UsageError } from '../args.js'
+import { blockRetentionOption, intOption, parse, UsageError } from '../args.js'
 import type { ChurnRun } from '../live-churn.js'
 import type { JoinLatencyRow } from '../live-join.js'
 import { PEER_BIN } from '../local-section.js'
@@ -19,6 +19,7 @@ import { BENCH_CHURN_ARGS, BENCH_JOIN_ARGS } from '../quick-membership.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
 const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync] [--no-metrics]
+                              [--block-retention N|all]
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
                               [--churn-outstanding K] [--churn-runs R] [--json | --markdown]
@@ -47,7 +48,8 @@ The join and churn parts start their peers with ${BENCH_JOIN_ARGS.join(' ')}
 (light proof of work, short probation and drain: what a join costs apart from the history), the
 churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).
 --no-metrics starts the peers of every part with 'start --no-metrics' (no GET /metrics), to measure
-what collecting metrics costs.`
+what collecting metrics costs; --block-retention N with 'start --block-retention N' (each keeps its
+last N agreed blocks).`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -89,11 +91,12 @@ function runDemo(
   peers: number,
   payloads: number,
   load: Run['load'],
-  peerFlags: { sync: boolean; metrics: boolean },
+  peerFlags: { sync: boolean; metrics: boolean; retention: readonly string[] },
 ): Run {
   const args = ['demo', '--peers', `${peers}`, '--payloads', `${payloads}`, '--json', '--stats']
   if (!peerFlags.sync) args.push('--no-sync')
   if (!peerFlags.metrics) args.push('--no-metrics')
+  args.push(...peerFlags.retention)
   if (load === 'saturated') args.push('--batch', '100', '--in-flight', `${peers}`)
   const out = spawnSync(process.execPath, [PEER_BIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = out.stdout.trim().split('\n').pop() ?? ''
@@ -207,6 +210,7 @@ export const benchLiveCommand = {
       markdown: { type: 'boolean' },
       'no-sync': { type: 'boolean' },
       'no-metrics': { type: 'boolean' },
+      'block-retention': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -235,8 +239,13 @@ export const benchLiveCommand = {
     console.error(
       `one Ed25519 verification: ${verifyMicros.toFixed(1)} µs (node:crypto, cached key); ${cores} cores`,
     )
-    const peerFlags = { sync: values['no-sync'] !== true, metrics: values['no-metrics'] !== true }
-    const noMetrics = peerFlags.metrics ? [] : ['--no-metrics']
+    const blockRetention = blockRetentionOption(values)
+    const peerFlags = {
+      sync: values['no-sync'] !== true,
+      metrics: values['no-metrics'] !== true,
+      retention: typeof blockRetention === 'number' ? ['--block-retention', `${blockRetention}`] : [],
+    }
+    const peerArgs = [...(peerFlags.metrics ? [] : ['--no-metrics']), ...peerFlags.retention]
     const rows: Row[] = []
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
@@ -257,7 +266,7 @@ export const benchLiveCommand = {
         histories,
         runs: joinRuns,
         payloadBytes: 256,
-        startArgs: [...BENCH_JOIN_ARGS, ...noMetrics],
+        startArgs: [...BENCH_JOIN_ARGS, ...peerArgs],
         joinTimeoutMs,
         info,
       })
@@ -280,7 +289,7 @@ export const benchLiveCommand = {
                 outstanding,
                 batch: 25,
                 payloadBytes: 256,
-                startArgs: [...BENCH_CHURN_ARGS, ...noMetrics],
+                startArgs: [...BENCH_CHURN_ARGS, ...peerArgs],
                 info,
               }),
             )

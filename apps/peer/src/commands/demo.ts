@@ -11,7 +11,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { API_LIMITS } from '../api-limits.js'
 import { readApiTokenFile } from '../api-token.js'
-import { choiceOption, intOption, parse } from '../args.js'
+import { blockRetentionOption, choiceOption, intOption, parse } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
 import { planChanges } from '../membership-plan.js'
@@ -20,6 +20,7 @@ import { DEMO_CHANGE_ARGS, DEMO_JOIN_ARGS } from '../quick-membership.js'
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
+                        [--block-retention N|all]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -64,7 +65,9 @@ batch waits for the previous one). --stats adds each peer's CPU time and signatu
 The peers' control APIs take a bearer token: a new random one in DIR/api-token, or the one in
 --api-token FILE. --no-sync starts the peers with 'start --no-sync' (writes not synced to disk: only
 to measure what syncing costs), --no-metrics with 'start --no-metrics' (no GET /metrics: to measure
-what collecting metrics costs).
+what collecting metrics costs), --block-retention N with 'start --block-retention N' (each peer keeps
+its last N blocks: the demo reads every block as it is delivered, and fails if a peer dropped blocks
+it had not read yet).
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -148,12 +151,14 @@ export const demoCommand = {
       'api-token': { type: 'string' },
       'no-sync': { type: 'boolean' },
       'no-metrics': { type: 'boolean' },
+      'block-retention': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
       console.log(HELP)
       return 0
     }
+    const blockRetention = blockRetentionOption(values)
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 32)
     const count = intOption(values, 'payloads', DEFAULTS.payloads, 1, 100_000)
     const size = intOption(values, 'size', DEFAULTS.size, 1, API_LIMITS.maxPayloadBytes)
@@ -180,6 +185,7 @@ export const demoCommand = {
     const startArgs = [
       ...(values['no-sync'] === true ? ['--no-sync'] : []),
       ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
+      ...(typeof blockRetention === 'number' ? ['--block-retention', `${blockRetention}`] : []),
       ...(plan.length > 0 ? DEMO_CHANGE_ARGS : []),
       ...(join > 0 ? DEMO_JOIN_ARGS : []),
     ]
@@ -262,6 +268,11 @@ export const demoCommand = {
       const nextAt: number[] = section.peers.map(() => 0)
       const readBlocks = async (peer: number, wait: number): Promise<void> => {
         const answer = await section.api(peer).blocks({ from: nextAt[peer], limit: 1000, wait })
+        if (answer.retainedFrom > nextAt[peer]) {
+          throw new Error(
+            `peer ${peer} no longer keeps blocks ${nextAt[peer]} to ${answer.retainedFrom - 1} (--block-retention ${blockRetention}): the demo cannot check them`,
+          )
+        }
         for (const block of answer.blocks) {
           collected[peer].push(block)
           const at = block.kind === 'opaque' ? index.get(block.payload ?? '') : undefined

@@ -3,12 +3,13 @@
  * history (the benchmark of issue 12, "Long-lived sections"). A local section of `parsec-peer
  * start` processes is voted random payloads as fast as it takes them until E events were created;
  * every peer's RSS and data-directory size are sampled as the events pass 1% of E, then every 5%.
- * Epochs do not exist yet: nothing is ever dropped, so today this measures the slope they must
+ * The peers keep only their last 10,000 agreed blocks by default (`--block-retention`). Epochs do
+ * not exist yet: the gossip graph is never dropped, so today this measures the slope they must
  * flatten.
  */
 import { randomBytes } from 'node:crypto'
 import { API_LIMITS } from '../api-limits.js'
-import { intOption, parse, UsageError } from '../args.js'
+import { blockRetentionOption, intOption, parse, UsageError } from '../args.js'
 import type { LocalSection, StatusJson } from '../local-section.js'
 
 /**
@@ -17,26 +18,32 @@ import type { LocalSection, StatusJson } from '../local-section.js'
  * (decisions lag far behind the flood and catch up after it: BENCHMARKS.md, "the open-loop stall").
  */
 const DEFAULT_OUTSTANDING = 1000
+/** The agreed blocks each peer keeps (issue 12: the soak's default retention). */
+const DEFAULT_BLOCK_RETENTION = 10_000
 
-const HELP = `usage: parsec-peer soak-live --peers N --events E [--payload-size B] [--outstanding K] [--json]
+const HELP = `usage: parsec-peer soak-live --peers N --events E [--payload-size B] [--outstanding K]
+                             [--block-retention R|all] [--json]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1) and, once they are
 connected, votes random payloads of B bytes (default 256) at every peer, one batch of 25 in flight
 per peer, as fast as the section takes them with at most K payloads (default ${DEFAULT_OUTSTANDING};
 0: no bound) voted and not yet delivered by every peer, until E events were created in the section:
 until the largest graph among the peers (GET /status graphSize: every peer's graph holds every
-peer's events) holds E events. Every peer's RSS (GET /status memory) and the size of its data
-directory on disk (what du counts) are sampled when the events pass 1% of E, then 5%, 10%, ...
-100% of E (marks passed between two readings, 200 ms apart, share a sample). Voting then stops;
+peer's events) holds E events. The peers run with 'start --block-retention R' (default
+${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks.
+Every peer's RSS (GET /status memory) and the size of its data directory on disk (what du counts)
+are sampled when the events pass 1% of E, then 5%, 10%, ... 100% of E (marks passed between two
+readings, 200 ms apart, share a sample). Voting then stops;
 once no peer has undecided votes and all delivered as many blocks (at most 120 s), every peer's
-delivered blocks are compared through a digest of their agreed content.
+delivered blocks are compared through a digest of their agreed content (those all peers still
+keep: the last R).
 Progress goes to stderr; stdout gets a table of the samples or, with --json, exactly one line:
 {"peers": N, "agreed": bool, "events": e, "blocks": b,
  "samples": [{"events": e, "rssBytes": [per peer], "diskBytes": [per peer]}, ...]}
 agreed: every peer delivered the same blocks in the same order; events: the largest graph at the
 end; blocks: the blocks every peer delivered.
-Epochs (issue 12) do not exist yet, so there is no --block-retention or --no-epochs: nothing is
-ever dropped, and this measures the growth that epochs must flatten.
+Epochs (issue 12) do not exist yet, so there is no --no-epochs: the gossip graph is never dropped,
+and this measures the growth that epochs must flatten.
 Exit status: 0 when the peers agreed and every vote was delivered, 1 otherwise, 2 on bad arguments.`
 
 const CONNECT_TIMEOUT_MS = 30_000
@@ -122,6 +129,7 @@ export const soakLiveCommand = {
       events: { type: 'string' },
       'payload-size': { type: 'string' },
       outstanding: { type: 'string' },
+      'block-retention': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -136,6 +144,8 @@ export const soakLiveCommand = {
     const events = intOption(values, 'events', 0, 100, 100_000_000)
     const size = intOption(values, 'payload-size', 256, 1, API_LIMITS.maxPayloadBytes)
     const outstanding = intOption(values, 'outstanding', DEFAULT_OUTSTANDING, 0, 100_000_000)
+    const retention = blockRetentionOption(values)
+    const blockRetention = retention === undefined ? DEFAULT_BLOCK_RETENTION : retention
     const json = values.json === true
     const progress = (line: string): void => console.error(line)
     // Within the request body limit (hex doubles the bytes), however large the payloads.
@@ -145,7 +155,10 @@ export const soakLiveCommand = {
     const { LocalSection } = await import('../local-section.js')
     const { diskUsage } = await import('../disk-usage.js')
     const { blocksDigest } = await import('../blocks-digest.js')
-    const section = await LocalSection.create({ peers })
+    const section = await LocalSection.create({
+      peers,
+      startArgs: blockRetention === null ? [] : ['--block-retention', `${blockRetention}`],
+    })
     let interrupted = false
     const onSignal = (): void => {
       if (interrupted) return
@@ -162,7 +175,7 @@ export const soakLiveCommand = {
     const voters: Promise<void>[] = []
     try {
       progress(
-        `soak-live: ${peers} peers, ${size}-byte payloads in batches of ${batch}, ${outstanding === 0 ? 'no bound on' : `at most ${outstanding}`} payloads outstanding, until ${events} events`,
+        `soak-live: ${peers} peers, ${size}-byte payloads in batches of ${batch}, ${outstanding === 0 ? 'no bound on' : `at most ${outstanding}`} payloads outstanding, until ${events} events; ${blockRetention === null ? 'every block' : `the last ${blockRetention} blocks`} kept`,
       )
       await section.startAll()
       await section.waitConnected(CONNECT_TIMEOUT_MS)
@@ -242,8 +255,10 @@ export const soakLiveCommand = {
           `not settled within ${SETTLE_TIMEOUT_MS / 1000} s after the last vote: undecided votes per peer ${undecided.join(' ')}, blocks delivered ${delivered.join(' ')}`,
         )
       }
+      // The blocks every peer still keeps (block retention dropped the earlier ones).
+      const keptFrom = Math.max(...statuses.map((s) => s.retainedFrom))
       const digests = await Promise.all(
-        section.peers.map((peer) => blocksDigest(section.api(peer.index), Math.max(...delivered))),
+        section.peers.map((peer) => blocksDigest(section.api(peer.index), Math.max(...delivered), keptFrom)),
       )
       const agreed = digests.every((d) => d.blocks === digests[0].blocks && d.sha256 === digests[0].sha256)
       if (!agreed) {

@@ -26,7 +26,7 @@ import { type Logger, pino, destination as pinoDestination, stdTimeFunctions } f
 import { Registry } from 'prom-client'
 import { isLoopbackHost } from '../api-access.js'
 import { readApiTokenFile } from '../api-token.js'
-import { choiceOption, intOption, parse, UsageError } from '../args.js'
+import { blockRetentionOption, choiceOption, intOption, parse, UsageError } from '../args.js'
 import { blockToJson, PeerNames } from '../block-json.js'
 import { type ControlApi, startControlApi } from '../control-api.js'
 import { fileKind, type Identity, keyFileOf, readKeyFile, sameIdentity } from '../identity-file.js'
@@ -40,7 +40,7 @@ const LEAVE_TIMEOUT_MS = 60_000
 
 const HELP = `usage: parsec-peer start --key FILE --listen MULTIADDR [--listen MULTIADDR ...]
                          (--genesis FILE | --join SECTION_ID) [--bootstrap MULTIADDR ...]
-                         [--announce MULTIADDR ...] [--data-dir DIR]
+                         [--announce MULTIADDR ...] [--data-dir DIR] [--block-retention N|all]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json] [--log-level L]
@@ -65,6 +65,11 @@ agreed blocks say: a founder restarted from its data directory after others left
   --data-dir DIR   keep the gossip graph, the delivered blocks and the identity in DIR (LevelDB in
                    DIR/datastore, the key in DIR/identity.json) and resume from them; --key may then
                    be left out. Without it the peer runs in memory.
+  --block-retention N  keep only the last N agreed blocks (in memory and in DIR): older ones are
+                   deleted as new ones are written (and at a restart, down to N). Positions never
+                   change; GET /blocks answers the kept ones and its "retainedFrom" (also in GET
+                   /status) says where they start. Every block is still delivered (logged) once.
+                   Default (or 'all'): every block is kept.
   --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status, POST /leave) on
                    HOST:PORT; port 0 picks a free port (printed). HOST must be a loopback address
                    unless --api-public. Requests must name HOST:PORT in their Host header (or
@@ -416,6 +421,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     bootstrap: { type: 'string', multiple: true },
     announce: { type: 'string', multiple: true },
     'data-dir': { type: 'string' },
+    'block-retention': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
     'api-host': { type: 'string', multiple: true },
@@ -455,6 +461,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     }
   }
   const membership = membershipConfig(values)
+  const blockRetention = blockRetentionOption(values)
   const leaveOnExit = values['leave-on-exit'] === true
   if (values['leave-timeout'] !== undefined && !leaveOnExit)
     throw new UsageError('--leave-timeout needs --leave-on-exit')
@@ -572,6 +579,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
         : { genesis }),
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
+      ...(typeof blockRetention === 'number' ? { blockRetention } : {}),
       ...(withMetrics ? { metrics: prometheusMetrics({ registry: metricsRegistry }) } : {}),
       ...(Object.keys(membership).length === 0 ? {} : { membership }),
     })
@@ -614,10 +622,15 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   }
 
   // Blocks delivered before we could listen (restored from the data directory) have no time.
-  const restored = section.blocks().length
-  const deliveredAt: number[] = []
+  const restored = section.status().deliveredBlocks
+  // When each block was delivered: those kept only (positions come in order).
+  const deliveredAt = new Map<number, number>()
   section.addEventListener('block', (event) => {
-    deliveredAt[event.detail.position] = Date.now()
+    deliveredAt.set(event.detail.position, Date.now())
+    for (const position of deliveredAt.keys()) {
+      if (position >= section.retainedFrom) break
+      deliveredAt.delete(position)
+    }
     log.block(event.detail, names)
   })
   section.addEventListener('fault', ({ detail }) => {
@@ -723,7 +736,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
         port: api.port,
         section,
         names,
-        deliveredAt: (position) => (position < restored ? null : (deliveredAt[position] ?? null)),
+        deliveredAt: (position) => (position < restored ? null : (deliveredAt.get(position) ?? null)),
         listen: listenAddrs,
         startedAt,
         hostNames: apiHosts,
@@ -822,7 +835,9 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   }
   await datastore?.close()
   log.flush()
-  log.line('stopped', { blocks: section.blocks().length }, `stopped after ${section.blocks().length} blocks`)
+  // Every block before the first kept was delivered too (block retention).
+  const delivered = section.retainedFrom + section.blocks().length
+  log.line('stopped', { blocks: delivered }, `stopped after ${delivered} blocks`)
   process.stdin.destroy()
   clearTimeout(forceTimer)
   const result = exitCode(code, failure, removal, leaveFailed, sectionId)

@@ -49,6 +49,13 @@ export interface ParsecSectionInit {
   /** Persist the graph and delivered blocks in the node's datastore (default true). */
   readonly persist?: boolean
   /**
+   * Keep only the last N delivered blocks (N ≥ 1), in memory and in the store: older ones are
+   * deleted in the batches that write new ones (and at a restart, down to N). Positions never
+   * change: `blocks()` answers the retained ones (from `retainedFrom`), and every block is still
+   * delivered (the `block` event) once. Undefined (the default): every block is kept.
+   */
+  readonly blockRetention?: number
+  /**
    * Sync each batch to disk before anything that depends on it is sent (default true; a
    * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
    * that peers have seen, and the restarted peer would fork.
@@ -186,7 +193,12 @@ export interface SectionStatus {
   readonly connected: readonly string[]
   readonly graphSize: number
   readonly decidedBlocks: number
+  /** The next position to deliver: every block before it was delivered (kept or not). */
   readonly deliveredBlocks: number
+  /** The first delivered block still kept (0 unless block retention dropped earlier ones). */
+  readonly retainedFrom: number
+  /** How many of the last blocks are kept (`blockRetention`); null: all. */
+  readonly blockRetention: number | null
   /** Observations carried by some event that are not decided yet. */
   readonly pendingObservations: number
   /** Exchanges we started per second, over the last 10 s. */
@@ -301,8 +313,13 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
    * once our vote is stored (and may be gossiped).
    */
   vote(payload: Uint8Array): Promise<void>
-  /** Delivered blocks from position `from` on (at most `limit`). */
+  /**
+   * Delivered blocks from position `from` on (at most `limit`), of those kept: with block
+   * retention, a `from` before `retainedFrom` answers from `retainedFrom` on.
+   */
   blocks(from?: number, limit?: number): DeliveredBlock[]
+  /** The first delivered block kept (`blocks()` answers none before it): 0 without retention. */
+  readonly retainedFrom: number
   status(): SectionStatus
   /**
    * Our gossip graph in the reference's DOT layout, peers named by peer id: the whole graph by

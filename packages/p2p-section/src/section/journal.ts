@@ -5,6 +5,12 @@
  * earlier ones so the store always holds a prefix of the graph, then delivers the new blocks.
  * Whoever sends awaits the flush first: persist, then deliver, then send, so a restarted peer
  * never forks itself. A failed write fails the service for good (`Lifecycle.failStore`).
+ *
+ * Block retention (`ParsecSectionInit.blockRetention`): only the last N delivered blocks are kept,
+ * in memory and in the store (each flush deletes the older ones in the batch that writes the new
+ * ones). Positions never change: `retainedFrom` is the first one kept, `deliveredCount` the next
+ * one to deliver. The decided blocks are kept until they are delivered and the membership machine
+ * folded them (`JournalObserver.neededFrom`).
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import {
@@ -37,7 +43,7 @@ function* decodeEach(stored: readonly Uint8Array[]): Generator<PackedEvent> {
   for (const bytes of stored) yield decodePackedEvent(bytes, ed25519Scheme)
 }
 
-/** Every delivered block is kept: its description (twice the payload's size) is built when read. */
+/** A delivered block, as kept: its description (twice the payload's size) is built when read. */
 class Delivered implements DeliveredBlock {
   constructor(
     readonly position: number,
@@ -56,12 +62,18 @@ export interface JournalObserver {
   took(step: Step<unknown>): void
   /** A flush ended: the blocks it delivered (maybe none), in agreed order. */
   flushed(blocks: readonly DeliveredBlock[]): void
+  /** The first decided block it may still ask for (`decidedBlock`): those before it may be dropped. */
+  neededFrom(): number
 }
 
 export class Journal {
   private observer: JournalObserver | undefined
+  /** The delivered blocks kept, from position `deliveredBase` on. */
   private readonly delivered: DeliveredBlock[] = []
-  private decided: Block[] = []
+  private deliveredBase = 0
+  /** The decided blocks kept, from position `decidedBase` on. */
+  private readonly decided: Block[] = []
+  private decidedBase = 0
   /** Events the engine's steps produced, encoded, not yet persisted (in insertion order). */
   private unpersistedEvents: Uint8Array[] = []
   private persistedEvents = 0
@@ -69,18 +81,27 @@ export class Journal {
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlush: Promise<void> | undefined
 
-  /** @param storage - undefined: nothing is persisted (blocks are still delivered in order) */
+  /**
+   * @param storage - undefined: nothing is persisted (blocks are still delivered in order)
+   * @param retention - the delivered blocks kept (the last ones); undefined: all
+   */
   constructor(
     private readonly storage: SectionStorage | undefined,
     private readonly lifecycle: Lifecycle,
     private readonly reporter: Reporter,
     private readonly log: Logger,
-  ) {}
+    private readonly retention?: number,
+  ) {
+    if (retention !== undefined && (!Number.isSafeInteger(retention) || retention < 1))
+      throw new SectionError('InvalidArgument', `blockRetention must be a positive integer, not ${retention}`)
+  }
 
   /**
    * Restores the engine from the store (it becomes `lifecycle.engine`): the stored graph, then
-   * the blocks it re-derives, of which those already delivered must match the stored record and
-   * are not delivered again. Returns how many events the store held.
+   * the blocks it re-derives, of which those already delivered must match the stored record (the
+   * ones still stored: retention dropped the earlier ones) and are not delivered again. With
+   * retention, stored blocks beyond it (a smaller retention than the last run's) are dropped.
+   * Returns how many events the store held.
    */
   async restore(us: PeerId, restoring: Restoring, sectionId: string): Promise<number> {
     const storedEvents =
@@ -95,8 +116,20 @@ export class Journal {
         : await this.storage.loadBlocks((batch, first) => this.redeliver(batch, first))
     this.persistedEvents = storedEvents
     this.persistedBlocks = storedBlocks
+    // Where the stored blocks start (with none stored, where they will).
+    if (this.storage !== undefined) this.deliveredBase = this.storage.blocksFrom
+    if (this.retention !== undefined && this.storage !== undefined) {
+      this.trimDelivered()
+      await this.storage.dropBlocksBelow(this.deliveredBase)
+    }
     if (storedEvents > 0) {
-      this.log('resumed section %s: %d events, %d blocks delivered', sectionId, storedEvents, storedBlocks)
+      this.log(
+        'resumed section %s: %d events, %d blocks delivered (from %d kept)',
+        sectionId,
+        storedEvents,
+        storedBlocks,
+        this.deliveredBase,
+      )
     }
     return storedEvents
   }
@@ -105,7 +138,7 @@ export class Journal {
   private redeliver(stored: readonly Uint8Array[], first: number): void {
     for (let i = 0; i < stored.length; i++) {
       const position = first + i
-      const block = this.decided[position]
+      const block = this.decided[position - this.decidedBase]
       if (block === undefined || !equals(encodeObservation(block.payload), stored[i])) {
         throw new SectionError('StorageMismatch', `stored block ${position} does not match the stored graph`)
       }
@@ -124,19 +157,51 @@ export class Journal {
     this.observer = observer
   }
 
-  /** Every block the engine agreed so far (delivered or about to be), from position 0. */
+  /**
+   * Every block the engine agreed so far (delivered or about to be), from position 0: before the
+   * first flush (none is dropped yet).
+   */
   decidedBlocks(): readonly Block[] {
+    if (this.decidedBase > 0) throw new SectionError('InvalidArgument', 'decided blocks were dropped')
     return this.decided
   }
 
-  /** Delivered blocks from position `from` on (at most `limit`). */
+  /** The decided block at `position`, if it is kept (from `neededFrom` on, and those not delivered). */
+  decidedBlock(position: number): Block | undefined {
+    return position < this.decidedBase ? undefined : this.decided[position - this.decidedBase]
+  }
+
+  /** Delivered blocks from position `from` on (at most `limit`), of those kept (`retainedFrom` on). */
   blocks(from: number, limit: number): DeliveredBlock[] {
-    const start = Math.max(0, Math.floor(from))
+    const start = Math.max(this.deliveredBase, Math.floor(from) || 0) - this.deliveredBase
     return this.delivered.slice(start, start + Math.max(0, limit))
   }
 
+  /** The next position to deliver (every block before it was delivered, kept or not). */
   get deliveredCount(): number {
-    return this.delivered.length
+    return this.deliveredBase + this.delivered.length
+  }
+
+  /** The first delivered block kept (0 unless retention dropped earlier ones). */
+  get retainedFrom(): number {
+    return this.deliveredBase
+  }
+
+  /** The delivered blocks kept: the last `retention` ones. */
+  private trimDelivered(): void {
+    if (this.retention === undefined) return
+    const from = this.deliveredCount - this.retention
+    if (from <= this.deliveredBase) return
+    this.delivered.splice(0, from - this.deliveredBase)
+    this.deliveredBase = from
+  }
+
+  /** The decided blocks kept: those not delivered yet, and those the observer may still ask for. */
+  private trimDecided(): void {
+    const from = Math.min(this.deliveredCount, this.observer?.neededFrom() ?? 0)
+    if (from <= this.decidedBase) return
+    this.decided.splice(0, from - this.decidedBase)
+    this.decidedBase = from
   }
 
   /**
@@ -194,20 +259,24 @@ export class Journal {
     const events = this.unpersistedEvents
     this.unpersistedEvents = []
     const endEvents = firstEvent + events.length
-    const endBlocks = this.decided.length
+    const endBlocks = this.decidedBase + this.decided.length
     if (endEvents !== engine.graphSize) {
       // Every event comes out of a step we took: anything else would corrupt the store.
       throw new SectionError('StorageMismatch', `${engine.graphSize - endEvents} events of no step`)
     }
     if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
-      const blocks = this.decided.slice(firstBlock, endBlocks).map((b) => encodeObservation(b.payload))
-      await this.storage.append(events, firstEvent, blocks, firstBlock)
+      const from = firstBlock - this.decidedBase
+      const blocks = this.decided
+        .slice(from, from + endBlocks - firstBlock)
+        .map((b) => encodeObservation(b.payload))
+      const retainFrom = this.retention === undefined ? undefined : endBlocks - this.retention
+      await this.storage.append(events, firstEvent, blocks, firstBlock, retainFrom)
     }
     this.persistedEvents = endEvents
     this.persistedBlocks = endBlocks
     const fresh: DeliveredBlock[] = []
-    for (let i = this.delivered.length; i < endBlocks; i++) {
-      const block = this.decided[i]
+    for (let i = this.deliveredCount; i < endBlocks; i++) {
+      const block = this.decided[i - this.decidedBase]
       const delivered = new Delivered(i, block)
       this.delivered.push(delivered)
       fresh.push(delivered)
@@ -215,5 +284,7 @@ export class Journal {
       this.reporter.emit('block', delivered)
     }
     this.observer?.flushed(fresh)
+    this.trimDelivered()
+    this.trimDecided()
   }
 }

@@ -415,6 +415,14 @@ export class MembershipHost implements JournalObserver {
     for (const event of step.events) this.heard.add(event.creator.name)
   }
 
+  /**
+   * The first decided block the machine may still fold (the journal keeps those from here): its
+   * next one; all of them before the machine exists (a joiner's folds from its own position).
+   */
+  neededFrom(): number {
+    return this.machineOrUndefined?.state?.agreedBlocks ?? 0
+  }
+
   flushed(blocks: readonly DeliveredBlock[]): void {
     const machine = this.machineOrUndefined
     if (machine === undefined || !this.started) return
@@ -424,9 +432,12 @@ export class MembershipHost implements JournalObserver {
     if (state !== undefined && first !== undefined && state.agreedBlocks < first) {
       // A candidate restarted from its store: its new machine folds what its engine replayed
       // before the restart first (the election of each is not known any more).
-      const decided = this.parts.journal.decidedBlocks()
-      for (let at = state.agreedBlocks; at < first; at++)
-        step = merge(step, machine.blocks([decided[at]], at))
+      const { journal } = this.parts
+      for (let at = state.agreedBlocks; at < first; at++) {
+        const block = journal.decidedBlock(at)
+        if (block === undefined) throw new SectionError('InvalidArgument', `decided block ${at} was dropped`)
+        step = merge(step, machine.blocks([block], at))
+      }
     }
     for (const { position, block } of blocks) {
       const election = this.electionAt.get(position)

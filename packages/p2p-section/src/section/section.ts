@@ -187,7 +187,7 @@ export class ParsecSectionService
       init.persist === false
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
-    this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log)
+    this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
     this.connections = new Connections(components, this.roster, this.reporter, {
       connected: (peer) => {
         this.backoff.succeed(peer.toString())
@@ -610,6 +610,10 @@ export class ParsecSectionService
     return this.journal.blocks(from, limit)
   }
 
+  get retainedFrom(): number {
+    return this.journal.retainedFrom
+  }
+
   status(): SectionStatus {
     const { engine, failure } = this.lifecycle
     const lastPull = this.puller.last
@@ -635,6 +639,8 @@ export class ParsecSectionService
       graphSize: engine?.graphSize ?? 0,
       decidedBlocks: engine?.decidedBlockCount ?? 0,
       deliveredBlocks: this.journal.deliveredCount,
+      retainedFrom: this.journal.retainedFrom,
+      blockRetention: this.init.blockRetention ?? null,
       pendingObservations: engine?.pendingObservationCount ?? 0,
       gossipRate: this.outbound.gossipRate(Date.now()),
       faults: this.reporter.faults,
