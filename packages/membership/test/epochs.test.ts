@@ -172,6 +172,57 @@ describe('epochs: the section state', () => {
   })
 })
 
+describe('epochs: resume', () => {
+  it('resume from the stored chain (to the last checkpoint) and the epoch’s blocks: the uninterrupted state', () => {
+    const member = founded(3)
+    member.fold(opaque(utf8('a')))
+    member.fold(addOf('Eric'))
+    member.foldCheckpoint()
+    member.fold(opaque(utf8('b')))
+    member.fold(opaque(utf8('c')))
+    member.fold(opaque(utf8('c2')))
+    const q = member.foldCheckpoint(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'])
+    const chain = [...member.state.chain]
+    member.fold(opaque(utf8('d')))
+    member.fold(addOf('Fred'), ['Alice', 'Bob', 'Carol', 'Dave', 'Eric'])
+    const since = member.blocks.slice(q + 1)
+    const resumed = Membership.resume({
+      us: new MockSecretId('Alice'),
+      now: 0,
+      rng: seededRandom(1),
+      config: { checkpointBlocks: 3 },
+      record,
+      chain,
+      blocks: since,
+    })
+    const state = resumed.state!
+    assert.equal(state.agreedBlocks, member.state.agreedBlocks)
+    assert.equal(state.epoch, 2)
+    assert.equal(toHex(state.hash()), toHex(member.state.hash()))
+    assert.equal(
+      toHex(state.historyDigest(state.agreedBlocks)!),
+      toHex(member.state.historyDigest(state.agreedBlocks)!),
+    )
+    assert.deepEqual(
+      state.memberIds().map((id) => id.name),
+      ['Alice', 'Bob', 'Carol', 'Dave', 'Eric', 'Fred'],
+    )
+    // A chain with no checkpoint is no place to start from.
+    assert.throws(
+      () =>
+        Membership.resume({
+          us: new MockSecretId('Alice'),
+          now: 0,
+          rng: seededRandom(1),
+          record,
+          chain: chain.slice(0, 2),
+          blocks: [],
+        }),
+      { code: 'InvalidArgument' },
+    )
+  })
+})
+
 /** Alice, a founder of four, fed blocks by hand (each signed by the founders). */
 function alice(config: Partial<MembershipConfig>) {
   const machine = Membership.found({

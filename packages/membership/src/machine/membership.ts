@@ -19,7 +19,7 @@ import { type AdmissionPolicy, openWithWork } from '../join/policies.js'
 import { maxFaulty } from '../quorum.js'
 import { changeOf } from '../state/change.js'
 import type { GenesisRecord } from '../state/genesis-record.js'
-import { type FoldResult, SectionState } from '../state/section-state.js'
+import { type ChainEntry, type FoldResult, SectionState } from '../state/section-state.js'
 import { verifyChain } from '../state/verify-chain.js'
 import { encodeMessage, type Invitation, KIND_NAMES, signAnnounce } from '../wire/messages.js'
 import { encodeCheckpoint } from '../wire/records.js'
@@ -94,8 +94,17 @@ export interface MembershipInit {
  */
 export interface ResumeInit extends MembershipInit {
   readonly record: GenesisRecord
-  /** Every agreed block from position 0 (genesis), in order, with the proofs it was delivered with. */
+  /**
+   * Every agreed block from position 0 (genesis), in order, with the proofs it was delivered with;
+   * with `chain`, those from the last checkpoint's epoch start on.
+   */
   readonly blocks: readonly Block[]
+  /**
+   * The membership chain up to and including the last checkpoint (what the host stored at its
+   * last epoch switch, docs/epochs.md §5): the state starts there, as a joiner's does, and `blocks`
+   * are folded from that epoch's first position.
+   */
+  readonly chain?: readonly ChainEntry[]
   /** The election that decided each block (what `blocks(...)` was given), if the host kept them. */
   readonly elections?: readonly (number | undefined)[]
 }
@@ -177,13 +186,30 @@ export class Membership {
     if (init.elections !== undefined && init.elections.length !== init.blocks.length) {
       throw new MembershipError('InvalidArgument', 'one election per block, or none')
     }
-    const state = new SectionState(init.record, config.historyWindow, ids, config.checkpointBlocks)
+    let state = new SectionState(init.record, config.historyWindow, ids, config.checkpointBlocks)
+    if (init.chain !== undefined) {
+      verifyChain(state.sectionId, init.record, init.chain, { ids })
+      const start = SectionState.atLastCheckpoint(
+        init.record,
+        init.chain,
+        config.historyWindow,
+        ids,
+        config.checkpointBlocks,
+      )
+      if (start === undefined) throw new MembershipError('InvalidArgument', 'the chain holds no checkpoint')
+      state = start
+    }
+    const first = state.agreedBlocks
     // As `blocks(...)` folds them, so the chain (batch flags included) is an uninterrupted peer's.
     let lastDecision: number | undefined
-    init.blocks.forEach((block, at) => {
-      const election = init.elections?.[at]
+    init.blocks.forEach((block, i) => {
+      const election = init.elections?.[i]
       const isChange = changeOf(block.payload) !== undefined
-      state.applyBlock(block, at, election === undefined ? undefined : isChange && election === lastDecision)
+      state.applyBlock(
+        block,
+        first + i,
+        election === undefined ? undefined : isChange && election === lastDecision,
+      )
       if (isChange && election !== undefined) lastDecision = election
     })
     // From the host's disk: we serve this chain to joiners, so it must verify as they will check it.
