@@ -97,8 +97,10 @@ export type {
 } from './wire/messages.js'
 export {
   DOMAINS,
+  decodeChain,
   decodeMessage,
   decodeMessageOf,
+  encodeChain,
   encodeMessage,
   REJECT_REASONS,
   signAnnounce,

@@ -20,13 +20,16 @@ import {
   utf8,
 } from '@parsec-section/parsec-core'
 import {
+  decodeChain,
   decodeMessage,
   decodeMessageOf,
+  encodeChain,
   encodeCheckpoint,
   epochStartDigest,
   genesisRecord,
   Membership,
   type MembershipConfig,
+  mockPeerIds,
   SectionState,
   type Step,
   verifyChain,
@@ -182,7 +185,9 @@ describe('epochs: resume', () => {
     member.fold(opaque(utf8('c')))
     member.fold(opaque(utf8('c2')))
     const q = member.foldCheckpoint(['Alice', 'Bob', 'Carol', 'Dave', 'Eric'])
-    const chain = [...member.state.chain]
+    const stored = encodeChain(member.state.chain)
+    const chain = decodeChain(stored, mockPeerIds)
+    assert.equal(chain.length, member.state.chain.length)
     member.fold(opaque(utf8('d')))
     member.fold(addOf('Fred'), ['Alice', 'Bob', 'Carol', 'Dave', 'Eric'])
     const since = member.blocks.slice(q + 1)

@@ -18,13 +18,17 @@
  * `blocks-from` says where the stored blocks start (absent: at 0). Positions never change: the
  * block at position p is always under `blocks/<p>`.
  *
- * Storage format 4 (the record `/parsec/<section>/format` holds "4"): every record is sealed with
+ * Epochs (docs/epochs.md §5): the `epoch` record says which epoch the engine is in (absent: epoch
+ * 0), where it starts and what its engine is built from; epoch 0's events are under `events/`,
+ * epoch e's under `epochs/<e>/events/`; a previous epoch's are deleted once its drain is over.
+ *
+ * Storage format 5 (the record `/parsec/<section>/format` holds "5"): every record is sealed with
  * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
- * format 2, format 4 the `blocks-from` record (blocks before it dropped). Older stores are migrated
- * in place when they are loaded: format 1 (no format record, no checksums) has every record
- * sealed, formats 2 and 3 only have their format record set (they hold neither `removed` nor
- * `blocks-from`, or no `blocks-from`). A newer format is refused: an older version cannot read a
- * store whose first blocks were dropped.
+ * format 2, format 4 the `blocks-from` record (blocks before it dropped), format 5 the `epoch`
+ * record. Older stores are migrated in place when they are loaded: format 1 (no format record, no
+ * checksums) has every record sealed, formats 2 to 4 only have their format record set (they hold
+ * none of the later records). A newer format is refused: an older version cannot read a store
+ * whose first blocks were dropped, or whose engine is in a later epoch.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { LeaveReason } from '@parsec-section/membership'
@@ -54,8 +58,25 @@ export interface StoredRemoval {
 
 const REMOVAL_REASONS: readonly string[] = ['left', 'removed', 'banned'] satisfies LeaveReason[]
 
+/**
+ * The current epoch as the store keeps it (docs/epochs.md §5): written at the switch, before any
+ * event of the epoch's engine. Its events are under their own list; the previous epoch's are
+ * deleted once its drain is over (`dropEvents`).
+ */
+export interface StoredEpoch {
+  readonly epoch: number
+  /** The position of the epoch's first block (the one after its checkpoint's). */
+  readonly start: number
+  /** The epoch's genesis group: the members after the checkpoint, as 32-byte Ed25519 keys. */
+  readonly genesis: readonly Uint8Array[]
+  /** The genesis related info of its engine: the checkpoint's bytes. */
+  readonly relatedInfo: Uint8Array
+  /** The membership chain up to and including that checkpoint (`encodeChain`): a restart resumes from it. */
+  readonly chain: Uint8Array
+}
+
 /** The storage format this version writes. */
-export const STORAGE_FORMAT = 4
+export const STORAGE_FORMAT = 5
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
@@ -63,6 +84,11 @@ const WIDTH = 12
 const LOAD_BATCH = 1024
 /** Blocks deleted per batch by `dropBlocksBelow`. */
 const DROP_BATCH = 10_000
+
+/** Where the events of `epoch` are: epoch 0's where every store before epochs kept them. */
+function eventsList(epoch: number): string {
+  return epoch === 0 ? 'events' : `epochs/${epoch}/events`
+}
 
 type Write = { readonly key: Key; readonly value: Uint8Array } | { readonly key: Key; readonly value?: never }
 
@@ -76,6 +102,8 @@ export class SectionStorage {
   private readonly sync: boolean
   /** The first stored block's position (`blocks-from`; read by `loadBlocks`). */
   private blocksStart = 0
+  /** The current epoch's record (undefined: epoch 0), read by `load`, written by `saveEpoch`. */
+  private current: StoredEpoch | undefined
 
   constructor(
     private readonly datastore: Datastore,
@@ -105,8 +133,8 @@ export class SectionStorage {
         return 0
       }
       await this.migrateFromFormat1(owner)
-    } else if (format === 2 || format === 3) {
-      // Formats 3 and 4 add records formats 2 and 3 never hold: the format record is all that changes.
+    } else if (format !== undefined && format >= 2 && format < STORAGE_FORMAT) {
+      // Formats 3 to 5 add records the older ones never hold: the format record is all that changes.
       await this.write([{ key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) }])
     }
     const ownerKey = this.key('owner')
@@ -114,7 +142,80 @@ export class SectionStorage {
       throw storageCorrupt(`stored record ${ownerKey.toString()} is missing`)
     }
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
-    return this.readSealedList('events', onEvents)
+    this.current = await this.readEpoch()
+    return this.readSealedList(eventsList(this.current?.epoch ?? 0), onEvents)
+  }
+
+  /** The current epoch (after `load`): undefined in epoch 0. */
+  get epoch(): StoredEpoch | undefined {
+    return this.current
+  }
+
+  /**
+   * The switch to a new epoch: its record, in one batch, before any event of its engine (which
+   * `append` then writes under the epoch's own list). A crash before it leaves the old epoch only,
+   * and the restarted peer switches again from its delivered blocks; after it, the new epoch.
+   */
+  async saveEpoch(epoch: StoredEpoch): Promise<void> {
+    const base64 = (bytes: Uint8Array) => bytesToText(bytes, 'base64')
+    const text = JSON.stringify({
+      epoch: epoch.epoch,
+      start: epoch.start,
+      genesis: epoch.genesis.map(base64),
+      relatedInfo: base64(epoch.relatedInfo),
+      chain: base64(epoch.chain),
+    })
+    await this.write([this.sealed(this.key('epoch'), fromString(text))])
+    this.current = epoch
+  }
+
+  /**
+   * Deletes the events of `epoch` (its drain is over), `DROP_BATCH` at a time. Never the current
+   * epoch's.
+   */
+  async dropEvents(epoch: number): Promise<void> {
+    if (epoch >= (this.current?.epoch ?? 0))
+      throw new SectionError('InvalidArgument', `epoch ${epoch} is not behind the current one`)
+    const prefix = `${this.root}/${eventsList(epoch)}/`
+    for (;;) {
+      const keys: Write[] = []
+      for await (const key of this.datastore.queryKeys({ prefix, limit: DROP_BATCH })) keys.push({ key })
+      if (keys.length === 0) return
+      await this.write(keys)
+    }
+  }
+
+  private async readEpoch(): Promise<StoredEpoch | undefined> {
+    const key = this.key('epoch')
+    if (!(await this.datastore.has(key))) return undefined
+    const text = bytesToText(unseal(key.toString(), await this.datastore.get(key)))
+    const damaged = () => storageCorrupt(`stored record ${key.toString()} is damaged`)
+    let parsed: {
+      epoch?: unknown
+      start?: unknown
+      genesis?: unknown
+      relatedInfo?: unknown
+      chain?: unknown
+    }
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw damaged()
+    }
+    const { epoch, start, genesis, relatedInfo, chain } = parsed
+    const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
+    if (!count(epoch) || !count(start) || !Array.isArray(genesis) || genesis.length === 0) throw damaged()
+    if (typeof relatedInfo !== 'string' || typeof chain !== 'string') throw damaged()
+    if (genesis.some((g) => typeof g !== 'string')) throw damaged()
+    const keys = (genesis as string[]).map((g) => fromString(g, 'base64'))
+    if (keys.some((k) => k.length !== 32)) throw damaged()
+    return {
+      epoch: epoch as number,
+      start: start as number,
+      genesis: keys,
+      relatedInfo: fromString(relatedInfo, 'base64'),
+      chain: fromString(chain, 'base64'),
+    }
   }
 
   /**
@@ -226,8 +327,9 @@ export class SectionStorage {
     const dropTo = Math.max(this.blocksStart, Math.min(retainFrom ?? 0, end))
     if (events.length === 0 && blocks.length === 0 && dropTo === this.blocksStart) return
     const writes: Write[] = []
+    const list = eventsList(this.current?.epoch ?? 0)
     for (let i = 0; i < events.length; i++)
-      writes.push(this.sealed(this.indexKey('events', firstEvent + i), events[i]))
+      writes.push(this.sealed(this.indexKey(list, firstEvent + i), events[i]))
     // New blocks before `dropTo` are not written; stored ones before it are deleted.
     for (let i = Math.max(0, dropTo - firstBlock); i < blocks.length; i++)
       writes.push(this.sealed(this.indexKey('blocks', firstBlock + i), blocks[i]))

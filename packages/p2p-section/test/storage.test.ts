@@ -270,14 +270,46 @@ describe('section storage', () => {
     const storage = new SectionStorage(datastore, SECTION)
     const loaded = await loadAll(storage, owner)
     assert.deepEqual(loaded, { events, blocks: [bytes('b0')] })
-    assert.equal(STORAGE_FORMAT, 4)
-    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '4')
+    assert.equal(STORAGE_FORMAT, 5)
+    assert.equal(bytesToText(await datastore.get(new Key(`${ROOT}/format`))), '5')
     const after = await snapshot(datastore)
     after.delete(`${ROOT}/format`)
     before.delete(`${ROOT}/format`)
     assert.deepEqual(after, before, 'only the format record changed')
     assert.equal(await storage.loadRemoved(), undefined)
     assert.deepEqual(await loadAll(new SectionStorage(datastore, SECTION), owner), loaded)
+  })
+
+  it('epochs: the switch record, each epoch its own events, the previous epoch dropped', async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    assert.equal(storage.epoch, undefined, 'epoch 0')
+    await storage.append([bytes('e0'), bytes('e1')], 0, [bytes('b0'), bytes('cp')], 0)
+    const epoch = {
+      epoch: 1,
+      start: 2,
+      genesis: [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)],
+      relatedInfo: bytes('checkpoint'),
+      chain: bytes('chain'),
+    }
+    await storage.saveEpoch(epoch)
+    await storage.append([bytes('f0')], 0, [bytes('b2')], 2)
+    assert.deepEqual(await storedIndexes(datastore, 'events'), [0, 1], "epoch 0's events stay until dropped")
+    assert.deepEqual(await storedIndexes(datastore, 'epochs/1/events'), [0])
+    // A restart: the epoch's record and only its events.
+    const again = new SectionStorage(datastore, SECTION)
+    assert.deepEqual(await loadAll(again, owner), {
+      events: [bytes('f0')],
+      blocks: [bytes('b0'), bytes('cp'), bytes('b2')],
+    })
+    assert.deepEqual(again.epoch, epoch)
+    await again.dropEvents(0)
+    assert.deepEqual(await storedIndexes(datastore, 'events'), [])
+    await assert.rejects(again.dropEvents(1), { code: 'InvalidArgument' })
+    // A damaged epoch record is refused.
+    await datastore.put(new Key(`${ROOT}/epoch`), seal(`${ROOT}/epoch`, bytes('{"epoch":1}')))
+    await assert.rejects(loadAll(new SectionStorage(datastore, SECTION), owner), { code: 'StorageCorrupt' })
   })
 
   it('migrates a format-3 store by its format record alone', async () => {
@@ -294,7 +326,7 @@ describe('section storage', () => {
     })
     assert.equal(again.blocksFrom, 0)
     const after = await snapshot(datastore)
-    assert.equal(after.get(`${ROOT}/format`), bytesToText(bytes('4'), 'base16'))
+    assert.equal(after.get(`${ROOT}/format`), bytesToText(bytes('5'), 'base16'))
     after.delete(`${ROOT}/format`)
     before.delete(`${ROOT}/format`)
     assert.deepEqual(after, before, 'only the format record changed')

@@ -380,6 +380,20 @@ export function readChainEntry(r: CanonicalReader, ids: PeerIdDecoder): ChainEnt
   return batched === 2 ? base : { ...base, batchedWithPrevious: batched === 1 }
 }
 
+/** A membership chain as a host stores it (at an epoch switch, docs/epochs.md §5). */
+export function encodeChain(chain: readonly ChainEntry[]): Uint8Array {
+  return encodeCanonical((w) => w.u8(WIRE_VERSION).list(chain, writeChainEntry))
+}
+
+/** A stored chain; `Malformed` for bytes that are none (verify it as any chain before use). */
+export function decodeChain(bytes: Uint8Array, ids: PeerIdDecoder): ChainEntry[] {
+  return decodeCanonical(bytes, (r) => {
+    const version = r.u8()
+    if (version !== WIRE_VERSION) throw new MembershipError('Malformed', `chain version ${version}`)
+    return r.list(LIMITS.maxChainEntries, 16, (r2) => readChainEntry(r2, ids), 'chain')
+  })
+}
+
 // --- messages ----------------------------------------------------------------------------------
 
 function writeBody(w: CanonicalWriter, message: MembershipMessage): void {
