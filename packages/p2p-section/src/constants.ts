@@ -75,6 +75,8 @@ export const MAX_CATCHUP_STREAMS = 2
 
 /** Waiting for a partner's response to our request. */
 export const RESPONSE_TIMEOUT_MS = 10_000
+/** How long a retired epoch's engine serves members that have not switched (docs/epochs.md §2). */
+export const EPOCH_DRAIN_MS = 60_000
 /** A long-lived inbound stream with no request for this long is closed (the partner reopens). */
 export const IDLE_STREAM_TIMEOUT_MS = 60_000
 /** Opening a stream (dial included). */

@@ -122,7 +122,12 @@ export class SectionStorage {
    * read (a restart never holds them all: their bytes alone outweigh the engine they rebuild).
    * Returns how many there are.
    */
-  async load(owner: PeerId, onEvents: (batch: Uint8Array[]) => void): Promise<number> {
+  async load(
+    owner: PeerId,
+    onEvents: (batch: Uint8Array[]) => void,
+    /** Told the current epoch (undefined: epoch 0) before any event: what the events rebuild. */
+    onEpoch?: (epoch: StoredEpoch | undefined) => void,
+  ): Promise<number> {
     const format = await this.readFormat()
     if (format === undefined || format === 1) {
       if (!(await this.holdsAnything())) {
@@ -130,6 +135,7 @@ export class SectionStorage {
           { key: this.key('owner'), value: this.seal('owner', fromString(owner.toString())) },
           { key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) },
         ])
+        onEpoch?.(undefined)
         return 0
       }
       await this.migrateFromFormat1(owner)
@@ -143,6 +149,7 @@ export class SectionStorage {
     }
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
     this.current = await this.readEpoch()
+    onEpoch?.(this.current)
     return this.readSealedList(eventsList(this.current?.epoch ?? 0), onEvents)
   }
 

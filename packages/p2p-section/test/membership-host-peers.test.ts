@@ -57,7 +57,7 @@ function tagStore() {
  */
 function scriptedHost(
   privateKey: PrivateKey,
-  parts: Pick<MembershipHostParts, 'roster'> & Partial<MembershipHostParts>,
+  parts: Pick<MembershipHostParts, 'roster'> & Partial<Omit<MembershipHostParts, 'epochSwitch'>>,
   hint: (peer: PublicId, ok: boolean) => Step,
   resendDelaysMs?: readonly number[],
 ) {
@@ -84,6 +84,7 @@ function scriptedHost(
       joining: unused,
       keepRemoval: async () => {},
       drain: { start: () => {}, stop: () => {} },
+      epochSwitch: unused,
       ...parts,
     },
     { tickMs: 60_000, addrs: () => [], ...(resendDelaysMs === undefined ? {} : { resendDelaysMs }) },

@@ -49,6 +49,7 @@ export {
   opaque,
   remove,
 } from './observations/observation.js'
+export { decodeObservation } from './observations/read.js'
 export type {
   ExistingParams,
   GenesisParams,

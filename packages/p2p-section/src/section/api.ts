@@ -56,6 +56,14 @@ export interface ParsecSectionInit {
    */
   readonly blockRetention?: number
   /**
+   * Epochs (docs/epochs.md): every `checkpointBlocks` agreed blocks the members agree a checkpoint
+   * and start a new engine, so memory and disk stay bounded (the membership machine's
+   * `checkpointBlocks`, set through `membership`; 0, the default, runs without epochs). The retired
+   * engine serves members that have not switched for `epochDrainMs` (default 60 s), then its graph
+   * is dropped from memory and from the store.
+   */
+  readonly epochDrainMs?: number
+  /**
    * Sync each batch to disk before anything that depends on it is sent (default true; a
    * LevelDB datastore). False only to measure what syncing costs: a crash may then lose events
    * that peers have seen, and the restarted peer would fork.
@@ -197,6 +205,8 @@ export interface SectionStatus {
   readonly deliveredBlocks: number
   /** The first delivered block still kept (0 unless block retention dropped earlier ones). */
   readonly retainedFrom: number
+  /** The epoch our engine is in (docs/epochs.md; 0 without epochs). */
+  readonly epoch: number
   /** How many of the last blocks are kept (`blockRetention`); null: all. */
   readonly blockRetention: number | null
   /** Observations carried by some event that are not decided yet. */

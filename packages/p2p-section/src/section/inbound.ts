@@ -227,8 +227,10 @@ export class Inbound implements Startable {
         if (received.kind !== 'request')
           throw new SectionError('UnexpectedMessage', 'a response where a request was due')
         const { epochs } = this.parts
-        if (lifecycle.state !== 'running') {
-          // Still checking or catching up: no event of ours may be made yet.
+        // Retired and not removed: an epoch switch under way (the new engine comes next).
+        const switching = lifecycle.engine?.isServeOnly === true && !lifecycle.engine.isRemoved
+        if (lifecycle.state !== 'running' || switching) {
+          // Still checking or catching up (or switching epochs): no event of ours may be made yet.
           reply = encodeSyncSignal('response', 'not-ready')
         } else if (received.epoch !== epochs.current) {
           reply = this.otherEpoch(member, received)

@@ -16,10 +16,12 @@ import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type Block,
   type BlockDescription,
+  decodeObservation,
   decodePackedEvent,
   describeBlock,
   ed25519Scheme,
   encodeObservation,
+  type Observation,
   type PackedEvent,
   type Parsec,
   type Restoring,
@@ -29,7 +31,8 @@ import { equals } from 'uint8arrays'
 import { packedEventBytes } from '../codec.js'
 import { SectionError } from '../errors.js'
 import { peerIdFromPublicId } from '../identity.js'
-import type { SectionStorage } from '../storage.js'
+import { storageCorrupt } from '../record.js'
+import type { SectionStorage, StoredEpoch } from '../storage.js'
 import type { DeliveredBlock } from './api.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Reporter } from './reporter.js'
@@ -80,6 +83,17 @@ export class Journal {
   private persistedBlocks = 0
   private flushing: Promise<void> = Promise.resolve()
   private queuedFlush: Promise<void> | undefined
+  /** The current engine's epoch, and the position its first block after genesis is delivered at. */
+  private epochValue = 0
+  private epochStartValue = 0
+  /**
+   * With epochs, an agreed checkpoint ends its engine's part of the sequence (docs/epochs.md §2):
+   * whatever that engine decides after it is never delivered (its payloads are voted again in the
+   * next epoch).
+   */
+  private epochEnded = false
+  /** Whether an agreed checkpoint ends the epoch (the section runs epochs). */
+  cutsAtCheckpoints = false
 
   /**
    * @param storage - undefined: nothing is persisted (blocks are still delivered in order)
@@ -103,11 +117,25 @@ export class Journal {
    * retention, stored blocks beyond it (a smaller retention than the last run's) are dropped.
    * Returns how many events the store held.
    */
-  async restore(us: PeerId, restoring: Restoring, sectionId: string): Promise<number> {
+  async restore(
+    us: PeerId,
+    restoringFor: (epoch: StoredEpoch | undefined) => Restoring,
+    sectionId: string,
+  ): Promise<number> {
+    let restoring: Restoring | undefined
     const storedEvents =
       this.storage === undefined
         ? 0
-        : await this.storage.load(us, (batch) => restoring.add(decodeEach(batch)))
+        : await this.storage.load(
+            us,
+            (batch) => restoring?.add(decodeEach(batch)),
+            (epoch) => {
+              // A later epoch's engine: built from its record; its blocks from the epoch's start.
+              if (epoch !== undefined) this.restoringEpoch(epoch.epoch, epoch.start)
+              restoring = restoringFor(epoch)
+            },
+          )
+    restoring ??= restoringFor(undefined)
     this.lifecycle.engine = restoring.finish()
     this.pollEngine()
     const storedBlocks =
@@ -138,6 +166,18 @@ export class Journal {
   private redeliver(stored: readonly Uint8Array[], first: number): void {
     for (let i = 0; i < stored.length; i++) {
       const position = first + i
+      if (position < this.decidedBase) {
+        // An earlier epoch's block: its graph is gone, the stored record is all there is of it
+        // (its proofs are not kept).
+        let payload: Observation
+        try {
+          payload = decodeObservation(stored[i], ed25519Scheme)
+        } catch {
+          throw storageCorrupt(`stored block ${position} is damaged`)
+        }
+        this.delivered.push(new Delivered(position, { payload, proofs: [] }))
+        continue
+      }
       const block = this.decided[position - this.decidedBase]
       if (block === undefined || !equals(encodeObservation(block.payload), stored[i])) {
         throw new SectionError('StorageMismatch', `stored block ${position} does not match the stored graph`)
@@ -150,7 +190,54 @@ export class Journal {
   private pollEngine(): void {
     const engine: Parsec | undefined = this.lifecycle.engine
     if (engine === undefined) return
-    for (let block = engine.poll(); block !== undefined; block = engine.poll()) this.decided.push(block)
+    for (let block = engine.poll(); block !== undefined; block = engine.poll()) this.decide(block)
+  }
+
+  /**
+   * A block the current engine agreed, at the next position: none after the checkpoint that ended
+   * its epoch, and not a later epoch's genesis block (its checkpoint stands for it).
+   */
+  private decide(block: Block): void {
+    if (this.epochEnded) return
+    if (this.epochValue > 0 && block.payload.kind === 'genesis') return
+    this.decided.push(block)
+    if (this.cutsAtCheckpoints && block.payload.kind === 'checkpoint') this.epochEnded = true
+  }
+
+  /** The current engine's epoch. */
+  get epoch(): number {
+    return this.epochValue
+  }
+
+  /** Global position = the current engine's block position + this (its genesis is not delivered). */
+  get positionOffset(): number {
+    return this.epochValue === 0 ? 0 : this.epochStartValue - 1
+  }
+
+  /**
+   * The engine (`lifecycle.engine`, already replaced) starts epoch `epoch` at position `start`:
+   * everything of the previous engine was persisted (flushed), every block before `start`
+   * decided, and none after. Its events are numbered from 0 again (the store keeps them apart).
+   */
+  startEpoch(epoch: number, start: number): void {
+    if (this.unpersistedEvents.length > 0)
+      throw new SectionError('InvalidArgument', 'the previous epoch has events not persisted yet')
+    if (this.decidedBase + this.decided.length !== start)
+      throw new SectionError(
+        'InvalidArgument',
+        `epoch ${epoch} starts at ${start}, ${this.decidedBase + this.decided.length} blocks decided`,
+      )
+    this.epochValue = epoch
+    this.epochStartValue = start
+    this.epochEnded = false
+    this.persistedEvents = 0
+  }
+
+  /** The epoch the restored engine is in (before `restore`): what the store's epoch record says. */
+  restoringEpoch(epoch: number, start: number): void {
+    this.epochValue = epoch
+    this.epochStartValue = start
+    this.decidedBase = epoch === 0 ? 0 : start
   }
 
   observe(observer: JournalObserver): void {
@@ -164,6 +251,14 @@ export class Journal {
   decidedBlocks(): readonly Block[] {
     if (this.decidedBase > 0) throw new SectionError('InvalidArgument', 'decided blocks were dropped')
     return this.decided
+  }
+
+  /**
+   * The blocks a restored engine re-derived (before the first flush): from position 0 in epoch 0,
+   * from the epoch's start in a later one (the earlier epochs' graphs are gone).
+   */
+  restoredBlocks(): { readonly first: number; readonly blocks: readonly Block[] } {
+    return { first: this.decidedBase, blocks: this.decided }
   }
 
   /** The decided block at `position`, if it is kept (from `neededFrom` on, and those not delivered). */
@@ -218,7 +313,7 @@ export class Journal {
       this.unpersistedEvents.push(packedEventBytes(event))
       if (event.creator.name !== us) news = true
     }
-    for (const { block } of step.blocks) this.decided.push(block)
+    for (const { block } of step.blocks) this.decide(block)
     if (reportFaults) this.reporter.engineFaults(step.faults, from)
     this.observer?.took(step)
     return news

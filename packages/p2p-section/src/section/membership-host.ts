@@ -29,6 +29,8 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type DiscoveryDirective,
+  decodeChain,
+  ed25519PeerIds,
   type GenesisRecord,
   isMembershipError,
   Membership,
@@ -50,8 +52,9 @@ import { toString as bytesToString } from 'uint8arrays'
 import { type LeaveRefusal, LeaveRefusedError, SectionError } from '../errors.js'
 import { peerIdFromPublicId, publicIdFromPeerId, secretIdFromPrivateKey } from '../identity.js'
 import { FOREVER, type PeerBans } from '../limits/peer-bans.js'
-import type { StoredRemoval } from '../storage.js'
+import type { StoredEpoch, StoredRemoval } from '../storage.js'
 import type { DeliveredBlock, MembershipStatus, SelfState } from './api.js'
+import type { EpochStart } from './epoch-switch.js'
 import { joinInfoAddresses, withKnownAddresses } from './join-info-addresses.js'
 import type { Journal, JournalObserver } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -88,6 +91,21 @@ export interface MembershipHostParts {
   readonly keepRemoval: (removal: StoredRemoval) => Promise<void>
   /** The final syncs of our drain (drain.ts), from `serveOnly` to `stop`. */
   readonly drain: { start(): void; stop(): void }
+  /** The epoch switch (epoch-switch.ts) and the epoch the store says we are in. */
+  readonly epochSwitch: EpochDirectives
+}
+
+/** What the machine's epochs ask of the service (docs/epochs.md). */
+export interface EpochDirectives {
+  /** The epoch the store holds (a restart resumes the machine from its chain); undefined: epoch 0. */
+  stored(): StoredEpoch | undefined
+  /** `newEpoch`: switch engines; `votes` (the machine's re-cast) go to the new engine. */
+  begin(next: EpochStart, votes: readonly Observation[]): void
+  /** A switch is under way: votes wait for the new engine (`queue`). */
+  readonly active: boolean
+  queue(vote: Observation): void
+  /** Added to the current engine's election indices (unique across epochs). */
+  readonly electionBase: number
 }
 
 /** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
@@ -191,16 +209,19 @@ export class MembershipHost implements JournalObserver {
    * (its drain was cut short) drains again, then fails with `Removed`; `self()` says so meanwhile.
    */
   open(how: MembershipStart, stored?: StoredRemoval): MembershipStart['kind'] | 'removed' {
-    const blocks = this.parts.journal.decidedBlocks()
+    // In a later epoch, the blocks from its start, and the chain to its checkpoint from the store.
+    const { blocks } = this.parts.journal.restoredBlocks()
+    const epoch = this.parts.epochSwitch.stored()
+    const chain = epoch === undefined ? {} : { chain: decodeChain(epoch.chain, ed25519PeerIds) }
     this.freshJoiner = how.kind === 'join'
     let sectionId: Uint8Array | undefined
     let machine: Membership | undefined
     if (how.kind === 'join') sectionId = how.sectionId
-    else if (how.kind === 'founder' && blocks.length === 0)
+    else if (how.kind === 'founder' && blocks.length === 0 && epoch === undefined)
       machine = Membership.found({ ...this.base(), record: how.record })
     else {
       try {
-        machine = Membership.resume({ ...this.base(), record: how.record, blocks })
+        machine = Membership.resume({ ...this.base(), record: how.record, blocks, ...chain })
       } catch (error) {
         // A peer stopped as a candidate: its blocks hold no Add of its own yet. It joins again
         // (its engine, restored, goes on replaying).
@@ -403,12 +424,15 @@ export class MembershipHost implements JournalObserver {
   // ---------------------------------------------------------------- inputs
 
   took(step: Step<unknown>): void {
+    // Engine positions and elections to global ones (a later epoch's engine counts from 0 again).
+    const offset = this.parts.journal.positionOffset
+    const base = this.parts.epochSwitch.electionBase
     for (const decision of step.decisions) {
       for (let i = 0; i < decision.observations.length; i++) {
-        this.electionAt.set(decision.firstPosition + i, decision.election)
+        this.electionAt.set(decision.firstPosition + i + offset, decision.election + base)
       }
       this.decisions.push({
-        index: decision.election,
+        index: decision.election + base,
         lastAncestors: new Map(decision.lastAncestors.map((a) => [a.voter.name, a.last])),
       })
     }
@@ -538,7 +562,10 @@ export class MembershipHost implements JournalObserver {
       this.hinting = this.parts.roster.hint(verified).catch(() => {})
     }
     let voted = false
-    for (const vote of step.votes) voted = this.vote(vote) || voted
+    const newEpoch = step.engine.find((d) => d.kind === 'newEpoch')
+    // The switch first: this step's votes are the machine's re-cast, for the new engine.
+    if (newEpoch !== undefined) this.parts.epochSwitch.begin(newEpoch, step.votes)
+    else for (const vote of step.votes) voted = this.vote(vote) || voted
     if (voted) {
       void journal.flush().then(
         () => pacing.nudge(true),
@@ -685,6 +712,10 @@ export class MembershipHost implements JournalObserver {
 
   /** One of the machine's votes, into our engine; whether the engine took it. */
   private vote(vote: Observation): boolean {
+    if (this.parts.epochSwitch.active) {
+      this.parts.epochSwitch.queue(vote)
+      return false
+    }
     const engine: Parsec | undefined = this.parts.lifecycle.engine
     if (engine === undefined || !engine.canVote()) return false
     try {

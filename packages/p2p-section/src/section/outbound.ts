@@ -84,8 +84,8 @@ export class Outbound {
     const engine = lifecycle.engine
     if (engine === undefined || !lifecycle.started || lifecycle.state !== 'running' || puller.pulling)
       return false
-    // Removed: no gossip (the drain's final syncs are drain.ts's).
-    if (engine.isRemoved || this.parts.draining()) return false
+    // Removed: no gossip (the drain's final syncs are drain.ts's); none while switching epochs.
+    if (engine.isServeOnly || this.parts.draining()) return false
     const now = Date.now()
     const candidates: GossipPartner[] = []
     // With nothing pending, only a partner that lacks a vote is worth an exchange.
@@ -175,6 +175,8 @@ export class Outbound {
     // The service may have failed (or be catching up, or switched epochs) while the stream opened:
     // no event then.
     if (lifecycle.state !== 'running' || puller.pulling || this.parts.epochs.current !== epoch) return
+    // Retired by an epoch switch meanwhile: it makes no event (the new engine gossips next).
+    if (engine.isServeOnly && !engine.isRemoved) return
     // The partner may have left our recipients while the stream opened.
     if (!roster.isGossipPartner(partner.name)) {
       this.log('exchange with %p not possible: no longer a gossip recipient', peerId)

@@ -29,7 +29,14 @@ import {
   genesisRecord,
   sectionIdOf as sectionIdOfRecord,
 } from '@parsec-section/membership'
-import { ed25519Id, opaque, Parsec, ParsecError, type PublicId } from '@parsec-section/parsec-core'
+import {
+  type ConsensusMode,
+  ed25519Id,
+  opaque,
+  Parsec,
+  ParsecError,
+  type PublicId,
+} from '@parsec-section/parsec-core'
 import { dumpDot } from '@parsec-section/parsec-core/dot'
 import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
@@ -41,7 +48,7 @@ import { peerIdFromPublicId, secretIdFromPrivateKey } from '../identity.js'
 import { PeerBans } from '../limits/peer-bans.js'
 import { StreamGuard } from '../limits/stream-guard.js'
 import { Backoff } from '../scheduler.js'
-import { SectionStorage } from '../storage.js'
+import { SectionStorage, type StoredEpoch } from '../storage.js'
 import { VerifyStats } from '../verify-stats.js'
 import type {
   DeliveredBlock,
@@ -56,6 +63,7 @@ import type {
 import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
 import { Drain } from './drain.js'
+import { EpochSwitch } from './epoch-switch.js'
 import { Epochs } from './epochs.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
@@ -64,6 +72,7 @@ import { Lifecycle } from './lifecycle.js'
 import { MembershipHost, type MembershipStart, removedError } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
 import { Outbound } from './outbound.js'
+import { OwnVotes } from './own-votes.js'
 import { Pacing } from './pacing.js'
 import { PeerTags } from './peer-tags.js'
 import { Puller } from './puller.js'
@@ -143,6 +152,9 @@ export class ParsecSectionService
   private readonly backoff: Backoff
   /** What each partner last said it holds (claimed-frontiers.ts). */
   private readonly claims = new ClaimedFrontiers()
+  /** Our application's payloads not delivered yet (an epoch switch votes them again). */
+  private readonly ownVotes = new OwnVotes()
+  private readonly epochSwitch: EpochSwitch
   private readonly discovery: SectionDiscovery
   private readonly verifyStats = new VerifyStats()
   private cpuAtStart = process.cpuUsage()
@@ -173,12 +185,17 @@ export class ParsecSectionService
       init.partnerBackoffMaxMs ?? C.PARTNER_BACKOFF_MAX_MS,
     )
     const engine = (): Parsec | undefined => this.lifecycle.engine
+    const epochSwitch = () => this.epochSwitch
     this.reporter = new Reporter(this, components, this.log)
     this.metrics = new SectionMetrics(components, {
       status: () => this.status(),
       ownEvents: () => this.lifecycle.engine?.ownEventCount ?? 0,
     })
-    this.addEventListener('block', ({ detail }) => this.metrics.delivered([detail], Date.now()))
+    this.addEventListener('block', ({ detail }) => {
+      this.metrics.delivered([detail], Date.now())
+      const us = this.lifecycle.engine?.ourId
+      if (us !== undefined) this.ownVotes.delivered(detail.block, us)
+    })
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.epochs = new Epochs(this.lifecycle)
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
@@ -188,6 +205,25 @@ export class ParsecSectionService
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
+    this.journal.cutsAtCheckpoints = (init.membership?.checkpointBlocks ?? 0) > 0
+    this.epochSwitch = new EpochSwitch(
+      {
+        lifecycle: this.lifecycle,
+        journal: this.journal,
+        epochs: this.epochs,
+        claims: this.claims,
+        storage,
+        ownVotes: this.ownVotes,
+        secret: () => secretIdFromPrivateKey(this.components.privateKey),
+        consensusMode: () =>
+          this.genesis?.mode ?? this.membership.machine?.state?.record.mode ?? 'supermajority',
+        wrap: (id) => this.verifyStats.wrap(id),
+        chain: () => this.membership.machine?.state?.chain ?? [],
+        nudge: () => this.pacing.nudge(true),
+      },
+      init.epochDrainMs ?? C.EPOCH_DRAIN_MS,
+      this.log,
+    )
     this.connections = new Connections(components, this.roster, this.reporter, {
       connected: (peer) => {
         this.backoff.succeed(peer.toString())
@@ -385,6 +421,17 @@ export class ParsecSectionService
           }
         },
         drain: this.drain,
+        epochSwitch: {
+          stored: () => this.storage?.epoch,
+          begin: (next, votes) => this.epochSwitch.begin(next, votes),
+          get active() {
+            return epochSwitch().active
+          },
+          queue: (vote) => this.epochSwitch.queue(vote),
+          get electionBase() {
+            return epochSwitch().electionBase
+          },
+        },
       },
       {
         config: { announceIntervalMs, ...init.membership },
@@ -408,12 +455,15 @@ export class ParsecSectionService
     let how: MembershipStart
     if (genesis !== undefined && this.roster.memberOf(us) !== undefined) {
       // A founder: the engine starts from the section's genesis group, whoever the members are now.
-      const restoring = Parsec.restoring({
-        us: secret,
-        genesis: genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
-        relatedInfo: genesis.relatedInfo,
-        consensusMode: genesis.mode,
-      })
+      const restoring = (epoch: StoredEpoch | undefined) =>
+        epoch === undefined
+          ? Parsec.restoring({
+              us: secret,
+              genesis: genesis.members.map((m) => this.verifyStats.wrap(m.publicId)),
+              relatedInfo: genesis.relatedInfo,
+              consensusMode: genesis.mode,
+            })
+          : this.epochRestoring(epoch, genesis.mode)
       await this.journal.restore(this.components.peerId, restoring, this.sectionId)
       how = { kind: 'founder', record: recordOf(genesis) }
     } else {
@@ -438,6 +488,13 @@ export class ParsecSectionService
     this.metrics.start()
     // A newly banned peer's open connections close (the gater refuses new ones).
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
+    // The epoch the store is in; a previous epoch's events a crash left during its drain go.
+    this.epochs.current = this.journal.epoch
+    if (this.journal.epoch > 0) {
+      this.storage
+        ?.dropEvents(this.journal.epoch - 1)
+        .catch((error) => this.log.error('dropping epoch %d failed: %e', this.journal.epoch - 1, error))
+    }
     // A joined peer whose store holds no Add of its own (stopped as a candidate) joins again. One
     // whose removal is known (its blocks agree it, or its store kept it) is not run as a member.
     const opened = this.membership.open(how, await this.storage?.loadRemoved())
@@ -503,13 +560,16 @@ export class ParsecSectionService
   ): Promise<void> {
     // Restored from our store (a candidate that restarted): it goes on replaying.
     if (this.lifecycle.engine !== undefined) return
-    const restoring = Parsec.restoring({
-      us: secretIdFromPrivateKey(this.components.privateKey),
-      genesis: genesis.map((id) => this.verifyStats.wrap(id)),
-      section: section.map((id) => this.verifyStats.wrap(id)),
-      relatedInfo: record.relatedInfo,
-      consensusMode: record.mode,
-    })
+    const restoring = (epoch: StoredEpoch | undefined) =>
+      epoch === undefined
+        ? Parsec.restoring({
+            us: secretIdFromPrivateKey(this.components.privateKey),
+            genesis: genesis.map((id) => this.verifyStats.wrap(id)),
+            section: section.map((id) => this.verifyStats.wrap(id)),
+            relatedInfo: record.relatedInfo,
+            consensusMode: record.mode,
+          })
+        : this.epochRestoring(epoch, record.mode, section)
     const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
     // Before any event of the engine: a restart rebuilds the same engine from it.
     if (stored === 0) {
@@ -518,6 +578,24 @@ export class ParsecSectionService
         section.map((id) => id.encoded),
       )
     }
+  }
+
+  /**
+   * The engine a stored epoch's events rebuild (docs/epochs.md §5): from the epoch's genesis group
+   * and related info; a peer outside that group joined during the epoch, its engine built with the
+   * members it was admitted into (`section`).
+   */
+  private epochRestoring(epoch: StoredEpoch, consensusMode: ConsensusMode, section?: readonly PublicId[]) {
+    const us = secretIdFromPrivateKey(this.components.privateKey)
+    const genesis = epoch.genesis.map((key) => this.verifyStats.wrap(ed25519Id(key)))
+    const member = genesis.some((id) => id.name === us.publicId.name)
+    return Parsec.restoring({
+      us,
+      genesis,
+      relatedInfo: epoch.relatedInfo,
+      consensusMode,
+      ...(member ? {} : { section: (section ?? []).map((id) => this.verifyStats.wrap(id)) }),
+    })
   }
 
   ready(): Promise<void> {
@@ -543,6 +621,7 @@ export class ParsecSectionService
     this.unsubscribeBans?.()
     this.unsubscribeBans = undefined
     this.membership.stop()
+    this.epochSwitch.stop()
     await this.inbound.stop()
     await this.membershipWire.stop()
     this.roster.stop()
@@ -561,6 +640,8 @@ export class ParsecSectionService
     }
     if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
+    // An epoch switch under way: the vote goes to the new engine.
+    await this.epochSwitch.settled()
     const engine = this.lifecycle.requireEngine()
     const step = engine.voteFor(opaque(Uint8Array.from(payload)))
     this.journal.take(step)
@@ -568,6 +649,7 @@ export class ParsecSectionService
       // Our application's caller learns of it (the engine only warns).
       throw new ParsecError('DuplicateVote', 'we already voted for this payload')
     }
+    this.ownVotes.voted(payload)
     this.metrics.voted(payload, Date.now())
     await this.journal.flush()
     this.pacing.nudge(true)
@@ -640,6 +722,7 @@ export class ParsecSectionService
       decidedBlocks: engine?.decidedBlockCount ?? 0,
       deliveredBlocks: this.journal.deliveredCount,
       retainedFrom: this.journal.retainedFrom,
+      epoch: this.epochs.current,
       blockRetention: this.init.blockRetention ?? null,
       pendingObservations: engine?.pendingObservationCount ?? 0,
       gossipRate: this.outbound.gossipRate(Date.now()),

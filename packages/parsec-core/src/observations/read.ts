@@ -1,5 +1,5 @@
 /** Decoding observations received from the network (the inverse of `writeObservation`). */
-import type { BincodeReader } from '../encoding/bincode.js'
+import { BincodeReader } from '../encoding/bincode.js'
 import { HASH_LENGTH } from '../encoding/hash.js'
 import { ParsecError } from '../errors.js'
 import { readPackedEvent } from '../graph/event.js'
@@ -10,6 +10,14 @@ import type { Malice } from './malice.js'
 import type { Observation } from './observation.js'
 
 const MAX_MALICE_DEPTH = 4
+
+/** An observation from its `encodeObservation` bytes (a host's stored block); `ParsecError` if malformed. */
+export function decodeObservation(bytes: Uint8Array, scheme: IdentityScheme): Observation {
+  const reader = new BincodeReader(bytes)
+  const observation = readObservation(reader, scheme)
+  reader.end()
+  return observation
+}
 
 export function readObservation(reader: BincodeReader, scheme: IdentityScheme): Observation {
   const variant = reader.u32()

@@ -1,0 +1,177 @@
+/**
+ * The epoch switch of the service (docs/epochs.md §2, §5). When our membership machine folds the
+ * checkpoint that ends our epoch (its `newEpoch` directive), the engine is retired at once (it
+ * makes no more events; it serves members that have not switched yet, `Epochs.previous`), then,
+ * in order: the old engine's last events are persisted, the epoch record is written (before any
+ * event of the new engine: a crash before it leaves the old epoch only, and the restarted peer
+ * switches again from its delivered blocks), the new engine starts from the epoch's voters with
+ * the checkpoint as its genesis related info, and what the old one had not delivered is voted
+ * again in it: our application's payloads (`OwnVotes`) and the machine's re-cast membership votes.
+ * Meanwhile requests are answered `not-ready` and votes wait. The retired engine is dropped, and
+ * its events deleted from the store, after `drainMs`.
+ */
+import type { Logger } from '@libp2p/interface'
+import { type ChainEntry, encodeChain } from '@parsec-section/membership'
+import {
+  type ConsensusMode,
+  type Observation,
+  opaque,
+  Parsec,
+  type PublicId,
+  type SecretId,
+} from '@parsec-section/parsec-core'
+import type { SectionStorage } from '../storage.js'
+import type { ClaimedFrontiers } from './claimed-frontiers.js'
+import type { Epochs } from './epochs.js'
+import type { Journal } from './journal.js'
+import type { Lifecycle } from './lifecycle.js'
+import type { OwnVotes } from './own-votes.js'
+
+/** Election indices of epoch e start at e × this (an epoch decides far fewer). */
+const ELECTIONS_PER_EPOCH = 1_000_000_000
+
+/** What the machine's `newEpoch` directive says. */
+export interface EpochStart {
+  readonly epoch: number
+  readonly genesis: readonly PublicId[]
+  readonly relatedInfo: Uint8Array
+  /** The position of the epoch's first block (the one after its checkpoint's). */
+  readonly start: number
+}
+
+export interface EpochSwitchParts {
+  readonly lifecycle: Lifecycle
+  readonly journal: Journal
+  readonly epochs: Epochs
+  readonly claims: ClaimedFrontiers
+  readonly storage: SectionStorage | undefined
+  readonly ownVotes: OwnVotes
+  readonly secret: () => SecretId
+  readonly consensusMode: () => ConsensusMode
+  /** An engine id as the service counts its verifications. */
+  readonly wrap: (id: PublicId) => PublicId
+  /** The membership chain up to the checkpoint (stored with the epoch: a restart resumes from it). */
+  readonly chain: () => readonly ChainEntry[]
+  /** Gossip again (the new engine has its first events). */
+  readonly nudge: () => void
+}
+
+export class EpochSwitch {
+  private running: Promise<void> | undefined
+  private queued: Observation[] = []
+  private dropTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    private readonly parts: EpochSwitchParts,
+    /** How long the retired engine serves members that have not switched (ms). */
+    private readonly drainMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** A switch is under way: requests are answered `not-ready`, votes wait for the new engine. */
+  get active(): boolean {
+    return this.running !== undefined
+  }
+
+  /** Resolves once no switch is under way. */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => {})
+  }
+
+  /** Election indices of the current epoch are offset by this (unique across epochs). */
+  get electionBase(): number {
+    return this.parts.epochs.current * ELECTIONS_PER_EPOCH
+  }
+
+  /** A vote made while the engine switches: cast in the new engine. */
+  queue(vote: Observation): void {
+    this.queued.push(vote)
+  }
+
+  /** `newEpoch`: the switch to `next`; `votes` (the machine's re-cast) go to the new engine. */
+  begin(next: EpochStart, votes: readonly Observation[]): void {
+    const { lifecycle, epochs } = this.parts
+    const old = lifecycle.engine
+    if (old === undefined || next.epoch !== epochs.current + 1 || this.running !== undefined) {
+      this.log.error(
+        'epoch %d at %d: not the next epoch (we are in %d)',
+        next.epoch,
+        next.start,
+        epochs.current,
+      )
+      return
+    }
+    old.retire()
+    this.queued.push(...votes)
+    this.running = this.run(old, next)
+      .catch((error) => {
+        // A failed write fails the service (the journal reports it); anything else too.
+        lifecycle.failStore(error)
+      })
+      .finally(() => {
+        this.running = undefined
+      })
+  }
+
+  private async run(old: Parsec, next: EpochStart): Promise<void> {
+    const { lifecycle, journal, epochs, storage } = this.parts
+    const previous = epochs.current
+    // The old engine's last events first: they belong to its epoch's list.
+    await journal.flush()
+    await storage?.saveEpoch({
+      epoch: next.epoch,
+      start: next.start,
+      genesis: next.genesis.map((id) => id.encoded),
+      relatedInfo: next.relatedInfo,
+      chain: encodeChain(this.parts.chain()),
+    })
+    const engine = Parsec.restoring({
+      us: this.parts.secret(),
+      genesis: next.genesis.map(this.parts.wrap),
+      relatedInfo: next.relatedInfo,
+      consensusMode: this.parts.consensusMode(),
+    }).finish()
+    epochs.previous = { epoch: previous, engine: old, since: Date.now() }
+    lifecycle.engine = engine
+    epochs.current = next.epoch
+    journal.startEpoch(next.epoch, next.start)
+    // What partners held of the old graph says nothing of the new one.
+    this.parts.claims.clear()
+    journal.take(engine.begin())
+    const open = this.parts.ownVotes.open()
+    for (const payload of open) this.cast(engine, opaque(payload))
+    for (const vote of this.queued.splice(0)) this.cast(engine, vote)
+    await journal.flush()
+    this.log('epoch %d from block %d: %d payloads voted again', next.epoch, next.start, open.length)
+    this.scheduleDrop(previous)
+    this.parts.nudge()
+  }
+
+  private cast(engine: Parsec, vote: Observation): void {
+    if (engine.haveVotedFor(vote)) return
+    try {
+      this.parts.journal.take(engine.voteFor(vote))
+    } catch (error) {
+      this.log('vote refused by the new engine: %s', (error as Error).message)
+    }
+  }
+
+  /** After the drain window, the retired engine goes, and its events leave the store. */
+  private scheduleDrop(epoch: number): void {
+    clearTimeout(this.dropTimer)
+    this.dropTimer = setTimeout(() => {
+      this.dropTimer = undefined
+      const { epochs, storage } = this.parts
+      if (epochs.previous?.epoch === epoch) epochs.previous = undefined
+      storage
+        ?.dropEvents(epoch)
+        .catch((error) => this.log.error('dropping epoch %d failed: %e', epoch, error))
+    }, this.drainMs)
+    this.dropTimer.unref?.()
+  }
+
+  stop(): void {
+    clearTimeout(this.dropTimer)
+    this.dropTimer = undefined
+  }
+}

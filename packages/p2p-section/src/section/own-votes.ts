@@ -1,0 +1,37 @@
+/**
+ * Our application's payloads voted and not yet delivered, in the order voted: what an epoch switch
+ * votes again in the new engine (docs/epochs.md §2: the old engine's blocks after its checkpoint
+ * are never delivered, so nothing it had not delivered may be lost with it). A delivered block
+ * carrying our vote for a payload settles it.
+ */
+import type { Block, PublicId } from '@parsec-section/parsec-core'
+import { toString as bytesToText } from 'uint8arrays'
+
+export class OwnVotes {
+  /** Payload (hex) → the payload, in the order voted (a Map keeps insertion order). */
+  private readonly pending = new Map<string, Uint8Array>()
+
+  voted(payload: Uint8Array): void {
+    this.pending.set(key(payload), payload)
+  }
+
+  /** A delivered block: settles our payload if it is ours. */
+  delivered(block: Block, us: PublicId): void {
+    if (block.payload.kind !== 'opaque' || this.pending.size === 0) return
+    if (!block.proofs.some((p) => p.publicId.name === us.name)) return
+    this.pending.delete(key(block.payload.payload))
+  }
+
+  /** The payloads not delivered yet, in the order voted. */
+  open(): Uint8Array[] {
+    return [...this.pending.values()]
+  }
+
+  get size(): number {
+    return this.pending.size
+  }
+}
+
+function key(payload: Uint8Array): string {
+  return bytesToText(payload, 'base16')
+}

@@ -1,0 +1,151 @@
+/**
+ * Epochs over libp2p (docs/epochs.md), in one process on 127.0.0.1: every `checkpointBlocks`
+ * blocks the members agree a checkpoint and switch engines, re-casting what the old one had not
+ * delivered. Every payload is delivered once, in the same order everywhere, across the switches;
+ * a member stopped mid-run restarts from its store into its epoch and catches up through the
+ * others' retired engines.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { createSectionNode, type DeliveredBlock } from '@parsec-section/p2p-section'
+import { LevelDatastore } from 'datastore-level'
+import { connectAll, startSection, type TestNode, waitFor } from './support.js'
+
+const SEED = Number(process.env.NETWORK_SEED ?? 1)
+const EPOCH_BLOCKS = 15
+const epochOptions = { membership: { checkpointBlocks: EPOCH_BLOCKS }, epochDrainMs: 60_000 }
+
+/** The delivered blocks without their voters (what must be equal everywhere), by position. */
+function agreed(blocks: readonly DeliveredBlock[]): string[] {
+  return blocks.map(
+    ({ position, description: { voters: _voters, ...what } }) => `${position} ${JSON.stringify(what)}`,
+  )
+}
+
+/** The texts of the opaque payloads delivered, in order. */
+function payloadTexts(blocks: readonly DeliveredBlock[]): string[] {
+  return blocks.flatMap(({ description }) => (description.kind === 'opaque' ? [description.payload] : []))
+}
+
+function checkpoints(blocks: readonly DeliveredBlock[]): number {
+  return blocks.filter((b) => b.description.kind === 'checkpoint').length
+}
+
+describe('epochs over libp2p', () => {
+  it('every payload once across the switches; a member restarted mid-run comes back into its epoch', {
+    timeout: 240_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-epochs-'))
+    const section = await startSection(4, epochOptions, 1)
+    let datastore = new LevelDatastore(join(dir, 'peer3'))
+    await datastore.open()
+    const options = {
+      ...epochOptions,
+      genesis: section.genesis,
+      privateKey: section.keys[3],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      discovery: false,
+    }
+    let node: TestNode | undefined
+    try {
+      node = await createSectionNode({ ...options, datastore })
+      const firstRun: DeliveredBlock[] = []
+      node.services.section.addEventListener('block', (e) => firstRun.push(e.detail))
+      const all = () => [...section.nodes, node!]
+      await connectAll(all())
+      const vote = (target: TestNode, text: string) =>
+        target.services.section.vote(new TextEncoder().encode(text))
+      const voted: string[] = []
+      // Votes keep coming (a checkpoint needs blocks after it to be followed by another).
+      let stopVoting = false
+      const voting = (async () => {
+        for (let i = 0; !stopVoting && i < 400; i++) {
+          const text = `before ${SEED} ${i}`
+          voted.push(text)
+          await vote(all()[i % 4], text)
+          if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      })()
+      await waitFor(
+        all(),
+        () => [...section.blocks, firstRun].every((b) => checkpoints(b) >= 2),
+        90_000,
+        () =>
+          `seed ${SEED}: checkpoints ${[...section.blocks, firstRun].map(checkpoints)}, ${all()
+            .map((n) => {
+              const s = n.services.section.status()
+              return `epoch ${s.epoch} graph ${s.graphSize} delivered ${s.deliveredBlocks} pending ${s.pendingObservations}`
+            })
+            .join('; ')}`,
+      )
+      stopVoting = true
+      await voting
+      await node.stop()
+      await datastore.close()
+
+      // The others go on (3 of 4 is a supermajority) into the next epoch.
+      for (let i = 0; i < 12; i++) {
+        const text = `during ${SEED} ${i}`
+        voted.push(text)
+        await vote(section.nodes[i % 3], text)
+      }
+      const epochAtStop = firstRun.length
+      datastore = new LevelDatastore(join(dir, 'peer3'))
+      await datastore.open()
+      node = await createSectionNode({ ...options, datastore })
+      const secondRun: DeliveredBlock[] = []
+      node.services.section.addEventListener('block', (e) => secondRun.push(e.detail))
+      await connectAll(all())
+      for (let i = 0; i < 12; i++) {
+        const text = `after ${SEED} ${i}`
+        voted.push(text)
+        await vote(all()[i % 4], text)
+      }
+      const delivered = () => [...section.blocks, [...firstRun, ...secondRun]]
+      await waitFor(
+        all(),
+        () => delivered().every((b) => voted.every((t) => payloadTexts(b).includes(t))),
+        120_000,
+        () =>
+          `seed ${SEED}: payloads ${delivered().map((b) => payloadTexts(b).length)} of ${voted.length}, epochs ${all().map((n) => n.services.section.status().epoch)}`,
+      )
+      for (const [i, blocks] of delivered().entries()) {
+        const texts = payloadTexts(blocks)
+        for (const text of voted) {
+          assert.equal(
+            texts.filter((t) => t === text).length,
+            1,
+            `seed ${SEED}: peer ${i} holds "${text}" once`,
+          )
+        }
+        assert.deepEqual(
+          blocks.map((b) => b.position),
+          blocks.map((_, k) => k),
+          `seed ${SEED}: peer ${i} delivered every position once, in order`,
+        )
+        assert.ok(
+          checkpoints(blocks) >= 3,
+          `seed ${SEED}: peer ${i} went through ${checkpoints(blocks)} checkpoints`,
+        )
+      }
+      const length = Math.min(...delivered().map((b) => b.length))
+      const reference = agreed(section.blocks[0]).slice(0, length)
+      for (const blocks of delivered())
+        assert.deepEqual(agreed(blocks).slice(0, length), reference, `seed ${SEED}`)
+      assert.ok(epochAtStop > 0)
+      const epochs = all().map((n) => n.services.section.status().epoch)
+      assert.ok(
+        epochs.every((e) => e >= 3),
+        `seed ${SEED}: epochs ${epochs}`,
+      )
+    } finally {
+      await node?.stop()
+      await section.stop()
+      await datastore.close().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
