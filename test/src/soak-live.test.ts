@@ -16,7 +16,14 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
     [['--peers', '3', '--events', '2000', '--outstanding', '-1'], /--outstanding takes an unsigned integer/],
     [['--peers', '3', '--events', '2000', '--block-retention', '0'], /--block-retention must be at least 1/],
     [['--peers', '3', '--events', '2000', '--block-retention', 'x'], /--block-retention takes a positive/],
-    [['--peers', '3', '--events', '2000', '--no-epochs'], /no-epochs/],
+    [
+      ['--peers', '3', '--events', '2000', '--no-epochs', '--checkpoint-blocks', '5'],
+      /--no-epochs runs without/,
+    ],
+    [
+      ['--peers', '3', '--events', '2000', '--checkpoint-blocks', '0'],
+      /--checkpoint-blocks must be between 1/,
+    ],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit 2`, async () => {
       assertUsage(await cli(['soak-live', ...args]), pattern)

@@ -55,6 +55,12 @@ const FLAGS: readonly MembershipFlag[] = [
   { key: 'maxPendingVotes', min: 1, max: 10_000, help: 'our undecided membership votes at most' },
   { key: 'candidateTimeoutMs', min: 1, max: MAX_MS, help: 'a candidate without progress is forgotten' },
   {
+    key: 'checkpointBlocks',
+    min: 0,
+    max: MAX_COUNT,
+    help: 'agreed blocks per epoch, then a checkpoint and a new engine (0: no epochs)',
+  },
+  {
     key: 'joinInfoRetryMs',
     min: 1,
     max: MAX_MS,

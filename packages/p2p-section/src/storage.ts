@@ -67,6 +67,8 @@ export interface StoredEpoch {
   readonly epoch: number
   /** The position of the epoch's first block (the one after its checkpoint's). */
   readonly start: number
+  /** The events the earlier epochs' graphs held, all together. */
+  readonly eventsBefore: number
   /** The epoch's genesis group: the members after the checkpoint, as 32-byte Ed25519 keys. */
   readonly genesis: readonly Uint8Array[]
   /** The genesis related info of its engine: the checkpoint's bytes. */
@@ -168,6 +170,7 @@ export class SectionStorage {
     const text = JSON.stringify({
       epoch: epoch.epoch,
       start: epoch.start,
+      eventsBefore: epoch.eventsBefore,
       genesis: epoch.genesis.map(base64),
       relatedInfo: base64(epoch.relatedInfo),
       chain: base64(epoch.chain),
@@ -200,6 +203,7 @@ export class SectionStorage {
     let parsed: {
       epoch?: unknown
       start?: unknown
+      eventsBefore?: unknown
       genesis?: unknown
       relatedInfo?: unknown
       chain?: unknown
@@ -209,9 +213,10 @@ export class SectionStorage {
     } catch {
       throw damaged()
     }
-    const { epoch, start, genesis, relatedInfo, chain } = parsed
+    const { epoch, start, eventsBefore, genesis, relatedInfo, chain } = parsed
     const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
-    if (!count(epoch) || !count(start) || !Array.isArray(genesis) || genesis.length === 0) throw damaged()
+    if (!count(epoch) || !count(start) || !count(eventsBefore)) throw damaged()
+    if (!Array.isArray(genesis) || genesis.length === 0) throw damaged()
     if (typeof relatedInfo !== 'string' || typeof chain !== 'string') throw damaged()
     if (genesis.some((g) => typeof g !== 'string')) throw damaged()
     const keys = (genesis as string[]).map((g) => fromString(g, 'base64'))
@@ -219,6 +224,7 @@ export class SectionStorage {
     return {
       epoch: epoch as number,
       start: start as number,
+      eventsBefore: eventsBefore as number,
       genesis: keys,
       relatedInfo: fromString(relatedInfo, 'base64'),
       chain: fromString(chain, 'base64'),

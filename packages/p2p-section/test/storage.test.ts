@@ -289,6 +289,7 @@ describe('section storage', () => {
     const epoch = {
       epoch: 1,
       start: 2,
+      eventsBefore: 2,
       genesis: [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)],
       relatedInfo: bytes('checkpoint'),
       chain: bytes('chain'),

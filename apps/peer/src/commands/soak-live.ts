@@ -3,9 +3,9 @@
  * history (the benchmark of issue 12, "Long-lived sections"). A local section of `parsec-peer
  * start` processes is voted random payloads as fast as it takes them until E events were created;
  * every peer's RSS and data-directory size are sampled as the events pass 1% of E, then every 5%.
- * The peers keep only their last 10,000 agreed blocks by default (`--block-retention`). Epochs do
- * not exist yet: the gossip graph is never dropped, so today this measures the slope they must
- * flatten.
+ * The peers keep only their last 10,000 agreed blocks by default (`--block-retention`), and run
+ * epochs of 1,000 blocks (`--checkpoint-blocks`; `--no-epochs` for the comparison): each epoch's
+ * gossip graph is dropped once the next one runs (docs/epochs.md).
  */
 import { randomBytes } from 'node:crypto'
 import { API_LIMITS } from '../api-limits.js'
@@ -20,17 +20,22 @@ import type { LocalSection, StatusJson } from '../local-section.js'
 const DEFAULT_OUTSTANDING = 1000
 /** The agreed blocks each peer keeps (issue 12: the soak's default retention). */
 const DEFAULT_BLOCK_RETENTION = 10_000
+/** Agreed blocks per epoch (issue 12's default K). */
+const DEFAULT_CHECKPOINT_BLOCKS = 1000
 
 const HELP = `usage: parsec-peer soak-live --peers N --events E [--payload-size B] [--outstanding K]
-                             [--block-retention R|all] [--json]
+                             [--block-retention R|all] [--checkpoint-blocks C | --no-epochs] [--json]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1) and, once they are
 connected, votes random payloads of B bytes (default 256) at every peer, one batch of 25 in flight
 per peer, as fast as the section takes them with at most K payloads (default ${DEFAULT_OUTSTANDING};
 0: no bound) voted and not yet delivered by every peer, until E events were created in the section:
-until the largest graph among the peers (GET /status graphSize: every peer's graph holds every
-peer's events) holds E events. The peers run with 'start --block-retention R' (default
-${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks.
+until the peers' graphs held E events (the largest GET /status eventsCreated: every event of every
+epoch's graph; every peer's graph holds every peer's events). The peers run with 'start --block-retention R' (default
+${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks; and with
+'start --checkpoint-blocks C' (default ${DEFAULT_CHECKPOINT_BLOCKS.toLocaleString('en-US')}): every C agreed blocks the section agrees a checkpoint
+and starts a new epoch, dropping the old gossip graph (docs/epochs.md). --no-epochs runs without
+epochs, for the comparison.
 Every peer's RSS (GET /status memory) and the size of its data directory on disk (what du counts)
 are sampled when the events pass 1% of E, then 5%, 10%, ... 100% of E (marks passed between two
 readings, 200 ms apart, share a sample). Voting then stops;
@@ -40,10 +45,8 @@ keep: the last R).
 Progress goes to stderr; stdout gets a table of the samples or, with --json, exactly one line:
 {"peers": N, "agreed": bool, "events": e, "blocks": b,
  "samples": [{"events": e, "rssBytes": [per peer], "diskBytes": [per peer]}, ...]}
-agreed: every peer delivered the same blocks in the same order; events: the largest graph at the
+agreed: every peer delivered the same blocks in the same order; events: the events created (eventsCreated) at the
 end; blocks: the blocks every peer delivered.
-Epochs (issue 12) do not exist yet, so there is no --no-epochs: the gossip graph is never dropped,
-and this measures the growth that epochs must flatten.
 Exit status: 0 when the peers agreed and every vote was delivered, 1 otherwise, 2 on bad arguments.`
 
 const CONNECT_TIMEOUT_MS = 30_000
@@ -130,6 +133,8 @@ export const soakLiveCommand = {
       'payload-size': { type: 'string' },
       outstanding: { type: 'string' },
       'block-retention': { type: 'string' },
+      'checkpoint-blocks': { type: 'string' },
+      'no-epochs': { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -146,6 +151,12 @@ export const soakLiveCommand = {
     const outstanding = intOption(values, 'outstanding', DEFAULT_OUTSTANDING, 0, 100_000_000)
     const retention = blockRetentionOption(values)
     const blockRetention = retention === undefined ? DEFAULT_BLOCK_RETENTION : retention
+    if (values['no-epochs'] === true && values['checkpoint-blocks'] !== undefined)
+      throw new UsageError('--no-epochs runs without checkpoints: drop --checkpoint-blocks')
+    const checkpointBlocks =
+      values['no-epochs'] === true
+        ? 0
+        : intOption(values, 'checkpoint-blocks', DEFAULT_CHECKPOINT_BLOCKS, 1, 100_000_000)
     const json = values.json === true
     const progress = (line: string): void => console.error(line)
     // Within the request body limit (hex doubles the bytes), however large the payloads.
@@ -157,7 +168,11 @@ export const soakLiveCommand = {
     const { blocksDigest } = await import('../blocks-digest.js')
     const section = await LocalSection.create({
       peers,
-      startArgs: blockRetention === null ? [] : ['--block-retention', `${blockRetention}`],
+      startArgs: [
+        ...(blockRetention === null ? [] : ['--block-retention', `${blockRetention}`]),
+        '--checkpoint-blocks',
+        `${checkpointBlocks}`,
+      ],
     })
     let interrupted = false
     const onSignal = (): void => {
@@ -215,7 +230,7 @@ export const soakLiveCommand = {
       while (pending.length > 0 && !interrupted) {
         if (voterFailure !== undefined) throw voterFailure
         const statuses = await statusesOf(section)
-        const now = Math.max(...statuses.map((s) => s.graphSize))
+        const now = Math.max(...statuses.map((s) => s.eventsCreated))
         deliveredEverywhere = Math.min(...statuses.map((s) => s.deliveredBlocks))
         if (now >= pending[0]) {
           const diskBytes = await Promise.all(section.peers.map((peer) => diskUsage(peer.dataDir)))
@@ -269,7 +284,7 @@ export const soakLiveCommand = {
       const report: SoakReport = {
         peers,
         agreed,
-        events: Math.max(...statuses.map((s) => s.graphSize)),
+        events: Math.max(...statuses.map((s) => s.eventsCreated)),
         blocks: Math.min(...digests.map((d) => d.blocks)),
         samples,
       }

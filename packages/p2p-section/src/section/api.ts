@@ -207,6 +207,8 @@ export interface SectionStatus {
   readonly retainedFrom: number
   /** The epoch our engine is in (docs/epochs.md; 0 without epochs). */
   readonly epoch: number
+  /** Every event our graphs held, across the epochs (`graphSize` is the current epoch's). */
+  readonly eventsCreated: number
   /** How many of the last blocks are kept (`blockRetention`); null: all. */
   readonly blockRetention: number | null
   /** Observations carried by some event that are not decided yet. */

@@ -116,11 +116,14 @@ export class EpochSwitch {
   private async run(old: Parsec, next: EpochStart): Promise<void> {
     const { lifecycle, journal, epochs, storage } = this.parts
     const previous = epochs.current
+    // An older retired engine still draining goes now: only the last epoch is served.
+    this.drop()
     // The old engine's last events first: they belong to its epoch's list.
     await journal.flush()
     await storage?.saveEpoch({
       epoch: next.epoch,
       start: next.start,
+      eventsBefore: epochs.eventsBefore + old.graphSize,
       genesis: next.genesis.map((id) => id.encoded),
       relatedInfo: next.relatedInfo,
       chain: encodeChain(this.parts.chain()),
@@ -132,6 +135,7 @@ export class EpochSwitch {
       consensusMode: this.parts.consensusMode(),
     }).finish()
     epochs.previous = { epoch: previous, engine: old, since: Date.now() }
+    epochs.eventsBefore += old.graphSize
     lifecycle.engine = engine
     epochs.current = next.epoch
     journal.startEpoch(next.epoch, next.start)
@@ -161,13 +165,22 @@ export class EpochSwitch {
     clearTimeout(this.dropTimer)
     this.dropTimer = setTimeout(() => {
       this.dropTimer = undefined
-      const { epochs, storage } = this.parts
-      if (epochs.previous?.epoch === epoch) epochs.previous = undefined
-      storage
-        ?.dropEvents(epoch)
-        .catch((error) => this.log.error('dropping epoch %d failed: %e', epoch, error))
+      if (this.parts.epochs.previous?.epoch === epoch) this.drop()
     }, this.drainMs)
     this.dropTimer.unref?.()
+  }
+
+  /** The retired engine goes from memory, its events from the store. */
+  private drop(): void {
+    clearTimeout(this.dropTimer)
+    this.dropTimer = undefined
+    const { epochs, storage } = this.parts
+    const previous = epochs.previous
+    if (previous === undefined) return
+    epochs.previous = undefined
+    storage
+      ?.dropEvents(previous.epoch)
+      .catch((error) => this.log.error('dropping epoch %d failed: %e', previous.epoch, error))
   }
 
   stop(): void {

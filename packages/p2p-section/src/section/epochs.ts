@@ -18,8 +18,15 @@ export class Epochs {
   /** The epoch of `lifecycle.engine` (0 before the first checkpoint). */
   current = 0
   previous: RetiredEpoch | undefined
+  /** The events of the earlier epochs' graphs, all together (the section's history in events). */
+  eventsBefore = 0
 
   constructor(private readonly lifecycle: Lifecycle) {}
+
+  /** Every event our graphs held, this epoch's and the earlier ones'. */
+  get eventsCreated(): number {
+    return this.eventsBefore + (this.lifecycle.engine?.graphSize ?? 0)
+  }
 
   /** Our engine of `epoch`: the current one, the retired previous one, or none. */
   engineOf(epoch: number): Parsec | undefined {

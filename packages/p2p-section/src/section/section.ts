@@ -490,6 +490,7 @@ export class ParsecSectionService
     this.unsubscribeBans = this.bans.onBan((peer) => this.disconnect(peer))
     // The epoch the store is in; a previous epoch's events a crash left during its drain go.
     this.epochs.current = this.journal.epoch
+    this.epochs.eventsBefore = this.storage?.epoch?.eventsBefore ?? 0
     if (this.journal.epoch > 0) {
       this.storage
         ?.dropEvents(this.journal.epoch - 1)
@@ -723,6 +724,7 @@ export class ParsecSectionService
       deliveredBlocks: this.journal.deliveredCount,
       retainedFrom: this.journal.retainedFrom,
       epoch: this.epochs.current,
+      eventsCreated: this.epochs.eventsCreated,
       blockRetention: this.init.blockRetention ?? null,
       pendingObservations: engine?.pendingObservationCount ?? 0,
       gossipRate: this.outbound.gossipRate(Date.now()),
