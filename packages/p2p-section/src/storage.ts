@@ -268,6 +268,16 @@ export class SectionStorage {
   }
 
   /**
+   * A store that holds no block starts its blocks at `position` (a joiner that starts from a
+   * checkpoint never holds the earlier ones).
+   */
+  async startBlocksAt(position: number): Promise<void> {
+    if (position <= this.blocksStart) return
+    await this.write([this.sealed(this.key('blocks-from'), fromString(`${position}`))])
+    this.blocksStart = position
+  }
+
+  /**
    * The `blocks-from` record moved on to `from`, and deletes of the stored blocks from
    * `blocksFrom` up to `storedEnd` (those after it were never written).
    */

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSectionNode, type DeliveredBlock } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
 import { connectAll, startSection, type TestNode, waitFor } from './support.js'
@@ -146,6 +147,80 @@ describe('epochs over libp2p', () => {
       await section.stop()
       await datastore.close().catch(() => {})
       await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a peer joins after two checkpoints: it replays only the current epoch and delivers from its start', {
+    timeout: 180_000,
+  }, async () => {
+    const membership = {
+      checkpointBlocks: EPOCH_BLOCKS,
+      powBits: 4,
+      probationBlocks: 4,
+      minBlocksBetweenAdds: 1,
+      readyLag: 2,
+      candidateTimeoutMs: 10_000,
+      joinRate: { burst: 8, perSecond: 4 },
+      joinInfoRate: { burst: 8, perSecond: 4 },
+    }
+    const section = await startSection(4, { membership, epochDrainMs: 60_000 })
+    let joiner: TestNode | undefined
+    let stopVoting = false
+    try {
+      const vote = (target: TestNode, text: string) =>
+        target.services.section.vote(new TextEncoder().encode(text))
+      const voting = (async () => {
+        for (let i = 0; !stopVoting && i < 2000; i++) {
+          await vote(section.nodes[i % 4], `join ${SEED} ${i}`)
+          if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 30))
+        }
+      })()
+      await waitFor(
+        section.nodes,
+        () => section.blocks.every((b) => checkpoints(b) >= 2),
+        90_000,
+        () => `seed ${SEED}: checkpoints ${section.blocks.map(checkpoints)}`,
+      )
+      joiner = await createSectionNode({
+        join: { sectionId: section.genesis.sectionId, bootstrap: section.nodes[0].getMultiaddrs() },
+        privateKey: await generateKeyPair('Ed25519'),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        discovery: false,
+        membership,
+        start: false,
+      })
+      const joined: DeliveredBlock[] = []
+      joiner.services.section.addEventListener('block', (e) => joined.push(e.detail))
+      await joiner.start()
+      const node = joiner
+      await waitFor(
+        [...section.nodes, node],
+        () => node.services.section.self() === 'member' && joined.length > 5,
+        120_000,
+        () =>
+          `seed ${SEED}: joiner ${node.services.section.self()}, ${joined.length} blocks, epoch ${node.services.section.status().epoch}`,
+      )
+      stopVoting = true
+      await voting
+      const first = joined[0].position
+      assert.ok(first > 2 * EPOCH_BLOCKS, `seed ${SEED}: the joiner delivered from ${first}`)
+      assert.equal(
+        section.blocks[0][first - 1].description.kind,
+        'checkpoint',
+        'it started after a checkpoint',
+      )
+      const reference = agreed(section.blocks[0])
+      const mine = agreed(joined)
+      assert.deepEqual(mine, reference.slice(first, first + mine.length), `seed ${SEED}: the same blocks`)
+      assert.deepEqual(
+        joined.map((b) => b.position),
+        joined.map((_, k) => first + k),
+      )
+      assert.ok(node.services.section.status().epoch >= 2)
+    } finally {
+      stopVoting = true
+      await joiner?.stop()
+      await section.stop()
     }
   })
 })

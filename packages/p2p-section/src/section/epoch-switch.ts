@@ -88,8 +88,12 @@ export class EpochSwitch {
     this.queued.push(vote)
   }
 
-  /** `newEpoch`: the switch to `next`; `votes` (the machine's re-cast) go to the new engine. */
-  begin(next: EpochStart, votes: readonly Observation[]): void {
+  /**
+   * `newEpoch`: the switch to `next`; `votes` (the machine's re-cast) go to the new engine. A
+   * joiner whose replay crossed the checkpoint gives `section`: its engine is an observer again,
+   * built with the members it is admitted into.
+   */
+  begin(next: EpochStart, votes: readonly Observation[], section?: readonly PublicId[]): void {
     const { lifecycle, epochs } = this.parts
     const old = lifecycle.engine
     if (old === undefined || next.epoch !== epochs.current + 1 || this.running !== undefined) {
@@ -103,7 +107,7 @@ export class EpochSwitch {
     }
     old.retire()
     this.queued.push(...votes)
-    this.running = this.run(old, next)
+    this.running = this.run(old, next, section)
       .catch((error) => {
         // A failed write fails the service (the journal reports it); anything else too.
         lifecycle.failStore(error)
@@ -113,7 +117,7 @@ export class EpochSwitch {
       })
   }
 
-  private async run(old: Parsec, next: EpochStart): Promise<void> {
+  private async run(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
     const { lifecycle, journal, epochs, storage } = this.parts
     const previous = epochs.current
     // An older retired engine still draining goes now: only the last epoch is served.
@@ -133,6 +137,7 @@ export class EpochSwitch {
       genesis: next.genesis.map(this.parts.wrap),
       relatedInfo: next.relatedInfo,
       consensusMode: this.parts.consensusMode(),
+      ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
     }).finish()
     epochs.previous = { epoch: previous, engine: old, since: Date.now() }
     epochs.eventsBefore += old.graphSize

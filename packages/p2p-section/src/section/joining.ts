@@ -23,6 +23,8 @@ import type { PublicId } from '@parsec-section/parsec-core'
 import * as C from '../constants.js'
 import { isSectionError, SectionError } from '../errors.js'
 import { peerIdFromPublicId, publicIdFromPeerId } from '../identity.js'
+import type { EpochStart } from './epoch-switch.js'
+import type { Epochs } from './epochs.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { JoinDirectives } from './membership-host.js'
 import type { Pacing } from './pacing.js'
@@ -41,6 +43,7 @@ export interface JoiningParts {
   readonly roster: Roster
   readonly pacing: Pacing
   readonly puller: Puller
+  readonly epochs: Epochs
 }
 
 /** What joining asks of the service and its membership machine. */
@@ -51,8 +54,18 @@ export interface JoiningHooks {
   addContacts(ids: readonly PublicId[]): void
   /** Our catch-up server failed. */
   transportFailed(id: PublicId): void
-  /** Builds (or restores) our engine as a joiner; it becomes `lifecycle.engine`. */
-  build(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): Promise<void>
+  /**
+   * Builds (or restores) our engine as a joiner, in `epoch` (the one the verified chain ends in);
+   * it becomes `lifecycle.engine`.
+   */
+  build(
+    genesis: readonly PublicId[],
+    section: readonly PublicId[],
+    record: GenesisRecord,
+    epoch: EpochStart,
+  ): Promise<void>
+  /** Our replay crossed a checkpoint: our observer engine starts again in the next epoch. */
+  crossed(next: EpochStart, section: readonly PublicId[]): void
   /** We joined: what a member runs beside gossip (discovery), by the genesis record we verified. */
   joined(record: GenesisRecord): void
 }
@@ -143,11 +156,22 @@ export class Joining implements Startable, JoinDirectives {
 
   // ---------------------------------------------------------------- the machine's directives
 
-  construct(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): void {
-    if (this.building !== undefined) return
+  construct(
+    genesis: readonly PublicId[],
+    section: readonly PublicId[],
+    record: GenesisRecord,
+    epoch: EpochStart,
+  ): void {
+    if (this.building !== undefined) {
+      // Built already: our replay crossed a checkpoint (the machine's construct for the next epoch).
+      void this.building.then(() => {
+        if (epoch.epoch > this.parts.epochs.current) this.hooks.crossed(epoch, section)
+      })
+      return
+    }
     this.record = record
     const { lifecycle, roster } = this.parts
-    this.building = this.hooks.build(genesis, section, record).then(
+    this.building = this.hooks.build(genesis, section, record, epoch).then(
       () => {
         roster.adopt(section)
         if (lifecycle.state === 'checking') lifecycle.state = 'catching-up'

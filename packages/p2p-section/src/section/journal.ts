@@ -87,13 +87,11 @@ export class Journal {
   private epochValue = 0
   private epochStartValue = 0
   /**
-   * With epochs, an agreed checkpoint ends its engine's part of the sequence (docs/epochs.md §2):
-   * whatever that engine decides after it is never delivered (its payloads are voted again in the
-   * next epoch).
+   * An agreed checkpoint ends its engine's part of the sequence (docs/epochs.md §2): whatever that
+   * engine decides after it is never delivered (its payloads are voted again in the next epoch).
+   * (Only a section that runs epochs votes checkpoints; an agreed one always starts an epoch.)
    */
   private epochEnded = false
-  /** Whether an agreed checkpoint ends the epoch (the section runs epochs). */
-  cutsAtCheckpoints = false
 
   /**
    * @param storage - undefined: nothing is persisted (blocks are still delivered in order)
@@ -146,6 +144,13 @@ export class Journal {
     this.persistedBlocks = storedBlocks
     // Where the stored blocks start (with none stored, where they will).
     if (this.storage !== undefined) this.deliveredBase = this.storage.blocksFrom
+    if (storedBlocks === this.deliveredBase && storedBlocks < this.decidedBase) {
+      // None stored, and an engine that starts from a checkpoint (a joiner's): it never held the
+      // blocks before the epoch.
+      this.deliveredBase = this.decidedBase
+      this.persistedBlocks = this.decidedBase
+      await this.storage?.startBlocksAt(this.decidedBase)
+    }
     if (this.retention !== undefined && this.storage !== undefined) {
       this.trimDelivered()
       await this.storage.dropBlocksBelow(this.deliveredBase)
@@ -201,7 +206,7 @@ export class Journal {
     if (this.epochEnded) return
     if (this.epochValue > 0 && block.payload.kind === 'genesis') return
     this.decided.push(block)
-    if (this.cutsAtCheckpoints && block.payload.kind === 'checkpoint') this.epochEnded = true
+    if (block.payload.kind === 'checkpoint') this.epochEnded = true
   }
 
   /** The current engine's epoch. */

@@ -111,7 +111,12 @@ export interface EpochDirectives {
 /** What a joiner's machine asks of the service (MEMBERSHIP.md §3). */
 export interface JoinDirectives {
   /** Build our observer engine from the verified genesis group and current members. */
-  construct(genesis: readonly PublicId[], section: readonly PublicId[], record: GenesisRecord): void
+  construct(
+    genesis: readonly PublicId[],
+    section: readonly PublicId[],
+    record: GenesisRecord,
+    epoch: EpochStart,
+  ): void
   /** Pull the graph (observer ingest) from this member, one page at a time, until we joined. */
   catchUp(from: PublicId): void
   /** Our contacts may all be gone: look for members again (then `addContacts`). */
@@ -583,7 +588,10 @@ export class MembershipHost implements JournalObserver {
     for (const directive of step.engine) {
       if (directive.kind === 'construct') {
         const record = this.machineOrUndefined?.state?.record
-        if (record !== undefined) this.parts.joining.construct(directive.genesis, directive.section, record)
+        if (record !== undefined) {
+          const { genesis, section, epoch, start, relatedInfo } = directive
+          this.parts.joining.construct(genesis, section, record, { epoch, genesis, relatedInfo, start })
+        }
       } else if (directive.kind === 'catchUp') {
         this.parts.joining.catchUp(directive.from)
       } else if (directive.kind === 'serveOnly') {

@@ -24,6 +24,7 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import {
   decodeGenesisRecord,
   ed25519PeerIds,
+  encodeChain,
   encodeGenesisRecord,
   type GenesisRecord,
   genesisRecord,
@@ -63,7 +64,7 @@ import type {
 import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
 import { Drain } from './drain.js'
-import { EpochSwitch } from './epoch-switch.js'
+import { type EpochStart, EpochSwitch } from './epoch-switch.js'
 import { Epochs } from './epochs.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
@@ -205,7 +206,6 @@ export class ParsecSectionService
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
-    this.journal.cutsAtCheckpoints = (init.membership?.checkpointBlocks ?? 0) > 0
     this.epochSwitch = new EpochSwitch(
       {
         lifecycle: this.lifecycle,
@@ -391,7 +391,8 @@ export class ParsecSectionService
         begin: () => this.membership.startJoining(),
         addContacts: (ids) => this.membership.addContacts(ids),
         transportFailed: (id) => this.membership.transportFailed(id),
-        build: (genesis, section, record) => this.buildJoiner(genesis, section, record),
+        build: (genesis, section, record, epoch) => this.buildJoiner(genesis, section, record, epoch),
+        crossed: (next, section) => this.epochSwitch.begin(next, [], section),
         joined: () => this.startDiscovery(),
       },
       {
@@ -558,26 +559,39 @@ export class ParsecSectionService
     genesis: readonly PublicId[],
     section: readonly PublicId[],
     record: GenesisRecord,
+    /** The epoch the verified chain ends in (a restart: epoch 0's, the store says which). */
+    epoch: EpochStart = { epoch: 0, genesis, relatedInfo: record.relatedInfo, start: 0 },
   ): Promise<void> {
     // Restored from our store (a candidate that restarted): it goes on replaying.
     if (this.lifecycle.engine !== undefined) return
-    const restoring = (epoch: StoredEpoch | undefined) =>
-      epoch === undefined
+    // A later epoch: our engine replays it only, and we deliver from its start on.
+    if (epoch.epoch > 0) this.journal.restoringEpoch(epoch.epoch, epoch.start)
+    const restoring = (stored: StoredEpoch | undefined) =>
+      stored === undefined
         ? Parsec.restoring({
             us: secretIdFromPrivateKey(this.components.privateKey),
             genesis: genesis.map((id) => this.verifyStats.wrap(id)),
             section: section.map((id) => this.verifyStats.wrap(id)),
-            relatedInfo: record.relatedInfo,
+            relatedInfo: epoch.relatedInfo,
             consensusMode: record.mode,
           })
-        : this.epochRestoring(epoch, record.mode, section)
+        : this.epochRestoring(stored, record.mode, section)
     const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
+    this.epochs.current = this.journal.epoch
     // Before any event of the engine: a restart rebuilds the same engine from it.
     if (stored === 0) {
       await this.storage?.saveJoined(
         encodeGenesisRecord(record),
         section.map((id) => id.encoded),
       )
+      if (epoch.epoch > 0 && this.storage?.epoch === undefined) {
+        await this.storage?.saveEpoch({
+          ...epoch,
+          eventsBefore: 0,
+          genesis: epoch.genesis.map((id) => id.encoded),
+          chain: encodeChain(this.membership.machine?.state?.chain ?? []),
+        })
+      }
     }
   }
 
