@@ -16,7 +16,7 @@ import type { Frontier, Parsec, PublicId, Step } from '@parsec-section/parsec-co
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { decodeEvents, frontierEntryToWire, frontierFromWire, packedEventBytes } from './codec.js'
 import * as C from './constants.js'
-import { SectionError } from './errors.js'
+import { OtherEpochError, SectionError } from './errors.js'
 import { type FramedStream, framed } from './framing.js'
 import { CatchUpPage, CatchUpRequest } from './pb/catchup.js'
 
@@ -201,8 +201,8 @@ export class CatchUp {
     if (page.notMember)
       throw new SectionError('NotAMember', 'the member no longer counts us as one (removed)')
     if (page.otherEpoch)
-      throw new SectionError(
-        'OtherEpoch',
+      throw new OtherEpochError(
+        Number(page.epoch),
         `the member holds no graph of epoch ${request.epoch} (it is in epoch ${page.epoch})`,
       )
     return page

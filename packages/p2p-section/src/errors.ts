@@ -112,6 +112,16 @@ export class LeaveRefusedError extends SectionError {
   }
 }
 
+/** A member holds no engine of the epoch asked about; `epoch` is its own (docs/epochs.md §3). */
+export class OtherEpochError extends SectionError {
+  constructor(
+    readonly epoch: number,
+    message: string,
+  ) {
+    super('OtherEpoch', message)
+  }
+}
+
 export function isSectionError(error: unknown): error is SectionError {
   return error instanceof SectionError
 }

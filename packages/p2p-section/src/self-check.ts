@@ -16,7 +16,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { LatestEvent, PublicId } from '@parsec-section/parsec-core'
 import { equals } from 'uint8arrays'
 import type { PeerStatus } from './catchup.js'
-import { isSectionError, SectionError } from './errors.js'
+import { isSectionError, OtherEpochError, SectionError } from './errors.js'
 
 export interface SelfCheckMember {
   readonly peerId: PeerId
@@ -36,6 +36,8 @@ export interface SelfCheckOptions {
   readonly retryMs: number
   readonly signal: AbortSignal
   readonly onUnreachable?: (peer: PeerId, error: unknown) => void
+  /** Our epoch (a member in a later one that no longer holds ours is `ahead`). */
+  readonly epoch?: number
 }
 
 export interface SelfCheckAnswer extends SelfCheckMember {
@@ -46,6 +48,8 @@ export interface SelfCheckResult {
   readonly answers: readonly SelfCheckAnswer[]
   /** Members that answered we are no longer a member (`NotAMember`). */
   readonly refused: readonly SelfCheckMember[]
+  /** Members in a later epoch that hold no graph of ours (`OtherEpoch`): we may lag by epochs. */
+  readonly ahead: readonly (SelfCheckMember & { readonly epoch: number })[]
   /** Answers needed: more than a third of the other members. */
   readonly needed: number
   readonly timedOut: boolean
@@ -81,9 +85,13 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
   const needed = others.length === 0 ? 0 : Math.floor(others.length / 3) + 1
   const answers = new Map<string, SelfCheckAnswer>()
   const refused = new Map<string, SelfCheckMember>()
+  const ahead = new Map<string, SelfCheckMember & { readonly epoch: number }>()
   const deadline = Date.now() + options.timeoutMs
   const pending = () =>
-    others.filter((m) => !answers.has(m.peerId.toString()) && !refused.has(m.peerId.toString()))
+    others.filter((m) => {
+      const key = m.peerId.toString()
+      return !answers.has(key) && !refused.has(key) && !ahead.has(key)
+    })
   while (answers.size < needed && pending().length > 0 && Date.now() < deadline && !signal.aborted) {
     const failures: SectionError[] = []
     await Promise.all(
@@ -94,7 +102,11 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
         } catch (error) {
           if (isSectionError(error) && error.code === 'NotAMember')
             refused.set(member.peerId.toString(), member)
-          else options.onUnreachable?.(member.peerId, error)
+          else if (error instanceof OtherEpochError) {
+            // Its graphs are of later epochs: nothing of ours to compare (our events there are none).
+            if (error.epoch > (options.epoch ?? 0)) ahead.set(member.peerId.toString(), { ...member, epoch: error.epoch })
+            else options.onUnreachable?.(member.peerId, error)
+          } else options.onUnreachable?.(member.peerId, error)
           return
         }
         try {
@@ -114,6 +126,7 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
   return {
     answers: [...answers.values()],
     refused: [...refused.values()],
+    ahead: [...ahead.values()],
     needed,
     timedOut: answers.size < needed && pending().length > 0,
   }

@@ -73,6 +73,13 @@ export interface EngineSelfReport {
    * JoinInfo and trust only a verified chain (spec §4, "the removed peer").
    */
   readonly refusedBy?: PublicId
+  /**
+   * A member answered that it holds no engine of our epoch and is in `epoch`, a later one: the
+   * section may have moved on by whole epochs while we were away (their graphs are gone). We ask it
+   * for JoinInfo and, on a verified chain with a later checkpoint that still lists us, start again
+   * from that checkpoint (the `rebase` directive; docs/epochs.md §4).
+   */
+  readonly aheadEpoch?: { readonly peer: PublicId; readonly epoch: number }
 }
 
 export interface MembershipInit {
@@ -126,6 +133,8 @@ export class Membership {
   private bannedUs = false
   /** Members whose engines refused our gossip as from a non-member (reset by any block we fold). */
   private readonly refusedBy = new Map<string, PublicId>()
+  /** Members we asked for JoinInfo because they are epochs ahead of us (a rebase). */
+  private readonly aheadAsked = new Set<string>()
 
   private constructor(
     init: MembershipInit,
@@ -514,6 +523,7 @@ export class Membership {
   joinInfo(from: PublicId, bytes: Uint8Array): Step {
     const step = emptyStep()
     if (!isVoter(this.ctx)) this.joiner.joinInfo(from, bytes, step)
+    else if (this.aheadAsked.has(from.name)) this.rebase(from, bytes, step)
     else if (this.refusedBy.size > 0) this.confirmRemoval(from, bytes, step)
     return this.finish(step)
   }
@@ -538,6 +548,17 @@ export class Membership {
     if (report.decidedRemoveUs && isVoter(this.ctx)) {
       this.departures.beginDrain(this.ctx.role === 'leaving' ? 'left' : 'removed', step)
     }
+    const ahead = report.aheadEpoch
+    if (
+      ahead !== undefined &&
+      isVoter(this.ctx) &&
+      ahead.epoch > (this.ctx.state?.epoch ?? 0) &&
+      this.ctx.state?.isMember(ahead.peer.name) === true &&
+      !this.aheadAsked.has(ahead.peer.name)
+    ) {
+      this.aheadAsked.add(ahead.peer.name)
+      send(step, ahead.peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+    }
     const refuser = report.refusedBy
     const state = this.ctx.state
     if (
@@ -553,6 +574,60 @@ export class Membership {
       }
     }
     return this.finish(step)
+  }
+
+  /**
+   * Epochs ahead (`aheadEpoch`): a verified chain that extends ours with a later checkpoint. Still a
+   * member there: our state starts again at its last checkpoint, and the host rebuilds our engine in
+   * that epoch (`rebase`), delivering from its start (the blocks in between are not ours to see).
+   * No longer a member: we were removed meanwhile, and drain.
+   */
+  private rebase(from: PublicId, bytes: Uint8Array, step: Step): void {
+    this.aheadAsked.delete(from.name)
+    const info = decodeFrom(this.ctx, bytes, 'joinInfo', from, step)
+    const state = requireState(this.ctx)
+    if (info === undefined || !bytesEqual(info.sectionId, this.ctx.sectionId)) return
+    let verified: SectionState
+    try {
+      verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
+        ids: this.ctx.ids,
+        minSeq: state.seq + 1,
+      })
+    } catch (error) {
+      if (!(error instanceof MembershipError)) throw error
+      if (error.code !== 'StaleChain') fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
+      return
+    }
+    // It must extend our own chain, and start a later epoch.
+    if (!bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head)) return
+    const ourName = this.ctx.us.publicId.name
+    if (!verified.isMember(ourName)) {
+      this.confirmRemoval(from, bytes, step)
+      return
+    }
+    const start = SectionState.atLastCheckpoint(
+      info.record,
+      verified.chain,
+      this.ctx.config.historyWindow,
+      this.ctx.ids,
+      this.ctx.config.checkpointBlocks,
+    )
+    if (start === undefined || start.epoch <= state.epoch || !start.isMember(ourName)) return
+    this.ctx.state = start
+    this.aheadAsked.clear()
+    this.refusedBy.clear()
+    this.admissions.clear()
+    this.liveness.newEpoch()
+    for (const member of start.members()) {
+      if (member.id.name !== ourName) this.liveness.track(member.id.name, this.ctx.now, true, member.addedAtBlock)
+    }
+    step.engine.push({
+      kind: 'rebase',
+      epoch: start.epoch,
+      genesis: start.epochVoters,
+      relatedInfo: start.epochRelatedInfo,
+      start: start.epochStart,
+    })
   }
 
   /** A verified chain longer than ours that no longer lists us: we were removed; drain and leave. */

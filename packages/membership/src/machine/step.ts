@@ -46,6 +46,19 @@ export type EngineDirective =
       readonly relatedInfo: Uint8Array
       readonly start: number
     }
+  /**
+   * We lagged by whole epochs (`EngineSelfReport.aheadEpoch`): our state starts again at the
+   * section's last checkpoint; build the engine of that epoch (as at `newEpoch`) and deliver from
+   * `start` on. The blocks in between are skipped; nothing is re-cast (whether our old votes reached
+   * the others before their graphs were dropped is not known).
+   */
+  | {
+      readonly kind: 'rebase'
+      readonly epoch: number
+      readonly genesis: readonly PublicId[]
+      readonly relatedInfo: Uint8Array
+      readonly start: number
+    }
   /** Pull the graph (observer ingest) from this member, in its insertion order; one at a time. */
   | { readonly kind: 'catchUp'; readonly from: PublicId }
   /** We were removed: answer pulls and push final syncs, create no event (the drain). */

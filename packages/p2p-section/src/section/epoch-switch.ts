@@ -156,6 +156,66 @@ export class EpochSwitch {
     this.parts.nudge()
   }
 
+  /**
+   * We lagged by whole epochs (the machine's `rebase`): the old engine and its blocks go, our
+   * engine starts in the section's current epoch, and we deliver from its start. Our payloads not
+   * delivered are not voted again (the others may have decided them in the epochs we missed):
+   * they are logged.
+   */
+  rebase(next: EpochStart): void {
+    const { lifecycle, epochs } = this.parts
+    const old = lifecycle.engine
+    if (old === undefined || next.epoch <= epochs.current || this.running !== undefined) return
+    old.retire()
+    this.running = this.runRebase(old, next)
+      .catch((error) => {
+        lifecycle.failStore(error)
+      })
+      .finally(() => {
+        this.running = undefined
+      })
+  }
+
+  private async runRebase(old: Parsec, next: EpochStart): Promise<void> {
+    const { lifecycle, journal, epochs, storage } = this.parts
+    const from = epochs.current
+    this.drop()
+    await journal.flush()
+    await storage?.saveEpoch({
+      epoch: next.epoch,
+      start: next.start,
+      eventsBefore: epochs.eventsBefore + old.graphSize,
+      genesis: next.genesis.map((id) => id.encoded),
+      relatedInfo: next.relatedInfo,
+      chain: encodeChain(this.parts.chain()),
+    })
+    await storage?.dropBlocksBelow(next.start)
+    const engine = Parsec.restoring({
+      us: this.parts.secret(),
+      genesis: next.genesis.map(this.parts.wrap),
+      relatedInfo: next.relatedInfo,
+      consensusMode: this.parts.consensusMode(),
+    }).finish()
+    epochs.eventsBefore += old.graphSize
+    lifecycle.engine = engine
+    epochs.current = next.epoch
+    journal.rebase(next.epoch, next.start)
+    this.parts.claims.clear()
+    const unknown = this.parts.ownVotes.open()
+    this.parts.ownVotes.clear()
+    journal.take(engine.begin())
+    await journal.flush()
+    storage?.dropEvents(from).catch((error) => this.log.error('dropping epoch %d failed: %e', from, error))
+    this.log(
+      'we lagged from epoch %d to %d: starting again at block %d (%d payloads of ours not delivered, fate unknown)',
+      from,
+      next.epoch,
+      next.start,
+      unknown.length,
+    )
+    this.parts.nudge()
+  }
+
   private cast(engine: Parsec, vote: Observation): void {
     if (engine.haveVotedFor(vote)) return
     try {

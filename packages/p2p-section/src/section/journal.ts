@@ -238,6 +238,25 @@ export class Journal {
     this.persistedEvents = 0
   }
 
+  /**
+   * We lagged by whole epochs and start again at epoch `epoch`'s start (the machine's `rebase`):
+   * the blocks between what we delivered and `start` are skipped, those we held are dropped
+   * (delivered positions then run from `start`). Everything taken was flushed first.
+   */
+  rebase(epoch: number, start: number): void {
+    if (this.unpersistedEvents.length > 0)
+      throw new SectionError('InvalidArgument', 'the previous epoch has events not persisted yet')
+    this.decided.length = 0
+    this.decidedBase = start
+    this.delivered.length = 0
+    this.deliveredBase = start
+    this.persistedBlocks = start
+    this.persistedEvents = 0
+    this.epochValue = epoch
+    this.epochStartValue = start
+    this.epochEnded = false
+  }
+
   /** The epoch the restored engine is in (before `restore`): what the store's epoch record says. */
   restoringEpoch(epoch: number, start: number): void {
     this.epochValue = epoch

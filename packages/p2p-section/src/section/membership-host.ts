@@ -101,6 +101,8 @@ export interface EpochDirectives {
   stored(): StoredEpoch | undefined
   /** `newEpoch`: switch engines; `votes` (the machine's re-cast) go to the new engine. */
   begin(next: EpochStart, votes: readonly Observation[]): void
+  /** `rebase`: we lagged by whole epochs; start again in `next`. */
+  rebase(next: EpochStart): void
   /** A switch is under way: votes wait for the new engine (`queue`). */
   readonly active: boolean
   queue(vote: Observation): void
@@ -517,6 +519,16 @@ export class MembershipHost implements JournalObserver {
     this.apply(machine.engineSelf({ refusedBy: partner }))
   }
 
+  /**
+   * A member holds no engine of our epoch and is in a later one: the machine asks it for its chain
+   * and, if it proves we lag by whole epochs, starts us again at its last checkpoint (`rebase`).
+   */
+  aheadEpoch(partner: PublicId, epoch: number): void {
+    const machine = this.machineOrUndefined
+    if (machine === undefined || !this.started) return
+    this.apply(machine.engineSelf({ aheadEpoch: { peer: partner, epoch } }))
+  }
+
   /** Others' unconsensused Add/Remove votes in our graph, each once (MEMBERSHIP.md §1's J and P). */
   private observeVotes(machine: Membership): MembershipStep | undefined {
     const engine = this.parts.lifecycle.engine
@@ -592,6 +604,8 @@ export class MembershipHost implements JournalObserver {
           const { genesis, section, epoch, start, relatedInfo } = directive
           this.parts.joining.construct(genesis, section, record, { epoch, genesis, relatedInfo, start })
         }
+      } else if (directive.kind === 'rebase') {
+        this.parts.epochSwitch.rebase(directive)
       } else if (directive.kind === 'catchUp') {
         this.parts.joining.catchUp(directive.from)
       } else if (directive.kind === 'serveOnly') {

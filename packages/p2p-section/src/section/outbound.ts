@@ -48,6 +48,8 @@ export interface OutboundParts {
   readonly epochs: Epochs
   /** A member answered that we are no longer one of its members (membership confirms it). */
   readonly notMemberOf: (partner: PublicId) => void
+  /** A member holds no engine of our epoch and is in a later one (we may lag by whole epochs). */
+  readonly aheadEpoch: (partner: PublicId, epoch: number) => void
   /** Whether an exchange reached the partner (a transport outcome: it steers partner weights). */
   readonly reached: (partner: PublicId, ok: boolean) => void
   /** Our drain began (our removal is agreed): we make no more events. */
@@ -226,6 +228,7 @@ export class Outbound {
         // it dropped ours (we lag by whole epochs).
         backoff.fail(key)
         this.log('%p is in epoch %d, we are in %d', peerId, received.epoch, epoch)
+        if (received.epoch > epoch) this.parts.aheadEpoch(partner, received.epoch)
         return
       }
       // Events of another epoch's graph than the one we asked about (signals carry none).

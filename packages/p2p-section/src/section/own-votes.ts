@@ -27,6 +27,10 @@ export class OwnVotes {
     return [...this.pending.values()]
   }
 
+  clear(): void {
+    this.pending.clear()
+  }
+
   get size(): number {
     return this.pending.size
   }

@@ -286,6 +286,7 @@ export class ParsecSectionService
         streams: this.streams,
         backoff: this.backoff,
         notMemberOf: (partner) => this.membership.notMemberOf(partner),
+        aheadEpoch: (partner, epoch) => this.membership.aheadEpoch(partner, epoch),
         reached: (partner, ok) => this.membership.reached(partner, ok),
         draining: () => this.drain.begun,
       },
@@ -326,6 +327,8 @@ export class ParsecSectionService
         outbound: this.outbound,
         removed: () => ['removed', 'banned'].includes(this.membership.self()),
         notMemberOf: (member) => this.membership.notMemberOf(member),
+        aheadEpoch: (member, epoch) => this.membership.aheadEpoch(member, epoch),
+        epoch: () => this.epochs.current,
       },
       {
         timeoutMs: init.selfCheckTimeoutMs ?? C.SELF_CHECK_TIMEOUT_MS,
@@ -425,6 +428,7 @@ export class ParsecSectionService
         epochSwitch: {
           stored: () => this.storage?.epoch,
           begin: (next, votes) => this.epochSwitch.begin(next, votes),
+          rebase: (next) => this.epochSwitch.rebase(next),
           get active() {
             return epochSwitch().active
           },

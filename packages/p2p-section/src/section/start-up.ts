@@ -31,6 +31,10 @@ export interface StartUpParts {
   readonly removed: () => boolean
   /** A member answered we are no longer one of its members (membership confirms it). */
   readonly notMemberOf: (member: PublicId) => void
+  /** A member is epochs ahead and holds no graph of ours (membership checks its chain: `rebase`). */
+  readonly aheadEpoch: (member: PublicId, epoch: number) => void
+  /** Our epoch. */
+  readonly epoch: () => number
 }
 
 export interface SelfCheckTimes {
@@ -88,10 +92,14 @@ export class StartUp {
       retryMs: this.selfCheck.retryMs,
       signal,
       onUnreachable: (peer, error) => this.log('self-check: %p not reached yet: %e', peer, error),
+      epoch: this.parts.epoch(),
     })
     if (signal.aborted) return
     // Removed while we were down: the machine asks those members for their chain and drains.
     for (const member of check.refused) this.parts.notMemberOf(member.publicId)
+    // Epochs ahead of us: we rebase once one's chain proves it (we make our first event meanwhile:
+    // it is of our old epoch, which nobody holds any more, so it forks nothing).
+    for (const member of check.ahead) this.parts.aheadEpoch(member.publicId, member.epoch)
     if (check.answers.length === 0 && check.refused.length === 0 && check.needed > 0) {
       this.log.error('self-check: no member answered; going on (the whole section may be restarting)')
       reporter.emit('selfcheck:unanswered', { asked: others.length, answered: 0 })

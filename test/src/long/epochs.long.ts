@@ -13,7 +13,7 @@ import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSectionNode, type DeliveredBlock } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, startSection, type TestNode, waitFor } from './support.js'
+import { connectAll, startSection, type TestNode, waitFor } from '../network/support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)
 const EPOCH_BLOCKS = 15
@@ -221,6 +221,114 @@ describe('epochs over libp2p', () => {
       stopVoting = true
       await joiner?.stop()
       await section.stop()
+    }
+  })
+
+  it('a member away while 20 epochs pass comes back and catches up from the last checkpoint', {
+    timeout: 300_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-away-'))
+    // Short epochs, a short drain (the others drop the epochs it misses), and an unresponsive
+    // window long enough that nobody votes its removal meanwhile.
+    const membership = {
+      checkpointBlocks: 10,
+      unresponsiveMs: 600_000,
+      unresponsiveDecisions: 1_000_000,
+    }
+    const options = { membership, epochDrainMs: 1_000 }
+    const section = await startSection(4, options, 1)
+    let datastore = new LevelDatastore(join(dir, 'peer3'))
+    await datastore.open()
+    const peerOptions = {
+      ...options,
+      genesis: section.genesis,
+      privateKey: section.keys[3],
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      discovery: false,
+    }
+    let node: TestNode | undefined
+    let stopVoting = false
+    const vote = (target: TestNode, text: string) =>
+      target.services.section.vote(new TextEncoder().encode(text))
+    const keepVoting = (voters: () => TestNode[], tag: string) =>
+      (async () => {
+        for (let i = 0; !stopVoting && i < 5000; i++) {
+          const all = voters()
+          await vote(all[i % all.length], `${tag} ${SEED} ${i}`)
+          if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      })()
+    try {
+      node = await createSectionNode({ ...peerOptions, datastore })
+      const all = () => [...section.nodes, node!]
+      await connectAll(all())
+      let voting = keepVoting(all, 'before')
+      await waitFor(
+        all(),
+        () => all().every((n) => n.services.section.status().epoch >= 1),
+        90_000,
+        () => 'epoch 1',
+      )
+      stopVoting = true
+      await voting
+      const awayEpoch = node.services.section.status().epoch
+      const awayAt = node.services.section.status().deliveredBlocks
+      await node.stop()
+      await datastore.close()
+
+      stopVoting = false
+      voting = keepVoting(() => section.nodes, 'away')
+      await waitFor(
+        section.nodes,
+        () => section.nodes.every((n) => n.services.section.status().epoch >= awayEpoch + 20),
+        180_000,
+        () => `seed ${SEED}: epochs ${section.nodes.map((n) => n.services.section.status().epoch)}`,
+      )
+      stopVoting = true
+      await voting
+      const sectionEpoch = section.nodes[0].services.section.status().epoch
+
+      datastore = new LevelDatastore(join(dir, 'peer3'))
+      await datastore.open()
+      const started = Date.now()
+      node = await createSectionNode({ ...peerOptions, datastore })
+      const back: DeliveredBlock[] = []
+      node.services.section.addEventListener('block', (e) => back.push(e.detail))
+      await connectAll(all())
+      const text = `back ${SEED}`
+      await waitFor(
+        all(),
+        () => node!.services.section.status().epoch >= sectionEpoch,
+        120_000,
+        () =>
+          `seed ${SEED}: back in epoch ${node!.services.section.status().epoch}, the section in ${sectionEpoch}`,
+      )
+      const caughtUpMs = Date.now() - started
+      await vote(node, text)
+      await waitFor(
+        all(),
+        () => [...section.blocks, back].every((b) => payloadTexts(b).includes(text)),
+        60_000,
+        () => `seed ${SEED}: "${text}" not delivered everywhere`,
+      )
+      const first = back[0].position
+      assert.ok(first > awayAt + 150, `seed ${SEED}: it delivered from ${first} (away at ${awayAt})`)
+      assert.equal(section.blocks[0][first - 1].description.kind, 'checkpoint', 'from a checkpoint on')
+      const reference = agreed(section.blocks[0])
+      assert.deepEqual(
+        agreed(back),
+        reference.slice(first, first + back.length),
+        `seed ${SEED}: the same blocks`,
+      )
+      console.log(
+        `away for ${sectionEpoch - awayEpoch} epochs (${first - awayAt} blocks): back in epoch ${sectionEpoch} after ${caughtUpMs} ms`,
+      )
+    } finally {
+      stopVoting = true
+      await node?.stop()
+      await section.stop()
+      await datastore.close().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })
