@@ -104,7 +104,8 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
             refused.set(member.peerId.toString(), member)
           else if (error instanceof OtherEpochError) {
             // Its graphs are of later epochs: nothing of ours to compare (our events there are none).
-            if (error.epoch > (options.epoch ?? 0)) ahead.set(member.peerId.toString(), { ...member, epoch: error.epoch })
+            if (error.epoch > (options.epoch ?? 0))
+              ahead.set(member.peerId.toString(), { ...member, epoch: error.epoch })
             else options.onUnreachable?.(member.peerId, error)
           } else options.onUnreachable?.(member.peerId, error)
           return

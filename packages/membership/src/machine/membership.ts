@@ -619,7 +619,8 @@ export class Membership {
     this.admissions.clear()
     this.liveness.newEpoch()
     for (const member of start.members()) {
-      if (member.id.name !== ourName) this.liveness.track(member.id.name, this.ctx.now, true, member.addedAtBlock)
+      if (member.id.name !== ourName)
+        this.liveness.track(member.id.name, this.ctx.now, true, member.addedAtBlock)
     }
     step.engine.push({
       kind: 'rebase',
