@@ -1,0 +1,13 @@
+// Draws a saved `soak-live --json` line (or a JSON file with a `samples` array) as the SVG picture
+// `soak-live --svg` draws: `node scripts/soak-chart.mjs REPORT.json OUT.svg "title"` (build first).
+import { readFileSync, writeFileSync } from 'node:fs'
+import { soakChartSvg } from '../apps/peer/dist/src/soak-chart.js'
+
+const [input, output, title = 'soak-live'] = process.argv.slice(2)
+if (input === undefined || output === undefined) {
+  console.error('usage: node scripts/soak-chart.mjs REPORT.json OUT.svg [TITLE]')
+  process.exit(2)
+}
+const report = JSON.parse(readFileSync(input, 'utf8').trim().split('\n').at(-1))
+writeFileSync(output, await soakChartSvg(report.samples, title))
+console.log(`${output}: ${report.samples.length} samples`)
