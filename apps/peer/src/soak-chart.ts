@@ -12,8 +12,29 @@ export interface ChartSample {
   readonly diskBytes: readonly number[]
 }
 
+/** One quantity drawn per peer: where its values are in a sample, and how they are shown. */
+export interface ChartSeries<S> {
+  readonly title: string
+  readonly unit: string
+  readonly values: (sample: S) => readonly number[]
+  /** Each value is divided by this for the picture (bytes → MB: 1e6). */
+  readonly divisor: number
+}
+
 /** The SVG of `samples` (one line per peer, RSS and disk side by side), titled `title`. */
-export async function soakChartSvg(samples: readonly ChartSample[], title: string): Promise<string> {
+export function soakChartSvg(samples: readonly ChartSample[], title: string): Promise<string> {
+  return chartSvg(samples, title, [
+    { title: 'RSS', unit: 'MB', values: (s) => s.rssBytes, divisor: 1e6 },
+    { title: 'data directory', unit: 'MB', values: (s) => s.diskBytes, divisor: 1e6 },
+  ])
+}
+
+/** The SVG of `samples`: one panel per series, one line per peer, against the events created. */
+export async function chartSvg<S extends { readonly events: number }>(
+  samples: readonly S[],
+  title: string,
+  series: readonly ChartSeries<S>[],
+): Promise<string> {
   let vega: typeof import('vega')
   let vegaLite: typeof import('vega-lite')
   try {
@@ -24,20 +45,16 @@ export async function soakChartSvg(samples: readonly ChartSample[], title: strin
       '--svg needs the vega and vega-lite packages (a development install of this repository)',
     )
   }
-  const values = samples.flatMap((sample) => [
-    ...sample.rssBytes.map((bytes, peer) => ({
-      events: sample.events,
-      peer: `peer ${peer}`,
-      what: 'RSS',
-      mb: bytes / 1e6,
-    })),
-    ...sample.diskBytes.map((bytes, peer) => ({
-      events: sample.events,
-      peer: `peer ${peer}`,
-      what: 'data directory',
-      mb: bytes / 1e6,
-    })),
-  ])
+  const values = samples.flatMap((sample) =>
+    series.flatMap((one) =>
+      one.values(sample).map((value, peer) => ({
+        events: sample.events,
+        peer: `peer ${peer}`,
+        what: `${one.title} (${one.unit})`,
+        value: value / one.divisor,
+      })),
+    ),
+  )
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
@@ -49,7 +66,7 @@ export async function soakChartSvg(samples: readonly ChartSample[], title: strin
       mark: { type: 'line', point: true },
       encoding: {
         x: { field: 'events', type: 'quantitative', title: 'events created' },
-        y: { field: 'mb', type: 'quantitative', title: 'MB', scale: { zero: true } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true } },
         color: { field: 'peer', type: 'nominal', title: null },
       },
     },

@@ -43,6 +43,7 @@ export function switchEpoch(ctx: RunContext, peer: SimPeer, secret: MockSecretId
   }
   const old = peer.parsec
   old.retire()
+  peer.eventsBefore += old.graphSize
   peer.previous = { parsec: old, epoch: peer.epoch, since: ctx.step }
   // The old engine's blocks after the checkpoint: never delivered (re-cast below instead).
   peer.agreed.length = 0

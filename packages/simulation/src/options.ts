@@ -96,6 +96,18 @@ export interface SimulationOptions {
    */
   readonly atEnd?: (engines: ReadonlyMap<string, Parsec>) => void
   /**
+   * Called after every step with what the engines hold (a host samples memory against it, e.g.
+   * `scripts/soak-sim.mjs`): `eventsCreated`, the largest count among the running peers of every
+   * event their graphs held, all epochs together; `eventsHeld`, the events in the graphs they hold
+   * now, the retired ones included, over all running peers. Returning true ends the run there (it
+   * then reports `termination`: it was cut short).
+   */
+  readonly onStep?: (view: {
+    readonly step: number
+    readonly eventsCreated: number
+    readonly eventsHeld: number
+  }) => boolean | undefined
+  /**
    * The run fails (`termination`) early when nothing happens for this many steps: no block polled
    * by any peer, nothing scheduled, no crash, no membership change completed (default 400).
    */

@@ -76,6 +76,8 @@ export interface SimPeer {
   readonly delivered: Set<string>
   /** The first position it delivered itself (a joiner that started from a checkpoint: its start). */
   firstDelivered: number
+  /** The events its earlier epochs' graphs held, all together. */
+  eventsBefore: number
 }
 
 /** The engine of `peer` for `epoch`: its current one, or its retired previous one. */
@@ -143,6 +145,7 @@ export class Peers {
       epochVotes: [],
       delivered: new Set(),
       firstDelivered: 0,
+      eventsBefore: 0,
     }
     this.all.push(peer)
     this.byName.set(name, peer)

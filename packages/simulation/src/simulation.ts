@@ -146,6 +146,19 @@ class Simulation {
     )
   }
 
+  /** What the running peers' engines hold now (`SimulationOptions.onStep`). */
+  private engineView(): { step: number; eventsCreated: number; eventsHeld: number } {
+    const { peers } = this.ctx
+    let eventsCreated = 0
+    let eventsHeld = 0
+    for (const peer of peers.all) {
+      if (!peers.running(peer)) continue
+      eventsCreated = Math.max(eventsCreated, peer.eventsBefore + peer.parsec.graphSize)
+      eventsHeld += peer.parsec.graphSize + (peer.previous?.parsec.graphSize ?? 0)
+    }
+    return { step: this.ctx.step, eventsCreated, eventsHeld }
+  }
+
   run(): SimulationResult {
     const { ctx, termination } = this
     const { clock, violations } = ctx
@@ -160,6 +173,7 @@ class Simulation {
       this.delivery.deliver()
       this.blocks.pollAll()
       this.membership?.end()
+      if (ctx.options.onStep?.(this.engineView()) === true) break
       if (violations.aborted || violations.any) break
       this.workload.updateTransitions()
       this.byzantine.applyAgreedAccusations()
