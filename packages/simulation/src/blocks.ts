@@ -41,8 +41,10 @@ export class Blocks {
 
   private record(peer: SimPeer, block: Block): void {
     const { ctx } = this
-    // A later epoch's genesis block is not delivered: the checkpoint before it stands for it.
-    if (peer.epoch > 0 && block.payload.kind === 'genesis') return
+    // A later epoch's genesis block is not delivered: the checkpoint before it stands for it. The
+    // old epoch's sequence ends at its checkpoint, at every peer (docs/epochs.md §2).
+    if (peer.epochEnded || (peer.epoch > 0 && block.payload.kind === 'genesis')) return
+    if (this.onBlock !== undefined && block.payload.kind === 'checkpoint') peer.epochEnded = true
     ctx.lastProgress = ctx.step
     const description = describeBlock(block)
     let key = blockKey(description, ctx.mode)

@@ -101,6 +101,7 @@ export function enter(peer: SimPeer, parsec: Parsec, next: EpochStart): void {
   peer.epochVoters = peer.epochGenesis.map((id) => id.name)
   peer.epochRelatedInfo = next.relatedInfo
   peer.epochVotes = []
+  peer.epochEnded = false
   peer.agreed.length = 0
   peer.decisions.length = 0
   for (const position of [...peer.electionAt.keys()])

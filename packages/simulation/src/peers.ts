@@ -78,6 +78,11 @@ export interface SimPeer {
   firstDelivered: number
   /** The events its earlier epochs' graphs held, all together. */
   eventsBefore: number
+  /**
+   * Its engine agreed the checkpoint that ends its epoch: nothing that engine decides after it is
+   * delivered (a peer that does not switch, e.g. a removed one draining, too).
+   */
+  epochEnded: boolean
 }
 
 /** The engine of `peer` for `epoch`: its current one, or its retired previous one. */
@@ -146,6 +151,7 @@ export class Peers {
       delivered: new Set(),
       firstDelivered: 0,
       eventsBefore: 0,
+      epochEnded: false,
     }
     this.all.push(peer)
     this.byName.set(name, peer)
