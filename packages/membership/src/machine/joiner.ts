@@ -179,6 +179,10 @@ export class Joiner {
         if (!this.engineBuilt) {
           this.engineBuilt = true
           this.construct(step, attempt.best!)
+        } else if (this.epochsBehind(attempt.best!)) {
+          // Admitted again (our last attempt timed out) while the section moved on by epochs: the
+          // graph of our engine's epoch may be gone everywhere; start again at the last checkpoint.
+          this.construct(step, attempt.best!)
         }
         attempt.server = from
         step.engine.push({ kind: 'catchUp', from })
@@ -243,6 +247,13 @@ export class Joiner {
       start: state.epochStart,
       relatedInfo: state.epochRelatedInfo,
     })
+  }
+
+  /** The verified chain's last checkpoint is of a later epoch than the one our engine replays. */
+  private epochsBehind(best: NonNullable<Attempt['best']>): boolean {
+    const state = this.ctx.state
+    if (state === undefined) return false
+    return best.verified.epoch > state.epoch
   }
 
   /**

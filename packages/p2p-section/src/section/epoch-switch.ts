@@ -162,12 +162,12 @@ export class EpochSwitch {
    * delivered are not voted again (the others may have decided them in the epochs we missed):
    * they are logged.
    */
-  rebase(next: EpochStart): void {
+  rebase(next: EpochStart, section?: readonly PublicId[]): void {
     const { lifecycle, epochs } = this.parts
     const old = lifecycle.engine
     if (old === undefined || next.epoch <= epochs.current || this.running !== undefined) return
     old.retire()
-    this.running = this.runRebase(old, next)
+    this.running = this.runRebase(old, next, section)
       .catch((error) => {
         lifecycle.failStore(error)
       })
@@ -176,7 +176,7 @@ export class EpochSwitch {
       })
   }
 
-  private async runRebase(old: Parsec, next: EpochStart): Promise<void> {
+  private async runRebase(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
     const { lifecycle, journal, epochs, storage } = this.parts
     const from = epochs.current
     this.drop()
@@ -195,6 +195,7 @@ export class EpochSwitch {
       genesis: next.genesis.map(this.parts.wrap),
       relatedInfo: next.relatedInfo,
       consensusMode: this.parts.consensusMode(),
+      ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
     }).finish()
     epochs.eventsBefore += old.graphSize
     lifecycle.engine = engine

@@ -209,6 +209,11 @@ export class Journal {
     if (block.payload.kind === 'checkpoint') this.epochEnded = true
   }
 
+  /** The positions decided so far (the next one to decide). */
+  get decidedCount(): number {
+    return this.decidedBase + this.decided.length
+  }
+
   /** The current engine's epoch. */
   get epoch(): number {
     return this.epochValue

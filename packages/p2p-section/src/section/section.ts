@@ -395,7 +395,12 @@ export class ParsecSectionService
         addContacts: (ids) => this.membership.addContacts(ids),
         transportFailed: (id) => this.membership.transportFailed(id),
         build: (genesis, section, record, epoch) => this.buildJoiner(genesis, section, record, epoch),
-        crossed: (next, section) => this.epochSwitch.begin(next, [], section),
+        // The next epoch right after ours: a crossing; further (our attempt restarted while the
+        // section moved on by epochs): start again at that checkpoint.
+        crossed: (next, section) =>
+          next.epoch === this.epochs.current + 1 && next.start === this.journal.decidedCount
+            ? this.epochSwitch.begin(next, [], section)
+            : this.epochSwitch.rebase(next, section),
         joined: () => this.startDiscovery(),
       },
       {
