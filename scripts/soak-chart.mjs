@@ -1,7 +1,7 @@
-// Draws a saved `soak-live --json` line (or a JSON file with a `samples` array) as the SVG picture
-// `soak-live --svg` draws: `node scripts/soak-chart.mjs REPORT.json OUT.svg "title"` (build first).
+// Draws a saved `soak-live --json` line (or a JSON file with a `samples` array) as an SVG picture
+// (scripts/chart.mjs): `node scripts/soak-chart.mjs REPORT.json OUT.svg "title"` (build first).
 import { readFileSync, writeFileSync } from 'node:fs'
-import { soakChartSvg } from '../apps/peer/dist/src/soak-chart.js'
+import { soakChartSvg } from './chart.mjs'
 
 const [input, output, title = 'soak-live'] = process.argv.slice(2)
 if (input === undefined || output === undefined) {

@@ -6,8 +6,8 @@
 // and, with a 4th argument, draws it as an SVG.
 //   node --expose-gc scripts/soak-sim.mjs PEERS EVENTS CHECKPOINT_BLOCKS [OUT.svg]   (build first)
 import { writeFileSync } from 'node:fs'
-import { chartSvg } from '../apps/peer/dist/src/soak-chart.js'
 import { simulate } from '../packages/simulation/dist/src/index.js'
+import { chartSvg } from './chart.mjs'
 
 const [peers, events, checkpointBlocks] = process.argv.slice(2, 5).map(Number)
 const svg = process.argv[5]

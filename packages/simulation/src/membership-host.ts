@@ -918,6 +918,8 @@ export class MembershipHosting {
     const members = this.referenceMembers().map((id) => id.name)
     const away = new Set([...this.silenced])
     for (const c of this.changes) if (c.kind === 'leave' && c.peer !== undefined) away.add(c.peer)
+    // A member whose Add is agreed but who has not replayed to it yet makes no event: not live.
+    for (const h of this.hosts.values()) if (!h.joined) away.add(h.name)
     return { voters: members.length, live: members.filter((name) => !away.has(name)).length }
   }
 

@@ -55,7 +55,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       maxSteps: 20_000,
       membership: { config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
-    check: (r) => epochProblems(r, 4),
+    check: (r) => epochProblems(r, 2),
   },
   {
     name: 'epochs-single',
@@ -68,7 +68,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       maxSteps: 20_000,
       membership: { config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
-    check: (r) => epochProblems(r, 4, true),
+    check: (r) => epochProblems(r, 2, true),
   },
   {
     name: 'epochs-churn',
@@ -82,7 +82,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       membership: { joins: 3, leaves: 1, unresponsive: 1, config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
     check: (r) => {
-      const problems = epochProblems(r, 4)
+      const problems = epochProblems(r, 2)
       const members = agreedMembers(r, problems)
       const m = r.membership!
       for (const name of [...m.left, ...m.unresponsive]) {
@@ -105,7 +105,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       failures: [{ at: { min: 50, max: 400 } }],
       membership: { config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
-    check: (r) => epochProblems(r, 4),
+    check: (r) => epochProblems(r, 2),
   },
   {
     name: 'epochs-restart',
@@ -119,7 +119,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       membership: { epochRestarts: 2, config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
     check: (r) => {
-      const problems = epochProblems(r, 4)
+      const problems = epochProblems(r, 2)
       const m = r.membership!
       if (m.restarts.length !== 2) problems.push(`${m.restarts.length} kills at a switch, expected 2`)
       const epochs = new Set(Object.values(m.epochs))
@@ -141,7 +141,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       membership: { config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
     check: (r) => {
-      const problems = epochProblems(r, 4)
+      const problems = epochProblems(r, 2)
       agreedMembers(r, problems)
       return problems
     },

@@ -24,8 +24,7 @@ const DEFAULT_BLOCK_RETENTION = 10_000
 const DEFAULT_CHECKPOINT_BLOCKS = 1000
 
 const HELP = `usage: parsec-peer soak-live --peers N --events E [--payload-size B] [--outstanding K]
-                             [--block-retention R|all] [--checkpoint-blocks C | --no-epochs]
-                             [--svg FILE] [--json]
+                             [--block-retention R|all] [--checkpoint-blocks C | --no-epochs] [--json]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1) and, once they are
 connected, votes random payloads of B bytes (default 256) at every peer, one batch of 25 in flight
@@ -43,8 +42,6 @@ readings, 200 ms apart, share a sample). Voting then stops;
 once no peer has undecided votes and all delivered as many blocks (at most 120 s), every peer's
 delivered blocks are compared through a digest of their agreed content (those all peers still
 keep: the last R).
---svg FILE also draws the samples (every peer's RSS and disk against the events created) as an
-SVG picture in FILE (it needs the repository's development install: vega).
 Progress goes to stderr; stdout gets a table of the samples or, with --json, exactly one line:
 {"peers": N, "agreed": bool, "events": e, "blocks": b,
  "samples": [{"events": e, "rssBytes": [per peer], "diskBytes": [per peer]}, ...]}
@@ -138,7 +135,6 @@ export const soakLiveCommand = {
       'block-retention': { type: 'string' },
       'checkpoint-blocks': { type: 'string' },
       'no-epochs': { type: 'boolean' },
-      svg: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -293,13 +289,6 @@ export const soakLiveCommand = {
         samples,
       }
       progress(`blocks compared after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-      if (values.svg !== undefined) {
-        const { soakChartSvg } = await import('../soak-chart.js')
-        const { writeFile } = await import('node:fs/promises')
-        const epochsText = checkpointBlocks === 0 ? 'no epochs' : `epochs of ${checkpointBlocks} blocks`
-        const title = `soak-live: ${peers} peers, ${epochsText}, block retention ${blockRetention ?? 'all'}`
-        await writeFile(String(values.svg), await soakChartSvg(report.samples, title))
-      }
       if (json) console.log(JSON.stringify(report))
       else printTable(report)
       return agreed && settled ? 0 : 1
