@@ -47,6 +47,7 @@ export { addressPrefix, KeyedBuckets } from './machine/rate-limit.js'
 export type {
   DiscoveryDirective,
   EngineDirective,
+  EpochStart,
   FaultKind,
   LeaveReason,
   MembershipEvent,

@@ -9,13 +9,8 @@
  * epoch builds its observer engine there (`observe`).
  */
 
-import {
-  type MockSecretId,
-  type Parsec,
-  Parsec as ParsecClass,
-  type PublicId,
-  sortIds,
-} from '@parsec-section/parsec-core'
+import type { EpochStart } from '@parsec-section/membership'
+import { type MockSecretId, type Parsec, Parsec as ParsecClass, sortIds } from '@parsec-section/parsec-core'
 import type { RunContext } from './context.js'
 import { voteDelivered } from './keys.js'
 import { type SimPeer, took } from './peers.js'
@@ -24,13 +19,7 @@ import { type SimPeer, took } from './peers.js'
 const ELECTIONS_PER_EPOCH = 1_000_000_000
 
 /** What the membership machine says about the next epoch (its `newEpoch` directive). */
-export interface EpochStart {
-  readonly epoch: number
-  readonly genesis: readonly PublicId[]
-  readonly relatedInfo: Uint8Array
-  /** The position of the epoch's first block (the one after its checkpoint's). */
-  readonly start: number
-}
+export type { EpochStart } from '@parsec-section/membership'
 
 /** Switches `peer` (a voter that just delivered the checkpoint at `next.start - 1`) to `next`. */
 export function switchEpoch(ctx: RunContext, peer: SimPeer, secret: MockSecretId, next: EpochStart): void {

@@ -21,7 +21,7 @@ import { changeOf } from '../state/change.js'
 import type { GenesisRecord } from '../state/genesis-record.js'
 import { type ChainEntry, type FoldResult, SectionState } from '../state/section-state.js'
 import { verifyChain } from '../state/verify-chain.js'
-import { encodeMessage, type Invitation, KIND_NAMES, signAnnounce } from '../wire/messages.js'
+import { encodeMessage, type Invitation, type JoinInfo, KIND_NAMES, signAnnounce } from '../wire/messages.js'
 import { encodeCheckpoint } from '../wire/records.js'
 import { Admissions } from './admissions.js'
 import { decodeFrom, fault, isVoter, type MachineContext, type Role, requireState, send } from './context.js'
@@ -584,22 +584,10 @@ export class Membership {
    */
   private rebase(from: PublicId, bytes: Uint8Array, step: Step): void {
     this.aheadAsked.delete(from.name)
-    const info = decodeFrom(this.ctx, bytes, 'joinInfo', from, step)
+    const extension = this.chainExtension(from, bytes, step)
+    if (extension === undefined) return
+    const { info, verified } = extension
     const state = requireState(this.ctx)
-    if (info === undefined || !bytesEqual(info.sectionId, this.ctx.sectionId)) return
-    let verified: SectionState
-    try {
-      verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
-        ids: this.ctx.ids,
-        minSeq: state.seq + 1,
-      })
-    } catch (error) {
-      if (!(error instanceof MembershipError)) throw error
-      if (error.code !== 'StaleChain') fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
-      return
-    }
-    // It must extend our own chain, and start a later epoch.
-    if (!bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head)) return
     const ourName = this.ctx.us.publicId.name
     if (!verified.isMember(ourName)) {
       this.confirmRemoval(from, bytes, step)
@@ -631,11 +619,19 @@ export class Membership {
     })
   }
 
-  /** A verified chain longer than ours that no longer lists us: we were removed; drain and leave. */
-  private confirmRemoval(from: PublicId, bytes: Uint8Array, step: Step): void {
+  /**
+   * A member's JoinInfo whose chain verifies from the section id and extends ours (longer, and our
+   * head at our `seq`): what both a removal and a rebase are confirmed by. A chain no longer than
+   * ours proves nothing; a bad one is the sender's fault.
+   */
+  private chainExtension(
+    from: PublicId,
+    bytes: Uint8Array,
+    step: Step,
+  ): { info: JoinInfo; verified: SectionState } | undefined {
     const info = decodeFrom(this.ctx, bytes, 'joinInfo', from, step)
     const state = requireState(this.ctx)
-    if (info === undefined || !bytesEqual(info.sectionId, this.ctx.sectionId)) return
+    if (info === undefined || !bytesEqual(info.sectionId, this.ctx.sectionId)) return undefined
     let verified: SectionState
     try {
       verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
@@ -644,16 +640,18 @@ export class Membership {
       })
     } catch (error) {
       if (!(error instanceof MembershipError)) throw error
-      // A chain no longer than ours proves nothing; a bad one is the sender's fault.
       if (error.code !== 'StaleChain') fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
-      return
+      return undefined
     }
+    if (!bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head)) return undefined
+    return { info, verified }
+  }
+
+  /** A verified chain longer than ours that no longer lists us: we were removed; drain and leave. */
+  private confirmRemoval(from: PublicId, bytes: Uint8Array, step: Step): void {
+    const verified = this.chainExtension(from, bytes, step)?.verified
     const ourName = this.ctx.us.publicId.name
-    if (
-      !bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head) ||
-      verified.isMember(ourName)
-    )
-      return
+    if (verified === undefined || verified.isMember(ourName)) return
     this.refusedBy.clear()
     const reason: LeaveReason = verified.isBanned(ourName)
       ? 'banned'

@@ -13,6 +13,17 @@ export interface OutboundMessage {
   readonly bytes: Uint8Array
 }
 
+/** Where an epoch's engine starts (docs/epochs.md): what `construct`, `newEpoch` and `rebase` carry. */
+export interface EpochStart {
+  readonly epoch: number
+  /** The epoch's voter set (`SectionState.epochVoters`): the record's group in epoch 0. */
+  readonly genesis: readonly PublicId[]
+  /** The epoch's genesis related info: the record's in epoch 0, then the checkpoint's bytes. */
+  readonly relatedInfo: Uint8Array
+  /** The first global position the epoch's engine delivers (0 in epoch 0). */
+  readonly start: number
+}
+
 export type EngineDirective =
   /**
    * Build `Parsec.fromExisting({ us, genesis, section, relatedInfo })` as an observer of epoch
@@ -21,44 +32,25 @@ export type EngineDirective =
    * delivered (the checkpoint block at `start - 1` stands for it) and its block i ≥ 1 goes to the
    * machine at position `start + i - 1`.
    */
-  | {
+  | ({
       readonly kind: 'construct'
-      /** The epoch's voter set (`SectionState.epochVoters`): the record's group in epoch 0. */
-      readonly genesis: readonly PublicId[]
       /** The current members (the verified chain's end). */
       readonly section: readonly PublicId[]
-      readonly epoch: number
-      /** The first global position the new engine delivers (0 in epoch 0). */
-      readonly start: number
-      /** The epoch's genesis related info: the record's in epoch 0, then the checkpoint's bytes. */
-      readonly relatedInfo: Uint8Array
-    }
+    } & EpochStart)
   /**
    * A voter folded the Checkpoint block at `start - 1`: build `Parsec.fromGenesis({ us, genesis,
    * relatedInfo })` for epoch `epoch` if we are in `genesis`, retire the old engine (serve-only),
    * and deliver the new engine's block i ≥ 1 at position `start + i - 1` (its genesis block is not
    * delivered). The same step's `votes` then re-cast our undecided membership votes: apply it first.
    */
-  | {
-      readonly kind: 'newEpoch'
-      readonly epoch: number
-      readonly genesis: readonly PublicId[]
-      readonly relatedInfo: Uint8Array
-      readonly start: number
-    }
+  | ({ readonly kind: 'newEpoch' } & EpochStart)
   /**
    * We lagged by whole epochs (`EngineSelfReport.aheadEpoch`): our state starts again at the
    * section's last checkpoint; build the engine of that epoch (as at `newEpoch`) and deliver from
    * `start` on. The blocks in between are skipped; nothing is re-cast (whether our old votes reached
    * the others before their graphs were dropped is not known).
    */
-  | {
-      readonly kind: 'rebase'
-      readonly epoch: number
-      readonly genesis: readonly PublicId[]
-      readonly relatedInfo: Uint8Array
-      readonly start: number
-    }
+  | ({ readonly kind: 'rebase' } & EpochStart)
   /** Pull the graph (observer ingest) from this member, in its insertion order; one at a time. */
   | { readonly kind: 'catchUp'; readonly from: PublicId }
   /** We were removed: answer pulls and push final syncs, create no event (the drain). */

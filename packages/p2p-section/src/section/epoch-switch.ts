@@ -11,7 +11,7 @@
  * its events deleted from the store, after `drainMs`.
  */
 import type { Logger } from '@libp2p/interface'
-import { type ChainEntry, encodeChain } from '@parsec-section/membership'
+import { type ChainEntry, type EpochStart, encodeChain } from '@parsec-section/membership'
 import {
   type ConsensusMode,
   type Observation,
@@ -30,14 +30,8 @@ import type { OwnVotes } from './own-votes.js'
 /** Election indices of epoch e start at e × this (an epoch decides far fewer). */
 const ELECTIONS_PER_EPOCH = 1_000_000_000
 
-/** What the machine's `newEpoch` directive says. */
-export interface EpochStart {
-  readonly epoch: number
-  readonly genesis: readonly PublicId[]
-  readonly relatedInfo: Uint8Array
-  /** The position of the epoch's first block (the one after its checkpoint's). */
-  readonly start: number
-}
+/** What the machine's `newEpoch` and `rebase` directives say (membership's `EpochStart`). */
+export type { EpochStart } from '@parsec-section/membership'
 
 export interface EpochSwitchParts {
   readonly lifecycle: Lifecycle
@@ -105,55 +99,8 @@ export class EpochSwitch {
       )
       return
     }
-    old.retire()
     this.queued.push(...votes)
-    this.running = this.run(old, next, section)
-      .catch((error) => {
-        // A failed write fails the service (the journal reports it); anything else too.
-        lifecycle.failStore(error)
-      })
-      .finally(() => {
-        this.running = undefined
-      })
-  }
-
-  private async run(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
-    const { lifecycle, journal, epochs, storage } = this.parts
-    const previous = epochs.current
-    // An older retired engine still draining goes now: only the last epoch is served.
-    this.drop()
-    // The old engine's last events first: they belong to its epoch's list.
-    await journal.flush()
-    await storage?.saveEpoch({
-      epoch: next.epoch,
-      start: next.start,
-      eventsBefore: epochs.eventsBefore + old.graphSize,
-      genesis: next.genesis.map((id) => id.encoded),
-      relatedInfo: next.relatedInfo,
-      chain: encodeChain(this.parts.chain()),
-    })
-    const engine = Parsec.restoring({
-      us: this.parts.secret(),
-      genesis: next.genesis.map(this.parts.wrap),
-      relatedInfo: next.relatedInfo,
-      consensusMode: this.parts.consensusMode(),
-      ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
-    }).finish()
-    epochs.previous = { epoch: previous, engine: old, since: Date.now() }
-    epochs.eventsBefore += old.graphSize
-    lifecycle.engine = engine
-    epochs.current = next.epoch
-    journal.startEpoch(next.epoch, next.start)
-    // What partners held of the old graph says nothing of the new one.
-    this.parts.claims.clear()
-    journal.take(engine.begin())
-    const open = this.parts.ownVotes.open()
-    for (const payload of open) this.cast(engine, opaque(payload))
-    for (const vote of this.queued.splice(0)) this.cast(engine, vote)
-    await journal.flush()
-    this.log('epoch %d from block %d: %d payloads voted again', next.epoch, next.start, open.length)
-    this.scheduleDrop(previous)
-    this.parts.nudge()
+    this.start(old, () => this.run(old, next, section))
   }
 
   /**
@@ -166,42 +113,43 @@ export class EpochSwitch {
     const { lifecycle, epochs } = this.parts
     const old = lifecycle.engine
     if (old === undefined || next.epoch <= epochs.current || this.running !== undefined) return
+    this.start(old, () => this.runRebase(old, next, section))
+  }
+
+  /** Retires `old` at once and runs the rest of the switch (a failure fails the service). */
+  private start(old: Parsec, rest: () => Promise<void>): void {
     old.retire()
-    this.running = this.runRebase(old, next, section)
+    this.running = rest()
       .catch((error) => {
-        lifecycle.failStore(error)
+        // A failed write fails the service (the journal reports it); anything else too.
+        this.parts.lifecycle.failStore(error)
       })
       .finally(() => {
         this.running = undefined
       })
   }
 
-  private async runRebase(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
-    const { lifecycle, journal, epochs, storage } = this.parts
-    const from = epochs.current
-    this.drop()
+  private async run(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
+    const { journal, epochs } = this.parts
+    const previous = epochs.current
+    const engine = await this.replace(old, next, section)
+    epochs.previous = { epoch: previous, engine: old, since: Date.now() }
+    journal.startEpoch(next.epoch, next.start)
+    journal.take(engine.begin())
+    const open = this.parts.ownVotes.open()
+    for (const payload of open) this.cast(engine, opaque(payload))
+    for (const vote of this.queued.splice(0)) this.cast(engine, vote)
     await journal.flush()
-    await storage?.saveEpoch({
-      epoch: next.epoch,
-      start: next.start,
-      eventsBefore: epochs.eventsBefore + old.graphSize,
-      genesis: next.genesis.map((id) => id.encoded),
-      relatedInfo: next.relatedInfo,
-      chain: encodeChain(this.parts.chain()),
-    })
-    await storage?.dropBlocksBelow(next.start)
-    const engine = Parsec.restoring({
-      us: this.parts.secret(),
-      genesis: next.genesis.map(this.parts.wrap),
-      relatedInfo: next.relatedInfo,
-      consensusMode: this.parts.consensusMode(),
-      ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
-    }).finish()
-    epochs.eventsBefore += old.graphSize
-    lifecycle.engine = engine
-    epochs.current = next.epoch
+    this.log('epoch %d from block %d: %d payloads voted again', next.epoch, next.start, open.length)
+    this.scheduleDrop(previous)
+    this.parts.nudge()
+  }
+
+  private async runRebase(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
+    const { journal, storage } = this.parts
+    const from = this.parts.epochs.current
+    const engine = await this.replace(old, next, section, () => storage?.dropBlocksBelow(next.start))
     journal.rebase(next.epoch, next.start)
-    this.parts.claims.clear()
     const unknown = this.parts.ownVotes.open()
     this.parts.ownVotes.clear()
     journal.take(engine.begin())
@@ -215,6 +163,44 @@ export class EpochSwitch {
       unknown.length,
     )
     this.parts.nudge()
+  }
+
+  /**
+   * What both switches do: an older retired engine still draining goes (only the last epoch is
+   * served), the old engine's last events are persisted (its epoch's list), the epoch's record is
+   * written (before any event of the new engine), then the new engine is built and runs.
+   */
+  private async replace(
+    old: Parsec,
+    next: EpochStart,
+    section: readonly PublicId[] | undefined,
+    beforeEngine?: () => Promise<void> | undefined,
+  ): Promise<Parsec> {
+    const { lifecycle, journal, epochs, storage } = this.parts
+    this.drop()
+    await journal.flush()
+    await storage?.saveEpoch({
+      epoch: next.epoch,
+      start: next.start,
+      eventsBefore: epochs.eventsBefore + old.graphSize,
+      genesis: next.genesis.map((id) => id.encoded),
+      relatedInfo: next.relatedInfo,
+      chain: encodeChain(this.parts.chain()),
+    })
+    await beforeEngine?.()
+    const engine = Parsec.restoring({
+      us: this.parts.secret(),
+      genesis: next.genesis.map(this.parts.wrap),
+      relatedInfo: next.relatedInfo,
+      consensusMode: this.parts.consensusMode(),
+      ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
+    }).finish()
+    epochs.eventsBefore += old.graphSize
+    lifecycle.engine = engine
+    epochs.current = next.epoch
+    // What partners held of the old graph says nothing of the new one.
+    this.parts.claims.clear()
+    return engine
   }
 
   private cast(engine: Parsec, vote: Observation): void {
