@@ -1084,8 +1084,17 @@ export class MembershipHosting {
     }
     const sim = h.sim
     sim.status = 'joining'
-    const member = this.mostAdvanced()?.sim
-    if (directive.start > 0 && (member === undefined || member.keys.length < directive.start)) {
+    // Whoever delivered that far (the member that served our chain may be leaving by now).
+    const member = [...this.hosts.values()]
+      .map((other) => other.sim)
+      .find(
+        (other) =>
+          other !== undefined &&
+          other !== sim &&
+          other.byzantine === undefined &&
+          other.keys.length >= directive.start,
+      )
+    if (directive.start > 0 && member === undefined) {
       ctx.violations.violate('epoch', `${h.name} starts at ${directive.start}, no member holds that much`)
       return
     }

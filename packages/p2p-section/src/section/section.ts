@@ -501,6 +501,7 @@ export class ParsecSectionService
     // The epoch the store is in; a previous epoch's events a crash left during its drain go.
     this.epochs.current = this.journal.epoch
     this.epochs.eventsBefore = this.storage?.epoch?.eventsBefore ?? 0
+    this.restoreOwnVotes()
     if (this.journal.epoch > 0) {
       this.storage
         ?.dropEvents(this.journal.epoch - 1)
@@ -602,6 +603,23 @@ export class ParsecSectionService
         })
       }
     }
+  }
+
+  /**
+   * Our payloads the restored engine holds votes of and no decided block carries yet: an epoch
+   * switch must vote them again (what `vote()` accepted before the restart is not lost with the
+   * old epoch).
+   */
+  private restoreOwnVotes(): void {
+    const engine = this.lifecycle.engine
+    if (engine === undefined) return
+    const us = engine.ourId
+    for (const event of engine.packedEvents(0)) {
+      if (event.creator.name !== us.name || event.cause.kind !== 'observation') continue
+      const vote = event.cause.vote.payload
+      if (vote.kind === 'opaque') this.ownVotes.voted(vote.payload)
+    }
+    for (const block of this.journal.restoredBlocks().blocks) this.ownVotes.delivered(block, us)
   }
 
   /**
