@@ -451,6 +451,74 @@ describe('epochs: joiners', () => {
     assert.equal(new Set(hashes.values()).size, 1)
     assert.equal(h.blocks.filter((b) => b.payload.kind === 'add').length, 1, 'added once')
   })
+
+  /**
+   * Eric is Ready, then its replay stalls (its server's graph of that epoch is gone) while the
+   * section agrees its Add and moves on; a member answers its pull from a later epoch.
+   */
+  function stalledJoiner(epochsAfterAdd: number) {
+    // Patient members: Eric makes no event while it lags, and is not removed for it.
+    const patient = {
+      unresponsiveDecisions: 10_000,
+      unresponsiveMs: 1e9,
+      joinGraceBlocks: 10_000,
+      joinGraceMs: 1e9,
+    }
+    const h = new Harness(FOUR, { ...config, ...patient, candidateTimeoutMs: 1e9 })
+    h.trafficEvery = 2
+    h.run(() => h.blocks.length >= 3)
+    const eric = h.addJoiner('Eric')
+    h.run(() => eric.machine.role === 'ready')
+    h.replayBlocksPerStep = 0
+    const alice = h.node('Alice')
+    h.run(() => alice.machine.state!.isMember('Eric'))
+    const addEpoch = alice.machine.state!.epoch
+    h.run(() => alice.machine.state!.epoch >= addEpoch + epochsAfterAdd)
+    assert.equal(eric.machine.role, 'ready')
+    h.handle(
+      eric,
+      eric.machine.engineSelf({
+        aheadEpoch: { peer: alice.secret.publicId, epoch: alice.machine.state!.epoch },
+      }),
+    )
+    return { h, eric, alice }
+  }
+
+  it('a ready joiner whose Add was agreed before the last checkpoint rebuilds as a voter of its epoch', () => {
+    const { h, eric, alice } = stalledJoiner(2)
+    h.run(() => eric.machine.role === 'member')
+    assert.deepEqual(eric.faults, [])
+    const rebase = eric.engineLog.find((l) => l.split(':')[1] === 'rebase')
+    assert.ok(rebase !== undefined, 'a rebase, not a replay of the epochs in between')
+    const state = eric.machine.state!
+    assert.ok(
+      state.epochVoters.some((id) => id.name === 'Eric'),
+      'a genesis voter of its epoch',
+    )
+    assert.ok(eric.events.some((e) => e.type === 'self:joined'))
+    const epoch = state.epoch
+    h.run(() => eric.machine.state!.epoch > epoch && eric.fed === h.blocks.length)
+    h.run(() => [...h.nodes.values()].every((n) => n.fed === h.blocks.length))
+    const hashes = h.stateHashes()
+    assert.equal(hashes.size, 5)
+    assert.equal(new Set(hashes.values()).size, 1, 'the rebuilt joiner holds the members’ state')
+    assert.ok(alice.machine.state!.isMember('Eric'))
+  })
+
+  it('a ready joiner whose Add was agreed after the last checkpoint pulls it from the member that proved it', () => {
+    const logged = (eric: { engineLog: string[] }) => eric.engineLog.length
+    const { h, eric } = stalledJoiner(0)
+    const before = logged(eric)
+    h.run(() => eric.engineLog.slice(before).some((l) => l.endsWith(':catchUp:Alice')))
+    // Alice serves it: the replay goes on and folds the Add.
+    h.replayBlocksPerStep = Number.POSITIVE_INFINITY
+    h.run(() => eric.machine.role === 'member')
+    assert.deepEqual(eric.faults, [])
+    assert.ok(!eric.engineLog.some((l) => l.split(':')[1] === 'rebase'))
+    h.run(() => [...h.nodes.values()].every((n) => n.fed === h.blocks.length))
+    const hashes = h.stateHashes()
+    assert.equal(new Set(hashes.values()).size, 1)
+  })
 })
 
 /** M1 over global positions: peers that folded the same count of blocks hold the same state. */

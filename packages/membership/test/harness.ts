@@ -300,6 +300,10 @@ export class Harness {
         node.constructs.push(directive)
         // Positions are global: the observer engine of a later epoch delivers from its start.
         node.fed = directive.start
+      } else if (directive.kind === 'rebase') {
+        // A voter's engine of that epoch, delivering from its start.
+        node.engine = 'voter'
+        node.fed = directive.start
       } else if (directive.kind === 'serveOnly') node.engine = 'serveOnly'
       else if (directive.kind === 'stop') node.engine = 'stopped'
     }

@@ -123,6 +123,8 @@ type Envelope =
       readonly to: string
       readonly events: readonly PackedEvent[] | undefined
       readonly epoch: number
+      /** The server holds no engine of `epoch` and is in this later one (p2p's `other-epoch`). */
+      readonly aheadEpoch?: number
       readonly due: number
     }
 
@@ -758,6 +760,9 @@ export class MembershipHosting {
           change.deferred = true
           return
         }
+        // As every member sees the voters now: one that has not folded the last Add yet would
+        // stall (the views converge: try again next step).
+        if (!change.forced && !this.silenceSafeInEveryView()) return
         const h = ctx.rng.pick(candidates)
         change.peer = h.name
         h.alive = false
@@ -913,14 +918,30 @@ export class MembershipHosting {
     return this.changes.some((c) => c.kind === 'add' && c.outcome === undefined && !c.deferred)
   }
 
-  /** Voters now, and those of them neither silenced nor leaving. */
-  private liveVoters(): { voters: number; live: number } {
-    const members = this.referenceMembers().map((id) => id.name)
+  /**
+   * Voters now, and those of them neither silenced nor leaving, as the most advanced honest member
+   * folded them (`members`: as another one did).
+   */
+  private liveVoters(members = this.referenceMembers()): { voters: number; live: number } {
     const away = new Set([...this.silenced])
     for (const c of this.changes) if (c.kind === 'leave' && c.peer !== undefined) away.add(c.peer)
     // A member whose Add is agreed but who has not replayed to it yet makes no event: not live.
     for (const h of this.hosts.values()) if (!h.joined) away.add(h.name)
-    return { voters: members.length, live: members.filter((name) => !away.has(name)).length }
+    return { voters: members.length, live: members.filter((id) => !away.has(id.name)).length }
+  }
+
+  /**
+   * Whether every honest member's view of the voters keeps a supermajority live with one more of
+   * them silent. A member that has not folded the last Add yet decides with the voters it knows (a
+   * joiner the others count live is not one of its voters yet).
+   */
+  private silenceSafeInEveryView(): boolean {
+    return this.honestMembers().every((h) => {
+      const members = h.machine.state?.memberIds()
+      if (members === undefined) return true
+      const { voters, live } = this.liveVoters(members)
+      return supermajority(voters, live - 1)
+    })
   }
 
   /**
@@ -997,6 +1018,9 @@ export class MembershipHosting {
           this.construct(h, directive)
           break
         case 'newEpoch':
+          break
+        case 'rebase':
+          this.rebase(h, directive)
           break
         case 'catchUp':
           h.catchUpFrom = directive.from.name
@@ -1085,15 +1109,7 @@ export class MembershipHosting {
     const sim = h.sim
     sim.status = 'joining'
     // Whoever delivered that far (the member that served our chain may be leaving by now).
-    const member = [...this.hosts.values()]
-      .map((other) => other.sim)
-      .find(
-        (other) =>
-          other !== undefined &&
-          other !== sim &&
-          other.byzantine === undefined &&
-          other.keys.length >= directive.start,
-      )
+    const member = this.holderOf(sim, directive.start)
     if (directive.start > 0 && member === undefined) {
       ctx.violations.violate('epoch', `${h.name} starts at ${directive.start}, no member holds that much`)
       return
@@ -1106,6 +1122,47 @@ export class MembershipHosting {
     ctx.log(
       `${h.name} is admitted and builds its engine (section of ${directive.section.length}, epoch ${directive.epoch} from block ${directive.start})`,
     )
+  }
+
+  /**
+   * A joiner whose Add a verified chain shows agreed before the last checkpoint: its engine becomes
+   * a voter's, of that checkpoint's epoch (its replay's epoch may be gone everywhere). Its blocks
+   * before the epoch's start are copied from a member, as for an observer starting there.
+   */
+  private rebase(h: HostedPeer, next: EpochStart): void {
+    const { ctx } = this
+    const sim = h.sim
+    if (sim === undefined || !h.alive) return
+    const member = this.holderOf(sim, next.start)
+    if (next.start > 0 && member === undefined) {
+      ctx.violations.violate('epoch', `${h.name} rebases at ${next.start}, no member holds that much`)
+      return
+    }
+    const parsec = Parsec.fromGenesis({
+      us: h.secret,
+      genesis: next.genesis,
+      consensusMode: ctx.mode,
+      coin: ctx.peers.coinFor(h.name),
+      relatedInfo: next.relatedInfo,
+    })
+    observe(sim, parsec, next, member ?? sim)
+    sim.status = 'active'
+    sim.electionAt.clear()
+    h.lastGraphSize = 0
+    h.seenVotes.clear()
+    h.catchUpFrom = undefined
+    this.votes.revote(sim, this.workload.openObservations(sim))
+    ctx.log(`${h.name} rebases: a voter of epoch ${next.epoch} from block ${next.start}`)
+  }
+
+  /** An honest peer other than `sim` that delivered `count` blocks (the prefix a newcomer copies). */
+  private holderOf(sim: SimPeer, count: number): SimPeer | undefined {
+    return [...this.hosts.values()]
+      .map((other) => other.sim)
+      .find(
+        (other) =>
+          other !== undefined && other !== sim && other.byzantine === undefined && other.keys.length >= count,
+      )
   }
 
   private onEvent(h: HostedPeer, event: MembershipEvent): void {
@@ -1233,12 +1290,28 @@ export class MembershipHosting {
         const events = engine?.exportEvents(envelope.frontier, 0, (_e, taken) => taken < PAGE_EVENTS).events
         this.pages++
         const { epoch } = envelope
-        this.queue.push({ kind: 'page', from: to.name, to: from.name, events, epoch, due: this.delay() })
+        const ahead =
+          engine === undefined && to.sim !== undefined && to.sim.epoch > epoch ? to.sim.epoch : undefined
+        this.queue.push({
+          kind: 'page',
+          from: to.name,
+          to: from.name,
+          events,
+          epoch,
+          ...(ahead === undefined ? {} : { aheadEpoch: ahead }),
+          due: this.delay(),
+        })
         return
       }
       case 'page': {
         to.pulling = false
         const sim = to.sim
+        if (envelope.aheadEpoch !== undefined && to.catchUpFrom === envelope.from && !to.joined) {
+          to.nextPullAt = ctx.step + IDLE_PULL_STEPS
+          const ahead = { peer: mockId(envelope.from), epoch: envelope.aheadEpoch }
+          this.apply(to, to.machine.engineSelf({ aheadEpoch: ahead }))
+          return
+        }
         if (sim === undefined || to.catchUpFrom !== envelope.from || envelope.epoch !== sim.epoch) return
         if (envelope.events === undefined || envelope.events.length === 0) {
           to.nextPullAt = ctx.step + IDLE_PULL_STEPS

@@ -79,10 +79,7 @@ export const membershipEpochScenarios: readonly Scenario[] = [
       genesisSize: 4,
       opaque: 120,
       maxSteps: 30_000,
-      // No silence here yet: a joiner whose Add is agreed while its epoch's graph is gone does not
-      // rebuild as a member (docs/epochs.md, known gaps), and a silence then stalls the section
-      // (seeds 199 and 656 with `unresponsive: 1`). epochs-crash covers a silent member.
-      membership: { joins: 3, leaves: 1, config: { checkpointBlocks: EPOCH_BLOCKS } },
+      membership: { joins: 3, leaves: 1, unresponsive: 1, config: { checkpointBlocks: EPOCH_BLOCKS } },
     }),
     check: (r) => {
       const problems = epochProblems(r, 2)

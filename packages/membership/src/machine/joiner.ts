@@ -42,6 +42,8 @@ interface Attempt {
    */
   readmitting: boolean
   asked: PublicId[]
+  /** Members that answered our catch-up from a later epoch, asked for their chain (`aheadEpoch`). */
+  aheadAsked: Set<string>
   refusedBy: Set<string>
   /** Asked members that refused our ticket as stale: past f of them, an honest one holds it stale. */
   staleBy: Set<string>
@@ -149,7 +151,45 @@ export class Joiner {
       this.ctx.ids,
       this.ctx.config.checkpointBlocks,
     )
-    if (this.ctx.role === 'outsider') this.sendJoinRequest(step)
+    // Already a member there (our Add was agreed while our replay lagged): no ticket; the machine
+    // takes us in from this chain (`Membership.joinedByChain`).
+    if (this.ctx.role === 'outsider' && !verified.isMember(this.ctx.us.publicId.name))
+      this.sendJoinRequest(step)
+  }
+
+  /**
+   * A member answered our catch-up that it holds no engine of our epoch and is in a later one: the
+   * section moved on by epochs while we replayed, and ours may be gone everywhere. Its chain tells
+   * whether our Add was agreed meanwhile (asked once per member and attempt).
+   */
+  aheadEpoch(peer: PublicId, step: Step): void {
+    const attempt = this.attempt
+    if (attempt === undefined || (this.ctx.role !== 'candidate' && this.ctx.role !== 'ready')) return
+    if (attempt.aheadAsked.has(peer.name)) return
+    attempt.aheadAsked.add(peer.name)
+    send(step, peer, { kind: 'joinInfoRequest', sectionId: this.ctx.sectionId })
+  }
+
+  /**
+   * The verified chain lists us, added after its last checkpoint: the current epoch's graph, which
+   * every member holds, has our Add. Our observer replays it from that epoch's start (rebuilt there
+   * unless it is already in that epoch), pulling from `from`, and our fold of the Add makes us a
+   * member as usual.
+   */
+  replayOurAdd(from: PublicId, step: Step): void {
+    const attempt = this.attempt
+    const best = attempt?.best
+    if (attempt === undefined || best === undefined) return
+    if (!this.engineBuilt || this.epochsBehind(best)) {
+      this.engineBuilt = true
+      this.construct(step, best)
+    }
+    // Past Ready: only our Add's fold is progress now, which `candidateTimeoutMs` still bounds.
+    this.ctx.role = 'ready'
+    attempt.lastProgressAt = this.ctx.now
+    if (!attempt.admitters.some((p) => p.name === from.name)) attempt.admitters.push(from)
+    attempt.server = from
+    step.engine.push({ kind: 'catchUp', from })
   }
 
   candidateReply(from: PublicId, bytes: Uint8Array, step: Step): void {
@@ -355,6 +395,7 @@ export class Joiner {
       requestedAt: this.ctx.now,
       readmitting: false,
       asked: [],
+      aheadAsked: new Set(),
       refusedBy: new Set(),
       staleBy: new Set(),
       admitters: [],

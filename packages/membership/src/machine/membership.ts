@@ -522,8 +522,10 @@ export class Membership {
    */
   joinInfo(from: PublicId, bytes: Uint8Array): Step {
     const step = emptyStep()
-    if (!isVoter(this.ctx)) this.joiner.joinInfo(from, bytes, step)
-    else if (this.aheadAsked.has(from.name)) this.rebase(from, bytes, step)
+    if (!isVoter(this.ctx)) {
+      this.joiner.joinInfo(from, bytes, step)
+      this.joinedByChain(from, step)
+    } else if (this.aheadAsked.has(from.name)) this.rebase(from, bytes, step)
     else if (this.refusedBy.size > 0) this.confirmRemoval(from, bytes, step)
     return this.finish(step)
   }
@@ -549,6 +551,9 @@ export class Membership {
       this.departures.beginDrain(this.ctx.role === 'leaving' ? 'left' : 'removed', step)
     }
     const ahead = report.aheadEpoch
+    if (ahead !== undefined && (this.ctx.role === 'candidate' || this.ctx.role === 'ready')) {
+      this.joiner.aheadEpoch(ahead.peer, step)
+    }
     if (
       ahead !== undefined &&
       isVoter(this.ctx) &&
@@ -810,6 +815,44 @@ export class Membership {
     }
     if (this.ctx.role !== 'draining' && this.ctx.role !== 'removed') this.joiner.crossedCheckpoint(step)
     return false
+  }
+
+  /**
+   * Joiner: the chain a member just proved lists us (our Add was agreed while our replay lagged,
+   * perhaps in an epoch whose graph is gone everywhere by now). Added before its last checkpoint,
+   * we are one of that epoch's genesis voters: our state starts at the checkpoint and the host
+   * rebuilds our engine as a voter there (`rebase`), delivering from the epoch's start. We made no
+   * event as a member in any epoch, so there is nothing to fork. Added after it, the current
+   * epoch's graph has our Add: we replay it (`Joiner.replayOurAdd`).
+   */
+  private joinedByChain(from: PublicId, step: Step): void {
+    const verified = this.joiner.verified
+    const ourName = this.ctx.us.publicId.name
+    const role = this.ctx.role
+    const joining = role === 'outsider' || role === 'requesting' || role === 'candidate' || role === 'ready'
+    if (verified === undefined || !joining || !verified.isMember(ourName)) return
+    const { historyWindow, checkpointBlocks } = this.ctx.config
+    const start = SectionState.atLastCheckpoint(
+      verified.record,
+      verified.chain,
+      historyWindow,
+      this.ctx.ids,
+      checkpointBlocks,
+    )
+    const member = start?.member(ourName)
+    if (start === undefined || member === undefined) {
+      this.joiner.replayOurAdd(from, step)
+      return
+    }
+    this.ctx.state = start
+    step.engine.push({
+      kind: 'rebase',
+      epoch: start.epoch,
+      genesis: start.epochVoters,
+      relatedInfo: start.epochRelatedInfo,
+      start: start.epochStart,
+    })
+    this.becomeMember(member.addedAtBlock, step)
   }
 
   /** Joiner: our own engine decided Add(us). Our state must equal the verified chain's there. */

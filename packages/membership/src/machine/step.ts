@@ -48,7 +48,9 @@ export type EngineDirective =
    * We lagged by whole epochs (`EngineSelfReport.aheadEpoch`): our state starts again at the
    * section's last checkpoint; build the engine of that epoch (as at `newEpoch`) and deliver from
    * `start` on. The blocks in between are skipped; nothing is re-cast (whether our old votes reached
-   * the others before their graphs were dropped is not known).
+   * the others before their graphs were dropped is not known). A joiner gets it too, with
+   * `self:joined`, when a verified chain shows its Add agreed before the last checkpoint (its
+   * replay's epoch may be gone): its engine, observer or none, is replaced by a voter's.
    */
   | ({ readonly kind: 'rebase' } & EpochStart)
   /** Pull the graph (observer ingest) from this member, in its insertion order; one at a time. */

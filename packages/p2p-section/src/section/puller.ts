@@ -6,6 +6,7 @@
 import type { Logger, PeerId } from '@libp2p/interface'
 import { isParsecError, type PublicId } from '@parsec-section/parsec-core'
 import type { CatchUp, PullProgress } from '../catchup.js'
+import { OtherEpochError } from '../errors.js'
 import { classify } from './failure.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Pacing } from './pacing.js'
@@ -23,6 +24,12 @@ export class Puller {
     private readonly reporter: Reporter,
     private readonly pacing: Pacing,
     private readonly log: Logger,
+    /**
+     * The member holds no graph of our epoch and is in `epoch`, a later one (a joiner's replay
+     * fell epochs behind: the machine asks it for its chain, which may show our Add agreed).
+     */
+    private readonly aheadEpoch: (member: PublicId, epoch: number) => void = () => {},
+    private readonly epoch: () => number = () => 0,
   ) {}
 
   get pulling(): boolean {
@@ -43,6 +50,11 @@ export class Puller {
       if (!this.lifecycle.started) return false
       if (isParsecError(error) && error.code === 'UnknownOwnEvent') {
         this.lifecycle.failOnOwnEvent(peerId, error)
+        return false
+      }
+      if (error instanceof OtherEpochError) {
+        this.log('%p is in epoch %d, we are in %d', peerId, error.epoch, this.epoch())
+        if (error.epoch > this.epoch()) this.aheadEpoch(member, error.epoch)
         return false
       }
       const failure = classify(error, undefined, undefined, false)

@@ -268,7 +268,15 @@ export class ParsecSectionService
       limits,
       this.log,
     )
-    this.puller = new Puller(catchUp, this.lifecycle, this.reporter, this.pacing, this.log)
+    this.puller = new Puller(
+      catchUp,
+      this.lifecycle,
+      this.reporter,
+      this.pacing,
+      this.log,
+      (member, epoch) => this.membership.aheadEpoch(member, epoch),
+      () => this.epochs.current,
+    )
     this.streams = new StreamCache(components, this.protocol, maxMessageBytes)
     const parts = {
       lifecycle: this.lifecycle,
