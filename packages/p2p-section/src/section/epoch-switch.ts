@@ -52,6 +52,8 @@ export interface EpochSwitchParts {
 
 export class EpochSwitch {
   private running: Promise<void> | undefined
+  /** A rebase the machine asked for while a switch ran. */
+  private pendingRebase: { next: EpochStart; section?: readonly PublicId[] } | undefined
   private queued: Observation[] = []
   private dropTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -111,8 +113,15 @@ export class EpochSwitch {
    */
   rebase(next: EpochStart, section?: readonly PublicId[]): void {
     const { lifecycle, epochs } = this.parts
+    if (this.running !== undefined) {
+      // Our machine moved on already (the engine we are building is epochs behind too): once this
+      // switch is done, the later start.
+      if (this.pendingRebase === undefined || next.epoch > this.pendingRebase.next.epoch)
+        this.pendingRebase = { next, ...(section === undefined ? {} : { section }) }
+      return
+    }
     const old = lifecycle.engine
-    if (old === undefined || next.epoch <= epochs.current || this.running !== undefined) return
+    if (old === undefined || next.epoch <= epochs.current) return
     this.start(old, () => this.runRebase(old, next, section))
   }
 
@@ -126,6 +135,9 @@ export class EpochSwitch {
       })
       .finally(() => {
         this.running = undefined
+        const pending = this.pendingRebase
+        this.pendingRebase = undefined
+        if (pending !== undefined) this.rebase(pending.next, pending.section)
       })
   }
 
