@@ -117,6 +117,12 @@ export const PARTNER_BACKOFF_MS = 1_000
 export const PARTNER_BACKOFF_MAX_MS = 30_000
 
 /**
+ * A partner still in our previous epoch (it has not agreed the checkpoint yet) is tried again after
+ * this, not backed off: it switches within a round or two of gossip.
+ */
+export const EPOCH_LAG_RETRY_MS = 50
+
+/**
  * A draining peer (its removal agreed, serve-only) tells each remaining member to pull its last
  * events again this often, until the member answers `not-member` or the drain ends (see drain.ts).
  */

@@ -170,6 +170,15 @@ export class Backoff {
     return wait
   }
 
+  /**
+   * Not a failure: `key` is tried again in `ms` (a partner that has not switched epochs yet will
+   * once it agrees the checkpoint, within a round or two of gossip). Its failures are kept.
+   */
+  retryIn(key: string, ms: number, now = Date.now()): void {
+    const failures = this.entries.get(key)?.failures ?? 0
+    this.entries.set(key, { failures, until: now + ms })
+  }
+
   succeed(key: string): void {
     this.entries.delete(key)
   }

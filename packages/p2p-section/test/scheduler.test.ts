@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it, mock } from 'node:test'
-import { busyInterval, type GossipMode, type GossipSchedule, GossipScheduler } from '../src/scheduler.js'
+import {
+  Backoff,
+  busyInterval,
+  type GossipMode,
+  type GossipSchedule,
+  GossipScheduler,
+} from '../src/scheduler.js'
 
 const SCHEDULE: GossipSchedule = {
   intervalMs: 50,
@@ -120,5 +126,28 @@ describe('gossip scheduler', () => {
       random.mock.restore()
       mock.timers.reset()
     }
+  })
+})
+
+describe('partner backoff', () => {
+  it('doubles the wait on each failure, up to the cap; a success resets it', () => {
+    const backoff = new Backoff(1_000, 4_000, 0)
+    assert.equal(backoff.fail('p', 0), 1_000)
+    assert.equal(backoff.fail('p', 0), 2_000)
+    assert.equal(backoff.fail('p', 0), 4_000)
+    assert.equal(backoff.fail('p', 0), 4_000)
+    assert.ok(!backoff.ready('p', 3_999))
+    backoff.succeed('p')
+    assert.ok(backoff.ready('p', 0))
+  })
+
+  it('retryIn: a short wait that is not a failure (a partner still switching epochs)', () => {
+    const backoff = new Backoff(1_000, 30_000, 0)
+    backoff.retryIn('p', 50, 0)
+    assert.ok(!backoff.ready('p', 49))
+    assert.ok(backoff.ready('p', 50))
+    assert.equal(backoff.failures('p'), 0)
+    // A real failure afterwards starts from the base wait.
+    assert.equal(backoff.fail('p', 100), 1_000)
   })
 })

@@ -229,10 +229,13 @@ export class Inbound implements Startable {
         const { epochs } = this.parts
         // Retired and not removed: an epoch switch under way (the new engine comes next).
         const switching = lifecycle.engine?.isServeOnly === true && !lifecycle.engine.isRemoved
-        if (lifecycle.state !== 'running' || switching) {
-          // Still checking or catching up (or switching epochs): no event of ours may be made yet.
+        if (lifecycle.state !== 'running') {
+          // Still checking or catching up: no event of ours may be made yet.
           reply = encodeSyncSignal('response', 'not-ready')
-        } else if (received.epoch !== epochs.current) {
+        } else if (switching || received.epoch !== epochs.current) {
+          // Switching, our retired engine serves a requester still in its epoch (no event of ours),
+          // and one already in the next learns we are not there yet (and comes back soon, where
+          // `not-ready` backed it off for a second).
           reply = this.otherEpoch(member, received)
         } else if (received.status === 'catch-up') {
           // We lack more than a page of what the partner holds: fetch it in pages.

@@ -11,6 +11,7 @@ import type { Logger, PeerId } from '@libp2p/interface'
 import { isParsecError, type PublicId } from '@parsec-section/parsec-core'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { decodeSync, encodeSync, encodeSyncSignal } from '../codec.js'
+import * as C from '../constants.js'
 import { LinkError, SectionError, toError } from '../errors.js'
 import type { Backoff } from '../scheduler.js'
 import type { ClaimedFrontiers } from './claimed-frontiers.js'
@@ -224,10 +225,16 @@ export class Outbound {
       if (received.kind !== 'response')
         throw new SectionError('UnexpectedMessage', 'a request where a response was due')
       if (received.status === 'other-epoch') {
-        // It holds no graph of our epoch: it lags (it switches once it agrees the checkpoint), or
-        // it dropped ours (we lag by whole epochs).
-        backoff.fail(key)
+        // It holds no graph of our epoch: it lags (it switches once it agrees the checkpoint,
+        // which our retired engine serves it, or it is switching now: soon, so we try again soon
+        // rather than back off for a second, which stalled the first peer to switch), or it
+        // dropped ours (we lag by whole epochs).
         this.log('%p is in epoch %d, we are in %d', peerId, received.epoch, epoch)
+        if (received.epoch <= epoch) {
+          backoff.retryIn(key, C.EPOCH_LAG_RETRY_MS)
+          return
+        }
+        backoff.fail(key)
         if (received.epoch > epoch) this.parts.aheadEpoch(partner, received.epoch)
         return
       }
