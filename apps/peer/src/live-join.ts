@@ -2,7 +2,7 @@
  * Join latency against the section's history, over real libp2p (`parsec-peer bench-live`, its join
  * table). A local section of `parsec-peer start` processes (LocalSection) is voted random payloads
  * as fast as it takes them (one batch of 25 in flight at every founder, at most 1,000 payloads not yet
- * delivered at peer 0) until peer 0's graph holds
+ * delivered at peer 0) until peer 0 created (its graphs, of every epoch, held)
  * the next history size in events; the votes stop and settle; then a new peer starts with `start
  * --join SECTION_ID --bootstrap <peer 0>` and is timed from its ready line (libp2p listening, its
  * membership machine started: it asks for JoinInfo and sends its request at once) to its `member`
@@ -193,7 +193,8 @@ async function grow(section: LocalSection, founders: number, events: number, byt
           return undefined // Dropped on a loaded machine, as a vote may be: ask again.
         })
       if (status !== undefined) delivered = status.deliveredBlocks
-      if (status !== undefined && status.graphSize >= events) reached = true
+      // Every event peer 0 created, the earlier epochs' included (its graph is the current one's).
+      if (status !== undefined && status.eventsCreated >= events) reached = true
       else await sleep(100)
     }
   }
@@ -259,7 +260,7 @@ export async function measureJoinLatency(options: JoinLatencyOptions): Promise<J
         const buildMs = Date.now() - building
         const before = await section.api(0).status()
         options.info(
-          `  ${options.peers} founders: ${before.graphSize} events, ${before.deliveredBlocks} blocks after ${(buildMs / 1000).toFixed(1)} s` +
+          `  ${options.peers} founders: ${before.eventsCreated} events (epoch ${before.epoch}), ${before.deliveredBlocks} blocks after ${(buildMs / 1000).toFixed(1)} s` +
             `${pending === 0 ? '' : `, ${pending} votes still undecided`}; a peer joins`,
         )
         const joiner = await section.addJoiner([bootstrap])
@@ -310,7 +311,7 @@ export async function measureJoinLatency(options: JoinLatencyOptions): Promise<J
         const row: JoinLatencyRow = {
           peers: options.peers,
           history,
-          events: before.graphSize,
+          events: before.eventsCreated,
           blocks: before.deliveredBlocks,
           buildMs,
           pendingAtJoin: pending,

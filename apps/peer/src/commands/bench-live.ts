@@ -19,7 +19,7 @@ import { BENCH_CHURN_ARGS, BENCH_JOIN_ARGS } from '../quick-membership.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
 const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync] [--no-metrics]
-                              [--block-retention N|all]
+                              [--block-retention N|all] [--checkpoint-blocks K]
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
                               [--churn-outstanding K] [--churn-runs R] [--json | --markdown]
@@ -49,7 +49,8 @@ The join and churn parts start their peers with ${BENCH_JOIN_ARGS.join(' ')}
 churn part also with --candidate-timeout-ms 10000 (a stalled join is retried within the window).
 --no-metrics starts the peers of every part with 'start --no-metrics' (no GET /metrics), to measure
 what collecting metrics costs; --block-retention N with 'start --block-retention N' (each keeps its
-last N agreed blocks).`
+last N agreed blocks); --checkpoint-blocks K starts the join and churn parts' peers with
+'start --checkpoint-blocks K' (epochs of K blocks: a joiner replays the current epoch only).`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -211,6 +212,7 @@ export const benchLiveCommand = {
       'no-sync': { type: 'boolean' },
       'no-metrics': { type: 'boolean' },
       'block-retention': { type: 'string' },
+      'checkpoint-blocks': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -245,7 +247,9 @@ export const benchLiveCommand = {
       metrics: values['no-metrics'] !== true,
       retention: typeof blockRetention === 'number' ? ['--block-retention', `${blockRetention}`] : [],
     }
-    const peerArgs = [...(peerFlags.metrics ? [] : ['--no-metrics']), ...peerFlags.retention]
+    const checkpointBlocks = intOption(values, 'checkpoint-blocks', 0, 0, 1_000_000_000)
+    const epochArgs = checkpointBlocks > 0 ? ['--checkpoint-blocks', `${checkpointBlocks}`] : []
+    const peerArgs = [...(peerFlags.metrics ? [] : ['--no-metrics']), ...peerFlags.retention, ...epochArgs]
     const rows: Row[] = []
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
