@@ -123,6 +123,13 @@ export const PARTNER_BACKOFF_MAX_MS = 30_000
 export const EPOCH_LAG_RETRY_MS = 50
 
 /**
+ * A payload voted while our epoch's checkpoint is due waits for the next epoch's engine at most this
+ * long (the checkpoint is agreed within a round or two of gossip; a stalled section votes it in the
+ * old engine after this, as before).
+ */
+export const CHECKPOINT_VOTE_WAIT_MS = 5_000
+
+/**
  * A draining peer (its removal agreed, serve-only) tells each remaining member to pull its last
  * events again this often, until the member answers `not-member` or the drain ends (see drain.ts).
  */

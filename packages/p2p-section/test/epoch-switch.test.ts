@@ -90,4 +90,18 @@ describe('epoch switch', () => {
     assert.equal(epochs.current, 2)
     epochSwitch.stop()
   })
+
+  it('nextSwitch resolves when the switch under way ends, or after its timeout', async () => {
+    const { epochSwitch, epochs } = switching()
+    const waiting = epochSwitch.nextSwitch(60_000).then(() => epochs.current)
+    epochSwitch.rebase(start(2, 20))
+    assert.equal(await waiting, 2, 'released once the new engine runs')
+    const started = Date.now()
+    // Its timer does not keep the process alive (unref): this one does, meanwhile.
+    const alive = setTimeout(() => {}, 1_000)
+    await epochSwitch.nextSwitch(20)
+    clearTimeout(alive)
+    assert.ok(Date.now() - started >= 15, 'no switch: released by its timeout')
+    epochSwitch.stop()
+  })
 })

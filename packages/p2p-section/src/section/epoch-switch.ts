@@ -52,6 +52,8 @@ export interface EpochSwitchParts {
 
 export class EpochSwitch {
   private running: Promise<void> | undefined
+  /** Callers waiting for the next switch to end (`nextSwitch`). */
+  private waiters: (() => void)[] = []
   /** A rebase the machine asked for while a switch ran. */
   private pendingRebase: { next: EpochStart; section?: readonly PublicId[] } | undefined
   private queued: Observation[] = []
@@ -77,6 +79,20 @@ export class EpochSwitch {
   /** Election indices of the current epoch are offset by this (unique across epochs). */
   get electionBase(): number {
     return this.parts.epochs.current * ELECTIONS_PER_EPOCH
+  }
+
+  /** Resolves when the next switch (or rebase) ends, or after `timeoutMs`, or at `stop()`. */
+  nextSwitch(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.waiters = this.waiters.filter((w) => w !== done)
+        resolve()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      timer.unref?.()
+      this.waiters.push(done)
+    })
   }
 
   /** A vote made while the engine switches: cast in the new engine. */
@@ -135,6 +151,7 @@ export class EpochSwitch {
       })
       .finally(() => {
         this.running = undefined
+        for (const done of [...this.waiters]) done()
         const pending = this.pendingRebase
         this.pendingRebase = undefined
         if (pending !== undefined) this.rebase(pending.next, pending.section)
@@ -250,5 +267,6 @@ export class EpochSwitch {
   stop(): void {
     clearTimeout(this.dropTimer)
     this.dropTimer = undefined
+    for (const done of [...this.waiters]) done()
   }
 }

@@ -692,6 +692,14 @@ export class ParsecSectionService
     await this.ready()
     // An epoch switch under way: the vote goes to the new engine.
     await this.epochSwitch.settled()
+    if (this.checkpointPending()) {
+      // Our epoch's checkpoint is due: a payload voted in this engine now would most likely be
+      // decided after the checkpoint, never delivered, and voted again in the next epoch (a
+      // saturated section re-cast about as many payloads per switch as an epoch holds, each vote an
+      // event wasted). It waits for the next engine (a round of agreement), at most a while.
+      await this.epochSwitch.nextSwitch(C.CHECKPOINT_VOTE_WAIT_MS)
+      await this.epochSwitch.settled()
+    }
     const engine = this.lifecycle.requireEngine()
     const step = engine.voteFor(opaque(Uint8Array.from(payload)))
     this.journal.take(step)
@@ -703,6 +711,12 @@ export class ParsecSectionService
     this.metrics.voted(payload, Date.now())
     await this.journal.flush()
     this.pacing.nudge(true)
+  }
+
+  /** We are a voter and our epoch's checkpoint is due (voted, not agreed yet). */
+  private checkpointPending(): boolean {
+    const machine = this.membership.machine
+    return machine?.role === 'member' && machine.state?.dueCheckpoint !== undefined
   }
 
   graphDot(options: { lastEvents?: number } = {}): string {
