@@ -104,7 +104,7 @@ const voting = (async () => {
 const samples: Sample[] = []
 const started = Date.now()
 console.log(`store ${STORE}, K ${K}, drain ${values.drain} ms, retention ${values.retention} blocks`)
-console.log('epoch\tsecs\theapUsed\texternal\tarrayBuffers\trss\tgraph\tdelivered')
+console.log('epoch\tsecs\theapUsed\theapTotal\texternal\tarrayBuffers\trss\tgraph\tdelivered')
 let next = 0
 while (next <= EPOCHS) {
   const e = epoch()
@@ -125,6 +125,7 @@ while (next <= EPOCHS) {
       e,
       ((Date.now() - started) / 1000).toFixed(0),
       m.heapUsed,
+      m.heapTotal,
       m.external,
       m.arrayBuffers,
       m.rss,
@@ -144,7 +145,7 @@ stop = true
 await voting.catch(() => {})
 
 /** Least-squares slope of `field` against the epoch over the samples after the warm-up. */
-function slope(field: 'heapUsed' | 'external' | 'arrayBuffers' | 'rss'): number {
+function slope(field: 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers' | 'rss'): number {
   const pts = samples.filter((s) => s.epoch >= WARMUP)
   if (pts.length < 2) return NaN
   const mx = pts.reduce((a, s) => a + s.epoch, 0) / pts.length
@@ -155,7 +156,7 @@ function slope(field: 'heapUsed' | 'external' | 'arrayBuffers' | 'rss'): number 
 }
 console.log(
   `bytes per epoch (4 nodes in one process, from epoch ${WARMUP}): ${(
-    ['heapUsed', 'external', 'arrayBuffers', 'rss'] as const
+    ['heapUsed', 'heapTotal', 'external', 'arrayBuffers', 'rss'] as const
   )
     .map((f) => `${f} ${Math.round(slope(f))}`)
     .join(', ')}`,
