@@ -8,10 +8,18 @@ import type { PublicId } from '@parsec-section/parsec-core'
 export class VerifyStats {
   count = 0
   totalMs = 0
+  /**
+   * One wrapper per id (by name), whatever the engine: every epoch's engine is built from the
+   * voters again, and its blocks' proofs (kept in the membership chain across epochs) hold the
+   * ids they were built with, so fresh wrappers per epoch were kept once per checkpoint.
+   */
+  private readonly wrapped = new Map<string, PublicId>()
 
   wrap(id: PublicId): PublicId {
+    const known = this.wrapped.get(id.name)
+    if (known !== undefined) return known
     const stats = this
-    return {
+    const wrapper: PublicId = {
       name: id.name,
       encoded: id.encoded,
       orderKey: id.orderKey,
@@ -25,5 +33,7 @@ export class VerifyStats {
         }
       },
     }
+    this.wrapped.set(id.name, wrapper)
+    return wrapper
   }
 }

@@ -7,6 +7,7 @@ import type { Observation } from './observations/observation.js'
 
 export interface Proof {
   readonly publicId: PublicId
+  /** Its own bytes (not a view of the graph's storage): a block may outlive its engine. */
   readonly signature: Uint8Array
 }
 

@@ -1046,9 +1046,12 @@ export class Parsec {
         }
       }
       if (votes.size === 0) continue
+      // A copy, not a view: the graph keeps signatures in shared arena chunks (up to 64 KiB), and
+      // a block outlives its graph (hosts keep blocks, the membership chain keeps proofs across
+      // epochs): a view would keep its whole chunk alive after the graph is dropped.
       const proofs: Proof[] = [...votes].map(([peer, carrier]) => ({
         publicId: this.peers.ids[peer],
-        signature: this.graph.voteSignature(carrier) as Uint8Array,
+        signature: (this.graph.voteSignature(carrier) as Uint8Array).slice(),
       }))
       proofs.sort((a, b) => compareIds(a.publicId, b.publicId))
       group.push({

@@ -132,6 +132,21 @@ describe('engine', () => {
     )
   })
 
+  it("a block's proof signatures own their bytes: no view keeps the graph's storage alive", () => {
+    // Hosts keep blocks after the engine goes (the membership chain keeps every checkpoint's
+    // proofs across epochs): a view of the graph's signature arena kept a whole chunk per proof.
+    const section = new TestSection(4, seededRandom(3), 'single')
+    for (const node of section.nodes) took(node, node.voteFor(opaque(utf8(`p-${node.ourId.name}`))))
+    section.runUntilBlocks(5)
+    const proofs = section.blocks.flatMap((list) => list.flatMap((b) => b.proofs))
+    assert.ok(proofs.length >= 16)
+    for (const { signature } of proofs) {
+      assert.ok(signature.length > 0)
+      assert.equal(signature.byteOffset, 0)
+      assert.equal(signature.buffer.byteLength, signature.length)
+    }
+  })
+
   it('createGossip sends only what the peer claims to lack (its frontier), not what its events do not show', () => {
     const section = new TestSection(4, seededRandom(5), 'single')
     section.runUntilBlocks(1)
