@@ -7,6 +7,7 @@
  * is a `UsageError` (exit 2) naming the flag before anything starts.
  */
 import { DEFAULTS, isMembershipError, type MembershipConfig, resolveConfig } from '@parsec-section/membership'
+import { constants } from '@parsec-section/p2p-section'
 import { UsageError } from './args.js'
 
 /** The numeric fields of `MembershipConfig` that are flags. */
@@ -58,7 +59,7 @@ const FLAGS: readonly MembershipFlag[] = [
     key: 'checkpointBlocks',
     min: 0,
     max: MAX_COUNT,
-    help: 'agreed blocks per epoch, then a checkpoint and a new engine (0: no epochs)',
+    help: 'agreed blocks per epoch, then a checkpoint and a new engine (0: no epochs; the same at every member)',
   },
   {
     key: 'joinInfoRetryMs',
@@ -79,8 +80,13 @@ export const MEMBERSHIP_OPTIONS: Record<string, { type: 'string' }> = Object.fro
 )
 
 /** The help lines of the membership flags, with their defaults. */
+/** A flag's default as the service runs it (it turns epochs on, where the machine's default is off). */
+function defaultOf(key: FlagKey): number {
+  return key === 'checkpointBlocks' ? constants.CHECKPOINT_BLOCKS : DEFAULTS[key]
+}
+
 export function membershipHelp(indent = '  '): string {
-  const rows = FLAGS.map((flag) => [`--${flagName(flag.key)} N`, `${flag.help} (${DEFAULTS[flag.key]})`])
+  const rows = FLAGS.map((flag) => [`--${flagName(flag.key)} N`, `${flag.help} (${defaultOf(flag.key)})`])
   const width = Math.max(...rows.map(([name]) => name.length)) + 2
   return rows.map(([name, help]) => `${indent}${name.padEnd(width)}${help}`).join('\n')
 }

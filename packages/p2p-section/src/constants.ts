@@ -77,6 +77,13 @@ export const MAX_CATCHUP_STREAMS = 2
 export const RESPONSE_TIMEOUT_MS = 10_000
 /** How long a retired epoch's engine serves members that have not switched (docs/epochs.md §2). */
 export const EPOCH_DRAIN_MS = 60_000
+
+/**
+ * Agreed blocks per epoch when the service's `membership.checkpointBlocks` is not set (docs/epochs.md;
+ * 0 turns epochs off). Every member of a section must use the same value: a checkpoint is a
+ * supermajority decision, and the members that find it due hold their payloads for it.
+ */
+export const CHECKPOINT_BLOCKS = 1_000
 /** A long-lived inbound stream with no request for this long is closed (the partner reopens). */
 export const IDLE_STREAM_TIMEOUT_MS = 60_000
 /** Opening a stream (dial included). */

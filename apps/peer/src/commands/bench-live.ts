@@ -50,7 +50,8 @@ churn part also with --candidate-timeout-ms 10000 (a stalled join is retried wit
 --no-metrics starts the peers of every part with 'start --no-metrics' (no GET /metrics), to measure
 what collecting metrics costs; --block-retention N with 'start --block-retention N' (each keeps its
 last N agreed blocks); --checkpoint-blocks K starts the join and churn parts' peers with
-'start --checkpoint-blocks K' (epochs of K blocks: a joiner replays the current epoch only).`
+'start --checkpoint-blocks K' (epochs of K blocks, default 1,000: a joiner replays the current
+epoch only; 0: no epochs).`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -247,8 +248,11 @@ export const benchLiveCommand = {
       metrics: values['no-metrics'] !== true,
       retention: typeof blockRetention === 'number' ? ['--block-retention', `${blockRetention}`] : [],
     }
-    const checkpointBlocks = intOption(values, 'checkpoint-blocks', 0, 0, 1_000_000_000)
-    const epochArgs = checkpointBlocks > 0 ? ['--checkpoint-blocks', `${checkpointBlocks}`] : []
+    // Unset: the peers' default (epochs of 1,000 blocks).
+    const epochArgs =
+      values['checkpoint-blocks'] === undefined
+        ? []
+        : ['--checkpoint-blocks', `${intOption(values, 'checkpoint-blocks', 0, 0, 1_000_000_000)}`]
     const peerArgs = [...(peerFlags.metrics ? [] : ['--no-metrics']), ...peerFlags.retention, ...epochArgs]
     const rows: Row[] = []
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {

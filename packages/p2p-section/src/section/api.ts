@@ -58,7 +58,8 @@ export interface ParsecSectionInit {
   /**
    * Epochs (docs/epochs.md): every `checkpointBlocks` agreed blocks the members agree a checkpoint
    * and start a new engine, so memory and disk stay bounded (the membership machine's
-   * `checkpointBlocks`, set through `membership`; 0, the default, runs without epochs). The retired
+   * `checkpointBlocks`, set through `membership`: 1,000 by default, 0 runs without epochs; every
+   * member of a section must use the same value). The retired
    * engine serves members that have not switched for `epochDrainMs` (default 60 s), then its graph
    * is dropped from memory and from the store.
    */

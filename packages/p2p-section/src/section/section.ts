@@ -452,7 +452,7 @@ export class ParsecSectionService
         },
       },
       {
-        config: { announceIntervalMs, ...init.membership },
+        config: { announceIntervalMs, checkpointBlocks: C.CHECKPOINT_BLOCKS, ...init.membership },
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
         addrs: () => advertisedAddrs(components, init.announce),
       },
