@@ -48,6 +48,11 @@ export interface EpochSwitchParts {
   readonly chain: () => readonly ChainEntry[]
   /** Gossip again (the new engine has its first events). */
   readonly nudge: () => void
+  /**
+   * A rebase: we deliver from `next.start` with nothing before it (the snapshot hook installs the
+   * application's state first). Called before the new engine's first flush.
+   */
+  readonly startedAt?: (next: EpochStart) => void
 }
 
 export class EpochSwitch {
@@ -162,6 +167,7 @@ export class EpochSwitch {
     const from = this.parts.epochs.current
     const engine = await this.replace(old, next, section, () => storage?.dropBlocksBelow(next.start))
     journal.rebase(next.epoch, next.start)
+    this.parts.startedAt?.(next)
     const unknown = this.parts.ownVotes.open()
     this.parts.ownVotes.clear()
     journal.take(engine.begin())
