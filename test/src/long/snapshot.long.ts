@@ -179,7 +179,8 @@ describe('the snapshot hook over libp2p', () => {
         [...nodes, node],
         () => blocks.every((b) => b.length === first + joined.length),
         30_000,
-        () => `seed ${SEED}: ${blocks.map((b) => b.length)} blocks at the members, ${first + joined.length} at the joiner`,
+        () =>
+          `seed ${SEED}: ${blocks.map((b) => b.length)} blocks at the members, ${first + joined.length} at the joiner`,
       )
       for (const [i, app] of apps.entries())
         assert.equal(joinerApp.text, app.text, `seed ${SEED}: the joiner's state is member ${i}'s`)
