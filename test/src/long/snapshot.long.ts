@@ -7,6 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -17,10 +20,14 @@ import {
   type SnapshotHook,
   type SnapshotInstalled,
 } from '@parsec-section/p2p-section'
+import { LevelDatastore } from 'datastore-level'
 import { connectAll, type TestNode, waitFor } from '../network/support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)
 const EPOCH_BLOCKS = 12
+
+/** Padding in every state: it is served in several chunks (1 MiB each). */
+const PADDING = 2.5 * 1024 * 1024
 
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
 
@@ -40,9 +47,10 @@ class CounterApp {
   }
 
   encode(): Uint8Array {
-    const bytes = new Uint8Array(8 + 32)
+    const bytes = new Uint8Array(8 + 32 + PADDING)
     new DataView(bytes.buffer).setBigUint64(0, BigInt(this.count))
     bytes.set(this.hash, 8)
+    bytes.fill(this.count % 251, 40)
     return bytes
   }
 
@@ -190,6 +198,144 @@ describe('the snapshot hook over libp2p', () => {
       stopVoting = true
       await joiner?.stop()
       await Promise.all(nodes.map((n) => n.stop()))
+    }
+  })
+
+  it('a member away while epochs pass rebases and installs the state at the checkpoint it starts from', {
+    timeout: 240_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parsec-snapshot-'))
+    // Short epochs and drain (the others drop the epochs it misses); nobody votes it out meanwhile.
+    const membership = { checkpointBlocks: 10, unresponsiveMs: 600_000, unresponsiveDecisions: 1_000_000 }
+    const keys = await Promise.all([1, 2, 3, 4].map(() => generateKeyPair('Ed25519')))
+    const genesis = createGenesis(keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })))
+    const apps = keys.map(() => new CounterApp())
+    const nodes: TestNode[] = []
+    const blocks: DeliveredBlock[][] = []
+    let datastore = new LevelDatastore(join(dir, 'peer3'))
+    await datastore.open()
+    const make = async (i: number, app: CounterApp) => {
+      const node = await createSectionNode({
+        genesis,
+        privateKey: keys[i],
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        discovery: false,
+        membership,
+        epochDrainMs: 1_000,
+        snapshot: app.hook,
+        start: false,
+        ...(i === 3 ? { datastore } : {}),
+      })
+      const delivered: DeliveredBlock[] = []
+      node.services.section.addEventListener('block', ({ detail }) => {
+        delivered.push(detail)
+        app.apply(detail)
+      })
+      return { node, delivered }
+    }
+    let stopVoting = false
+    const keepVoting = (voters: () => TestNode[], tag: string) =>
+      (async () => {
+        for (let i = 0; !stopVoting && i < 5000; i++) {
+          const all = voters()
+          await all[i % all.length].services.section.vote(new TextEncoder().encode(`${tag} ${SEED} ${i}`))
+          if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      })()
+    let away: TestNode | undefined
+    try {
+      for (const i of [0, 1, 2, 3]) {
+        const { node, delivered } = await make(i, apps[i])
+        nodes.push(node)
+        blocks.push(delivered)
+      }
+      for (const node of nodes) await node.start()
+      await connectAll(nodes)
+      const epoch = (n: TestNode) => n.services.section.status().epoch
+      let voting = keepVoting(() => nodes, 'before')
+      await waitFor(
+        nodes,
+        () => nodes.every((n) => epoch(n) >= 1),
+        90_000,
+        () => 'epoch 1',
+      )
+      stopVoting = true
+      await voting
+      const awayEpoch = epoch(nodes[3])
+      await nodes[3].stop()
+      await datastore.close()
+      const others = nodes.slice(0, 3)
+
+      stopVoting = false
+      voting = keepVoting(() => others, 'away')
+      await waitFor(
+        others,
+        () => others.every((n) => epoch(n) >= awayEpoch + 4),
+        120_000,
+        () => `seed ${SEED}: epochs ${others.map(epoch)}`,
+      )
+      stopVoting = true
+      await voting
+
+      // Back, as a new process: its application starts empty, its store holds an old epoch.
+      datastore = new LevelDatastore(join(dir, 'peer3'))
+      await datastore.open()
+      const app = new CounterApp()
+      const back = await make(3, app)
+      away = back.node
+      const installed: SnapshotInstalled[] = []
+      // Its application's state once installed, and the blocks it was given before.
+      let stateInstalled: string | undefined
+      let blocksBefore = 0
+      away.services.section.addEventListener('snapshot:installed', ({ detail }) => {
+        installed.push(detail)
+        stateInstalled = app.text
+      })
+      away.services.section.addEventListener('block', () => {
+        if (installed.length === 0) blocksBefore++
+      })
+      await away.start()
+      const all = [...others, away]
+      await connectAll(all)
+      const text = new TextEncoder().encode(`back ${SEED}`)
+      await waitFor(
+        all,
+        () => epoch(away!) >= epoch(others[0]),
+        120_000,
+        () => `seed ${SEED}: back in ${epoch(away!)}`,
+      )
+      await away.services.section.vote(text)
+      const has = (b: readonly DeliveredBlock[]) =>
+        b.some((x) => x.description.kind === 'opaque' && x.description.payload === `back ${SEED}`)
+      await waitFor(
+        all,
+        () => [...blocks.slice(0, 3), back.delivered].every(has),
+        60_000,
+        () => `seed ${SEED}: the vote after the return is not delivered everywhere`,
+      )
+      const first = back.delivered[0].position
+      assert.equal(installed.length, 1, `seed ${SEED}: one snapshot installed`)
+      assert.equal(installed[0].position, first - 1)
+      assert.equal(blocks[0][first - 1].description.kind, 'checkpoint')
+      const honest = new CounterApp()
+      for (const block of blocks[0].slice(0, first)) honest.apply(block)
+      assert.equal(stateInstalled, honest.text, `seed ${SEED}: the state installed`)
+      assert.equal(blocksBefore, 0, 'no block before the state')
+      await waitFor(
+        all,
+        () => blocks.slice(0, 3).every((b) => b.length === first + back.delivered.length),
+        30_000,
+        () =>
+          `seed ${SEED}: ${blocks.slice(0, 3).map((b) => b.length)} at the others, ${first + back.delivered.length} back`,
+      )
+      for (const [i, other] of apps.slice(0, 3).entries())
+        assert.equal(app.text, other.text, `seed ${SEED}: its state is member ${i}'s`)
+    } finally {
+      stopVoting = true
+      await away?.stop()
+      await Promise.all(nodes.map((n) => n.stop()))
+      await datastore.close().catch(() => {})
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })
