@@ -97,8 +97,7 @@ export class SnapshotFetch {
           if (signal.aborted) return undefined
           const state = await this.fetchFrom(peer, position, agreed.digest, signal)
           if (state === undefined) continue
-          const digest = await this.hook.digestOf(state)
-          if (!equals(digest, agreed.digest)) {
+          if (!(await this.matches(state, agreed.digest))) {
             liars.add(peer.toString())
             this.events.mismatch(
               peer,
@@ -107,7 +106,13 @@ export class SnapshotFetch {
             continue
           }
           if (signal.aborted) return undefined
-          await this.hook.install(position, state)
+          try {
+            await this.hook.install(position, state)
+          } catch (error) {
+            // The application's own failure: asked again after the backoff, never a member's fault.
+            this.log.error('the application failed to install the state at %d: %e', position, error)
+            break
+          }
           return { position, bytes: state.length, from: peer, digest: agreed.digest }
         }
       }
@@ -124,6 +129,17 @@ export class SnapshotFetch {
       await pause(wait, signal)
     }
     return undefined
+  }
+
+  /** Whether `state` has `digest`; bytes the application cannot digest do not. */
+  private async matches(state: Uint8Array, digest: Uint8Array): Promise<boolean> {
+    try {
+      const computed = await this.hook.digestOf(state)
+      return computed instanceof Uint8Array && equals(computed, digest)
+    } catch (error) {
+      this.log('the application could not digest a fetched state: %s', (error as Error).message)
+      return false
+    }
   }
 
   private async fetchFrom(
