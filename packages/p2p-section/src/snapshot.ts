@@ -15,13 +15,13 @@
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import { equals } from 'uint8arrays'
 import * as C from './constants.js'
 import { SectionError, toError } from './errors.js'
 import { type FramedStream, framed } from './framing.js'
 import { CLOSE_GRACE_MS, endStream, InboundMessages, type LargeMessageBudget } from './inbound-stream.js'
 import type { StreamGuard } from './limits/stream-guard.js'
 import { SnapshotChunk, SnapshotRequest } from './pb/snapshot.js'
+import { StateAssembly, safeNumber } from './snapshot-chunks.js'
 
 /** Room for a chunk's fields beside its data. */
 const CHUNK_OVERHEAD = 1024
@@ -90,12 +90,6 @@ export function encodeSnapshotAnswer(answer: SnapshotAnswer, offset: number): Ui
           data: new Uint8Array(0),
         }
   return SnapshotChunk.encode(chunk)
-}
-
-/** A wire number as a safe integer, or `MalformedMessage`. */
-function safe(value: bigint, what: string): number {
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new SectionError('MalformedMessage', `${what} too large`)
-  return Number(value)
 }
 
 /** A digest-only answer: what the member reported, or why it reported none. */
@@ -179,9 +173,9 @@ export class SnapshotProtocol implements Startable {
         }
         const request = decodeSnapshotRequest(bytes)
         if (!this.started) throw new SectionError('NotStarted', 'the section service stopped')
-        const offset = safe(request.offset, 'offset')
+        const offset = safeNumber(request.offset, 'offset')
         const maxBytes = Math.min(request.maxBytes, this.limits.chunkBytes)
-        const answer = await this.host.answer(safe(request.position, 'position'), offset, maxBytes)
+        const answer = await this.host.answer(safeNumber(request.position, 'position'), offset, maxBytes)
         await messages.write(encodeSnapshotAnswer(answer, offset), {
           signal: AbortSignal.timeout(this.limits.responseTimeoutMs),
         })
@@ -242,34 +236,12 @@ export class SnapshotProtocol implements Startable {
    */
   fetch(peer: PeerId, position: number, digest: Uint8Array): Promise<Uint8Array | undefined> {
     return this.session(peer, async (lp) => {
-      let state: Uint8Array | undefined
-      let offset = 0
-      do {
-        const chunk = await this.ask(lp, position, offset, this.limits.chunkBytes)
-        const report = reportOf(chunk)
-        if (report.status !== 'ok') return undefined
-        if (!equals(report.digest, digest))
-          throw new SectionError('UnexpectedMessage', 'the chunk carries another digest than reported')
-        const total = safe(chunk.total, 'total')
-        if (total > this.limits.maxStateBytes)
-          throw new SectionError(
-            'MessageTooLarge',
-            `a state of ${total} bytes (at most ${this.limits.maxStateBytes} are fetched)`,
-          )
-        state ??= new Uint8Array(total)
-        if (total !== state.length) throw new SectionError('MalformedMessage', 'the state length changed')
-        if (safe(chunk.offset, 'offset') !== offset)
-          throw new SectionError('MalformedMessage', `a chunk at ${chunk.offset}, ${offset} asked for`)
-        const room = Math.min(this.limits.chunkBytes, total - offset)
-        if (chunk.data.length > room || (chunk.data.length === 0 && room > 0))
-          throw new SectionError(
-            'MalformedMessage',
-            `a chunk of ${chunk.data.length} bytes (${room} expected)`,
-          )
-        state.set(chunk.data, offset)
-        offset += chunk.data.length
-      } while (offset < state.length)
-      return state
+      const assembly = new StateAssembly(digest, this.limits.maxStateBytes, this.limits.chunkBytes)
+      for (;;) {
+        const taken = assembly.take(await this.ask(lp, position, assembly.offset, this.limits.chunkBytes))
+        if (taken === 'gone') return undefined
+        if (taken !== 'more') return taken
+      }
     })
   }
 }

@@ -20,6 +20,7 @@ import {
   decodeSnapshotRequest,
   encodeSnapshotAnswer,
 } from '../src/snapshot.js'
+import { StateAssembly } from '../src/snapshot-chunks.js'
 import { agreedDigest, reportsNeeded } from '../src/snapshot-quorum.js'
 
 const silent: Logger = Object.assign(() => {}, {
@@ -30,7 +31,7 @@ const silent: Logger = Object.assign(() => {}, {
 })
 
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+const bytes = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text)
 
 async function peers(n: number): Promise<PeerId[]> {
   return Promise.all(
@@ -63,6 +64,54 @@ describe('snapshot codec', () => {
         (error: unknown) => isSectionError(error) && error.code === 'MalformedMessage',
       )
     }
+  })
+})
+
+describe("a newcomer's checks on a member's chunks", () => {
+  const digest = bytes('agreed')
+  const chunk = (over: Partial<SnapshotChunk>): SnapshotChunk => ({
+    status: SnapshotChunk.Status.OK,
+    digest,
+    total: 10n,
+    offset: 0n,
+    data: bytes('0123'),
+    ...over,
+  })
+  const code = (expected: string) => (error: unknown) => isSectionError(error) && error.code === expected
+
+  it('puts a state together chunk by chunk', () => {
+    const assembly = new StateAssembly(digest, 100, 4)
+    assert.equal(assembly.take(chunk({})), 'more')
+    assert.equal(assembly.take(chunk({ offset: 4n, data: bytes('4567') })), 'more')
+    assert.deepEqual(assembly.take(chunk({ offset: 8n, data: bytes('89') })), bytes('0123456789'))
+    assert.equal(
+      new StateAssembly(digest, 100, 4).take(chunk({ status: SnapshotChunk.Status.UNKNOWN })),
+      'gone',
+    )
+  })
+
+  it('refuses another digest, a state over the bound, a moving length, a wrong offset or size', () => {
+    assert.throws(
+      () => new StateAssembly(digest, 100, 4).take(chunk({ digest: bytes('x') })),
+      code('UnexpectedMessage'),
+    )
+    assert.throws(() => new StateAssembly(digest, 9, 4).take(chunk({})), code('MessageTooLarge'))
+    assert.throws(
+      () => new StateAssembly(digest, 100, 4).take(chunk({ total: 2n ** 60n })),
+      code('MalformedMessage'),
+    )
+    assert.throws(
+      () => new StateAssembly(digest, 100, 4).take(chunk({ offset: 4n })),
+      code('MalformedMessage'),
+    )
+    assert.throws(() => new StateAssembly(digest, 100, 2).take(chunk({})), code('MalformedMessage'))
+    assert.throws(
+      () => new StateAssembly(digest, 100, 4).take(chunk({ data: new Uint8Array(0) })),
+      code('MalformedMessage'),
+    )
+    const assembly = new StateAssembly(digest, 100, 4)
+    assembly.take(chunk({}))
+    assert.throws(() => assembly.take(chunk({ offset: 4n, total: 11n })), code('MalformedMessage'))
   })
 })
 
