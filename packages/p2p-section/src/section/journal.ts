@@ -99,6 +99,8 @@ export class Journal {
   private held: DeliveredBlock[] | undefined
   /** Called after each block's event (the snapshot hook's digests at checkpoints). */
   private afterEmit: ((block: DeliveredBlock) => void) | undefined
+  /** Called as each block is delivered, even while its event is held (our own votes' fate). */
+  private onDeliver: ((block: DeliveredBlock) => void) | undefined
 
   /**
    * @param storage - undefined: nothing is persisted (blocks are still delivered in order)
@@ -276,6 +278,11 @@ export class Journal {
     this.decidedBase = epoch === 0 ? 0 : start
   }
 
+  /** Called as each block is delivered (persisted), before its event and even while events are held. */
+  onDelivered(listener: (block: DeliveredBlock) => void): void {
+    this.onDeliver = listener
+  }
+
   /** Called after each `block` event, in order. */
   onEmitted(listener: (block: DeliveredBlock) => void): void {
     this.afterEmit = listener
@@ -442,6 +449,7 @@ export class Journal {
       this.delivered.push(delivered)
       fresh.push(delivered)
       this.reporter.count('blocks')
+      this.onDeliver?.(delivered)
       if (this.held !== undefined) this.held.push(delivered)
       else this.emitBlock(delivered)
     }

@@ -203,11 +203,7 @@ export class ParsecSectionService
       status: () => this.status(),
       ownEvents: () => this.lifecycle.engine?.ownEventCount ?? 0,
     })
-    this.addEventListener('block', ({ detail }) => {
-      this.metrics.delivered([detail], Date.now())
-      const us = this.lifecycle.engine?.ourId
-      if (us !== undefined) this.ownVotes.delivered(detail.block, us)
-    })
+    this.addEventListener('block', ({ detail }) => this.metrics.delivered([detail], Date.now()))
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.epochs = new Epochs(this.lifecycle)
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
@@ -217,6 +213,12 @@ export class ParsecSectionService
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
+    // As delivered, not as emitted: an epoch switch while block events are held (a newcomer
+    // installing its state) must not vote a delivered payload of ours again.
+    this.journal.onDelivered(({ block }) => {
+      const us = this.lifecycle.engine?.ourId
+      if (us !== undefined) this.ownVotes.delivered(block, us)
+    })
     const maxSnapshotBytes = init.maxSnapshotBytes ?? C.MAX_SNAPSHOT_BYTES
     this.snapshots = new Snapshots(
       init.snapshot,
