@@ -244,7 +244,7 @@ export class ParsecSectionService
         wrap: (id) => this.verifyStats.wrap(id),
         chain: () => this.membership.machine?.state?.chain ?? [],
         nudge: () => this.pacing.nudge(true),
-        startedAt: (next) => this.newcomer.begin(next.start, next.genesis.map(peerIdFromPublicId)),
+        startedAt: (next) => this.newcomer.begin(next.start, next.genesis),
       },
       init.epochDrainMs ?? C.EPOCH_DRAIN_MS,
       this.log,
@@ -680,8 +680,7 @@ export class ParsecSectionService
     const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
     this.epochs.current = this.journal.epoch
     // Starting at a checkpoint: the application's state there comes before our first block.
-    if (stored === 0 && epoch.epoch > 0)
-      this.newcomer.begin(epoch.start, epoch.genesis.map(peerIdFromPublicId))
+    if (stored === 0 && epoch.epoch > 0) this.newcomer.begin(epoch.start, epoch.genesis)
     // Before any event of the engine: a restart rebuilds the same engine from it.
     if (stored === 0) {
       await this.storage?.saveJoined(

@@ -6,7 +6,9 @@
  * rebase while fetching) replaces the fetch under way.
  */
 import type { Logger, PeerId } from '@libp2p/interface'
+import type { PublicId } from '@parsec-section/parsec-core'
 import { toError } from '../errors.js'
+import { peerIdFromPublicId } from '../identity.js'
 import type { SnapshotStatus } from './api.js'
 import { classify } from './failure.js'
 import type { Journal } from './journal.js'
@@ -37,7 +39,8 @@ export class SnapshotNewcomer {
    * f+1 of `voters` (the checkpoint's), is installed before any block event. Call before the first
    * flush that may deliver a block at `start`.
    */
-  begin(start: number, voters: readonly PeerId[]): void {
+  begin(start: number, voters: readonly PublicId[]): void {
+    // Without a hook nothing changes (not even this mapping runs).
     if (this.fetch === undefined || start <= 0) return
     this.controller?.abort()
     const controller = new AbortController()
@@ -47,7 +50,7 @@ export class SnapshotNewcomer {
     this.journal.hold()
     this.log('fetching the application state at checkpoint %d before block %d', position, start)
     this.fetch
-      .run(position, voters, this.us, controller.signal)
+      .run(position, voters.map(peerIdFromPublicId), this.us, controller.signal)
       .then((installed) => {
         if (installed === undefined || controller.signal.aborted) return
         this.controller = undefined
