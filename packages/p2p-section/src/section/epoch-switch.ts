@@ -53,6 +53,12 @@ export interface EpochSwitchParts {
    * application's state first). Called before the new engine's first flush.
    */
   readonly startedAt?: (next: EpochStart) => void
+  /**
+   * A switch (our engine crossed a checkpoint): a newcomer still fetching the application's state
+   * aims at this checkpoint instead (the members may drop the older one). Called before the new
+   * engine's first flush.
+   */
+  readonly crossed?: (next: EpochStart) => void
 }
 
 export class EpochSwitch {
@@ -152,6 +158,7 @@ export class EpochSwitch {
     const engine = await this.replace(old, next, section)
     epochs.previous = { epoch: previous, engine: old, since: Date.now() }
     journal.startEpoch(next.epoch, next.start)
+    this.parts.crossed?.(next)
     journal.take(engine.begin())
     const open = this.parts.ownVotes.open()
     for (const payload of open) this.cast(engine, opaque(payload))

@@ -245,6 +245,7 @@ export class ParsecSectionService
         chain: () => this.membership.machine?.state?.chain ?? [],
         nudge: () => this.pacing.nudge(true),
         startedAt: (next) => this.newcomer.begin(next.start, next.genesis),
+        crossed: (next) => this.newcomer.crossed(next.start, next.genesis),
       },
       init.epochDrainMs ?? C.EPOCH_DRAIN_MS,
       this.log,

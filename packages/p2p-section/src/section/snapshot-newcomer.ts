@@ -80,6 +80,19 @@ export class SnapshotNewcomer {
       })
   }
 
+  /**
+   * Our engine crossed a checkpoint (a switch to an epoch starting at `start`): while still
+   * fetching, the state at that later checkpoint is fetched instead, and the blocks held so far
+   * (all up to it) are dropped: the state covers them. Members keep only the last two
+   * checkpoints' states, so a newcomer whose replay took a few epochs would otherwise ask for one
+   * nobody holds any more.
+   */
+  crossed(start: number, voters: readonly PublicId[]): void {
+    if (this.controller === undefined || this.current === undefined || start - 1 <= this.current.position)
+      return
+    this.begin(start, voters)
+  }
+
   /** Asking or fetching from `peer` failed: a fault when its answer broke the protocol. */
   failed(peer: PeerId, error: unknown): void {
     const failure = classify(toError(error), undefined, undefined, false)
