@@ -7,6 +7,31 @@ export const SYNC_PROTOCOL_VERSION = '1.0.0'
 /** `/parsec/<section id>/catchup/1.0.0`: paged catch-up and the start-up self-check. */
 export const CATCHUP_PROTOCOL_NAME = 'catchup'
 export const CATCHUP_PROTOCOL_VERSION = '1.0.0'
+/**
+ * `/parsec/<section id>/snapshot/1.0.0`: the application's state at a checkpoint, for a peer that
+ * starts at an epoch's start (the snapshot hook, docs/epochs.md §4).
+ */
+export const SNAPSHOT_PROTOCOL_NAME = 'snapshot'
+export const SNAPSHOT_PROTOCOL_VERSION = '1.0.0'
+/** The most state bytes in one snapshot chunk. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024
+/** The largest application state a newcomer fetches and a member serves (`maxSnapshotBytes`). */
+export const MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+/** The largest snapshot request (three varints). */
+export const MAX_SNAPSHOT_REQUEST_BYTES = 64
+/** Snapshot streams a peer serves at once, per connection. */
+export const MAX_SNAPSHOT_STREAMS = 2
+/**
+ * Inbound snapshot streams a remote peer may open (anyone may: a joiner is no member yet): a
+ * newcomer asks each member for a digest, then fetches the state over one stream, a few times at
+ * most; a burst of 8, then one every 2 s.
+ */
+export const SNAPSHOT_RATE_PER_PEER = { capacity: 8, refillPerSecond: 0.5 } as const
+/** Inbound snapshot streams from one source network (/24, /48) together, members excepted. */
+export const SNAPSHOT_RATE_PER_NETWORK = { capacity: 32, refillPerSecond: 2 } as const
+/** A newcomer's first and longest wait before asking the members for a digest again. */
+export const SNAPSHOT_RETRY_MS = 500
+export const SNAPSHOT_MAX_RETRY_MS = 10_000
 /** Membership messages between peers (LeaveRequest, JoinInfo and the join messages): one per stream. */
 export const MEMBERSHIP_PROTOCOL_NAME = 'membership'
 export const MEMBERSHIP_PROTOCOL_VERSION = '1.0.0'

@@ -57,6 +57,11 @@ export type SectionErrorCode =
    * epochs and catch up from checkpoints) or we are ahead of it (it switches soon). Not a fault.
    */
   | 'OtherEpoch'
+  /**
+   * A member served application state (the snapshot hook) whose digest is not the one it and f
+   * other members reported for that checkpoint.
+   */
+  | 'SnapshotMismatch'
 
 /**
  * Transport-level failures, reported as `link:error` events and never as faults: a peer that was

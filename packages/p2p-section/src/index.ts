@@ -79,10 +79,15 @@ export type {
   SectionState,
   SectionStatus,
   SelfState,
+  SnapshotHook,
+  SnapshotInstalled,
+  SnapshotStatus,
 } from './section/api.js'
 export { CATCH_UP_TAG, KEEP_ALIVE_TAG } from './section/peer-tags.js'
 export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
+export type { AgreedDigest, DigestAnswer } from './snapshot-quorum.js'
+export { agreedDigest } from './snapshot-quorum.js'
 
 /** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
 export function parsecSection(

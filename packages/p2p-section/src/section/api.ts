@@ -26,6 +26,43 @@ import type { RateLimit } from '../limits/source-rate.js'
 import type { ShedCounts } from '../limits/stream-guard.js'
 import type { SectionFault } from './fault.js'
 
+/**
+ * The application's side of epochs (docs/epochs.md §4): a peer that starts at an epoch's start S
+ * (a joiner admitted after a checkpoint, or a member that lagged by whole epochs) is never
+ * delivered the blocks before S, so it installs the application's state after the checkpoint
+ * block at Q = S - 1, fetched from the members and checked against the digest f+1 of them report.
+ * Every member of a section must run the same hook (a member without one answers `unknown`).
+ */
+export interface SnapshotHook {
+  /**
+   * Member: the digest of the application's state with every block up to and including `position`
+   * (a checkpoint block) applied. Called right after that block's `block` event was emitted (and
+   * before the next block's), so a synchronous snapshot of the state is the state at `position`.
+   */
+  digest(position: number): Uint8Array | Promise<Uint8Array>
+  /**
+   * Member: that state's bytes for a newcomer; undefined if no longer held (keep at least the
+   * last two checkpoints' states). Called for every chunk a newcomer asks for: hand the same bytes.
+   */
+  state(position: number): Uint8Array | undefined | Promise<Uint8Array | undefined>
+  /** Newcomer: the digest of `state` as `digest` computes it. */
+  digestOf(state: Uint8Array): Uint8Array | Promise<Uint8Array>
+  /**
+   * Newcomer: install the state at `position`; the block at `position + 1` is the next one
+   * delivered. (From then on it is one of the states `state(position)` serves.)
+   */
+  install(position: number, state: Uint8Array): void | Promise<void>
+}
+
+/** A snapshot a newcomer installed (the `snapshot:installed` event, `status().snapshot`). */
+export interface SnapshotInstalled {
+  /** The checkpoint block's position: the state holds every block up to it. */
+  readonly position: number
+  readonly bytes: number
+  /** The member that served it (its digest was reported by f+1 members). */
+  readonly from: PeerId
+}
+
 /** Joining a section by its id alone (MEMBERSHIP.md §3): no genesis file on the joiner's side. */
 export interface SectionJoin {
   /** The section id (lowercase hex): the joiner checks the genesis record it is served against it. */
@@ -136,6 +173,14 @@ export interface ParsecSectionInit {
   readonly membershipRatePerNetwork?: RateLimit
   /** A joiner's wait between two catch-up pulls that found nothing more (`constants.JOIN_PULL_INTERVAL_MS`). */
   readonly joinPullIntervalMs?: number
+  /**
+   * The application's snapshot hook (epochs): digests of its state at each checkpoint, served to
+   * newcomers, and the state a newcomer installs before its first block. Absent: a newcomer starts
+   * delivering at the epoch's start with no state (the application fetches it its own way).
+   */
+  readonly snapshot?: SnapshotHook
+  /** The largest application state fetched or served (`constants.MAX_SNAPSHOT_BYTES`, 256 MiB). */
+  readonly maxSnapshotBytes?: number
 }
 
 export interface ParsecSectionComponents {
@@ -235,6 +280,18 @@ export interface SectionStatus {
   readonly shed: ShedCounts
   /** Peers banned now (agreed, or local and not expired). */
   readonly banned: readonly string[]
+  /**
+   * With a snapshot hook, a newcomer's application state: `fetching` (its blocks wait) until
+   * `installed` (`from`: the member that served it).
+   */
+  readonly snapshot?: SnapshotStatus
+}
+
+export interface SnapshotStatus {
+  readonly state: 'fetching' | 'installed'
+  readonly position: number
+  readonly bytes?: number
+  readonly from?: string
 }
 
 export interface CatchUpStatus {
@@ -295,6 +352,11 @@ export interface ParsecSectionEvents {
   'self:removed': CustomEvent<{ readonly reason: LeaveReason }>
   'join:rejected': CustomEvent<JoinRejected>
   block: CustomEvent<DeliveredBlock>
+  /**
+   * A newcomer installed the application's state at a checkpoint (the snapshot hook): the blocks
+   * after it follow.
+   */
+  'snapshot:installed': CustomEvent<SnapshotInstalled>
   /** After each page of a paged catch-up. */
   'catchup:progress': CustomEvent<PullProgress>
   /** The start-up self-check got no answer in time and went on (a whole section restarting). */

@@ -48,6 +48,17 @@ export interface EpochSwitchParts {
   readonly chain: () => readonly ChainEntry[]
   /** Gossip again (the new engine has its first events). */
   readonly nudge: () => void
+  /**
+   * A rebase: we deliver from `next.start` with nothing before it (the snapshot hook installs the
+   * application's state first). Called before the new engine's first flush.
+   */
+  readonly startedAt?: (next: EpochStart) => void
+  /**
+   * A switch (our engine crossed a checkpoint): a newcomer still fetching the application's state
+   * aims at this checkpoint instead (the members may drop the older one). Called before the new
+   * engine's first flush.
+   */
+  readonly crossed?: (next: EpochStart) => void
 }
 
 export class EpochSwitch {
@@ -164,6 +175,7 @@ export class EpochSwitch {
     const engine = await this.replace(old, next, section)
     epochs.previous = { epoch: previous, engine: old, since: Date.now() }
     journal.startEpoch(next.epoch, next.start)
+    this.parts.crossed?.(next)
     journal.take(engine.begin())
     const open = this.parts.ownVotes.open()
     for (const payload of open) this.cast(engine, opaque(payload))
@@ -179,6 +191,7 @@ export class EpochSwitch {
     const from = this.parts.epochs.current
     const engine = await this.replace(old, next, section, () => storage?.dropBlocksBelow(next.start))
     journal.rebase(next.epoch, next.start)
+    this.parts.startedAt?.(next)
     const unknown = this.parts.ownVotes.open()
     this.parts.ownVotes.clear()
     journal.take(engine.begin())

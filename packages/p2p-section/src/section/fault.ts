@@ -19,7 +19,7 @@ import { peerIdFromPublicId } from '../identity.js'
 /** Faults of a message or stream itself, found before the engine sees it. */
 export type MessageFaultCode = Extract<
   SectionErrorCode,
-  'NotAMember' | 'MalformedMessage' | 'MessageTooLarge' | 'UnexpectedMessage'
+  'NotAMember' | 'MalformedMessage' | 'MessageTooLarge' | 'UnexpectedMessage' | 'SnapshotMismatch'
 >
 
 const MESSAGE_FAULT_CODES: ReadonlySet<string> = new Set<MessageFaultCode>([
@@ -27,6 +27,7 @@ const MESSAGE_FAULT_CODES: ReadonlySet<string> = new Set<MessageFaultCode>([
   'MalformedMessage',
   'MessageTooLarge',
   'UnexpectedMessage',
+  'SnapshotMismatch',
 ])
 
 export function isMessageFaultCode(code: string): code is MessageFaultCode {

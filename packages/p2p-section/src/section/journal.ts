@@ -92,6 +92,15 @@ export class Journal {
    * (Only a section that runs epochs votes checkpoints; an agreed one always starts an epoch.)
    */
   private epochEnded = false
+  /**
+   * Blocks whose `block` event waits: a newcomer installs the application's state at the last
+   * checkpoint first (the snapshot hook). They are persisted and kept as usual meanwhile.
+   */
+  private held: DeliveredBlock[] | undefined
+  /** Called after each block's event (the snapshot hook's digests at checkpoints). */
+  private afterEmit: ((block: DeliveredBlock) => void) | undefined
+  /** Called as each block is delivered, even while its event is held (our own votes' fate). */
+  private onDeliver: ((block: DeliveredBlock) => void) | undefined
 
   /**
    * @param storage - undefined: nothing is persisted (blocks are still delivered in order)
@@ -269,6 +278,41 @@ export class Journal {
     this.decidedBase = epoch === 0 ? 0 : start
   }
 
+  /** Called as each block is delivered (persisted), before its event and even while events are held. */
+  onDelivered(listener: (block: DeliveredBlock) => void): void {
+    this.onDeliver = listener
+  }
+
+  /** Called after each `block` event, in order. */
+  onEmitted(listener: (block: DeliveredBlock) => void): void {
+    this.afterEmit = listener
+  }
+
+  /**
+   * The application's state is being installed: `block` events wait until `release`. Anything
+   * held already is dropped (a rebase: the state installed covers it).
+   */
+  hold(): void {
+    this.held = []
+  }
+
+  /** The state is installed (or no longer awaited): the held blocks' events, in order. */
+  release(): void {
+    const held = this.held
+    this.held = undefined
+    for (const block of held ?? []) this.emitBlock(block)
+  }
+
+  /** Block events wait (`hold`). */
+  get holding(): boolean {
+    return this.held !== undefined
+  }
+
+  private emitBlock(block: DeliveredBlock): void {
+    this.reporter.emit('block', block)
+    this.afterEmit?.(block)
+  }
+
   observe(observer: JournalObserver): void {
     this.observer = observer
   }
@@ -405,7 +449,9 @@ export class Journal {
       this.delivered.push(delivered)
       fresh.push(delivered)
       this.reporter.count('blocks')
-      this.reporter.emit('block', delivered)
+      this.onDeliver?.(delivered)
+      if (this.held !== undefined) this.held.push(delivered)
+      else this.emitBlock(delivered)
     }
     this.observer?.flushed(fresh)
     this.trimDelivered()

@@ -46,9 +46,11 @@ import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
 import { peerIdFromPublicId, secretIdFromPrivateKey } from '../identity.js'
+import { LargeMessageBudget } from '../inbound-stream.js'
 import { PeerBans } from '../limits/peer-bans.js'
 import { StreamGuard } from '../limits/stream-guard.js'
 import { Backoff } from '../scheduler.js'
+import { SnapshotProtocol } from '../snapshot.js'
 import { SectionStorage, type StoredEpoch } from '../storage.js'
 import { VerifyStats } from '../verify-stats.js'
 import type {
@@ -80,6 +82,9 @@ import { Puller } from './puller.js'
 import { Reporter } from './reporter.js'
 import { Roster } from './roster.js'
 import { SectionMetrics } from './section-metrics.js'
+import { SnapshotFetch } from './snapshot-fetch.js'
+import { SnapshotNewcomer } from './snapshot-newcomer.js'
+import { Snapshots } from './snapshots.js'
 import { StartUp } from './start-up.js'
 import { StreamCache } from './stream-cache.js'
 
@@ -121,6 +126,7 @@ export class ParsecSectionService
   readonly protocol: string
   readonly catchUpProtocol: string
   readonly membershipProtocol: string
+  readonly snapshotProtocol: string
   private readonly log: Logger
   /** Undefined for a joiner: it learns the genesis record from the members (JoinInfo). */
   private readonly genesis: SectionGenesis | undefined
@@ -158,6 +164,10 @@ export class ParsecSectionService
   private readonly epochSwitch: EpochSwitch
   private readonly discovery: SectionDiscovery
   private readonly verifyStats = new VerifyStats()
+  /** The snapshot hook: our digests at checkpoints, the protocol serving them, a newcomer's fetch. */
+  private readonly snapshots: Snapshots
+  private readonly snapshotWire: SnapshotProtocol | undefined
+  private readonly newcomer: SnapshotNewcomer
   private cpuAtStart = process.cpuUsage()
 
   constructor(
@@ -170,6 +180,7 @@ export class ParsecSectionService
     this.protocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SYNC_PROTOCOL_NAME}/${C.SYNC_PROTOCOL_VERSION}`
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.membershipProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.MEMBERSHIP_PROTOCOL_NAME}/${C.MEMBERSHIP_PROTOCOL_VERSION}`
+    this.snapshotProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SNAPSHOT_PROTOCOL_NAME}/${C.SNAPSHOT_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
     const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     const pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, maxMessageBytes - 64 * 1024)
@@ -192,11 +203,7 @@ export class ParsecSectionService
       status: () => this.status(),
       ownEvents: () => this.lifecycle.engine?.ownEventCount ?? 0,
     })
-    this.addEventListener('block', ({ detail }) => {
-      this.metrics.delivered([detail], Date.now())
-      const us = this.lifecycle.engine?.ourId
-      if (us !== undefined) this.ownVotes.delivered(detail.block, us)
-    })
+    this.addEventListener('block', ({ detail }) => this.metrics.delivered([detail], Date.now()))
     this.lifecycle = new Lifecycle(this.reporter, this.log, () => this.pacing.stop())
     this.epochs = new Epochs(this.lifecycle)
     this.roster = new Roster(components, init.genesis?.members ?? [], engine)
@@ -206,6 +213,23 @@ export class ParsecSectionService
         ? undefined
         : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
+    // As delivered, not as emitted: an epoch switch while block events are held (a newcomer
+    // installing its state) must not vote a delivered payload of ours again.
+    this.journal.onDelivered(({ block }) => {
+      const us = this.lifecycle.engine?.ourId
+      if (us !== undefined) this.ownVotes.delivered(block, us)
+    })
+    const maxSnapshotBytes = init.maxSnapshotBytes ?? C.MAX_SNAPSHOT_BYTES
+    this.snapshots = new Snapshots(
+      init.snapshot,
+      maxSnapshotBytes,
+      () => this.journal.deliveredCount,
+      this.log,
+    )
+    // An agreed checkpoint always ends an epoch: the application's digest of its state there.
+    this.journal.onEmitted(({ position, block }) => {
+      if (block.payload.kind === 'checkpoint') this.snapshots.checkpointDelivered(position)
+    })
     this.epochSwitch = new EpochSwitch(
       {
         lifecycle: this.lifecycle,
@@ -220,6 +244,8 @@ export class ParsecSectionService
         wrap: (id) => this.verifyStats.wrap(id),
         chain: () => this.membership.machine?.state?.chain ?? [],
         nudge: () => this.pacing.nudge(true),
+        startedAt: (next) => this.newcomer.begin(next.start, next.genesis),
+        crossed: (next) => this.newcomer.crossed(next.start, next.genesis),
       },
       init.epochDrainMs ?? C.EPOCH_DRAIN_MS,
       this.log,
@@ -357,6 +383,63 @@ export class ParsecSectionService
         logIntervalMs: C.SHED_LOG_INTERVAL_MS,
         isMember: (peer) => this.roster.memberOf(peer) !== undefined,
       },
+      this.log,
+    )
+    const snapshotLimits = {
+      chunkBytes: C.SNAPSHOT_CHUNK_BYTES,
+      maxStateBytes: maxSnapshotBytes,
+      responseTimeoutMs: limits.responseTimeoutMs,
+      idleStreamTimeoutMs: limits.idleStreamTimeoutMs,
+    }
+    const snapshotGuard = new StreamGuard(
+      'snapshot',
+      this.bans,
+      {
+        rates: {
+          perPeer: C.SNAPSHOT_RATE_PER_PEER,
+          perNetwork: C.SNAPSHOT_RATE_PER_NETWORK,
+          maxKeys: C.MEMBERSHIP_RATE_KEYS,
+        },
+        logIntervalMs: C.SHED_LOG_INTERVAL_MS,
+        isMember: (peer) => this.roster.memberOf(peer) !== undefined,
+      },
+      this.log,
+    )
+    const hook = init.snapshot
+    const wire = (this.snapshotWire =
+      hook === undefined
+        ? undefined
+        : new SnapshotProtocol(
+            components,
+            this.snapshotProtocol,
+            this.snapshots,
+            snapshotGuard,
+            new LargeMessageBudget(),
+            snapshotLimits,
+            this.log,
+          ))
+    const fetch =
+      hook === undefined || wire === undefined
+        ? undefined
+        : new SnapshotFetch(
+            {
+              digest: (peer, position) => wire.digest(peer, position),
+              fetch: (peer, position, digest) => wire.fetch(peer, position, digest),
+            },
+            hook,
+            {
+              mismatch: (peer, message) => this.reporter.fault(peer, 'SnapshotMismatch', message),
+              failed: (peer, error) => this.newcomer.failed(peer, error),
+            },
+            { retryMs: C.SNAPSHOT_RETRY_MS, maxRetryMs: C.SNAPSHOT_MAX_RETRY_MS },
+            this.log,
+          )
+    this.newcomer = new SnapshotNewcomer(
+      fetch,
+      this.journal,
+      this.snapshots,
+      this.reporter,
+      components.peerId,
       this.log,
     )
     this.membershipWire = new MembershipProtocol(
@@ -524,6 +607,7 @@ export class ParsecSectionService
     await this.journal.flush()
     await this.inbound.start()
     await this.membershipWire.start()
+    await this.snapshotWire?.start()
     await this.roster.start()
     this.init.onMembers?.(this.roster.members())
     this.streams.start()
@@ -596,6 +680,8 @@ export class ParsecSectionService
         : this.epochRestoring(stored, record.mode, section)
     const stored = await this.journal.restore(this.components.peerId, restoring, this.sectionId)
     this.epochs.current = this.journal.epoch
+    // Starting at a checkpoint: the application's state there comes before our first block.
+    if (stored === 0 && epoch.epoch > 0) this.newcomer.begin(epoch.start, epoch.genesis)
     // Before any event of the engine: a restart rebuilds the same engine from it.
     if (stored === 0) {
       await this.storage?.saveJoined(
@@ -672,8 +758,10 @@ export class ParsecSectionService
     this.unsubscribeBans = undefined
     this.membership.stop()
     this.epochSwitch.stop()
+    this.newcomer.stop()
     await this.inbound.stop()
     await this.membershipWire.stop()
+    await this.snapshotWire?.stop()
     this.roster.stop()
     this.streams.stop()
     this.reporter.stop()
@@ -802,6 +890,7 @@ export class ParsecSectionService
       })(),
       shed: this.membershipGuard.shed,
       banned: this.bans.list(),
+      ...(this.newcomer.status === undefined ? {} : { snapshot: this.newcomer.status }),
     }
   }
 

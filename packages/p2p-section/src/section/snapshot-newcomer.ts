@@ -1,0 +1,108 @@
+/**
+ * The service's newcomer flow of the snapshot hook: when our engine starts at an epoch's start S
+ * with nothing delivered before it (a joiner admitted after a checkpoint, or a member that rebased
+ * after lagging by whole epochs), the journal holds the `block` events until the application's
+ * state at S - 1 is installed (`SnapshotFetch`), then releases them in order. A later start (a
+ * rebase while fetching) replaces the fetch under way.
+ */
+import type { Logger, PeerId } from '@libp2p/interface'
+import type { PublicId } from '@parsec-section/parsec-core'
+import { toError } from '../errors.js'
+import { peerIdFromPublicId } from '../identity.js'
+import type { SnapshotStatus } from './api.js'
+import { classify } from './failure.js'
+import type { Journal } from './journal.js'
+import type { Reporter } from './reporter.js'
+import type { SnapshotFetch } from './snapshot-fetch.js'
+import type { Snapshots } from './snapshots.js'
+
+export class SnapshotNewcomer {
+  private controller: AbortController | undefined
+  private current: SnapshotStatus | undefined
+
+  constructor(
+    private readonly fetch: SnapshotFetch | undefined,
+    private readonly journal: Journal,
+    private readonly snapshots: Snapshots,
+    private readonly reporter: Reporter,
+    private readonly us: PeerId,
+    private readonly log: Logger,
+  ) {}
+
+  /** `status().snapshot`: undefined unless we started at a checkpoint with a hook. */
+  get status(): SnapshotStatus | undefined {
+    return this.current
+  }
+
+  /**
+   * Our engine starts at `start` (> 0) with nothing delivered: the state at `start - 1`, agreed by
+   * f+1 of `voters` (the checkpoint's), is installed before any block event. Call before the first
+   * flush that may deliver a block at `start`.
+   */
+  begin(start: number, voters: readonly PublicId[]): void {
+    // Without a hook nothing changes (not even this mapping runs).
+    if (this.fetch === undefined || start <= 0) return
+    this.controller?.abort()
+    const controller = new AbortController()
+    this.controller = controller
+    const position = start - 1
+    this.current = { state: 'fetching', position }
+    this.journal.hold()
+    this.log('fetching the application state at checkpoint %d before block %d', position, start)
+    this.fetch
+      .run(position, voters.map(peerIdFromPublicId), this.us, controller.signal)
+      .then((installed) => {
+        if (installed === undefined || controller.signal.aborted) return
+        this.controller = undefined
+        this.snapshots.installed(position, installed.digest)
+        this.current = {
+          state: 'installed',
+          position,
+          bytes: installed.bytes,
+          from: installed.from.toString(),
+        }
+        this.log(
+          'installed the application state at %d (%d bytes from %p)',
+          position,
+          installed.bytes,
+          installed.from,
+        )
+        this.reporter.emit('snapshot:installed', {
+          position,
+          bytes: installed.bytes,
+          from: installed.from,
+        })
+        this.journal.release()
+      })
+      .catch((error) => {
+        // The application's install or digestOf threw: its blocks must not follow a state it lacks.
+        this.log.error('installing the application state at %d failed: %e', position, error)
+      })
+  }
+
+  /**
+   * Our engine crossed a checkpoint (a switch to an epoch starting at `start`): while still
+   * fetching, the state at that later checkpoint is fetched instead, and the blocks held so far
+   * (all up to it) are dropped: the state covers them. Members keep only the last two
+   * checkpoints' states, so a newcomer whose replay took a few epochs would otherwise ask for one
+   * nobody holds any more.
+   */
+  crossed(start: number, voters: readonly PublicId[]): void {
+    if (this.controller === undefined || this.current === undefined || start - 1 <= this.current.position)
+      return
+    this.begin(start, voters)
+  }
+
+  /** Asking or fetching from `peer` failed: a fault when its answer broke the protocol. */
+  failed(peer: PeerId, error: unknown): void {
+    const failure = classify(toError(error), undefined, undefined, false)
+    if (failure.kind === 'protocol') this.reporter.protocolFault(peer, failure)
+    else if (failure.kind === 'transport')
+      this.reporter.linkError(peer, 'outbound', failure.code, `snapshot: ${failure.message}`)
+  }
+
+  stop(): void {
+    this.controller?.abort()
+    this.controller = undefined
+  }
+}
