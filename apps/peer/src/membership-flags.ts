@@ -62,6 +62,12 @@ const FLAGS: readonly MembershipFlag[] = [
     help: 'agreed blocks per epoch, then a checkpoint and a new engine (0: no epochs; the same at every member)',
   },
   {
+    key: 'checkpointBytes',
+    min: 0,
+    max: MAX_COUNT,
+    help: "or fewer, once the epoch's agreed payloads take this many bytes (0: no size trigger)",
+  },
+  {
     key: 'joinInfoRetryMs',
     min: 1,
     max: MAX_MS,
@@ -82,7 +88,9 @@ export const MEMBERSHIP_OPTIONS: Record<string, { type: 'string' }> = Object.fro
 /** The help lines of the membership flags, with their defaults. */
 /** A flag's default as the service runs it (it turns epochs on, where the machine's default is off). */
 function defaultOf(key: FlagKey): number {
-  return key === 'checkpointBlocks' ? constants.CHECKPOINT_BLOCKS : DEFAULTS[key]
+  if (key === 'checkpointBlocks') return constants.CHECKPOINT_BLOCKS
+  if (key === 'checkpointBytes') return constants.CHECKPOINT_BYTES
+  return DEFAULTS[key]
 }
 
 export function membershipHelp(indent = '  '): string {

@@ -4,6 +4,7 @@
  * Simulations pass smaller values; every field is configurable.
  */
 import { MembershipError } from './errors.js'
+import type { CheckpointRule } from './state/section-state.js'
 
 /** A token bucket: `burst` tokens, refilled at `perSecond`. */
 export interface RateLimit {
@@ -63,6 +64,11 @@ export interface MembershipConfig {
    * Off until the epoch switch lands in the hosts: a checkpoint alone only marks the sequence.
    */
   readonly checkpointBlocks: number
+  /**
+   * Also due once the epoch's agreed observations reach this many bytes (a proxy of its graph's
+   * size: large payloads fill memory with few blocks); 0 turns this trigger off.
+   */
+  readonly checkpointBytes: number
   /** History digests kept, for checking a Ready's `k`. */
   readonly historyWindow: number
   /** Deferred join requests kept for re-evaluation (drop-oldest). */
@@ -114,6 +120,7 @@ export const DEFAULTS: MembershipConfig = {
   candidateTimeoutMs: 60_000,
   joinInfoRetryMs: 5_000,
   checkpointBlocks: 0,
+  checkpointBytes: 0,
   historyWindow: 256,
   maxDeferred: 16,
   maxHeldReady: 16,
@@ -163,6 +170,14 @@ export function resolveConfig(overrides: Partial<MembershipConfig> = {}): Member
   if (!Number.isInteger(config.checkpointBlocks) || config.checkpointBlocks < 0) {
     throw new MembershipError('InvalidArgument', 'checkpointBlocks must be a non-negative integer')
   }
+  if (!Number.isSafeInteger(config.checkpointBytes) || config.checkpointBytes < 0) {
+    throw new MembershipError('InvalidArgument', 'checkpointBytes must be a non-negative integer')
+  }
   if (config.maxSize < config.minSize) throw new MembershipError('InvalidArgument', 'maxSize < minSize')
   return config
+}
+
+/** A config's checkpoint triggers, as `SectionState` takes them. */
+export function checkpointRuleOf(config: MembershipConfig): CheckpointRule {
+  return { blocks: config.checkpointBlocks, bytes: config.checkpointBytes }
 }

@@ -76,7 +76,7 @@ export type {
   FoldWarningKind,
   MemberRecord,
 } from './state/section-state.js'
-export { addHashOf, epochStartDigest, SectionState } from './state/section-state.js'
+export { addHashOf, type CheckpointRule, epochStartDigest, SectionState } from './state/section-state.js'
 export type { VerifyChainOptions } from './state/verify-chain.js'
 export { verifyChain } from './state/verify-chain.js'
 export { LIMITS } from './wire/limits.js'

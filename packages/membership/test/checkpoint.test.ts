@@ -71,6 +71,33 @@ describe('checkpoints', () => {
     assert.equal(dueOf()?.position, 8)
   })
 
+  it('also falls due once the epoch’s blocks reach checkpointBytes (large payloads, few blocks)', () => {
+    const state = new SectionState(record, 256, undefined, { blocks: 1_000, bytes: 10_000 })
+    const fold = (payload: Parameters<typeof signedBlock>[0], signers = FOUR) =>
+      state.applyBlock(signedBlock(payload, signers), state.agreedBlocks)
+    fold(genesis(ids(FOUR), utf8('checkpoints')))
+    const dueOf = () => state.dueCheckpoint
+    fold(opaque(new Uint8Array(6_000)))
+    assert.ok(dueOf() === undefined, 'under the bound')
+    fold(opaque(new Uint8Array(6_000)))
+    const due = dueOf()
+    assert.ok(due !== undefined, 'past the bound after 3 blocks, far from 1,000')
+    assert.equal(due.position, 3)
+    // Set once: more bytes do not move it.
+    fold(opaque(new Uint8Array(6_000)))
+    assert.deepEqual(dueOf(), due)
+    fold(checkpoint(encodeCheckpoint(due)))
+    assert.equal(state.epoch, 1)
+    assert.ok(dueOf() === undefined, 'the next epoch counts its own bytes')
+    fold(opaque(new Uint8Array(6_000)))
+    assert.ok(dueOf() === undefined)
+  })
+
+  it('resolveConfig refuses a negative checkpointBytes', () => {
+    assert.throws(() => resolveConfig({ checkpointBytes: -1 }), /checkpointBytes/)
+    assert.equal(resolveConfig({}).checkpointBytes, 0)
+  })
+
   it('a checkpoint of another epoch, or whose digest is not ours, is a warning', () => {
     const { state, fold } = founded(2)
     fold(opaque(utf8('one')))

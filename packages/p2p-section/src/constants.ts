@@ -109,6 +109,13 @@ export const EPOCH_DRAIN_MS = 60_000
  * supermajority decision, and the members that find it due hold their payloads for it.
  */
 export const CHECKPOINT_BLOCKS = 1_000
+
+/**
+ * An epoch's checkpoint also falls due once its agreed observations reach this many bytes (a proxy
+ * of its graph's size: large payloads fill memory with few blocks); 0 turns this trigger off. The
+ * same at every member, as `CHECKPOINT_BLOCKS`.
+ */
+export const CHECKPOINT_BYTES = 64 * 1024 * 1024
 /** A long-lived inbound stream with no request for this long is closed (the partner reopens). */
 export const IDLE_STREAM_TIMEOUT_MS = 60_000
 /** Opening a stream (dial included). */

@@ -5,7 +5,7 @@
  * restart from fresh JoinInfo when the ticket goes stale in our own replay, when every member
  * refused, or after `candidateTimeoutMs` without progress.
  */
-import { NEVER } from '../defaults.js'
+import { checkpointRuleOf, NEVER } from '../defaults.js'
 import { bytesEqual, type PublicId, sortIds } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import { solvePow } from '../join/pow.js'
@@ -149,7 +149,7 @@ export class Joiner {
       info.record,
       this.ctx.config.historyWindow,
       this.ctx.ids,
-      this.ctx.config.checkpointBlocks,
+      checkpointRuleOf(this.ctx.config),
     )
     // Already a member there (our Add was agreed while our replay lagged): no ticket; the machine
     // takes us in from this chain (`Membership.joinedByChain`).
@@ -268,13 +268,13 @@ export class Joiner {
    */
   private construct(step: Step, best: NonNullable<Attempt['best']>): void {
     const { info, verified } = best
-    const { historyWindow, checkpointBlocks } = this.ctx.config
+    const { historyWindow } = this.ctx.config
     const start = SectionState.atLastCheckpoint(
       info.record,
       info.chain,
       historyWindow,
       this.ctx.ids,
-      checkpointBlocks,
+      checkpointRuleOf(this.ctx.config),
     )
     if (start !== undefined) this.ctx.state = start
     const state = this.ctx.state

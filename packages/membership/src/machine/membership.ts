@@ -10,7 +10,7 @@
 
 import type { BudgetView } from '../budget.js'
 import type { MembershipConfig } from '../defaults.js'
-import { NEVER, resolveConfig } from '../defaults.js'
+import { checkpointRuleOf, NEVER, resolveConfig } from '../defaults.js'
 import { ed25519PeerIds, mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'
 import type { Block, Observation, PublicId, SecretId } from '../engine-exports.js'
 import { bytesEqual, checkpoint, sortIds } from '../engine-exports.js'
@@ -175,7 +175,7 @@ export class Membership {
       init.record,
       config.historyWindow,
       init.ids ?? idsFor(init.us),
-      config.checkpointBlocks,
+      checkpointRuleOf(config),
     )
     return new Membership(init, state.sectionId, 'member', state)
   }
@@ -195,7 +195,7 @@ export class Membership {
     if (init.elections !== undefined && init.elections.length !== init.blocks.length) {
       throw new MembershipError('InvalidArgument', 'one election per block, or none')
     }
-    let state = new SectionState(init.record, config.historyWindow, ids, config.checkpointBlocks)
+    let state = new SectionState(init.record, config.historyWindow, ids, checkpointRuleOf(config))
     if (init.chain !== undefined) {
       verifyChain(state.sectionId, init.record, init.chain, { ids })
       const start = SectionState.atLastCheckpoint(
@@ -203,7 +203,7 @@ export class Membership {
         init.chain,
         config.historyWindow,
         ids,
-        config.checkpointBlocks,
+        checkpointRuleOf(config),
       )
       if (start === undefined) throw new MembershipError('InvalidArgument', 'the chain holds no checkpoint')
       state = start
@@ -603,7 +603,7 @@ export class Membership {
       verified.chain,
       this.ctx.config.historyWindow,
       this.ctx.ids,
-      this.ctx.config.checkpointBlocks,
+      checkpointRuleOf(this.ctx.config),
     )
     if (start === undefined || start.epoch <= state.epoch || !start.isMember(ourName)) return
     this.ctx.state = start
@@ -831,13 +831,13 @@ export class Membership {
     const role = this.ctx.role
     const joining = role === 'outsider' || role === 'requesting' || role === 'candidate' || role === 'ready'
     if (verified === undefined || !joining || !verified.isMember(ourName)) return
-    const { historyWindow, checkpointBlocks } = this.ctx.config
+    const { historyWindow } = this.ctx.config
     const start = SectionState.atLastCheckpoint(
       verified.record,
       verified.chain,
       historyWindow,
       this.ctx.ids,
-      checkpointBlocks,
+      checkpointRuleOf(this.ctx.config),
     )
     const member = start?.member(ourName)
     if (start === undefined || member === undefined) {

@@ -95,6 +95,14 @@ export interface FoldResult {
   readonly warnings: readonly FoldWarning[]
 }
 
+/** When an epoch's checkpoint falls due (docs/epochs.md §1): whichever comes first. */
+export interface CheckpointRule {
+  /** Agreed blocks of the epoch (0: no block trigger). */
+  readonly blocks: number
+  /** Bytes of the epoch's agreed observations, a proxy of its graph's size (0: no size trigger). */
+  readonly bytes: number
+}
+
 export class SectionState {
   readonly sectionId: Uint8Array
   private seqValue = 0
@@ -116,8 +124,11 @@ export class SectionState {
   private epochValue = 0
   private epochStartValue = 0
   private lastCheckpoint: Checkpoint | undefined
-  /** The checkpoint this epoch's blocks call for, once `checkpointBlocks` of them are folded. */
+  /** The checkpoint this epoch's blocks call for, once the rule's blocks or bytes are folded. */
   private due: Checkpoint | undefined
+  /** The encoded observations of this epoch's blocks, in bytes (the size trigger). */
+  private epochBytes = 0
+  private readonly checkpointRule: CheckpointRule
   /** The voters the current epoch's engine is built from (epoch 0: the genesis record's group). */
   private epochVotersValue: PublicId[]
   /** The current epoch's genesis related info: the record's, then the last checkpoint's bytes. */
@@ -128,9 +139,13 @@ export class SectionState {
     /** How many recent history digests to keep (Ready names one of them). */
     private readonly historyWindow = 256,
     readonly ids: PeerIdDecoder = mockPeerIds,
-    /** An epoch's blocks before its checkpoint is due (0: none is ever due). */
-    private readonly checkpointBlocks = 0,
+    /**
+     * When an epoch's checkpoint is due: after `blocks` agreed blocks, or once its blocks' bytes
+     * reach `bytes` (0: that trigger is off); a number is the blocks alone (0: none is ever due).
+     */
+    checkpoint: number | CheckpointRule = 0,
   ) {
+    this.checkpointRule = typeof checkpoint === 'number' ? { blocks: checkpoint, bytes: 0 } : checkpoint
     this.sectionId = sectionIdOf(record)
     this.headValue = this.sectionId
     this.history = sha256(HISTORY_DOMAIN, this.sectionId)
@@ -150,7 +165,7 @@ export class SectionState {
     chain: readonly ChainEntry[],
     historyWindow = 256,
     ids: PeerIdDecoder = mockPeerIds,
-    checkpointBlocks = 0,
+    checkpoint: number | CheckpointRule = 0,
   ): SectionState | undefined {
     // Only a checkpoint the fold accepted starts an epoch: find the last such entry first.
     const probe = new SectionState(record, 1, ids)
@@ -161,7 +176,7 @@ export class SectionState {
       if (probe.epoch !== epoch) last = index
     })
     if (last < 0) return undefined
-    const state = new SectionState(record, historyWindow, ids, checkpointBlocks)
+    const state = new SectionState(record, historyWindow, ids, checkpoint)
     for (const entry of chain.slice(0, last + 1)) state.applyChainEntry(entry)
     // The digests a chain-only fold passed through are not the section's; the epoch's start is.
     state.recentHistory.clear()
@@ -216,7 +231,7 @@ export class SectionState {
   }
 
   /**
-   * The checkpoint members vote for now: set once `checkpointBlocks` blocks of the epoch are folded
+   * The checkpoint members vote for now: set once the rule's blocks (or bytes) of the epoch are folded
    * (a function of the agreed sequence alone, so the same bytes everywhere), until one is folded.
    */
   get dueCheckpoint(): Checkpoint | undefined {
@@ -337,7 +352,8 @@ export class SectionState {
       const base = { change, observation, proofs: block.proofs, position }
       result = this.applyChange(batchedWithPrevious === undefined ? base : { ...base, batchedWithPrevious })
     }
-    if (this.checkpointBlocks > 0 && this.agreed === this.epochStartValue + this.checkpointBlocks) {
+    this.epochBytes += observation.length
+    if (this.due === undefined && this.checkpointCalledFor()) {
       this.due = {
         epoch: this.epochValue,
         position: this.agreed,
@@ -346,6 +362,14 @@ export class SectionState {
       }
     }
     return result
+  }
+
+  /** The rule's blocks or bytes are reached in this epoch (a function of its agreed blocks alone). */
+  private checkpointCalledFor(): boolean {
+    const { blocks, bytes } = this.checkpointRule
+    return (
+      (blocks > 0 && this.agreed - this.epochStartValue >= blocks) || (bytes > 0 && this.epochBytes >= bytes)
+    )
   }
 
   /**
@@ -492,6 +516,7 @@ export class SectionState {
         this.epochValue++
         this.epochStartValue = position + 1
         this.due = undefined
+        this.epochBytes = 0
         this.epochVotersValue = this.memberIds()
         this.epochInfo = change.payload
         // The epoch-start digest: from the checkpoint alone, so a newcomer starting there has it.

@@ -95,8 +95,9 @@ export interface ParsecSectionInit {
   /**
    * Epochs (docs/epochs.md): every `checkpointBlocks` agreed blocks the members agree a checkpoint
    * and start a new engine, so memory and disk stay bounded (the membership machine's
-   * `checkpointBlocks`, set through `membership`: 1,000 by default, 0 runs without epochs; every
-   * member of a section must use the same value). The retired
+   * `checkpointBlocks`, set through `membership`: 1,000 by default, 0 runs without epochs; and
+   * `checkpointBytes`, 64 MiB by default (0 when `checkpointBlocks` is 0): also once an epoch's
+   * agreed payloads reach it; every member of a section must use the same values). The retired
    * engine serves members that have not switched for `epochDrainMs` (default 60 s), then its graph
    * is dropped from memory and from the store.
    */

@@ -535,7 +535,13 @@ export class ParsecSectionService
         },
       },
       {
-        config: { announceIntervalMs, checkpointBlocks: C.CHECKPOINT_BLOCKS, ...init.membership },
+        config: {
+          announceIntervalMs,
+          checkpointBlocks: C.CHECKPOINT_BLOCKS,
+          // `checkpointBlocks: 0` alone turns epochs off, the size trigger with them.
+          checkpointBytes: init.membership?.checkpointBlocks === 0 ? 0 : C.CHECKPOINT_BYTES,
+          ...init.membership,
+        },
         tickMs: init.membershipTickMs ?? C.MEMBERSHIP_TICK_MS,
         addrs: () => advertisedAddrs(components, init.announce),
       },
