@@ -2,14 +2,15 @@
  * What the machine's parts share: identity, configuration, the clock reading, our role, the agreed
  * state and the policy, plus the small helpers every part uses to write a Step.
  */
-import type { MembershipConfig } from '../defaults.js'
+import { checkpointRuleOf, type MembershipConfig } from '../defaults.js'
 import type { PeerIdDecoder } from '../encoding/peer-ids.js'
 import type { PublicId, SecretId } from '../engine-exports.js'
 import { MembershipError } from '../errors.js'
 import type { AdmissionPolicy } from '../join/policies.js'
-import type { SectionState } from '../state/section-state.js'
+import type { GenesisRecord } from '../state/genesis-record.js'
+import { type ChainEntry, SectionState } from '../state/section-state.js'
 import { decodeMessageOf, encodeMessage, type MembershipMessage, type MessageKind } from '../wire/messages.js'
-import type { FaultKind, Step } from './step.js'
+import type { EpochStart, FaultKind, Step } from './step.js'
 
 /** Our own place in the section's life. */
 export type Role =
@@ -78,5 +79,33 @@ export function decodeFrom<K extends MessageKind>(
     if (!(error instanceof MembershipError)) throw error
     fault(step, from, 'MalformedMessage', `${kind}: ${error.code}: ${error.detail}`)
     return undefined
+  }
+}
+
+/**
+ * A verified chain's state at its last checkpoint, with our config (undefined when no checkpoint
+ * of the chain started an epoch): where a joiner or a rebased member starts.
+ */
+export function stateAtLastCheckpoint(
+  ctx: MachineContext,
+  record: GenesisRecord,
+  chain: readonly ChainEntry[],
+): SectionState | undefined {
+  return SectionState.atLastCheckpoint(
+    record,
+    chain,
+    ctx.config.historyWindow,
+    ctx.ids,
+    checkpointRuleOf(ctx.config),
+  )
+}
+
+/** Where the engine of `state`'s current epoch starts (what `construct`, `newEpoch` and `rebase` carry). */
+export function epochStartOf(state: SectionState): EpochStart {
+  return {
+    epoch: state.epoch,
+    genesis: state.epochVoters,
+    relatedInfo: state.epochRelatedInfo,
+    start: state.epochStart,
   }
 }

@@ -21,7 +21,14 @@ import {
   signReady,
 } from '../wire/messages.js'
 import { type AdmissionRecord, ticketDigest } from '../wire/records.js'
-import { decodeFrom, fault, type MachineContext, send } from './context.js'
+import {
+  decodeFrom,
+  epochStartOf,
+  fault,
+  type MachineContext,
+  send,
+  stateAtLastCheckpoint,
+} from './context.js'
 import type { Step } from './step.js'
 
 /** Contacts a joiner keeps: discovery answers are unauthenticated, so they are bounded. */
@@ -268,25 +275,11 @@ export class Joiner {
    */
   private construct(step: Step, best: NonNullable<Attempt['best']>): void {
     const { info, verified } = best
-    const { historyWindow } = this.ctx.config
-    const start = SectionState.atLastCheckpoint(
-      info.record,
-      info.chain,
-      historyWindow,
-      this.ctx.ids,
-      checkpointRuleOf(this.ctx.config),
-    )
+    const start = stateAtLastCheckpoint(this.ctx, info.record, info.chain)
     if (start !== undefined) this.ctx.state = start
     const state = this.ctx.state
     if (state === undefined) return
-    step.engine.push({
-      kind: 'construct',
-      genesis: state.epochVoters,
-      section: verified.memberIds(),
-      epoch: state.epoch,
-      start: state.epochStart,
-      relatedInfo: state.epochRelatedInfo,
-    })
+    step.engine.push({ kind: 'construct', section: verified.memberIds(), ...epochStartOf(state) })
   }
 
   /** The verified chain's last checkpoint is of a later epoch than the one our engine replays. */
@@ -304,14 +297,7 @@ export class Joiner {
   crossedCheckpoint(step: Step): void {
     const state = this.ctx.state
     if (!this.engineBuilt || state === undefined) return
-    step.engine.push({
-      kind: 'construct',
-      genesis: state.epochVoters,
-      section: state.memberIds(),
-      epoch: state.epoch,
-      start: state.epochStart,
-      relatedInfo: state.epochRelatedInfo,
-    })
+    step.engine.push({ kind: 'construct', section: state.memberIds(), ...epochStartOf(state) })
     const server = this.attempt?.server
     if (server !== undefined && (this.ctx.role === 'candidate' || this.ctx.role === 'ready'))
       step.engine.push({ kind: 'catchUp', from: server })

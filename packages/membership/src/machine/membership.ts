@@ -24,7 +24,17 @@ import { verifyChain } from '../state/verify-chain.js'
 import { encodeMessage, type Invitation, type JoinInfo, KIND_NAMES, signAnnounce } from '../wire/messages.js'
 import { encodeCheckpoint } from '../wire/records.js'
 import { Admissions } from './admissions.js'
-import { decodeFrom, fault, isVoter, type MachineContext, type Role, requireState, send } from './context.js'
+import {
+  decodeFrom,
+  epochStartOf,
+  fault,
+  isVoter,
+  type MachineContext,
+  type Role,
+  requireState,
+  send,
+  stateAtLastCheckpoint,
+} from './context.js'
 import { Deferrals } from './deferrals.js'
 import { Departures } from './departures.js'
 import { Joiner } from './joiner.js'
@@ -413,7 +423,7 @@ export class Membership {
       this.votes.forgetDecided(block.payload)
       this.onFold(result, at, step)
       if (state.epoch === epoch) continue
-      if (this.onNewEpoch(at, step)) this.votes.recast(step)
+      if (this.onNewEpoch(step)) this.votes.recast(step)
       if (i + 1 < list.length) {
         const detail = `OldEpochBlocks: ${list.length - i - 1} after the checkpoint at ${at}`
         step.warnings.push({ kind: 'Dropped', detail })
@@ -598,13 +608,7 @@ export class Membership {
       this.confirmRemoval(from, bytes, step)
       return
     }
-    const start = SectionState.atLastCheckpoint(
-      info.record,
-      verified.chain,
-      this.ctx.config.historyWindow,
-      this.ctx.ids,
-      checkpointRuleOf(this.ctx.config),
-    )
+    const start = stateAtLastCheckpoint(this.ctx, info.record, verified.chain)
     if (start === undefined || start.epoch <= state.epoch || !start.isMember(ourName)) return
     this.ctx.state = start
     this.aheadAsked.clear()
@@ -615,13 +619,7 @@ export class Membership {
       if (member.id.name !== ourName)
         this.liveness.track(member.id.name, this.ctx.now, true, member.addedAtBlock)
     }
-    step.engine.push({
-      kind: 'rebase',
-      epoch: start.epoch,
-      genesis: start.epochVoters,
-      relatedInfo: start.epochRelatedInfo,
-      start: start.epochStart,
-    })
+    step.engine.push({ kind: 'rebase', ...epochStartOf(start) })
   }
 
   /**
@@ -794,23 +792,18 @@ export class Membership {
   }
 
   /**
-   * The Checkpoint block at `position` started a new epoch (docs/epochs.md §2, §4). A voter tells
+   * The Checkpoint block just folded started a new epoch (docs/epochs.md §2, §4). A voter tells
    * its host to switch engines (true: its undecided votes are then re-cast in the step); a
    * joiner still replaying as an observer rebuilds its observer engine in the new epoch and pulls
    * from its server again. A removed peer does neither: its old engine drains.
    */
-  private onNewEpoch(position: number, step: Step): boolean {
+  private onNewEpoch(step: Step): boolean {
     const state = requireState(this.ctx)
     if (isVoter(this.ctx)) {
       // Decisions of the old engine after this switch must not reach `decision()` either.
       this.liveness.newEpoch()
-      step.engine.push({
-        kind: 'newEpoch',
-        epoch: state.epoch,
-        genesis: state.epochVoters,
-        relatedInfo: state.epochRelatedInfo,
-        start: position + 1,
-      })
+      // The checkpoint folded set the state's epoch start to the position after it.
+      step.engine.push({ kind: 'newEpoch', ...epochStartOf(state) })
       return true
     }
     if (this.ctx.role !== 'draining' && this.ctx.role !== 'removed') this.joiner.crossedCheckpoint(step)
@@ -831,27 +824,14 @@ export class Membership {
     const role = this.ctx.role
     const joining = role === 'outsider' || role === 'requesting' || role === 'candidate' || role === 'ready'
     if (verified === undefined || !joining || !verified.isMember(ourName)) return
-    const { historyWindow } = this.ctx.config
-    const start = SectionState.atLastCheckpoint(
-      verified.record,
-      verified.chain,
-      historyWindow,
-      this.ctx.ids,
-      checkpointRuleOf(this.ctx.config),
-    )
+    const start = stateAtLastCheckpoint(this.ctx, verified.record, verified.chain)
     const member = start?.member(ourName)
     if (start === undefined || member === undefined) {
       this.joiner.replayOurAdd(from, step)
       return
     }
     this.ctx.state = start
-    step.engine.push({
-      kind: 'rebase',
-      epoch: start.epoch,
-      genesis: start.epochVoters,
-      relatedInfo: start.epochRelatedInfo,
-      start: start.epochStart,
-    })
+    step.engine.push({ kind: 'rebase', ...epochStartOf(start) })
     this.becomeMember(member.addedAtBlock, step)
   }
 
