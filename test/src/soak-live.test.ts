@@ -44,16 +44,18 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
     assert.ok(report.events >= EVENTS, `events ${report.events}`)
     assert.ok(report.blocks > 0, `blocks ${report.blocks}`)
     // 21 marks (1%, then every 5%); marks passed during one reading share a sample.
-    const samples: { events: number; rssBytes: number[]; diskBytes: number[] }[] = report.samples
+    const samples: { events: number; rssBytes: number[]; heapUsedBytes: number[]; diskBytes: number[] }[] =
+      report.samples
     assert.ok(samples.length >= 3 && samples.length <= 21, `samples ${samples.length}`)
     assert.ok(samples[0].events < EVENTS, `first sample at ${samples[0].events}`)
     assert.ok(samples[samples.length - 1].events >= EVENTS)
     samples.forEach((sample, i) => {
-      assert.deepEqual(Object.keys(sample), ['events', 'rssBytes', 'diskBytes'])
+      assert.deepEqual(Object.keys(sample), ['events', 'rssBytes', 'heapUsedBytes', 'diskBytes'])
       if (i > 0) assert.ok(sample.events > samples[i - 1].events, `sample ${i} events not increasing`)
       assert.equal(sample.rssBytes.length, PEERS)
       assert.equal(sample.diskBytes.length, PEERS)
       assert.ok(sample.rssBytes.every((b) => Number.isInteger(b) && b > 0))
+      assert.ok(sample.heapUsedBytes.every((b, k) => Number.isInteger(b) && b > 0 && b < sample.rssBytes[k]))
       assert.ok(sample.diskBytes.every((b) => Number.isInteger(b) && b > 0))
     })
   })

@@ -36,7 +36,7 @@ ${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): ea
 'start --checkpoint-blocks C' (default ${DEFAULT_CHECKPOINT_BLOCKS.toLocaleString('en-US')}): every C agreed blocks the section agrees a checkpoint
 and starts a new epoch, dropping the old gossip graph (docs/epochs.md). --no-epochs runs without
 epochs, for the comparison.
-Every peer's RSS (GET /status memory) and the size of its data directory on disk (what du counts)
+Every peer's RSS and JavaScript heap in use (GET /status memory) and the size of its data directory on disk (what du counts)
 are sampled when the events pass 1% of E, then 5%, 10%, ... 100% of E (marks passed between two
 readings, 200 ms apart, share a sample). Voting then stops;
 once no peer has undecided votes and all delivered as many blocks (at most 120 s), every peer's
@@ -44,7 +44,7 @@ delivered blocks are compared through a digest of their agreed content (those al
 keep: the last R).
 Progress goes to stderr; stdout gets a table of the samples or, with --json, exactly one line:
 {"peers": N, "agreed": bool, "events": e, "blocks": b,
- "samples": [{"events": e, "rssBytes": [per peer], "diskBytes": [per peer]}, ...]}
+ "samples": [{"events": e, "rssBytes": [per peer], "heapUsedBytes": [per peer], "diskBytes": [per peer]}, ...]}
 agreed: every peer delivered the same blocks in the same order; events: the events created (eventsCreated) at the
 end; blocks: the blocks every peer delivered.
 Exit status: 0 when the peers agreed and every vote was delivered, 1 otherwise, 2 on bad arguments.`
@@ -62,6 +62,8 @@ export interface SoakSample {
   /** The events created (the largest eventsCreated among the peers) when the sample was read. */
   readonly events: number
   readonly rssBytes: number[]
+  /** The JavaScript heap in use (no collection forced): tells live objects from what RSS keeps. */
+  readonly heapUsedBytes: number[]
   readonly diskBytes: number[]
 }
 
@@ -234,7 +236,12 @@ export const soakLiveCommand = {
         deliveredEverywhere = Math.min(...statuses.map((s) => s.deliveredBlocks))
         if (now >= pending[0]) {
           const diskBytes = await Promise.all(section.peers.map((peer) => diskUsage(peer.dataDir)))
-          const sample = { events: now, rssBytes: statuses.map((s) => s.memory.rssBytes), diskBytes }
+          const sample = {
+            events: now,
+            rssBytes: statuses.map((s) => s.memory.rssBytes),
+            heapUsedBytes: statuses.map((s) => s.memory.heapUsedBytes),
+            diskBytes,
+          }
           samples.push(sample)
           while (pending.length > 0 && pending[0] <= now) pending.shift()
           const seconds = (Date.now() - t0) / 1000
