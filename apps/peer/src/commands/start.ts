@@ -841,12 +841,15 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   process.stdin.destroy()
   clearTimeout(forceTimer)
   const result = exitCode(code, failure, removal, leaveFailed, sectionId)
-  // Stopped cleanly: a signal now (while the last handles close) exits with this result, not as forced.
+  // Stopped cleanly: a signal now exits with this result, not as forced; and we exit at the next
+  // turn rather than when the event loop drains, since Node closes its signal handles while it
+  // tears down: a supervisor's repeated SIGTERM then killed us by the default action (CI, once).
   process.off('SIGINT', force)
   process.off('SIGTERM', force)
   const done = (): void => process.exit(result)
   process.once('SIGINT', done)
   process.once('SIGTERM', done)
+  setImmediate(done)
   return result
 }
 
