@@ -10,9 +10,15 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Logger, PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { isSectionError } from '../src/errors.js'
+import { publicIdFromPeerId } from '../src/identity.js'
 import { SnapshotChunk, SnapshotRequest } from '../src/pb/snapshot.js'
 import type { SnapshotHook } from '../src/section/api.js'
-import { SnapshotFetch, type SnapshotSource } from '../src/section/snapshot-fetch.js'
+import {
+  SnapshotFetch,
+  type SnapshotFetchResult,
+  type SnapshotSource,
+} from '../src/section/snapshot-fetch.js'
+import { SnapshotNewcomer } from '../src/section/snapshot-newcomer.js'
 import { Snapshots } from '../src/section/snapshots.js'
 import {
   type DigestReport,
@@ -193,7 +199,9 @@ describe("a newcomer's fetch", () => {
   const digest = sha256(state)
 
   /** A source where each peer answers per `behaviour`; counts the fetches each got. */
-  function source(behaviour: Map<string, 'honest' | 'liar' | 'bad-bytes' | 'not-ready' | 'down'>) {
+  function source(
+    behaviour: Map<string, 'honest' | 'liar' | 'bad-bytes' | 'not-ready' | 'unknown' | 'down'>,
+  ) {
     const fetched = new Map<string, number>()
     const rounds = { count: 0 }
     const src: SnapshotSource = {
@@ -201,6 +209,7 @@ describe("a newcomer's fetch", () => {
         const kind = behaviour.get(peer.toString())
         if (kind === 'down') throw Object.assign(new Error('refused'), { name: 'UnsupportedProtocolError' })
         if (kind === 'not-ready') return { status: 'not-ready' }
+        if (kind === 'unknown') return { status: 'unknown' }
         return { status: 'ok', digest: kind === 'liar' ? sha256(bytes('a lie')) : digest }
       },
       async fetch(peer) {
@@ -244,6 +253,7 @@ describe("a newcomer's fetch", () => {
     const { fetch, installed, mismatches, failures } = newcomer(src)
     const done = await fetch.run(24, [us, bad, good, liar, other], us, new AbortController().signal)
     assert.ok(done !== undefined)
+    assert.ok(done.kind === 'installed')
     assert.equal(done.from.toString(), good.toString())
     assert.deepEqual(installed, [{ position: 24, state }])
     assert.deepEqual(mismatches, [bad.toString()])
@@ -263,7 +273,8 @@ describe("a newcomer's fetch", () => {
     const run = fetch.run(24, [us, a, b, c], us, new AbortController().signal)
     // b delivers the checkpoint a moment later: f+1 = 2 agree.
     setTimeout(() => behaviour.set(b.toString(), 'honest'), 20)
-    assert.equal((await run)?.position, 24)
+    const done = await run
+    assert.equal(done?.kind === 'installed' ? done.position : undefined, 24)
     assert.equal(installed.length, 1)
 
     const stuck = new Map<string, 'not-ready'>([a, b, c].map((p) => [p.toString(), 'not-ready']))
@@ -273,5 +284,111 @@ describe("a newcomer's fetch", () => {
     setTimeout(() => controller.abort(), 20)
     assert.equal(await running, undefined)
     assert.equal(never.installed.length, 0)
+  })
+
+  it('gives up once too many voters no longer hold the state for f+1 to report it', async () => {
+    const [us, a, b, c] = await peers(4)
+    // f+1 = 2 of 4: with two of the three others past it, one is left.
+    const behaviour = new Map<string, 'honest' | 'unknown'>([
+      [a.toString(), 'honest'],
+      [b.toString(), 'unknown'],
+      [c.toString(), 'unknown'],
+    ])
+    const { fetch, installed } = newcomer(source(behaviour).src)
+    const done = await fetch.run(24, [us, a, b, c], us, new AbortController().signal)
+    assert.deepEqual(done, { kind: 'gone' })
+    assert.equal(installed.length, 0)
+  })
+})
+
+describe("a newcomer's state across checkpoints", () => {
+  /** A fetch that resolves when the test says; the journal's hold and release, recorded. */
+  function harness(us: PeerId) {
+    const runs: { position: number; resolve: (result: SnapshotFetchResult | undefined) => void }[] = []
+    const journal: string[] = []
+    const emitted: string[] = []
+    const newcomer = new SnapshotNewcomer(
+      {
+        run: (position: number) =>
+          new Promise<SnapshotFetchResult | undefined>((resolve) => runs.push({ position, resolve })),
+      },
+      {
+        hold: (from: number) => void journal.push(`hold ${from}`),
+        release: () => void journal.push('release'),
+      },
+      { installed: () => {} },
+      { emit: (type: string) => void emitted.push(type), protocolFault: () => {}, linkError: () => {} },
+      us,
+      silent,
+    )
+    return { newcomer, runs, journal, emitted }
+  }
+  const installedAt = async (position: number, from: PeerId): Promise<SnapshotFetchResult> => ({
+    kind: 'installed',
+    position,
+    bytes: 1,
+    from,
+    digest: new Uint8Array(32),
+  })
+  const settle = () => new Promise((resolve) => setImmediate(resolve))
+
+  it('goes on fetching across a checkpoint, then releases every block held since its start', async () => {
+    const members = await peers(4)
+    const voters = members.map(publicIdFromPeerId)
+    const { newcomer, runs, journal, emitted } = harness(members[0])
+    newcomer.begin(100, voters)
+    newcomer.crossed(130, voters)
+    newcomer.crossed(160, voters)
+    assert.deepEqual(
+      runs.map((r) => r.position),
+      [99],
+      'one fetch, not one per checkpoint crossed',
+    )
+    runs[0].resolve(await installedAt(99, members[1]))
+    await settle()
+    assert.deepEqual(journal, ['hold 100', 'release'])
+    assert.deepEqual(emitted, ['snapshot:installed'])
+    assert.deepEqual(newcomer.status, {
+      state: 'installed',
+      position: 99,
+      bytes: 1,
+      from: members[1].toString(),
+    })
+  })
+
+  it('fetches the state at the last checkpoint crossed once the first is gone', async () => {
+    const members = await peers(4)
+    const voters = members.map(publicIdFromPeerId)
+    const { newcomer, runs, journal } = harness(members[0])
+    newcomer.begin(100, voters)
+    newcomer.crossed(130, voters)
+    newcomer.crossed(160, voters)
+    runs[0].resolve({ kind: 'gone' })
+    await settle()
+    assert.deepEqual(
+      runs.map((r) => r.position),
+      [99, 159],
+    )
+    assert.deepEqual(journal, ['hold 100', 'hold 160'], 'the blocks before 160 are dropped, later ones kept')
+    runs[1].resolve(await installedAt(159, members[2]))
+    await settle()
+    assert.deepEqual(journal.at(-1), 'release')
+  })
+
+  it('waits for the next checkpoint when the state is gone and none was crossed yet', async () => {
+    const members = await peers(4)
+    const voters = members.map(publicIdFromPeerId)
+    const { newcomer, runs, journal } = harness(members[0])
+    newcomer.begin(100, voters)
+    runs[0].resolve({ kind: 'gone' })
+    await settle()
+    assert.equal(runs.length, 1)
+    assert.equal(newcomer.status?.state, 'fetching')
+    newcomer.crossed(130, voters)
+    assert.deepEqual(
+      runs.map((r) => r.position),
+      [99, 129],
+    )
+    assert.deepEqual(journal, ['hold 100', 'hold 130'])
   })
 })

@@ -289,11 +289,11 @@ export class Journal {
   }
 
   /**
-   * The application's state is being installed: `block` events wait until `release`. Anything
-   * held already is dropped (a rebase: the state installed covers it).
+   * The application's state before `from` is being installed: `block` events wait until
+   * `release`. Blocks held already before `from` are dropped (the state installed covers them).
    */
-  hold(): void {
-    this.held = []
+  hold(from: number): void {
+    this.held = (this.held ?? []).filter((block) => block.position >= from)
   }
 
   /** The state is installed (or no longer awaited): the held blocks' events, in order. */

@@ -4,14 +4,15 @@
  * voters for their digest, accepts one once f+1 of them reported it (snapshot-quorum.ts), fetches
  * the state from one that did, checks it with `digestOf` (other bytes are a fault of that member's:
  * the next one is tried), and installs it. While fewer than f+1 agree (members still delivering Q,
- * or unreachable) it asks again after a backoff (capped exponential), until it succeeds or is
- * aborted.
+ * or unreachable) it asks again after a backoff (capped exponential), until it succeeds, is
+ * aborted, or too many voters no longer hold the state for f+1 to report it (members keep the last
+ * two checkpoints' states): the newcomer then fetches a later one.
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import { equals } from 'uint8arrays'
 import { Backoff } from '../scheduler.js'
 import type { DigestReport } from '../snapshot.js'
-import { agreedDigest, type DigestAnswer } from '../snapshot-quorum.js'
+import { agreedDigest, type DigestAnswer, reportsNeeded } from '../snapshot-quorum.js'
 import type { SnapshotHook, SnapshotInstalled } from './api.js'
 
 /** Where digests and states come from (the snapshot protocol; a fake in tests). */
@@ -28,6 +29,12 @@ export interface SnapshotFetchEvents {
   /** Asking or fetching from `peer` failed (sorted into faults and link errors by the caller). */
   failed(peer: PeerId, error: unknown): void
 }
+
+/** How a fetch ended (undefined: aborted). */
+export type SnapshotFetchResult =
+  | (SnapshotInstalled & { readonly kind: 'installed'; readonly digest: Uint8Array })
+  /** Fewer than f+1 voters still hold the state at that checkpoint: it can no longer be trusted. */
+  | { readonly kind: 'gone' }
 
 export interface SnapshotFetchOptions {
   readonly retryMs: number
@@ -61,15 +68,15 @@ export class SnapshotFetch {
 
   /**
    * Installs the state at `position` agreed by f+1 of `voters` (the checkpoint's voters; `us`
-   * among them is not asked but counts in n). Resolves with what was installed, or undefined once
-   * `signal` aborted.
+   * among them is not asked but counts in n). Resolves with what was installed, `gone` once too
+   * many voters answered that they no longer hold it, or undefined once `signal` aborted.
    */
   async run(
     position: number,
     voters: readonly PeerId[],
     us: PeerId,
     signal: AbortSignal,
-  ): Promise<(SnapshotInstalled & { readonly digest: Uint8Array }) | undefined> {
+  ): Promise<SnapshotFetchResult | undefined> {
     const names = voters.map((p) => p.toString())
     const others = voters.filter((p) => !p.equals(us))
     // Members that served bytes not matching the agreed digest: not asked for the state again.
@@ -77,11 +84,13 @@ export class SnapshotFetch {
     const backoff = new Backoff(this.options.retryMs, this.options.maxRetryMs)
     for (let round = 1; !signal.aborted; round++) {
       const answers: DigestAnswer[] = []
+      let notHeld = 0
       await Promise.all(
         others.map(async (peer) => {
           try {
             const report = await this.source.digest(peer, position)
             if (report.status === 'ok') answers.push({ peer: peer.toString(), digest: report.digest })
+            else if (report.status === 'unknown') notHeld++
           } catch (error) {
             if (!signal.aborted) this.events.failed(peer, error)
           }
@@ -89,6 +98,11 @@ export class SnapshotFetch {
       )
       if (signal.aborted) return undefined
       const agreed = agreedDigest(answers, names)
+      // 'unknown' is for good: the member delivered past the checkpoint and no longer keeps it.
+      if (agreed === undefined && others.length - notHeld < reportsNeeded(names.length)) {
+        this.log('snapshot %d: %d of %d voters no longer hold it', position, notHeld, names.length)
+        return { kind: 'gone' }
+      }
       if (agreed !== undefined) {
         const from = this.shuffle(
           others.filter((p) => agreed.from.includes(p.toString()) && !liars.has(p.toString())),
@@ -113,7 +127,7 @@ export class SnapshotFetch {
             this.log.error('the application failed to install the state at %d: %e', position, error)
             break
           }
-          return { position, bytes: state.length, from: peer, digest: agreed.digest }
+          return { kind: 'installed', position, bytes: state.length, from: peer, digest: agreed.digest }
         }
       }
       const wait = backoff.fail('members')
