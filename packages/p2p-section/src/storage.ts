@@ -22,6 +22,13 @@
  * 0), where it starts and what its engine is built from; epoch 0's events are under `events/`,
  * epoch e's under `epochs/<e>/events/`; a previous epoch's are deleted once its drain is over.
  *
+ * Compaction: LevelDB frees deleted records' space only when a compaction reaches them, so a
+ * store that deletes as much as it writes (epochs, block retention) swings between its live size
+ * and several times that. Once the records deleted since the last compaction reach a quarter of
+ * those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted in the
+ * background: the store stays within about a quarter of its live size, and each compaction
+ * rewrites at most four times what was deleted since the one before.
+ *
  * Storage format 5 (the record `/parsec/<section>/format` holds "5"): every record is sealed with
  * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
  * format 2, format 4 the `blocks-from` record (blocks before it dropped), format 5 the `epoch`
@@ -86,6 +93,10 @@ const WIDTH = 12
 const LOAD_BATCH = 1024
 /** Blocks deleted per batch by `dropBlocksBelow`. */
 const DROP_BATCH = 10_000
+/** The fewest deleted records a compaction waits for (a small store is not rewritten for a few). */
+const COMPACT_MIN_DELETES = 1_000
+/** A compaction once the deleted records reach this share of the live ones. */
+const COMPACT_DELETED_SHARE = 0.25
 
 /** Where the events of `epoch` are: epoch 0's where every store before epochs kept them. */
 function eventsList(epoch: number): string {
@@ -106,6 +117,11 @@ export class SectionStorage {
   private blocksStart = 0
   /** The current epoch's record (undefined: epoch 0), read by `load`, written by `saveEpoch`. */
   private current: StoredEpoch | undefined
+  /** Records stored (events and blocks, as loaded and written since) and deleted since the last compaction. */
+  private liveRecords = 0
+  private deletedRecords = 0
+  /** The compaction running in the background, if any (`settled` waits for it). */
+  private compaction: Promise<void> | undefined
 
   constructor(
     private readonly datastore: Datastore,
@@ -152,7 +168,9 @@ export class SectionStorage {
     this.checkOwner(unseal(ownerKey.toString(), await this.datastore.get(ownerKey)), owner)
     this.current = await this.readEpoch()
     onEpoch?.(this.current)
-    return this.readSealedList(eventsList(this.current?.epoch ?? 0), onEvents)
+    const events = await this.readSealedList(eventsList(this.current?.epoch ?? 0), onEvents)
+    this.liveRecords += events
+    return events
   }
 
   /** The current epoch (after `load`): undefined in epoch 0. */
@@ -247,7 +265,9 @@ export class SectionStorage {
         throw storageCorrupt(`stored record ${key.toString()} is damaged: ${JSON.stringify(text)}`)
     }
     this.blocksStart = start
-    return this.readSealedList('blocks', onBlocks, start)
+    const end = await this.readSealedList('blocks', onBlocks, start)
+    this.liveRecords += end - start
+    return end
   }
 
   /** The first stored block's position (after `loadBlocks`): blocks before it were dropped. */
@@ -540,7 +560,39 @@ export class SectionStorage {
   }
 
   /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
+  /** Resolves once no compaction runs (before the datastore closes). */
+  async settled(): Promise<void> {
+    await this.compaction
+  }
+
   private async write(writes: readonly Write[]): Promise<void> {
+    await this.writeBatch(writes)
+    let deleted = 0
+    for (const { value } of writes) if (value === undefined) deleted++
+    this.liveRecords = Math.max(0, this.liveRecords + writes.length - 2 * deleted)
+    this.deletedRecords += deleted
+    this.compactIfDue()
+  }
+
+  /** Compacts the section's key range in the background once enough was deleted (see above). */
+  private compactIfDue(): void {
+    const { datastore } = this
+    if (!(datastore instanceof LevelDatastore) || this.compaction !== undefined) return
+    if (this.deletedRecords < Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)) return
+    this.deletedRecords = 0
+    // Every key of ours is `${root}/...`; '0' follows '/'. A failed compaction costs only space.
+    // classic-level's, which `level` does not declare (nor has in a browser).
+    const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
+    if (typeof db.compactRange !== 'function') return
+    this.compaction = db
+      .compactRange(`${this.root}/`, `${this.root}0`)
+      .catch(() => {})
+      .finally(() => {
+        this.compaction = undefined
+      })
+  }
+
+  private async writeBatch(writes: readonly Write[]): Promise<void> {
     const { datastore } = this
     if (datastore instanceof LevelDatastore) {
       // datastore-level's batch cannot sync: write through its LevelDB.

@@ -774,6 +774,7 @@ export class ParsecSectionService
     this.tags.stop()
     await this.tags.settled()
     await this.journal.settled()
+    await this.storage?.settled()
   }
 
   // ---------------------------------------------------------------- application API
