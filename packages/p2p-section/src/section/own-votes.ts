@@ -22,6 +22,12 @@ export class OwnVotes {
     this.pending.delete(key(block.payload.payload))
   }
 
+  /** Whether a payload not delivered yet matches. */
+  some(match: (payload: Uint8Array) => boolean): boolean {
+    for (const payload of this.pending.values()) if (match(payload)) return true
+    return false
+  }
+
   /** The payloads not delivered yet, in the order voted. */
   open(): Uint8Array[] {
     return [...this.pending.values()]
