@@ -7,6 +7,13 @@
  *   query), `next` the position after the last one answered. `retainedFrom` is the first block the
  *   peer keeps (0 unless it runs with `--block-retention`): a `from` before it answers the blocks
  *   from `retainedFrom` on (the earlier ones are skipped; other members may keep them).
+ * - `POST /transactions` `{"txs": [HEX, ...]}` → 202 `{"accepted": n}` once every transaction is in
+ *   a voted batch (`section.submit`, Single-mode sections; 409 `TransactionsNeedSingleMode` in a
+ *   Supermajority one, 429 `TransactionQueueFull` when the peer holds too many not yet voted)
+ * - `GET /transactions?from=N&limit=M&wait=MS` → `{"from", "next", "retainedFrom", "transactions":
+ *   [{"position", "index", "tx", "proposer", "deliveredAt"}]}`: the transactions of the delivered
+ *   blocks kept from position `from` on, whole blocks until at least `limit` of them; `next` is
+ *   the position to ask from next (long-polls with wait for a block at or after `from`)
  * - `GET /status` → the section status and its membership status (`self`, `members`: the agreed
  *   voters, `seq` and `head` of the membership chain, `candidates`, `suspected`) plus `{"listen",
  *   "api", "uptimeMs", "memory"}`; `?gc=1` runs a full garbage collection before reading the memory
@@ -87,9 +94,10 @@ class ApiError extends Error {
   }
 }
 
-const ROUTES: Record<string, string> = {
+const ROUTES: Record<string, string | readonly string[]> = {
   '/votes': 'POST',
   '/blocks': 'GET',
+  '/transactions': ['POST', 'GET'],
   '/status': 'GET',
   '/leave': 'POST',
   '/health': 'GET',
@@ -222,6 +230,42 @@ export function parseVotes(body: Buffer): Uint8Array[] {
   })
 }
 
+/** Validates a POST /transactions body completely before anything is submitted. */
+export function parseTransactions(body: Buffer): Uint8Array[] {
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch (error) {
+    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ApiError(400, 'InvalidBody', 'the body must be {"txs": [HEX, ...]}')
+  }
+  const { txs, ...rest } = json as Record<string, unknown>
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0)
+    throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  if (!Array.isArray(txs)) throw new ApiError(400, 'InvalidBody', 'the body must be {"txs": [HEX, ...]}')
+  if (txs.length === 0) throw new ApiError(400, 'InvalidBody', '"txs" is empty')
+  if (txs.length > API_LIMITS.maxTransactionsPerRequest) {
+    throw new ApiError(400, 'InvalidBody', `at most ${API_LIMITS.maxTransactionsPerRequest} txs per request`)
+  }
+  return txs.map((item, i) => {
+    const where = `"txs"[${i}]`
+    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${where} must be a hex string`)
+    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${where} is not an even-length hex string`)
+    if (item.length / 2 > API_LIMITS.maxTransactionBytes) {
+      throw new ApiError(
+        413,
+        'TransactionTooLarge',
+        `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxTransactionBytes}`,
+      )
+    }
+    if (item.length === 0) throw new ApiError(400, 'EmptyTransaction', `${where} is empty`)
+    return Uint8Array.from(Buffer.from(item, 'hex'))
+  })
+}
+
 /** Checks a POST /leave body: nothing, or the JSON object `{}` (content-type application/json). */
 export function parseLeave(body: Buffer, contentType: string | undefined): void {
   if (body.length === 0) return
@@ -307,7 +351,83 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     if (isSectionError(error) && error.code === 'NotStarted')
       throw new ApiError(503, 'NotStarted', message, extra)
+    // A payload that would read as a transaction batch (POST /transactions makes those).
+    if (isSectionError(error) && error.code === 'ReservedPayload')
+      throw new ApiError(409, 'ReservedPayload', message, extra)
     throw new ApiError(500, 'Internal', message, extra)
+  }
+
+  async function handleSubmit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+    if (type !== 'application/json') {
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        'POST /transactions needs content-type application/json',
+      )
+    }
+    const txs = parseTransactions(await readBody(req, API_LIMITS.maxBodyBytes))
+    const mode = section.status().mode
+    if (mode !== undefined && mode !== 'single') {
+      throw new ApiError(
+        409,
+        'TransactionsNeedSingleMode',
+        `transactions belong to Single-mode sections; this one is ${mode}`,
+      )
+    }
+    // Submitted at once, in order: they queue in that order and share batches.
+    const results = await Promise.allSettled(txs.map((tx) => section.submit(tx)))
+    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
+    const accepted = results.length - refused.length
+    if (refused.length === 0) {
+      send(res, 202, { accepted })
+      return
+    }
+    const error = (results[refused[0]] as PromiseRejectedResult).reason
+    const extra = { accepted, refused }
+    const message = `tx ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+    if (isSectionError(error)) {
+      const status: Record<string, number> = {
+        TransactionsNeedSingleMode: 409,
+        TransactionQueueFull: 429,
+        InvalidArgument: 400,
+        NotStarted: 503,
+      }
+      throw new ApiError(status[error.code] ?? 500, error.code, message, extra)
+    }
+    throw new ApiError(500, 'Internal', message, extra)
+  }
+
+  async function handleTransactions(res: ServerResponse, params: URLSearchParams): Promise<void> {
+    const from = queryInt(params, 'from', 0, Number.MAX_SAFE_INTEGER)
+    const limit = queryInt(
+      params,
+      'limit',
+      API_LIMITS.defaultTransactionLimit,
+      API_LIMITS.maxTransactionLimit,
+    )
+    const wait = queryInt(params, 'wait', 0, API_LIMITS.maxWaitMs)
+    if (wait > 0 && limit > 0 && !closing && section.blocks(from, 1).length === 0) {
+      await waitForBlock(from, wait, res)
+    }
+    const retainedFrom = section.retainedFrom
+    const txs = limit === 0 ? [] : section.transactions(from, limit)
+    const last = txs.at(-1)
+    // No transaction in the blocks kept from `from` on: ask next after the last block delivered.
+    const next =
+      last === undefined ? Math.max(from, retainedFrom, section.status().deliveredBlocks) : last.position + 1
+    send(res, 200, {
+      from,
+      next: limit === 0 ? Math.max(from, retainedFrom) : next,
+      retainedFrom,
+      transactions: txs.map((t) => ({
+        position: t.position,
+        index: t.index,
+        tx: Buffer.from(t.tx.buffer, t.tx.byteOffset, t.tx.byteLength).toString('hex'),
+        proposer: t.proposer?.toString() ?? null,
+        deliveredAt: options.deliveredAt(t.position),
+      })),
+    })
   }
 
   async function handleLeave(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -417,17 +537,27 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       res.end(page.body)
       return
     }
-    const method = ROUTES[url.pathname]
-    if (method === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)
-    if (req.method !== method) {
-      throw new ApiError(405, 'MethodNotAllowed', `${url.pathname} takes ${method}, not ${req.method}`, {
-        allow: method,
-      })
+    const route = ROUTES[url.pathname]
+    if (route === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)
+    const methods = typeof route === 'string' ? [route] : route
+    if (!methods.includes(req.method ?? '')) {
+      const allow = methods.join(', ')
+      throw new ApiError(
+        405,
+        'MethodNotAllowed',
+        `${url.pathname} takes ${methods.join(' or ')}, not ${req.method}`,
+        {
+          allow,
+        },
+      )
     }
     if (closing) throw new ApiError(503, 'ShuttingDown', 'the peer is stopping')
     if (url.pathname === '/votes') await handleVotes(req, res)
     else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
-    else if (url.pathname === '/leave') await handleLeave(req, res)
+    else if (url.pathname === '/transactions') {
+      if (req.method === 'POST') await handleSubmit(req, res)
+      else await handleTransactions(res, url.searchParams)
+    } else if (url.pathname === '/leave') await handleLeave(req, res)
     else if (url.pathname === '/health') {
       const health = healthOf(section.status(), section.membershipStatus())
       send(res, health.healthy ? 200 : 503, health)

@@ -88,6 +88,25 @@ export interface BlocksJson {
   readonly blocks: BlockJson[]
 }
 
+/** One transaction of `GET /transactions`. */
+export interface TransactionJson {
+  readonly position: number
+  readonly index: number
+  /** The transaction as lowercase hex. */
+  readonly tx: string
+  /** The peer that submitted it. */
+  readonly proposer: string | null
+  /** Epoch ms when this process delivered its block; null for blocks restored at startup. */
+  readonly deliveredAt: number | null
+}
+
+export interface TransactionsJson {
+  readonly from: number
+  readonly next: number
+  readonly retainedFrom: number
+  readonly transactions: TransactionJson[]
+}
+
 /** An error answer of the control API. */
 export class ApiRequestError extends Error {
   override readonly name = 'ApiRequestError'
@@ -177,6 +196,27 @@ export class ApiClient {
   async vote(payloads: readonly Uint8Array[]): Promise<number> {
     const body = { payloads: payloads.map((p) => Buffer.from(p).toString('hex')) }
     return (await this.call<{ accepted: number }>('POST', '/votes', body)).accepted
+  }
+
+  /** `POST /transactions`: submits them in order; resolves once all are in voted batches. */
+  async submit(txs: readonly Uint8Array[]): Promise<number> {
+    const body = { txs: txs.map((tx) => Buffer.from(tx).toString('hex')) }
+    return (await this.call<{ accepted: number }>('POST', '/transactions', body, 120_000)).accepted
+  }
+
+  /** Delivered transactions from block `from` on; with `wait`, long-polls for a block at or after it. */
+  transactions(options: { from?: number; limit?: number; wait?: number } = {}): Promise<TransactionsJson> {
+    const query = new URLSearchParams()
+    if (options.from !== undefined) query.set('from', String(options.from))
+    if (options.limit !== undefined) query.set('limit', String(options.limit))
+    if (options.wait !== undefined) query.set('wait', String(options.wait))
+    const q = query.toString()
+    return this.call(
+      'GET',
+      `/transactions${q === '' ? '' : `?${q}`}`,
+      undefined,
+      (options.wait ?? 0) + 30_000,
+    )
   }
 
   /** `POST /leave`: the peer starts leaving (an `ApiRequestError` 409 `LeaveRefused` if refused). */

@@ -11,7 +11,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { API_LIMITS } from '../api-limits.js'
 import { readApiTokenFile } from '../api-token.js'
-import { blockRetentionOption, choiceOption, intOption, parse } from '../args.js'
+import { blockRetentionOption, choiceOption, intOption, parse, UsageError } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
 import { planChanges } from '../membership-plan.js'
@@ -21,6 +21,8 @@ const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--block-retention N|all]
+       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--peers N] [--json] [--stats]
+                        [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -69,6 +71,15 @@ what collecting metrics costs), --block-retention N with 'start --block-retentio
 its last N blocks: the demo reads every block as it is delivered, and fails if a peer dropped blocks
 it had not read yet). Its peers run without epochs ('start --checkpoint-blocks 0'): every peer's
 blocks are checked from genesis, which a joiner starting at a checkpoint never delivers.
+Transactions (--transactions T): instead of payloads, T distinct random transactions of --tx-size
+bytes (default 100) are submitted at random peers (POST /transactions, in groups of up to 1,000),
+as fast as they are accepted (8 groups outstanding) or --tx-rate R per second; the section is
+Single-mode (--mode supermajority, --payloads, --size, --join, --leave, --kill, --batch,
+--in-flight and --block-retention do not combine with it). Every peer's transactions are read
+back (GET /transactions) and must be all T, in the same order. --json then prints exactly
+{"peers","transactions","txSize","agreed","batches","elapsedMs","transactionsPerSecond",
+"txLatencyMs":{"p50","p99"}} ("batches": the blocks that carried them; transactions/s: T over first
+submit to last delivery at the last peer; latency: submit to delivery at the last peer).
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -153,11 +164,44 @@ export const demoCommand = {
       'no-sync': { type: 'boolean' },
       'no-metrics': { type: 'boolean' },
       'block-retention': { type: 'string' },
+      transactions: { type: 'string' },
+      'tx-size': { type: 'string' },
+      'tx-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
       console.log(HELP)
       return 0
+    }
+    if (values.transactions !== undefined) {
+      const alone = ['payloads', 'size', 'join', 'leave', 'kill', 'batch', 'in-flight', 'block-retention']
+      const clash = alone.find((name) => (values as Record<string, unknown>)[name] !== undefined)
+      if (clash !== undefined) throw new UsageError(`--transactions does not combine with --${clash}`)
+      if (values.mode !== undefined && values.mode !== 'single') {
+        throw new UsageError('--transactions needs a Single-mode section: no --mode supermajority')
+      }
+      const apiTokenFile = values['api-token'] as string | undefined
+      if (apiTokenFile !== undefined) readApiTokenFile(apiTokenFile)
+      const { runTransactionsDemo } = await import('./demo-transactions.js')
+      return runTransactionsDemo({
+        peers: intOption(values, 'peers', DEFAULTS.peers, 1, 32),
+        transactions: intOption(values, 'transactions', 1, 1, 1_000_000),
+        size: intOption(values, 'tx-size', 100, 4, API_LIMITS.maxTransactionBytes),
+        ...(values['tx-rate'] === undefined ? {} : { rate: intOption(values, 'tx-rate', 1, 1, 1_000_000) }),
+        json: values.json === true,
+        keepDir: values['keep-dir'] === true,
+        ...(apiTokenFile === undefined ? {} : { apiTokenFile }),
+        startArgs: [
+          '--checkpoint-blocks',
+          '0',
+          ...(values['no-sync'] === true ? ['--no-sync'] : []),
+          ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
+        ],
+        withStats: values.stats === true,
+      })
+    }
+    for (const name of ['tx-size', 'tx-rate'] as const) {
+      if (values[name] !== undefined) throw new UsageError(`--${name} needs --transactions`)
     }
     const blockRetention = blockRetentionOption(values)
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 32)

@@ -314,6 +314,9 @@ export class ParsecSectionService
           maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
         },
         progressWindowMs: init.progressWindowMs ?? C.PROGRESS_WINDOW_MS,
+        // Our transactions under way: the fastest pace (a batch carries many).
+        extraBacklog: () =>
+          this.transactionsPart.busy() ? (init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP) : 0,
       },
       () => this.outbound.startExchange(),
     )

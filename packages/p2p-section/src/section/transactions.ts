@@ -84,6 +84,11 @@ export class Transactions {
     this.batcher.stop(new SectionError('NotStarted', 'the section service stopped'))
   }
 
+  /** Transactions of ours queued or in a batch not delivered yet. */
+  busy(): boolean {
+    return this.batcher.queued > 0 || this.deps.batchOpen()
+  }
+
   get queued(): number {
     return this.batcher.queued
   }
