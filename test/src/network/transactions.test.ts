@@ -2,7 +2,7 @@
  * Transactions over libp2p on 127.0.0.1 (README: "Transactions"): a Single-mode section of 4 peers
  * delivers every submitted transaction once, in the same order everywhere, each peer's in the
  * order it submitted them, across a restart of one peer whose submissions had resolved just
- * before it stopped. A Supermajority section refuses `submit`; `vote` refuses batch-like payloads.
+ * before it stopped, across epoch switches. A Supermajority section refuses `submit`; `vote` refuses batch-like payloads.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -24,7 +24,9 @@ function describeAll(list: readonly DeliveredTransaction[]): string[] {
 describe('transactions', () => {
   it('are delivered once, in one order, each peer’s in submission order, across a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parsec-tx-'))
-    const section = await startSection(4, { transactionWindowMs: 2 }, 1)
+    // Epochs of a few blocks: batches are re-cast across the switches too.
+    const epochs = { membership: { checkpointBlocks: 6 }, epochDrainMs: 60_000 }
+    const section = await startSection(4, { transactionWindowMs: 2, ...epochs }, 1)
     let datastore = new LevelDatastore(join(dir, 'peer3'))
     await datastore.open()
     const options = {
@@ -33,6 +35,7 @@ describe('transactions', () => {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       discovery: false,
       transactionWindowMs: 2,
+      ...epochs,
     }
     const delivered: DeliveredTransaction[][] = section.nodes.map(() => [])
     section.nodes.forEach((node, i) => {
@@ -57,10 +60,13 @@ describe('transactions', () => {
     let restarted = false
     try {
       await connectAll(all())
-      // Many at once at every peer: several batches each, one open at a time.
-      const first: Promise<void>[] = []
-      for (let i = 0; i < 25; i++) for (let at = 0; at < 4; at++) first.push(submit(at, `a${i}`))
-      await Promise.all(first)
+      // Waves at every peer (each waits for the previous one's batches to be voted only): several
+      // batches each, one open at a time, and enough blocks for a few epochs.
+      for (let wave = 0; wave < 5; wave++) {
+        const sent: Promise<void>[] = []
+        for (let i = 0; i < 4; i++) for (let at = 0; at < 4; at++) sent.push(submit(at, `a${wave}.${i}`))
+        await Promise.all(sent)
+      }
       await waitFor(
         all(),
         () => [...delivered, peer3All()].every((list) => list.length >= count()),
@@ -110,6 +116,9 @@ describe('transactions', () => {
           assert.ok(t.proposer?.equals(peerId), `${text(t.tx)} proposed by ${t.proposer}`)
         }
       }
+      // Several epochs passed.
+      const status = section.nodes[0].services.section.status()
+      assert.ok(status.epoch >= 2, `epoch ${status.epoch} after ${status.deliveredBlocks} blocks`)
       // Positions and indices: agreed order, indices counting within each block.
       for (let i = 1; i < delivered[0].length; i++) {
         const [a, b] = [delivered[0][i - 1], delivered[0][i]]
