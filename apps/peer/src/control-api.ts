@@ -180,21 +180,43 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/
 
+/** A POST body declared `application/json` (415 otherwise), at most `maxBodyBytes`. */
+async function readJsonBody(req: IncomingMessage, route: string): Promise<Buffer> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'UnsupportedMediaType', `POST ${route} needs content-type application/json`)
+  }
+  return readBody(req, API_LIMITS.maxBodyBytes)
+}
+
+/**
+ * Waits for every item's promise: answers 202 `{"accepted": n}` when all resolved, else returns the
+ * first refusal (`extra`: `accepted` and the `refused` indexes) for the caller to classify.
+ */
+async function settleAll(
+  res: ServerResponse,
+  items: readonly Promise<void>[],
+  what: string,
+): Promise<{ error: unknown; message: string; extra: Record<string, unknown> } | undefined> {
+  const results = await Promise.allSettled(items)
+  const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
+  const accepted = results.length - refused.length
+  if (refused.length === 0) {
+    send(res, 202, { accepted })
+    return undefined
+  }
+  const error = (results[refused[0]] as PromiseRejectedResult).reason
+  const message = `${what} ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+  return { error, message, extra: { accepted, refused } }
+}
+
 /** Validates a POST /votes body completely before anything is voted. */
 export function parseVotes(body: Buffer): Uint8Array[] {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch (error) {
-    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
-  }
-  const { payload, payloads, ...rest } = json as Record<string, unknown>
-  const unknown = Object.keys(rest)
-  if (unknown.length > 0)
-    throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  const { payload, payloads } = jsonObject(
+    body,
+    ['payload', 'payloads'],
+    'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}',
+  )
   let list: unknown[]
   if (payload !== undefined && payloads !== undefined) {
     throw new ApiError(400, 'InvalidBody', 'give either "payload" or "payloads", not both')
@@ -213,25 +235,16 @@ export function parseVotes(body: Buffer): Uint8Array[] {
   } else {
     throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
   }
-  return list.map((item, i) => {
-    const where = payload !== undefined ? '"payload"' : `"payloads"[${i}]`
-    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${where} must be a hex string`)
-    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${where} is not an even-length hex string`)
-    if (item.length / 2 > API_LIMITS.maxPayloadBytes) {
-      throw new ApiError(
-        413,
-        'PayloadTooLarge',
-        `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxPayloadBytes}`,
-      )
-    }
-    // An empty payload carries nothing to agree on.
-    if (item.length === 0) throw new ApiError(400, 'EmptyPayload', `${where} is empty`)
-    return Uint8Array.from(Buffer.from(item, 'hex'))
+  // An empty payload carries nothing to agree on.
+  return hexItems(list, (i) => (payload !== undefined ? '"payload"' : `"payloads"[${i}]`), {
+    maxBytes: API_LIMITS.maxPayloadBytes,
+    tooLarge: 'PayloadTooLarge',
+    empty: 'EmptyPayload',
   })
 }
 
-/** Validates a POST /transactions body completely before anything is submitted. */
-export function parseTransactions(body: Buffer): Uint8Array[] {
+/** The body as a JSON object with no field but `fields` (400 `InvalidJson`, `InvalidBody` otherwise). */
+function jsonObject(body: Buffer, fields: readonly string[], shape: string): Record<string, unknown> {
   let json: unknown
   try {
     json = JSON.parse(body.toString('utf8'))
@@ -239,30 +252,48 @@ export function parseTransactions(body: Buffer): Uint8Array[] {
     throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ApiError(400, 'InvalidBody', 'the body must be {"txs": [HEX, ...]}')
+    throw new ApiError(400, 'InvalidBody', shape)
   }
-  const { txs, ...rest } = json as Record<string, unknown>
-  const unknown = Object.keys(rest)
+  const unknown = Object.keys(json).filter((key) => !fields.includes(key))
   if (unknown.length > 0)
     throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  return json as Record<string, unknown>
+}
+
+/** Each item as the bytes of a non-empty even-length hex string of at most `maxBytes`. */
+function hexItems(
+  list: readonly unknown[],
+  where: (index: number) => string,
+  rules: { readonly maxBytes: number; readonly tooLarge: string; readonly empty: string },
+): Uint8Array[] {
+  return list.map((item, i) => {
+    const at = where(i)
+    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${at} must be a hex string`)
+    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${at} is not an even-length hex string`)
+    if (item.length / 2 > rules.maxBytes) {
+      throw new ApiError(
+        413,
+        rules.tooLarge,
+        `${at} has ${item.length / 2} bytes; the limit is ${rules.maxBytes}`,
+      )
+    }
+    if (item.length === 0) throw new ApiError(400, rules.empty, `${at} is empty`)
+    return Uint8Array.from(Buffer.from(item, 'hex'))
+  })
+}
+
+/** Validates a POST /transactions body completely before anything is submitted. */
+export function parseTransactions(body: Buffer): Uint8Array[] {
+  const { txs } = jsonObject(body, ['txs'], 'the body must be {"txs": [HEX, ...]}')
   if (!Array.isArray(txs)) throw new ApiError(400, 'InvalidBody', 'the body must be {"txs": [HEX, ...]}')
   if (txs.length === 0) throw new ApiError(400, 'InvalidBody', '"txs" is empty')
   if (txs.length > API_LIMITS.maxTransactionsPerRequest) {
     throw new ApiError(400, 'InvalidBody', `at most ${API_LIMITS.maxTransactionsPerRequest} txs per request`)
   }
-  return txs.map((item, i) => {
-    const where = `"txs"[${i}]`
-    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${where} must be a hex string`)
-    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${where} is not an even-length hex string`)
-    if (item.length / 2 > API_LIMITS.maxTransactionBytes) {
-      throw new ApiError(
-        413,
-        'TransactionTooLarge',
-        `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxTransactionBytes}`,
-      )
-    }
-    if (item.length === 0) throw new ApiError(400, 'EmptyTransaction', `${where} is empty`)
-    return Uint8Array.from(Buffer.from(item, 'hex'))
+  return hexItems(txs, (i) => `"txs"[${i}]`, {
+    maxBytes: API_LIMITS.maxTransactionBytes,
+    tooLarge: 'TransactionTooLarge',
+    empty: 'EmptyTransaction',
   })
 }
 
@@ -323,23 +354,16 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   }
 
   async function handleVotes(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-    if (type !== 'application/json') {
-      throw new ApiError(415, 'UnsupportedMediaType', 'POST /votes needs content-type application/json')
-    }
-    const payloads = parseVotes(await readBody(req, API_LIMITS.maxBodyBytes))
+    const payloads = parseVotes(await readJsonBody(req, '/votes'))
     // All votes are cast at once, in order (each vote's engine call runs before `vote` first
     // awaits), so one datastore write persists them all instead of one write per payload.
-    const results = await Promise.allSettled(payloads.map((payload) => section.vote(payload)))
-    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
-    const accepted = results.length - refused.length
-    if (refused.length === 0) {
-      send(res, 202, { accepted })
-      return
-    }
-    const error = (results[refused[0]] as PromiseRejectedResult).reason
-    const extra = { accepted, refused }
-    const message = `payload ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+    const refusal = await settleAll(
+      res,
+      payloads.map((payload) => section.vote(payload)),
+      'payload',
+    )
+    if (refusal === undefined) return
+    const { error, message, extra } = refusal
     // A vote we already cast, or one the engine refuses because we may not vote (not a voter).
     if (
       isParsecError(error) &&
@@ -358,15 +382,7 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   }
 
   async function handleSubmit(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-    if (type !== 'application/json') {
-      throw new ApiError(
-        415,
-        'UnsupportedMediaType',
-        'POST /transactions needs content-type application/json',
-      )
-    }
-    const txs = parseTransactions(await readBody(req, API_LIMITS.maxBodyBytes))
+    const txs = parseTransactions(await readJsonBody(req, '/transactions'))
     const mode = section.status().mode
     if (mode !== undefined && mode !== 'single') {
       throw new ApiError(
@@ -376,16 +392,13 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       )
     }
     // Submitted at once, in order: they queue in that order and share batches.
-    const results = await Promise.allSettled(txs.map((tx) => section.submit(tx)))
-    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
-    const accepted = results.length - refused.length
-    if (refused.length === 0) {
-      send(res, 202, { accepted })
-      return
-    }
-    const error = (results[refused[0]] as PromiseRejectedResult).reason
-    const extra = { accepted, refused }
-    const message = `tx ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+    const refusal = await settleAll(
+      res,
+      txs.map((tx) => section.submit(tx)),
+      'tx',
+    )
+    if (refusal === undefined) return
+    const { error, message, extra } = refusal
     if (isSectionError(error)) {
       const status: Record<string, number> = {
         TransactionsNeedSingleMode: 409,
@@ -413,12 +426,11 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     const retainedFrom = section.retainedFrom
     const txs = limit === 0 ? [] : section.transactions(from, limit)
     const last = txs.at(-1)
-    // No transaction in the blocks kept from `from` on: ask next after the last block delivered.
-    const next =
-      last === undefined ? Math.max(from, retainedFrom, section.status().deliveredBlocks) : last.position + 1
+    // No transaction in the blocks kept from `from` on: ask next after the last one.
+    const next = last?.position ?? section.blocks(from).at(-1)?.position
     send(res, 200, {
       from,
-      next: limit === 0 ? Math.max(from, retainedFrom) : next,
+      next: limit === 0 || next === undefined ? Math.max(from, retainedFrom) : next + 1,
       retainedFrom,
       transactions: txs.map((t) => ({
         position: t.position,

@@ -14,18 +14,7 @@ import {
   TxBatcher,
 } from '../src/index.js'
 import { BATCH_HEADER_BYTES, framedLength } from '../src/transactions/batch-codec.js'
-
-/** A deterministic number in [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded } from './seeded.js'
 
 const SEED = Number(process.env.TX_TEST_SEED ?? Date.now() % 2 ** 31)
 const NONCE = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)

@@ -59,17 +59,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     apiTokenFile: options.apiTokenFile,
     startArgs: options.startArgs,
   })
-  let interrupted = false
-  const onSignal = (): void => {
-    if (interrupted) return
-    interrupted = true
-    console.error('parsec-peer demo: interrupted; stopping the peers')
-    section.close().finally(() => process.exit(1))
-  }
-  const onExit = (): void => section.killAllNow()
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  process.on('exit', onExit)
+  const signals = section.guardSignals('demo')
   let progress: NodeJS.Timeout | undefined
   try {
     info(`section ${section.sectionId.slice(0, 16)}… (single) of ${peers} peers in ${section.dir}`)
@@ -100,7 +90,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     const collect = async (peer: number): Promise<void> => {
       let from = 0
       const positions = new Set<number>()
-      while (!interrupted && order[peer].length + unknown[peer] < count && Date.now() < deadline) {
+      while (!signals.interrupted && order[peer].length + unknown[peer] < count && Date.now() < deadline) {
         const answer = await apis[peer].transactions({
           from,
           limit: 20_000,
@@ -141,7 +131,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     const pending = new Set<Promise<unknown>>()
     let next = 0
     const t0 = Date.now()
-    while (!interrupted && next < count) {
+    while (!signals.interrupted && next < count) {
       let n = chunk
       if (rate !== undefined) {
         const due = Math.min(count, Math.floor(((Date.now() - t0) * rate) / 1000) + 1)
@@ -190,7 +180,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
           verifications: s.verifications,
         }))
       : undefined
-    if (interrupted) return 1
+    if (signals.interrupted) return 1
 
     // Agreement: all T at every peer, once each, in one order.
     const reference = order[0]
@@ -252,14 +242,12 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     }
     return agreed ? 0 : 1
   } catch (error) {
-    if (interrupted) return 1
+    if (signals.interrupted) return 1
     console.error(`parsec-peer demo: ${(error as Error).message}`)
     return 1
   } finally {
     if (progress !== undefined) clearInterval(progress)
-    if (!interrupted) await section.close()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    process.off('exit', onExit)
+    if (!signals.interrupted) await section.close()
+    signals.dispose()
   }
 }

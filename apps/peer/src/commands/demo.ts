@@ -249,17 +249,7 @@ export const demoCommand = {
         if (stream === 'stdout') changes?.onLine(peer, line)
       },
     })
-    let interrupted = false
-    const onSignal = (): void => {
-      if (interrupted) return
-      interrupted = true
-      console.error('parsec-peer demo: interrupted; stopping the peers')
-      section.close().finally(() => process.exit(1))
-    }
-    const onExit = (): void => section.killAllNow()
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    process.on('exit', onExit)
+    const signals = section.guardSignals('demo')
     let progress: NodeJS.Timeout | undefined
     try {
       info(`section ${section.sectionId.slice(0, 16)}… (${mode}) of ${peers} peers in ${section.dir}`)
@@ -330,7 +320,7 @@ export const demoCommand = {
         nextAt[peer] = answer.next
       }
       const collect = async (peer: number): Promise<void> => {
-        while (!interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
+        while (!signals.interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
           const left = deadline - Date.now()
           if (left <= 0) return
           // Holding all voted so far: short polls, so the end of the voting is noticed at once.
@@ -374,7 +364,7 @@ export const demoCommand = {
           const others = livePeers().filter((i) => i !== peer)
           const missing = others.reduce((n, i) => n + mine.filter((at) => !seen[i].has(at)).length, 0)
           if (missing === 0) return
-          if (Date.now() >= until || interrupted) {
+          if (Date.now() >= until || signals.interrupted) {
             throw new Error(`${missing} deliveries missing after 60 s`)
           }
           await new Promise((resolve) => setTimeout(resolve, 100))
@@ -408,7 +398,7 @@ export const demoCommand = {
       const changed = changes
         ?.run(async () => {
           const first = Math.ceil(count / 4)
-          while (!interrupted && livePeers().some((i) => seen[i].size < first)) {
+          while (!signals.interrupted && livePeers().some((i) => seen[i].size < first)) {
             await new Promise((resolve) => setTimeout(resolve, 100))
           }
         })
@@ -426,16 +416,20 @@ export const demoCommand = {
         void post.finally(() => postsAt[peer].delete(post)).catch(() => {})
       }
       info(`voting ${count} payloads of ${size} bytes in batches of ${batch}`)
-      while (!interrupted && (voted < count || changing)) {
+      while (!signals.interrupted && (voted < count || changing)) {
         if (voted >= count) {
           // Past the P payloads: keep some going until the changes are over (decisions let the
           // others notice a silent member).
           // At most two batches undelivered: a slow section is not flooded.
           await new Promise((resolve) => setTimeout(resolve, TRICKLE_MS))
-          while (changing && !interrupted && livePeers().some((i) => seen[i].size < voted - 2 * batch)) {
+          while (
+            changing &&
+            !signals.interrupted &&
+            livePeers().some((i) => seen[i].size < voted - 2 * batch)
+          ) {
             await new Promise((resolve) => setTimeout(resolve, 50))
           }
-          if (!changing || interrupted) break
+          if (!changing || signals.interrupted) break
         }
         const targets = [...voteAt]
         const n = voted < count ? Math.min(batch, count - voted) : batch
@@ -487,7 +481,7 @@ export const demoCommand = {
       for (;;) {
         const longest = Math.max(...live.map((i) => collected[i].length))
         const behind = live.filter((i) => collected[i].length < longest)
-        if (behind.length === 0 || Date.now() >= catchUp || interrupted) break
+        if (behind.length === 0 || Date.now() >= catchUp || signals.interrupted) break
         await Promise.all(behind.map((i) => readBlocks(i, Math.max(1, catchUp - Date.now()))))
       }
       const statuses = await Promise.all(live.map((i) => section.api(i).status()))
@@ -496,7 +490,7 @@ export const demoCommand = {
         : undefined
       clearInterval(progress)
       progress = undefined
-      if (interrupted) return 1
+      if (signals.interrupted) return 1
 
       // Agreement: the same blocks in the same order at every live peer, all payloads everywhere.
       const lists = live.map((i) => collected[i])
@@ -601,15 +595,13 @@ export const demoCommand = {
       }
       return agreed && membersAgreed ? 0 : 1
     } catch (error) {
-      if (interrupted) return 1
+      if (signals.interrupted) return 1
       console.error(`parsec-peer demo: ${(error as Error).message}`)
       return 1
     } finally {
       if (progress !== undefined) clearInterval(progress)
-      if (!interrupted) await section.close()
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      process.off('exit', onExit)
+      if (!signals.interrupted) await section.close()
+      signals.dispose()
     }
   },
 }

@@ -21,6 +21,8 @@
  * and batches are read only in Single-mode sections, where `submit` works.
  */
 
+import { varintLength } from '../varint.js'
+
 export const BATCH_MAGIC = Uint8Array.of(0xf5, 0x50, 0x54, 0x58)
 export const BATCH_VERSION = 1
 export const NONCE_BYTES = 8
@@ -57,15 +59,6 @@ export function isBatch(payload: Uint8Array): boolean {
   if (payload.length < BATCH_MAGIC.length) return false
   for (let i = 0; i < BATCH_MAGIC.length; i++) if (payload[i] !== BATCH_MAGIC[i]) return false
   return true
-}
-
-function varintLength(value: number): number {
-  let n = 1
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80)
-    n++
-  }
-  return n
 }
 
 /** The bytes one transaction adds to a batch. */
