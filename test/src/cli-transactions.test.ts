@@ -86,6 +86,23 @@ describe('parsec-peer start: transactions in the control API', () => {
   })
 })
 
+describe('parsec-peer start: transactions in a Supermajority section', () => {
+  it('refuses them with 409 TransactionsNeedSingleMode', async () => {
+    const section = await LocalSection.create({ peers: 1, mode: 'supermajority' })
+    try {
+      await section.start(0)
+      const response = await section.api(0).request('POST', '/transactions', '{"txs": ["00", "01"]}')
+      assert.equal(response.status, 409)
+      assert.deepEqual(
+        { ...(response.json as { error: object }).error, message: undefined },
+        { code: 'TransactionsNeedSingleMode', message: undefined, accepted: 0, refused: [0, 1] },
+      )
+    } finally {
+      await section.close()
+    }
+  })
+})
+
 describe('parsec-peer demo --transactions', { concurrency: 4 }, () => {
   for (const [args, pattern] of [
     [['--transactions', '10', '--mode', 'supermajority'], /--transactions needs a Single-mode section/],

@@ -383,14 +383,6 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
 
   async function handleSubmit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const txs = parseTransactions(await readJsonBody(req, '/transactions'))
-    const mode = section.status().mode
-    if (mode !== undefined && mode !== 'single') {
-      throw new ApiError(
-        409,
-        'TransactionsNeedSingleMode',
-        `transactions belong to Single-mode sections; this one is ${mode}`,
-      )
-    }
     // Submitted at once, in order: they queue in that order and share batches.
     const refusal = await settleAll(
       res,

@@ -41,7 +41,7 @@ const POLL_WAIT_MS = 2000
 const CHUNK_TXS = 1000
 const CHUNK_BYTES = 1024 * 1024
 /** Chunks outstanding at once when submitting as fast as accepted. */
-const IN_FLIGHT_PER_PEER = 6
+const IN_FLIGHT_PER_PEER = 20
 /** Pacing tick with --tx-rate. */
 const TICK_MS = 20
 
@@ -123,7 +123,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       )
     }, 1000)
 
-    // Submit: chunks spread over random peers, at most IN_FLIGHT chunks outstanding (or paced).
+    // Submit: chunks spread over random peers, at most IN_FLIGHT_PER_PEER requests per peer outstanding (or paced).
     const chunk = Math.max(1, Math.min(CHUNK_TXS, Math.floor(CHUNK_BYTES / size)))
     info(
       `submitting ${count} transactions of ${size} bytes at random peers${rate === undefined ? '' : `, ${rate} per second`}`,

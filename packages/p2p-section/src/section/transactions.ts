@@ -32,7 +32,7 @@ export interface TransactionLimits {
 }
 
 export class Transactions {
-  private readonly batcher: TxBatcher
+  private batcher: TxBatcher
   readonly maxTxBytes: number
   /** Batches that did not decode (a peer of another build, or a faulty one): skipped. */
   malformed = 0
@@ -44,11 +44,15 @@ export class Transactions {
   ) {
     this.maxTxBytes = maxTransactionBytes(limits.batchBytes)
     if (this.maxTxBytes < 1) throw new SectionError('InvalidArgument', 'transactionBatchBytes is too small')
-    this.batcher = new TxBatcher({
-      windowMs: limits.windowMs,
-      maxBatchBytes: limits.batchBytes,
-      vote: deps.vote,
-      mayVote: () => !deps.batchOpen(),
+    this.batcher = this.newBatcher()
+  }
+
+  private newBatcher(): TxBatcher {
+    return new TxBatcher({
+      windowMs: this.limits.windowMs,
+      maxBatchBytes: this.limits.batchBytes,
+      vote: this.deps.vote,
+      mayVote: () => !this.deps.batchOpen(),
     })
   }
 
@@ -80,8 +84,10 @@ export class Transactions {
     this.batcher.kick()
   }
 
+  /** Refuses what waits for its batch (a service started again starts with an empty queue). */
   stop(): void {
     this.batcher.stop(new SectionError('NotStarted', 'the section service stopped'))
+    this.batcher = this.newBatcher()
   }
 
   /** Transactions of ours queued or in a batch not delivered yet. */
