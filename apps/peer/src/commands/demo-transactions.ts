@@ -40,8 +40,12 @@ const POLL_WAIT_MS = 2000
 /** Transactions per POST group (spread over random peers), bounded in bytes too. */
 const CHUNK_TXS = 1000
 const CHUNK_BYTES = 1024 * 1024
-/** Chunks outstanding at once when submitting as fast as accepted. */
-const IN_FLIGHT_PER_PEER = 20
+/**
+ * Transactions outstanding (submitted, their request not answered yet: not in a voted batch) at
+ * most, per peer and in bytes: enough to fill a batch at every peer while the previous one is agreed.
+ */
+const OUTSTANDING_PER_PEER = 5000
+const OUTSTANDING_BYTES = 32 * 1024 * 1024
 /** Pacing tick with --tx-rate. */
 const TICK_MS = 20
 
@@ -123,8 +127,14 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       )
     }, 1000)
 
-    // Submit: chunks spread over random peers, at most IN_FLIGHT_PER_PEER requests per peer outstanding (or paced).
+    // Submit: chunks spread over random peers, as fast as accepted (at most `maxOutstanding` not
+    // answered) or paced.
     const chunk = Math.max(1, Math.min(CHUNK_TXS, Math.floor(CHUNK_BYTES / size)))
+    const maxOutstanding = Math.max(
+      chunk,
+      Math.min(OUTSTANDING_PER_PEER * peers, Math.floor(OUTSTANDING_BYTES / size)),
+    )
+    let outstanding = 0
     info(
       `submitting ${count} transactions of ${size} bytes at random peers${rate === undefined ? '' : `, ${rate} per second`}`,
     )
@@ -145,7 +155,9 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       const byPeer = new Map<number, number[]>()
       for (const i of slice) {
         const peer = randomInt(peers)
-        byPeer.set(peer, [...(byPeer.get(peer) ?? []), i])
+        const list = byPeer.get(peer)
+        if (list === undefined) byPeer.set(peer, [i])
+        else list.push(i)
       }
       const now = Date.now()
       for (const [peer, list] of byPeer) {
@@ -159,11 +171,15 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
           .catch((error: unknown) => {
             failure ??= error
           })
-          .finally(() => pending.delete(post))
+          .finally(() => {
+            pending.delete(post)
+            outstanding -= list.length
+          })
         pending.add(post)
+        outstanding += list.length
       }
       deadline = deadlineFor()
-      if (pending.size >= IN_FLIGHT_PER_PEER * peers) await Promise.race(pending)
+      while (outstanding >= maxOutstanding && failure === undefined) await Promise.race(pending)
       if (failure !== undefined) throw failure
     }
     await Promise.all(pending)

@@ -73,7 +73,7 @@ it had not read yet). Its peers run without epochs ('start --checkpoint-blocks 0
 blocks are checked from genesis, which a joiner starting at a checkpoint never delivers.
 Transactions (--transactions T): instead of payloads, T distinct random transactions of --tx-size
 bytes (default 100) are submitted at random peers (POST /transactions, in groups of up to 1,000),
-as fast as they are accepted (up to 20 requests per peer outstanding) or --tx-rate R per second; the section is
+as fast as they are accepted (at most 5,000 per peer not answered yet) or --tx-rate R per second; the section is
 Single-mode (--mode supermajority, --payloads, --size, --join, --leave, --kill, --batch,
 --in-flight and --block-retention do not combine with it). Every peer's transactions are read
 back (GET /transactions) and must be all T, in the same order. --json then prints exactly
