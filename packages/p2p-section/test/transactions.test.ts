@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import type { Logger } from '@libp2p/interface'
+import { opaque } from '@parsec-section/parsec-core'
 import {
   BATCH_MAGIC,
   BatchDecodeError,
@@ -13,6 +15,8 @@ import {
   maxTransactionBytes,
   TxBatcher,
 } from '../src/index.js'
+import type { DeliveredBlock } from '../src/section/api.js'
+import { Transactions } from '../src/section/transactions.js'
 import { BATCH_HEADER_BYTES, framedLength } from '../src/transactions/batch-codec.js'
 import { seeded } from './seeded.js'
 
@@ -192,5 +196,61 @@ describe('transaction batcher', () => {
     ok.batcher.stop(new Error('stopped'))
     await queued
     await assert.rejects(ok.batcher.submit(tx(10)), /stopped/)
+  })
+})
+
+describe('delivered batches', () => {
+  const log = Object.assign(() => {}, {
+    error: () => {},
+    trace: () => {},
+    newScope: () => log,
+    enabled: false,
+  })
+  const delivered = (payload: Uint8Array, position = 7): DeliveredBlock => ({
+    position,
+    block: { payload: opaque(payload), proofs: [] },
+    description: { kind: 'opaque', payload: '', voters: [] },
+  })
+  const part = (mode: 'single' | 'supermajority') =>
+    new Transactions(
+      {
+        mode: () => mode,
+        ready: async () => {},
+        started: () => true,
+        vote: async () => {},
+        batchOpen: () => false,
+        proposerOf: () => undefined,
+        blocks: () => [],
+      },
+      { windowMs: 5, batchBytes: 1024, maxQueuedBytes: 4096 },
+      log as unknown as Logger,
+    )
+
+  it('reads a batch into its transactions, with position and index', () => {
+    const txs = part('single').of(delivered(encodeBatch([tx(1), tx(2, 3)], NONCE)))
+    assert.deepEqual(
+      txs.map((t) => [t.position, t.index, [...t.tx]]),
+      [
+        [7, 0, [1]],
+        [7, 1, [2, 3]],
+      ],
+    )
+  })
+
+  it('skips a malformed batch (counted), plain payloads, and batches of a Supermajority section', () => {
+    const single = part('single')
+    const whole = encodeBatch([tx(1), tx(2)], NONCE)
+    const broken = whole.subarray(0, whole.length - 1)
+    assert.deepEqual(single.of(delivered(broken)), [])
+    assert.equal(single.malformed, 1)
+    assert.deepEqual(single.of(delivered(tx(1, 2, 3))), [])
+    assert.deepEqual(part('supermajority').of(delivered(encodeBatch([tx(1)], NONCE))), [])
+  })
+
+  it('refuses a transaction that no batch can hold, or that the queue cannot take', async () => {
+    const single = part('single')
+    await assert.rejects(single.submit(new Uint8Array(0)), /at least 1 byte/)
+    await assert.rejects(single.submit(new Uint8Array(single.maxTxBytes + 1)), /at most/)
+    await assert.rejects(part('supermajority').submit(tx(1)), { code: 'TransactionsNeedSingleMode' })
   })
 })
