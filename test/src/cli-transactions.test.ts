@@ -57,9 +57,13 @@ describe('parsec-peer start: transactions in the control API', () => {
     assert.equal(post.status, 202)
     assert.deepEqual(post.json, { accepted: 4 })
     const polled = await polling
+    // A second request: its batch goes once the first one is delivered.
+    const second = await api.request('POST', '/transactions', JSON.stringify({ txs: ['cc', 'dd'] }))
+    assert.equal(second.status, 202)
+    txs.push('cc', 'dd')
     let all = polled.transactions
     let next = polled.next
-    while (all.length < 4) {
+    while (all.length < 6) {
       const more = await api.transactions({ from: next, wait: 5_000 })
       all = [...all, ...more.transactions]
       next = more.next
