@@ -41,6 +41,15 @@ describe('transactions', () => {
     section.nodes.forEach((node, i) => {
       node.services.section.addEventListener('transaction', (e) => delivered[i].push(e.detail))
     })
+    // At peer 0: each transaction comes right after its block's `block` event.
+    let lastBlock = -1
+    const outOfPlace: string[] = []
+    section.nodes[0].services.section.addEventListener('block', (e) => {
+      lastBlock = e.detail.position
+    })
+    section.nodes[0].services.section.addEventListener('transaction', (e) => {
+      if (e.detail.position !== lastBlock) outOfPlace.push(`${e.detail.position} after block ${lastBlock}`)
+    })
     const peer3Runs: DeliveredTransaction[][] = []
     const listen = (node: TestNode) => {
       const run: DeliveredTransaction[] = []
@@ -117,6 +126,7 @@ describe('transactions', () => {
           assert.ok(t.proposer?.equals(peerId), `${text(t.tx)} proposed by ${t.proposer}`)
         }
       }
+      assert.deepEqual(outOfPlace, [])
       // Several epochs passed.
       const status = section.nodes[0].services.section.status()
       assert.ok(status.epoch >= 2, `epoch ${status.epoch} after ${status.deliveredBlocks} blocks`)
