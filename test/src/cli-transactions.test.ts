@@ -12,7 +12,8 @@ describe('parsec-peer start: transactions in the control API', () => {
   let api: ApiClient
   before(async () => {
     section = await LocalSection.create({ peers: 1 })
-    await section.start(0)
+    // The transaction flags are taken (batches of at most 32 bytes: 15 of transactions).
+    await section.start(0, ['--tx-window-ms', '1', '--tx-batch-bytes', '32'])
     api = section.api(0)
   })
   after(async () => {
@@ -87,6 +88,21 @@ describe('parsec-peer start: transactions in the control API', () => {
     const reserved = await api.request('POST', '/votes', JSON.stringify({ payload: 'f5505458010203' }))
     assert.equal(reserved.status, 409)
     assert.equal((reserved.json as { error: { code: string } }).error.code, 'ReservedPayload')
+  })
+})
+
+describe('parsec-peer start: transaction flags', () => {
+  it('rejects a bad --tx-window-ms or --tx-batch-bytes with exit 2', async () => {
+    // Keys and a genesis, no peer started.
+    const section = await LocalSection.create({ peers: 1 })
+    try {
+      const { keyFile, listen } = section.peers[0]
+      const base = ['start', '--key', keyFile, '--genesis', section.genesisFile, '--listen', listen]
+      assertUsage(await cli([...base, '--tx-window-ms', 'soon']), /--tx-window-ms takes an unsigned integer/)
+      assertUsage(await cli([...base, '--tx-batch-bytes', '10']), /--tx-batch-bytes must be between 32 and/)
+    } finally {
+      await section.close()
+    }
   })
 })
 
