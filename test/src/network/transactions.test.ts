@@ -71,7 +71,7 @@ describe('transactions', () => {
       await connectAll(all())
       // Waves at every peer (each waits for the previous one's batches to be voted only): several
       // batches each, one open at a time, and enough blocks for a few epochs.
-      for (let wave = 0; wave < 5; wave++) {
+      for (let wave = 0; wave < 3; wave++) {
         const sent: Promise<void>[] = []
         for (let i = 0; i < 4; i++) for (let at = 0; at < 4; at++) sent.push(submit(at, `a${wave}.${i}`))
         await Promise.all(sent)
