@@ -218,6 +218,7 @@ export interface DeliveredTransaction {
   readonly position: number
   /** Its index in that batch (0-based). */
   readonly index: number
+  /** A view into the block's payload (the block is kept: do not change it; copy to keep it apart). */
   readonly tx: Uint8Array
   /** The peer that submitted it (the batch's voter). */
   readonly proposer?: PeerId
