@@ -6,6 +6,12 @@ export const API_LIMITS = {
   maxPayloadBytes: 1024 * 1024,
   /** Most payloads in one request. */
   maxPayloadsPerRequest: 10_000,
+  /** Most transactions in one POST /transactions, and the largest one, decoded. */
+  maxTransactionsPerRequest: 50_000,
+  maxTransactionBytes: 64 * 1024,
+  /** `limit` of GET /transactions: default and maximum (whole blocks: an answer may hold more). */
+  defaultTransactionLimit: 10_000,
+  maxTransactionLimit: 50_000,
   /** `limit` of GET /blocks: default and maximum. */
   defaultBlockLimit: 1000,
   maxBlockLimit: 10_000,

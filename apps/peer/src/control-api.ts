@@ -7,6 +7,13 @@
  *   query), `next` the position after the last one answered. `retainedFrom` is the first block the
  *   peer keeps (0 unless it runs with `--block-retention`): a `from` before it answers the blocks
  *   from `retainedFrom` on (the earlier ones are skipped; other members may keep them).
+ * - `POST /transactions` `{"txs": [HEX, ...]}` → 202 `{"accepted": n}` once every transaction is in
+ *   a voted batch (`section.submit`, Single-mode sections; 409 `TransactionsNeedSingleMode` in a
+ *   Supermajority one, 429 `TransactionQueueFull` when the peer holds too many not yet voted)
+ * - `GET /transactions?from=N&limit=M&wait=MS` → `{"from", "next", "retainedFrom", "transactions":
+ *   [{"position", "index", "tx", "proposer", "deliveredAt"}]}`: the transactions of the delivered
+ *   blocks kept from position `from` on, whole blocks until at least `limit` of them; `next` is
+ *   the position to ask from next (long-polls with wait for a block at or after `from`)
  * - `GET /status` → the section status and its membership status (`self`, `members`: the agreed
  *   voters, `seq` and `head` of the membership chain, `candidates`, `suspected`) plus `{"listen",
  *   "api", "uptimeMs", "memory"}`; `?gc=1` runs a full garbage collection before reading the memory
@@ -87,9 +94,10 @@ class ApiError extends Error {
   }
 }
 
-const ROUTES: Record<string, string> = {
+const ROUTES: Record<string, string | readonly string[]> = {
   '/votes': 'POST',
   '/blocks': 'GET',
+  '/transactions': ['POST', 'GET'],
   '/status': 'GET',
   '/leave': 'POST',
   '/health': 'GET',
@@ -172,21 +180,43 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/
 
+/** A POST body declared `application/json` (415 otherwise), at most `maxBodyBytes`. */
+async function readJsonBody(req: IncomingMessage, route: string): Promise<Buffer> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'UnsupportedMediaType', `POST ${route} needs content-type application/json`)
+  }
+  return readBody(req, API_LIMITS.maxBodyBytes)
+}
+
+/**
+ * Waits for every item's promise: answers 202 `{"accepted": n}` when all resolved, else returns the
+ * first refusal (`extra`: `accepted` and the `refused` indexes) for the caller to classify.
+ */
+async function settleAll(
+  res: ServerResponse,
+  items: readonly Promise<void>[],
+  what: string,
+): Promise<{ error: unknown; message: string; extra: Record<string, unknown> } | undefined> {
+  const results = await Promise.allSettled(items)
+  const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
+  const accepted = results.length - refused.length
+  if (refused.length === 0) {
+    send(res, 202, { accepted })
+    return undefined
+  }
+  const error = (results[refused[0]] as PromiseRejectedResult).reason
+  const message = `${what} ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+  return { error, message, extra: { accepted, refused } }
+}
+
 /** Validates a POST /votes body completely before anything is voted. */
 export function parseVotes(body: Buffer): Uint8Array[] {
-  let json: unknown
-  try {
-    json = JSON.parse(body.toString('utf8'))
-  } catch (error) {
-    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
-  }
-  const { payload, payloads, ...rest } = json as Record<string, unknown>
-  const unknown = Object.keys(rest)
-  if (unknown.length > 0)
-    throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  const { payload, payloads } = jsonObject(
+    body,
+    ['payload', 'payloads'],
+    'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}',
+  )
   let list: unknown[]
   if (payload !== undefined && payloads !== undefined) {
     throw new ApiError(400, 'InvalidBody', 'give either "payload" or "payloads", not both')
@@ -205,20 +235,65 @@ export function parseVotes(body: Buffer): Uint8Array[] {
   } else {
     throw new ApiError(400, 'InvalidBody', 'the body must be {"payload": HEX} or {"payloads": [HEX, ...]}')
   }
+  // An empty payload carries nothing to agree on.
+  return hexItems(list, (i) => (payload !== undefined ? '"payload"' : `"payloads"[${i}]`), {
+    maxBytes: API_LIMITS.maxPayloadBytes,
+    tooLarge: 'PayloadTooLarge',
+    empty: 'EmptyPayload',
+  })
+}
+
+/** The body as a JSON object with no field but `fields` (400 `InvalidJson`, `InvalidBody` otherwise). */
+function jsonObject(body: Buffer, fields: readonly string[], shape: string): Record<string, unknown> {
+  let json: unknown
+  try {
+    json = JSON.parse(body.toString('utf8'))
+  } catch (error) {
+    throw new ApiError(400, 'InvalidJson', `the body is not JSON: ${(error as Error).message}`)
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new ApiError(400, 'InvalidBody', shape)
+  }
+  const unknown = Object.keys(json).filter((key) => !fields.includes(key))
+  if (unknown.length > 0)
+    throw new ApiError(400, 'InvalidBody', `unknown field ${JSON.stringify(unknown[0])}`)
+  return json as Record<string, unknown>
+}
+
+/** Each item as the bytes of a non-empty even-length hex string of at most `maxBytes`. */
+function hexItems(
+  list: readonly unknown[],
+  where: (index: number) => string,
+  rules: { readonly maxBytes: number; readonly tooLarge: string; readonly empty: string },
+): Uint8Array[] {
   return list.map((item, i) => {
-    const where = payload !== undefined ? '"payload"' : `"payloads"[${i}]`
-    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${where} must be a hex string`)
-    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${where} is not an even-length hex string`)
-    if (item.length / 2 > API_LIMITS.maxPayloadBytes) {
+    const at = where(i)
+    if (typeof item !== 'string') throw new ApiError(400, 'InvalidHex', `${at} must be a hex string`)
+    if (!HEX.test(item)) throw new ApiError(400, 'InvalidHex', `${at} is not an even-length hex string`)
+    if (item.length / 2 > rules.maxBytes) {
       throw new ApiError(
         413,
-        'PayloadTooLarge',
-        `${where} has ${item.length / 2} bytes; the limit is ${API_LIMITS.maxPayloadBytes}`,
+        rules.tooLarge,
+        `${at} has ${item.length / 2} bytes; the limit is ${rules.maxBytes}`,
       )
     }
-    // An empty payload carries nothing to agree on.
-    if (item.length === 0) throw new ApiError(400, 'EmptyPayload', `${where} is empty`)
+    if (item.length === 0) throw new ApiError(400, rules.empty, `${at} is empty`)
     return Uint8Array.from(Buffer.from(item, 'hex'))
+  })
+}
+
+/** Validates a POST /transactions body completely before anything is submitted. */
+export function parseTransactions(body: Buffer): Uint8Array[] {
+  const { txs } = jsonObject(body, ['txs'], 'the body must be {"txs": [HEX, ...]}')
+  if (!Array.isArray(txs)) throw new ApiError(400, 'InvalidBody', 'the body must be {"txs": [HEX, ...]}')
+  if (txs.length === 0) throw new ApiError(400, 'InvalidBody', '"txs" is empty')
+  if (txs.length > API_LIMITS.maxTransactionsPerRequest) {
+    throw new ApiError(400, 'InvalidBody', `at most ${API_LIMITS.maxTransactionsPerRequest} txs per request`)
+  }
+  return hexItems(txs, (i) => `"txs"[${i}]`, {
+    maxBytes: API_LIMITS.maxTransactionBytes,
+    tooLarge: 'TransactionTooLarge',
+    empty: 'EmptyTransaction',
   })
 }
 
@@ -279,23 +354,16 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
   }
 
   async function handleVotes(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-    if (type !== 'application/json') {
-      throw new ApiError(415, 'UnsupportedMediaType', 'POST /votes needs content-type application/json')
-    }
-    const payloads = parseVotes(await readBody(req, API_LIMITS.maxBodyBytes))
+    const payloads = parseVotes(await readJsonBody(req, '/votes'))
     // All votes are cast at once, in order (each vote's engine call runs before `vote` first
     // awaits), so one datastore write persists them all instead of one write per payload.
-    const results = await Promise.allSettled(payloads.map((payload) => section.vote(payload)))
-    const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []))
-    const accepted = results.length - refused.length
-    if (refused.length === 0) {
-      send(res, 202, { accepted })
-      return
-    }
-    const error = (results[refused[0]] as PromiseRejectedResult).reason
-    const extra = { accepted, refused }
-    const message = `payload ${refused[0]}: ${(error as Error)?.message ?? String(error)}`
+    const refusal = await settleAll(
+      res,
+      payloads.map((payload) => section.vote(payload)),
+      'payload',
+    )
+    if (refusal === undefined) return
+    const { error, message, extra } = refusal
     // A vote we already cast, or one the engine refuses because we may not vote (not a voter).
     if (
       isParsecError(error) &&
@@ -307,7 +375,63 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
     }
     if (isSectionError(error) && error.code === 'NotStarted')
       throw new ApiError(503, 'NotStarted', message, extra)
+    // A payload that would read as a transaction batch (POST /transactions makes those).
+    if (isSectionError(error) && error.code === 'ReservedPayload')
+      throw new ApiError(409, 'ReservedPayload', message, extra)
     throw new ApiError(500, 'Internal', message, extra)
+  }
+
+  async function handleSubmit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const txs = parseTransactions(await readJsonBody(req, '/transactions'))
+    // Submitted at once, in order: they queue in that order and share batches.
+    const refusal = await settleAll(
+      res,
+      txs.map((tx) => section.submit(tx)),
+      'tx',
+    )
+    if (refusal === undefined) return
+    const { error, message, extra } = refusal
+    if (isSectionError(error)) {
+      const status: Record<string, number> = {
+        TransactionsNeedSingleMode: 409,
+        TransactionQueueFull: 429,
+        InvalidArgument: 400,
+        NotStarted: 503,
+      }
+      throw new ApiError(status[error.code] ?? 500, error.code, message, extra)
+    }
+    throw new ApiError(500, 'Internal', message, extra)
+  }
+
+  async function handleTransactions(res: ServerResponse, params: URLSearchParams): Promise<void> {
+    const from = queryInt(params, 'from', 0, Number.MAX_SAFE_INTEGER)
+    const limit = queryInt(
+      params,
+      'limit',
+      API_LIMITS.defaultTransactionLimit,
+      API_LIMITS.maxTransactionLimit,
+    )
+    const wait = queryInt(params, 'wait', 0, API_LIMITS.maxWaitMs)
+    if (wait > 0 && limit > 0 && !closing && section.blocks(from, 1).length === 0) {
+      await waitForBlock(from, wait, res)
+    }
+    const retainedFrom = section.retainedFrom
+    const txs = limit === 0 ? [] : section.transactions(from, limit)
+    const last = txs.at(-1)
+    // No transaction in the blocks kept from `from` on: ask next after the last one.
+    const next = last?.position ?? section.blocks(from).at(-1)?.position
+    send(res, 200, {
+      from,
+      next: limit === 0 || next === undefined ? Math.max(from, retainedFrom) : next + 1,
+      retainedFrom,
+      transactions: txs.map((t) => ({
+        position: t.position,
+        index: t.index,
+        tx: Buffer.from(t.tx.buffer, t.tx.byteOffset, t.tx.byteLength).toString('hex'),
+        proposer: t.proposer?.toString() ?? null,
+        deliveredAt: options.deliveredAt(t.position),
+      })),
+    })
   }
 
   async function handleLeave(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -417,17 +541,27 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       res.end(page.body)
       return
     }
-    const method = ROUTES[url.pathname]
-    if (method === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)
-    if (req.method !== method) {
-      throw new ApiError(405, 'MethodNotAllowed', `${url.pathname} takes ${method}, not ${req.method}`, {
-        allow: method,
-      })
+    const route = ROUTES[url.pathname]
+    if (route === undefined) throw new ApiError(404, 'NotFound', `no route ${url.pathname}`)
+    const methods = typeof route === 'string' ? [route] : route
+    if (!methods.includes(req.method ?? '')) {
+      const allow = methods.join(', ')
+      throw new ApiError(
+        405,
+        'MethodNotAllowed',
+        `${url.pathname} takes ${methods.join(' or ')}, not ${req.method}`,
+        {
+          allow,
+        },
+      )
     }
     if (closing) throw new ApiError(503, 'ShuttingDown', 'the peer is stopping')
     if (url.pathname === '/votes') await handleVotes(req, res)
     else if (url.pathname === '/blocks') await handleBlocks(res, url.searchParams)
-    else if (url.pathname === '/leave') await handleLeave(req, res)
+    else if (url.pathname === '/transactions') {
+      if (req.method === 'POST') await handleSubmit(req, res)
+      else await handleTransactions(res, url.searchParams)
+    } else if (url.pathname === '/leave') await handleLeave(req, res)
     else if (url.pathname === '/health') {
       const health = healthOf(section.status(), section.membershipStatus())
       send(res, health.healthy ? 200 : 503, health)

@@ -88,6 +88,43 @@ export interface BlocksJson {
   readonly blocks: BlockJson[]
 }
 
+/** One transaction of `GET /transactions`. */
+export interface TransactionJson {
+  readonly position: number
+  readonly index: number
+  /** The transaction as lowercase hex. */
+  readonly tx: string
+  /** The peer that submitted it. */
+  readonly proposer: string | null
+  /** Epoch ms when this process delivered its block; null for blocks restored at startup. */
+  readonly deliveredAt: number | null
+}
+
+export interface TransactionsJson {
+  readonly from: number
+  readonly next: number
+  readonly retainedFrom: number
+  readonly transactions: TransactionJson[]
+}
+
+/** `from`, `limit` and `wait` of `GET /blocks` and `GET /transactions`. */
+export interface PageQuery {
+  readonly from?: number
+  readonly limit?: number
+  readonly wait?: number
+}
+
+/** The query string (with its `?`, or empty) of a page request. */
+function pageQuery(options: PageQuery): string {
+  const query = new URLSearchParams()
+  for (const name of ['from', 'limit', 'wait'] as const) {
+    const value = options[name]
+    if (value !== undefined) query.set(name, String(value))
+  }
+  const q = query.toString()
+  return q === '' ? '' : `?${q}`
+}
+
 /** An error answer of the control API. */
 export class ApiRequestError extends Error {
   override readonly name = 'ApiRequestError'
@@ -179,19 +216,25 @@ export class ApiClient {
     return (await this.call<{ accepted: number }>('POST', '/votes', body)).accepted
   }
 
+  /** `POST /transactions`: submits them in order; resolves once all are in voted batches. */
+  async submit(txs: readonly Uint8Array[]): Promise<number> {
+    const body = { txs: txs.map((tx) => Buffer.from(tx).toString('hex')) }
+    return (await this.call<{ accepted: number }>('POST', '/transactions', body, 120_000)).accepted
+  }
+
+  /** Delivered transactions from block `from` on; with `wait`, long-polls for a block at or after it. */
+  transactions(options: PageQuery = {}): Promise<TransactionsJson> {
+    return this.call('GET', `/transactions${pageQuery(options)}`, undefined, (options.wait ?? 0) + 30_000)
+  }
+
   /** `POST /leave`: the peer starts leaving (an `ApiRequestError` 409 `LeaveRefused` if refused). */
   leave(): Promise<{ leaving: true }> {
     return this.call('POST', '/leave', {})
   }
 
   /** Blocks from `from` on; with `wait`, long-polls up to that many ms for the first one. */
-  blocks(options: { from?: number; limit?: number; wait?: number } = {}): Promise<BlocksJson> {
-    const query = new URLSearchParams()
-    if (options.from !== undefined) query.set('from', String(options.from))
-    if (options.limit !== undefined) query.set('limit', String(options.limit))
-    if (options.wait !== undefined) query.set('wait', String(options.wait))
-    const q = query.toString()
-    return this.call('GET', `/blocks${q === '' ? '' : `?${q}`}`, undefined, (options.wait ?? 0) + 30_000)
+  blocks(options: PageQuery = {}): Promise<BlocksJson> {
+    return this.call('GET', `/blocks${pageQuery(options)}`, undefined, (options.wait ?? 0) + 30_000)
   }
 }
 
@@ -577,6 +620,35 @@ export class LocalSection {
     this.closed = true
     await this.stopAll()
     if (this.options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /**
+   * For a command running this section: on SIGINT or SIGTERM the peers are stopped and the process
+   * exits 1; at exit any child left is SIGKILLed. `interrupted` says whether a signal came;
+   * `dispose` removes the handlers.
+   */
+  guardSignals(command: string): { readonly interrupted: boolean; dispose(): void } {
+    let interrupted = false
+    const onSignal = (): void => {
+      if (interrupted) return
+      interrupted = true
+      console.error(`parsec-peer ${command}: interrupted; stopping the peers`)
+      this.close().finally(() => process.exit(1))
+    }
+    const onExit = (): void => this.killAllNow()
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    process.on('exit', onExit)
+    return {
+      get interrupted() {
+        return interrupted
+      },
+      dispose() {
+        process.off('SIGINT', onSignal)
+        process.off('SIGTERM', onSignal)
+        process.off('exit', onExit)
+      },
+    }
   }
 
   /** Synchronous last resort (process exit handlers): SIGKILL every child. */

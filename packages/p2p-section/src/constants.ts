@@ -78,6 +78,12 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export const PAGE_BYTES = 1024 * 1024
 /** The largest payload `vote()` takes: its event must fit in a page with room to spare. */
 export const MAX_PAYLOAD_BYTES = 512 * 1024
+/** Transactions: how long a first transaction waits for others before its batch is voted. */
+export const TRANSACTION_WINDOW_MS = 5
+/** Transactions: the largest batch payload (below `MAX_PAYLOAD_BYTES`). */
+export const TRANSACTION_BATCH_BYTES = 256 * 1024
+/** Transactions: the most bytes submitted at a peer and not voted yet. */
+export const MAX_QUEUED_TRANSACTION_BYTES = 16 * 1024 * 1024
 /** At most this many frontier entries in one message (one per creator). */
 export const MAX_FRONTIER_ENTRIES = 4096
 /** At most this many events in one message (a cheap bound checked while decoding). */

@@ -62,6 +62,12 @@ export type SectionErrorCode =
    * other members reported for that checkpoint.
    */
   | 'SnapshotMismatch'
+  /** `submit()` in a section that is not Single-mode: transactions belong to Single-mode sections. */
+  | 'TransactionsNeedSingleMode'
+  /** `vote()` of a payload starting with the transaction batch magic (batch-codec.ts): reserved. */
+  | 'ReservedPayload'
+  /** `submit()` while this peer holds `maxQueuedTransactionBytes` not yet voted: try again later. */
+  | 'TransactionQueueFull'
 
 /**
  * Transport-level failures, reported as `link:error` events and never as faults: a peer that was

@@ -19,6 +19,7 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { LinkError, SectionError } from './errors.js'
+import { varintLength } from './varint.js'
 
 /** A message announcing more than this many bytes is large: it takes a place in the budget. */
 export const LARGE_MESSAGE_BYTES = 1024 * 1024
@@ -148,16 +149,6 @@ export class InboundMessages {
     }
     throw new RangeError('length prefix not complete')
   }
-}
-
-/** Bytes in the unsigned varint of `value`. */
-function varintLength(value: number): number {
-  let bytes = 1
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80)
-    bytes++
-  }
-  return bytes
 }
 
 /**

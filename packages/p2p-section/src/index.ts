@@ -62,6 +62,7 @@ export { createSectionNode } from './node.js'
 export type {
   CatchUpStatus,
   DeliveredBlock,
+  DeliveredTransaction,
   FaultEvidence,
   JoinRejected,
   MemberChange,
@@ -88,6 +89,17 @@ export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
 export type { AgreedDigest, DigestAnswer } from './snapshot-quorum.js'
 export { agreedDigest } from './snapshot-quorum.js'
+export type { BatchDecodeErrorCode, DecodedBatch } from './transactions/batch-codec.js'
+export {
+  BATCH_MAGIC,
+  BATCH_VERSION,
+  BatchDecodeError,
+  decodeBatch,
+  encodeBatch,
+  isBatch,
+} from './transactions/batch-codec.js'
+export type { BatcherOptions } from './transactions/batcher.js'
+export { maxTransactionBytes, TxBatcher } from './transactions/batcher.js'
 
 /** The service factory, in the js-libp2p style: `services: { section: parsecSection(init) }`. */
 export function parsecSection(

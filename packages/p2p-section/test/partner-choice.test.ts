@@ -6,18 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { choosePartner } from '../src/section/partner-choice.js'
-
-/** A deterministic number in [0, 1) (mulberry32). */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded } from './seeded.js'
 
 function counts(partners: readonly { name: string; weight: number }[], draws: number, seed: number) {
   const random = seeded(seed)

@@ -11,7 +11,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 import type { ConsensusMode } from '@parsec-section/parsec-core'
 import { API_LIMITS } from '../api-limits.js'
 import { readApiTokenFile } from '../api-token.js'
-import { blockRetentionOption, choiceOption, intOption, parse } from '../args.js'
+import { blockRetentionOption, choiceOption, intOption, parse, UsageError } from '../args.js'
 import type { BlockJson } from '../block-json.js'
 import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
 import { planChanges } from '../membership-plan.js'
@@ -21,6 +21,8 @@ const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--block-retention N|all]
+       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--peers N] [--json] [--stats]
+                        [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -69,6 +71,15 @@ what collecting metrics costs), --block-retention N with 'start --block-retentio
 its last N blocks: the demo reads every block as it is delivered, and fails if a peer dropped blocks
 it had not read yet). Its peers run without epochs ('start --checkpoint-blocks 0'): every peer's
 blocks are checked from genesis, which a joiner starting at a checkpoint never delivers.
+Transactions (--transactions T): instead of payloads, T distinct random transactions of --tx-size
+bytes (default 100) are submitted at random peers (POST /transactions, in groups of up to 1,000),
+as fast as they are accepted (at most 5,000 per peer not answered yet) or --tx-rate R per second; the section is
+Single-mode (--mode supermajority, --payloads, --size, --join, --leave, --kill, --batch,
+--in-flight and --block-retention do not combine with it). Every peer's transactions are read
+back (GET /transactions) and must be all T, in the same order. --json then prints exactly
+{"peers","transactions","txSize","agreed","batches","elapsedMs","transactionsPerSecond",
+"txLatencyMs":{"p50","p99"}} ("batches": the blocks that carried them; transactions/s: T over first
+submit to last delivery at the last peer; latency: submit to delivery at the last peer).
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -153,11 +164,44 @@ export const demoCommand = {
       'no-sync': { type: 'boolean' },
       'no-metrics': { type: 'boolean' },
       'block-retention': { type: 'string' },
+      transactions: { type: 'string' },
+      'tx-size': { type: 'string' },
+      'tx-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
       console.log(HELP)
       return 0
+    }
+    if (values.transactions !== undefined) {
+      const alone = ['payloads', 'size', 'join', 'leave', 'kill', 'batch', 'in-flight', 'block-retention']
+      const clash = alone.find((name) => (values as Record<string, unknown>)[name] !== undefined)
+      if (clash !== undefined) throw new UsageError(`--transactions does not combine with --${clash}`)
+      if (values.mode !== undefined && values.mode !== 'single') {
+        throw new UsageError('--transactions needs a Single-mode section: no --mode supermajority')
+      }
+      const apiTokenFile = values['api-token'] as string | undefined
+      if (apiTokenFile !== undefined) readApiTokenFile(apiTokenFile)
+      const { runTransactionsDemo } = await import('./demo-transactions.js')
+      return runTransactionsDemo({
+        peers: intOption(values, 'peers', DEFAULTS.peers, 1, 32),
+        transactions: intOption(values, 'transactions', 1, 1, 1_000_000),
+        size: intOption(values, 'tx-size', 100, 4, API_LIMITS.maxTransactionBytes),
+        ...(values['tx-rate'] === undefined ? {} : { rate: intOption(values, 'tx-rate', 1, 1, 1_000_000) }),
+        json: values.json === true,
+        keepDir: values['keep-dir'] === true,
+        ...(apiTokenFile === undefined ? {} : { apiTokenFile }),
+        startArgs: [
+          '--checkpoint-blocks',
+          '0',
+          ...(values['no-sync'] === true ? ['--no-sync'] : []),
+          ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
+        ],
+        withStats: values.stats === true,
+      })
+    }
+    for (const name of ['tx-size', 'tx-rate'] as const) {
+      if (values[name] !== undefined) throw new UsageError(`--${name} needs --transactions`)
     }
     const blockRetention = blockRetentionOption(values)
     const peers = intOption(values, 'peers', DEFAULTS.peers, 1, 32)
@@ -205,17 +249,7 @@ export const demoCommand = {
         if (stream === 'stdout') changes?.onLine(peer, line)
       },
     })
-    let interrupted = false
-    const onSignal = (): void => {
-      if (interrupted) return
-      interrupted = true
-      console.error('parsec-peer demo: interrupted; stopping the peers')
-      section.close().finally(() => process.exit(1))
-    }
-    const onExit = (): void => section.killAllNow()
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    process.on('exit', onExit)
+    const signals = section.guardSignals('demo')
     let progress: NodeJS.Timeout | undefined
     try {
       info(`section ${section.sectionId.slice(0, 16)}… (${mode}) of ${peers} peers in ${section.dir}`)
@@ -286,7 +320,7 @@ export const demoCommand = {
         nextAt[peer] = answer.next
       }
       const collect = async (peer: number): Promise<void> => {
-        while (!interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
+        while (!signals.interrupted && !gone.has(peer) && !(votingDone && seen[peer].size >= voted)) {
           const left = deadline - Date.now()
           if (left <= 0) return
           // Holding all voted so far: short polls, so the end of the voting is noticed at once.
@@ -330,7 +364,7 @@ export const demoCommand = {
           const others = livePeers().filter((i) => i !== peer)
           const missing = others.reduce((n, i) => n + mine.filter((at) => !seen[i].has(at)).length, 0)
           if (missing === 0) return
-          if (Date.now() >= until || interrupted) {
+          if (Date.now() >= until || signals.interrupted) {
             throw new Error(`${missing} deliveries missing after 60 s`)
           }
           await new Promise((resolve) => setTimeout(resolve, 100))
@@ -364,7 +398,7 @@ export const demoCommand = {
       const changed = changes
         ?.run(async () => {
           const first = Math.ceil(count / 4)
-          while (!interrupted && livePeers().some((i) => seen[i].size < first)) {
+          while (!signals.interrupted && livePeers().some((i) => seen[i].size < first)) {
             await new Promise((resolve) => setTimeout(resolve, 100))
           }
         })
@@ -382,16 +416,20 @@ export const demoCommand = {
         void post.finally(() => postsAt[peer].delete(post)).catch(() => {})
       }
       info(`voting ${count} payloads of ${size} bytes in batches of ${batch}`)
-      while (!interrupted && (voted < count || changing)) {
+      while (!signals.interrupted && (voted < count || changing)) {
         if (voted >= count) {
           // Past the P payloads: keep some going until the changes are over (decisions let the
           // others notice a silent member).
           // At most two batches undelivered: a slow section is not flooded.
           await new Promise((resolve) => setTimeout(resolve, TRICKLE_MS))
-          while (changing && !interrupted && livePeers().some((i) => seen[i].size < voted - 2 * batch)) {
+          while (
+            changing &&
+            !signals.interrupted &&
+            livePeers().some((i) => seen[i].size < voted - 2 * batch)
+          ) {
             await new Promise((resolve) => setTimeout(resolve, 50))
           }
-          if (!changing || interrupted) break
+          if (!changing || signals.interrupted) break
         }
         const targets = [...voteAt]
         const n = voted < count ? Math.min(batch, count - voted) : batch
@@ -443,7 +481,7 @@ export const demoCommand = {
       for (;;) {
         const longest = Math.max(...live.map((i) => collected[i].length))
         const behind = live.filter((i) => collected[i].length < longest)
-        if (behind.length === 0 || Date.now() >= catchUp || interrupted) break
+        if (behind.length === 0 || Date.now() >= catchUp || signals.interrupted) break
         await Promise.all(behind.map((i) => readBlocks(i, Math.max(1, catchUp - Date.now()))))
       }
       const statuses = await Promise.all(live.map((i) => section.api(i).status()))
@@ -452,7 +490,7 @@ export const demoCommand = {
         : undefined
       clearInterval(progress)
       progress = undefined
-      if (interrupted) return 1
+      if (signals.interrupted) return 1
 
       // Agreement: the same blocks in the same order at every live peer, all payloads everywhere.
       const lists = live.map((i) => collected[i])
@@ -557,15 +595,13 @@ export const demoCommand = {
       }
       return agreed && membersAgreed ? 0 : 1
     } catch (error) {
-      if (interrupted) return 1
+      if (signals.interrupted) return 1
       console.error(`parsec-peer demo: ${(error as Error).message}`)
       return 1
     } finally {
       if (progress !== undefined) clearInterval(progress)
-      if (!interrupted) await section.close()
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-      process.off('exit', onExit)
+      if (!signals.interrupted) await section.close()
+      signals.dispose()
     }
   },
 }

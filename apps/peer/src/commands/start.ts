@@ -41,6 +41,7 @@ const LEAVE_TIMEOUT_MS = 60_000
 const HELP = `usage: parsec-peer start --key FILE --listen MULTIADDR [--listen MULTIADDR ...]
                          (--genesis FILE | --join SECTION_ID) [--bootstrap MULTIADDR ...]
                          [--announce MULTIADDR ...] [--data-dir DIR] [--block-retention N|all]
+                         [--tx-window-ms MS] [--tx-batch-bytes B]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json] [--log-level L]
@@ -70,7 +71,11 @@ agreed blocks say: a founder restarted from its data directory after others left
                    change; GET /blocks answers the kept ones and its "retainedFrom" (also in GET
                    /status) says where they start. Every block is still delivered (logged) once.
                    Default (or 'all'): every block is kept.
-  --api HOST:PORT  serve the control API (POST /votes, GET /blocks, GET /status, POST /leave) on
+  --tx-window-ms MS, --tx-batch-bytes B  transactions (POST /transactions, Single-mode sections):
+                   how long a first transaction waits for others before its batch is voted
+                   (default 5) and the largest batch (default 262144, at most 524288).
+  --api HOST:PORT  serve the control API (POST /votes, GET /blocks, POST and GET /transactions,
+                   GET /status, POST /leave) on
                    HOST:PORT; port 0 picks a free port (printed). HOST must be a loopback address
                    unless --api-public. Requests must name HOST:PORT in their Host header (or
                    localhost, 127.0.0.1 or [::1] with that port on loopback); writes from web pages
@@ -422,6 +427,8 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     announce: { type: 'string', multiple: true },
     'data-dir': { type: 'string' },
     'block-retention': { type: 'string' },
+    'tx-window-ms': { type: 'string' },
+    'tx-batch-bytes': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
     'api-host': { type: 'string', multiple: true },
@@ -462,6 +469,14 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
   }
   const membership = membershipConfig(values)
   const blockRetention = blockRetentionOption(values)
+  const transactionOptions = {
+    ...(values['tx-window-ms'] === undefined
+      ? {}
+      : { transactionWindowMs: intOption(values, 'tx-window-ms', 5, 0, 60_000) }),
+    ...(values['tx-batch-bytes'] === undefined
+      ? {}
+      : { transactionBatchBytes: intOption(values, 'tx-batch-bytes', 262_144, 32, 524_288) }),
+  }
   const leaveOnExit = values['leave-on-exit'] === true
   if (values['leave-timeout'] !== undefined && !leaveOnExit)
     throw new UsageError('--leave-timeout needs --leave-on-exit')
@@ -580,6 +595,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
       ...(datastore === undefined ? { persist: false } : { datastore }),
       ...(values['no-sync'] === true ? { syncWrites: false } : {}),
       ...(typeof blockRetention === 'number' ? { blockRetention } : {}),
+      ...transactionOptions,
       ...(withMetrics ? { metrics: prometheusMetrics({ registry: metricsRegistry }) } : {}),
       ...(Object.keys(membership).length === 0 ? {} : { membership }),
     })

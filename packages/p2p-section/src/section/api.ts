@@ -182,6 +182,16 @@ export interface ParsecSectionInit {
   readonly snapshot?: SnapshotHook
   /** The largest application state fetched or served (`constants.MAX_SNAPSHOT_BYTES`, 256 MiB). */
   readonly maxSnapshotBytes?: number
+  /**
+   * Transactions (`submit`): how long a first transaction waits for others before its batch is
+   * voted (`constants.TRANSACTION_WINDOW_MS`, 5 ms). While a batch of ours is open the next one
+   * fills and is voted as soon as it is delivered.
+   */
+  readonly transactionWindowMs?: number
+  /** The largest batch payload (`constants.TRANSACTION_BATCH_BYTES`, 256 KiB; at most `MAX_PAYLOAD_BYTES`). */
+  readonly transactionBatchBytes?: number
+  /** The most transaction bytes queued and not yet voted (`constants.MAX_QUEUED_TRANSACTION_BYTES`, 16 MiB). */
+  readonly maxQueuedTransactionBytes?: number
 }
 
 export interface ParsecSectionComponents {
@@ -197,6 +207,21 @@ export interface ParsecSectionComponents {
   contentRouting: ContentRouting
   addressManager: AddressManager
   metrics?: Metrics
+}
+
+/**
+ * A transaction as delivered to the application (the `transaction` event, `transactions()`): once,
+ * in agreed order, right after the `block` event of the batch that carries it.
+ */
+export interface DeliveredTransaction {
+  /** The position of the block carrying its batch. */
+  readonly position: number
+  /** Its index in that batch (0-based). */
+  readonly index: number
+  /** A view into the block's payload (the block is kept: do not change it; copy to keep it apart). */
+  readonly tx: Uint8Array
+  /** The peer that submitted it (the batch's voter). */
+  readonly proposer?: PeerId
 }
 
 /** A block as delivered to the application, once, in agreed order. */
@@ -354,6 +379,11 @@ export interface ParsecSectionEvents {
   'join:rejected': CustomEvent<JoinRejected>
   block: CustomEvent<DeliveredBlock>
   /**
+   * Single-mode sections: each transaction of a delivered batch, in agreed order, right after its
+   * block's `block` event.
+   */
+  transaction: CustomEvent<DeliveredTransaction>
+  /**
    * A newcomer installed the application's state at a checkpoint (the snapshot hook): the blocks
    * after it follow.
    */
@@ -386,9 +416,27 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
   ready(): Promise<void>
   /**
    * Votes for an application payload (at most `MAX_PAYLOAD_BYTES`); waits for `ready()`, resolves
-   * once our vote is stored (and may be gossiped).
+   * once our vote is stored (and may be gossiped). A payload starting with the transaction batch
+   * magic (0xF5 "PTX", never UTF-8 text) is refused (`ReservedPayload`): `submit` makes those.
    */
   vote(payload: Uint8Array): Promise<void>
+  /**
+   * Submits an application transaction (1 byte up to about `transactionBatchBytes`) in a
+   * Single-mode section: it is batched with others submitted here within `transactionWindowMs`,
+   * voted as one payload, and delivered at every peer as a `transaction` event, once, in agreed
+   * order; the transactions submitted at one peer are delivered in the order submitted.
+   * Resolves once the batch holding it is voted and stored: from then on it is delivered exactly
+   * once, across a restart of this peer and across epoch switches. One that had not resolved when
+   * the peer stopped or crashed may be lost (submit it again). Rejects with a `SectionError`:
+   * `TransactionsNeedSingleMode` in a Supermajority section, `InvalidArgument` (empty or too
+   * large), `TransactionQueueFull` (`maxQueuedTransactionBytes` not voted yet), `NotStarted`.
+   */
+  submit(tx: Uint8Array): Promise<void>
+  /**
+   * The transactions of the delivered blocks kept, from block position `from` on: whole blocks,
+   * until at least `limit` transactions (so the next call starts at the last one's position + 1).
+   */
+  transactions(from?: number, limit?: number): DeliveredTransaction[]
   /**
    * Delivered blocks from position `from` on (at most `limit`), of those kept: with block
    * retention, a `from` before `retainedFrom` answers from `retainedFrom` on.

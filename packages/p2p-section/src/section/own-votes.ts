@@ -4,11 +4,11 @@
  * are never delivered, so nothing it had not delivered may be lost with it). A delivered block
  * carrying our vote for a payload settles it.
  */
+import { createHash } from 'node:crypto'
 import type { Block, PublicId } from '@parsec-section/parsec-core'
-import { toString as bytesToText } from 'uint8arrays'
 
 export class OwnVotes {
-  /** Payload (hex) → the payload, in the order voted (a Map keeps insertion order). */
+  /** Payload (its key) → the payload, in the order voted (a Map keeps insertion order). */
   private readonly pending = new Map<string, Uint8Array>()
 
   voted(payload: Uint8Array): void {
@@ -20,6 +20,12 @@ export class OwnVotes {
     if (block.payload.kind !== 'opaque' || this.pending.size === 0) return
     if (!block.proofs.some((p) => p.publicId.name === us.name)) return
     this.pending.delete(key(block.payload.payload))
+  }
+
+  /** Whether a payload not delivered yet matches. */
+  some(match: (payload: Uint8Array) => boolean): boolean {
+    for (const payload of this.pending.values()) if (match(payload)) return true
+    return false
   }
 
   /** The payloads not delivered yet, in the order voted. */
@@ -36,6 +42,11 @@ export class OwnVotes {
   }
 }
 
-function key(payload: Uint8Array): string {
-  return bytesToText(payload, 'base16')
+/**
+ * A payload's key: its SHA-256 digest (a transaction batch holds up to 256 KiB, whose hex would be
+ * a 512 KiB string made at each vote and delivered block).
+ */
+export function payloadKey(payload: Uint8Array): string {
+  return createHash('sha256').update(payload).digest('base64')
 }
+const key = payloadKey

@@ -18,6 +18,11 @@ export interface PacingOptions {
   readonly progressWindowMs: number
   /** The clock (ms), `Date.now` by default. */
   readonly now?: () => number
+  /**
+   * Backlog beyond the engine's pending observations: our transactions waiting for their batch
+   * to be agreed (a batch is one observation carrying up to thousands of them).
+   */
+  readonly extraBacklog?: () => number
 }
 
 export class Pacing implements Startable {
@@ -37,7 +42,7 @@ export class Pacing implements Startable {
   ) {
     this.scheduler = new GossipScheduler(options.schedule, {
       mode: () => this.mode(),
-      backlog: () => this.engine()?.pendingObservationCount ?? 0,
+      backlog: () => (this.engine()?.pendingObservationCount ?? 0) + (options.extraBacklog?.() ?? 0),
       startExchange,
     })
   }

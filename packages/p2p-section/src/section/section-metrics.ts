@@ -6,8 +6,8 @@
  * reporter keeps (faults and link errors, also by code; exchanges; blocks) are in reporter.ts.
  */
 import type { Histogram, Metrics } from '@libp2p/interface'
-import { toString as bytesToHex } from 'uint8arrays'
 import type { DeliveredBlock, SectionStatus } from './api.js'
+import { payloadKey } from './own-votes.js'
 
 /** Votes of ours waiting for their block, at most (the oldest forgotten first). */
 const MAX_WAITING_VOTES = 10_000
@@ -24,7 +24,7 @@ export interface MetricSources {
 
 export class SectionMetrics {
   private latency: Histogram | undefined
-  /** Our votes not delivered yet: payload (hex) → when we voted it. */
+  /** Our votes not delivered yet: payload (`payloadKey`) → when we voted it. */
   private readonly votedAt = new Map<string, number>()
   private cached: { at: number; status: SectionStatus } | undefined
 
@@ -83,7 +83,7 @@ export class SectionMetrics {
       const oldest = this.votedAt.keys().next().value
       if (oldest !== undefined) this.votedAt.delete(oldest)
     }
-    this.votedAt.set(bytesToHex(payload, 'base16'), now)
+    this.votedAt.set(payloadKey(payload), now)
   }
 
   /** Blocks delivered now: our votes among them are observed. */
@@ -91,7 +91,7 @@ export class SectionMetrics {
     if (this.latency === undefined || this.votedAt.size === 0) return
     for (const { block } of blocks) {
       if (block.payload.kind !== 'opaque') continue
-      const key = bytesToHex(block.payload.payload, 'base16')
+      const key = payloadKey(block.payload.payload)
       const at = this.votedAt.get(key)
       if (at === undefined) continue
       this.votedAt.delete(key)

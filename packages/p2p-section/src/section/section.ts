@@ -52,9 +52,11 @@ import { StreamGuard } from '../limits/stream-guard.js'
 import { Backoff } from '../scheduler.js'
 import { SnapshotProtocol } from '../snapshot.js'
 import { SectionStorage, type StoredEpoch } from '../storage.js'
+import { isBatch } from '../transactions/batch-codec.js'
 import { VerifyStats } from '../verify-stats.js'
 import type {
   DeliveredBlock,
+  DeliveredTransaction,
   MembershipStatus,
   ParsecSection,
   ParsecSectionComponents,
@@ -87,6 +89,7 @@ import { SnapshotNewcomer } from './snapshot-newcomer.js'
 import { Snapshots } from './snapshots.js'
 import { StartUp } from './start-up.js'
 import { StreamCache } from './stream-cache.js'
+import { Transactions } from './transactions.js'
 
 /**
  * The addresses we advertise (announcements, tickets, JoinRequests): `announce` when given (a
@@ -168,6 +171,8 @@ export class ParsecSectionService
   private readonly snapshots: Snapshots
   private readonly snapshotWire: SnapshotProtocol | undefined
   private readonly newcomer: SnapshotNewcomer
+  /** `submit`: the batcher, and delivered batches read back into transactions. */
+  private readonly transactionsPart: Transactions
   private cpuAtStart = process.cpuUsage()
 
   constructor(
@@ -217,8 +222,35 @@ export class ParsecSectionService
     // installing its state) must not vote a delivered payload of ours again.
     this.journal.onDelivered(({ block }) => {
       const us = this.lifecycle.engine?.ourId
-      if (us !== undefined) this.ownVotes.delivered(block, us)
+      if (us === undefined) return
+      const open = this.ownVotes.size
+      this.ownVotes.delivered(block, us)
+      // One of ours settled: our next transaction batch may go (after this delivery's turn).
+      if (this.ownVotes.size < open) queueMicrotask(() => this.transactionsPart.kick())
     })
+    const mode = () => this.genesis?.mode ?? this.membership.machine?.state?.record.mode
+    this.transactionsPart = new Transactions(
+      {
+        mode,
+        ready: () => this.ready(),
+        started: () => this.lifecycle.started,
+        vote: (payload) => this.castVote(payload),
+        batchOpen: () => this.ownVotes.some(isBatch),
+        proposerOf: (block) => {
+          const voter = block.proofs[0]?.publicId
+          return voter === undefined
+            ? undefined
+            : (this.roster.peerIdOf(voter.name) ?? peerIdFromPublicId(voter))
+        },
+        blocks: (from, limit) => this.journal.blocks(from, limit),
+      },
+      {
+        windowMs: init.transactionWindowMs ?? C.TRANSACTION_WINDOW_MS,
+        batchBytes: Math.min(init.transactionBatchBytes ?? C.TRANSACTION_BATCH_BYTES, C.MAX_PAYLOAD_BYTES),
+        maxQueuedBytes: init.maxQueuedTransactionBytes ?? C.MAX_QUEUED_TRANSACTION_BYTES,
+      },
+      this.log,
+    )
     const maxSnapshotBytes = init.maxSnapshotBytes ?? C.MAX_SNAPSHOT_BYTES
     this.snapshots = new Snapshots(
       init.snapshot,
@@ -227,8 +259,15 @@ export class ParsecSectionService
       this.log,
     )
     // An agreed checkpoint always ends an epoch: the application's digest of its state there.
-    this.journal.onEmitted(({ position, block }) => {
+    this.journal.onEmitted((delivered) => {
+      const { position, block } = delivered
       if (block.payload.kind === 'checkpoint') this.snapshots.checkpointDelivered(position)
+      // Each transaction of a batch, right after its block's event.
+      else if (this.listenerCount('transaction') > 0) {
+        for (const tx of this.transactionsPart.of(delivered)) {
+          this.safeDispatchEvent('transaction', { detail: tx })
+        }
+      }
     })
     this.epochSwitch = new EpochSwitch(
       {
@@ -275,6 +314,9 @@ export class ParsecSectionService
           maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
         },
         progressWindowMs: init.progressWindowMs ?? C.PROGRESS_WINDOW_MS,
+        // Our transactions under way: the fastest pace (a batch carries many).
+        extraBacklog: () =>
+          this.transactionsPart.busy() ? (init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP) : 0,
       },
       () => this.outbound.startExchange(),
     )
@@ -765,6 +807,7 @@ export class ParsecSectionService
     this.membership.stop()
     this.epochSwitch.stop()
     this.newcomer.stop()
+    this.transactionsPart.stop()
     await this.inbound.stop()
     await this.membershipWire.stop()
     await this.snapshotWire?.stop()
@@ -783,6 +826,26 @@ export class ParsecSectionService
     if (payload.length > C.MAX_PAYLOAD_BYTES) {
       throw new SectionError('InvalidArgument', `a payload takes at most ${C.MAX_PAYLOAD_BYTES} bytes`)
     }
+    // Never taken for a transaction batch (batch-codec.ts: why a reserved prefix).
+    if (isBatch(payload)) {
+      throw new SectionError(
+        'ReservedPayload',
+        'payloads starting with f5505458 are transaction batches: submit() makes them',
+      )
+    }
+    return this.castVote(payload)
+  }
+
+  submit(tx: Uint8Array): Promise<void> {
+    return this.transactionsPart.submit(tx)
+  }
+
+  transactions(from = 0, limit = Number.POSITIVE_INFINITY): DeliveredTransaction[] {
+    return this.transactionsPart.list(from, limit)
+  }
+
+  /** Votes a payload (checked by `vote`, or a transaction batch). */
+  private async castVote(payload: Uint8Array): Promise<void> {
     if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
     await this.ready()
     // An epoch switch under way: the vote goes to the new engine.

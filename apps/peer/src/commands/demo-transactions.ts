@@ -1,0 +1,269 @@
+/**
+ * `parsec-peer demo --transactions T --tx-size B [--tx-rate R]`: a Single-mode section of N
+ * `parsec-peer start` processes; T distinct random transactions of B bytes submitted at random
+ * peers (`POST /transactions`), as fast as they are accepted or R per second; every peer's
+ * delivered transactions read back (`GET /transactions`) and checked: all T at every peer, in the
+ * same order. Throughput: T over first submit to last delivery at the last peer; latency: a
+ * transaction's submit to its delivery at the last peer.
+ */
+import { randomBytes, randomInt } from 'node:crypto'
+import type { ApiClient, LocalSection } from '../local-section.js'
+import { percentile } from './demo.js'
+
+export interface TransactionsDemoOptions {
+  readonly peers: number
+  readonly transactions: number
+  readonly size: number
+  /** Transactions per second; undefined: as fast as accepted. */
+  readonly rate?: number
+  readonly json: boolean
+  readonly keepDir: boolean
+  readonly apiTokenFile?: string
+  readonly startArgs: readonly string[]
+  readonly withStats: boolean
+}
+
+export interface TransactionsDemoSummary {
+  peers: number
+  transactions: number
+  txSize: number
+  agreed: boolean
+  /** The blocks that carried transactions (at the first peer). */
+  batches: number
+  elapsedMs: number
+  transactionsPerSecond: number
+  txLatencyMs: { p50: number | null; p99: number | null }
+}
+
+const CONNECT_TIMEOUT_MS = 30_000
+const POLL_WAIT_MS = 2000
+/** Transactions per POST group (spread over random peers), bounded in bytes too. */
+const CHUNK_TXS = 1000
+const CHUNK_BYTES = 1024 * 1024
+/**
+ * Transactions outstanding (submitted, their request not answered yet: not in a voted batch) at
+ * most, per peer and in bytes: enough to fill a batch at every peer while the previous one is agreed.
+ */
+const OUTSTANDING_PER_PEER = 5000
+const OUTSTANDING_BYTES = 32 * 1024 * 1024
+/** Pacing tick with --tx-rate. */
+const TICK_MS = 20
+
+export async function runTransactionsDemo(options: TransactionsDemoOptions): Promise<number> {
+  const { peers, transactions: count, size, rate, json } = options
+  const info = (line: string): void => {
+    if (!json) console.error(line)
+  }
+  const began = Date.now()
+  const { LocalSection } = await import('../local-section.js')
+  const section: LocalSection = await LocalSection.create({
+    peers,
+    mode: 'single',
+    keepDir: options.keepDir,
+    apiTokenFile: options.apiTokenFile,
+    startArgs: options.startArgs,
+  })
+  const signals = section.guardSignals('demo')
+  let progress: NodeJS.Timeout | undefined
+  try {
+    info(`section ${section.sectionId.slice(0, 16)}… (single) of ${peers} peers in ${section.dir}`)
+    await Promise.all(section.peers.map((peer) => section.start(peer.index)))
+    await section.waitConnected(CONNECT_TIMEOUT_MS)
+    info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
+    const apis: ApiClient[] = section.peers.map((peer) => section.api(peer.index))
+
+    // Distinct random transactions.
+    const txs: Buffer[] = []
+    const index = new Map<string, number>()
+    while (txs.length < count) {
+      const bytes = randomBytes(size)
+      const hex = bytes.toString('hex')
+      if (index.has(hex)) continue
+      index.set(hex, txs.length)
+      txs.push(bytes)
+    }
+    const submittedAt: number[] = new Array(count).fill(Number.NaN)
+
+    // Every peer's delivered transactions, read with long-polls while they are submitted.
+    const order: number[][] = apis.map(() => [])
+    const deliveredAt: number[][] = apis.map(() => new Array(count).fill(Number.NaN))
+    const unknown: number[] = apis.map(() => 0)
+    let batches = 0
+    const deadlineFor = () => Date.now() + 60_000 + 5 * count
+    let deadline = deadlineFor()
+    const collect = async (peer: number): Promise<void> => {
+      let from = 0
+      const positions = new Set<number>()
+      while (!signals.interrupted && order[peer].length + unknown[peer] < count && Date.now() < deadline) {
+        const answer = await apis[peer].transactions({
+          from,
+          limit: 20_000,
+          wait: Math.min(POLL_WAIT_MS, Math.max(1, deadline - Date.now())),
+        })
+        for (const t of answer.transactions) {
+          const at = index.get(t.tx)
+          if (at === undefined) {
+            unknown[peer]++
+            continue
+          }
+          order[peer].push(at)
+          if (t.deliveredAt !== null) deliveredAt[peer][at] = t.deliveredAt
+          if (peer === 0) positions.add(t.position)
+        }
+        from = answer.next
+      }
+      if (peer === 0) batches = positions.size
+    }
+    /** The first failed POST or read: it fails the demo. */
+    let failure: unknown
+    const collectors = apis.map((_, peer) =>
+      collect(peer).catch((error: unknown) => {
+        failure ??= error
+      }),
+    )
+    progress = setInterval(() => {
+      info(
+        `  ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  transactions delivered per peer: ${order.map((o) => o.length).join(' ')}`,
+      )
+    }, 1000)
+
+    // Submit: chunks spread over random peers, as fast as accepted (at most `maxOutstanding` not
+    // answered) or paced.
+    const chunk = Math.max(1, Math.min(CHUNK_TXS, Math.floor(CHUNK_BYTES / size)))
+    const maxOutstanding = Math.max(
+      chunk,
+      Math.min(OUTSTANDING_PER_PEER * peers, Math.floor(OUTSTANDING_BYTES / size)),
+    )
+    let outstanding = 0
+    info(
+      `submitting ${count} transactions of ${size} bytes at random peers${rate === undefined ? '' : `, ${rate} per second`}`,
+    )
+    const pending = new Set<Promise<unknown>>()
+    let next = 0
+    const t0 = Date.now()
+    while (!signals.interrupted && next < count) {
+      let n = chunk
+      if (rate !== undefined) {
+        const due = Math.min(count, Math.floor(((Date.now() - t0) * rate) / 1000) + 1)
+        n = Math.min(chunk, due - next)
+        if (n <= 0) {
+          await new Promise((resolve) => setTimeout(resolve, TICK_MS))
+          continue
+        }
+      }
+      const slice = Array.from({ length: Math.min(n, count - next) }, () => next++)
+      const byPeer = new Map<number, number[]>()
+      for (const i of slice) {
+        const peer = randomInt(peers)
+        const list = byPeer.get(peer)
+        if (list === undefined) byPeer.set(peer, [i])
+        else list.push(i)
+      }
+      const now = Date.now()
+      for (const [peer, list] of byPeer) {
+        for (const i of list) submittedAt[i] = now
+        const post: Promise<void> = apis[peer]
+          .submit(list.map((i) => txs[i]))
+          .then((accepted) => {
+            if (accepted !== list.length)
+              throw new Error(`peer ${peer} accepted ${accepted} of ${list.length}`)
+          })
+          .catch((error: unknown) => {
+            failure ??= error
+          })
+          .finally(() => {
+            pending.delete(post)
+            outstanding -= list.length
+          })
+        pending.add(post)
+        outstanding += list.length
+      }
+      deadline = deadlineFor()
+      while (outstanding >= maxOutstanding && failure === undefined) await Promise.race(pending)
+      if (failure !== undefined) throw failure
+    }
+    await Promise.all(pending)
+    if (failure !== undefined) throw failure
+    info(`all ${count} transactions submitted in ${((Date.now() - t0) / 1000).toFixed(2)} s`)
+    deadline = deadlineFor()
+    await Promise.all(collectors)
+    if (failure !== undefined) throw failure
+    clearInterval(progress)
+    progress = undefined
+    const stats = options.withStats
+      ? (await Promise.all(apis.map((api) => api.status()))).map((s) => ({
+          cpuMs: s.cpuMs,
+          verifications: s.verifications,
+        }))
+      : undefined
+    if (signals.interrupted) return 1
+
+    // Agreement: all T at every peer, once each, in one order.
+    const reference = order[0]
+    const agreed =
+      unknown.every((n) => n === 0) &&
+      new Set(reference).size === count &&
+      reference.length === count &&
+      order.every((list) => list.length === count && list.every((at, i) => at === reference[i]))
+    const latencies: number[] = []
+    let last = 0
+    for (let i = 0; i < count; i++) {
+      let at = 0
+      for (const times of deliveredAt)
+        at = Math.max(at, Number.isNaN(times[i]) ? Number.POSITIVE_INFINITY : times[i])
+      if (!Number.isFinite(at)) continue
+      last = Math.max(last, at)
+      latencies.push(at - submittedAt[i])
+    }
+    latencies.sort((a, b) => a - b)
+    const elapsedMs = Math.max(0, last - t0)
+    const summary: TransactionsDemoSummary = {
+      peers,
+      transactions: count,
+      txSize: size,
+      agreed,
+      batches,
+      elapsedMs,
+      transactionsPerSecond: elapsedMs > 0 ? Math.round((latencies.length * 10_000) / elapsedMs) / 10 : 0,
+      txLatencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+    }
+    if (json) {
+      console.log(JSON.stringify(stats === undefined ? summary : { ...summary, stats }))
+    } else {
+      console.log(
+        `peers ${peers} (single), transactions ${count} of ${size} bytes: ${agreed ? 'AGREED' : 'NOT AGREED'}`,
+      )
+      if (agreed) {
+        console.log(
+          `  all ${peers} peers delivered the same ${count} transactions in the same order (${batches} batches)`,
+        )
+      } else {
+        console.log(
+          `  transactions per peer: ${order.map((o) => o.length).join(' ')} of ${count}; unknown: ${unknown.join(' ')}`,
+        )
+      }
+      console.log(
+        `  elapsed ${(elapsedMs / 1000).toFixed(2)} s (first submit to last delivery at the last peer), ${summary.transactionsPerSecond} transactions/s`,
+      )
+      console.log(
+        `  latency p50 ${summary.txLatencyMs.p50 ?? '-'} ms, p99 ${summary.txLatencyMs.p99 ?? '-'} ms`,
+      )
+      if (options.keepDir) console.log(`  kept ${section.dir}`)
+      stats?.forEach((peer, i) => {
+        const { count: n, totalMs } = peer.verifications
+        console.log(
+          `  peer ${i}: CPU ${peer.cpuMs.toFixed(0)} ms, ${n} signature verifications in ${totalMs.toFixed(0)} ms`,
+        )
+      })
+    }
+    return agreed ? 0 : 1
+  } catch (error) {
+    if (signals.interrupted) return 1
+    console.error(`parsec-peer demo: ${(error as Error).message}`)
+    return 1
+  } finally {
+    if (progress !== undefined) clearInterval(progress)
+    if (!signals.interrupted) await section.close()
+    signals.dispose()
+  }
+}
