@@ -67,6 +67,8 @@ export class MetaElection implements CoinView {
   private generation = 0
   /** Row width of the meta-events' flattened votes: grows to the longest list, so rows mostly match. */
   private layoutWidth = 0
+  /** Hand-overs so far (`startNext`): meta-events may have been rebuilt or dropped at each. */
+  private epoch = 0
   /** Scratch for `otherSums`: the positions whose source changed, and their new sources. */
   private changedPositions: number[] = []
   private changedSources: (MetaEvent | null)[] = []
@@ -358,14 +360,21 @@ export class MetaElection implements CoinView {
   private otherSums(
     event: GraphEvent,
     meta: MetaEvent,
-    parent: MetaEvent | null,
+    parentEvent: GraphEvent | null,
     limits: Int32Array,
   ): OtherSums {
+    const parent = parentEvent?.meta ?? null
     const n = this.voters.length
     const events = this.graph.events
     const forkBlind = this.graph.forkBlind
     const base = parent?.otherSums
     const valid = base != null && base.generation === this.generation && base.sources.length === n
+    const quick =
+      valid &&
+      base.epoch === this.epoch &&
+      event.forks === null &&
+      parentEvent !== null &&
+      parentEvent.forks === null
     // Which positions change, and the width the sums need.
     let width = valid ? base.width : 0
     let changed = 0
@@ -374,6 +383,8 @@ export class MetaElection implements CoinView {
     const changedSources = this.changedSources
     for (let position = 0; position < n; position++) {
       const w = this.voters[position]
+      // The same latest event of w as the parent saw, and no meta-event rebuilt since: unchanged.
+      if (quick && lastOf(event, w) === lastOf(parentEvent!, w)) continue
       let source: MetaEvent | null = null
       if (w !== creator) {
         const j = seenLast(event, w, forkBlind)
@@ -396,6 +407,7 @@ export class MetaElection implements CoinView {
       // normally starts from these sums (a fork's other side or a rebuild counts afresh).
       parent!.otherSums = null
       result = base
+      result.epoch = this.epoch
       if (width !== base.width) {
         const sums = new Float64Array(n * width)
         const decided = new Int32Array(n * width)
@@ -413,6 +425,7 @@ export class MetaElection implements CoinView {
     } else {
       result = {
         generation: this.generation,
+        epoch: this.epoch,
         width,
         sums: new Float64Array(n * width),
         decided: new Int32Array(n * width),
@@ -440,7 +453,8 @@ export class MetaElection implements CoinView {
   /** Spec §6.6. */
   private setMetaVotes(event: GraphEvent, meta: MetaEvent): void {
     const n = this.voters.length
-    const parentMeta = this.graph.selfSyncParent(event)?.meta ?? null
+    const parentEvent = this.graph.selfSyncParent(event) ?? null
+    const parentMeta = parentEvent?.meta ?? null
     const parentVotes = parentMeta?.votes ?? null
     if (parentVotes === null && meta.observer !== OBSERVER) {
       meta.otherSums = null
@@ -450,20 +464,17 @@ export class MetaElection implements CoinView {
     // Stages each voter's list can read: nextVotes stops at the first decided entry it is given,
     // and the first decided stage never rises along a creator's events, so nothing from there on
     // is counted, here or for this creator's later events.
+    // The parent's decided entries are its lists' decided stages.
     const limits = this.scratchLimits(n)
     limits.fill(0x7fffffff, 0, n)
     if (parentVotes !== null) {
-      for (let position = 0; position < n; position++) {
-        const list = parentVotes[position]
-        for (let stage = 0; stage < list.length; stage++) {
-          if (list[stage].decided) {
-            limits[position] = stage
-            break
-          }
-        }
+      const entries = parentMeta!.decided
+      for (let k = 0; k < entries.length; k += 2) {
+        const stage = entries[k + 1] >>> 1
+        if (stage < limits[entries[k]]) limits[entries[k]] = stage
       }
     }
-    const other = this.otherSums(event, meta, parentMeta, limits)
+    const other = this.otherSums(event, meta, parentEvent, limits)
     const stages = other.width
     const sums = other.sums
     // The first decided value among the other voters at each entry, in ascending voter order:
@@ -576,6 +587,7 @@ export class MetaElection implements CoinView {
    */
   startNext(decided: readonly number[], changes: readonly MembershipChange[], graphSize: number): number {
     this.recordDecision(decided, changes)
+    this.epoch++
     for (const change of changes) {
       if (change.kind === 'add') {
         if (!this.isVoter(change.peer)) this.voters.push(change.peer)

@@ -110,6 +110,8 @@ export class MetaEvent {
 export interface OtherSums {
   /** Identifies the election's voter list (positions) these sums were counted for. */
   readonly generation: number
+  /** The election's hand-over count when last updated (see `MetaElection.otherSums`). */
+  epoch: number
   width: number
   sums: Float64Array
   decided: Int32Array
