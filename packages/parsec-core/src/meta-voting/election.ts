@@ -59,6 +59,9 @@ export class MetaElection implements CoinView {
   /** Events carrying a not-yet-consensused observation, ascending (spec §6.1 step 4). */
   private unconsensused: number[] = []
   private readonly unconsensusedByKey = new Map<number, number[]>()
+  /** The keys of `unconsensusedByKey` in its order, and their lists: iterated per meta-event. */
+  private openKeys: number[] = []
+  private openCarriers: number[][] = []
   /** Graph indices of events holding a meta-event of this election. */
   private metaIndices: number[] = []
   private decisionsBuffer = new Uint8Array(256)
@@ -216,6 +219,8 @@ export class MetaElection implements CoinView {
     if (list === undefined) {
       list = []
       this.unconsensusedByKey.set(key, list)
+      this.openKeys.push(key)
+      this.openCarriers.push(list)
     }
     list.push(eventIndex)
   }
@@ -262,10 +267,14 @@ export class MetaElection implements CoinView {
     const events = this.graph.events
     const n = this.voters.length
     const candidates: number[] = []
-    const ownIndex = new Map<number, number>()
+    /** Per candidate, the index of its first carrier by the event's creator (infinity: none). */
+    const owns: number[] = []
     let votersInPast = -1
-    for (const [key, carriers] of this.unconsensusedByKey) {
+    const keys = this.openKeys
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]
       if (have.has(creatorOfEvent, key)) continue
+      const carriers = this.openCarriers[k]
       const stamp = ++this.stamp
       let voters = 0
       let any = false
@@ -294,16 +303,18 @@ export class MetaElection implements CoinView {
       }
       if (interesting) {
         candidates.push(key)
-        ownIndex.set(key, own)
+        owns.push(own)
       }
     }
     if (candidates.length > 1) {
-      candidates.sort((a, b) => {
-        const oa = ownIndex.get(a)!
-        const ob = ownIndex.get(b)!
+      const order = candidates.map((_, i) => i)
+      order.sort((a, b) => {
+        const oa = owns[a]
+        const ob = owns[b]
         if (oa !== ob) return oa < ob ? -1 : 1
-        return this.store.compare(a, b)
+        return this.store.compare(candidates[a], candidates[b])
       })
+      return order.map((i) => candidates[i])
     }
     return candidates
   }
@@ -608,6 +619,15 @@ export class MetaElection implements CoinView {
       if (this.unconsensusedByKey.delete(key)) dropped = true
     }
     if (dropped) {
+      const keys: number[] = []
+      const carriers: number[][] = []
+      for (let k = 0; k < this.openKeys.length; k++) {
+        if (!this.unconsensusedByKey.has(this.openKeys[k])) continue
+        keys.push(this.openKeys[k])
+        carriers.push(this.openCarriers[k])
+      }
+      this.openKeys = keys
+      this.openCarriers = carriers
       const events = this.graph.events
       this.unconsensused = this.unconsensused.filter((u) => !decidedSet.has(events[u].observationKey))
     }
