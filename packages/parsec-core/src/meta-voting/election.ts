@@ -62,6 +62,11 @@ export class MetaElection implements CoinView {
   /** The keys of `unconsensusedByKey` in its order, and their lists: iterated per meta-event. */
   private openKeys: number[] = []
   private openCarriers: number[][] = []
+  /**
+   * Per creator, how many of the first open keys are known to be interesting to it already
+   * (marks only grow until a hand-over), so its next meta-event's scan starts past them.
+   */
+  private keyCursor: number[] = []
   /** Graph indices of events holding a meta-event of this election. */
   private metaIndices: number[] = []
   private decisionsBuffer = new Uint8Array(256)
@@ -271,7 +276,10 @@ export class MetaElection implements CoinView {
     const owns: number[] = []
     let votersInPast = -1
     const keys = this.openKeys
-    for (let k = 0; k < keys.length; k++) {
+    let start = this.keyCursor[creatorOfEvent] ?? 0
+    while (start < keys.length && have.has(creatorOfEvent, keys[start])) start++
+    this.keyCursor[creatorOfEvent] = start
+    for (let k = start; k < keys.length; k++) {
       const key = keys[k]
       if (have.has(creatorOfEvent, key)) continue
       const carriers = this.openCarriers[k]
@@ -621,11 +629,16 @@ export class MetaElection implements CoinView {
     if (dropped) {
       const keys: number[] = []
       const carriers: number[][] = []
+      // keptBefore[k]: how many of the first k open keys stay open (where cursors move to).
+      const keptBefore = new Int32Array(this.openKeys.length + 1)
       for (let k = 0; k < this.openKeys.length; k++) {
+        keptBefore[k] = keys.length
         if (!this.unconsensusedByKey.has(this.openKeys[k])) continue
         keys.push(this.openKeys[k])
         carriers.push(this.openCarriers[k])
       }
+      keptBefore[this.openKeys.length] = keys.length
+      this.keyCursor = this.keyCursor.map((cursor) => keptBefore[cursor])
       this.openKeys = keys
       this.openCarriers = carriers
       const events = this.graph.events
@@ -665,7 +678,25 @@ export class MetaElection implements CoinView {
       const event = this.graph.get(index)
       if (event.meta!.content.length > 0) this.recordInteresting(event.creator, index, event.meta!.content)
     }
+    this.resetKeyCursors(kept, continueStart, changes.length > 0)
     return continueStart
+  }
+
+  /**
+   * After a hand-over, the marks are those of the kept meta-events before `continueStart` (those
+   * before the first unconsensused event carried only decided keys): a creator whose meta-events
+   * from `continueStart` on had marked open keys scans from the first key again.
+   */
+  private resetKeyCursors(kept: readonly number[], continueStart: number, cleared: boolean): void {
+    if (cleared) {
+      this.keyCursor = []
+      return
+    }
+    for (const index of kept) {
+      if (index < continueStart) continue
+      const event = this.graph.get(index)
+      if (event.meta!.content.length > 0) this.keyCursor[event.creator] = 0
+    }
   }
 }
 
