@@ -684,8 +684,11 @@ export class Parsec {
         }
       }
     }
-    indices.sort((a, b) => a - b)
-    return indices.map((i) => this.packedEvent(i))
+    // A typed array sorts numerically without a comparator call per comparison.
+    const sorted = Int32Array.from(indices).sort()
+    const out: PackedEvent[] = new Array(sorted.length)
+    for (let k = 0; k < sorted.length; k++) out[k] = this.packedEvent(sorted[k])
+    return out
   }
 
   /** The packed event (spec §2.1) at graph `index`, rebuilt from the graph and the stores. */

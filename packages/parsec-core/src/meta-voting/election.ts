@@ -11,8 +11,27 @@ import type { ObservationEntry, ObservationStore } from '../observations/store.j
 import { supermajority } from '../quorum.js'
 import type { Coin, CoinView } from './coin.js'
 import { KeyMarks } from './key-marks.js'
-import { MetaEvent, OBSERVER, OBSERVER_ANCESTOR, OBSERVER_NONE } from './meta-event.js'
-import { coinPass, initialVotes, type MetaVote, NO_COIN, needsCoin, nextVotes, TRUE } from './meta-vote.js'
+import {
+  DECIDED_FALSE,
+  DECIDED_TRUE,
+  EMPTY_CONTRIBUTIONS,
+  MetaEvent,
+  NONE_DECIDED,
+  OBSERVER,
+  OBSERVER_ANCESTOR,
+  OBSERVER_NONE,
+  type OtherSums,
+} from './meta-event.js'
+import {
+  coinPass,
+  FALSE,
+  initialVotes,
+  type MetaVote,
+  NO_COIN,
+  needsCoin,
+  nextVotes,
+  TRUE,
+} from './meta-vote.js'
 
 export type MembershipChange = { readonly kind: 'add' | 'remove'; readonly peer: number }
 
@@ -40,11 +59,27 @@ export class MetaElection implements CoinView {
   /** Events carrying a not-yet-consensused observation, ascending (spec §6.1 step 4). */
   private unconsensused: number[] = []
   private readonly unconsensusedByKey = new Map<number, number[]>()
+  /** The keys of `unconsensusedByKey` in its order, and their lists: iterated per meta-event. */
+  private openKeys: number[] = []
+  private openCarriers: number[][] = []
+  /**
+   * Per creator, how many of the first open keys are known to be interesting to it already
+   * (marks only grow until a hand-over), so its next meta-event's scan starts past them.
+   */
+  private keyCursor: number[] = []
   /** Graph indices of events holding a meta-event of this election. */
   private metaIndices: number[] = []
-  private limitsBuffer = new Int32Array(64)
-  private sumsBuffer = new Float64Array(256)
   private decisionsBuffer = new Uint8Array(256)
+  private limitsBuffer = new Int32Array(64)
+  /** Changes to the voter list (positions): sums kept on meta-events count for one generation. */
+  private generation = 0
+  /** Row width of the meta-events' flattened votes: grows to the longest list, so rows mostly match. */
+  private layoutWidth = 0
+  /** Hand-overs so far (`startNext`): meta-events may have been rebuilt or dropped at each. */
+  private epoch = 0
+  /** Scratch for `otherSums`: the positions whose source changed, and their new sources. */
+  private changedPositions: number[] = []
+  private changedSources: (MetaEvent | null)[] = []
   /** Per-peer visit stamps for counting distinct creators without allocating. */
   private seen: number[] = []
   private stamp = 0
@@ -189,6 +224,8 @@ export class MetaElection implements CoinView {
     if (list === undefined) {
       list = []
       this.unconsensusedByKey.set(key, list)
+      this.openKeys.push(key)
+      this.openCarriers.push(list)
     }
     list.push(eventIndex)
   }
@@ -235,10 +272,17 @@ export class MetaElection implements CoinView {
     const events = this.graph.events
     const n = this.voters.length
     const candidates: number[] = []
-    const ownIndex = new Map<number, number>()
+    /** Per candidate, the index of its first carrier by the event's creator (infinity: none). */
+    const owns: number[] = []
     let votersInPast = -1
-    for (const [key, carriers] of this.unconsensusedByKey) {
+    const keys = this.openKeys
+    let start = this.keyCursor[creatorOfEvent] ?? 0
+    while (start < keys.length && have.has(creatorOfEvent, keys[start])) start++
+    this.keyCursor[creatorOfEvent] = start
+    for (let k = start; k < keys.length; k++) {
+      const key = keys[k]
       if (have.has(creatorOfEvent, key)) continue
+      const carriers = this.openCarriers[k]
       const stamp = ++this.stamp
       let voters = 0
       let any = false
@@ -267,16 +311,18 @@ export class MetaElection implements CoinView {
       }
       if (interesting) {
         candidates.push(key)
-        ownIndex.set(key, own)
+        owns.push(own)
       }
     }
     if (candidates.length > 1) {
-      candidates.sort((a, b) => {
-        const oa = ownIndex.get(a)!
-        const ob = ownIndex.get(b)!
+      const order = candidates.map((_, i) => i)
+      order.sort((a, b) => {
+        const oa = owns[a]
+        const ob = owns[b]
         if (oa !== ob) return oa < ob ? -1 : 1
-        return this.store.compare(a, b)
+        return this.store.compare(candidates[a], candidates[b])
       })
+      return order.map((i) => candidates[i])
     }
     return candidates
   }
@@ -319,72 +365,147 @@ export class MetaElection implements CoinView {
     return this.limitsBuffer
   }
 
-  private scratchSums(size: number): { sums: Float64Array; decisions: Uint8Array } {
-    if (this.sumsBuffer.length < size) {
-      this.sumsBuffer = new Float64Array(size * 2)
-      this.decisionsBuffer = new Uint8Array(size * 2)
-    } else {
-      this.sumsBuffer.fill(0, 0, size)
-      this.decisionsBuffer.fill(0, 0, size)
+  private scratchDecisions(size: number): Uint8Array {
+    if (this.decisionsBuffer.length < size) this.decisionsBuffer = new Uint8Array(size * 2)
+    return this.decisionsBuffer
+  }
+
+  /**
+   * The other voters' sums as `event` sees them (spec §6.6's counting over the other voters'
+   * latest meta-events): its self-parent's sums with only the voters whose latest meta-event
+   * changed taken out and put back in, or counted afresh when the self-parent has none for this
+   * voter list. The result is kept on `meta` for the creator's next meta-event.
+   */
+  private otherSums(
+    event: GraphEvent,
+    meta: MetaEvent,
+    parentEvent: GraphEvent | null,
+    limits: Int32Array,
+  ): OtherSums {
+    const parent = parentEvent?.meta ?? null
+    const n = this.voters.length
+    const events = this.graph.events
+    const forkBlind = this.graph.forkBlind
+    const base = parent?.otherSums
+    const valid = base != null && base.generation === this.generation && base.sources.length === n
+    const quick =
+      valid &&
+      base.epoch === this.epoch &&
+      event.forks === null &&
+      parentEvent !== null &&
+      parentEvent.forks === null
+    // Which positions change, and the width the sums need.
+    let width = valid ? base.width : 0
+    let changed = 0
+    const creator = event.creator
+    const changedPositions = this.changedPositions
+    const changedSources = this.changedSources
+    for (let position = 0; position < n; position++) {
+      const w = this.voters[position]
+      // The same latest event of w as the parent saw, and no meta-event rebuilt since: unchanged.
+      if (quick && lastOf(event, w) === lastOf(parentEvent!, w)) continue
+      let source: MetaEvent | null = null
+      if (w !== creator) {
+        const j = seenLast(event, w, forkBlind)
+        if (j >= 0) {
+          const other = events[this.graph.firstInSlot(w, j)].meta
+          if (other?.votes != null) source = other
+        }
+      }
+      const contributions = source === null ? EMPTY_CONTRIBUTIONS : source.contributions
+      if (valid ? contributions === base.sources[position] : contributions.length === 0) continue
+      changedPositions[changed] = position
+      changedSources[changed] = source
+      changed++
+      if (contributions.length > width * n) width = contributions.length / n
     }
-    return { sums: this.sumsBuffer, decisions: this.decisionsBuffer }
+    if (width < this.layoutWidth) width = this.layoutWidth
+    let result: OtherSums
+    if (valid) {
+      // Taken over and updated in place: a creator's next meta-event is the only one that
+      // normally starts from these sums (a fork's other side or a rebuild counts afresh).
+      parent!.otherSums = null
+      result = base
+      result.epoch = this.epoch
+      if (width !== base.width) {
+        const sums = new Float64Array(n * width)
+        const decided = new Int32Array(n * width)
+        const before = base.width
+        for (let position = 0; position < n; position++) {
+          for (let stage = 0; stage < before; stage++) {
+            sums[position * width + stage] = base.sums[position * before + stage]
+            decided[position * width + stage] = base.decided[position * before + stage]
+          }
+        }
+        result.sums = sums
+        result.decided = decided
+        result.width = width
+      }
+    } else {
+      result = {
+        generation: this.generation,
+        epoch: this.epoch,
+        width,
+        sums: new Float64Array(n * width),
+        decided: new Int32Array(n * width),
+        sources: new Array(n).fill(EMPTY_CONTRIBUTIONS),
+        sourceDecided: new Array(n).fill(NONE_DECIDED),
+      }
+    }
+    const { sums, decided, sources, sourceDecided } = result
+    for (let k = 0; k < changed; k++) {
+      const position = changedPositions[k]
+      const source = changedSources[k]
+      changedSources[k] = null
+      const contributions = source === null ? EMPTY_CONTRIBUTIONS : source.contributions
+      replaceSource(sums, width, n, limits, sources[position], contributions)
+      countDecided(decided, width, limits, sourceDecided[position], -1)
+      const entries = source === null ? NONE_DECIDED : source.decided
+      countDecided(decided, width, limits, entries, 1)
+      sources[position] = contributions
+      sourceDecided[position] = entries
+    }
+    meta.otherSums = result
+    return result
   }
 
   /** Spec §6.6. */
   private setMetaVotes(event: GraphEvent, meta: MetaEvent): void {
     const n = this.voters.length
-    const parentVotes = this.graph.selfSyncParent(event)?.meta?.votes ?? null
+    const parentEvent = this.graph.selfSyncParent(event) ?? null
+    const parentMeta = parentEvent?.meta ?? null
+    const parentVotes = parentMeta?.votes ?? null
     if (parentVotes === null && meta.observer !== OBSERVER) {
+      meta.otherSums = null
       meta.setVotes(null)
       return
     }
-    // The other voters' latest meta-events this event sees, in ascending local index.
-    const others: MetaEvent[] = []
-    let stages = 0
-    const events = this.graph.events
-    for (const w of this.voters) {
-      if (w === event.creator) continue
-      const j = seenLast(event, w, this.graph.forkBlind)
-      if (j < 0) continue
-      const other = events[this.graph.firstInSlot(w, j)].meta
-      if (other?.votes != null) {
-        others.push(other)
-        if (other.stages > stages) stages = other.stages
-      }
-    }
-    // Stages each voter's list will read: nextVotes stops at the first decided entry it is given,
-    // so nothing from there on is counted.
+    // Stages each voter's list can read: nextVotes stops at the first decided entry it is given,
+    // and the first decided stage never rises along a creator's events, so nothing from there on
+    // is counted, here or for this creator's later events.
+    // The parent's decided entries are its lists' decided stages.
     const limits = this.scratchLimits(n)
-    limits.fill(stages, 0, n)
+    limits.fill(0x7fffffff, 0, n)
     if (parentVotes !== null) {
-      for (let position = 0; position < n; position++) {
-        const list = parentVotes[position]
-        for (let stage = 0; stage < list.length && stage < stages; stage++) {
-          if (list[stage].decided) {
-            limits[position] = stage
-            break
-          }
-        }
+      const entries = parentMeta!.decided
+      for (let k = 0; k < entries.length; k += 2) {
+        const stage = entries[k + 1] >>> 1
+        if (stage < limits[entries[k]]) limits[entries[k]] = stage
       }
     }
-    // Sum their contributions per (voter-under-vote, stage) once; counting is then a lookup.
-    // The sums live in scratch buffers: they are only read while this event's votes are computed.
-    const { sums, decisions } = this.scratchSums(n * stages)
-    for (const other of others) {
-      const width = other.stages
-      const contributions = other.contributions
-      const decided = other.decisions
-      for (let position = 0; position < n; position++) {
-        const from = position * width
-        const to = position * stages
-        const end = Math.min(width, limits[position])
-        for (let stage = 0; stage < end; stage++) {
-          const c = contributions[from + stage]
-          if (c < 0) break
-          sums[to + stage] += c
-          if (decisions[to + stage] === 0) decisions[to + stage] = decided[from + stage]
-        }
-      }
+    const other = this.otherSums(event, meta, parentEvent, limits)
+    const stages = other.width
+    const sums = other.sums
+    // The first decided value among the other voters at each entry, in ascending voter order:
+    // unambiguous from the counts unless both values occur there.
+    const decisions = this.scratchDecisions(n * stages)
+    const decided = other.decided
+    for (let i = 0; i < n * stages; i++) {
+      const d = decided[i]
+      if (d === 0) decisions[i] = 0
+      else if (d >>> 16 === 0) decisions[i] = TRUE
+      else if ((d & 0xffff) === 0) decisions[i] = FALSE
+      else decisions[i] = firstDecided(other, n, i)
     }
     const votes: (readonly MetaVote[])[] = new Array(n)
     const eventIndex = event.index
@@ -413,7 +534,9 @@ export class MetaElection implements CoinView {
         votes[position] = initialVotes(meta.observees.includes(this.voters[position]), view, n)
       }
     }
-    meta.setVotes(votes)
+    meta.setVotes(votes, this.layoutWidth, parentMeta)
+    // Grown with room to spare, so that rows are seldom laid out anew.
+    if (meta.width > this.layoutWidth) this.layoutWidth = meta.width + 2
   }
 
   /**
@@ -483,6 +606,7 @@ export class MetaElection implements CoinView {
    */
   startNext(decided: readonly number[], changes: readonly MembershipChange[], graphSize: number): number {
     this.recordDecision(decided, changes)
+    this.epoch++
     for (const change of changes) {
       if (change.kind === 'add') {
         if (!this.isVoter(change.peer)) this.voters.push(change.peer)
@@ -492,6 +616,10 @@ export class MetaElection implements CoinView {
     }
     this.voters.sort((a, b) => a - b)
     this.indexVoters()
+    if (changes.length > 0) {
+      this.generation++
+      this.layoutWidth = 0
+    }
 
     const decidedSet = new Set(decided)
     let dropped = false
@@ -499,6 +627,20 @@ export class MetaElection implements CoinView {
       if (this.unconsensusedByKey.delete(key)) dropped = true
     }
     if (dropped) {
+      const keys: number[] = []
+      const carriers: number[][] = []
+      // keptBefore[k]: how many of the first k open keys stay open (where cursors move to).
+      const keptBefore = new Int32Array(this.openKeys.length + 1)
+      for (let k = 0; k < this.openKeys.length; k++) {
+        keptBefore[k] = keys.length
+        if (!this.unconsensusedByKey.has(this.openKeys[k])) continue
+        keys.push(this.openKeys[k])
+        carriers.push(this.openCarriers[k])
+      }
+      keptBefore[this.openKeys.length] = keys.length
+      this.keyCursor = this.keyCursor.map((cursor) => keptBefore[cursor])
+      this.openKeys = keys
+      this.openCarriers = carriers
       const events = this.graph.events
       this.unconsensused = this.unconsensused.filter((u) => !decidedSet.has(events[u].observationKey))
     }
@@ -536,6 +678,96 @@ export class MetaElection implements CoinView {
       const event = this.graph.get(index)
       if (event.meta!.content.length > 0) this.recordInteresting(event.creator, index, event.meta!.content)
     }
+    this.resetKeyCursors(kept, continueStart, changes.length > 0)
     return continueStart
   }
+
+  /**
+   * After a hand-over, the marks are those of the kept meta-events before `continueStart` (those
+   * before the first unconsensused event carried only decided keys): a creator whose meta-events
+   * from `continueStart` on had marked open keys scans from the first key again.
+   */
+  private resetKeyCursors(kept: readonly number[], continueStart: number, cleared: boolean): void {
+    if (cleared) {
+      this.keyCursor = []
+      return
+    }
+    for (const index of kept) {
+      if (index < continueStart) continue
+      const event = this.graph.get(index)
+      if (event.meta!.content.length > 0) this.keyCursor[event.creator] = 0
+    }
+  }
+}
+
+/**
+ * `sums` (rows of `width` stages per voter position) with one voter's flattened contributions
+ * `before` taken out and `after` put in, each row only below its limit; either array may have
+ * narrower rows than `width`, or be empty.
+ */
+function replaceSource(
+  sums: Float64Array,
+  width: number,
+  n: number,
+  limits: Int32Array,
+  before: Float64Array,
+  after: Float64Array,
+): void {
+  if (before.length === after.length && before.length === width * n) {
+    for (let position = 0; position < n; position++) {
+      const row = position * width
+      const end = row + Math.min(width, limits[position])
+      for (let i = row; i < end; i++) sums[i] += after[i] - before[i]
+    }
+    return
+  }
+  addRows(sums, width, n, limits, before, -1)
+  addRows(sums, width, n, limits, after, 1)
+}
+
+function addRows(
+  sums: Float64Array,
+  width: number,
+  n: number,
+  limits: Int32Array,
+  rows: Float64Array,
+  sign: number,
+): void {
+  if (rows.length === 0) return
+  const from = rows.length / n
+  for (let position = 0; position < n; position++) {
+    const src = position * from
+    const dst = position * width
+    const end = Math.min(from, limits[position])
+    for (let stage = 0; stage < end; stage++) sums[dst + stage] += sign * rows[src + stage]
+  }
+}
+
+/** Counts in (sign 1) or out (sign -1) one voter's decided entries (see `MetaEvent.decided`). */
+function countDecided(
+  decided: Int32Array,
+  width: number,
+  limits: Int32Array,
+  entries: readonly number[],
+  sign: number,
+): void {
+  for (let k = 0; k < entries.length; k += 2) {
+    const position = entries[k]
+    const stage = entries[k + 1] >>> 1
+    if (stage >= limits[position]) continue
+    decided[position * width + stage] += sign * (entries[k + 1] & 1 ? DECIDED_FALSE : DECIDED_TRUE)
+  }
+}
+
+/** The first decided value at flat entry `i` among the counted voters, in ascending voter order. */
+function firstDecided(other: OtherSums, n: number, i: number): number {
+  const position = Math.floor(i / other.width)
+  const stage = i - position * other.width
+  for (let v = 0; v < n; v++) {
+    const entries = other.sourceDecided[v]
+    for (let k = 0; k < entries.length; k += 2) {
+      if (entries[k] === position && entries[k + 1] >>> 1 === stage) return entries[k + 1] & 1 ? FALSE : TRUE
+    }
+  }
+  return 0
 }

@@ -20,6 +20,7 @@ const EST_F = 2 ** 13
 const AUX_T = 2 ** 26
 const AUX_F = 2 ** 39
 const FIELD = 2 ** 13
+const INV_AUX_T = 2 ** -26
 /** Most voters the packed counters can count. */
 export const MAX_VOTERS = FIELD - 1
 
@@ -106,10 +107,13 @@ function counts(v: MetaVote, view: StageView): void {
     decision = view.decisions[view.offset + stage]
   }
   if (decision === 0) decision = v.decided
-  estT = total % FIELD
-  estF = Math.floor(total / EST_F) % FIELD
-  auxT = Math.floor(total / AUX_T) % FIELD
-  auxF = Math.floor(total / AUX_F)
+  // Split at bit 26 (multiplying by a power of two is exact), then each half is 32-bit work.
+  const aux = Math.floor(total * INV_AUX_T)
+  const est = total - aux * AUX_T
+  estT = est & (FIELD - 1)
+  estF = est >>> 13
+  auxT = aux & (FIELD - 1)
+  auxF = aux >>> 13
 }
 
 function update(v: MetaVote, coins: RoundCoin, n: number): MetaVote {
