@@ -1231,12 +1231,16 @@ export class Parsec {
     }
   }
 
-  /** Others' votes for Adds and Removes not agreed yet, in key order. */
-  private membershipVotes(): MembershipVote[] {
+  /**
+   * Others' votes for Adds and Removes not agreed yet, in key order (also in `view()`): cheap when
+   * there are none, whatever the graph's size, so a host may ask after every step.
+   */
+  membershipVotes(): MembershipVote[] {
     const out: MembershipVote[] = []
-    for (const entry of this.store.entries) {
+    for (const key of this.store.membershipKeys) {
+      const entry = this.store.get(key)
       const observation = entry.observation
-      if (entry.consensused || (observation.kind !== 'add' && observation.kind !== 'remove')) continue
+      if (entry.consensused) continue
       const voters = new Set<number>()
       for (const carrier of this.election.eventsCarrying(entry.key)) {
         const creator = this.graph.get(carrier).creator

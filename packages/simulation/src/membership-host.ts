@@ -1358,7 +1358,7 @@ export class MembershipHosting {
     const size = sim.parsec.graphSize
     if (size === h.lastGraphSize || sim.parsec.pendingObservationCount === 0) return
     h.lastGraphSize = size
-    for (const { voter, observation } of sim.parsec.view().membershipVotes) {
+    for (const { voter, observation } of sim.parsec.membershipVotes()) {
       const key = `${voter.name}|${toHex(encodeObservation(observation))}`
       if (h.seenVotes.has(key)) continue
       h.seenVotes.add(key)

@@ -537,7 +537,7 @@ export class MembershipHost implements JournalObserver {
     if (size === this.lastGraphSize || engine.pendingObservationCount === 0) return undefined
     this.lastGraphSize = size
     let step: MembershipStep | undefined
-    for (const { voter, observation } of engine.view().membershipVotes) {
+    for (const { voter, observation } of engine.membershipVotes()) {
       const key = `${voter.name}|${bytesToString(encodeObservation(observation), 'base16')}`
       if (this.seenVotes.has(key)) continue
       this.seenVotes.add(key)

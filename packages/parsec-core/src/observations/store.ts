@@ -34,6 +34,8 @@ export class ObservationStore {
   /** The entries' hashes by key (one column: cheaper than an array per entry). */
   private readonly hashes = new FixedBytesColumn(HASH_LENGTH)
   private consensusedCount = 0
+  /** Keys of the Add and Remove entries, in key order (a host asks for them after every step). */
+  readonly membershipKeys: number[] = []
 
   constructor(private readonly mode: ConsensusMode) {}
 
@@ -64,6 +66,7 @@ export class ObservationStore {
     this.hashes.push(hash)
     this.entries.push(entry)
     this.byId.set(id, entry.key)
+    if (observation.kind === 'add' || observation.kind === 'remove') this.membershipKeys.push(entry.key)
     return entry
   }
 
