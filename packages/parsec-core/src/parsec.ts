@@ -150,6 +150,9 @@ export class Parsec {
   /** `retire()` was called: serve-only for good. */
   private retired = false
   private decidedBlocks = 0
+  /** Events in the sync messages we handled, and those of them we held already (gossip's waste). */
+  private received = 0
+  private duplicates = 0
   private readonly history: number[] = []
   private readonly decisionSizes: number[] = []
   private pending: PendingSync[] = []
@@ -523,8 +526,9 @@ export class Parsec {
     }
     if (packedEvents.length === 0) fail('InvalidMessage', 'empty message')
     let last = -1
+    this.received += packedEvents.length
     try {
-      for (const packed of packedEvents) last = this.unpack(packed)
+      for (const packed of packedEvents) last = this.unpack(packed, false, true)
     } catch (error) {
       // Our own lost event is no fault of the sender's.
       if (error instanceof ParsecError && error.code === 'UnknownOwnEvent') throw error
@@ -569,12 +573,15 @@ export class Parsec {
   }
 
   /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
-  private unpack(packed: PackedEvent, trusted = false): number {
+  private unpack(packed: PackedEvent, trusted = false, gossip = false): number {
     // Hashed and verified before anything else is encoded, so the shared buffer can be used as is.
     const content = encodeContentTransient(packed.creator, packed.cause)
     const hash = eventHash(content)
     const known = this.graph.indexOf(hash)
-    if (known !== undefined) return known
+    if (known !== undefined) {
+      if (gossip) this.duplicates++
+      return known
+    }
     const creator = this.peers.indexOf(packed.creator)
     if (creator === undefined)
       throw new ParsecError('UnknownPeer', `event by unknown peer ${packed.creator.name}`)
@@ -1318,6 +1325,16 @@ export class Parsec {
     const out: PackedEvent[] = []
     for (let i = Math.max(0, from); i < Math.min(to, this.graph.size); i++) out.push(this.packedEvent(i))
     return out
+  }
+
+  /** Events the sync messages we handled carried (requests and responses). */
+  get eventsReceived(): number {
+    return this.received
+  }
+
+  /** Of `eventsReceived`, those we held already: sent to us in vain. */
+  get duplicateEventsReceived(): number {
+    return this.duplicates
   }
 
   /** Number of events in our gossip graph. */

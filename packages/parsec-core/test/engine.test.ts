@@ -170,4 +170,20 @@ describe('engine', () => {
     )
     took(alice, alice.handleResponse(bob.ourId, response))
   })
+
+  it('counts the events gossip brought and those of them already held', () => {
+    const section = new TestSection(4, seededRandom(6), 'single')
+    section.runUntilBlocks(1)
+    const [alice, bob] = [section.node('Alice'), section.node('Bob')]
+    for (let i = 0; i < 20; i++) took(alice, alice.voteFor(opaque(utf8(`a${i}`))))
+    const [received, duplicates] = [bob.eventsReceived, bob.duplicateEventsReceived]
+    const page = alice.exportEvents(bob.frontier(), 0, () => true)
+    took(bob, bob.ingest(alice.ourId, page.events))
+    assert.equal(bob.eventsReceived, received, 'a catch-up page is not gossip: nothing counted')
+    // Alice does not know Bob has her votes: all of them come again, only her Requesting is new.
+    const request = message(alice, alice.createGossip(bob.ourId))
+    took(bob, bob.handleRequest(alice.ourId, request))
+    assert.equal(bob.eventsReceived - received, request.packedEvents.length)
+    assert.equal(bob.duplicateEventsReceived - duplicates, request.packedEvents.length - 1)
+  })
 })

@@ -86,5 +86,9 @@ describe('growth in proportion to work', () => {
     const perPayload = (graphSize() - size0) / VOTES
     console.log(`${perPayload.toFixed(1)} events per agreed payload at ${RATE} votes/s (4 peers)`)
     assert.ok(perPayload <= 20, `${perPayload.toFixed(1)} events per payload`)
+    // Gossip's waste is counted: events received, and those already held.
+    const { events, duplicates } = section.nodes[0].services.section.status().gossipReceived
+    console.log(`peer 0 received ${events} events by gossip, ${duplicates} of them already held`)
+    assert.ok(events > 0 && duplicates >= 0 && duplicates < events)
   })
 })

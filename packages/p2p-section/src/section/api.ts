@@ -287,6 +287,11 @@ export interface SectionStatus {
   readonly pendingObservations: number
   /** Exchanges we started per second, over the last 10 s. */
   readonly gossipRate: number
+  /**
+   * Events the sync messages we handled carried since we started, and of those, the ones we held
+   * already (sent to us in vain: a partner could not know we had them).
+   */
+  readonly gossipReceived: { readonly events: number; readonly duplicates: number }
   /** `fault` events so far (provably bad input). */
   readonly faults: number
   /** `link:error` events so far (broken links: not faults). */

@@ -238,6 +238,8 @@ export class EpochSwitch {
       ...(section === undefined ? {} : { section: section.map(this.parts.wrap) }),
     }).finish()
     epochs.eventsBefore += old.graphSize
+    epochs.receivedBefore += old.eventsReceived
+    epochs.duplicatesBefore += old.duplicateEventsReceived
     lifecycle.engine = engine
     epochs.current = next.epoch
     // What partners held of the old graph says nothing of the new one.

@@ -20,12 +20,24 @@ export class Epochs {
   previous: RetiredEpoch | undefined
   /** The events of the earlier epochs' graphs, all together (the section's history in events). */
   eventsBefore = 0
+  /** What the earlier epochs' engines counted of gossip (`eventsReceived`, duplicates among them). */
+  receivedBefore = 0
+  duplicatesBefore = 0
 
   constructor(private readonly lifecycle: Lifecycle) {}
 
   /** Every event our graphs held, this epoch's and the earlier ones'. */
   get eventsCreated(): number {
     return this.eventsBefore + (this.lifecycle.engine?.graphSize ?? 0)
+  }
+
+  /** Events gossip brought us since we started, and those of them we held already. */
+  get gossipReceived(): { readonly events: number; readonly duplicates: number } {
+    const engine = this.lifecycle.engine
+    return {
+      events: this.receivedBefore + (engine?.eventsReceived ?? 0),
+      duplicates: this.duplicatesBefore + (engine?.duplicateEventsReceived ?? 0),
+    }
   }
 
   /** Our engine of `epoch`: the current one, the retired previous one, or none. */

@@ -949,6 +949,7 @@ export class ParsecSectionService
       blockRetention: this.init.blockRetention ?? null,
       pendingObservations: engine?.pendingObservationCount ?? 0,
       gossipRate: this.outbound.gossipRate(Date.now()),
+      gossipReceived: this.epochs.gossipReceived,
       faults: this.reporter.faults,
       linkErrors: this.reporter.linkErrors,
       backingOff: this.backoff.failing(),
