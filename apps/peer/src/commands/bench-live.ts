@@ -76,6 +76,10 @@ interface Row {
   verifyShareEstimated: number
   boundPerSecond: number
   fractionOfBound: number
+  /** CPU seconds the section spent per agreed payload, per peer (what one machine per peer pays). */
+  cpuSecondsPerPayloadPerPeer: number
+  /** Of the events gossip brought the peers, the share they held already. */
+  duplicateShare: number
 }
 
 /** Microseconds per Ed25519 verification of a 400-byte event on node's crypto, key cached. */
@@ -135,6 +139,16 @@ function row(run: Run, verifyMicros: number, cores: number): Row {
     verifyShareEstimated: Math.round((verifications * verifyMicros) / cpuMs) / 10,
     boundPerSecond: Math.round(bound),
     fractionOfBound: Math.round((1000 * run.summary.payloadsPerSecond) / bound) / 1000,
+    cpuSecondsPerPayloadPerPeer:
+      Math.round((1e6 * cpuMs) / 1000 / run.summary.payloads / Math.max(1, run.stats.length)) / 1e6,
+    duplicateShare:
+      Math.round(
+        (1000 * run.stats.reduce((sum, s) => sum + s.gossipReceived.duplicates, 0)) /
+          Math.max(
+            1,
+            run.stats.reduce((sum, s) => sum + s.gossipReceived.events, 0),
+          ),
+      ) / 1000,
   }
 }
 
@@ -314,12 +328,12 @@ export const benchLiveCommand = {
     } else {
       if (rows.length > 0) {
         console.log(
-          '| peers | load | payloads | agreed | payloads/s | p50 ms | p99 ms | verifications/payload | verify share of CPU (timed / count × cost) | bound payloads/s | fraction of bound |',
+          '| peers | load | payloads | agreed | payloads/s | p50 ms | p99 ms | verifications/payload | verify share of CPU (timed / count × cost) | bound payloads/s | fraction of bound | CPU s per payload per peer | duplicates received |',
         )
-        console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+        console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
         for (const r of rows) {
           console.log(
-            `| ${r.peers} | ${r.load} | ${r.payloads} | ${r.agreed ? 'yes' : 'NO'} | ${r.payloadsPerSecond} | ${r.p50} | ${r.p99} | ${r.verificationsPerPayload} | ${r.verifyShareMeasured}% / ${r.verifyShareEstimated}% | ${r.boundPerSecond} | ${r.fractionOfBound} |`,
+            `| ${r.peers} | ${r.load} | ${r.payloads} | ${r.agreed ? 'yes' : 'NO'} | ${r.payloadsPerSecond} | ${r.p50} | ${r.p99} | ${r.verificationsPerPayload} | ${r.verifyShareMeasured}% / ${r.verifyShareEstimated}% | ${r.boundPerSecond} | ${r.fractionOfBound} | ${r.cpuSecondsPerPayloadPerPeer} | ${(100 * r.duplicateShare).toFixed(1)}% |`,
           )
         }
       }

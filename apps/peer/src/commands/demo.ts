@@ -98,6 +98,8 @@ const IDLE_POLL_MS = 200
 export interface PeerStats {
   readonly cpuMs: number
   readonly verifications: { readonly count: number; readonly totalMs: number }
+  /** Events gossip brought the peer, and those of them it held already. */
+  readonly gossipReceived: { readonly events: number; readonly duplicates: number }
 }
 
 export interface DemoSummary {
@@ -486,7 +488,13 @@ export const demoCommand = {
       }
       const statuses = await Promise.all(live.map((i) => section.api(i).status()))
       const stats = withStats
-        ? statuses.map((status): PeerStats => ({ cpuMs: status.cpuMs, verifications: status.verifications }))
+        ? statuses.map(
+            (status): PeerStats => ({
+              cpuMs: status.cpuMs,
+              verifications: status.verifications,
+              gossipReceived: status.gossipReceived,
+            }),
+          )
         : undefined
       clearInterval(progress)
       progress = undefined
