@@ -42,7 +42,9 @@ function readAll(socket: Socket): Promise<Buffer> {
 
 /** The next chunk `socket` reads, and when (performance.now()). */
 function nextChunk(socket: Socket): Promise<{ chunk: Buffer; at: number }> {
-  return new Promise((resolve) => socket.once('data', (chunk: Buffer) => resolve({ chunk, at: performance.now() })))
+  return new Promise((resolve) =>
+    socket.once('data', (chunk: Buffer) => resolve({ chunk, at: performance.now() })),
+  )
 }
 
 /** `count` chunks of `size` bytes, each marked with its index and the direction. */
@@ -114,13 +116,19 @@ describe('WanProxy', () => {
         const received = await up
         assert.equal(received.chunk.toString(), 'ping')
         // The event loop's clock has ms resolution: a timer may fire up to 1 ms before its time.
-        assert.ok(received.at - sentUp >= delayMs - jitterMs - 1, `up ${received.at - sentUp} ms (seed ${SEED})`)
+        assert.ok(
+          received.at - sentUp >= delayMs - jitterMs - 1,
+          `up ${received.at - sentUp} ms (seed ${SEED})`,
+        )
         const down = nextChunk(client)
         const sentDown = performance.now()
         server.write('pong')
         const back = await down
         assert.equal(back.chunk.toString(), 'pong')
-        assert.ok(back.at - sentDown >= delayMs - jitterMs - 1, `down ${back.at - sentDown} ms (seed ${SEED})`)
+        assert.ok(
+          back.at - sentDown >= delayMs - jitterMs - 1,
+          `down ${back.at - sentDown} ms (seed ${SEED})`,
+        )
       }
     } finally {
       client.destroy()

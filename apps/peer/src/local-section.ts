@@ -396,7 +396,8 @@ export class LocalSection {
         ? { file: options.apiTokenFile, token: readApiTokenFile(options.apiTokenFile) }
         : undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'parsec-section-'))
-    const wan = options.wan === undefined ? undefined : { ...options.wan, seed: options.wan.seed ?? randomSeed() }
+    const wan =
+      options.wan === undefined ? undefined : { ...options.wan, seed: options.wan.seed ?? randomSeed() }
     const proxies: (WanProxy | undefined)[] = []
     try {
       mkdirSync(dir, { recursive: true })
