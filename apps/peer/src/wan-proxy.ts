@@ -13,6 +13,7 @@
  */
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { Rng } from '@parsec-section/parsec-core'
 
 export interface WanProxyOptions {
   /** The port (on `targetHost`, default 127.0.0.1) the proxy forwards to. */
@@ -31,16 +32,10 @@ export interface WanProxyOptions {
   readonly maxQueuedBytes?: number
 }
 
-/** mulberry32: a small seeded PRNG of uniform floats in [0, 1). */
+/** The proxy's delays' PRNG: the project's seeded `Rng` (xoshiro128**), as floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed >>> 0)
+  return () => rng.float()
 }
 
 /** A new random 32-bit seed. */

@@ -269,7 +269,14 @@ export const benchLiveCommand = {
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
         console.error(`running ${sizes[i]} peers, ${counts[i]} payloads, ${load}…`)
-        const result = row(runDemo(sizes[i], counts[i], load, peerFlags), verifyMicros, cores)
+        const run = runDemo(sizes[i], counts[i], load, peerFlags)
+        const result = row(run, verifyMicros, cores)
+        const links = run.summary.wan
+        if (links !== undefined) {
+          console.error(
+            `  WAN-like links ${links.delayMs} ± ${links.jitterMs} ms each way, seed ${links.seed}`,
+          )
+        }
         console.error(
           `  ${result.payloadsPerSecond} payloads/s, p50 ${result.p50} ms, p99 ${result.p99} ms, agreed ${result.agreed}`,
         )
