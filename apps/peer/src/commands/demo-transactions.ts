@@ -36,6 +36,8 @@ export interface TransactionsDemoSummary {
   elapsedMs: number
   transactionsPerSecond: number
   txLatencyMs: { p50: number | null; p99: number | null }
+  /** With --wan-delay-ms: the links' delay and the proxies' seed. */
+  wan?: { delayMs: number; jitterMs: number; seed: number }
 }
 
 const CONNECT_TIMEOUT_MS = 30_000
@@ -231,6 +233,15 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       elapsedMs,
       transactionsPerSecond: elapsedMs > 0 ? Math.round((latencies.length * 10_000) / elapsedMs) / 10 : 0,
       txLatencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+      ...(options.wan === undefined
+        ? {}
+        : {
+            wan: {
+              delayMs: options.wan.delayMs,
+              jitterMs: options.wan.jitterMs ?? 0,
+              seed: section.wanSeed ?? 0,
+            },
+          }),
     }
     if (json) {
       console.log(JSON.stringify(stats === undefined ? summary : { ...summary, stats }))
