@@ -40,6 +40,7 @@ import { readApiTokenFile, writeNewApiTokenFile } from './api-token.js'
 import type { BlockJson } from './block-json.js'
 import { generateIdentity, writeKeyFile } from './identity-file.js'
 import type { ProcessMemoryJson } from './process-memory.js'
+import { randomSeed, WanProxy } from './wan-proxy.js'
 
 /** The `parsec-peer` executable of this package. */
 export const PEER_BIN = fileURLToPath(new URL('../../bin/parsec-peer.js', import.meta.url))
@@ -259,6 +260,13 @@ export interface LocalPeer {
   /** The libp2p TCP port (kept across restarts) and the listen multiaddr. */
   readonly port: number
   readonly listen: string
+  /**
+   * The multiaddr the other peers reach this one at (in the genesis, and announced): `listen`, or
+   * with `wan` its delaying proxy's address.
+   */
+  readonly address: string
+  /** With `wan`: the delaying proxy in front of `port`. */
+  readonly proxy?: WanProxy
   /** The running child, its ready line and API client; undefined while stopped. */
   child?: ChildProcess
   ready?: ReadyEvent
@@ -293,8 +301,43 @@ export interface LocalSectionOptions {
    * clients. Default: a new random token in `DIR/api-token`; null: the peers' APIs take no token.
    */
   readonly apiTokenFile?: string | null
+  /**
+   * A WAN-like section: every peer listens on its own port, but the others reach it only through
+   * a proxy (wan-proxy.ts) that delays each chunk by `delayMs` ± `jitterMs` each way; the proxy's
+   * address is the one in the genesis and the one the peer announces (`--announce`). Each peer's
+   * proxy is seeded from `seed` (default random; `LocalSection.wanSeed` says which).
+   */
+  readonly wan?: WanOptions
   /** Every line a child prints (stdout lines are JSON events). */
   readonly onLine?: (peer: number, stream: 'stdout' | 'stderr', line: string) => void
+}
+
+/** The delay of a WAN-like local section's links (`LocalSectionOptions.wan`). */
+export interface WanOptions {
+  readonly delayMs: number
+  readonly jitterMs?: number
+  readonly seed?: number
+}
+
+/** The seed of peer `index`'s proxy, from the section's seed. */
+function proxySeed(seed: number, index: number): number {
+  return (seed + Math.imul(index, 0x9e3779b9)) >>> 0
+}
+
+/** Starts the delaying proxy in front of `port` when `wan` is set. */
+async function startProxy(
+  wan: WanOptions | undefined,
+  seed: number,
+  index: number,
+  port: number,
+): Promise<WanProxy | undefined> {
+  if (wan === undefined) return undefined
+  return WanProxy.start({
+    targetPort: port,
+    delayMs: wan.delayMs,
+    jitterMs: wan.jitterMs ?? 0,
+    seed: proxySeed(seed, index),
+  })
 }
 
 /** A peer's `--json` output line as its event (`{"event", ...}`, pino's `time`, `level`, `msg` too), or undefined. */
@@ -321,6 +364,8 @@ export class LocalSection {
   readonly peers: LocalPeer[]
   /** The peers' API token file and token (undefined: no token). */
   readonly apiToken: { readonly file: string; readonly token: string } | undefined
+  /** With `wan`: the seed the proxies' delays derive from (print it to reproduce a run). */
+  readonly wanSeed: number | undefined
   private closed = false
   /** The `parsec-peer dht` node of `startDht`, if any. */
   private dht: ChildProcess | undefined
@@ -338,6 +383,7 @@ export class LocalSection {
     this.sectionId = sectionId
     this.peers = peers
     this.apiToken = apiToken
+    this.wanSeed = options.wan === undefined ? undefined : (options.wan.seed ?? 0) >>> 0
   }
 
   /** Writes N key files, picks N free ports and writes the genesis with those addresses. */
@@ -350,9 +396,13 @@ export class LocalSection {
         ? { file: options.apiTokenFile, token: readApiTokenFile(options.apiTokenFile) }
         : undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'parsec-section-'))
+    const wan =
+      options.wan === undefined ? undefined : { ...options.wan, seed: options.wan.seed ?? randomSeed() }
+    const proxies: (WanProxy | undefined)[] = []
     try {
       mkdirSync(dir, { recursive: true })
       const ports = await freePorts(options.peers)
+      for (let i = 0; i < options.peers; i++) proxies.push(await startProxy(wan, wan?.seed ?? 0, i, ports[i]))
       const identities = await Promise.all(Array.from({ length: options.peers }, () => generateIdentity()))
       const peers: LocalPeer[] = identities.map((identity, index) => {
         const keyFile = join(dir, `peer-${index}.key.json`)
@@ -364,11 +414,13 @@ export class LocalSection {
           dataDir: join(dir, `peer-${index}`),
           port: ports[index],
           listen: `/ip4/127.0.0.1/tcp/${ports[index]}`,
+          address: proxies[index]?.multiaddr ?? `/ip4/127.0.0.1/tcp/${ports[index]}`,
+          ...(proxies[index] === undefined ? {} : { proxy: proxies[index] }),
           stderr: [],
         }
       })
       const genesis = createGenesis(
-        identities.map((identity, i) => ({ peerId: identity.peerId, addrs: [multiaddr(peers[i].listen)] })),
+        identities.map((identity, i) => ({ peerId: identity.peerId, addrs: [multiaddr(peers[i].address)] })),
         options.mode ?? 'single',
       )
       const genesisFile = join(dir, 'genesis.json')
@@ -378,8 +430,10 @@ export class LocalSection {
         const file = join(dir, 'api-token')
         apiToken = { file, token: writeNewApiTokenFile(file) }
       }
-      return new LocalSection(options, dir, genesisFile, genesis.sectionId, peers, apiToken)
+      const sectionOptions = wan === undefined ? options : { ...options, wan }
+      return new LocalSection(sectionOptions, dir, genesisFile, genesis.sectionId, peers, apiToken)
     } catch (error) {
+      await Promise.all(proxies.map((proxy) => proxy?.close()))
       if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
       throw error
     }
@@ -389,6 +443,7 @@ export class LocalSection {
   async addJoiner(bootstrap: readonly string[]): Promise<LocalPeer> {
     const index = this.peers.length
     const [port] = await freePorts(1)
+    const proxy = await startProxy(this.options.wan, this.wanSeed ?? 0, index, port)
     const identity = await generateIdentity()
     const keyFile = join(this.dir, `peer-${index}.key.json`)
     writeKeyFile(keyFile, identity)
@@ -399,6 +454,8 @@ export class LocalSection {
       dataDir: join(this.dir, `peer-${index}`),
       port,
       listen: `/ip4/127.0.0.1/tcp/${port}`,
+      address: proxy?.multiaddr ?? `/ip4/127.0.0.1/tcp/${port}`,
+      ...(proxy === undefined ? {} : { proxy }),
       stderr: [],
       joinBootstrap: [...bootstrap],
     }
@@ -492,6 +549,8 @@ export class LocalSection {
       ...this.sectionArgs(peer),
       '--listen',
       peer.listen,
+      // Behind a proxy: the others reach this peer only through it.
+      ...(peer.address === peer.listen ? [] : ['--announce', peer.address]),
       '--data-dir',
       peer.dataDir,
       '--api',
@@ -619,6 +678,7 @@ export class LocalSection {
     if (this.closed) return
     this.closed = true
     await this.stopAll()
+    await Promise.all(this.peers.map((peer) => peer.proxy?.close()))
     if (this.options.keepDir !== true) rmSync(this.dir, { recursive: true, force: true })
   }
 

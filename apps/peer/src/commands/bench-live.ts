@@ -16,6 +16,7 @@ import type { ChurnRun } from '../live-churn.js'
 import type { JoinLatencyRow } from '../live-join.js'
 import { PEER_BIN } from '../local-section.js'
 import { BENCH_CHURN_ARGS, BENCH_JOIN_ARGS } from '../quick-membership.js'
+import { WAN_FLAGS, wanArgs, wanOptions } from '../wan-flags.js'
 import type { DemoSummary, PeerStats } from './demo.js'
 
 const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--payloads LIST] [--no-sync] [--no-metrics]
@@ -23,6 +24,7 @@ const HELP = `usage: parsec-peer bench-live [--parts LIST] [--peers LIST] [--pay
                               [--join-peers N] [--join-history LIST] [--join-runs R] [--join-timeout SECONDS]
                               [--churn-peers LIST] [--churn-seconds S] [--churn-warmup S]
                               [--churn-outstanding K] [--churn-runs R] [--json | --markdown]
+                              [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
 
 --parts selects what runs (default throughput,join,churn):
 throughput  'parsec-peer demo' (single mode, 256-byte payloads) for each section size in --peers
@@ -51,7 +53,10 @@ churn part also with --candidate-timeout-ms 10000 (a stalled join is retried wit
 what collecting metrics costs; --block-retention N with 'start --block-retention N' (each keeps its
 last N agreed blocks); --checkpoint-blocks K starts the join and churn parts' peers with
 'start --checkpoint-blocks K' (epochs of K blocks, default 1,000: a joiner replays the current
-epoch only; 0: no epochs).`
+epoch only; 0: no epochs).
+--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S] runs the throughput part's sections WAN-like
+(the demo's flags, passed on: each peer reached by the others through a local proxy adding D ± J ms
+each way, e.g. --wan-delay-ms 50 --wan-jitter-ms 20); only with --parts throughput.`
 
 const PARTS = ['throughput', 'join', 'churn'] as const
 type Part = (typeof PARTS)[number]
@@ -97,12 +102,12 @@ function runDemo(
   peers: number,
   payloads: number,
   load: Run['load'],
-  peerFlags: { sync: boolean; metrics: boolean; retention: readonly string[] },
+  peerFlags: { sync: boolean; metrics: boolean; retention: readonly string[]; wan: readonly string[] },
 ): Run {
   const args = ['demo', '--peers', `${peers}`, '--payloads', `${payloads}`, '--json', '--stats']
   if (!peerFlags.sync) args.push('--no-sync')
   if (!peerFlags.metrics) args.push('--no-metrics')
-  args.push(...peerFlags.retention)
+  args.push(...peerFlags.retention, ...peerFlags.wan)
   if (load === 'saturated') args.push('--batch', '100', '--in-flight', `${peers}`)
   const out = spawnSync(process.execPath, [PEER_BIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })
   const line = out.stdout.trim().split('\n').pop() ?? ''
@@ -228,6 +233,7 @@ export const benchLiveCommand = {
       'no-metrics': { type: 'boolean' },
       'block-retention': { type: 'string' },
       'checkpoint-blocks': { type: 'string' },
+      ...WAN_FLAGS,
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
@@ -238,6 +244,10 @@ export const benchLiveCommand = {
     const counts = list(values, 'payloads', [3000, 2000, 600])
     if (counts.length !== sizes.length) throw new UsageError('--payloads needs one count per --peers entry')
     const selected = parts(values)
+    const wan = wanOptions(values)
+    if (wan !== undefined && (selected.has('join') || selected.has('churn'))) {
+      throw new UsageError('--wan-delay-ms runs the throughput part only: add --parts throughput')
+    }
     const joinPeers = intOption(values, 'join-peers', 4, 1, 32)
     const histories = list(values, 'join-history', [1000, 10_000, 100_000], 10_000_000)
     if (histories.some((h, i) => i > 0 && h <= histories[i - 1])) {
@@ -261,6 +271,7 @@ export const benchLiveCommand = {
       sync: values['no-sync'] !== true,
       metrics: values['no-metrics'] !== true,
       retention: typeof blockRetention === 'number' ? ['--block-retention', `${blockRetention}`] : [],
+      wan: wanArgs(wan),
     }
     // Unset: the peers' default (epochs of 1,000 blocks).
     const epochArgs =
@@ -272,7 +283,14 @@ export const benchLiveCommand = {
     for (let i = 0; i < sizes.length && selected.has('throughput'); i++) {
       for (const load of ['paced', 'saturated'] as const) {
         console.error(`running ${sizes[i]} peers, ${counts[i]} payloads, ${load}…`)
-        const result = row(runDemo(sizes[i], counts[i], load, peerFlags), verifyMicros, cores)
+        const run = runDemo(sizes[i], counts[i], load, peerFlags)
+        const result = row(run, verifyMicros, cores)
+        const links = run.summary.wan
+        if (links !== undefined) {
+          console.error(
+            `  WAN-like links ${links.delayMs} ± ${links.jitterMs} ms each way, seed ${links.seed}`,
+          )
+        }
         console.error(
           `  ${result.payloadsPerSecond} payloads/s, p50 ${result.p50} ms, p99 ${result.p99} ms, agreed ${result.agreed}`,
         )

@@ -7,7 +7,8 @@
  * transaction's submit to its delivery at the last peer.
  */
 import { randomBytes, randomInt } from 'node:crypto'
-import type { ApiClient, LocalSection } from '../local-section.js'
+import type { ApiClient, LocalSection, WanOptions } from '../local-section.js'
+import { describeWan } from '../wan-flags.js'
 import { percentile } from './demo.js'
 
 export interface TransactionsDemoOptions {
@@ -21,6 +22,8 @@ export interface TransactionsDemoOptions {
   readonly apiTokenFile?: string
   readonly startArgs: readonly string[]
   readonly withStats: boolean
+  /** With --wan-delay-ms: the section's links go through delaying proxies. */
+  readonly wan?: WanOptions
 }
 
 export interface TransactionsDemoSummary {
@@ -33,6 +36,8 @@ export interface TransactionsDemoSummary {
   elapsedMs: number
   transactionsPerSecond: number
   txLatencyMs: { p50: number | null; p99: number | null }
+  /** With --wan-delay-ms: the links' delay and the proxies' seed. */
+  wan?: { delayMs: number; jitterMs: number; seed: number }
 }
 
 const CONNECT_TIMEOUT_MS = 30_000
@@ -62,11 +67,13 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     keepDir: options.keepDir,
     apiTokenFile: options.apiTokenFile,
     startArgs: options.startArgs,
+    ...(options.wan === undefined ? {} : { wan: options.wan }),
   })
   const signals = section.guardSignals('demo')
   let progress: NodeJS.Timeout | undefined
   try {
     info(`section ${section.sectionId.slice(0, 16)}… (single) of ${peers} peers in ${section.dir}`)
+    if (options.wan !== undefined) console.error(describeWan(options.wan, section.wanSeed))
     await Promise.all(section.peers.map((peer) => section.start(peer.index)))
     await section.waitConnected(CONNECT_TIMEOUT_MS)
     info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
@@ -226,6 +233,15 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       elapsedMs,
       transactionsPerSecond: elapsedMs > 0 ? Math.round((latencies.length * 10_000) / elapsedMs) / 10 : 0,
       txLatencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
+      ...(options.wan === undefined
+        ? {}
+        : {
+            wan: {
+              delayMs: options.wan.delayMs,
+              jitterMs: options.wan.jitterMs ?? 0,
+              seed: section.wanSeed ?? 0,
+            },
+          }),
     }
     if (json) {
       console.log(JSON.stringify(stats === undefined ? summary : { ...summary, stats }))

@@ -16,13 +16,15 @@ import type { BlockJson } from '../block-json.js'
 import type { ChangeOutcome, MembershipChanges } from '../membership-changes.js'
 import { planChanges } from '../membership-plan.js'
 import { DEMO_CHANGE_ARGS, DEMO_JOIN_ARGS } from '../quick-membership.js'
+import { describeWan, WAN_FLAGS, WAN_HELP, wanOptions } from '../wan-flags.js'
 
 const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|supermajority] [--size BYTES]
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
-                        [--block-retention N|all]
+                        [--block-retention N|all] [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
        parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--peers N] [--json] [--stats]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
+                        [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1, each with a data
 directory and a control API) in a temporary directory, waits until they are all connected, votes P
@@ -80,6 +82,8 @@ back (GET /transactions) and must be all T, in the same order. --json then print
 {"peers","transactions","txSize","agreed","batches","elapsedMs","transactionsPerSecond",
 "txLatencyMs":{"p50","p99"}} ("batches": the blocks that carried them; transactions/s: T over first
 submit to last delivery at the last peer; latency: submit to delivery at the last peer).
+${WAN_HELP}
+With it, --json has "wan": {"delayMs","jitterMs","seed"} too.
 Exit status: 0 when every live peer holds every payload and all agree on the blocks and the members,
 1 otherwise, 2 on bad arguments.`
 
@@ -113,6 +117,8 @@ export interface DemoSummary {
   /** The final member list, when every live member reports the same one. */
   members?: string[]
   membersAgreed: boolean
+  /** With --wan-delay-ms: the links' delay and the proxies' seed. */
+  wan?: { delayMs: number; jitterMs: number; seed: number }
   /** With --leave / --kill: each requested change and how it ended. */
   changes?: { kind: string; peer: string; outcome: ChangeOutcome; reason?: string }[]
 }
@@ -169,12 +175,14 @@ export const demoCommand = {
       transactions: { type: 'string' },
       'tx-size': { type: 'string' },
       'tx-rate': { type: 'string' },
+      ...WAN_FLAGS,
       help: { type: 'boolean', short: 'h' },
     })
     if (values.help) {
       console.log(HELP)
       return 0
     }
+    const wan = wanOptions(values)
     if (values.transactions !== undefined) {
       const alone = ['payloads', 'size', 'join', 'leave', 'kill', 'batch', 'in-flight', 'block-retention']
       const clash = alone.find((name) => (values as Record<string, unknown>)[name] !== undefined)
@@ -200,6 +208,7 @@ export const demoCommand = {
           ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
         ],
         withStats: values.stats === true,
+        ...(wan === undefined ? {} : { wan }),
       })
     }
     for (const name of ['tx-size', 'tx-rate'] as const) {
@@ -247,6 +256,7 @@ export const demoCommand = {
       keepDir,
       apiTokenFile,
       startArgs,
+      ...(wan === undefined ? {} : { wan }),
       onLine: (peer, stream, line) => {
         if (stream === 'stdout') changes?.onLine(peer, line)
       },
@@ -255,6 +265,7 @@ export const demoCommand = {
     let progress: NodeJS.Timeout | undefined
     try {
       info(`section ${section.sectionId.slice(0, 16)}… (${mode}) of ${peers} peers in ${section.dir}`)
+      if (wan !== undefined) console.error(describeWan(wan, section.wanSeed))
       // Half of the joiners know only the section id and this DHT node; the founders provide there.
       const dht = join >= 2 ? await section.startDht() : undefined
       if (dht !== undefined) info(`DHT node ${dht.peerId} at ${dht.addrs[0]}`)
@@ -542,6 +553,9 @@ export const demoCommand = {
         latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) },
         ...(membersAgreed ? { members: [...statuses[0].members] } : {}),
         membersAgreed,
+        ...(wan === undefined
+          ? {}
+          : { wan: { delayMs: wan.delayMs, jitterMs: wan.jitterMs ?? 0, seed: section.wanSeed ?? 0 } }),
         ...(changes === undefined
           ? {}
           : {
