@@ -27,7 +27,10 @@
  * and several times that. Once the records deleted since the last compaction reach a quarter of
  * those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted in the
  * background: the store stays within about a quarter of its live size, and each compaction
- * rewrites at most four times what was deleted since the one before.
+ * rewrites at most four times what was deleted since the one before. A store with block retention
+ * (`compactEachEpoch`) is bounded, and is compacted at every dropped epoch too: with epochs of
+ * 1,000 blocks and 10,000 kept, an epoch is a quarter of it, and its size would otherwise swing by
+ * that much.
  *
  * Storage format 5 (the record `/parsec/<section>/format` holds "5"): every record is sealed with
  * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
@@ -54,6 +57,12 @@ export interface SectionStorageOptions {
    * would fork its own chain.
    */
   readonly sync?: boolean
+  /**
+   * The store's history is bounded (block retention): compact it each time an epoch's events are
+   * dropped, whatever was deleted since, so its size follows its live records closely (a
+   * compaction then rewrites a bounded store). Default false: only the share rule below.
+   */
+  readonly compactEachEpoch?: boolean
 }
 
 /** Our removal from the section, as `saveRemoved` keeps it. */
@@ -113,6 +122,7 @@ interface RawRecord {
 export class SectionStorage {
   private readonly root: string
   private readonly sync: boolean
+  private readonly compactEachEpoch: boolean
   /** The first stored block's position (`blocks-from`; read by `loadBlocks`). */
   private blocksStart = 0
   /** The current epoch's record (undefined: epoch 0), read by `load`, written by `saveEpoch`. */
@@ -130,6 +140,7 @@ export class SectionStorage {
   ) {
     this.root = `/parsec/${sectionId}`
     this.sync = options.sync ?? true
+    this.compactEachEpoch = options.compactEachEpoch ?? false
   }
 
   /**
@@ -208,9 +219,10 @@ export class SectionStorage {
     for (;;) {
       const keys: Write[] = []
       for await (const key of this.datastore.queryKeys({ prefix, limit: DROP_BATCH })) keys.push({ key })
-      if (keys.length === 0) return
+      if (keys.length === 0) break
       await this.write(keys)
     }
+    if (this.compactEachEpoch) this.compactIfDue(true)
   }
 
   private async readEpoch(): Promise<StoredEpoch | undefined> {
@@ -575,10 +587,11 @@ export class SectionStorage {
   }
 
   /** Compacts the section's key range in the background once enough was deleted (see above). */
-  private compactIfDue(): void {
+  private compactIfDue(now = false): void {
     const { datastore } = this
     if (!(datastore instanceof LevelDatastore) || this.compaction !== undefined) return
-    if (this.deletedRecords < Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)) return
+    const due = Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)
+    if (!now && this.deletedRecords < due) return
     this.deletedRecords = 0
     // Every key of ours is `${root}/...`; '0' follows '/'. A failed compaction costs only space.
     // classic-level's, which `level` does not declare (nor has in a browser).

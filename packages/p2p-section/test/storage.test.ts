@@ -438,50 +438,52 @@ describe('section storage', () => {
     }
   })
 
-  it('frees what epochs and block retention delete: the store stays near its live size', async () => {
-    const path = join(dir, 'compaction')
-    const datastore = new LevelDatastore(path)
-    await datastore.open()
-    const record = 500
-    const retained = 3_000
-    const directoryBytes = () =>
-      readdirSync(path).reduce((sum, file) => sum + statSync(join(path, file)).size, 0)
-    try {
-      const storage = new SectionStorage(datastore, SECTION, { sync: false })
-      await loadAll(storage, owner)
-      let position = 0
-      const sizes: number[] = []
-      for (let epoch = 0; epoch < 16; epoch++) {
-        // An epoch: 2,000 events and 1,000 blocks, keeping the last 3,000 blocks.
-        for (let batch = 0; batch < 20; batch++) {
-          const events = range(0, 100).map(() => new Uint8Array(randomBytes(record)))
-          const blocks = range(0, 50).map(() => new Uint8Array(randomBytes(record)))
-          await storage.append(events, batch * 100, blocks, position, position + 50 - retained)
-          position += 50
+  for (const compactEachEpoch of [false, true])
+    it(`frees what epochs and block retention delete: the store stays near its live size${compactEachEpoch ? ', closer when compacted at each epoch' : ''}`, async () => {
+      const path = join(dir, `compaction-${compactEachEpoch}`)
+      const datastore = new LevelDatastore(path)
+      await datastore.open()
+      const record = 500
+      const retained = 3_000
+      const directoryBytes = () =>
+        readdirSync(path).reduce((sum, file) => sum + statSync(join(path, file)).size, 0)
+      try {
+        const storage = new SectionStorage(datastore, SECTION, { sync: false, compactEachEpoch })
+        await loadAll(storage, owner)
+        let position = 0
+        const sizes: number[] = []
+        for (let epoch = 0; epoch < 16; epoch++) {
+          // An epoch: 2,000 events and 1,000 blocks, keeping the last 3,000 blocks.
+          for (let batch = 0; batch < 20; batch++) {
+            const events = range(0, 100).map(() => new Uint8Array(randomBytes(record)))
+            const blocks = range(0, 50).map(() => new Uint8Array(randomBytes(record)))
+            await storage.append(events, batch * 100, blocks, position, position + 50 - retained)
+            position += 50
+          }
+          await storage.saveEpoch({
+            epoch: epoch + 1,
+            start: position,
+            eventsBefore: 0,
+            genesis: [new Uint8Array(32)],
+            relatedInfo: bytes('checkpoint'),
+            chain: bytes('chain'),
+          })
+          if (epoch > 0) await storage.dropEvents(epoch - 1)
+          await storage.settled()
+          sizes.push(directoryBytes())
         }
-        await storage.saveEpoch({
-          epoch: epoch + 1,
-          start: position,
-          eventsBefore: 0,
-          genesis: [new Uint8Array(32)],
-          relatedInfo: bytes('checkpoint'),
-          chain: bytes('chain'),
-        })
-        if (epoch > 0) await storage.dropEvents(epoch - 1)
-        await storage.settled()
-        sizes.push(directoryBytes())
+        // Live: 3,000 blocks and one epoch's 2,000 events (the one just ended).
+        const live = (retained + 2_000) * record
+        const worst = Math.max(...sizes.slice(4))
+        const bound = compactEachEpoch ? 1.2 : 1.6
+        assert.ok(
+          worst < bound * live,
+          `at most ${bound} times the live bytes: ${sizes.map((b) => (b / 1e6).toFixed(1))} MB`,
+        )
+      } finally {
+        await datastore.close()
       }
-      // Live: 3,000 blocks and one epoch's 2,000 events (the one just ended).
-      const live = (retained + 2_000) * record
-      const worst = Math.max(...sizes.slice(4))
-      assert.ok(
-        worst < 1.6 * live,
-        `at most 1.6 times the live bytes: ${sizes.map((b) => (b / 1e6).toFixed(1))} MB`,
-      )
-    } finally {
-      await datastore.close()
-    }
-  })
+    })
 
   it('keeps our removal (reason and seq) across a restart, checked', async () => {
     const datastore = new MemoryDatastore()
