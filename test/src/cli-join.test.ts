@@ -2,7 +2,8 @@
  * Joining from the command line, over `parsec-peer start` processes on 127.0.0.1: `start --join`'s
  * usage errors (exit 2, one line), a founder of a genesis of one and 3 `start --join` peers (one
  * knowing only the section id and a `parsec-peer dht` node) agreeing on blocks and members, a
- * joined peer restarted with `--data-dir` alone resuming as a member, and `demo --join`.
+ * joined peer restarted with `--data-dir` alone resuming as a member, and `demo --join`'s usage
+ * (the run itself: test/src/long/demo-join.long.ts).
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -122,45 +123,11 @@ describe('parsec-peer start --join: a founder of one and 3 joiners', { timeout: 
   })
 })
 
-describe('parsec-peer demo --join', { timeout: 300_000 }, () => {
+describe('parsec-peer demo --join: usage', () => {
   it('refuses a kill the joined section could not carry out (exit 2)', async () => {
     const run = await cli(['demo', '--peers', '1', '--join', '2', '--kill', '1'])
     assert.equal(run.status, 2, run.stderr)
     assert.match(run.stderr, /--kill 1 with --peers 1 and --join 2: .* at most --kill 0 here/)
   })
-
-  // The issue's `--peers 1 --join 6 --leave 2 --kill 1` takes about 3 minutes on 2 cores: too long
-  // for `pnpm test`; this smaller run has every kind of change, a joiner through the DHT node included.
-  it('--peers 1 --join 3 --leave 1 --kill 1: joins, a kill and a leave; the 2 left agree', async () => {
-    const run = await cli(
-      ['demo', '--peers', '1', '--join', '3', '--leave', '1', '--kill', '1', '--payloads', '50', '--json'],
-      { timeoutMs: 280_000 },
-    )
-    assert.equal(run.status, 0, run.stderr)
-    const summary = JSON.parse(run.stdout) as {
-      agreed: boolean
-      membersAgreed: boolean
-      members: string[]
-      changes: { kind: string; peer: string; outcome: string; reason?: string }[]
-    }
-    assert.equal(summary.agreed, true)
-    assert.equal(summary.membersAgreed, true)
-    assert.deepEqual(
-      summary.changes.map((c) => [c.kind, c.outcome]),
-      [
-        ['join', 'done'],
-        ['join', 'done'],
-        ['join', 'done'],
-        ['kill', 'done'],
-        ['leave', 'done'],
-      ],
-      JSON.stringify(summary.changes),
-    )
-    assert.equal(summary.members.length, 2)
-    const joiners = summary.changes.filter((c) => c.kind === 'join').map((c) => c.peer)
-    const gone = summary.changes.filter((c) => c.kind !== 'join').map((c) => c.peer)
-    // Kills and leaves hit the highest peer indices: the last two joiners; the first one stays.
-    assert.deepEqual(gone, [joiners[2], joiners[1]])
-    assert.ok(summary.members.includes(joiners[0]))
-  })
+  // The full run, `--peers 1 --join 6 --leave 2 --kill 1`, is a long test (test/src/long/demo-join.long.ts).
 })
