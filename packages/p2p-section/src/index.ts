@@ -64,6 +64,7 @@ export type {
   DeliveredBlock,
   DeliveredTransaction,
   FaultEvidence,
+  GossipReceived,
   JoinRejected,
   MemberChange,
   MemberLeft,

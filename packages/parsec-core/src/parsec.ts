@@ -153,6 +153,9 @@ export class Parsec {
   /** Events in the sync messages we handled, and those of them we held already (gossip's waste). */
   private received = 0
   private duplicates = 0
+  /** Of `received` and `duplicates`, those in requests (the rest were in responses). */
+  private receivedInRequests = 0
+  private duplicatesInRequests = 0
   private readonly history: number[] = []
   private readonly decisionSizes: number[] = []
   private pending: PendingSync[] = []
@@ -527,14 +530,18 @@ export class Parsec {
     if (packedEvents.length === 0) fail('InvalidMessage', 'empty message')
     let last = -1
     this.received += packedEvents.length
+    const duplicatesBefore = this.duplicates
+    if (isRequest) this.receivedInRequests += packedEvents.length
     try {
       for (const packed of packedEvents) last = this.unpack(packed, false, true)
     } catch (error) {
+      if (isRequest) this.duplicatesInRequests += this.duplicates - duplicatesBefore
       // Our own lost event is no fault of the sender's.
       if (error instanceof ParsecError && error.code === 'UnknownOwnEvent') throw error
       if (error instanceof ParsecError) fail(error.code, error.detail)
       throw error
     }
+    if (isRequest) this.duplicatesInRequests += this.duplicates - duplicatesBefore
     const accusing = this.maliceDetection === 'accuse'
     if (accusing && !this.peers.has(US, DKG) && !this.peers.isRemoved(US)) {
       // Gossip before we are a member (spec §9.2): the events stay, we make no sync event.
@@ -1335,6 +1342,16 @@ export class Parsec {
   /** Of `eventsReceived`, those we held already: sent to us in vain. */
   get duplicateEventsReceived(): number {
     return this.duplicates
+  }
+
+  /** Of `eventsReceived`, those the requests we handled carried (the rest: our responses). */
+  get eventsReceivedInRequests(): number {
+    return this.receivedInRequests
+  }
+
+  /** Of `duplicateEventsReceived`, those the requests we handled carried. */
+  get duplicateEventsReceivedInRequests(): number {
+    return this.duplicatesInRequests
   }
 
   /** Number of events in our gossip graph. */

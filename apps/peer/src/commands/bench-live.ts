@@ -85,6 +85,9 @@ interface Row {
   cpuSecondsPerPayloadPerPeer: number
   /** Of the events gossip brought the peers, the share they held already. */
   duplicateShare: number
+  /** The same, of the events in the requests the peers answered, and in the responses they took. */
+  duplicateShareInRequests: number
+  duplicateShareInResponses: number
 }
 
 /** Microseconds per Ed25519 verification of a 400-byte event on node's crypto, key cached. */
@@ -129,6 +132,15 @@ function row(run: Run, verifyMicros: number, cores: number): Row {
   const cpuMs = run.stats.reduce((sum, s) => sum + s.cpuMs, 0)
   const perPayload = verifications / run.summary.payloads
   const bound = (cores * 1e6) / (perPayload * verifyMicros)
+  const total = { events: 0, duplicates: 0 }
+  const requests = { events: 0, duplicates: 0 }
+  for (const { gossipReceived: g } of run.stats) {
+    total.events += g.events
+    total.duplicates += g.duplicates
+    requests.events += g.inRequests?.events ?? 0
+    requests.duplicates += g.inRequests?.duplicates ?? 0
+  }
+  const share = (part: number, of: number): number => Math.round((1000 * part) / Math.max(1, of)) / 1000
   return {
     peers: run.peers,
     load: run.load,
@@ -154,6 +166,8 @@ function row(run: Run, verifyMicros: number, cores: number): Row {
             run.stats.reduce((sum, s) => sum + s.gossipReceived.events, 0),
           ),
       ) / 1000,
+    duplicateShareInRequests: share(requests.duplicates, requests.events),
+    duplicateShareInResponses: share(total.duplicates - requests.duplicates, total.events - requests.events),
   }
 }
 

@@ -102,8 +102,12 @@ const IDLE_POLL_MS = 200
 export interface PeerStats {
   readonly cpuMs: number
   readonly verifications: { readonly count: number; readonly totalMs: number }
-  /** Events gossip brought the peer, and those of them it held already. */
-  readonly gossipReceived: { readonly events: number; readonly duplicates: number }
+  /** Events gossip brought the peer, and those of them it held already (also: in requests only). */
+  readonly gossipReceived: {
+    readonly events: number
+    readonly duplicates: number
+    readonly inRequests?: { readonly events: number; readonly duplicates: number }
+  }
 }
 
 export interface DemoSummary {

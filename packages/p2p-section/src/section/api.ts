@@ -289,9 +289,10 @@ export interface SectionStatus {
   readonly gossipRate: number
   /**
    * Events the sync messages we handled carried since we started, and of those, the ones we held
-   * already (sent to us in vain: a partner could not know we had them).
+   * already (sent to us in vain: a partner could not know we had them); `inRequests`, the part of
+   * both that came in the requests we answered (the rest came in the responses to ours).
    */
-  readonly gossipReceived: { readonly events: number; readonly duplicates: number }
+  readonly gossipReceived: GossipReceived
   /** `fault` events so far (provably bad input). */
   readonly faults: number
   /** `link:error` events so far (broken links: not faults). */
@@ -469,4 +470,11 @@ export interface ParsecSection extends TypedEventTarget<ParsecSectionEvents> {
    * it was refused: `LastMember`, `AlreadyLeaving`, `Removed`, `NotAMember`, `GenesisNotAgreed`.
    */
   leave(): Promise<void>
+}
+
+/** See `SectionStatus.gossipReceived`. */
+export interface GossipReceived {
+  readonly events: number
+  readonly duplicates: number
+  readonly inRequests: { readonly events: number; readonly duplicates: number }
 }

@@ -240,6 +240,8 @@ export class EpochSwitch {
     epochs.eventsBefore += old.graphSize
     epochs.receivedBefore += old.eventsReceived
     epochs.duplicatesBefore += old.duplicateEventsReceived
+    epochs.requestEventsBefore += old.eventsReceivedInRequests
+    epochs.requestDuplicatesBefore += old.duplicateEventsReceivedInRequests
     lifecycle.engine = engine
     epochs.current = next.epoch
     // What partners held of the old graph says nothing of the new one.

@@ -5,6 +5,7 @@
  * catch-up requests carry their epoch and go to the engine of that epoch.
  */
 import type { Parsec } from '@parsec-section/parsec-core'
+import type { GossipReceived } from './api.js'
 import type { Lifecycle } from './lifecycle.js'
 
 export interface RetiredEpoch {
@@ -23,6 +24,8 @@ export class Epochs {
   /** What the earlier epochs' engines counted of gossip (`eventsReceived`, duplicates among them). */
   receivedBefore = 0
   duplicatesBefore = 0
+  requestEventsBefore = 0
+  requestDuplicatesBefore = 0
 
   constructor(private readonly lifecycle: Lifecycle) {}
 
@@ -32,11 +35,15 @@ export class Epochs {
   }
 
   /** Events gossip brought us since we started, and those of them we held already. */
-  get gossipReceived(): { readonly events: number; readonly duplicates: number } {
+  get gossipReceived(): GossipReceived {
     const engine = this.lifecycle.engine
     return {
       events: this.receivedBefore + (engine?.eventsReceived ?? 0),
       duplicates: this.duplicatesBefore + (engine?.duplicateEventsReceived ?? 0),
+      inRequests: {
+        events: this.requestEventsBefore + (engine?.eventsReceivedInRequests ?? 0),
+        duplicates: this.requestDuplicatesBefore + (engine?.duplicateEventsReceivedInRequests ?? 0),
+      },
     }
   }
 
