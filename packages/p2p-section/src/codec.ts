@@ -26,7 +26,7 @@ export interface DecodedSync {
   readonly kind: SyncKind
   readonly status: SyncStatus
   readonly packedEvents: PackedEvent[]
-  /** What the requester says it holds (requests). */
+  /** What the sender says it holds (requests; `ok` responses of peers that send it). */
   readonly known: Frontier
   /** The epoch of the engine it is from or for (docs/epochs.md §3). */
   readonly epoch: number

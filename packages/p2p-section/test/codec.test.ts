@@ -47,6 +47,23 @@ describe('sync codec', () => {
     )
   })
 
+  it("carries the responder's frontier in a response (an old peer's response has none)", () => {
+    const engine = engineWithEvents(2)
+    const events = engine.packedEvents()
+    const resolve = (name: string) => (name === engine.ourId.name ? engine.ourId : undefined)
+    const response = decodeSync(
+      must(encodeSync('response', events, 1 << 20, engine.frontier())),
+      1000,
+      resolve,
+    )
+    assert.deepEqual(
+      response.known.map((k) => [k.creator.name, k.last]),
+      [[engine.ourId.name, events.length - 1]],
+    )
+    const old = decodeSync(must(encodeSync('response', events, 1 << 20)), 1000, resolve)
+    assert.deepEqual(old.known, [])
+  })
+
   it('never cuts what a partner lacks to a prefix: more than a page is a catch-up', () => {
     const events = engineWithEvents(20).packedEvents()
     assert.equal(encodeSync('request', events, 4096), undefined)

@@ -363,9 +363,12 @@ export class Inbound implements Startable {
     )
     if (step.error !== undefined) throw step.error
     const epoch = this.parts.epochs.current
+    // Our frontier now (the request's events taken): the requester's claim of us is then fresh
+    // after every exchange, its own or ours.
     const reply =
-      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes, [], { epoch }) ??
-      encodeSyncSignal('response', 'catch-up', epoch)
+      encodeSync('response', step.message?.packedEvents ?? [], this.limits.pageBytes, engine.frontier(), {
+        epoch,
+      }) ?? encodeSyncSignal('response', 'catch-up', epoch)
     return { reply, news }
   }
 }

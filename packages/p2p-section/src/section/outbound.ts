@@ -266,6 +266,8 @@ export class Outbound {
         }
         return
       }
+      // What the partner held once it took our request (an older partner sends none).
+      this.parts.claims.note(peerId, received.known)
       const step = engine.handleResponse(partner, { packedEvents: received.packedEvents })
       // Events accepted before an error stay: persisted and delivered either way.
       news = journal.take(step, peerId)
