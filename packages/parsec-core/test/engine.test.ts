@@ -8,6 +8,7 @@ import {
   ed25519Scheme,
   encodeMessage,
   encodeObservation,
+  MockPublicId,
   MockSecretId,
   mockId,
   opaque,
@@ -177,13 +178,32 @@ describe('engine', () => {
     const [alice, bob] = [section.node('Alice'), section.node('Bob')]
     for (let i = 0; i < 20; i++) took(alice, alice.voteFor(opaque(utf8(`a${i}`))))
     const [received, duplicates] = [bob.eventsReceived, bob.duplicateEventsReceived]
+    const inRequests = [bob.eventsReceivedInRequests, bob.duplicateEventsReceivedInRequests]
     const page = alice.exportEvents(bob.frontier(), 0, () => true)
     took(bob, bob.ingest(alice.ourId, page.events))
     assert.equal(bob.eventsReceived, received, 'a catch-up page is not gossip: nothing counted')
     // Alice does not know Bob has her votes: all of them come again, only her Requesting is new.
     const request = message(alice, alice.createGossip(bob.ourId))
-    took(bob, bob.handleRequest(alice.ourId, request))
+    // A duplicate is found by its hash before any signature is checked: only the new event (her
+    // Requesting event) is verified.
+    const verify = MockPublicId.prototype.verify
+    let verified = 0
+    MockPublicId.prototype.verify = function (this: MockPublicId, signature, data) {
+      verified++
+      return verify.call(this, signature, data)
+    }
+    try {
+      took(bob, bob.handleRequest(alice.ourId, request))
+    } finally {
+      MockPublicId.prototype.verify = verify
+    }
+    assert.equal(verified, 1, 'one verification: the new event')
     assert.equal(bob.eventsReceived - received, request.packedEvents.length)
     assert.equal(bob.duplicateEventsReceived - duplicates, request.packedEvents.length - 1)
+    assert.deepEqual(
+      [bob.eventsReceivedInRequests - inRequests[0], bob.duplicateEventsReceivedInRequests - inRequests[1]],
+      [request.packedEvents.length, request.packedEvents.length - 1],
+      'they came in a request',
+    )
   })
 })
