@@ -160,7 +160,10 @@ describe('gossip scheduler', () => {
       large.reset()
       large.state.backlog = 1
       run(large.scheduler, 10_000)
-      assert.ok(large.started() >= 28 && large.started() <= 56, `${large.started()} exchanges at the light pace`)
+      assert.ok(
+        large.started() >= 28 && large.started() <= 56,
+        `${large.started()} exchanges at the light pace`,
+      )
       large.scheduler.stop()
     } finally {
       mock.timers.reset()
