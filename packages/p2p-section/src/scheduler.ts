@@ -13,6 +13,12 @@ export interface GossipSchedule {
   /** The slowest busy pace: the interval with one observation pending. */
   readonly lightIntervalMs: number
   readonly backlogForFastest: number
+  /**
+   * The section size the busy pace is set for (`constants.GOSSIP_REFERENCE_VOTERS`): with more
+   * voters the busy intervals and `backlogForFastest` grow in proportion (see `busyInterval`).
+   * Absent: no scaling.
+   */
+  readonly referenceVoters?: number
   /** The pace while observations are pending but no decision is possible (`stalled`). */
   readonly idleIntervalMs: number
   /** Fraction of the interval added or removed at random. */
@@ -32,15 +38,49 @@ export interface GossipDriver {
   mode(): GossipMode
   /** Observations pending (sets the busy pace). */
   backlog(): number
+  /** Voters of the section, us included (scales the busy pace); absent: 1. */
+  voters?(): number
   /** Starts an exchange; false when no partner is free. Calls `exchangeDone` when it ends. */
   startExchange(): boolean
 }
 
-/** The busy interval for `backlog` pending observations: from `lightIntervalMs` down to `intervalMs`. */
-export function busyInterval(schedule: GossipSchedule, backlog: number): number {
-  const span = Math.max(1, schedule.backlogForFastest - 1)
+/**
+ * How much slower than the schedule's own busy pace a section of `voters` gossips:
+ * `max(1, voters / referenceVoters)` (1 without `referenceVoters`).
+ *
+ * Every exchange makes sync events that each of the other `voters - 1` peers verifies, so a pace per
+ * peer that does not depend on the section's size makes O(N) exchanges and O(N²) verifications per
+ * second section-wide. Dividing each peer's pace by N/reference keeps the section's exchanges per
+ * second about constant. Spreading stays O(log N) exchanges per peer: a partner is chosen uniformly
+ * at random (partner-choice.ts) and an exchange is push-pull, so a new event reaches everyone in
+ * O(log N) rounds of gossip (each round is now N/reference times longer, which is what a decision
+ * at a larger size trades for its throughput).
+ */
+export function paceScale(schedule: GossipSchedule, voters: number): number {
+  const reference = schedule.referenceVoters
+  if (reference === undefined || !(reference > 0) || !Number.isFinite(voters)) return 1
+  return Math.max(1, voters / reference)
+}
+
+/** The backlog at which a section of `voters` gossips at its fastest pace. */
+export function backlogForFastest(schedule: GossipSchedule, voters = 1): number {
+  return schedule.backlogForFastest * paceScale(schedule, voters)
+}
+
+/**
+ * The busy interval for `backlog` pending observations in a section of `voters`: from the light
+ * interval with one pending down to the fastest once the backlog reaches `backlogForFastest`, the
+ * fastest interval and that backlog both scaled by `paceScale`. The light interval is not scaled
+ * (a light load costs little, and its decisions' latency is what matters), but never faster than
+ * the scaled fastest one.
+ */
+export function busyInterval(schedule: GossipSchedule, backlog: number, voters = 1): number {
+  const scale = paceScale(schedule, voters)
+  const fastest = schedule.intervalMs * scale
+  const light = Math.max(schedule.lightIntervalMs, fastest)
+  const span = Math.max(1, backlogForFastest(schedule, voters) - 1)
   const share = Math.min(1, Math.max(0, backlog - 1) / span)
-  return schedule.lightIntervalMs - (schedule.lightIntervalMs - schedule.intervalMs) * share
+  return light - (light - fastest) * share
 }
 
 export class GossipScheduler {
@@ -77,7 +117,9 @@ export class GossipScheduler {
   currentInterval(): number | undefined {
     const mode = this.driver.mode()
     if (mode === 'idle') return undefined
-    return mode === 'busy' ? busyInterval(this.schedule, this.driver.backlog()) : this.schedule.idleIntervalMs
+    return mode === 'busy'
+      ? busyInterval(this.schedule, this.driver.backlog(), this.driver.voters?.() ?? 1)
+      : this.schedule.idleIntervalMs
   }
 
   /**

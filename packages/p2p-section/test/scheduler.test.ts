@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it, mock } from 'node:test'
 import {
   Backoff,
+  backlogForFastest,
   busyInterval,
   type GossipMode,
   type GossipSchedule,
@@ -18,12 +19,13 @@ const SCHEDULE: GossipSchedule = {
   maxConcurrent: 4,
 }
 
-function harness(initial: GossipMode, backlog = 1) {
+function harness(initial: GossipMode, backlog = 1, schedule = SCHEDULE, voters = 4) {
   let started = 0
   const state = { mode: initial, backlog }
-  const scheduler = new GossipScheduler(SCHEDULE, {
+  const scheduler = new GossipScheduler(schedule, {
     mode: () => state.mode,
     backlog: () => state.backlog,
+    voters: () => voters,
     startExchange: () => {
       started++
       return true
@@ -104,6 +106,65 @@ describe('gossip scheduler', () => {
       h.reset()
       mock.timers.tick(10_000)
       assert.equal(h.started(), 0, 'nothing after stop')
+    } finally {
+      mock.timers.reset()
+    }
+  })
+
+  it('scales the busy pace with the number of voters, so a section makes as many exchanges at any size', () => {
+    const scaled: GossipSchedule = { ...SCHEDULE, referenceVoters: 4 }
+    // Up to the reference size: the schedule as it is.
+    for (const voters of [1, 3, 4]) {
+      assert.equal(busyInterval(scaled, 1, voters), 250)
+      assert.equal(busyInterval(scaled, 100, voters), 50)
+      assert.equal(backlogForFastest(scaled, voters), 100)
+    }
+    // 16 voters: 4x the fastest interval and 4x the backlog for it; the light pace stays.
+    assert.equal(busyInterval(scaled, 1, 16), 250)
+    assert.equal(busyInterval(scaled, 400, 16), 200)
+    assert.equal(busyInterval(scaled, 100_000, 16), 200)
+    assert.equal(backlogForFastest(scaled, 16), 400)
+    // A backlog still speeds it up, monotonically.
+    let previous = Number.POSITIVE_INFINITY
+    for (const backlog of [1, 10, 50, 100, 200, 300, 400]) {
+      const interval = busyInterval(scaled, backlog, 16)
+      assert.ok(interval <= previous, `${interval} ms at backlog ${backlog} after ${previous} ms`)
+      previous = interval
+    }
+    assert.ok(busyInterval(scaled, 200, 16) < 250 && busyInterval(scaled, 200, 16) > 200)
+    // 64 voters: the scaled fastest interval (800 ms) is slower than the light one: it is the pace.
+    assert.equal(busyInterval(scaled, 1, 64), 800)
+    assert.equal(busyInterval(scaled, 1_000_000, 64), 800)
+    // Section-wide exchanges per second at the fastest pace stay the same: 4 x 1000/50 = 16 x 1000/200.
+    for (const voters of [4, 8, 16, 32]) assert.equal(voters * (1000 / busyInterval(scaled, 1e9, voters)), 80)
+    // Without a reference size (or a nonsense one), no scaling.
+    assert.equal(busyInterval(SCHEDULE, 100, 16), 50)
+    assert.equal(busyInterval({ ...SCHEDULE, referenceVoters: 0 }, 100, 16), 50)
+    assert.equal(backlogForFastest(SCHEDULE, 16), 100)
+  })
+
+  it('a larger section gossips less often per peer, and a backlog still speeds it up', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+    try {
+      const scaled: GossipSchedule = { ...SCHEDULE, referenceVoters: 4, maxPerSecond: 1000 }
+      const small = harness('busy', 1_000_000, scaled, 4)
+      const large = harness('busy', 1_000_000, scaled, 16)
+      small.scheduler.start()
+      run(small.scheduler, 10_000)
+      small.scheduler.stop()
+      large.scheduler.start()
+      run(large.scheduler, 10_000)
+      // 50 ms against 200 ms (± 30% jitter) over 10 s.
+      assert.ok(small.started() >= 150 && small.started() <= 290, `${small.started()} exchanges at 4 voters`)
+      assert.ok(large.started() >= 38 && large.started() <= 72, `${large.started()} exchanges at 16 voters`)
+      large.reset()
+      large.state.backlog = 1
+      run(large.scheduler, 10_000)
+      assert.ok(
+        large.started() >= 28 && large.started() <= 56,
+        `${large.started()} exchanges at the light pace`,
+      )
+      large.scheduler.stop()
     } finally {
       mock.timers.reset()
     }

@@ -126,6 +126,11 @@ export interface ParsecSectionInit {
   readonly lightGossipIntervalMs?: number
   /** The backlog at which gossip reaches its fastest pace. */
   readonly backlogForFastestGossip?: number
+  /**
+   * The section size the busy pace is set for: a larger section gossips proportionally slower per
+   * peer; see `constants.GOSSIP_REFERENCE_VOTERS` (0: the same pace at any size).
+   */
+  readonly gossipReferenceVoters?: number
   /** The pace while observations are pending but no decision is possible. */
   readonly idleGossipIntervalMs?: number
   readonly maxGossipPerSecond?: number

@@ -8,7 +8,7 @@
  */
 import type { Startable } from '@libp2p/interface'
 import { type Parsec, supermajority } from '@parsec-section/parsec-core'
-import { type GossipMode, type GossipSchedule, GossipScheduler } from '../scheduler.js'
+import { backlogForFastest, type GossipMode, type GossipSchedule, GossipScheduler } from '../scheduler.js'
 import type { Connections } from './connections.js'
 import type { Roster } from './roster.js'
 
@@ -43,8 +43,14 @@ export class Pacing implements Startable {
     this.scheduler = new GossipScheduler(options.schedule, {
       mode: () => this.mode(),
       backlog: () => (this.engine()?.pendingObservationCount ?? 0) + (options.extraBacklog?.() ?? 0),
+      voters: () => this.roster.voters().length,
       startExchange,
     })
+  }
+
+  /** The backlog at which we gossip at our fastest pace (scaled by the section's size). */
+  backlogForFastest(): number {
+    return backlogForFastest(this.options.schedule, this.roster.voters().length)
   }
 
   isStarted(): boolean {

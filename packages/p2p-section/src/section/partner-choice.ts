@@ -5,6 +5,11 @@
  * event reaches us), one we failed to reach at 0.5, and the others at 1 (the default, for a
  * member it never weighed: the founders). A weight steers the choice, never excludes: a partner
  * of weight 0 is chosen only when every candidate weighs 0 (then uniformly), so nobody is starved.
+ *
+ * Nothing more is needed for spread in O(log N): with (near) uniform random partners and push-pull
+ * exchanges, the peers holding a new event about double each round of gossip, so every peer has it
+ * after O(log N) rounds. What a larger section changes is how often each peer gossips (the pace
+ * scales with the section's size, see `paceScale` in scheduler.ts), not whom it gossips with.
  */
 
 /** A candidate partner with its weight (non-negative; anything else counts as 0). */

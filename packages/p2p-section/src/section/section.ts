@@ -311,6 +311,7 @@ export class ParsecSectionService
           intervalMs: init.gossipIntervalMs ?? C.GOSSIP_INTERVAL_MS,
           lightIntervalMs: init.lightGossipIntervalMs ?? C.LIGHT_GOSSIP_INTERVAL_MS,
           backlogForFastest: init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP,
+          referenceVoters: init.gossipReferenceVoters ?? C.GOSSIP_REFERENCE_VOTERS,
           idleIntervalMs: init.idleGossipIntervalMs ?? C.IDLE_GOSSIP_INTERVAL_MS,
           jitter: C.GOSSIP_JITTER,
           maxPerSecond: init.maxGossipPerSecond ?? C.MAX_GOSSIP_PER_SECOND,
@@ -318,8 +319,7 @@ export class ParsecSectionService
         },
         progressWindowMs: init.progressWindowMs ?? C.PROGRESS_WINDOW_MS,
         // Our transactions under way: the fastest pace (a batch carries many).
-        extraBacklog: () =>
-          this.transactionsPart.busy() ? (init.backlogForFastestGossip ?? C.BACKLOG_FOR_FASTEST_GOSSIP) : 0,
+        extraBacklog: () => (this.transactionsPart.busy() ? this.pacing.backlogForFastest() : 0),
       },
       () => this.outbound.startExchange(),
     )
