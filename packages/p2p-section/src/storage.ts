@@ -236,8 +236,8 @@ export class SectionStorage {
 
   /**
    * Reopens a `PeerLevelDatastore` in the background once its `LOG` and `MANIFEST` reach
-   * `LOG_ROLL_BYTES`, after the compaction in progress (which adds to them). A reopen that fails
-   * leaves the store closed: every later write fails, as it would on a failing disk.
+   * `LOG_ROLL_BYTES`, after the compaction in progress (which adds to them). A reopen that cannot
+   * open the store again leaves it closed: every later write fails, as on a failing disk.
    */
   private rollLogsIfDue(): void {
     const { datastore } = this
@@ -247,9 +247,12 @@ export class SectionStorage {
     this.reopening = (async () => {
       await compaction
       await datastore.reopen()
-    })().finally(() => {
-      this.reopening = undefined
-    })
+    })()
+      // A store left closed fails every later write, which the section reports.
+      .catch(() => {})
+      .finally(() => {
+        this.reopening = undefined
+      })
   }
 
   private async readEpoch(): Promise<StoredEpoch | undefined> {
