@@ -24,11 +24,14 @@
  *
  * Compaction: LevelDB frees deleted records' space only when a compaction reaches them, so a
  * store that deletes as much as it writes (epochs, block retention) swings between its live size
- * and several times that. One rule: once the records deleted since the last compaction reach an
- * eighth of those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted
- * in the background. The store then stays within about an eighth of its live size, and each
- * compaction rewrites at most eight times what was deleted since the one before; with epochs of
- * 1,000 blocks and 10,000 kept, that is about once an epoch, at the batch that drops its events.
+ * and several times that. One rule: once the records deleted since the last compaction reach a
+ * quarter of those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted
+ * in the background. The store then stays within about a quarter of its live size, and each
+ * compaction rewrites at most four times what was deleted since the one before; with epochs of
+ * 1,000 blocks and 10,000 kept, that is about every second epoch. (An eighth, about once an epoch,
+ * was tried: a compaction writes the store anew before it deletes the old tables, and in
+ * `soak-live` a peer's directory was then caught mid-compaction, at about twice its size, in 10%
+ * of readings.)
  * (Compacting only the ranges deleted would not rewrite less: LevelDB first flushes its write
  * buffer to a table spanning every key written since, blocks and events alike, and merges it with
  * every table it overlaps.)
@@ -108,7 +111,7 @@ const DROP_BATCH = 10_000
 /** The fewest deleted records a compaction waits for (a small store is not rewritten for a few). */
 const COMPACT_MIN_DELETES = 1_000
 /** A compaction once the deleted records reach this share of the live ones. */
-const COMPACT_DELETED_SHARE = 0.125
+const COMPACT_DELETED_SHARE = 0.25
 /** A `PeerLevelDatastore` is reopened at a dropped epoch once its `LOG` and `MANIFEST` hold this many bytes. */
 export const LOG_ROLL_BYTES = 128 * 1024
 
