@@ -1,12 +1,18 @@
 /** `parsec-peer soak-live`: a small soak of 3 peer processes, its one JSON line and its samples. */
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
 import { assertUsage, cli } from './cli-support.js'
 
 const EVENTS = 2000
 const PEERS = 3
 
 describe('parsec-peer soak-live', { concurrency: 4 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'soak-live-test-'))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
   for (const [args, pattern] of [
     [['--peers', '3'], /--events is required/],
     [['--events', '2000'], /--peers is required/],
@@ -24,16 +30,19 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
       ['--peers', '3', '--events', '2000', '--checkpoint-blocks', '0'],
       /--checkpoint-blocks must be between 1/,
     ],
+    [['--peers', '3', '--events', '2000', '--dir', '.'], /--dir "\.": give a new or empty directory/],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit 2`, async () => {
       assertUsage(await cli(['soak-live', ...args]), pattern)
     })
   }
 
-  it(`--peers ${PEERS} --events ${EVENTS} --json: agreed, one line, samples from 1% of E to E`, async () => {
-    const run = await cli(['soak-live', '--peers', `${PEERS}`, '--events', `${EVENTS}`, '--json'], {
-      timeoutMs: 60_000,
-    })
+  it(`--peers ${PEERS} --events ${EVENTS} --dir DIR --json: agreed, one line, samples from 1% of E to E; DIR kept`, async () => {
+    const kept = join(dir, 'section')
+    const run = await cli(
+      ['soak-live', '--peers', `${PEERS}`, '--events', `${EVENTS}`, '--dir', kept, '--json'],
+      { timeoutMs: 60_000 },
+    )
     assert.equal(run.status, 0, run.stderr)
     const lines = run.stdout.trim().split('\n')
     assert.equal(lines.length, 1, run.stdout)
@@ -58,5 +67,6 @@ describe('parsec-peer soak-live', { concurrency: 4 }, () => {
       assert.ok(sample.heapUsedBytes.every((b, k) => Number.isInteger(b) && b > 0 && b < sample.rssBytes[k]))
       assert.ok(sample.diskBytes.every((b) => Number.isInteger(b) && b > 0))
     })
+    for (let i = 0; i < PEERS; i++) assert.ok(existsSync(join(kept, `peer-${i}`, 'datastore', 'CURRENT')))
   })
 })

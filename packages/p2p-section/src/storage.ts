@@ -24,13 +24,22 @@
  *
  * Compaction: LevelDB frees deleted records' space only when a compaction reaches them, so a
  * store that deletes as much as it writes (epochs, block retention) swings between its live size
- * and several times that. Once the records deleted since the last compaction reach a quarter of
- * those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted in the
- * background: the store stays within about a quarter of its live size, and each compaction
- * rewrites at most four times what was deleted since the one before. A store with block retention
- * (`compactEachEpoch`) is bounded, and is compacted at every dropped epoch too: with epochs of
- * 1,000 blocks and 10,000 kept, an epoch is a quarter of it, and its size would otherwise swing by
- * that much.
+ * and several times that. One rule: once the records deleted since the last compaction reach a
+ * quarter of those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted
+ * in the background. The store then stays within about a quarter of its live size, and each
+ * compaction rewrites at most four times what was deleted since the one before; with epochs of
+ * 1,000 blocks and 10,000 kept, that is about every second epoch. (An eighth, about once an epoch,
+ * was tried: a compaction writes the store anew before it deletes the old tables, and in
+ * `soak-live` a peer's directory was then caught mid-compaction, at about twice its size, in 10%
+ * of readings.)
+ * (Compacting only the ranges deleted would not rewrite less: LevelDB first flushes its write
+ * buffer to a table spanning every key written since, blocks and events alike, and merges it with
+ * every table it overlaps.)
+ *
+ * A `PeerLevelDatastore` (what `openLevelDatastore` opens) is also reopened when an epoch's events
+ * are dropped, once LevelDB's `LOG` and `MANIFEST` reach `LOG_ROLL_BYTES`: they grow with every
+ * flush and compaction until the database is reopened (level-datastore.ts). Writes go through its
+ * gate, so a reopen neither fails nor reorders them.
  *
  * Storage format 5 (the record `/parsec/<section>/format` holds "5"): every record is sealed with
  * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
@@ -47,6 +56,7 @@ import type { Datastore } from 'interface-datastore'
 import { Key } from 'interface-datastore'
 import { toString as bytesToText, equals, fromString } from 'uint8arrays'
 import { SectionError } from './errors.js'
+import { PeerLevelDatastore } from './level-datastore.js'
 import { seal, storageCorrupt, unseal } from './record.js'
 
 export interface SectionStorageOptions {
@@ -57,12 +67,8 @@ export interface SectionStorageOptions {
    * would fork its own chain.
    */
   readonly sync?: boolean
-  /**
-   * The store's history is bounded (block retention): compact it each time an epoch's events are
-   * dropped, whatever was deleted since, so its size follows its live records closely (a
-   * compaction then rewrites a bounded store). Default false: only the share rule below.
-   */
-  readonly compactEachEpoch?: boolean
+  /** `LOG` and `MANIFEST` bytes at which a `PeerLevelDatastore` is reopened (default `LOG_ROLL_BYTES`). */
+  readonly logRollBytes?: number
 }
 
 /** Our removal from the section, as `saveRemoved` keeps it. */
@@ -106,6 +112,8 @@ const DROP_BATCH = 10_000
 const COMPACT_MIN_DELETES = 1_000
 /** A compaction once the deleted records reach this share of the live ones. */
 const COMPACT_DELETED_SHARE = 0.25
+/** A `PeerLevelDatastore` is reopened at a dropped epoch once its `LOG` and `MANIFEST` hold this many bytes. */
+export const LOG_ROLL_BYTES = 128 * 1024
 
 /** Where the events of `epoch` are: epoch 0's where every store before epochs kept them. */
 function eventsList(epoch: number): string {
@@ -122,7 +130,7 @@ interface RawRecord {
 export class SectionStorage {
   private readonly root: string
   private readonly sync: boolean
-  private readonly compactEachEpoch: boolean
+  private readonly logRollBytes: number
   /** The first stored block's position (`blocks-from`; read by `loadBlocks`). */
   private blocksStart = 0
   /** The current epoch's record (undefined: epoch 0), read by `load`, written by `saveEpoch`. */
@@ -132,6 +140,10 @@ export class SectionStorage {
   private deletedRecords = 0
   /** The compaction running in the background, if any (`settled` waits for it). */
   private compaction: Promise<void> | undefined
+  /** More became due while a compaction ran: another follows it. */
+  private compactAgain = false
+  /** The reopen running in the background, if any (`settled` waits for it). */
+  private reopening: Promise<void> | undefined
 
   constructor(
     private readonly datastore: Datastore,
@@ -140,7 +152,7 @@ export class SectionStorage {
   ) {
     this.root = `/parsec/${sectionId}`
     this.sync = options.sync ?? true
-    this.compactEachEpoch = options.compactEachEpoch ?? false
+    this.logRollBytes = options.logRollBytes ?? LOG_ROLL_BYTES
   }
 
   /**
@@ -222,7 +234,28 @@ export class SectionStorage {
       if (keys.length === 0) break
       await this.write(keys)
     }
-    if (this.compactEachEpoch) this.compactIfDue(true)
+    this.rollLogsIfDue()
+  }
+
+  /**
+   * Reopens a `PeerLevelDatastore` in the background once its `LOG` and `MANIFEST` reach
+   * `LOG_ROLL_BYTES`, after the compaction in progress (which adds to them). A reopen that cannot
+   * open the store again leaves it closed: every later write fails, as on a failing disk.
+   */
+  private rollLogsIfDue(): void {
+    const { datastore } = this
+    if (!(datastore instanceof PeerLevelDatastore) || this.reopening !== undefined) return
+    if (datastore.logBytes() < this.logRollBytes) return
+    const compaction = this.compaction
+    this.reopening = (async () => {
+      await compaction
+      await datastore.reopen()
+    })()
+      // A store left closed fails every later write, which the section reports.
+      .catch(() => {})
+      .finally(() => {
+        this.reopening = undefined
+      })
   }
 
   private async readEpoch(): Promise<StoredEpoch | undefined> {
@@ -571,11 +604,15 @@ export class SectionStorage {
     return { key, value: seal(key.toString(), bytes) }
   }
 
-  /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
-  /** Resolves once no compaction runs (before the datastore closes). */
+  /** Resolves once no compaction or reopen runs (before the datastore closes). */
   async settled(): Promise<void> {
-    await this.compaction
+    while (this.compaction !== undefined || this.reopening !== undefined) {
+      await this.compaction
+      await this.reopening?.catch(() => {})
+    }
   }
+
+  /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
 
   private async write(writes: readonly Write[]): Promise<void> {
     await this.writeBatch(writes)
@@ -587,21 +624,29 @@ export class SectionStorage {
   }
 
   /** Compacts the section's key range in the background once enough was deleted (see above). */
-  private compactIfDue(now = false): void {
+  private compactIfDue(): void {
     const { datastore } = this
-    if (!(datastore instanceof LevelDatastore) || this.compaction !== undefined) return
+    if (!(datastore instanceof LevelDatastore)) return
     const due = Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)
-    if (!now && this.deletedRecords < due) return
+    if (this.deletedRecords < due) return
+    if (this.compaction !== undefined) {
+      this.compactAgain = true
+      return
+    }
     this.deletedRecords = 0
     // Every key of ours is `${root}/...`; '0' follows '/'. A failed compaction costs only space.
     // classic-level's, which `level` does not declare (nor has in a browser).
     const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
     if (typeof db.compactRange !== 'function') return
-    this.compaction = db
-      .compactRange(`${this.root}/`, `${this.root}0`)
+    const compact = () => db.compactRange?.(`${this.root}/`, `${this.root}0`) ?? Promise.resolve()
+    this.compaction = (datastore instanceof PeerLevelDatastore ? datastore.run(compact) : compact())
       .catch(() => {})
       .finally(() => {
         this.compaction = undefined
+        if (this.compactAgain) {
+          this.compactAgain = false
+          this.compactIfDue()
+        }
       })
   }
 
@@ -614,7 +659,8 @@ export class SectionStorage {
           ? { type: 'del' as const, key: key.toString() }
           : { type: 'put' as const, key: key.toString(), value },
       )
-      await datastore.db.batch(operations, { sync: this.sync })
+      const batch = () => datastore.db.batch(operations, { sync: this.sync })
+      await (datastore instanceof PeerLevelDatastore ? datastore.run(batch) : batch())
       return
     }
     const batch = datastore.batch()

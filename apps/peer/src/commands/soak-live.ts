@@ -8,6 +8,7 @@
  * gossip graph is dropped once the next one runs (docs/epochs.md).
  */
 import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync } from 'node:fs'
 import { API_LIMITS } from '../api-limits.js'
 import { blockRetentionOption, intOption, parse, UsageError } from '../args.js'
 import type { LocalSection, StatusJson } from '../local-section.js'
@@ -24,7 +25,8 @@ const DEFAULT_BLOCK_RETENTION = 10_000
 const DEFAULT_CHECKPOINT_BLOCKS = 1000
 
 const HELP = `usage: parsec-peer soak-live --peers N --events E [--payload-size B] [--outstanding K]
-                             [--block-retention R|all] [--checkpoint-blocks C | --no-epochs] [--json]
+                             [--block-retention R|all] [--checkpoint-blocks C | --no-epochs]
+                             [--dir DIR] [--json]
 
 Starts a section of N peers ('parsec-peer start' child processes on 127.0.0.1) and, once they are
 connected, votes random payloads of B bytes (default 256) at every peer, one batch of 25 in flight
@@ -35,7 +37,9 @@ epoch's graph; every peer's graph holds every peer's events). The peers run with
 ${DEFAULT_BLOCK_RETENTION.toLocaleString('en-US')}; 'all': every block kept): each keeps only its last R agreed blocks; and with
 'start --checkpoint-blocks C' (default ${DEFAULT_CHECKPOINT_BLOCKS.toLocaleString('en-US')}): every C agreed blocks the section agrees a checkpoint
 and starts a new epoch, dropping the old gossip graph (docs/epochs.md). --no-epochs runs without
-epochs, for the comparison.
+epochs, for the comparison. --dir DIR puts the section (keys, genesis, each peer's data directory
+DIR/peer-I) in DIR and keeps it after the run, to look at the stores' files; by default a temporary
+directory, removed at the end.
 Every peer's RSS and JavaScript heap in use (GET /status memory) and the size of its data directory on disk (what du counts)
 are sampled when the events pass 1% of E, then 5%, 10%, ... 100% of E (marks passed between two
 readings, 200 ms apart, share a sample). Voting then stops;
@@ -137,6 +141,7 @@ export const soakLiveCommand = {
       'block-retention': { type: 'string' },
       'checkpoint-blocks': { type: 'string' },
       'no-epochs': { type: 'boolean' },
+      dir: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     })
@@ -168,8 +173,12 @@ export const soakLiveCommand = {
     const { LocalSection } = await import('../local-section.js')
     const { diskUsage } = await import('../disk-usage.js')
     const { blocksDigest } = await import('../blocks-digest.js')
+    const dir = typeof values.dir === 'string' ? values.dir : undefined
+    if (dir !== undefined && (dir === '' || (existsSync(dir) && readdirSync(dir).length > 0)))
+      throw new UsageError(`--dir ${JSON.stringify(dir)}: give a new or empty directory`)
     const section = await LocalSection.create({
       peers,
+      ...(dir === undefined ? {} : { dir, keepDir: true }),
       startArgs: [
         ...(blockRetention === null ? [] : ['--block-retention', `${blockRetention}`]),
         '--checkpoint-blocks',

@@ -216,10 +216,7 @@ export class ParsecSectionService
     const storage = (this.storage =
       init.persist === false
         ? undefined
-        : new SectionStorage(components.datastore, this.sectionId, {
-            sync: init.syncWrites ?? true,
-            compactEachEpoch: init.blockRetention !== undefined,
-          }))
+        : new SectionStorage(components.datastore, this.sectionId, { sync: init.syncWrites ?? true }))
     this.journal = new Journal(storage, this.lifecycle, this.reporter, this.log, init.blockRetention)
     // As delivered, not as emitted: an epoch switch while block events are held (a newcomer
     // installing its state) must not vote a delivered payload of ours again.
