@@ -356,6 +356,15 @@ export function eventOf(line: string): ({ readonly event: string } & Record<stri
 const STDERR_LINES = 20
 const KILL_AFTER_MS = 3000
 
+/**
+ * How long a local section's peers may take to start (each) and to connect (all): 30 s, and 2 s
+ * per peer beyond 15. Every peer process shares the machine's cores, and a section of 32 needs
+ * about 500 connections, each with its noise handshake.
+ */
+export function startUpTimeoutMs(peers: number): number {
+  return Math.max(30_000, peers * 2_000)
+}
+
 export class LocalSection {
   readonly dir: string
   readonly genesisFile: string
@@ -581,7 +590,7 @@ export class LocalSection {
       this.options.onLine?.(index, 'stderr', line)
     })
     const ready = await new Promise<ReadyEvent>((resolve, reject) => {
-      const timeoutMs = this.options.readyTimeoutMs ?? 30_000
+      const timeoutMs = this.options.readyTimeoutMs ?? startUpTimeoutMs(this.options.peers)
       const timer = setTimeout(() => {
         reject(new Error(`peer ${index} was not ready within ${timeoutMs} ms: ${peer.stderr.join(' | ')}`))
       }, timeoutMs)

@@ -40,7 +40,6 @@ export interface TransactionsDemoSummary {
   wan?: { delayMs: number; jitterMs: number; seed: number }
 }
 
-const CONNECT_TIMEOUT_MS = 30_000
 const POLL_WAIT_MS = 2000
 /** Transactions per POST group (spread over random peers), bounded in bytes too. */
 const CHUNK_TXS = 1000
@@ -60,7 +59,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     if (!json) console.error(line)
   }
   const began = Date.now()
-  const { LocalSection } = await import('../local-section.js')
+  const { LocalSection, startUpTimeoutMs } = await import('../local-section.js')
   const section: LocalSection = await LocalSection.create({
     peers,
     mode: 'single',
@@ -75,7 +74,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     info(`section ${section.sectionId.slice(0, 16)}… (single) of ${peers} peers in ${section.dir}`)
     if (options.wan !== undefined) console.error(describeWan(options.wan, section.wanSeed))
     await Promise.all(section.peers.map((peer) => section.start(peer.index)))
-    await section.waitConnected(CONNECT_TIMEOUT_MS)
+    await section.waitConnected(startUpTimeoutMs(peers))
     info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
     const apis: ApiClient[] = section.peers.map((peer) => section.api(peer.index))
 

@@ -94,7 +94,6 @@ const CATCH_UP_MS = 10_000
 
 const DEFAULTS = { peers: 4, payloads: 200, size: 256 } as const
 const MAX_BATCH = 25
-const CONNECT_TIMEOUT_MS = 30_000
 const POLL_WAIT_MS = 5000
 const IDLE_POLL_MS = 200
 
@@ -240,7 +239,7 @@ export const demoCommand = {
 
     const began = Date.now()
     // Loaded after the arguments are checked: they pull in libp2p.
-    const { LocalSection } = await import('../local-section.js')
+    const { LocalSection, startUpTimeoutMs } = await import('../local-section.js')
     const { MembershipChanges } = await import('../membership-changes.js')
     const startArgs = [
       // Without epochs: the demo checks every peer's blocks from genesis, which a joiner starting
@@ -275,7 +274,7 @@ export const demoCommand = {
       if (dht !== undefined) info(`DHT node ${dht.peerId} at ${dht.addrs[0]}`)
       const founderArgs = dht === undefined ? [] : ['--bootstrap', dht.addrs[0]]
       await Promise.all(section.peers.map((peer) => section.start(peer.index, founderArgs)))
-      await section.waitConnected(CONNECT_TIMEOUT_MS)
+      await section.waitConnected(startUpTimeoutMs(peers))
       info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
       const first = section.peers[0].ready?.api
       if (first !== undefined) {
