@@ -13,7 +13,8 @@ describe('WAN-like local sections', { concurrency: 2 }, () => {
   it('demo --wan-delay-ms 30 --wan-jitter-ms 10: 3 peers agree on 10 payloads', async () => {
     const run = await cli(
       ['demo', '--peers', '3', '--payloads', '10', '--wan-delay-ms', '30', '--wan-jitter-ms', '10', '--json'],
-      { timeoutMs: 60_000 },
+      // About 3 s alone; a CI run beside another test file once took more than 60 s.
+      { timeoutMs: 150_000 },
     )
     assert.equal(run.status, 0, run.stderr)
     const summary = JSON.parse(run.stdout)
