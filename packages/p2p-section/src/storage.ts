@@ -613,7 +613,6 @@ export class SectionStorage {
   }
 
   /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
-
   private async write(writes: readonly Write[]): Promise<void> {
     await this.writeBatch(writes)
     let deleted = 0
