@@ -31,9 +31,18 @@ type AbortOptions = { signal?: AbortSignal }
  */
 export const PEER_WRITE_BUFFER_BYTES = 1024 * 1024
 
+/**
+ * The size LevelDB cuts its tables at: the smallest it accepts (its default is 2 MB). A compaction
+ * rewrites whole tables: the smaller they are, the less besides a run of deleted keys (storage.ts)
+ * compacting the run rewrites.
+ */
+export const PEER_TABLE_FILE_BYTES = 1024 * 1024
+
 export interface PeerLevelDatastoreOptions {
   /** LevelDB's write buffer (default `PEER_WRITE_BUFFER_BYTES`). */
   readonly writeBufferSize?: number
+  /** The size of LevelDB's table files (default `PEER_TABLE_FILE_BYTES`). */
+  readonly maxFileSize?: number
 }
 
 /** How long a reopen waits for the operations in progress before it gives up (ms). */
@@ -46,7 +55,7 @@ export class PeerLevelDatastore extends LevelDatastore {
   /** Set while a reopen runs: operations started meanwhile wait for it. */
   private blocked: Promise<void> | undefined
   private onIdle: (() => void) | undefined
-  private readonly openOptions: { createIfMissing: boolean; writeBufferSize: number }
+  private readonly openOptions: { createIfMissing: boolean; writeBufferSize: number; maxFileSize: number }
   /** Reopens done (for tests and diagnostics). */
   reopens = 0
 
@@ -56,9 +65,10 @@ export class PeerLevelDatastore extends LevelDatastore {
     options: PeerLevelDatastoreOptions = {},
   ) {
     const writeBufferSize = options.writeBufferSize ?? PEER_WRITE_BUFFER_BYTES
-    super(path, { createIfMissing, writeBufferSize })
+    const maxFileSize = options.maxFileSize ?? PEER_TABLE_FILE_BYTES
+    super(path, { createIfMissing, writeBufferSize, maxFileSize })
     // As `openLevelDatastore` first opens it, never creating a database.
-    this.openOptions = { createIfMissing: false, writeBufferSize }
+    this.openOptions = { createIfMissing: false, writeBufferSize, maxFileSize }
   }
 
   /** Runs `operation` (one on `db`) through the gate: never while the store is being reopened. */

@@ -22,19 +22,19 @@
  * 0), where it starts and what its engine is built from; epoch 0's events are under `events/`,
  * epoch e's under `epochs/<e>/events/`; a previous epoch's are deleted once its drain is over.
  *
- * Compaction: LevelDB frees deleted records' space only when a compaction reaches them, so a
- * store that deletes as much as it writes (epochs, block retention) swings between its live size
- * and several times that. One rule: once the records deleted since the last compaction reach a
- * quarter of those live (and at least `COMPACT_MIN_DELETES`), the section's key range is compacted
- * in the background. The store then stays within about a quarter of its live size, and each
- * compaction rewrites at most four times what was deleted since the one before; with epochs of
- * 1,000 blocks and 10,000 kept, that is about every second epoch. (An eighth, about once an epoch,
- * was tried: a compaction writes the store anew before it deletes the old tables, and in
- * `soak-live` a peer's directory was then caught mid-compaction, at about twice its size, in 10%
- * of readings.)
- * (Compacting only the ranges deleted would not rewrite less: LevelDB first flushes its write
- * buffer to a table spanning every key written since, blocks and events alike, and merges it with
- * every table it overlaps.)
+ * Compaction: LevelDB frees deleted records' space only when a compaction reaches them, and a
+ * compaction writes its output before it deletes its input. A store that deletes as much as it
+ * writes (epochs, block retention) must be compacted, but compacting the whole store took it to
+ * twice its size while it ran (its data sits in one or two levels, and every table LevelDB
+ * flushes spans the whole key range: blocks deleted at one end, written at the other). So deletes
+ * come in runs of adjacent keys (`deleteRun`): an epoch's events once its drain is over, and
+ * retained blocks a chunk at a time (`retentionChunk`: a tenth of the retention, at most 1,000,
+ * so a store keeps up to that many blocks beyond its retention). The write buffer is flushed
+ * before and after a run, so the run's deletes sit in a table of their own, and the run's range
+ * alone is compacted. With the smallest tables LevelDB makes (`PEER_TABLE_FILE_BYTES`), that
+ * rewrites little besides what was deleted. As a safety net, other deletes compact the section's
+ * whole key range once they reach a quarter of the live records (and at least
+ * `COMPACT_MIN_DELETES`).
  *
  * A `PeerLevelDatastore` (what `openLevelDatastore` opens) is also reopened when an epoch's events
  * are dropped, once LevelDB's `LOG` and `MANIFEST` reach `LOG_ROLL_BYTES`: they grow with every
@@ -106,14 +106,27 @@ const MIGRATION_BATCH = 1000
 const WIDTH = 12
 /** Stored records handed over per batch at load: what a restart holds of them at once. */
 const LOAD_BATCH = 1024
-/** Blocks deleted per batch by `dropBlocksBelow`. */
+/** Records deleted per batch by `dropBlocksBelow` and `dropEvents`. */
 const DROP_BATCH = 10_000
+/** The most retained blocks left for a later chunk (see `retentionChunk`). */
+const MAX_RETENTION_CHUNK = 1_000
 /** The fewest deleted records a compaction waits for (a small store is not rewritten for a few). */
 const COMPACT_MIN_DELETES = 1_000
 /** A compaction once the deleted records reach this share of the live ones. */
 const COMPACT_DELETED_SHARE = 0.25
 /** A `PeerLevelDatastore` is reopened at a dropped epoch once its `LOG` and `MANIFEST` hold this many bytes. */
 export const LOG_ROLL_BYTES = 128 * 1024
+
+/**
+ * How many blocks beyond the retention a store waits for before it deletes them, in one run
+ * compacted on its own (see above): a tenth of the retention, at most `MAX_RETENTION_CHUNK`.
+ */
+export function retentionChunk(retention: number): number {
+  return Math.max(1, Math.min(MAX_RETENTION_CHUNK, Math.floor(retention / 10)))
+}
+
+/** A key after every key of a datastore (theirs all start with '/'). */
+const PAST_EVERY_KEY = '\uffff'
 
 /** Where the events of `epoch` are: epoch 0's where every store before epochs kept them. */
 function eventsList(epoch: number): string {
@@ -138,10 +151,12 @@ export class SectionStorage {
   /** Records stored (events and blocks, as loaded and written since) and deleted since the last compaction. */
   private liveRecords = 0
   private deletedRecords = 0
-  /** The compaction running in the background, if any (`settled` waits for it). */
+  /** The writes of ours in progress, one at a time (`exclusive`). */
+  private writing: Promise<void> = Promise.resolve()
+  /** The compactions running in the background, one at a time (`settled` waits for them). */
   private compaction: Promise<void> | undefined
-  /** More became due while a compaction ran: another follows it. */
-  private compactAgain = false
+  /** Key ranges waiting for their compaction, in order. */
+  private readonly compactions: [string, string][] = []
   /** The reopen running in the background, if any (`settled` waits for it). */
   private reopening: Promise<void> | undefined
 
@@ -232,8 +247,10 @@ export class SectionStorage {
       const keys: Write[] = []
       for await (const key of this.datastore.queryKeys({ prefix, limit: DROP_BATCH })) keys.push({ key })
       if (keys.length === 0) break
-      await this.write(keys)
+      await this.deleteRun(keys)
     }
+    // '0' follows '/': the range holds every key of the list.
+    this.compactRange(prefix, `${prefix.slice(0, -1)}0`)
     this.rollLogsIfDue()
   }
 
@@ -325,11 +342,13 @@ export class SectionStorage {
    * time, each batch moving `blocks-from` on with it: a crash part-way leaves a consistent store.
    */
   async dropBlocksBelow(position: number): Promise<void> {
+    const start = this.blocksStart
     while (this.blocksStart < position) {
       const end = Math.min(position, this.blocksStart + DROP_BATCH)
-      await this.write(this.dropWrites(end, end))
+      await this.deleteRun(this.dropWrites(end, end))
       this.blocksStart = end
     }
+    if (this.blocksStart > start) this.compactBlocks(start, this.blocksStart)
   }
 
   /**
@@ -401,8 +420,10 @@ export class SectionStorage {
 
   /**
    * Appends events from index `firstEvent` and blocks from position `firstBlock`, atomically. With
-   * `retainFrom` (block retention), the same batch deletes the stored blocks before that position
-   * (new ones before it are not written) and records where the stored blocks now start.
+   * `retainFrom` (block retention), the stored blocks before that position are deleted once a
+   * chunk of them is due (`retentionChunk`), in a run of their own after the append (in its batch
+   * where new blocks before that position are not written), with the record of where the stored
+   * blocks now start.
    */
   async append(
     events: readonly Uint8Array[],
@@ -412,7 +433,14 @@ export class SectionStorage {
     retainFrom?: number,
   ): Promise<void> {
     const end = firstBlock + blocks.length
-    const dropTo = Math.max(this.blocksStart, Math.min(retainFrom ?? 0, end))
+    let dropTo = Math.max(this.blocksStart, Math.min(retainFrom ?? 0, end))
+    // A later chunk, unless new blocks would not be written (the stored ones must stay contiguous).
+    if (
+      retainFrom !== undefined &&
+      dropTo - this.blocksStart < retentionChunk(end - retainFrom) &&
+      firstBlock >= dropTo
+    )
+      dropTo = this.blocksStart
     if (events.length === 0 && blocks.length === 0 && dropTo === this.blocksStart) return
     const writes: Write[] = []
     const list = eventsList(this.current?.epoch ?? 0)
@@ -421,9 +449,17 @@ export class SectionStorage {
     // New blocks before `dropTo` are not written; stored ones before it are deleted.
     for (let i = Math.max(0, dropTo - firstBlock); i < blocks.length; i++)
       writes.push(this.sealed(this.indexKey('blocks', firstBlock + i), blocks[i]))
-    if (dropTo > this.blocksStart) writes.push(...this.dropWrites(dropTo, Math.min(dropTo, firstBlock)))
-    await this.write(writes)
+    const start = this.blocksStart
+    if (dropTo > start && firstBlock < dropTo) {
+      // New blocks before `dropTo` are not written: the deletes go in the same batch.
+      writes.push(...this.dropWrites(dropTo, firstBlock))
+      await this.write(writes, true)
+    } else {
+      if (writes.length > 0) await this.write(writes)
+      if (dropTo > start) await this.deleteRun(this.dropWrites(dropTo, dropTo))
+    }
     this.blocksStart = Math.max(this.blocksStart, dropTo)
+    if (dropTo > start) this.compactBlocks(start, Math.min(dropTo, firstBlock))
   }
 
   // ---------------------------------------------------------------- a peer that joined
@@ -612,41 +648,99 @@ export class SectionStorage {
     }
   }
 
-  /** One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). */
-  private async write(writes: readonly Write[]): Promise<void> {
-    await this.writeBatch(writes)
+  /**
+   * One atomic batch; on a LevelDB datastore synced to disk (unless `sync` is off). `ranged`: its
+   * deletes are a run its caller compacts on its own range, so they do not count for the safety net.
+   */
+  private async write(writes: readonly Write[], ranged = false): Promise<void> {
+    await this.exclusive(() => this.writeBatch(writes))
+    this.count(writes, ranged)
+  }
+
+  /**
+   * A run of deletes, in a table of its own on a LevelDB datastore (see above): the write buffer
+   * is flushed before and after it, with no other write of ours in between, so compacting the
+   * run's range does not take in the tables of what was written meanwhile.
+   */
+  private async deleteRun(writes: readonly Write[]): Promise<void> {
+    await this.exclusive(async () => {
+      await this.flush()
+      await this.writeBatch(writes)
+      await this.flush()
+    })
+    this.count(writes, true)
+  }
+
+  private count(writes: readonly Write[], ranged: boolean): void {
     let deleted = 0
     for (const { value } of writes) if (value === undefined) deleted++
     this.liveRecords = Math.max(0, this.liveRecords + writes.length - 2 * deleted)
+    if (ranged) return
     this.deletedRecords += deleted
-    this.compactIfDue()
+    // The safety net (see above): the section's whole key range; '0' follows '/'.
+    if (this.deletedRecords < Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)) return
+    this.deletedRecords = 0
+    this.compactRange(`${this.root}/`, `${this.root}0`)
   }
 
-  /** Compacts the section's key range in the background once enough was deleted (see above). */
-  private compactIfDue(): void {
+  /** Runs `operation` once the writes before it are done, and the writes after it once it is. */
+  private exclusive(operation: () => Promise<void>): Promise<void> {
+    const done = this.writing.then(operation)
+    this.writing = done.catch(() => {})
+    return done
+  }
+
+  /**
+   * Flushes LevelDB's write buffer to a table (a LevelDB datastore only): compacting a range past
+   * every key does that and nothing else.
+   */
+  private async flush(): Promise<void> {
     const { datastore } = this
     if (!(datastore instanceof LevelDatastore)) return
-    const due = Math.max(COMPACT_MIN_DELETES, this.liveRecords * COMPACT_DELETED_SHARE)
-    if (this.deletedRecords < due) return
-    if (this.compaction !== undefined) {
-      this.compactAgain = true
-      return
-    }
-    this.deletedRecords = 0
-    // Every key of ours is `${root}/...`; '0' follows '/'. A failed compaction costs only space.
+    const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
+    const compactRange = db.compactRange
+    if (typeof compactRange !== 'function') return
+    const flush = () => compactRange.call(db, PAST_EVERY_KEY, `${PAST_EVERY_KEY}${PAST_EVERY_KEY}`)
+    await (datastore instanceof PeerLevelDatastore ? datastore.run(flush) : flush())
+  }
+
+  /** Compacts the stored blocks' keys from `from` up to `to` (deleted) in the background. */
+  private compactBlocks(from: number, to: number): void {
+    if (to > from)
+      this.compactRange(this.indexKey('blocks', from).toString(), this.indexKey('blocks', to - 1).toString())
+  }
+
+  /**
+   * Compacts the keys from `start` to `end` (both included) in the background, after those queued
+   * before; on a LevelDB datastore only. A failed compaction costs only space.
+   */
+  private compactRange(start: string, end: string): void {
+    const { datastore } = this
+    if (!(datastore instanceof LevelDatastore)) return
     // classic-level's, which `level` does not declare (nor has in a browser).
     const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
-    if (typeof db.compactRange !== 'function') return
-    const compact = () => db.compactRange?.(`${this.root}/`, `${this.root}0`) ?? Promise.resolve()
-    this.compaction = (datastore instanceof PeerLevelDatastore ? datastore.run(compact) : compact())
-      .catch(() => {})
-      .finally(() => {
-        this.compaction = undefined
-        if (this.compactAgain) {
-          this.compactAgain = false
-          this.compactIfDue()
-        }
-      })
+    const compactRange = db.compactRange
+    if (typeof compactRange !== 'function') return
+    this.compactions.push([start, end])
+    this.compaction ??= this.runCompactions(db, compactRange)
+  }
+
+  /** Runs the queued compactions one after another, until none is left. */
+  private async runCompactions(
+    db: unknown,
+    compactRange: (start: string, end: string) => Promise<void>,
+  ): Promise<void> {
+    const { datastore } = this
+    try {
+      for (let range = this.compactions.shift(); range !== undefined; range = this.compactions.shift()) {
+        const [from, to] = range
+        const compact = () => compactRange.call(db, from, to)
+        await (datastore instanceof PeerLevelDatastore ? datastore.run(compact) : compact()).catch(() => {})
+      }
+    } finally {
+      // In the same step as the last `shift`: a range queued later starts a new run.
+      this.compaction = undefined
+    }
   }
 
   private async writeBatch(writes: readonly Write[]): Promise<void> {

@@ -14,7 +14,7 @@ import { toString as bytesToText, fromString } from 'uint8arrays'
 import { isSectionError } from '../src/errors.js'
 import { openLevelDatastore } from '../src/level-datastore.js'
 import { seal } from '../src/record.js'
-import { SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
+import { retentionChunk, SectionStorage, STORAGE_FORMAT } from '../src/storage.js'
 
 const SECTION = 'test-section'
 const ROOT = `/parsec/${SECTION}`
@@ -479,6 +479,72 @@ describe('section storage', () => {
         `at most 1.2 times the live bytes: ${sizes.map((b) => (b / 1e6).toFixed(1))} MB`,
       )
     } finally {
+      await datastore.close()
+    }
+  })
+
+  it('compacts what it deletes a run at a time, never the whole store: retained blocks a chunk at a time, an epoch’s events at once', async () => {
+    // Compacting the whole store doubled it while it ran (BENCHMARKS.md, "The store's creep and swing").
+    const path = join(dir, 'runs')
+    const datastore = await openLevelDatastore(path)
+    const db = datastore.db as unknown as { compactRange: (start: string, end: string) => Promise<void> }
+    const compactions = mock.method(db, 'compactRange')
+    const retention = 300
+    const chunk = retentionChunk(retention)
+    try {
+      const storage = new SectionStorage(datastore, SECTION)
+      await loadAll(storage, owner)
+      let position = 0
+      const starts: number[] = []
+      for (let epoch = 0; epoch < 6; epoch++) {
+        for (let batch = 0; batch < 20; batch++) {
+          await storage.append(
+            [bytes(`e${epoch}-${batch}`)],
+            batch,
+            range(0, 5).map((i) => bytes(`b${position + i}`)),
+            position,
+            position + 5 - retention,
+          )
+          position += 5
+          const stored = position - storage.blocksFrom
+          assert.ok(
+            stored >= Math.min(position, retention) && stored < retention + chunk,
+            `${stored} blocks stored`,
+          )
+          if (starts.at(-1) !== storage.blocksFrom) starts.push(storage.blocksFrom)
+        }
+        await storage.saveEpoch({
+          epoch: epoch + 1,
+          start: position,
+          eventsBefore: 0,
+          genesis: [new Uint8Array(32)],
+          relatedInfo: bytes('checkpoint'),
+          chain: bytes('chain'),
+        })
+        if (epoch > 0) await storage.dropEvents(epoch - 1)
+      }
+      await storage.settled()
+      // Retention moved on a chunk at a time.
+      for (let i = 2; i < starts.length; i++) assert.equal(starts[i] - starts[i - 1], chunk, `${starts}`)
+      const ranges = compactions.mock.calls.map((call) => call.arguments as [string, string])
+      const flushes = ranges.filter(([from]) => !from.startsWith('/'))
+      const runs = ranges.filter(([from]) => from.startsWith('/'))
+      assert.ok(flushes.length > 0, 'the write buffer flushed around each run of deletes')
+      assert.ok(
+        runs.some(([from]) => from.includes('/blocks/')) && runs.some(([from]) => from.includes('/events/')),
+      )
+      for (const [from, to] of runs) {
+        if (from.includes('/blocks/')) {
+          const [first, last] = [from, to].map((key) => Number(key.slice(key.lastIndexOf('/') + 1)))
+          assert.ok(last - first < chunk, `blocks ${first} to ${last}: one chunk`)
+          assert.ok(last < storage.blocksFrom, 'only deleted blocks')
+        } else {
+          assert.match(from, new RegExp(`^${ROOT}/(epochs/[0-9]+/)?events/$`), 'one epoch’s events')
+          assert.equal(to, `${from.slice(0, -1)}0`)
+        }
+      }
+    } finally {
+      compactions.mock.restore()
       await datastore.close()
     }
   })
