@@ -81,6 +81,19 @@ async function snapshot(datastore: MemoryDatastore | LevelDatastore): Promise<Ma
   return entries
 }
 
+/** Epoch `epoch` starts at block `start`; the one before the previous drops its events. */
+async function switchEpoch(storage: SectionStorage, epoch: number, start: number): Promise<void> {
+  await storage.saveEpoch({
+    epoch,
+    start,
+    eventsBefore: 0,
+    genesis: [new Uint8Array(32)],
+    relatedInfo: bytes('checkpoint'),
+    chain: bytes('chain'),
+  })
+  if (epoch > 1) await storage.dropEvents(epoch - 2)
+}
+
 function bytes(text: string): Uint8Array {
   return fromString(text)
 }
@@ -459,15 +472,7 @@ describe('section storage', () => {
           await storage.append(events, batch * 100, blocks, position, position + 50 - retained)
           position += 50
         }
-        await storage.saveEpoch({
-          epoch: epoch + 1,
-          start: position,
-          eventsBefore: 0,
-          genesis: [new Uint8Array(32)],
-          relatedInfo: bytes('checkpoint'),
-          chain: bytes('chain'),
-        })
-        if (epoch > 0) await storage.dropEvents(epoch - 1)
+        await switchEpoch(storage, epoch + 1, position)
         await storage.settled()
         sizes.push(directoryBytes())
       }
@@ -513,15 +518,7 @@ describe('section storage', () => {
           )
           if (starts.at(-1) !== storage.blocksFrom) starts.push(storage.blocksFrom)
         }
-        await storage.saveEpoch({
-          epoch: epoch + 1,
-          start: position,
-          eventsBefore: 0,
-          genesis: [new Uint8Array(32)],
-          relatedInfo: bytes('checkpoint'),
-          chain: bytes('chain'),
-        })
-        if (epoch > 0) await storage.dropEvents(epoch - 1)
+        await switchEpoch(storage, epoch + 1, position)
       }
       await storage.settled()
       // Retention moved on a chunk at a time.
