@@ -13,7 +13,7 @@ import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createSectionNode, type DeliveredBlock } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, startSection, type TestNode, waitFor } from '../network/support.js'
+import { connectAll, QUICK_ADMISSION, startSection, type TestNode, waitFor } from '../network/support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)
 const EPOCH_BLOCKS = 15
@@ -171,16 +171,7 @@ describe('epochs over libp2p', () => {
   it('a peer joins after two checkpoints: it replays only the current epoch and delivers from its start', {
     timeout: 180_000,
   }, async () => {
-    const membership = {
-      checkpointBlocks: EPOCH_BLOCKS,
-      powBits: 4,
-      probationBlocks: 4,
-      minBlocksBetweenAdds: 1,
-      readyLag: 2,
-      candidateTimeoutMs: 10_000,
-      joinRate: { burst: 8, perSecond: 4 },
-      joinInfoRate: { burst: 8, perSecond: 4 },
-    }
+    const membership = { ...QUICK_ADMISSION, checkpointBlocks: EPOCH_BLOCKS }
     const section = await startSection(4, { membership, epochDrainMs: 60_000 })
     let joiner: TestNode | undefined
     let stopVoting = false

@@ -21,7 +21,7 @@ import {
   type SnapshotInstalled,
 } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, type TestNode, waitFor } from '../network/support.js'
+import { connectAll, QUICK_ADMISSION, type TestNode, waitFor } from '../network/support.js'
 
 const SEED = Number(process.env.NETWORK_SEED ?? 1)
 const EPOCH_BLOCKS = 12
@@ -88,16 +88,7 @@ describe('the snapshot hook over libp2p', () => {
   it('a joiner admitted after two checkpoints installs the agreed state and ends with every member’s', {
     timeout: 240_000,
   }, async () => {
-    const membership = {
-      checkpointBlocks: EPOCH_BLOCKS,
-      powBits: 4,
-      probationBlocks: 4,
-      minBlocksBetweenAdds: 1,
-      readyLag: 2,
-      candidateTimeoutMs: 10_000,
-      joinRate: { burst: 8, perSecond: 4 },
-      joinInfoRate: { burst: 8, perSecond: 4 },
-    }
+    const membership = { ...QUICK_ADMISSION, checkpointBlocks: EPOCH_BLOCKS }
     const keys = await Promise.all([1, 2, 3, 4].map(() => generateKeyPair('Ed25519')))
     const genesis = createGenesis(keys.map((key) => ({ peerId: peerIdFromPrivateKey(key) })))
     // Member 3 lies: its digests and states are not the application's.

@@ -19,26 +19,28 @@ import {
   type SelfState,
 } from '@parsec-section/p2p-section'
 import { LevelDatastore } from 'datastore-level'
-import { connectAll, payloadTexts, peerTagged, startSection, type TestNode, waitFor } from './support.js'
+import {
+  connectAll,
+  payloadTexts,
+  peerTagged,
+  QUICK_ADMISSION,
+  startSection,
+  type TestNode,
+  waitFor,
+} from './support.js'
 
 const encoder = new TextEncoder()
 
 /** The simulation's shortened timers and limits (membership-options.ts), light proof of work. */
 const MEMBERSHIP: ParsecSectionInit['membership'] = {
-  powBits: 4,
-  probationBlocks: 4,
-  minBlocksBetweenAdds: 1,
-  readyLag: 2,
+  ...QUICK_ADMISSION,
   unresponsiveDecisions: 30,
   unresponsiveMs: 60_000,
   joinGraceBlocks: 40,
   joinGraceMs: 60_000,
   lingerMs: 500,
-  candidateTimeoutMs: 10_000,
   deferRetryAfterMs: 300,
   fullRetryAfterMs: 2_000,
-  joinRate: { burst: 8, perSecond: 4 },
-  joinInfoRate: { burst: 8, perSecond: 4 },
 }
 
 interface Joiner {

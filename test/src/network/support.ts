@@ -190,3 +190,17 @@ export function payloadTexts(blocks: readonly DeliveredBlock[]): string[] {
     return JSON.stringify(rest)
   })
 }
+
+/**
+ * Membership options that admit a joiner within seconds (light proof of work, short probation,
+ * generous join rates), for the tests where peers join a running section.
+ */
+export const QUICK_ADMISSION = {
+  powBits: 4,
+  probationBlocks: 4,
+  minBlocksBetweenAdds: 1,
+  readyLag: 2,
+  candidateTimeoutMs: 10_000,
+  joinRate: { burst: 8, perSecond: 4 },
+  joinInfoRate: { burst: 8, perSecond: 4 },
+} as const
