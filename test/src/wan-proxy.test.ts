@@ -4,6 +4,7 @@
  * backpressure, close. Outcomes only: no timing upper bounds, no sleeps.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
@@ -87,6 +88,48 @@ function connectTo(port: number): Promise<Socket> {
 }
 
 const SEED = Number(process.env.WAN_SEED ?? 0x5eed)
+
+/**
+ * Run in a child process (its symptom is a process that never exits): a link whose client
+ * half-closes, and the proxy closed in the same turn, right after it passed the FIN on (end() on
+ * its upstream socket, whose shutdown is then pending in libuv). Resetting that socket fails in
+ * node (EINVAL), which then never closes its handle: the process spins at exit. The child reports
+ * on stdout that its proxy and target closed, then must exit by itself.
+ */
+const CLOSE_AFTER_FIN_CHILD = `
+import { createServer, connect } from 'node:net'
+import { once } from 'node:events'
+const { WanProxy } = await import(process.env.WAN_PROXY_URL)
+const target = createServer((socket) => socket.on('error', () => {}))
+target.listen({ host: '127.0.0.1', port: 0 })
+await once(target, 'listening')
+const proxy = await WanProxy.start({ targetPort: target.address().port, delayMs: 0 })
+const accepted = once(target, 'connection')
+// After the proxy's own connection handler: its 'end' listener runs first (and ends upstream).
+let closing
+const closed = new Promise((resolve) => {
+  closing = resolve
+})
+proxy.server.on('connection', (socket) => {
+  socket.once('end', () => process.nextTick(() => closing(proxy.close())))
+})
+const client = connect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true })
+client.on('error', () => {})
+await once(client, 'connect')
+const [server] = await accepted
+// A byte through: the proxy's upstream socket is connected.
+client.write('x')
+await once(server, 'data')
+// (not events.once: it rejects on the 'error' a reset brings)
+const closeOf = (socket) => new Promise((resolve) => socket.once('close', resolve))
+const serverClosed = closeOf(server)
+const clientClosed = closeOf(client)
+client.end()
+await closed
+await Promise.all([serverClosed, clientClosed])
+target.close()
+console.log('closed')
+`
 
 describe('WanProxy', () => {
   let t: Awaited<ReturnType<typeof target>>
@@ -186,6 +229,34 @@ describe('WanProxy', () => {
     const refused = connect({ host: '127.0.0.1', port: proxy.port })
     const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException]
     assert.equal(error.code, 'ECONNREFUSED')
+  })
+
+  it('close() right after passing a FIN on leaves nothing open: the process exits', async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CLOSE_AFTER_FIN_CHILD], {
+      env: { ...process.env, WAN_PROXY_URL: import.meta.resolve('parsec-peer/wan-proxy') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), 20_000)
+    })
+    const outcome = await Promise.race([exited, timedOut])
+    clearTimeout(timer)
+    if (outcome === 'timeout') {
+      child.kill('SIGKILL')
+      await exited
+      assert.fail(`the process did not exit within 20 s after the proxy closed; its output: ${out}`)
+    }
+    assert.deepEqual(outcome, [0, null], out)
+    assert.equal(out.trim(), 'closed')
   })
 
   it('a reset on one side tears the link down on the other', async () => {

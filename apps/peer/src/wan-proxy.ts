@@ -46,11 +46,71 @@ export function randomSeed(): number {
 const DEFAULT_MAX_QUEUED = 4 << 20
 
 /**
+ * A FIFO with O(1) push and shift (`Array.prototype.shift` copies the whole array once it is
+ * large): a head index into an array, compacted when the consumed part is at least half of it.
+ */
+class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+
+  get length(): number {
+    return this.items.length - this.head
+  }
+
+  push(item: T): void {
+    this.items.push(item)
+  }
+
+  /** The first item (the FIFO must not be empty). */
+  peek(): T {
+    return this.items[this.head]
+  }
+
+  /** Removes and returns the first item (the FIFO must not be empty). */
+  shift(): T {
+    const item = this.items[this.head]
+    this.items[this.head] = undefined as T // (no reference kept to a released chunk)
+    this.head++
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
+}
+
+/**
+ * Cuts the link on `socket`: a reset (RST), as a half-open peer must see, except once `end()` was
+ * called on it. Then its shutdown may still be pending in libuv, and node cannot reset it:
+ * `uv_tcp_close_reset` fails with EINVAL, yet node marks the handle closing and never closes it
+ * (Node 20: the fd stays open, and at exit the process spins at 100% CPU in its handle cleanup,
+ * waiting for that close). Such a socket is destroyed instead (its FIN was sent or is pending; the
+ * kernel still resets on unread input). A socket still connecting is cut once connected.
+ */
+function cutSocket(socket: Socket): void {
+  if (socket.destroyed) return
+  if (socket.connecting) {
+    socket.once('connect', () => cutSocket(socket))
+    return
+  }
+  if (socket.writableEnded) socket.destroy()
+  else socket.resetAndDestroy()
+}
+
+/**
  * One direction of one connection: chunks read from `src` are queued with their release times and
  * written to `dst` in order by a single timer (so a later chunk never overtakes an earlier one).
  */
 class DelayedDirection {
-  private readonly queue: { chunk: Buffer; at: number }[] = []
+  private readonly queue = new Fifo<{ chunk: Buffer; at: number }>()
   private queuedBytes = 0
   private lastRelease = 0
   private timer: NodeJS.Timeout | undefined
@@ -90,7 +150,7 @@ class DelayedDirection {
 
   private schedule(): void {
     if (this.timer !== undefined || this.queue.length === 0) return
-    const wait = Math.max(0, Math.ceil(this.queue[0].at - performance.now()))
+    const wait = Math.max(0, Math.ceil(this.queue.peek().at - performance.now()))
     this.timer = setTimeout(() => {
       this.timer = undefined
       this.flush()
@@ -100,8 +160,8 @@ class DelayedDirection {
   private flush(): void {
     if (this.timer !== undefined) return // the timer flushes when the head is due
     const now = performance.now()
-    while (this.queue.length > 0 && this.queue[0].at <= now) {
-      const { chunk } = this.queue.shift()!
+    while (this.queue.length > 0 && this.queue.peek().at <= now) {
+      const { chunk } = this.queue.shift()
       this.queuedBytes -= chunk.length
       if (this.dst.destroyed) continue
       if (!this.dst.write(chunk)) {
@@ -128,7 +188,7 @@ class DelayedDirection {
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
-    this.queue.length = 0
+    this.queue.clear()
     this.queuedBytes = 0
   }
 }
@@ -176,10 +236,8 @@ export class WanProxy {
         up.stop()
         down.stop()
         // A reset, not a FIN: the link is cut, as a half-open peer must see.
-        for (const socket of [client, upstream]) {
-          // (still connecting: node resets it once connected)
-          if (!socket.destroyed) socket.resetAndDestroy()
-        }
+        cutSocket(client)
+        cutSocket(upstream)
         proxy?.connections.delete(teardown)
       }
       proxy.connections.add(teardown)
