@@ -149,6 +149,19 @@ export interface RawResponse {
   readonly json: unknown
 }
 
+/** How many times a read is sent when the peer drops its connection without an answer. */
+const READ_ATTEMPTS = 3
+
+/**
+ * A request that failed on its connection before any answer: the peer's HTTP server closed a
+ * kept-alive connection just as it was reused (undici: "other side closed"), or reset it.
+ */
+function droppedConnection(error: unknown): boolean {
+  if (!(error instanceof TypeError)) return false
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  return code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED' || code === 'ECONNRESET'
+}
+
 /** A client of one peer's control API (`host:port`), with the API's bearer token if it has one. */
 export class ApiClient {
   readonly base: string
@@ -185,13 +198,17 @@ export class ApiClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    const response = await this.request(
-      method,
-      path,
-      body === undefined ? undefined : JSON.stringify(body),
-      undefined,
-      timeoutMs,
-    )
+    const send = () =>
+      this.request(method, path, body === undefined ? undefined : JSON.stringify(body), undefined, timeoutMs)
+    let response: RawResponse | undefined
+    // A read goes again when its connection dropped; a write never (it may have been taken).
+    for (let attempt = 1; response === undefined; attempt++) {
+      try {
+        response = await send()
+      } catch (error) {
+        if (method !== 'GET' || attempt >= READ_ATTEMPTS || !droppedConnection(error)) throw error
+      }
+    }
     if (response.status >= 400) {
       const error = (
         response.json as { error?: { code?: string; message?: string; reason?: string } } | undefined
