@@ -5,13 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it, test } from 'node:test'
-import { checkpoint, genesis, mockId, opaque, toHex, utf8 } from '@parsec-section/parsec-core'
+import { add, checkpoint, genesis, mockId, opaque, remove, toHex, utf8 } from '@parsec-section/parsec-core'
 import {
+  type ChainEntry,
+  type Checkpoint,
+  decodeChain,
   decodeCheckpoint,
   decodeMessageOf,
+  encodeAdmissionRecord,
+  encodeChain,
   encodeCheckpoint,
   encodeMessage,
+  encodeRemoveInfo,
   genesisRecord,
+  mockPeerIds,
   resolveConfig,
   SectionState,
   verifyChain,
@@ -60,7 +67,7 @@ describe('checkpoints', () => {
     const seq = state.seq
     const result = fold(checkpoint(encodeCheckpoint(due)), ['Alice', 'Bob', 'Carol'])
     assert.deepEqual(result.warnings, [])
-    assert.equal(state.seq, seq + 1, 'a chain entry')
+    assert.equal(state.seq, seq, 'not a membership block')
     assert.equal(state.chain.at(-1)?.change.kind, 'checkpoint')
     assert.equal(state.epoch, 1)
     assert.equal(state.epochStart, 5)
@@ -152,21 +159,27 @@ for (const seed of [1, 2, 3]) {
     }
     const section = new RealSection(FOUR, config, seed)
     const founders = FOUR.map((name) => section.peer(name))
-    for (let i = 0; i < 60_000 && !founders.every((p) => (p.machine.state?.epoch ?? 0) >= 3); i++)
+    // The chain keeps the last checkpoint only: record each one as it is folded.
+    const seen = founders.map(() => [] as { position: number; checkpoint: Checkpoint }[])
+    const record = () =>
+      founders.forEach((p, i) => {
+        const last = p.machine.state?.chain.at(-1)
+        if (last?.change.kind !== 'checkpoint' || seen[i].at(-1)?.position === last.position) return
+        seen[i].push({ position: last.position, checkpoint: decodeCheckpoint(last.change.payload) })
+      })
+    for (let i = 0; i < 60_000 && !founders.every((p) => (p.machine.state?.epoch ?? 0) >= 3); i++) {
       section.step()
+      record()
+    }
     assert.ok(
       founders.every((p) => (p.machine.state?.epoch ?? 0) >= 3),
       `seed ${seed}: epochs ${founders.map((p) => p.machine.state?.epoch)}`,
     )
-    const chains = founders.map((p) =>
-      p.machine
-        .state!.chain.filter((e) => e.change.kind === 'checkpoint')
-        .slice(0, 3)
-        .map((e) => ({
-          position: e.position,
-          checkpoint: decodeCheckpoint((e.change as { payload: Uint8Array }).payload),
-        })),
-    )
+    for (const p of founders) {
+      const kept = p.machine.state!.chain.filter((e) => e.change.kind === 'checkpoint')
+      assert.equal(kept.length, 1, `seed ${seed}: ${p.name} keeps the last checkpoint only`)
+    }
+    const chains = seen.map((list) => list.slice(0, 3))
     for (const chain of chains)
       assert.deepEqual(chain, chains[0], `seed ${seed}: the same checkpoints everywhere`)
     // Each at checkpointBlocks after its epoch's start, decided later, and voted by a supermajority.
@@ -192,3 +205,105 @@ for (const seed of [1, 2, 3]) {
     assert.equal(toHex(verified.head), toHex(alice.machine.state!.head))
   })
 }
+
+describe('the chain keeps the last checkpoint only (docs/epochs.md §4)', () => {
+  const admissionOf = (state: SectionState, name: string) =>
+    encodeAdmissionRecord({
+      sectionId: state.sectionId,
+      peer: mockId(name),
+      addrs: [],
+      head: state.head,
+      nonce: utf8(`nonce-${name}`),
+    })
+
+  /** Folds `epochs` epochs of 3 blocks (2 opaque, the checkpoint); `during(epoch)` may add blocks. */
+  function run(epochs: number, during: (epoch: number, fold: Fold, state: SectionState) => void = () => {}) {
+    const state = new SectionState(record, 256, undefined, 2)
+    const legacy: ChainEntry[] = []
+    const fold: Fold = (payload, signers = FOUR, batched = false) => {
+      const result = state.applyBlock(signedBlock(payload, signers), state.agreedBlocks, batched)
+      if (result.entry !== undefined) legacy.push(result.entry)
+      return result
+    }
+    fold(genesis(ids(FOUR), utf8('checkpoints')))
+    const sizes: number[] = []
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      fold(opaque(utf8(`${epoch} a`)))
+      during(epoch, fold, state)
+      fold(opaque(utf8(`${epoch} b`)))
+      const due = state.dueCheckpoint
+      assert.ok(due !== undefined && due.epoch === epoch)
+      assert.deepEqual(
+        fold(
+          checkpoint(encodeCheckpoint(due)),
+          state.memberIds().map((id) => id.name),
+        ).warnings,
+        [],
+      )
+      sizes.push(encodeChain(state.chain).length)
+    }
+    return { state, legacy, sizes }
+  }
+  type Fold = (
+    payload: Parameters<typeof signedBlock>[0],
+    signers?: string[],
+    batched?: boolean,
+  ) => ReturnType<SectionState['applyBlock']>
+
+  it('over many epochs without a membership change, the chain stays at two entries', () => {
+    const { state, legacy, sizes } = run(200)
+    assert.equal(state.epoch, 200)
+    assert.deepEqual(
+      state.chain.map((e) => e.change.kind),
+      ['genesis', 'checkpoint'],
+    )
+    assert.equal(state.seq, 1, 'checkpoints are not membership blocks')
+    assert.equal(new Set(sizes.slice(10)).size <= 2, true, `constant size: ${sizes.slice(-3)}`)
+    assert.equal(legacy.length, 201)
+    console.log(
+      `chain bytes after 200 epochs: pruned ${encodeChain(state.chain).length}, unpruned ${encodeChain(legacy).length}`,
+    )
+  })
+
+  it('a joiner verifies the pruned chain and starts at the last checkpoint, byte-identical to a member', () => {
+    const { state } = run(25)
+    const last = state.chain.at(-1)!
+    const verified = verifyChain(state.sectionId, record, state.chain)
+    assert.equal(verified.epoch, 25)
+    assert.deepEqual(verified.head, state.head)
+    const start = SectionState.atLastCheckpoint(record, decodeChain(encodeChain(state.chain), mockPeerIds))
+    assert.ok(start !== undefined)
+    assert.equal(start.epoch, 25)
+    assert.equal(start.epochStart, last.position + 1)
+    assert.equal(start.agreedBlocks, last.position + 1)
+    assert.deepEqual(start.checkpoint, state.checkpoint)
+    assert.deepEqual(start.epochRelatedInfo, state.epochRelatedInfo)
+    assert.deepEqual(start.encode(), state.encode(), 'the next checkpoint hashes the same state')
+  })
+
+  it('membership changes between checkpoints are kept and verify against their voters', () => {
+    const five = [...FOUR, 'Eric']
+    const { state, legacy } = run(12, (epoch, fold, at) => {
+      if (epoch === 3) fold(add(mockId('Eric'), admissionOf(at, 'Eric')))
+      if (epoch === 7) {
+        // Decided in the election after the checkpoint of epoch 6, with it: by the five voters.
+        const bob = at.member('Bob')!.addHash
+        fold(remove(mockId('Bob'), encodeRemoveInfo({ addHash: bob, round: 0 })), five, true)
+      }
+    })
+    assert.deepEqual(
+      state.chain.map((e) => e.change.kind),
+      ['genesis', 'add', 'remove', 'checkpoint'],
+    )
+    assert.equal(state.seq, 3)
+    const verified = verifyChain(state.sectionId, record, state.chain)
+    assert.equal(verified.epoch, 12)
+    const start = SectionState.atLastCheckpoint(record, state.chain)!
+    assert.deepEqual(start.encode(), state.encode())
+    // An unpruned chain (as older peers stored and served it) verifies, folds to the pruned one.
+    assert.equal(legacy.length, 15)
+    const old = verifyChain(state.sectionId, record, legacy)
+    assert.deepEqual(encodeChain(old.chain), encodeChain(state.chain))
+    assert.deepEqual(SectionState.atLastCheckpoint(record, legacy)!.encode(), state.encode())
+  })
+})

@@ -149,7 +149,8 @@ export class Joiner {
       } else fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
       return
     }
-    if (attempt.best !== undefined && verified.seq === attempt.best.verified.seq) return
+    const best = attempt.best?.verified
+    if (best !== undefined && verified.seq === best.seq && verified.epoch <= best.epoch) return
     attempt.best = { info, verified }
     attempt.lastProgressAt = this.ctx.now
     this.ctx.state ??= new SectionState(

@@ -623,9 +623,9 @@ export class Membership {
   }
 
   /**
-   * A member's JoinInfo whose chain verifies from the section id and extends ours (longer, and our
-   * head at our `seq`): what both a removal and a rebase are confirmed by. A chain no longer than
-   * ours proves nothing; a bad one is the sender's fault.
+   * A member's JoinInfo whose chain verifies from the section id and extends ours (more membership
+   * blocks, or as many and a later checkpoint; and our head at our `seq`): what both a removal and a
+   * rebase are confirmed by. A chain no newer than ours proves nothing; a bad one is the sender's fault.
    */
   private chainExtension(
     from: PublicId,
@@ -639,13 +639,15 @@ export class Membership {
     try {
       verified = verifyChain(this.ctx.sectionId, info.record, info.chain, {
         ids: this.ctx.ids,
-        minSeq: state.seq + 1,
+        minSeq: state.seq,
       })
     } catch (error) {
       if (!(error instanceof MembershipError)) throw error
       if (error.code !== 'StaleChain') fault(step, from, 'ForgedChain', `${error.code}: ${error.detail}`)
       return undefined
     }
+    // Checkpoints are not counted in `seq` (the chain keeps the last one only): same seq, later epoch.
+    if (verified.seq === state.seq && verified.epoch <= state.epoch) return undefined
     if (!bytesEqual(verified.headAt(state.seq) ?? new Uint8Array(0), state.head)) return undefined
     return { info, verified }
   }

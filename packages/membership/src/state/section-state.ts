@@ -184,12 +184,18 @@ export class SectionState {
     return state
   }
 
-  /** Count of membership blocks folded (Genesis, Add, Remove, Accusation). */
+  /**
+   * Count of membership blocks folded (Genesis, Add, Remove, Accusation): checkpoints are not
+   * counted, so a chain whose superseded checkpoints were pruned folds to the same `seq` and head.
+   */
   get seq(): number {
     return this.seqValue
   }
 
-  /** Hash of the last membership block, chained: `SHA-256(domain ‖ previous head ‖ observation)`. */
+  /**
+   * Hash of the last membership block, chained: `SHA-256(domain ‖ previous head ‖ observation)`
+   * (checkpoints are not chained: see `seq`).
+   */
   get head(): Uint8Array {
     return this.headValue
   }
@@ -199,7 +205,7 @@ export class SectionState {
     return this.agreed
   }
 
-  /** The current epoch: the count of checkpoints folded (docs/epochs.md). */
+  /** The current epoch: the last folded checkpoint's `epoch` + 1, 0 before any (docs/epochs.md). */
   get epoch(): number {
     return this.epochValue
   }
@@ -242,6 +248,11 @@ export class SectionState {
     return this.memberMap.size
   }
 
+  /**
+   * The membership chain: every Genesis, Add, Remove and Accusation entry, and the last accepted
+   * Checkpoint entry only (a new checkpoint replaces the previous one), so its length depends on the
+   * membership changes, not on the epochs (docs/epochs.md §4).
+   */
   get chain(): readonly ChainEntry[] {
     return this.entries
   }
@@ -328,8 +339,13 @@ export class SectionState {
   /** Whether a membership block after `head` names `name` (an old ticket must not resurrect it). */
   mentionedAfter(head: Uint8Array, name: string): boolean {
     const index = this.headIndex(head)
-    for (let i = Math.max(0, index + 1); i < this.entries.length; i++) {
-      if (subjectOf(this.entries[i].change)?.name === name) return true
+    // Membership entries from the last back: `seq` of each is one less than the next one's.
+    let seq = this.seqValue
+    for (let i = this.entries.length - 1; i >= 0 && seq > index + 1; i--) {
+      const change = this.entries[i].change
+      if (change.kind === 'checkpoint') continue
+      if (subjectOf(change)?.name === name) return true
+      seq--
     }
     return false
   }
@@ -386,7 +402,7 @@ export class SectionState {
       )
     }
     this.advanceHistory(entry.observation)
-    return this.applyChange(entry)
+    return this.applyChange(entry, true)
   }
 
   private skipOpaque(): void {
@@ -400,7 +416,11 @@ export class SectionState {
     this.recentHistory.delete(this.agreed - this.historyWindow)
   }
 
-  private applyChange(entry: ChainEntry): FoldResult {
+  /**
+   * `fromChain`: a verified chain entry, whose checkpoints before it may have been pruned: a
+   * checkpoint of a later epoch than ours is then accepted (its epoch is read from it).
+   */
+  private applyChange(entry: ChainEntry, fromChain = false): FoldResult {
     const { change, position } = entry
     const warnings: FoldWarning[] = []
     const added: MemberRecord[] = []
@@ -420,11 +440,13 @@ export class SectionState {
       this.removedMap.set(peer.name, { id: peer, atBlock: position })
       removed.push(member)
     }
-    this.seqValue++
-    this.headValue = sha256(HEAD_DOMAIN, this.headValue, entry.observation)
-    this.headIndexes.set(toHex(this.headValue), this.heads.length)
-    this.heads.push(this.headValue)
-    this.entries.push(entry)
+    if (change.kind !== 'checkpoint') {
+      this.seqValue++
+      this.headValue = sha256(HEAD_DOMAIN, this.headValue, entry.observation)
+      this.headIndexes.set(toHex(this.headValue), this.heads.length)
+      this.heads.push(this.headValue)
+      this.entries.push(entry)
+    }
     switch (change.kind) {
       case 'genesis': {
         if (position !== 0 || this.seqValue !== 1) {
@@ -502,7 +524,7 @@ export class SectionState {
         }
         if (
           checkpoint === undefined ||
-          checkpoint.epoch !== this.epochValue ||
+          (fromChain ? checkpoint.epoch < this.epochValue : checkpoint.epoch !== this.epochValue) ||
           checkpoint.position < this.epochStartValue ||
           checkpoint.position > position
         ) {
@@ -512,8 +534,9 @@ export class SectionState {
         // Within the kept window (a joiner's chain-only state keeps none): our sequence must be theirs.
         const ours = this.recentHistory.get(checkpoint.position)
         if (ours !== undefined && !bytesEqual(ours, checkpoint.historyDigest)) warn('CheckpointMismatch')
+        this.keepCheckpoint(entry)
         this.lastCheckpoint = checkpoint
-        this.epochValue++
+        this.epochValue = checkpoint.epoch + 1
         this.epochStartValue = position + 1
         this.due = undefined
         this.epochBytes = 0
@@ -534,6 +557,25 @@ export class SectionState {
       }
     }
     return { entry, added, removed, banned, warnings }
+  }
+
+  /**
+   * Appends an accepted checkpoint's entry and drops the previous checkpoint's: a checkpoint changes
+   * no member, so the entries around it verify against the same voters without it. The entry after
+   * the dropped one inherits its election flag (decided with the entry before only if both were).
+   */
+  private keepCheckpoint(entry: ChainEntry): void {
+    let index = this.entries.length - 1
+    while (index > 0 && this.entries[index].change.kind !== 'checkpoint') index--
+    this.entries.push(entry)
+    if (index <= 0) return
+    const [dropped] = this.entries.splice(index, 1)
+    const next = this.entries[index]
+    if (next.batchedWithPrevious === true && dropped.batchedWithPrevious !== true) {
+      const { batchedWithPrevious: _, ...rest } = next
+      this.entries[index] =
+        dropped.batchedWithPrevious === undefined ? rest : { ...rest, batchedWithPrevious: false }
+    }
   }
 
   /** The canonical bytes of the agreed state (no proofs, no local data). */

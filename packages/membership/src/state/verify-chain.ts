@@ -3,6 +3,11 @@
  * id, then every block against the voters that decided it (the voters at the start of its
  * election), with valid vote signatures from a supermajority of them. A liar can then only serve a
  * stale chain; `minSeq` turns a chain shorter than one we already verified into `StaleChain`.
+ *
+ * A chain keeps only its last Checkpoint entry (`SectionState.chain`): the checkpoints between two
+ * membership entries may be missing (an unpruned chain, as older peers stored, verifies as well).
+ * Checkpoints change no member, so every entry is still checked against its election's voters; the
+ * returned state's epoch is the last checkpoint's `epoch` + 1 and its chain is the pruned one.
  */
 
 import { mockPeerIds, type PeerIdDecoder } from '../encoding/peer-ids.js'

@@ -876,12 +876,15 @@ function removalIn(machine: Membership): StoredRemoval | undefined {
   const ours = machine.us.publicId.name
   if (state === undefined || !state.wasRemoved(ours)) return undefined
   if (state.isBanned(ours)) return { reason: 'banned', seq: state.seq }
-  // The chain entry that removed us (its seq: its index + 1); our own vote among its proofs: we left.
+  // The chain entry that removed us (its seq: the membership entries up to it, checkpoints not
+  // counted); our own vote among its proofs: we left.
   const chain = state.chain
   let at = chain.length - 1
   while (at >= 0 && !(chain[at].change.kind === 'remove' && changePeer(chain[at]) === ours)) at--
   const left = at >= 0 && chain[at].proofs.some((p) => p.publicId.name === ours)
-  return { reason: left ? 'left' : 'removed', seq: at >= 0 ? at + 1 : state.seq }
+  const seq =
+    at >= 0 ? chain.slice(0, at + 1).filter((e) => e.change.kind !== 'checkpoint').length : state.seq
+  return { reason: left ? 'left' : 'removed', seq }
 }
 
 function changePeer(entry: SectionState['chain'][number]): string | undefined {
