@@ -18,6 +18,7 @@ import { yamux } from '@libp2p/yamux'
 import { DEFAULTS } from '@parsec-section/membership'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { MEMBER_DIAL_TIMEOUT_MS } from './constants.js'
 import {
   INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
   INBOUND_UPGRADE_TIMEOUT_MS,
@@ -56,7 +57,7 @@ export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
  * dropped members' connections at start (kad-dht's and the monitor's pings meeting) and during
  * restarts (pings outlasting the interval). 8 covers all of them at once; inbound is twice that,
  * since a stream finished here may still be open at the other end. A ping stream carries 32 bytes
- * and the answering side gives up after 10 s, so the limits cost next to nothing.
+ * and the answering side gives up after 30 s, so the limits cost next to nothing.
  */
 export const PING_MAX_OUTBOUND_STREAMS = 8
 export const PING_MAX_INBOUND_STREAMS = 2 * PING_MAX_OUTBOUND_STREAMS
@@ -144,12 +145,14 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       // first byte: members reach each other however many connections others hold open. These
       // are the genesis hosts; the service's factory below makes the list follow the agreed ones.
       allow: members.map((host) => `/${host.family}/${host.address}`),
-      // A silent connection holds a handshake slot this long at most (libp2p: 10 s).
+      // A silent connection holds a handshake slot this long at most.
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      // One address of a dial may take this long (libp2p: 6 s): see the constant.
+      addressDialTimeout: MEMBER_DIAL_TIMEOUT_MS,
       // More slots than libp2p's 10, at most MAX_PENDING_INBOUND_PER_SOURCE per source (the
       // gater): filling them takes many source addresses, not one.
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
-      // A stream must name its protocol this soon (libp2p: 10 s).
+      // A stream must name its protocol this soon.
       inboundStreamProtocolNegotiationTimeout: INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
       // libp2p refuses a host's 6th inbound connection within a second (a per-IP rate limit).
       // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
@@ -169,6 +172,9 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       ping: ping({
         maxOutboundStreams: PING_MAX_OUTBOUND_STREAMS,
         maxInboundStreams: PING_MAX_INBOUND_STREAMS,
+        // The answering side resets a ping not done by then (@libp2p/ping: 10 s), which fails
+        // the monitor's ping as surely as its own timeout: the same patience both ways.
+        timeout: CONNECTION_PING_MIN_TIMEOUT_MS,
       }),
       ...extra,
       section: (components: ParsecSectionComponents) => {
