@@ -126,6 +126,15 @@ export const CHECKPOINT_BYTES = 64 * 1024 * 1024
 export const IDLE_STREAM_TIMEOUT_MS = 60_000
 /** Opening a stream (dial included). */
 export const OPEN_STREAM_TIMEOUT_MS = 5_000
+/**
+ * Dialling a member we are not connected to (discovery), and libp2p's limit on one address of a
+ * dial (its `addressDialTimeout`, 6 s by default). A handshake is a few round trips, but when a
+ * whole section starts at once each peer handshakes with every other at the same time: 24 peer
+ * processes on two busy cores took up to 7 s, and a dial given up at 5 s threw that work away,
+ * only to start it again. A dial that is not progressing still fails sooner (a refused or reset
+ * connection).
+ */
+export const MEMBER_DIAL_TIMEOUT_MS = 20_000
 
 /**
  * Gossip pace while decisions are under way: from `LIGHT_GOSSIP_INTERVAL_MS` per peer with one

@@ -10,13 +10,13 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { PING_MAX_INBOUND_STREAMS, PING_MAX_OUTBOUND_STREAMS } from './node.js'
 import { requirePromiseWithResolvers } from './runtime.js'
 import { sharedDht } from './shared-dht.js'
+import { sectionTcp } from './tcp-transport.js'
 
 export interface DhtNodeOptions {
   /** The node's identity (a new Ed25519 key when left out). */
@@ -44,7 +44,8 @@ export async function createDhtNode(options: DhtNodeOptions): Promise<DhtNode> {
     ...(privateKey === undefined ? {} : { privateKey }),
     ...(datastore === undefined ? {} : { datastore }),
     addresses: { listen: [...listen] },
-    transports: [tcp()],
+    // A connection outlives its dial's timeout (tcp-transport.ts).
+    transports: [sectionTcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

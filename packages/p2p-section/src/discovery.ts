@@ -394,7 +394,7 @@ export class SectionDiscovery {
     if (!this.running) return false
     try {
       await this.components.connectionManager.openConnection(peerId, {
-        signal: AbortSignal.timeout(C.OPEN_STREAM_TIMEOUT_MS),
+        signal: AbortSignal.timeout(C.MEMBER_DIAL_TIMEOUT_MS),
       })
       this.backoff.succeed(peerId.toString())
       return true

@@ -24,21 +24,25 @@ import { type IpHost, ipOf, type NetworkPrefixes, sourceNetwork } from './limits
 export type { IpHost } from './limits/source-network.js'
 
 /**
- * How long an inbound connection has to finish its handshake (libp2p's default: 10 s). A
+ * How long an inbound connection has to finish its handshake (libp2p's default: 10 s, kept). A
  * handshake is 1.5 round trips and two protocol negotiations: well under a second on a LAN and a
- * few seconds on the slowest links, with room for a busy event loop.
+ * few seconds on the slowest links, but up to 7 s when every peer of a section of 24 handshakes
+ * with every other at once on two busy cores: at 5 s, many of those were cut off and redialled.
+ * Members skip the slots this holds (the allow list); a silent stranger holds one 10 s.
  */
-export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
+export const INBOUND_UPGRADE_TIMEOUT_MS = 10_000
 /** Inbound connections in their handshake at once, all sources but the allow list together (libp2p: 10). */
 export const MAX_PENDING_INBOUND_CONNECTIONS = 32
 /** Of those, per source address: an honest peer dials us once (twice when both sides dial at once). */
 export const MAX_PENDING_INBOUND_PER_SOURCE = 2
 /**
- * An accepted stream must name its protocol within this time (libp2p's default: 10 s): streams
- * come only over authenticated connections, so this bounds what a connected non-member's silent
- * streams hold.
+ * An accepted stream must name its protocol within this time (libp2p's default: 10 s, kept):
+ * streams come only over authenticated connections, so this bounds what a connected non-member's
+ * silent streams hold. At 5 s, peers stalled by a whole section starting at once on two busy
+ * cores reset each other's ping streams, and libp2p's connection monitor closes a connection whose
+ * ping fails.
  */
-export const INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 5_000
+export const INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 10_000
 
 /**
  * The IP addresses the members' addresses start with (names and 0.0.0.0 or :: left out): of a

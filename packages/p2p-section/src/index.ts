@@ -90,6 +90,7 @@ export { ParsecSectionService } from './section/section.js'
 export { findSectionPeers, provideSection, sectionCid, sharedDht } from './shared-dht.js'
 export type { AgreedDigest, DigestAnswer } from './snapshot-quorum.js'
 export { agreedDigest } from './snapshot-quorum.js'
+export { sectionTcp } from './tcp-transport.js'
 export type { BatchDecodeErrorCode, DecodedBatch } from './transactions/batch-codec.js'
 export {
   BATCH_MAGIC,

@@ -14,11 +14,11 @@ import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { DEFAULTS } from '@parsec-section/membership'
 import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { MEMBER_DIAL_TIMEOUT_MS } from './constants.js'
 import {
   INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
   INBOUND_UPGRADE_TIMEOUT_MS,
@@ -32,21 +32,32 @@ import { followAllowList } from './limits/allow-list.js'
 import { combineGaters, PeerBans } from './limits/peer-bans.js'
 import type { ParsecSection, ParsecSectionComponents, ParsecSectionInit } from './section/api.js'
 import { sharedDht } from './shared-dht.js'
+import { sectionTcp } from './tcp-transport.js'
 
 /** libp2p's default inbound connections per host and second. */
 const INBOUND_CONNECTION_THRESHOLD = 5
 
 /**
+ * The shortest time libp2p's connection monitor waits for a ping's answer before it aborts the
+ * connection (libp2p: 5 s; the timeout adapts upwards to slow links, up to 60 s). It pings every
+ * connection every 10 s, and a ping unanswered in time closes the connection: with 5 s, a peer
+ * whose event loop stalled that long (32 peer processes starting at once on two cores, a long
+ * catch-up) lost every connection at once, and the section kept redialling, never all connected.
+ * A silent peer is still found dead within 40 s; the section's own timeouts cover a slow partner.
+ */
+export const CONNECTION_PING_MIN_TIMEOUT_MS = 30_000
+
+/**
  * Ping streams per connection, each way. `@libp2p/ping` allows 1 outbound and 2 inbound (the ping
  * spec's advice for a single pinger), but two pingers share it here, each opening a new stream per
  * ping: libp2p's connection monitor (every connection every 10 s, a ping waiting up to its adaptive
- * timeout of 5-60 s, so up to 6 overlap on a slow link) and kad-dht (a new contact, and the oldest
+ * timeout of 30-60 s, so up to 6 overlap on a slow link) and kad-dht (a new contact, and the oldest
  * ones of a full bucket: one of each per peer at a time). Over the limit a ping fails with
  * TooManyOutboundProtocolStreamsError, and a failed monitor ping aborts the whole connection: that
  * dropped members' connections at start (kad-dht's and the monitor's pings meeting) and during
  * restarts (pings outlasting the interval). 8 covers all of them at once; inbound is twice that,
  * since a stream finished here may still be open at the other end. A ping stream carries 32 bytes
- * and the answering side gives up after 10 s, so the limits cost next to nothing.
+ * and the answering side gives up after 30 s, so the limits cost next to nothing.
  */
 export const PING_MAX_OUTBOUND_STREAMS = 8
 export const PING_MAX_INBOUND_STREAMS = 2 * PING_MAX_OUTBOUND_STREAMS
@@ -134,12 +145,14 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       // first byte: members reach each other however many connections others hold open. These
       // are the genesis hosts; the service's factory below makes the list follow the agreed ones.
       allow: members.map((host) => `/${host.family}/${host.address}`),
-      // A silent connection holds a handshake slot this long at most (libp2p: 10 s).
+      // A silent connection holds a handshake slot this long at most.
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      // One address of a dial may take this long (libp2p: 6 s): see the constant.
+      addressDialTimeout: MEMBER_DIAL_TIMEOUT_MS,
       // More slots than libp2p's 10, at most MAX_PENDING_INBOUND_PER_SOURCE per source (the
       // gater): filling them takes many source addresses, not one.
       maxIncomingPendingConnections: MAX_PENDING_INBOUND_CONNECTIONS,
-      // A stream must name its protocol this soon (libp2p: 10 s).
+      // A stream must name its protocol this soon.
       inboundStreamProtocolNegotiationTimeout: INBOUND_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
       // libp2p refuses a host's 6th inbound connection within a second (a per-IP rate limit).
       // Members sharing a host (one machine, one process, a NAT) all dial us at start, each
@@ -147,7 +160,10 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       // discovery round. Allow each member (as many as the section may hold) two connections a second.
       inboundConnectionThreshold: Math.max(INBOUND_CONNECTION_THRESHOLD, 2 * maxMembers),
     },
-    transports: [tcp()],
+    // A connection outlives its dial's timeout (tcp-transport.ts).
+    transports: [sectionTcp()],
+    // A ping must go unanswered longer before its connection is aborted (see the constant).
+    connectionMonitor: { pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT_MS } },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
@@ -156,6 +172,9 @@ export async function createSectionNode(options: SectionNodeOptions): Promise<Se
       ping: ping({
         maxOutboundStreams: PING_MAX_OUTBOUND_STREAMS,
         maxInboundStreams: PING_MAX_INBOUND_STREAMS,
+        // The answering side resets a ping not done by then (@libp2p/ping: 10 s), which fails
+        // the monitor's ping as surely as its own timeout: the same patience both ways.
+        timeout: CONNECTION_PING_MIN_TIMEOUT_MS,
       }),
       ...extra,
       section: (components: ParsecSectionComponents) => {
