@@ -1,4 +1,4 @@
-// The long tests: every compiled *.long.js under test/ (in-process sections that run for minutes:
+// The long tests, two files at a time: every compiled *.long.js under test/ (in-process sections that run for minutes:
 // epochs over libp2p with restarts, a member away for many epochs). Not part of `pnpm test` (its
 // 10-minute budget); CI runs them (.ci/run). `node scripts/test-long.mjs [substring...]` runs the
 // files whose path contains a substring.
@@ -18,7 +18,7 @@ const reporter = process.stdout.isTTY
       `--test-reporter=${new URL('./compact-reporter.mjs', import.meta.url).pathname}`,
       '--test-reporter-destination=stdout',
     ]
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...reporter, ...selected], {
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...reporter, ...selected], {
   stdio: 'inherit',
 })
 process.exit(result.status ?? 1)
