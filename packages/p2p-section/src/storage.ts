@@ -695,13 +695,7 @@ export class SectionStorage {
    * every key does that and nothing else.
    */
   private async flush(): Promise<void> {
-    const { datastore } = this
-    if (!(datastore instanceof LevelDatastore)) return
-    const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
-    const compactRange = db.compactRange
-    if (typeof compactRange !== 'function') return
-    const flush = () => compactRange.call(db, PAST_EVERY_KEY, `${PAST_EVERY_KEY}${PAST_EVERY_KEY}`)
-    await (datastore instanceof PeerLevelDatastore ? datastore.run(flush) : flush())
+    await this.levelCompaction()?.(PAST_EVERY_KEY, `${PAST_EVERY_KEY}${PAST_EVERY_KEY}`)
   }
 
   /** Compacts the stored blocks' keys from `from` up to `to` (deleted) in the background. */
@@ -715,27 +709,34 @@ export class SectionStorage {
    * before; on a LevelDB datastore only. A failed compaction costs only space.
    */
   private compactRange(start: string, end: string): void {
+    const compact = this.levelCompaction()
+    if (compact === undefined) return
+    this.compactions.push([start, end])
+    this.compaction ??= this.runCompactions(compact)
+  }
+
+  /**
+   * LevelDB's compaction of a key range (both ends included), through a `PeerLevelDatastore`'s
+   * gate; undefined for another datastore. classic-level has it, which `level` does not declare
+   * (nor has in a browser).
+   */
+  private levelCompaction(): ((start: string, end: string) => Promise<void>) | undefined {
     const { datastore } = this
-    if (!(datastore instanceof LevelDatastore)) return
-    // classic-level's, which `level` does not declare (nor has in a browser).
+    if (!(datastore instanceof LevelDatastore)) return undefined
     const db = datastore.db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
     const compactRange = db.compactRange
-    if (typeof compactRange !== 'function') return
-    this.compactions.push([start, end])
-    this.compaction ??= this.runCompactions(db, compactRange)
+    if (typeof compactRange !== 'function') return undefined
+    return (start, end) => {
+      const compact = () => compactRange.call(db, start, end)
+      return datastore instanceof PeerLevelDatastore ? datastore.run(compact) : compact()
+    }
   }
 
   /** Runs the queued compactions one after another, until none is left. */
-  private async runCompactions(
-    db: unknown,
-    compactRange: (start: string, end: string) => Promise<void>,
-  ): Promise<void> {
-    const { datastore } = this
+  private async runCompactions(compact: (start: string, end: string) => Promise<void>): Promise<void> {
     try {
       for (let range = this.compactions.shift(); range !== undefined; range = this.compactions.shift()) {
-        const [from, to] = range
-        const compact = () => compactRange.call(db, from, to)
-        await (datastore instanceof PeerLevelDatastore ? datastore.run(compact) : compact()).catch(() => {})
+        await compact(...range).catch(() => {})
       }
     } finally {
       // In the same step as the last `shift`: a range queued later starts a new run.
