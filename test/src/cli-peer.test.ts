@@ -839,7 +839,12 @@ describe('parsec-peer start: link errors at start-up', () => {
         (l) => l.peer === 0 && l.event.event === 'link:error' && l.event.peer === other,
       )
       assert.equal(errors.length, 1, JSON.stringify(errors))
-      const healthy = await section.peers[0].api!.request('GET', '/health')
+      // Both still in their start-up self-check: healthy once it passes.
+      let healthy = await section.peers[0].api!.request('GET', '/health')
+      while (healthy.status !== 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        healthy = await section.peers[0].api!.request('GET', '/health')
+      }
       assert.equal(healthy.status, 200, healthy.text)
     } finally {
       await section.close()

@@ -32,6 +32,27 @@ export const SNAPSHOT_RATE_PER_NETWORK = { capacity: 32, refillPerSecond: 2 } as
 /** A newcomer's first and longest wait before asking the members for a digest again. */
 export const SNAPSHOT_RETRY_MS = 500
 export const SNAPSHOT_MAX_RETRY_MS = 10_000
+/**
+ * `/parsec/<section id>/decided/1.0.0`: which of a rebased member's own payloads were decided in
+ * the blocks it missed (docs/epochs.md §4).
+ */
+export const DECIDED_PROTOCOL_NAME = 'decided'
+export const DECIDED_PROTOCOL_VERSION = '1.0.0'
+/** The most blocks one decided request covers (a member scans its delivered blocks in memory). */
+export const MAX_DECIDED_RANGE = 10_000
+/** The most payload keys in one decided request. */
+export const MAX_DECIDED_KEYS = 1_024
+/** A payload's key: its SHA-256 digest. */
+export const DECIDED_KEY_BYTES = 32
+/** The largest decided request: the range and the keys, with their framing. */
+export const MAX_DECIDED_REQUEST_BYTES = MAX_DECIDED_KEYS * (DECIDED_KEY_BYTES + 2) + 64
+/** Decided streams a peer serves at once, per connection. */
+export const MAX_DECIDED_STREAMS = 2
+/** Inbound decided streams a member may open: a few per rebase; a burst of 8, then one a second. */
+export const DECIDED_RATE_PER_PEER = { capacity: 8, refillPerSecond: 1 } as const
+/** A rebased member's first and longest wait before asking the members again. */
+export const DECIDED_RETRY_MS = 500
+export const DECIDED_MAX_RETRY_MS = 10_000
 /** Membership messages between peers (LeaveRequest, JoinInfo and the join messages): one per stream. */
 export const MEMBERSHIP_PROTOCOL_NAME = 'membership'
 export const MEMBERSHIP_PROTOCOL_VERSION = '1.0.0'

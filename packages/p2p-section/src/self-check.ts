@@ -17,6 +17,7 @@ import type { LatestEvent, PublicId } from '@parsec-section/parsec-core'
 import { equals } from 'uint8arrays'
 import type { PeerStatus } from './catchup.js'
 import { isSectionError, OtherEpochError, SectionError } from './errors.js'
+import { pause } from './scheduler.js'
 
 export interface SelfCheckMember {
   readonly peerId: PeerId
@@ -122,7 +123,7 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
     if (failures.length > 0) throw failures[0]
     if (answers.size >= needed || pending().length === 0) break
     const wait = Math.min(options.retryMs, deadline - Date.now())
-    if (wait > 0) await abortableDelay(wait, signal)
+    if (wait > 0) await pause(wait, signal)
   }
   return {
     answers: [...answers.values()],
@@ -131,16 +132,4 @@ export async function runSelfCheck(options: SelfCheckOptions): Promise<SelfCheck
     needed,
     timedOut: answers.size < needed && pending().length > 0,
   }
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -99,6 +99,17 @@ export interface StoredEpoch {
   readonly chain: Uint8Array
 }
 
+/**
+ * Our payloads a rebase set aside (section/missed-payloads.ts): not delivered to us, decided in the
+ * blocks we missed, [from, to), or never. Kept until the members said which, so a restart meanwhile
+ * asks again (the new epoch's engine holds no vote of them).
+ */
+export interface StoredMissed {
+  readonly from: number
+  readonly to: number
+  readonly payloads: readonly Uint8Array[]
+}
+
 /** The storage format this version writes. */
 export const STORAGE_FORMAT = 5
 /** Records rewritten per batch when a format-1 store is migrated. */
@@ -221,7 +232,7 @@ export class SectionStorage {
    * `append` then writes under the epoch's own list). A crash before it leaves the old epoch only,
    * and the restarted peer switches again from its delivered blocks; after it, the new epoch.
    */
-  async saveEpoch(epoch: StoredEpoch): Promise<void> {
+  async saveEpoch(epoch: StoredEpoch, missed?: readonly StoredMissed[]): Promise<void> {
     const base64 = (bytes: Uint8Array) => bytesToText(bytes, 'base64')
     const text = JSON.stringify({
       epoch: epoch.epoch,
@@ -231,8 +242,60 @@ export class SectionStorage {
       relatedInfo: base64(epoch.relatedInfo),
       chain: base64(epoch.chain),
     })
-    await this.write([this.sealed(this.key('epoch'), fromString(text))])
+    await this.write([
+      this.sealed(this.key('epoch'), fromString(text)),
+      ...(missed === undefined ? [] : [this.missedWrite(missed)]),
+    ])
     this.current = epoch
+  }
+
+  /** Our payloads set aside by rebases and not settled yet (none: the record goes). */
+  async saveMissed(missed: readonly StoredMissed[]): Promise<void> {
+    await this.write([this.missedWrite(missed)])
+  }
+
+  /** What `saveMissed` (or a rebase's `saveEpoch`) wrote last; empty when nothing is set aside. */
+  async loadMissed(): Promise<StoredMissed[]> {
+    const key = this.key('missed')
+    if (!(await this.datastore.has(key))) return []
+    const text = bytesToText(unseal(key.toString(), await this.datastore.get(key)))
+    const damaged = () => storageCorrupt(`stored record ${key.toString()} is damaged`)
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw damaged()
+    }
+    if (!Array.isArray(parsed)) throw damaged()
+    return parsed.map((entry: unknown) => {
+      const { from, to, payloads } = (entry ?? {}) as { from?: unknown; to?: unknown; payloads?: unknown }
+      if (
+        !Number.isSafeInteger(from) ||
+        !Number.isSafeInteger(to) ||
+        (from as number) < 0 ||
+        (to as number) < (from as number) ||
+        !Array.isArray(payloads) ||
+        payloads.some((p) => typeof p !== 'string')
+      )
+        throw damaged()
+      return {
+        from: from as number,
+        to: to as number,
+        payloads: (payloads as string[]).map((p) => fromString(p, 'base64')),
+      }
+    })
+  }
+
+  private missedWrite(missed: readonly StoredMissed[]): Write {
+    if (missed.length === 0) return { key: this.key('missed') }
+    const text = JSON.stringify(
+      missed.map(({ from, to, payloads }) => ({
+        from,
+        to,
+        payloads: payloads.map((p) => bytesToText(p, 'base64')),
+      })),
+    )
+    return this.sealed(this.key('missed'), fromString(text))
   }
 
   /**

@@ -45,7 +45,7 @@ function switching() {
     epochs,
     claims: { clear: () => {} },
     storage: undefined,
-    ownVotes: { open: () => [], clear: () => {} },
+    ownVotes: { open: () => [], setAside: () => [] },
     secret: () => alice,
     consensusMode: () => 'supermajority',
     wrap: (id: PublicId) => id,

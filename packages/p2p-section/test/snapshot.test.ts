@@ -317,7 +317,7 @@ describe("a newcomer's state across checkpoints", () => {
         release: () => void journal.push('release'),
       },
       { installed: () => {} },
-      { emit: (type: string) => void emitted.push(type), protocolFault: () => {}, linkError: () => {} },
+      { emit: (type: string) => void emitted.push(type), requestFailed: () => {} },
       us,
       silent,
     )

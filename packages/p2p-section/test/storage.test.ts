@@ -671,6 +671,38 @@ describe('section storage', () => {
     }
   })
 
+  it("keeps a rebase's payloads set aside, in the epoch record's batch, until settled; checked", async () => {
+    const datastore = new MemoryDatastore()
+    const storage = new SectionStorage(datastore, SECTION)
+    await loadAll(storage, owner)
+    assert.deepEqual(await storage.loadMissed(), [])
+    const missed = [{ from: 5, to: 40, payloads: [bytes('p1'), new Uint8Array([0, 255])] }]
+    await storage.saveEpoch(
+      {
+        epoch: 3,
+        start: 40,
+        eventsBefore: 0,
+        genesis: [new Uint8Array(32)],
+        relatedInfo: bytes('c'),
+        chain: bytes('x'),
+      },
+      missed,
+    )
+    const again = new SectionStorage(datastore, SECTION)
+    await loadAll(again, owner)
+    assert.equal(again.epoch?.epoch, 3)
+    assert.deepEqual(await again.loadMissed(), missed)
+    // A later switch without any leaves them; settling them all removes the record.
+    await switchEpoch(again, 4, 50)
+    assert.deepEqual(await again.loadMissed(), missed)
+    await again.saveMissed([])
+    assert.deepEqual(await again.loadMissed(), [])
+    assert.equal(await datastore.has(new Key(`${ROOT}/missed`)), false)
+    const key = new Key(`${ROOT}/missed`)
+    await datastore.put(key, seal(key.toString(), bytes('[{"from":9,"to":3,"payloads":[]}]')))
+    await assert.rejects(again.loadMissed(), assertStorageError('StorageCorrupt', /missed is damaged/))
+  })
+
   it('keeps our removal (reason and seq) across a restart, checked', async () => {
     const datastore = new MemoryDatastore()
     const storage = new SectionStorage(datastore, SECTION)

@@ -20,11 +20,12 @@ import {
   type PublicId,
   type SecretId,
 } from '@parsec-section/parsec-core'
-import type { SectionStorage } from '../storage.js'
+import type { SectionStorage, StoredMissed } from '../storage.js'
 import type { ClaimedFrontiers } from './claimed-frontiers.js'
 import type { Epochs } from './epochs.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
+import type { MissedPayloads } from './missed-payloads.js'
 import type { OwnVotes } from './own-votes.js'
 
 /** Election indices of epoch e start at e × this (an epoch decides far fewer). */
@@ -59,6 +60,11 @@ export interface EpochSwitchParts {
    * engine's first flush.
    */
   readonly crossed?: (next: EpochStart) => void
+  /**
+   * A rebase's payloads of ours not delivered (set aside in `ownVotes`): they were decided in the
+   * blocks we missed or never will be; `missed` finds out and votes again those that were not.
+   */
+  readonly missed?: Pick<MissedPayloads, 'keptWith' | 'begin'>
 }
 
 export class EpochSwitch {
@@ -135,8 +141,8 @@ export class EpochSwitch {
   /**
    * We lagged by whole epochs (the machine's `rebase`): the old engine and its blocks go, our
    * engine starts in the section's current epoch, and we deliver from its start. Our payloads not
-   * delivered are not voted again (the others may have decided them in the epochs we missed):
-   * they are logged.
+   * delivered are set aside (the others may have decided them in the epochs we missed): `missed`
+   * finds out which to vote again.
    */
   rebase(next: EpochStart, section?: readonly PublicId[]): void {
     const { lifecycle, epochs } = this.parts
@@ -189,21 +195,28 @@ export class EpochSwitch {
   private async runRebase(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
     const { journal, storage } = this.parts
     const from = this.parts.epochs.current
-    const engine = await this.replace(old, next, section, () => storage?.dropBlocksBelow(next.start))
+    const missedFrom = journal.deliveredCount
+    const open = this.parts.ownVotes.setAside()
+    const missed = { from: missedFrom, to: next.start, payloads: open }
+    // Stored with the epoch record: a restart in the new epoch asks again (its engine holds no vote
+    // of them); one before it finds the old epoch and its votes.
+    const kept = open.length > 0 ? this.parts.missed?.keptWith(missed) : undefined
+    const engine = await this.replace(old, next, section, () => storage?.dropBlocksBelow(next.start), kept)
     journal.rebase(next.epoch, next.start)
     this.parts.startedAt?.(next)
-    const unknown = this.parts.ownVotes.open()
-    this.parts.ownVotes.clear()
     journal.take(engine.begin())
     await journal.flush()
     storage?.dropEvents(from).catch((error) => this.log.error('dropping epoch %d failed: %e', from, error))
     this.log(
-      'we lagged from epoch %d to %d: starting again at block %d (%d payloads of ours not delivered, fate unknown)',
+      'we lagged from epoch %d to %d: starting again at block %d (%d payloads of ours not delivered: asking the members which of blocks %d to %d hold them)',
       from,
       next.epoch,
       next.start,
-      unknown.length,
+      open.length,
+      missedFrom,
+      next.start,
     )
+    if (open.length > 0) this.parts.missed?.begin(missed)
     this.parts.nudge()
   }
 
@@ -217,18 +230,22 @@ export class EpochSwitch {
     next: EpochStart,
     section: readonly PublicId[] | undefined,
     beforeEngine?: () => Promise<void> | undefined,
+    missed?: readonly StoredMissed[],
   ): Promise<Parsec> {
     const { lifecycle, journal, epochs, storage } = this.parts
     this.drop()
     await journal.flush()
-    await storage?.saveEpoch({
-      epoch: next.epoch,
-      start: next.start,
-      eventsBefore: epochs.eventsBefore + old.graphSize,
-      genesis: next.genesis.map((id) => id.encoded),
-      relatedInfo: next.relatedInfo,
-      chain: encodeChain(this.parts.chain()),
-    })
+    await storage?.saveEpoch(
+      {
+        epoch: next.epoch,
+        start: next.start,
+        eventsBefore: epochs.eventsBefore + old.graphSize,
+        genesis: next.genesis.map((id) => id.encoded),
+        relatedInfo: next.relatedInfo,
+        chain: encodeChain(this.parts.chain()),
+      },
+      missed,
+    )
     await beforeEngine?.()
     const engine = Parsec.restoring({
       us: this.parts.secret(),

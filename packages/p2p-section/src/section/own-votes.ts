@@ -2,7 +2,9 @@
  * Our application's payloads voted and not yet delivered, in the order voted: what an epoch switch
  * votes again in the new engine (docs/epochs.md §2: the old engine's blocks after its checkpoint
  * are never delivered, so nothing it had not delivered may be lost with it). A delivered block
- * carrying our vote for a payload settles it.
+ * carrying our vote for a payload settles it. After a rebase, the open payloads are set aside
+ * while the members are asked which were decided in the blocks we missed (decided-lookup.ts): a
+ * switch does not vote them again meanwhile, and they still count as open (`some`).
  */
 import { createHash } from 'node:crypto'
 import type { Block, PublicId } from '@parsec-section/parsec-core'
@@ -10,6 +12,8 @@ import type { Block, PublicId } from '@parsec-section/parsec-core'
 export class OwnVotes {
   /** Payload (its key) → the payload, in the order voted (a Map keeps insertion order). */
   private readonly pending = new Map<string, Uint8Array>()
+  /** Payloads set aside after a rebase, their fate being looked up. */
+  private readonly aside = new Map<string, Uint8Array>()
 
   voted(payload: Uint8Array): void {
     this.pending.set(key(payload), payload)
@@ -17,15 +21,44 @@ export class OwnVotes {
 
   /** A delivered block: settles our payload if it is ours. */
   delivered(block: Block, us: PublicId): void {
-    if (block.payload.kind !== 'opaque' || this.pending.size === 0) return
+    if (block.payload.kind !== 'opaque' || (this.pending.size === 0 && this.aside.size === 0)) return
     if (!block.proofs.some((p) => p.publicId.name === us.name)) return
-    this.pending.delete(key(block.payload.payload))
+    const k = key(block.payload.payload)
+    this.pending.delete(k)
+    this.aside.delete(k)
   }
 
-  /** Whether a payload not delivered yet matches. */
+  /** Whether a payload not delivered yet (set aside included) matches. */
   some(match: (payload: Uint8Array) => boolean): boolean {
     for (const payload of this.pending.values()) if (match(payload)) return true
+    for (const payload of this.aside.values()) if (match(payload)) return true
     return false
+  }
+
+  /** Sets every open payload aside (a rebase): returned in the order voted. */
+  setAside(): Uint8Array[] {
+    const open = [...this.pending.values()]
+    for (const [k, payload] of this.pending) this.aside.set(k, payload)
+    this.pending.clear()
+    return open
+  }
+
+  /** At a restart: payloads a rebase set aside and not settled (not those our engine voted again). */
+  putAside(payloads: readonly Uint8Array[]): void {
+    for (const payload of payloads) {
+      const k = key(payload)
+      if (!this.pending.has(k)) this.aside.set(k, payload)
+    }
+  }
+
+  /** Whether our engine holds an undelivered vote of `payload` (set aside ones excepted). */
+  isOpen(payload: Uint8Array): boolean {
+    return this.pending.has(key(payload))
+  }
+
+  /** A payload set aside is settled: found decided, voted again, or given up. */
+  settle(payload: Uint8Array): void {
+    this.aside.delete(key(payload))
   }
 
   /** The payloads not delivered yet, in the order voted. */
@@ -33,12 +66,9 @@ export class OwnVotes {
     return [...this.pending.values()]
   }
 
-  clear(): void {
-    this.pending.clear()
-  }
-
+  /** Open payloads, set aside ones included. */
   get size(): number {
-    return this.pending.size
+    return this.pending.size + this.aside.size
   }
 }
 
@@ -48,5 +78,15 @@ export class OwnVotes {
  */
 export function payloadKey(payload: Uint8Array): string {
   return createHash('sha256').update(payload).digest('base64')
+}
+
+/** A payload's SHA-256 digest as bytes (on the wire: the decided protocol). */
+export function payloadDigest(payload: Uint8Array): Uint8Array {
+  return createHash('sha256').update(payload).digest()
+}
+
+/** The key of a payload whose digest is `digest`. */
+export function keyOfDigest(digest: Uint8Array): string {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('base64')
 }
 const key = payloadKey

@@ -13,9 +13,9 @@ import type {
 } from '@libp2p/interface'
 import type { FaultKind as MembershipFaultKind } from '@parsec-section/membership'
 import type { Fault } from '@parsec-section/parsec-core'
-import type { LinkErrorCode } from '../errors.js'
+import { type LinkErrorCode, toError } from '../errors.js'
 import type { ParsecSectionEvents } from './api.js'
-import type { Failure } from './failure.js'
+import { classify, type Failure } from './failure.js'
 import { engineFault, isMessageFaultCode, type MessageFaultCode, type SectionFault } from './fault.js'
 
 /** The detail an event of the service carries. */
@@ -108,6 +108,17 @@ export class Reporter implements Startable {
     const { code, message } = failure
     if (isMessageFaultCode(code)) this.fault(peer, code, message)
     else this.report({ kind: 'protocol', evidence: 'rejected', code, peer, offender: peer, message })
+  }
+
+  /**
+   * A request of ours to `peer` outside gossip failed (a snapshot, a decided lookup): a fault when
+   * its answer broke the protocol, a link error when the link did.
+   */
+  requestFailed(peer: PeerId, error: unknown, what: string): void {
+    const failure = classify(toError(error), undefined, undefined, false)
+    if (failure.kind === 'protocol') this.protocolFault(peer, failure)
+    else if (failure.kind === 'transport')
+      this.linkError(peer, 'outbound', failure.code, `${what}: ${failure.message}`)
   }
 
   private report(fault: SectionFault): void {

@@ -42,6 +42,7 @@ import { dumpDot } from '@parsec-section/parsec-core/dot'
 import { fromString as bytesFromString, toString as bytesToString } from 'uint8arrays'
 import { CatchUp } from '../catchup.js'
 import * as C from '../constants.js'
+import { DecidedProtocol } from '../decided.js'
 import { type AnnouncePubSub, SectionDiscovery } from '../discovery.js'
 import { SectionError } from '../errors.js'
 import type { SectionGenesis } from '../genesis.js'
@@ -67,6 +68,7 @@ import type {
 } from './api.js'
 import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
+import { DecidedLookup } from './decided-lookup.js'
 import { Drain } from './drain.js'
 import { type EpochStart, EpochSwitch } from './epoch-switch.js'
 import { Epochs } from './epochs.js'
@@ -76,6 +78,7 @@ import { Journal } from './journal.js'
 import { Lifecycle } from './lifecycle.js'
 import { MembershipHost, type MembershipStart, removedError } from './membership-host.js'
 import { MembershipProtocol } from './membership-protocol.js'
+import { MissedPayloads } from './missed-payloads.js'
 import { Outbound } from './outbound.js'
 import { OwnVotes } from './own-votes.js'
 import { Pacing } from './pacing.js'
@@ -130,6 +133,7 @@ export class ParsecSectionService
   readonly catchUpProtocol: string
   readonly membershipProtocol: string
   readonly snapshotProtocol: string
+  readonly decidedProtocol: string
   private readonly log: Logger
   /** Undefined for a joiner: it learns the genesis record from the members (JoinInfo). */
   private readonly genesis: SectionGenesis | undefined
@@ -171,6 +175,9 @@ export class ParsecSectionService
   private readonly snapshots: Snapshots
   private readonly snapshotWire: SnapshotProtocol | undefined
   private readonly newcomer: SnapshotNewcomer
+  /** After a rebase: which of our payloads the blocks we missed hold (and the members' answers). */
+  private readonly missedPayloads: MissedPayloads
+  private readonly decidedWire: DecidedProtocol
   /** `submit`: the batcher, and delivered batches read back into transactions. */
   private readonly transactionsPart: Transactions
   private cpuAtStart = process.cpuUsage()
@@ -186,6 +193,7 @@ export class ParsecSectionService
     this.catchUpProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.CATCHUP_PROTOCOL_NAME}/${C.CATCHUP_PROTOCOL_VERSION}`
     this.membershipProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.MEMBERSHIP_PROTOCOL_NAME}/${C.MEMBERSHIP_PROTOCOL_VERSION}`
     this.snapshotProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.SNAPSHOT_PROTOCOL_NAME}/${C.SNAPSHOT_PROTOCOL_VERSION}`
+    this.decidedProtocol = `/${C.PROTOCOL_PREFIX}/${this.sectionId}/${C.DECIDED_PROTOCOL_NAME}/${C.DECIDED_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('parsec-section')
     const maxMessageBytes = init.maxMessageBytes ?? C.MAX_MESSAGE_BYTES
     const pageBytes = Math.min(init.pageBytes ?? C.PAGE_BYTES, maxMessageBytes - 64 * 1024)
@@ -285,6 +293,10 @@ export class ParsecSectionService
         nudge: () => this.pacing.nudge(true),
         startedAt: (next) => this.newcomer.begin(next.start, next.genesis),
         crossed: (next) => this.newcomer.crossed(next.start, next.genesis),
+        missed: {
+          keptWith: (missed) => this.missedPayloads.keptWith(missed),
+          begin: (missed) => this.missedPayloads.begin(missed),
+        },
       },
       init.epochDrainMs ?? C.EPOCH_DRAIN_MS,
       this.log,
@@ -484,6 +496,47 @@ export class ParsecSectionService
       components.peerId,
       this.log,
     )
+    const decidedWire = (this.decidedWire = new DecidedProtocol(
+      components,
+      this.decidedProtocol,
+      { answer: (requester, from, to, keys) => this.missedPayloads.answer(requester, from, to, keys) },
+      new StreamGuard(
+        'decided',
+        this.bans,
+        {
+          rates: {
+            perPeer: C.DECIDED_RATE_PER_PEER,
+            perNetwork: C.SNAPSHOT_RATE_PER_NETWORK,
+            maxKeys: C.MEMBERSHIP_RATE_KEYS,
+          },
+          logIntervalMs: C.SHED_LOG_INTERVAL_MS,
+          isMember: (peer) => this.roster.memberOf(peer) !== undefined,
+        },
+        this.log,
+      ),
+      new LargeMessageBudget(),
+      { responseTimeoutMs: limits.responseTimeoutMs },
+      this.log,
+    ))
+    this.missedPayloads = new MissedPayloads(
+      {
+        journal: this.journal,
+        roster: this.roster,
+        ownVotes: this.ownVotes,
+        storage,
+        vote: (payload) => this.castVote(payload),
+        settled: () => this.transactionsPart.kick(),
+        voters: () => this.memberPeerIds(),
+        us: components.peerId,
+      },
+      new DecidedLookup(
+        { ask: (peer, from, to, keys) => decidedWire.ask(peer, from, to, keys) },
+        (peer, error) => this.reporter.requestFailed(peer, error, 'decided'),
+        { retryMs: C.DECIDED_RETRY_MS, maxRetryMs: C.DECIDED_MAX_RETRY_MS },
+        this.log,
+      ),
+      this.log,
+    )
     this.membershipWire = new MembershipProtocol(
       components,
       this.membershipProtocol,
@@ -641,6 +694,9 @@ export class ParsecSectionService
     this.epochs.current = this.journal.epoch
     this.epochs.eventsBefore = this.storage?.epoch?.eventsBefore ?? 0
     this.restoreOwnVotes()
+    // A rebase's payloads set aside and not settled when we stopped: asked about again.
+    const missed = (await this.storage?.loadMissed()) ?? []
+    if (missed.length > 0) this.missedPayloads.resume(missed, this.ready())
     if (this.journal.epoch > 0) {
       this.storage
         ?.dropEvents(this.journal.epoch - 1)
@@ -656,6 +712,7 @@ export class ParsecSectionService
     await this.inbound.start()
     await this.membershipWire.start()
     await this.snapshotWire?.start()
+    await this.decidedWire.start()
     await this.roster.start()
     this.init.onMembers?.(this.roster.members())
     this.streams.start()
@@ -807,10 +864,12 @@ export class ParsecSectionService
     this.membership.stop()
     this.epochSwitch.stop()
     this.newcomer.stop()
+    this.missedPayloads.stop()
     this.transactionsPart.stop()
     await this.inbound.stop()
     await this.membershipWire.stop()
     await this.snapshotWire?.stop()
+    await this.decidedWire.stop()
     this.roster.stop()
     this.streams.stop()
     this.reporter.stop()
@@ -887,11 +946,14 @@ export class ParsecSectionService
   }
 
   members(): string[] {
+    return this.memberPeerIds().map((peer) => peer.toString())
+  }
+
+  private memberPeerIds(): PeerId[] {
     const state = this.membership.machine?.state
     // Before the genesis block is agreed: the genesis group.
-    if (state === undefined || state.agreedBlocks === 0)
-      return this.roster.members().map((m) => m.peerId.toString())
-    return state.memberIds().map((id) => (this.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id)).toString())
+    if (state === undefined || state.agreedBlocks === 0) return this.roster.members().map((m) => m.peerId)
+    return state.memberIds().map((id) => this.roster.peerIdOf(id.name) ?? peerIdFromPublicId(id))
   }
 
   self(): SelfState {

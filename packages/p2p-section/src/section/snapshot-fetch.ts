@@ -10,7 +10,7 @@
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import { equals } from 'uint8arrays'
-import { Backoff } from '../scheduler.js'
+import { Backoff, pause } from '../scheduler.js'
 import type { DigestReport } from '../snapshot.js'
 import { agreedDigest, type DigestAnswer, reportsNeeded } from '../snapshot-quorum.js'
 import type { SnapshotHook, SnapshotInstalled } from './api.js'
@@ -39,20 +39,6 @@ export type SnapshotFetchResult =
 export interface SnapshotFetchOptions {
   readonly retryMs: number
   readonly maxRetryMs: number
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done)
-  })
 }
 
 export class SnapshotFetch {

@@ -11,10 +11,8 @@
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { PublicId } from '@parsec-section/parsec-core'
-import { toError } from '../errors.js'
 import { peerIdFromPublicId } from '../identity.js'
 import type { SnapshotStatus } from './api.js'
-import { classify } from './failure.js'
 import type { Journal } from './journal.js'
 import type { Reporter } from './reporter.js'
 import type { SnapshotFetch } from './snapshot-fetch.js'
@@ -37,7 +35,7 @@ export class SnapshotNewcomer {
     private readonly fetch: Pick<SnapshotFetch, 'run'> | undefined,
     private readonly journal: Pick<Journal, 'hold' | 'release'>,
     private readonly snapshots: Pick<Snapshots, 'installed'>,
-    private readonly reporter: Pick<Reporter, 'emit' | 'protocolFault' | 'linkError'>,
+    private readonly reporter: Pick<Reporter, 'emit' | 'requestFailed'>,
     private readonly us: PeerId,
     private readonly log: Logger,
   ) {}
@@ -118,10 +116,7 @@ export class SnapshotNewcomer {
 
   /** Asking or fetching from `peer` failed: a fault when its answer broke the protocol. */
   failed(peer: PeerId, error: unknown): void {
-    const failure = classify(toError(error), undefined, undefined, false)
-    if (failure.kind === 'protocol') this.reporter.protocolFault(peer, failure)
-    else if (failure.kind === 'transport')
-      this.reporter.linkError(peer, 'outbound', failure.code, `snapshot: ${failure.message}`)
+    this.reporter.requestFailed(peer, error, 'snapshot')
   }
 
   stop(): void {
