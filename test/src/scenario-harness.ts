@@ -1,7 +1,7 @@
 /**
  * Runs named scenarios of the shared suite (packages/simulation/src/scenarios.ts) over
  * many seeds: one test per scenario, failing with every failing seed and the command that reruns it.
- * SCENARIO_SEEDS sets the number of seeds (default 20, seeds 1..N: CI runs seeds 21..50 in a step of
+ * SCENARIO_SEEDS sets the number of seeds (default 10, seeds 1..N: CI runs seeds 11..50 in a step of
  * its own, outside the README's 10-minute test command); SCENARIO_FROM the first seed;
  * SCENARIO_COIN the peers' coin (`concrete`, the default, or `parity`).
  */
@@ -19,7 +19,7 @@ function envInt(name: string, fallback: number): number {
   return value
 }
 
-export const SEEDS = envInt('SCENARIO_SEEDS', 20)
+export const SEEDS = envInt('SCENARIO_SEEDS', 10)
 export const FROM = envInt('SCENARIO_FROM', 1)
 
 function envCoin(): 'concrete' | 'parity' {

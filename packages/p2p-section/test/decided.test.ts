@@ -139,6 +139,14 @@ describe("a member's answer", () => {
     assert.deepEqual(missed.answer(requester, 5, 13, keys), { status: 'not-retained', retainedFrom: 10 })
     assert.deepEqual(missed.answer(requester, 10, 14, keys), { status: 'not-ready' })
     assert.equal(missed.answer(stranger, 10, 13, keys), undefined, 'a non-member is refused')
+    // Restored after a restart, an earlier epoch's block has no proofs: whose it is is not known.
+    delivered[1] = {
+      position: 11,
+      block: { ...block('theirs'), proofs: [] },
+      description: undefined as never,
+    }
+    assert.deepEqual(missed.answer(requester, 10, 13, keys), { status: 'not-retained', retainedFrom: 12 })
+    assert.equal(missed.answer(requester, 12, 13, keys)?.status, 'ok')
   })
 })
 

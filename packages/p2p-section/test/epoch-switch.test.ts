@@ -32,6 +32,10 @@ function switching() {
     },
   }
   const rebased: { epoch: number; start: number }[] = []
+  const adopted: number[] = []
+  const started: { epoch: number; start: number }[] = []
+  /** What the journal holds: every block before the checkpoint at `late` delivered (`lateBy`). */
+  const held = { delivered: -1 }
   const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
   const epochs = new Epochs(lifecycle as unknown as Lifecycle)
   const parts = {
@@ -39,20 +43,37 @@ function switching() {
     journal: {
       flush: tick,
       rebase: (epoch: number, start: number) => rebased.push({ epoch, start }),
-      startEpoch: () => {},
+      startEpoch: (epoch: number, start: number) => started.push({ epoch, start }),
       take: () => {},
+      adoptCheckpoint: (_block: unknown, position: number) => adopted.push(position),
+      get deliveredCount() {
+        return held.delivered
+      },
+      get decidedCount() {
+        return held.delivered
+      },
     },
     epochs,
     claims: { clear: () => {} },
     storage: undefined,
-    ownVotes: { open: () => [], setAside: () => [] },
+    ownVotes: { open: () => [utf8('ours, not delivered')], setAside: () => [] },
+    checkpointBlock: (position: number) =>
+      position === 29 ? { payload: { kind: 'checkpoint', payload: utf8('cp') }, proofs: [] } : undefined,
     secret: () => alice,
     consensusMode: () => 'supermajority',
     wrap: (id: PublicId) => id,
     chain: () => [],
     nudge: () => {},
   } as unknown as EpochSwitchParts
-  return { epochSwitch: new EpochSwitch(parts, 60_000, silent), epochs, rebased }
+  return {
+    epochSwitch: new EpochSwitch(parts, 60_000, silent),
+    epochs,
+    rebased,
+    adopted,
+    started,
+    held,
+    lifecycle,
+  }
 }
 
 const start = (epoch: number, at: number) => ({
@@ -88,6 +109,28 @@ describe('epoch switch', () => {
     assert.ok(!epochSwitch.active)
     assert.deepEqual(rebased, [{ epoch: 2, start: 20 }])
     assert.equal(epochs.current, 2)
+    epochSwitch.stop()
+  })
+
+  it('a rebase one block late takes the checkpoint from the chain and switches, keeping its blocks', async () => {
+    const { epochSwitch, epochs, rebased, adopted, started, held, lifecycle } = switching()
+    epochs.current = 2
+    // Every block before the checkpoint at 29 delivered; the others decided it and dropped epoch 2.
+    held.delivered = 29
+    epochSwitch.rebase(start(3, 30))
+    while (epochSwitch.active) await epochSwitch.settled()
+    assert.deepEqual(rebased, [], 'no blocks dropped, no gap')
+    assert.deepEqual(adopted, [29])
+    assert.deepEqual(started, [{ epoch: 3, start: 30 }])
+    assert.ok(
+      lifecycle.engine?.haveVotedFor({ kind: 'opaque', payload: utf8('ours, not delivered') }),
+      'our payload not delivered is voted again in the new engine',
+    )
+    // Further behind (a payload block missed too): a rebase, blocks dropped.
+    held.delivered = 35
+    epochSwitch.rebase(start(5, 50))
+    while (epochSwitch.active) await epochSwitch.settled()
+    assert.deepEqual(rebased, [{ epoch: 5, start: 50 }])
     epochSwitch.stop()
   })
 

@@ -246,9 +246,9 @@ describe('epochs over libp2p', () => {
       unresponsiveDecisions: 1_000_000,
     }
     // The others serve the previous epoch until their next switch (a drain of 10 s, longer than an
-    // epoch): they drop the epochs it misses, and seldom fall a whole epoch behind themselves (one
-    // that does starts again at the checkpoint without its blocks before it, so it cannot say which
-    // of its payloads they hold).
+    // epoch): they drop the epochs it misses, and seldom fall behind themselves by more than a
+    // checkpoint block (one that does starts again at the checkpoint without its blocks before it,
+    // so it cannot say which of its payloads they hold; one a block late keeps them).
     const options = { membership, epochDrainMs: 10_000 }
     const section = await startSection(4, options, 1)
     let datastore = new LevelDatastore(join(dir, 'peer3'))

@@ -13,7 +13,10 @@
 import type { Logger } from '@libp2p/interface'
 import { type ChainEntry, type EpochStart, encodeChain } from '@parsec-section/membership'
 import {
+  type Block,
   type ConsensusMode,
+  decodeObservation,
+  ed25519Scheme,
   type Observation,
   opaque,
   Parsec,
@@ -65,6 +68,23 @@ export interface EpochSwitchParts {
    * blocks we missed or never will be; `missed` finds out and votes again those that were not.
    */
   readonly missed?: Pick<MissedPayloads, 'keptWith' | 'begin'>
+  /** The agreed checkpoint block at `position`, from the membership chain (with its proofs). */
+  readonly checkpointBlock?: (position: number) => Block | undefined
+}
+
+/** The checkpoint block agreed at `position`, as the membership chain holds it (with its proofs). */
+export function checkpointBlockOf(chain: readonly ChainEntry[], position: number): Block | undefined {
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const entry = chain[i]
+    if (entry.position < position) return undefined
+    if (entry.position !== position || entry.change.kind !== 'checkpoint') continue
+    try {
+      return { payload: decodeObservation(entry.observation, ed25519Scheme), proofs: entry.proofs }
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }
 
 export class EpochSwitch {
@@ -195,6 +215,15 @@ export class EpochSwitch {
   private async runRebase(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
     const { journal, storage } = this.parts
     const from = this.parts.epochs.current
+    const checkpoint = next.start - 1
+    if (
+      next.epoch === from + 1 &&
+      journal.deliveredCount === checkpoint &&
+      journal.decidedCount === checkpoint
+    ) {
+      const block = this.parts.checkpointBlock?.(checkpoint)
+      if (block !== undefined) return this.runLate(old, next, block, section)
+    }
     const missedFrom = journal.deliveredCount
     const open = this.parts.ownVotes.setAside()
     const missed = { from: missedFrom, to: next.start, payloads: open }
@@ -217,6 +246,40 @@ export class EpochSwitch {
       next.start,
     )
     if (open.length > 0) this.parts.missed?.begin(missed)
+    this.parts.nudge()
+  }
+
+  /**
+   * A rebase one block late: we delivered every block of our epoch but its checkpoint, which the
+   * others decided before dropping the epoch. Then nothing is missing but that block, which the
+   * membership chain holds with its proofs: it is delivered from there and the switch runs as a
+   * switch does (our blocks kept, our payloads not delivered voted again: the old epoch's
+   * decisions after its checkpoint are dropped), with no gap, no state to fetch, nobody to ask.
+   */
+  private async runLate(
+    old: Parsec,
+    next: EpochStart,
+    block: Block,
+    section?: readonly PublicId[],
+  ): Promise<void> {
+    const { journal, storage, epochs } = this.parts
+    const from = epochs.current
+    const engine = await this.replace(old, next, section)
+    journal.adoptCheckpoint(block, next.start - 1)
+    journal.startEpoch(next.epoch, next.start)
+    this.parts.crossed?.(next)
+    journal.take(engine.begin())
+    const open = this.parts.ownVotes.open()
+    for (const payload of open) this.cast(engine, opaque(payload))
+    for (const vote of this.queued.splice(0)) this.cast(engine, vote)
+    await journal.flush()
+    storage?.dropEvents(from).catch((error) => this.log.error('dropping epoch %d failed: %e', from, error))
+    this.log(
+      'epoch %d from block %d, one block late (its checkpoint from the membership chain): %d payloads voted again',
+      next.epoch,
+      next.start,
+      open.length,
+    )
     this.parts.nudge()
   }
 

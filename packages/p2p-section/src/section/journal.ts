@@ -253,6 +253,22 @@ export class Journal {
   }
 
   /**
+   * We lagged at a switch by its checkpoint block alone (every block before it delivered; the
+   * others decided it and dropped the epoch): that block, as the membership chain proves it, is
+   * decided here at `position`, so the sequence goes on without a gap (the next flush stores and
+   * delivers it). `startEpoch` follows.
+   */
+  adoptCheckpoint(block: Block, position: number): void {
+    if (this.decidedCount !== position || block.payload.kind !== 'checkpoint')
+      throw new SectionError(
+        'InvalidArgument',
+        `a checkpoint at ${position}: ${this.decidedCount} blocks decided`,
+      )
+    this.decided.push(block)
+    this.epochEnded = true
+  }
+
+  /**
    * We lagged by whole epochs and start again at epoch `epoch`'s start (the machine's `rebase`):
    * the blocks between what we delivered and `start` are skipped, those we held are dropped
    * (delivered positions then run from `start`). Everything taken was flushed first.

@@ -70,7 +70,7 @@ import { ClaimedFrontiers } from './claimed-frontiers.js'
 import { Connections } from './connections.js'
 import { DecidedLookup } from './decided-lookup.js'
 import { Drain } from './drain.js'
-import { type EpochStart, EpochSwitch } from './epoch-switch.js'
+import { checkpointBlockOf, type EpochStart, EpochSwitch } from './epoch-switch.js'
 import { Epochs } from './epochs.js'
 import { Inbound } from './inbound.js'
 import { Joining } from './joining.js'
@@ -293,6 +293,8 @@ export class ParsecSectionService
         nudge: () => this.pacing.nudge(true),
         startedAt: (next) => this.newcomer.begin(next.start, next.genesis),
         crossed: (next) => this.newcomer.crossed(next.start, next.genesis),
+        checkpointBlock: (position) =>
+          checkpointBlockOf(this.membership.machine?.state?.chain ?? [], position),
         missed: {
           keptWith: (missed) => this.missedPayloads.keptWith(missed),
           begin: (missed) => this.missedPayloads.begin(missed),

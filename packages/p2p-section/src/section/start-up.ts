@@ -8,7 +8,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { PublicId } from '@parsec-section/parsec-core'
 import type { CatchUp } from '../catchup.js'
-import { isSectionError, OtherEpochError, SectionError } from '../errors.js'
+import { isSectionError, SectionError } from '../errors.js'
 import { runSelfCheck } from '../self-check.js'
 import type { Journal } from './journal.js'
 import type { Lifecycle } from './lifecycle.js'
@@ -91,13 +91,7 @@ export class StartUp {
       timeoutMs: this.selfCheck.timeoutMs,
       retryMs: this.selfCheck.retryMs,
       signal,
-      // Said at once (a `link:error`; the CLI prints one line per member until it is reached):
-      // otherwise a member not listening showed nothing until the self-check's timeout. A member
-      // an epoch behind us is no broken link.
-      onUnreachable: (peer, error) =>
-        error instanceof OtherEpochError
-          ? this.log('self-check: %p is in an earlier epoch (%d)', peer, error.epoch)
-          : reporter.requestFailed(peer, error, 'self-check'),
+      onUnreachable: (peer, error) => this.log('self-check: %p not reached yet: %e', peer, error),
       epoch: this.parts.epoch(),
     })
     if (signal.aborted) return
