@@ -1,7 +1,7 @@
 /**
  * Runs named scenarios of the shared suite (packages/simulation/src/scenarios.ts) over
  * many seeds: one test per scenario, failing with every failing seed and the command that reruns it.
- * SCENARIO_SEEDS sets the number of seeds (default 10, seeds 1..N: CI runs seeds 11..50 in a step of
+ * SCENARIO_SEEDS sets the number of seeds (default 10, seeds 1..N: CI runs seeds 11..40 in a step of
  * its own, outside the README's 10-minute test command); SCENARIO_FROM the first seed;
  * SCENARIO_COIN the peers' coin (`concrete`, the default, or `parity`).
  */
