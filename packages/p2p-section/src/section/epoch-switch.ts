@@ -196,18 +196,12 @@ export class EpochSwitch {
   }
 
   private async run(old: Parsec, next: EpochStart, section?: readonly PublicId[]): Promise<void> {
-    const { journal, epochs } = this.parts
+    const { epochs } = this.parts
     const previous = epochs.current
     const engine = await this.replace(old, next, section)
     epochs.previous = { epoch: previous, engine: old, since: Date.now() }
-    journal.startEpoch(next.epoch, next.start)
-    this.parts.crossed?.(next)
-    journal.take(engine.begin())
-    const open = this.parts.ownVotes.open()
-    for (const payload of open) this.cast(engine, opaque(payload))
-    for (const vote of this.queued.splice(0)) this.cast(engine, vote)
-    await journal.flush()
-    this.log('epoch %d from block %d: %d payloads voted again', next.epoch, next.start, open.length)
+    const open = await this.startEngine(engine, next)
+    this.log('epoch %d from block %d: %d payloads voted again', next.epoch, next.start, open)
     this.scheduleDrop(previous)
     this.parts.nudge()
   }
@@ -266,6 +260,24 @@ export class EpochSwitch {
     const from = epochs.current
     const engine = await this.replace(old, next, section)
     journal.adoptCheckpoint(block, next.start - 1)
+    const open = await this.startEngine(engine, next)
+    storage?.dropEvents(from).catch((error) => this.log.error('dropping epoch %d failed: %e', from, error))
+    this.log(
+      'epoch %d from block %d, one block late (its checkpoint from the membership chain): %d payloads voted again',
+      next.epoch,
+      next.start,
+      open,
+    )
+    this.parts.nudge()
+  }
+
+  /**
+   * The new engine runs epoch `next`: its first events, then what the old one had not delivered
+   * (our payloads, in the order voted, and the votes queued meanwhile), all flushed. Returns how
+   * many of our payloads were voted again.
+   */
+  private async startEngine(engine: Parsec, next: EpochStart): Promise<number> {
+    const { journal } = this.parts
     journal.startEpoch(next.epoch, next.start)
     this.parts.crossed?.(next)
     journal.take(engine.begin())
@@ -273,14 +285,7 @@ export class EpochSwitch {
     for (const payload of open) this.cast(engine, opaque(payload))
     for (const vote of this.queued.splice(0)) this.cast(engine, vote)
     await journal.flush()
-    storage?.dropEvents(from).catch((error) => this.log.error('dropping epoch %d failed: %e', from, error))
-    this.log(
-      'epoch %d from block %d, one block late (its checkpoint from the membership chain): %d payloads voted again',
-      next.epoch,
-      next.start,
-      open.length,
-    )
-    this.parts.nudge()
+    return open.length
   }
 
   /**
