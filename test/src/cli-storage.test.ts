@@ -177,10 +177,10 @@ describe('parsec-peer start over a damaged or foreign data directory', () => {
 
   it('refuses a store in a newer format', async () => {
     const format = new Key(`${root}/format`)
-    await withStore(dataDir, (store) => store.put(format, new TextEncoder().encode('6')))
+    await withStore(dataDir, (store) => store.put(format, new TextEncoder().encode('7')))
     try {
       const before = await contents(dataDir)
-      assertRefused(await startOnce(section, victim), /StorageVersion: .*storage format 6 by a newer version/)
+      assertRefused(await startOnce(section, victim), /StorageVersion: .*storage format 7 by a newer version/)
       assert.deepEqual(await contents(dataDir), before)
     } finally {
       // What a format-2 store holds: the same sealed records, the format record "2".
@@ -195,7 +195,7 @@ describe('parsec-peer start over a damaged or foreign data directory', () => {
     assert.equal(section.peers[victim].ready?.self, 'member')
     assert.equal((await section.stop(victim)).code, 0)
     const after = await contents(dataDir)
-    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '5')
+    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '6')
     for (const [key, value] of before) {
       if (key !== `${root}/format`) assert.equal(after.get(key), value, `${key} keeps its bytes`)
     }
@@ -219,7 +219,7 @@ describe('parsec-peer start over a damaged or foreign data directory', () => {
     for (const peer of [victim, 1]) assert.deepEqual((await section.api(peer).status()).forkedMembers, [])
     assert.equal((await section.stop(victim)).code, 0)
     const after = await contents(dataDir)
-    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '5')
+    assert.equal(Buffer.from(after.get(`${root}/format`) ?? '', 'hex').toString(), '6')
     for (const [key, value] of before) {
       assert.equal(after.get(key)?.slice(16), value, `${key} keeps its bytes after its checksum`)
     }

@@ -41,13 +41,16 @@
  * flush and compaction until the database is reopened (level-datastore.ts). Writes go through its
  * gate, so a reopen neither fails nor reorders them.
  *
- * Storage format 5 (the record `/parsec/<section>/format` holds "5"): every record is sealed with
+ * Storage format 6 (the record `/parsec/<section>/format` holds "6"): every record is sealed with
  * a checksum (record.ts), checked when the store is read; format 3 added the `removed` record to
  * format 2, format 4 the `blocks-from` record (blocks before it dropped), format 5 the `epoch`
- * record. Older stores are migrated in place when they are loaded: format 1 (no format record, no
- * checksums) has every record sealed, formats 2 to 4 only have their format record set (they hold
- * none of the later records). A newer format is refused: an older version cannot read a store
- * whose first blocks were dropped, or whose engine is in a later epoch.
+ * record, format 6 blocks with their proofs (`encodeBlock`; before, the observation alone, which
+ * `decodeBlock` reads as a block with none: a restarted member still says whose votes an earlier
+ * epoch's blocks carried). Older stores are migrated in place when they are loaded: format 1 (no
+ * format record, no checksums) has every record sealed, formats 2 to 5 only have their format
+ * record set (they hold none of the later records). A newer format is refused: an older version
+ * cannot read a store whose first blocks were dropped, whose engine is in a later epoch, or whose
+ * blocks carry proofs.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { LeaveReason } from '@parsec-section/membership'
@@ -111,7 +114,7 @@ export interface StoredMissed {
 }
 
 /** The storage format this version writes. */
-export const STORAGE_FORMAT = 5
+export const STORAGE_FORMAT = 6
 /** Records rewritten per batch when a format-1 store is migrated. */
 const MIGRATION_BATCH = 1000
 const WIDTH = 12
@@ -207,7 +210,7 @@ export class SectionStorage {
       }
       await this.migrateFromFormat1(owner)
     } else if (format !== undefined && format >= 2 && format < STORAGE_FORMAT) {
-      // Formats 3 to 5 add records the older ones never hold: the format record is all that changes.
+      // Formats 3 to 6 add records the older ones never hold: the format record is all that changes.
       await this.write([{ key: this.key('format'), value: fromString(`${STORAGE_FORMAT}`) }])
     }
     const ownerKey = this.key('owner')
@@ -375,7 +378,8 @@ export class SectionStorage {
   }
 
   /**
-   * The stored blocks' encoded observations (after `load`), checked, to `onBlocks` in order a
+   * The stored blocks' bytes (after `load`, `encodeBlock`'s, or `encodeObservation`'s before
+   * format 6), checked, to `onBlocks` in order a
    * batch at a time (`first`: the position of the batch's first block). The stored blocks start at
    * `blocksFrom` (0 unless retention dropped earlier ones). Returns the position after the last
    * stored block (`blocksFrom` plus how many there are).

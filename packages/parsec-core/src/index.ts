@@ -4,6 +4,7 @@
  * call that changes it returns one `Step` (message, blocks, decisions, faults, warnings, events).
  */
 
+export { decodeBlock, encodeBlock } from './block-codec.js'
 export type { BlockDescription, PeerNaming } from './block-description.js'
 export { describeBlock, describeObservation, payloadText } from './block-description.js'
 export type { Block, Proof } from './blocks.js'

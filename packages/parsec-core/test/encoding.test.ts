@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { decodeBlock, encodeBlock } from '../src/block-codec.js'
 import { BincodeReader } from '../src/encoding/bincode.js'
 import { toHex, utf8 } from '../src/encoding/bytes.js'
 import { sipHash13 } from '../src/encoding/siphash.js'
-import { Ed25519SecretId } from '../src/identity/ed25519.js'
+import { isParsecError } from '../src/errors.js'
+import { Ed25519SecretId, ed25519Scheme } from '../src/identity/ed25519.js'
 import { MockSecretId, mockId, mockScheme } from '../src/identity/mock.js'
 import {
   checkpoint,
@@ -69,5 +71,31 @@ describe('encoding (spec §1 vectors)', () => {
     assert.ok(secret.publicId.verify(signature, data))
     signature[0] ^= 1
     assert.ok(!secret.publicId.verify(signature, data))
+  })
+
+  it('a block (its observation and proofs) reads back as written; the observation alone as a block with no proofs', () => {
+    const voters = [Ed25519SecretId.generate(), Ed25519SecretId.generate(), Ed25519SecretId.generate()]
+    const payload = opaque(utf8('payload'))
+    const proofs = voters
+      .map((v) => ({ publicId: v.publicId, signature: v.sign(utf8('vote')) }))
+      .sort((a, b) => Buffer.compare(a.publicId.orderKey, b.publicId.orderKey))
+    const encoded = encodeBlock({ payload, proofs })
+    const back = decodeBlock(encoded, ed25519Scheme)
+    assert.deepEqual(encodeObservation(back.payload), encodeObservation(payload))
+    assert.deepEqual(
+      back.proofs.map((p) => [p.publicId.name, toHex(p.signature)]),
+      proofs.map((p) => [p.publicId.name, toHex(p.signature)]),
+    )
+    assert.deepEqual(decodeBlock(encodeBlock({ payload, proofs: [] }), ed25519Scheme).proofs, [])
+    // What a host stored before it kept proofs.
+    assert.deepEqual(decodeBlock(encodeObservation(payload), ed25519Scheme).proofs, [])
+    // Cut short, trailing bytes, proofs out of voter order or doubled: typed errors.
+    const invalid = (e: unknown) => isParsecError(e) && e.code === 'InvalidMessage'
+    assert.throws(() => decodeBlock(encoded.subarray(0, encoded.length - 1), ed25519Scheme), invalid)
+    assert.throws(() => decodeBlock(Uint8Array.of(...encoded, 0), ed25519Scheme), invalid)
+    const reversed = encodeBlock({ payload, proofs: [...proofs].reverse() })
+    assert.throws(() => decodeBlock(reversed, ed25519Scheme), invalid)
+    const doubled = encodeBlock({ payload, proofs: [proofs[0], proofs[0]] })
+    assert.throws(() => decodeBlock(doubled, ed25519Scheme), invalid)
   })
 })

@@ -117,6 +117,16 @@ describe('epochs over libp2p', () => {
       node = await createSectionNode({ ...options, datastore })
       const secondRun: DeliveredBlock[] = []
       node.services.section.addEventListener('block', (e) => secondRun.push(e.detail))
+      // The earlier epochs' blocks come back from the store with their voters (storage format 6):
+      // a restarted member still says whose payloads they carried (a rebased member asks it).
+      const restored = node.services.section.blocks()
+      const lastCheckpoint = [...restored].reverse().find((b) => b.description.kind === 'checkpoint')
+      assert.ok(lastCheckpoint !== undefined, `seed ${SEED}: the restart holds a checkpoint block`)
+      for (const block of restored.filter((b) => b.position <= lastCheckpoint.position))
+        assert.ok(
+          block.description.voters.length >= 1,
+          `seed ${SEED}: restored block ${block.position} has voters ${block.description.voters}`,
+        )
       await connectAll(all())
       for (let i = 0; i < 12; i++) {
         const text = `after ${SEED} ${i}`

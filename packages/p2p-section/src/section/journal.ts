@@ -16,12 +16,12 @@ import type { Logger, PeerId } from '@libp2p/interface'
 import {
   type Block,
   type BlockDescription,
-  decodeObservation,
+  decodeBlock,
   decodePackedEvent,
   describeBlock,
   ed25519Scheme,
+  encodeBlock,
   encodeObservation,
-  type Observation,
   type PackedEvent,
   type Parsec,
   type Restoring,
@@ -36,6 +36,22 @@ import type { SectionStorage, StoredEpoch } from '../storage.js'
 import type { DeliveredBlock } from './api.js'
 import type { Lifecycle } from './lifecycle.js'
 import type { Reporter } from './reporter.js'
+
+/**
+ * Whether `stored` (`encodeBlock` bytes, or `encodeObservation`'s before format 6) is `block`:
+ * its observation (proofs are local to a peer and not compared).
+ */
+function storedAs(block: Block, stored: Uint8Array): boolean {
+  if (equals(encodeBlock(block), stored)) return true
+  try {
+    return equals(
+      encodeObservation(decodeBlock(stored, ed25519Scheme).payload),
+      encodeObservation(block.payload),
+    )
+  } catch {
+    return false
+  }
+}
 
 /**
  * Stored events decoded one at a time as the engine takes them. A module function: a closure in
@@ -182,18 +198,18 @@ export class Journal {
       const position = first + i
       if (position < this.decidedBase) {
         // An earlier epoch's block: its graph is gone, the stored record is all there is of it
-        // (its proofs are not kept).
-        let payload: Observation
+        // (with no proofs if a format before 6 stored it).
+        let block: Block
         try {
-          payload = decodeObservation(stored[i], ed25519Scheme)
+          block = decodeBlock(stored[i], ed25519Scheme)
         } catch {
           throw storageCorrupt(`stored block ${position} is damaged`)
         }
-        this.delivered.push(new Delivered(position, { payload, proofs: [] }))
+        this.delivered.push(new Delivered(position, block))
         continue
       }
       const block = this.decided[position - this.decidedBase]
-      if (block === undefined || !equals(encodeObservation(block.payload), stored[i])) {
+      if (block === undefined || !storedAs(block, stored[i])) {
         throw new SectionError('StorageMismatch', `stored block ${position} does not match the stored graph`)
       }
       this.delivered.push(new Delivered(position, block))
@@ -450,9 +466,7 @@ export class Journal {
     }
     if (this.storage !== undefined && (endEvents > firstEvent || endBlocks > firstBlock)) {
       const from = firstBlock - this.decidedBase
-      const blocks = this.decided
-        .slice(from, from + endBlocks - firstBlock)
-        .map((b) => encodeObservation(b.payload))
+      const blocks = this.decided.slice(from, from + endBlocks - firstBlock).map((b) => encodeBlock(b))
       const retainFrom = this.retention === undefined ? undefined : endBlocks - this.retention
       await this.storage.append(events, firstEvent, blocks, firstBlock, retainFrom)
     }

@@ -161,8 +161,8 @@ export class MissedPayloads implements DecidedServerHost {
     const found: DecidedPayload[] = []
     for (const { position, block } of journal.blocks(from, to - from)) {
       if (block.payload.kind !== 'opaque') continue
-      // An earlier epoch's block restored from our store: its proofs are not kept, so whose vote
-      // it carries is not known here (saying "not decided" could make a second block of it).
+      // An earlier epoch's block a format before 6 stored, restored: its proofs were not kept, so
+      // whose vote it carries is not known here (saying "not decided" could make a second block).
       if (block.proofs.length === 0) return { status: 'not-retained', retainedFrom: position + 1 }
       if (!block.proofs.some((p) => p.publicId.name === name)) continue
       const key = wanted.get(payloadKey(block.payload.payload))
