@@ -4,7 +4,7 @@
  * global randomness; signing and verifying go through the identity interface.
  */
 import type { Block, Proof } from './blocks.js'
-import { utf8 } from './encoding/bytes.js'
+import { bytesEqual, utf8 } from './encoding/bytes.js'
 import { sha3 } from './encoding/hash.js'
 import { registerInternals } from './engine-internals.js'
 import { ParsecError, type ParsecErrorCode } from './errors.js'
@@ -579,8 +579,63 @@ export class Parsec {
     }
   }
 
+  /**
+   * The event we hold that `packed` is, found without hashing it: most events a peer receives it
+   * holds already (a duplicate's hash was a sixth of a simulation's time). Its content (what the
+   * hash covers) is compared field by field with the events of its creator's slot after its
+   * self-parent, where it must be. Undefined when none is equal, and for a vote on an observation
+   * other than an opaque payload or a checkpoint (not compared here: hashed as before).
+   */
+  private heldEvent(packed: PackedEvent): number | undefined {
+    const graph = this.graph
+    const creator = this.peers.indexOf(packed.creator)
+    if (creator === undefined) return undefined
+    const cause = packed.cause
+    let selfParent = -1
+    if (cause.kind !== 'initial') {
+      const index = graph.indexOf(cause.selfParent)
+      if (index === undefined) return undefined
+      selfParent = index
+    }
+    const vote = cause.kind === 'observation' ? cause.vote : undefined
+    if (vote !== undefined && vote.payload.kind !== 'opaque' && vote.payload.kind !== 'checkpoint')
+      return undefined
+    const slot = selfParent < 0 ? 0 : graph.get(selfParent).indexByCreator + 1
+    for (const index of graph.slot(creator, slot)) {
+      const event = graph.get(index)
+      if (event.creator !== creator || event.kind !== cause.kind || event.selfParent !== selfParent) continue
+      switch (cause.kind) {
+        case 'initial':
+          return index
+        case 'requesting':
+          if (event.recipient === this.peers.indexOf(cause.recipient)) return index
+          continue
+        case 'request':
+        case 'response':
+          if (graph.indexOf(cause.otherParent) === event.otherParent) return index
+          continue
+        case 'observation': {
+          const signature = graph.voteSignature(index)
+          if (
+            sameBytePayload(this.store.get(event.observationKey).observation, cause.vote.payload) &&
+            signature !== undefined &&
+            bytesEqual(signature, cause.vote.signature)
+          )
+            return index
+          continue
+        }
+      }
+    }
+    return undefined
+  }
+
   /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
   private unpack(packed: PackedEvent, trusted = false, gossip = false): number {
+    const held = this.heldEvent(packed)
+    if (held !== undefined) {
+      if (gossip) this.duplicates++
+      return held
+    }
     // Hashed and verified before anything else is encoded, so the shared buffer can be used as is.
     const content = encodeContentTransient(packed.creator, packed.cause)
     const hash = eventHash(content)
@@ -1383,3 +1438,10 @@ const NO_BLOCKS: readonly AgreedBlock[] = Object.freeze([])
 const NO_DECISIONS: readonly Decision[] = Object.freeze([])
 const NO_FAULTS: readonly Fault[] = Object.freeze([])
 const NO_WARNINGS: readonly Warning[] = Object.freeze([])
+
+/** Whether two observations are the same opaque payload or the same checkpoint. */
+function sameBytePayload(a: Observation, b: Observation): boolean {
+  if (a.kind === 'opaque' && b.kind === 'opaque') return bytesEqual(a.payload, b.payload)
+  if (a.kind === 'checkpoint' && b.kind === 'checkpoint') return bytesEqual(a.payload, b.payload)
+  return false
+}

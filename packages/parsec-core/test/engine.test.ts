@@ -12,6 +12,7 @@ import {
   MockSecretId,
   mockId,
   opaque,
+  type PackedEvent,
   Parsec,
   ParsecError,
   toHex,
@@ -205,5 +206,46 @@ describe('engine', () => {
       [request.packedEvents.length, request.packedEvents.length - 1],
       'they came in a request',
     )
+  })
+
+  it('finds a held event without its hash, by every field the hash covers: a copy changed in one is new', () => {
+    const section = new TestSection(4, seededRandom(7), 'single')
+    section.runUntilBlocks(1)
+    const [alice, bob] = [section.node('Alice'), section.node('Bob')]
+    took(alice, alice.voteFor(opaque(utf8('held'))))
+    const page = alice.exportEvents(bob.frontier(), 0, () => true)
+    took(bob, bob.ingest(alice.ourId, page.events))
+    const vote = page.events.find((e) => e.cause.kind === 'observation')
+    const sync = page.events.find((e) => e.cause.kind === 'request' || e.cause.kind === 'response')
+    assert.ok(vote !== undefined && vote.cause.kind === 'observation')
+    assert.ok(sync !== undefined && (sync.cause.kind === 'request' || sync.cause.kind === 'response'))
+    const size = bob.graphSize
+    // The same content with another event signature is the same event (the hash does not cover
+    // the signature): held, as when it was found by its hash.
+    const resigned = { ...vote, signature: Uint8Array.from(vote.signature, (b) => b ^ 1) }
+    took(bob, bob.ingest(alice.ourId, [resigned, sync]))
+    assert.equal(bob.graphSize, size, 'both held')
+    // Changed in a field the hash covers, each copy is a new event: its signature fails.
+    const changed: PackedEvent[] = [
+      { ...vote, cause: { ...vote.cause, vote: { ...vote.cause.vote, payload: opaque(utf8('other')) } } },
+      {
+        ...vote,
+        cause: {
+          ...vote.cause,
+          vote: { ...vote.cause.vote, signature: Uint8Array.from(vote.cause.vote.signature, (b) => b ^ 1) },
+        },
+      },
+      { ...sync, cause: { ...sync.cause, otherParent: sync.cause.selfParent } },
+    ]
+    const requesting = page.events.find((e) => e.cause.kind === 'requesting')
+    if (requesting !== undefined && requesting.cause.kind === 'requesting') {
+      const other = section.node(requesting.cause.recipient.name === 'Carol' ? 'Dave' : 'Carol').ourId
+      changed.push({ ...requesting, cause: { ...requesting.cause, recipient: other } })
+    }
+    for (const copy of changed) {
+      const step = bob.ingest(alice.ourId, [copy])
+      assert.equal(step.error?.code, 'SignatureFailure', `a changed copy of a ${copy.cause.kind} event`)
+      assert.equal(bob.graphSize, size)
+    }
   })
 })
