@@ -14,11 +14,18 @@ import { compareIds } from './identity/order.js'
 import { writeObservation } from './observations/observation.js'
 import { readObservation } from './observations/read.js'
 
+/**
+ * The block's bytes, its proofs one per voter in voter order (as the engine makes them; a block
+ * taken from elsewhere, e.g. a checkpoint from another member's chain, may hold them otherwise:
+ * the first of each voter is kept), so that whatever is stored reads back.
+ */
 export function encodeBlock(block: Block): Uint8Array {
+  const proofs = [...block.proofs].sort((a, b) => compareIds(a.publicId, b.publicId))
   return encodeWith((writer) => {
     writeObservation(writer, block.payload)
-    writer.u64(block.proofs.length)
-    for (const proof of block.proofs) writer.raw(proof.publicId.encoded).raw(proof.signature)
+    const unique = proofs.filter((p, i) => i === 0 || compareIds(proofs[i - 1].publicId, p.publicId) !== 0)
+    writer.u64(unique.length)
+    for (const proof of unique) writer.raw(proof.publicId.encoded).raw(proof.signature)
   })
 }
 

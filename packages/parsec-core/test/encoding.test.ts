@@ -93,9 +93,26 @@ describe('encoding (spec §1 vectors)', () => {
     const invalid = (e: unknown) => isParsecError(e) && e.code === 'InvalidMessage'
     assert.throws(() => decodeBlock(encoded.subarray(0, encoded.length - 1), ed25519Scheme), invalid)
     assert.throws(() => decodeBlock(Uint8Array.of(...encoded, 0), ed25519Scheme), invalid)
-    const reversed = encodeBlock({ payload, proofs: [...proofs].reverse() })
-    assert.throws(() => decodeBlock(reversed, ed25519Scheme), invalid)
-    const doubled = encodeBlock({ payload, proofs: [proofs[0], proofs[0]] })
-    assert.throws(() => decodeBlock(doubled, ed25519Scheme), invalid)
+    const proofBytes = 32 + 64
+    const start = encoded.length - 3 * proofBytes
+    const swapped = Uint8Array.of(
+      ...encoded.subarray(0, start),
+      ...encoded.subarray(start + proofBytes, start + 2 * proofBytes),
+      ...encoded.subarray(start, start + proofBytes),
+      ...encoded.subarray(start + 2 * proofBytes),
+    )
+    assert.throws(() => decodeBlock(swapped, ed25519Scheme), invalid)
+    const doubledBytes = Uint8Array.of(...encoded.subarray(0, start + proofBytes), ...encoded.subarray(start))
+    doubledBytes.set(new Uint8Array(8), start - 8)
+    doubledBytes[start - 8] = 4
+    assert.throws(() => decodeBlock(doubledBytes, ed25519Scheme), invalid)
+    // A block whose proofs came otherwise (another member's chain) is stored in voter order, once each.
+    const names = (bytes: Uint8Array) => decodeBlock(bytes, ed25519Scheme).proofs.map((p) => p.publicId.name)
+    const sorted = proofs.map((p) => p.publicId.name)
+    assert.deepEqual(names(encodeBlock({ payload, proofs: [...proofs].reverse() })), sorted)
+    assert.deepEqual(
+      names(encodeBlock({ payload, proofs: [proofs[2], proofs[0], proofs[2], proofs[1]] })),
+      sorted,
+    )
   })
 })
