@@ -329,8 +329,9 @@ export class ParsecSectionService
           maxConcurrent: init.maxConcurrentExchanges ?? C.MAX_CONCURRENT_EXCHANGES,
         },
         progressWindowMs: init.progressWindowMs ?? C.PROGRESS_WINDOW_MS,
-        // Our transactions under way: the fastest pace (a batch carries many).
-        extraBacklog: () => (this.transactionsPart.busy() ? this.pacing.backlogForFastest() : 0),
+        // Our transactions under way (a batch carries many), or an epoch switch: the fastest pace.
+        extraBacklog: () =>
+          this.transactionsPart.busy() || this.switching() ? this.pacing.backlogForFastest() : 0,
       },
       () => this.outbound.startExchange(),
     )
@@ -930,6 +931,20 @@ export class ParsecSectionService
     this.metrics.voted(payload, Date.now())
     await this.journal.flush()
     this.pacing.nudge(true)
+  }
+
+  /**
+   * Our epoch's checkpoint is due, or our engine decided no payload since the switch (its first
+   * block is the epoch's genesis). Votes wait for the switch (`castVote`), so the backlog drains,
+   * and the light pace of a small backlog would slow the checkpoint's decision and the new
+   * engine's first: a saturated 4-peer section agreed a quarter fewer payloads per second
+   * (BENCHMARKS.md, "what a switch costs").
+   */
+  private switching(): boolean {
+    if (this.checkpointPending()) return true
+    const engine = this.lifecycle.engine
+    const epoch = this.membership.machine?.state?.epoch ?? 0
+    return engine !== undefined && epoch > 0 && engine.decidedBlockCount <= 1
   }
 
   /** We are a voter and our epoch's checkpoint is due (voted, not agreed yet). */
