@@ -601,32 +601,38 @@ export class Parsec {
     if (vote !== undefined && vote.payload.kind !== 'opaque' && vote.payload.kind !== 'checkpoint')
       return undefined
     const slot = selfParent < 0 ? 0 : graph.get(selfParent).indexByCreator + 1
-    for (const index of graph.slot(creator, slot)) {
-      const event = graph.get(index)
-      if (event.creator !== creator || event.kind !== cause.kind || event.selfParent !== selfParent) continue
-      switch (cause.kind) {
-        case 'initial':
-          return index
-        case 'requesting':
-          if (event.recipient === this.peers.indexOf(cause.recipient)) return index
-          continue
-        case 'request':
-        case 'response':
-          if (graph.indexOf(cause.otherParent) === event.otherParent) return index
-          continue
-        case 'observation': {
-          const signature = graph.voteSignature(index)
-          if (
-            sameBytePayload(this.store.get(event.observationKey).observation, cause.vote.payload) &&
-            signature !== undefined &&
-            bytesEqual(signature, cause.vote.signature)
-          )
-            return index
-          continue
-        }
+    // A slot holds one event unless its creator forked: no list made for it.
+    if (graph.slotSize(creator, slot) === 1) {
+      const index = graph.firstInSlot(creator, slot)
+      return this.sameContent(index, selfParent, cause) ? index : undefined
+    }
+    for (const index of graph.slot(creator, slot))
+      if (this.sameContent(index, selfParent, cause)) return index
+    return undefined
+  }
+
+  /** Whether the held event at `index` (of the creator) has `selfParent` and `cause`: the content hashed. */
+  private sameContent(index: number, selfParent: number, cause: PackedEvent['cause']): boolean {
+    const graph = this.graph
+    const event = graph.get(index)
+    if (event.kind !== cause.kind || event.selfParent !== selfParent) return false
+    switch (cause.kind) {
+      case 'initial':
+        return true
+      case 'requesting':
+        return event.recipient === this.peers.indexOf(cause.recipient)
+      case 'request':
+      case 'response':
+        return graph.indexOf(cause.otherParent) === event.otherParent
+      case 'observation': {
+        const signature = graph.voteSignature(index)
+        return (
+          sameBytePayload(this.store.get(event.observationKey).observation, cause.vote.payload) &&
+          signature !== undefined &&
+          bytesEqual(signature, cause.vote.signature)
+        )
       }
     }
-    return undefined
   }
 
   /** Spec §5.3 for one packed event: returns its graph index (known or newly added). */
