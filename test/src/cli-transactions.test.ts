@@ -92,7 +92,7 @@ describe('parsec-peer start: transactions in the control API', () => {
 })
 
 describe('parsec-peer start: transaction flags', () => {
-  it('rejects a bad --tx-window-ms or --tx-batch-bytes with exit 2', async () => {
+  it('rejects a bad --tx-window-ms, --tx-batch-bytes or --tx-open-batches with exit 2', async () => {
     // Keys and a genesis, no peer started.
     const section = await LocalSection.create({ peers: 1 })
     try {
@@ -100,6 +100,10 @@ describe('parsec-peer start: transaction flags', () => {
       const base = ['start', '--key', keyFile, '--genesis', section.genesisFile, '--listen', listen]
       assertUsage(await cli([...base, '--tx-window-ms', 'soon']), /--tx-window-ms takes an unsigned integer/)
       assertUsage(await cli([...base, '--tx-batch-bytes', '10']), /--tx-batch-bytes must be between 32 and/)
+      assertUsage(
+        await cli([...base, '--tx-open-batches', '0']),
+        /--tx-open-batches must be between 1 and 64/,
+      )
     } finally {
       await section.close()
     }

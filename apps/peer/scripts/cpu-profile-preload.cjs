@@ -1,6 +1,6 @@
 // Preload (NODE_OPTIONS="--require apps/peer/scripts/cpu-profile-preload.cjs") for CPU-profiling the 'parsec-peer start'
 // children of a 'parsec-peer demo'.
-// - In the demo process: records the spawned children and sends them SIGUSR2 at the first POST /votes.
+// - In the demo process: records the spawned children and sends them SIGUSR2 at the first POST /votes or /transactions.
 // - In a peer: (unless CPUPROF_LAZY=1) profiles from load; SIGUSR2 discards that and restarts (so the
 //   profile covers voting only); on the first SIGTERM/SIGINT (or exit) the profile is stopped
 //   synchronously and written to $CPUPROF_DIR/<pid>.cpuprofile, with <pid>.meta.json: the process CPU
@@ -22,7 +22,11 @@ if (argv.includes('demo')) {
   const f = globalThis.fetch
   let sent = false
   globalThis.fetch = function (url, init) {
-    if (!sent && init?.method === 'POST' && String(url).endsWith('/votes')) {
+    if (
+      !sent &&
+      init?.method === 'POST' &&
+      (String(url).endsWith('/votes') || String(url).endsWith('/transactions'))
+    ) {
       sent = true
       for (const c of kids) if (c.exitCode === null) c.kill('SIGUSR2')
       fs.writeFileSync(

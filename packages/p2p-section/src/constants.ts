@@ -103,6 +103,12 @@ export const MAX_PAYLOAD_BYTES = 512 * 1024
 export const TRANSACTION_WINDOW_MS = 5
 /** Transactions: the largest batch payload (below `MAX_PAYLOAD_BYTES`). */
 export const TRANSACTION_BATCH_BYTES = 256 * 1024
+/**
+ * Transactions: batches of ours voted and not delivered at once, at most. The engine agrees one
+ * voter's payloads in the order voted, so batches need not wait for each other; the bound keeps
+ * the next ones filling (fewer, larger vote events) while these are agreed.
+ */
+export const TRANSACTION_OPEN_BATCHES = 4
 /** Transactions: the most bytes submitted at a peer and not voted yet. */
 export const MAX_QUEUED_TRANSACTION_BYTES = 16 * 1024 * 1024
 /** At most this many frontier entries in one message (one per creator). */

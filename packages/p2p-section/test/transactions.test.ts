@@ -218,11 +218,12 @@ describe('delivered batches', () => {
         ready: async () => {},
         started: () => true,
         vote: async () => {},
-        batchOpen: () => false,
+        openBatches: () => 0,
+        batchAside: () => false,
         proposerOf: () => undefined,
         blocks: () => [],
       },
-      { windowMs: 5, batchBytes: 1024, maxQueuedBytes: 4096 },
+      { windowMs: 5, batchBytes: 1024, maxQueuedBytes: 4096, openBatches: 4 },
       log as unknown as Logger,
     )
 

@@ -197,6 +197,7 @@ export class Parsec {
       options.coin ?? concreteCoin,
       (peer) => this.peers.ids[peer],
     )
+    this.election.votingOrder = !this.referenceRules
     this.detector =
       this.maliceDetection === 'off'
         ? null

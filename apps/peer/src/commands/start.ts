@@ -49,7 +49,8 @@ const HEAP_GROWTH_PERCENT = 50
 const HELP = `usage: parsec-peer start --key FILE --listen MULTIADDR [--listen MULTIADDR ...]
                          (--genesis FILE | --join SECTION_ID) [--bootstrap MULTIADDR ...]
                          [--announce MULTIADDR ...] [--data-dir DIR] [--block-retention N|all]
-                         [--tx-window-ms MS] [--tx-batch-bytes B] [--heap-growth PERCENT]
+                         [--tx-window-ms MS] [--tx-batch-bytes B] [--tx-open-batches N]
+                         [--heap-growth PERCENT]
                          [--api HOST:PORT [--api-public] [--api-host NAME ...] [--api-token FILE]]
                          [--leave-on-exit [--leave-timeout MS]] [MEMBERSHIP FLAGS]
                          [--exit-with-stdin] [--json] [--log-level L]
@@ -82,6 +83,8 @@ agreed blocks say: a founder restarted from its data directory after others left
   --tx-window-ms MS, --tx-batch-bytes B  transactions (POST /transactions, Single-mode sections):
                    how long a first transaction waits for others before its batch is voted
                    (default 5) and the largest batch (default 262144, at most 524288).
+  --tx-open-batches N  at most N batches of this peer voted and not yet agreed (default 4, 1-64);
+                   later transactions fill the next batch meanwhile.
   --api HOST:PORT  serve the control API (POST /votes, GET /blocks, POST and GET /transactions,
                    GET /status, POST /leave) on
                    HOST:PORT; port 0 picks a free port (printed). HOST must be a loopback address
@@ -442,6 +445,7 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     'block-retention': { type: 'string' },
     'tx-window-ms': { type: 'string' },
     'tx-batch-bytes': { type: 'string' },
+    'tx-open-batches': { type: 'string' },
     api: { type: 'string' },
     'api-public': { type: 'boolean' },
     'api-host': { type: 'string', multiple: true },
@@ -493,6 +497,9 @@ async function runStart(args: string[], created: CreatedDataDir): Promise<number
     ...(values['tx-batch-bytes'] === undefined
       ? {}
       : { transactionBatchBytes: intOption(values, 'tx-batch-bytes', 262_144, 32, 524_288) }),
+    ...(values['tx-open-batches'] === undefined
+      ? {}
+      : { transactionOpenBatches: intOption(values, 'tx-open-batches', 4, 1, 64) }),
   }
   const leaveOnExit = values['leave-on-exit'] === true
   if (values['leave-timeout'] !== undefined && !leaveOnExit)

@@ -189,10 +189,15 @@ export interface ParsecSectionInit {
   readonly maxSnapshotBytes?: number
   /**
    * Transactions (`submit`): how long a first transaction waits for others before its batch is
-   * voted (`constants.TRANSACTION_WINDOW_MS`, 5 ms). While a batch of ours is open the next one
-   * fills and is voted as soon as it is delivered.
+   * voted (`constants.TRANSACTION_WINDOW_MS`, 5 ms). While `transactionOpenBatches` of ours are
+   * open the next one fills and is voted as soon as one of them is delivered.
    */
   readonly transactionWindowMs?: number
+  /**
+   * Transactions: batches of ours voted and not delivered at once, at most
+   * (`constants.TRANSACTION_OPEN_BATCHES`, 4); at least 1.
+   */
+  readonly transactionOpenBatches?: number
   /** The largest batch payload (`constants.TRANSACTION_BATCH_BYTES`, 256 KiB; at most `MAX_PAYLOAD_BYTES`). */
   readonly transactionBatchBytes?: number
   /** The most transaction bytes queued and not yet voted (`constants.MAX_QUEUED_TRANSACTION_BYTES`, 16 MiB). */

@@ -35,6 +35,19 @@ export class OwnVotes {
     return false
   }
 
+  /** How many payloads not delivered yet match (set aside ones excepted). */
+  count(match: (payload: Uint8Array) => boolean): number {
+    let n = 0
+    for (const payload of this.pending.values()) if (match(payload)) n++
+    return n
+  }
+
+  /** Whether a payload set aside (its fate looked up after a rebase) matches. */
+  someAside(match: (payload: Uint8Array) => boolean): boolean {
+    for (const payload of this.aside.values()) if (match(payload)) return true
+    return false
+  }
+
   /** Sets every open payload aside (a rebase): returned in the order voted. */
   setAside(): Uint8Array[] {
     const open = [...this.pending.values()]

@@ -180,6 +180,8 @@ export class ParsecSectionService
   private readonly decidedWire: DecidedProtocol
   /** `submit`: the batcher, and delivered batches read back into transactions. */
   private readonly transactionsPart: Transactions
+  /** Settles when the latest `castVote` has voted (or failed): the next one's turn. */
+  private voteTurn: Promise<void> = Promise.resolve()
   private cpuAtStart = process.cpuUsage()
 
   constructor(
@@ -243,7 +245,8 @@ export class ParsecSectionService
         ready: () => this.ready(),
         started: () => this.lifecycle.started,
         vote: (payload) => this.castVote(payload),
-        batchOpen: () => this.ownVotes.some(isBatch),
+        openBatches: () => this.ownVotes.count(isBatch),
+        batchAside: () => this.ownVotes.someAside(isBatch),
         proposerOf: (block) => {
           const voter = block.proofs[0]?.publicId
           return voter === undefined
@@ -255,6 +258,7 @@ export class ParsecSectionService
       {
         windowMs: init.transactionWindowMs ?? C.TRANSACTION_WINDOW_MS,
         batchBytes: Math.min(init.transactionBatchBytes ?? C.TRANSACTION_BATCH_BYTES, C.MAX_PAYLOAD_BYTES),
+        openBatches: init.transactionOpenBatches ?? C.TRANSACTION_OPEN_BATCHES,
         maxQueuedBytes: init.maxQueuedTransactionBytes ?? C.MAX_QUEUED_TRANSACTION_BYTES,
       },
       this.log,
@@ -906,9 +910,29 @@ export class ParsecSectionService
     return this.transactionsPart.list(from, limit)
   }
 
-  /** Votes a payload (checked by `vote`, or a transaction batch). */
+  /**
+   * Votes a payload (checked by `vote`, or a transaction batch). Votes reach the engine in the
+   * order of the calls (each waits its turn), and the engine agrees them in that order.
+   */
   private async castVote(payload: Uint8Array): Promise<void> {
     if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service is not started')
+    const turn = this.voteTurn
+    let done = (): void => {}
+    this.voteTurn = new Promise<void>((resolve) => {
+      done = resolve
+    })
+    try {
+      await turn
+      await this.voteInEngine(payload)
+    } finally {
+      done()
+    }
+    await this.journal.flush()
+    this.pacing.nudge(true)
+  }
+
+  /** `castVote`'s turn: waits for the engine that takes the vote, then votes. */
+  private async voteInEngine(payload: Uint8Array): Promise<void> {
     await this.ready()
     // An epoch switch under way: the vote goes to the new engine.
     await this.epochSwitch.settled()
@@ -929,8 +953,6 @@ export class ParsecSectionService
     }
     this.ownVotes.voted(payload)
     this.metrics.voted(payload, Date.now())
-    await this.journal.flush()
-    this.pacing.nudge(true)
   }
 
   /**

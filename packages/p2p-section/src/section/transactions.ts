@@ -1,6 +1,7 @@
 /**
  * The section's transactions (README: "Transactions"): `submit` queues them in the batcher, which
- * votes one batch at a time; delivered batches are read back into `transaction` events and the
+ * votes a batch once its window passed and fewer than `openBatches` of ours are open (the engine
+ * agrees one voter's payloads in the order voted, so they are delivered in the order submitted); delivered batches are read back into `transaction` events and the
  * `transactions()` query. Single-mode sections only: there a batch is one peer's vote, its voter
  * the proposer of its transactions.
  */
@@ -19,8 +20,13 @@ export interface TransactionsDeps {
   readonly started: () => boolean
   /** Votes a batch payload (the service's vote, past the reserved-payload check). */
   readonly vote: (payload: Uint8Array) => Promise<void>
-  /** Whether a batch of ours is voted and not delivered. */
-  readonly batchOpen: () => boolean
+  /** Our batches voted and not delivered. */
+  readonly openBatches: () => number
+  /**
+   * Whether a batch of ours is set aside (a rebase: looked up, maybe voted again, so after any
+   * batch voted meanwhile: none is voted until it is settled).
+   */
+  readonly batchAside: () => boolean
   readonly proposerOf: (block: Block) => PeerId | undefined
   readonly blocks: (from: number, limit: number) => DeliveredBlock[]
 }
@@ -28,6 +34,8 @@ export interface TransactionsDeps {
 export interface TransactionLimits {
   readonly windowMs: number
   readonly batchBytes: number
+  /** Batches of ours voted and not delivered at once, at most (the engine agrees them in order). */
+  readonly openBatches: number
   readonly maxQueuedBytes: number
 }
 
@@ -44,6 +52,9 @@ export class Transactions {
   ) {
     this.maxTxBytes = maxTransactionBytes(limits.batchBytes)
     if (this.maxTxBytes < 1) throw new SectionError('InvalidArgument', 'transactionBatchBytes is too small')
+    if (!Number.isInteger(limits.openBatches) || limits.openBatches < 1) {
+      throw new SectionError('InvalidArgument', 'transactionOpenBatches is an integer of at least 1')
+    }
     this.batcher = this.newBatcher()
   }
 
@@ -52,7 +63,7 @@ export class Transactions {
       windowMs: this.limits.windowMs,
       maxBatchBytes: this.limits.batchBytes,
       vote: this.deps.vote,
-      mayVote: () => !this.deps.batchOpen(),
+      mayVote: () => !this.deps.batchAside() && this.deps.openBatches() < this.limits.openBatches,
     })
   }
 
@@ -76,7 +87,8 @@ export class Transactions {
         `${this.batcher.queuedTxBytes} transaction bytes wait for their batch: try again later`,
       )
     }
-    return this.batcher.submit(Uint8Array.from(tx))
+    // Our own copy (the caller may reuse its buffer); a typed-array slice copies in one go.
+    return this.batcher.submit(Uint8Array.prototype.slice.call(tx))
   }
 
   /** A block of ours was delivered: the next batch may go. */
@@ -92,7 +104,7 @@ export class Transactions {
 
   /** Transactions of ours queued or in a batch not delivered yet. */
   busy(): boolean {
-    return this.batcher.queued > 0 || this.deps.batchOpen()
+    return this.batcher.queued > 0 || this.deps.openBatches() > 0 || this.deps.batchAside()
   }
 
   get queued(): number {

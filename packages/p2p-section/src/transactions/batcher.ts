@@ -1,11 +1,11 @@
 /**
- * Batches the transactions submitted at this peer into payloads (batch-codec.ts) and votes them one
- * at a time: a batch is voted only once none of ours is open (voted and not delivered), so one
- * peer's batches are agreed in the order voted (the engine may agree two open payloads of one
- * proposer in either order) and its transactions are delivered in the order submitted.
+ * Batches the transactions submitted at this peer into payloads (batch-codec.ts) and votes them in
+ * order, one vote at a time, while `mayVote` allows (a bound on our open batches: voted, not
+ * delivered). The engine agrees one voter's payloads in the order voted, so this peer's
+ * transactions are delivered in the order submitted.
  *
  * From idle, a batch waits `windowMs` for more transactions, or less once `maxBatchBytes` are
- * queued; while a batch of ours is open the next one fills, and goes as soon as it is delivered.
+ * queued; while no batch may be voted the next one fills, and goes as soon as one may.
  */
 import { randomBytes } from 'node:crypto'
 import { BATCH_HEADER_BYTES, encodeBatch, framedLength, NONCE_BYTES } from './batch-codec.js'
@@ -17,7 +17,7 @@ export interface BatcherOptions {
   readonly maxBatchBytes: number
   /** Votes a batch: resolves once the vote is stored. */
   readonly vote: (batch: Uint8Array) => Promise<void>
-  /** Whether a batch may be voted now (no batch of ours open). */
+  /** Whether a batch may be voted now (fewer of ours open than allowed). */
   readonly mayVote: () => boolean
   /** Runs `fn` after `ms`; returns a cancel function (default: setTimeout). */
   readonly schedule?: (fn: () => void, ms: number) => () => void

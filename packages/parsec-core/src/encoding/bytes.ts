@@ -1,7 +1,15 @@
 /** Byte helpers shared by the encoders. */
 
+/** Below this many bytes a loop beats the native call's fixed cost. */
+const NATIVE_FROM = 48
+
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length)
+  if (n >= NATIVE_FROM) return Buffer.compare(view(a), view(b))
   for (let i = 0; i < n; i++) {
     const d = a[i] - b[i]
     if (d !== 0) return d
@@ -11,6 +19,8 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
+  // Payloads of hundreds of kilobytes are compared when a held event is received again.
+  if (a.length >= NATIVE_FROM) return view(a).equals(view(b))
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }

@@ -83,6 +83,12 @@ export class MetaElection implements CoinView {
   /** Per-peer visit stamps for counting distinct creators without allocating. */
   private seen: number[] = []
   private stamp = 0
+  /**
+   * Single-mode keys of one voter are listed in the order it voted them (our rule; the reference
+   * orders them by hash, so it may agree one voter's payloads out of their voting order). Off for
+   * replays of recorded graphs (`referenceRules`).
+   */
+  votingOrder = false
 
   constructor(
     voters: Iterable<number>,
@@ -274,6 +280,8 @@ export class MetaElection implements CoinView {
     const candidates: number[] = []
     /** Per candidate, the index of its first carrier by the event's creator (infinity: none). */
     const owns: number[] = []
+    /** Per candidate, the lowest creator index of its carriers `event` descends from. */
+    const firsts: number[] = []
     let votersInPast = -1
     const keys = this.openKeys
     let start = this.keyCursor[creatorOfEvent] ?? 0
@@ -287,10 +295,12 @@ export class MetaElection implements CoinView {
       let voters = 0
       let any = false
       let own = Number.POSITIVE_INFINITY
+      let first = Number.POSITIVE_INFINITY
       for (let i = 0; i < carriers.length; i++) {
         const carrier = events[carriers[i]]
         if (!isDescendant(event, carrier)) continue
         any = true
+        if (carrier.indexByCreator < first) first = carrier.indexByCreator
         const creator = carrier.creator
         if (this.voterPosition[creator] !== undefined && this.seen[creator] !== stamp) {
           this.seen[creator] = stamp
@@ -312,6 +322,7 @@ export class MetaElection implements CoinView {
       if (interesting) {
         candidates.push(key)
         owns.push(own)
+        firsts.push(first)
       }
     }
     if (candidates.length > 1) {
@@ -322,9 +333,38 @@ export class MetaElection implements CoinView {
         if (oa !== ob) return oa < ob ? -1 : 1
         return this.store.compare(candidates[a], candidates[b])
       })
+      if (this.votingOrder) this.inVotingOrder(order, candidates, firsts)
       return order.map((i) => candidates[i])
     }
     return candidates
+  }
+
+  /**
+   * Reorders `order` (positions into `candidates`, sorted) so that each voter's Single-mode keys
+   * take the places its keys hold, in the order it voted them (`firsts`); every other key keeps
+   * its place. A permutation within each voter's places, so the order stays total and the same at
+   * every peer. Why it is enough (spec §6.8): a voter's later key is interesting to an event only
+   * if its earlier one is too (its carrier is an ancestor of the later one's) or already decided,
+   * so in every first-interesting list the earlier key comes first, its least position is lower,
+   * and it is decided first or in an earlier election.
+   */
+  private inVotingOrder(order: number[], candidates: readonly number[], firsts: readonly number[]): void {
+    let places: Map<string, number[]> | undefined
+    for (let at = 0; at < order.length; at++) {
+      const creator = this.store.get(candidates[order[at]]).creator
+      if (creator === undefined) continue
+      places ??= new Map()
+      const list = places.get(creator.name)
+      if (list === undefined) places.set(creator.name, [at])
+      else list.push(at)
+    }
+    if (places === undefined) return
+    for (const list of places.values()) {
+      if (list.length < 2) continue
+      // Stable: keys voted at one index (a fork) keep their consistent order.
+      const held = list.map((at) => order[at]).sort((a, b) => firsts[a] - firsts[b])
+      for (let i = 0; i < list.length; i++) order[list[i]] = held[i]
+    }
   }
 
   /** Spec §6.5: the observer status is always recomputed. */
