@@ -57,10 +57,11 @@ export class TestSection {
     size: number,
     readonly random: () => number,
     consensusMode: ConsensusMode = 'supermajority',
+    options: { readonly referenceRules?: boolean } = {},
   ) {
     const ids = NAMES.slice(0, size).map(mockId)
     this.nodes = NAMES.slice(0, size).map((name) =>
-      Parsec.fromGenesis({ us: new MockSecretId(name), genesis: ids, consensusMode }),
+      Parsec.fromGenesis({ us: new MockSecretId(name), genesis: ids, consensusMode, ...options }),
     )
     this.blocks = this.nodes.map(() => [])
   }

@@ -22,7 +22,8 @@ const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--block-retention N|all] [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
-       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--peers N] [--json] [--stats]
+       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--tx-open-batches K] [--peers N]
+                        [--json] [--stats]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
 
@@ -75,7 +76,8 @@ it had not read yet). Its peers run without epochs ('start --checkpoint-blocks 0
 blocks are checked from genesis, which a joiner starting at a checkpoint never delivers.
 Transactions (--transactions T): instead of payloads, T distinct random transactions of --tx-size
 bytes (default 100) are submitted at random peers (POST /transactions, in groups of up to 1,000),
-as fast as they are accepted (at most 5,000 per peer not answered yet) or --tx-rate R per second; the section is
+as fast as they are accepted (at most 5,000 per peer not answered yet) or --tx-rate R per second
+(--tx-open-batches K: the peers' 'start --tx-open-batches K', default 4); the section is
 Single-mode (--mode supermajority, --payloads, --size, --join, --leave, --kill, --batch,
 --in-flight and --block-retention do not combine with it). Every peer's transactions are read
 back (GET /transactions) and must be all T, in the same order. --json then prints exactly
@@ -178,6 +180,7 @@ export const demoCommand = {
       transactions: { type: 'string' },
       'tx-size': { type: 'string' },
       'tx-rate': { type: 'string' },
+      'tx-open-batches': { type: 'string' },
       ...WAN_FLAGS,
       help: { type: 'boolean', short: 'h' },
     })
@@ -209,12 +212,15 @@ export const demoCommand = {
           '0',
           ...(values['no-sync'] === true ? ['--no-sync'] : []),
           ...(values['no-metrics'] === true ? ['--no-metrics'] : []),
+          ...(values['tx-open-batches'] === undefined
+            ? []
+            : ['--tx-open-batches', `${intOption(values, 'tx-open-batches', 4, 1, 64)}`]),
         ],
         withStats: values.stats === true,
         ...(wan === undefined ? {} : { wan }),
       })
     }
-    for (const name of ['tx-size', 'tx-rate'] as const) {
+    for (const name of ['tx-size', 'tx-rate', 'tx-open-batches'] as const) {
       if (values[name] !== undefined) throw new UsageError(`--${name} needs --transactions`)
     }
     const blockRetention = blockRetentionOption(values)

@@ -14,6 +14,8 @@ export class OwnVotes {
   private readonly pending = new Map<string, Uint8Array>()
   /** Payloads set aside after a rebase, their fate being looked up. */
   private readonly aside = new Map<string, Uint8Array>()
+  /** Called once when a payload set aside is settled (`asideChanged`). */
+  private asideWaiters: (() => void)[] = []
 
   voted(payload: Uint8Array): void {
     this.pending.set(key(payload), payload)
@@ -25,7 +27,7 @@ export class OwnVotes {
     if (!block.proofs.some((p) => p.publicId.name === us.name)) return
     const k = key(block.payload.payload)
     this.pending.delete(k)
-    this.aside.delete(k)
+    if (this.aside.delete(k)) this.wake()
   }
 
   /** Whether a payload not delivered yet (set aside included) matches. */
@@ -71,7 +73,18 @@ export class OwnVotes {
 
   /** A payload set aside is settled: found decided, voted again, or given up. */
   settle(payload: Uint8Array): void {
-    this.aside.delete(key(payload))
+    if (this.aside.delete(key(payload))) this.wake()
+  }
+
+  /** Resolves when a payload set aside is settled, or at `wake()` (the service stops). */
+  asideChanged(): Promise<void> {
+    return new Promise((resolve) => this.asideWaiters.push(resolve))
+  }
+
+  wake(): void {
+    const waiters = this.asideWaiters
+    this.asideWaiters = []
+    for (const resolve of waiters) resolve()
   }
 
   /** The payloads not delivered yet, in the order voted. */

@@ -182,6 +182,8 @@ export class ParsecSectionService
   private readonly transactionsPart: Transactions
   /** Settles when the latest `castVote` has voted (or failed): the next one's turn. */
   private voteTurn: Promise<void> = Promise.resolve()
+  /** A due checkpoint a vote waited for in vain: later votes do not wait for it again. */
+  private checkpointWaitGivenUp: object | undefined
   private cpuAtStart = process.cpuUsage()
 
   constructor(
@@ -873,6 +875,8 @@ export class ParsecSectionService
     this.newcomer.stop()
     this.missedPayloads.stop()
     this.transactionsPart.stop()
+    // A batch waiting for one set aside gives up (`voteInEngine`).
+    this.ownVotes.wake()
     await this.inbound.stop()
     await this.membershipWire.stop()
     await this.snapshotWire?.stop()
@@ -936,13 +940,24 @@ export class ParsecSectionService
     await this.ready()
     // An epoch switch under way: the vote goes to the new engine.
     await this.epochSwitch.settled()
-    if (this.checkpointPending()) {
+    const due = this.checkpointPending() ? this.membership.machine?.state?.dueCheckpoint : undefined
+    if (due !== undefined && due !== this.checkpointWaitGivenUp) {
       // Our epoch's checkpoint is due: a payload voted in this engine now would most likely be
       // decided after the checkpoint, never delivered, and voted again in the next epoch (a
       // saturated section re-cast about as many payloads per switch as an epoch holds, each vote an
-      // event wasted). It waits for the next engine (a round of agreement), at most a while.
+      // event wasted). It waits for the next engine (a round of agreement), at most a while; once
+      // for a checkpoint that stalls (votes take turns: each waiting again would add up).
       await this.epochSwitch.nextSwitch(C.CHECKPOINT_VOTE_WAIT_MS)
       await this.epochSwitch.settled()
+      if (this.membership.machine?.state?.dueCheckpoint === due) this.checkpointWaitGivenUp = due
+    }
+    // A batch of ours set aside by a rebase is voted again (if it was not decided) once its fate is
+    // known: a later batch waits for that, or it would be agreed first.
+    if (isBatch(payload)) {
+      while (this.ownVotes.someAside(isBatch)) {
+        await this.ownVotes.asideChanged()
+        if (!this.lifecycle.started) throw new SectionError('NotStarted', 'the section service stopped')
+      }
     }
     const engine = this.lifecycle.requireEngine()
     const step = engine.voteFor(opaque(Uint8Array.from(payload)))
