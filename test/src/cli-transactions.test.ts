@@ -3,6 +3,7 @@
  * before anything is submitted) and `GET /transactions`, and `parsec-peer demo --transactions`.
  */
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { type ApiClient, LocalSection } from 'parsec-peer/local-section'
 import { assertUsage, cli } from './cli-support.js'
@@ -58,7 +59,7 @@ describe('parsec-peer start: transactions in the control API', () => {
     assert.equal(post.status, 202)
     assert.deepEqual(post.json, { accepted: 4 })
     const polled = await polling
-    // A second request: its batch goes once the first one is delivered.
+    // A second request: its batch may be open at once with the first one's (in order).
     const second = await api.request('POST', '/transactions', JSON.stringify({ txs: ['cc', 'dd'] }))
     assert.equal(second.status, 202)
     txs.push('cc', 'dd')
@@ -80,6 +81,20 @@ describe('parsec-peer start: transactions in the control API', () => {
     for (let i = 1; i < all.length; i++) {
       assert.ok(all[i].position > all[i - 1].position || all[i].index === all[i - 1].index + 1)
     }
+    // `summary=1`: per block, its count and the digest of its transactions in order.
+    const summary = await api.transactionSummaries({ from: 1 })
+    assert.equal(summary.next, next)
+    const positions = [...new Set(all.map((t) => t.position))]
+    assert.deepEqual(
+      summary.blocks.map((b) => [b.position, b.transactions, b.sha256]),
+      positions.map((position) => {
+        const inBlock = all.filter((t) => t.position === position).map((t) => Buffer.from(t.tx, 'hex'))
+        return [position, inBlock.length, digestOf(inBlock)]
+      }),
+    )
+    assert.ok(summary.blocks.every((b) => typeof b.deliveredAt === 'number'))
+    const badSummary = await api.request('GET', '/transactions?summary=yes')
+    assert.equal(badSummary.status, 400)
     // Nothing new: the long-poll ends after its wait with none, `next` past the last block.
     const empty = await api.transactions({ from: next, wait: 300 })
     assert.deepEqual(empty.transactions, [])
@@ -162,3 +177,14 @@ describe('parsec-peer demo --transactions', { concurrency: 4 }, () => {
     assert.ok(summary.txLatencyMs.p50 <= summary.txLatencyMs.p99)
   })
 })
+
+/** The documented digest: SHA-256 over each transaction's 4-byte big-endian length, then its bytes. */
+function digestOf(txs: readonly Buffer[]): string {
+  const hash = createHash('sha256')
+  for (const tx of txs) {
+    const length = Buffer.alloc(4)
+    length.writeUInt32BE(tx.length)
+    hash.update(length).update(tx)
+  }
+  return hash.digest('hex')
+}

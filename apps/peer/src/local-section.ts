@@ -108,6 +108,19 @@ export interface TransactionsJson {
   readonly transactions: TransactionJson[]
 }
 
+/** `GET /transactions?summary=1`: per block, its transactions' count and digest. */
+export interface TransactionSummariesJson {
+  readonly from: number
+  readonly next: number
+  readonly retainedFrom: number
+  readonly blocks: {
+    readonly position: number
+    readonly transactions: number
+    readonly sha256: string
+    readonly deliveredAt: number | null
+  }[]
+}
+
 /** `from`, `limit` and `wait` of `GET /blocks` and `GET /transactions`. */
 export interface PageQuery {
   readonly from?: number
@@ -243,6 +256,13 @@ export class ApiClient {
   /** Delivered transactions from block `from` on; with `wait`, long-polls for a block at or after it. */
   transactions(options: PageQuery = {}): Promise<TransactionsJson> {
     return this.call('GET', `/transactions${pageQuery(options)}`, undefined, (options.wait ?? 0) + 30_000)
+  }
+
+  /** `GET /transactions?summary=1`: per block from `from` on, its transactions' count and digest. */
+  transactionSummaries(options: PageQuery = {}): Promise<TransactionSummariesJson> {
+    const query = pageQuery(options)
+    const path = `/transactions${query}${query === '' ? '?' : '&'}summary=1`
+    return this.call('GET', path, undefined, (options.wait ?? 0) + 30_000)
   }
 
   /** `POST /leave`: the peer starts leaving (an `ApiRequestError` 409 `LeaveRefused` if refused). */

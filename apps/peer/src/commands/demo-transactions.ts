@@ -2,12 +2,14 @@
  * `parsec-peer demo --transactions T --tx-size B [--tx-rate R]`: a Single-mode section of N
  * `parsec-peer start` processes; T distinct random transactions of B bytes submitted at random
  * peers (`POST /transactions`), as fast as they are accepted or R per second; every peer's
- * delivered transactions read back (`GET /transactions`) and checked: all T at every peer, in the
- * same order. Throughput: T over first submit to last delivery at the last peer; latency: a
- * transaction's submit to its delivery at the last peer.
+ * delivered transactions read back and checked: all T at the first peer (`GET /transactions`), and
+ * the same blocks of the same transactions in the same order at the others (`?summary=1`).
+ * Throughput: T over first submit to last delivery at the last peer; latency: a transaction's
+ * submit to its delivery at the last peer.
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import type { ApiClient, LocalSection, WanOptions } from '../local-section.js'
+import { transactionsDigest } from '../transactions-digest.js'
 import { describeWan } from '../wan-flags.js'
 import { percentile } from './demo.js'
 
@@ -69,11 +71,16 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     ...(options.wan === undefined ? {} : { wan: options.wan }),
   })
   const signals = section.guardSignals('demo')
+  const exits = new Map<number, string>()
   let progress: NodeJS.Timeout | undefined
   try {
     info(`section ${section.sectionId.slice(0, 16)}… (single) of ${peers} peers in ${section.dir}`)
     if (options.wan !== undefined) console.error(describeWan(options.wan, section.wanSeed))
     await Promise.all(section.peers.map((peer) => section.start(peer.index)))
+    // A peer that exits before the end is named in the error, with its last words.
+    for (const peer of section.peers) {
+      peer.exited?.then(({ code, signal }) => exits.set(peer.index, signal ?? `code ${code}`))
+    }
     await section.waitConnected(startUpTimeoutMs(peers))
     info(`all ${peers} peers running and connected after ${((Date.now() - began) / 1000).toFixed(1)} s`)
     const apis: ApiClient[] = section.peers.map((peer) => section.api(peer.index))
@@ -90,35 +97,49 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     }
     const submittedAt: number[] = new Array(count).fill(Number.NaN)
 
-    // Every peer's delivered transactions, read with long-polls while they are submitted.
-    const order: number[][] = apis.map(() => [])
-    const deliveredAt: number[][] = apis.map(() => new Array(count).fill(Number.NaN))
-    const unknown: number[] = apis.map(() => 0)
-    let batches = 0
+    // Every peer's delivered transactions, read with long-polls while they are submitted: the first
+    // peer's in full (their order and blocks), the others' as a count and digest per block (one
+    // driver reading every transaction of 16 peers starved itself of CPU).
+    const order: number[] = []
+    const positionOf: number[] = new Array(count).fill(-1)
+    const summaries: { position: number; transactions: number; sha256: string }[][] = apis.map(() => [])
+    const blockDeliveredAt: Map<number, number>[] = apis.map(() => new Map())
+    const delivered: number[] = apis.map(() => 0)
+    let unknown = 0
     const deadlineFor = () => Date.now() + 60_000 + 5 * count
     let deadline = deadlineFor()
     const collect = async (peer: number): Promise<void> => {
       let from = 0
-      const positions = new Set<number>()
-      while (!signals.interrupted && order[peer].length + unknown[peer] < count && Date.now() < deadline) {
-        const answer = await apis[peer].transactions({
+      while (!signals.interrupted && delivered[peer] < count && Date.now() < deadline) {
+        const query = {
           from,
           limit: 20_000,
           wait: Math.min(POLL_WAIT_MS, Math.max(1, deadline - Date.now())),
-        })
-        for (const t of answer.transactions) {
-          const at = index.get(t.tx)
-          if (at === undefined) {
-            unknown[peer]++
-            continue
-          }
-          order[peer].push(at)
-          if (t.deliveredAt !== null) deliveredAt[peer][at] = t.deliveredAt
-          if (peer === 0) positions.add(t.position)
         }
-        from = answer.next
+        if (peer === 0) {
+          const answer = await apis[peer].transactions(query)
+          for (const t of answer.transactions) {
+            delivered[peer]++
+            if (t.deliveredAt !== null) blockDeliveredAt[peer].set(t.position, t.deliveredAt)
+            const at = index.get(t.tx)
+            if (at === undefined) {
+              unknown++
+              continue
+            }
+            order.push(at)
+            positionOf[at] = t.position
+          }
+          from = answer.next
+        } else {
+          const answer = await apis[peer].transactionSummaries(query)
+          for (const block of answer.blocks) {
+            delivered[peer] += block.transactions
+            summaries[peer].push(block)
+            if (block.deliveredAt !== null) blockDeliveredAt[peer].set(block.position, block.deliveredAt)
+          }
+          from = answer.next
+        }
       }
-      if (peer === 0) batches = positions.size
     }
     /** The first failed POST or read: it fails the demo. */
     let failure: unknown
@@ -129,7 +150,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     )
     progress = setInterval(() => {
       info(
-        `  ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  transactions delivered per peer: ${order.map((o) => o.length).join(' ')}`,
+        `  ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  transactions delivered per peer: ${delivered.join(' ')}`,
       )
     }, 1000)
 
@@ -204,19 +225,37 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
       : undefined
     if (signals.interrupted) return 1
 
-    // Agreement: all T at every peer, once each, in one order.
-    const reference = order[0]
+    // Agreement: all T at the first peer, once each; the same blocks of the same transactions, in
+    // one order, at every other peer.
+    const reference: { position: number; transactions: number; sha256: string }[] = []
+    for (let i = 0; i < order.length; ) {
+      const position = positionOf[order[i]]
+      let end = i
+      while (end < order.length && positionOf[order[end]] === position) end++
+      const sha256 = transactionsDigest(order.slice(i, end).map((at) => txs[at]))
+      reference.push({ position, transactions: end - i, sha256 })
+      i = end
+    }
+    const batches = reference.length
+    const same = (list: { position: number; transactions: number; sha256: string }[]) =>
+      list.length === reference.length &&
+      list.every(
+        (b, i) =>
+          b.position === reference[i].position &&
+          b.transactions === reference[i].transactions &&
+          b.sha256 === reference[i].sha256,
+      )
     const agreed =
-      unknown.every((n) => n === 0) &&
-      new Set(reference).size === count &&
-      reference.length === count &&
-      order.every((list) => list.length === count && list.every((at, i) => at === reference[i]))
+      unknown === 0 &&
+      new Set(order).size === count &&
+      order.length === count &&
+      summaries.every((list, peer) => peer === 0 || same(list))
     const latencies: number[] = []
     let last = 0
     for (let i = 0; i < count; i++) {
       let at = 0
-      for (const times of deliveredAt)
-        at = Math.max(at, Number.isNaN(times[i]) ? Number.POSITIVE_INFINITY : times[i])
+      for (const times of blockDeliveredAt)
+        at = Math.max(at, times.get(positionOf[i]) ?? Number.POSITIVE_INFINITY)
       if (!Number.isFinite(at)) continue
       last = Math.max(last, at)
       latencies.push(at - submittedAt[i])
@@ -254,7 +293,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
         )
       } else {
         console.log(
-          `  transactions per peer: ${order.map((o) => o.length).join(' ')} of ${count}; unknown: ${unknown.join(' ')}`,
+          `  transactions per peer: ${delivered.join(' ')} of ${count}; unknown at the first peer: ${unknown}`,
         )
       }
       console.log(
@@ -274,7 +313,13 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     return agreed ? 0 : 1
   } catch (error) {
     if (signals.interrupted) return 1
-    console.error(`parsec-peer demo: ${(error as Error).message}`)
+    const cause = (error as { cause?: unknown }).cause
+    console.error(
+      `parsec-peer demo: ${(error as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}`,
+    )
+    for (const [index, how] of exits) {
+      console.error(`  peer ${index} exited (${how}): ${section.peers[index].stderr.slice(-8).join(' | ')}`)
+    }
     return 1
   } finally {
     if (progress !== undefined) clearInterval(progress)
