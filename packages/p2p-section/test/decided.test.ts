@@ -326,3 +326,43 @@ describe("a rebased member's lookup", () => {
     assert.deepEqual(stored, [[]])
   })
 })
+
+describe('our open payloads', () => {
+  it('counts matching open ones; one set aside holds back waiters until it is settled or delivered', async () => {
+    const us = publicIdFromPeerId(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    const isB = (payload: Uint8Array) => payload[0] === 0x62 // "b…"
+    const votes = new OwnVotes()
+    for (const name of ['b1', 'b2', 'x', 'b3']) votes.voted(bytes(name))
+    assert.equal(votes.count(isB), 3)
+    assert.equal(votes.someAside(isB), false)
+    // A rebase sets them aside: none open, some aside.
+    votes.setAside()
+    assert.equal(votes.count(isB), 0)
+    assert.equal(votes.someAside(isB), true)
+    let woken = 0
+    const wait = () =>
+      votes.asideChanged().then(() => {
+        woken++
+      })
+    const first = wait()
+    votes.settle(bytes('b1'))
+    await first
+    assert.equal(woken, 1)
+    // Delivered in a block of ours: settled too.
+    const second = wait()
+    const block: Block = {
+      payload: opaque(bytes('b2')),
+      proofs: [{ publicId: us, signature: new Uint8Array(64) }],
+    }
+    votes.delivered(block, us)
+    await second
+    assert.equal(woken, 2)
+    votes.settle(bytes('b3'))
+    assert.equal(votes.someAside(isB), false, 'x is aside, but it does not match')
+    // The service stops: whoever waits wakes up (and finds the service stopped).
+    const third = wait()
+    votes.wake()
+    await third
+    assert.equal(woken, 3)
+  })
+})

@@ -22,8 +22,8 @@ const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--block-retention N|all] [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
-       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--tx-open-batches K] [--peers N]
-                        [--json] [--stats]
+       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--tx-open-batches K]
+                        [--tx-batch-bytes B] [--peers N] [--json] [--stats]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
 
@@ -77,7 +77,7 @@ blocks are checked from genesis, which a joiner starting at a checkpoint never d
 Transactions (--transactions T): instead of payloads, T distinct random transactions of --tx-size
 bytes (default 100) are submitted at random peers (POST /transactions, in groups of up to 1,000),
 as fast as they are accepted (at most 5,000 per peer not answered yet) or --tx-rate R per second
-(--tx-open-batches K: the peers' 'start --tx-open-batches K', default 4); the section is
+(--tx-open-batches K, --tx-batch-bytes B: the peers' 'start' flags of those names); the section is
 Single-mode (--mode supermajority, --payloads, --size, --join, --leave, --kill, --batch,
 --in-flight and --block-retention do not combine with it). Every peer's transactions are read
 back (GET /transactions) and must be all T, in the same order. --json then prints exactly
@@ -181,6 +181,7 @@ export const demoCommand = {
       'tx-size': { type: 'string' },
       'tx-rate': { type: 'string' },
       'tx-open-batches': { type: 'string' },
+      'tx-batch-bytes': { type: 'string' },
       ...WAN_FLAGS,
       help: { type: 'boolean', short: 'h' },
     })
@@ -215,12 +216,15 @@ export const demoCommand = {
           ...(values['tx-open-batches'] === undefined
             ? []
             : ['--tx-open-batches', `${intOption(values, 'tx-open-batches', 4, 1, 64)}`]),
+          ...(values['tx-batch-bytes'] === undefined
+            ? []
+            : ['--tx-batch-bytes', `${intOption(values, 'tx-batch-bytes', 262_144, 32, 524_288)}`]),
         ],
         withStats: values.stats === true,
         ...(wan === undefined ? {} : { wan }),
       })
     }
-    for (const name of ['tx-size', 'tx-rate', 'tx-open-batches'] as const) {
+    for (const name of ['tx-size', 'tx-rate', 'tx-open-batches', 'tx-batch-bytes'] as const) {
       if (values[name] !== undefined) throw new UsageError(`--${name} needs --transactions`)
     }
     const blockRetention = blockRetentionOption(values)
