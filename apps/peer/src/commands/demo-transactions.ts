@@ -150,7 +150,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     )
     progress = setInterval(() => {
       info(
-        `  ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  transactions delivered per peer: ${delivered.join(' ')}`,
+        `  ${((Date.now() - began) / 1000).toFixed(1).padStart(5)} s  transactions read back per peer: ${delivered.join(' ')}`,
       )
     }, 1000)
 

@@ -22,7 +22,7 @@ const HELP = `usage: parsec-peer demo [--peers N] [--payloads P] [--mode single|
                         [--join J] [--leave L] [--kill K] [--batch N] [--in-flight K] [--stats] [--json]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--block-retention N|all] [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]
-       parsec-peer demo --transactions T --tx-size B [--tx-rate R] [--tx-open-batches K]
+       parsec-peer demo --transactions T [--tx-size B] [--tx-rate R] [--tx-open-batches K]
                         [--tx-batch-bytes B] [--peers N] [--json] [--stats]
                         [--keep-dir] [--api-token FILE] [--no-sync] [--no-metrics]
                         [--wan-delay-ms D [--wan-jitter-ms J] [--wan-seed S]]

@@ -82,7 +82,7 @@ agreed blocks say: a founder restarted from its data directory after others left
                    Default (or 'all'): every block is kept.
   --tx-window-ms MS, --tx-batch-bytes B  transactions (POST /transactions, Single-mode sections):
                    how long a first transaction waits for others before its batch is voted
-                   (default 5) and the largest batch (default 262144, at most 524288).
+                   (default 5) and the largest batch in bytes (default 262144, 32 to 524288).
   --tx-open-batches N  at most N batches of this peer voted and not yet agreed (default 4, 1-64);
                    later transactions fill the next batch meanwhile.
   --api HOST:PORT  serve the control API (POST /votes, GET /blocks, POST and GET /transactions,
