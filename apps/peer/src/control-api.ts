@@ -42,7 +42,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import {
   type DeliveredBlock,
-  type DeliveredTransaction,
   isSectionError,
   type LeaveRefusedError,
   type ParsecSection,
@@ -55,7 +54,7 @@ import { dotToSvg } from './graph-render.js'
 import { healthOf } from './health.js'
 import { LIVE_VIEW_CSP, LIVE_VIEW_HTML, LIVE_VIEW_SCRIPT } from './live-view.js'
 import { processMemory } from './process-memory.js'
-import { transactionsDigest } from './transactions-digest.js'
+import { digestsByBlock } from './transactions-digest.js'
 
 export { API_LIMITS }
 
@@ -332,27 +331,6 @@ function queryInt(params: URLSearchParams, name: string, fallback: number, max: 
   return Math.min(value, max)
 }
 
-/**
- * `GET /transactions?summary=1`: per block, its transaction count and a SHA-256 over them in order
- * (`transactionsDigest`), so a client comparing peers reads a few bytes a block, not every one.
- */
-function summarize(
-  txs: readonly DeliveredTransaction[],
-  deliveredAt: (position: number) => number | null,
-): { position: number; transactions: number; sha256: string; deliveredAt: number | null }[] {
-  const out: { position: number; transactions: number; sha256: string; deliveredAt: number | null }[] = []
-  let at = 0
-  while (at < txs.length) {
-    const position = txs[at].position
-    let end = at
-    while (end < txs.length && txs[end].position === position) end++
-    const sha256 = transactionsDigest(txs.slice(at, end).map((t) => t.tx))
-    out.push({ position, transactions: end - at, sha256, deliveredAt: deliveredAt(position) })
-    at = end
-  }
-  return out
-}
-
 export async function startControlApi(options: ControlApiOptions): Promise<ControlApi> {
   const { section, names } = options
   /** Long-polls waiting for a block at or after a position. */
@@ -456,7 +434,10 @@ export async function startControlApi(options: ControlApiOptions): Promise<Contr
       retainedFrom,
     }
     if (summary === '1') {
-      send(res, 200, { ...page, blocks: summarize(txs, options.deliveredAt) })
+      // Per block, its transactions' count and digest: a client comparing peers reads a few bytes
+      // a block, not every transaction.
+      const blocks = digestsByBlock(txs).map((b) => ({ ...b, deliveredAt: options.deliveredAt(b.position) }))
+      send(res, 200, { ...page, blocks })
       return
     }
     send(res, 200, {

@@ -5,7 +5,14 @@
  */
 import { createHash } from 'node:crypto'
 
-export function transactionsDigest(txs: readonly Uint8Array[]): string {
+/** One block's transactions: how many, and their digest. */
+export interface BlockDigest {
+  readonly position: number
+  readonly transactions: number
+  readonly sha256: string
+}
+
+function transactionsDigest(txs: readonly Uint8Array[]): string {
   const hash = createHash('sha256')
   const length = Buffer.alloc(4)
   for (const tx of txs) {
@@ -14,4 +21,24 @@ export function transactionsDigest(txs: readonly Uint8Array[]): string {
     hash.update(tx)
   }
   return hash.digest('hex')
+}
+
+/** The digest of each block of `txs` (in agreed order, each block's transactions together). */
+export function digestsByBlock(
+  txs: readonly { readonly position: number; readonly tx: Uint8Array }[],
+): BlockDigest[] {
+  const out: BlockDigest[] = []
+  let at = 0
+  while (at < txs.length) {
+    const position = txs[at].position
+    let end = at
+    while (end < txs.length && txs[end].position === position) end++
+    out.push({
+      position,
+      transactions: end - at,
+      sha256: transactionsDigest(txs.slice(at, end).map((t) => t.tx)),
+    })
+    at = end
+  }
+  return out
 }

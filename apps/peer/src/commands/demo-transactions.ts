@@ -9,7 +9,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import type { ApiClient, LocalSection, WanOptions } from '../local-section.js'
-import { transactionsDigest } from '../transactions-digest.js'
+import { type BlockDigest, digestsByBlock } from '../transactions-digest.js'
 import { describeWan } from '../wan-flags.js'
 import { percentile } from './demo.js'
 
@@ -102,7 +102,7 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
     // driver reading every transaction of 16 peers starved itself of CPU).
     const order: number[] = []
     const positionOf: number[] = new Array(count).fill(-1)
-    const summaries: { position: number; transactions: number; sha256: string }[][] = apis.map(() => [])
+    const summaries: BlockDigest[][] = apis.map(() => [])
     const blockDeliveredAt: Map<number, number>[] = apis.map(() => new Map())
     const delivered: number[] = apis.map(() => 0)
     let unknown = 0
@@ -227,17 +227,9 @@ export async function runTransactionsDemo(options: TransactionsDemoOptions): Pro
 
     // Agreement: all T at the first peer, once each; the same blocks of the same transactions, in
     // one order, at every other peer.
-    const reference: { position: number; transactions: number; sha256: string }[] = []
-    for (let i = 0; i < order.length; ) {
-      const position = positionOf[order[i]]
-      let end = i
-      while (end < order.length && positionOf[order[end]] === position) end++
-      const sha256 = transactionsDigest(order.slice(i, end).map((at) => txs[at]))
-      reference.push({ position, transactions: end - i, sha256 })
-      i = end
-    }
+    const reference = digestsByBlock(order.map((at) => ({ position: positionOf[at], tx: txs[at] })))
     const batches = reference.length
-    const same = (list: { position: number; transactions: number; sha256: string }[]) =>
+    const same = (list: readonly BlockDigest[]) =>
       list.length === reference.length &&
       list.every(
         (b, i) =>

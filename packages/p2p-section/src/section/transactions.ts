@@ -1,9 +1,10 @@
 /**
  * The section's transactions (README: "Transactions"): `submit` queues them in the batcher, which
  * votes a batch once its window passed and fewer than `openBatches` of ours are open (the engine
- * agrees one voter's payloads in the order voted, so they are delivered in the order submitted); delivered batches are read back into `transaction` events and the
- * `transactions()` query. Single-mode sections only: there a batch is one peer's vote, its voter
- * the proposer of its transactions.
+ * agrees one voter's payloads in the order voted, so they are delivered in the order submitted);
+ * delivered batches are read back into `transaction` events and the `transactions()` query.
+ * Single-mode sections only: there a batch is one peer's vote, its voter the proposer of its
+ * transactions.
  */
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Block, ConsensusMode } from '@parsec-section/parsec-core'

@@ -343,10 +343,10 @@ export class MetaElection implements CoinView {
    * Reorders `order` (positions into `candidates`, sorted) so that each voter's Single-mode keys
    * take the places its keys hold, in the order it voted them (`firsts`); every other key keeps
    * its place. A permutation within each voter's places, so the order stays total and the same at
-   * every peer. Why it is enough (spec §6.8) for a voter that does not fork: a voter's later key is interesting to an event only
-   * if its earlier one is too (its carrier is an ancestor of the later one's) or already decided,
-   * so in every first-interesting list the earlier key comes first, its least position is lower,
-   * and it is decided first or in an earlier election.
+   * every peer. Why it is enough (spec §6.8) for a voter that does not fork: a voter's later key
+   * is interesting to an event only if its earlier one is too (its carrier is an ancestor of the
+   * later one's) or already decided, so in every first-interesting list the earlier key comes
+   * first, its least position is lower, and it is decided first or in an earlier election.
    */
   private inVotingOrder(order: number[], candidates: readonly number[], firsts: readonly number[]): void {
     let places: Map<string, number[]> | undefined
