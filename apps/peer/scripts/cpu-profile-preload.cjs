@@ -4,7 +4,8 @@
 // - In a peer: (unless CPUPROF_LAZY=1) profiles from load; SIGUSR2 discards that and restarts (so the
 //   profile covers voting only); on the first SIGTERM/SIGINT (or exit) the profile is stopped
 //   synchronously and written to $CPUPROF_DIR/<pid>.cpuprofile, with <pid>.meta.json: the process CPU
-//   time over the window and the process CPU time spent inside crypto.verify (getrusage, exact).
+//   time over the window and the process CPU time spent inside the engine's Ed25519 verification
+//   (sodium-native's crypto_sign_verify_detached; getrusage, exact).
 'use strict'
 const argv = process.argv.slice(2)
 const fs = require('node:fs')
@@ -38,12 +39,14 @@ if (argv.includes('demo')) {
   }
 } else if (argv.includes('start')) {
   const inspector = require('node:inspector')
-  const crypto = require('node:crypto')
+  // The engine verifies Ed25519 on libsodium (parsec-core's sodium-native); wrap that function.
+  const coreDir = path.join(__dirname, '..', '..', '..', 'packages', 'parsec-core')
+  const sodium = require(require.resolve('sodium-native', { paths: [coreDir] }))
   let verifyUs = 0
   let verifyCount = 0
-  const verify = crypto.verify
+  const verify = sodium.crypto_sign_verify_detached
   if (process.env.CPUPROF_NOVERIFY !== '1')
-    crypto.verify = function (...a) {
+    sodium.crypto_sign_verify_detached = function (...a) {
       const c = process.cpuUsage()
       try {
         return verify.apply(this, a)

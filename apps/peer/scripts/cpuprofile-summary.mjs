@@ -104,6 +104,7 @@ function categoryOfPackage(pkg) {
   if (pkg === 'uint8arrays') return 'uint8arrays'
   if (pkg === '@noble/hashes' || pkg === '@chainsafe/as-sha256') return 'hashing (@noble/hashes, as-sha256)'
   if (pkg === '@noble/curves') return 'signatures (@noble/curves)'
+  if (pkg === 'sodium-native') return 'signatures (sodium-native Ed25519 sign+verify)'
   if (/level|datastore|^interface-store$|^mortice$/.test(pkg))
     return 'storage (level/LevelDB, datastore, mortice)'
   return `other: ${pkg}`

@@ -1,13 +1,15 @@
 /** Protocol names, limits and timeouts of the section service; every one can be overridden in init. */
 
 /**
- * `/parsec/<section id>/sync/1.1.0` (spec/MEMBERSHIP.md §3.1). 1.1.0: one voter's Single-mode
+ * `/parsec/<section id>/sync/1.2.0` (spec/MEMBERSHIP.md §3.1). 1.1.0: one voter's Single-mode
  * payloads are agreed in the order voted, which peers of 1.0.0 may not do: they must not gossip
- * together (they would agree different block orders).
+ * together (they would agree different block orders). 1.2.0: Ed25519 verified by libsodium, which
+ * refuses signatures that 1.1.0's OpenSSL accepts (a small-order R a member can make with its own
+ * key): mixed, a faulty member could have them hold different events.
  */
 export const PROTOCOL_PREFIX = 'parsec'
 export const SYNC_PROTOCOL_NAME = 'sync'
-export const SYNC_PROTOCOL_VERSION = '1.1.0'
+export const SYNC_PROTOCOL_VERSION = '1.2.0'
 /** `/parsec/<section id>/catchup/1.0.0`: paged catch-up and the start-up self-check. */
 export const CATCHUP_PROTOCOL_NAME = 'catchup'
 export const CATCHUP_PROTOCOL_VERSION = '1.0.0'

@@ -1,7 +1,7 @@
 /**
  * A peer's section identity is its libp2p identity: the engine signs with the node's Ed25519
- * private key and names peers by their Ed25519 public keys (node's crypto, keys parsed once and
- * cached by the engine's `ed25519Id`).
+ * private key and names peers by their Ed25519 public keys (the engine's libsodium identity, ids
+ * cached by `ed25519Id`).
  */
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'

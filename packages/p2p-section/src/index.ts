@@ -2,7 +2,7 @@
  * @packageDocumentation
  *
  * A PARSEC section as a libp2p 3 service. The peers of a section (founded by its genesis group,
- * then joining and leaving) gossip directly with each other on `/parsec/<section id>/sync/1.1.0`
+ * then joining and leaving) gossip directly with each other on `/parsec/<section id>/sync/1.2.0`
  * and agree on one order of blocks, tolerating fewer than a third faulty peers.
  *
  * @example

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { decodeBlock, encodeBlock } from '../src/block-codec.js'
 import { BincodeReader } from '../src/encoding/bincode.js'
-import { toHex, utf8 } from '../src/encoding/bytes.js'
+import { fromHex, toHex, utf8 } from '../src/encoding/bytes.js'
 import { sipHash13 } from '../src/encoding/siphash.js'
 import { isParsecError } from '../src/errors.js'
-import { Ed25519SecretId, ed25519Scheme } from '../src/identity/ed25519.js'
+import { Ed25519SecretId, ed25519Id, ed25519Scheme } from '../src/identity/ed25519.js'
 import { MockSecretId, mockId, mockScheme } from '../src/identity/mock.js'
 import {
   checkpoint,
@@ -71,6 +71,27 @@ describe('encoding (spec §1 vectors)', () => {
     assert.ok(secret.publicId.verify(signature, data))
     signature[0] ^= 1
     assert.ok(!secret.publicId.verify(signature, data))
+  })
+
+  it('Ed25519 signs as RFC 8032 says (its test 1) and refuses a small-order key that signs anything', () => {
+    const secret = new Ed25519SecretId(
+      fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
+    )
+    assert.equal(secret.publicId.name, 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')
+    const signature = secret.sign(new Uint8Array(0))
+    assert.equal(
+      toHex(signature),
+      'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
+    )
+    assert.ok(secret.publicId.verify(signature, new Uint8Array(0)))
+    // The identity point as a key, with R the identity and S = 0, passes the verification equation
+    // for any message (node's OpenSSL accepts it): no one holds its secret, so anyone could forge.
+    const identityPoint = new Uint8Array(32)
+    identityPoint[0] = 1
+    const forged = new Uint8Array(64)
+    forged[0] = 1
+    assert.ok(!ed25519Id(identityPoint).verify(forged, utf8('any event at all')))
+    assert.ok(!secret.publicId.verify(signature.subarray(0, 63), new Uint8Array(0)))
   })
 
   it('a block (its observation and proofs) reads back as written; the observation alone as a block with no proofs', () => {
