@@ -15,24 +15,7 @@ const dir = process.env.CPUCALLS_DIR || '/tmp/cpucalls'
 const packages = path.join(__dirname, '..', '..', '..', 'packages')
 
 if (argv.includes('demo')) {
-  const cp = require('node:child_process')
-  const kids = []
-  const spawn = cp.spawn
-  cp.spawn = function (...a) {
-    const c = spawn.apply(this, a)
-    kids.push(c)
-    return c
-  }
-  const f = globalThis.fetch
-  let sent = false
-  globalThis.fetch = function (url, init) {
-    const u = String(url)
-    if (!sent && init?.method === 'POST' && (u.endsWith('/votes') || u.endsWith('/transactions'))) {
-      sent = true
-      for (const c of kids) if (c.exitCode === null) c.kill('SIGUSR2')
-    }
-    return f.call(this, url, init)
-  }
+  require('./demo-first-vote.cjs').signalChildrenAtFirstVote()
 } else if (argv.includes('start')) {
   const calls = {}
   const count = (name, since) => {

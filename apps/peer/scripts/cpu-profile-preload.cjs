@@ -12,31 +12,12 @@ const fs = require('node:fs')
 const path = require('node:path')
 const dir = process.env.CPUPROF_DIR || '/tmp/cpuprof'
 if (argv.includes('demo')) {
-  const cp = require('node:child_process')
-  const kids = []
-  const spawn = cp.spawn
-  cp.spawn = function (...a) {
-    const c = spawn.apply(this, a)
-    kids.push(c)
-    return c
-  }
-  const f = globalThis.fetch
-  let sent = false
-  globalThis.fetch = function (url, init) {
-    if (
-      !sent &&
-      init?.method === 'POST' &&
-      (String(url).endsWith('/votes') || String(url).endsWith('/transactions'))
-    ) {
-      sent = true
-      for (const c of kids) if (c.exitCode === null) c.kill('SIGUSR2')
-      fs.writeFileSync(
-        path.join(dir, 'trigger.txt'),
-        `SIGUSR2 to ${kids.length} children at ${new Date().toISOString()}\n`,
-      )
-    }
-    return f.call(this, url, init)
-  }
+  require('./demo-first-vote.cjs').signalChildrenAtFirstVote((children) =>
+    fs.writeFileSync(
+      path.join(dir, 'trigger.txt'),
+      `SIGUSR2 to ${children.length} children at ${new Date().toISOString()}\n`,
+    ),
+  )
 } else if (argv.includes('start')) {
   const inspector = require('node:inspector')
   // The engine verifies Ed25519 on libsodium (parsec-core's sodium-native); wrap that function.
