@@ -6,6 +6,7 @@
 // - In the demo process: sends the children SIGUSR2 at the first POST /votes or /transactions.
 // - In a peer: SIGUSR2 zeroes the counters; every 500 ms and at SIGTERM it writes
 //   $CPUCALLS_DIR/<pid>.json: {"totalUs": process CPU since the reset, "calls": {name: {us, n}}}.
+// - CPUCALLS_MODULES=a.js,b.js (paths under packages/) wraps every method of those modules' classes too.
 // Summarise with cpu-calls-summary.mjs.
 'use strict'
 const fs = require('node:fs')
@@ -59,20 +60,27 @@ if (argv.includes('demo')) {
     ['p2p-section/dist/src/section/outbound.js', null],
     ['p2p-section/dist/src/section/journal.js', null],
     ['p2p-section/dist/src/section/membership-host.js', null],
-    ['p2p-section/dist/src/storage.js', ['batch', 'append']],
+    ['p2p-section/dist/src/storage.js', ['append']],
+    // More modules (paths under packages/, comma-separated): every method of their exported classes.
+    ...(process.env.CPUCALLS_MODULES ?? '')
+      .split(',')
+      .filter((file) => file !== '')
+      .map((file) => [file, null]),
   ]
   for (const [file, methods] of modules) {
-    import(path.join(packages, file)).then((m) => {
-      for (const [exported, value] of Object.entries(m)) {
-        if (typeof value !== 'function' || value.prototype === undefined) continue
-        for (const method of methods ?? Object.getOwnPropertyNames(value.prototype)) {
-          if (method === 'constructor') continue
-          const desc = Object.getOwnPropertyDescriptor(value.prototype, method)
-          if (desc !== undefined && typeof desc.value === 'function')
-            wrap(value.prototype, method, `${exported}.${method}`)
+    import(path.join(packages, file))
+      .then((m) => {
+        for (const [exported, value] of Object.entries(m)) {
+          if (typeof value !== 'function' || value.prototype === undefined) continue
+          for (const method of methods ?? Object.getOwnPropertyNames(value.prototype)) {
+            if (method === 'constructor') continue
+            const desc = Object.getOwnPropertyDescriptor(value.prototype, method)
+            if (desc !== undefined && typeof desc.value === 'function')
+              wrap(value.prototype, method, `${exported}.${method}`)
+          }
         }
-      }
-    })
+      })
+      .catch((error) => console.error(`cpu-calls-preload: cannot wrap ${file}: ${error}`))
   }
   const sodium = require(require.resolve('sodium-native', { paths: [path.join(packages, 'parsec-core')] }))
   wrap(sodium, 'crypto_sign_verify_detached', 'libsodium verify')

@@ -1,6 +1,7 @@
-// For the profiling preloads: in a 'parsec-peer demo' process, sends SIGUSR2 to every child it
-// spawned at the demo's first POST /votes or /transactions (so the children measure the voting
-// window only), then calls `onSignalled(children)`.
+// For the profiling preloads: in a 'parsec-peer demo' process, sends SIGUSR2 to every peer it
+// spawned ('parsec-peer start' children; not the DHT node of --join, which has no handler) at the
+// demo's first POST /votes or /transactions (so the peers measure the voting window only), then
+// calls `onSignalled(peers)`.
 'use strict'
 const cp = require('node:child_process')
 
@@ -9,7 +10,7 @@ exports.signalChildrenAtFirstVote = function signalChildrenAtFirstVote(onSignall
   const spawn = cp.spawn
   cp.spawn = function (...args) {
     const child = spawn.apply(this, args)
-    children.push(child)
+    if (Array.isArray(args[1]) && args[1].includes('start')) children.push(child)
     return child
   }
   const fetch = globalThis.fetch

@@ -38,6 +38,8 @@ export type ParsecErrorCode =
   | 'InvalidArgument'
   /** An internal invariant failed: a bug, reported rather than crashing. */
   | 'Logic'
+  /** This platform lacks what the call needs (libsodium's prebuilt binding, for Ed25519). */
+  | 'Unsupported'
 
 export class ParsecError extends Error {
   override readonly name = 'ParsecError'

@@ -3,13 +3,35 @@
  * 2.3 times as fast as node's OpenSSL on this kind of machine (40 against 93 µs) and signing twice
  * as fast, and it is the stricter of the two (RFC 8032 with canonical S, R and A, and no small-order
  * key or R). The public id serialises as the 32-byte public key and orders by those bytes.
+ *
+ * The binding is loaded at the first Ed25519 key, so hosts that only use the mock identity
+ * (replays, simulations) never need it. Its prebuilt binaries cover Linux with glibc 2.33 or later
+ * (x64, arm64), macOS, Windows, Android and iOS; elsewhere that first key throws `Unsupported`.
  */
 import { randomBytes } from 'node:crypto'
-import sodium from 'sodium-native'
+import { createRequire } from 'node:module'
+import type * as Sodium from 'sodium-native'
 import type { BincodeReader } from '../encoding/bincode.js'
 import { toHex } from '../encoding/bytes.js'
 import { ParsecError } from '../errors.js'
 import type { IdentityScheme, PublicId, SecretId } from './identity.js'
+
+let sodiumModule: typeof Sodium | undefined
+
+function sodium(): typeof Sodium {
+  if (sodiumModule === undefined) {
+    try {
+      sodiumModule = createRequire(import.meta.url)('sodium-native') as typeof Sodium
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error)
+      throw new ParsecError(
+        'Unsupported',
+        `Ed25519 needs libsodium's prebuilt binding (sodium-native: Linux with glibc 2.33 or later, macOS, Windows), which did not load here: ${why}`,
+      )
+    }
+  }
+  return sodiumModule
+}
 
 export const ED25519_PUBLIC_KEY_LENGTH = 32
 export const ED25519_SIGNATURE_LENGTH = 64
@@ -35,11 +57,12 @@ export class Ed25519PublicId implements PublicId {
     this.orderKey = publicKey
     this.name = toHex(publicKey)
     this.keyBuffer = asBuffer(publicKey)
+    sodium()
   }
 
   verify(signature: Uint8Array, data: Uint8Array): boolean {
     if (signature.length !== ED25519_SIGNATURE_LENGTH) return false
-    return sodium.crypto_sign_verify_detached(asBuffer(signature), asBuffer(data), this.keyBuffer)
+    return sodium().crypto_sign_verify_detached(asBuffer(signature), asBuffer(data), this.keyBuffer)
   }
 
   toString(): string {
@@ -59,7 +82,7 @@ export class Ed25519SecretId implements SecretId {
     }
     const publicKey = Buffer.alloc(ED25519_PUBLIC_KEY_LENGTH)
     this.secretKey = Buffer.alloc(ED25519_SECRET_KEY_LENGTH)
-    sodium.crypto_sign_seed_keypair(publicKey, this.secretKey, Buffer.from(seed))
+    sodium().crypto_sign_seed_keypair(publicKey, this.secretKey, Buffer.from(seed))
     this.publicId = ed25519Id(publicKey)
   }
 
@@ -69,7 +92,7 @@ export class Ed25519SecretId implements SecretId {
 
   sign(data: Uint8Array): Uint8Array {
     const signature = new Uint8Array(ED25519_SIGNATURE_LENGTH)
-    sodium.crypto_sign_detached(asBuffer(signature), asBuffer(data), this.secretKey)
+    sodium().crypto_sign_detached(asBuffer(signature), asBuffer(data), this.secretKey)
     return signature
   }
 }
