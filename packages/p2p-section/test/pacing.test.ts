@@ -18,15 +18,6 @@ const silent: Logger = Object.assign(() => {}, {
 })
 
 const PROGRESS_WINDOW_MS = 1_000
-const SCHEDULE = {
-  intervalMs: 10,
-  lightIntervalMs: 100,
-  backlogForFastest: 10,
-  idleIntervalMs: 1_000,
-  jitter: 0,
-  maxPerSecond: 10,
-  maxConcurrent: 1,
-}
 
 /** Pacing for the first of four members, its engine running with one payload pending; no network. */
 async function fourMembers() {
@@ -64,7 +55,15 @@ async function fourMembers() {
     roster,
     connections,
     {
-      schedule: SCHEDULE,
+      schedule: {
+        intervalMs: 10,
+        lightIntervalMs: 100,
+        backlogForFastest: 10,
+        idleIntervalMs: 1_000,
+        jitter: 0,
+        maxPerSecond: 10,
+        maxConcurrent: 1,
+      },
       progressWindowMs: PROGRESS_WINDOW_MS,
       now: () => now,
     },
@@ -75,7 +74,6 @@ async function fourMembers() {
   return {
     others,
     engine,
-    roster,
     pacing,
     connections,
     connected,
@@ -107,33 +105,6 @@ describe('pacing', () => {
     assert.deepEqual(connections.list(), [others[0].toString()])
     assert.deepEqual(connected, [others[0].toString()], 'one peer:connected per member connection')
     assert.equal(pacing.mode(), 'stalled')
-  })
-
-  it("gossips at the fastest pace before the engine's first decision, at its backlog's after", async () => {
-    const { engine, roster, pacing, connections } = await fourMembers()
-    assert.equal(engine.decidedBlockCount, 0, 'the genesis is not decided yet')
-    assert.ok(engine.pendingObservationCount < pacing.backlogForFastest())
-    assert.equal(pacing.backlog(), pacing.backlogForFastest())
-    // The same counts once a block was decided: the backlog as it is.
-    const decided = { pendingObservationCount: 2, decidedBlockCount: 1 } as unknown as Parsec
-    const after = new Pacing(
-      () => decided,
-      roster,
-      connections,
-      { schedule: SCHEDULE, progressWindowMs: PROGRESS_WINDOW_MS, extraBacklog: () => 3 },
-      () => false,
-    )
-    assert.equal(after.backlog(), 5)
-    // Nothing pending before the first decision: no backlog (no gossip is due).
-    const idle = { pendingObservationCount: 0, decidedBlockCount: 0 } as unknown as Parsec
-    const none = new Pacing(
-      () => idle,
-      roster,
-      connections,
-      { schedule: SCHEDULE, progressWindowMs: 1 },
-      () => false,
-    )
-    assert.equal(none.backlog(), 0)
   })
 
   it('falls back to the slow pace once nothing was decided nor seen for the progress window', async () => {

@@ -3,8 +3,8 @@
  * fed with the gossip mode. Gossip in proportion to the work: none while no observation is
  * pending anywhere we know of (a peer with work gossips to us, and then we have it too); the slow
  * pace while one is pending but no decision is possible (too few voters connected, or no progress
- * for a while); else the backlog's pace (the fastest before the engine's first decision). Gossip
- * starts once the start-up is done, not with the service.
+ * for a while); else the backlog's pace. Gossip starts once the start-up is done, not with the
+ * service.
  */
 import type { Startable } from '@libp2p/interface'
 import { type Parsec, supermajority } from '@parsec-section/parsec-core'
@@ -42,25 +42,10 @@ export class Pacing implements Startable {
   ) {
     this.scheduler = new GossipScheduler(options.schedule, {
       mode: () => this.mode(),
-      backlog: () => this.backlog(),
+      backlog: () => (this.engine()?.pendingObservationCount ?? 0) + (options.extraBacklog?.() ?? 0),
       voters: () => this.roster.voters().length,
       startExchange,
     })
-  }
-
-  /**
-   * The backlog that sets the busy pace: our pending observations and the extra backlog. Before
-   * the engine's first decision (a new section's or epoch's genesis), the backlog for the fastest
-   * pace: that decision is a one-off, with nothing to gain by waiting for more observations to
-   * share it, and it costs about as many events at any pace (79 at 4 peers, 800-930 at 16), so
-   * the fastest forms the section soonest.
-   */
-  backlog(): number {
-    const engine = this.engine()
-    const backlog = (engine?.pendingObservationCount ?? 0) + (this.options.extraBacklog?.() ?? 0)
-    if (engine !== undefined && engine.decidedBlockCount === 0 && backlog > 0)
-      return Math.max(backlog, this.backlogForFastest())
-    return backlog
   }
 
   /** The backlog at which we gossip at our fastest pace (scaled by the section's size). */
